@@ -1,0 +1,112 @@
+"""Typed configuration schemas, registered in Hydra's ConfigStore.
+
+Every YAML file under ``resnet_lab/conf`` is merged into these dataclasses, so a misspelled key
+("Key 'dpeth' not in 'ModelCfg'") or a wrong type fails before any work starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class ShortcutCfg:
+    """What sits on the shortcut (Identity Mappings, Table 1). Fields unused by ``name`` must stay
+    at their defaults: the model builder rejects e.g. ``shortcut=identity shortcut.gate_bias=-6``."""
+
+    name: str = "identity"
+    scale: float = 1.0  # constant scaling: factor on the shortcut h(x)
+    branch_scale: float = 1.0  # constant scaling: factor on the residual branch F(x)
+    gate_bias: float = 0.0  # b_g, initial bias of the gate g(x) = sigmoid(W_g x + b_g)
+    dropout: float = 0.5  # drop probability on the identity shortcut
+
+
+@dataclass
+class AfterAddCfg:
+    """The unit layout of Identity Mappings Table 2: the residual-branch layout and the function
+    that follows the addition. The option files in ``conf/after_add`` name the five units."""
+
+    fn: str = "relu"  # after-addition function: relu | bn_relu | identity
+    branch: str = "post_act"  # residual-branch layout: see resnet_lab.models.units.BRANCH_LAYOUTS
+
+
+@dataclass
+class ModelCfg:
+    depth: int = 110  # 6n+2 for basic blocks, 9n+2 for bottleneck blocks
+    block: str = "basic"  # basic | bottleneck
+    width: int = 16  # channels of the first stage (the papers' 16); tiny test nets use 4
+    downsample: str = "auto"  # zero_pad (option A) | projection (option B) | auto (A basic, B bottleneck)
+    num_classes: int = "${data.num_classes}"  # type: ignore[assignment]
+
+
+@dataclass
+class DataCfg:
+    name: str = "cifar10"  # cifar10 | cifar100 | synthetic
+    root: str = "${oc.env:RESNET_LAB_DATA,data}"  # folder holding the dataset files
+    split: str = "full"  # full: 50k train / 10k test; val: 45k train / 5k validation (last 5k)
+    verify: bool = True  # md5-check every dataset file against the official sums
+    download: bool = False  # let torchvision download the python version when online
+    augment: bool = True  # pad-4 zero padding + random 32x32 crop + random horizontal flip
+    num_classes: int = 10
+    limit: Optional[int] = None  # keep only the first N images of each set (quick looks)
+    synthetic_train_size: int = 2048
+    synthetic_test_size: int = 512
+
+
+@dataclass
+class TrainerCfg:
+    max_steps: int = 64_000
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    warmup_steps: int = 400
+    warmup_lr: float = 0.01
+    milestones: list[int] = field(default_factory=lambda: [32_000, 48_000])
+    lr_decay: float = 0.1
+    log_every: int = 100  # steps between metrics.jsonl/TensorBoard lines (one host sync each)
+    eval_every: int = 2_000  # steps between test-set evaluations (and at the end)
+    ckpt_every: int = 2_000  # steps between checkpoints (and at the end)
+    keep_checkpoints: int = 2
+    eval_batch_size: int = 1_000
+    device: str = "auto"  # auto (CUDA when present, else CPU) | cpu | cuda | cuda:N
+    precision: str = "fp32"  # fp32 | bf16 (autocast; BN stays fp32)
+    channels_last: bool = True  # memory layout only; does not change results
+    compile: bool = False  # torch.compile the training step
+    progress: str = "auto"  # auto (bar on a terminal only) | bar | none
+
+
+@dataclass
+class ExperimentCfg:
+    """One row of a paper table; the report reads these fields from the same files."""
+
+    name: str = ""  # e.g. "table1/gate_b6"; empty for an ad-hoc run
+    table: str = ""  # e.g. "Identity Mappings, Table 1"
+    row: str = ""  # the row's label as printed in the paper
+    order: int = 0  # position of the row in its table
+    reported: Optional[str] = None  # reported test error in percent, "fail" (>20%), or null
+    statistic: str = ""  # e.g. "median of 5", "best of 5", "mean +- std of 5"
+    source: str = ""  # e.g. "arXiv:1603.05027 Table 1"
+    note: str = ""
+
+
+@dataclass
+class Config:
+    model: ModelCfg = field(default_factory=ModelCfg)
+    shortcut: ShortcutCfg = field(default_factory=ShortcutCfg)
+    after_add: AfterAddCfg = field(default_factory=AfterAddCfg)
+    data: DataCfg = field(default_factory=DataCfg)
+    trainer: TrainerCfg = field(default_factory=TrainerCfg)
+    experiment: ExperimentCfg = field(default_factory=ExperimentCfg)
+    seed: int = 0
+    resume: bool = False  # continue the run in this output folder (skip it if it completed)
+    profile: str = "paper"  # paper (full recipe) | smoke (tiny nets, a few steps: not comparable)
+
+
+def register_configs() -> None:
+    """Register the schemas; called once when the package is imported."""
+    cs = ConfigStore.instance()
+    cs.store(name="resnet_lab_schema", node=Config)
