@@ -1,0 +1,28 @@
+"""The Python API: the same Hydra config, defaults and override syntax as the command line."""
+
+from __future__ import annotations
+
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+from torch import nn
+
+CONFIG_MODULE = "resnet_lab.conf"
+
+
+def compose_config(overrides: list[str] | None = None) -> DictConfig:
+    """Compose the primary config with command-line style overrides, e.g. ``["shortcut=gate"]``."""
+    if GlobalHydra.instance().is_initialized():  # inside a running Hydra app or test context
+        return compose("config", overrides=list(overrides or []))
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+        return compose("config", overrides=list(overrides or []))
+
+
+def build_model(overrides: list[str] | None = None) -> nn.Module:
+    """Build the network the command line would train with these overrides.
+
+    >>> net = build_model(["model.depth=20", "shortcut=gate", "shortcut.gate_bias=-6"])
+    """
+    from resnet_lab.models import build_network
+
+    return build_network(compose_config(overrides))

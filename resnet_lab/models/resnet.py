@@ -1,0 +1,198 @@
+"""CIFAR ResNets: conv1, three stages of residual units, global average pooling, linear head.
+
+Depth counts weighted layers: 6n+2 with basic units (two 3x3 convs), 9n+2 with bottleneck units
+(1x1, 3x3, 1x1), n units per stage; stages have width, 2*width, 4*width channels (times 4 at the
+output of bottleneck units), the second and third starting with a stride-2 unit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from resnet_lab.config import AfterAddCfg, ModelCfg, ShortcutCfg
+from resnet_lab.errors import ConfigError
+from resnet_lab.models.shortcuts import SHORTCUTS, init_gate_biases, make_downsample
+from resnet_lab.models.units import (
+    AFTER_ADD,
+    BRANCH_LAYOUTS,
+    ConvSpec,
+    ResidualUnit,
+    activation_ops,
+)
+from resnet_lab.registry import Registry
+
+
+@dataclass(frozen=True)
+class Block:
+    """A unit's convolutions: ``convs(in, out, stride)``; ``expansion`` = output / stage width."""
+
+    convs: Callable[[int, int, int], list[ConvSpec]]
+    expansion: int
+    layers: int  # weighted layers per unit (for the depth formula)
+    default_downsample: str
+
+
+BLOCKS: Registry[Block] = Registry("block")
+BLOCKS.add(
+    "basic",
+    Block(
+        lambda i, o, s: [ConvSpec(i, o, 3, s), ConvSpec(o, o, 3)],
+        expansion=1,
+        layers=2,
+        default_downsample="zero_pad",
+    ),
+)
+BLOCKS.add(
+    "bottleneck",
+    Block(
+        # stride on the first 1x1 convolution, as in the authors' pre-activation code
+        lambda i, o, s: [ConvSpec(i, o // 4, 1, s), ConvSpec(o // 4, o // 4, 3), ConvSpec(o // 4, o, 1)],
+        expansion=4,
+        layers=3,
+        default_downsample="projection",
+    ),
+)
+
+DOWNSAMPLES = ("zero_pad", "projection")
+STEM_ACTIVATION = ("bn", "relu")
+
+
+def units_per_stage(depth: int, block_name: str) -> int:
+    """n from depth = 3 * layers * n + 2, or a ConfigError listing the valid depths."""
+    block = BLOCKS.get(block_name)
+    step = 3 * block.layers
+    if depth < step + 2 or (depth - 2) % step:
+        examples = ", ".join(str(step * n + 2) for n in (1, 2, 3, 5, 7, 9, 18, 111, 200))
+        raise ConfigError(
+            f"model.depth={depth} does not fit {block_name} units: depth must be {step}n+2 "
+            f"(e.g. {examples}); for {'bottleneck' if block_name == 'basic' else 'basic'} units "
+            f"use model.block={'bottleneck' if block_name == 'basic' else 'basic'}"
+        )
+    return (depth - 2) // step
+
+
+def check_shortcut_options(cfg: ShortcutCfg) -> None:
+    """Reject options that the chosen shortcut would silently ignore."""
+    cls = SHORTCUTS.get(cfg.name)
+    defaults = ShortcutCfg()
+    for field_name in ("scale", "branch_scale", "gate_bias", "dropout"):
+        value = getattr(cfg, field_name)
+        if field_name not in cls.uses and value != getattr(defaults, field_name):
+            users = [n for n in SHORTCUTS if field_name in SHORTCUTS.get(n).uses]
+            raise ConfigError(
+                f"shortcut.{field_name}={value} has no meaning for shortcut={cfg.name}; "
+                f"it is used by shortcut={' / '.join(users)}"
+            )
+    if not 0.0 <= cfg.dropout < 1.0:
+        raise ConfigError(f"shortcut.dropout={cfg.dropout} must be in [0, 1)")
+
+
+class ResNet(nn.Module):
+    """A CIFAR ResNet whose units are composed from named parts (see ``resnet_lab.models.units``).
+
+    ``units`` is one flat list in forward order, so lesion studies can delete or reorder units.
+    """
+
+    def __init__(
+        self, model: ModelCfg, shortcut: ShortcutCfg, after_add: AfterAddCfg, in_channels: int = 3
+    ) -> None:
+        super().__init__()
+        block = BLOCKS.get(model.block)
+        n = units_per_stage(model.depth, model.block)
+        layout = BRANCH_LAYOUTS.get(after_add.branch)
+        make_after_add = AFTER_ADD.get(after_add.fn)
+        shortcut_cls = SHORTCUTS.get(shortcut.name)
+        check_shortcut_options(shortcut)
+        if layout.pre_activation and after_add.fn != "identity":
+            raise ConfigError(
+                f"after_add.branch={after_add.branch} is a pre-activation layout: the next unit "
+                f"activates the sum itself, so after_add.fn must be identity (got {after_add.fn})"
+            )
+        downsample = block.default_downsample if model.downsample == "auto" else model.downsample
+        if downsample not in DOWNSAMPLES:
+            raise ConfigError(
+                f"model.downsample={model.downsample}: choose auto, {', '.join(DOWNSAMPLES)}"
+            )
+        if model.width < 1 or model.width * block.expansion % 4:
+            raise ConfigError(f"model.width={model.width} must be a positive multiple of 4")
+
+        width = model.width
+        # conv1 is always followed by BN-ReLU before the first split: the part of it that the
+        # first unit's pre-activation head performs is left to that unit (shared by both paths).
+        stem_ops = STEM_ACTIVATION[: len(STEM_ACTIVATION) - len(layout.head)]
+        if STEM_ACTIVATION[len(stem_ops) :] != layout.head:
+            raise ConfigError(f"branch layout {after_add.branch} has an unsupported head")
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1, bias=False), *activation_ops(stem_ops, width)
+        )
+        units: list[ResidualUnit] = []
+        self.downsampling_units: list[int] = []  # units whose shortcut changes the shape
+        channels = width
+        for stage in range(3):
+            out_channels = width * 2**stage * block.expansion
+            for i in range(n):
+                stride = 2 if stage > 0 and i == 0 else 1
+                changes_shape = stride != 1 or channels != out_channels
+                if changes_shape:
+                    self.downsampling_units.append(len(units))
+                units.append(
+                    ResidualUnit(
+                        block.convs(channels, out_channels, stride),
+                        layout,
+                        shortcut_cls(
+                            channels,
+                            out_channels,
+                            stride,
+                            shortcut,
+                            make_downsample(
+                                downsample,
+                                channels,
+                                out_channels,
+                                stride,
+                                norm=not layout.pre_activation,
+                            ),
+                        ),
+                        make_after_add(out_channels),
+                        share_head=layout.pre_activation and (not units or changes_shape),
+                    )
+                )
+                channels = out_channels
+        self.units = nn.ModuleList(units)
+        # pre-activation nets: the last sum gets the activation a next unit would have given it
+        self.final = nn.Sequential(*activation_ops(layout.head, channels))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(channels, model.num_classes)
+        _init_weights(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.stem(x)
+        for unit in self.units:
+            x = unit(x)
+        return self.fc(torch.flatten(self.pool(self.final(x)), 1))
+
+
+def _init_weights(net: nn.Module) -> None:
+    """He initialisation (fan-out, as the authors' code) for convolutions, BN at 1/0, zero biases."""
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            bound = 1 / math.sqrt(m.in_features)
+            nn.init.uniform_(m.weight, -bound, bound)
+            nn.init.zeros_(m.bias)
+    init_gate_biases(net)
+
+
+def build_network(cfg: object) -> nn.Module:
+    """Build the network described by a composed config (``cfg.model``, ``.shortcut``, ...)."""
+    return ResNet(cfg.model, cfg.shortcut, cfg.after_add)  # type: ignore[attr-defined]

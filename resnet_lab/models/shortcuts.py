@@ -1,0 +1,183 @@
+"""What sits on the shortcut (Identity Mappings, Table 1), one small class per variant.
+
+A shortcut combines the unit's input x with the residual branch's output F(x) into the sum that
+the after-addition function receives. Variants that weight F(x) too (constant scaling, exclusive
+gating) do it here, so the unit stays variant-free. ``residual=None`` means the branch is deleted
+(a lesion, Veit et al. 2016): only the shortcut path remains.
+
+Where a unit changes the shape (stride 2 or more channels), the identity is reshaped by the
+``downsample`` module: zero-padding ("option A") or a 1x1 projection ("option B").
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from resnet_lab.config import ShortcutCfg
+from resnet_lab.registry import Registry
+
+SHORTCUTS: Registry[type[Shortcut]] = Registry("shortcut")
+
+
+class ZeroPadDownsample(nn.Module):
+    """Option A: subsample by striding and zero-pad the new channels; adds no parameters."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+        extra = out_channels - in_channels
+        self.pad = (extra // 2, extra - extra // 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.stride > 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        return F.pad(x, (0, 0, 0, 0, *self.pad))
+
+
+class Projection(nn.Sequential):
+    """Option B: a strided 1x1 convolution (+ BN, except in pre-activation nets, whose input is
+    already normalised, as in the authors' pre-activation code)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, norm: bool) -> None:
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, 1, stride, bias=False)]
+        if norm:
+            layers.append(nn.BatchNorm2d(out_channels))
+        super().__init__(*layers)
+
+
+def make_downsample(
+    kind: str, in_channels: int, out_channels: int, stride: int, norm: bool
+) -> nn.Module:
+    """The identity path's reshaping: nothing when the shape is kept."""
+    if in_channels == out_channels and stride == 1:
+        return nn.Identity()
+    if kind == "zero_pad":
+        if out_channels < in_channels:
+            raise ValueError("zero-padding cannot reduce the number of channels")
+        return ZeroPadDownsample(in_channels, out_channels, stride)
+    return Projection(in_channels, out_channels, stride, norm)
+
+
+class GateActivation(nn.Sigmoid):
+    """The sigmoid of a gate g(x); a type of its own so the trainer can find and log gate values."""
+
+
+class Shortcut(nn.Module):
+    """Base class: ``forward(x, residual)`` returns what is added before the after-add function."""
+
+    uses: ClassVar[tuple[str, ...]] = ()  # the ShortcutCfg fields this variant reads
+
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int, cfg: ShortcutCfg, downsample: nn.Module
+    ) -> None:
+        super().__init__()
+        self.downsample = downsample
+
+    def forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
+        raise NotImplementedError
+
+
+def _plus(shortcut: Tensor, residual: Tensor | None) -> Tensor:
+    return shortcut if residual is None else shortcut + residual
+
+
+@SHORTCUTS.register("identity")
+class IdentityShortcut(Shortcut):
+    """h(x) = x: the original unit."""
+
+    def forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
+        return _plus(self.downsample(x), residual)
+
+
+@SHORTCUTS.register("scale")
+class ScaleShortcut(Shortcut):
+    """Constant scaling: scale * h(x) + branch_scale * F(x)."""
+
+    uses = ("scale", "branch_scale")
+
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int, cfg: ShortcutCfg, downsample: nn.Module
+    ) -> None:
+        super().__init__(in_channels, out_channels, stride, cfg, downsample)
+        self.scale = cfg.scale
+        self.branch_scale = cfg.branch_scale
+
+    def forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
+        residual = None if residual is None else self.branch_scale * residual
+        return _plus(self.scale * self.downsample(x), residual)
+
+
+class _Gated(Shortcut):
+    """Holds g(x) = sigmoid(W_g x + b_g), W_g a (strided) 1x1 convolution of the unit's input."""
+
+    uses = ("gate_bias",)
+
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int, cfg: ShortcutCfg, downsample: nn.Module
+    ) -> None:
+        super().__init__(in_channels, out_channels, stride, cfg, downsample)
+        self.gate_conv = nn.Conv2d(in_channels, out_channels, 1, stride, bias=True)
+        self.gate_act = GateActivation()
+        self.gate_bias_init = cfg.gate_bias
+
+    def gate(self, x: Tensor) -> Tensor:
+        return self.gate_act(self.gate_conv(x))
+
+
+@SHORTCUTS.register("gate")
+class ExclusiveGateShortcut(_Gated):
+    """Exclusive gating: (1 - g(x)) * h(x) + g(x) * F(x)."""
+
+    def forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
+        g = self.gate(x)
+        return _plus((1 - g) * self.downsample(x), None if residual is None else g * residual)
+
+
+@SHORTCUTS.register("shortcut_gate")
+class ShortcutOnlyGateShortcut(_Gated):
+    """Shortcut-only gating: (1 - g(x)) * h(x) + F(x)."""
+
+    def forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
+        return _plus((1 - self.gate(x)) * self.downsample(x), residual)
+
+
+@SHORTCUTS.register("conv1x1")
+class Conv1x1Shortcut(Shortcut):
+    """A 1x1 convolution + BN on every unit's shortcut (replaces the identity everywhere)."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int, cfg: ShortcutCfg, downsample: nn.Module
+    ) -> None:
+        super().__init__(in_channels, out_channels, stride, cfg, nn.Identity())
+        self.projection = Projection(in_channels, out_channels, stride, norm=True)
+
+    def forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
+        return _plus(self.projection(x), residual)
+
+
+@SHORTCUTS.register("dropout")
+class DropoutShortcut(Shortcut):
+    """Dropout with probability p on the output of the identity shortcut; off in eval mode."""
+
+    uses = ("dropout",)
+
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int, cfg: ShortcutCfg, downsample: nn.Module
+    ) -> None:
+        super().__init__(in_channels, out_channels, stride, cfg, downsample)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
+        return _plus(self.drop(self.downsample(x)), residual)
+
+
+def init_gate_biases(module: nn.Module) -> None:
+    """Set every gate's b_g to its configured value (after the generic He initialisation)."""
+    for m in module.modules():
+        if isinstance(m, _Gated):
+            with torch.no_grad():
+                m.gate_conv.bias.fill_(m.gate_bias_init)
