@@ -7,15 +7,17 @@ Every YAML file under ``resnet_lab/conf`` is merged into these dataclasses, so a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from hydra.core.config_store import ConfigStore
 
 
 @dataclass
 class ShortcutCfg:
-    """What sits on the shortcut (Identity Mappings, Table 1). Fields unused by ``name`` must stay
-    at their defaults: the model builder rejects e.g. ``shortcut=identity shortcut.gate_bias=-6``."""
+    """What sits on the shortcut (Identity Mappings, Table 1).
+
+    Fields unused by ``name`` must stay at their defaults: the model builder rejects e.g.
+    ``shortcut=identity shortcut.gate_bias=-6``.
+    """
 
     name: str = "identity"
     scale: float = 1.0  # constant scaling: factor on the shortcut h(x)
@@ -38,7 +40,9 @@ class ModelCfg:
     depth: int = 110  # 6n+2 for basic blocks, 9n+2 for bottleneck blocks
     block: str = "basic"  # basic | bottleneck
     width: int = 16  # channels of the first stage (the papers' 16); tiny test nets use 4
-    downsample: str = "auto"  # zero_pad (option A) | projection (option B) | auto (A basic, B bottleneck)
+    downsample: str = (
+        "auto"  # zero_pad (option A) | projection (option B) | auto (A basic, B bottleneck)
+    )
     num_classes: int = "${data.num_classes}"  # type: ignore[assignment]
 
 
@@ -51,7 +55,7 @@ class DataCfg:
     download: bool = False  # let torchvision download the python version when online
     augment: bool = True  # pad-4 zero padding + random 32x32 crop + random horizontal flip
     num_classes: int = 10
-    limit: Optional[int] = None  # keep only the first N images of each set (quick looks)
+    limit: int | None = None  # keep only the first N images of each set (quick looks)
     synthetic_train_size: int = 2048
     synthetic_test_size: int = 512
 
@@ -87,7 +91,7 @@ class ExperimentCfg:
     table: str = ""  # e.g. "Identity Mappings, Table 1"
     row: str = ""  # the row's label as printed in the paper
     order: int = 0  # position of the row in its table
-    reported: Optional[str] = None  # reported test error in percent, "fail" (>20%), or null
+    reported: str | None = None  # reported test error in percent, "fail" (>20%), or null
     statistic: str = ""  # e.g. "median of 5", "best of 5", "mean +- std of 5"
     source: str = ""  # e.g. "arXiv:1603.05027 Table 1"
     note: str = ""

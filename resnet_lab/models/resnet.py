@@ -51,7 +51,11 @@ BLOCKS.add(
     "bottleneck",
     Block(
         # stride on the first 1x1 convolution, as in the authors' pre-activation code
-        lambda i, o, s: [ConvSpec(i, o // 4, 1, s), ConvSpec(o // 4, o // 4, 3), ConvSpec(o // 4, o, 1)],
+        lambda i, o, s: [
+            ConvSpec(i, o // 4, 1, s),
+            ConvSpec(o // 4, o // 4, 3),
+            ConvSpec(o // 4, o, 1),
+        ],
         expansion=4,
         layers=3,
         default_downsample="projection",
@@ -128,7 +132,8 @@ class ResNet(nn.Module):
         if STEM_ACTIVATION[len(stem_ops) :] != layout.head:
             raise ConfigError(f"branch layout {after_add.branch} has an unsupported head")
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, width, 3, padding=1, bias=False), *activation_ops(stem_ops, width)
+            nn.Conv2d(in_channels, width, 3, padding=1, bias=False),
+            *activation_ops(stem_ops, width),
         )
         units: list[ResidualUnit] = []
         self.downsampling_units: list[int] = []  # units whose shortcut changes the shape
@@ -177,7 +182,7 @@ class ResNet(nn.Module):
 
 
 def _init_weights(net: nn.Module) -> None:
-    """He initialisation (fan-out, as the authors' code) for convolutions, BN at 1/0, zero biases."""
+    """He initialisation (fan-out, as the authors' code) of convolutions; BN at 1/0; zero biases."""
     for m in net.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

@@ -72,7 +72,12 @@ class Shortcut(nn.Module):
     uses: ClassVar[tuple[str, ...]] = ()  # the ShortcutCfg fields this variant reads
 
     def __init__(
-        self, in_channels: int, out_channels: int, stride: int, cfg: ShortcutCfg, downsample: nn.Module
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int,
+        cfg: ShortcutCfg,
+        downsample: nn.Module,
     ) -> None:
         super().__init__()
         self.downsample = downsample
@@ -100,7 +105,12 @@ class ScaleShortcut(Shortcut):
     uses = ("scale", "branch_scale")
 
     def __init__(
-        self, in_channels: int, out_channels: int, stride: int, cfg: ShortcutCfg, downsample: nn.Module
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int,
+        cfg: ShortcutCfg,
+        downsample: nn.Module,
     ) -> None:
         super().__init__(in_channels, out_channels, stride, cfg, downsample)
         self.scale = cfg.scale
@@ -117,7 +127,12 @@ class _Gated(Shortcut):
     uses = ("gate_bias",)
 
     def __init__(
-        self, in_channels: int, out_channels: int, stride: int, cfg: ShortcutCfg, downsample: nn.Module
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int,
+        cfg: ShortcutCfg,
+        downsample: nn.Module,
     ) -> None:
         super().__init__(in_channels, out_channels, stride, cfg, downsample)
         self.gate_conv = nn.Conv2d(in_channels, out_channels, 1, stride, bias=True)
@@ -150,7 +165,12 @@ class Conv1x1Shortcut(Shortcut):
     """A 1x1 convolution + BN on every unit's shortcut (replaces the identity everywhere)."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, stride: int, cfg: ShortcutCfg, downsample: nn.Module
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int,
+        cfg: ShortcutCfg,
+        downsample: nn.Module,
     ) -> None:
         super().__init__(in_channels, out_channels, stride, cfg, nn.Identity())
         self.projection = Projection(in_channels, out_channels, stride, norm=True)
@@ -166,7 +186,12 @@ class DropoutShortcut(Shortcut):
     uses = ("dropout",)
 
     def __init__(
-        self, in_channels: int, out_channels: int, stride: int, cfg: ShortcutCfg, downsample: nn.Module
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int,
+        cfg: ShortcutCfg,
+        downsample: nn.Module,
     ) -> None:
         super().__init__(in_channels, out_channels, stride, cfg, downsample)
         self.drop = nn.Dropout(cfg.dropout)

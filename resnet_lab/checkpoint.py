@@ -1,0 +1,118 @@
+"""Checkpoints that survive crashes: atomic writes, a checksum per file, fallback on corruption.
+
+Each checkpoint is ``ckpt/step_NNNNNNN.pt`` plus ``step_NNNNNNN.pt.sha256``. Both are written to a
+temporary file and renamed into place, the checksum last, so a checkpoint without a matching
+checksum is incomplete or damaged and is skipped in favour of the previous one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from resnet_lab.errors import UserError
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_GLOB = "step_*.pt"
+
+
+class CheckpointError(UserError):
+    """No usable checkpoint where one was expected."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def checkpoint_path(ckpt_dir: Path, step: int) -> Path:
+    return ckpt_dir / f"step_{step:07d}.pt"
+
+
+def save_checkpoint(state: dict[str, Any], ckpt_dir: Path, step: int, keep: int) -> Path:
+    """Save ``state`` for ``step`` and delete all but the newest ``keep`` checkpoints."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getvalue()
+    path = checkpoint_path(ckpt_dir, step)
+    atomic_write_bytes(path, data)
+    atomic_write_text(_digest_path(path), hashlib.sha256(data).hexdigest() + "\n")
+    for old in list_checkpoints(ckpt_dir)[:-keep] if keep > 0 else []:
+        old.unlink(missing_ok=True)
+        _digest_path(old).unlink(missing_ok=True)
+    return path
+
+
+def list_checkpoints(ckpt_dir: Path) -> list[Path]:
+    """Checkpoint files, oldest first."""
+    return sorted(ckpt_dir.glob(CHECKPOINT_GLOB)) if ckpt_dir.is_dir() else []
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load one checkpoint after checking its checksum; CheckpointError says what is wrong."""
+    digest_file = _digest_path(path)
+    if not digest_file.exists():
+        raise CheckpointError(f"{path}: no checksum file {digest_file.name} (incomplete write?)")
+    data = path.read_bytes()
+    expected = digest_file.read_text().strip()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise CheckpointError(
+            f"{path}: checksum mismatch (truncated or corrupted file): "
+            f"expected sha256 {expected[:12]}..., got {actual[:12]}..."
+        )
+    try:
+        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=False)
+    except Exception as e:  # a damaged file can fail in many ways inside torch.load
+        raise CheckpointError(f"{path}: cannot be read ({type(e).__name__}: {e})") from e
+
+
+def load_latest_checkpoint(
+    ckpt_dir: Path, map_location: str | torch.device = "cpu"
+) -> tuple[dict[str, Any], Path] | None:
+    """The newest checkpoint that passes its checks, falling back to older ones.
+
+    Returns None when there is no checkpoint at all; raises CheckpointError when there are some
+    but none is usable.
+    """
+    candidates = list_checkpoints(ckpt_dir)
+    problems = []
+    for path in reversed(candidates):
+        try:
+            state = load_checkpoint(path, map_location)
+        except CheckpointError as e:
+            log.warning("skipping damaged checkpoint: %s", e)
+            problems.append(str(e))
+            continue
+        if problems:
+            log.warning("resuming from the previous good checkpoint %s", path.name)
+        return state, path
+    if problems:
+        raise CheckpointError(f"no usable checkpoint in {ckpt_dir}:\n  " + "\n  ".join(problems))
+    return None
+
+
+def _digest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")

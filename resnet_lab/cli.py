@@ -1,0 +1,41 @@
+"""Console entry points: thin Hydra wrappers, no logic. User mistakes exit 2 with one message."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+import resnet_lab  # noqa: F401  (registers the config schemas)
+from resnet_lab.errors import UserError
+
+log = logging.getLogger("resnet_lab")
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    """``resnet-lab [overrides]``: train one network (or a sweep with -m)."""
+    from resnet_lab.train import RunInterrupted, train
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        result = train(cfg, run_dir)
+    except RunInterrupted as e:
+        log.error("%s", e)
+        sys.exit(e.exit_code)
+    except UserError as e:
+        log.error("%s", e)
+        print(f"resnet-lab: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    error = result.get("final_test_error")
+    log.info(
+        "%s: %s error %s, results in %s",
+        result["status"],
+        result.get("eval_split", "test"),
+        "n/a" if error is None else f"{error:.2f}%",
+        run_dir,
+    )

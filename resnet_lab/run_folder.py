@@ -1,0 +1,187 @@
+"""The run folder: its lock, ``metrics.jsonl``, ``result.json`` and the environment record.
+
+The layout is the contract in docs/contracts.md; the report reads these files without importing
+the trainer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import platform
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from resnet_lab.checkpoint import atomic_write_text
+from resnet_lab.errors import UserError
+
+RESULT_SCHEMA_VERSION = 1
+LOCK_NAME = "run.lock"
+
+
+class RunFolderBusy(UserError):
+    """Another live process is writing into the same run folder."""
+
+
+class RunLock:
+    """An exclusive lock file: two runs never write into one folder.
+
+    A lock left by a killed process (same host, pid no longer alive) is taken over.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / LOCK_NAME
+        self.held = False
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        me = f"{socket.gethostname()} {os.getpid()}\n"
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                if self._owner_alive():
+                    raise RunFolderBusy(
+                        f"another run ({self.path.read_text().strip()}) is writing into "
+                        f"{self.path.parent}; wait for it, or choose another folder "
+                        "(hydra.run.dir=...)"
+                    ) from None
+                self.path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(me)
+            self.held = True
+            return
+        raise RunFolderBusy(f"could not take the lock {self.path}")
+
+    def release(self) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+    def _owner_alive(self) -> bool:
+        try:
+            host, pid_text = self.path.read_text().split()
+            pid = int(pid_text)
+        except (OSError, ValueError):
+            return False  # unreadable or half-written: treat as stale
+        if host != socket.gethostname():
+            return True  # cannot tell for another machine: be safe
+        if pid == os.getpid():
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+class MetricsLog:
+    """Append-only ``metrics.jsonl``; on resume, lines after the checkpoint's step are dropped."""
+
+    def __init__(self, path: Path, resume_step: int | None) -> None:
+        self.path = path
+        if resume_step is not None and path.exists():
+            kept = [
+                line
+                for line in path.read_text().splitlines()
+                if line.strip() and _line_step(line) <= resume_step
+            ]
+            atomic_write_text(path, "".join(line + "\n" for line in kept))
+        elif resume_step is None:
+            path.unlink(missing_ok=True)
+        self._file = open(path, "a")  # noqa: SIM115  (kept open for the run's whole length)
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._file.write(json.dumps(_jsonable(record)) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _line_step(line: str) -> int:
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return -1
+
+
+def write_result(run_dir: Path, result: dict[str, Any]) -> None:
+    """Atomically (re)write ``result.json``."""
+    record = {"schema_version": RESULT_SCHEMA_VERSION, **result}
+    atomic_write_text(run_dir / "result.json", json.dumps(_jsonable(record), indent=2) + "\n")
+
+
+def read_result(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / "result.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    """Versions, device name and the lab's git commit, for result.json."""
+    import torchvision
+
+    import resnet_lab
+
+    if device.type == "cuda":
+        device_name = torch.cuda.get_device_name(device)
+    else:
+        device_name = f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    return {
+        "device": device_name,
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "resnet_lab": resnet_lab.__version__,
+        },
+        "git_commit": git_commit(Path(resnet_lab.__file__).parent),
+        "host": socket.gethostname(),
+    }
+
+
+def git_commit(folder: Path) -> str | None:
+    """The commit of the lab's source (with ``-dirty`` when it has local changes), if in git."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5
+        )
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _jsonable(value: Any) -> Any:
+    """JSON has no NaN/inf: write them as null so every reader can parse the file."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value

@@ -1,0 +1,490 @@
+"""The trainer: the papers' recipe, iteration-exact, resumable, with no host sync per step.
+
+Statistics accumulate in device tensors and are read (one sync) every ``trainer.log_every`` steps;
+checkpoints hold everything needed to continue bit-exactly: weights, optimizer, data-stream and
+RNG states, and the best error so far.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from resnet_lab.checkpoint import load_latest_checkpoint, save_checkpoint
+from resnet_lab.data import DeviceData, TrainBatches, eval_batches, load_data
+from resnet_lab.errors import ConfigError, UserError
+from resnet_lab.models import build_network
+from resnet_lab.models.shortcuts import GateActivation
+from resnet_lab.run_folder import (
+    MetricsLog,
+    RunLock,
+    environment,
+    now_iso,
+    read_result,
+    write_result,
+)
+
+log = logging.getLogger(__name__)
+
+# Config keys that may differ between a run and its resumption without changing what it computes.
+RESUMABLE_CHANGES = ("resume", "trainer.device", "trainer.progress", "trainer.max_steps")
+FINAL_STATUSES = ("completed", "diverged")  # resume=true skips these runs
+
+
+class RunInterrupted(UserError):
+    """SIGINT/SIGTERM: the run saved a checkpoint and stopped; ``exit_code`` follows the shell."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(
+            f"interrupted by {signal.Signals(signum).name}; checkpoint saved, continue with "
+            "resume=true and the same hydra.run.dir"
+        )
+        self.exit_code = 128 + signum
+
+
+def lr_at(step: int, cfg: DictConfig) -> float:
+    """Learning rate for the optimizer step with 0-based index ``step``."""
+    if step < cfg.warmup_steps:
+        return float(cfg.warmup_lr)
+    return float(cfg.lr * cfg.lr_decay ** sum(step >= m for m in cfg.milestones))
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ConfigError(f"trainer.device={name}: {e}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.device={name} but CUDA is not available; use auto or cpu")
+    return device
+
+
+def check_trainer_config(cfg: DictConfig) -> None:
+    """Reject values that would fail later, or silently do something else."""
+    t = cfg.trainer
+    positive = (
+        "max_steps",
+        "batch_size",
+        "log_every",
+        "eval_every",
+        "ckpt_every",
+        "eval_batch_size",
+    )
+    for key in positive:
+        if t[key] < 1:
+            raise ConfigError(f"trainer.{key}={t[key]} must be at least 1")
+    if t.precision not in ("fp32", "bf16"):
+        raise ConfigError(f"trainer.precision={t.precision}: choose fp32 or bf16")
+    if t.progress not in ("auto", "bar", "none"):
+        raise ConfigError(f"trainer.progress={t.progress}: choose auto, bar or none")
+    if list(t.milestones) != sorted(t.milestones):
+        raise ConfigError(f"trainer.milestones={list(t.milestones)} must be increasing")
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint carries besides the weights."""
+
+    step: int = 0
+    best_error: float | None = None
+    best_step: int | None = None
+    last_eval_error: float | None = None
+    last_train_error: float | None = None
+    last_train_loss: float | None = None
+    elapsed_s: float = 0.0  # training wall time before this process
+    images_seen: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _StopFlag:
+    """Turns SIGINT/SIGTERM into a flag the loop checks between steps; a second signal kills."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not in the main thread
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.signum = signum
+        signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+
+
+class Trainer:
+    """Trains ``cfg`` into ``run_dir``; ``fit()`` returns the result record."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
+        check_trainer_config(cfg)
+        self.cfg = cfg
+        self.t = cfg.trainer
+        self.run_dir = Path(run_dir)
+        self.device = resolve_device(self.t.device)
+        self.memory_format = (
+            torch.channels_last if self.t.channels_last else torch.contiguous_format
+        )
+
+    # -- set-up -------------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        lock = RunLock(self.run_dir)
+        lock.acquire()
+        try:
+            previous = read_result(self.run_dir)
+            if self.cfg.resume and previous and previous.get("status") in FINAL_STATUSES:
+                log.info("run in %s already %s; nothing to do", self.run_dir, previous["status"])
+                return previous
+            return self._fit(previous)
+        finally:
+            lock.release()
+
+    def _fit(self, previous: dict[str, Any] | None) -> dict[str, Any]:
+        cfg = self.cfg
+        ckpt_dir = self.run_dir / "ckpt"
+        loaded = load_latest_checkpoint(ckpt_dir, map_location="cpu")
+        if loaded and not cfg.resume:
+            raise UserError(
+                f"{self.run_dir} already holds a run (checkpoint {loaded[1].name}); continue it "
+                "with resume=true, or choose a new folder"
+            )
+        if cfg.resume and not loaded:
+            log.info("resume=true but no checkpoint in %s: starting from step 0", ckpt_dir)
+
+        torch.manual_seed(cfg.seed)
+        self.data: DeviceData = load_data(cfg.data, self.device)
+        self.batches = TrainBatches(
+            self.data, self.t.batch_size, seed=cfg.seed, augment=cfg.data.augment
+        )
+        model = build_network(cfg).to(self.device, memory_format=self.memory_format)
+        self.model = model
+        self.num_params = sum(p.numel() for p in model.parameters())
+        self.optimizer = torch.optim.SGD(
+            model.parameters(),
+            lr=lr_at(0, self.t),
+            momentum=self.t.momentum,
+            weight_decay=self.t.weight_decay,
+        )
+        self.state = TrainState()
+        if loaded:
+            self._restore(*loaded)
+        self.step_fn = torch.compile(self._train_step) if self.t.compile else self._train_step
+
+        self.env = environment(self.device)
+        self.started_at = (previous or {}).get("started_at") if loaded else None
+        self.started_at = self.started_at or now_iso()
+        from torch.utils.tensorboard import SummaryWriter
+
+        resume_step = self.state.step if loaded else None
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=resume_step)
+        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", resume_step)
+        self._write_result("running")
+        log.info(
+            "training %s (%s parameters) on %s, %s -> %s",
+            _describe(cfg),
+            f"{self.num_params:,}",
+            self.env["device"],
+            self.state.step,
+            self.t.max_steps,
+        )
+        try:
+            with _StopFlag() as stop:
+                self._loop(stop)
+        except RunInterrupted:
+            raise
+        except BaseException as e:
+            self._write_result("failed", error=f"{type(e).__name__}: {e}")
+            raise
+        finally:
+            self.metrics.close()
+            self.writer.close()
+        return self.result
+
+    def _restore(self, state: dict[str, Any], path: Path) -> None:
+        self._check_same_run(state["config"])
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.batches.load_state_dict(state["batches"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if self.device.type == "cuda" and state["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        self.state = TrainState(**state["train_state"])
+        log.info("resumed from %s at step %d", path.name, self.state.step)
+
+    def _check_same_run(self, saved: dict[str, Any]) -> None:
+        now = OmegaConf.to_container(self.cfg, resolve=True)
+        differences = [
+            key
+            for key in sorted(set(_flatten(now)) | set(_flatten(saved)))
+            if key not in RESUMABLE_CHANGES and _flatten(now).get(key) != _flatten(saved).get(key)
+        ]
+        if differences:
+            detail = ", ".join(
+                f"{k}: {_flatten(saved).get(k)!r} -> {_flatten(now).get(k)!r}"
+                for k in differences[:8]
+            )
+            raise ConfigError(
+                f"resume=true with a different config than the run in {self.run_dir} ({detail}); "
+                "repeat the original command's overrides, or start a new run"
+            )
+
+    # -- the loop ----------------------------------------------------------------------------
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.t.precision == "bf16"):
+            logits = self.model(x)
+            loss = F.cross_entropy(logits, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach(), (logits.argmax(1) != y).sum()
+
+    def _loop(self, stop: _StopFlag) -> str:
+        t, state = self.t, self.state
+        self.model.train()
+        loss_sum = torch.zeros((), device=self.device)
+        wrong_sum = torch.zeros((), device=self.device, dtype=torch.long)
+        window_steps, window_start = 0, time.perf_counter()
+        clock_start = time.perf_counter() - state.elapsed_s
+        bar = _progress_bar(t.progress, t.max_steps, state.step)
+        status = "completed"
+        try:
+            while state.step < t.max_steps:
+                lr = lr_at(state.step, t)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                x, y = self.batches.next()
+                loss, wrong = self.step_fn(x.contiguous(memory_format=self.memory_format), y)
+                loss_sum += loss
+                wrong_sum += wrong
+                state.step += 1
+                state.images_seen += t.batch_size
+                window_steps += 1
+                bar.update(1)
+                last = state.step == t.max_steps
+                if state.step % t.log_every == 0 or last or stop.signum:
+                    now = time.perf_counter()
+                    mean_loss = loss_sum.item() / window_steps
+                    train_error = 100.0 * wrong_sum.item() / (window_steps * t.batch_size)
+                    throughput = window_steps * t.batch_size / max(now - window_start, 1e-9)
+                    state.last_train_loss, state.last_train_error = mean_loss, train_error
+                    self._log(
+                        {
+                            "train/loss": mean_loss,
+                            "train/error": train_error,
+                            "lr": lr,
+                            "throughput": throughput,
+                        }
+                    )
+                    bar.set_postfix(
+                        lr=f"{lr:.3g}",
+                        loss=f"{mean_loss:.3f}",
+                        err=f"{train_error:.1f}%",
+                        img_s=f"{throughput:.0f}",
+                    )
+                    loss_sum.zero_()
+                    wrong_sum.zero_()
+                    window_steps, window_start = 0, time.perf_counter()
+                    if not math.isfinite(mean_loss):
+                        status = "diverged"
+                        state.extra["diverged_at_step"] = state.step
+                        log.warning("loss is %s at step %d: run diverged", mean_loss, state.step)
+                        break
+                if stop.signum:
+                    break
+                if (state.step % t.eval_every == 0 or last) and not self._evaluate(stop):
+                    break
+                if state.step % t.ckpt_every == 0 or last:
+                    state.elapsed_s = time.perf_counter() - clock_start
+                    self._save()
+        finally:
+            bar.close()
+        state.elapsed_s = time.perf_counter() - clock_start
+        if stop.signum:
+            self._save()
+            self._write_result("interrupted")
+            raise RunInterrupted(stop.signum)
+        self._write_result(status)
+        if status == "completed":
+            self._log_hparams()
+        return status
+
+    def _evaluate(self, stop: _StopFlag) -> bool:
+        """Error on the eval split (and gate means); False when a signal cut it short."""
+        model, data = self.model, self.data
+        model.eval()
+        gates = [m for m in model.modules() if isinstance(m, GateActivation)]
+        gate_sums = torch.zeros(len(gates), device=self.device)
+        hooks = [g.register_forward_hook(_gate_hook(gate_sums, i)) for i, g in enumerate(gates)]
+        wrong = torch.zeros((), device=self.device, dtype=torch.long)
+        batches = 0
+        try:
+            with (
+                torch.inference_mode(),
+                torch.autocast(
+                    self.device.type, torch.bfloat16, enabled=self.t.precision == "bf16"
+                ),
+            ):
+                for x, y in eval_batches(data, self.t.eval_batch_size):
+                    if stop.signum:
+                        return False
+                    logits = model(x.contiguous(memory_format=self.memory_format))
+                    wrong += (logits.argmax(1) != y).sum()
+                    batches += 1
+        finally:
+            for h in hooks:
+                h.remove()
+            model.train()
+        error = 100.0 * wrong.item() / len(data.eval_labels)
+        state = self.state
+        state.last_eval_error = error
+        if state.best_error is None or error < state.best_error:
+            state.best_error, state.best_step = error, state.step
+        record: dict[str, float] = {f"{data.eval_split}/error": error}
+        for i, value in enumerate((gate_sums / max(batches, 1)).tolist()):
+            record[f"gate/unit_{i:03d}"] = value
+        self._log(record)
+        log.info("step %d: %s error %.2f%%", state.step, data.eval_split, error)
+        return True
+
+    # -- outputs -------------------------------------------------------------------------------
+    def _log(self, record: dict[str, float]) -> None:
+        step = self.state.step
+        self.metrics.write({"step": step, **record})
+        for tag, value in record.items():
+            self.writer.add_scalar(tag, value, step)
+
+    def _save(self) -> None:
+        rng = {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+        }
+        save_checkpoint(
+            {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "batches": self.batches.state_dict(),
+                "rng": rng,
+                "train_state": vars(self.state),
+                "config": OmegaConf.to_container(self.cfg, resolve=True),
+                "num_params": self.num_params,
+            },
+            self.run_dir / "ckpt",
+            self.state.step,
+            self.t.keep_checkpoints,
+        )
+
+    def _write_result(self, status: str, error: str | None = None) -> None:
+        s, cfg = self.state, self.cfg
+        wall = s.elapsed_s
+        self.result = {
+            "status": status,
+            "experiment": OmegaConf.to_container(cfg.experiment, resolve=True),
+            "seed": cfg.seed,
+            "profile": cfg.profile,
+            "step": s.step,
+            "max_steps": self.t.max_steps,
+            "eval_split": self.data.eval_split,
+            "final_test_error": s.last_eval_error if status == "completed" else None,
+            "best_test_error": s.best_error,
+            "best_step": s.best_step,
+            "last_test_error": s.last_eval_error,
+            "final_train_error": s.last_train_error,
+            "final_train_loss": s.last_train_loss,
+            "diverged_at_step": s.extra.get("diverged_at_step"),
+            "wall_time_s": wall,
+            "images_per_s": s.images_seen / wall if wall > 0 else None,
+            **{k: v for k, v in self.env.items() if k != "host"},
+            "precision": self.t.precision,
+            "num_params": self.num_params,
+            "run_dir": str(self.run_dir),
+            "started_at": self.started_at,
+            "finished_at": None if status == "running" else now_iso(),
+            "config": OmegaConf.to_container(cfg, resolve=True),
+        }
+        if error:
+            self.result["error"] = error
+        write_result(self.run_dir, self.result)
+
+    def _log_hparams(self) -> None:
+        cfg = self.cfg
+        hparams = {
+            "shortcut": cfg.shortcut.name,
+            "after_add": f"{cfg.after_add.fn}/{cfg.after_add.branch}",
+            "depth": cfg.model.depth,
+            "block": cfg.model.block,
+            "width": cfg.model.width,
+            "seed": cfg.seed,
+            "experiment": cfg.experiment.name or "-",
+            "precision": self.t.precision,
+            "max_steps": self.t.max_steps,
+        }
+        for key in ("scale", "branch_scale", "gate_bias", "dropout"):
+            hparams[f"shortcut.{key}"] = cfg.shortcut[key]
+        metrics = {
+            "hparam/final_error": self.state.last_eval_error or float("nan"),
+            "hparam/best_error": self.state.best_error or float("nan"),
+        }
+        self.writer.add_hparams(hparams, metrics, run_name=".", global_step=self.state.step)
+
+
+def _gate_hook(sums: torch.Tensor, index: int) -> Any:
+    def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+        sums[index] += output.float().mean()
+
+    return hook
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        out: dict[str, Any] = {}
+        for k, v in tree.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: tree}
+
+
+def _describe(cfg: DictConfig) -> str:
+    return (
+        f"{cfg.model.block} ResNet-{cfg.model.depth} (width {cfg.model.width}), "
+        f"shortcut={cfg.shortcut.name}, unit={cfg.after_add.branch}+{cfg.after_add.fn}, "
+        f"data={cfg.data.name}"
+    )
+
+
+class _NoBar:
+    def update(self, n: int) -> None: ...
+    def set_postfix(self, **kwargs: Any) -> None: ...
+    def close(self) -> None: ...
+
+
+def _progress_bar(mode: str, total: int, initial: int) -> Any:
+    """tqdm on a terminal (or when forced); nothing under launchers and in logs."""
+    if mode == "none" or (mode == "auto" and not sys.stderr.isatty()):
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, smoothing=0.05)
+
+
+def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Train one run; returns the record written to result.json."""
+    return Trainer(cfg, run_dir).fit()

@@ -1,0 +1,252 @@
+"""The model zoo: every unit the papers define, their math, parameter counts and invalid options."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from torch import nn
+
+from resnet_lab import build_model
+from resnet_lab.config import ShortcutCfg
+from resnet_lab.errors import ConfigError
+from resnet_lab.models import AFTER_ADD, BRANCH_LAYOUTS, SHORTCUTS, ResidualUnit
+from resnet_lab.models.shortcuts import make_downsample
+from resnet_lab.models.units import ConvSpec
+
+SHORTCUT_OPTIONS = ["identity", "scale", "gate", "shortcut_gate", "conv1x1", "dropout"]
+AFTER_ADD_OPTIONS = ["relu", "bn_relu", "relu_before_add", "relu_preact", "identity"]
+TINY = ["model.width=4"]
+
+
+@pytest.mark.parametrize(
+    ("shortcut", "after_add", "block"),
+    list(itertools.product(SHORTCUT_OPTIONS, AFTER_ADD_OPTIONS, ["basic", "bottleneck"])),
+)
+def test_every_combination_trains(shortcut: str, after_add: str, block: str) -> None:
+    depth = 8 if block == "basic" else 11
+    net = build_model(
+        [
+            *TINY,
+            f"shortcut={shortcut}",
+            f"after_add={after_add}",
+            f"model.block={block}",
+            f"model.depth={depth}",
+        ]
+    )
+    net.train()
+    x = torch.randn(4, 3, 32, 32)
+    out = net(x)
+    assert out.shape == (4, 10)
+    nn.functional.cross_entropy(out, torch.tensor([0, 1, 2, 3])).backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None, f"{name} got no gradient"
+        assert torch.isfinite(p.grad).all(), f"{name} has a non-finite gradient"
+
+
+def _unit(shortcut: ShortcutCfg, fn: str = "relu", branch: str = "post_act") -> ResidualUnit:
+    torch.manual_seed(0)
+    convs = [ConvSpec(8, 8, 3), ConvSpec(8, 8, 3)]
+    layout = BRANCH_LAYOUTS.get(branch)
+    unit = ResidualUnit(
+        convs,
+        layout,
+        SHORTCUTS.get(shortcut.name)(8, 8, 1, shortcut, make_downsample("zero_pad", 8, 8, 1, True)),
+        AFTER_ADD.get(fn)(8),
+        share_head=False,
+    )
+    from resnet_lab.models.resnet import _init_weights
+
+    _init_weights(unit)
+    return unit.eval()
+
+
+X = torch.randn(2, 8, 16, 16)
+
+
+def test_constant_scaling_math() -> None:
+    unit = _unit(ShortcutCfg(name="scale", scale=0.5, branch_scale=0.5))
+    expected = torch.relu(0.5 * X + 0.5 * unit.branch(X))
+    torch.testing.assert_close(unit(X), expected)
+
+
+def test_identity_unit_math() -> None:
+    unit = _unit(ShortcutCfg())
+    torch.testing.assert_close(unit(X), torch.relu(X + unit.branch(X)))
+
+
+def test_exclusive_gate_closed_is_identity_only() -> None:
+    unit = _unit(ShortcutCfg(name="gate", gate_bias=-100.0), fn="identity")
+    torch.testing.assert_close(unit(X), X)
+    assert unit.shortcut.gate_conv.bias.eq(-100.0).all()
+
+
+def test_exclusive_gate_mixes_both_paths() -> None:
+    unit = _unit(ShortcutCfg(name="gate", gate_bias=-1.0), fn="identity")
+    g = torch.sigmoid(unit.shortcut.gate_conv(X))
+    torch.testing.assert_close(unit(X), (1 - g) * X + g * unit.branch(X))
+
+
+def test_shortcut_only_gate_closed_is_plain_shortcut() -> None:
+    gated = _unit(ShortcutCfg(name="shortcut_gate", gate_bias=-100.0))
+    torch.testing.assert_close(gated(X), torch.relu(X + gated.branch(X)))
+
+
+def test_shortcut_only_gate_scales_only_the_shortcut() -> None:
+    unit = _unit(ShortcutCfg(name="shortcut_gate", gate_bias=0.0), fn="identity")
+    g = torch.sigmoid(unit.shortcut.gate_conv(X))
+    torch.testing.assert_close(unit(X), (1 - g) * X + unit.branch(X))
+
+
+def test_dropout_shortcut_is_off_in_eval_and_on_in_training() -> None:
+    unit = _unit(ShortcutCfg(name="dropout", dropout=0.5))
+    torch.testing.assert_close(unit(X), torch.relu(X + unit.branch(X)))
+    unit.train()
+    torch.manual_seed(1)
+    dropped = unit.shortcut(X, None)
+    assert (dropped == 0).float().mean().item() == pytest.approx(0.5, abs=0.05)
+    kept = dropped != 0
+    torch.testing.assert_close(dropped[kept], 2 * X[kept])  # inverted dropout scaling
+
+
+def test_conv1x1_shortcut_projects_every_unit() -> None:
+    net = build_model([*TINY, "model.depth=8", "shortcut=conv1x1"])
+    assert all(hasattr(u.shortcut, "projection") for u in net.units)
+
+
+@pytest.mark.parametrize(
+    ("after_add", "diagram"),
+    [
+        ("relu", ["Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d"]),
+        ("bn_relu", ["Conv2d", "BatchNorm2d", "ReLU", "Conv2d"]),
+        ("relu_before_add", ["Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d", "ReLU"]),
+        ("relu_preact", ["ReLU", "Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d"]),
+        ("identity", ["BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d", "ReLU", "Conv2d"]),
+    ],
+)
+def test_table2_unit_layouts(after_add: str, diagram: list[str]) -> None:
+    net = build_model([*TINY, "model.depth=20", f"after_add={after_add}"])
+    inner = net.units[1]  # an identity unit in the middle of stage 1
+    assert [type(m).__name__ for m in inner.branch] == diagram
+    after = {"relu": nn.ReLU, "bn_relu": nn.Sequential}.get(after_add, nn.Identity)
+    assert isinstance(inner.after_add, after)
+
+
+def test_pre_activation_net_structure() -> None:
+    """First activation right after conv1 (shared), extra BN-ReLU after the last addition."""
+    net = build_model([*TINY, "model.depth=20", "after_add=identity"])
+    assert [type(m).__name__ for m in net.stem] == ["Conv2d"]
+    first = net.units[0]
+    assert [type(m).__name__ for m in first.shared_head] == ["BatchNorm2d", "ReLU"]
+    assert type(first.branch[0]).__name__ == "Conv2d"
+    assert [type(m).__name__ for m in net.final] == ["BatchNorm2d", "ReLU"]
+    original = build_model([*TINY, "model.depth=20"])
+    assert [type(m).__name__ for m in original.stem] == ["Conv2d", "BatchNorm2d", "ReLU"]
+    assert len(original.final) == 0
+
+
+def test_downsampling_options() -> None:
+    a = build_model([*TINY, "model.depth=8"])
+    assert sum(p.numel() for u in a.units for p in u.shortcut.parameters()) == 0
+    assert a.downsampling_units == [1, 2]
+    b = build_model([*TINY, "model.depth=8", "model.downsample=projection"])
+    assert sum(p.numel() for u in b.units for p in u.shortcut.parameters()) > 0
+    bottleneck = build_model([*TINY, "model.depth=11", "model.block=bottleneck"])
+    assert bottleneck.downsampling_units == [0, 1, 2]  # 4->16 channels, then two stride-2 units
+    x = torch.zeros(1, 4, 8, 8)
+    x[0, 0, 0, 0] = 1.0
+    padded = make_downsample("zero_pad", 4, 8, 2, norm=False)(x)
+    assert padded.shape == (1, 8, 4, 4)
+    assert padded[0, 2, 0, 0] == 1.0 and padded.sum() == 1.0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "millions"),
+    [
+        (["model.depth=20"], 0.27),
+        (["model.depth=32"], 0.46),
+        (["model.depth=44"], 0.66),
+        (["model.depth=56"], 0.85),
+        (["model.depth=110"], 1.7),
+        (["model.depth=1202"], 19.4),
+        (["model.depth=164", "model.block=bottleneck", "after_add=identity"], 1.7),
+        (["model.depth=1001", "model.block=bottleneck", "after_add=identity"], 10.2),
+    ],
+)
+def test_parameter_counts_match_the_papers(overrides: list[str], millions: float) -> None:
+    with torch.device("meta"):
+        net = build_model(overrides)
+    count = sum(p.numel() for p in net.parameters())
+    assert abs(count / 1e6 - millions) / millions < 0.02, count
+
+
+def test_resnet110_parameter_count_exact() -> None:
+    with torch.device("meta"):
+        net = build_model()
+    assert sum(p.numel() for p in net.parameters()) == 1_727_962
+
+
+def test_gate_bias_initialised_as_configured() -> None:
+    net = build_model([*TINY, "model.depth=8", "shortcut=gate", "shortcut.gate_bias=-7"])
+    biases = [u.shortcut.gate_conv.bias for u in net.units]
+    assert all(b.eq(-7.0).all() for b in biases)
+
+
+def test_he_initialisation() -> None:
+    net = build_model(["model.depth=20"])
+    w = net.units[1].branch[0].weight  # 3x3 conv, 16 -> 16 channels: fan_out = 9 * 16
+    assert w.std().item() == pytest.approx((2 / (9 * 16)) ** 0.5, rel=0.1)
+
+
+# -- invalid inputs -------------------------------------------------------------------------
+
+
+def test_unknown_shortcut_lists_choices() -> None:
+    with pytest.raises(MissingConfigException) as err:
+        build_model(["shortcut=gated"])
+    for name in SHORTCUT_OPTIONS:
+        assert name in str(err.value)
+
+
+@pytest.mark.parametrize("depth", [21, 100, 5])
+def test_invalid_depth_names_valid_depths(depth: int) -> None:
+    with pytest.raises(ConfigError, match=r"6n\+2.*20, 32, 44"):
+        build_model([f"model.depth={depth}"])
+
+
+def test_basic_depth_on_bottleneck_is_an_error() -> None:
+    with pytest.raises(ConfigError, match=r"9n\+2.*164.*1001"):
+        build_model(["model.depth=32", "model.block=bottleneck"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.depth=abc", "model.depth"),
+        ("model.dpeth=20", "dpeth"),
+        ("shortcut.gate_bias=minus", "gate_bias"),
+    ],
+)
+def test_bad_keys_and_types_name_the_key(override: str, message: str) -> None:
+    with pytest.raises(ConfigCompositionException, match=message):
+        build_model([override])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["shortcut=identity", "shortcut.gate_bias=-6"], "gate_bias.*shortcut=gate"),
+        (["shortcut=scale", "shortcut.dropout=0.3"], "dropout"),
+        (["shortcut=dropout", "shortcut.dropout=1.5"], r"\[0, 1\)"),
+        (["after_add.branch=preact"], "pre-activation"),
+        (["after_add.fn=elu"], "after-addition function 'elu'"),
+        (["model.downsample=option_c"], "model.downsample"),
+        (["model.block=wide"], "unknown block 'wide'"),
+        (["model.width=6"], "multiple of 4"),
+    ],
+)
+def test_meaningless_combinations_fail_clearly(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build_model([*overrides, "model.depth=20"])
