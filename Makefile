@@ -35,7 +35,7 @@ bench:
 reproduce-table:
 	@for table in $(TABLES); do \
 	  echo "== $$table ($(PROFILE), seeds $(SEEDS), launcher $(LAUNCHER))"; \
-	  resnet-lab -m "+experiment=glob($$table/*)" seed=$(SEEDS) profile=$(PROFILE) resume=true \
+	  resnet-lab -m "+experiment/$$table=glob(*)" seed=$(SEEDS) profile=$(PROFILE) resume=true \
 	    hydra/launcher=$(LAUNCHER) hydra.sweep.dir=$(RESULTS) \
 	    'hydra.sweep.subdir=$${experiment.name}/seed$${seed}' $(EXTRA) || exit $$?; \
 	done

@@ -1,0 +1,687 @@
+"""resnet-lab-report: compare finished runs with the figures the papers report.
+
+The rows (labels, reported figures, statistics) come from the experiment files in
+``resnet_lab/conf/experiment/``, never from the runs, so a row nobody has run yet still shows up
+(as ``missing``). The measurements come from every ``result.json`` below the results roots (see
+docs/contracts.md). Sweeps are often half done and runs come from older versions of the lab, so
+every problem is reported in the output instead of raised. See docs/report.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import statistics
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+import resnet_lab.conf
+
+FAIL_THRESHOLD = 20.0  # percent test error above which the papers print "fail"
+SCHEMA_VERSION = 1
+RESULT_FIELDS = (  # result.json keys of schema_version 1 (docs/contracts.md)
+    "schema_version",
+    "status",
+    "experiment",
+    "seed",
+    "profile",
+    "step",
+    "max_steps",
+    "eval_split",
+    "final_test_error",
+    "best_test_error",
+    "best_step",
+    "final_train_error",
+    "final_train_loss",
+    "diverged_at_step",
+    "wall_time_s",
+    "images_per_s",
+    "device",
+    "precision",
+    "num_params",
+    "versions",
+    "git_commit",
+    "started_at",
+    "finished_at",
+    "config",
+)
+DEFINITION_FIELDS = ("table", "row", "order", "reported", "statistic")
+CSV_COLUMNS = (
+    "table",
+    "name",
+    "row",
+    "reported",
+    "statistic",
+    "median",
+    "mean",
+    "std",
+    "best",
+    "diff",
+    "n",
+    "status",
+)
+# Which run to keep when one seed of one row was run more than once.
+_STATUS_RANK = {"completed": 3, "diverged": 3, "interrupted": 1, "running": 0}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One table row as defined by its experiment file."""
+
+    name: str
+    table: str
+    row: str
+    order: int
+    reported: str | None
+    statistic: str
+    source: str
+    note: str
+
+    @property
+    def key(self) -> str:
+        """The table's short name, the first part of the experiment name (``table1``)."""
+        return self.name.split("/", 1)[0]
+
+    @property
+    def reported_value(self) -> float | None:
+        return _as_float(self.reported)
+
+    @property
+    def measure(self) -> str:
+        """The statistic the lab compares with: the paper's, or the median where none is stated."""
+        text = self.statistic.lower()
+        for measure in ("best", "mean", "median"):
+            if text.startswith(measure):
+                return measure
+        return "median"
+
+
+@dataclass
+class Run:
+    """What the report needs from one run folder, with the fallbacks already applied."""
+
+    path: Path
+    label: str
+    name: str
+    status: str
+    seed: int | None
+    profile: str
+    error: float | None  # final error on the eval split; None when the run has none
+    eval_split: str
+    experiment: dict[str, Any]
+    sort_time: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "diverged" or (self.status == "completed" and self.error is not None)
+
+
+@dataclass
+class RowResult:
+    """One row of a report table: the definition, the runs used and what they measure."""
+
+    experiment: Experiment
+    runs: list[Run]
+    median: float | None
+    mean: float | None
+    std: float | None
+    best: float | None
+    measured: float | None  # the value of the paper's statistic
+    diff: float | None
+    n: int
+    status: str
+    notes: list[str]
+
+
+def _as_float(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def experiments_dir() -> Path:
+    """The folder of the experiment files shipped with the package."""
+    return Path(resnet_lab.conf.__file__).parent / "experiment"
+
+
+def load_experiments(directory: Path | None = None) -> list[Experiment]:
+    """Read every experiment file (plain OmegaConf: the report needs no Hydra composition)."""
+    directory = directory or experiments_dir()
+    experiments = []
+    for path in sorted(directory.rglob("*.yaml")):
+        block = OmegaConf.to_container(OmegaConf.load(path)).get("experiment") or {}
+        default_name = path.relative_to(directory).with_suffix("").as_posix()
+        experiments.append(
+            Experiment(
+                name=str(block.get("name") or default_name),
+                table=str(block.get("table") or ""),
+                row=str(block.get("row") or default_name),
+                order=int(block.get("order") or 0),
+                reported=None if block.get("reported") is None else str(block["reported"]),
+                statistic=str(block.get("statistic") or "not stated"),
+                source=str(block.get("source") or ""),
+                note=str(block.get("note") or ""),
+            )
+        )
+    return experiments
+
+
+def read_curve(run_dir: Path) -> list[tuple[int, float]]:
+    """(step, eval error) pairs from metrics.jsonl, skipping lines a crash left half written."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    curve = []
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if not isinstance(record, dict):
+                continue
+            step = _as_float(record.get("step"))
+            error = _as_float(record.get("test/error", record.get("val/error")))
+            if step is not None and error is not None:
+                curve.append((int(step), error))
+    return curve
+
+
+def read_run(path: Path, label: str) -> Run:
+    """Parse one result.json; older schemas get fallbacks and a note naming the absent fields.
+
+    Raises ValueError when the file is not a readable JSON object.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(str(exc)) from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, found {type(data).__name__}")
+    notes = []
+    absent = [key for key in RESULT_FIELDS if key not in data]
+    if absent:
+        notes.append(f"run `{label}` lacks fields: {', '.join(absent)}")
+    version = _as_float(data.get("schema_version"))
+    if version is not None and version > SCHEMA_VERSION:
+        notes.append(
+            f"run `{label}` has schema_version {version:g}, newer than this report "
+            f"({SCHEMA_VERSION}): read what is known"
+        )
+    config = data.get("config") if isinstance(data.get("config"), dict) else {}
+    experiment = data.get("experiment")
+    if not isinstance(experiment, dict):
+        experiment = config.get("experiment") if isinstance(config.get("experiment"), dict) else {}
+    error = _as_float(data.get("final_test_error"))
+    if error is None and data.get("status") in (None, "completed"):
+        curve = read_curve(path.parent)
+        if curve:
+            error = curve[-1][1]
+            notes.append(f"run `{label}`: final error taken from the last line of metrics.jsonl")
+    status = data.get("status")
+    if status not in _STATUS_RANK:
+        status = "completed" if error is not None else "running"
+        notes.append(f"run `{label}` has no known status: read as {status}")
+    seed = data.get("seed", config.get("seed"))
+    return Run(
+        path=path.parent,
+        label=label,
+        name=str(experiment.get("name") or ""),
+        status=status,
+        seed=int(seed) if _as_float(seed) is not None else None,
+        profile=str(data.get("profile") or config.get("profile") or "paper"),
+        error=error,
+        eval_split=str(data.get("eval_split") or "test"),
+        experiment=experiment,
+        sort_time=str(data.get("finished_at") or data.get("started_at") or ""),
+        notes=notes,
+    )
+
+
+def find_runs(roots: Sequence[Path]) -> tuple[list[Run], list[str]]:
+    """Every readable run below the roots, and one problem line per unreadable result.json."""
+    runs, problems = [], []
+    for root in roots:
+        for path in sorted(root.rglob("result.json")):
+            rel = path.parent.relative_to(root).as_posix()
+            label = rel if len(roots) == 1 else f"{root.as_posix()}/{rel}"
+            try:
+                runs.append(read_run(path, label))
+            except ValueError as exc:
+                problems.append(f"could not read `{label}/result.json`: {exc}")
+    return runs, problems
+
+
+def _pick_one_per_seed(runs: list[Run]) -> tuple[list[Run], int]:
+    """Keep one run per seed (finished before unfinished, then the latest); count the rest."""
+    by_seed: dict[Any, list[Run]] = defaultdict(list)
+    for run in runs:
+        by_seed[run.seed if run.seed is not None else run.label].append(run)
+    # a completed run with an error beats one without (rank + 1)
+    kept = [
+        max(group, key=lambda r: (_STATUS_RANK[r.status] + r.finished, r.sort_time))
+        for group in by_seed.values()
+    ]
+    kept.sort(key=lambda r: (r.seed is None, r.seed or 0, r.label))
+    return kept, len(runs) - len(kept)
+
+
+def _definition_notes(experiment: Experiment, runs: Iterable[Run]) -> list[str]:
+    notes = []
+    for run in runs:
+        changed = [
+            f"{key}: {run.experiment[key]!r} -> {getattr(experiment, key)!r}"
+            for key in DEFINITION_FIELDS
+            if key in run.experiment and str(run.experiment[key]) != str(getattr(experiment, key))
+        ]
+        if changed:
+            notes.append(
+                f"run `{run.label}` was launched with another definition of this row "
+                f"({'; '.join(changed)}): the experiment file's is used"
+            )
+    return notes
+
+
+def summarize(experiment: Experiment, runs: list[Run], seeds: int) -> RowResult:
+    """Statistics and status of one row. Diverged runs rank worse than any error (infinity)."""
+    kept, duplicates = _pick_one_per_seed(runs)
+    notes = [note for run in kept for note in run.notes]
+    notes += _definition_notes(experiment, kept)
+    if duplicates:
+        notes.append(f"{duplicates} more run(s) of an already counted seed left out")
+    if any(run.eval_split != "test" for run in kept):
+        notes.append("measured on the validation split, not the test set")
+    finished = [run for run in kept if run.finished]
+    errors = [run.error for run in finished if run.status == "completed"]
+    ranked = [math.inf if run.status == "diverged" else run.error for run in finished]
+    count = {
+        s: sum(run.status == s for run in kept) for s in ("diverged", "running", "interrupted")
+    }
+    median = statistics.median(ranked) if ranked else None
+    best = min(ranked) if ranked else None
+    mean = statistics.fmean(errors) if errors else None
+    std = statistics.stdev(errors) if len(errors) > 1 else None
+    if experiment.measure == "mean":  # a diverged seed makes the mean infinite: fail
+        measured = statistics.fmean(ranked) if ranked else None
+    else:
+        measured = median if experiment.measure == "median" else best
+    reported = experiment.reported_value
+    diff = None
+    if measured is not None and math.isfinite(measured) and reported is not None:
+        diff = measured - reported
+
+    parts = []
+    if measured is not None:
+        failed = measured > FAIL_THRESHOLD
+        verdict = "fail" if failed else "ok"
+        if experiment.reported == "fail":
+            verdict += " (reproduced)" if failed else " (paper: fail, not reproduced)"
+        parts.append(verdict)
+        if count["diverged"]:
+            parts.append(f"diverged ({count['diverged']} of {len(finished)})")
+        if len(finished) < seeds:
+            parts.append(f"partial ({len(finished)} of {seeds} seeds)")
+    for status in ("running", "interrupted"):
+        if count[status]:
+            parts.append(f"{status} ({count[status]})")
+    unusable = [run for run in kept if run.status == "completed" and run.error is None]
+    if unusable:
+        notes.append(f"{len(unusable)} completed run(s) record no test error and are left out")
+    return RowResult(
+        experiment=experiment,
+        runs=kept,
+        median=median,
+        mean=mean,
+        std=std,
+        best=best,
+        measured=measured,
+        diff=diff,
+        n=len(finished),
+        status=", ".join(parts) or "missing",
+        notes=notes,
+    )
+
+
+@dataclass
+class TableResult:
+    """One paper table: its rows in order and the file stem of its figures."""
+
+    title: str
+    key: str
+    rows: list[RowResult]
+
+
+def build_tables(experiments: list[Experiment], runs: list[Run], seeds: int) -> list[TableResult]:
+    """Group rows by their table string, in the order of the experiment files' ``order``."""
+    by_name: dict[str, list[Run]] = defaultdict(list)
+    for run in runs:
+        by_name[run.name].append(run)
+    groups: dict[str, list[Experiment]] = defaultdict(list)
+    for experiment in sorted(experiments, key=lambda e: (e.key, e.order, e.name)):
+        groups[experiment.table or experiment.key].append(experiment)
+    tables, used_keys = [], set()
+    for title, members in groups.items():
+        key = members[0].key
+        while key in used_keys:
+            key += "_"
+        used_keys.add(key)
+        rows = [summarize(e, by_name.get(e.name, []), seeds) for e in members]
+        tables.append(TableResult(title=title, key=key, rows=rows))
+    return tables
+
+
+def _fmt(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return ""
+    if math.isinf(value):
+        return "diverged"
+    return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def _reported_cell(experiment: Experiment) -> str:
+    statistic = experiment.statistic
+    if statistic == "not stated":
+        statistic = "statistic not stated"
+    if experiment.reported is None:
+        return "—"
+    if experiment.reported == "fail":
+        return f"fail (>{FAIL_THRESHOLD:g}%, {statistic})"
+    return f"{experiment.reported} ({statistic})"
+
+
+def _markdown_table(table: TableResult) -> list[str]:
+    lines = [
+        "| # | row | experiment | reported | median | mean ± std | best | diff | n | status |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in table.rows:
+        e = row.experiment
+        cells = {"median": _fmt(row.median), "best": _fmt(row.best), "mean": _fmt(row.mean)}
+        if row.std is not None:
+            cells["mean"] += f" ± {row.std:.2f}"
+        if row.measured is not None:  # bold the statistic the paper used
+            cells[e.measure] = f"**{cells[e.measure]}**"
+        lines.append(
+            f"| {e.order} | {e.row} | `{e.name}` | {_reported_cell(e)} | {cells['median']} | "
+            f"{cells['mean']} | {cells['best']} | {_fmt(row.diff, signed=True)} | {row.n} | "
+            f"{row.status} |"
+        )
+    return lines
+
+
+def render_markdown(
+    tables: list[TableResult],
+    *,
+    roots: Sequence[Path],
+    profile: str,
+    seeds: int,
+    run_count: int,
+    figures: dict[str, list[str]],
+    extra_sections: list[str],
+) -> str:
+    """The whole report as Markdown; the same text goes to stdout and report.md."""
+    lines = ["# resnet-lab report", ""]
+    if profile != "paper":
+        lines += [
+            f"**Profile `{profile}`: these numbers come from tiny nets trained a few steps and "
+            "are NOT comparable with the papers' figures.**",
+            "",
+        ]
+    rows = [row for table in tables for row in table.rows]
+    missing = [row.experiment.name for row in rows if row.status == "missing"]
+    lines += [
+        f"Results: {', '.join(f'`{root}`' for root in roots)}: {run_count} run(s) of profile "
+        f"`{profile}`. Seeds expected per row: {seeds}. Errors are percent on the eval split; "
+        f"`fail` means above {FAIL_THRESHOLD:g}%. The paper's statistic is in bold; diff is that "
+        "statistic minus the reported figure.",
+        "",
+        f"Rows: {len(rows)}, with runs: {len(rows) - len(missing)}, missing: {len(missing)}.",
+        "",
+    ]
+    for table in tables:
+        lines += [f"## {table.title}", ""]
+        sources = sorted({row.experiment.source for row in table.rows if row.experiment.source})
+        if sources:
+            lines += [f"Source: {'; '.join(sources)}.", ""]
+        lines += [*_markdown_table(table), ""]
+        notes = [
+            f"`{row.experiment.name}`: {note}"
+            for row in table.rows
+            for note in ([row.experiment.note] if row.experiment.note else []) + row.notes
+        ]
+        absent = [row.experiment.name for row in table.rows if row.status == "missing"]
+        if absent:
+            notes.append(f"no runs yet: {', '.join(f'`{name}`' for name in absent)}")
+        if notes:
+            lines += ["Notes:", "", *[f"- {note}" for note in notes], ""]
+        lines += [f"![{name[:-4]}]({name})" for name in figures.get(table.key, [])]
+        if figures.get(table.key):
+            lines.append("")
+    lines += extra_sections
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _other_sections(runs: list[Run], known: set[str], problems: list[str]) -> list[str]:
+    """Ad-hoc runs, runs of experiments without a file, and unreadable files."""
+    lines = []
+    adhoc = [run for run in runs if not run.name]
+    if adhoc:
+        lines += ["## Ad-hoc runs (no experiment name)", "", "| run | status | seed | error |"]
+        lines.append("|---|---|---|---|")
+        lines += [
+            f"| `{run.label}` | {run.status} | {'' if run.seed is None else run.seed} | "
+            f"{_fmt(run.error)} |"
+            for run in adhoc
+        ]
+        lines.append("")
+    unknown = defaultdict(int)
+    for run in runs:
+        if run.name and run.name not in known:
+            unknown[run.name] += 1
+    if unknown:
+        lines += ["## Runs of experiments not in the report", ""]
+        lines += [f"- `{name}`: {n} run(s)" for name, n in sorted(unknown.items())]
+        lines.append("")
+    if problems:
+        lines += ["## Problems", "", *[f"- {problem}" for problem in problems], ""]
+    return lines
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def write_csv(tables: list[TableResult], path: Path) -> None:
+    """One line per row, numbers to two decimals, blanks where there is nothing to show."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_COLUMNS)
+        for table in tables:
+            for row in table.rows:
+                e = row.experiment
+                writer.writerow(
+                    [
+                        table.title,
+                        e.name,
+                        e.row,
+                        e.reported or "",
+                        e.statistic,
+                        _number(row.median),
+                        _number(row.mean),
+                        _number(row.std),
+                        _number(row.best),
+                        _number(row.diff),
+                        row.n,
+                        row.status,
+                    ]
+                )
+
+
+def _median_curve(runs: list[Run]) -> tuple[list[int], list[float]]:
+    by_step: dict[int, list[float]] = defaultdict(list)
+    for run in runs:
+        for step, error in read_curve(run.path):
+            by_step[step].append(error)
+    steps = sorted(by_step)
+    return steps, [statistics.median(by_step[step]) for step in steps]
+
+
+def plot_curves(table: TableResult, path: Path) -> bool:
+    """Median eval error over the seeds vs step, one line per row (the papers' Fig. 4/6).
+
+    Returns False (and writes nothing) when no run of the table has logged an eval error.
+    """
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 5), layout="constrained")
+    axes = figure.add_subplot()
+    drawn = False
+    for row in table.rows:
+        steps, errors = _median_curve(row.runs)
+        if steps:
+            axes.plot(steps, errors, label=f"{row.experiment.row} (n={len(row.runs)})")
+            drawn = True
+    if not drawn:
+        return False
+    axes.axhline(FAIL_THRESHOLD, color="grey", linestyle=":", linewidth=1)
+    axes.set_ylim(bottom=0)
+    axes.set(xlabel="step", ylabel="eval error (%), median over seeds", title=table.title)
+    axes.legend(fontsize="small")
+    figure.savefig(path, dpi=100)
+    return True
+
+
+def plot_measured(table: TableResult, path: Path) -> None:
+    """Per row: each seed's final error (dots), the paper's statistic (bar), the reported figure."""
+    from matplotlib.figure import Figure
+
+    rows = table.rows
+    figure = Figure(figsize=(8, 1.2 + 0.45 * len(rows)), layout="constrained")
+    axes = figure.add_subplot()
+    finite = [r.error for row in rows for r in row.runs if r.finished and r.error is not None]
+    finite += [row.experiment.reported_value or 0.0 for row in rows]
+    right = max([FAIL_THRESHOLD, *finite]) * 1.1
+    for y, row in enumerate(rows):
+        seeds = [right if r.status == "diverged" else r.error for r in row.runs if r.finished]
+        axes.scatter(seeds, [y] * len(seeds), color="tab:blue", s=14, alpha=0.6)
+        if row.measured is not None:
+            axes.scatter([min(row.measured, right)], [y], marker="|", s=300, color="tab:blue")
+        if row.experiment.reported == "fail":
+            axes.scatter([FAIL_THRESHOLD], [y], marker=">", color="tab:red", s=40)
+        elif row.experiment.reported_value is not None:
+            axes.scatter([row.experiment.reported_value], [y], marker="x", color="tab:red", s=40)
+    axes.axvline(FAIL_THRESHOLD, color="grey", linestyle=":", linewidth=1)
+    axes.set_yticks(range(len(rows)), [row.experiment.row for row in rows], fontsize="small")
+    axes.invert_yaxis()
+    axes.set_xlim(0, right * 1.02)
+    axes.set(
+        xlabel="error (%): dots = seeds (diverged at the right edge), bar = paper's statistic, "
+        "red = reported (> = fail)",
+        title=table.title,
+    )
+    figure.savefig(path, dpi=100)
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="resnet-lab-report",
+        description="Compare finished runs with the papers' tables: writes report.md, "
+        "report.csv and PNG figures.",
+    )
+    parser.add_argument(
+        "--results", nargs="+", default=["results"], metavar="DIR", help="results roots"
+    )
+    parser.add_argument("--out", help="output folder (default: the first results root)")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds expected per row")
+    parser.add_argument("--tables", help="comma-separated table names, e.g. table1,table6")
+    parser.add_argument(
+        "--profile", help="report runs of this profile (paper, smoke); needed when mixed"
+    )
+    return parser.parse_args(argv)
+
+
+def _error(message: str) -> int:
+    print(f"resnet-lab-report: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``resnet-lab-report``; exit 0 even when rows are missing, 2 on bad input."""
+    args = _parse_args(argv)
+    roots = [Path(root) for root in args.results]
+    for root in roots:
+        if not root.is_dir():
+            return _error(f"results directory '{root}' does not exist")
+    if args.seeds < 1:
+        return _error("--seeds must be at least 1")
+    experiments = load_experiments()
+    if args.tables:
+        wanted = {name.strip() for name in args.tables.split(",") if name.strip()}
+        known = {e.key for e in experiments}
+        if wanted - known:
+            return _error(
+                f"unknown table(s) {', '.join(sorted(wanted - known))}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        experiments = [e for e in experiments if e.key in wanted]
+
+    runs, problems = find_runs(roots)
+    profiles = sorted({run.profile for run in runs})
+    profile = args.profile
+    if profile is None:
+        if len(profiles) > 1:
+            return _error(
+                f"the results mix profiles {', '.join(profiles)}; their numbers must not be "
+                "compared: choose one with --profile"
+            )
+        profile = profiles[0] if profiles else "paper"
+    others = [run for run in runs if run.profile != profile]
+    if others:
+        names = ", ".join(sorted({run.profile for run in others}))
+        problems.append(f"{len(others)} run(s) of other profiles ({names}) left out: see --profile")
+    runs = [run for run in runs if run.profile == profile]
+    if args.tables:
+        keys = {e.key for e in experiments}
+        runs = [run for run in runs if not run.name or run.name.split("/", 1)[0] in keys]
+
+    tables = build_tables(experiments, runs, args.seeds)
+    out = Path(args.out) if args.out else roots[0]
+    out.mkdir(parents=True, exist_ok=True)
+    figures: dict[str, list[str]] = {}
+    for table in tables:
+        names = []
+        if plot_curves(table, out / f"curves_{table.key}.png"):
+            names.append(f"curves_{table.key}.png")
+        plot_measured(table, out / f"measured_{table.key}.png")
+        names.append(f"measured_{table.key}.png")
+        figures[table.key] = names
+    markdown = render_markdown(
+        tables,
+        roots=roots,
+        profile=profile,
+        seeds=args.seeds,
+        run_count=len(runs),
+        figures=figures,
+        extra_sections=_other_sections(runs, {e.name for e in experiments}, problems),
+    )
+    (out / "report.md").write_text(markdown, encoding="utf-8")
+    write_csv(tables, out / "report.csv")
+    print(markdown, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

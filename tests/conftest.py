@@ -1,0 +1,45 @@
+"""Shared helpers: tiny runs that still exercise real behaviour."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import resnet_lab  # noqa: F401  (registers the config schema)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("RESNET_LAB_SHARED", REPO.parent / "shared"))
+
+# A 5k-parameter ResNet-8 on learnable synthetic data: a step takes milliseconds on the CPU.
+TINY_RUN = [
+    "data=synthetic",
+    "data.synthetic_train_size=256",
+    "data.synthetic_test_size=128",
+    "model.depth=8",
+    "model.width=4",
+    "trainer.batch_size=16",
+    "trainer.warmup_steps=5",
+    "trainer.log_every=5",
+    "trainer.progress=none",
+    "trainer.device=cpu",
+]
+
+
+def run_cli(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``resnet-lab`` entry point the way a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "resnet_lab", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def tiny_run() -> list[str]:
+    return list(TINY_RUN)

@@ -1,0 +1,590 @@
+"""Tests of resnet_lab.data: file formats, checks, splits, augmentation and the batch stream.
+
+Tiny dataset files in the official layouts are written into tmp_path; the real CIFAR-10 files are
+only read by the last test, which is skipped when they are absent.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torchvision.datasets import CIFAR10, CIFAR100
+
+from resnet_lab import data as D
+from resnet_lab.config import DataCfg
+from resnet_lab.errors import ConfigError, DataError
+
+N = 20  # records per tiny file
+
+# ---------------------------------------------------------------------------------------------
+# Writers of tiny files in the official layouts
+
+
+def _images(rng: np.random.Generator, n: int) -> np.ndarray:
+    return rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8)
+
+
+def write_cifar10_bin(folder: Path, n: int = N, seed: int = 0) -> dict[str, np.ndarray]:
+    """The six files of cifar-10-batches-bin (label byte + R, G, B planes) plus batches.meta.txt."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name in [*D.CIFAR10_BIN_TRAIN, D.CIFAR10_BIN_TEST]:
+        images, labels = _images(rng, n), rng.integers(0, 10, size=n).astype(np.uint8)
+        records = np.concatenate([labels[:, None], images.reshape(n, -1)], axis=1)
+        (folder / name).write_bytes(records.tobytes())
+        out[name] = (images, labels.astype(np.int64))
+    (folder / "batches.meta.txt").write_text("\n".join(f"name{i}" for i in range(10)) + "\n\n")
+    return {
+        "train_images": np.concatenate([out[f][0] for f in D.CIFAR10_BIN_TRAIN]),
+        "train_labels": np.concatenate([out[f][1] for f in D.CIFAR10_BIN_TRAIN]),
+        "test_images": out[D.CIFAR10_BIN_TEST][0],
+        "test_labels": out[D.CIFAR10_BIN_TEST][1],
+    }
+
+
+def own_md5(folder: Path) -> dict[str, str]:
+    return {name: D.md5sum(folder / name) for name in D.CIFAR10_BIN_MD5}
+
+
+class _Py2Pickler(pickle._Pickler):
+    """Writes str and bytes as Python 2 byte strings, as in the official CIFAR python files
+    (``pickle.load(encoding="bytes")`` then gives b'data' keys, ``encoding="latin1"`` 'data')."""
+
+    dispatch = pickle._Pickler.dispatch.copy()
+
+    def save_py2_str(self, obj: str | bytes) -> None:
+        raw = obj.encode("latin1") if isinstance(obj, str) else obj
+        if len(raw) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(raw)]) + raw)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(raw)) + raw)
+        self.memoize(obj)
+
+    dispatch[str] = save_py2_str
+    dispatch[bytes] = save_py2_str
+
+
+def py2_pickle(obj: object, path: Path) -> None:
+    buffer = io.BytesIO()
+    _Py2Pickler(buffer, protocol=2).dump(obj)
+    path.write_bytes(buffer.getvalue())
+
+
+def write_cifar10_py(folder: Path, n: int = N) -> dict[str, np.ndarray]:
+    """A tiny cifar-10-batches-py: pickled dicts with data [n, 3072] uint8 and labels lists."""
+    rng = np.random.default_rng(1)
+    folder.mkdir(parents=True)
+    train_images, train_labels = [], []
+    for i in range(1, 7):
+        images, labels = _images(rng, n), rng.integers(0, 10, size=n)
+        name = f"data_batch_{i}" if i < 6 else "test_batch"
+        batch = {
+            "batch_label": f"batch {i}",
+            "labels": labels.tolist(),
+            "data": images.reshape(n, -1),
+            "filenames": [f"img_{i}_{j}.png" for j in range(n)],
+        }
+        py2_pickle(batch, folder / name)
+        train_images.append(images)
+        train_labels.append(labels)
+    meta = {"label_names": [f"py{i}" for i in range(10)], "num_cases_per_batch": n, "num_vis": 3072}
+    py2_pickle(meta, folder / "batches.meta")
+    with open(folder / "data_batch_1", "rb") as f:
+        assert b"data" in pickle.load(f, encoding="bytes")  # the official key layout
+    return {
+        "train_images": np.concatenate(train_images[:5]),
+        "train_labels": np.concatenate(train_labels[:5]),
+        "test_images": train_images[5],
+        "test_labels": train_labels[5],
+    }
+
+
+def patch_torchvision_md5(monkeypatch: pytest.MonkeyPatch, cls: type, folder: Path) -> None:
+    """Point torchvision's official md5 list at the tiny files' own sums (its check still runs)."""
+    for attr in ("train_list", "test_list"):
+        sums = [[f, D.md5sum(folder / f)] for f, _ in getattr(cls, attr)]
+        monkeypatch.setattr(cls, attr, sums)
+    meta = {**cls.meta, "md5": D.md5sum(folder / cls.meta["filename"])}
+    monkeypatch.setattr(cls, "meta", meta)
+
+
+def cfg(root: Path | str, **kw: object) -> DataCfg:
+    return DataCfg(root=str(root), **{"verify": False, **kw})
+
+
+# ---------------------------------------------------------------------------------------------
+# Binary version
+
+
+def test_cifar10_binary_loads_all_files(tmp_path: Path) -> None:
+    written = write_cifar10_bin(tmp_path / "cifar-10-batches-bin")
+    d = D.load_data(cfg(tmp_path), "cpu")
+    assert d.train_images.dtype == torch.uint8 and d.train_labels.dtype == torch.int64
+    assert torch.equal(d.train_images, torch.from_numpy(written["train_images"]))
+    assert torch.equal(d.train_labels, torch.from_numpy(written["train_labels"]))
+    assert torch.equal(d.eval_images, torch.from_numpy(written["test_images"]))
+    assert torch.equal(d.eval_labels, torch.from_numpy(written["test_labels"]))
+    assert d.eval_split == "test" and d.num_classes == 10
+    assert d.classes == [f"name{i}" for i in range(10)]  # from batches.meta.txt
+
+
+def test_root_may_be_the_binary_folder_itself(tmp_path: Path) -> None:
+    folder = tmp_path / "cifar-10-batches-bin"
+    written = write_cifar10_bin(folder)
+    d = D.load_data(cfg(folder), "cpu")
+    assert torch.equal(d.eval_images, torch.from_numpy(written["test_images"]))
+
+
+def test_binary_pixel_placement(tmp_path: Path) -> None:
+    """Byte 1 + c*1024 + r*32 + k of a record is channel c (R, G, B), row r, column k."""
+    value = [[[(c * 85 + r * 7 + k) % 256 for k in range(32)] for r in range(32)] for c in range(3)]
+    record = bytes([3]) + bytes(
+        value[c][r][k] for c in range(3) for r in range(32) for k in range(32)
+    )
+    folder = tmp_path / "bin"
+    write_cifar10_bin(folder, n=1)
+    (folder / "test_batch.bin").write_bytes(record)
+    host = D.load_cifar10_binary(folder, md5=None)
+    assert host.test_labels.tolist() == [3]
+    assert host.test_images.shape == (1, 3, 32, 32)
+    for c, r, k in [(0, 0, 0), (0, 0, 31), (1, 5, 2), (2, 31, 0), (2, 17, 29)]:
+        assert host.test_images[0, c, r, k] == value[c][r][k]
+    assert (host.test_images[0] == np.array(value, dtype=np.uint8)).all()
+
+
+def test_md5_check_with_own_and_wrong_sums(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "cifar-10-batches-bin"
+    write_cifar10_bin(folder)
+    sums = own_md5(folder)
+    assert D.load_cifar10_binary(folder, md5=sums).train_images.shape == (5 * N, 3, 32, 32)
+
+    wrong = {**sums, "data_batch_3.bin": "0" * 32}
+    with pytest.raises(DataError, match=r"data_batch_3\.bin.*0{32}") as err:
+        D.load_cifar10_binary(folder, md5=wrong)
+    assert sums["data_batch_3.bin"] in str(err.value) and "Re-download" in str(err.value)
+
+    # load_data with verify=true checks the module's official sums: the tiny files fail them ...
+    with pytest.raises(DataError, match=r"data_batch_1\.bin is corrupted"):
+        D.load_data(cfg(tmp_path, verify=True), "cpu")
+    # ... and pass once the module-level dict holds their own sums.
+    for name, digest in sums.items():
+        monkeypatch.setitem(D.CIFAR10_BIN_MD5, name, digest)
+    assert "md5-verified" in D.load_data(cfg(tmp_path, verify=True), "cpu").source
+
+
+def test_corrupted_and_truncated_files_are_named(tmp_path: Path) -> None:
+    folder = tmp_path / "cifar-10-batches-bin"
+    write_cifar10_bin(folder)
+    sums = own_md5(folder)
+    raw = bytearray((folder / "test_batch.bin").read_bytes())
+    raw[100] ^= 0xFF
+    (folder / "test_batch.bin").write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=r"test_batch\.bin is corrupted"):
+        D.load_cifar10_binary(folder, md5=sums)
+
+    (folder / "data_batch_2.bin").write_bytes(raw[:-5])  # not whole records, even unverified
+    with pytest.raises(DataError, match=r"data_batch_2\.bin is not a CIFAR binary file"):
+        D.load_data(cfg(tmp_path), "cpu")
+
+
+def test_incomplete_binary_folder_names_missing_files(tmp_path: Path) -> None:
+    folder = tmp_path / "cifar-10-batches-bin"
+    write_cifar10_bin(folder)
+    (folder / "data_batch_4.bin").unlink()
+    with pytest.raises(DataError, match=r"missing data_batch_4\.bin") as err:
+        D.load_data(cfg(tmp_path), "cpu")
+    assert str(folder.absolute()) in str(err.value)
+
+
+def test_missing_data_lists_every_folder_and_how_to_get_it(tmp_path: Path) -> None:
+    root = tmp_path / "nowhere"
+    with pytest.raises(DataError) as err:
+        D.load_data(cfg(root), "cpu")
+    message = str(err.value)
+    for text in [
+        str(root / "cifar-10-batches-bin"),
+        str(root / "cifar-10-batches-py"),
+        "data_batch_1.bin",
+        "cifar-10-binary.tar.gz",
+        "cifar-10-python.tar.gz",
+        "data.root=",
+        "RESNET_LAB_DATA",
+        "does not exist",
+    ]:
+        assert text in message
+    with pytest.raises(DataError, match=r"cifar-100-binary.*cifar-100-python\.tar\.gz"):
+        D.load_data(cfg(root, name="cifar100", num_classes=100), "cpu")
+
+
+def test_cifar100_binary_uses_fine_labels_and_checks_sizes(tmp_path: Path) -> None:
+    folder = tmp_path / "cifar-100-binary"
+    folder.mkdir()
+    rng = np.random.default_rng(2)
+    written = {}
+    for name in ("train.bin", "test.bin"):
+        images = _images(rng, N)
+        fine = rng.integers(0, 100, size=N).astype(np.uint8)
+        coarse = (fine // 5).astype(np.uint8) + 100  # would fail the label check if used
+        records = np.concatenate([coarse[:, None], fine[:, None], images.reshape(N, -1)], axis=1)
+        (folder / name).write_bytes(records.tobytes())
+        written[name] = (images, fine.astype(np.int64))
+    d = D.load_data(cfg(tmp_path, name="cifar100", num_classes=100), "cpu")
+    assert torch.equal(d.train_labels, torch.from_numpy(written["train.bin"][1]))
+    assert torch.equal(d.eval_images, torch.from_numpy(written["test.bin"][0]))
+    assert d.num_classes == 100 and d.classes[:2] == ["apple", "aquarium_fish"]
+
+    host = D.load_cifar100_binary(folder, records={"train.bin": N, "test.bin": N})
+    assert host.train_images.shape == (N, 3, 32, 32)
+    with pytest.raises(DataError, match=r"train\.bin has the wrong size.*153700000"):
+        D.load_data(cfg(tmp_path, name="cifar100", num_classes=100, verify=True), "cpu")
+
+
+# ---------------------------------------------------------------------------------------------
+# Python version (through torchvision)
+
+
+def test_cifar10_python_version_through_torchvision(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "cifar-10-batches-py"
+    written = write_cifar10_py(folder)
+
+    d = D.load_data(cfg(tmp_path), "cpu")  # verify=false: existence only
+    assert torch.equal(d.train_images, torch.from_numpy(written["train_images"]))
+    assert torch.equal(d.train_labels, torch.from_numpy(written["train_labels"]))
+    assert torch.equal(d.eval_images, torch.from_numpy(written["test_images"]))
+    assert d.classes == [f"py{i}" for i in range(10)] and "python" in d.source
+
+    with pytest.raises(DataError, match=r"data_batch_1 is corrupted"):  # torchvision's own sums
+        D.load_data(cfg(tmp_path, verify=True), "cpu")
+
+    patch_torchvision_md5(monkeypatch, CIFAR10, folder)
+    d = D.load_data(cfg(folder, verify=True), "cpu")  # root may be the folder itself
+    assert torch.equal(d.eval_labels, torch.from_numpy(written["test_labels"]))
+
+    monkeypatch.setattr(
+        CIFAR10, "train_list", [*CIFAR10.train_list[:4], ["data_batch_5", "1" * 32]]
+    )
+    with pytest.raises(DataError, match=r"data_batch_5 is corrupted.*1{32}"):
+        D.load_data(cfg(tmp_path, verify=True), "cpu")
+
+
+def test_python_version_missing_or_truncated_file(tmp_path: Path) -> None:
+    folder = tmp_path / "cifar-10-batches-py"
+    write_cifar10_py(folder)
+    (folder / "batches.meta").unlink()
+    with pytest.raises(DataError, match=r"missing batches\.meta"):
+        D.load_data(cfg(tmp_path), "cpu")
+    write_cifar10_py(tmp_path / "again" / "cifar-10-batches-py")
+    truncated = tmp_path / "again" / "cifar-10-batches-py" / "data_batch_2"
+    truncated.write_bytes(truncated.read_bytes()[:1000])
+    with pytest.raises(DataError, match="not a readable cifar10 python version"):
+        D.load_data(cfg(tmp_path / "again"), "cpu")
+
+
+def test_download_failure_is_a_data_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def offline(*args: object, **kwargs: object) -> None:
+        raise OSError("no network")
+
+    monkeypatch.setattr("torchvision.datasets.cifar.download_and_extract_archive", offline)
+    with pytest.raises(DataError, match=r"Downloading cifar10 .*no network.*cifar-10-python"):
+        D.load_data(cfg(tmp_path, download=True), "cpu")
+
+
+def test_cifar100_python_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    images = {name: _images(rng, N) for name in ("train", "test")}
+    fine = {name: rng.integers(0, 100, size=N) for name in ("train", "test")}
+    for name in ("train", "test"):
+        batch = {
+            "data": images[name].reshape(N, -1),
+            "fine_labels": fine[name].tolist(),
+            "coarse_labels": (fine[name] // 5).tolist(),
+        }
+        py2_pickle(batch, folder / name)
+    names = [f"c{i}" for i in range(100)]
+    py2_pickle({"fine_label_names": names, "coarse_label_names": names[:20]}, folder / "meta")
+    patch_torchvision_md5(monkeypatch, CIFAR100, folder)
+    d = D.load_data(cfg(tmp_path, name="cifar100", num_classes=100, verify=True), "cpu")
+    assert torch.equal(d.train_images, torch.from_numpy(images["train"]))
+    assert torch.equal(d.eval_labels, torch.from_numpy(fine["test"]))
+    assert d.classes == names
+
+
+# ---------------------------------------------------------------------------------------------
+# Options, splits, limit, mean
+
+
+def test_splits_limit_and_mean(tmp_path: Path) -> None:
+    written = write_cifar10_bin(tmp_path / "cifar-10-batches-bin")
+    train = torch.from_numpy(written["train_images"])
+    full = D.load_data(cfg(tmp_path), "cpu")
+    assert (len(full.train_labels), len(full.eval_labels), full.eval_split) == (100, 20, "test")
+    val = D.load_data(cfg(tmp_path, split="val"), "cpu")
+    assert (len(val.train_labels), len(val.eval_labels), val.eval_split) == (90, 10, "val")
+    assert torch.equal(val.train_images, train[:90])  # the first 90%
+    assert torch.equal(val.eval_images, train[90:])  # the last 10%, disjoint from training
+    assert torch.equal(val.eval_labels, full.train_labels[90:])
+
+    for d, used in [(full, train), (val, train[:90])]:
+        assert d.mean.shape == (3, 32, 32) and d.mean.dtype == torch.float32
+        expected = (used.double().mean(0) / 255).float()
+        assert torch.equal(d.mean, expected)
+
+    small = D.load_data(cfg(tmp_path, split="val", limit=7), "cpu")
+    assert len(small.train_labels) == 7 and len(small.eval_labels) == 7
+    assert torch.equal(small.eval_images, train[90:97])
+    assert torch.allclose(small.mean, train[:7].double().mean(0).float() / 255)
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "text"),
+    [
+        ({"split": "test"}, ConfigError, "valid: full, val"),
+        ({"name": "mnist"}, DataError, "valid: cifar10, cifar100, synthetic"),
+        ({"limit": 0}, ConfigError, "data.limit"),
+        ({"num_classes": 100}, ConfigError, "data.num_classes=100"),
+    ],
+)
+def test_bad_options(tmp_path: Path, options: dict, error: type, text: str) -> None:
+    write_cifar10_bin(tmp_path / "cifar-10-batches-bin")
+    with pytest.raises(error, match=text):
+        D.load_data(cfg(tmp_path, **options), "cpu")
+
+
+# ---------------------------------------------------------------------------------------------
+# normalize, augment
+
+
+def test_normalize() -> None:
+    images = torch.tensor([0, 51, 255], dtype=torch.uint8).view(3, 1, 1, 1).expand(3, 3, 32, 32)
+    mean = torch.full((3, 32, 32), 0.25)
+    out = D.normalize(images, mean)
+    assert out.dtype == torch.float32 and out.shape == (3, 3, 32, 32)
+    assert torch.allclose(out[:, 0, 0, 0], torch.tensor([-0.25, -0.05, 0.75]))
+
+
+def _candidates(image: torch.Tensor) -> torch.Tensor:
+    """All 81 crops x 2 flips of one zero-padded image, by plain slicing: [162, C, 32, 32]."""
+    padded = torch.nn.functional.pad(image, (4, 4, 4, 4))
+    crops = [padded[:, i : i + 32, j : j + 32] for i in range(9) for j in range(9)]
+    return torch.stack(crops + [c.flip(-1) for c in crops])
+
+
+def test_augment_is_a_padded_crop_or_its_mirror() -> None:
+    x = torch.randn(48, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    out = D.augment(x, torch.Generator().manual_seed(1))
+    assert out.shape == x.shape and out.dtype == x.dtype
+    for image, result in zip(x, out, strict=True):
+        assert (_candidates(image) == result).flatten(1).all(1).sum() == 1
+
+
+def test_augment_offsets_and_flips_are_uniform() -> None:
+    """Two markers in the middle of an empty image: their place gives the offset and the flip."""
+    generator = torch.Generator().manual_seed(0)
+    offsets, flips, batches, batch = [], [], 5, 2000
+    x = torch.zeros(batch, 3, 32, 32)
+    x[:, :, 16, 16] = 1.0
+    x[:, :, 16, 18] = 2.0
+    for _ in range(batches):
+        out = D.augment(x, generator)[:, 0].reshape(batch, -1)
+        one, two = out.eq(1).float().argmax(1), out.eq(2).float().argmax(1)
+        row, col1, col2 = one // 32, one % 32, two % 32
+        flipped = col2 < col1
+        # unflipped: marker at (20 - oy, 20 - ox); flipped: column 31 - (20 - ox)
+        offsets.append((20 - row) * 9 + torch.where(flipped, col1 - 11, 20 - col1))
+        flips.append(flipped)
+    counts = torch.bincount(torch.cat(offsets), minlength=81)
+    total = batches * batch
+    assert len(counts) == 81 and counts.min() > 0
+    expected = total / 81  # ~123; binomial sd ~11
+    assert counts.min() > 0.6 * expected and counts.max() < 1.4 * expected
+    assert abs(torch.cat(flips).float().mean().item() - 0.5) < 0.03
+
+
+def test_augment_pads_with_zeros() -> None:
+    x = torch.ones(400, 3, 32, 32)
+    out = D.augment(x, torch.Generator().manual_seed(0))
+    assert set(out.unique().tolist()) == {0.0, 1.0}
+    visible = out[:, 0].sum((1, 2))  # a (32 - |dy|) x (32 - |dx|) block of ones remains
+    sizes = {(32 - abs(dy)) * (32 - abs(dx)) for dy in range(-4, 5) for dx in range(-4, 5)}
+    assert set(visible.long().tolist()) <= sizes
+    assert (out[:, :, 0, :] == 0).all(1).all(1).any()  # some images have a zero top row
+    assert (visible < 1024).float().mean() > 0.7  # only 1 of 81 offsets keeps the whole image
+
+
+def test_augment_is_deterministic_per_generator() -> None:
+    x = torch.randn(16, 3, 32, 32)
+    a = D.augment(x, torch.Generator().manual_seed(5))
+    b = D.augment(x, torch.Generator().manual_seed(5))
+    c = D.augment(x, torch.Generator().manual_seed(6))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+# ---------------------------------------------------------------------------------------------
+# TrainBatches, eval_batches
+
+
+def index_data(n: int, m: int = 10) -> D.DeviceData:
+    """Images whose every pixel is the image's index, labels = arange: batches give indices."""
+    images = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, 3, 32, 32).clone()
+    return D.DeviceData(
+        train_images=images,
+        train_labels=torch.arange(n),
+        eval_images=images[:m].clone(),
+        eval_labels=torch.arange(m),
+        eval_split="test",
+        mean=torch.zeros(3, 32, 32),
+        num_classes=n,
+        classes=[str(i) for i in range(n)],
+    )
+
+
+def test_train_batches_visit_every_image_once_per_epoch() -> None:
+    n, batch = 10, 4
+    batches = D.TrainBatches(index_data(n), batch, seed=0, augment=False)
+    xs, ys = zip(*(batches.next() for _ in range(10)), strict=True)
+    assert {x.shape for x in xs} == {(batch, 3, 32, 32)} and {y.shape for y in ys} == {(batch,)}
+    stream = torch.cat(ys)
+    assert torch.equal(torch.cat(xs)[:, 0, 0, 0].mul(255).round().long(), stream)
+    for epoch in range(4):
+        assert sorted(stream[epoch * n : (epoch + 1) * n].tolist()) == list(range(n))
+    assert not torch.equal(stream[:n], stream[n : 2 * n])  # a new permutation each epoch
+
+
+def test_train_batches_larger_than_the_dataset() -> None:
+    batches = D.TrainBatches(index_data(3), 7, seed=1, augment=False)
+    stream = torch.cat([batches.next()[1] for _ in range(3)])
+    for epoch in range(7):
+        assert sorted(stream[epoch * 3 : epoch * 3 + 3].tolist()) == [0, 1, 2]
+
+
+def test_train_batches_resume_bit_exactly() -> None:
+    data = index_data(13)
+    data.train_images = torch.randint(0, 256, (13, 3, 32, 32), dtype=torch.uint8)
+    data.mean = data.train_images.double().mean(0).float() / 255
+    global_rng = torch.get_rng_state()
+    reference = D.TrainBatches(data, 5, seed=7)
+    expected = [reference.next() for _ in range(9)]
+    assert torch.equal(torch.get_rng_state(), global_rng)  # never the global RNG
+
+    first = D.TrainBatches(data, 5, seed=7)
+    for x, y in expected[:4]:
+        got = first.next()
+        assert torch.equal(got[0], x) and torch.equal(got[1], y)
+    buffer = io.BytesIO()
+    torch.save(first.state_dict(), buffer)
+    buffer.seek(0)
+    resumed = D.TrainBatches(data, 5, seed=123)  # the state, not the seed, decides
+    resumed.load_state_dict(torch.load(buffer, weights_only=True))
+    for x, y in expected[4:]:
+        got = resumed.next()
+        assert torch.equal(got[0], x) and torch.equal(got[1], y)
+
+    assert not torch.equal(D.TrainBatches(data, 5, seed=8).next()[1], expected[0][1])
+    with pytest.raises(ConfigError, match="batch_size"):
+        D.TrainBatches(data, 4, seed=7).load_state_dict(first.state_dict())
+
+
+def test_eval_batches_in_order() -> None:
+    data = index_data(30, m=10)
+    batches = list(D.eval_batches(data, 4))
+    assert [len(y) for _, y in batches] == [4, 4, 2]
+    assert torch.equal(torch.cat([y for _, y in batches]), torch.arange(10))
+    x = torch.cat([x for x, _ in batches])
+    assert torch.equal(x, D.normalize(data.eval_images, data.mean))
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic data
+
+
+def synthetic(**kw: object) -> DataCfg:
+    return DataCfg(name="synthetic", root="unused", **kw)
+
+
+def test_synthetic_is_deterministic_balanced_and_split() -> None:
+    torch.manual_seed(123)
+    a = D.load_data(synthetic(synthetic_train_size=500, synthetic_test_size=100), "cpu")
+    torch.manual_seed(456)
+    b = D.load_data(synthetic(synthetic_train_size=500, synthetic_test_size=100), "cpu")
+    assert torch.equal(a.train_images, b.train_images) and torch.equal(a.eval_labels, b.eval_labels)
+    assert a.train_images.shape == (500, 3, 32, 32) and a.eval_images.shape == (100, 3, 32, 32)
+    assert torch.bincount(a.train_labels, minlength=10).tolist() == [50] * 10
+    assert a.num_classes == 10 and len(a.classes) == 10 and a.eval_split == "test"
+
+    val = D.load_data(synthetic(synthetic_train_size=500, split="val", limit=30), "cpu")
+    assert val.eval_split == "val" and len(val.train_labels) == len(val.eval_labels) == 30
+    assert torch.equal(val.eval_images, a.train_images[450:480])
+
+
+def test_synthetic_is_learnable() -> None:
+    data = D.load_data(synthetic(synthetic_train_size=1024, synthetic_test_size=256), "cpu")
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(
+            torch.nn.AvgPool2d(2),  # cheap: 16x16 inputs are enough for colour and pattern
+            torch.nn.Conv2d(3, 16, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(1),
+            torch.nn.Flatten(),
+            torch.nn.Linear(16, 10),
+        )
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    loss_fn = torch.nn.functional.cross_entropy
+
+    def eval_loss() -> float:
+        with torch.no_grad():
+            return (
+                sum(
+                    loss_fn(model(x), y, reduction="sum").item()
+                    for x, y in D.eval_batches(data, 256)
+                )
+                / 256
+            )
+
+    before = eval_loss()
+    batches = D.TrainBatches(data, 64, seed=0)
+    for _ in range(50):
+        x, y = batches.next()
+        optimizer.zero_grad()
+        loss_fn(model(x), y).backward()
+        optimizer.step()
+    after = eval_loss()
+    print(f"synthetic eval loss {before:.3f} -> {after:.3f}")
+    assert after < 0.7 * before, (before, after)
+
+
+# ---------------------------------------------------------------------------------------------
+# The real CIFAR-10 files
+
+
+def shared_data() -> Path:
+    default = Path(__file__).resolve().parents[2] / "shared" / "data"
+    return Path(os.environ.get("RESNET_LAB_SHARED_DATA", default))
+
+
+def test_real_cifar10_binary() -> None:
+    root = shared_data()
+    if not (root / "cifar-10-batches-bin" / "test_batch.bin").is_file():
+        pytest.skip(f"real CIFAR-10 binary files not found under {root}")
+    d = D.load_data(DataCfg(root=str(root), verify=True), "cpu")
+    assert "md5-verified" in d.source
+    assert len(d.train_labels) == 50_000 and len(d.eval_labels) == 10_000
+    assert torch.bincount(d.train_labels).tolist() == [5000] * 10
+    assert torch.bincount(d.eval_labels).tolist() == [1000] * 10
+    assert d.classes == D.CIFAR10_CLASSES
+    channel_means = d.mean.double().mean((1, 2)) * 255
+    assert torch.allclose(
+        channel_means, torch.tensor([125.3, 123.0, 113.9], dtype=torch.float64), atol=0.2
+    )

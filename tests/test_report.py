@@ -1,0 +1,300 @@
+"""resnet-lab-report on hand-written results trees: every figure and status is checked.
+
+The rows come from the real experiment files, so the reported figures below are the papers'.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from resnet_lab import report
+
+DEFINITIONS = {e.name: e for e in report.load_experiments()}
+
+
+def write_run(
+    root: Path,
+    rel: str,
+    name: str,
+    seed: int,
+    error: float | None = None,
+    *,
+    status: str = "completed",
+    profile: str = "paper",
+    drop: tuple[str, ...] = (),
+    experiment: dict | None = None,
+    curve: list[tuple[int, float]] | None = None,
+    finished_at: str = "2025-01-01T12:00:00",
+) -> Path:
+    """A run folder as the trainer writes it (docs/contracts.md), with known numbers."""
+    run = root / rel
+    run.mkdir(parents=True)
+    if experiment is None:
+        experiment = {"name": name}
+        if name:
+            d = DEFINITIONS[name]
+            experiment.update(table=d.table, row=d.row, order=d.order, reported=d.reported)
+            experiment.update(statistic=d.statistic, source=d.source, note=d.note)
+    result = {
+        "schema_version": 1,
+        "status": status,
+        "experiment": experiment,
+        "seed": seed,
+        "profile": profile,
+        "step": 64000,
+        "max_steps": 64000,
+        "eval_split": "test",
+        "final_test_error": error,
+        "best_test_error": error,
+        "best_step": 64000,
+        "final_train_error": 0.1,
+        "final_train_loss": 0.01,
+        "diverged_at_step": 1200 if status == "diverged" else None,
+        "wall_time_s": 100.0,
+        "images_per_s": 8000.0,
+        "device": "cpu",
+        "precision": "fp32",
+        "num_params": 1727962,
+        "versions": {"python": "3.11.7"},
+        "git_commit": None,
+        "started_at": "2025-01-01T10:00:00",
+        "finished_at": finished_at,
+        "config": {"seed": seed, "profile": profile, "experiment": experiment},
+    }
+    for key in drop:
+        del result[key]
+    (run / "result.json").write_text(json.dumps(result))
+    if curve is None:
+        curve = [(2000, 60.0), (4000, 30.0)] + ([(64000, error)] if error is not None else [])
+    lines = [json.dumps({"step": 100, "train/loss": 2.3, "lr": 0.01})]
+    lines += [json.dumps({"step": step, "test/error": err}) for step, err in curve]
+    (run / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    return run
+
+
+def write_seeds(root: Path, name: str, errors: list[float | None], **kwargs) -> None:
+    """One run per seed; None stands for a diverged run."""
+    for seed, error in enumerate(errors):
+        status = "diverged" if error is None else "completed"
+        rel = f"multirun/{name.replace('/', '_')}/{seed}"
+        write_run(root, rel, name, seed, error, status=status, **kwargs)
+
+
+def read_csv(path: Path) -> dict[str, dict[str, str]]:
+    with path.open(newline="") as handle:
+        return {line["name"]: line for line in csv.DictReader(handle)}
+
+
+@pytest.fixture(scope="module")
+def paper(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str, dict[str, str]]]:
+    """A half-finished paper sweep with every situation the report must handle."""
+    root = tmp_path_factory.mktemp("results")
+    write_seeds(root, "table1/original", [6.50, 6.70, 6.40, 6.90, 6.60])
+    write_seeds(root, "table1/gate_b6", [8.0, 9.0, 10.0])
+    write_run(root, "multirun/gate_b6_live/3", "table1/gate_b6", 3, status="running")
+    write_seeds(root, "table1/gate_b0", [90.0, 85.0, 30.0, 25.0, 88.0])  # paper: fail
+    write_seeds(root, "table1/dropout", [7.0, 8.0, 9.0, 10.0, 11.0])  # paper: fail
+    write_seeds(root, "table1/scale_0_1", [None, None, None, 50.0, 60.0])
+    write_seeds(root, "table1/conv1x1", [12.0, 12.5, 13.0, 13.5, None])
+    for seed in (0, 1):  # crashed mid-way: result.json still says running
+        write_run(root, f"old/gate_b7/{seed}", "table1/gate_b7", seed, status="running")
+    # an older lab: no schema_version / profile / best_test_error, another reported figure
+    old_block = {"name": "table1/shortcut_gate_b6", "reported": "6.9", "order": 9}
+    write_run(
+        root,
+        "old/sg6",
+        "table1/shortcut_gate_b6",
+        0,
+        7.25,
+        drop=("schema_version", "profile", "best_test_error"),
+        experiment=old_block,
+    )
+    # older still: no final_test_error; the last eval line of metrics.jsonl stands in
+    write_run(
+        root,
+        "old/s0505",
+        "table1/scale_05_05",
+        0,
+        drop=("final_test_error",),
+        curve=[(2000, 40.0), (64000, 12.0)],
+    )
+    write_seeds(root, "table6/resnet110", [6.3, 6.5, 6.6, 6.7, 6.8])
+    # seed 0 of ResNet-20 twice: the finished run counts, the stale running one does not
+    write_run(root, "a/resnet20/0", "table6/resnet20", 0, 8.5, finished_at="2025-01-02")
+    write_run(root, "b/resnet20/0", "table6/resnet20", 0, status="running", finished_at="")
+    write_run(root, "adhoc/try", "", 0, 9.99)
+    broken = root / "broken" / "result.json"
+    broken.parent.mkdir()
+    broken.write_text('{"status": "completed", "final_te')
+    with (root / "multirun/table1_original/0/metrics.jsonl").open("a") as metrics:
+        metrics.write('{"step": 6')  # a crash cut the last line short
+
+    assert report.main(["--results", str(root)]) == 0
+    return root, (root / "report.md").read_text(), read_csv(root / "report.csv")
+
+
+# name: median, mean, std, best, diff, n, status
+EXPECTED = {
+    "table1/original": ("6.60", "6.62", "0.19", "6.40", "-0.01", "5", "ok"),
+    "table1/gate_b6": (
+        "9.00",
+        "9.00",
+        "1.00",
+        "8.00",
+        "0.30",
+        "3",
+        "ok, partial (3 of 5 seeds), running (1)",
+    ),
+    "table1/gate_b0": ("85.00", "63.60", "33.05", "25.00", "", "5", "fail (reproduced)"),
+    "table1/dropout": (
+        "9.00",
+        "9.00",
+        "1.58",
+        "7.00",
+        "",
+        "5",
+        "ok (paper: fail, not reproduced)",
+    ),
+    "table1/scale_0_1": (
+        "inf",
+        "55.00",
+        "7.07",
+        "50.00",
+        "",
+        "5",
+        "fail (reproduced), diverged (3 of 5)",
+    ),
+    "table1/conv1x1": ("13.00", "12.75", "0.65", "12.00", "0.78", "5", "ok, diverged (1 of 5)"),
+    "table1/gate_b7": ("", "", "", "", "", "0", "running (2)"),
+    "table1/shortcut_gate_b6": (
+        "7.25",
+        "7.25",
+        "",
+        "7.25",
+        "0.34",
+        "1",
+        "ok, partial (1 of 5 seeds)",
+    ),
+    "table1/scale_05_05": (
+        "12.00",
+        "12.00",
+        "",
+        "12.00",
+        "-0.35",
+        "1",
+        "ok, partial (1 of 5 seeds)",
+    ),
+    "table1/scale_05_1": ("", "", "", "", "", "0", "missing"),
+    "table6/resnet110": ("6.60", "6.58", "0.19", "6.30", "-0.13", "5", "ok"),
+    "table6/resnet20": ("8.50", "8.50", "", "8.50", "-0.25", "1", "ok, partial (1 of 5 seeds)"),
+    "table2/full_preact_164": ("", "", "", "", "", "0", "missing"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_csv_row(paper, name: str) -> None:
+    _, _, rows = paper
+    columns = ("median", "mean", "std", "best", "diff", "n", "status")
+    assert tuple(rows[name][c] for c in columns) == EXPECTED[name]
+
+
+def test_csv_has_every_row_with_its_definition(paper) -> None:
+    _, _, rows = paper
+    assert set(rows) == set(DEFINITIONS)
+    assert rows["table1/gate_b6"]["reported"] == "8.70"
+    assert rows["table1/gate_b6"]["statistic"] == "median of 5"
+    assert rows["table6/resnet110"]["statistic"] == "best of 5"
+    assert rows["table1/gate_b6"]["table"] == DEFINITIONS["table1/gate_b6"].table
+
+
+def test_markdown_rows(paper) -> None:
+    _, text, _ = paper
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "`" in line]
+    lines = {line.split("`")[1]: line for line in rows}
+    # the paper's statistic is bold, diff is signed, mean carries its std
+    assert (
+        "| 6.61 (median of 5) | **6.60** | 6.62 ± 0.19 | 6.40 | -0.01 | 5 | ok |"
+        in lines["table1/original"]
+    )
+    assert "| **6.30** | -0.13 | 5 | ok |" in lines["table6/resnet110"]
+    assert "fail (>20%, median of 5) | **85.00** |" in lines["table1/gate_b0"]
+    assert "| **diverged** | 55.00 ± 7.07 | 50.00 |  | 5 |" in lines["table1/scale_0_1"]
+    assert lines["table1/scale_05_1"].endswith("| 0 | missing |")
+    assert "| running (2) |" in lines["table1/gate_b7"]
+
+
+def test_markdown_groups_rows_by_table_in_order(paper) -> None:
+    _, text, _ = paper
+    titles = [line[3:] for line in text.splitlines() if line.startswith("## ")]
+    tables = [DEFINITIONS[n].table for n in ("table1/original", "table2/original_110")]
+    assert titles[:3] == [*tables, DEFINITIONS["table6/resnet20"].table]
+    table1 = text.split("## ")[1]
+    order = [
+        line.split("`")[1] for line in table1.splitlines() if line.startswith("| ") and "`" in line
+    ]
+    assert order == sorted(order, key=lambda n: DEFINITIONS[n].order)
+    assert len(order) == 11
+
+
+def test_notes_problems_and_sections(paper) -> None:
+    _, text, _ = paper
+    assert "run `old/sg6` lacks fields: schema_version, profile, best_test_error" in text
+    assert "reported: '6.9' -> '6.91'" in text and "the experiment file's is used" in text
+    assert "final error taken from the last line of metrics.jsonl" in text
+    assert "could not read `broken/result.json`" in text
+    assert "1 more run(s) of an already counted seed left out" in text
+    assert "## Ad-hoc runs" in text and "| `adhoc/try` | completed | 0 | 9.99 |" in text
+    assert "no runs yet: `table1/scale_05_1`" in text
+    assert "the lab runs b_g = 0 as the representative" in text
+    assert "NOT comparable" not in text
+
+
+def test_figures_written(paper) -> None:
+    root, text, _ = paper
+    for name in ("curves_table1", "measured_table1", "curves_table6", "measured_table2"):
+        png = root / f"{name}.png"
+        assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
+        assert f"]({name}.png)" in text
+    assert not (root / "curves_table2.png").exists()  # no run of Table 2 logged anything
+
+
+def test_smoke_profile_banner_and_out_dir(tmp_path: Path) -> None:
+    root, out = tmp_path / "results", tmp_path / "report"
+    write_seeds(root, "table1/original", [80.0, 85.0], profile="smoke")
+    assert report.main(["--results", str(root), "--out", str(out), "--tables", "table1"]) == 0
+    text = (out / "report.md").read_text()
+    assert "**Profile `smoke`" in text and "NOT comparable with the papers' figures.**" in text
+    assert "## " + DEFINITIONS["table6/resnet20"].table not in text
+    rows = read_csv(out / "report.csv")
+    assert rows["table1/original"]["status"] == "fail, partial (2 of 5 seeds)"
+    assert len(rows) == 11
+    assert not (root / "report.md").exists()
+
+
+def test_mixed_profiles_need_a_choice(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    write_seeds(tmp_path, "table6/resnet20", [8.0, 9.0])
+    write_run(tmp_path, "smoke/0", "table6/resnet20", 0, 70.0, profile="smoke")
+    assert report.main(["--results", str(tmp_path)]) == 2
+    assert "mix profiles paper, smoke" in capsys.readouterr().err
+    assert report.main(["--results", str(tmp_path), "--profile", "paper", "--seeds", "2"]) == 0
+    text = (tmp_path / "report.md").read_text()
+    assert "1 run(s) of other profiles (smoke) left out" in text
+    assert read_csv(tmp_path / "report.csv")["table6/resnet20"]["status"] == "ok"
+
+
+def test_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert report.main(["--results", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert report.main(["--results", str(tmp_path), "--tables", "table9"]) == 2
+    assert "unknown table(s) table9" in capsys.readouterr().err
+
+
+def test_empty_results_dir_reports_everything_missing(tmp_path: Path) -> None:
+    assert report.main(["--results", str(tmp_path)]) == 0
+    rows = read_csv(tmp_path / "report.csv")
+    assert {row["status"] for row in rows.values()} == {"missing"}
+    assert f"missing: {len(DEFINITIONS)}" in (tmp_path / "report.md").read_text()

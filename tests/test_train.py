@@ -1,0 +1,280 @@
+"""The trainer: recipe, outputs, reproducibility, and surviving kills, signals and corruption."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import SHARED, run_cli
+from omegaconf import OmegaConf
+
+from resnet_lab.api import compose_config
+from resnet_lab.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
+from resnet_lab.errors import ConfigError, UserError
+from resnet_lab.run_folder import RunLock
+from resnet_lab.train import lr_at, train
+
+
+def fit(overrides: list[str], run_dir: Path) -> dict:
+    return train(compose_config(overrides), run_dir)
+
+
+def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(list_checkpoints(run_dir / "ckpt")[-1])["model"]
+
+
+def assert_bitwise_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_learning_rate_schedule_is_the_papers() -> None:
+    t = compose_config().trainer
+    assert (t.max_steps, t.batch_size, t.momentum, t.weight_decay) == (64_000, 128, 0.9, 1e-4)
+    expected = {0: 0.01, 399: 0.01, 400: 0.1, 31_999: 0.1, 32_000: 0.01, 47_999: 0.01}
+    expected |= {48_000: 0.001, 63_999: 0.001}
+    for step, lr in expected.items():
+        assert lr_at(step, t) == pytest.approx(lr), step
+
+
+def test_tiny_run_learns_and_writes_every_output(tiny_run: list[str], tmp_path: Path) -> None:
+    result = fit(
+        [
+            *tiny_run,
+            "trainer.max_steps=60",
+            "trainer.eval_every=30",
+            "trainer.ckpt_every=20",
+            "shortcut=gate",
+        ],
+        tmp_path,
+    )
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    losses = [x["train/loss"] for x in lines if "train/loss" in x]
+    assert len(losses) == 12 and losses[-1] < 0.8 * losses[0]  # the loss really falls
+    assert [x["step"] for x in lines if "test/error" in x] == [30, 60]
+    assert any(k.startswith("gate/unit_") for x in lines for k in x)  # gate means logged
+
+    on_disk = json.loads((tmp_path / "result.json").read_text())
+    assert on_disk["status"] == result["status"] == "completed"
+    for key in (
+        "final_test_error",
+        "best_test_error",
+        "final_train_error",
+        "wall_time_s",
+        "images_per_s",
+        "device",
+        "precision",
+        "num_params",
+        "versions",
+        "git_commit",
+        "config",
+        "started_at",
+        "finished_at",
+    ):
+        assert key in on_disk, key
+    assert on_disk["step"] == 60 and on_disk["num_params"] > 0
+    assert on_disk["final_test_error"] < 90.0  # better than chance on 10 classes
+    assert on_disk["config"]["shortcut"]["name"] == "gate"
+    assert set(on_disk["versions"]) >= {"torch", "torchvision", "resnet_lab", "python"}
+    # the last two checkpoints only, each with its checksum
+    assert [p.name for p in list_checkpoints(tmp_path / "ckpt")] == [
+        "step_0000040.pt",
+        "step_0000060.pt",
+    ]
+    assert all(p.with_name(p.name + ".sha256").exists() for p in (tmp_path / "ckpt").glob("*.pt"))
+    # TensorBoard: scalars and hparams in the run's own folder, no stray sub-folder
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train/loss", "train/error", "test/error", "lr", "throughput"} <= tags
+    assert not [p for p in tmp_path.iterdir() if p.is_dir() and p.name not in {"ckpt"}]
+
+
+def test_same_seed_gives_bitwise_equal_weights(tiny_run: list[str], tmp_path: Path) -> None:
+    args = [
+        *tiny_run,
+        "trainer.max_steps=20",
+        "trainer.eval_every=20",
+        "seed=3",
+        "shortcut=dropout",
+    ]  # dropout: the global RNG matters too
+    fit(args, tmp_path / "a")
+    fit(args, tmp_path / "b")
+    assert_bitwise_equal(final_weights(tmp_path / "a"), final_weights(tmp_path / "b"))
+    fit([*args[:-2], "seed=4", "shortcut=dropout"], tmp_path / "c")
+    assert not torch.equal(
+        final_weights(tmp_path / "a")["fc.weight"], final_weights(tmp_path / "c")["fc.weight"]
+    )
+
+
+KILL_RUN = [
+    "trainer.max_steps=300",
+    "trainer.eval_every=100",
+    "trainer.ckpt_every=20",
+    "shortcut=dropout",
+    "seed=1",
+]
+
+
+def _start(args: list[str], run_dir: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "resnet_lab", *args, f"hydra.run.dir={run_dir}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_for_checkpoint(run_dir: Path, proc: subprocess.Popen[str]) -> None:
+    deadline = time.time() + 120
+    while not list((run_dir / "ckpt").glob("*.sha256")):
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        assert time.time() < deadline, "no checkpoint appeared"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_is_bitwise_equal(tiny_run: list[str], tmp_path: Path) -> None:
+    args = [*tiny_run, *KILL_RUN]
+    killed = tmp_path / "killed"
+    proc = _start(args, killed)
+    _wait_for_checkpoint(killed, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert json.loads((killed / "result.json").read_text())["status"] == "running"
+    done = run_cli([*args, "resume=true", f"hydra.run.dir={killed}"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "resumed from step_" in done.stdout + done.stderr
+    fit(args, tmp_path / "straight")
+    assert_bitwise_equal(final_weights(killed), final_weights(tmp_path / "straight"))
+    metrics = [json.loads(x)["step"] for x in (killed / "metrics.jsonl").read_text().splitlines()]
+    assert metrics == sorted(metrics)  # no duplicated lines from the killed part
+    assert json.loads((killed / "result.json").read_text())["status"] == "completed"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_checkpoints_and_records_interrupted(
+    tiny_run: list[str], tmp_path: Path, signum: int
+) -> None:
+    proc = _start([*tiny_run, *KILL_RUN], tmp_path)
+    _wait_for_checkpoint(tmp_path, proc)
+    proc.send_signal(signum)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signum, out
+    assert "Traceback" not in out and "resume=true" in out
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["status"] == "interrupted"
+    assert list_checkpoints(tmp_path / "ckpt")[-1].name == f"step_{result['step']:07d}.pt"
+
+
+def test_corrupted_checkpoint_falls_back_to_previous(
+    tiny_run: list[str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    args = [*tiny_run, "trainer.max_steps=20", "trainer.ckpt_every=10", "trainer.eval_every=20"]
+    fit(args, tmp_path)
+    newest = list_checkpoints(tmp_path / "ckpt")[-1]
+    newest.write_bytes(newest.read_bytes()[:1000])  # truncated
+    with pytest.raises(CheckpointError, match="checksum"):
+        load_checkpoint(newest)
+    (tmp_path / "result.json").unlink()  # as if killed before the end
+    result = fit([*args, "resume=true"], tmp_path)
+    assert "step_0000020.pt" in caplog.text and "previous good checkpoint" in caplog.text
+    assert result["status"] == "completed" and result["step"] == 20
+    assert_bitwise_equal(final_weights(tmp_path), _reference(args, tmp_path / "ref"))
+    for ckpt in list_checkpoints(tmp_path / "ckpt"):
+        ckpt.write_bytes(b"garbage")
+    (tmp_path / "result.json").unlink()
+    with pytest.raises(CheckpointError, match="no usable checkpoint"):
+        fit([*args, "resume=true"], tmp_path)
+
+
+def _reference(args: list[str], run_dir: Path) -> dict[str, torch.Tensor]:
+    fit(args, run_dir)
+    return final_weights(run_dir)
+
+
+def test_divergence_is_recorded_and_stops(tiny_run: list[str], tmp_path: Path) -> None:
+    result = fit(
+        [
+            *tiny_run,
+            "trainer.max_steps=200",
+            "trainer.lr=1e12",
+            "trainer.warmup_steps=0",
+            "trainer.eval_every=200",
+        ],
+        tmp_path,
+    )
+    assert result["status"] == "diverged"
+    assert result["diverged_at_step"] is not None and result["step"] < 200
+    on_disk = json.loads((tmp_path / "result.json").read_text())  # valid JSON: no NaN tokens
+    assert on_disk["status"] == "diverged" and on_disk["final_test_error"] is None
+
+
+def test_resume_skips_completed_and_rejects_a_different_config(
+    tiny_run: list[str], tmp_path: Path
+) -> None:
+    args = [*tiny_run, "trainer.max_steps=10", "trainer.eval_every=10"]
+    first = fit(args, tmp_path)
+    again = fit([*args, "resume=true"], tmp_path)
+    assert again["finished_at"] == first["finished_at"]  # nothing was re-run
+    (tmp_path / "result.json").unlink()
+    with pytest.raises(ConfigError, match=r"model\.depth"):
+        fit([*args, "resume=true", "model.depth=14"], tmp_path)
+    with pytest.raises(UserError, match="resume=true"):
+        fit(args, tmp_path)  # a folder holding a run is never overwritten silently
+
+
+def test_two_runs_never_share_a_folder(tiny_run: list[str], tmp_path: Path) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (tmp_path / "run.lock").write_text(f"{os.uname().nodename} {holder.pid}\n")
+        with pytest.raises(UserError, match="another run"):
+            fit([*tiny_run, "trainer.max_steps=5"], tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    lock = RunLock(tmp_path)  # the holder is gone: its stale lock is taken over
+    lock.acquire()
+    lock.release()
+
+
+def test_default_run_folders_are_unique() -> None:
+    """Runs started in the same second get distinct folders (microseconds in the name)."""
+    import resnet_lab.conf
+
+    conf = OmegaConf.load(Path(resnet_lab.conf.__file__).parent / "config.yaml")
+    assert OmegaConf.to_container(conf)["hydra"]["run"]["dir"].endswith("%H-%M-%S-%f}")
+
+
+@pytest.mark.skipif(
+    not (SHARED / "data" / "cifar-10-batches-bin").is_dir(), reason="real CIFAR-10 not present"
+)
+def test_real_cifar10_short_run(tmp_path: Path) -> None:
+    result = fit(
+        [
+            f"data.root={SHARED / 'data'}",
+            "data.limit=2000",
+            "model.depth=8",
+            "model.width=4",
+            "trainer.batch_size=64",
+            "trainer.max_steps=30",
+            "trainer.eval_every=30",
+            "trainer.log_every=10",
+            "trainer.progress=none",
+            "trainer.device=cpu",
+            "trainer.warmup_steps=0",
+        ],
+        tmp_path,
+    )
+    assert result["status"] == "completed" and result["final_test_error"] < 90.0
