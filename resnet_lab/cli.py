@@ -8,6 +8,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 import resnet_lab  # noqa: F401  (registers the config schemas)
@@ -29,7 +30,8 @@ def main(cfg: DictConfig) -> None:
         sys.exit(e.exit_code)
     except UserError as e:
         log.error("%s", e)
-        print(f"resnet-lab: error: {e}", file=sys.stderr)
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # Hydra records the failed job, runs the others, then exits non-zero
         sys.exit(2)
     error = result.get("final_test_error")
     log.info(

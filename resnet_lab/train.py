@@ -171,12 +171,12 @@ class Trainer:
             log.info("resume=true but no checkpoint in %s: starting from step 0", ckpt_dir)
 
         torch.manual_seed(cfg.seed)
+        model = build_network(cfg)  # first: a bad option fails before the data is loaded
+        self.model = model.to(self.device, memory_format=self.memory_format)
         self.data: DeviceData = load_data(cfg.data, self.device)
         self.batches = TrainBatches(
             self.data, self.t.batch_size, seed=cfg.seed, augment=cfg.data.augment
         )
-        model = build_network(cfg).to(self.device, memory_format=self.memory_format)
-        self.model = model
         self.num_params = sum(p.numel() for p in model.parameters())
         self.optimizer = torch.optim.SGD(
             model.parameters(),

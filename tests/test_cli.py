@@ -1,0 +1,162 @@
+"""The command line as a user meets it: help, printed configs, clear errors, installed wheel."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_cli
+
+
+def test_help_shows_groups_and_examples() -> None:
+    out = run_cli(["--help"])
+    assert out.returncode == 0
+    groups = dict(
+        line.split(": ", 1)
+        for line in out.stdout.splitlines()
+        if line.startswith(("shortcut: ", "after_add: ")) and ", " in line
+    )
+    assert {"identity", "scale", "gate", "shortcut_gate", "conv1x1", "dropout"} <= set(
+        groups["shortcut"].split(", ")
+    )
+    assert groups["after_add"] == "bn_relu, identity, relu, relu_before_add, relu_preact"
+    for text in ("Examples:", "resume=true", "x -> BN-ReLU-conv-BN-ReLU-conv -> (+x)"):
+        assert text in out.stdout, text
+
+
+def test_cfg_job_prints_the_resolved_config() -> None:
+    out = run_cli(["--cfg", "job", "--resolve", "shortcut=gate", "shortcut.gate_bias=-7"])
+    assert out.returncode == 0, out.stderr
+    assert "name: gate" in out.stdout and "gate_bias: -7.0" in out.stdout
+    assert "num_classes: 10" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["model.depth=100"], "model.depth=100 does not fit basic units"),
+        (["shortcut=identity", "shortcut.gate_bias=-6"], "has no meaning for shortcut=identity"),
+        (["data=synthetic", "trainer.precision=fp8"], "trainer.precision=fp8"),
+        (["data.root=/nonexistent/cifar"], "/nonexistent/cifar"),
+    ],
+)
+def test_user_mistakes_exit_2_with_one_clear_message(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    out = run_cli([*args, "model.width=4", f"hydra.run.dir={tmp_path}"])
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert message in out.stdout + out.stderr
+    assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_unknown_option_lists_the_choices() -> None:
+    out = run_cli(["shortcut=gated"])
+    assert out.returncode != 0
+    assert "Available options in 'shortcut'" in out.stderr and "shortcut_gate" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_misspelled_key_is_named() -> None:
+    out = run_cli(["model.dpeth=20"])
+    assert out.returncode != 0 and "dpeth" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_console_script_from_a_built_wheel(tmp_path: Path) -> None:
+    """The wheel ships the YAML configs: the installed command composes them from the package."""
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(dist),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    wheel = next(dist.glob("resnet_lab-*.whl"))
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, system_site_packages=True, with_pip=False)
+    python = env_dir / "bin" / "python"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "-q",
+            str(wheel),
+        ]
+        if _pip_has_python_option()
+        else [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(_site_packages(python)),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    where = subprocess.run(
+        [str(python), "-c", "import resnet_lab; print(resnet_lab.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+    )
+    assert str(env_dir) in where.stdout  # the wheel, not the editable checkout
+    out = subprocess.run(
+        [str(env_dir / "bin" / "resnet-lab"), "--cfg", "job", "+experiment=table1/gate_b6"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "gate_bias: -6.0" in out.stdout and "table1/gate_b6" in out.stdout
+
+
+def test_editable_console_script_runs() -> None:
+    script = shutil.which("resnet-lab")
+    assert script, "resnet-lab is not on PATH: run `make install`"
+    out = subprocess.run(
+        [script, "--cfg", "job", "shortcut=conv1x1"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0 and "name: conv1x1" in out.stdout
+
+
+def _pip_has_python_option() -> bool:
+    out = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True, text=True)
+    major, minor = (int(x) for x in out.stdout.split()[1].split(".")[:2])
+    return (major, minor) >= (22, 3)
+
+
+def _site_packages(python: Path) -> Path:
+    out = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return Path(out.stdout.strip())
