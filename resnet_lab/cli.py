@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 import resnet_lab  # noqa: F401  (registers the config schemas)
 from resnet_lab.errors import UserError
+from resnet_lab.train import RunInterrupted, spread_over_gpus, train
 
 log = logging.getLogger("resnet_lab")
 
@@ -20,9 +21,10 @@ log = logging.getLogger("resnet_lab")
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     """``resnet-lab [overrides]``: train one network (or a sweep with -m)."""
-    from resnet_lab.train import RunInterrupted, train
-
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        spread_over_gpus(cfg, int(hydra_cfg.job.num))
     try:
         result = train(cfg, run_dir)
     except RunInterrupted as e:

@@ -73,6 +73,14 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def spread_over_gpus(cfg: DictConfig, job_index: int) -> None:
+    """In a sweep on a machine with several GPUs, ``trainer.device=auto`` gives job N the GPU
+    N mod count, so parallel launchers (joblib) use every GPU."""
+    count = torch.cuda.device_count()
+    if cfg.trainer.device == "auto" and count > 1:
+        cfg.trainer.device = f"cuda:{job_index % count}"
+
+
 def check_trainer_config(cfg: DictConfig) -> None:
     """Reject values that would fail later, or silently do something else."""
     t = cfg.trainer

@@ -1,0 +1,56 @@
+"""A real sweep: rows of a table on Hydra's joblib launcher, the report, and a safe re-run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from resnet_lab.report import main as report_main
+
+ROWS = "+experiment/table6=resnet20,resnet32"
+
+
+def _sweep(results: Path) -> None:
+    out = run_cli(
+        [
+            "-m",
+            ROWS,
+            "profile=smoke",
+            "seed=0,1",
+            "resume=true",
+            "hydra/launcher=parallel",
+            "hydra.launcher.n_jobs=2",
+            f"hydra.sweep.dir={results}",
+            "hydra.sweep.subdir=${experiment.name}/seed${seed}",
+        ]
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_parallel_sweep_report_and_rerun(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    _sweep(results)
+    runs = sorted(results.glob("table6/*/seed*/result.json"))
+    assert [str(p.relative_to(results).parent) for p in runs] == [
+        "table6/resnet20/seed0",
+        "table6/resnet20/seed1",
+        "table6/resnet32/seed0",
+        "table6/resnet32/seed1",
+    ]
+    finished = {p: json.loads(p.read_text()) for p in runs}
+    assert all(r["status"] == "completed" and r["profile"] == "smoke" for r in finished.values())
+    assert finished[runs[0]]["config"]["model"]["depth"] == 20
+
+    _sweep(results)  # everything completed: nothing is trained again
+    for path, before in finished.items():
+        assert json.loads(path.read_text())["finished_at"] == before["finished_at"]
+
+    assert report_main(["--results", str(results), "--seeds", "2", "--tables", "table6"]) == 0
+    report = (results / "report.md").read_text()
+    assert "NOT comparable" in report or "not comparable" in report
+    assert "ResNet-20" in report and "ResNet-32" in report
+    assert "missing" in report  # ResNet-44 ... 1202 were not run
