@@ -11,6 +11,8 @@ LAUNCHER ?= basic# basic (one run at a time), joblib (parallel on this machine),
 RESULTS  ?= results/$(PROFILE)
 EXTRA    ?=# more Hydra overrides, e.g. EXTRA="hydra.launcher.n_jobs=4"
 comma    := ,
+empty    :=
+space    := $(empty) $(empty)
 
 .PHONY: install test lint format bench reproduce-table report
 
@@ -42,4 +44,5 @@ reproduce-table:
 	$(MAKE) report
 
 report:
-	resnet-lab-report --results $(RESULTS) --seeds $(words $(subst $(comma), ,$(SEEDS)))
+	resnet-lab-report --results $(RESULTS) --seeds $(words $(subst $(comma), ,$(SEEDS))) \
+	  --tables $(subst $(space),$(comma),$(strip $(TABLES)))

@@ -69,7 +69,7 @@ CSV_COLUMNS = (
     "status",
 )
 # Which run to keep when one seed of one row was run more than once.
-_STATUS_RANK = {"completed": 3, "diverged": 3, "interrupted": 1, "running": 0}
+_STATUS_RANK = {"completed": 3, "diverged": 3, "interrupted": 1, "failed": 1, "running": 0}
 
 
 @dataclass(frozen=True)
@@ -308,7 +308,8 @@ def summarize(experiment: Experiment, runs: list[Run], seeds: int) -> RowResult:
     errors = [run.error for run in finished if run.status == "completed"]
     ranked = [math.inf if run.status == "diverged" else run.error for run in finished]
     count = {
-        s: sum(run.status == s for run in kept) for s in ("diverged", "running", "interrupted")
+        s: sum(run.status == s for run in kept)
+        for s in ("diverged", "running", "interrupted", "failed")
     }
     median = statistics.median(ranked) if ranked else None
     best = min(ranked) if ranked else None
@@ -334,7 +335,7 @@ def summarize(experiment: Experiment, runs: list[Run], seeds: int) -> RowResult:
             parts.append(f"diverged ({count['diverged']} of {len(finished)})")
         if len(finished) < seeds:
             parts.append(f"partial ({len(finished)} of {seeds} seeds)")
-    for status in ("running", "interrupted"):
+    for status in ("running", "interrupted", "failed"):
         if count[status]:
             parts.append(f"{status} ({count[status]})")
     unusable = [run for run in kept if run.status == "completed" and run.error is None]
@@ -364,13 +365,20 @@ class TableResult:
     rows: list[RowResult]
 
 
+PAPER_TABLES = ("table1", "table2", "table6")  # reported first, then the neighbour groups
+
+
+def _table_rank(key: str) -> tuple[int, str]:
+    return (PAPER_TABLES.index(key) if key in PAPER_TABLES else len(PAPER_TABLES), key)
+
+
 def build_tables(experiments: list[Experiment], runs: list[Run], seeds: int) -> list[TableResult]:
     """Group rows by their table string, in the order of the experiment files' ``order``."""
     by_name: dict[str, list[Run]] = defaultdict(list)
     for run in runs:
         by_name[run.name].append(run)
     groups: dict[str, list[Experiment]] = defaultdict(list)
-    for experiment in sorted(experiments, key=lambda e: (e.key, e.order, e.name)):
+    for experiment in sorted(experiments, key=lambda e: (_table_rank(e.key), e.order, e.name)):
         groups[experiment.table or experiment.key].append(experiment)
     tables, used_keys = [], set()
     for title, members in groups.items():

@@ -298,3 +298,12 @@ def test_empty_results_dir_reports_everything_missing(tmp_path: Path) -> None:
     rows = read_csv(tmp_path / "report.csv")
     assert {row["status"] for row in rows.values()} == {"missing"}
     assert f"missing: {len(DEFINITIONS)}" in (tmp_path / "report.md").read_text()
+
+
+def test_crashed_run_is_reported_as_failed(tmp_path: Path) -> None:
+    """The trainer writes status "failed" when a run crashes; it is neither ok nor running."""
+    write_run(tmp_path, "a/0", "table6/resnet56", 0, 7.0)
+    write_run(tmp_path, "a/1", "table6/resnet56", 1, status="failed")
+    assert report.main(["--results", str(tmp_path), "--seeds", "2"]) == 0
+    status = read_csv(tmp_path / "report.csv")["table6/resnet56"]["status"]
+    assert status == "ok, partial (1 of 2 seeds), failed (1)"
