@@ -22,7 +22,7 @@ class ShortcutCfg:
     name: str = "identity"
     scale: float = 1.0  # constant scaling: factor on the shortcut h(x)
     branch_scale: float = 1.0  # constant scaling: factor on the residual branch F(x)
-    gate_bias: float = 0.0  # b_g, initial bias of the gate g(x) = sigmoid(W_g x + b_g)
+    gate_bias: float = 0.0  # initial bias b_g of the gate g(x) (highway: b_T of T(x))
     dropout: float = 0.5  # drop probability on the identity shortcut
 
 
@@ -37,12 +37,20 @@ class AfterAddCfg:
 
 @dataclass
 class ModelCfg:
-    depth: int = 110  # 6n+2 for basic blocks, 9n+2 for bottleneck blocks
-    block: str = "basic"  # basic | bottleneck
-    width: int = 16  # channels of the first stage (the papers' 16); tiny test nets use 4
+    """The network. Fields unused by ``arch`` must stay at their defaults (the builder checks)."""
+
+    arch: str = "resnet"  # resnet | densenet (see resnet_lab.models.network.ARCHS)
+    depth: int = 110  # resnet: 6n+2 basic, 9n+2 bottleneck; densenet: 6n+4 bottleneck, 3n+4 basic
+    block: str = "basic"  # basic | bottleneck (densenet: bottleneck = DenseNet-B layers)
+    width: int = 16  # channels of the first convolution (the papers' 16); tiny test nets use 4
     downsample: str = (
         "auto"  # zero_pad (option A) | projection (option B) | auto (A basic, B bottleneck)
     )
+    widen_factor: int = 1  # resnet: Wide ResNet's k, stage widths k*width, 2k*width, 4k*width
+    dropout: float = 0.0  # dropout between a branch's convs (WRN) / after each conv (DenseNet)
+    survival_last: float = 1.0  # resnet: stochastic depth p_L (Huang et al. 0.5); 1.0 = off
+    growth_rate: int = 12  # densenet: k, channels each layer adds
+    compression: float = 0.5  # densenet: theta, output/input channels of a transition
     num_classes: int = "${data.num_classes}"  # type: ignore[assignment]
 
 
@@ -71,6 +79,7 @@ class TrainerCfg:
     warmup_lr: float = 0.01
     milestones: list[int] = field(default_factory=lambda: [32_000, 48_000])
     lr_decay: float = 0.1
+    nesterov: bool = False  # the ResNet papers use plain momentum; DenseNet/WRN use Nesterov
     log_every: int = 100  # steps between metrics.jsonl/TensorBoard lines (one host sync each)
     eval_every: int = 2_000  # steps between test-set evaluations (and at the end)
     ckpt_every: int = 2_000  # steps between checkpoints (and at the end)

@@ -191,6 +191,7 @@ class Trainer:
             lr=lr_at(0, self.t),
             momentum=self.t.momentum,
             weight_decay=self.t.weight_decay,
+            nesterov=self.t.nesterov,
         )
         self.state = TrainState()
         if loaded:
@@ -239,17 +240,16 @@ class Trainer:
         log.info("resumed from %s at step %d", path.name, self.state.step)
 
     def _check_same_run(self, saved: dict[str, Any]) -> None:
-        now = OmegaConf.to_container(self.cfg, resolve=True)
+        now = _flatten(OmegaConf.to_container(self.cfg, resolve=True))
+        before = _flatten(saved)
+        # keys only one side knows come from another version of the lab: not a difference
         differences = [
             key
-            for key in sorted(set(_flatten(now)) | set(_flatten(saved)))
-            if key not in RESUMABLE_CHANGES and _flatten(now).get(key) != _flatten(saved).get(key)
+            for key in sorted(set(now) & set(before))
+            if key not in RESUMABLE_CHANGES and now[key] != before[key]
         ]
         if differences:
-            detail = ", ".join(
-                f"{k}: {_flatten(saved).get(k)!r} -> {_flatten(now).get(k)!r}"
-                for k in differences[:8]
-            )
+            detail = ", ".join(f"{k}: {before[k]!r} -> {now[k]!r}" for k in differences[:8])
             raise ConfigError(
                 f"resume=true with a different config than the run in {self.run_dir} ({detail}); "
                 "repeat the original command's overrides, or start a new run"
@@ -260,7 +260,8 @@ class Trainer:
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.t.precision == "bf16"):
             logits = self.model(x)
             loss = F.cross_entropy(logits, y)
-        self.optimizer.zero_grad(set_to_none=True)
+        # zeros, not None: a unit dropped by stochastic depth still gets momentum and weight decay
+        self.optimizer.zero_grad(set_to_none=False)
         loss.backward()
         self.optimizer.step()
         return loss.detach(), (logits.argmax(1) != y).sum()
@@ -435,6 +436,7 @@ class Trainer:
     def _log_hparams(self) -> None:
         cfg = self.cfg
         hparams = {
+            "arch": cfg.model.arch,
             "shortcut": cfg.shortcut.name,
             "after_add": f"{cfg.after_add.fn}/{cfg.after_add.branch}",
             "depth": cfg.model.depth,
@@ -447,6 +449,8 @@ class Trainer:
         }
         for key in ("scale", "branch_scale", "gate_bias", "dropout"):
             hparams[f"shortcut.{key}"] = cfg.shortcut[key]
+        for key in ("widen_factor", "survival_last", "growth_rate"):
+            hparams[f"model.{key}"] = cfg.model[key]
         metrics = {
             "hparam/final_error": self.state.last_eval_error or float("nan"),
             "hparam/best_error": self.state.best_error or float("nan"),
@@ -471,10 +475,12 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _describe(cfg: DictConfig) -> str:
+    m = cfg.model
+    if m.arch != "resnet":
+        return f"{m.arch}-{m.depth} ({m.block}, width {m.width}), data={cfg.data.name}"
     return (
-        f"{cfg.model.block} ResNet-{cfg.model.depth} (width {cfg.model.width}), "
-        f"shortcut={cfg.shortcut.name}, unit={cfg.after_add.branch}+{cfg.after_add.fn}, "
-        f"data={cfg.data.name}"
+        f"{m.block} ResNet-{m.depth} (width {m.width}), shortcut={cfg.shortcut.name}, "
+        f"unit={cfg.after_add.branch}+{cfg.after_add.fn}, data={cfg.data.name}"
     )
 
 

@@ -3,6 +3,11 @@
 Depth counts weighted layers: 6n+2 with basic units (two 3x3 convs), 9n+2 with bottleneck units
 (1x1, 3x3, 1x1), n units per stage; stages have width, 2*width, 4*width channels (times 4 at the
 output of bottleneck units), the second and third starting with a stride-2 unit.
+
+Neighbours of the papers, as options: ``shortcut=none`` gives the plain nets of ResNet Fig. 6,
+``model.widen_factor`` (k) and ``model.dropout`` the Wide ResNets (Zagoruyko & Komodakis 2016:
+stage widths k times wider, dropout between the convolutions), ``model.survival_last`` stochastic
+depth (Huang et al. 2016: unit l of L keeps its branch with p_l = 1 - l/L * (1 - p_L)).
 """
 
 from __future__ import annotations
@@ -124,6 +129,17 @@ class ResNet(nn.Module):
             )
         if model.width < 1 or model.width * block.expansion % 4:
             raise ConfigError(f"model.width={model.width} must be a positive multiple of 4")
+        if model.widen_factor < 1:
+            raise ConfigError(f"model.widen_factor={model.widen_factor} must be at least 1")
+        if not 0.0 <= model.dropout < 1.0:
+            raise ConfigError(f"model.dropout={model.dropout} must be in [0, 1)")
+        if not 0.0 < model.survival_last <= 1.0:
+            raise ConfigError(f"model.survival_last={model.survival_last} must be in (0, 1]")
+        if model.survival_last < 1.0 and shortcut.name == "none":
+            raise ConfigError(
+                "model.survival_last < 1 (stochastic depth) drops residual branches, which needs "
+                "a shortcut; shortcut=none would pass zeros on"
+            )
 
         width = model.width
         # conv1 is always followed by BN-ReLU before the first split: the part of it that the
@@ -139,7 +155,7 @@ class ResNet(nn.Module):
         self.downsampling_units: list[int] = []  # units whose shortcut changes the shape
         channels = width
         for stage in range(3):
-            out_channels = width * 2**stage * block.expansion
+            out_channels = width * model.widen_factor * 2**stage * block.expansion
             for i in range(n):
                 stride = 2 if stage > 0 and i == 0 else 1
                 changes_shape = stride != 1 or channels != out_channels
@@ -164,6 +180,8 @@ class ResNet(nn.Module):
                         ),
                         make_after_add(out_channels),
                         share_head=layout.pre_activation and (not units or changes_shape),
+                        dropout=model.dropout,
+                        survival=1.0 - (len(units) + 1) / (3 * n) * (1.0 - model.survival_last),
                     )
                 )
                 channels = out_channels
@@ -196,8 +214,3 @@ def _init_weights(net: nn.Module) -> None:
             nn.init.uniform_(m.weight, -bound, bound)
             nn.init.zeros_(m.bias)
     init_gate_biases(net)
-
-
-def build_network(cfg: object) -> nn.Module:
-    """Build the network described by a composed config (``cfg.model``, ``.shortcut``, ...)."""
-    return ResNet(cfg.model, cfg.shortcut, cfg.after_add)  # type: ignore[attr-defined]

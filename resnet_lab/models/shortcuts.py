@@ -122,9 +122,10 @@ class ScaleShortcut(Shortcut):
 
 
 class _Gated(Shortcut):
-    """Holds g(x) = sigmoid(W_g x + b_g), W_g a (strided) 1x1 convolution of the unit's input."""
+    """Holds g(x) = sigmoid(W_g x + b_g), W_g a (strided) convolution of the unit's input."""
 
     uses = ("gate_bias",)
+    gate_kernel: ClassVar[int] = 1  # Identity Mappings: W_g is a 1x1 convolution
 
     def __init__(
         self,
@@ -135,7 +136,8 @@ class _Gated(Shortcut):
         downsample: nn.Module,
     ) -> None:
         super().__init__(in_channels, out_channels, stride, cfg, downsample)
-        self.gate_conv = nn.Conv2d(in_channels, out_channels, 1, stride, bias=True)
+        k = self.gate_kernel
+        self.gate_conv = nn.Conv2d(in_channels, out_channels, k, stride, k // 2, bias=True)
         self.gate_act = GateActivation()
         self.gate_bias_init = cfg.gate_bias
 
@@ -150,6 +152,48 @@ class ExclusiveGateShortcut(_Gated):
     def forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
         g = self.gate(x)
         return _plus((1 - g) * self.downsample(x), None if residual is None else g * residual)
+
+
+@SHORTCUTS.register("highway")
+class HighwayShortcut(ExclusiveGateShortcut):
+    """Highway gating (Srivastava et al. 2015): T(x) * F(x) + (1 - T(x)) * h(x).
+
+    The same sum as exclusive gating, seen from the other side: T(x) = sigmoid(W_T x + b_T) is the
+    *transform* gate on the branch, 1 - T(x) the carry gate. As in the highway paper's
+    convolutional highway layers, W_T has the receptive field of a 3x3 convolution (the
+    exclusive gate of Identity Mappings uses 1x1), and b_T starts at small negative values
+    (conf/shortcut/highway.yaml: -2) that favour carrying. F(x) stays a two-layer residual branch:
+    the lab's highway nets are ResNets with highway gates, not the highway paper's plain layers.
+    """
+
+    gate_kernel = 3
+
+
+@SHORTCUTS.register("none")
+class NoShortcut(Shortcut):
+    """No shortcut at all: the unit is two plain layers, out = f(F(x)) (a plain net, ResNet Fig. 6).
+
+    A deleted branch leaves nothing: the unit then passes zeros on.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int,
+        cfg: ShortcutCfg,
+        downsample: nn.Module,
+    ) -> None:
+        super().__init__(in_channels, out_channels, stride, cfg, nn.Identity())
+        self.out_channels = out_channels
+        self.stride = stride
+
+    def forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
+        if residual is not None:
+            return residual
+        n, _, h, w = x.shape
+        s = self.stride
+        return x.new_zeros(n, self.out_channels, (h + s - 1) // s, (w + s - 1) // s)
 
 
 @SHORTCUTS.register("shortcut_gate")

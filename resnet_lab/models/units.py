@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
 from resnet_lab.models.shortcuts import Shortcut
@@ -61,12 +62,17 @@ class ConvSpec:
     stride: int = 1
 
 
-def build_branch(convs: Sequence[ConvSpec], layout: BranchLayout, with_head: bool) -> nn.Sequential:
-    """The residual branch F: head, then convolutions joined by BN-ReLU, then tail."""
+def build_branch(
+    convs: Sequence[ConvSpec], layout: BranchLayout, with_head: bool, dropout: float = 0.0
+) -> nn.Sequential:
+    """The residual branch F: head, then convolutions joined by BN-ReLU (and dropout, as in Wide
+    ResNets, when ``dropout`` > 0), then tail."""
     layers: list[nn.Module] = activation_ops(layout.head, convs[0].in_channels) if with_head else []
     for i, spec in enumerate(convs):
         if i > 0:
             layers += activation_ops(("bn", "relu"), spec.in_channels)
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
         layers.append(
             nn.Conv2d(
                 spec.in_channels,
@@ -88,6 +94,9 @@ class ResidualUnit(nn.Module):
     paths, so the shortcut sees the activated input too. Pre-activation nets do this in their
     first unit (right after conv1) and where a unit changes dimensions, as the paper describes.
     ``lesioned``: the residual branch is deleted at test time (Veit et al. 2016).
+    ``survival``: stochastic depth (Huang et al. 2016). Below 1, training keeps the branch of the
+    whole batch with this probability per step (one draw from the global torch generator, which
+    checkpoints save) and drops it otherwise; evaluation scales the branch output by it.
     """
 
     def __init__(
@@ -97,16 +106,34 @@ class ResidualUnit(nn.Module):
         shortcut: Shortcut,
         after_add: nn.Module,
         share_head: bool,
+        dropout: float = 0.0,
+        survival: float = 1.0,
     ) -> None:
         super().__init__()
         head = activation_ops(layout.head, convs[0].in_channels) if share_head else []
         self.shared_head = nn.Sequential(*head) if head else nn.Identity()
-        self.branch = build_branch(convs, layout, with_head=not share_head)
+        self.branch = build_branch(convs, layout, with_head=not share_head, dropout=dropout)
         self.shortcut = shortcut
         self.after_add = after_add
         self.lesioned = False
+        self.survival = survival
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.shared_head(x)
-        residual = None if self.lesioned else self.branch(x)
-        return self.after_add(self.shortcut(x, residual))
+        return self.after_add(self.shortcut(x, self._residual(x)))
+
+    def _residual(self, x: Tensor) -> Tensor | None:
+        if self.lesioned:
+            return None
+        if self.survival >= 1.0:
+            return self.branch(x)
+        if self.training:
+            return self.branch(x) if _bernoulli(self.survival) else None
+        return self.survival * self.branch(x)
+
+
+@torch.compiler.disable
+def _bernoulli(p: float) -> bool:
+    """One draw from the global CPU generator, kept out of compiled graphs so that eager and
+    ``trainer.compile`` runs draw the same numbers and a resumed run continues the sequence."""
+    return torch.rand(()).item() < p

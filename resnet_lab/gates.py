@@ -1,0 +1,252 @@
+"""``resnet-lab-gates RUN_DIR``: what the gates of a trained gated net do, per unit and per class.
+
+The highway paper (Srivastava et al. 2015, Fig. 3) shows that transform gates respond to the
+class of the input ("stripes"); this tool measures that for any run whose shortcut has gates
+(``highway``, ``gate``, ``shortcut_gate``). It loads the run's newest checkpoint, evaluates the
+eval split of the run's dataset and writes, into ``RUN_DIR/gates`` (or ``--out``):
+
+    gates.json   mean gate value per unit, overall and per class (and what was measured)
+    gates.csv    the same as a table: one row per unit, one column per class
+    gates.png    heat maps units x classes: the means, and each class minus the unit's mean
+    events.out.tfevents.*   TensorBoard histograms ``gates/unit_NNN`` of all gate values
+
+Unit numbers are the gates' order in the network, as in the trainer's ``gate/unit_NNN`` scalars.
+A per-image gate value is the mean over the gate's channels and positions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from resnet_lab.errors import UserError
+
+log = logging.getLogger(__name__)
+
+BINS = 100  # histogram buckets on [0, 1]
+
+
+class GateStats:
+    """Accumulates, per gate, per-class sums of per-image means and an exact histogram."""
+
+    def __init__(self, num_gates: int, num_classes: int, device: torch.device) -> None:
+        f64 = {"device": device, "dtype": torch.float64}
+        self.class_sums = torch.zeros(num_gates, num_classes, **f64)
+        self.class_counts = torch.zeros(num_classes, **f64)
+        self.counts = torch.zeros(num_gates, BINS, device=device, dtype=torch.long)
+        self.sums = torch.zeros(num_gates, **f64)
+        self.squares = torch.zeros(num_gates, **f64)
+        self.mins = torch.ones(num_gates, **f64)
+        self.maxs = torch.zeros(num_gates, **f64)
+        self.labels: Tensor | None = None  # of the batch being evaluated
+
+    def hook(self, index: int) -> Callable[[nn.Module, Any, Tensor], None]:
+        def record(module: nn.Module, inputs: Any, output: Tensor) -> None:
+            assert self.labels is not None
+            g = output.detach().float()
+            self.class_sums[index].index_add_(
+                0, self.labels, g.flatten(1).mean(1, dtype=torch.float64)
+            )
+            bucket = (g * BINS).long().clamp_(0, BINS - 1).flatten()
+            self.counts[index] += torch.bincount(bucket, minlength=BINS)
+            self.sums[index] += g.sum(dtype=torch.float64)
+            self.squares[index] += (g * g).sum(dtype=torch.float64)
+            self.mins[index] = torch.minimum(self.mins[index], g.min().double())
+            self.maxs[index] = torch.maximum(self.maxs[index], g.max().double())
+
+        return record
+
+    def add_labels(self, labels: Tensor) -> None:
+        self.labels = labels
+        self.class_counts += torch.bincount(labels, minlength=len(self.class_counts)).double()
+
+
+def measure(
+    model: nn.Module, batches: Any, num_classes: int, device: torch.device
+) -> tuple[list[str], GateStats]:
+    """Run ``batches`` of (x, y) through ``model`` in eval mode, recording every gate."""
+    from resnet_lab.models.shortcuts import GateActivation
+
+    gates = [(name, m) for name, m in model.named_modules() if isinstance(m, GateActivation)]
+    if not gates:
+        raise UserError(
+            "this run's network has no gates; the tool needs shortcut=highway, gate or "
+            "shortcut_gate"
+        )
+    stats = GateStats(len(gates), num_classes, device)
+    hooks = [m.register_forward_hook(stats.hook(i)) for i, (_, m) in enumerate(gates)]
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for x, y in batches:
+                stats.add_labels(y)
+                model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return [name for name, _ in gates], stats
+
+
+def summarize(names: list[str], stats: GateStats, classes: list[str]) -> list[dict[str, Any]]:
+    """One record per gate: its module, mean over all images, and mean per class."""
+    counts = stats.class_counts.cpu()
+    sums = stats.class_sums.cpu()
+    present = (counts > 0).tolist()
+    per_class = (sums / counts.clamp(min=1)).tolist()
+    overall = (sums.sum(1) / counts.sum()).tolist()
+    return [
+        {
+            "unit": i,
+            "module": name,
+            "mean": overall[i],
+            "per_class": {
+                c: v if seen else None
+                for c, v, seen in zip(classes, per_class[i], present, strict=True)
+            },
+        }
+        for i, name in enumerate(names)
+    ]
+
+
+def write_csv(units: list[dict[str, Any]], classes: list[str], path: Path) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["unit", "module", "all", *classes])
+        for u in units:
+            writer.writerow([u["unit"], u["module"], u["mean"], *u["per_class"].values()])
+
+
+def write_histograms(stats: GateStats, out: Path, step: int) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    limits = [(b + 1) / BINS for b in range(BINS)]
+    with SummaryWriter(str(out)) as writer:
+        for i in range(len(stats.sums)):
+            counts = stats.counts[i].cpu()
+            writer.add_histogram_raw(
+                f"gates/unit_{i:03d}",
+                min=stats.mins[i].item(),
+                max=stats.maxs[i].item(),
+                num=int(counts.sum()),
+                sum=stats.sums[i].item(),
+                sum_squares=stats.squares[i].item(),
+                bucket_limits=limits,
+                bucket_counts=counts.tolist(),
+                global_step=step,
+            )
+
+
+def plot_heatmap(units: list[dict[str, Any]], classes: list[str], path: Path, title: str) -> None:
+    """Left: mean gate per unit and class; right: class mean minus the unit's overall mean (the
+    highway paper's view, in which class-specific gates show as stripes)."""
+    from matplotlib.figure import Figure
+
+    nan = float("nan")
+    means = torch.tensor(
+        [[nan if v is None else v for v in u["per_class"].values()] for u in units]
+    )
+    deviation = means - torch.tensor([u["mean"] for u in units])[:, None]
+    figure = Figure(
+        figsize=(4 + 0.25 * min(len(classes), 40), 2 + 0.15 * len(units)), layout="constrained"
+    )
+    left, right = figure.subplots(1, 2, sharey=True)
+    image = left.imshow(means.numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    figure.colorbar(image, ax=left, label="mean gate value")
+    bound = max(float(deviation.nan_to_num().abs().max()), 1e-6)
+    image = right.imshow(deviation.numpy(), aspect="auto", cmap="RdBu_r", vmin=-bound, vmax=bound)
+    figure.colorbar(image, ax=right, label="class mean - unit mean")
+    ticks = range(len(classes)) if len(classes) <= 20 else range(0, len(classes), 10)
+    for axes in (left, right):
+        axes.set_xticks(list(ticks), [classes[t] for t in ticks], rotation=90, fontsize="small")
+        axes.set_xlabel("class")
+    left.set_ylabel("unit (gate)")
+    figure.suptitle(title)
+    figure.savefig(path, dpi=100)
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="resnet-lab-gates",
+        description="Mean gate value per unit and per class of a trained gated net "
+        "(JSON, CSV, TensorBoard histograms, heat map).",
+    )
+    parser.add_argument("run_dir", type=Path, help="a run folder with ckpt/")
+    parser.add_argument("--out", type=Path, help="output folder (default RUN_DIR/gates)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--batch-size", type=int, help="default: the run's trainer.eval_batch_size")
+    parser.add_argument("--data-root", help="where the dataset is, if not the run's data.root")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> Path:
+    """Measure the gates of ``args.run_dir``'s newest checkpoint; returns the output folder."""
+    from omegaconf import OmegaConf
+
+    from resnet_lab.checkpoint import load_latest_checkpoint
+    from resnet_lab.config import Config
+    from resnet_lab.data import eval_batches, load_data
+    from resnet_lab.models import build_network
+    from resnet_lab.train import resolve_device
+
+    loaded = load_latest_checkpoint(args.run_dir / "ckpt")
+    if loaded is None:
+        raise UserError(f"no checkpoint in {args.run_dir / 'ckpt'}")
+    state, path = loaded
+    cfg = OmegaConf.merge(OmegaConf.structured(Config), state["config"])
+    if args.data_root:
+        cfg.data.root = args.data_root
+    device = resolve_device(args.device)
+    model = build_network(cfg)
+    model.load_state_dict(state["model"])
+    model.to(device)
+    data = load_data(cfg.data, device)
+    batch_size = args.batch_size or cfg.trainer.eval_batch_size
+    names, stats = measure(model, eval_batches(data, batch_size), data.num_classes, device)
+    units = summarize(names, stats, data.classes)
+
+    out = args.out or args.run_dir / "gates"
+    out.mkdir(parents=True, exist_ok=True)
+    step = int(state.get("train_state", {}).get("step", 0))
+    record = {
+        "run_dir": str(args.run_dir),
+        "checkpoint": path.name,
+        "step": step,
+        "experiment": cfg.experiment.name,
+        "shortcut": OmegaConf.to_container(cfg.shortcut),
+        "eval_split": data.eval_split,
+        "images": int(stats.class_counts.sum()),
+        "classes": data.classes,
+        "units": units,
+    }
+    (out / "gates.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_csv(units, data.classes, out / "gates.csv")
+    write_histograms(stats, out, step)
+    title = f"{cfg.experiment.name or args.run_dir.name}: shortcut={cfg.shortcut.name}, step {step}"
+    plot_heatmap(units, data.classes, out / "gates.png", title)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point; user mistakes print one line and return 2."""
+    args = _parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        out = run(args)
+    except UserError as e:
+        print(f"resnet-lab-gates: error: {e}", file=sys.stderr)
+        return 2
+    log.info("gate statistics written to %s", out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,533 @@
+"""The papers' neighbours: plain nets, highway gates, stochastic depth, Wide ResNets, DenseNet-BC,
+their experiment files and the gate-statistics tool."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+import resnet_lab
+from resnet_lab.api import build_model, compose_config
+from resnet_lab.checkpoint import save_checkpoint
+from resnet_lab.config import ShortcutCfg
+from resnet_lab.errors import ConfigError
+from resnet_lab.gates import main as gates_main
+from resnet_lab.models import (
+    AFTER_ADD,
+    BRANCH_LAYOUTS,
+    SHORTCUTS,
+    DenseNet,
+    ResidualUnit,
+    build_network,
+)
+from resnet_lab.models.resnet import _init_weights
+from resnet_lab.models.shortcuts import GateActivation, make_downsample
+from resnet_lab.models.units import ConvSpec
+
+TINY = ["model.width=4", "model.depth=8"]
+TINY_DENSENET = ["model=densenet", "model.depth=10", "model.growth_rate=4", "model.width=8"]
+X = torch.randn(2, 8, 16, 16)
+
+
+def _grads_finite(net: nn.Module, train: bool = True) -> dict[str, torch.Tensor | None]:
+    net.train(train)
+    out = net(torch.randn(4, 3, 32, 32))
+    assert out.shape == (4, 10)
+    nn.functional.cross_entropy(out, torch.tensor([0, 1, 2, 3])).backward()
+    grads = {name: p.grad for name, p in net.named_parameters()}
+    for name, grad in grads.items():
+        assert grad is None or torch.isfinite(grad).all(), f"{name} has a non-finite gradient"
+    return grads
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["shortcut=none"],
+        ["shortcut=none", "after_add=identity"],
+        ["shortcut=none", "model.block=bottleneck", "model.depth=11"],
+        ["shortcut=highway"],
+        ["shortcut=highway", "after_add=identity", "model.block=bottleneck", "model.depth=11"],
+        ["model.widen_factor=2", "model.dropout=0.3", "after_add=identity"],
+        ["model.widen_factor=2", "model.downsample=projection"],
+        TINY_DENSENET,
+        [*TINY_DENSENET, "model.block=basic", "model.depth=7", "model.compression=1.0"],
+        [*TINY_DENSENET, "model.dropout=0.2"],
+    ],
+)
+def test_new_variants_train(overrides: list[str]) -> None:
+    grads = _grads_finite(build_model([*TINY, *overrides]))
+    missing = [name for name, grad in grads.items() if grad is None]
+    assert not missing, f"no gradient for {missing}"
+
+
+def test_stochastic_depth_net_trains() -> None:
+    torch.manual_seed(3)
+    net = build_model([*TINY, "model.depth=20", "model.survival_last=0.5"])
+    grads = _grads_finite(net)
+    assert grads["stem.0.weight"] is not None and grads["fc.weight"] is not None
+
+
+# -- unit math --------------------------------------------------------------------------------
+
+
+def _unit(
+    shortcut: ShortcutCfg, fn: str = "relu", survival: float = 1.0, out: int = 8, stride: int = 1
+) -> ResidualUnit:
+    torch.manual_seed(0)
+    unit = ResidualUnit(
+        [ConvSpec(8, out, 3, stride), ConvSpec(out, out, 3)],
+        BRANCH_LAYOUTS.get("post_act"),
+        SHORTCUTS.get(shortcut.name)(
+            8, out, stride, shortcut, make_downsample("zero_pad", 8, out, stride, True)
+        ),
+        AFTER_ADD.get(fn)(out),
+        share_head=False,
+        survival=survival,
+    )
+    _init_weights(unit)
+    return unit.eval()
+
+
+def test_plain_unit_is_after_add_of_the_branch() -> None:
+    unit = _unit(ShortcutCfg(name="none"))
+    torch.testing.assert_close(unit(X), torch.relu(unit.branch(X)))
+    assert not list(unit.shortcut.parameters())
+
+
+def test_plain_unit_changing_shape_needs_nothing_on_the_shortcut() -> None:
+    unit = _unit(ShortcutCfg(name="none"), out=16, stride=2)
+    torch.testing.assert_close(unit(X), torch.relu(unit.branch(X)))
+    assert unit(X).shape == (2, 16, 8, 8)
+    net = build_model([*TINY, "shortcut=none", "model.downsample=projection"])
+    assert sum(p.numel() for u in net.units for p in u.shortcut.parameters()) == 0
+
+
+def test_lesioned_plain_unit_passes_zeros() -> None:
+    unit = _unit(ShortcutCfg(name="none"), out=16, stride=2)
+    unit.lesioned = True
+    torch.testing.assert_close(unit(X), torch.zeros(2, 16, 8, 8))
+
+
+def test_highway_closed_transform_gate_carries_only() -> None:
+    unit = _unit(ShortcutCfg(name="highway", gate_bias=-100.0), fn="identity")
+    torch.testing.assert_close(unit(X), X)
+
+
+def test_highway_math_and_gate() -> None:
+    unit = _unit(ShortcutCfg(name="highway", gate_bias=-2.0), fn="identity")
+    gate = unit.shortcut.gate_conv
+    assert gate.kernel_size == (3, 3) and gate.bias.eq(-2.0).all()
+    assert isinstance(unit.shortcut.gate_act, GateActivation)  # found and logged by the trainer
+    t = torch.sigmoid(gate(X))
+    torch.testing.assert_close(unit(X), t * unit.branch(X) + (1 - t) * X)
+    exclusive = _unit(ShortcutCfg(name="gate", gate_bias=-2.0))
+    assert exclusive.shortcut.gate_conv.kernel_size == (1, 1)  # Identity Mappings' gate unchanged
+
+
+def test_highway_defaults_and_net() -> None:
+    cfg = compose_config(["shortcut=highway"])
+    assert (cfg.shortcut.name, cfg.shortcut.gate_bias) == ("highway", -2.0)
+    net = build_model([*TINY, "shortcut=highway", "shortcut.gate_bias=-3"])
+    gates = [m for m in net.modules() if isinstance(m, GateActivation)]
+    assert len(gates) == len(net.units)
+    assert all(u.shortcut.gate_conv.bias.eq(-3.0).all() for u in net.units)
+
+
+# -- stochastic depth ---------------------------------------------------------------------------
+
+
+def test_stochastic_depth_off_is_the_plain_unit_and_draws_nothing() -> None:
+    default = build_model(TINY)
+    off = build_model([*TINY, "model.survival_last=1.0"])
+    off.load_state_dict(default.state_dict())
+    x = torch.randn(2, 3, 32, 32)
+    state = torch.get_rng_state()
+    torch.testing.assert_close(off.train()(x), default.train()(x))
+    assert torch.equal(torch.get_rng_state(), state)  # existing runs stay bit-exact
+
+
+def test_survival_decays_linearly_to_p_last() -> None:
+    net = build_model([*TINY, "model.depth=20", "model.survival_last=0.5"])
+    survival = [u.survival for u in net.units]
+    assert survival == pytest.approx([1 - (i + 1) / 9 * 0.5 for i in range(9)])
+    assert survival[-1] == pytest.approx(0.5)
+
+
+def test_stochastic_depth_scales_the_branch_at_test_time() -> None:
+    unit = _unit(ShortcutCfg(), survival=0.7)
+    torch.testing.assert_close(unit(X), torch.relu(X + 0.7 * unit.branch(X)))
+
+
+class _CountingBranch(nn.Module):
+    """A cheap residual branch F(x) = 2x that counts its calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return 2 * x
+
+
+def test_stochastic_depth_drops_the_whole_branch_with_probability_1_minus_p() -> None:
+    unit = _unit(ShortcutCfg(), fn="identity", survival=0.7).train()
+    unit.branch = _CountingBranch()
+    torch.manual_seed(0)
+    draws = 2000
+    for _ in range(draws):
+        calls = unit.branch.calls
+        out = unit(X)
+        kept = unit.branch.calls > calls
+        torch.testing.assert_close(out, 3 * X if kept else X, rtol=0, atol=0)
+    assert unit.branch.calls / draws == pytest.approx(0.7, abs=0.04)  # 4 standard deviations
+
+
+def test_stochastic_depth_uses_the_global_generator() -> None:
+    net = build_model([*TINY, "model.survival_last=0.5"]).train()
+    x = torch.randn(2, 3, 32, 32)
+    torch.manual_seed(5)
+    first = [net(x) for _ in range(3)]
+    torch.manual_seed(5)
+    net(x)
+    state = torch.get_rng_state()  # what a checkpoint saves
+    torch.set_rng_state(state)
+    for expected in first[1:]:
+        torch.testing.assert_close(net(x), expected)
+
+
+def test_lesions_still_work_with_stochastic_depth() -> None:
+    unit = _unit(ShortcutCfg(), survival=0.5)
+    unit.lesioned = True
+    torch.testing.assert_close(unit(X), torch.relu(X))
+    state = torch.get_rng_state()
+    torch.testing.assert_close(unit.train()(X), torch.relu(X))
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+# -- Wide ResNet and DenseNet -------------------------------------------------------------------
+
+
+def test_widen_factor_multiplies_stage_widths() -> None:
+    net = build_model(
+        [*TINY, "model.depth=14", "model.widen_factor=3", "model.dropout=0.3", "after_add=identity"]
+    )
+    assert [u.branch[-1].out_channels for u in net.units] == [12, 12, 24, 24, 48, 48]
+    assert net.stem[0].out_channels == 4 and net.fc.in_features == 48
+    assert net.downsampling_units == [0, 2, 4]
+    inner = [type(m).__name__ for m in net.units[1].branch]
+    assert inner == ["BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d", "ReLU", "Dropout", "Conv2d"]
+
+
+def _params(overrides: list[str]) -> int:
+    with torch.device("meta"):
+        return sum(p.numel() for p in build_model(overrides).parameters())
+
+
+@pytest.mark.parametrize(
+    ("overrides", "millions"),
+    [
+        (["model=densenet"], 0.8),
+        (["model=densenet", "model.depth=250", "model.growth_rate=24", "model.width=48"], 15.3),
+        (
+            [
+                "model.depth=26",
+                "model.widen_factor=10",
+                "model.downsample=projection",
+                "after_add=identity",
+            ],
+            36.5,
+        ),
+    ],
+)
+def test_parameter_counts_match_the_papers(overrides: list[str], millions: float) -> None:
+    assert abs(_params(overrides) / 1e6 - millions) / millions < 0.04
+
+
+def test_densenet_bc_structure() -> None:
+    assert _params(["model=densenet"]) == 769_162  # the authors' CIFAR-10 count
+    with torch.device("meta"):
+        net = build_model(["model=densenet"])
+    assert isinstance(net, DenseNet)
+    layers = [m for m in net.features if type(m).__name__ == "DenseLayer"]
+    assert len(layers) == 48  # (100 - 4) / 6 per block
+    diagram = [type(m).__name__ for m in layers[0].body]
+    assert diagram == ["BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d", "ReLU", "Conv2d"]
+    assert [layers[0].body[2].out_channels, layers[0].body[5].out_channels] == [48, 12]
+    transitions = [m.out_channels for m in net.features[1:] if isinstance(m, nn.Conv2d)]
+    assert transitions == [108, 150]  # floor(0.5 * (24 + 16 * 12)), floor(0.5 * (108 + 192))
+    assert net.fc.in_features == 150 + 16 * 12
+
+
+def test_densenet_output_shape() -> None:
+    net = build_model([*TINY_DENSENET, "data=cifar100"]).eval()
+    assert net(torch.randn(3, 3, 32, 32)).shape == (3, 100)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model.arch=vgg"], "unknown architecture 'vgg'"),
+        (["model.growth_rate=24"], "growth_rate.*model.arch=densenet"),
+        (["model=densenet", "model.widen_factor=2"], "widen_factor.*model.arch=resnet"),
+        (["model=densenet", "model.survival_last=0.5"], "survival_last"),
+        (["model=densenet", "shortcut=gate"], "shortcut options have no meaning"),
+        (["model=densenet", "after_add=identity"], "after_add options have no meaning"),
+        (["model=densenet", "model.depth=101"], r"6n\+4.*100"),
+        (["model=densenet", "model.block=basic", "model.depth=101"], r"3n\+4"),
+        (["model=densenet", "model.compression=0"], "compression"),
+        (["model.widen_factor=0"], "widen_factor"),
+        (["model.dropout=1.0"], "dropout"),
+        (["model.survival_last=0"], "survival_last"),
+        (["model.survival_last=0.5", "shortcut=none"], "needs a shortcut"),
+    ],
+)
+def test_meaningless_options_fail_clearly(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build_model(overrides)
+
+
+# -- experiment files ---------------------------------------------------------------------------
+
+EXPERIMENTS = Path(resnet_lab.__file__).parent / "conf" / "experiment"
+GROUPS = {"plain": 10, "highway": 2, "neighbours": 4, "cifar100": 4}
+PLAIN_NOTE = (
+    "curves only (Fig. 6): deeper plain nets have higher training and test error; "
+    "plain-110 above 60%"
+)
+BOTTLENECK = {"model.block": "bottleneck"}
+PREACT = {"after_add.fn": "identity", "after_add.branch": "preact"}
+SD_RECIPE = {
+    "trainer.max_steps": 195_500,
+    "trainer.milestones": [97_750, 146_625],
+    "trainer.nesterov": True,
+}
+# name -> (order, reported, statistic, config values)
+ROWS: dict[str, tuple[int, str | None, str, dict[str, Any]]] = {
+    **{
+        f"plain/plain_{d}": (i, None, "curves only", {"shortcut.name": "none", "model.depth": d})
+        for i, d in enumerate((20, 32, 44, 56, 110), 1)
+    },
+    **{
+        f"plain/residual_{d}": (
+            i,
+            None,
+            "curves only",
+            {"shortcut.name": "identity", "model.depth": d},
+        )
+        for i, d in enumerate((20, 32, 44, 56, 110), 6)
+    },
+    "highway/highway_19": (
+        1,
+        "7.54",
+        "best (mean +- std)",
+        {"shortcut.name": "highway", "shortcut.gate_bias": -2.0, "model.depth": 20},
+    ),
+    "highway/highway_32": (
+        2,
+        "8.80",
+        "not stated",
+        {"shortcut.name": "highway", "shortcut.gate_bias": -2.0, "model.depth": 32},
+    ),
+    "neighbours/stochastic_depth_110_baseline": (
+        1,
+        "6.41",
+        "not stated",
+        {"model.survival_last": 1.0, "model.depth": 110, **SD_RECIPE},
+    ),
+    "neighbours/stochastic_depth_110": (
+        2,
+        "5.23",
+        "not stated",
+        {"model.survival_last": 0.5, "model.depth": 110, **SD_RECIPE},
+    ),
+    "neighbours/densenet_bc_100_12": (
+        3,
+        "4.51",
+        "not stated",
+        {
+            "model.arch": "densenet",
+            "model.depth": 100,
+            "model.growth_rate": 12,
+            "model.width": 24,
+            "model.block": "bottleneck",
+            "trainer.batch_size": 64,
+            "trainer.max_steps": 234_600,
+            "trainer.milestones": [117_300, 175_950],
+            "trainer.nesterov": True,
+        },
+    ),
+    "neighbours/wrn_28_10": (
+        4,
+        None,
+        "not stated",
+        {
+            "model.depth": 26,
+            "model.widen_factor": 10,
+            "model.dropout": 0.3,
+            "trainer.weight_decay": 5e-4,
+            "trainer.nesterov": True,
+            **PREACT,
+        },
+    ),
+    "cifar100/original_164": (1, "25.16", "not stated", {"model.depth": 164, **BOTTLENECK}),
+    "cifar100/preact_164": (2, "24.33", "not stated", {"model.depth": 164, **BOTTLENECK, **PREACT}),
+    "cifar100/original_1001": (3, "27.82", "not stated", {"model.depth": 1001, **BOTTLENECK}),
+    "cifar100/preact_1001": (
+        4,
+        "22.71",
+        "not stated",
+        {"model.depth": 1001, **BOTTLENECK, **PREACT},
+    ),
+}
+
+
+def test_one_file_per_row() -> None:
+    files = sorted(
+        f"{group}/{p.stem}" for group in GROUPS for p in (EXPERIMENTS / group).glob("*.yaml")
+    )
+    assert files == sorted(ROWS)
+    for group, count in GROUPS.items():
+        orders = sorted(ROWS[n][0] for n in ROWS if n.startswith(f"{group}/"))
+        assert orders == list(range(1, count + 1))
+
+
+@pytest.mark.parametrize("name", sorted(ROWS))
+def test_experiment_composes_and_builds(name: str) -> None:
+    text = (EXPERIMENTS / f"{name}.yaml").read_text()
+    assert text.startswith("# @package _global_\n")
+    cfg = compose_config([f"+experiment={name}"])
+    order, reported, statistic, values = ROWS[name]
+    e = cfg.experiment
+    assert (e.name, e.order, e.reported, e.statistic) == (name, order, reported, statistic)
+    assert e.reported is None or re.fullmatch(r"\d+\.\d\d", e.reported)
+    assert e.source.startswith("arXiv:") and e.table and e.row
+    assert {k: OmegaConf.select(cfg, k) for k in values} == values
+    assert cfg.data.name == ("cifar100" if name.startswith("cifar100/") else "cifar10")
+    assert (cfg.seed, cfg.profile, cfg.data.num_classes) == (0, "paper", cfg.model.num_classes)
+    if name.startswith("plain/"):
+        assert e.note == PLAIN_NOTE
+    if name.startswith("highway/"):
+        assert "NOT the highway paper's architecture" in e.note
+    if cfg.model.depth < 1000:  # ResNet-1001 is built in test_models.py
+        with torch.device("meta"):
+            build_network(cfg)
+
+
+@pytest.mark.parametrize(("group", "count"), sorted(GROUPS.items()))
+def test_glob_sweep_covers_one_group(group: str, count: int) -> None:
+    from hydra import initialize_config_module
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    with initialize_config_module(config_module="resnet_lab.conf", version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        parser = OverridesParser.create(config_loader=loader)
+        (jobs,) = BasicSweeper.split_arguments(
+            parser.parse_overrides([f"+experiment/{group}=glob(*)"]), max_batch_size=None
+        )
+        names = {compose_config(job).experiment.name for job in jobs}
+    assert names == {n for n in ROWS if n.startswith(f"{group}/")} and len(jobs) == count
+
+
+# -- the gate-statistics tool -------------------------------------------------------------------
+
+
+def _run_folder(tmp_path: Path, shortcut: str) -> tuple[Path, nn.Module, Any]:
+    cfg = compose_config(
+        [
+            *TINY,
+            f"shortcut={shortcut}",
+            "data=synthetic",
+            "data.synthetic_train_size=32",
+            "data.synthetic_test_size=48",
+            "trainer.eval_batch_size=20",
+            "trainer.device=cpu",
+        ]
+    )
+    torch.manual_seed(0)
+    net = build_network(cfg)
+    for m in net.modules():  # gates that differ between inputs
+        if isinstance(m, nn.Conv2d) and m.bias is not None:
+            nn.init.normal_(m.weight, std=0.5)
+    state = {
+        "model": net.state_dict(),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "train_state": {"step": 12},
+    }
+    run_dir = tmp_path / "run"
+    save_checkpoint(state, run_dir / "ckpt", 12, keep=1)
+    return run_dir, net, cfg
+
+
+def test_gate_tool_writes_means_per_unit_and_class(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from resnet_lab.data import eval_batches, load_data
+
+    run_dir, net, cfg = _run_folder(tmp_path, "highway")
+    assert gates_main([str(run_dir)]) == 0
+    out = run_dir / "gates"
+    record = json.loads((out / "gates.json").read_text())
+    assert (record["step"], record["images"], len(record["units"])) == (12, 48, 3)
+
+    # independent computation: sigmoid of each gate convolution's output, per image and class
+    data = load_data(cfg.data, "cpu")
+    outputs: dict[int, list[torch.Tensor]] = {i: [] for i in range(3)}
+    hooks = [
+        u.shortcut.gate_conv.register_forward_hook(
+            lambda m, i, o, k=k: outputs[k].append(torch.sigmoid(o).mean((1, 2, 3)))
+        )
+        for k, u in enumerate(net.units)
+    ]
+    batches = list(eval_batches(data, 20))
+    with torch.no_grad():
+        for x, _ in batches:
+            net.eval()(x)
+    for h in hooks:
+        h.remove()
+    labels = torch.cat([y for _, y in batches])
+    for unit in record["units"]:
+        per_image = torch.cat(outputs[unit["unit"]]).double()
+        assert unit["mean"] == pytest.approx(per_image.mean().item(), rel=1e-5)
+        for c, name in enumerate(data.classes):
+            chosen = per_image[labels == c]
+            expected = chosen.mean().item() if len(chosen) else None
+            assert unit["per_class"][name] == pytest.approx(expected, rel=1e-5)
+
+    rows = list(csv.reader((out / "gates.csv").open()))
+    assert rows[0] == ["unit", "module", "all", *data.classes] and len(rows) == 4
+    assert float(rows[1][2]) == pytest.approx(record["units"][0]["mean"])
+    assert (out / "gates.png").stat().st_size > 0
+    events = EventAccumulator(str(out))
+    events.Reload()
+    assert events.Tags()["histograms"] == [f"gates/unit_{i:03d}" for i in range(3)]
+    histogram = events.Histograms("gates/unit_002")[0]
+    assert histogram.step == 12
+    assert histogram.histogram_value.num == 48 * 16 * 8 * 8  # every gate value of the eval set
+
+
+def test_gate_tool_rejects_runs_without_gates(tmp_path: Path, capsys: Any) -> None:
+    run_dir, _, _ = _run_folder(tmp_path, "identity")
+    assert gates_main([str(run_dir)]) == 2
+    assert "no gates" in capsys.readouterr().err
+    assert gates_main([str(tmp_path / "nowhere")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["neighbours/densenet_bc_100_12", "neighbours/wrn_28_10"])
+def test_smoke_profile_shrinks_a_rows_own_recipe(name: str) -> None:
+    """Recipes sit before the profile in the defaults list, so profile=smoke always wins."""
+    cfg = compose_config([f"+experiment={name}", "profile=smoke"])
+    assert (cfg.trainer.max_steps, list(cfg.trainer.milestones)) == (4, [2, 3])
+    assert cfg.trainer.nesterov  # the rest of the row's recipe stays
