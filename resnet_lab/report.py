@@ -179,8 +179,9 @@ def load_experiments(directory: Path | None = None) -> list[Experiment]:
     return experiments
 
 
-def read_curve(run_dir: Path) -> list[tuple[int, float]]:
-    """(step, eval error) pairs from metrics.jsonl, skipping lines a crash left half written."""
+def read_curve(run_dir: Path, train: bool = False) -> list[tuple[int, float]]:
+    """(step, eval error) pairs from metrics.jsonl (``train``: training error), skipping lines a
+    crash left half written."""
     path = run_dir / "metrics.jsonl"
     if not path.is_file():
         return []
@@ -194,7 +195,10 @@ def read_curve(run_dir: Path) -> list[tuple[int, float]]:
             if not isinstance(record, dict):
                 continue
             step = _as_float(record.get("step"))
-            error = _as_float(record.get("test/error", record.get("val/error")))
+            if train:
+                error = _as_float(record.get("train/error"))
+            else:
+                error = _as_float(record.get("test/error", record.get("val/error")))
             if step is not None and error is not None:
                 curve.append((int(step), error))
     return curve
@@ -538,17 +542,18 @@ def write_csv(tables: list[TableResult], path: Path) -> None:
                 )
 
 
-def _median_curve(runs: list[Run]) -> tuple[list[int], list[float]]:
+def _median_curve(runs: list[Run], train: bool = False) -> tuple[list[int], list[float]]:
     by_step: dict[int, list[float]] = defaultdict(list)
     for run in runs:
-        for step, error in read_curve(run.path):
+        for step, error in read_curve(run.path, train):
             by_step[step].append(error)
     steps = sorted(by_step)
     return steps, [statistics.median(by_step[step]) for step in steps]
 
 
 def plot_curves(table: TableResult, path: Path) -> bool:
-    """Median eval error over the seeds vs step, one line per row (the papers' Fig. 4/6).
+    """Median eval error (solid) and training error (dashed) over the seeds vs step, one colour
+    per row, as the papers' Fig. 4 and 6.
 
     Returns False (and writes nothing) when no run of the table has logged an eval error.
     """
@@ -560,13 +565,19 @@ def plot_curves(table: TableResult, path: Path) -> bool:
     for row in table.rows:
         steps, errors = _median_curve(row.runs)
         if steps:
-            axes.plot(steps, errors, label=f"{row.experiment.row} (n={len(row.runs)})")
+            (line,) = axes.plot(steps, errors, label=f"{row.experiment.row} (n={len(row.runs)})")
+            train_steps, train_errors = _median_curve(row.runs, train=True)
+            axes.plot(train_steps, train_errors, color=line.get_color(), linestyle="--", alpha=0.7)
             drawn = True
     if not drawn:
         return False
     axes.axhline(FAIL_THRESHOLD, color="grey", linestyle=":", linewidth=1)
     axes.set_ylim(bottom=0)
-    axes.set(xlabel="step", ylabel="eval error (%), median over seeds", title=table.title)
+    axes.set(
+        xlabel="step",
+        ylabel="error (%), median over seeds: eval solid, training dashed",
+        title=table.title,
+    )
     axes.legend(fontsize="small")
     figure.savefig(path, dpi=100)
     return True

@@ -307,3 +307,14 @@ def test_crashed_run_is_reported_as_failed(tmp_path: Path) -> None:
     assert report.main(["--results", str(tmp_path), "--seeds", "2"]) == 0
     status = read_csv(tmp_path / "report.csv")["table6/resnet56"]["status"]
     assert status == "ok, partial (1 of 2 seeds), failed (1)"
+
+
+def test_curves_hold_eval_and_training_error(tmp_path: Path) -> None:
+    """Fig. 6 of the ResNet paper: test error solid, training error dashed, one colour per row."""
+    run = write_run(tmp_path, "a/0", "table6/resnet20", 0, 9.0, curve=[(100, 50.0), (200, 9.0)])
+    with (run / "metrics.jsonl").open("a") as f:
+        f.write('{"step": 100, "train/error": 60.0}\n{"step": 200, "train/error": 5.0}\n')
+    assert report.read_curve(run) == [(100, 50.0), (200, 9.0)]
+    assert report.read_curve(run, train=True) == [(100, 60.0), (200, 5.0)]
+    assert report.main(["--results", str(tmp_path), "--tables", "table6"]) == 0
+    assert (tmp_path / "curves_table6.png").stat().st_size > 1000
