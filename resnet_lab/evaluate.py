@@ -1,0 +1,162 @@
+"""``resnet-lab-eval CHECKPOINT``: the test error of any trained network on the real test set.
+
+CHECKPOINT is a resnet-lab run folder or ``ckpt/step_*.pt`` file, or a pytorch_resnet_cifar10
+checkpoint. Each is fed the input normalisation it was trained with (see
+:mod:`resnet_lab.pretrained`): resnet-lab nets the per-pixel mean of their own training images,
+peer nets their per-channel mean/std.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from resnet_lab.data import DeviceData, load_data
+from resnet_lab.errors import ConfigError, UserError
+from resnet_lab.pretrained import (
+    LoadedCheckpoint,
+    NormalizedNet,
+    data_config,
+    read_checkpoint,
+    training_mean,
+    wrap,
+)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present; asking for CUDA without it is a user error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ConfigError(f"--device {name}: {e}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}, but CUDA is not available; use auto or cpu")
+    return device
+
+
+def image_batches(
+    images: Tensor, labels: Tensor, batch_size: int
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """uint8 images in order, channels-last (faster convolutions on CPU and GPU), with labels."""
+    if images.shape[0] != labels.shape[0]:
+        raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
+    for start in range(0, labels.shape[0], batch_size):
+        x = images[start : start + batch_size].contiguous(memory_format=torch.channels_last)
+        yield x, labels[start : start + batch_size]
+
+
+def evaluate(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> float:
+    """Error in percent of ``model`` (in its current mode) over the batches."""
+    wrong = total = 0
+    with torch.inference_mode():
+        for x, y in batches:
+            wrong += int((model(x).argmax(1) != y).sum())
+            total += y.shape[0]
+    if total == 0:
+        raise ConfigError("no images to evaluate")
+    return 100.0 * wrong / total
+
+
+def _saved_data(loaded: LoadedCheckpoint) -> dict[str, Any]:
+    """The data settings a checkpoint was trained with (CIFAR defaults for a peer net)."""
+    if loaded.kind == "resnet-lab":
+        return dict(loaded.state["config"].get("data", {}))
+    classes = next(v for k, v in loaded.state["state_dict"].items() if k.endswith("linear.weight"))
+    n = classes.shape[0]
+    return {"name": "cifar10" if n == 10 else "cifar100", "num_classes": n}
+
+
+def attach(loaded: LoadedCheckpoint, data: DeviceData, device: torch.device) -> NormalizedNet:
+    """The trained net (eval mode, channels-last, on ``device``) normalising its input as it was
+    trained to: resnet-lab nets with the mean of the training images of ``data`` they used."""
+    saved = _saved_data(loaded)
+    if saved.get("num_classes", data.num_classes) != data.num_classes:
+        raise ConfigError(
+            f"{loaded.path} has {saved['num_classes']} classes, the data {data.num_classes}"
+        )
+    mean = training_mean(data.train_images, saved) if loaded.kind == "resnet-lab" else None
+    return wrap(loaded, mean).to(device, memory_format=torch.channels_last)
+
+
+def prepare(
+    checkpoint: str | Path, data_root: str | None, device: torch.device
+) -> tuple[NormalizedNet, DeviceData]:
+    """The trained net and its dataset: the full training set (for the training mean and BN
+    re-estimation) and the test set, whatever split the run trained on."""
+    loaded = read_checkpoint(checkpoint, "cpu")
+    data = load_data(data_config(_saved_data(loaded), data_root, split="full", limit=None), device)
+    return attach(loaded, data, device), data
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by resnet-lab-eval and resnet-lab-lesion."""
+    parser.add_argument(
+        "checkpoint",
+        help="resnet-lab run folder or ckpt/step_*.pt file, or a pytorch_resnet_cifar10 .th file",
+    )
+    parser.add_argument(
+        "--data-root",
+        help="folder holding cifar-10-batches-bin/ (default: the run's data.root, else "
+        "$RESNET_LAB_DATA, else ./data)",
+    )
+    parser.add_argument(
+        "--limit", type=positive_int, help="use only the first N test images (quick looks)"
+    )
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=500, help="images per batch (default: 500)"
+    )
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``resnet-lab-eval CHECKPOINT [--data-root DIR] [--limit N] [--batch-size B] [--device D]``"""
+    parser = argparse.ArgumentParser(
+        prog="resnet-lab-eval",
+        description="Test error of a trained network (resnet-lab or pytorch_resnet_cifar10 "
+        "checkpoint) on the real test set, with the input normalisation it was trained with.",
+    )
+    add_common_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        device = resolve_device(args.device)
+        model, data = prepare(args.checkpoint, args.data_root, device)
+        images, labels = data.eval_images[: args.limit], data.eval_labels[: args.limit]
+        start = time.perf_counter()
+        error = evaluate(model, image_batches(images, labels, args.batch_size))
+        seconds = time.perf_counter() - start
+    except UserError as e:
+        print(f"resnet-lab-eval: error: {e}", file=sys.stderr)
+        return 2
+    n = labels.shape[0]
+    info = model.info
+    print(f"checkpoint: {info['path']} ({info['net']})")
+    print(f"input:      {info['normalization']}")
+    if (best := info.get("best_prec1")) is not None:
+        print(f"stored:     best_prec1 {best:.2f} (error {100 - best:.2f}%)")
+    print(
+        f"test error: {error:.2f}% ({round(error * n / 100)} of {n} {data.eval_split} images "
+        f"wrong; {data.source}; {device}, {seconds:.0f} s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

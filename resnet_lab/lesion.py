@@ -1,0 +1,708 @@
+"""``resnet-lab-lesion CHECKPOINT``: the lesion study of Veit et al. (2016) on a trained ResNet.
+
+At test time, without retraining: delete each residual unit's branch in turn (only its shortcut
+remains), delete k random units, swap k random pairs of shape-compatible units; optionally
+re-estimate the BN statistics after each lesion, and analyse path lengths (``resnet_lab.paths``).
+
+Choices, where the paper leaves room:
+
+* Random deletions exclude the downsampling units by default (``--include-downsampling`` adds
+  them): deleting one of those is the one single lesion the paper finds harmful, so including
+  them mixes two effects; the paper's reordering likewise ignores them.
+* Swaps exchange units of identical input and output shape only: units of one stage, neither a
+  downsampling unit nor a unit whose pre-activation also feeds its shortcut (the first unit of a
+  pre-activation net, which carries the stem's BN-ReLU). Kendall tau compares the whole order.
+* Subsets are distinct within each k; where fewer exist than ``--samples`` all are measured.
+
+Outputs in ``--out``: lesion.json (every measurement), lesion.md (tables), lesion_single.png,
+lesion_random.png, lesion_swap.png (and paths.png), TensorBoard scalars.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import math
+import random
+import shlex
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from resnet_lab.errors import ConfigError, UserError
+from resnet_lab.evaluate import (
+    add_common_arguments,
+    attach,
+    evaluate,
+    image_batches,
+    positive_int,
+    prepare,
+    resolve_device,
+)
+from resnet_lab.models import ResNet
+from resnet_lab.paths import path_study, paths_markdown, plot_paths
+from resnet_lab.pretrained import read_checkpoint
+
+log = logging.getLogger(__name__)
+
+Measure = Callable[[], float]  # error (%) of the model in its current (lesioned) state
+EXPERIMENTS = ("single", "random", "swap", "paths")
+
+# ---------------------------------------------------------------------------------------------
+# Pure logic
+
+
+def kendall_tau(order: Sequence[int]) -> float:
+    """Kendall rank correlation between ``order`` and the original order 0..n-1 (1: unchanged,
+    -1: reversed); ``order[p]`` is the original index of the unit now at position p."""
+    n = len(order)
+    if n < 2:
+        return 1.0
+    inversions = sum(order[i] > order[j] for i, j in itertools.combinations(range(n), 2))
+    return 1.0 - 4.0 * inversions / (n * (n - 1))
+
+
+def contiguous_groups(n: int, fixed: Iterable[int]) -> list[list[int]]:
+    """Runs of consecutive positions 0..n-1 between the ``fixed`` ones (runs of 2 or more)."""
+    fixed = set(fixed)
+    groups: list[list[int]] = [[]]
+    for i in range(n):
+        if i in fixed:
+            groups.append([])
+        else:
+            groups[-1].append(i)
+    return [g for g in groups if len(g) > 1]
+
+
+def swap_groups(model: nn.Module) -> list[list[int]]:
+    """Positions whose units may trade places: same input and output shape, within a stage."""
+    fixed = set(model.downsampling_units)
+    fixed |= {i for i, u in enumerate(model.units) if not isinstance(u.shared_head, nn.Identity)}
+    return contiguous_groups(len(model.units), fixed)
+
+
+def swap_pairs(
+    order: Sequence[int], k: int, rng: random.Random, groups: Sequence[Sequence[int]]
+) -> list[int]:
+    """``order`` with k distinct random pairs of positions swapped, each pair within one group."""
+    pairs = [p for g in groups for p in itertools.combinations(g, 2)]
+    if k > len(pairs):
+        raise ConfigError(f"cannot swap {k} pairs: only {len(pairs)} compatible pairs exist")
+    out = list(order)
+    for a, b in rng.sample(pairs, k):
+        out[a], out[b] = out[b], out[a]
+    return out
+
+
+def sample_deletions(
+    candidates: Sequence[int], k: int, samples: int, rng: random.Random
+) -> list[list[int]]:
+    """Up to ``samples`` distinct k-subsets of ``candidates`` (all of them if there are fewer)."""
+    if not 0 <= k <= len(candidates):
+        raise ConfigError(f"cannot choose {k} of {len(candidates)} units")
+    if math.comb(len(candidates), k) <= samples:
+        return [list(c) for c in itertools.combinations(sorted(candidates), k)]
+    seen: set[tuple[int, ...]] = set()
+    subsets = []
+    while len(subsets) < samples:
+        subset = tuple(sorted(rng.sample(list(candidates), k)))
+        if subset not in seen:
+            seen.add(subset)
+            subsets.append(list(subset))
+    return subsets
+
+
+def summarize(values: Sequence[float]) -> dict[str, float]:
+    """Median, quartiles and range: the spread the paper's figures show."""
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    return {
+        "median": float(median),
+        "q1": float(q1),
+        "q3": float(q3),
+        "min": float(min(values)),
+        "max": float(max(values)),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Changing the net, and restoring it
+
+
+def find_resnet(model: nn.Module) -> ResNet:
+    """The resnet-lab ResNet inside ``model`` (itself, or e.g. a NormalizedNet's ``.net``)."""
+    for m in model.modules():
+        if isinstance(m, ResNet):
+            return m
+    raise TypeError(f"{type(model).__name__} holds no resnet-lab ResNet")
+
+
+@contextmanager
+def lesioned(model: nn.Module, units: Iterable[int]) -> Iterator[None]:
+    """Delete the residual branch of these units (only the shortcut remains) within the block."""
+    chosen = [model.units[i] for i in units]
+    previous = [u.lesioned for u in chosen]
+    try:
+        for u in chosen:
+            u.lesioned = True
+        yield
+    finally:
+        for u, was in zip(chosen, previous, strict=True):
+            u.lesioned = was
+
+
+@contextmanager
+def reordered(model: nn.Module, order: Sequence[int]) -> Iterator[None]:
+    """Run the units in ``order`` (``order[p]``: the unit at position p) within the block.
+
+    Only moves within :func:`swap_groups` are accepted: other moves would not fit the shapes.
+    """
+    net = find_resnet(model)
+    n = len(net.units)
+    if sorted(order) != list(range(n)):
+        raise ValueError(f"order must be a permutation of 0..{n - 1}, got {list(order)}")
+    group_of = {p: g for g, members in enumerate(swap_groups(net)) for p in members}
+    bad = [p for p, i in enumerate(order) if p != i and group_of.get(p, -1) != group_of.get(i)]
+    if bad:
+        raise ValueError(f"units cannot move to positions {bad}: shapes differ")
+    original = net.units
+    net.units = nn.ModuleList([original[i] for i in order])
+    try:
+        yield
+    finally:
+        net.units = original
+
+
+@contextmanager
+def bn_reestimated(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> Iterator[None]:
+    """Recompute every BN's running statistics on ``batches`` (cumulative average, train-mode BN,
+    no gradient) for the block; the trained statistics are restored afterwards."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [
+        (bn.training, bn.momentum, {k: v.clone() for k, v in bn.named_buffers(recurse=False)})
+        for bn in bns
+    ]
+    try:
+        for bn in bns:
+            bn.reset_running_stats()
+            bn.momentum = None  # exact average over the batches
+            bn.train()
+        with torch.no_grad():
+            for x, _ in batches:
+                model(x)
+        for bn in bns:
+            bn.eval()
+        yield
+    finally:
+        for bn, (training, momentum, buffers) in zip(bns, saved, strict=True):
+            bn.train(training)
+            bn.momentum = momentum
+            for name, value in buffers.items():
+                getattr(bn, name).copy_(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Experiments: each takes a ``measure`` of the model's current state
+
+
+def single_deletions(model: nn.Module, measure: Measure) -> list[dict[str, Any]]:
+    """Error after deleting each unit alone (Veit et al. Figure 3)."""
+    down = set(model.downsampling_units)
+    results = []
+    for i in range(len(model.units)):
+        with lesioned(model, [i]):
+            results.append({"unit": i, "downsampling": i in down, "error": measure()})
+        log.info(
+            "single: unit %2d%s error %.2f%%", i, "*" if i in down else " ", results[-1]["error"]
+        )
+    return results
+
+
+def random_deletions(
+    model: nn.Module,
+    measure: Measure,
+    candidates: Sequence[int],
+    max_k: int,
+    samples: int,
+    rng: random.Random,
+    known: dict[frozenset[int], float] | None = None,
+) -> list[dict[str, Any]]:
+    """Errors after deleting k random units, k = 1..max_k (Veit et al. Figure 5a).
+
+    ``known``: errors already measured for some subsets (e.g. the single deletions).
+    """
+    known = dict(known or {})
+    results = []
+    for k in range(1, min(max_k, len(candidates)) + 1):
+        subsets = sample_deletions(candidates, k, samples, rng)
+        errors = []
+        for subset in subsets:
+            key = frozenset(subset)
+            if key not in known:
+                with lesioned(model, subset):
+                    known[key] = measure()
+            errors.append(known[key])
+        results.append({"k": k, "subsets": subsets, "errors": errors, **summarize(errors)})
+        log.info(
+            "random: k=%2d median error %.2f%% (%d subsets)", k, results[-1]["median"], len(errors)
+        )
+    return results
+
+
+def random_swaps(
+    model: nn.Module, measure: Measure, max_k: int, samples: int, rng: random.Random
+) -> list[dict[str, Any]]:
+    """Errors after swapping k random compatible pairs, k = 1..max_k, with the Kendall tau of
+    each resulting order (Veit et al. Figure 5b)."""
+    groups = swap_groups(model)
+    identity = list(range(len(model.units)))
+    available = sum(math.comb(len(g), 2) for g in groups)
+    results = []
+    for k in range(1, min(max_k, available) + 1):
+        orders, taus, errors = [], [], []
+        for _ in range(samples):
+            order = swap_pairs(identity, k, rng, groups)
+            with reordered(model, order):
+                errors.append(measure())
+            orders.append(order)
+            taus.append(kendall_tau(order))
+        results.append(
+            {
+                "k": k,
+                "orders": orders,
+                "taus": taus,
+                "errors": errors,
+                "tau_median": float(np.median(taus)),
+                **summarize(errors),
+            }
+        )
+        log.info(
+            "swap: k=%2d median tau %.3f, median error %.2f%%",
+            k,
+            results[-1]["tau_median"],
+            results[-1]["median"],
+        )
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports
+
+
+def lesion_markdown(results: dict[str, Any]) -> str:
+    """lesion.md: settings, then one table per experiment."""
+    s, base = results["settings"], results["baseline"]
+    info = results["checkpoint"]
+    lines = [
+        "# Lesion study",
+        "",
+        f"- checkpoint: `{info['path']}` ({info['net']})",
+        f"- input: {info['normalization']}",
+        f"- test images: {s['test_images']} ({s['data']}); device {s['device']}",
+        f"- command: `{s['command']}`",
+        f"- intact test error: {base['error']:.2f}%"
+        + (
+            f" ({base['error_bn_reestimated']:.2f}% after BN re-estimation)"
+            if base.get("error_bn_reestimated") is not None
+            else ""
+        ),
+        f"- BN statistics re-estimated after each lesion: {s['reestimate_bn']}",
+        "",
+    ]
+    if "single" in results:
+        plain = results.get("plain")
+        lines += [
+            "## Deleting single units (Veit et al. Figure 3)",
+            "",
+            "`*`: downsampling unit."
+            + (
+                f" Plain net: `{plain['checkpoint']['path']}` (intact "
+                f"{plain['baseline']['error']:.2f}%)."
+                if plain
+                else ""
+            ),
+            "",
+            "| unit | error % |" + (" plain net error % |" if plain else ""),
+            "|---:|---:|" + ("---:|" if plain else ""),
+        ]
+        plain_single = plain["single"] if plain else []
+        for i, r in enumerate(results["single"]):
+            mark = "*" if r["downsampling"] else ""
+            row = f"| {r['unit']}{mark} | {r['error']:.2f} |"
+            if plain:
+                row += f" {plain_single[i]['error']:.2f} |" if i < len(plain_single) else " - |"
+            lines.append(row)
+        lines.append("")
+    if "random" in results:
+        r = results["random"]
+        lines += [
+            "## Deleting k random units (Veit et al. Figure 5a)",
+            "",
+            f"Candidates: {len(r['candidates'])} units "
+            f"({'including' if r['include_downsampling'] else 'excluding'} downsampling units).",
+            "",
+            "| k | subsets | median % | q1 % | q3 % | min % | max % |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in r["per_k"]:
+            lines.append(
+                f"| {row['k']} | {len(row['errors'])} | {row['median']:.2f} | {row['q1']:.2f} | "
+                f"{row['q3']:.2f} | {row['min']:.2f} | {row['max']:.2f} |"
+            )
+        lines.append("")
+    if "swap" in results:
+        lines += [
+            "## Swapping k random pairs of units (Veit et al. Figure 5b)",
+            "",
+            f"Swappable positions: {results['swap']['groups']}.",
+            "",
+            "| k | samples | median Kendall tau | median % | q1 % | q3 % | min % | max % |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in results["swap"]["per_k"]:
+            lines.append(
+                f"| {row['k']} | {len(row['errors'])} | {row['tau_median']:.3f} | "
+                f"{row['median']:.2f} | {row['q1']:.2f} | {row['q3']:.2f} | {row['min']:.2f} | "
+                f"{row['max']:.2f} |"
+            )
+        lines.append("")
+    text = "\n".join(lines)
+    if "paths" in results:
+        text += "\n" + paths_markdown(results["paths"])
+    return text
+
+
+def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
+    """The paper's figures as PNG files in ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    written = []
+    base = results["baseline"]["error"]
+
+    def save(fig: Any, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=90)
+        plt.close(fig)
+        written.append(out / name)
+
+    if "single" in results:
+        fig, ax = plt.subplots(figsize=(7, 3.6))
+        single = results["single"]
+        units = [r["unit"] for r in single]
+        colors = ["tab:red" if r["downsampling"] else "tab:blue" for r in single]
+        ax.bar(units, [r["error"] for r in single], color=colors)
+        ax.axhline(base, color="k", ls="--", lw=1, label=f"intact ({base:.2f}%)")
+        plain = results.get("plain")
+        if plain:
+            p = plain["single"]
+            ax.plot(
+                [r["unit"] for r in p],
+                [r["error"] for r in p],
+                "s-",
+                color="tab:orange",
+                ms=3,
+                label="plain net",
+            )
+        handles, _ = ax.get_legend_handles_labels()
+        handles += [
+            Patch(color="tab:blue", label="residual net: unit deleted"),
+            Patch(color="tab:red", label="downsampling unit deleted"),
+        ]
+        ax.set(xlabel="deleted unit", ylabel="test error (%)", title="Deleting single units")
+        ax.legend(handles=handles, fontsize=8)
+        save(fig, "lesion_single.png")
+    if "random" in results:
+        rows = results["random"]["per_k"]
+        k = [r["k"] for r in rows]
+        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+        ax.fill_between(
+            k,
+            [r["min"] for r in rows],
+            [r["max"] for r in rows],
+            alpha=0.15,
+            color="tab:blue",
+            label="min-max",
+        )
+        ax.fill_between(
+            k,
+            [r["q1"] for r in rows],
+            [r["q3"] for r in rows],
+            alpha=0.35,
+            color="tab:blue",
+            label="quartiles",
+        )
+        ax.plot(k, [r["median"] for r in rows], "o-", color="tab:blue", ms=3, label="median")
+        ax.axhline(base, color="k", ls="--", lw=1, label="intact")
+        ax.set(
+            xlabel="number of units deleted",
+            ylabel="test error (%)",
+            title="Deleting k random units",
+        )
+        ax.legend(fontsize=8)
+        save(fig, "lesion_random.png")
+    if "swap" in results:
+        rows = results["swap"]["per_k"]
+        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+        taus = [t for r in rows for t in r["taus"]]
+        errors = [e for r in rows for e in r["errors"]]
+        ks = [r["k"] for r in rows for _ in r["errors"]]
+        sc = ax.scatter(taus, errors, c=ks, s=10, cmap="viridis")
+        fig.colorbar(sc, ax=ax, label="pairs swapped")
+        # trend: medians of equal-count bins of the samples sorted by tau (k alone is noisy)
+        bins = np.array_split(np.argsort(taus), min(8, len(taus)))
+        ax.plot(
+            [np.median(np.take(taus, b)) for b in bins],
+            [np.median(np.take(errors, b)) for b in bins],
+            "k-",
+            lw=1,
+            label="binned median",
+        )
+        ax.axhline(base, color="k", ls="--", lw=1, label="intact")
+        ax.invert_xaxis()
+        ax.set(
+            xlabel="Kendall tau of the unit order",
+            ylabel="test error (%)",
+            title="Swapping k random pairs of units",
+        )
+        ax.legend(fontsize=8)
+        save(fig, "lesion_swap.png")
+    if "paths" in results:
+        plot_paths(results["paths"], out / "paths.png")
+        written.append(out / "paths.png")
+    return written
+
+
+def write_tensorboard(results: dict[str, Any], out: Path) -> None:
+    """Scalars: per unit, per k, per path length (the x axis is the TensorBoard step)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(str(out)) as w:
+        w.add_scalar("lesion/intact_error", results["baseline"]["error"], 0)
+        for r in results.get("single", []):
+            w.add_scalar("lesion/single_error", r["error"], r["unit"])
+        for r in results.get("plain", {}).get("single", []):
+            w.add_scalar("lesion/plain_single_error", r["error"], r["unit"])
+        for r in results.get("random", {}).get("per_k", []):
+            for stat in ("median", "q1", "q3", "min", "max"):
+                w.add_scalar(f"lesion/random_{stat}_error", r[stat], r["k"])
+        for r in results.get("swap", {}).get("per_k", []):
+            w.add_scalar("lesion/swap_median_error", r["median"], r["k"])
+            w.add_scalar("lesion/swap_median_tau", r["tau_median"], r["k"])
+        for r in results.get("paths", {}).get("per_length", []):
+            w.add_scalar("paths/fraction_of_paths", r["fraction_of_paths"], r["length"])
+            w.add_scalar("paths/grad_norm", r["grad_norm"], r["length"])
+            w.add_scalar("paths/gradient_share", r["gradient_share"], r["length"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def training_batches(
+    images: Tensor, labels: Tensor, count: int, batch_size: int, seed: int
+) -> list[tuple[Tensor, Tensor]]:
+    """``count`` batches of a seeded random subset of the (non-augmented) training images."""
+    generator = torch.Generator().manual_seed(seed)
+    index = torch.randperm(labels.shape[0], generator=generator)[: count * batch_size]
+    index = index.to(labels.device)
+    return [
+        (images[index[i : i + batch_size]], labels[index[i : i + batch_size]])
+        for i in range(0, index.shape[0], batch_size)
+    ]
+
+
+def make_measure(
+    model: nn.Module,
+    batches: Callable[[], Iterable[tuple[Tensor, Tensor]]],
+    bn_batches: Sequence[tuple[Tensor, Tensor]] | None,
+) -> Measure:
+    """Error of ``model`` as it stands, after BN re-estimation when ``bn_batches`` are given."""
+
+    def measure() -> float:
+        if bn_batches is None:
+            return evaluate(model, batches())
+        with bn_reestimated(model, bn_batches):
+            return evaluate(model, batches())
+
+    return measure
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="resnet-lab-lesion",
+        description="Lesion study (Veit et al. 2016) of a trained ResNet on the test set: "
+        "delete single units, delete k random units, swap k random pairs, path analysis.",
+    )
+    add_common_arguments(parser)
+    parser.add_argument("--out", default="lesion", help="output folder (default: ./lesion)")
+    parser.add_argument(
+        "--experiments",
+        default=",".join(EXPERIMENTS),
+        help=f"comma-separated subset of {','.join(EXPERIMENTS)} (default: all)",
+    )
+    parser.add_argument("--plain", help="a plain net's checkpoint: its single deletions too")
+    parser.add_argument(
+        "--max-k", type=positive_int, default=20, help="most units deleted (default: 20)"
+    )
+    parser.add_argument(
+        "--swap-max-k", type=positive_int, help="most pairs swapped (default: --max-k)"
+    )
+    parser.add_argument(
+        "--samples", type=positive_int, default=20, help="subsets/orders per k (default: 20)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    parser.add_argument(
+        "--include-downsampling",
+        action="store_true",
+        help="random deletions may delete downsampling units too",
+    )
+    parser.add_argument(
+        "--reestimate-bn",
+        action="store_true",
+        help="recompute BN statistics on training images after each lesion (off in the paper)",
+    )
+    parser.add_argument(
+        "--bn-batches",
+        type=positive_int,
+        default=4,
+        help="training batches (of --batch-size) (default: 4)",
+    )
+    parser.add_argument(
+        "--path-samples", type=positive_int, default=5, help="paths per length (default: 5)"
+    )
+    parser.add_argument(
+        "--path-batch",
+        type=positive_int,
+        default=32,
+        help="training images for path gradients (default: 32)",
+    )
+    args = parser.parse_args(argv)
+    args.experiments = [e.strip() for e in args.experiments.split(",") if e.strip()]
+    unknown = sorted(set(args.experiments) - set(EXPERIMENTS))
+    if unknown:
+        parser.error(f"unknown experiments {unknown}; choose from {', '.join(EXPERIMENTS)}")
+    return args
+
+
+def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
+    """Run the chosen experiments and write every output; returns what lesion.json holds."""
+    start = time.perf_counter()
+    device = resolve_device(args.device)
+    model, data = prepare(args.checkpoint, args.data_root, device)
+    if not isinstance(model.net, ResNet):
+        raise ConfigError(f"{args.checkpoint}: lesion studies need a ResNet ({model.info['net']})")
+    images, labels = data.eval_images[: args.limit], data.eval_labels[: args.limit]
+
+    def batches() -> Iterator[tuple[Tensor, Tensor]]:
+        return image_batches(images, labels, args.batch_size)
+
+    bn_batches = (
+        training_batches(
+            data.train_images, data.train_labels, args.bn_batches, args.batch_size, args.seed
+        )
+        if args.reestimate_bn
+        else None
+    )
+    measure = make_measure(model, batches, bn_batches)
+    results: dict[str, Any] = {
+        "checkpoint": model.info,
+        "settings": {
+            **vars(args),
+            "command": command,
+            "test_images": int(labels.shape[0]),
+            "data": data.source,
+            "device": str(device),
+        },
+        "baseline": {
+            "error": evaluate(model, batches()),
+            "error_bn_reestimated": measure() if bn_batches else None,
+        },
+    }
+    log.info(
+        "intact: test error %.2f%% on %d images", results["baseline"]["error"], labels.shape[0]
+    )
+    if "single" in args.experiments:
+        results["single"] = single_deletions(model, measure)
+    if args.plain and "single" in args.experiments:
+        plain = attach(read_checkpoint(args.plain), data, device)
+        plain_measure = make_measure(plain, batches, bn_batches)
+        results["plain"] = {
+            "checkpoint": plain.info,
+            "baseline": {"error": evaluate(plain, batches())},
+            "single": single_deletions(plain, plain_measure),
+        }
+    if "random" in args.experiments:
+        down = set(model.downsampling_units)
+        candidates = [
+            i for i in range(len(model.units)) if args.include_downsampling or i not in down
+        ]
+        known = {frozenset([r["unit"]]): r["error"] for r in results.get("single", [])}
+        results["random"] = {
+            "candidates": candidates,
+            "include_downsampling": args.include_downsampling,
+            "per_k": random_deletions(
+                model,
+                measure,
+                candidates,
+                args.max_k,
+                args.samples,
+                random.Random(f"{args.seed}:random"),
+                known,
+            ),
+        }
+    if "swap" in args.experiments:
+        results["swap"] = {
+            "groups": swap_groups(model),
+            "per_k": random_swaps(
+                model,
+                measure,
+                args.swap_max_k or args.max_k,
+                args.samples,
+                random.Random(f"{args.seed}:swap"),
+            ),
+        }
+    if "paths" in args.experiments:
+        [(x, y)] = training_batches(
+            data.train_images, data.train_labels, 1, args.path_batch, args.seed
+        )
+        results["paths"] = path_study(
+            model, x, y, args.path_samples, random.Random(f"{args.seed}:paths")
+        )
+    results["settings"]["wall_time_s"] = round(time.perf_counter() - start, 1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "lesion.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out / "lesion.md").write_text(lesion_markdown(results))
+    plot_results(results, out)
+    write_tensorboard(results, out)
+    log.info("wrote %s/lesion.json, lesion.md, plots and TensorBoard scalars", out)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``resnet-lab-lesion CHECKPOINT [--limit N] [--out DIR] [--max-k K] [--samples S] ...``"""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    command = shlex.join(["resnet-lab-lesion", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        run(args, command)
+    except UserError as e:
+        print(f"resnet-lab-lesion: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

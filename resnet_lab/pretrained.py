@@ -1,0 +1,310 @@
+"""Trained networks, ready to evaluate or lesion: resnet-lab runs and published peer checkpoints.
+
+Two formats are read:
+
+* resnet-lab checkpoints (``<run>/ckpt/step_*.pt``, checksum-verified), or a run folder, whose
+  newest good checkpoint is used. The network is rebuilt from the config stored in the file.
+* checkpoints of the public ``pytorch_resnet_cifar10`` project (``{'state_dict': {'module.conv1.
+  weight': ...}, 'best_prec1': ...}``): original-unit CIFAR ResNets with option-A shortcuts. They
+  are imported into resnet-lab's *own* ``ResNet`` (same depth, width 16, zero-padded shortcuts),
+  which computes the same function, so every resnet-lab tool (lesions, paths) works on them.
+
+Each checkpoint expects its own input normalisation, so :func:`load_pretrained` returns a
+:class:`NormalizedNet` that normalises its input itself: give it uint8 images (0-255) or float
+images already scaled to [0, 1], shape [N, 3, 32, 32].
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
+
+from resnet_lab.api import build_model
+from resnet_lab.checkpoint import CheckpointError, load_checkpoint, load_latest_checkpoint
+from resnet_lab.config import Config, DataCfg
+from resnet_lab.data import load_data
+from resnet_lab.models import ResNet, build_network
+
+# pytorch_resnet_cifar10 trains on (x / 255 - mean) / std per channel (its ImageNet constants).
+PEER_MEAN = (0.485, 0.456, 0.406)
+PEER_STD = (0.229, 0.224, 0.225)
+PEER_WIDTH = 16
+
+_PEER_UNIT_KEY = re.compile(r"layer([1-3])\.(\d+)\.(conv1|bn1|conv2|bn2)\.(\w+)")
+# Positions in resnet-lab's post_act branch Sequential: conv, BN, ReLU, conv, BN.
+_PEER_BRANCH_INDEX = {"conv1": 0, "bn1": 1, "conv2": 3, "bn2": 4}
+_PEER_OUTER = {"conv1": "stem.0", "bn1": "stem.1", "linear": "fc"}
+
+
+class NormalizedNet(nn.Module):
+    """A trained ResNet together with the input normalisation it was trained with.
+
+    ``forward(images)``: uint8 images in 0-255, or float images in [0, 1], [N, 3, 32, 32] ->
+    logits. It computes ``net((images / 255 - mean) / std)``; ``std`` is None for resnet-lab nets
+    (per-pixel mean subtraction only). ``units`` and ``downsampling_units`` are those of the
+    inner resnet-lab ``ResNet`` (``.net``), so lesion tools can reach them.
+    """
+
+    def __init__(
+        self, net: nn.Module, mean: Tensor, std: Tensor | None, info: dict[str, Any]
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", mean.to(torch.float32), persistent=False)
+        self.register_buffer(
+            "std", None if std is None else std.to(torch.float32), persistent=False
+        )
+        self.info = info  # kind, path, depth, normalisation, ...: for reports
+
+    @property
+    def units(self) -> nn.ModuleList:
+        return self.net.units
+
+    @property
+    def downsampling_units(self) -> list[int]:
+        return self.net.downsampling_units
+
+    def normalize(self, images: Tensor) -> Tensor:
+        """The network's input for ``images`` (uint8 0-255 or float in [0, 1])."""
+        x = images.to(torch.float32) / 255 if images.dtype == torch.uint8 else images
+        x = x - self.mean
+        return x if self.std is None else x / self.std
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.net(self.normalize(images))
+
+
+@dataclass
+class LoadedCheckpoint:
+    kind: str  # "resnet-lab" or "peer"
+    state: dict[str, Any]
+    path: Path  # the file actually read
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedCheckpoint:
+    """Read a checkpoint file or a run folder's newest good checkpoint and tell its format."""
+    path = Path(path)
+    if path.is_dir():
+        ckpt_dir = path / "ckpt" if (path / "ckpt").is_dir() else path
+        loaded = load_latest_checkpoint(ckpt_dir, map_location)
+        if loaded is None:
+            raise CheckpointError(f"{path}: no checkpoint (expected {ckpt_dir}/step_*.pt)")
+        state, path = loaded
+    elif not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file or run folder")
+    elif path.with_name(path.name + ".sha256").exists():
+        state = load_checkpoint(path, map_location)
+    else:
+        try:
+            state = torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as e:  # not a torch file, or one holding arbitrary objects
+            raise CheckpointError(f"{path}: cannot be read ({type(e).__name__}: {e})") from e
+    if isinstance(state, dict) and "model" in state and "config" in state:
+        return LoadedCheckpoint("resnet-lab", state, path)
+    if isinstance(state, dict) and "conv1.weight" in _strip_module(state.get("state_dict", {})):
+        return LoadedCheckpoint("peer", state, path)
+    keys = sorted(state)[:8] if isinstance(state, dict) else type(state).__name__
+    raise CheckpointError(
+        f"{path}: neither a resnet-lab checkpoint (keys 'model', 'config') nor a "
+        f"pytorch_resnet_cifar10 one ('state_dict' with 'module.conv1.weight'); found {keys}"
+    )
+
+
+def _strip_module(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Drop the ``module.`` prefix that DataParallel adds to every key."""
+    return {k.removeprefix("module."): v for k, v in state_dict.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# pytorch_resnet_cifar10 checkpoints
+
+
+def peer_units_per_stage(state_dict: Mapping[str, Tensor]) -> int:
+    """n of a peer ResNet-(6n+2), from its ``layer{1,2,3}.{i}`` keys; all stages must agree."""
+    counts = {stage: set() for stage in "123"}
+    for key in _strip_module(state_dict):
+        if m := _PEER_UNIT_KEY.fullmatch(key):
+            counts[m[1]].add(int(m[2]))
+    sizes = {stage: len(units) for stage, units in counts.items()}
+    n = sizes["1"]
+    if n == 0 or set(sizes.values()) != {n} or any(u != set(range(n)) for u in counts.values()):
+        raise CheckpointError(f"peer checkpoint: unexpected units per stage {sizes}")
+    return n
+
+
+def peer_to_lab_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Rename a peer state_dict to resnet-lab keys; every peer tensor must find a place.
+
+    conv1/bn1 -> stem.0/stem.1; layerS.i.{conv1,bn1,conv2,bn2} -> units[(S-1)n+i].branch.{0,1,3,4};
+    linear -> fc. Option-A shortcuts have no tensors. A key outside this scheme (e.g. an
+    option-B ``shortcut.0.weight``) is an error rather than silently dropped.
+    """
+    peer = _strip_module(state_dict)
+    n = peer_units_per_stage(peer)
+    out: dict[str, Tensor] = {}
+    unknown = []
+    for key, value in peer.items():
+        module, _, param = key.rpartition(".")
+        if m := _PEER_UNIT_KEY.fullmatch(key):
+            unit = (int(m[1]) - 1) * n + int(m[2])
+            out[f"units.{unit}.branch.{_PEER_BRANCH_INDEX[m[3]]}.{m[4]}"] = value
+        elif module in _PEER_OUTER:
+            out[f"{_PEER_OUTER[module]}.{param}"] = value
+        else:
+            unknown.append(key)
+    if unknown:
+        raise CheckpointError(
+            f"peer checkpoint holds tensors resnet-lab's original-unit option-A ResNet has no "
+            f"place for: {', '.join(unknown[:6])}"
+        )
+    return out
+
+
+def import_peer(state_dict: Mapping[str, Tensor]) -> ResNet:
+    """resnet-lab's own original-unit ResNet-(6n+2) holding the peer's weights, loaded strictly."""
+    peer = _strip_module(state_dict)
+    depth = 6 * peer_units_per_stage(peer) + 2
+    width = peer["conv1.weight"].shape[0]
+    num_classes = peer["linear.weight"].shape[0]
+    net = build_model(
+        [
+            "model.arch=resnet",
+            "model.block=basic",
+            "model.downsample=zero_pad",  # option A
+            "shortcut=identity",
+            "after_add=relu",  # the original unit: conv-BN-ReLU-conv-BN, add, ReLU
+            f"model.depth={depth}",
+            f"model.width={width}",
+            f"data.num_classes={num_classes}",
+        ]
+    )
+    mapped = peer_to_lab_state_dict(peer)
+    own = net.state_dict()
+    unexpected = sorted(set(mapped) - set(own))
+    missing = sorted(set(own) - set(mapped))
+    if unexpected or any(not k.endswith(".num_batches_tracked") for k in missing):
+        raise CheckpointError(
+            f"peer checkpoint does not fit resnet-lab's ResNet-{depth}: unexpected "
+            f"{unexpected[:4]}, missing {[k for k in missing if 'num_batches' not in k][:4]}"
+        )
+    # The peer file has no num_batches_tracked (saved by an older PyTorch). It only matters for
+    # BN with momentum=None in train mode; 0 says "unknown" and keeps the load strict.
+    for key in missing:
+        mapped[key] = torch.zeros_like(own[key])
+    net.load_state_dict(mapped, strict=True)
+    return net
+
+
+# ---------------------------------------------------------------------------------------------
+# resnet-lab checkpoints
+
+
+def build_from_config(config: Mapping[str, Any]) -> nn.Module:
+    """The network a run's saved (resolved) config describes."""
+    sections = {k: config[k] for k in ("model", "shortcut", "after_add") if k in config}
+    try:
+        cfg = OmegaConf.merge(OmegaConf.structured(Config), sections)
+    except Exception as e:  # a config key this version does not know
+        raise CheckpointError(f"checkpoint config does not fit this resnet-lab: {e}") from e
+    return build_network(cfg)
+
+
+def data_config(
+    saved: Mapping[str, Any] | None, root: str | None = None, **changes: Any
+) -> DictConfig:
+    """A DataCfg for evaluation: the run's saved data settings (CIFAR-10 defaults for a peer
+    checkpoint), with the data root replaced when given and ``changes`` applied."""
+    fields = DataCfg.__dataclass_fields__
+    known = {k: v for k, v in (saved or {}).items() if k in fields}
+    if root is not None:
+        changes["root"] = root
+    return OmegaConf.merge(OmegaConf.structured(DataCfg), known, changes)
+
+
+def training_mean(train_images: Tensor, saved_data: Mapping[str, Any]) -> Tensor:
+    """The per-pixel mean (in [0, 1] units) of the training images a run actually used.
+
+    Repeats load_data's choice: split=val keeps the first 90%, data.limit the first N; exact
+    integer sums, then float64, as load_data does.
+    """
+    n = train_images.shape[0]
+    if saved_data.get("split", "full") == "val":
+        n -= n // 10
+    if saved_data.get("limit") is not None:
+        n = min(n, int(saved_data["limit"]))
+    total = train_images[:n].sum(dim=0, dtype=torch.int64).to(torch.float64)
+    return (total / (255.0 * n)).to(torch.float32)
+
+
+def _lab_mean(saved_config: Mapping[str, Any], data_root: str | None) -> Tensor:
+    saved = saved_config.get("data", {})
+    data = load_data(data_config(saved, data_root, split="full", limit=None), "cpu")
+    return training_mean(data.train_images, saved)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def wrap(
+    loaded: LoadedCheckpoint, mean: Tensor | None = None, data_root: str | None = None
+) -> NormalizedNet:
+    """A NormalizedNet (eval mode) from a checkpoint read by :func:`read_checkpoint`.
+
+    ``mean``: the per-pixel training mean of a resnet-lab run; when None it is computed from the
+    training set named in the run's config (``data_root`` replaces the saved data.root).
+    """
+    state = loaded.state
+    if loaded.kind == "peer":
+        net = import_peer(state["state_dict"])
+        info = {
+            "kind": "peer",
+            "net": f"pytorch_resnet_cifar10 ResNet-{6 * len(net.units) // 3 + 2}",
+            "best_prec1": state.get("best_prec1"),
+            "normalization": f"per-channel (x - {PEER_MEAN}) / {PEER_STD}, x in [0, 1]",
+        }
+        mean_t = torch.tensor(PEER_MEAN).view(3, 1, 1)
+        std_t: Tensor | None = torch.tensor(PEER_STD).view(3, 1, 1)
+    else:
+        config = state["config"]
+        net = build_from_config(config)
+        try:
+            net.load_state_dict(state["model"], strict=True)
+        except RuntimeError as e:
+            raise CheckpointError(f"{loaded.path}: weights do not fit its config: {e}") from e
+        mean_t = _lab_mean(config, data_root) if mean is None else mean
+        std_t = None
+        data = config.get("data", {})
+        model_cfg = config["model"]
+        info = {
+            "kind": "resnet-lab",
+            "net": f"resnet-lab {model_cfg['block']} ResNet-{model_cfg['depth']}, "
+            f"shortcut={config['shortcut']['name']}, unit={config['after_add']['branch']}",
+            "step": state.get("train_state", {}).get("step"),
+            "normalization": f"x - per-pixel mean of the {data.get('name', '?')} training images",
+        }
+    info.update(path=str(loaded.path), units=len(net.units) if isinstance(net, ResNet) else None)
+    return NormalizedNet(net, mean_t, std_t, info).eval()
+
+
+def load_pretrained(
+    path: str | Path,
+    *,
+    mean: Tensor | None = None,
+    data_root: str | None = None,
+    map_location: str | torch.device = "cpu",
+) -> NormalizedNet:
+    """A trained net in eval mode that takes uint8 (0-255) or [0, 1] float images.
+
+    ``path``: a resnet-lab checkpoint file, a run folder (its newest good checkpoint), or a
+    pytorch_resnet_cifar10 checkpoint (imported into resnet-lab's ResNet, loaded strictly). For
+    resnet-lab runs the per-pixel training mean is computed from the run's training set unless
+    ``mean`` is given; ``data_root`` overrides the data root saved in the run's config.
+    """
+    return wrap(read_checkpoint(path, map_location), mean, data_root).to(map_location)

@@ -1,0 +1,261 @@
+"""Lesion and path-analysis logic on tiny random-weight nets: deletions, swaps, Kendall tau,
+BN re-estimation, path-length distribution and per-path gradients; one CLI smoke run."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from resnet_lab import build_model
+from resnet_lab.api import compose_config
+from resnet_lab.checkpoint import save_checkpoint
+from resnet_lab.lesion import (
+    bn_reestimated,
+    contiguous_groups,
+    kendall_tau,
+    lesioned,
+    main,
+    random_deletions,
+    random_swaps,
+    reordered,
+    sample_deletions,
+    single_deletions,
+    swap_groups,
+    swap_pairs,
+)
+from resnet_lab.models import build_network
+from resnet_lab.paths import (
+    central_range,
+    input_gradients,
+    path_length_distribution,
+    path_study,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Tiny tensors: a second thread only adds synchronisation, costly on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny(depth: int = 20, *overrides: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    net = build_model([f"model.depth={depth}", "model.width=4", *overrides]).eval()
+    with torch.no_grad():  # non-trivial BN, so branches matter and stats differ from defaults
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.bias.uniform_(-0.2, 0.2)
+    return net
+
+
+X = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+
+
+def test_kendall_tau() -> None:
+    assert kendall_tau(list(range(10))) == 1.0
+    assert kendall_tau(list(range(10))[::-1]) == -1.0
+    assert kendall_tau([1, 0, 2, 3]) == pytest.approx(1 - 4 / 12)  # one discordant pair of 6
+    stats = pytest.importorskip("scipy.stats")
+    rng = random.Random(0)
+    for _ in range(5):
+        order = rng.sample(range(12), 12)
+        assert kendall_tau(order) == pytest.approx(stats.kendalltau(range(12), order).statistic)
+
+
+def test_swap_groups_are_shape_compatible() -> None:
+    net = tiny(20)  # 9 units, downsampling units 3 and 6
+    assert swap_groups(net) == [[0, 1, 2], [4, 5], [7, 8]]
+    assert contiguous_groups(6, [0, 3]) == [[1, 2], [4, 5]]
+    # pre-activation: unit 0 carries the stem's BN-ReLU and stays in place
+    assert swap_groups(tiny(20, "after_add=identity"))[0] == [1, 2]
+
+
+def test_swap_pairs_only_within_groups() -> None:
+    groups = [[0, 1, 2], [4, 5], [7, 8]]
+    group_of = {p: g for g, members in enumerate(groups) for p in members}
+    rng = random.Random(0)
+    for k in range(1, 6):
+        for _ in range(20):
+            order = swap_pairs(list(range(9)), k, rng, groups)
+            assert sorted(order) == list(range(9))
+            for position, unit in enumerate(order):
+                assert position == unit or group_of[position] == group_of[unit]
+    with pytest.raises(Exception, match="only 5 compatible pairs"):
+        swap_pairs(list(range(9)), 6, rng, groups)
+
+
+def test_reordered_runs_and_restores() -> None:
+    net = tiny(20)
+    before = net(X)
+    units = net.units
+    order = [1, 0, 2, 3, 5, 4, 6, 8, 7]
+    with torch.no_grad(), reordered(net, order):
+        assert [net.units[p] for p in range(9)] == [units[i] for i in order]
+        swapped = net(X)
+    assert net.units is units
+    assert not torch.allclose(swapped, before)
+    assert torch.equal(net(X), before)
+    with (
+        pytest.raises(ValueError, match="shapes differ"),
+        reordered(net, [3, 1, 2, 0, 4, 5, 6, 7, 8]),
+    ):
+        pass  # unit 3 (downsampling) cannot move
+    assert net.units is units
+
+
+def test_lesioned_unit_keeps_only_its_shortcut() -> None:
+    net = tiny(20)
+    with torch.no_grad():
+        before = net(X)
+        with lesioned(net, [4]):
+            lesioned_out = net(X)
+            assert net.units[4].lesioned
+        # by hand: unit 4 computes relu(x) (identity shortcut, ReLU after the addition)
+        x = net.stem(X)
+        for i, unit in enumerate(net.units):
+            x = torch.relu(x) if i == 4 else unit(x)
+        manual = net.fc(torch.flatten(net.pool(net.final(x)), 1))
+    torch.testing.assert_close(lesioned_out, manual)
+    assert not torch.allclose(lesioned_out, before)
+    assert not any(u.lesioned for u in net.units)
+    with pytest.raises(RuntimeError), lesioned(net, [1, 2]):
+        raise RuntimeError("restored even on errors")
+    assert not any(u.lesioned for u in net.units)
+
+
+def test_lesion_of_a_zero_branch_changes_nothing() -> None:
+    net = tiny(8)
+    with torch.no_grad():
+        net.units[1].branch[4].weight.zero_()  # last BN: the branch outputs exactly 0
+        net.units[1].branch[4].bias.zero_()
+        intact = net(X)
+        with lesioned(net, [1]):
+            torch.testing.assert_close(net(X), intact)
+
+
+def test_plain_net_lesion_breaks_the_unit() -> None:
+    """shortcut=scale with scale=0 is a plain net: a lesioned unit outputs relu(0) = 0."""
+    net = tiny(8, "shortcut=scale", "shortcut.scale=0")
+    seen = []
+    net.units[1].register_forward_hook(lambda m, a, o: seen.append(o))
+    with torch.no_grad(), lesioned(net, [1]):
+        net(X)
+    assert torch.count_nonzero(seen[0]) == 0
+
+
+def test_sample_deletions() -> None:
+    rng = random.Random(0)
+    subsets = sample_deletions(list(range(10)), 3, 20, rng)
+    assert len(subsets) == 20 and len({tuple(s) for s in subsets}) == 20
+    assert all(len(set(s)) == 3 and set(s) <= set(range(10)) for s in subsets)
+    assert sample_deletions([4, 1, 7], 2, 20, rng) == [[1, 4], [1, 7], [4, 7]]  # all of them
+    assert sample_deletions(list(range(10)), 3, 5, random.Random(1)) == sample_deletions(
+        list(range(10)), 3, 5, random.Random(1)
+    )
+
+
+def test_experiments_measure_the_lesioned_net_and_restore_it() -> None:
+    net = tiny(20)
+
+    def measure() -> float:  # "error" = number of deleted units + 100 * moved units
+        moved = sum(a is not b for a, b in zip(net.units, units, strict=True))
+        return sum(u.lesioned for u in net.units) + 100.0 * moved
+
+    units = list(net.units)
+    single = single_deletions(net, measure)
+    assert [r["error"] for r in single] == [1.0] * 9
+    assert [r["unit"] for r in single if r["downsampling"]] == [3, 6]
+    deletions = random_deletions(net, measure, [0, 1, 2, 4, 5, 7, 8], 3, 4, random.Random(0))
+    assert [r["k"] for r in deletions] == [1, 2, 3]
+    assert all(e == r["k"] for r in deletions for e in r["errors"])
+    swaps = random_swaps(net, measure, 2, 3, random.Random(0))
+    for r in swaps:  # k distinct pairs move 2 to 2k units, delete none
+        assert all(200 <= e <= 200 * r["k"] and e % 100 == 0 for e in r["errors"])
+        assert all(t < 1.0 for t in r["taus"])
+    assert list(net.units) == units and not any(u.lesioned for u in net.units)
+
+
+def test_bn_reestimation_and_restore() -> None:
+    net = tiny(8)
+    stem_bn = net.stem[1]
+    saved = {k: v.clone() for k, v in net.state_dict().items()}
+    batch = torch.randn(16, 3, 32, 32)
+    with torch.no_grad(), bn_reestimated(net, [(batch, None)]):
+        conv = net.stem[0](batch)
+        torch.testing.assert_close(stem_bn.running_mean, conv.mean(dim=(0, 2, 3)))
+        assert not stem_bn.training
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in saved.items())
+    assert stem_bn.momentum == 0.1
+
+
+def test_path_length_distribution() -> None:
+    for n in (1, 3, 27, 54):
+        dist = path_length_distribution(n)
+        assert len(dist) == n + 1 and sum(dist) == pytest.approx(1.0)
+        assert dist[n // 3] == math.comb(n, n // 3) / 2**n
+    assert path_length_distribution(3) == [1 / 8, 3 / 8, 3 / 8, 1 / 8]
+    dist = path_length_distribution(54)
+    lo, hi = central_range(dist)
+    assert (lo, hi) == (20, 34) and sum(dist[lo : hi + 1]) >= 0.95  # Veit et al.: "19 to 35"
+
+
+def test_path_gradients_decompose_the_full_gradient() -> None:
+    net = tiny(8)  # 3 units
+    y = torch.tensor([0, 1, 2, 3])
+    # the plain autograd gradient at the first unit's input
+    start = net.stem(X).detach().requires_grad_()
+    x = start
+    for unit in net.units:
+        x = unit(x)
+    logits = net.fc(torch.flatten(net.pool(net.final(x)), 1))
+    (full,) = torch.autograd.grad(
+        torch.nn.functional.cross_entropy(logits, y, reduction="sum"), start
+    )
+    every = {0, 1, 2}
+    subsets = [set(s) for k in range(4) for s in itertools.combinations(range(3), k)]
+    choices = [(every, every)] + [(s, every - s) for s in subsets]
+    grads = list(input_gradients(net, X, y, choices))
+    torch.testing.assert_close(grads[0], full)  # all branches and shortcuts open
+    torch.testing.assert_close(sum(grads[1:]), full, rtol=1e-4, atol=1e-6)  # 2^3 single paths
+    study = path_study(net, X, y, 2, random.Random(0))
+    assert [r["paths_sampled"] for r in study["per_length"]] == [1, 2, 2, 1]
+    assert sum(r["gradient_share"] for r in study["per_length"]) == pytest.approx(1.0)
+
+
+def save_run(folder: Path, *overrides: str) -> Path:
+    cfg = compose_config(["model.width=4", "data=synthetic", *overrides])
+    torch.manual_seed(0)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    save_checkpoint(
+        {"model": build_network(cfg).state_dict(), "config": config}, folder / "ckpt", 1, 1
+    )
+    return folder
+
+
+def test_lesion_command(tmp_path: Path) -> None:
+    run = save_run(tmp_path / "run", "model.depth=14")
+    plain = save_run(tmp_path / "plain", "model.depth=8", "shortcut=scale", "shortcut.scale=0")
+    out = tmp_path / "out"
+    options = "--limit 16 --batch-size 16 --max-k 2 --samples 1 --reestimate-bn --bn-batches 1"
+    options += " --path-samples 1 --path-batch 2"
+    assert main([str(run), "--out", str(out), "--plain", str(plain), *options.split()]) == 0
+    results = json.loads((out / "lesion.json").read_text())
+    assert len(results["single"]) == 6 and len(results["plain"]["single"]) == 3
+    assert results["random"]["candidates"] == [0, 1, 3, 5]  # downsampling units 2, 4 excluded
+    assert [r["k"] for r in results["random"]["per_k"]] == [1, 2]
+    assert results["baseline"]["error_bn_reestimated"] is not None
+    names = ["lesion.md", "lesion_single.png", "lesion_random.png", "lesion_swap.png", "paths.png"]
+    assert all((out / name).stat().st_size > 0 for name in names)
+    assert list(out.glob("events.out.tfevents.*"))
