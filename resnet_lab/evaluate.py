@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from resnet_lab.data import DeviceData, load_data
+from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.pretrained import (
     LoadedCheckpoint,
@@ -29,19 +30,6 @@ from resnet_lab.pretrained import (
     training_mean,
     wrap,
 )
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present; asking for CUDA without it is a user error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as e:
-        raise ConfigError(f"--device {name}: {e}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name}, but CUDA is not available; use auto or cpu")
-    return device
 
 
 def image_batches(
@@ -136,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        device = resolve_device(args.device)
+        device = resolve_device(args.device, option="--device")
         model, data = prepare(args.checkpoint, args.data_root, device)
         images, labels = data.eval_images[: args.limit], data.eval_labels[: args.limit]
         start = time.perf_counter()

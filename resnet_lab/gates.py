@@ -194,8 +194,8 @@ def run(args: argparse.Namespace) -> Path:
     from resnet_lab.checkpoint import load_latest_checkpoint
     from resnet_lab.config import Config
     from resnet_lab.data import eval_batches, load_data
+    from resnet_lab.device import resolve_device
     from resnet_lab.models import build_network
-    from resnet_lab.train import resolve_device
 
     loaded = load_latest_checkpoint(args.run_dir / "ckpt")
     if loaded is None:
@@ -204,7 +204,7 @@ def run(args: argparse.Namespace) -> Path:
     cfg = OmegaConf.merge(OmegaConf.structured(Config), state["config"])
     if args.data_root:
         cfg.data.root = args.data_root
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, option="--device")
     model = build_network(cfg)
     model.load_state_dict(state["model"])
     model.to(device)

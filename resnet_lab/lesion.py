@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.evaluate import (
     add_common_arguments,
@@ -46,7 +47,6 @@ from resnet_lab.evaluate import (
     image_batches,
     positive_int,
     prepare,
-    resolve_device,
 )
 from resnet_lab.models import ResNet
 from resnet_lab.paths import path_study, paths_markdown, plot_paths
@@ -599,7 +599,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
     """Run the chosen experiments and write every output; returns what lesion.json holds."""
     start = time.perf_counter()
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, option="--device")
     model, data = prepare(args.checkpoint, args.data_root, device)
     if not isinstance(model.net, ResNet):
         raise ConfigError(f"{args.checkpoint}: lesion studies need a ResNet ({model.info['net']})")

@@ -24,6 +24,7 @@ from torch import nn
 
 from resnet_lab.checkpoint import load_latest_checkpoint, save_checkpoint
 from resnet_lab.data import DeviceData, TrainBatches, eval_batches, load_data
+from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import build_network
 from resnet_lab.models.shortcuts import GateActivation
@@ -59,18 +60,6 @@ def lr_at(step: int, cfg: DictConfig) -> float:
     if step < cfg.warmup_steps:
         return float(cfg.warmup_lr)
     return float(cfg.lr * cfg.lr_decay ** sum(step >= m for m in cfg.milestones))
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as e:
-        raise ConfigError(f"trainer.device={name}: {e}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"trainer.device={name} but CUDA is not available; use auto or cpu")
-    return device
 
 
 def spread_over_gpus(cfg: DictConfig, job_index: int) -> None:
