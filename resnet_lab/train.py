@@ -13,6 +13,7 @@ import math
 import signal
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,17 @@ def check_trainer_config(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.milestones={list(t.milestones)} must be increasing")
 
 
+def make_optimizer(params: Iterable[torch.Tensor], t: DictConfig) -> torch.optim.SGD:
+    """SGD with the recipe's momentum, weight decay and Nesterov flag, at the lr of step 0."""
+    return torch.optim.SGD(
+        params,
+        lr=lr_at(0, t),
+        momentum=t.momentum,
+        weight_decay=t.weight_decay,
+        nesterov=t.nesterov,
+    )
+
+
 @dataclass
 class TrainState:
     """What a checkpoint carries besides the weights."""
@@ -155,6 +167,22 @@ class Trainer:
         finally:
             lock.release()
 
+    def build(self, data: DeviceData | None = None) -> None:
+        """Seed, then build the model, data stream, optimizer and step: everything a run trains
+        with, without its run folder (the benchmark times exactly this)."""
+        cfg = self.cfg
+        torch.manual_seed(cfg.seed)
+        model = build_network(cfg)  # first: a bad option fails before the data is loaded
+        self.model = model.to(self.device, memory_format=self.memory_format)
+        self.data: DeviceData = data if data is not None else load_data(cfg.data, self.device)
+        self.batches = TrainBatches(
+            self.data, self.t.batch_size, seed=cfg.seed, augment=cfg.data.augment
+        )
+        self.num_params = sum(p.numel() for p in model.parameters())
+        self.optimizer = make_optimizer(model.parameters(), self.t)
+        self.state = TrainState()
+        self.step_fn = torch.compile(self.train_step) if self.t.compile else self.train_step
+
     def _fit(self, previous: dict[str, Any] | None) -> dict[str, Any]:
         cfg = self.cfg
         ckpt_dir = self.run_dir / "ckpt"
@@ -167,25 +195,9 @@ class Trainer:
         if cfg.resume and not loaded:
             log.info("resume=true but no checkpoint in %s: starting from step 0", ckpt_dir)
 
-        torch.manual_seed(cfg.seed)
-        model = build_network(cfg)  # first: a bad option fails before the data is loaded
-        self.model = model.to(self.device, memory_format=self.memory_format)
-        self.data: DeviceData = load_data(cfg.data, self.device)
-        self.batches = TrainBatches(
-            self.data, self.t.batch_size, seed=cfg.seed, augment=cfg.data.augment
-        )
-        self.num_params = sum(p.numel() for p in model.parameters())
-        self.optimizer = torch.optim.SGD(
-            model.parameters(),
-            lr=lr_at(0, self.t),
-            momentum=self.t.momentum,
-            weight_decay=self.t.weight_decay,
-            nesterov=self.t.nesterov,
-        )
-        self.state = TrainState()
+        self.build()
         if loaded:
             self._restore(*loaded)
-        self.step_fn = torch.compile(self._train_step) if self.t.compile else self._train_step
 
         self.env = environment(self.device)
         self.started_at = (previous or {}).get("started_at") if loaded else None
@@ -245,7 +257,7 @@ class Trainer:
             )
 
     # -- the loop ----------------------------------------------------------------------------
-    def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.t.precision == "bf16"):
             logits = self.model(x)
             loss = F.cross_entropy(logits, y)

@@ -1,0 +1,755 @@
+"""Benchmark: resnet-lab's training step against a plain PyTorch loop, in one process.
+
+Both train the same network, batch and device from the same initial weights. The plain loop is
+what a first PyTorch script does (eager fp32, torchvision transforms in a DataLoader, ``.item()``
+every step); the lab step is the trainer's own ``train_step`` fed by ``TrainBatches`` (data on the
+device), with the trainer's levers. Contenders run in interleaved rounds so that load from other
+jobs hits them alike; the median round counts. See docs/speed.md for what each lever changes.
+
+    python -m resnet_lab.bench                        # CPU: ResNet-20, about 1 min on 2 idle cores
+    python -m resnet_lab.bench --device cuda --variants --models 4 --out bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import datetime
+import json
+import os
+import platform
+import resource
+import shlex
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+import resnet_lab  # noqa: F401  (registers the config schemas)
+from resnet_lab.api import compose_config
+from resnet_lab.data import DeviceData, TrainBatches, load_data
+from resnet_lab.device import resolve_device
+from resnet_lab.errors import ConfigError, UserError
+from resnet_lab.models import build_network
+from resnet_lab.run_folder import environment
+from resnet_lab.train import Trainer, lr_at, make_optimizer
+
+SCHEMA = "resnet-lab-bench/1"
+# Lever tokens of --variants, joined with "+" ("none" = the lab pipeline with no lever on).
+LEVERS = {
+    "cl": "channels_last memory format (trainer.channels_last)",
+    "bf16": "bf16 autocast (trainer.precision=bf16): changes rounding",
+    "compile": "torch.compile of the step (trainer.compile)",
+    "graphs": "torch.compile mode=reduce-overhead, i.e. CUDA graphs (bench only, CUDA only)",
+    "cudnn": "torch.backends.cudnn.benchmark=True (bench only, CUDA only)",
+}
+CUDA_ONLY = ("graphs", "cudnn")
+DEFAULT_VARIANTS = {
+    "cpu": "none,cl,cl+bf16,cl+compile",
+    "cuda": "none,cl,cl+cudnn,cl+bf16+cudnn,cl+compile+cudnn,cl+bf16+compile+cudnn,"
+    "cl+bf16+graphs+cudnn",
+}
+DEFAULTS = {  # depth, timed steps per round, warm-up steps
+    "cpu": {"depth": 20, "steps": 10, "warmup": 3},
+    "cuda": {"depth": 110, "steps": 50, "warmup": 10},
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The lab's step
+
+
+@dataclass(frozen=True)
+class Levers:
+    """The lab step's speed levers; all but bf16 leave results unchanged (bf16: rounding)."""
+
+    channels_last: bool = True
+    precision: str = "fp32"
+    compile: bool = False
+    graphs: bool = False
+    cudnn_benchmark: bool = False
+
+    @classmethod
+    def parse(cls, spec: str, device: torch.device) -> Levers:
+        """``"cl+bf16+compile"`` -> Levers; ``"none"`` is the lab pipeline with every lever off."""
+        tokens = [] if spec == "none" else spec.split("+")
+        unknown = [t for t in tokens if t not in LEVERS]
+        if unknown:
+            raise ConfigError(
+                f"--variants: unknown lever {unknown[0]!r} in {spec!r}; "
+                f"use 'none' or levers joined by '+': {', '.join(LEVERS)}"
+            )
+        if "compile" in tokens and "graphs" in tokens:
+            raise ConfigError(f"--variants {spec!r}: graphs already compiles; drop 'compile'")
+        if device.type != "cuda" and any(t in CUDA_ONLY for t in tokens):
+            raise ConfigError(f"--variants {spec!r}: {', '.join(CUDA_ONLY)} need CUDA")
+        return cls(
+            channels_last="cl" in tokens,
+            precision="bf16" if "bf16" in tokens else "fp32",
+            compile="compile" in tokens,
+            graphs="graphs" in tokens,
+            cudnn_benchmark="cudnn" in tokens,
+        )
+
+    @property
+    def name(self) -> str:
+        tokens = [
+            token
+            for token, on in (
+                ("cl", self.channels_last),
+                ("bf16", self.precision == "bf16"),
+                ("compile", self.compile),
+                ("graphs", self.graphs),
+                ("cudnn", self.cudnn_benchmark),
+            )
+            if on
+        ]
+        return "+".join(tokens) or "none"
+
+    def overrides(self) -> list[str]:
+        return [
+            f"trainer.channels_last={self.channels_last}",
+            f"trainer.precision={self.precision}",
+            f"trainer.compile={self.compile}",
+        ]
+
+
+def lab_trainer(cfg: DictConfig, data: DeviceData, graphs: bool = False) -> Trainer:
+    """A Trainer built exactly as a run builds it (``Trainer.build``), minus the run folder, so
+    the benchmark and the tests time and check the trainer's own ``train_step``. ``graphs``
+    compiles the step with CUDA graphs instead."""
+    trainer = Trainer(cfg, Path(os.devnull))  # never fitted: the run folder is not used
+    trainer.build(data)
+    if graphs:
+        trainer.step_fn = torch.compile(trainer.train_step, mode="reduce-overhead")
+    return trainer
+
+
+def lab_loop_step(trainer: Trainer, graphs: bool = False) -> Callable[[], None]:
+    """One iteration of ``Trainer._loop`` without its logging: lr, batch, step, accumulate."""
+    t = trainer.t
+    loss_sum = torch.zeros((), device=trainer.device)
+    wrong_sum = torch.zeros((), device=trainer.device, dtype=torch.long)
+    count = 0
+
+    def step() -> None:
+        nonlocal count
+        lr = lr_at(count, t)
+        for group in trainer.optimizer.param_groups:
+            group["lr"] = lr
+        x, y = trainer.batches.next()
+        if graphs:  # CUDA graphs overwrite their outputs on the next replay: a new step begins
+            torch.compiler.cudagraph_mark_step_begin()
+        loss, wrong = trainer.step_fn(x.contiguous(memory_format=trainer.memory_format), y)
+        loss_sum.add_(loss)
+        wrong_sum.add_(wrong)
+        count += 1
+
+    return step
+
+
+# ---------------------------------------------------------------------------------------------
+# Several seeds of one configuration in one step
+
+
+class StackedModels:
+    """M independent networks of one config trained by one vmapped step (several seeds per GPU).
+
+    Parameters and BatchNorm buffers are stacked along a new first dimension; each model sees its
+    own batch. The loss is the SUM over models of each model's mean loss, so every model gets
+    exactly the gradients it would get alone, and SGD (elementwise) over the stacked tensors
+    updates each model as its own optimizer would. A GPU lever: on CPU it is slower than a loop.
+    """
+
+    def __init__(self, models: list[nn.Module], trainer_cfg: DictConfig, precision: str) -> None:
+        if len(models) < 2:
+            raise ConfigError(f"stacking needs at least 2 models, got {len(models)}")
+        self.params, self.buffers = stack_module_state(models)
+        self._base = copy.deepcopy(models[0]).to("meta")  # structure only, for functional_call
+        self.device = next(iter(self.params.values())).device
+        self.precision = precision
+        self.optimizer = make_optimizer(self.params.values(), trainer_cfg)
+
+    def _forward(
+        self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor
+    ) -> torch.Tensor:
+        return functional_call(self._base, (params, buffers), (x,))
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [M, B, 3, 32, 32], y [M, B] -> per-model (mean loss, wrong count), no host sync."""
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.precision == "bf16"):
+            logits = vmap(self._forward)(self.params, self.buffers, x)
+            losses = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
+            losses = losses.view_as(y).mean(1)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        self.optimizer.step()
+        return losses.detach(), (logits.argmax(2) != y).sum(1)
+
+
+def build_stacked(cfg: DictConfig, seeds: list[int], device: torch.device) -> StackedModels:
+    """The networks the trainer would build for these seeds, stacked into one."""
+    models = []
+    for seed in seeds:
+        torch.manual_seed(seed)  # as Trainer._fit seeds before building
+        models.append(build_network(cfg).to(device))
+    return StackedModels(models, cfg.trainer, cfg.trainer.precision)
+
+
+def stacked_loop_step(stacked: StackedModels, batches: list[TrainBatches]) -> Callable[[], None]:
+    """One iteration for all stacked models: one batch per model's own stream."""
+    m = len(batches)
+    loss_sum = torch.zeros(m, device=stacked.device)
+    wrong_sum = torch.zeros(m, device=stacked.device, dtype=torch.long)
+
+    def step() -> None:
+        xs, ys = zip(*(b.next() for b in batches), strict=True)
+        loss, wrong = stacked.step(torch.stack(xs), torch.stack(ys))
+        loss_sum.add_(loss)
+        wrong_sum.add_(wrong)
+
+    return step
+
+
+# ---------------------------------------------------------------------------------------------
+# The plain PyTorch reference loop
+
+
+class ArrayCIFAR(torch.utils.data.Dataset):
+    """torchvision's CIFAR10 ``__getitem__`` on in-memory arrays: HWC uint8 -> PIL -> transform."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, transform: Callable) -> None:
+        self.images = np.ascontiguousarray(images.transpose(0, 2, 3, 1))  # NCHW -> NHWC, as CIFAR10
+        self.labels = labels.tolist()
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images[index])), self.labels[index]
+
+
+def plain_loader(
+    data: DeviceData, batch_size: int, workers: int, pin_memory: bool, seed: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The usual CIFAR DataLoader (crop with padding 4, flip, ToTensor, Normalize), never ending.
+
+    One sampler spans every step of the benchmark, so no epoch restart (worker start-up) is timed:
+    this favours the plain loop.
+    """
+    from torchvision import transforms
+
+    images = data.train_images.cpu().numpy()
+    pixels = images.transpose(1, 0, 2, 3).reshape(3, -1) / 255.0
+    transform = transforms.Compose(
+        [
+            transforms.RandomCrop(32, padding=4),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(pixels.mean(1).tolist(), pixels.std(1).tolist()),
+        ]
+    )
+    dataset = ArrayCIFAR(images, data.train_labels.cpu().numpy(), transform)
+    sampler = torch.utils.data.RandomSampler(
+        dataset, num_samples=len(dataset) * 10_000, generator=torch.Generator().manual_seed(seed)
+    )
+    return iter(
+        torch.utils.data.DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            num_workers=workers,
+            pin_memory=pin_memory,
+            drop_last=True,
+            persistent_workers=workers > 0,
+        )
+    )
+
+
+def plain_loop_step(
+    cfg: DictConfig, loader: Iterator[tuple[torch.Tensor, torch.Tensor]], device: torch.device
+) -> Callable[[], None]:
+    """A textbook step: eager fp32, contiguous, batch copied from the host, ``.item()`` per step."""
+    torch.manual_seed(cfg.seed)
+    model = build_network(cfg).to(device)
+    model.train()
+    optimizer = make_optimizer(model.parameters(), cfg.trainer)
+    losses: list[float] = []
+
+    def step() -> None:
+        x, y = next(loader)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        loss = F.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+
+    return step
+
+
+# ---------------------------------------------------------------------------------------------
+# Timing
+
+
+@dataclass
+class Contender:
+    name: str
+    step: Callable[[], None] | None  # None when building it failed (see error)
+    images_per_step: int
+    levers: str = ""
+    lab_levers: Levers | None = None  # for the lab's step: its levers
+    runs: int = 1  # models trained at once
+    error: str | None = None
+    warmup_s: float = 0.0
+    round_s: list[float] = field(default_factory=list)
+    peak_memory: int | None = None  # CUDA: peak bytes allocated while it ran
+    step_memory: int | None = None  # CUDA: that peak minus what was allocated before its steps
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _run_steps(c: Contender, steps: int, device: torch.device) -> float:
+    """Seconds for ``steps`` steps, synchronized before each clock read."""
+    assert c.step is not None
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        c.step()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def _cudnn_benchmark(on: bool) -> Iterator[None]:
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = on
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
+
+
+def measure(
+    contenders: list[Contender], steps: int, warmup: int, rounds: int, device: torch.device
+) -> None:
+    """Warm every contender up, then time them in interleaved rounds (load hits all alike)."""
+    cuda = device.type == "cuda"
+    for c in [c for c in contenders if c.step is not None]:
+        try:
+            with _cudnn_benchmark(c.lab_levers is not None and c.lab_levers.cudnn_benchmark):
+                c.warmup_s = _run_steps(c, warmup, device)
+        except Exception as e:  # a lever that fails here (e.g. compile) must not stop the others
+            c.step, c.error = None, f"{type(e).__name__}: {e}"
+            print(f"  {c.name}: failed in warm-up: {c.error}", file=sys.stderr)
+    for r in range(rounds):
+        for c in [c for c in contenders if c.step is not None]:
+            if cuda:
+                _sync(device)
+                before = torch.cuda.memory_allocated(device)
+                torch.cuda.reset_peak_memory_stats(device)
+            with _cudnn_benchmark(c.lab_levers is not None and c.lab_levers.cudnn_benchmark):
+                c.round_s.append(_run_steps(c, steps, device))
+            if cuda:
+                peak = torch.cuda.max_memory_allocated(device)
+                c.peak_memory = max(c.peak_memory or 0, peak)
+                c.step_memory = max(c.step_memory or 0, peak - before)
+        print(f"  round {r + 1}/{rounds} done", file=sys.stderr)
+
+
+def time_data_pipeline(
+    batches: TrainBatches, loader: Iterator[Any], steps: int, device: torch.device
+) -> dict[str, float]:
+    """Milliseconds per batch of TrainBatches.next() alone, and of the plain DataLoader alone."""
+    out = {}
+    for name, get in (("lab_batch_ms", batches.next), ("plain_loader_batch_ms", loader.__next__)):
+        get()
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            get()
+        _sync(device)
+        out[name] = 1000 * (time.perf_counter() - start) / steps
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m resnet_lab.bench",
+        description="Time resnet-lab's training step against a plain PyTorch loop (same net, "
+        "batch and device) and print images/s, their ratio, peak memory and the time of a full "
+        "run. Defaults: ResNet-20 on CPU, ResNet-110 on CUDA.",
+    )
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        help="more config overrides as on the resnet-lab command line, e.g. shortcut=gate "
+        "data=cifar10 (default data: synthetic)",
+    )
+    p.add_argument("--depth", type=int, help="network depth (default 20 on CPU, 110 on CUDA)")
+    p.add_argument("--width", type=int, default=16, help="channels of the first conv (16)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--steps", type=int, help="timed steps per round (10 on CPU, 50 on CUDA)")
+    p.add_argument("--warmup", type=int, help="untimed steps first (3 on CPU, 10 on CUDA)")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median counts")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    p.add_argument("--compile", action="store_true", help="torch.compile the lab's step")
+    p.add_argument("--no-channels-last", action="store_true", help="lab step in NCHW layout")
+    p.add_argument(
+        "--variants",
+        nargs="?",
+        const="default",
+        metavar="LIST",
+        help="also time these lever combinations of the lab step, comma-separated, each 'none' "
+        "or levers joined by '+' ("
+        + "; ".join(f"{k}: {v}" for k, v in LEVERS.items())
+        + f"); alone: {DEFAULT_VARIANTS['cpu']} on CPU, {DEFAULT_VARIANTS['cuda']} on CUDA",
+    )
+    p.add_argument(
+        "--models",
+        type=int,
+        default=1,
+        metavar="M",
+        help="also time M >= 2 seeds trained at once by one vmapped step (aggregate images/s)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="DataLoader workers of the plain loop (0 on CPU: the step uses every core; "
+        "min(4, cores) on CUDA)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for torch (default: torch's choice); on a busy CPU, fewer threads than "
+        "cores avoids stalls at every parallel op",
+    )
+    p.add_argument("--out", type=Path, metavar="FILE.json", help="save the numbers as JSON")
+    return p
+
+
+def _positive(args: argparse.Namespace) -> None:
+    keys = ("depth", "width", "batch_size", "steps", "warmup", "rounds", "models", "workers")
+    for key in (*keys, "threads"):
+        value = getattr(args, key)
+        floor = 0 if key in ("warmup", "workers") else 1
+        if value is not None and value < floor:
+            raise ConfigError(f"--{key.replace('_', '-')}={value} must be at least {floor}")
+
+
+def _cpu_name() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _fmt_ratio(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}x"
+
+
+def _fmt_bytes(n: int | None) -> str:
+    return "-" if n is None else f"{n / 2**20:,.0f} MiB"
+
+
+def _on_device(data: DeviceData, device: torch.device) -> DeviceData:
+    if device.type == "cpu":
+        return data
+    tensors = ("train_images", "train_labels", "eval_images", "eval_labels", "mean")
+    return replace(data, **{k: getattr(data, k).to(device) for k in tensors})
+
+
+def _lab_contender(
+    name: str, cfg: DictConfig, data: DeviceData, levers: Levers
+) -> tuple[Contender, Trainer | None]:
+    try:
+        trainer = lab_trainer(cfg, data, graphs=levers.graphs)
+        step = lab_loop_step(trainer, graphs=levers.graphs)
+    except Exception as e:  # report the lever that cannot be built, time the others
+        error = f"{type(e).__name__}: {e}"
+        c = Contender(name, None, cfg.trainer.batch_size, levers.name, levers, error=error)
+        return c, None
+    return Contender(name, step, cfg.trainer.batch_size, levers.name, levers), trainer
+
+
+def _result(c: Contender, steps: int, max_steps: int, plain: float | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": c.name, "levers": c.levers, "models": c.runs}
+    if not c.round_s:
+        return {**out, "error": c.error}
+    step_s = statistics.median(c.round_s) / steps
+    rate = c.images_per_step / step_s
+    return {
+        **out,
+        "images_per_s": rate,
+        "ms_per_step": 1000 * step_s,
+        "round_images_per_s": [c.images_per_step * steps / s for s in c.round_s],
+        "vs_plain": rate / plain if plain else None,  # None: the plain loop failed
+        "warmup_s": c.warmup_s,
+        "peak_memory_bytes": c.peak_memory,
+        "step_memory_bytes": c.step_memory,
+        "full_run_hours": max_steps * step_s / 3600,  # all `models` runs together
+    }
+
+
+def lever_effects(results: list[dict[str, Any]], levers: dict[str, Levers]) -> list[dict[str, Any]]:
+    """Each lever's speed-up: a measured lab variant against the same variant without it."""
+    by_levers = {
+        levers[r["name"]]: r for r in results if r["name"] in levers and "images_per_s" in r
+    }
+    effects = []
+    for lv, r in by_levers.items():
+        for token, off in (
+            ("cl", replace(lv, channels_last=False)),
+            ("bf16", replace(lv, precision="fp32")),
+            ("compile", replace(lv, compile=False)),
+            ("graphs", replace(lv, graphs=False)),
+            ("cudnn", replace(lv, cudnn_benchmark=False)),
+        ):
+            if off != lv and off in by_levers:
+                effects.append(
+                    {
+                        "lever": token,
+                        "from": off.name,
+                        "to": lv.name,
+                        "speedup": r["images_per_s"] / by_levers[off]["images_per_s"],
+                    }
+                )
+    return effects
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    s = report["settings"]
+    print(
+        f"\nResNet-{s['depth']} (width {s['width']}), batch {s['batch_size']}, {s['steps']} timed "
+        f"steps x {s['rounds']} rounds after {s['warmup']} warm-up, on {report['device']}"
+    )
+    load = report["load_average"]
+    print(
+        f"torch {report['versions']['torch']}, {report['cpu_threads']} CPU threads, "
+        f"load average {load['before'][0]:.2f} before / {load['after'][0]:.2f} after"
+    )
+    runs = s["max_steps"] // 1000
+    header = f"{'contender':<34}{'levers':<24}{'img/s':>9}{'ms/step':>9}{'vs plain':>9}"
+    cuda = report["device_type"] == "cuda"
+    if cuda:
+        header += f"{'peak mem':>11}{'step mem':>11}"
+    print(header + f"{f'{runs}k steps':>11}")
+    for r in report["results"]:
+        if "images_per_s" not in r:
+            print(f"{r['name']:<34}{r['levers']:<24}failed: {r['error']}")
+            continue
+        line = (
+            f"{r['name']:<34}{r['levers'][:23]:<24}{r['images_per_s']:>9.1f}"
+            f"{r['ms_per_step']:>9.1f}{_fmt_ratio(r['vs_plain']):>9}"
+        )
+        if cuda:
+            line += (
+                f"{_fmt_bytes(r['peak_memory_bytes']):>11}{_fmt_bytes(r['step_memory_bytes']):>11}"
+            )
+        hours = f"{r['full_run_hours']:.1f} h" + (f"/{r['models']}" if r["models"] > 1 else "")
+        print(line + f"{hours:>11}")
+    if report["ratio"] is not None:
+        spread = ", ".join(f"{r:.2f}" for r in report["round_ratios"])
+        print(f"\nlab step / plain loop: {report['ratio']:.2f}x images/s (per round: {spread})")
+    for e in report["lever_effects"]:
+        print(f"  lever {e['lever']:<8} {e['speedup']:.2f}x  ({e['from']} -> {e['to']})")
+    d = report["data_pipeline"]
+    if d:
+        print(
+            f"data: TrainBatches.next() {d['lab_batch_ms']:.2f} ms/batch = "
+            f"{100 * d['lab_fraction_of_step']:.1f}% of a lab step; plain DataLoader alone "
+            f"{d['plain_loader_batch_ms']:.1f} ms/batch ({s['workers']} workers)"
+        )
+    if report["stacked"]:
+        st = report["stacked"]
+        print(
+            f"{st['models']} seeds stacked: {st['images_per_s']:.1f} img/s aggregate = "
+            f"{st['vs_one_lab_run']:.2f}x one lab run ({st['note']})"
+        )
+    if not cuda:
+        print(f"peak memory: {_fmt_bytes(report['max_rss_bytes'])} ({report['memory_note']})")
+
+
+def _bench(args: argparse.Namespace, command: str) -> int:
+    _positive(args)
+    device = resolve_device(args.device, "--device")
+    kind = "cuda" if device.type == "cuda" else "cpu"
+    defaults = DEFAULTS[kind]
+    depth = args.depth or defaults["depth"]
+    steps = args.steps or defaults["steps"]
+    warmup = defaults["warmup"] if args.warmup is None else args.warmup
+    workers = args.workers
+    if workers is None:
+        workers = 0 if kind == "cpu" else min(4, os.cpu_count() or 1)
+    base = [
+        "data=synthetic",
+        f"model.depth={depth}",
+        f"model.width={args.width}",
+        f"trainer.batch_size={args.batch_size}",
+        f"trainer.device={device}",
+    ]
+    requested = Levers(not args.no_channels_last, args.precision, args.compile)
+    cfg = compose_config([*base, *requested.overrides(), *args.overrides])
+    t = cfg.trainer
+    main_levers = Levers(t.channels_last, t.precision, t.compile)
+    specs = [] if args.variants is None else args.variants.split(",")
+    if args.variants == "default":
+        specs = DEFAULT_VARIANTS[kind].split(",")
+    variants: list[Levers] = []
+    for spec in specs:
+        lv = Levers.parse(spec.strip(), device)
+        if lv != main_levers and lv not in variants:
+            variants.append(lv)
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()
+    if load_before[0] > (os.cpu_count() or 1) / 2:
+        print(
+            f"warning: load average {load_before[0]:.1f} on {os.cpu_count()} cores: other jobs "
+            "slow every contender; the interleaved rounds keep their ratios comparable, not the "
+            "absolute figures",
+            file=sys.stderr,
+        )
+    env = environment(device)
+    device_name = env["device"] if kind == "cuda" else f"{_cpu_name()} ({os.cpu_count()} cores)"
+    print(f"{command}\nbuilding on {device_name} ...", file=sys.stderr)
+    data = _on_device(load_data(cfg.data, "cpu"), device)
+    loader = plain_loader(data, t.batch_size, workers, kind == "cuda", cfg.seed)
+    contenders = [
+        Contender(
+            "plain PyTorch loop",
+            plain_loop_step(cfg, loader, device),
+            t.batch_size,
+            f"eager fp32, {workers} workers",
+        )
+    ]
+    lab, trainer = _lab_contender("lab step (trainer config)", cfg, data, main_levers)
+    contenders.append(lab)
+    levers = {lab.name: main_levers}
+    for lv in variants:
+        name = f"lab variant {lv.name}"
+        c, _ = _lab_contender(
+            name, compose_config([*base, *args.overrides, *lv.overrides()]), data, lv
+        )
+        contenders.append(c)
+        levers[name] = lv
+    if args.models > 1:
+        seeds = [cfg.seed + i for i in range(args.models)]
+        stacked = build_stacked(cfg, seeds, device)
+        batches = [TrainBatches(data, t.batch_size, s, cfg.data.augment) for s in seeds]
+        contenders.append(
+            Contender(
+                f"{args.models} seeds stacked (vmap)",
+                stacked_loop_step(stacked, batches),
+                args.models * t.batch_size,
+                f"vmap x{args.models} NCHW {t.precision}",
+                runs=args.models,
+            )
+        )
+    measure(contenders, steps, warmup, args.rounds, device)
+
+    plain_rate = _result(contenders[0], steps, t.max_steps, None).get("images_per_s")
+    results = [_result(c, steps, t.max_steps, plain_rate) for c in contenders]
+    lab_result = results[1]
+    rounds = [r.get("round_images_per_s", []) for r in (lab_result, results[0])]
+    data_pipeline = None
+    if trainer is not None and "images_per_s" in lab_result:
+        data_pipeline = time_data_pipeline(trainer.batches, loader, steps, device)
+        data_pipeline["lab_fraction_of_step"] = (
+            data_pipeline["lab_batch_ms"] / lab_result["ms_per_step"]
+        )
+    stacked_result = None
+    if args.models > 1 and "images_per_s" in results[-1] and "images_per_s" in lab_result:
+        stacked_result = {
+            "models": args.models,
+            "images_per_s": results[-1]["images_per_s"],
+            "vs_one_lab_run": results[-1]["images_per_s"] / lab_result["images_per_s"],
+            "note": "measured on CUDA"
+            if kind == "cuda"
+            else "CPU: a GPU lever, expected slower here; its GPU figure is not measured",
+        }
+    report = {
+        "schema": SCHEMA,
+        "command": command,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "device": device_name,
+        "device_type": kind,
+        "versions": {**env["versions"], "numpy": np.__version__},
+        "git_commit": env["git_commit"],
+        "cpu_threads": torch.get_num_threads(),
+        "load_average": {"before": list(load_before), "after": list(os.getloadavg())},
+        "settings": {
+            "depth": cfg.model.depth,
+            "width": cfg.model.width,
+            "batch_size": t.batch_size,
+            "steps": steps,
+            "warmup": warmup,
+            "rounds": args.rounds,
+            "workers": workers,
+            "data": cfg.data.name,
+            "max_steps": t.max_steps,
+            "overrides": list(args.overrides),
+        },
+        "results": results,
+        "ratio": lab_result["images_per_s"] / plain_rate
+        if plain_rate and "images_per_s" in lab_result
+        else None,
+        # the same ratio within each round: its spread shows how much the load moved the figures
+        "round_ratios": [lab / plain for lab, plain in zip(*rounds, strict=True)]
+        if plain_rate and "images_per_s" in lab_result
+        else [],
+        "lever_effects": lever_effects(results, levers),
+        "data_pipeline": data_pipeline,
+        "stacked": stacked_result,
+        "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "memory_note": "getrusage max RSS of the whole benchmark process, all contenders"
+        if kind == "cpu"
+        else "CUDA peak_memory_bytes per contender: torch.cuda.max_memory_allocated while it ran "
+        "(includes every contender's resident weights and the data); step_memory_bytes: that "
+        "peak minus what was allocated before its steps",
+    }
+    _print_report(report)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"saved {args.out}", file=sys.stderr)
+    return 0 if report["ratio"] is not None else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m resnet_lab.bench``: print the comparison (and save it with --out)."""
+    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return _bench(args, "python -m resnet_lab.bench " + shlex.join(argv))
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
