@@ -68,6 +68,13 @@ def test_misspelled_key_is_named() -> None:
 @pytest.mark.slow
 def test_console_script_from_a_built_wheel(tmp_path: Path) -> None:
     """The wheel ships the YAML configs: the installed command composes them from the package."""
+    source = tmp_path / "source"  # build from the tracked files, never from a stale build/ folder
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for name in tracked:
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, source / name)
     dist = tmp_path / "dist"
     subprocess.run(
         [
@@ -80,7 +87,7 @@ def test_console_script_from_a_built_wheel(tmp_path: Path) -> None:
             "-q",
             "-w",
             str(dist),
-            str(REPO),
+            str(source),
         ],
         check=True,
         capture_output=True,
