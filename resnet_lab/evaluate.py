@@ -94,7 +94,8 @@ def positive_int(text: str) -> int:
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by resnet-lab-eval and resnet-lab-lesion."""
+    """The options of resnet-lab-eval (resnet-lab-lesion takes the Hydra overrides
+    checkpoint=PATH data.root=DIR data.limit=N trainer.eval_batch_size=B trainer.device=D)."""
     parser.add_argument(
         "checkpoint",
         help="resnet-lab run folder or ckpt/step_*.pt file, or a pytorch_resnet_cifar10 .th file",

@@ -1,26 +1,31 @@
-"""``resnet-lab-lesion CHECKPOINT``: the lesion study of Veit et al. (2016) on a trained ResNet.
+"""``resnet-lab-lesion checkpoint=PATH``: the lesion study of Veit et al. (2016) on a trained
+ResNet.
 
 At test time, without retraining: delete each residual unit's branch in turn (only its shortcut
 remains), delete k random units, swap k random pairs of shape-compatible units; optionally
 re-estimate the BN statistics after each lesion, and analyse path lengths (``resnet_lab.paths``).
 
+Hydra-configured like ``resnet-lab``: ``conf/lesion.yaml``, schema
+:class:`resnet_lab.lesion_config.LesionRunCfg` (``data.root``, ``data.limit``,
+``trainer.device``, ``lesion.*``, ``seed``).
+
 Choices, where the paper leaves room:
 
-* Random deletions exclude the downsampling units by default (``--include-downsampling`` adds
-  them): deleting one of those is the one single lesion the paper finds harmful, so including
-  them mixes two effects; the paper's reordering likewise ignores them.
+* Random deletions exclude the downsampling units by default (``lesion.include_downsampling``
+  adds them): deleting one of those is the one single lesion the paper finds harmful, so
+  including them mixes two effects; the paper's reordering likewise ignores them.
 * Swaps exchange units of identical input and output shape only: units of one stage, neither a
   downsampling unit nor a unit whose pre-activation also feeds its shortcut (the first unit of a
   pre-activation net, which carries the stem's BN-ReLU). Kendall tau compares the whole order.
-* Subsets are distinct within each k; where fewer exist than ``--samples`` all are measured.
+* Subsets are distinct within each k; where fewer exist than ``lesion.samples`` all are measured.
 
-Outputs in ``--out``: lesion.json (every measurement), lesion.md (tables), lesion_single.png,
-lesion_random.png, lesion_swap.png (and paths.png), TensorBoard scalars.
+Outputs in the Hydra run folder (``hydra.run.dir``): lesion.json (every measurement), lesion.md
+(tables), lesion_single.png, lesion_random.png, lesion_swap.png (and paths.png), TensorBoard
+scalars, and Hydra's .hydra/ config and resnet-lab-lesion.log.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import logging
@@ -34,20 +39,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import hydra
 import numpy as np
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, UserError
-from resnet_lab.evaluate import (
-    add_common_arguments,
-    attach,
-    evaluate,
-    image_batches,
-    positive_int,
-    prepare,
-)
+from resnet_lab.evaluate import attach, evaluate, image_batches, prepare
+from resnet_lab.lesion_config import EXPERIMENTS
 from resnet_lab.models import ResNet
 from resnet_lab.paths import path_study, paths_markdown, plot_paths
 from resnet_lab.pretrained import read_checkpoint
@@ -55,7 +58,6 @@ from resnet_lab.pretrained import read_checkpoint
 log = logging.getLogger(__name__)
 
 Measure = Callable[[], float]  # error (%) of the model in its current (lesioned) state
-EXPERIMENTS = ("single", "random", "swap", "paths")
 
 # ---------------------------------------------------------------------------------------------
 # Pure logic
@@ -301,22 +303,24 @@ def lesion_markdown(results: dict[str, Any]) -> str:
     """lesion.md: settings, then one table per experiment."""
     s, base = results["settings"], results["baseline"]
     info = results["checkpoint"]
+    reestimate = s["config"]["lesion"]["reestimate_bn"]
     lines = [
         "# Lesion study",
         "",
         f"- checkpoint: `{info['path']}` ({info['net']})",
         f"- input: {info['normalization']}",
         f"- test images: {s['test_images']} ({s['data']}); device {s['device']}",
-        f"- command: `{s['command']}`",
         f"- intact test error: {base['error']:.2f}%"
         + (
             f" ({base['error_bn_reestimated']:.2f}% after BN re-estimation)"
             if base.get("error_bn_reestimated") is not None
             else ""
         ),
-        f"- BN statistics re-estimated after each lesion: {s['reestimate_bn']}",
+        f"- BN statistics re-estimated after each lesion: {reestimate}",
         "",
     ]
+    if s.get("command"):
+        lines.insert(5, f"- command: `{s['command']}`")
     if "single" in results:
         plain = results.get("plain")
         lines += [
@@ -539,87 +543,66 @@ def make_measure(
     return measure
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="resnet-lab-lesion",
-        description="Lesion study (Veit et al. 2016) of a trained ResNet on the test set: "
-        "delete single units, delete k random units, swap k random pairs, path analysis.",
-    )
-    add_common_arguments(parser)
-    parser.add_argument("--out", default="lesion", help="output folder (default: ./lesion)")
-    parser.add_argument(
-        "--experiments",
-        default=",".join(EXPERIMENTS),
-        help=f"comma-separated subset of {','.join(EXPERIMENTS)} (default: all)",
-    )
-    parser.add_argument("--plain", help="a plain net's checkpoint: its single deletions too")
-    parser.add_argument(
-        "--max-k", type=positive_int, default=20, help="most units deleted (default: 20)"
-    )
-    parser.add_argument(
-        "--swap-max-k", type=positive_int, help="most pairs swapped (default: --max-k)"
-    )
-    parser.add_argument(
-        "--samples", type=positive_int, default=20, help="subsets/orders per k (default: 20)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="(default: 0)")
-    parser.add_argument(
-        "--include-downsampling",
-        action="store_true",
-        help="random deletions may delete downsampling units too",
-    )
-    parser.add_argument(
-        "--reestimate-bn",
-        action="store_true",
-        help="recompute BN statistics on training images after each lesion (off in the paper)",
-    )
-    parser.add_argument(
-        "--bn-batches",
-        type=positive_int,
-        default=4,
-        help="training batches (of --batch-size) (default: 4)",
-    )
-    parser.add_argument(
-        "--path-samples", type=positive_int, default=5, help="paths per length (default: 5)"
-    )
-    parser.add_argument(
-        "--path-batch",
-        type=positive_int,
-        default=32,
-        help="training images for path gradients (default: 32)",
-    )
-    args = parser.parse_args(argv)
-    args.experiments = [e.strip() for e in args.experiments.split(",") if e.strip()]
-    unknown = sorted(set(args.experiments) - set(EXPERIMENTS))
+def check_config(cfg: DictConfig) -> None:
+    """User mistakes the schema cannot catch: a missing checkpoint, counts below 1, unknown
+    experiments."""
+    if OmegaConf.is_missing(cfg, "checkpoint"):
+        raise ConfigError(
+            "checkpoint=PATH is required: a resnet-lab run folder or ckpt/step_*.pt file, or a "
+            "pytorch_resnet_cifar10 .th file"
+        )
+    counts = {
+        "data.limit": cfg.data.limit,
+        "trainer.eval_batch_size": cfg.trainer.eval_batch_size,
+        **{
+            f"lesion.{key}": cfg.lesion[key]
+            for key in (
+                "max_k",
+                "swap_max_k",
+                "samples",
+                "bn_batches",
+                "path_samples",
+                "path_batch",
+            )
+        },
+    }
+    for key, value in counts.items():
+        if value is not None and value < 1:
+            raise ConfigError(f"{key}={value}: must be a positive integer")
+    unknown = sorted(set(cfg.lesion.experiments) - set(EXPERIMENTS))
     if unknown:
-        parser.error(f"unknown experiments {unknown}; choose from {', '.join(EXPERIMENTS)}")
-    return args
+        raise ConfigError(
+            f"lesion.experiments: unknown {unknown}; choose from [{','.join(EXPERIMENTS)}]"
+        )
 
 
-def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
-    """Run the chosen experiments and write every output; returns what lesion.json holds."""
+def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dict[str, Any]:
+    """Run the chosen experiments and write every output into ``out_dir``; returns what
+    lesion.json holds. ``cfg``: a :class:`~resnet_lab.lesion_config.LesionRunCfg` (see
+    :func:`~resnet_lab.lesion_config.compose_lesion_config`); ``command``: recorded as given."""
     start = time.perf_counter()
-    device = resolve_device(args.device, option="--device")
-    model, data = prepare(args.checkpoint, args.data_root, device)
+    check_config(cfg)
+    opts, batch_size, seed = cfg.lesion, cfg.trainer.eval_batch_size, cfg.seed
+    device = resolve_device(cfg.trainer.device)
+    model, data = prepare(cfg.checkpoint, cfg.data.root, device)
     if not isinstance(model.net, ResNet):
-        raise ConfigError(f"{args.checkpoint}: lesion studies need a ResNet ({model.info['net']})")
-    images, labels = data.eval_images[: args.limit], data.eval_labels[: args.limit]
+        raise ConfigError(f"{cfg.checkpoint}: lesion studies need a ResNet ({model.info['net']})")
+    limit = cfg.data.limit
+    images, labels = data.eval_images[:limit], data.eval_labels[:limit]
 
     def batches() -> Iterator[tuple[Tensor, Tensor]]:
-        return image_batches(images, labels, args.batch_size)
+        return image_batches(images, labels, batch_size)
 
     bn_batches = (
-        training_batches(
-            data.train_images, data.train_labels, args.bn_batches, args.batch_size, args.seed
-        )
-        if args.reestimate_bn
+        training_batches(data.train_images, data.train_labels, opts.bn_batches, batch_size, seed)
+        if opts.reestimate_bn
         else None
     )
     measure = make_measure(model, batches, bn_batches)
     results: dict[str, Any] = {
         "checkpoint": model.info,
         "settings": {
-            **vars(args),
+            "config": OmegaConf.to_container(cfg, resolve=True),
             "command": command,
             "test_images": int(labels.shape[0]),
             "data": data.source,
@@ -633,55 +616,53 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
     log.info(
         "intact: test error %.2f%% on %d images", results["baseline"]["error"], labels.shape[0]
     )
-    if "single" in args.experiments:
+    if "single" in opts.experiments:
         results["single"] = single_deletions(model, measure)
-    if args.plain and "single" in args.experiments:
-        plain = attach(read_checkpoint(args.plain), data, device)
+    if opts.plain and "single" in opts.experiments:
+        plain = attach(read_checkpoint(opts.plain), data, device)
         plain_measure = make_measure(plain, batches, bn_batches)
         results["plain"] = {
             "checkpoint": plain.info,
             "baseline": {"error": evaluate(plain, batches())},
             "single": single_deletions(plain, plain_measure),
         }
-    if "random" in args.experiments:
+    if "random" in opts.experiments:
         down = set(model.downsampling_units)
         candidates = [
-            i for i in range(len(model.units)) if args.include_downsampling or i not in down
+            i for i in range(len(model.units)) if opts.include_downsampling or i not in down
         ]
         known = {frozenset([r["unit"]]): r["error"] for r in results.get("single", [])}
         results["random"] = {
             "candidates": candidates,
-            "include_downsampling": args.include_downsampling,
+            "include_downsampling": opts.include_downsampling,
             "per_k": random_deletions(
                 model,
                 measure,
                 candidates,
-                args.max_k,
-                args.samples,
-                random.Random(f"{args.seed}:random"),
+                opts.max_k,
+                opts.samples,
+                random.Random(f"{seed}:random"),
                 known,
             ),
         }
-    if "swap" in args.experiments:
+    if "swap" in opts.experiments:
         results["swap"] = {
             "groups": swap_groups(model),
             "per_k": random_swaps(
                 model,
                 measure,
-                args.swap_max_k or args.max_k,
-                args.samples,
-                random.Random(f"{args.seed}:swap"),
+                opts.swap_max_k or opts.max_k,
+                opts.samples,
+                random.Random(f"{seed}:swap"),
             ),
         }
-    if "paths" in args.experiments:
-        [(x, y)] = training_batches(
-            data.train_images, data.train_labels, 1, args.path_batch, args.seed
-        )
+    if "paths" in opts.experiments:
+        [(x, y)] = training_batches(data.train_images, data.train_labels, 1, opts.path_batch, seed)
         results["paths"] = path_study(
-            model, x, y, args.path_samples, random.Random(f"{args.seed}:paths")
+            model, x, y, opts.path_samples, random.Random(f"{seed}:paths")
         )
     results["settings"]["wall_time_s"] = round(time.perf_counter() - start, 1)
-    out = Path(args.out)
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "lesion.json").write_text(json.dumps(results, indent=1) + "\n")
     (out / "lesion.md").write_text(lesion_markdown(results))
@@ -691,18 +672,22 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``resnet-lab-lesion CHECKPOINT [--limit N] [--out DIR] [--max-k K] [--samples S] ...``"""
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    command = shlex.join(["resnet-lab-lesion", *(sys.argv[1:] if argv is None else argv)])
+@hydra.main(version_base="1.3", config_path="conf", config_name="lesion")
+def main(cfg: DictConfig) -> None:
+    """``resnet-lab-lesion checkpoint=PATH [data.limit=N] [lesion.samples=S] ...``: outputs go
+    into the Hydra run folder. User mistakes exit 2 with one message, no traceback."""
+    hydra_cfg = HydraConfig.get()
+    out = Path(hydra_cfg.runtime.output_dir)
+    command = shlex.join(["resnet-lab-lesion", *sys.argv[1:]])
     try:
-        run(args, command)
+        run(cfg, out, command)
     except UserError as e:
         print(f"resnet-lab-lesion: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            raise  # Hydra records the failed job, runs the others, then exits non-zero
+        sys.exit(2)
+    log.info("results in %s", out)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -1,36 +1,43 @@
 """Lesion and path-analysis logic on tiny random-weight nets: deletions, swaps, Kendall tau,
-BN re-estimation, path-length distribution and per-path gradients; one CLI smoke run."""
+BN re-estimation, path-length distribution and per-path gradients; a run from a composed config
+and the real ``resnet-lab-lesion`` command line."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import math
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from resnet_lab import build_model
 from resnet_lab.api import compose_config
 from resnet_lab.checkpoint import save_checkpoint
+from resnet_lab.errors import ConfigError
 from resnet_lab.lesion import (
     bn_reestimated,
     contiguous_groups,
     kendall_tau,
     lesioned,
-    main,
     random_deletions,
     random_swaps,
     reordered,
+    run,
     sample_deletions,
     single_deletions,
     swap_groups,
     swap_pairs,
 )
+from resnet_lab.lesion_config import compose_lesion_config
 from resnet_lab.models import build_network
 from resnet_lab.paths import (
     central_range,
@@ -244,18 +251,91 @@ def save_run(folder: Path, *overrides: str) -> Path:
     return folder
 
 
-def test_lesion_command(tmp_path: Path) -> None:
-    run = save_run(tmp_path / "run", "model.depth=14")
+def test_lesion_run(tmp_path: Path) -> None:
+    run_dir = save_run(tmp_path / "run", "model.depth=14")
     plain = save_run(tmp_path / "plain", "model.depth=8", "shortcut=scale", "shortcut.scale=0")
     out = tmp_path / "out"
-    options = "--limit 16 --batch-size 16 --max-k 2 --samples 1 --reestimate-bn --bn-batches 1"
-    options += " --path-samples 1 --path-batch 2"
-    assert main([str(run), "--out", str(out), "--plain", str(plain), *options.split()]) == 0
+    cfg = compose_lesion_config(
+        [
+            f"checkpoint={run_dir}",
+            f"lesion.plain={plain}",
+            "data.limit=16",
+            "trainer.eval_batch_size=16",
+            "trainer.device=cpu",
+            "lesion.max_k=2",
+            "lesion.samples=1",
+            "lesion.reestimate_bn=true",
+            "lesion.bn_batches=1",
+            "lesion.path_samples=1",
+            "lesion.path_batch=2",
+        ]
+    )
+    run(cfg, out)
     results = json.loads((out / "lesion.json").read_text())
     assert len(results["single"]) == 6 and len(results["plain"]["single"]) == 3
     assert results["random"]["candidates"] == [0, 1, 3, 5]  # downsampling units 2, 4 excluded
     assert [r["k"] for r in results["random"]["per_k"]] == [1, 2]
     assert results["baseline"]["error_bn_reestimated"] is not None
+    assert results["settings"]["test_images"] == 16
+    assert results["settings"]["config"]["lesion"]["samples"] == 1
     names = ["lesion.md", "lesion_single.png", "lesion_random.png", "lesion_swap.png", "paths.png"]
     assert all((out / name).stat().st_size > 0 for name in names)
     assert list(out.glob("events.out.tfevents.*"))
+
+
+def test_lesion_config_mistakes_are_user_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="checkpoint=PATH is required"):
+        run(compose_lesion_config(), tmp_path)
+    with pytest.raises(ConfigError, match=r"lesion\.samples=0: must be a positive integer"):
+        run(compose_lesion_config(["checkpoint=x", "lesion.samples=0"]), tmp_path)
+    bad = compose_lesion_config(["checkpoint=x", "lesion.experiments=[single,shuffle]"])
+    with pytest.raises(ConfigError, match=r"unknown \['shuffle'\]"):
+        run(bad, tmp_path)
+    with pytest.raises(ConfigCompositionException, match="split"):  # not silently ignored
+        compose_lesion_config(["checkpoint=x", "data.split=val"])
+    assert not list(tmp_path.iterdir())
+
+
+def lesion_command(*overrides: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "resnet_lab.lesion", *overrides],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_lesion_command_line(tmp_path: Path) -> None:
+    """The real command: Hydra overrides, outputs in hydra.run.dir, its config saved there."""
+    run_dir = save_run(tmp_path / "run", "model.depth=8")
+    out = tmp_path / "out"
+    done = lesion_command(
+        f"checkpoint={run_dir}",
+        "data.limit=8",
+        "trainer.eval_batch_size=8",
+        "trainer.device=cpu",
+        "lesion.max_k=1",
+        "lesion.samples=1",
+        "lesion.experiments=[single,random]",
+        f"hydra.run.dir={out}",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((out / "lesion.json").read_text())
+    assert set(results) >= {"single", "random"} and "swap" not in results
+    assert results["settings"]["command"].startswith("resnet-lab-lesion checkpoint=")
+    names = ["lesion.md", "lesion_single.png", "lesion_random.png", ".hydra/config.yaml"]
+    assert all((out / name).stat().st_size > 0 for name in names)
+    assert list(out.glob("events.out.tfevents.*"))
+    saved = OmegaConf.load(out / ".hydra/config.yaml")
+    assert saved.checkpoint == str(run_dir) and saved.lesion.experiments == ["single", "random"]
+
+
+def test_lesion_command_without_checkpoint(tmp_path: Path) -> None:
+    done = lesion_command(f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "resnet-lab-lesion: error: checkpoint=PATH is required" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr

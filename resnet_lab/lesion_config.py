@@ -1,0 +1,77 @@
+"""Typed configuration of ``resnet-lab-lesion`` (``conf/lesion.yaml``), registered in Hydra's
+ConfigStore as ``resnet_lab_lesion_schema`` when this module is imported.
+
+The keys mean what they mean for ``resnet-lab``: ``data.root``, ``data.limit``, ``trainer.device``,
+``trainer.eval_batch_size``, ``seed``. Only the settings a lesion study reads are here: the
+dataset itself (name, split, classes) comes from the checkpoint, so e.g. ``data.split=val`` is
+an error ("Key 'split' not in 'LesionDataCfg'") rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hydra import compose, initialize_config_module
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import MISSING, DictConfig
+
+EXPERIMENTS = ("single", "random", "swap", "paths")
+
+
+@dataclass
+class LesionDataCfg:
+    """The :class:`resnet_lab.config.DataCfg` keys that apply to a trained net's data."""
+
+    root: str | None = None  # folder holding cifar-10-batches-bin/ (null: the run's data.root,
+    #  else $RESNET_LAB_DATA, else ./data)
+    limit: int | None = None  # use only the first N test images (quick looks); null: all
+
+
+@dataclass
+class LesionTrainerCfg:
+    """The :class:`resnet_lab.config.TrainerCfg` keys that apply to evaluation."""
+
+    device: str = "auto"  # auto (CUDA when present, else CPU) | cpu | cuda | cuda:N
+    eval_batch_size: int = 500  # test images per batch
+
+
+@dataclass
+class LesionCfg:
+    """The experiments of Veit et al. (2016) and their sizes."""
+
+    experiments: list[str] = field(default_factory=lambda: list(EXPERIMENTS))  # any of these
+    plain: str | None = None  # a plain net's checkpoint: its single deletions too
+    max_k: int = 20  # most units deleted at random
+    swap_max_k: int | None = None  # most pairs swapped (null: max_k)
+    samples: int = 20  # subsets (deletions) / orders (swaps) per k
+    include_downsampling: bool = False  # random deletions may delete downsampling units too
+    reestimate_bn: bool = False  # recompute BN statistics after each lesion (off in the paper)
+    bn_batches: int = 4  # training batches (of trainer.eval_batch_size) for that
+    path_samples: int = 5  # sampled paths per length
+    path_batch: int = 32  # training images for the path gradients
+
+
+@dataclass
+class LesionRunCfg:
+    # resnet-lab run folder or ckpt/step_*.pt file, or a pytorch_resnet_cifar10 .th file
+    checkpoint: str = MISSING
+    data: LesionDataCfg = field(default_factory=LesionDataCfg)
+    trainer: LesionTrainerCfg = field(default_factory=LesionTrainerCfg)
+    lesion: LesionCfg = field(default_factory=LesionCfg)
+    seed: int = 0  # one random stream each for deletions, swaps and paths
+
+
+def register_lesion_configs() -> None:
+    ConfigStore.instance().store(name="resnet_lab_lesion_schema", node=LesionRunCfg)
+
+
+register_lesion_configs()
+
+
+def compose_lesion_config(overrides: list[str] | None = None) -> DictConfig:
+    """The ``resnet-lab-lesion`` config with command-line style overrides (the Python API)."""
+    if GlobalHydra.instance().is_initialized():
+        return compose("lesion", overrides=list(overrides or []))
+    with initialize_config_module(config_module="resnet_lab.conf", version_base="1.3"):
+        return compose("lesion", overrides=list(overrides or []))
