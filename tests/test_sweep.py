@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import REPO, run_cli
 
 from resnet_lab.report import main as report_main
 
@@ -54,3 +55,28 @@ def test_parallel_sweep_report_and_rerun(tmp_path: Path) -> None:
     assert "NOT comparable" in report or "not comparable" in report
     assert "ResNet-20" in report and "ResNet-32" in report
     assert "missing" in report  # ResNet-44 ... 1202 were not run
+
+
+def test_make_reproduce_table_runs_the_documented_sweep() -> None:
+    """`make reproduce-table` expands to the sweep tested above, then the report of those tables."""
+    out = subprocess.run(
+        ["make", "-n", "reproduce-table", "PROFILE=smoke", "TABLES=table1 table6", "RESULTS=/x"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for text in (
+        '"+experiment/$table=glob(*)" seed=0 profile=smoke resume=true',
+        "hydra/launcher=basic hydra.sweep.dir=/x",
+        "'hydra.sweep.subdir=${experiment.name}/seed${seed}'",
+        "for table in table1 table6",
+        "resnet-lab-report --results /x --seeds 1",
+        "--tables table1,table6",
+    ):
+        assert text in out, text
+    paper = subprocess.run(
+        ["make", "-n", "reproduce-table"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    assert "seed=0,1,2,3,4 profile=paper" in paper and "--seeds 5" in paper
+    assert "for table in table1 table2 table6" in paper
