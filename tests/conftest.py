@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 import resnet_lab  # noqa: F401  (registers the config schema)
 
@@ -43,3 +45,14 @@ def run_cli(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[st
 @pytest.fixture
 def tiny_run() -> list[str]:
     return list(TINY_RUN)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Tiny nets run fastest on one thread, and a busy machine can stall a multi-threaded op for
+    a whole time slice per barrier (measured: a stacked tiny step 0.15 s on 1 thread, 9 s on 2
+    at load 7 on 2 cores). Opt in per file: ``pytestmark = pytest.mark.usefixtures(...)``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -7,12 +7,12 @@ need them are skipped when they are absent.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import SHARED
 from omegaconf import OmegaConf
 
 from resnet_lab.api import compose_config
@@ -29,19 +29,12 @@ from resnet_lab.pretrained import (
     read_checkpoint,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 PEERS = SHARED / "peer-checkpoints"
 PEER_FILES = {20: "pytorch_resnet_cifar10-resnet20.th", 56: "pytorch_resnet_cifar10-resnet56.th"}
 CIFAR = SHARED / "data"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: a second thread only adds synchronisation, costly on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def peer_path(depth: int) -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,15 +34,7 @@ TINY = [
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """Tiny nets run fastest on one thread, and a busy machine can stall a multi-threaded op for
-    a whole time slice per barrier (measured: a stacked tiny step 0.15 s on 1 thread, 9 s on 2
-    at load 7 on 2 cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_trainer(*overrides: str, device: str = "cpu") -> Trainer:

@@ -18,8 +18,9 @@ from omegaconf import OmegaConf
 from resnet_lab.api import compose_config
 from resnet_lab.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
 from resnet_lab.errors import ConfigError, UserError
+from resnet_lab.report import RESULT_FIELDS
 from resnet_lab.run_folder import RunLock
-from resnet_lab.train import lr_at, train
+from resnet_lab.train import Trainer, lr_at, spread_over_gpus, train
 
 
 def fit(overrides: list[str], run_dir: Path) -> dict:
@@ -64,22 +65,8 @@ def test_tiny_run_learns_and_writes_every_output(tiny_run: list[str], tmp_path: 
 
     on_disk = json.loads((tmp_path / "result.json").read_text())
     assert on_disk["status"] == result["status"] == "completed"
-    for key in (
-        "final_test_error",
-        "best_test_error",
-        "final_train_error",
-        "wall_time_s",
-        "images_per_s",
-        "device",
-        "precision",
-        "num_params",
-        "versions",
-        "git_commit",
-        "config",
-        "started_at",
-        "finished_at",
-    ):
-        assert key in on_disk, key
+    # every field of the contract (docs/contracts.md) that the report reads
+    assert [key for key in RESULT_FIELDS if key not in on_disk] == []
     assert on_disk["step"] == 60 and on_disk["num_params"] > 0
     assert on_disk["final_test_error"] < 90.0  # better than chance on 10 classes
     assert on_disk["config"]["shortcut"]["name"] == "gate"
@@ -278,3 +265,55 @@ def test_real_cifar10_short_run(tmp_path: Path) -> None:
         tmp_path,
     )
     assert result["status"] == "completed" and result["final_test_error"] < 90.0
+
+
+def test_a_crash_is_recorded_as_failed_with_its_error(
+    tiny_run: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing lost on a crash: the checkpoints stay and result.json names the error."""
+    real_step = Trainer.train_step
+    calls = []
+
+    def crash_on_step_8(self: Trainer, x: torch.Tensor, y: torch.Tensor) -> tuple:
+        calls.append(1)
+        if len(calls) == 8:
+            raise RuntimeError("simulated out-of-memory")
+        return real_step(self, x, y)
+
+    monkeypatch.setattr(Trainer, "train_step", crash_on_step_8)
+    with pytest.raises(RuntimeError, match="simulated"):
+        fit([*tiny_run, "trainer.max_steps=20", "trainer.ckpt_every=5"], tmp_path)
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["status"] == "failed" and "simulated out-of-memory" in result["error"]
+    assert list_checkpoints(tmp_path / "ckpt")[-1].name == "step_0000005.pt"
+
+
+def test_sweeps_spread_jobs_over_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = compose_config()
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    spread_over_gpus(cfg, 6)
+    assert cfg.trainer.device == "cuda:2"
+    pinned = compose_config(["trainer.device=cpu"])
+    spread_over_gpus(pinned, 6)  # an explicit device is left alone
+    assert pinned.trainer.device == "cpu"
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    single = compose_config()
+    spread_over_gpus(single, 6)
+    assert single.trainer.device == "auto"
+
+
+@pytest.mark.parametrize(
+    ("launcher", "target", "values"),
+    [
+        ("parallel", "JoblibLauncher", {"n_jobs": 2}),
+        ("slurm", "SlurmLauncher", {"gpus_per_node": 1, "timeout_min": 240, "nodes": 1}),
+    ],
+)
+def test_launcher_configs_compose(launcher: str, target: str, values: dict) -> None:
+    """The README's `hydra/launcher=parallel|slurm` resolve to Hydra's joblib/submitit plugins."""
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module("resnet_lab.conf", version_base="1.3"):
+        cfg = compose("config", [f"hydra/launcher={launcher}"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith(target)
+    assert {k: cfg.hydra.launcher[k] for k in values} == values
