@@ -89,6 +89,8 @@ class TrainerCfg:
     precision: str = "fp32"  # fp32 | bf16 (autocast; BN stays fp32)
     channels_last: bool = True  # memory layout only; does not change results
     compile: bool = False  # torch.compile the training step
+    compile_mode: str = "default"  # default | reduce-overhead (CUDA graphs) | max-autotune
+    cudnn_benchmark: bool = True  # cuDNN picks the fastest conv algorithms (CUDA; shapes fixed)
     progress: str = "auto"  # auto (bar on a terminal only) | bar | none
 
 

@@ -40,9 +40,21 @@ from resnet_lab.run_folder import (
 
 log = logging.getLogger(__name__)
 
-# Config keys that may differ between a run and its resumption without changing what it computes.
-RESUMABLE_CHANGES = ("resume", "trainer.device", "trainer.progress", "trainer.max_steps")
+# Config keys that may differ between a run and its resumption without changing what it computes
+# (the speed levers that leave results unchanged among them: a compile bug must not strand a run).
+RESUMABLE_CHANGES = (
+    "resume",
+    "trainer.device",
+    "trainer.progress",
+    "trainer.max_steps",
+    "trainer.channels_last",
+    "trainer.compile",
+    "trainer.compile_mode",
+    "trainer.cudnn_benchmark",
+)
 FINAL_STATUSES = ("completed", "diverged")  # resume=true skips these runs
+# torch.compile modes; the last two capture the step in CUDA graphs (on CUDA)
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune")
 
 
 class RunInterrupted(UserError):
@@ -89,6 +101,14 @@ def check_trainer_config(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.precision={t.precision}: choose fp32 or bf16")
     if t.progress not in ("auto", "bar", "none"):
         raise ConfigError(f"trainer.progress={t.progress}: choose auto, bar or none")
+    if t.compile_mode not in COMPILE_MODES:
+        raise ConfigError(
+            f"trainer.compile_mode={t.compile_mode}: choose one of {', '.join(COMPILE_MODES)}"
+        )
+    if t.compile_mode != "default" and not t.compile:
+        raise ConfigError(
+            f"trainer.compile_mode={t.compile_mode} has no effect without trainer.compile=true"
+        )
     if list(t.milestones) != sorted(t.milestones):
         raise ConfigError(f"trainer.milestones={list(t.milestones)} must be increasing")
 
@@ -181,7 +201,19 @@ class Trainer:
         self.num_params = sum(p.numel() for p in model.parameters())
         self.optimizer = make_optimizer(model.parameters(), self.t)
         self.state = TrainState()
-        self.step_fn = torch.compile(self.train_step) if self.t.compile else self.train_step
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = self.t.cudnn_benchmark
+        self.step_fn = (
+            torch.compile(self.train_step, mode=self.t.compile_mode)
+            if self.t.compile
+            else self.train_step
+        )
+        # CUDA graphs overwrite a step's outputs when they replay: each step is marked as new
+        self.uses_cuda_graphs = (
+            self.t.compile
+            and self.device.type == "cuda"
+            and self.t.compile_mode in ("reduce-overhead", "max-autotune")
+        )
 
     def _fit(self, previous: dict[str, Any] | None) -> dict[str, Any]:
         cfg = self.cfg
@@ -267,6 +299,20 @@ class Trainer:
         self.optimizer.step()
         return loss.detach(), (logits.argmax(1) != y).sum()
 
+    def advance(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """One iteration of the recipe: the lr of this step, the next batch, the step.
+        Returns the step's loss and wrong-prediction count as device tensors (no sync)."""
+        lr = lr_at(self.state.step, self.t)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        x, y = self.batches.next()
+        if self.uses_cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
+        loss, wrong = self.step_fn(x.contiguous(memory_format=self.memory_format), y)
+        self.state.step += 1
+        self.state.images_seen += self.t.batch_size
+        return loss, wrong
+
     def _loop(self, stop: _StopFlag) -> str:
         t, state = self.t, self.state
         self.model.train()
@@ -279,14 +325,9 @@ class Trainer:
         try:
             while state.step < t.max_steps:
                 lr = lr_at(state.step, t)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = lr
-                x, y = self.batches.next()
-                loss, wrong = self.step_fn(x.contiguous(memory_format=self.memory_format), y)
+                loss, wrong = self.advance()
                 loss_sum += loss
                 wrong_sum += wrong
-                state.step += 1
-                state.images_seen += t.batch_size
                 window_steps += 1
                 bar.update(1)
                 last = state.step == t.max_steps

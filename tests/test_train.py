@@ -218,8 +218,21 @@ def test_resume_skips_completed_and_rejects_a_different_config(
     (tmp_path / "result.json").unlink()
     with pytest.raises(ConfigError, match=r"model\.depth"):
         fit([*args, "resume=true", "model.depth=14"], tmp_path)
+    with pytest.raises(ConfigError, match=r"trainer\.precision"):  # rounding: a different run
+        fit([*args, "resume=true", "trainer.precision=bf16"], tmp_path)
     with pytest.raises(UserError, match="resume=true"):
         fit(args, tmp_path)  # a folder holding a run is never overwritten silently
+
+
+def test_resume_may_change_the_levers_that_leave_results_unchanged(
+    tiny_run: list[str], tmp_path: Path
+) -> None:
+    tiny_run = [*tiny_run, "trainer.eval_every=4"]
+    first = fit([*tiny_run, "trainer.max_steps=4"], tmp_path)
+    (tmp_path / "result.json").unlink()  # as if killed after its last checkpoint
+    speed_only = ["trainer.channels_last=false", "trainer.cudnn_benchmark=false"]
+    more = fit([*tiny_run, "trainer.max_steps=8", "resume=true", *speed_only], tmp_path)
+    assert (first["step"], more["step"], more["status"]) == (4, 8, "completed")
 
 
 def test_two_runs_never_share_a_folder(tiny_run: list[str], tmp_path: Path) -> None:
