@@ -43,7 +43,7 @@ from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import build_network
 from resnet_lab.run_folder import environment
-from resnet_lab.train import Trainer, lr_at, make_optimizer
+from resnet_lab.train import Trainer, make_optimizer
 
 SCHEMA = "resnet-lab-bench/1"
 # Lever tokens of --variants, joined with "+" ("none" = the lab pipeline with no lever on).
@@ -51,9 +51,11 @@ LEVERS = {
     "cl": "channels_last memory format (trainer.channels_last)",
     "bf16": "bf16 autocast (trainer.precision=bf16): changes rounding",
     "compile": "torch.compile of the step (trainer.compile)",
-    "graphs": "torch.compile mode=reduce-overhead, i.e. CUDA graphs (bench only, CUDA only)",
-    "cudnn": "torch.backends.cudnn.benchmark=True (bench only, CUDA only)",
+    "graphs": "torch.compile with CUDA graphs (trainer.compile=true "
+    "trainer.compile_mode=reduce-overhead; CUDA only)",
+    "cudnn": "cuDNN autotuning (trainer.cudnn_benchmark; CUDA only)",
 }
+COMPILE_TOKENS = {"compile": "default", "graphs": "reduce-overhead"}
 CUDA_ONLY = ("graphs", "cudnn")
 DEFAULT_VARIANTS = {
     "cpu": "none,cl,cl+bf16,cl+compile",
@@ -72,13 +74,23 @@ DEFAULTS = {  # depth, timed steps per round, warm-up steps
 
 @dataclass(frozen=True)
 class Levers:
-    """The lab step's speed levers; all but bf16 leave results unchanged (bf16: rounding)."""
+    """The lab step's speed levers; all but bf16 leave results unchanged (bf16: rounding).
+    ``compile_mode`` None is eager; "reduce-overhead" is the ``graphs`` token."""
 
     channels_last: bool = True
     precision: str = "fp32"
-    compile: bool = False
-    graphs: bool = False
+    compile_mode: str | None = None
     cudnn_benchmark: bool = False
+
+    @classmethod
+    def of(cls, t: DictConfig, device: torch.device) -> Levers:
+        """The levers a trainer config turns on (cuDNN autotuning counts on CUDA only)."""
+        return cls(
+            channels_last=t.channels_last,
+            precision=t.precision,
+            compile_mode=t.compile_mode if t.compile else None,
+            cudnn_benchmark=t.cudnn_benchmark and device.type == "cuda",
+        )
 
     @classmethod
     def parse(cls, spec: str, device: torch.device) -> Levers:
@@ -90,27 +102,29 @@ class Levers:
                 f"--variants: unknown lever {unknown[0]!r} in {spec!r}; "
                 f"use 'none' or levers joined by '+': {', '.join(LEVERS)}"
             )
-        if "compile" in tokens and "graphs" in tokens:
+        compiled = [t for t in tokens if t in COMPILE_TOKENS]
+        if len(compiled) > 1:
             raise ConfigError(f"--variants {spec!r}: graphs already compiles; drop 'compile'")
         if device.type != "cuda" and any(t in CUDA_ONLY for t in tokens):
             raise ConfigError(f"--variants {spec!r}: {', '.join(CUDA_ONLY)} need CUDA")
         return cls(
             channels_last="cl" in tokens,
             precision="bf16" if "bf16" in tokens else "fp32",
-            compile="compile" in tokens,
-            graphs="graphs" in tokens,
+            compile_mode=COMPILE_TOKENS[compiled[0]] if compiled else None,
             cudnn_benchmark="cudnn" in tokens,
         )
 
     @property
     def name(self) -> str:
+        compiled = {v: k for k, v in COMPILE_TOKENS.items()}.get(
+            self.compile_mode or "", f"compile={self.compile_mode}"
+        )
         tokens = [
             token
             for token, on in (
                 ("cl", self.channels_last),
                 ("bf16", self.precision == "bf16"),
-                ("compile", self.compile),
-                ("graphs", self.graphs),
+                (compiled, self.compile_mode is not None),
                 ("cudnn", self.cudnn_benchmark),
             )
             if on
@@ -121,40 +135,30 @@ class Levers:
         return [
             f"trainer.channels_last={self.channels_last}",
             f"trainer.precision={self.precision}",
-            f"trainer.compile={self.compile}",
+            f"trainer.compile={self.compile_mode is not None}",
+            f"trainer.compile_mode={self.compile_mode or 'default'}",
+            f"trainer.cudnn_benchmark={self.cudnn_benchmark}",
         ]
 
 
-def lab_trainer(cfg: DictConfig, data: DeviceData, graphs: bool = False) -> Trainer:
+def lab_trainer(cfg: DictConfig, data: DeviceData) -> Trainer:
     """A Trainer built exactly as a run builds it (``Trainer.build``), minus the run folder, so
-    the benchmark and the tests time and check the trainer's own ``train_step``. ``graphs``
-    compiles the step with CUDA graphs instead."""
+    the benchmark and the tests time and check the trainer's own ``train_step``."""
     trainer = Trainer(cfg, Path(os.devnull))  # never fitted: the run folder is not used
     trainer.build(data)
-    if graphs:
-        trainer.step_fn = torch.compile(trainer.train_step, mode="reduce-overhead")
     return trainer
 
 
-def lab_loop_step(trainer: Trainer, graphs: bool = False) -> Callable[[], None]:
-    """One iteration of ``Trainer._loop`` without its logging: lr, batch, step, accumulate."""
-    t = trainer.t
+def lab_loop_step(trainer: Trainer) -> Callable[[], None]:
+    """One iteration of ``Trainer._loop`` without its logging: ``Trainer.advance`` (lr, batch,
+    step) and the on-device sums the loop keeps."""
     loss_sum = torch.zeros((), device=trainer.device)
     wrong_sum = torch.zeros((), device=trainer.device, dtype=torch.long)
-    count = 0
 
     def step() -> None:
-        nonlocal count
-        lr = lr_at(count, t)
-        for group in trainer.optimizer.param_groups:
-            group["lr"] = lr
-        x, y = trainer.batches.next()
-        if graphs:  # CUDA graphs overwrite their outputs on the next replay: a new step begins
-            torch.compiler.cudagraph_mark_step_begin()
-        loss, wrong = trainer.step_fn(x.contiguous(memory_format=trainer.memory_format), y)
+        loss, wrong = trainer.advance()
         loss_sum.add_(loss)
         wrong_sum.add_(wrong)
-        count += 1
 
     return step
 
@@ -220,6 +224,74 @@ def stacked_loop_step(stacked: StackedModels, batches: list[TrainBatches]) -> Ca
         wrong_sum.add_(wrong)
 
     return step
+
+
+# ---------------------------------------------------------------------------------------------
+# Several seeds of one configuration as concurrent processes
+
+
+def _process_worker(
+    overrides: list[str], warmup: int, steps: int, threads: int | None, barrier: Any, queue: Any
+) -> None:
+    """One of several concurrent runs: build the lab step as a run does, warm up, wait for the
+    others, then time ``steps`` steps on a clock all processes share (CLOCK_MONOTONIC)."""
+    try:
+        if threads:
+            torch.set_num_threads(threads)
+        cfg = compose_config(overrides)
+        trainer = lab_trainer(cfg, load_data(cfg.data, resolve_device(cfg.trainer.device)))
+        step = lab_loop_step(trainer)
+        for _ in range(warmup):
+            step()
+        _sync(trainer.device)
+        barrier.wait()
+        start = time.monotonic()
+        for _ in range(steps):
+            step()
+        _sync(trainer.device)
+        queue.put({"start": start, "end": time.monotonic(), "images": steps * trainer.t.batch_size})
+    except BaseException as e:  # tell the parent, and free the processes waiting at the barrier
+        barrier.abort()
+        queue.put({"error": f"{type(e).__name__}: {e}"})
+
+
+def concurrent_processes(
+    overrides: list[str], processes: int, warmup: int, steps: int, threads: int | None
+) -> dict[str, Any]:
+    """Aggregate images/s of ``processes`` runs (seeds s, s+1, ...) training at once as separate
+    processes, as ``hydra/launcher=parallel`` runs them on one device. Timed from the moment all
+    are warm until the last one finishes."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")  # CUDA cannot be forked
+    barrier, queue = ctx.Barrier(processes), ctx.Queue()
+    seed = compose_config(overrides).seed
+    workers = [
+        ctx.Process(
+            target=_process_worker,
+            args=([*overrides, f"seed={seed + i}"], warmup, steps, threads, barrier, queue),
+        )
+        for i in range(processes)
+    ]
+    for w in workers:
+        w.start()
+    try:
+        reports = [queue.get(timeout=3600) for _ in workers]
+    finally:
+        for w in workers:
+            w.join(timeout=60)
+            if w.is_alive():
+                w.kill()
+    errors = sorted({r["error"] for r in reports if "error" in r})
+    if errors:
+        return {"processes": processes, "error": "; ".join(errors)}
+    wall = max(r["end"] for r in reports) - min(r["start"] for r in reports)
+    return {
+        "processes": processes,
+        "images_per_s": sum(r["images"] for r in reports) / wall,
+        "per_process_images_per_s": [r["images"] / (r["end"] - r["start"]) for r in reports],
+        "wall_s": wall,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -435,6 +507,14 @@ def _parser() -> argparse.ArgumentParser:
         help="also time M >= 2 seeds trained at once by one vmapped step (aggregate images/s)",
     )
     p.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="P",
+        help="also time P >= 2 seeds trained at once as separate processes (as "
+        "hydra/launcher=parallel runs them), against one such process (aggregate images/s)",
+    )
+    p.add_argument(
         "--workers",
         type=int,
         help="DataLoader workers of the plain loop (0 on CPU: the step uses every core; "
@@ -451,7 +531,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _positive(args: argparse.Namespace) -> None:
-    keys = ("depth", "width", "batch_size", "steps", "warmup", "rounds", "models", "workers")
+    keys = ("depth", "width", "batch_size", "steps", "warmup", "rounds", "models", "processes")
+    keys = (*keys, "workers")
     for key in (*keys, "threads"):
         value = getattr(args, key)
         floor = 0 if key in ("warmup", "workers") else 1
@@ -486,8 +567,8 @@ def _lab_contender(
     name: str, cfg: DictConfig, data: DeviceData, levers: Levers
 ) -> tuple[Contender, Trainer | None]:
     try:
-        trainer = lab_trainer(cfg, data, graphs=levers.graphs)
-        step = lab_loop_step(trainer, graphs=levers.graphs)
+        trainer = lab_trainer(cfg, data)
+        step = lab_loop_step(trainer)
     except Exception as e:  # report the lever that cannot be built, time the others
         error = f"{type(e).__name__}: {e}"
         c = Contender(name, None, cfg.trainer.batch_size, levers.name, levers, error=error)
@@ -521,13 +602,21 @@ def lever_effects(results: list[dict[str, Any]], levers: dict[str, Levers]) -> l
     }
     effects = []
     for lv, r in by_levers.items():
-        for token, off in (
+        pairs = [
             ("cl", replace(lv, channels_last=False)),
             ("bf16", replace(lv, precision="fp32")),
-            ("compile", replace(lv, compile=False)),
-            ("graphs", replace(lv, graphs=False)),
             ("cudnn", replace(lv, cudnn_benchmark=False)),
-        ):
+        ]
+        if lv.compile_mode is not None:  # compiled (with or without graphs) vs eager
+            pairs.append(
+                (
+                    "compile" if lv.compile_mode == "default" else "graphs",
+                    replace(lv, compile_mode=None),
+                )
+            )
+        if lv.compile_mode == "reduce-overhead":  # what CUDA graphs add to compile alone
+            pairs.append(("graphs over compile", replace(lv, compile_mode="default")))
+        for token, off in pairs:
             if off != lv and off in by_levers:
                 effects.append(
                     {
@@ -589,6 +678,17 @@ def _print_report(report: dict[str, Any]) -> None:
             f"{st['models']} seeds stacked: {st['images_per_s']:.1f} img/s aggregate = "
             f"{st['vs_one_lab_run']:.2f}x one lab run ({st['note']})"
         )
+    if report["processes"]:
+        pr = report["processes"]
+        together, alone = pr["together"], pr["alone"]
+        if "vs_one_process" in pr:
+            print(
+                f"{together['processes']} seeds as concurrent processes: "
+                f"{together['images_per_s']:.1f} img/s aggregate = {pr['vs_one_process']:.2f}x "
+                f"one process alone ({alone['images_per_s']:.1f} img/s)"
+            )
+        else:
+            print(f"concurrent processes failed: {together.get('error') or alone.get('error')}")
     if not cuda:
         print(f"peak memory: {_fmt_bytes(report['max_rss_bytes'])} ({report['memory_note']})")
 
@@ -611,10 +711,15 @@ def _bench(args: argparse.Namespace, command: str) -> int:
         f"trainer.batch_size={args.batch_size}",
         f"trainer.device={device}",
     ]
-    requested = Levers(not args.no_channels_last, args.precision, args.compile)
-    cfg = compose_config([*base, *requested.overrides(), *args.overrides])
+    requested = [
+        f"trainer.channels_last={not args.no_channels_last}",
+        f"trainer.precision={args.precision}",
+        f"trainer.compile={args.compile}",
+    ]
+    lab_overrides = [*base, *requested, *args.overrides]
+    cfg = compose_config(lab_overrides)
     t = cfg.trainer
-    main_levers = Levers(t.channels_last, t.precision, t.compile)
+    main_levers = Levers.of(t, device)
     specs = [] if args.variants is None else args.variants.split(",")
     if args.variants == "default":
         specs = DEFAULT_VARIANTS[kind].split(",")
@@ -692,6 +797,15 @@ def _bench(args: argparse.Namespace, command: str) -> int:
             if kind == "cuda"
             else "CPU: a GPU lever, expected slower here; its GPU figure is not measured",
         }
+    processes_result = None
+    if args.processes > 1:
+        print(f"  {args.processes} concurrent processes, then one alone ...", file=sys.stderr)
+        timed = steps * args.rounds
+        together = concurrent_processes(lab_overrides, args.processes, warmup, timed, args.threads)
+        alone = concurrent_processes(lab_overrides, 1, warmup, timed, args.threads)
+        processes_result = {"together": together, "alone": alone}
+        if "images_per_s" in together and "images_per_s" in alone:
+            processes_result["vs_one_process"] = together["images_per_s"] / alone["images_per_s"]
     report = {
         "schema": SCHEMA,
         "command": command,
@@ -725,6 +839,7 @@ def _bench(args: argparse.Namespace, command: str) -> int:
         "lever_effects": lever_effects(results, levers),
         "data_pipeline": data_pipeline,
         "stacked": stacked_result,
+        "processes": processes_result,
         "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "memory_note": "getrusage max RSS of the whole benchmark process, all contenders"
         if kind == "cpu"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -160,11 +161,26 @@ def test_stacking_needs_two_models() -> None:
     [
         ("none", bench.Levers(channels_last=False)),
         ("bf16+cl", bench.Levers(channels_last=True, precision="bf16")),
-        ("cl+compile", bench.Levers(channels_last=True, compile=True)),
+        ("cl+compile", bench.Levers(channels_last=True, compile_mode="default")),
+        ("cl+graphs+cudnn", bench.Levers(True, "fp32", "reduce-overhead", cudnn_benchmark=True)),
     ],
 )
 def test_lever_specs(spec: str, expected: bench.Levers) -> None:
-    assert bench.Levers.parse(spec, torch.device("cpu")) == expected
+    levers = bench.Levers.parse(spec, torch.device("cuda" if "graphs" in spec else "cpu"))
+    assert levers == expected
+    assert sorted(levers.name.split("+")) == sorted(spec.split("+"))
+
+
+def test_lever_variants_are_trainer_configs() -> None:
+    """A variant the benchmark times is a config the trainer runs: same levers both ways."""
+    cuda = torch.device("cuda")
+    for spec in ("none", "cl", "cl+bf16+compile", "cl+bf16+graphs+cudnn"):
+        levers = bench.Levers.parse(spec, cuda)
+        cfg = compose_config([*TINY, *levers.overrides()])
+        assert bench.Levers.of(cfg.trainer, cuda) == levers
+    defaults = compose_config(TINY).trainer
+    assert bench.Levers.of(defaults, cuda).name == "cl+cudnn"
+    assert bench.Levers.of(defaults, torch.device("cpu")).name == "cl"  # no cuDNN on CPU
 
 
 @pytest.mark.parametrize(
@@ -186,10 +202,28 @@ def test_lever_effects_compare_variants_one_lever_apart() -> None:
     ]
 
 
+def test_lever_effects_of_compile_and_graphs() -> None:
+    cuda = torch.device("cuda")
+    names = ("cl+cudnn", "cl+compile+cudnn", "cl+graphs+cudnn")
+    levers = {n: bench.Levers.parse(n, cuda) for n in names}
+    results = [
+        {"name": n, "images_per_s": r} for n, r in zip(names, (100.0, 200.0, 500.0), strict=True)
+    ]
+    effects = {
+        (e["lever"], e["from"], e["to"]): e["speedup"] for e in bench.lever_effects(results, levers)
+    }
+    assert effects == {
+        ("compile", "cl+cudnn", "cl+compile+cudnn"): 2.0,
+        ("graphs", "cl+cudnn", "cl+graphs+cudnn"): 5.0,
+        ("graphs over compile", "cl+compile+cudnn", "cl+graphs+cudnn"): 2.5,
+    }
+
+
 def test_benchmark_runs_end_to_end_on_cpu(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "bench.json"
     args = ["--device", "cpu", "--depth", "8", "--width", "4", "--batch-size", "16"]
     args += ["--warmup", "2", "--steps", "3", "--rounds", "1", "--models", "2"]
+    args += ["--processes", "2", "--threads", "1"]
     args += ["--variants", "none,cl", "--out", str(out), "data.synthetic_train_size=64"]
     assert bench.main(args) == 0
     report = json.loads(out.read_text())
@@ -209,7 +243,21 @@ def test_benchmark_runs_end_to_end_on_cpu(tmp_path: Path, capsys: pytest.Capture
     assert [e["lever"] for e in report["lever_effects"]] == ["cl"]
     assert report["data_pipeline"]["lab_batch_ms"] > 0
     assert report["stacked"]["models"] == 2
-    assert "lab step / plain loop" in capsys.readouterr().out
+    together, alone = report["processes"]["together"], report["processes"]["alone"]
+    assert (together["processes"], alone["processes"]) == (2, 1)
+    assert len(together["per_process_images_per_s"]) == 2
+    assert report["processes"]["vs_one_process"] == pytest.approx(
+        together["images_per_s"] / alone["images_per_s"]
+    )
+    printed = capsys.readouterr().out
+    assert "lab step / plain loop" in printed and "2 seeds as concurrent processes" in printed
+
+
+def test_a_failing_concurrent_process_is_reported_not_waited_for(tmp_path: Path) -> None:
+    overrides = [*TINY, "trainer.device=cpu", "data=cifar10", f"data.root={tmp_path}"]
+    result = bench.concurrent_processes(overrides, 2, warmup=1, steps=1, threads=1)
+    assert result["processes"] == 2
+    assert "images_per_s" not in result and str(tmp_path) in result["error"]
 
 
 def test_benchmark_rejects_bad_options(capsys: pytest.CaptureFixture) -> None:
@@ -272,3 +320,34 @@ def test_benchmark_runs_on_cuda(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert report["device_type"] == "cuda" and report["ratio"] > 0
     assert all(r["peak_memory_bytes"] > 0 for r in report["results"])
+
+
+@cuda
+@pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
+def test_cuda_compiled_steps_follow_the_eager_steps(mode: str) -> None:
+    """The compiled trainer (with CUDA graphs under reduce-overhead) takes the same steps,
+    lr changes included, as the eager one: losses and final weights agree."""
+    schedule = ["trainer.warmup_steps=2", "trainer.milestones=[4]"]
+    eager = tiny_trainer(*schedule, device="cuda")
+    fast = tiny_trainer(
+        *schedule, "trainer.compile=true", f"trainer.compile_mode={mode}", device="cuda"
+    )
+    assert fast.uses_cuda_graphs == (mode == "reduce-overhead")
+    for _ in range(6):
+        loss_eager, _ = eager.advance()
+        loss_fast, _ = fast.advance()
+        assert loss_fast.item() == pytest.approx(loss_eager.item(), rel=2e-2)
+    for (name, p), q in zip(eager.model.named_parameters(), fast.model.parameters(), strict=True):
+        assert relative_error(q.detach(), p.detach()) < 2e-2, name
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["trainer.compile=true", "trainer.compile_mode=fast"], "choose one of default"),
+        (["trainer.compile_mode=reduce-overhead"], "no effect without trainer.compile=true"),
+    ],
+)
+def test_compile_mode_mistakes_are_clear(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Trainer(compose_config([*TINY, *overrides]), Path(os.devnull))
