@@ -7,14 +7,14 @@ SEEDS    ?= 0
 else
 SEEDS    ?= 0,1,2,3,4# the papers report statistics over 5 runs
 endif
-LAUNCHER ?= basic# basic (one run at a time), joblib (parallel on this machine), submitit_slurm
+LAUNCHER ?= basic# basic (one run at a time), parallel (joblib, on this machine), slurm (submitit)
 RESULTS  ?= results/$(PROFILE)
 EXTRA    ?=# more Hydra overrides, e.g. EXTRA="hydra.launcher.n_jobs=4"
 comma    := ,
 empty    :=
 space    := $(empty) $(empty)
 
-.PHONY: install test lint format bench reproduce-table report
+.PHONY: install test lint format bench reproduce-table report gpu-wheels gpu-cifar
 
 install:
 	$(PYTHON) -m pip install -e ".[dev]"
@@ -30,6 +30,23 @@ format:
 
 bench:
 	$(PYTHON) -m resnet_lab.bench $(EXTRA)
+
+# For a session lent a GPU (benchmarks/gpu_session.sh): what the device tool carries in .carry/.
+# The GPU machine has torch, tensorboard, tqdm and matplotlib but not Hydra, and cannot download.
+gpu-wheels:
+	$(PYTHON) -m pip wheel -q --no-deps -w .carry/wheels "hydra-core==1.3.*" "omegaconf==2.3.*" \
+	  "antlr4-python3-runtime==4.9.*"
+
+# PART=1, 2, 3: two of the six CIFAR-10 binary files per call (a call carries at most 64 MiB).
+CIFAR_SRC ?= ../shared/data/cifar-10-batches-bin
+gpu-cifar:
+	@case "$(PART)" in \
+	  1) files="data_batch_1.bin data_batch_2.bin batches.meta.txt";; \
+	  2) files="data_batch_3.bin data_batch_4.bin";; \
+	  3) files="data_batch_5.bin test_batch.bin";; \
+	  *) echo "PART=1, 2 or 3" >&2; exit 2;; \
+	esac; rm -rf .carry/cifar && mkdir -p .carry/cifar && \
+	for f in $$files; do cp $(CIFAR_SRC)/$$f .carry/cifar/; done && ls -l .carry/cifar
 
 # Runs every row of $(TABLES) for $(SEEDS) into $(RESULTS)/<row>/seed<N>, then the report.
 # Finished runs are skipped and interrupted ones resume (resume=true), so re-running after a crash

@@ -1,0 +1,70 @@
+"""benchmarks/gpu_session.sh, the runbook for a session lent a GPU, run on CPU with tiny nets so
+that it cannot rot between the sessions that have a GPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "gpu_session.sh"
+TINY_BENCH = ["--depth", "8", "--width", "4", "--batch-size", "16", "--steps", "2", "--warmup", "1"]
+TINY_BENCH += ["--rounds", "1", "--threads", "1", "data.synthetic_train_size=64"]
+
+
+def stage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {
+        **os.environ,
+        "DEVICE": "cpu",
+        "OUT": str(tmp_path / "out"),
+        "CIFAR": str(tmp_path / "cifar"),
+        "RUNS": str(tmp_path / "runs"),
+        **env,
+    }
+    return subprocess.run(
+        ["bash", str(SCRIPT), *args], cwd=ROOT, env=environment, capture_output=True, text=True
+    )
+
+
+pytestmark = pytest.mark.skipif(not shutil.which("bash"), reason="needs bash")
+
+
+def test_bench_stage_saves_the_json_and_the_printed_table(tmp_path: Path) -> None:
+    done = stage(tmp_path, "bench", *TINY_BENCH, VARIANTS="none")
+    assert done.returncode == 0, done.stderr + done.stdout
+    report = json.loads((tmp_path / "out" / next_name(tmp_path, ".json")).read_text())
+    assert report["settings"]["depth"] == 8
+    assert [r["name"] for r in report["results"]][:2] == [
+        "plain PyTorch loop",
+        "lab step (trainer config)",
+    ]
+    printed = (tmp_path / "out" / next_name(tmp_path, ".txt")).read_text()
+    assert "python -m resnet_lab.bench --device cpu" in printed and "lab step / plain" in printed
+
+
+def test_run_stage_stops_in_time_and_continues(tmp_path: Path) -> None:
+    overrides = ["data=synthetic", "model.depth=8", "model.width=4", "trainer.batch_size=16"]
+    overrides += ["trainer.log_every=1"]
+    cut = stage(tmp_path, "run", "r", *overrides, "trainer.max_steps=100000", LIMIT_S="12")
+    assert cut.returncode == 124, cut.stderr + cut.stdout  # timeout's code: the run was stopped
+    first = json.loads((tmp_path / "out" / "r-result.json").read_text())
+    assert first["status"] == "interrupted" and first["step"] > 0
+    rest = stage(tmp_path, "run", "r", *overrides, f"trainer.max_steps={first['step'] + 2}")
+    assert rest.returncode == 0, rest.stderr + rest.stdout
+    final = json.loads((tmp_path / "out" / "r-result.json").read_text())
+    assert final["status"] == "completed" and final["step"] == first["step"] + 2
+
+
+def test_unknown_stage_is_refused(tmp_path: Path) -> None:
+    done = stage(tmp_path, "benchmark")
+    assert done.returncode == 2 and "unknown stage benchmark" in done.stderr
+
+
+def next_name(tmp_path: Path, suffix: str) -> str:
+    (path,) = (tmp_path / "out").glob(f"*-resnet110{suffix}")
+    return path.name
