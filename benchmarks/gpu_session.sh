@@ -7,13 +7,15 @@
 #   check         GPU tests of tests/test_speed.py and a short ResNet-20 CUDA benchmark
 #   bench         ResNet-110: plain loop vs the lab step, eager lever variants (cl, cudnn, bf16)
 #   compile       ResNet-110: plain loop vs the lab step, compiled and CUDA-graph variants
-#   seeds         ResNet-110: 4 seeds stacked (vmap) and as 4 concurrent processes
+#   seeds         ResNet-110: 4 seeds stacked (vmap) and as 4 concurrent processes (MPS=1: with
+#                 the NVIDIA MPS daemon running, so that the processes' kernels can overlap)
 #   data K        K = 1, 2, 3: move the CIFAR-10 files that `make gpu-cifar PART=K` put in
 #                 .carry/cifar to $CIFAR (outside the work tree, so later calls keep them)
 #   run NAME ARGS one resnet-lab run on the real data in $RUNS/NAME, stopped (checkpoint saved)
 #                 after $LIMIT_S seconds, under the command limit; the same stage again continues
 #                 it (resume=true) while the machine is warm
-# Each stage is meant to fit one command; extra arguments go to the benchmark (e.g. --steps 20).
+# Each stage is meant to fit one command; extra arguments go to the benchmark (e.g. --steps 20),
+# VARIANTS=... replaces a stage's lever variants (each compiled variant compiles ResNet-110 once).
 # Outputs go to $OUT (the device tool returns at most 8 files); copy them to benchmarks/results/
 # with the device, date and command. Locally (DEVICE=cpu), OUT is benchmarks/results/incoming.
 set -euo pipefail
@@ -57,10 +59,17 @@ case $stage in
     ;;
   compile)
     bench "resnet${DEPTH:-110}-compile" --depth "${DEPTH:-110}" --rounds 5 \
-      --variants cl+compile+cudnn,cl+graphs+cudnn,cl+bf16+graphs+cudnn "$@"
+      --variants "${VARIANTS:-cl+compile+cudnn,cl+graphs+cudnn,cl+bf16+graphs+cudnn}" "$@"
     ;;
   seeds)
-    bench "resnet${DEPTH:-110}-seeds" --depth "${DEPTH:-110}" --rounds 3 --models 4 --processes 4 "$@"
+    suffix=""
+    if [[ ${MPS:-0} == 1 ]]; then # processes share the GPU through NVIDIA MPS, not time-slicing
+      nvidia-cuda-mps-control -d
+      trap 'echo quit | nvidia-cuda-mps-control' EXIT
+      suffix="-mps"
+    fi
+    bench "resnet${DEPTH:-110}-seeds$suffix" --depth "${DEPTH:-110}" --rounds 3 --models 4 \
+      --processes 4 "$@"
     ;;
   data)
     part=${1:?"data K: K = 1, 2 or 3"}
