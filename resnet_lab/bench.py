@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import numpy as np
@@ -275,8 +276,18 @@ def concurrent_processes(
     ]
     for w in workers:
         w.start()
+    reports: list[dict[str, Any]] = []
+    died: set[int] = set()
     try:
-        reports = [queue.get(timeout=3600) for _ in workers]
+        while len(reports) < processes:
+            try:
+                reports.append(queue.get(timeout=1.0))
+            except Empty:  # a process killed outright (e.g. out of memory) never reports
+                for i, w in enumerate(workers):
+                    if w.exitcode not in (None, 0) and i not in died:
+                        died.add(i)
+                        barrier.abort()  # the others stop waiting for it
+                        reports.append({"error": f"a process died with exit code {w.exitcode}"})
     finally:
         for w in workers:
             w.join(timeout=60)

@@ -253,6 +253,23 @@ def test_benchmark_runs_end_to_end_on_cpu(tmp_path: Path, capsys: pytest.Capture
     assert "lab step / plain loop" in printed and "2 seeds as concurrent processes" in printed
 
 
+_REAL_WORKER = bench._process_worker
+
+
+def _worker_whose_seed_1_dies(overrides: list[str], *args: object) -> None:
+    """Runs in a spawned process: seed 1 dies outright, as an out-of-memory kill would."""
+    if "seed=1" in overrides:
+        os._exit(3)
+    _REAL_WORKER(overrides, *args)
+
+
+def test_a_process_that_dies_without_a_word_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench, "_process_worker", _worker_whose_seed_1_dies)
+    result = bench.concurrent_processes([*TINY, "trainer.device=cpu"], 2, 1, 2, threads=1)
+    assert "exit code 3" in result["error"]  # and seed 0, left at the barrier, was freed
+    assert "BrokenBarrierError" in result["error"]
+
+
 def test_a_failing_concurrent_process_is_reported_not_waited_for(tmp_path: Path) -> None:
     overrides = [*TINY, "trainer.device=cpu", "data=cifar10", f"data.root={tmp_path}"]
     result = bench.concurrent_processes(overrides, 2, warmup=1, steps=1, threads=1)
