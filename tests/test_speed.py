@@ -118,6 +118,24 @@ def test_compiled_step_equals_the_eager_step() -> None:
     assert_close_steps(compiled, eager, 1e-9)
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not any(shutil.which(c) for c in ("g++", "c++", "clang++")),
+    reason="torch.compile on CPU (inductor) needs a C++ compiler",
+)
+def test_compiled_stochastic_depth_draws_as_eager_does() -> None:
+    """The drop decisions come from the global generator outside compiled graphs: a compiled
+    run drops the same units and leaves the generator where an eager run leaves it."""
+    x, y = a_batch()
+    steps, states = [], []
+    for compile_ in ("false", "true"):
+        trainer = tiny_trainer("model.survival_last=0.3", f"trainer.compile={compile_}")
+        steps.append(one_step(trainer, x, y, torch.float64))
+        states.append(torch.get_rng_state())
+    assert_close_steps(steps[1], steps[0], 1e-9)
+    assert torch.equal(states[1], states[0])
+
+
 def test_stacked_models_equal_a_per_model_loop() -> None:
     cfg = compose_config([*TINY, "trainer.device=cpu"])
     data = load_data(cfg.data, "cpu")

@@ -13,6 +13,7 @@ always BN-ReLU. The five units of the paper, as one-line diagrams:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -117,6 +118,7 @@ class ResidualUnit(nn.Module):
         self.after_add = after_add
         self.lesioned = False
         self.survival = survival
+        self._draw = _uncompiled_draw() if survival < 1.0 else None
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.shared_head(x)
@@ -128,12 +130,18 @@ class ResidualUnit(nn.Module):
         if self.survival >= 1.0:
             return self.branch(x)
         if self.training:
-            return self.branch(x) if _bernoulli(self.survival) else None
+            return self.branch(x) if self._draw() < self.survival else None
         return self.survival * self.branch(x)
 
 
-@torch.compiler.disable
-def _bernoulli(p: float) -> bool:
-    """One draw from the global CPU generator, kept out of compiled graphs so that eager and
-    ``trainer.compile`` runs draw the same numbers and a resumed run continues the sequence."""
-    return torch.rand(()).item() < p
+def _draw_uniform() -> float:
+    return torch.rand(()).item()
+
+
+@functools.cache
+def _uncompiled_draw() -> Callable[[], float]:
+    """One uniform draw from the global CPU generator, kept out of compiled graphs so that eager
+    and ``trainer.compile`` runs draw the same numbers and a resumed run continues the sequence.
+    Wrapped on first use, not at import: ``torch.compiler.disable`` imports Dynamo (~1.7 s), which
+    every command would otherwise pay at start-up."""
+    return torch.compiler.disable(_draw_uniform)
