@@ -200,6 +200,8 @@ class Trainer:
         )
         self.num_params = sum(p.numel() for p in model.parameters())
         self.optimizer = make_optimizer(model.parameters(), self.t)
+        for p in model.parameters():  # zeros from the first step on: see train_step
+            p.grad = torch.zeros_like(p)
         self.state = TrainState()
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = self.t.cudnn_benchmark
@@ -293,7 +295,8 @@ class Trainer:
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.t.precision == "bf16"):
             logits = self.model(x)
             loss = F.cross_entropy(logits, y)
-        # zeros, not None: a unit dropped by stochastic depth still gets momentum and weight decay
+        # zeros, not None (build() allocates them): a unit dropped by stochastic depth still gets
+        # momentum and weight decay, from the first step on
         self.optimizer.zero_grad(set_to_none=False)
         loss.backward()
         self.optimizer.step()

@@ -31,6 +31,7 @@ from resnet_lab.models import (
 from resnet_lab.models.resnet import _init_weights
 from resnet_lab.models.shortcuts import GateActivation, make_downsample
 from resnet_lab.models.units import ConvSpec
+from resnet_lab.train import Trainer
 
 TINY = ["model.width=4", "model.depth=8"]
 TINY_DENSENET = ["model=densenet", "model.depth=10", "model.growth_rate=4", "model.width=8"]
@@ -203,6 +204,24 @@ def test_stochastic_depth_uses_the_global_generator() -> None:
     torch.set_rng_state(state)
     for expected in first[1:]:
         torch.testing.assert_close(net(x), expected)
+
+
+def test_a_dropped_unit_gets_weight_decay_from_the_first_step() -> None:
+    """As in the papers' Torch code (flat, zero-filled gradients): a unit dropped at step 1 is
+    still decayed, so runs do not depend on whether a unit happened to survive its first step."""
+    overrides = [*TINY, "data=synthetic", "trainer.device=cpu", "model.survival_last=0.001"]
+    # a decay step far above float32 tolerance
+    cfg = compose_config([*overrides, "trainer.weight_decay=0.1"])
+    trainer = Trainer(cfg, Path("unused"))
+    trainer.build()
+    last = trainer.model.units[-1]  # survives with probability 0.001
+    before = last.branch[0].weight.detach().clone()
+    calls = []
+    last.branch.register_forward_hook(lambda *_: calls.append(1))
+    trainer.advance()
+    assert not calls  # dropped
+    lr, wd = cfg.trainer.warmup_lr, cfg.trainer.weight_decay
+    torch.testing.assert_close(last.branch[0].weight.detach(), before * (1 - lr * wd))
 
 
 def test_lesions_still_work_with_stochastic_depth() -> None:
