@@ -58,10 +58,10 @@ def save_checkpoint(state: dict[str, Any], ckpt_dir: Path, step: int, keep: int)
     data = buffer.getvalue()
     path = checkpoint_path(ckpt_dir, step)
     atomic_write_bytes(path, data)
-    atomic_write_text(_digest_path(path), hashlib.sha256(data).hexdigest() + "\n")
+    atomic_write_text(digest_path(path), hashlib.sha256(data).hexdigest() + "\n")
     for old in list_checkpoints(ckpt_dir)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
-        _digest_path(old).unlink(missing_ok=True)
+        digest_path(old).unlink(missing_ok=True)
     return path
 
 
@@ -72,7 +72,7 @@ def list_checkpoints(ckpt_dir: Path) -> list[Path]:
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load one checkpoint after checking its checksum; CheckpointError says what is wrong."""
-    digest_file = _digest_path(path)
+    digest_file = digest_path(path)
     if not digest_file.exists():
         raise CheckpointError(f"{path}: no checksum file {digest_file.name} (incomplete write?)")
     data = path.read_bytes()
@@ -114,5 +114,6 @@ def load_latest_checkpoint(
     return None
 
 
-def _digest_path(path: Path) -> Path:
+def digest_path(path: Path) -> Path:
+    """The sha256 sidecar of a checkpoint file."""
     return path.with_name(path.name + ".sha256")

@@ -20,4 +20,6 @@ def resolve_device(name: str, option: str = "trainer.device") -> torch.device:
         raise ConfigError(f"{option}={name}: {e}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"{option}={name} but CUDA is not available; use auto or cpu")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(f"{option}={name}: this machine has {torch.cuda.device_count()} GPU(s)")
     return device

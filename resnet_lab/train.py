@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from resnet_lab.checkpoint import load_latest_checkpoint, save_checkpoint
+from resnet_lab.config import TrainerCfg
 from resnet_lab.data import DeviceData, TrainBatches, eval_batches, load_data
 from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, UserError
@@ -93,6 +94,7 @@ def check_trainer_config(cfg: DictConfig) -> None:
         "eval_every",
         "ckpt_every",
         "eval_batch_size",
+        "keep_checkpoints",
     )
     for key in positive:
         if t[key] < 1:
@@ -167,7 +169,10 @@ class Trainer:
     def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
         check_trainer_config(cfg)
         self.cfg = cfg
-        self.t = cfg.trainer
+        # a plain dataclass: the step reads it every iteration, and OmegaConf's attribute lookup
+        # costs ~12 us a read and stops torch.compile from tracing the step
+        self.t: TrainerCfg = OmegaConf.to_object(cfg.trainer)
+        self.bf16 = self.t.precision == "bf16"
         self.run_dir = Path(run_dir)
         self.device = resolve_device(self.t.device)
         self.memory_format = (
@@ -181,6 +186,7 @@ class Trainer:
         try:
             previous = read_result(self.run_dir)
             if self.cfg.resume and previous and previous.get("status") in FINAL_STATUSES:
+                self._check_same_run(previous["config"])  # not someone else's finished run
                 log.info("run in %s already %s; nothing to do", self.run_dir, previous["status"])
                 return previous
             return self._fit(previous)
@@ -292,7 +298,7 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------------
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.t.precision == "bf16"):
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
             logits = self.model(x)
             loss = F.cross_entropy(logits, y)
         # zeros, not None (build() allocates them): a unit dropped by stochastic depth still gets
@@ -327,7 +333,6 @@ class Trainer:
         status = "completed"
         try:
             while state.step < t.max_steps:
-                lr = lr_at(state.step, t)
                 loss, wrong = self.advance()
                 loss_sum += loss
                 wrong_sum += wrong
@@ -336,8 +341,10 @@ class Trainer:
                 last = state.step == t.max_steps
                 if state.step % t.log_every == 0 or last or stop.signum:
                     now = time.perf_counter()
-                    mean_loss = loss_sum.item() / window_steps
-                    train_error = 100.0 * wrong_sum.item() / (window_steps * t.batch_size)
+                    loss_total, wrong_total = torch.stack([loss_sum, wrong_sum.float()]).tolist()
+                    mean_loss = loss_total / window_steps
+                    train_error = 100.0 * wrong_total / (window_steps * t.batch_size)
+                    lr = self.optimizer.param_groups[0]["lr"]
                     throughput = window_steps * t.batch_size / max(now - window_start, 1e-9)
                     state.last_train_loss, state.last_train_error = mean_loss, train_error
                     self._log(
@@ -393,9 +400,7 @@ class Trainer:
         try:
             with (
                 torch.inference_mode(),
-                torch.autocast(
-                    self.device.type, torch.bfloat16, enabled=self.t.precision == "bf16"
-                ),
+                torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16),
             ):
                 for x, y in eval_batches(data, self.t.eval_batch_size):
                     if stop.signum:
@@ -407,13 +412,15 @@ class Trainer:
             for h in hooks:
                 h.remove()
             model.train()
-        error = 100.0 * wrong.item() / len(data.eval_labels)
+        # one host sync for the error and every gate mean
+        wrong_total, *gate_means = torch.cat([wrong.view(1), gate_sums / max(batches, 1)]).tolist()
+        error = 100.0 * wrong_total / len(data.eval_labels)
         state = self.state
         state.last_eval_error = error
         if state.best_error is None or error < state.best_error:
             state.best_error, state.best_step = error, state.step
         record: dict[str, float] = {f"{data.eval_split}/error": error}
-        for i, value in enumerate((gate_sums / max(batches, 1)).tolist()):
+        for i, value in enumerate(gate_means):
             record[f"gate/unit_{i:03d}"] = value
         self._log(record)
         log.info("step %d: %s error %.2f%%", state.step, data.eval_split, error)

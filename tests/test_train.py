@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +17,8 @@ from conftest import SHARED, run_cli
 from omegaconf import OmegaConf
 
 from resnet_lab.api import compose_config
-from resnet_lab.checkpoint import CheckpointError, list_checkpoints, load_checkpoint
+from resnet_lab.checkpoint import CheckpointError, digest_path, list_checkpoints, load_checkpoint
+from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.report import RESULT_FIELDS
 from resnet_lab.run_folder import RunLock
@@ -76,7 +78,7 @@ def test_tiny_run_learns_and_writes_every_output(tiny_run: list[str], tmp_path: 
         "step_0000040.pt",
         "step_0000060.pt",
     ]
-    assert all(p.with_name(p.name + ".sha256").exists() for p in (tmp_path / "ckpt").glob("*.pt"))
+    assert all(digest_path(p).exists() for p in (tmp_path / "ckpt").glob("*.pt"))
     # TensorBoard: scalars and hparams in the run's own folder, no stray sub-folder
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -215,6 +217,8 @@ def test_resume_skips_completed_and_rejects_a_different_config(
     first = fit(args, tmp_path)
     again = fit([*args, "resume=true"], tmp_path)
     assert again["finished_at"] == first["finished_at"]  # nothing was re-run
+    with pytest.raises(ConfigError, match=r"model\.depth"):  # finished, but not this run
+        fit([*args, "resume=true", "model.depth=14"], tmp_path)
     (tmp_path / "result.json").unlink()
     with pytest.raises(ConfigError, match=r"model\.depth"):
         fit([*args, "resume=true", "model.depth=14"], tmp_path)
@@ -233,6 +237,34 @@ def test_resume_may_change_the_levers_that_leave_results_unchanged(
     speed_only = ["trainer.channels_last=false", "trainer.cudnn_benchmark=false"]
     more = fit([*tiny_run, "trainer.max_steps=8", "resume=true", *speed_only], tmp_path)
     assert (first["step"], more["step"], more["status"]) == (4, 8, "completed")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "text"),
+    [
+        (["trainer.max_steps=0"], "trainer.max_steps=0 must be at least 1"),
+        (["trainer.keep_checkpoints=0"], "trainer.keep_checkpoints=0 must be at least 1"),
+        (["trainer.progress=fancy"], "choose auto, bar or none"),
+        (["trainer.milestones=[48000,32000]"], "must be increasing"),
+        (["trainer.device=tpu"], "trainer.device=tpu"),
+    ],
+)
+def test_trainer_option_mistakes_are_clear(
+    tiny_run: list[str], tmp_path: Path, overrides: list[str], text: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(text)):
+        Trainer(compose_config([*tiny_run, *overrides]), tmp_path)
+
+
+def test_a_gpu_the_machine_lacks_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(ConfigError, match="has 1 GPU"):
+        resolve_device("cuda:3")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        resolve_device("cuda")
 
 
 def test_two_runs_never_share_a_folder(tiny_run: list[str], tmp_path: Path) -> None:
