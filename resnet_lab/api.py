@@ -10,12 +10,13 @@ from torch import nn
 CONFIG_MODULE = "resnet_lab.conf"
 
 
-def compose_config(overrides: list[str] | None = None) -> DictConfig:
-    """Compose the primary config with command-line style overrides, e.g. ``["shortcut=gate"]``."""
+def compose_config(overrides: list[str] | None = None, config_name: str = "config") -> DictConfig:
+    """Compose a config of the package (``config``: resnet-lab's; ``lesion``: resnet-lab-lesion's)
+    with command-line style overrides, e.g. ``["shortcut=gate"]``."""
     if GlobalHydra.instance().is_initialized():  # inside a running Hydra app or test context
-        return compose("config", overrides=list(overrides or []))
+        return compose(config_name, overrides=list(overrides or []))
     with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-        return compose("config", overrides=list(overrides or []))
+        return compose(config_name, overrides=list(overrides or []))
 
 
 def build_model(overrides: list[str] | None = None) -> nn.Module:

@@ -45,14 +45,15 @@ def image_batches(
 
 def evaluate(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> float:
     """Error in percent of ``model`` (in its current mode) over the batches."""
-    wrong = total = 0
+    wrong: Tensor | int = 0  # summed on the device: one host sync at the end, not one a batch
+    total = 0
     with torch.inference_mode():
         for x, y in batches:
-            wrong += int((model(x).argmax(1) != y).sum())
+            wrong = wrong + (model(x).argmax(1) != y).sum()
             total += y.shape[0]
     if total == 0:
         raise ConfigError("no images to evaluate")
-    return 100.0 * wrong / total
+    return 100.0 * int(wrong) / total
 
 
 def _saved_data(loaded: LoadedCheckpoint) -> dict[str, Any]:

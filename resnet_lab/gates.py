@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from resnet_lab.errors import UserError
+from resnet_lab.evaluate import positive_int
 
 log = logging.getLogger(__name__)
 
@@ -179,49 +180,43 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Mean gate value per unit and per class of a trained gated net "
         "(JSON, CSV, TensorBoard histograms, heat map).",
     )
-    parser.add_argument("run_dir", type=Path, help="a run folder with ckpt/")
+    parser.add_argument("run_dir", type=Path, help="a run folder with ckpt/, or a checkpoint file")
     parser.add_argument("--out", type=Path, help="output folder (default RUN_DIR/gates)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--batch-size", type=int, help="default: the run's trainer.eval_batch_size")
+    parser.add_argument(
+        "--batch-size", type=positive_int, help="default: the run's trainer.eval_batch_size"
+    )
     parser.add_argument("--data-root", help="where the dataset is, if not the run's data.root")
     return parser.parse_args(argv)
 
 
 def run(args: argparse.Namespace) -> Path:
     """Measure the gates of ``args.run_dir``'s newest checkpoint; returns the output folder."""
-    from omegaconf import OmegaConf
-
-    from resnet_lab.checkpoint import load_latest_checkpoint
-    from resnet_lab.config import Config
     from resnet_lab.data import eval_batches, load_data
     from resnet_lab.device import resolve_device
-    from resnet_lab.models import build_network
+    from resnet_lab.pretrained import data_config, lab_network, read_checkpoint
 
-    loaded = load_latest_checkpoint(args.run_dir / "ckpt")
-    if loaded is None:
-        raise UserError(f"no checkpoint in {args.run_dir / 'ckpt'}")
-    state, path = loaded
-    cfg = OmegaConf.merge(OmegaConf.structured(Config), state["config"])
-    if args.data_root:
-        cfg.data.root = args.data_root
+    loaded = read_checkpoint(args.run_dir)
+    model = lab_network(loaded)
+    config = loaded.state["config"]
     device = resolve_device(args.device, option="--device")
-    model = build_network(cfg)
-    model.load_state_dict(state["model"])
     model.to(device)
-    data = load_data(cfg.data, device)
-    batch_size = args.batch_size or cfg.trainer.eval_batch_size
+    data = load_data(data_config(config.get("data"), args.data_root), device)
+    batch_size = args.batch_size or config["trainer"]["eval_batch_size"]
     names, stats = measure(model, eval_batches(data, batch_size), data.num_classes, device)
     units = summarize(names, stats, data.classes)
 
-    out = args.out or args.run_dir / "gates"
+    ckpt_dir = loaded.path.parent
+    out = args.out or (ckpt_dir.parent if ckpt_dir.name == "ckpt" else ckpt_dir) / "gates"
     out.mkdir(parents=True, exist_ok=True)
-    step = int(state.get("train_state", {}).get("step", 0))
+    step = int(loaded.state.get("train_state", {}).get("step", 0))
+    experiment = config.get("experiment", {}).get("name", "")
     record = {
         "run_dir": str(args.run_dir),
-        "checkpoint": path.name,
+        "checkpoint": loaded.path.name,
         "step": step,
-        "experiment": cfg.experiment.name,
-        "shortcut": OmegaConf.to_container(cfg.shortcut),
+        "experiment": experiment,
+        "shortcut": config["shortcut"],
         "eval_split": data.eval_split,
         "images": int(stats.class_counts.sum()),
         "classes": data.classes,
@@ -230,7 +225,8 @@ def run(args: argparse.Namespace) -> Path:
     (out / "gates.json").write_text(json.dumps(record, indent=2) + "\n")
     write_csv(units, data.classes, out / "gates.csv")
     write_histograms(stats, out, step)
-    title = f"{cfg.experiment.name or args.run_dir.name}: shortcut={cfg.shortcut.name}, step {step}"
+    shortcut = config["shortcut"]["name"]
+    title = f"{experiment or args.run_dir.name}: shortcut={shortcut}, step {step}"
     plot_heatmap(units, data.classes, out / "gates.png", title)
     return out
 

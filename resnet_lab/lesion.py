@@ -268,12 +268,15 @@ def random_swaps(
     identity = list(range(len(model.units)))
     available = sum(math.comb(len(g), 2) for g in groups)
     results = []
+    known: dict[tuple[int, ...], float] = {}  # few distinct orders exist for small k: measure once
     for k in range(1, min(max_k, available) + 1):
         orders, taus, errors = [], [], []
         for _ in range(samples):
             order = swap_pairs(identity, k, rng, groups)
-            with reordered(model, order):
-                errors.append(measure())
+            if tuple(order) not in known:
+                with reordered(model, order):
+                    known[tuple(order)] = measure()
+            errors.append(known[tuple(order)])
             orders.append(order)
             taus.append(kendall_tau(order))
         results.append(
@@ -574,6 +577,8 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError(
             f"lesion.experiments: unknown {unknown}; choose from [{','.join(EXPERIMENTS)}]"
         )
+    if cfg.lesion.plain and "single" not in cfg.lesion.experiments:
+        raise ConfigError("lesion.plain compares single-unit deletions: add single to experiments")
 
 
 def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dict[str, Any]:
@@ -618,7 +623,7 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
     )
     if "single" in opts.experiments:
         results["single"] = single_deletions(model, measure)
-    if opts.plain and "single" in opts.experiments:
+    if opts.plain:
         plain = attach(read_checkpoint(opts.plain), data, device)
         plain_measure = make_measure(plain, batches, bn_batches)
         results["plain"] = {

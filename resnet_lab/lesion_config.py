@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hydra import compose, initialize_config_module
 from hydra.core.config_store import ConfigStore
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import MISSING, DictConfig
+
+from resnet_lab.api import compose_config
 
 EXPERIMENTS = ("single", "random", "swap", "paths")
 
@@ -71,7 +71,4 @@ register_lesion_configs()
 
 def compose_lesion_config(overrides: list[str] | None = None) -> DictConfig:
     """The ``resnet-lab-lesion`` config with command-line style overrides (the Python API)."""
-    if GlobalHydra.instance().is_initialized():
-        return compose("lesion", overrides=list(overrides or []))
-    with initialize_config_module(config_module="resnet_lab.conf", version_base="1.3"):
-        return compose("lesion", overrides=list(overrides or []))
+    return compose_config(overrides, config_name="lesion")

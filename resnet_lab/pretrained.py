@@ -27,7 +27,13 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from resnet_lab.api import build_model
-from resnet_lab.checkpoint import CheckpointError, load_checkpoint, load_latest_checkpoint
+from resnet_lab.checkpoint import (
+    CHECKPOINT_GLOB,
+    CheckpointError,
+    digest_path,
+    load_checkpoint,
+    load_latest_checkpoint,
+)
 from resnet_lab.config import Config, DataCfg
 from resnet_lab.data import load_data
 from resnet_lab.models import ResNet, build_network
@@ -35,7 +41,6 @@ from resnet_lab.models import ResNet, build_network
 # pytorch_resnet_cifar10 trains on (x / 255 - mean) / std per channel (its ImageNet constants).
 PEER_MEAN = (0.485, 0.456, 0.406)
 PEER_STD = (0.229, 0.224, 0.225)
-PEER_WIDTH = 16
 
 _PEER_UNIT_KEY = re.compile(r"layer([1-3])\.(\d+)\.(conv1|bn1|conv2|bn2)\.(\w+)")
 # Positions in resnet-lab's post_act branch Sequential: conv, BN, ReLU, conv, BN.
@@ -95,11 +100,11 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         ckpt_dir = path / "ckpt" if (path / "ckpt").is_dir() else path
         loaded = load_latest_checkpoint(ckpt_dir, map_location)
         if loaded is None:
-            raise CheckpointError(f"{path}: no checkpoint (expected {ckpt_dir}/step_*.pt)")
+            raise CheckpointError(f"{path}: no checkpoint (expected {ckpt_dir}/{CHECKPOINT_GLOB})")
         state, path = loaded
     elif not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file or run folder")
-    elif path.with_name(path.name + ".sha256").exists():
+        raise CheckpointError(f"{path}: no checkpoint (no such checkpoint file or run folder)")
+    elif digest_path(path).exists():
         state = load_checkpoint(path, map_location)
     else:
         try:
@@ -216,6 +221,18 @@ def build_from_config(config: Mapping[str, Any]) -> nn.Module:
     return build_network(cfg)
 
 
+def lab_network(loaded: LoadedCheckpoint) -> nn.Module:
+    """The network of a resnet-lab checkpoint, built from its saved config and loaded strictly."""
+    if loaded.kind != "resnet-lab":
+        raise CheckpointError(f"{loaded.path}: not a resnet-lab checkpoint (a {loaded.kind} one)")
+    net = build_from_config(loaded.state["config"])
+    try:
+        net.load_state_dict(loaded.state["model"], strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"{loaded.path}: weights do not fit its config: {e}") from e
+    return net
+
+
 def data_config(
     saved: Mapping[str, Any] | None, root: str | None = None, **changes: Any
 ) -> DictConfig:
@@ -273,11 +290,7 @@ def wrap(
         std_t: Tensor | None = torch.tensor(PEER_STD).view(3, 1, 1)
     else:
         config = state["config"]
-        net = build_from_config(config)
-        try:
-            net.load_state_dict(state["model"], strict=True)
-        except RuntimeError as e:
-            raise CheckpointError(f"{loaded.path}: weights do not fit its config: {e}") from e
+        net = lab_network(loaded)
         mean_t = _lab_mean(config, data_root) if mean is None else mean
         std_t = None
         data = config.get("data", {})

@@ -186,6 +186,14 @@ def test_experiments_measure_the_lesioned_net_and_restore_it() -> None:
     assert list(net.units) == units and not any(u.lesioned for u in net.units)
 
 
+def test_swaps_measure_each_distinct_order_once() -> None:
+    net = tiny(14)  # 2 units per stage: at most one swappable pair per stage, so <= 3 orders
+    calls = []
+    swaps = random_swaps(net, lambda: calls.append(1) or float(len(calls)), 1, 20, random.Random(0))
+    orders = {tuple(o) for o in swaps[0]["orders"]}
+    assert len(swaps[0]["errors"]) == 20 and len(calls) == len(orders) <= 3
+
+
 def test_bn_reestimation_and_restore() -> None:
     net = tiny(8)
     stem_bn = net.stem[1]
@@ -283,6 +291,9 @@ def test_lesion_config_mistakes_are_user_errors(tmp_path: Path) -> None:
     bad = compose_lesion_config(["checkpoint=x", "lesion.experiments=[single,shuffle]"])
     with pytest.raises(ConfigError, match=r"unknown \['shuffle'\]"):
         run(bad, tmp_path)
+    alone = compose_lesion_config(["checkpoint=x", "lesion.plain=y", "lesion.experiments=[swap]"])
+    with pytest.raises(ConfigError, match=r"lesion\.plain compares single-unit deletions"):
+        run(alone, tmp_path)
     with pytest.raises(ConfigCompositionException, match="split"):  # not silently ignored
         compose_lesion_config(["checkpoint=x", "data.split=val"])
     assert not list(tmp_path.iterdir())

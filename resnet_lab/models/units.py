@@ -28,7 +28,6 @@ from resnet_lab.registry import Registry
 class BranchLayout:
     head: tuple[str, ...]  # applied to the unit's input before the first convolution
     tail: tuple[str, ...]  # applied after the last convolution, before the addition
-    diagram: str
 
     @property
     def pre_activation(self) -> bool:
@@ -37,11 +36,11 @@ class BranchLayout:
 
 
 BRANCH_LAYOUTS: Registry[BranchLayout] = Registry("branch layout")
-BRANCH_LAYOUTS.add("post_act", BranchLayout((), ("bn",), "conv-BN-ReLU-conv-BN"))
-BRANCH_LAYOUTS.add("post_act_no_bn", BranchLayout((), (), "conv-BN-ReLU-conv"))
-BRANCH_LAYOUTS.add("relu_before_add", BranchLayout((), ("bn", "relu"), "conv-BN-ReLU-conv-BN-ReLU"))
-BRANCH_LAYOUTS.add("relu_preact", BranchLayout(("relu",), ("bn",), "ReLU-conv-BN-ReLU-conv-BN"))
-BRANCH_LAYOUTS.add("preact", BranchLayout(("bn", "relu"), (), "BN-ReLU-conv-BN-ReLU-conv"))
+BRANCH_LAYOUTS.add("post_act", BranchLayout((), ("bn",)))  # diagrams: module docstring
+BRANCH_LAYOUTS.add("post_act_no_bn", BranchLayout((), ()))
+BRANCH_LAYOUTS.add("relu_before_add", BranchLayout((), ("bn", "relu")))
+BRANCH_LAYOUTS.add("relu_preact", BranchLayout(("relu",), ("bn",)))
+BRANCH_LAYOUTS.add("preact", BranchLayout(("bn", "relu"), ()))
 
 AFTER_ADD: Registry[Callable[[int], nn.Module]] = Registry("after-addition function")
 AFTER_ADD.add("relu", lambda channels: nn.ReLU())
