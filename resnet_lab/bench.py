@@ -44,7 +44,7 @@ from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import build_network
 from resnet_lab.run_folder import environment
-from resnet_lab.train import Trainer, make_optimizer
+from resnet_lab.train import Trainer, lr_at, make_optimizer
 
 SCHEMA = "resnet-lab-bench/1"
 # Lever tokens of --variants, joined with "+" ("none" = the lab pipeline with no lever on).
@@ -96,6 +96,11 @@ class Levers:
     @classmethod
     def parse(cls, spec: str, device: torch.device) -> Levers:
         """``"cl+bf16+compile"`` -> Levers; ``"none"`` is the lab pipeline with every lever off."""
+        if "=" in spec:  # `--variants key=value`: nargs="?" took a config override as the list
+            raise ConfigError(
+                f"--variants {spec!r} is a config override: put overrides before --variants, "
+                "or give --variants its list"
+            )
         tokens = [] if spec == "none" else spec.split("+")
         unknown = [t for t in tokens if t not in LEVERS]
         if unknown:
@@ -184,7 +189,10 @@ class StackedModels:
         self._base = copy.deepcopy(models[0]).to("meta")  # structure only, for functional_call
         self.device = next(iter(self.params.values())).device
         self.precision = precision
+        self.trainer_cfg = trainer_cfg
         self.optimizer = make_optimizer(self.params.values(), trainer_cfg)
+        for p in self.params.values():  # zero gradients kept from the first step, as the trainer
+            p.grad = torch.zeros_like(p)
 
     def _forward(
         self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor
@@ -197,7 +205,7 @@ class StackedModels:
             logits = vmap(self._forward)(self.params, self.buffers, x)
             losses = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
             losses = losses.view_as(y).mean(1)
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=False)
         losses.sum().backward()
         self.optimizer.step()
         return losses.detach(), (logits.argmax(2) != y).sum(1)
@@ -207,18 +215,24 @@ def build_stacked(cfg: DictConfig, seeds: list[int], device: torch.device) -> St
     """The networks the trainer would build for these seeds, stacked into one."""
     models = []
     for seed in seeds:
-        torch.manual_seed(seed)  # as Trainer._fit seeds before building
+        torch.manual_seed(seed)  # as Trainer.build seeds before building
         models.append(build_network(cfg).to(device))
     return StackedModels(models, cfg.trainer, cfg.trainer.precision)
 
 
 def stacked_loop_step(stacked: StackedModels, batches: list[TrainBatches]) -> Callable[[], None]:
-    """One iteration for all stacked models: one batch per model's own stream."""
+    """One iteration for all stacked models, as ``Trainer.advance`` does it for one: the lr of
+    the step, one batch per model's own stream, the step."""
     m = len(batches)
     loss_sum = torch.zeros(m, device=stacked.device)
     wrong_sum = torch.zeros(m, device=stacked.device, dtype=torch.long)
+    count = 0
 
     def step() -> None:
+        nonlocal count
+        for group in stacked.optimizer.param_groups:
+            group["lr"] = lr_at(count, stacked.trainer_cfg)
+        count += 1
         xs, ys = zip(*(b.next() for b in batches), strict=True)
         loss, wrong = stacked.step(torch.stack(xs), torch.stack(ys))
         loss_sum.add_(loss)
@@ -395,7 +409,7 @@ class Contender:
     step: Callable[[], None] | None  # None when building it failed (see error)
     images_per_step: int
     levers: str = ""
-    lab_levers: Levers | None = None  # for the lab's step: its levers
+    lab_levers: Levers | None = None  # the lab's levers it runs with (sets cuDNN autotuning)
     runs: int = 1  # models trained at once
     error: str | None = None
     warmup_s: float = 0.0
@@ -435,21 +449,30 @@ def measure(
 ) -> None:
     """Warm every contender up, then time them in interleaved rounds (load hits all alike)."""
     cuda = device.type == "cuda"
-    for c in [c for c in contenders if c.step is not None]:
+
+    def timed(c: Contender, count: int, phase: str) -> float | None:
+        """Seconds for ``count`` steps; None, with the contender marked failed, when they raise
+        (a lever that fails, e.g. compile, must not stop the others)."""
         try:
             with _cudnn_benchmark(c.lab_levers is not None and c.lab_levers.cudnn_benchmark):
-                c.warmup_s = _run_steps(c, warmup, device)
-        except Exception as e:  # a lever that fails here (e.g. compile) must not stop the others
-            c.step, c.error = None, f"{type(e).__name__}: {e}"
-            print(f"  {c.name}: failed in warm-up: {c.error}", file=sys.stderr)
+                return _run_steps(c, count, device)
+        except Exception as e:
+            c.step, c.error, c.round_s = None, f"{type(e).__name__}: {e}", []
+            print(f"  {c.name}: failed in {phase}: {c.error}", file=sys.stderr)
+            return None
+
+    for c in [c for c in contenders if c.step is not None]:
+        c.warmup_s = timed(c, warmup, "warm-up") or 0.0
     for r in range(rounds):
         for c in [c for c in contenders if c.step is not None]:
             if cuda:
                 _sync(device)
                 before = torch.cuda.memory_allocated(device)
                 torch.cuda.reset_peak_memory_stats(device)
-            with _cudnn_benchmark(c.lab_levers is not None and c.lab_levers.cudnn_benchmark):
-                c.round_s.append(_run_steps(c, steps, device))
+            seconds = timed(c, steps, f"round {r + 1}")
+            if seconds is None:
+                continue
+            c.round_s.append(seconds)
             if cuda:
                 peak = torch.cuda.max_memory_allocated(device)
                 c.peak_memory = max(c.peak_memory or 0, peak)
@@ -565,13 +588,6 @@ def _fmt_ratio(x: float | None) -> str:
 
 def _fmt_bytes(n: int | None) -> str:
     return "-" if n is None else f"{n / 2**20:,.0f} MiB"
-
-
-def _on_device(data: DeviceData, device: torch.device) -> DeviceData:
-    if device.type == "cpu":
-        return data
-    tensors = ("train_images", "train_labels", "eval_images", "eval_labels", "mean")
-    return replace(data, **{k: getattr(data, k).to(device) for k in tensors})
 
 
 def _lab_contender(
@@ -753,7 +769,7 @@ def _bench(args: argparse.Namespace, command: str) -> int:
     env = environment(device)
     device_name = env["device"] if kind == "cuda" else f"{_cpu_name()} ({os.cpu_count()} cores)"
     print(f"{command}\nbuilding on {device_name} ...", file=sys.stderr)
-    data = _on_device(load_data(cfg.data, "cpu"), device)
+    data = load_data(cfg.data, device)
     loader = plain_loader(data, t.batch_size, workers, kind == "cuda", cfg.seed)
     contenders = [
         Contender(
@@ -782,7 +798,10 @@ def _bench(args: argparse.Namespace, command: str) -> int:
                 f"{args.models} seeds stacked (vmap)",
                 stacked_loop_step(stacked, batches),
                 args.models * t.batch_size,
-                f"vmap x{args.models} NCHW {t.precision}",
+                f"vmap x{args.models} NCHW {t.precision}"
+                + ("+cudnn" if main_levers.cudnn_benchmark else ""),
+                # cuDNN autotuning as the lab run it is compared with; eager and NCHW only
+                lab_levers=replace(main_levers, channels_last=False, compile_mode=None),
                 runs=args.models,
             )
         )

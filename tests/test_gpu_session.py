@@ -60,6 +60,33 @@ def test_run_stage_stops_in_time_and_continues(tmp_path: Path) -> None:
     assert final["status"] == "completed" and final["step"] == first["step"] + 2
 
 
+def test_seeds_stage_times_stacked_models_and_processes(tmp_path: Path) -> None:
+    done = stage(tmp_path, "seeds", *TINY_BENCH, "--models", "2", "--processes", "2")
+    assert done.returncode == 0, done.stderr + done.stdout
+    (saved,) = (tmp_path / "out").glob("*-resnet110-seeds.json")
+    report = json.loads(saved.read_text())
+    assert report["stacked"]["models"] == 2
+    assert report["processes"]["together"]["processes"] == 2
+
+
+def test_data_stage_moves_the_carried_files_out_of_the_tree(tmp_path: Path) -> None:
+    carried = tmp_path / "tree" / ".carry" / "cifar"
+    carried.mkdir(parents=True)
+    (carried / "data_batch_1.bin").write_bytes(b"x")
+    env = {"OUT": str(tmp_path / "out"), "CIFAR": str(tmp_path / "cifar"), "DEVICE": "cpu"}
+    done = subprocess.run(
+        ["bash", str(SCRIPT), "data", "1"],
+        cwd=tmp_path / "tree",
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert (tmp_path / "cifar" / "cifar-10-batches-bin" / "data_batch_1.bin").read_bytes() == b"x"
+    assert not list(carried.iterdir())
+    assert "data_batch_1.bin" in (tmp_path / "out" / "data-part1.txt").read_text()
+
+
 def test_unknown_stage_is_refused(tmp_path: Path) -> None:
     done = stage(tmp_path, "benchmark")
     assert done.returncode == 2 and "unknown stage benchmark" in done.stderr

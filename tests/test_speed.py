@@ -118,6 +118,15 @@ def test_compiled_step_equals_the_eager_step() -> None:
     assert_close_steps(compiled, eager, 1e-9)
 
 
+def test_dynamo_traces_the_step_itself() -> None:
+    """trainer.compile must compile the step (forward and loss), not only what it calls: the
+    step reads plain attributes, which Dynamo can trace, not OmegaConf nodes, which it cannot."""
+    trainer = tiny_trainer()
+    x, y = trainer.batches.next()
+    explained = torch._dynamo.explain(trainer.train_step)(x, y)
+    assert any("cross_entropy" in str(graph.code) for graph in explained.graphs)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(
     not any(shutil.which(c) for c in ("g++", "c++", "clang++")),
@@ -203,7 +212,12 @@ def test_lever_variants_are_trainer_configs() -> None:
 
 @pytest.mark.parametrize(
     ("spec", "text"),
-    [("cl+fast", "unknown lever 'fast'"), ("cl+graphs", "need CUDA"), ("", "unknown lever")],
+    [
+        ("cl+fast", "unknown lever 'fast'"),
+        ("cl+graphs", "need CUDA"),
+        ("", "unknown lever"),
+        ("shortcut=gate", "is a config override: put overrides before --variants"),
+    ],
 )
 def test_bad_lever_specs(spec: str, text: str) -> None:
     with pytest.raises(ConfigError, match=text):
@@ -293,6 +307,37 @@ def test_a_failing_concurrent_process_is_reported_not_waited_for(tmp_path: Path)
     result = bench.concurrent_processes(overrides, 2, warmup=1, steps=1, threads=1)
     assert result["processes"] == 2
     assert "images_per_s" not in result and str(tmp_path) in result["error"]
+
+
+def test_bare_variants_and_the_main_lever_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(bench.DEFAULT_VARIANTS, "cpu", "none,cl")
+    out = tmp_path / "bench.json"
+    args = ["--device", "cpu", "--depth", "8", "--width", "4", "--batch-size", "16", "--warmup"]
+    args += ["1", "--steps", "1", "--rounds", "1", "--no-channels-last", "--precision", "bf16"]
+    assert bench.main([*args, "--out", str(out), "--variants"]) == 0
+    results = json.loads(out.read_text())["results"]
+    assert [(r["name"], r["levers"]) for r in results[1:]] == [
+        ("lab step (trainer config)", "bf16"),
+        ("lab variant none", "none"),
+        ("lab variant cl", "cl"),
+    ]
+
+
+def test_a_contender_failing_in_a_timed_round_leaves_the_others_timed() -> None:
+    calls = {"n": 0}
+
+    def breaks_in_round_two() -> None:
+        calls["n"] += 1
+        if calls["n"] > 2:  # warm-up 1 step, round 1 one step, then it fails
+            raise RuntimeError("boom")
+
+    good = bench.Contender("good", lambda: None, 1)
+    bad = bench.Contender("bad", breaks_in_round_two, 1)
+    bench.measure([good, bad], steps=1, warmup=1, rounds=3, device=torch.device("cpu"))
+    assert len(good.round_s) == 3 and good.error is None
+    assert bad.step is None and bad.round_s == [] and bad.error == "RuntimeError: boom"
 
 
 def test_benchmark_rejects_bad_options(capsys: pytest.CaptureFixture) -> None:
