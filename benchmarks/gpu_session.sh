@@ -25,30 +25,39 @@ CIFAR=${CIFAR:-/root/cifar}
 RUNS=${RUNS:-/root/runs}
 DEVICE=${DEVICE:-cuda}
 LIMIT_S=${LIMIT_S:-540} # stop a run this long after its start, under the 600 s command limit
+USAGE="stage: check | bench | compile | seeds | data K | run NAME [overrides]"
+stage=${1:?$USAGE}
+shift
+case $stage in
+  check | bench | compile | seeds | data | run) ;;
+  *)
+    echo "unknown stage $stage; $USAGE" >&2
+    exit 2
+    ;;
+esac
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-
-if ! python3 -c "import hydra, omegaconf" 2>/dev/null; then
+if [[ $stage != data ]] && ! python3 -c "import hydra, omegaconf" 2>/dev/null; then
   python3 -m pip install -q --no-index --find-links .carry/wheels hydra-core omegaconf
 fi
-tag=$(python3 - "$DEVICE" <<'EOF'
-import datetime, sys, torch
-gpu = torch.cuda.get_device_name().split()[1].lower() if sys.argv[1] == "cuda" else "cpu"
-print(f"{gpu}-{datetime.date.today()}")
-EOF
-)
+
+device_tag() { # e.g. h100-2026-11-23: the prefix of the result files
+  python3 -c "import datetime, sys, torch
+gpu = torch.cuda.get_device_name().split()[1].lower() if sys.argv[1] == 'cuda' else 'cpu'
+print(f'{gpu}-{datetime.date.today()}')" "$DEVICE"
+}
 
 bench() { # bench NAME ARGS...: the JSON and the printed table (with the command) into $OUT
-  local name=$1
+  local name=$1 tag
   shift
+  tag=$(device_tag)
   python3 -m resnet_lab.bench --device "$DEVICE" "$@" --out "$OUT/$tag-$name.json" 2>&1 |
     tee "$OUT/$tag-$name.txt"
 }
 
-stage=${1:?"stage: check | bench | compile | seeds | data K | run NAME [overrides]"}
-shift
 case $stage in
   check)
+    tag=$(device_tag)
     { nvidia-smi || true; python3 -m pip list 2>/dev/null | grep -E "^(torch|triton|hydra-core) "; } |
       tee "$OUT/$tag-machine.txt"
     python3 -m pytest -q -rs tests/test_speed.py 2>&1 | tee "$OUT/$tag-tests.txt"
@@ -88,9 +97,5 @@ case $stage in
       [[ -f $RUNS/$name/$f ]] && cp "$RUNS/$name/$f" "$OUT/$name-$(basename "$f")"
     done
     exit "$status"
-    ;;
-  *)
-    echo "unknown stage $stage: check | bench | compile | seeds | data K | run NAME [overrides]" >&2
-    exit 2
     ;;
 esac

@@ -50,7 +50,7 @@ def test_bench_stage_saves_the_json_and_the_printed_table(tmp_path: Path) -> Non
 def test_run_stage_stops_in_time_and_continues(tmp_path: Path) -> None:
     overrides = ["data=synthetic", "model.depth=8", "model.width=4", "trainer.batch_size=16"]
     overrides += ["trainer.log_every=1"]
-    cut = stage(tmp_path, "run", "r", *overrides, "trainer.max_steps=100000", LIMIT_S="12")
+    cut = stage(tmp_path, "run", "r", *overrides, "trainer.max_steps=100000", LIMIT_S="10")
     assert cut.returncode == 124, cut.stderr + cut.stdout  # timeout's code: the run was stopped
     first = json.loads((tmp_path / "out" / "r-result.json").read_text())
     assert first["status"] == "interrupted" and first["step"] > 0
@@ -60,13 +60,12 @@ def test_run_stage_stops_in_time_and_continues(tmp_path: Path) -> None:
     assert final["status"] == "completed" and final["step"] == first["step"] + 2
 
 
-def test_seeds_stage_times_stacked_models_and_processes(tmp_path: Path) -> None:
-    done = stage(tmp_path, "seeds", *TINY_BENCH, "--models", "2", "--processes", "2")
+def test_seeds_stage_times_stacked_models(tmp_path: Path) -> None:
+    # --processes 1 keeps it cheap: concurrent processes are timed in test_speed.py
+    done = stage(tmp_path, "seeds", *TINY_BENCH, "--models", "2", "--processes", "1")
     assert done.returncode == 0, done.stderr + done.stdout
     (saved,) = (tmp_path / "out").glob("*-resnet110-seeds.json")
-    report = json.loads(saved.read_text())
-    assert report["stacked"]["models"] == 2
-    assert report["processes"]["together"]["processes"] == 2
+    assert json.loads(saved.read_text())["stacked"]["models"] == 2
 
 
 def test_data_stage_moves_the_carried_files_out_of_the_tree(tmp_path: Path) -> None:
