@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from resnet_lab.checkpoint import load_latest_checkpoint, save_checkpoint
+from resnet_lab.checkpoint import list_checkpoints, load_latest_checkpoint, save_checkpoint
 from resnet_lab.config import TrainerCfg
 from resnet_lab.data import DeviceData, TrainBatches, eval_batches, load_data
 from resnet_lab.device import resolve_device
@@ -226,12 +226,13 @@ class Trainer:
     def _fit(self, previous: dict[str, Any] | None) -> dict[str, Any]:
         cfg = self.cfg
         ckpt_dir = self.run_dir / "ckpt"
-        loaded = load_latest_checkpoint(ckpt_dir, map_location="cpu")
-        if loaded and not cfg.resume:
+        existing = list_checkpoints(ckpt_dir)
+        if existing and not cfg.resume:  # refuse before reading (or failing to read) any of them
             raise UserError(
-                f"{self.run_dir} already holds a run (checkpoint {loaded[1].name}); continue it "
+                f"{self.run_dir} already holds a run (checkpoint {existing[-1].name}); continue it "
                 "with resume=true, or choose a new folder"
             )
+        loaded = load_latest_checkpoint(ckpt_dir, map_location="cpu") if existing else None
         if cfg.resume and not loaded:
             log.info("resume=true but no checkpoint in %s: starting from step 0", ckpt_dir)
 

@@ -239,6 +239,15 @@ def test_resume_may_change_the_levers_that_leave_results_unchanged(
     assert (first["step"], more["step"], more["status"]) == (4, 8, "completed")
 
 
+def test_a_folder_with_damaged_checkpoints_is_still_refused(
+    tiny_run: list[str], tmp_path: Path
+) -> None:
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "step_0000010.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="already holds a run"):
+        fit([*tiny_run, "trainer.max_steps=5"], tmp_path)
+
+
 @pytest.mark.parametrize(
     ("overrides", "text"),
     [
