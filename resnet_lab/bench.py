@@ -890,7 +890,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
     try:
-        return _bench(args, "python -m resnet_lab.bench " + shlex.join(argv))
+        # Every compiled contender adds entries to Dynamo's cache of the shared SGD.step; past the
+        # recompile limit Dynamo would quietly run a "compiled" variant's optimizer eagerly. Fail
+        # instead, so that the variant is reported as failed rather than mislabelled.
+        with torch._dynamo.config.patch(fail_on_recompile_limit_hit=True):
+            return _bench(args, "python -m resnet_lab.bench " + shlex.join(argv))
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
