@@ -400,6 +400,13 @@ def _check_options(cfg: DataCfg) -> None:
         raise ConfigError(f"data.limit must be a positive integer or null, got {limit!r}")
 
 
+def train_rows(total: int, split: str, limit: int | None = None) -> int:
+    """How many of the first ``total`` training images a run trains on: split=val keeps the
+    first 90% (the last 10% are its validation images), data.limit the first N of those."""
+    rows = total - total // 10 if split == "val" else total
+    return rows if limit is None else min(rows, limit)
+
+
 def load_data(cfg: DataCfg, device: torch.device | str) -> DeviceData:
     """Load the dataset named by ``cfg``, apply split and limit, and put it on ``device``.
 
@@ -420,14 +427,14 @@ def load_data(cfg: DataCfg, device: torch.device | str) -> DeviceData:
     if cfg.split == "full":
         eval_x, eval_y, eval_split = host.test_images, host.test_labels, "test"
     else:
-        n_train = len(train_y) - len(train_y) // 10
+        n_train = train_rows(len(train_y), "val")
         if n_train == len(train_y):
             raise ConfigError(
                 f"data.split=val needs at least 10 training images, {cfg.name} has {n_train}"
             )
         eval_x, eval_y, eval_split = train_x[n_train:], train_y[n_train:], "val"
         train_x, train_y = train_x[:n_train], train_y[:n_train]
-    if cfg.limit is not None:
+    if cfg.limit is not None:  # train_rows(..., cfg.limit) of the training images in all
         train_x, train_y = train_x[: cfg.limit], train_y[: cfg.limit]
         eval_x, eval_y = eval_x[: cfg.limit], eval_y[: cfg.limit]
     # Exact integer sums, then float64: the mean does not depend on summation order or device.

@@ -35,7 +35,7 @@ from resnet_lab.checkpoint import (
     load_latest_checkpoint,
 )
 from resnet_lab.config import Config, DataCfg
-from resnet_lab.data import load_data
+from resnet_lab.data import load_data, train_rows
 from resnet_lab.models import ResNet, build_network
 
 # pytorch_resnet_cifar10 trains on (x / 255 - mean) / std per channel (its ImageNet constants).
@@ -248,14 +248,15 @@ def data_config(
 def training_mean(train_images: Tensor, saved_data: Mapping[str, Any]) -> Tensor:
     """The per-pixel mean (in [0, 1] units) of the training images a run actually used.
 
-    Repeats load_data's choice: split=val keeps the first 90%, data.limit the first N; exact
-    integer sums, then float64, as load_data does.
+    The rows load_data trains on (:func:`~resnet_lab.data.train_rows`); exact integer sums, then
+    float64, as load_data does.
     """
-    n = train_images.shape[0]
-    if saved_data.get("split", "full") == "val":
-        n -= n // 10
-    if saved_data.get("limit") is not None:
-        n = min(n, int(saved_data["limit"]))
+    limit = saved_data.get("limit")
+    n = train_rows(
+        train_images.shape[0],
+        saved_data.get("split", "full"),
+        None if limit is None else int(limit),
+    )
     total = train_images[:n].sum(dim=0, dtype=torch.int64).to(torch.float64)
     return (total / (255.0 * n)).to(torch.float32)
 

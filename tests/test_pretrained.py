@@ -17,16 +17,18 @@ from omegaconf import OmegaConf
 
 from resnet_lab.api import compose_config
 from resnet_lab.checkpoint import CheckpointError, save_checkpoint
-from resnet_lab.data import normalize
+from resnet_lab.data import load_data, normalize
 from resnet_lab.evaluate import main as eval_main
 from resnet_lab.models import build_network
 from resnet_lab.models.shortcuts import ZeroPadDownsample
 from resnet_lab.pretrained import (
     PEER_MEAN,
     PEER_STD,
+    data_config,
     load_pretrained,
     peer_to_lab_state_dict,
     read_checkpoint,
+    training_mean,
 )
 
 PEERS = SHARED / "peer-checkpoints"
@@ -197,3 +199,14 @@ def test_peer_accuracy_on_real_test_images() -> None:
     n = 500
     error = evaluate(model, image_batches(data.eval_images[:n], data.eval_labels[:n], 250))
     assert 4.0 < error < 14.0
+
+
+@pytest.mark.parametrize(
+    "saved", [{"split": "full"}, {"split": "val"}, {"split": "val", "limit": 100}, {"limit": 7}]
+)
+def test_training_mean_is_the_mean_the_run_trained_with(saved: dict) -> None:
+    """Evaluation recomputes a run's normalisation from the full training set: it must pick the
+    rows load_data trained on for the run's split and limit."""
+    full = load_data(data_config({"name": "synthetic"}, split="full", limit=None), "cpu")
+    trained = load_data(data_config({"name": "synthetic", **saved}), "cpu")
+    torch.testing.assert_close(training_mean(full.train_images, saved), trained.mean)
