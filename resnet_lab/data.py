@@ -10,6 +10,7 @@ See docs/data.md for where the files go and what each error means.
 from __future__ import annotations
 
 import hashlib
+import math
 import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +29,8 @@ DATASETS = ("cifar10", "cifar100", "synthetic")
 SPLITS = ("full", "val")
 PAD = 4  # pixels of zero padding before the random 32x32 crop (the papers' recipe)
 CIFAR_PAGE = "https://www.cs.toronto.edu/~kriz/cifar.html"
-PIXELS = 3 * 32 * 32
+IMAGE_SHAPE = (3, 32, 32)  # channels, height, width of every CIFAR image
+PIXELS = math.prod(IMAGE_SHAPE)
 
 CIFAR10_BIN_FOLDER = "cifar-10-batches-bin"
 CIFAR10_BIN_TRAIN = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
@@ -172,7 +174,7 @@ def _read_records(
             f"{path} holds label {labels.max()}, but the dataset has {num_classes} classes: "
             f"it is not a file of this dataset. {_redownload(path)}"
         )
-    return raw[:, label_bytes:].reshape(-1, 3, 32, 32), labels
+    return raw[:, label_bytes:].reshape(-1, *IMAGE_SHAPE), labels
 
 
 def _class_names(path: Path, default: list[str]) -> list[str]:
@@ -370,7 +372,7 @@ def make_synthetic(num_classes: int, train_size: int, test_size: int) -> HostDat
     def sample(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
         labels = rng.permutation(np.arange(n) % num_classes)
         gain = rng.normal(1.0, 0.08, size=(n, 1, 1, 1)).astype(np.float32)
-        noise = rng.standard_normal(size=(n, 3, 32, 32), dtype=np.float32) * 20
+        noise = rng.standard_normal(size=(n, *IMAGE_SHAPE), dtype=np.float32) * 20
         images = np.clip(np.rint(protos[labels] * gain + noise), 0, 255).astype(np.uint8)
         return images, labels.astype(np.int64)
 

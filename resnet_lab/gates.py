@@ -37,7 +37,10 @@ BINS = 100  # histogram buckets on [0, 1]
 
 
 class GateStats:
-    """Accumulates, per gate, per-class sums of per-image means and an exact histogram."""
+    """Accumulates, per gate, per-class sums of per-image means and an exact histogram.
+
+    Counts use ``index_add_``, not ``bincount``, which syncs with the host on CUDA to size its
+    output."""
 
     def __init__(self, num_gates: int, num_classes: int, device: torch.device) -> None:
         f64 = {"device": device, "dtype": torch.float64}
@@ -58,7 +61,7 @@ class GateStats:
                 0, self.labels, g.flatten(1).mean(1, dtype=torch.float64)
             )
             bucket = (g * BINS).long().clamp_(0, BINS - 1).flatten()
-            self.counts[index] += torch.bincount(bucket, minlength=BINS)
+            self.counts[index].index_add_(0, bucket, torch.ones_like(bucket))
             self.sums[index] += g.sum(dtype=torch.float64)
             self.squares[index] += (g * g).sum(dtype=torch.float64)
             self.mins[index] = torch.minimum(self.mins[index], g.min().double())
@@ -68,7 +71,7 @@ class GateStats:
 
     def add_labels(self, labels: Tensor) -> None:
         self.labels = labels
-        self.class_counts += torch.bincount(labels, minlength=len(self.class_counts)).double()
+        self.class_counts.index_add_(0, labels, torch.ones_like(labels, dtype=torch.float64))
 
 
 def measure(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from collections.abc import Callable, Collection, Iterator, Mapping
+from typing import Any, Generic, TypeVar
 
 from resnet_lab.errors import ConfigError
 
@@ -44,3 +44,29 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+    def reject_ignored(
+        self,
+        selector: str,
+        chosen: str,
+        group: str,
+        values: Any,
+        defaults: Mapping[str, Any],
+        uses: Callable[[T], Collection[str]],
+    ) -> None:
+        """Refuse an option of ``group`` set away from its default that the variant ``chosen``
+        (by ``selector``) would silently ignore, naming the variants that read it.
+
+        ``defaults`` maps the variant-specific option names to their defaults; ``uses(item)``
+        gives the names an item reads; ``values`` holds the options as attributes.
+        """
+        used = uses(self.get(chosen))
+        for name, default in defaults.items():
+            value = getattr(values, name)
+            if name in used or value == default:
+                continue
+            users = [n for n in self if name in uses(self.get(n))]
+            raise ConfigError(
+                f"{group}.{name}={value} has no meaning for {selector}={chosen}; "
+                f"it is used by {selector}={' / '.join(users)}"
+            )

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
+from collections.abc import Callable
 
 import pytest
 import torch
 from hydra.errors import ConfigCompositionException, MissingConfigException
-from torch import nn
+from torch import Tensor, nn
 
 from resnet_lab import build_model
 from resnet_lab.config import ShortcutCfg
 from resnet_lab.errors import ConfigError
 from resnet_lab.models import AFTER_ADD, BRANCH_LAYOUTS, SHORTCUTS, ResidualUnit
-from resnet_lab.models.shortcuts import make_downsample
+from resnet_lab.models.shortcuts import Projection, ShortcutSite, make_downsample
 from resnet_lab.models.units import ConvSpec
 
 SHORTCUT_OPTIONS = ["identity", "scale", "gate", "shortcut_gate", "conv1x1", "dropout"]
@@ -53,7 +55,7 @@ def _unit(shortcut: ShortcutCfg, fn: str = "relu", branch: str = "post_act") -> 
     unit = ResidualUnit(
         convs,
         layout,
-        SHORTCUTS.get(shortcut.name)(8, 8, 1, shortcut, make_downsample("zero_pad", 8, 8, 1, True)),
+        SHORTCUTS.get(shortcut.name)(ShortcutSite(8, 8), shortcut),
         AFTER_ADD.get(fn)(8),
         share_head=False,
     )
@@ -160,6 +162,26 @@ def test_downsampling_options() -> None:
     padded = make_downsample("zero_pad", 4, 8, 2, norm=False)(x)
     assert padded.shape == (1, 8, 4, 4)
     assert padded[0, 2, 0, 0] == 1.0 and padded.sum() == 1.0
+
+
+def test_shortcuts_replacing_the_identity_build_no_downsample() -> None:
+    """Where the shape changes, a plain unit and a 1x1-conv shortcut build nothing for the identity
+    they replace: no parameters, and no random draws that would shift the net's initialisation."""
+    site = ShortcutSite(4, 8, 2, downsample="projection")
+
+    def draw_after(build: Callable[[], object]) -> Tensor:
+        torch.manual_seed(0)
+        build()
+        return torch.rand(4)
+
+    for name, own_part in [("none", lambda: None), ("conv1x1", lambda: Projection(4, 8, 2, True))]:
+        cls = SHORTCUTS.get(name)
+        assert sum(p.numel() for p in cls(site, ShortcutCfg()).parameters()) == (
+            0 if name == "none" else 4 * 8 + 2 * 8
+        )
+        assert torch.equal(
+            draw_after(functools.partial(cls, site, ShortcutCfg())), draw_after(own_part)
+        )
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ from resnet_lab.models import (
     build_network,
 )
 from resnet_lab.models.resnet import _init_weights
-from resnet_lab.models.shortcuts import GateActivation, make_downsample
+from resnet_lab.models.shortcuts import GateActivation, ShortcutSite
 from resnet_lab.models.units import ConvSpec
 from resnet_lab.train import Trainer
 
@@ -87,9 +87,7 @@ def _unit(
     unit = ResidualUnit(
         [ConvSpec(8, out, 3, stride), ConvSpec(out, out, 3)],
         BRANCH_LAYOUTS.get("post_act"),
-        SHORTCUTS.get(shortcut.name)(
-            8, out, stride, shortcut, make_downsample("zero_pad", 8, out, stride, True)
-        ),
+        SHORTCUTS.get(shortcut.name)(ShortcutSite(8, out, stride), shortcut),
         AFTER_ADD.get(fn)(out),
         share_head=False,
         survival=survival,

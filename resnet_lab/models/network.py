@@ -54,15 +54,10 @@ def check_model_options(cfg: Any) -> None:
     name = cfg.model.arch
     arch = ARCHS.get(name)
     defaults = ModelCfg()
-    for f in fields(ModelCfg):
-        value = cfg.model[f.name]
-        if f.name in COMMON_FIELDS or f.name in arch.uses or value == getattr(defaults, f.name):
-            continue
-        users = [n for n in ARCHS if f.name in ARCHS.get(n).uses]
-        raise ConfigError(
-            f"model.{f.name}={value} has no meaning for model.arch={name}; "
-            f"it is used by model.arch={' / '.join(users)}"
-        )
+    options = {f.name: getattr(defaults, f.name) for f in fields(ModelCfg)}
+    for common in COMMON_FIELDS:
+        del options[common]
+    ARCHS.reject_ignored("model.arch", name, "model", cfg.model, options, lambda a: a.uses)
     if arch.residual:
         return
     for group, schema in (("shortcut", ShortcutCfg), ("after_add", AfterAddCfg)):

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from resnet_lab.config import AfterAddCfg, ModelCfg, ShortcutCfg
 from resnet_lab.errors import ConfigError
-from resnet_lab.models.shortcuts import SHORTCUTS, init_gate_biases, make_downsample
+from resnet_lab.models.shortcuts import SHORTCUTS, ShortcutSite, init_gate_biases
 from resnet_lab.models.units import (
     AFTER_ADD,
     BRANCH_LAYOUTS,
@@ -87,16 +87,9 @@ def units_per_stage(depth: int, block_name: str) -> int:
 
 def check_shortcut_options(cfg: ShortcutCfg) -> None:
     """Reject options that the chosen shortcut would silently ignore."""
-    cls = SHORTCUTS.get(cfg.name)
-    defaults = ShortcutCfg()
-    for field_name in ("scale", "branch_scale", "gate_bias", "dropout"):
-        value = getattr(cfg, field_name)
-        if field_name not in cls.uses and value != getattr(defaults, field_name):
-            users = [n for n in SHORTCUTS if field_name in SHORTCUTS.get(n).uses]
-            raise ConfigError(
-                f"shortcut.{field_name}={value} has no meaning for shortcut={cfg.name}; "
-                f"it is used by shortcut={' / '.join(users)}"
-            )
+    options = vars(ShortcutCfg())
+    del options["name"]
+    SHORTCUTS.reject_ignored("shortcut", cfg.name, "shortcut", cfg, options, lambda cls: cls.uses)
     if not 0.0 <= cfg.dropout < 1.0:
         raise ConfigError(f"shortcut.dropout={cfg.dropout} must be in [0, 1)")
 
@@ -158,28 +151,18 @@ class ResNet(nn.Module):
             out_channels = width * model.widen_factor * 2**stage * block.expansion
             for i in range(n):
                 stride = 2 if stage > 0 and i == 0 else 1
-                changes_shape = stride != 1 or channels != out_channels
-                if changes_shape:
+                site = ShortcutSite(
+                    channels, out_channels, stride, downsample, norm=not layout.pre_activation
+                )
+                if site.changes_shape:
                     self.downsampling_units.append(len(units))
                 units.append(
                     ResidualUnit(
                         block.convs(channels, out_channels, stride),
                         layout,
-                        shortcut_cls(
-                            channels,
-                            out_channels,
-                            stride,
-                            shortcut,
-                            make_downsample(
-                                downsample,
-                                channels,
-                                out_channels,
-                                stride,
-                                norm=not layout.pre_activation,
-                            ),
-                        ),
+                        shortcut_cls(site, shortcut),
                         make_after_add(out_channels),
-                        share_head=layout.pre_activation and (not units or changes_shape),
+                        share_head=layout.pre_activation and (not units or site.changes_shape),
                         dropout=model.dropout,
                         survival=1.0 - (len(units) + 1) / (3 * n) * (1.0 - model.survival_last),
                     )

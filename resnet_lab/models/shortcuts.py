@@ -11,6 +11,7 @@ Where a unit changes the shape (stride 2 or more channels), the identity is resh
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -66,21 +67,38 @@ class GateActivation(nn.Sigmoid):
     """The sigmoid of a gate g(x); a type of its own so the trainer can find and log gate values."""
 
 
+@dataclass(frozen=True)
+class ShortcutSite:
+    """Where a shortcut sits: the unit's channels and stride, and how its identity is reshaped
+    when they change the shape (``downsample``: zero_pad or projection; ``norm``: the
+    projection's BN, absent in pre-activation nets)."""
+
+    in_channels: int
+    out_channels: int
+    stride: int = 1
+    downsample: str = "zero_pad"
+    norm: bool = True
+
+    @property
+    def changes_shape(self) -> bool:
+        return self.stride != 1 or self.in_channels != self.out_channels
+
+
 class Shortcut(nn.Module):
-    """Base class: ``forward(x, residual)`` returns what is added before the after-add function."""
+    """Base class: ``forward(x, residual)`` returns what is added before the after-add function.
+
+    Variants that keep the identity path get it as ``self.downsample`` (reshaped where the unit
+    changes the shape); those that replace it (``reshapes_identity = False``) build nothing."""
 
     uses: ClassVar[tuple[str, ...]] = ()  # the ShortcutCfg fields this variant reads
+    reshapes_identity: ClassVar[bool] = True
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        stride: int,
-        cfg: ShortcutCfg,
-        downsample: nn.Module,
-    ) -> None:
+    def __init__(self, site: ShortcutSite, cfg: ShortcutCfg) -> None:
         super().__init__()
-        self.downsample = downsample
+        if self.reshapes_identity:
+            self.downsample = make_downsample(
+                site.downsample, site.in_channels, site.out_channels, site.stride, site.norm
+            )
 
     def forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
         raise NotImplementedError
@@ -104,15 +122,8 @@ class ScaleShortcut(Shortcut):
 
     uses = ("scale", "branch_scale")
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        stride: int,
-        cfg: ShortcutCfg,
-        downsample: nn.Module,
-    ) -> None:
-        super().__init__(in_channels, out_channels, stride, cfg, downsample)
+    def __init__(self, site: ShortcutSite, cfg: ShortcutCfg) -> None:
+        super().__init__(site, cfg)
         self.scale = cfg.scale
         self.branch_scale = cfg.branch_scale
 
@@ -127,17 +138,12 @@ class _Gated(Shortcut):
     uses = ("gate_bias",)
     gate_kernel: ClassVar[int] = 1  # Identity Mappings: W_g is a 1x1 convolution
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        stride: int,
-        cfg: ShortcutCfg,
-        downsample: nn.Module,
-    ) -> None:
-        super().__init__(in_channels, out_channels, stride, cfg, downsample)
+    def __init__(self, site: ShortcutSite, cfg: ShortcutCfg) -> None:
+        super().__init__(site, cfg)
         k = self.gate_kernel
-        self.gate_conv = nn.Conv2d(in_channels, out_channels, k, stride, k // 2, bias=True)
+        self.gate_conv = nn.Conv2d(
+            site.in_channels, site.out_channels, k, site.stride, k // 2, bias=True
+        )
         self.gate_act = GateActivation()
         self.gate_bias_init = cfg.gate_bias
 
@@ -176,17 +182,12 @@ class NoShortcut(Shortcut):
     A deleted branch leaves nothing: the unit then passes zeros on.
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        stride: int,
-        cfg: ShortcutCfg,
-        downsample: nn.Module,
-    ) -> None:
-        super().__init__(in_channels, out_channels, stride, cfg, nn.Identity())
-        self.out_channels = out_channels
-        self.stride = stride
+    reshapes_identity = False
+
+    def __init__(self, site: ShortcutSite, cfg: ShortcutCfg) -> None:
+        super().__init__(site, cfg)
+        self.out_channels = site.out_channels
+        self.stride = site.stride
 
     def forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
         if residual is not None:
@@ -208,16 +209,11 @@ class ShortcutOnlyGateShortcut(_Gated):
 class Conv1x1Shortcut(Shortcut):
     """A 1x1 convolution + BN on every unit's shortcut (replaces the identity everywhere)."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        stride: int,
-        cfg: ShortcutCfg,
-        downsample: nn.Module,
-    ) -> None:
-        super().__init__(in_channels, out_channels, stride, cfg, nn.Identity())
-        self.projection = Projection(in_channels, out_channels, stride, norm=True)
+    reshapes_identity = False
+
+    def __init__(self, site: ShortcutSite, cfg: ShortcutCfg) -> None:
+        super().__init__(site, cfg)
+        self.projection = Projection(site.in_channels, site.out_channels, site.stride, norm=True)
 
     def forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
         return _plus(self.projection(x), residual)
@@ -229,15 +225,8 @@ class DropoutShortcut(Shortcut):
 
     uses = ("dropout",)
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        stride: int,
-        cfg: ShortcutCfg,
-        downsample: nn.Module,
-    ) -> None:
-        super().__init__(in_channels, out_channels, stride, cfg, downsample)
+    def __init__(self, site: ShortcutSite, cfg: ShortcutCfg) -> None:
+        super().__init__(site, cfg)
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
