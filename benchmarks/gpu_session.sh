@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# The GPU measurements of docs/speed.md, stage by stage, for a session lent a GPU through the
-# device tool (10 minutes per command, 30 minutes in all, machine released after 30 s idle).
+# The GPU measurements of docs/speed.md for a session lent a GPU through the device tool: 15
+# minutes of device time in all (machine start and idle time included), 10 minutes per command,
+# the machine given back after 30 s idle, at most 8 files back per command.
 #
 # Here, once:     make gpu-wheels                     # Hydra wheels into .carry/wheels
-# Then each call: device run, carry [".carry"], command "bash benchmarks/gpu_session.sh STAGE"
-#   check         GPU tests of tests/test_speed.py and a short ResNet-20 CUDA benchmark
+# Then each call: device run, carry [".carry"], command "bash benchmarks/gpu_session.sh STAGE",
+#                 timeout_s 600. The first call of a lease is `all`: every figure of the speed
+#                 issue in one command, most important first, within ALL_S seconds.
+#   all           tests, bench, compile (CUDA graphs, bf16 then fp32), seeds: each under its own
+#                 limit and the overall deadline; a stage cut short is said in the log, the others
+#                 still run. One log (all.txt) and one JSON per benchmark come back.
+#   tests         the machine (nvidia-smi, versions) and the CUDA tests of tests/test_speed.py
+#   check         tests, then a short ResNet-20 CUDA benchmark (a cheap first look)
 #   bench         ResNet-110: plain loop vs the lab step, eager lever variants (cl, cudnn, bf16)
 #   compile       ResNet-110: plain loop vs the lab step, compiled and CUDA-graph variants
 #   seeds         ResNet-110: 4 seeds stacked (vmap) and as 4 concurrent processes (MPS=1: with
@@ -14,22 +21,24 @@
 #   run NAME ARGS one resnet-lab run on the real data in $RUNS/NAME, stopped (checkpoint saved)
 #                 after $LIMIT_S seconds, under the command limit; the same stage again continues
 #                 it (resume=true) while the machine is warm
-# Each stage is meant to fit one command; extra arguments go to the benchmark (e.g. --steps 20),
-# VARIANTS=... replaces a stage's lever variants (each compiled variant compiles ResNet-110 once).
-# Outputs go to $OUT (the device tool returns at most 8 files); copy them to benchmarks/results/
-# with the device, date and command. Locally (DEVICE=cpu), OUT is benchmarks/results/incoming.
+# Stages chain in one command (`data 2 && ... run r110 ...`): fewer calls, less idle time.
+# Extra arguments go to the benchmark (e.g. --steps 20); VARIANTS=... replaces a stage's lever
+# variants (each compiled variant compiles ResNet-110 once), NAME=... its file name.
+# Outputs go to $OUT; copy them to benchmarks/results/ with the device, date and command.
+# Locally (DEVICE=cpu), OUT is benchmarks/results/incoming.
 set -euo pipefail
 
 OUT=${OUT:-benchmarks/results/incoming}
 CIFAR=${CIFAR:-/root/cifar}
 RUNS=${RUNS:-/root/runs}
 DEVICE=${DEVICE:-cuda}
+DEPTH=${DEPTH:-110}
 LIMIT_S=${LIMIT_S:-540} # stop a run this long after its start, under the 600 s command limit
-USAGE="stage: check | bench | compile | seeds | data K | run NAME [overrides]"
+USAGE="stage: all | tests | check | bench | compile | seeds | data K | run NAME [overrides]"
 stage=${1:?$USAGE}
 shift
 case $stage in
-  check | bench | compile | seeds | data | run) ;;
+  all | tests | check | bench | compile | seeds | data | run) ;;
   *)
     echo "unknown stage $stage; $USAGE" >&2
     exit 2
@@ -41,33 +50,67 @@ if [[ $stage != data ]] && ! python3 -c "import hydra, omegaconf" 2>/dev/null; t
   python3 -m pip install -q --no-index --find-links .carry/wheels hydra-core omegaconf
 fi
 
-device_tag() { # e.g. h100-2026-11-23: the prefix of the result files
+device_tag() { # e.g. h200-2026-12-03: the prefix of the result files
   python3 -c "import datetime, sys, torch
 gpu = torch.cuda.get_device_name().split()[1].lower() if sys.argv[1] == 'cuda' else 'cpu'
 print(f'{gpu}-{datetime.date.today()}')" "$DEVICE"
 }
 
-bench() { # bench NAME ARGS...: the JSON and the printed table (with the command) into $OUT
-  local name=$1 tag
+log() { # log NAME: append stdin to $LOG (one log for `all`) or to $OUT/<tag>-NAME.txt
+  tee -a "${LOG:-$OUT/$(device_tag)-$1.txt}"
+}
+
+bench() { # bench NAME ARGS...: the JSON into $OUT, the printed table (with the command) logged
+  local name=$1
   shift
-  tag=$(device_tag)
-  python3 -m resnet_lab.bench --device "$DEVICE" "$@" --out "$OUT/$tag-$name.json" 2>&1 |
-    tee "$OUT/$tag-$name.txt"
+  python3 -m resnet_lab.bench --device "$DEVICE" "$@" --out "$OUT/$(device_tag)-$name.json" 2>&1 |
+    log "$name"
+}
+
+tests() {
+  { nvidia-smi || true; python3 -m pip list 2>/dev/null | grep -E "^(torch|triton|hydra-core) "; } |
+    log tests
+  python3 -m pytest -v -rs -k cuda tests/test_speed.py 2>&1 | log tests
 }
 
 case $stage in
+  all)
+    export LOG=${LOG:-$OUT/$(device_tag)-all.txt}
+    deadline=$((SECONDS + ${ALL_S:-560}))
+    limited() { # limited SECONDS STAGE ARGS...: a stage of this script, cut at SECONDS or the deadline
+      local limit=$1 left=$((deadline - SECONDS)) status=0
+      shift
+      if ((left < 20)); then
+        echo "== stage $1: skipped, $left s left before the deadline" | tee -a "$LOG"
+        return 0
+      fi
+      ((limit < left)) || limit=$left
+      echo "== stage $1${VARIANTS:+ [$VARIANTS]}, at most $limit s" | tee -a "$LOG"
+      timeout --signal=TERM "$limit" bash "$0" "$@" || status=$?
+      if ((status == 124)); then
+        echo "== stage $1: stopped at its $limit s limit" | tee -a "$LOG"
+      elif ((status != 0)); then
+        echo "== stage $1: failed with status $status" | tee -a "$LOG"
+      fi
+    }
+    limited "${TESTS_S:-120}" tests
+    limited "${BENCH_S:-120}" bench "$@"
+    VARIANTS=cl+bf16+graphs+cudnn NAME=resnet$DEPTH-graphs-bf16 limited "${GRAPHS_S:-180}" compile "$@"
+    limited "${SEEDS_S:-120}" seeds "$@"
+    VARIANTS=cl+graphs+cudnn NAME=resnet$DEPTH-graphs-fp32 limited "${GRAPHS_S:-180}" compile "$@"
+    ;;
+  tests)
+    tests
+    ;;
   check)
-    tag=$(device_tag)
-    { nvidia-smi || true; python3 -m pip list 2>/dev/null | grep -E "^(torch|triton|hydra-core) "; } |
-      tee "$OUT/$tag-machine.txt"
-    python3 -m pytest -q -rs tests/test_speed.py 2>&1 | tee "$OUT/$tag-tests.txt"
+    tests
     bench smoke --depth 20 --steps 20 --rounds 2 --variants "${VARIANTS:-none,cl+graphs+cudnn}" "$@"
     ;;
   bench)
-    bench "resnet${DEPTH:-110}" --depth "${DEPTH:-110}" --rounds 5 --variants "${VARIANTS:-none,cl,cl+bf16+cudnn}" "$@"
+    bench "${NAME:-resnet$DEPTH}" --depth "$DEPTH" --rounds 5 --variants "${VARIANTS:-none,cl,cl+bf16+cudnn}" "$@"
     ;;
   compile)
-    bench "resnet${DEPTH:-110}-compile" --depth "${DEPTH:-110}" --rounds 5 \
+    bench "${NAME:-resnet$DEPTH-compile}" --depth "$DEPTH" --rounds 5 \
       --variants "${VARIANTS:-cl+compile+cudnn,cl+graphs+cudnn,cl+bf16+graphs+cudnn}" "$@"
     ;;
   seeds)
@@ -77,7 +120,7 @@ case $stage in
       trap 'echo quit | nvidia-cuda-mps-control' EXIT
       suffix="-mps"
     fi
-    bench "resnet${DEPTH:-110}-seeds$suffix" --depth "${DEPTH:-110}" --rounds 3 --models 4 \
+    bench "${NAME:-resnet$DEPTH-seeds$suffix}" --depth "$DEPTH" --rounds 3 --models 4 \
       --processes 4 "$@"
     ;;
   data)

@@ -68,6 +68,23 @@ def test_seeds_stage_times_stacked_models(tmp_path: Path) -> None:
     assert json.loads(saved.read_text())["stacked"]["models"] == 2
 
 
+def test_all_stage_cuts_each_stage_at_its_limit_and_goes_on(tmp_path: Path) -> None:
+    """The first call of a lease: a stage past its limit is stopped and said in the one log, the
+    next stages still run, the command succeeds; stages past the overall deadline are skipped."""
+    limits = {"TESTS_S": "1", "GRAPHS_S": "1", "SEEDS_S": "1", "ALL_S": "90"}
+    done = stage(tmp_path, "all", *TINY_BENCH, VARIANTS="none", **limits)
+    assert done.returncode == 0, done.stderr + done.stdout
+    (log,) = (tmp_path / "out").glob("*-all.txt")
+    text = log.read_text()
+    assert text.count("stopped at its 1 s limit") == 4  # tests, both compiled variants, seeds
+    assert "lab step / plain" in text  # the bench stage, with its 90 s, finished
+    assert [p.name.split("-", 4)[-1] for p in (tmp_path / "out").glob("*.json")] == [
+        "resnet110.json"
+    ]
+    late = stage(tmp_path, "all", *TINY_BENCH, ALL_S="5")
+    assert late.returncode == 0 and late.stdout.count("skipped") == 5, late.stderr + late.stdout
+
+
 def test_data_stage_moves_the_carried_files_out_of_the_tree(tmp_path: Path) -> None:
     carried = tmp_path / "tree" / ".carry" / "cifar"
     carried.mkdir(parents=True)
