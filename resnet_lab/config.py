@@ -41,7 +41,7 @@ class ModelCfg:
 
     arch: str = "resnet"  # resnet | densenet (see resnet_lab.models.network.ARCHS)
     depth: int = 110  # resnet: 6n+2 basic, 9n+2 bottleneck; densenet: 6n+4 bottleneck, 3n+4 basic
-    block: str = "basic"  # basic | bottleneck (densenet: bottleneck = DenseNet-B layers)
+    block: str = "basic"  # basic | bottleneck | one_layer (densenet: bottleneck = DenseNet-B)
     width: int = 16  # channels of the first convolution (the papers' 16); tiny test nets use 4
     downsample: str = (
         "auto"  # zero_pad (option A) | projection (option B) | auto (A basic, B bottleneck)

@@ -29,10 +29,21 @@ FILES = sorted(
 TITLES = {
     "table1": "Identity Mappings, Table 1 (ResNet-110, CIFAR-10)",
     "table2": "Identity Mappings, Table 2 (ResNet-110 / ResNet-164)",
+    "table3": "Identity Mappings, Table 3 (CIFAR-10)",
     "table6": "Deep Residual Learning, Table 6 (CIFAR-10)",
 }
-STATISTICS = {"table1": "median of 5", "table2": "not stated", "table6": "best of 5"}
-ROW_COUNTS = {"table1": 11, "table2": 10, "table6": 6}
+STATISTICS = {
+    "table1": "median of 5",
+    "table2": "not stated",
+    "table3": "not stated",
+    "table6": "best of 5",
+}
+ROW_COUNTS = {"table1": 11, "table2": 10, "table3": 4, "table6": 6}
+PREACT = {
+    "hydra.runtime.choices.after_add": "identity",
+    "after_add.fn": "identity",
+    "after_add.branch": "preact",
+}
 
 # name -> (order, reported, overrides relative to the default config)
 ROWS: dict[str, tuple[int, str | None, dict[str, Any]]] = {
@@ -59,6 +70,11 @@ ROWS: dict[str, tuple[int, str | None, dict[str, Any]]] = {
     ),
     "table1/conv1x1": (10, "12.22", {"shortcut.name": "conv1x1"}),
     "table1/dropout": (11, "fail", {"shortcut.name": "dropout", "shortcut.dropout": 0.5}),
+    # Table 3's ResNet-164 rows are Table 2's (the same runs and figures): not repeated
+    "table3/one_layer_110_original": (1, "9.90", {"model.block": "one_layer"}),
+    "table3/one_layer_110_preact": (2, "8.91", {"model.block": "one_layer", **PREACT}),
+    "table3/original_1001": (3, "7.61", {"model.depth": 1001, "model.block": "bottleneck"}),
+    "table3/preact_1001": (4, "4.92", {"model.depth": 1001, "model.block": "bottleneck", **PREACT}),
     "table6/resnet20": (1, "8.75", {"model.depth": 20, "trainer.warmup_steps": 0}),
     "table6/resnet32": (2, "7.51", {"model.depth": 32, "trainer.warmup_steps": 0}),
     "table6/resnet44": (3, "7.17", {"model.depth": 44, "trainer.warmup_steps": 0}),

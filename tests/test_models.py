@@ -195,6 +195,7 @@ def test_shortcuts_replacing_the_identity_build_no_downsample() -> None:
         (["model.depth=1202"], 19.4),
         (["model.depth=164", "model.block=bottleneck", "after_add=identity"], 1.7),
         (["model.depth=1001", "model.block=bottleneck", "after_add=identity"], 10.2),
+        (["model.depth=110", "model.block=one_layer"], 1.7),  # Identity Mappings Table 3
     ],
 )
 def test_parameter_counts_match_the_papers(overrides: list[str], millions: float) -> None:
@@ -239,8 +240,26 @@ def test_invalid_depth_names_valid_depths(depth: int) -> None:
 
 
 def test_basic_depth_on_bottleneck_is_an_error() -> None:
-    with pytest.raises(ConfigError, match=r"9n\+2.*164.*1001"):
+    with pytest.raises(ConfigError, match=r"9n\+2.*164.*1001.*fits model.block=basic / one_layer"):
         build_model(["model.depth=32", "model.block=bottleneck"])
+    with pytest.raises(ConfigError, match=r"depth 29 fits model.block=bottleneck / one_layer$"):
+        build_model(["model.depth=29"])
+
+
+@pytest.mark.parametrize(
+    ("after_add", "layers"),
+    [("relu", ["Conv2d", "BatchNorm2d"]), ("identity", ["BatchNorm2d", "ReLU", "Conv2d"])],
+)
+def test_one_layer_units(after_add: str, layers: list[str]) -> None:
+    """ "ResNet-110 with 1-layer skip" (Identity Mappings Table 3): 3n+2 layers, one 3x3 conv a
+    unit, conv-BN before the addition (original) or BN-ReLU-conv (pre-activation)."""
+    net = build_model([*TINY, "model.depth=11", "model.block=one_layer", f"after_add={after_add}"])
+    assert len(net.units) == 9 and net.downsampling_units == [3, 6]
+    unshared = [u for i, u in enumerate(net.units) if i not in (0, 3, 6)]  # 0, 3, 6: pre-act shared
+    assert all([type(m).__name__ for m in u.branch] == layers for u in unshared)
+    logits = net(torch.randn(2, 3, 32, 32))
+    logits.sum().backward()
+    assert logits.shape == (2, 10)
 
 
 @pytest.mark.parametrize(

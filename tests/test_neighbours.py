@@ -328,10 +328,23 @@ SD_RECIPE = {
     "trainer.milestones": [97_750, 146_625],
     "trainer.nesterov": True,
 }
+NO_WARMUP = {"trainer.warmup_steps": 0}
+
+
+def warmup(depth: int) -> int:
+    """Deep Residual Learning warmed up ResNet-110 only (Sec. 4.2)."""
+    return 400 if depth == 110 else 0
+
+
 # name -> (order, reported, statistic, config values)
 ROWS: dict[str, tuple[int, str | None, str, dict[str, Any]]] = {
     **{
-        f"plain/plain_{d}": (i, None, "curves only", {"shortcut.name": "none", "model.depth": d})
+        f"plain/plain_{d}": (
+            i,
+            None,
+            "curves only",
+            {"shortcut.name": "none", "model.depth": d, "trainer.warmup_steps": warmup(d)},
+        )
         for i, d in enumerate((20, 32, 44, 56, 110), 1)
     },
     **{
@@ -339,7 +352,7 @@ ROWS: dict[str, tuple[int, str | None, str, dict[str, Any]]] = {
             i,
             None,
             "curves only",
-            {"shortcut.name": "identity", "model.depth": d},
+            {"shortcut.name": "identity", "model.depth": d, "trainer.warmup_steps": warmup(d)},
         )
         for i, d in enumerate((20, 32, 44, 56, 110), 6)
     },
@@ -347,13 +360,13 @@ ROWS: dict[str, tuple[int, str | None, str, dict[str, Any]]] = {
         1,
         "7.54",
         "best (mean +- std)",
-        {"shortcut.name": "highway", "shortcut.gate_bias": -2.0, "model.depth": 20},
+        {"shortcut.name": "highway", "shortcut.gate_bias": -2.0, "model.depth": 20, **NO_WARMUP},
     ),
     "highway/highway_32": (
         2,
         "8.80",
         "not stated",
-        {"shortcut.name": "highway", "shortcut.gate_bias": -2.0, "model.depth": 32},
+        {"shortcut.name": "highway", "shortcut.gate_bias": -2.0, "model.depth": 32, **NO_WARMUP},
     ),
     "neighbours/stochastic_depth_110_baseline": (
         1,
@@ -438,6 +451,24 @@ def test_experiment_composes_and_builds(name: str) -> None:
     if cfg.model.depth < 1000:  # ResNet-1001 is built in test_models.py
         with torch.device("meta"):
             build_network(cfg)
+
+
+@pytest.mark.parametrize(
+    ("row", "twin"),
+    [
+        *(
+            (f"plain={kind}_{d}", f"table6=resnet{d}")
+            for kind in ("plain", "residual")
+            for d in (20, 32, 44, 56, 110)
+        ),
+        ("highway=highway_19", "table6=resnet20"),
+        ("highway=highway_32", "table6=resnet32"),
+    ],
+)
+def test_deep_residual_learning_rows_train_as_their_table6_twin(row: str, twin: str) -> None:
+    """Fig. 6 curves and the highway rows compare with Table 6: the same recipe, to the letter."""
+    trainer = compose_config([f"+experiment/{row}"]).trainer
+    assert trainer == compose_config([f"+experiment/{twin}"]).trainer
 
 
 @pytest.mark.parametrize(("group", "count"), sorted(GROUPS.items()))

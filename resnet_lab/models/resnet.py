@@ -1,8 +1,9 @@
 """CIFAR ResNets: conv1, three stages of residual units, global average pooling, linear head.
 
 Depth counts weighted layers: 6n+2 with basic units (two 3x3 convs), 9n+2 with bottleneck units
-(1x1, 3x3, 1x1), n units per stage; stages have width, 2*width, 4*width channels (times 4 at the
-output of bottleneck units), the second and third starting with a stride-2 unit.
+(1x1, 3x3, 1x1), 3n+2 with one-layer units (one 3x3 conv), n units per stage; stages have width,
+2*width, 4*width channels (times 4 at the output of bottleneck units), the second and third
+starting with a stride-2 unit.
 
 Neighbours of the papers, as options: ``shortcut=none`` gives the plain nets of ResNet Fig. 6,
 ``model.widen_factor`` (k) and ``model.dropout`` the Wide ResNets (Zagoruyko & Komodakis 2016:
@@ -67,22 +68,34 @@ BLOCKS.add(
     ),
 )
 
+BLOCKS.add(
+    "one_layer",
+    # Identity Mappings Table 3, "ResNet-110 with 1-layer skip": one 3x3 conv per unit
+    Block(
+        lambda i, o, s: [ConvSpec(i, o, 3, s)], expansion=1, layers=1, default_downsample="zero_pad"
+    ),
+)
+
 DOWNSAMPLES = ("zero_pad", "projection")
 STEM_ACTIVATION = ("bn", "relu")
 
 
 def units_per_stage(depth: int, block_name: str) -> int:
     """n from depth = 3 * layers * n + 2, or a ConfigError listing the valid depths."""
-    block = BLOCKS.get(block_name)
-    step = 3 * block.layers
-    if depth < step + 2 or (depth - 2) % step:
+    step = 3 * BLOCKS.get(block_name).layers
+    if not _fits(depth, step):
         examples = ", ".join(str(step * n + 2) for n in (1, 2, 3, 5, 7, 9, 18, 111, 200))
+        others = [b for b in BLOCKS if b != block_name and _fits(depth, 3 * BLOCKS.get(b).layers)]
+        hint = f"; depth {depth} fits model.block={' / '.join(others)}" if others else ""
         raise ConfigError(
             f"model.depth={depth} does not fit {block_name} units: depth must be {step}n+2 "
-            f"(e.g. {examples}); for {'bottleneck' if block_name == 'basic' else 'basic'} units "
-            f"use model.block={'bottleneck' if block_name == 'basic' else 'basic'}"
+            f"(e.g. {examples}){hint}"
         )
     return (depth - 2) // step
+
+
+def _fits(depth: int, step: int) -> bool:
+    return depth >= step + 2 and (depth - 2) % step == 0
 
 
 def check_shortcut_options(cfg: ShortcutCfg) -> None:

@@ -133,7 +133,11 @@ class ScaleShortcut(Shortcut):
 
 
 class _Gated(Shortcut):
-    """Holds g(x) = sigmoid(W_g x + b_g), W_g a (strided) convolution of the unit's input."""
+    """Holds g(x) = sigmoid(W_g x + b_g), W_g a (strided) convolution of the unit's input.
+
+    The paper's g(x) has no BN: a BN after W_g would bring its own bias and override the b_g
+    that the table rows set. Like every parameter, b_g gets weight decay, as in the authors'
+    Torch code, which decays all parameters."""
 
     uses = ("gate_bias",)
     gate_kernel: ClassVar[int] = 1  # Identity Mappings: W_g is a 1x1 convolution
@@ -221,7 +225,10 @@ class Conv1x1Shortcut(Shortcut):
 
 @SHORTCUTS.register("dropout")
 class DropoutShortcut(Shortcut):
-    """Dropout with probability p on the output of the identity shortcut; off in eval mode."""
+    """Dropout with probability p on the output of the identity shortcut; off in eval mode.
+
+    Inverted dropout, as torch's (and Torch7's) ``Dropout``: kept values are scaled by 1/(1-p)
+    in training, so the shortcut is x in expectation and at test time."""
 
     uses = ("dropout",)
 

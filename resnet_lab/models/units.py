@@ -92,7 +92,8 @@ class ResidualUnit(nn.Module):
 
     ``share_head``: the layout's head (e.g. BN-ReLU) is applied *before* splitting into the two
     paths, so the shortcut sees the activated input too. Pre-activation nets do this in their
-    first unit (right after conv1) and where a unit changes dimensions, as the paper describes.
+    first unit (right after conv1), as the paper describes, and where a unit changes dimensions,
+    as the authors' code does (fb.resnet.torch preresnet.lua, 'both_preact').
     ``lesioned``: the residual branch is deleted at test time (Veit et al. 2016).
     ``survival``: stochastic depth (Huang et al. 2016). Below 1, training keeps the branch of the
     whole batch with this probability per step (one draw from the global torch generator, which
