@@ -12,7 +12,8 @@
 #                 still run. One log (all.txt) and one JSON per benchmark come back.
 #   tests         the machine (nvidia-smi, versions) and the CUDA tests of tests/test_speed.py
 #   check         tests, then a short ResNet-20 CUDA benchmark (a cheap first look)
-#   bench         ResNet-110: plain loop vs the lab step, eager lever variants (cl, cudnn, bf16)
+#   bench         ResNet-110: plain loop vs the lab step, eager lever variants (cl, cudnn, tf32,
+#                 bf16)
 #   compile       ResNet-110: plain loop vs the lab step, compiled and CUDA-graph variants
 #   seeds         ResNet-110: 4 seeds stacked (vmap) and as 4 concurrent processes (MPS=1: with
 #                 the NVIDIA MPS daemon running, so that the processes' kernels can overlap)
@@ -46,6 +47,7 @@ case $stage in
 esac
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+export PYTHONUNBUFFERED=1 # a stage stopped at its limit keeps what it printed
 if [[ $stage != data ]] && ! python3 -c "import hydra, omegaconf" 2>/dev/null; then
   python3 -m pip install -q --no-index --find-links .carry/wheels hydra-core omegaconf
 fi
@@ -86,7 +88,7 @@ case $stage in
       fi
       ((limit < left)) || limit=$left
       echo "== stage $1${VARIANTS:+ [$VARIANTS]}, at most $limit s" | tee -a "$LOG"
-      timeout --signal=TERM "$limit" bash "$0" "$@" || status=$?
+      timeout --signal=TERM --kill-after=20 "$limit" bash "$0" "$@" || status=$?
       if ((status == 124)); then
         echo "== stage $1: stopped at its $limit s limit" | tee -a "$LOG"
       elif ((status != 0)); then
@@ -107,7 +109,7 @@ case $stage in
     bench smoke --depth 20 --steps 20 --rounds 2 --variants "${VARIANTS:-none,cl+graphs+cudnn}" "$@"
     ;;
   bench)
-    bench "${NAME:-resnet$DEPTH}" --depth "$DEPTH" --rounds 5 --variants "${VARIANTS:-none,cl,cl+bf16+cudnn}" "$@"
+    bench "${NAME:-resnet$DEPTH}" --depth "$DEPTH" --rounds 5 --variants "${VARIANTS:-none,cl,cl+tf32+cudnn,cl+bf16+cudnn}" "$@"
     ;;
   compile)
     bench "${NAME:-resnet$DEPTH-compile}" --depth "$DEPTH" --rounds 5 \
@@ -133,7 +135,7 @@ case $stage in
     name=${1:?"run NAME [overrides]"}
     shift
     status=0
-    timeout --signal=TERM "$LIMIT_S" python3 -m resnet_lab data.root="$CIFAR" \
+    timeout --signal=TERM --kill-after=60 "$LIMIT_S" python3 -m resnet_lab data.root="$CIFAR" \
       trainer.device="$DEVICE" trainer.progress=none resume=true hydra.run.dir="$RUNS/$name" \
       "$@" 2>&1 | tail -n 40 | tee "$OUT/$name-log.txt" || status=$?
     for f in result.json metrics.jsonl .hydra/overrides.yaml; do

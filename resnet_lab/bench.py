@@ -40,7 +40,7 @@ from torch.func import functional_call, stack_module_state, vmap
 import resnet_lab  # noqa: F401  (registers the config schemas)
 from resnet_lab.api import compose_config
 from resnet_lab.data import DeviceData, TrainBatches, load_data
-from resnet_lab.device import resolve_device
+from resnet_lab.device import resolve_device, set_cuda_math
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import build_network
 from resnet_lab.run_folder import environment
@@ -51,17 +51,19 @@ SCHEMA = "resnet-lab-bench/1"
 LEVERS = {
     "cl": "channels_last memory format (trainer.channels_last)",
     "bf16": "bf16 autocast (trainer.precision=bf16): changes rounding",
+    "tf32": "TensorFloat-32 convolutions and matmuls (trainer.precision=tf32; CUDA only): "
+    "changes rounding",
     "compile": "torch.compile of the step (trainer.compile)",
     "graphs": "torch.compile with CUDA graphs (trainer.compile=true "
     "trainer.compile_mode=reduce-overhead; CUDA only)",
     "cudnn": "cuDNN autotuning (trainer.cudnn_benchmark; CUDA only)",
 }
 COMPILE_TOKENS = {"compile": "default", "graphs": "reduce-overhead"}
-CUDA_ONLY = ("graphs", "cudnn")
+CUDA_ONLY = ("graphs", "cudnn", "tf32")
 DEFAULT_VARIANTS = {
     "cpu": "none,cl,cl+bf16,cl+compile",
-    "cuda": "none,cl,cl+cudnn,cl+bf16+cudnn,cl+compile+cudnn,cl+bf16+compile+cudnn,"
-    "cl+bf16+graphs+cudnn",
+    "cuda": "none,cl,cl+cudnn,cl+tf32+cudnn,cl+bf16+cudnn,cl+compile+cudnn,"
+    "cl+bf16+compile+cudnn,cl+bf16+graphs+cudnn",
 }
 DEFAULTS = {  # depth, timed steps per round, warm-up steps
     "cpu": {"depth": 20, "steps": 10, "warmup": 3},
@@ -75,7 +77,7 @@ DEFAULTS = {  # depth, timed steps per round, warm-up steps
 
 @dataclass(frozen=True)
 class Levers:
-    """The lab step's speed levers; all but bf16 leave results unchanged (bf16: rounding).
+    """The lab step's speed levers; all but bf16 and tf32 leave results unchanged (rounding).
     ``compile_mode`` None is eager; "reduce-overhead" is the ``graphs`` token."""
 
     channels_last: bool = True
@@ -113,9 +115,12 @@ class Levers:
             raise ConfigError(f"--variants {spec!r}: graphs already compiles; drop 'compile'")
         if device.type != "cuda" and any(t in CUDA_ONLY for t in tokens):
             raise ConfigError(f"--variants {spec!r}: {', '.join(CUDA_ONLY)} need CUDA")
+        precisions = [t for t in tokens if t in ("bf16", "tf32")]
+        if len(precisions) > 1:
+            raise ConfigError(f"--variants {spec!r}: one precision at a time, bf16 or tf32")
         return cls(
             channels_last="cl" in tokens,
-            precision="bf16" if "bf16" in tokens else "fp32",
+            precision=precisions[0] if precisions else "fp32",
             compile_mode=COMPILE_TOKENS[compiled[0]] if compiled else None,
             cudnn_benchmark="cudnn" in tokens,
         )
@@ -130,6 +135,7 @@ class Levers:
             for token, on in (
                 ("cl", self.channels_last),
                 ("bf16", self.precision == "bf16"),
+                ("tf32", self.precision == "tf32"),
                 (compiled, self.compile_mode is not None),
                 ("cudnn", self.cudnn_benchmark),
             )
@@ -434,50 +440,52 @@ def _run_steps(c: Contender, steps: int, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-@contextlib.contextmanager
-def _cudnn_benchmark(on: bool) -> Iterator[None]:
-    previous = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = on
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.benchmark = previous
-
-
 def measure(
     contenders: list[Contender], steps: int, warmup: int, rounds: int, device: torch.device
 ) -> None:
-    """Warm every contender up, then time them in interleaved rounds (load hits all alike)."""
+    """Warm every contender up, then time them in interleaved rounds (load hits all alike).
+
+    On CUDA each contender runs with its own float32 math and cuDNN autotuning (the plain loop:
+    IEEE float32, no autotuning), and its peak memory counts the warm-up too, where CUDA graphs
+    take theirs. Progress goes to stderr as it comes, so a benchmark stopped by a time limit
+    still says how far it got."""
     cuda = device.type == "cuda"
 
     def timed(c: Contender, count: int, phase: str) -> float | None:
         """Seconds for ``count`` steps; None, with the contender marked failed, when they raise
         (a lever that fails, e.g. compile, must not stop the others)."""
         try:
-            with _cudnn_benchmark(c.lab_levers is not None and c.lab_levers.cudnn_benchmark):
-                return _run_steps(c, count, device)
+            if cuda:
+                lv = c.lab_levers
+                set_cuda_math(
+                    tf32=lv is not None and lv.precision == "tf32",
+                    cudnn_benchmark=lv is not None and lv.cudnn_benchmark,
+                )
+                _sync(device)
+                before = torch.cuda.memory_allocated(device)
+                torch.cuda.reset_peak_memory_stats(device)
+            seconds = _run_steps(c, count, device)
         except Exception as e:
             c.step, c.error, c.round_s = None, f"{type(e).__name__}: {e}", []
             print(f"  {c.name}: failed in {phase}: {c.error}", file=sys.stderr)
             return None
+        if cuda:
+            peak = torch.cuda.max_memory_allocated(device)
+            c.peak_memory = max(c.peak_memory or 0, peak)
+            c.step_memory = max(c.step_memory or 0, peak - before)
+        return seconds
 
     for c in [c for c in contenders if c.step is not None]:
         c.warmup_s = timed(c, warmup, "warm-up") or 0.0
+        print(f"  {c.name}: warm-up {c.warmup_s:.1f} s", file=sys.stderr, flush=True)
     for r in range(rounds):
+        rates = []
         for c in [c for c in contenders if c.step is not None]:
-            if cuda:
-                _sync(device)
-                before = torch.cuda.memory_allocated(device)
-                torch.cuda.reset_peak_memory_stats(device)
             seconds = timed(c, steps, f"round {r + 1}")
-            if seconds is None:
-                continue
-            c.round_s.append(seconds)
-            if cuda:
-                peak = torch.cuda.max_memory_allocated(device)
-                c.peak_memory = max(c.peak_memory or 0, peak)
-                c.step_memory = max(c.step_memory or 0, peak - before)
-        print(f"  round {r + 1}/{rounds} done", file=sys.stderr)
+            if seconds is not None:
+                c.round_s.append(seconds)
+                rates.append(f"{c.name} {c.images_per_step * steps / seconds:.0f}")
+        print(f"  round {r + 1}/{rounds} (img/s): {', '.join(rates)}", file=sys.stderr, flush=True)
 
 
 def time_data_pipeline(
@@ -520,7 +528,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, help="untimed steps first (3 on CPU, 10 on CUDA)")
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median counts")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    p.add_argument("--precision", choices=("fp32", "tf32", "bf16"), default="fp32")
     p.add_argument("--compile", action="store_true", help="torch.compile the lab's step")
     p.add_argument("--no-channels-last", action="store_true", help="lab step in NCHW layout")
     p.add_argument(
@@ -631,7 +639,7 @@ def lever_effects(results: list[dict[str, Any]], levers: dict[str, Levers]) -> l
     for lv, r in by_levers.items():
         pairs = [
             ("cl", replace(lv, channels_last=False)),
-            ("bf16", replace(lv, precision="fp32")),
+            (lv.precision, replace(lv, precision="fp32")),
             ("cudnn", replace(lv, cudnn_benchmark=False)),
         ]
         if lv.compile_mode is not None:  # compiled (with or without graphs) vs eager
@@ -737,6 +745,9 @@ def _bench(args: argparse.Namespace, command: str) -> int:
         f"model.width={args.width}",
         f"trainer.batch_size={args.batch_size}",
         f"trainer.device={device}",
+        # one lr throughout: a compiled step recompiles when the lr changes (the warm-up's end),
+        # which must not land in a timed round; the lr does not change a step's speed
+        "trainer.warmup_steps=0",
     ]
     requested = [
         f"trainer.channels_last={not args.no_channels_last}",

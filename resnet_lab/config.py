@@ -86,7 +86,7 @@ class TrainerCfg:
     keep_checkpoints: int = 2
     eval_batch_size: int = 1_000
     device: str = "auto"  # auto (CUDA when present, else CPU) | cpu | cuda | cuda:N
-    precision: str = "fp32"  # fp32 | bf16 (autocast; BN stays fp32)
+    precision: str = "fp32"  # fp32 (IEEE) | tf32 (CUDA matrix units) | bf16 (autocast; BN in fp32)
     channels_last: bool = True  # memory layout only; does not change results
     compile: bool = False  # torch.compile the training step
     compile_mode: str = "default"  # default | reduce-overhead (CUDA graphs) | max-autotune

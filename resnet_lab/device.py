@@ -23,3 +23,20 @@ def resolve_device(name: str, option: str = "trainer.device") -> torch.device:
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
         raise ConfigError(f"{option}={name}: this machine has {torch.cuda.device_count()} GPU(s)")
     return device
+
+
+def set_cuda_math(tf32: bool, cudnn_benchmark: bool) -> None:
+    """How CUDA computes float32 convolutions and matrix products, for the whole process.
+
+    ``tf32``: TensorFloat-32 (a 10-bit mantissa) on the matrix units instead of IEEE float32.
+    PyTorch lets cuDNN convolutions use TF32 by default, which changes rounding; the lab makes it
+    a recorded choice (``trainer.precision=tf32``), so ``fp32`` means IEEE float32.
+    ``cudnn_benchmark``: cuDNN times its algorithms for each shape and keeps the fastest; they
+    all compute the same convolution.
+    """
+    torch.backends.cudnn.benchmark = cudnn_benchmark
+    # The flags every torch version has. Setting cuDNN's newer per-op ``fp32_precision`` to
+    # "ieee" instead makes the getter of ``cudnn.allow_tf32`` raise (seen with torch 2.14), and
+    # Inductor's convolution tuning reads that getter.
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32

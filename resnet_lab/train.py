@@ -1,8 +1,9 @@
 """The trainer: the papers' recipe, iteration-exact, resumable, with no host sync per step.
 
 Statistics accumulate in device tensors and are read (one sync) every ``trainer.log_every`` steps;
-checkpoints hold everything needed to continue bit-exactly: weights, optimizer, data-stream and
-RNG states, and the best error so far.
+checkpoints hold everything needed to continue exactly: weights, optimizer, data-stream and RNG
+states, and the best error so far. On a CPU a resumed run is bitwise-equal to an uninterrupted
+one (tested); on CUDA, cuDNN's autotuned and atomic-add kernels round differently from run to run.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from torch import nn
 from resnet_lab.checkpoint import list_checkpoints, load_latest_checkpoint, save_checkpoint
 from resnet_lab.config import TrainerCfg
 from resnet_lab.data import DeviceData, TrainBatches, eval_batches, load_data
-from resnet_lab.device import resolve_device
+from resnet_lab.device import resolve_device, set_cuda_math
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import build_network
 from resnet_lab.models.shortcuts import GateActivation
@@ -56,6 +57,8 @@ RESUMABLE_CHANGES = (
 FINAL_STATUSES = ("completed", "diverged")  # resume=true skips these runs
 # torch.compile modes; the last two capture the step in CUDA graphs (on CUDA)
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune")
+GRAPH_MODES = COMPILE_MODES[2:]
+PRECISIONS = ("fp32", "tf32", "bf16")  # tf32: CUDA only (see resnet_lab.device.set_cuda_math)
 
 
 class RunInterrupted(UserError):
@@ -99,8 +102,8 @@ def check_trainer_config(cfg: DictConfig) -> None:
     for key in positive:
         if t[key] < 1:
             raise ConfigError(f"trainer.{key}={t[key]} must be at least 1")
-    if t.precision not in ("fp32", "bf16"):
-        raise ConfigError(f"trainer.precision={t.precision}: choose fp32 or bf16")
+    if t.precision not in PRECISIONS:
+        raise ConfigError(f"trainer.precision={t.precision}: choose {', '.join(PRECISIONS)}")
     if t.progress not in ("auto", "bar", "none"):
         raise ConfigError(f"trainer.progress={t.progress}: choose auto, bar or none")
     if t.compile_mode not in COMPILE_MODES:
@@ -111,19 +114,35 @@ def check_trainer_config(cfg: DictConfig) -> None:
         raise ConfigError(
             f"trainer.compile_mode={t.compile_mode} has no effect without trainer.compile=true"
         )
+    if t.compile and t.compile_mode in GRAPH_MODES and cfg.model.get("survival_last", 1.0) < 1.0:
+        raise ConfigError(
+            f"trainer.compile_mode={t.compile_mode} (CUDA graphs) with stochastic depth "
+            f"(model.survival_last={cfg.model.survival_last}): every step's drop pattern is a new "
+            "path to record; use compile_mode=default or no compile"
+        )
     if list(t.milestones) != sorted(t.milestones):
         raise ConfigError(f"trainer.milestones={list(t.milestones)} must be increasing")
 
 
 def make_optimizer(params: Iterable[torch.Tensor], t: DictConfig) -> torch.optim.SGD:
-    """SGD with the recipe's momentum, weight decay and Nesterov flag, at the lr of step 0."""
-    return torch.optim.SGD(
+    """SGD with the recipe's momentum, weight decay and Nesterov flag, at the lr of step 0.
+
+    Momentum buffers exist from the start, at zero: the first step then computes exactly what
+    torch's lazily created buffer gives (0 * momentum + g = g), and no buffer is created inside
+    a compiled step, where CUDA graphs would own its memory and free it at the next step.
+    """
+    params = list(params)
+    optimizer = torch.optim.SGD(
         params,
         lr=lr_at(0, t),
         momentum=t.momentum,
         weight_decay=t.weight_decay,
         nesterov=t.nesterov,
     )
+    if t.momentum:
+        for p in params:
+            optimizer.state[p]["momentum_buffer"] = torch.zeros_like(p)
+    return optimizer
 
 
 @dataclass
@@ -175,6 +194,11 @@ class Trainer:
         self.bf16 = self.t.precision == "bf16"
         self.run_dir = Path(run_dir)
         self.device = resolve_device(self.t.device)
+        if self.t.precision == "tf32" and self.device.type != "cuda":
+            raise ConfigError(
+                f"trainer.precision=tf32 needs CUDA (TensorFloat-32 is a mode of NVIDIA matrix "
+                f"units), not {self.device}; use fp32 or bf16"
+            )
         self.memory_format = (
             torch.channels_last if self.t.channels_last else torch.contiguous_format
         )
@@ -208,9 +232,11 @@ class Trainer:
         self.optimizer = make_optimizer(model.parameters(), self.t)
         for p in model.parameters():  # zeros from the first step on: see train_step
             p.grad = torch.zeros_like(p)
+            if self.t.compile:  # zeroed in place, never replaced: CUDA graphs need not copy it
+                torch._dynamo.mark_static_address(p.grad)
         self.state = TrainState()
         if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = self.t.cudnn_benchmark
+            set_cuda_math(tf32=self.t.precision == "tf32", cudnn_benchmark=self.t.cudnn_benchmark)
         self.step_fn = (
             torch.compile(self.train_step, mode=self.t.compile_mode)
             if self.t.compile
@@ -218,9 +244,7 @@ class Trainer:
         )
         # CUDA graphs overwrite a step's outputs when they replay: each step is marked as new
         self.uses_cuda_graphs = (
-            self.t.compile
-            and self.device.type == "cuda"
-            and self.t.compile_mode in ("reduce-overhead", "max-autotune")
+            self.t.compile and self.device.type == "cuda" and self.t.compile_mode in GRAPH_MODES
         )
 
     def _fit(self, previous: dict[str, Any] | None) -> dict[str, Any]:

@@ -183,6 +183,57 @@ def test_stacked_models_equal_a_per_model_loop() -> None:
                 torch.testing.assert_close(stacked.buffers[name][i], b, atol=1e-12, rtol=1e-9)
 
 
+def test_bf16_and_tf32_are_one_choice() -> None:
+    with pytest.raises(ConfigError, match="one precision at a time"):
+        bench.Levers.parse("bf16+tf32", torch.device("cuda"))
+
+
+def test_momentum_buffers_start_at_zero_and_step_as_torch_lazy_ones() -> None:
+    """make_optimizer creates the momentum buffers up front (none is born inside a compiled or
+    CUDA-graph step); the steps are bit for bit those of torch's lazily created buffers."""
+    cfg = compose_config(TINY)
+    for nesterov in (False, True):
+        t = compose_config([*TINY, f"trainer.nesterov={nesterov}"]).trainer
+        params = [torch.randn(3, 4, requires_grad=True) for _ in range(2)]
+        lazy_params = [p.detach().clone().requires_grad_() for p in params]
+        ours = make_optimizer(params, t)
+        lazy = torch.optim.SGD(
+            lazy_params,
+            lr=ours.param_groups[0]["lr"],
+            momentum=t.momentum,
+            weight_decay=t.weight_decay,
+            nesterov=nesterov,
+        )
+        assert all(torch.equal(ours.state[p]["momentum_buffer"], torch.zeros(3, 4)) for p in params)
+        for _ in range(3):
+            for opt, ps in ((ours, params), (lazy, lazy_params)):
+                for p in ps:
+                    p.grad = torch.ones_like(p) * p.detach().sum()
+                opt.step()
+            assert all(torch.equal(p, q) for p, q in zip(params, lazy_params, strict=True))
+    assert cfg.trainer.momentum == 0.9
+
+
+def test_cuda_math_sets_the_float32_mode_of_cudnn_and_matmul() -> None:
+    """fp32 means IEEE float32 on CUDA too (PyTorch's default lets cuDNN use TF32); tf32 opts in.
+    Only flags are set, so this runs on CPU."""
+    from resnet_lab.device import set_cuda_math
+
+    flags = (torch.backends.cudnn, torch.backends.cuda.matmul)
+    saved = [f.allow_tf32 for f in flags], torch.backends.cudnn.benchmark
+    try:
+        set_cuda_math(tf32=False, cudnn_benchmark=True)
+        assert [f.allow_tf32 for f in flags] == [False, False] and torch.backends.cudnn.benchmark
+        set_cuda_math(tf32=True, cudnn_benchmark=False)
+        assert [f.allow_tf32 for f in flags] == [True, True] and not torch.backends.cudnn.benchmark
+        if hasattr(torch.backends.cudnn, "conv"):  # torch >= 2.9 reads the same flags per op
+            assert torch.backends.cudnn.conv.fp32_precision == "tf32"
+    finally:
+        for f, on in zip(flags, saved[0], strict=True):
+            f.allow_tf32 = on
+        torch.backends.cudnn.benchmark = saved[1]
+
+
 def test_stacking_needs_two_models() -> None:
     cfg = compose_config([*TINY, "trainer.device=cpu"])
     with pytest.raises(ConfigError, match="at least 2"):
@@ -196,10 +247,11 @@ def test_stacking_needs_two_models() -> None:
         ("bf16+cl", bench.Levers(channels_last=True, precision="bf16")),
         ("cl+compile", bench.Levers(channels_last=True, compile_mode="default")),
         ("cl+graphs+cudnn", bench.Levers(True, "fp32", "reduce-overhead", cudnn_benchmark=True)),
+        ("tf32+cudnn", bench.Levers(False, "tf32", cudnn_benchmark=True)),
     ],
 )
 def test_lever_specs(spec: str, expected: bench.Levers) -> None:
-    levers = bench.Levers.parse(spec, torch.device("cuda" if "graphs" in spec else "cpu"))
+    levers = bench.Levers.parse(spec, torch.device("cuda" if "cudnn" in spec else "cpu"))
     assert levers == expected
     assert sorted(levers.name.split("+")) == sorted(spec.split("+"))
 
@@ -207,7 +259,7 @@ def test_lever_specs(spec: str, expected: bench.Levers) -> None:
 def test_lever_variants_are_trainer_configs() -> None:
     """A variant the benchmark times is a config the trainer runs: same levers both ways."""
     cuda = torch.device("cuda")
-    for spec in ("none", "cl", "cl+bf16+compile", "cl+bf16+graphs+cudnn"):
+    for spec in ("none", "cl", "cl+bf16+compile", "cl+bf16+graphs+cudnn", "cl+tf32+cudnn"):
         levers = bench.Levers.parse(spec, cuda)
         cfg = compose_config([*TINY, *levers.overrides()])
         assert bench.Levers.of(cfg.trainer, cuda) == levers
@@ -221,6 +273,7 @@ def test_lever_variants_are_trainer_configs() -> None:
     [
         ("cl+fast", "unknown lever 'fast'"),
         ("cl+graphs", "need CUDA"),
+        ("cl+tf32", "need CUDA"),
         ("", "unknown lever"),
         ("shortcut=gate", "is a config override: put overrides before --variants"),
     ],
@@ -357,7 +410,8 @@ def test_benchmark_rejects_bad_options(capsys: pytest.CaptureFixture) -> None:
 
 @cuda
 def test_cuda_step_equals_the_cpu_step() -> None:
-    """Same weights and batch; cuDNN may use TF32 for convolutions, hence the tolerance."""
+    """Same weights and batch, IEEE float32 on both (the trainer turns cuDNN's default TF32 off
+    for precision=fp32); the tolerance is float32's ReLU flips (FLOAT32_GRADIENTS)."""
     x, y = a_batch()
     on_cpu = one_step(tiny_trainer(), x, y)
     on_gpu = one_step(tiny_trainer(device="cuda"), x, y)
@@ -377,7 +431,23 @@ def test_cuda_bf16_step_is_close_to_fp32() -> None:
 
 
 @cuda
+def test_cuda_tf32_is_opt_in_and_close_to_fp32() -> None:
+    x, y = a_batch()
+    fp32 = one_step(tiny_trainer(device="cuda"), x, y)
+    assert not torch.backends.cudnn.allow_tf32
+    tf32 = one_step(tiny_trainer("trainer.precision=tf32", device="cuda"), x, y)
+    assert torch.backends.cudnn.allow_tf32
+    assert tf32["loss"].item() == pytest.approx(fp32["loss"].item(), rel=1e-2)
+    grads = [k for k in fp32 if k.startswith("grad.")]
+    flat = [torch.cat([d[k].flatten() for k in grads]) for d in (tf32, fp32)]
+    assert F.cosine_similarity(*flat, dim=0).item() > 0.99
+
+
+@cuda
 def test_cuda_stacked_models_equal_separate_models() -> None:
+    from resnet_lab.device import set_cuda_math
+
+    set_cuda_math(tf32=False, cudnn_benchmark=False)  # vmap's grouped convolutions included
     cfg = compose_config([*TINY, "trainer.device=cuda"])
     data = load_data(cfg.data, "cuda")
     stacked = bench.build_stacked(cfg, [0, 1], torch.device("cuda"))

@@ -256,6 +256,15 @@ def test_a_folder_with_damaged_checkpoints_is_still_refused(
         (["trainer.progress=fancy"], "choose auto, bar or none"),
         (["trainer.milestones=[48000,32000]"], "must be increasing"),
         (["trainer.device=tpu"], "trainer.device=tpu"),
+        (["trainer.precision=tf32", "trainer.device=cpu"], "precision=tf32 needs CUDA"),
+        (
+            [
+                "model.survival_last=0.5",
+                "trainer.compile=true",
+                "trainer.compile_mode=reduce-overhead",
+            ],
+            "(CUDA graphs) with stochastic depth",
+        ),
     ],
 )
 def test_trainer_option_mistakes_are_clear(
