@@ -7,9 +7,9 @@
 # Then each call: device run, carry [".carry"], command "bash benchmarks/gpu_session.sh STAGE",
 #                 timeout_s 600. The first call of a lease is `all`: every figure of the speed
 #                 issue in one command, most important first, within ALL_S seconds.
-#   all           tests, bench, compile (CUDA graphs, bf16 then fp32), seeds: each under its own
-#                 limit and the overall deadline; a stage cut short is said in the log, the others
-#                 still run. One log (all.txt) and one JSON per benchmark come back.
+#   all           tests, bench, compile (CUDA graphs, bf16), seeds, compile (fp32): each under its
+#                 own limit and the overall deadline; a stage cut short is said in the log, the
+#                 others still run. One log (all.txt) and one JSON per benchmark come back.
 #   tests         the machine (nvidia-smi, versions) and the CUDA tests of tests/test_speed.py
 #   check         tests, then a short ResNet-20 CUDA benchmark (a cheap first look)
 #   bench         ResNet-110: plain loop vs the lab step, eager lever variants (cl, cudnn, tf32,
@@ -77,7 +77,8 @@ tests() {
 
 case $stage in
   all)
-    export LOG=${LOG:-$OUT/$(device_tag)-all.txt}
+    tag=$(device_tag)
+    export LOG=${LOG:-$OUT/$tag-all.txt}
     deadline=$((SECONDS + ${ALL_S:-560}))
     limited() { # limited SECONDS STAGE ARGS...: a stage of this script, cut at SECONDS or the deadline
       local limit=$1 left=$((deadline - SECONDS)) status=0
@@ -89,7 +90,7 @@ case $stage in
       ((limit < left)) || limit=$left
       echo "== stage $1${VARIANTS:+ [$VARIANTS]}, at most $limit s" | tee -a "$LOG"
       timeout --signal=TERM --kill-after=20 "$limit" bash "$0" "$@" || status=$?
-      if ((status == 124)); then
+      if ((status == 124 || status == 137)); then
         echo "== stage $1: stopped at its $limit s limit" | tee -a "$LOG"
       elif ((status != 0)); then
         echo "== stage $1: failed with status $status" | tee -a "$LOG"

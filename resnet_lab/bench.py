@@ -476,8 +476,10 @@ def measure(
         return seconds
 
     for c in [c for c in contenders if c.step is not None]:
-        c.warmup_s = timed(c, warmup, "warm-up") or 0.0
-        print(f"  {c.name}: warm-up {c.warmup_s:.1f} s", file=sys.stderr, flush=True)
+        seconds = timed(c, warmup, "warm-up")
+        if seconds is not None:
+            c.warmup_s = seconds
+            print(f"  {c.name}: warm-up {seconds:.1f} s", file=sys.stderr, flush=True)
     for r in range(rounds):
         rates = []
         for c in [c for c in contenders if c.step is not None]:

@@ -1,4 +1,5 @@
-"""Choosing the compute device, shared by the trainer and the analysis tools."""
+"""Choosing the compute device and how it computes float32, shared by the trainer and the
+analysis tools."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from resnet_lab.errors import ConfigError
 
 
 def resolve_device(name: str, option: str = "trainer.device") -> torch.device:
-    """``auto`` picks CUDA when present; asking for CUDA without it is a user error.
+    """``auto`` picks CUDA when present; asking for CUDA without it is a user error. On CUDA,
+    float32 is set to IEEE (see ``set_cuda_math``).
 
     ``option`` names the setting in error messages (``trainer.device`` or ``--device``).
     """
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
     except RuntimeError as e:
@@ -22,6 +24,8 @@ def resolve_device(name: str, option: str = "trainer.device") -> torch.device:
         raise ConfigError(f"{option}={name} but CUDA is not available; use auto or cpu")
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
         raise ConfigError(f"{option}={name}: this machine has {torch.cuda.device_count()} GPU(s)")
+    if device.type == "cuda":  # every tool computes fp32 as IEEE; a run may opt into TF32
+        _set_tf32(False)
     return device
 
 
@@ -35,8 +39,12 @@ def set_cuda_math(tf32: bool, cudnn_benchmark: bool) -> None:
     all compute the same convolution.
     """
     torch.backends.cudnn.benchmark = cudnn_benchmark
+    _set_tf32(tf32)
+
+
+def _set_tf32(on: bool) -> None:
     # The flags every torch version has. Setting cuDNN's newer per-op ``fp32_precision`` to
     # "ieee" instead makes the getter of ``cudnn.allow_tf32`` raise (seen with torch 2.14), and
     # Inductor's convolution tuning reads that getter.
-    torch.backends.cudnn.allow_tf32 = tf32
-    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = on
+    torch.backends.cuda.matmul.allow_tf32 = on

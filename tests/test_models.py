@@ -159,7 +159,7 @@ def test_downsampling_options() -> None:
     assert bottleneck.downsampling_units == [0, 1, 2]  # 4->16 channels, then two stride-2 units
     x = torch.zeros(1, 4, 8, 8)
     x[0, 0, 0, 0] = 1.0
-    padded = make_downsample("zero_pad", 4, 8, 2, norm=False)(x)
+    padded = make_downsample(ShortcutSite(4, 8, 2, norm=False))(x)
     assert padded.shape == (1, 8, 4, 4)
     assert padded[0, 2, 0, 0] == 1.0 and padded.sum() == 1.0
 
@@ -182,6 +182,16 @@ def test_shortcuts_replacing_the_identity_build_no_downsample() -> None:
         assert torch.equal(
             draw_after(functools.partial(cls, site, ShortcutCfg())), draw_after(own_part)
         )
+    # and the whole net: with such a shortcut, option B (projection) builds what option A does
+    for name in ("none", "conv1x1"):
+        nets = []
+        for option in ("zero_pad", "projection"):
+            torch.manual_seed(0)
+            nets.append(build_model([*TINY, f"shortcut={name}", f"model.downsample={option}"]))
+            nets[-1].after = torch.rand(4)
+        a, b = nets
+        assert torch.equal(a.after, b.after)
+        assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
 
 
 @pytest.mark.parametrize(
@@ -286,6 +296,7 @@ def test_bad_keys_and_types_name_the_key(override: str, message: str) -> None:
         (["model.downsample=option_c"], "model.downsample"),
         (["model.block=wide"], "unknown block 'wide'"),
         (["model.width=6"], "multiple of 4"),
+        (["model.block=one_layer", "model.dropout=0.3"], "one_layer units have one"),
     ],
 )
 def test_meaningless_combinations_fail_clearly(overrides: list[str], message: str) -> None:

@@ -49,6 +49,8 @@ def one_step(
     """Loss, gradients, updated weights and BN buffers after one trainer step on (x, y)."""
     device = trainer.device
     trainer.model.to(dtype)  # in place: the optimizer keeps the same parameters
+    for state in trainer.optimizer.state.values():  # and its momentum in the same dtype
+        state["momentum_buffer"] = state["momentum_buffer"].to(dtype)
     x = x.to(device, dtype).contiguous(memory_format=trainer.memory_format)
     loss, wrong = trainer.step_fn(x, y.to(device))
     out = {"loss": loss.float().cpu(), "wrong": wrong.cpu()}
@@ -191,9 +193,9 @@ def test_bf16_and_tf32_are_one_choice() -> None:
 def test_momentum_buffers_start_at_zero_and_step_as_torch_lazy_ones() -> None:
     """make_optimizer creates the momentum buffers up front (none is born inside a compiled or
     CUDA-graph step); the steps are bit for bit those of torch's lazily created buffers."""
-    cfg = compose_config(TINY)
     for nesterov in (False, True):
         t = compose_config([*TINY, f"trainer.nesterov={nesterov}"]).trainer
+        assert t.momentum == 0.9
         params = [torch.randn(3, 4, requires_grad=True) for _ in range(2)]
         lazy_params = [p.detach().clone().requires_grad_() for p in params]
         ours = make_optimizer(params, t)
@@ -211,7 +213,6 @@ def test_momentum_buffers_start_at_zero_and_step_as_torch_lazy_ones() -> None:
                     p.grad = torch.ones_like(p) * p.detach().sum()
                 opt.step()
             assert all(torch.equal(p, q) for p, q in zip(params, lazy_params, strict=True))
-    assert cfg.trainer.momentum == 0.9
 
 
 def test_cuda_math_sets_the_float32_mode_of_cudnn_and_matmul() -> None:
@@ -435,8 +436,11 @@ def test_cuda_tf32_is_opt_in_and_close_to_fp32() -> None:
     x, y = a_batch()
     fp32 = one_step(tiny_trainer(device="cuda"), x, y)
     assert not torch.backends.cudnn.allow_tf32
-    tf32 = one_step(tiny_trainer("trainer.precision=tf32", device="cuda"), x, y)
-    assert torch.backends.cudnn.allow_tf32
+    try:
+        tf32 = one_step(tiny_trainer("trainer.precision=tf32", device="cuda"), x, y)
+        assert torch.backends.cudnn.allow_tf32
+    finally:  # later CUDA tests compute in IEEE float32 again
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     assert tf32["loss"].item() == pytest.approx(fp32["loss"].item(), rel=1e-2)
     grads = [k for k in fp32 if k.startswith("grad.")]
     flat = [torch.cat([d[k].flatten() for k in grads]) for d in (tf32, fp32)]

@@ -139,6 +139,11 @@ class ResNet(nn.Module):
             raise ConfigError(f"model.widen_factor={model.widen_factor} must be at least 1")
         if not 0.0 <= model.dropout < 1.0:
             raise ConfigError(f"model.dropout={model.dropout} must be in [0, 1)")
+        if model.dropout > 0 and block.layers < 2:
+            raise ConfigError(
+                f"model.dropout={model.dropout} sits between a unit's convolutions; "
+                f"{model.block} units have one"
+            )
         if not 0.0 < model.survival_last <= 1.0:
             raise ConfigError(f"model.survival_last={model.survival_last} must be in (0, 1]")
         if model.survival_last < 1.0 and shortcut.name == "none":

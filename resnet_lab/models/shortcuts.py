@@ -50,19 +50,6 @@ class Projection(nn.Sequential):
         super().__init__(*layers)
 
 
-def make_downsample(
-    kind: str, in_channels: int, out_channels: int, stride: int, norm: bool
-) -> nn.Module:
-    """The identity path's reshaping: nothing when the shape is kept."""
-    if in_channels == out_channels and stride == 1:
-        return nn.Identity()
-    if kind == "zero_pad":
-        if out_channels < in_channels:
-            raise ValueError("zero-padding cannot reduce the number of channels")
-        return ZeroPadDownsample(in_channels, out_channels, stride)
-    return Projection(in_channels, out_channels, stride, norm)
-
-
 class GateActivation(nn.Sigmoid):
     """The sigmoid of a gate g(x); a type of its own so the trainer can find and log gate values."""
 
@@ -84,6 +71,17 @@ class ShortcutSite:
         return self.stride != 1 or self.in_channels != self.out_channels
 
 
+def make_downsample(site: ShortcutSite) -> nn.Module:
+    """The identity path's reshaping: nothing when the shape is kept."""
+    if not site.changes_shape:
+        return nn.Identity()
+    if site.downsample == "zero_pad":
+        if site.out_channels < site.in_channels:
+            raise ValueError("zero-padding cannot reduce the number of channels")
+        return ZeroPadDownsample(site.in_channels, site.out_channels, site.stride)
+    return Projection(site.in_channels, site.out_channels, site.stride, site.norm)
+
+
 class Shortcut(nn.Module):
     """Base class: ``forward(x, residual)`` returns what is added before the after-add function.
 
@@ -96,9 +94,7 @@ class Shortcut(nn.Module):
     def __init__(self, site: ShortcutSite, cfg: ShortcutCfg) -> None:
         super().__init__()
         if self.reshapes_identity:
-            self.downsample = make_downsample(
-                site.downsample, site.in_channels, site.out_channels, site.stride, site.norm
-            )
+            self.downsample = make_downsample(site)
 
     def forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
         raise NotImplementedError
