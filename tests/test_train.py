@@ -277,11 +277,17 @@ def test_trainer_option_mistakes_are_clear(
 def test_a_gpu_the_machine_lacks_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    for flags in (torch.backends.cudnn, torch.backends.cuda.matmul):  # restored after the test
-        monkeypatch.setattr(flags, "allow_tf32", True)
-    assert resolve_device("cuda:0") == torch.device("cuda:0")
-    # any tool on CUDA computes float32 as IEEE, not in PyTorch's default TF32 convolutions
-    assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+    flags = (torch.backends.cudnn, torch.backends.cuda.matmul)  # properties: set, then restore
+    saved = [f.allow_tf32 for f in flags]
+    try:
+        for f in flags:
+            f.allow_tf32 = True
+        assert resolve_device("cuda:0") == torch.device("cuda:0")
+        # any tool on CUDA computes float32 as IEEE, not in PyTorch's default TF32 convolutions
+        assert not any(f.allow_tf32 for f in flags)
+    finally:
+        for f, on in zip(flags, saved, strict=True):
+            f.allow_tf32 = on
     with pytest.raises(ConfigError, match="has 1 GPU"):
         resolve_device("cuda:3")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
