@@ -52,20 +52,23 @@ if [[ $stage != data ]] && ! python3 -c "import hydra, omegaconf" 2>/dev/null; t
   python3 -m pip install -q --no-index --find-links .carry/wheels hydra-core omegaconf
 fi
 
-device_tag() { # e.g. h200-2026-12-03: the prefix of the result files
-  python3 -c "import datetime, sys, torch
+# The result files' prefix, e.g. h200-2026-12-03: computed once (a Python start with torch each
+# time) and inherited by the stages that `all` runs
+if [[ $stage != data && $stage != run && -z ${TAG:-} ]]; then
+  TAG=$(python3 -c "import datetime, sys, torch
 gpu = torch.cuda.get_device_name().split()[1].lower() if sys.argv[1] == 'cuda' else 'cpu'
-print(f'{gpu}-{datetime.date.today()}')" "$DEVICE"
-}
+print(f'{gpu}-{datetime.date.today()}')" "$DEVICE")
+  export TAG
+fi
 
 log() { # log NAME: append stdin to $LOG (one log for `all`) or to $OUT/<tag>-NAME.txt
-  tee -a "${LOG:-$OUT/$(device_tag)-$1.txt}"
+  tee -a "${LOG:-$OUT/$TAG-$1.txt}"
 }
 
 bench() { # bench NAME ARGS...: the JSON into $OUT, the printed table (with the command) logged
   local name=$1
   shift
-  python3 -m resnet_lab.bench --device "$DEVICE" "$@" --out "$OUT/$(device_tag)-$name.json" 2>&1 |
+  python3 -m resnet_lab.bench --device "$DEVICE" "$@" --out "$OUT/$TAG-$name.json" 2>&1 |
     log "$name"
 }
 
@@ -77,8 +80,7 @@ tests() {
 
 case $stage in
   all)
-    tag=$(device_tag)
-    export LOG=${LOG:-$OUT/$tag-all.txt}
+    export LOG=${LOG:-$OUT/$TAG-all.txt}
     deadline=$((SECONDS + ${ALL_S:-560}))
     limited() { # limited SECONDS STAGE ARGS...: a stage of this script, cut at SECONDS or the deadline
       local limit=$1 left=$((deadline - SECONDS)) status=0

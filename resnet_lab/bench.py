@@ -606,6 +606,8 @@ def _lab_contender(
     try:
         trainer = lab_trainer(cfg, data)
         step = lab_loop_step(trainer)
+    except UserError:  # a config that cannot exist (e.g. tf32 on a CPU) is the user's to fix
+        raise
     except Exception as e:  # report the lever that cannot be built, time the others
         error = f"{type(e).__name__}: {e}"
         c = Contender(name, None, cfg.trainer.batch_size, levers.name, levers, error=error)

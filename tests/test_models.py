@@ -182,15 +182,16 @@ def test_shortcuts_replacing_the_identity_build_no_downsample() -> None:
         assert torch.equal(
             draw_after(functools.partial(cls, site, ShortcutCfg())), draw_after(own_part)
         )
+
     # and the whole net: with such a shortcut, option B (projection) builds what option A does
+    def net_and_next_draw(*overrides: str) -> tuple[nn.Module, Tensor]:
+        torch.manual_seed(0)
+        return build_model([*TINY, *overrides]), torch.rand(4)
+
     for name in ("none", "conv1x1"):
-        nets = []
-        for option in ("zero_pad", "projection"):
-            torch.manual_seed(0)
-            nets.append(build_model([*TINY, f"shortcut={name}", f"model.downsample={option}"]))
-            nets[-1].after = torch.rand(4)
-        a, b = nets
-        assert torch.equal(a.after, b.after)
+        a, after_a = net_and_next_draw(f"shortcut={name}", "model.downsample=zero_pad")
+        b, after_b = net_and_next_draw(f"shortcut={name}", "model.downsample=projection")
+        assert torch.equal(after_a, after_b)
         assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
 
 

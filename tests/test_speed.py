@@ -403,6 +403,9 @@ def test_a_contender_failing_in_a_timed_round_leaves_the_others_timed() -> None:
 def test_benchmark_rejects_bad_options(capsys: pytest.CaptureFixture) -> None:
     assert bench.main(["--device", "cpu", "--steps", "0"]) == 2
     assert "--steps=0 must be at least 1" in capsys.readouterr().err
+    tiny = ["--depth", "8", "--width", "4", "--batch-size", "16", "data.synthetic_train_size=64"]
+    assert bench.main(["--device", "cpu", "--precision", "tf32", *tiny]) == 2  # before any timing
+    assert "precision=tf32 needs CUDA" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------
