@@ -24,6 +24,9 @@ def build_model(overrides: list[str] | None = None) -> nn.Module:
 
     >>> net = build_model(["model.depth=20", "shortcut=gate", "shortcut.gate_bias=-6"])
     """
+    from resnet_lab.config import check_known_keys
     from resnet_lab.models import build_network
 
-    return build_network(compose_config(overrides))
+    cfg = compose_config(overrides)
+    check_known_keys(cfg)
+    return build_network(cfg)

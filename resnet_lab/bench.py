@@ -13,12 +13,10 @@ jobs hits them alike; the median round counts. See docs/speed.md for what each l
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import datetime
 import json
 import os
-import platform
 import resource
 import shlex
 import statistics
@@ -584,14 +582,6 @@ def _positive(args: argparse.Namespace) -> None:
             raise ConfigError(f"--{key.replace('_', '-')}={value} must be at least {floor}")
 
 
-def _cpu_name() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def _fmt_ratio(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}x"
 
@@ -782,8 +772,7 @@ def _bench(args: argparse.Namespace, command: str) -> int:
             file=sys.stderr,
         )
     env = environment(device)
-    device_name = env["device"] if kind == "cuda" else f"{_cpu_name()} ({os.cpu_count()} cores)"
-    print(f"{command}\nbuilding on {device_name} ...", file=sys.stderr)
+    print(f"{command}\nbuilding on {env['device']} ...", file=sys.stderr)
     data = load_data(cfg.data, device)
     loader = plain_loader(data, t.batch_size, workers, kind == "cuda", cfg.seed)
     contenders = [
@@ -855,7 +844,7 @@ def _bench(args: argparse.Namespace, command: str) -> int:
         "schema": SCHEMA,
         "command": command,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "device": device_name,
+        "device": env["device"],
         "device_type": kind,
         "versions": {**env["versions"], "numpy": np.__version__},
         "git_commit": env["git_commit"],

@@ -21,6 +21,7 @@ from resnet_lab.errors import UserError
 log = logging.getLogger(__name__)
 
 CHECKPOINT_GLOB = "step_*.pt"
+TEMPORARY_INFIX = ".tmp-"  # .NAME.tmp-PID: a write in progress, or one a SIGKILL cut short
 
 
 class CheckpointError(UserError):
@@ -30,12 +31,16 @@ class CheckpointError(UserError):
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}{TEMPORARY_INFIX}{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # Ctrl-C or a full disk: leave no half-written file behind
+        tmp.unlink(missing_ok=True)
+        raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
@@ -44,10 +49,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+    """``atomic_write_bytes`` for text (UTF-8)."""
     atomic_write_bytes(path, text.encode())
 
 
 def checkpoint_path(ckpt_dir: Path, step: int) -> Path:
+    """Zero-padded, so file names sort by step."""
     return ckpt_dir / f"step_{step:07d}.pt"
 
 

@@ -23,17 +23,23 @@ def main(cfg: DictConfig) -> None:
     """``resnet-lab [overrides]``: train one network (or a sweep with -m)."""
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    if hydra_cfg.mode == RunMode.MULTIRUN:
+    sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    if sweep:
         spread_over_gpus(cfg, int(hydra_cfg.job.num))
     try:
+        if cfg.resume and not sweep and not _run_dir_chosen(hydra_cfg.overrides.hydra):
+            raise UserError(
+                "resume=true continues the run in hydra.run.dir, and none was given: add "
+                "hydra.run.dir=<the run's folder> (its path is in the run's log and result.json)"
+            )
         result = train(cfg, run_dir)
     except RunInterrupted as e:
         log.error("%s", e)
         sys.exit(e.exit_code)
     except UserError as e:
         log.error("%s", e)
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # Hydra records the failed job, runs the others, then exits non-zero
+        if sweep:  # Hydra records the failed job, runs the others, then exits non-zero; the
+            raise e.with_traceback(None) from None  # message is logged: a short trace is enough
         sys.exit(2)
     error = result.get("final_test_error")
     log.info(
@@ -43,3 +49,8 @@ def main(cfg: DictConfig) -> None:
         "n/a" if error is None else f"{error:.2f}%",
         run_dir,
     )
+
+
+def _run_dir_chosen(hydra_overrides: list[str]) -> bool:
+    """Whether the command named the run folder (else Hydra made a fresh, timestamped one)."""
+    return any(o.split("=", 1)[0].lstrip("+~") == "hydra.run.dir" for o in hydra_overrides)

@@ -6,9 +6,14 @@ Every YAML file under ``resnet_lab/conf`` is merged into these dataclasses, so a
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from resnet_lab.errors import ConfigError
 
 
 @dataclass
@@ -56,6 +61,8 @@ class ModelCfg:
 
 @dataclass
 class DataCfg:
+    """The dataset and its pipeline (docs/data.md)."""
+
     name: str = "cifar10"  # cifar10 | cifar100 | synthetic
     root: str = "${oc.env:RESNET_LAB_DATA,data}"  # folder holding the dataset files
     split: str = "full"  # full: 50k train / 10k test; val: 45k train / 5k validation (last 5k)
@@ -70,6 +77,8 @@ class DataCfg:
 
 @dataclass
 class TrainerCfg:
+    """The recipe (the papers' by default) and the speed levers that leave results unchanged."""
+
     max_steps: int = 64_000
     batch_size: int = 128
     lr: float = 0.1
@@ -89,7 +98,8 @@ class TrainerCfg:
     precision: str = "fp32"  # fp32 (IEEE) | tf32 (CUDA matrix units) | bf16 (autocast; BN in fp32)
     channels_last: bool = True  # memory layout only; does not change results
     compile: bool = False  # torch.compile the training step
-    compile_mode: str = "default"  # default | reduce-overhead (CUDA graphs) | max-autotune
+    # default | max-autotune-no-cudagraphs | reduce-overhead, max-autotune (with CUDA graphs)
+    compile_mode: str = "default"
     cudnn_benchmark: bool = True  # cuDNN picks the fastest conv algorithms (CUDA; shapes fixed)
     progress: str = "auto"  # auto (bar on a terminal only) | bar | none
 
@@ -110,6 +120,8 @@ class ExperimentCfg:
 
 @dataclass
 class Config:
+    """A whole run: what ``resnet-lab`` composes from the YAML groups and the overrides."""
+
     model: ModelCfg = field(default_factory=ModelCfg)
     shortcut: ShortcutCfg = field(default_factory=ShortcutCfg)
     after_add: AfterAddCfg = field(default_factory=AfterAddCfg)
@@ -125,3 +137,53 @@ def register_configs() -> None:
     """Register the schemas; called once when the package is imported."""
     cs = ConfigStore.instance()
     cs.store(name="resnet_lab_schema", node=Config)
+
+
+def check_known_keys(cfg: DictConfig) -> None:
+    """Refuse keys the schema lacks: Hydra accepts ``+trainer.lrr=0.05`` (and suggests the ``+``
+    when a key is misspelled), and the run would then silently ignore it."""
+    unknown = keys_not_in_schema(cfg, Config)
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {', '.join(unknown)}: not a resnet-lab setting (resnet-lab --help "
+            "lists them; a '+' adds a key the run would ignore)"
+        )
+
+
+def keys_not_in_schema(cfg: DictConfig, schema: type | DictConfig) -> list[str]:
+    """Dotted names of the keys of ``cfg`` that the dataclass ``schema`` does not define.
+
+    Hydra lets ``+key=value`` add keys even to a structured (struct-mode) config, where they
+    would be silently ignored; callers turn these names into a ConfigError. Generic: it descends
+    only into dataclass-typed fields, so a free-form ``dict`` field accepts any key. Unknown
+    nested keys are reported at the first unknown level (``+a.b.c=1`` gives ``a.b``).
+    """
+    reference = schema if isinstance(schema, DictConfig) else OmegaConf.structured(schema)
+    values = OmegaConf.to_container(cfg, resolve=False, throw_on_missing=False)
+    assert isinstance(values, dict)
+    return _unknown_keys(values, reference, "")
+
+
+def _unknown_keys(values: dict[Any, Any], reference: DictConfig, prefix: str) -> list[str]:
+    """One level of :func:`keys_not_in_schema`: plain values against the structured schema."""
+    unknown = []
+    defined = set(reference)  # its keys; `key in reference` is False where the value is ???
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if key not in defined:
+            unknown.append(name)
+        elif (
+            isinstance(value, dict)
+            and dataclasses.is_dataclass(OmegaConf.get_type(reference, str(key)))
+            and not OmegaConf.is_missing(reference, str(key))
+        ):
+            unknown += _unknown_keys(value, reference[key], f"{name}.")
+    return unknown
+
+
+def schema_keys(schema: type, section: str = "") -> list[str]:
+    """The keys ``schema`` defines at ``section`` (dotted; "" for the top level): for messages."""
+    node: Any = OmegaConf.structured(schema)
+    if section:
+        node = OmegaConf.select(node, section, throw_on_missing=False)
+    return [str(k) for k in node] if isinstance(node, DictConfig) else []

@@ -3,6 +3,11 @@ analysis tools."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import platform
+from pathlib import Path
+
 import torch
 
 from resnet_lab.errors import ConfigError
@@ -18,8 +23,8 @@ def resolve_device(name: str, option: str = "trainer.device") -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
-    except RuntimeError as e:
-        raise ConfigError(f"{option}={name}: {e}") from None
+    except RuntimeError:
+        raise ConfigError(f"{option}={name}: choose auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"{option}={name} but CUDA is not available; use auto or cpu")
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
@@ -48,3 +53,19 @@ def _set_tf32(on: bool) -> None:
     # Inductor's convolution tuning reads that getter.
     torch.backends.cudnn.allow_tf32 = on
     torch.backends.cuda.matmul.allow_tf32 = on
+
+
+def device_name(device: torch.device) -> str:
+    """What result files record as the device: the GPU's name, or the CPU model and its core
+    count (``platform.processor()`` says only "x86_64" on Linux)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{_cpu_model()} ({os.cpu_count()} cores)"
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()

@@ -13,16 +13,19 @@ import os
 import platform
 import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from resnet_lab.checkpoint import atomic_write_text
+from resnet_lab.checkpoint import TEMPORARY_INFIX, atomic_write_text
+from resnet_lab.device import device_name
 from resnet_lab.errors import UserError
 
 RESULT_SCHEMA_VERSION = 1
 LOCK_NAME = "run.lock"
+LOCK_WRITE_GRACE_S = 30.0  # an empty lock younger than this is being written, not stale
 
 
 class RunFolderBusy(UserError):
@@ -70,7 +73,8 @@ class RunLock:
             host, pid_text = self.path.read_text().split()
             pid = int(pid_text)
         except (OSError, ValueError):
-            return False  # unreadable or half-written: treat as stale
+            # half-written: its owner may be between creating and writing it; stale if old
+            return _age_s(self.path) < LOCK_WRITE_GRACE_S
         if host != socket.gethostname():
             return True  # cannot tell for another machine: be safe
         if pid == os.getpid():
@@ -85,34 +89,37 @@ class RunLock:
 
 
 class MetricsLog:
-    """Append-only ``metrics.jsonl``; on resume, lines after the checkpoint's step are dropped."""
+    """Append-only ``metrics.jsonl``; on resume, lines after the checkpoint's step (and a line a
+    kill cut in half) are dropped."""
 
     def __init__(self, path: Path, resume_step: int | None) -> None:
         self.path = path
         if resume_step is not None and path.exists():
-            kept = [
-                line
-                for line in path.read_text().splitlines()
-                if line.strip() and _line_step(line) <= resume_step
-            ]
+            kept = []
+            for line in path.read_text().splitlines():
+                step = _line_step(line)
+                if step is not None and step <= resume_step:
+                    kept.append(line)
             atomic_write_text(path, "".join(line + "\n" for line in kept))
         elif resume_step is None:
             path.unlink(missing_ok=True)
         self._file = open(path, "a")  # noqa: SIM115  (kept open for the run's whole length)
 
     def write(self, record: dict[str, Any]) -> None:
+        """One line, flushed: a crash loses at most the line being written."""
         self._file.write(json.dumps(_jsonable(record)) + "\n")
         self._file.flush()
 
     def close(self) -> None:
+        """Close the file (the run is over, or stopped)."""
         self._file.close()
 
 
-def _line_step(line: str) -> int:
+def _line_step(line: str) -> int | None:
     try:
         return int(json.loads(line)["step"])
     except (ValueError, KeyError, TypeError):
-        return -1
+        return None  # half-written by a killed run
 
 
 def write_result(run_dir: Path, result: dict[str, Any]) -> None:
@@ -122,6 +129,7 @@ def write_result(run_dir: Path, result: dict[str, Any]) -> None:
 
 
 def read_result(run_dir: Path) -> dict[str, Any] | None:
+    """The run's ``result.json``, or None when it has none (or an unreadable one)."""
     path = run_dir / "result.json"
     try:
         return json.loads(path.read_text())
@@ -130,6 +138,7 @@ def read_result(run_dir: Path) -> dict[str, Any] | None:
 
 
 def now_iso() -> str:
+    """UTC, to the second: result files compare across machines and time zones."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -139,12 +148,8 @@ def environment(device: torch.device) -> dict[str, Any]:
 
     import resnet_lab
 
-    if device.type == "cuda":
-        device_name = torch.cuda.get_device_name(device)
-    else:
-        device_name = f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
     return {
-        "device": device_name,
+        "device": device_name(device),
         "versions": {
             "python": platform.python_version(),
             "torch": torch.__version__,
@@ -152,7 +157,6 @@ def environment(device: torch.device) -> dict[str, Any]:
             "resnet_lab": resnet_lab.__version__,
         },
         "git_commit": git_commit(Path(resnet_lab.__file__).parent),
-        "host": socket.gethostname(),
     }
 
 
@@ -185,3 +189,25 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value
+
+
+def remove_leftovers(run_dir: Path) -> None:
+    """Delete temporary files a killed run left half-written (call while holding the lock: no
+    other process writes here then)."""
+    for folder in (run_dir, run_dir / "ckpt"):
+        for tmp in folder.glob(f".*{TEMPORARY_INFIX}*"):
+            tmp.unlink(missing_ok=True)
+
+
+def remove_event_files(run_dir: Path) -> None:
+    """A run starting from step 0 in a used folder (no checkpoint survived) drops the old
+    TensorBoard curves, as it drops the old ``metrics.jsonl``: they would overlap the new ones."""
+    for events in run_dir.glob("events.out.tfevents.*"):
+        events.unlink()
+
+
+def _age_s(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return math.inf

@@ -24,8 +24,13 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from resnet_lab.checkpoint import list_checkpoints, load_latest_checkpoint, save_checkpoint
-from resnet_lab.config import TrainerCfg
+from resnet_lab.checkpoint import (
+    atomic_write_text,
+    list_checkpoints,
+    load_latest_checkpoint,
+    save_checkpoint,
+)
+from resnet_lab.config import TrainerCfg, check_known_keys
 from resnet_lab.data import DeviceData, TrainBatches, eval_batches, load_data
 from resnet_lab.device import resolve_device, set_cuda_math
 from resnet_lab.errors import ConfigError, UserError
@@ -37,6 +42,8 @@ from resnet_lab.run_folder import (
     environment,
     now_iso,
     read_result,
+    remove_event_files,
+    remove_leftovers,
     write_result,
 )
 
@@ -62,12 +69,14 @@ PRECISIONS = ("fp32", "tf32", "bf16")  # tf32: CUDA only (see resnet_lab.device.
 
 
 class RunInterrupted(UserError):
-    """SIGINT/SIGTERM: the run saved a checkpoint and stopped; ``exit_code`` follows the shell."""
+    """SIGINT/SIGTERM: the run saved a checkpoint (when it had started training) and stopped;
+    ``exit_code`` follows the shell."""
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, saved: bool = True) -> None:
+        what = "checkpoint saved" if saved else "before training started, nothing to save"
         super().__init__(
-            f"interrupted by {signal.Signals(signum).name}; checkpoint saved, continue with "
-            "resume=true and the same hydra.run.dir"
+            f"interrupted by {signal.Signals(signum).name} ({what}); continue with the same "
+            "command plus resume=true (and hydra.run.dir=<this run's folder>)"
         )
         self.exit_code = 128 + signum
 
@@ -152,11 +161,16 @@ class TrainState:
     step: int = 0
     best_error: float | None = None
     best_step: int | None = None
+    last_eval_step: int | None = None  # a signal can cut an evaluation short: redone on resume
     last_eval_error: float | None = None
     last_train_error: float | None = None
     last_train_loss: float | None = None
     elapsed_s: float = 0.0  # training wall time before this process
     images_seen: int = 0
+    # the log window open at the checkpoint (see _LogWindow): its sums and number of steps
+    window_loss: float = 0.0
+    window_wrong: int = 0
+    window_steps: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -186,6 +200,7 @@ class Trainer:
     """Trains ``cfg`` into ``run_dir``; ``fit()`` returns the result record."""
 
     def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
+        check_known_keys(cfg)
         check_trainer_config(cfg)
         self.cfg = cfg
         # a plain dataclass: the step reads it every iteration, and OmegaConf's attribute lookup
@@ -205,17 +220,33 @@ class Trainer:
 
     # -- set-up -------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
+        """Train (or resume, or skip a finished run) under the folder's lock; the result record.
+
+        SIGINT/SIGTERM from here on stop the run at the next step boundary with a checkpoint
+        (``RunInterrupted``); a second signal kills at once.
+        """
         lock = RunLock(self.run_dir)
         lock.acquire()
         try:
+            remove_leftovers(self.run_dir)
             previous = read_result(self.run_dir)
             if self.cfg.resume and previous and previous.get("status") in FINAL_STATUSES:
                 self._check_same_run(previous["config"])  # not someone else's finished run
-                log.info("run in %s already %s; nothing to do", self.run_dir, previous["status"])
-                return previous
-            return self._fit(previous)
+                if not self._extends(previous):
+                    status = previous["status"]
+                    log.info("run in %s already %s; nothing to do", self.run_dir, status)
+                    return previous
+            with _StopFlag() as stop:
+                return self._fit(previous, stop)
         finally:
             lock.release()
+
+    def _extends(self, previous: dict[str, Any]) -> bool:
+        """A completed run resumed with a larger ``trainer.max_steps`` trains on from its end."""
+        extends = previous["status"] == "completed" and self.t.max_steps > previous["step"]
+        if extends:
+            log.info("extending the completed run from step %d", previous["step"])
+        return extends
 
     def build(self, data: DeviceData | None = None) -> None:
         """Seed, then build the model, data stream, optimizer and step: everything a run trains
@@ -247,7 +278,7 @@ class Trainer:
             self.t.compile and self.device.type == "cuda" and self.t.compile_mode in GRAPH_MODES
         )
 
-    def _fit(self, previous: dict[str, Any] | None) -> dict[str, Any]:
+    def _fit(self, previous: dict[str, Any] | None, stop: _StopFlag) -> dict[str, Any]:
         cfg = self.cfg
         ckpt_dir = self.run_dir / "ckpt"
         existing = list_checkpoints(ckpt_dir)
@@ -257,12 +288,18 @@ class Trainer:
                 "with resume=true, or choose a new folder"
             )
         loaded = load_latest_checkpoint(ckpt_dir, map_location="cpu") if existing else None
-        if cfg.resume and not loaded:
+        if loaded:  # before loading the data: a wrong command fails at once, naming the keys
+            self._check_resumable(loaded[0])
+        elif cfg.resume:
             log.info("resume=true but no checkpoint in %s: starting from step 0", ckpt_dir)
 
         self.build()
+        if stop.signum:
+            raise RunInterrupted(stop.signum, saved=False)
         if loaded:
             self._restore(*loaded)
+        else:
+            remove_event_files(self.run_dir)
 
         self.env = environment(self.device)
         self.started_at = (previous or {}).get("started_at") if loaded else None
@@ -270,8 +307,14 @@ class Trainer:
         from torch.utils.tensorboard import SummaryWriter
 
         resume_step = self.state.step if loaded else None
-        self.writer = SummaryWriter(str(self.run_dir), purge_step=resume_step)
+        # TensorBoard hides events from purge_step on: the ones a killed run wrote after its
+        # checkpoint, not those at the checkpoint's step (the resumed run does not log it again)
+        purge_step = None if resume_step is None else resume_step + 1
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=purge_step)
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", resume_step)
+        # the run's config (Hydra's .hydra/ keeps each launch's); equal to the checkpoint's but
+        # for the keys a resume may change
+        atomic_write_text(self.run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         self._write_result("running")
         log.info(
             "training %s (%s parameters) on %s, %s -> %s",
@@ -282,8 +325,7 @@ class Trainer:
             self.t.max_steps,
         )
         try:
-            with _StopFlag() as stop:
-                self._loop(stop)
+            self._loop(stop)
         except RunInterrupted:
             raise
         except BaseException as e:
@@ -294,8 +336,16 @@ class Trainer:
             self.writer.close()
         return self.result
 
-    def _restore(self, state: dict[str, Any], path: Path) -> None:
+    def _check_resumable(self, state: dict[str, Any]) -> None:
         self._check_same_run(state["config"])
+        step = state["train_state"]["step"]
+        if step > self.t.max_steps:
+            raise ConfigError(
+                f"the run in {self.run_dir} is at step {step}, past trainer.max_steps="
+                f"{self.t.max_steps}: a resumed run's max_steps can grow, not fall below its step"
+            )
+
+    def _restore(self, state: dict[str, Any], path: Path) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.batches.load_state_dict(state["batches"])
@@ -309,10 +359,13 @@ class Trainer:
         now = _flatten(OmegaConf.to_container(self.cfg, resolve=True))
         before = _flatten(saved)
         # keys only one side knows come from another version of the lab: not a difference
+        resumable = RESUMABLE_CHANGES
+        if now.get("data.verify") and before.get("data.verify"):
+            resumable += ("data.root",)  # moved files, md5-checked: the same data
         differences = [
             key
             for key in sorted(set(now) & set(before))
-            if key not in RESUMABLE_CHANGES and now[key] != before[key]
+            if key not in resumable and now[key] != before[key]
         ]
         if differences:
             detail = ", ".join(f"{k}: {before[k]!r} -> {now[k]!r}" for k in differences[:8])
@@ -350,27 +403,21 @@ class Trainer:
     def _loop(self, stop: _StopFlag) -> str:
         t, state = self.t, self.state
         self.model.train()
-        loss_sum = torch.zeros((), device=self.device)
-        wrong_sum = torch.zeros((), device=self.device, dtype=torch.long)
-        window_steps, window_start = 0, time.perf_counter()
+        window = _LogWindow(state, self.device)
         clock_start = time.perf_counter() - state.elapsed_s
         bar = _progress_bar(t.progress, t.max_steps, state.step)
         status = "completed"
         try:
-            while state.step < t.max_steps:
+            if self._eval_due():  # a signal cut the evaluation at the checkpoint's step short
+                self._evaluate(stop)
+            while state.step < t.max_steps and not stop.signum:
                 loss, wrong = self.advance()
-                loss_sum += loss
-                wrong_sum += wrong
-                window_steps += 1
+                window.add(loss, wrong)
                 bar.update(1)
                 last = state.step == t.max_steps
-                if state.step % t.log_every == 0 or last or stop.signum:
-                    now = time.perf_counter()
-                    loss_total, wrong_total = torch.stack([loss_sum, wrong_sum.float()]).tolist()
-                    mean_loss = loss_total / window_steps
-                    train_error = 100.0 * wrong_total / (window_steps * t.batch_size)
+                if state.step % t.log_every == 0 or last:
+                    mean_loss, train_error, throughput = window.read_and_reset(t.batch_size)
                     lr = self.optimizer.param_groups[0]["lr"]
-                    throughput = window_steps * t.batch_size / max(now - window_start, 1e-9)
                     state.last_train_loss, state.last_train_error = mean_loss, train_error
                     self._log(
                         {
@@ -386,9 +433,6 @@ class Trainer:
                         err=f"{train_error:.1f}%",
                         img_s=f"{throughput:.0f}",
                     )
-                    loss_sum.zero_()
-                    wrong_sum.zero_()
-                    window_steps, window_start = 0, time.perf_counter()
                     if not math.isfinite(mean_loss):
                         status = "diverged"
                         state.extra["diverged_at_step"] = state.step
@@ -396,22 +440,33 @@ class Trainer:
                         break
                 if stop.signum:
                     break
-                if (state.step % t.eval_every == 0 or last) and not self._evaluate(stop):
+                if self._eval_due() and not self._evaluate(stop):
                     break
                 if state.step % t.ckpt_every == 0 or last:
-                    state.elapsed_s = time.perf_counter() - clock_start
-                    self._save()
+                    self._checkpoint(window, clock_start, "running")
         finally:
             bar.close()
         state.elapsed_s = time.perf_counter() - clock_start
         if stop.signum:
-            self._save()
-            self._write_result("interrupted")
+            self._checkpoint(window, clock_start, "interrupted")
             raise RunInterrupted(stop.signum)
         self._write_result(status)
         if status == "completed":
             self._log_hparams()
         return status
+
+    def _eval_due(self) -> bool:
+        s, t = self.state, self.t
+        scheduled = s.step % t.eval_every == 0 or s.step == t.max_steps
+        return s.step > 0 and scheduled and s.last_eval_step != s.step
+
+    def _checkpoint(self, window: _LogWindow, clock_start: float, status: str) -> None:
+        """Save everything to continue exactly, and the progress in result.json (a killed run's
+        record then says how far it got)."""
+        self.state.elapsed_s = time.perf_counter() - clock_start
+        window.save_into(self.state)
+        self._save()
+        self._write_result(status)
 
     def _evaluate(self, stop: _StopFlag) -> bool:
         """Error on the eval split (and gate means); False when a signal cut it short."""
@@ -421,7 +476,6 @@ class Trainer:
         gate_sums = torch.zeros(len(gates), device=self.device)
         hooks = [g.register_forward_hook(_gate_hook(gate_sums, i)) for i, g in enumerate(gates)]
         wrong = torch.zeros((), device=self.device, dtype=torch.long)
-        batches = 0
         try:
             with (
                 torch.inference_mode(),
@@ -432,16 +486,16 @@ class Trainer:
                         return False
                     logits = model(x.contiguous(memory_format=self.memory_format))
                     wrong += (logits.argmax(1) != y).sum()
-                    batches += 1
         finally:
             for h in hooks:
                 h.remove()
             model.train()
         # one host sync for the error and every gate mean
-        wrong_total, *gate_means = torch.cat([wrong.view(1), gate_sums / max(batches, 1)]).tolist()
-        error = 100.0 * wrong_total / len(data.eval_labels)
+        images = len(data.eval_labels)
+        wrong_total, *gate_means = torch.cat([wrong.view(1), gate_sums / images]).tolist()
+        error = 100.0 * wrong_total / images
         state = self.state
-        state.last_eval_error = error
+        state.last_eval_step, state.last_eval_error = state.step, error
         if state.best_error is None or error < state.best_error:
             state.best_error, state.best_step = error, state.step
         record: dict[str, float] = {f"{data.eval_split}/error": error}
@@ -498,7 +552,7 @@ class Trainer:
             "diverged_at_step": s.extra.get("diverged_at_step"),
             "wall_time_s": wall,
             "images_per_s": s.images_seen / wall if wall > 0 else None,
-            **{k: v for k, v in self.env.items() if k != "host"},
+            **self.env,
             "precision": self.t.precision,
             "num_params": self.num_params,
             "run_dir": str(self.run_dir),
@@ -529,15 +583,55 @@ class Trainer:
         for key in ("widen_factor", "survival_last", "growth_rate"):
             hparams[f"model.{key}"] = cfg.model[key]
         metrics = {
-            "hparam/final_error": self.state.last_eval_error or float("nan"),
-            "hparam/best_error": self.state.best_error or float("nan"),
+            "hparam/final_error": _nan_if_none(self.state.last_eval_error),
+            "hparam/best_error": _nan_if_none(self.state.best_error),
         }
         self.writer.add_hparams(hparams, metrics, run_name=".", global_step=self.state.step)
 
 
+class _LogWindow:
+    """The steps since the last log line: loss and error sums kept on the device (one host sync
+    per line), saved in checkpoints so a resumed run logs the lines an uninterrupted one does."""
+
+    def __init__(self, state: TrainState, device: torch.device) -> None:
+        self.loss_sum = torch.full((), state.window_loss, device=device)
+        self.wrong_sum = torch.full((), state.window_wrong, device=device, dtype=torch.long)
+        self.steps = state.window_steps
+        self._timed_steps, self._start = 0, time.perf_counter()  # this process's, for img/s
+
+    def add(self, loss: torch.Tensor, wrong: torch.Tensor) -> None:
+        self.loss_sum += loss
+        self.wrong_sum += wrong
+        self.steps += 1
+        self._timed_steps += 1
+
+    def read_and_reset(self, batch_size: int) -> tuple[float, float, float]:
+        """Mean loss, error in percent and images/s of the window (one host sync)."""
+        now = time.perf_counter()
+        loss_total, wrong_total = torch.stack([self.loss_sum, self.wrong_sum.float()]).tolist()
+        mean_loss = loss_total / self.steps
+        error = 100.0 * wrong_total / (self.steps * batch_size)
+        throughput = self._timed_steps * batch_size / max(now - self._start, 1e-9)
+        self.loss_sum.zero_()
+        self.wrong_sum.zero_()
+        self.steps, self._timed_steps, self._start = 0, 0, time.perf_counter()
+        return mean_loss, error, throughput
+
+    def save_into(self, state: TrainState) -> None:
+        state.window_loss, state.window_wrong = self.loss_sum.item(), int(self.wrong_sum.item())
+        state.window_steps = self.steps
+
+
+def _nan_if_none(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
 def _gate_hook(sums: torch.Tensor, index: int) -> Any:
+    """Adds each image's mean gate value: divided by the image count, a short last batch weighs
+    what its images weigh."""
+
     def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
-        sums[index] += output.float().mean()
+        sums[index] += output.float().sum() / output[0].numel()
 
     return hook
 

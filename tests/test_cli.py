@@ -42,6 +42,8 @@ def test_cfg_job_prints_the_resolved_config() -> None:
         (["shortcut=identity", "shortcut.gate_bias=-6"], "has no meaning for shortcut=identity"),
         (["data=synthetic", "trainer.precision=fp8"], "trainer.precision=fp8"),
         (["data.root=/nonexistent/cifar"], "/nonexistent/cifar"),
+        (["+trainer.lrr=0.05"], "unknown key(s) trainer.lrr"),  # Hydra alone would ignore it
+        (["trainer.device=gpu"], "choose auto, cpu, cuda or cuda:N"),
     ],
 )
 def test_user_mistakes_exit_2_with_one_clear_message(
@@ -167,3 +169,25 @@ def _site_packages(python: Path) -> Path:
         check=True,
     )
     return Path(out.stdout.strip())
+
+
+def test_resume_without_the_run_folder_is_refused() -> None:
+    """Without hydra.run.dir, Hydra makes a fresh folder: resume=true would start a new run."""
+    out = run_cli(["profile=smoke", "resume=true"])
+    assert out.returncode == 2
+    assert "add hydra.run.dir=<the run's folder>" in out.stdout + out.stderr
+
+
+def test_a_relaunch_never_rewrites_the_runs_config(tmp_path: Path) -> None:
+    """A refused re-launch into a finished run's folder (e.g. a sweep with a changed EXTRA)
+    leaves the run's config as it trained; Hydra records each launch in a folder of its own."""
+    assert run_cli(["profile=smoke", f"hydra.run.dir={tmp_path}"]).returncode == 0
+    config = (tmp_path / "config.yaml").read_text()
+    refused = run_cli(
+        ["profile=smoke", "trainer.lr=0.05", "resume=true", f"hydra.run.dir={tmp_path}"]
+    )
+    assert refused.returncode == 2 and "trainer.lr: 0.1 -> 0.05" in refused.stdout + refused.stderr
+    assert (tmp_path / "config.yaml").read_text() == config and "lr: 0.1\n" in config
+    launches = sorted((tmp_path / ".hydra").iterdir())
+    assert len(launches) == 2
+    assert "trainer.lr=0.05" in (launches[1] / "overrides.yaml").read_text()

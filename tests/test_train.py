@@ -390,3 +390,18 @@ def test_launcher_configs_compose(launcher: str, target: str, values: dict) -> N
         cfg = compose("config", [f"hydra/launcher={launcher}"], return_hydra_config=True)
     assert cfg.hydra.launcher._target_.endswith(target)
     assert {k: cfg.hydra.launcher[k] for k in values} == values
+
+
+def test_gate_means_weigh_every_eval_image_alike(tiny_run: list[str], tmp_path: Path) -> None:
+    """A short last eval batch (128 = 100 + 28) must not count as much as a full one."""
+    common = [*tiny_run, "shortcut=gate", "trainer.max_steps=2", "trainer.eval_every=2"]
+
+    def gate_means(batch: int) -> dict[str, float]:
+        run_dir = tmp_path / str(batch)
+        fit([*common, f"trainer.eval_batch_size={batch}"], run_dir)
+        lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        return {k: v for line in lines for k, v in line.items() if k.startswith("gate/")}
+
+    whole, split = gate_means(128), gate_means(100)
+    assert whole.keys() == split.keys() and len(whole) == 3
+    assert split == pytest.approx(whole, rel=1e-5)

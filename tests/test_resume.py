@@ -1,0 +1,251 @@
+"""A run stopped anywhere (a signal mid-evaluation, a crash between checkpoints, a kill before the
+first one) resumes to the records an uninterrupted run writes: result.json, metrics.jsonl and
+TensorBoard, not only the weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from conftest import TINY_RUN
+
+import resnet_lab.train
+from resnet_lab.api import compose_config
+from resnet_lab.checkpoint import atomic_write_text, list_checkpoints, load_checkpoint
+from resnet_lab.errors import ConfigError
+from resnet_lab.run_folder import MetricsLog, RunFolderBusy, RunLock
+from resnet_lab.train import RunInterrupted, Trainer, train
+
+ARGS = [*TINY_RUN, "trainer.max_steps=20", "trainer.eval_every=10", "trainer.ckpt_every=10"]
+# the records two runs of one config share (throughput is a timing; times and paths differ)
+RESULT_KEYS = (
+    "status",
+    "step",
+    "final_test_error",
+    "best_test_error",
+    "best_step",
+    "last_test_error",
+    "final_train_error",
+    "final_train_loss",
+)
+
+
+def fit(overrides: list[str], run_dir: Path) -> dict[str, Any]:
+    if "resume=true" in overrides:
+        # TensorBoard reads a folder's event files in name order, and a name holds the second
+        # and then a per-process counter (.10 sorts before .9): a resume in a new second reads
+        # as it does for a user, whose resumed run is a later process
+        time.sleep(1 - time.time() % 1 + 0.01)
+    return train(compose_config(overrides), run_dir)
+
+
+def metrics(run_dir: Path) -> list[dict[str, Any]]:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(x).items() if k != "throughput"} for x in lines]
+
+
+def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """What TensorBoard shows: every scalar's (step, value) after its purge rules."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    # hparam/*: written once per completion, in files of their own (a run that completed twice
+    # has two records)
+    tags = [t for t in events.Tags()["scalars"] if t != "throughput" and "hparam/" not in t]
+    return {t: [(e.step, e.value) for e in events.Scalars(t)] for t in tags}
+
+
+def assert_same_records(run_dir: Path, reference: Path) -> None:
+    ours, theirs = (json.loads((d / "result.json").read_text()) for d in (run_dir, reference))
+    assert {k: ours[k] for k in RESULT_KEYS} == {k: theirs[k] for k in RESULT_KEYS}
+    assert metrics(run_dir) == metrics(reference)
+    assert scalars(run_dir) == scalars(reference)
+    weights = [
+        load_checkpoint(list_checkpoints(d / "ckpt")[-1])["model"] for d in (run_dir, reference)
+    ]
+    for key in weights[0]:
+        assert torch.equal(weights[0][key], weights[1][key]), key
+
+
+def on_call(
+    monkeypatch: pytest.MonkeyPatch, owner: object, name: str, nth: int, act: Callable[[], None]
+) -> None:
+    """Make ``owner.name`` do ``act`` at its ``nth`` call, then carry on as before."""
+    real = getattr(owner, name)
+    calls = []
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == nth:
+            act()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapper)
+
+
+def sigterm() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def crash() -> None:
+    raise RuntimeError("simulated crash")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("reference")
+    fit(ARGS, run_dir)
+    return run_dir
+
+
+def test_a_signal_during_the_final_evaluation_is_evaluated_on_resume(
+    tmp_path: Path, reference: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_call(monkeypatch, resnet_lab.train, "eval_batches", 2, sigterm)  # the eval at step 20
+    with pytest.raises(RunInterrupted):
+        fit(ARGS, tmp_path)
+    cut = json.loads((tmp_path / "result.json").read_text())
+    assert (cut["status"], cut["step"]) == ("interrupted", 20)
+    monkeypatch.undo()
+    fit([*ARGS, "resume=true"], tmp_path)
+    assert_same_records(tmp_path, reference)
+
+
+def test_a_signal_between_log_lines_keeps_the_lines_of_an_uninterrupted_run(
+    tmp_path: Path, reference: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_call(monkeypatch, Trainer, "train_step", 13, sigterm)  # mid log window, no checkpoint
+    with pytest.raises(RunInterrupted):
+        fit(ARGS, tmp_path)
+    assert list_checkpoints(tmp_path / "ckpt")[-1].name == "step_0000013.pt"
+    monkeypatch.undo()
+    fit([*ARGS, "resume=true"], tmp_path)
+    assert_same_records(tmp_path, reference)
+
+
+def test_a_crash_between_checkpoints_resumes_with_the_checkpoint_steps_curves(
+    tmp_path: Path, reference: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_call(monkeypatch, Trainer, "train_step", 17, crash)
+    with pytest.raises(RuntimeError, match="simulated"):
+        fit(ARGS, tmp_path)
+    monkeypatch.undo()
+    fit([*ARGS, "resume=true"], tmp_path)  # from step 10: its train/test points stay visible
+    assert_same_records(tmp_path, reference)
+
+
+def test_a_crash_before_the_first_checkpoint_restarts_without_doubled_curves(
+    tmp_path: Path, reference: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_call(monkeypatch, Trainer, "train_step", 7, crash)
+    with pytest.raises(RuntimeError, match="simulated"):
+        fit(ARGS, tmp_path)
+    monkeypatch.undo()
+    fit([*ARGS, "resume=true"], tmp_path)
+    assert_same_records(tmp_path, reference)
+
+
+def test_a_completed_run_extends_and_max_steps_never_falls_below_the_step(
+    tmp_path: Path, reference: Path
+) -> None:
+    short = [*ARGS, "trainer.max_steps=10"]
+    fit(short, tmp_path)
+    fit([*ARGS, "resume=true"], tmp_path)  # max_steps 10 -> 20: trains on from step 10
+    assert_same_records(tmp_path, reference)
+    (tmp_path / "result.json").unlink()  # as if killed after the last checkpoint
+    with pytest.raises(ConfigError, match=r"at step 20, past trainer\.max_steps=10"):
+        fit([*short, "resume=true"], tmp_path)
+
+
+def test_progress_is_recorded_at_every_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGKILLed run's result.json says how far it got, not step 0."""
+    written = []
+    real = Trainer._write_result
+
+    def record(self: Trainer, status: str, error: str | None = None) -> None:
+        real(self, status, error)
+        written.append((status, self.result["step"]))
+
+    monkeypatch.setattr(Trainer, "_write_result", record)
+    fit(ARGS, tmp_path)
+    assert written == [("running", 0), ("running", 10), ("running", 20), ("completed", 20)]
+
+
+def test_a_changed_command_is_refused_before_the_data_is_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fit([*ARGS, "trainer.max_steps=10"], tmp_path)
+    (tmp_path / "result.json").unlink()
+    # the data are not there: a missing-data error would hide which key differs
+    other = [*ARGS, "data=cifar10", f"data.root={tmp_path / 'none'}", "resume=true"]
+    with pytest.raises(ConfigError, match=r"data\.name: 'synthetic' -> 'cifar10'"):
+        fit(other, tmp_path)
+
+
+def test_a_signal_while_starting_stops_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_call(monkeypatch, resnet_lab.train, "load_data", 1, sigterm)
+    with pytest.raises(RunInterrupted, match="before training started"):
+        fit(ARGS, tmp_path)
+    assert not (tmp_path / "result.json").exists() and not list_checkpoints(tmp_path / "ckpt")
+
+
+def test_half_written_leftovers_are_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log_path = tmp_path / "metrics.jsonl"
+    log_path.write_text('{"step": 5, "train/loss": 2.0}\n{"step": 10, "train/loss": 1.9}\n{"st')
+    MetricsLog(log_path, resume_step=10).close()
+    assert (
+        log_path.read_text() == '{"step": 5, "train/loss": 2.0}\n{"step": 10, "train/loss": 1.9}\n'
+    )
+
+    def full_disk(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "replace", full_disk)
+        with pytest.raises(OSError, match="No space"):
+            atomic_write_text(tmp_path / "result.json", "{}")
+    assert list(tmp_path.glob(".*")) == []  # no temporary file left behind
+
+    (tmp_path / "ckpt").mkdir()
+    stale = [tmp_path / ".result.json.tmp-123", tmp_path / "ckpt" / ".step_0000010.pt.tmp-123"]
+    for path in stale:
+        path.write_bytes(b"half")
+    fit([*ARGS, "trainer.max_steps=2"], tmp_path)
+    assert not any(path.exists() for path in stale)
+
+
+def test_a_lock_being_written_is_not_taken_over(tmp_path: Path) -> None:
+    lock = tmp_path / "run.lock"
+    lock.touch()  # another process created it and has not written its pid yet
+    with pytest.raises(RunFolderBusy):
+        RunLock(tmp_path).acquire()
+    old = time.time() - 3600
+    os.utime(lock, (old, old))  # empty for an hour: its writer died
+    taken = RunLock(tmp_path)
+    taken.acquire()
+    assert taken.held
+    taken.release()
+
+
+def test_moved_data_files_may_resume_when_checked(tmp_path: Path) -> None:
+    """data.root may change on resume (the files moved) while their md5 sums are checked."""
+    fit([*ARGS, "trainer.max_steps=10", "data.root=/old/place"], tmp_path)
+    (tmp_path / "result.json").unlink()
+    fit([*ARGS, "data.root=/new/place", "resume=true"], tmp_path)
+    (tmp_path / "result.json").unlink()
+    with pytest.raises(ConfigError, match=r"data\.root"):
+        fit([*ARGS, "data.root=/other", "data.verify=false", "resume=true"], tmp_path)
