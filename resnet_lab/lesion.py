@@ -21,7 +21,10 @@ Choices, where the paper leaves room:
 
 Outputs in the Hydra run folder (``hydra.run.dir``): lesion.json (every measurement), lesion.md
 (tables), lesion_single.png, lesion_random.png, lesion_swap.png (and paths.png), TensorBoard
-scalars, and Hydra's .hydra/ config and resnet-lab-lesion.log.
+scalars, and Hydra's .hydra/ config and resnet-lab-lesion.log. A part with nothing to measure
+(no two swappable units, as in a ResNet-8; no unit but downsampling ones to delete at random)
+is skipped with a one-line note ("skipped" in lesion.json, lesion.md, the log, TensorBoard text)
+and no plot.
 """
 
 from __future__ import annotations
@@ -47,10 +50,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
+from resnet_lab.config import keys_not_in_schema, schema_keys
 from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.evaluate import attach, evaluate, image_batches, prepare
-from resnet_lab.lesion_config import EXPERIMENTS
+from resnet_lab.lesion_config import EXPERIMENTS, LesionRunCfg
 from resnet_lab.models import ResNet
 from resnet_lab.paths import path_study, paths_markdown, plot_paths
 from resnet_lab.pretrained import read_checkpoint
@@ -302,6 +306,17 @@ def random_swaps(
 # Reports
 
 
+def skip_note(section: dict[str, Any]) -> str | None:
+    """Why an experiment measured nothing (e.g. a ResNet-8 has no two swappable units), or None.
+
+    Every output (lesion.md, plots, TensorBoard) skips such a part with this one-line note
+    instead of failing on empty data.
+    """
+    if section.get("skipped"):
+        return str(section["skipped"])
+    return None if section.get("per_k") else "nothing to measure"
+
+
 def lesion_markdown(results: dict[str, Any]) -> str:
     """lesion.md: settings, then one table per experiment."""
     s, base = results["settings"], results["baseline"]
@@ -359,6 +374,8 @@ def lesion_markdown(results: dict[str, Any]) -> str:
             "| k | subsets | median % | q1 % | q3 % | min % | max % |",
             "|---:|---:|---:|---:|---:|---:|---:|",
         ]
+        if note := skip_note(r):
+            lines[-2:] = [f"Skipped: {note}."]  # instead of an empty table
         for row in r["per_k"]:
             lines.append(
                 f"| {row['k']} | {len(row['errors'])} | {row['median']:.2f} | {row['q1']:.2f} | "
@@ -374,6 +391,8 @@ def lesion_markdown(results: dict[str, Any]) -> str:
             "| k | samples | median Kendall tau | median % | q1 % | q3 % | min % | max % |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
+        if note := skip_note(results["swap"]):
+            lines[-2:] = [f"Skipped: {note}."]  # instead of an empty table
         for row in results["swap"]["per_k"]:
             lines.append(
                 f"| {row['k']} | {len(row['errors'])} | {row['tau_median']:.3f} | "
@@ -404,7 +423,7 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
         plt.close(fig)
         written.append(out / name)
 
-    if "single" in results:
+    if results.get("single"):
         fig, ax = plt.subplots(figsize=(7, 3.6))
         single = results["single"]
         units = [r["unit"] for r in single]
@@ -430,7 +449,7 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
         ax.set(xlabel="deleted unit", ylabel="test error (%)", title="Deleting single units")
         ax.legend(handles=handles, fontsize=8)
         save(fig, "lesion_single.png")
-    if "random" in results:
+    if "random" in results and not skip_note(results["random"]):
         rows = results["random"]["per_k"]
         k = [r["k"] for r in rows]
         fig, ax = plt.subplots(figsize=(5.5, 3.6))
@@ -459,7 +478,7 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
         )
         ax.legend(fontsize=8)
         save(fig, "lesion_random.png")
-    if "swap" in results:
+    if "swap" in results and not skip_note(results["swap"]):
         rows = results["swap"]["per_k"]
         fig, ax = plt.subplots(figsize=(5.5, 3.6))
         taus = [t for r in rows for t in r["taus"]]
@@ -507,6 +526,9 @@ def write_tensorboard(results: dict[str, Any], out: Path) -> None:
         for r in results.get("swap", {}).get("per_k", []):
             w.add_scalar("lesion/swap_median_error", r["median"], r["k"])
             w.add_scalar("lesion/swap_median_tau", r["tau_median"], r["k"])
+        for part in ("random", "swap"):
+            if part in results and (note := skip_note(results[part])):
+                w.add_text(f"lesion/{part}_skipped", note)
         for r in results.get("paths", {}).get("per_length", []):
             w.add_scalar("paths/fraction_of_paths", r["fraction_of_paths"], r["length"])
             w.add_scalar("paths/grad_norm", r["grad_norm"], r["length"])
@@ -547,8 +569,21 @@ def make_measure(
 
 
 def check_config(cfg: DictConfig) -> None:
-    """User mistakes the schema cannot catch: a missing checkpoint, counts below 1, unknown
-    experiments."""
+    """User mistakes the schema cannot catch: keys added with ``+`` (Hydra accepts them even in
+    a structured config, and they would be ignored), a missing checkpoint, counts below 1,
+    unknown experiments."""
+    unknown = keys_not_in_schema(cfg, LesionRunCfg)
+    if unknown:
+        section = unknown[0].rpartition(".")[0]
+        known = ", ".join(schema_keys(LesionRunCfg, section))
+        message = (
+            f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: not an "
+            f"option of resnet-lab-lesion ({f'{section}.*' if section else 'top-level keys'}: "
+            f"{known})"
+        )
+        if any(name.startswith("data.") for name in unknown):
+            message += "; the dataset, its split and classes come from the checkpoint"
+        raise ConfigError(message)
     if OmegaConf.is_missing(cfg, "checkpoint"):
         raise ConfigError(
             "checkpoint=PATH is required: a resnet-lab run folder or ckpt/step_*.pt file, or a "
@@ -604,6 +639,11 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
         else None
     )
     measure = make_measure(model, batches, bn_batches)
+    plain = attach(read_checkpoint(opts.plain), data, device) if opts.plain else None
+    if plain is not None and not isinstance(plain.net, ResNet):
+        raise ConfigError(
+            f"lesion.plain={opts.plain}: lesion studies need a ResNet ({plain.info['net']})"
+        )
     results: dict[str, Any] = {
         "checkpoint": model.info,
         "settings": {
@@ -623,8 +663,7 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
     )
     if "single" in opts.experiments:
         results["single"] = single_deletions(model, measure)
-    if opts.plain:
-        plain = attach(read_checkpoint(opts.plain), data, device)
+    if plain is not None:
         plain_measure = make_measure(plain, batches, bn_batches)
         results["plain"] = {
             "checkpoint": plain.info,
@@ -650,9 +689,15 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
                 known,
             ),
         }
+        if not candidates:
+            results["random"]["skipped"] = (
+                "every unit is a downsampling unit, so none may be deleted at random "
+                "(lesion.include_downsampling=true admits them)"
+            )
     if "swap" in opts.experiments:
+        groups = swap_groups(model)
         results["swap"] = {
-            "groups": swap_groups(model),
+            "groups": groups,
             "per_k": random_swaps(
                 model,
                 measure,
@@ -661,6 +706,15 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
                 random.Random(f"{seed}:swap"),
             ),
         }
+        if not groups:
+            results["swap"]["skipped"] = (
+                f"no two neighbouring units of one stage in this {len(model.units)}-unit net "
+                "have the same input and output shape (downsampling units, and a "
+                "pre-activation net's first unit, stay in place): nothing to swap"
+            )
+    for part in ("random", "swap"):
+        if part in results and (note := skip_note(results[part])):
+            log.info("%s: skipped: %s", part, note)
     if "paths" in opts.experiments:
         [(x, y)] = training_batches(data.train_images, data.train_labels, 1, opts.path_batch, seed)
         results["paths"] = path_study(

@@ -4,7 +4,8 @@ ConfigStore as ``resnet_lab_lesion_schema`` when this module is imported.
 The keys mean what they mean for ``resnet-lab``: ``data.root``, ``data.limit``, ``trainer.device``,
 ``trainer.eval_batch_size``, ``seed``. Only the settings a lesion study reads are here: the
 dataset itself (name, split, classes) comes from the checkpoint, so e.g. ``data.split=val`` is
-an error ("Key 'split' not in 'LesionDataCfg'") rather than silently ignored.
+an error ("Key 'split' not in 'LesionDataCfg'") rather than silently ignored; so is
+``+data.split=val``, which Hydra would add (see :func:`resnet_lab.config.keys_not_in_schema`).
 """
 
 from __future__ import annotations

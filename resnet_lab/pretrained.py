@@ -16,6 +16,7 @@ images already scaled to [0, 1], shape [N, 3, 32, 32].
 
 from __future__ import annotations
 
+import pickle
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -106,11 +107,20 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: no checkpoint (no such checkpoint file or run folder)")
     elif digest_path(path).exists():
         state = load_checkpoint(path, map_location)
+    elif not _is_torch_file(path):
+        raise not_a_checkpoint(path, "not a PyTorch file")
     else:
         try:
             state = torch.load(path, map_location=map_location, weights_only=True)
-        except Exception as e:  # not a torch file, or one holding arbitrary objects
-            raise CheckpointError(f"{path}: cannot be read ({type(e).__name__}: {e})") from e
+        except pickle.UnpicklingError as e:  # torch's text asks users to file an issue: not ours
+            raise not_a_checkpoint(
+                path, "a PyTorch file holding Python objects besides tensors, which are not loaded"
+            ) from e
+        except Exception as e:  # a damaged torch file fails in many ways inside torch.load
+            first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise not_a_checkpoint(
+                path, f"an unreadable PyTorch file: {type(e).__name__}: {first_line}"
+            ) from e
     if isinstance(state, dict) and "model" in state and "config" in state:
         return LoadedCheckpoint("resnet-lab", state, path)
     if isinstance(state, dict) and "conv1.weight" in _strip_module(state.get("state_dict", {})):
@@ -119,6 +129,24 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     raise CheckpointError(
         f"{path}: neither a resnet-lab checkpoint (keys 'model', 'config') nor a "
         f"pytorch_resnet_cifar10 one ('state_dict' with 'module.conv1.weight'); found {keys}"
+    )
+
+
+def _is_torch_file(path: Path) -> bool:
+    """Whether ``path`` starts as torch.save writes: a zip archive, or (legacy) a pickle."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+
+
+def not_a_checkpoint(path: Path, why: str) -> CheckpointError:
+    """A user passed some other file (e.g. a run's result.json): say what is expected instead."""
+    hint = ""
+    if (path.parent / "ckpt").is_dir():
+        hint = f"; did you mean its run folder {path.parent}?"
+    return CheckpointError(
+        f"{path}: not a resnet-lab checkpoint ({why}). Expected a resnet-lab run folder or its "
+        f"ckpt/{CHECKPOINT_GLOB} file, or a pytorch_resnet_cifar10 .th file{hint}"
     )
 
 

@@ -157,6 +157,14 @@ def experiments_dir() -> Path:
     return Path(resnet_lab.conf.__file__).parent / "experiment"
 
 
+def known_profiles() -> list[str]:
+    """The profiles a run can have: the files of ``conf/profile/`` (a typo must not report
+    nothing, silently)."""
+    return sorted(
+        p.stem for p in (Path(resnet_lab.conf.__file__).parent / "profile").glob("*.yaml")
+    )
+
+
 def load_experiments(directory: Path | None = None) -> list[Experiment]:
     """Read every experiment file (plain OmegaConf: the report needs no Hydra composition)."""
     directory = directory or experiments_dir()
@@ -627,7 +635,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=5, help="seeds expected per row")
     parser.add_argument("--tables", help="comma-separated table names, e.g. table1,table6")
     parser.add_argument(
-        "--profile", help="report runs of this profile (paper, smoke); needed when mixed"
+        "--profile",
+        help=f"report runs of this profile ({', '.join(known_profiles())}); needed when mixed",
     )
     return parser.parse_args(argv)
 
@@ -646,6 +655,8 @@ def main(argv: list[str] | None = None) -> int:
             return _error(f"results directory '{root}' does not exist")
     if args.seeds < 1:
         return _error("--seeds must be at least 1")
+    if args.profile is not None and args.profile not in (profiles := known_profiles()):
+        return _error(f"unknown --profile '{args.profile}'; choose from {', '.join(profiles)}")
     experiments = load_experiments()
     if args.tables:
         wanted = {name.strip() for name in args.tables.split(",") if name.strip()}

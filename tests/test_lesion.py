@@ -11,7 +11,9 @@ import os
 import random
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -21,6 +23,7 @@ from omegaconf import OmegaConf
 from resnet_lab import build_model
 from resnet_lab.api import compose_config
 from resnet_lab.checkpoint import save_checkpoint
+from resnet_lab.config import keys_not_in_schema
 from resnet_lab.errors import ConfigError
 from resnet_lab.lesion import (
     bn_reestimated,
@@ -36,7 +39,7 @@ from resnet_lab.lesion import (
     swap_groups,
     swap_pairs,
 )
-from resnet_lab.lesion_config import compose_lesion_config
+from resnet_lab.lesion_config import LesionRunCfg, compose_lesion_config
 from resnet_lab.models import build_network
 from resnet_lab.paths import (
     central_range,
@@ -341,4 +344,88 @@ def test_lesion_command_without_checkpoint(tmp_path: Path) -> None:
     done = lesion_command(f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path)
     assert done.returncode == 2
     assert "resnet-lab-lesion: error: checkpoint=PATH is required" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "skipped"),
+    [
+        (["model.depth=8"], {"swap"}),  # the user's case: 1 unit per stage, none may move
+        # bottleneck units widen every stage's first unit: all 3 are downsampling units
+        (["model.depth=11", "model.block=bottleneck"], {"swap", "random"}),
+    ],
+)
+def test_lesion_run_with_nothing_to_swap_or_delete(
+    tmp_path: Path, overrides: list[str], skipped: set[str]
+) -> None:
+    """Every output skips an empty part with a one-line note instead of crashing (it did, in
+    the swap plot, after lesion.json and lesion.md were written)."""
+    run_dir = save_run(tmp_path / "run", *overrides)
+    out = tmp_path / "out"
+    cfg = compose_lesion_config(
+        [
+            f"checkpoint={run_dir}",
+            "data.limit=8",
+            "trainer.eval_batch_size=8",
+            "trainer.device=cpu",
+            "lesion.samples=1",
+            "lesion.path_samples=1",
+            "lesion.path_batch=2",
+        ]
+    )
+    results = run(cfg, out)
+    assert {p for p in ("random", "swap") if results[p].get("skipped")} == skipped
+    assert results["swap"]["groups"] == [] and results["swap"]["per_k"] == []
+    assert json.loads((out / "lesion.json").read_text())["swap"]["skipped"].endswith("swap")
+    text = (out / "lesion.md").read_text()
+    assert text.count("Skipped: ") == len(skipped)
+    assert "| k | samples | median Kendall tau" not in text  # no empty table
+    plotted = {"single", "paths"} | ({"random", "swap"} - skipped)
+    assert {p.name for p in out.glob("*.png")} == {
+        "paths.png" if name == "paths" else f"lesion_{name}.png" for name in plotted
+    }
+    assert list(out.glob("events.out.tfevents.*"))
+
+
+@dataclass
+class Free:
+    """A schema with a free-form dict field: its keys are the user's, not the schema's."""
+
+    options: dict[str, Any] = field(default_factory=dict)  # free-form: any key
+
+
+def test_keys_not_in_schema() -> None:
+    """The generic check behind rejecting ``+key=value``: descends into dataclass fields only."""
+    cfg = compose_lesion_config(["+data.split=val", "+foo=1", "+lesion.bar.baz=2"])
+    assert keys_not_in_schema(cfg, LesionRunCfg) == ["data.split", "lesion.bar", "foo"]
+    assert keys_not_in_schema(compose_lesion_config(), LesionRunCfg) == []  # checkpoint: ???
+
+    free = OmegaConf.merge(OmegaConf.structured(Free), {"options": {"anything": 1}})
+    assert keys_not_in_schema(free, Free) == []
+
+
+def test_lesion_rejects_keys_added_with_plus(tmp_path: Path) -> None:
+    """docs/lesion.md: data.split=val is an error; with ``+`` Hydra would add it silently."""
+    cfg = compose_lesion_config(["checkpoint=x", "+data.split=val"])
+    with pytest.raises(ConfigError, match=r"unknown setting data\.split: .*root, limit"):
+        run(cfg, tmp_path / "out")
+    with pytest.raises(ConfigError, match=r"unknown settings lesion\.sample, foo"):
+        run(compose_lesion_config(["checkpoint=x", "+lesion.sample=3", "+foo=1"]), tmp_path)
+    done = lesion_command("+data.split=val", f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "resnet-lab-lesion: error: unknown setting data.split" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_lesion_command_with_a_file_that_is_not_a_checkpoint(tmp_path: Path) -> None:
+    """A run's result.json given as the checkpoint: one clear message, not torch's text."""
+    run_dir = save_run(tmp_path / "run", "model.depth=8")
+    (run_dir / "result.json").write_text('{"status": "finished"}\n')
+    done = lesion_command(
+        f"checkpoint={run_dir / 'result.json'}", f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path
+    )
+    assert done.returncode == 2
+    assert "not a resnet-lab checkpoint" in done.stderr
+    assert f"did you mean its run folder {run_dir}?" in done.stderr
+    assert "Please file an issue" not in done.stderr
     assert "Traceback" not in done.stdout + done.stderr

@@ -210,3 +210,32 @@ def test_training_mean_is_the_mean_the_run_trained_with(saved: dict) -> None:
     full = load_data(data_config({"name": "synthetic"}, split="full", limit=None), "cpu")
     trained = load_data(data_config({"name": "synthetic", **saved}), "cpu")
     torch.testing.assert_close(training_mean(full.train_images, saved), trained.mean)
+
+
+class _NotATensor:
+    """Pickled into a file, it makes torch.load(weights_only=True) refuse the file."""
+
+
+@pytest.mark.parametrize("kind", ["json", "pickled_object", "damaged"])
+def test_file_that_is_not_a_checkpoint_is_a_clear_error(
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """E.g. a run's result.json: a CheckpointError saying what is expected, never torch's
+    weights_only text ("Please file an issue")."""
+    tiny_run(tmp_path)
+    path = tmp_path / ("result.json" if kind == "json" else "x.pt")
+    if kind == "json":
+        path.write_text('{"status": "finished"}\n')
+    else:
+        torch.save({"model": _NotATensor()}, path)
+        if kind == "damaged":
+            path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(CheckpointError, match="not a resnet-lab checkpoint") as caught:
+        read_checkpoint(path)
+    message = str(caught.value)
+    assert "run folder or its ckpt/step_*.pt file" in message
+    assert f"did you mean its run folder {tmp_path}?" in message
+    assert "Please file an issue" not in message and "\n" not in message
+    assert eval_main([str(path), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("resnet-lab-eval: error: ") and "not a resnet-lab checkpoint" in err

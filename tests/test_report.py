@@ -318,3 +318,13 @@ def test_curves_hold_eval_and_training_error(tmp_path: Path) -> None:
     assert report.read_curve(run, train=True) == [(100, 60.0), (200, 5.0)]
     assert report.main(["--results", str(tmp_path), "--tables", "table6"]) == 0
     assert (tmp_path / "curves_table6.png").stat().st_size > 1000
+
+
+def test_unknown_profile_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A typo (papr) must not produce a report of no runs."""
+    write_run(tmp_path, "paper/0", "table6/resnet20", 0, 8.0)
+    assert report.main(["--results", str(tmp_path), "--profile", "papr"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown --profile 'papr'; choose from paper, smoke" in err
+    assert not (tmp_path / "report.md").exists()
+    assert report.known_profiles() == ["paper", "smoke"]
