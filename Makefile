@@ -48,7 +48,8 @@ gpu-cifar:
 	esac; rm -rf .carry/cifar && mkdir -p .carry/cifar && \
 	for f in $$files; do cp $(CIFAR_SRC)/$$f .carry/cifar/; done && ls -l .carry/cifar
 
-# Runs every row of $(TABLES) for $(SEEDS) into $(RESULTS)/<row>/seed<N>, then the report.
+# Runs every row of $(TABLES) for $(SEEDS) into $(RESULTS)/<table>/<row>/seed<N> (experiment.name
+# is <table>/<row>, e.g. table1/original), then the report.
 # Finished runs are skipped and interrupted ones resume (resume=true), so re-running after a crash
 # loses nothing.
 reproduce-table:

@@ -1,8 +1,9 @@
 """CIFAR-10/100 and synthetic data, held whole on the training device.
 
-A CIFAR training set is 150 MB as uint8, so it lives on the device and batches are cut, normalized
-and augmented there: no DataLoader workers, no host round trips, and the batch stream is a pure
-function of (seed, position), which is what makes a resumed run continue bit-exactly.
+A CIFAR training set is 154 MB as uint8 (test set 31 MB), so it lives on the device and batches
+are cut, normalized and augmented there: no DataLoader workers, no host round trips, and the batch
+stream is a pure function of (seed, position), which is what makes a resumed run continue
+bit-exactly.
 
 See docs/data.md for where the files go and what each error means.
 """
