@@ -141,7 +141,8 @@ case $stage in
     timeout --signal=TERM --kill-after=60 "$LIMIT_S" python3 -m resnet_lab data.root="$CIFAR" \
       trainer.device="$DEVICE" trainer.progress=none resume=true hydra.run.dir="$RUNS/$name" \
       "$@" 2>&1 | tail -n 40 | tee "$OUT/$name-log.txt" || status=$?
-    for f in result.json metrics.jsonl .hydra/overrides.yaml; do
+    launch=$(ls -d "$RUNS/$name"/.hydra/*/ 2>/dev/null | tail -n 1 || true)  # this launch's record
+    for f in result.json metrics.jsonl config.yaml "${launch#"$RUNS/$name/"}overrides.yaml"; do
       [[ -f $RUNS/$name/$f ]] && cp "$RUNS/$name/$f" "$OUT/$name-$(basename "$f")"
     done
     exit "$status"

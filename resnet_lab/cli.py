@@ -27,10 +27,11 @@ def main(cfg: DictConfig) -> None:
     if sweep:
         spread_over_gpus(cfg, int(hydra_cfg.job.num))
     try:
-        if cfg.resume and not sweep and not _run_dir_chosen(hydra_cfg.overrides.hydra):
+        folder, what = ("hydra.sweep.dir", "sweep") if sweep else ("hydra.run.dir", "run")
+        if cfg.resume and not _holds_a_run(run_dir) and not _given(folder, hydra_cfg):
             raise UserError(
-                "resume=true continues the run in hydra.run.dir, and none was given: add "
-                "hydra.run.dir=<the run's folder> (its path is in the run's log and result.json)"
+                f"resume=true continues the run in {folder}, and none was given (Hydra made the "
+                f"new folder {run_dir}): add {folder}=<the {what}'s folder>, as in the run's log"
             )
         result = train(cfg, run_dir)
     except RunInterrupted as e:
@@ -51,6 +52,10 @@ def main(cfg: DictConfig) -> None:
     )
 
 
-def _run_dir_chosen(hydra_overrides: list[str]) -> bool:
-    """Whether the command named the run folder (else Hydra made a fresh, timestamped one)."""
-    return any(o.split("=", 1)[0].lstrip("+~") == "hydra.run.dir" for o in hydra_overrides)
+def _given(key: str, hydra_cfg: DictConfig) -> bool:
+    """Whether the command line set ``key`` (else the folder is a fresh, timestamped one)."""
+    return any(o.split("=", 1)[0].lstrip("+~") == key for o in hydra_cfg.overrides.hydra)
+
+
+def _holds_a_run(run_dir: Path) -> bool:
+    return (run_dir / "result.json").exists() or (run_dir / "ckpt").is_dir()

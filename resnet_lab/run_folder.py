@@ -50,8 +50,9 @@ class RunLock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 if self._owner_alive():
+                    owner = self.path.read_text().strip() or "starting"
                     raise RunFolderBusy(
-                        f"another run ({self.path.read_text().strip()}) is writing into "
+                        f"another run ({owner}) is writing into "
                         f"{self.path.parent}; wait for it, or choose another folder "
                         "(hydra.run.dir=...)"
                     ) from None

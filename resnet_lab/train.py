@@ -9,6 +9,7 @@ one (tested); on CUDA, cuDNN's autotuned and atomic-add kernels round differentl
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import signal
@@ -244,6 +245,11 @@ class Trainer:
     def _extends(self, previous: dict[str, Any]) -> bool:
         """A completed run resumed with a larger ``trainer.max_steps`` trains on from its end."""
         extends = previous["status"] == "completed" and self.t.max_steps > previous["step"]
+        if extends and not list_checkpoints(self.run_dir / "ckpt"):
+            raise ConfigError(
+                f"the run in {self.run_dir} completed at step {previous['step']} and its "
+                f"checkpoints are gone: nothing to extend to trainer.max_steps={self.t.max_steps}"
+            )
         if extends:
             log.info("extending the completed run from step %d", previous["step"])
         return extends
@@ -352,7 +358,13 @@ class Trainer:
         torch.set_rng_state(state["rng"]["torch"])
         if self.device.type == "cuda" and state["rng"].get("cuda") is not None:
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
-        self.state = TrainState(**state["train_state"])
+        saved = state["train_state"]
+        known = {f.name for f in dataclasses.fields(TrainState)}
+        if unknown := sorted(set(saved) - known):  # written by a newer version of the lab
+            log.warning("ignoring train-state fields this version does not know: %s", unknown)
+        self.state = TrainState(**{k: v for k, v in saved.items() if k in known})
+        if "last_eval_step" not in saved:  # older versions evaluated before every checkpoint
+            self.state.last_eval_step = self.state.step
         log.info("resumed from %s at step %d", path.name, self.state.step)
 
     def _check_same_run(self, saved: dict[str, Any]) -> None:
@@ -408,31 +420,18 @@ class Trainer:
         bar = _progress_bar(t.progress, t.max_steps, state.step)
         status = "completed"
         try:
-            if self._eval_due():  # a signal cut the evaluation at the checkpoint's step short
-                self._evaluate(stop)
+            if state.step == t.max_steps and window.steps:  # resumed at max_steps mid-window
+                self._log_train(window, bar)
+            # a signal cut the evaluation at the checkpoint's step short: redo it, and keep it
+            if self._eval_due() and self._evaluate(stop):
+                self._checkpoint(window, clock_start, "running")
             while state.step < t.max_steps and not stop.signum:
                 loss, wrong = self.advance()
                 window.add(loss, wrong)
                 bar.update(1)
                 last = state.step == t.max_steps
                 if state.step % t.log_every == 0 or last:
-                    mean_loss, train_error, throughput = window.read_and_reset(t.batch_size)
-                    lr = self.optimizer.param_groups[0]["lr"]
-                    state.last_train_loss, state.last_train_error = mean_loss, train_error
-                    self._log(
-                        {
-                            "train/loss": mean_loss,
-                            "train/error": train_error,
-                            "lr": lr,
-                            "throughput": throughput,
-                        }
-                    )
-                    bar.set_postfix(
-                        lr=f"{lr:.3g}",
-                        loss=f"{mean_loss:.3f}",
-                        err=f"{train_error:.1f}%",
-                        img_s=f"{throughput:.0f}",
-                    )
+                    mean_loss = self._log_train(window, bar)
                     if not math.isfinite(mean_loss):
                         status = "diverged"
                         state.extra["diverged_at_step"] = state.step
@@ -454,6 +453,27 @@ class Trainer:
         if status == "completed":
             self._log_hparams()
         return status
+
+    def _log_train(self, window: _LogWindow, bar: Any) -> float:
+        """One train line (metrics.jsonl, TensorBoard, progress bar); returns the mean loss."""
+        mean_loss, train_error, throughput = window.read_and_reset(self.t.batch_size)
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.state.last_train_loss, self.state.last_train_error = mean_loss, train_error
+        self._log(
+            {
+                "train/loss": mean_loss,
+                "train/error": train_error,
+                "lr": lr,
+                "throughput": throughput,
+            }
+        )
+        bar.set_postfix(
+            lr=f"{lr:.3g}",
+            loss=f"{mean_loss:.3f}",
+            err=f"{train_error:.1f}%",
+            img_s=f"{throughput:.0f}",
+        )
+        return mean_loss
 
     def _eval_due(self) -> bool:
         s, t = self.state, self.t

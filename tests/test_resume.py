@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -18,7 +19,12 @@ from conftest import TINY_RUN
 
 import resnet_lab.train
 from resnet_lab.api import compose_config
-from resnet_lab.checkpoint import atomic_write_text, list_checkpoints, load_checkpoint
+from resnet_lab.checkpoint import (
+    atomic_write_text,
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+)
 from resnet_lab.errors import ConfigError
 from resnet_lab.run_folder import MetricsLog, RunFolderBusy, RunLock
 from resnet_lab.train import RunInterrupted, Trainer, train
@@ -249,3 +255,54 @@ def test_moved_data_files_may_resume_when_checked(tmp_path: Path) -> None:
     (tmp_path / "result.json").unlink()
     with pytest.raises(ConfigError, match=r"data\.root"):
         fit([*ARGS, "data.root=/other", "data.verify=false", "resume=true"], tmp_path)
+
+
+def test_extending_a_run_whose_checkpoints_are_gone_leaves_it_untouched(tmp_path: Path) -> None:
+    fit([*ARGS, "trainer.max_steps=10"], tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    shutil.rmtree(tmp_path / "ckpt")
+    with pytest.raises(ConfigError, match="checkpoints are gone"):
+        fit([*ARGS, "resume=true"], tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
+def test_a_checkpoint_of_an_older_version_is_not_evaluated_twice(
+    tmp_path: Path, reference: Path
+) -> None:
+    """Older versions evaluated before every checkpoint and did not record it."""
+    fit([*ARGS, "trainer.max_steps=10"], tmp_path)
+    [path] = list_checkpoints(tmp_path / "ckpt")
+    state = load_checkpoint(path)
+    del state["train_state"]["last_eval_step"]
+    state["train_state"]["from_a_newer_version"] = 1  # ignored, with a warning
+    save_checkpoint(state, tmp_path / "ckpt", 10, keep=2)
+    (tmp_path / "result.json").unlink()  # as if killed after its last checkpoint
+    fit([*ARGS, "resume=true"], tmp_path)
+    assert_same_records(tmp_path, reference)
+
+
+def test_an_evaluation_redone_on_resume_is_kept_through_a_later_crash(
+    tmp_path: Path, reference: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_call(monkeypatch, resnet_lab.train, "eval_batches", 1, sigterm)  # the eval at step 10
+    with pytest.raises(RunInterrupted):
+        fit(ARGS, tmp_path)
+    monkeypatch.undo()
+    on_call(monkeypatch, Trainer, "train_step", 3, crash)  # step 13, before the next checkpoint
+    with pytest.raises(RuntimeError, match="simulated"):
+        fit([*ARGS, "resume=true"], tmp_path)
+    monkeypatch.undo()
+    fit([*ARGS, "resume=true"], tmp_path)
+    assert_same_records(tmp_path, reference)
+
+
+def test_resuming_at_max_steps_logs_the_open_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_call(monkeypatch, Trainer, "train_step", 13, sigterm)  # step 13: not a log step
+    with pytest.raises(RunInterrupted):
+        fit(ARGS, tmp_path / "cut")
+    monkeypatch.undo()
+    fit([*ARGS, "trainer.max_steps=13", "resume=true"], tmp_path / "cut")
+    fit([*ARGS, "trainer.max_steps=13"], tmp_path / "straight")
+    assert_same_records(tmp_path / "cut", tmp_path / "straight")
