@@ -33,6 +33,7 @@ def main(cfg: DictConfig) -> None:
                 f"resume=true continues the run in {folder}, and none was given (Hydra made the "
                 f"new folder {run_dir}): add {folder}=<the {what}'s folder>, as in the run's log"
             )
+        _warn_if_smoke_ignores_data(cfg, hydra_cfg)
         result = train(cfg, run_dir)
     except RunInterrupted as e:
         log.error("%s", e)
@@ -59,3 +60,17 @@ def _given(key: str, hydra_cfg: DictConfig) -> bool:
 
 def _holds_a_run(run_dir: Path) -> bool:
     return (run_dir / "result.json").exists() or (run_dir / "ckpt").is_dir()
+
+
+def _warn_if_smoke_ignores_data(cfg: DictConfig, hydra_cfg: DictConfig) -> None:
+    """The smoke profile sets ``data.name=synthetic`` after the data group is chosen, so a
+    ``data=cifar10`` beside it would be silently ignored."""
+    chosen = [o.split("=", 1)[1] for o in hydra_cfg.overrides.task if o.startswith("data=")]
+    smoke_data = cfg.profile == "smoke" and cfg.data.name == "synthetic"
+    if smoke_data and chosen and chosen[-1] != "synthetic":
+        log.warning(
+            "profile=smoke trains on synthetic data, not data=%s; add data.name=%s to run the "
+            "smoke profile on it",
+            chosen[-1],
+            chosen[-1],
+        )

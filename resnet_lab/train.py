@@ -73,8 +73,7 @@ class RunInterrupted(UserError):
     """SIGINT/SIGTERM: the run saved a checkpoint (when it had started training) and stopped;
     ``exit_code`` follows the shell."""
 
-    def __init__(self, signum: int, saved: bool = True) -> None:
-        what = "checkpoint saved" if saved else "before training started, nothing to save"
+    def __init__(self, signum: int, what: str = "checkpoint saved") -> None:
         super().__init__(
             f"interrupted by {signal.Signals(signum).name} ({what}); continue with the same "
             "command plus resume=true (and hydra.run.dir=<this run's folder>)"
@@ -238,7 +237,11 @@ class Trainer:
                     log.info("run in %s already %s; nothing to do", self.run_dir, status)
                     return previous
             with _StopFlag() as stop:
-                return self._fit(previous, stop)
+                try:
+                    return self._fit(previous, stop)
+                except KeyboardInterrupt:  # a second Ctrl-C (a second SIGTERM kills outright)
+                    what = "stopped at once by a second signal; the last whole checkpoint stands"
+                    raise RunInterrupted(signal.SIGINT, what) from None
         finally:
             lock.release()
 
@@ -301,7 +304,7 @@ class Trainer:
 
         self.build()
         if stop.signum:
-            raise RunInterrupted(stop.signum, saved=False)
+            raise RunInterrupted(stop.signum, "before training started, nothing to save")
         if loaded:
             self._restore(*loaded)
         else:
@@ -333,6 +336,9 @@ class Trainer:
         try:
             self._loop(stop)
         except RunInterrupted:
+            raise
+        except KeyboardInterrupt:
+            self._write_result("interrupted", error="stopped at once by a second signal")
             raise
         except BaseException as e:
             self._write_result("failed", error=f"{type(e).__name__}: {e}")

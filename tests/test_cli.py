@@ -191,3 +191,9 @@ def test_a_relaunch_never_rewrites_the_runs_config(tmp_path: Path) -> None:
     launches = sorted((tmp_path / ".hydra").iterdir())
     assert len(launches) == 2
     assert "trainer.lr=0.05" in (launches[1] / "overrides.yaml").read_text()
+
+
+def test_the_smoke_profile_says_it_ignores_a_chosen_dataset(tmp_path: Path) -> None:
+    out = run_cli(["profile=smoke", "data=cifar10", f"hydra.run.dir={tmp_path}"])
+    assert out.returncode == 0, out.stderr
+    assert "profile=smoke trains on synthetic data, not data=cifar10" in out.stdout + out.stderr

@@ -306,3 +306,20 @@ def test_resuming_at_max_steps_logs_the_open_window(
     fit([*ARGS, "trainer.max_steps=13", "resume=true"], tmp_path / "cut")
     fit([*ARGS, "trainer.max_steps=13"], tmp_path / "straight")
     assert_same_records(tmp_path / "cut", tmp_path / "straight")
+
+
+def test_a_second_ctrl_c_while_saving_stops_at_once_and_loses_nothing_saved(
+    tmp_path: Path, reference: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def second_ctrl_c() -> None:
+        raise KeyboardInterrupt
+
+    on_call(monkeypatch, Trainer, "train_step", 13, sigterm)
+    on_call(monkeypatch, Trainer, "_save", 2, second_ctrl_c)  # the save the first signal asked for
+    with pytest.raises(RunInterrupted, match="second signal"):
+        fit(ARGS, tmp_path)
+    assert json.loads((tmp_path / "result.json").read_text())["status"] == "interrupted"
+    assert list_checkpoints(tmp_path / "ckpt")[-1].name == "step_0000010.pt"
+    monkeypatch.undo()
+    fit([*ARGS, "resume=true"], tmp_path)
+    assert_same_records(tmp_path, reference)
