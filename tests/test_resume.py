@@ -137,21 +137,17 @@ def test_a_signal_between_log_lines_keeps_the_lines_of_an_uninterrupted_run(
     assert_same_records(tmp_path, reference)
 
 
-def test_a_crash_between_checkpoints_resumes_with_the_checkpoint_steps_curves(
-    tmp_path: Path, reference: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    "crash_at",
+    [
+        17,  # resumes from step 10: its train and test points stay visible in TensorBoard
+        7,  # before the first checkpoint: restarts from step 0, the old curves dropped
+    ],
+)
+def test_a_crash_resumes_to_the_records_of_an_uninterrupted_run(
+    tmp_path: Path, reference: Path, monkeypatch: pytest.MonkeyPatch, crash_at: int
 ) -> None:
-    on_call(monkeypatch, Trainer, "train_step", 17, crash)
-    with pytest.raises(RuntimeError, match="simulated"):
-        fit(ARGS, tmp_path)
-    monkeypatch.undo()
-    fit([*ARGS, "resume=true"], tmp_path)  # from step 10: its train/test points stay visible
-    assert_same_records(tmp_path, reference)
-
-
-def test_a_crash_before_the_first_checkpoint_restarts_without_doubled_curves(
-    tmp_path: Path, reference: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    on_call(monkeypatch, Trainer, "train_step", 7, crash)
+    on_call(monkeypatch, Trainer, "train_step", crash_at, crash)
     with pytest.raises(RuntimeError, match="simulated"):
         fit(ARGS, tmp_path)
     monkeypatch.undo()
