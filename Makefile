@@ -51,16 +51,20 @@ gpu-cifar:
 # Runs every row of $(TABLES) for $(SEEDS) into $(RESULTS)/<table>/<row>/seed<N> (experiment.name
 # is <table>/<row>, e.g. table1/original), then the report.
 # Finished runs are skipped and interrupted ones resume (resume=true), so re-running after a crash
-# loses nothing.
+# loses nothing. A table with a failed run does not stop the others or the report (the target
+# still exits non-zero); Ctrl-C stops it.
 reproduce-table:
-	@for table in $(TABLES); do \
+	@failed=0; for table in $(TABLES); do \
 	  echo "== $$table ($(PROFILE), seeds $(SEEDS), launcher $(LAUNCHER))"; \
 	  resnet-lab -m "+experiment/$$table=glob(*)" seed=$(SEEDS) profile=$(PROFILE) resume=true \
 	    hydra/launcher=$(LAUNCHER) hydra.sweep.dir=$(RESULTS) \
-	    'hydra.sweep.subdir=$${experiment.name}/seed$${seed}' $(EXTRA) || exit $$?; \
-	done
-	$(MAKE) report
+	    'hydra.sweep.subdir=$${experiment.name}/seed$${seed}' $(EXTRA); rc=$$?; \
+	  if [ $$rc -ge 128 ]; then exit $$rc; fi; \
+	  if [ $$rc -ne 0 ]; then failed=$$rc; echo "== $$table: a run failed (exit $$rc)" >&2; fi; \
+	done; \
+	$(REPORT) && exit $$failed
 
+REPORT = resnet-lab-report --results $(RESULTS) --seeds $(words $(subst $(comma), ,$(SEEDS))) \
+  --tables $(subst $(space),$(comma),$(strip $(TABLES)))
 report:
-	resnet-lab-report --results $(RESULTS) --seeds $(words $(subst $(comma), ,$(SEEDS))) \
-	  --tables $(subst $(space),$(comma),$(strip $(TABLES)))
+	$(REPORT)

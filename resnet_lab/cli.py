@@ -36,7 +36,8 @@ def main(cfg: DictConfig) -> None:
         _warn_if_smoke_ignores_data(cfg, hydra_cfg)
         result = train(cfg, run_dir)
     except RunInterrupted as e:
-        log.error("%s", e)
+        folder = f"hydra.sweep.dir={hydra_cfg.sweep.dir}" if sweep else f"hydra.run.dir={run_dir}"
+        log.error("%s; continue with the same command plus resume=true %s", e, folder)
         sys.exit(e.exit_code)
     except UserError as e:
         log.error("%s", e)

@@ -54,7 +54,8 @@ class RunLock:
                     raise RunFolderBusy(
                         f"another run ({owner}) is writing into "
                         f"{self.path.parent}; wait for it, or choose another folder "
-                        "(hydra.run.dir=...)"
+                        f"(hydra.run.dir=...). If that run is gone (killed on another machine), "
+                        f"delete {self.path} and run again"
                     ) from None
                 self.path.unlink(missing_ok=True)  # stale: its process is gone
                 continue
@@ -158,6 +159,8 @@ def environment(device: torch.device) -> dict[str, Any]:
             "resnet_lab": resnet_lab.__version__,
         },
         "git_commit": git_commit(Path(resnet_lab.__file__).parent),
+        # CPU results are bitwise-reproducible only at the same thread count (reductions split)
+        "cpu_threads": torch.get_num_threads(),
     }
 
 

@@ -71,13 +71,10 @@ PRECISIONS = ("fp32", "tf32", "bf16")  # tf32: CUDA only (see resnet_lab.device.
 
 class RunInterrupted(UserError):
     """SIGINT/SIGTERM: the run saved a checkpoint (when it had started training) and stopped;
-    ``exit_code`` follows the shell."""
+    ``exit_code`` follows the shell. The command line adds how to continue."""
 
     def __init__(self, signum: int, what: str = "checkpoint saved") -> None:
-        super().__init__(
-            f"interrupted by {signal.Signals(signum).name} ({what}); continue with the same "
-            "command plus resume=true (and hydra.run.dir=<this run's folder>)"
-        )
+        super().__init__(f"interrupted by {signal.Signals(signum).name} ({what})")
         self.exit_code = 128 + signum
 
 
@@ -240,13 +237,24 @@ class Trainer:
                 try:
                     return self._fit(previous, stop)
                 except KeyboardInterrupt:  # a second Ctrl-C (a second SIGTERM kills outright)
-                    what = "stopped at once by a second signal; the last whole checkpoint stands"
-                    raise RunInterrupted(signal.SIGINT, what) from None
+                    raise RunInterrupted(signal.SIGINT, self._stopped_at_once()) from None
         finally:
             lock.release()
 
+    def _stopped_at_once(self) -> str:
+        """What a second Ctrl-C left: the steps after the last whole checkpoint are not saved."""
+        saved = list_checkpoints(self.run_dir / "ckpt")
+        kept = f"the last whole checkpoint is {saved[-1].name}" if saved else "no checkpoint"
+        return f"stopped at once by a second signal at step {self.state.step}; {kept}"
+
     def _extends(self, previous: dict[str, Any]) -> bool:
         """A completed run resumed with a larger ``trainer.max_steps`` trains on from its end."""
+        if self.t.max_steps < previous["step"]:
+            log.warning(
+                "trainer.max_steps=%d is below the step this run reached (%d): nothing is undone",
+                self.t.max_steps,
+                previous["step"],
+            )
         extends = previous["status"] == "completed" and self.t.max_steps > previous["step"]
         if extends and not list_checkpoints(self.run_dir / "ckpt"):
             raise ConfigError(
@@ -300,6 +308,8 @@ class Trainer:
         if loaded:  # before loading the data: a wrong command fails at once, naming the keys
             self._check_resumable(loaded[0])
         elif cfg.resume:
+            if previous:  # a run stopped before (or after losing) its checkpoints: same command?
+                self._check_same_run(previous["config"])
             log.info("resume=true but no checkpoint in %s: starting from step 0", ckpt_dir)
 
         self.build()
@@ -326,19 +336,20 @@ class Trainer:
         atomic_write_text(self.run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         self._write_result("running")
         log.info(
-            "training %s (%s parameters) on %s, %s -> %s",
+            "training %s (%s parameters) on %s, %s -> %s, in %s",
             _describe(cfg),
             f"{self.num_params:,}",
             self.env["device"],
             self.state.step,
             self.t.max_steps,
+            self.run_dir,
         )
         try:
             self._loop(stop)
         except RunInterrupted:
             raise
         except KeyboardInterrupt:
-            self._write_result("interrupted", error="stopped at once by a second signal")
+            self._write_result("interrupted", error=self._stopped_at_once())
             raise
         except BaseException as e:
             self._write_result("failed", error=f"{type(e).__name__}: {e}")

@@ -319,3 +319,18 @@ def test_a_second_ctrl_c_while_saving_stops_at_once_and_loses_nothing_saved(
     monkeypatch.undo()
     fit([*ARGS, "resume=true"], tmp_path)
     assert_same_records(tmp_path, reference)
+
+
+def test_a_stopped_run_without_checkpoints_is_still_the_same_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its result.json keeps its config: a different command must not restart over it."""
+    on_call(monkeypatch, Trainer, "train_step", 7, sigterm)
+    with pytest.raises(RunInterrupted):
+        fit(ARGS, tmp_path)
+    monkeypatch.undo()
+    shutil.rmtree(tmp_path / "ckpt")
+    with pytest.raises(ConfigError, match=r"trainer\.lr: 0\.1 -> 0\.05"):
+        fit([*ARGS, "trainer.lr=0.05", "resume=true"], tmp_path)
+    result = fit([*ARGS, "resume=true"], tmp_path)  # the same command restarts from step 0
+    assert (result["status"], result["cpu_threads"]) == ("completed", torch.get_num_threads())

@@ -161,7 +161,7 @@ def test_signal_checkpoints_and_records_interrupted(
     proc.send_signal(signum)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signum, out
-    assert "Traceback" not in out and "resume=true" in out
+    assert "Traceback" not in out and f"plus resume=true hydra.run.dir={tmp_path}" in out
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["status"] == "interrupted"
     assert list_checkpoints(tmp_path / "ckpt")[-1].name == f"step_{result['step']:07d}.pt"
