@@ -214,6 +214,7 @@ class Trainer:
         self.memory_format = (
             torch.channels_last if self.t.channels_last else torch.contiguous_format
         )
+        self.state = TrainState()  # from the start: a second Ctrl-C while loading reads it
 
     # -- set-up -------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
@@ -282,7 +283,6 @@ class Trainer:
             p.grad = torch.zeros_like(p)
             if self.t.compile:  # zeroed in place, never replaced: CUDA graphs need not copy it
                 torch._dynamo.mark_static_address(p.grad)
-        self.state = TrainState()
         if self.device.type == "cuda":
             set_cuda_math(tf32=self.t.precision == "tf32", cudnn_benchmark=self.t.cudnn_benchmark)
         self.step_fn = (
@@ -645,7 +645,7 @@ class _LogWindow:
     def read_and_reset(self, batch_size: int) -> tuple[float, float, float]:
         """Mean loss, error in percent and images/s of the window (one host sync)."""
         now = time.perf_counter()
-        loss_total, wrong_total = torch.stack([self.loss_sum, self.wrong_sum.float()]).tolist()
+        loss_total, wrong_total = self._totals()
         mean_loss = loss_total / self.steps
         error = 100.0 * wrong_total / (self.steps * batch_size)
         throughput = self._timed_steps * batch_size / max(now - self._start, 1e-9)
@@ -655,8 +655,15 @@ class _LogWindow:
         return mean_loss, error, throughput
 
     def save_into(self, state: TrainState) -> None:
-        state.window_loss, state.window_wrong = self.loss_sum.item(), int(self.wrong_sum.item())
+        loss_total, wrong_total = self._totals()
+        state.window_loss, state.window_wrong = loss_total, int(wrong_total)
         state.window_steps = self.steps
+
+    def _totals(self) -> tuple[float, float]:
+        """The loss and wrong-prediction sums, read in one host sync (float64 holds both
+        exactly, the float32 loss sum and any count)."""
+        totals = torch.stack([self.loss_sum.double(), self.wrong_sum.double()]).tolist()
+        return totals[0], totals[1]
 
 
 def _nan_if_none(value: float | None) -> float:

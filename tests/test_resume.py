@@ -97,6 +97,24 @@ def on_call(
     monkeypatch.setattr(owner, name, wrapper)
 
 
+def stop(
+    run_dir: Path,
+    owner: object,
+    name: str,
+    nth: int,
+    act: Callable[[], None],
+    args: list[str] = ARGS,
+    raises: type[BaseException] = RunInterrupted,
+    match: str | None = None,
+) -> None:
+    """Run ``args`` into ``run_dir`` with ``act`` at the ``nth`` call of ``owner.name``: it
+    must stop with ``raises``. The patch ends with it, so the resume that follows runs plainly."""
+    with pytest.MonkeyPatch.context() as patch:
+        on_call(patch, owner, name, nth, act)
+        with pytest.raises(raises, match=match):
+            fit(args, run_dir)
+
+
 def sigterm() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
@@ -113,26 +131,20 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_signal_during_the_final_evaluation_is_evaluated_on_resume(
-    tmp_path: Path, reference: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, reference: Path
 ) -> None:
-    on_call(monkeypatch, resnet_lab.train, "eval_batches", 2, sigterm)  # the eval at step 20
-    with pytest.raises(RunInterrupted):
-        fit(ARGS, tmp_path)
+    stop(tmp_path, resnet_lab.train, "eval_batches", 2, sigterm)  # the eval at step 20
     cut = json.loads((tmp_path / "result.json").read_text())
     assert (cut["status"], cut["step"]) == ("interrupted", 20)
-    monkeypatch.undo()
     fit([*ARGS, "resume=true"], tmp_path)
     assert_same_records(tmp_path, reference)
 
 
 def test_a_signal_between_log_lines_keeps_the_lines_of_an_uninterrupted_run(
-    tmp_path: Path, reference: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, reference: Path
 ) -> None:
-    on_call(monkeypatch, Trainer, "train_step", 13, sigterm)  # mid log window, no checkpoint
-    with pytest.raises(RunInterrupted):
-        fit(ARGS, tmp_path)
+    stop(tmp_path, Trainer, "train_step", 13, sigterm)  # mid log window, no checkpoint
     assert list_checkpoints(tmp_path / "ckpt")[-1].name == "step_0000013.pt"
-    monkeypatch.undo()
     fit([*ARGS, "resume=true"], tmp_path)
     assert_same_records(tmp_path, reference)
 
@@ -145,12 +157,9 @@ def test_a_signal_between_log_lines_keeps_the_lines_of_an_uninterrupted_run(
     ],
 )
 def test_a_crash_resumes_to_the_records_of_an_uninterrupted_run(
-    tmp_path: Path, reference: Path, monkeypatch: pytest.MonkeyPatch, crash_at: int
+    tmp_path: Path, reference: Path, crash_at: int
 ) -> None:
-    on_call(monkeypatch, Trainer, "train_step", crash_at, crash)
-    with pytest.raises(RuntimeError, match="simulated"):
-        fit(ARGS, tmp_path)
-    monkeypatch.undo()
+    stop(tmp_path, Trainer, "train_step", crash_at, crash, raises=RuntimeError, match="simulated")
     fit([*ARGS, "resume=true"], tmp_path)
     assert_same_records(tmp_path, reference)
 
@@ -183,9 +192,7 @@ def test_progress_is_recorded_at_every_checkpoint(
     assert written == [("running", 0), ("running", 10), ("running", 20), ("completed", 20)]
 
 
-def test_a_changed_command_is_refused_before_the_data_is_loaded(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_changed_command_is_refused_before_the_data_is_loaded(tmp_path: Path) -> None:
     fit([*ARGS, "trainer.max_steps=10"], tmp_path)
     (tmp_path / "result.json").unlink()
     # the data are not there: a missing-data error would hide which key differs
@@ -194,12 +201,8 @@ def test_a_changed_command_is_refused_before_the_data_is_loaded(
         fit(other, tmp_path)
 
 
-def test_a_signal_while_starting_stops_cleanly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    on_call(monkeypatch, resnet_lab.train, "load_data", 1, sigterm)
-    with pytest.raises(RunInterrupted, match="before training started"):
-        fit(ARGS, tmp_path)
+def test_a_signal_while_starting_stops_cleanly(tmp_path: Path) -> None:
+    stop(tmp_path, resnet_lab.train, "load_data", 1, sigterm, match="before training started")
     assert not (tmp_path / "result.json").exists() and not list_checkpoints(tmp_path / "ckpt")
 
 
@@ -278,27 +281,17 @@ def test_a_checkpoint_of_an_older_version_is_not_evaluated_twice(
 
 
 def test_an_evaluation_redone_on_resume_is_kept_through_a_later_crash(
-    tmp_path: Path, reference: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, reference: Path
 ) -> None:
-    on_call(monkeypatch, resnet_lab.train, "eval_batches", 1, sigterm)  # the eval at step 10
-    with pytest.raises(RunInterrupted):
-        fit(ARGS, tmp_path)
-    monkeypatch.undo()
-    on_call(monkeypatch, Trainer, "train_step", 3, crash)  # step 13, before the next checkpoint
-    with pytest.raises(RuntimeError, match="simulated"):
-        fit([*ARGS, "resume=true"], tmp_path)
-    monkeypatch.undo()
+    stop(tmp_path, resnet_lab.train, "eval_batches", 1, sigterm)  # the eval at step 10
+    resumed = [*ARGS, "resume=true"]  # then a crash at step 13, before the next checkpoint
+    stop(tmp_path, Trainer, "train_step", 3, crash, resumed, RuntimeError, match="simulated")
     fit([*ARGS, "resume=true"], tmp_path)
     assert_same_records(tmp_path, reference)
 
 
-def test_resuming_at_max_steps_logs_the_open_window(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    on_call(monkeypatch, Trainer, "train_step", 13, sigterm)  # step 13: not a log step
-    with pytest.raises(RunInterrupted):
-        fit(ARGS, tmp_path / "cut")
-    monkeypatch.undo()
+def test_resuming_at_max_steps_logs_the_open_window(tmp_path: Path) -> None:
+    stop(tmp_path / "cut", Trainer, "train_step", 13, sigterm)  # step 13: not a log step
     fit([*ARGS, "trainer.max_steps=13", "resume=true"], tmp_path / "cut")
     fit([*ARGS, "trainer.max_steps=13"], tmp_path / "straight")
     assert_same_records(tmp_path / "cut", tmp_path / "straight")
@@ -321,16 +314,20 @@ def test_a_second_ctrl_c_while_saving_stops_at_once_and_loses_nothing_saved(
     assert_same_records(tmp_path, reference)
 
 
-def test_a_stopped_run_without_checkpoints_is_still_the_same_command(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_stopped_run_without_checkpoints_is_still_the_same_command(tmp_path: Path) -> None:
     """Its result.json keeps its config: a different command must not restart over it."""
-    on_call(monkeypatch, Trainer, "train_step", 7, sigterm)
-    with pytest.raises(RunInterrupted):
-        fit(ARGS, tmp_path)
-    monkeypatch.undo()
+    stop(tmp_path, Trainer, "train_step", 7, sigterm)
     shutil.rmtree(tmp_path / "ckpt")
     with pytest.raises(ConfigError, match=r"trainer\.lr: 0\.1 -> 0\.05"):
         fit([*ARGS, "trainer.lr=0.05", "resume=true"], tmp_path)
     result = fit([*ARGS, "resume=true"], tmp_path)  # the same command restarts from step 0
     assert (result["status"], result["cpu_threads"]) == ("completed", torch.get_num_threads())
+
+
+def test_a_second_ctrl_c_while_starting_stops_at_once(tmp_path: Path) -> None:
+    def second_ctrl_c() -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # the first signal: stop once the data are loaded
+        raise KeyboardInterrupt  # the second, while they load
+
+    stop(tmp_path, resnet_lab.train, "load_data", 1, second_ctrl_c, match="second signal at step 0")
+    assert not list_checkpoints(tmp_path / "ckpt")

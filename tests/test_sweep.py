@@ -80,3 +80,25 @@ def test_make_reproduce_table_runs_the_documented_sweep() -> None:
     ).stdout
     assert "seed=0,1,2,3,4 profile=paper" in paper and "--seeds 5" in paper
     assert "for table in table1 table2 table6" in paper
+
+
+def test_a_failed_table_does_not_stop_the_others_or_the_report(tmp_path: Path) -> None:
+    """A bad EXTRA fails every run; the target still tries each table and writes the report."""
+    out = subprocess.run(
+        [
+            "make",
+            "reproduce-table",
+            "PROFILE=smoke",
+            "TABLES=table3 table6",
+            f"RESULTS={tmp_path}",
+            "EXTRA=shortcut.gate_bias=-6",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode != 0
+    for table in ("table3", "table6"):
+        assert f"== {table}: a run failed" in out.stderr, out.stderr[-2000:]
+    assert (tmp_path / "report.md").exists()
