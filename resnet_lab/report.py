@@ -462,9 +462,10 @@ def render_markdown(
         ]
     rows = [row for table in tables for row in table.rows]
     missing = [row.experiment.name for row in rows if row.status == "missing"]
+    found = f"{run_count} run(s) of profile `{profile}`" if run_count else "no runs"
     lines += [
-        f"Results: {', '.join(f'`{root}`' for root in roots)}: {run_count} run(s) of profile "
-        f"`{profile}`. Seeds expected per row: {seeds}. Errors are percent on the eval split; "
+        f"Results: {', '.join(f'`{root}`' for root in roots)}: {found}. "
+        f"Seeds expected per row: {seeds}. Errors are percent on the eval split; "
         f"`fail` means above {FAIL_THRESHOLD:g}%. The paper's statistic is in bold; diff is that "
         "statistic minus the reported figure.",
         "",
@@ -669,6 +670,13 @@ def main(argv: list[str] | None = None) -> int:
         experiments = [e for e in experiments if e.key in wanted]
 
     runs, problems = find_runs(roots)
+    if not runs:
+        print(
+            "resnet-lab-report: no result.json under "
+            f"{', '.join(root.as_posix() for root in roots)}: every row is reported missing "
+            "(train rows with `make reproduce-table`, or point --results at the runs)",
+            file=sys.stderr,
+        )
     profiles = sorted({run.profile for run in runs})
     profile = args.profile
     if profile is None:

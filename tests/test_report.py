@@ -293,11 +293,16 @@ def test_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert "unknown table(s) table9" in capsys.readouterr().err
 
 
-def test_empty_results_dir_reports_everything_missing(tmp_path: Path) -> None:
+def test_empty_results_dir_reports_everything_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     assert report.main(["--results", str(tmp_path)]) == 0
     rows = read_csv(tmp_path / "report.csv")
     assert {row["status"] for row in rows.values()} == {"missing"}
-    assert f"missing: {len(DEFINITIONS)}" in (tmp_path / "report.md").read_text()
+    text = (tmp_path / "report.md").read_text()
+    assert f"missing: {len(DEFINITIONS)}" in text
+    assert ": no runs." in text and "of profile" not in text  # no profile to claim
+    assert "no result.json under" in capsys.readouterr().err
 
 
 def test_crashed_run_is_reported_as_failed(tmp_path: Path) -> None:
