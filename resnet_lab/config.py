@@ -36,7 +36,7 @@ class AfterAddCfg:
     """The unit layout of Identity Mappings Table 2: the residual-branch layout and the function
     that follows the addition. The option files in ``conf/after_add`` name the five units."""
 
-    fn: str = "relu"  # after-addition function: relu | bn_relu | identity
+    fn: str = "relu"  # after-addition function: see resnet_lab.models.units.AFTER_ADD
     branch: str = "post_act"  # residual-branch layout: see resnet_lab.models.units.BRANCH_LAYOUTS
 
 

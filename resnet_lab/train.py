@@ -615,10 +615,11 @@ class Trainer:
             "precision": self.t.precision,
             "max_steps": self.t.max_steps,
         }
-        for key in ("scale", "branch_scale", "gate_bias", "dropout"):
-            hparams[f"shortcut.{key}"] = cfg.shortcut[key]
-        for key in ("widen_factor", "survival_last", "growth_rate"):
-            hparams[f"model.{key}"] = cfg.model[key]
+        named = {"name", "arch", "depth", "block", "width"}  # logged above, by short names
+        for group in ("shortcut", "model"):  # every option, so a new variant's shows up too
+            for key, value in cfg[group].items():
+                if key not in named:
+                    hparams[f"{group}.{key}"] = value
         metrics = {
             "hparam/final_error": _nan_if_none(self.state.last_eval_error),
             "hparam/best_error": _nan_if_none(self.state.best_error),

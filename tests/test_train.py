@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 
 from resnet_lab.api import compose_config
 from resnet_lab.checkpoint import CheckpointError, digest_path, list_checkpoints, load_checkpoint
+from resnet_lab.config import ShortcutCfg
 from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.report import RESULT_FIELDS
@@ -86,6 +87,16 @@ def test_tiny_run_learns_and_writes_every_output(tiny_run: list[str], tmp_path: 
     events.Reload()
     tags = set(events.Tags()["scalars"])
     assert {"train/loss", "train/error", "test/error", "lr", "throughput"} <= tags
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+    plugin = [
+        HParamsPluginData.FromString(c) for c in events.PluginTagToContent("hparams").values()
+    ]
+    (session,) = [d.session_start_info for d in plugin if d.HasField("session_start_info")]
+    logged = set(session.hparams)  # every shortcut and model option, a new variant's too
+    assert {f"shortcut.{k}" for k in ShortcutCfg.__dataclass_fields__ if k != "name"} <= logged
+    assert {"model.downsample", "model.compression", "shortcut", "depth"} <= logged
+    assert session.hparams["shortcut"].string_value == "gate"
     assert not [p for p in tmp_path.iterdir() if p.is_dir() and p.name not in {"ckpt"}]
 
 
