@@ -23,7 +23,8 @@ def test_help_shows_groups_and_examples() -> None:
     assert {"identity", "scale", "gate", "shortcut_gate", "conv1x1", "dropout"} <= set(
         groups["shortcut"].split(", ")
     )
-    assert groups["after_add"] == "bn_relu, identity, relu, relu_before_add, relu_preact"
+    options = sorted(p.stem for p in (REPO / "resnet_lab/conf/after_add").glob("*.yaml"))
+    assert groups["after_add"] == ", ".join(options) and "relu_preact" in options
     for text in ("Examples:", "resume=true", "x -> BN-ReLU-conv-BN-ReLU-conv -> (+x)"):
         assert text in out.stdout, text
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
 from hydra.errors import ConfigCompositionException, MissingConfigException
+from omegaconf import OmegaConf
 from torch import Tensor, nn
 
+import resnet_lab.conf
 from resnet_lab import build_model
 from resnet_lab.config import ShortcutCfg
 from resnet_lab.errors import ConfigError
@@ -18,9 +21,24 @@ from resnet_lab.models import AFTER_ADD, BRANCH_LAYOUTS, SHORTCUTS, ResidualUnit
 from resnet_lab.models.shortcuts import Projection, ShortcutSite, make_downsample
 from resnet_lab.models.units import ConvSpec
 
-SHORTCUT_OPTIONS = ["identity", "scale", "gate", "shortcut_gate", "conv1x1", "dropout"]
-AFTER_ADD_OPTIONS = ["relu", "bn_relu", "relu_before_add", "relu_preact", "identity"]
+CONF = Path(resnet_lab.conf.__file__).parent
+# from the registry and the option files, so a new variant is tested without editing this file
+SHORTCUT_OPTIONS = SHORTCUTS.names()
+AFTER_ADD_OPTIONS = sorted(p.stem for p in (CONF / "after_add").glob("*.yaml"))
 TINY = ["model.width=4"]
+
+
+def test_every_registered_part_has_its_option_file_and_back() -> None:
+    """`shortcut=NAME` picks conf/shortcut/NAME.yaml, whose `name` picks the class: the two
+    lists must match; an after_add file names a registered function and branch layout."""
+    files = {p.stem: OmegaConf.load(p) for p in (CONF / "shortcut").glob("*.yaml")}
+    assert sorted(files) == SHORTCUTS.names()
+    assert all(cfg.name == stem for stem, cfg in files.items())
+    for path in (CONF / "after_add").glob("*.yaml"):
+        cfg = OmegaConf.load(path)
+        assert cfg.fn in AFTER_ADD.names() and cfg.branch in BRANCH_LAYOUTS.names(), path.name
+    used = {OmegaConf.load(p).fn for p in (CONF / "after_add").glob("*.yaml")}
+    assert used == set(AFTER_ADD.names())  # each function is reachable by an option
 
 
 @pytest.mark.parametrize(
@@ -293,7 +311,7 @@ def test_bad_keys_and_types_name_the_key(override: str, message: str) -> None:
         (["shortcut=scale", "shortcut.dropout=0.3"], "dropout"),
         (["shortcut=dropout", "shortcut.dropout=1.5"], r"\[0, 1\)"),
         (["after_add.branch=preact"], "pre-activation"),
-        (["after_add.fn=elu"], "after-addition function 'elu'"),
+        (["after_add.fn=no_such_fn"], "after-addition function 'no_such_fn'"),
         (["model.downsample=option_c"], "model.downsample"),
         (["model.block=wide"], "unknown block 'wide'"),
         (["model.width=6"], "multiple of 4"),
