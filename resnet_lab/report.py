@@ -24,6 +24,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 import resnet_lab.conf
+from resnet_lab.errors import ConfigError
 
 FAIL_THRESHOLD = 20.0  # percent test error above which the papers print "fail"
 SCHEMA_VERSION = 1
@@ -170,8 +171,17 @@ def load_experiments(directory: Path | None = None) -> list[Experiment]:
     directory = directory or experiments_dir()
     experiments = []
     for path in sorted(directory.rglob("*.yaml")):
-        block = OmegaConf.to_container(OmegaConf.load(path)).get("experiment") or {}
+        try:
+            block = OmegaConf.to_container(OmegaConf.load(path)).get("experiment") or {}
+        except Exception as exc:  # a YAML syntax error in a user's new row
+            raise ConfigError(f"experiment file {path} cannot be read: {exc}") from None
         default_name = path.relative_to(directory).with_suffix("").as_posix()
+        reported = block.get("reported")
+        if reported is not None and reported != "fail" and _as_float(reported) is None:
+            raise ConfigError(
+                f"experiment file {path}: reported={reported!r} must be the paper's error in "
+                "percent (e.g. '6.61'), 'fail' or null (no published figure)"
+            )
         experiments.append(
             Experiment(
                 name=str(block.get("name") or default_name),
@@ -658,7 +668,10 @@ def main(argv: list[str] | None = None) -> int:
         return _error("--seeds must be at least 1")
     if args.profile is not None and args.profile not in (profiles := known_profiles()):
         return _error(f"unknown --profile '{args.profile}'; choose from {', '.join(profiles)}")
-    experiments = load_experiments()
+    try:
+        experiments = load_experiments()
+    except ConfigError as exc:
+        return _error(str(exc))
     if args.tables:
         wanted = {name.strip() for name in args.tables.split(",") if name.strip()}
         known = {e.key for e in experiments}

@@ -333,3 +333,61 @@ def test_unknown_profile_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "unknown --profile 'papr'; choose from paper, smoke" in err
     assert not (tmp_path / "report.md").exists()
     assert report.known_profiles() == ["paper", "smoke"]
+
+
+def _own_row(directory: Path, name: str, reported: str) -> None:
+    """A user's own experiment file, as docs/extending.md writes it."""
+    path = directory / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "# @package _global_\n"
+        "defaults:\n  - override /shortcut: scale\n"
+        f"experiment:\n  name: {name}\n  table: My rows\n  row: scale 0.9\n  order: 1\n"
+        f"  reported: {reported}\n  statistic: median of 5\n  source: resnet-lab\n  note: ''\n"
+    )
+
+
+@pytest.mark.parametrize("reported", ["'~7'", "''", "n/a", "'7.5%'"])
+def test_a_reported_figure_that_is_not_one_is_refused(
+    reported: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    _own_row(tmp_path / "experiment", "mine/scale_09", reported)
+    with pytest.raises(report.ConfigError, match=r"mine/scale_09\.yaml: reported=.*or null"):
+        report.load_experiments(tmp_path / "experiment")
+    monkeypatch.setattr(report, "experiments_dir", lambda: tmp_path / "experiment")
+    assert report.main(["--results", str(tmp_path)]) == 2
+    assert "must be the paper's error in percent" in capsys.readouterr().err
+
+
+def test_an_unreadable_experiment_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text("experiment: {name: x\n")
+    with pytest.raises(report.ConfigError, match=r"broken\.yaml cannot be read"):
+        report.load_experiments(tmp_path)
+
+
+def test_a_row_without_a_published_figure_is_reported_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    experiments = tmp_path / "experiment"
+    _own_row(experiments, "mine/scale_09", "null")
+    _own_row(experiments, "mine/scale_08", "7.5")  # a float in YAML: a figure too
+    monkeypatch.setattr(report, "experiments_dir", lambda: experiments)
+    results = tmp_path / "results"
+    for seed, error in enumerate([9.0, 11.0, 10.0]):
+        write_run(
+            results,
+            f"mine/{seed}",
+            "mine/scale_09",
+            seed,
+            error,
+            experiment={"name": "mine/scale_09", "table": "My rows", "reported": None},
+        )
+    assert report.main(["--results", str(results), "--seeds", "3"]) == 0
+    rows = read_csv(results / "report.csv")
+    assert rows["mine/scale_09"]["reported"] == "" and rows["mine/scale_09"]["diff"] == ""
+    assert rows["mine/scale_09"]["median"] == "10.00"
+    assert rows["mine/scale_08"]["reported"] == "7.5"
+    assert "## My rows" in (results / "report.md").read_text()
