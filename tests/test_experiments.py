@@ -215,3 +215,10 @@ def test_glob_sweep_covers_one_table(table: str, hydra_conf: None) -> None:
         names.add(cfg.experiment.name)
         assert row.endswith("=" + cfg.experiment.name.split("/", 1)[1])
     assert names == {name for name in FILES if name.startswith(f"{table}/")}
+
+
+def test_the_contracts_example_is_a_real_file() -> None:
+    """docs/contracts.md shows table1/gate_b6 as it is (an invented example misled a user)."""
+    docs = (Path(__file__).resolve().parents[1] / "docs/contracts.md").read_text()
+    example = docs.split("one file per table row, e.g.\n```yaml\n", 1)[1].split("```", 1)[0]
+    assert example == (EXPERIMENTS / "table1/gate_b6.yaml").read_text()

@@ -1,0 +1,89 @@
+"""docs/extending.md, run as written: its classes, option files and table row work together."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import REPO
+from omegaconf import OmegaConf
+from torch import nn
+
+from resnet_lab import build_model, report
+from resnet_lab.config import AfterAddCfg, ShortcutCfg
+from resnet_lab.errors import ConfigError
+from resnet_lab.models import AFTER_ADD, SHORTCUTS, shortcuts, units
+
+GUIDE = (REPO / "docs/extending.md").read_text()
+BLOCKS = re.findall(r"```(python|yaml)\n(.*?)```", GUIDE, flags=re.S)
+(SHORTCUT_CODE, AFTER_ADD_CODE) = [code for kind, code in BLOCKS if kind == "python"]
+(SHORTCUT_YAML, AFTER_ADD_YAML, ROW_YAML) = [code for kind, code in BLOCKS if kind == "yaml"]
+
+
+@pytest.fixture
+def guide_conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The guide's code registered (in copies of the registries, restored after the test) and
+    its files in a config folder searched before the package's; returns that override."""
+    monkeypatch.setattr(SHORTCUTS, "_items", dict(SHORTCUTS._items))
+    monkeypatch.setattr(AFTER_ADD, "_items", dict(AFTER_ADD._items))
+    exec(SHORTCUT_CODE, dict(vars(shortcuts)))
+    exec(AFTER_ADD_CODE, dict(vars(units)))
+    for rel, text in [
+        ("shortcut/learnable_scalar.yaml", SHORTCUT_YAML),
+        ("after_add/elu.yaml", AFTER_ADD_YAML),
+        ("experiment/mine/learnable_scalar.yaml", ROW_YAML),
+    ]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    return [f"hydra.searchpath=[file://{tmp_path}]", "model.depth=8", "model.width=4"]
+
+
+def _train_step(net: nn.Module) -> None:
+    net.train()
+    loss = nn.functional.cross_entropy(net(torch.randn(4, 3, 32, 32)), torch.arange(4))
+    loss.backward()
+    assert all(p.grad is not None for p in net.parameters())
+
+
+def test_the_new_shortcut_starts_as_the_identity_and_learns_its_scalar(
+    guide_conf: list[str],
+) -> None:
+    torch.manual_seed(0)
+    net = build_model([*guide_conf, "shortcut=learnable_scalar"])
+    torch.manual_seed(0)
+    identity = build_model([*guide_conf, "shortcut=identity"])
+    scalars = [p for name, p in net.named_parameters() if name.endswith("shortcut.a")]
+    assert len(scalars) == 3  # one per unit of a depth-8 net
+    net.eval(), identity.eval()
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(net(x), identity(x))  # a = 1 at the start: the same function
+    _train_step(net)
+    assert all(float(a.grad.abs()) > 0 for a in scalars)
+    with pytest.raises(ConfigError, match=r"gate_bias.*shortcut=gate"):
+        build_model([*guide_conf, "shortcut=learnable_scalar", "shortcut.gate_bias=-6"])
+
+
+def test_the_new_after_addition_function(guide_conf: list[str]) -> None:
+    net = build_model([*guide_conf, "after_add=elu"])
+    assert sum(isinstance(m, nn.ELU) for m in net.modules()) == 3
+    _train_step(net)
+    with pytest.raises(ConfigError, match="pre-activation"):
+        build_model([*guide_conf, "after_add=elu", "after_add.branch=preact"])
+
+
+def test_the_option_files_fit_the_schemas() -> None:
+    for schema, text in [(ShortcutCfg, SHORTCUT_YAML), (AfterAddCfg, AFTER_ADD_YAML)]:
+        OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.create(text))  # no unknown key
+
+
+def test_the_row_composes_and_reports_without_a_figure(
+    guide_conf: list[str], tmp_path: Path
+) -> None:
+    from resnet_lab.api import compose_config
+
+    cfg = compose_config([*guide_conf, "+experiment=mine/learnable_scalar"])
+    assert cfg.shortcut.name == "learnable_scalar" and cfg.experiment.reported is None
+    (row,) = report.load_experiments(tmp_path / "experiment")
+    assert (row.name, row.reported) == ("mine/learnable_scalar", None)
