@@ -1,4 +1,5 @@
-"""Console entry points: thin Hydra wrappers, no logic. User mistakes exit 2 with one message."""
+"""Console entry points: thin Hydra wrappers, no logic. Mistakes the lab finds exit 2 with one
+message; Hydra's own (an option name that does not exist) exit 1 with the list of choices."""
 
 from __future__ import annotations
 
