@@ -496,6 +496,24 @@ def test_train_batches_resume_bit_exactly() -> None:
         D.TrainBatches(data, 4, seed=7).load_state_dict(first.state_dict())
 
 
+def test_train_batches_normalize_as_the_eval_does_then_pad_with_zeros() -> None:
+    """Training and evaluation must see an image the same way (the mean is subtracted once,
+    from both), and augmentation pads the mean-subtracted image with zeros (fb.resnet.torch)."""
+    data = index_data(12)
+    data.train_images = torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8)
+    data.mean = torch.rand(3, 32, 32)  # non-zero: a second or a missing subtraction shows
+    x, y = D.TrainBatches(data, 6, seed=0, augment=False).next()
+    torch.testing.assert_close(x, D.normalize(data.train_images[y], data.mean), rtol=0, atol=0)
+    data.eval_images = data.train_images.clone()
+    (eval_x, _), *_ = D.eval_batches(data, 12)
+    torch.testing.assert_close(x, eval_x[y], rtol=0, atol=0)
+
+    data.train_images.fill_(255)
+    data.mean = torch.full((3, 32, 32), 0.5)
+    x, _ = D.TrainBatches(data, 12, seed=0, augment=True).next()
+    assert set(x.unique().tolist()) == {0.0, 0.5}  # padding before the subtraction gives -0.5
+
+
 def test_eval_batches_in_order() -> None:
     data = index_data(30, m=10)
     batches = list(D.eval_batches(data, 4))

@@ -219,11 +219,13 @@ def test_half_written_leftovers_are_dropped(
     def full_disk(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
+    atomic_write_text(tmp_path / "result.json", '{"step": 10}')
     with monkeypatch.context() as m:
         m.setattr(os, "replace", full_disk)
         with pytest.raises(OSError, match="No space"):
             atomic_write_text(tmp_path / "result.json", "{}")
     assert list(tmp_path.glob(".*")) == []  # no temporary file left behind
+    assert (tmp_path / "result.json").read_text() == '{"step": 10}'  # the old record stands
 
     (tmp_path / "ckpt").mkdir()
     stale = [tmp_path / ".result.json.tmp-123", tmp_path / "ckpt" / ".step_0000010.pt.tmp-123"]

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,11 @@ import torch
 from conftest import SHARED, run_cli
 from omegaconf import OmegaConf
 
+from resnet_lab import train as train_module
 from resnet_lab.api import compose_config
 from resnet_lab.checkpoint import CheckpointError, digest_path, list_checkpoints, load_checkpoint
 from resnet_lab.config import ShortcutCfg
+from resnet_lab.data import normalize
 from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.report import RESULT_FIELDS
@@ -98,6 +101,82 @@ def test_tiny_run_learns_and_writes_every_output(tiny_run: list[str], tmp_path: 
     assert {"model.downsample", "model.compression", "shortcut", "depth"} <= logged
     assert session.hparams["shortcut"].string_value == "gate"
     assert not [p for p in tmp_path.iterdir() if p.is_dir() and p.name not in {"ckpt"}]
+
+
+def test_result_records_the_last_evaluation_the_best_one_and_each_step_lr(
+    tiny_run: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """final_test_error is the last evaluation's (the papers' figure; the best one is chosen
+    on the test set), best_* the minimum and its step; every step uses its own lr_at."""
+    cfg = compose_config(
+        [
+            *tiny_run,
+            "data.synthetic_test_size=100",
+            "trainer.max_steps=30",
+            "trainer.eval_every=10",
+            "trainer.milestones=[12,24]",
+        ]
+    )
+    trainer = Trainer(cfg, tmp_path)
+    errors = iter([50, 25, 60])  # percent wrong at steps 10, 20, 30: the best is not the last
+
+    def scripted(data: object, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The eval images, labelled so that exactly the scripted share is predicted wrong."""
+        x = torch.cat([x for x, _ in real_eval_batches(data, batch_size)])
+        predicted = trainer.model(x.contiguous(memory_format=trainer.memory_format)).argmax(1)
+        labels = predicted.clone()
+        labels[: next(errors)] += 1
+        yield x, labels % 10
+
+    real_eval_batches = train_module.eval_batches
+    monkeypatch.setattr(train_module, "eval_batches", scripted)
+    lrs = []
+    real_step = Trainer.train_step
+
+    def recording_step(self: Trainer, x: torch.Tensor, y: torch.Tensor) -> object:
+        lrs.append(self.optimizer.param_groups[0]["lr"])
+        return real_step(self, x, y)
+
+    monkeypatch.setattr(Trainer, "train_step", recording_step)
+    trainer.fit()
+    result = json.loads((tmp_path / "result.json").read_text())
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [(x["step"], x["test/error"]) for x in lines if "test/error" in x] == [
+        (10, 50.0),
+        (20, 25.0),
+        (30, 60.0),
+    ]
+    assert (result["final_test_error"], result["last_test_error"]) == (60.0, 60.0)
+    assert (result["best_test_error"], result["best_step"]) == (25.0, 20)
+    assert lrs == [lr_at(step, trainer.t) for step in range(30)]
+    assert len(set(lrs)) == 4  # warm-up, base, and the two decays
+    images = result["images_per_s"] * result["wall_time_s"]
+    assert images == pytest.approx(30 * cfg.trainer.batch_size)
+
+
+def test_the_batch_stream_follows_seed_and_augment_option(tiny_run: list[str]) -> None:
+    """Seeds must differ in data order and augmentation (the spread behind "median of 5"), and
+    data.augment=false must feed the plain normalized images."""
+
+    def first_batch(*overrides: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        trainer = Trainer(compose_config([*tiny_run, *overrides]), Path(os.devnull))
+        trainer.build()
+        pool = normalize(trainer.data.train_images, trainer.data.mean)
+        return (*trainer.batches.next(), pool)
+
+    x0, y0, pool = first_batch("seed=0")
+    x0_again, y0_again, _ = first_batch("seed=0")
+    _, y1, _ = first_batch("seed=1")
+    assert torch.equal(x0, x0_again) and torch.equal(y0, y0_again)
+    assert not torch.equal(y0, y1)
+
+    def found(x: torch.Tensor) -> torch.Tensor:
+        """Which images of the batch are, exactly, a normalized training image."""
+        return (x[:, None] == pool[None]).flatten(2).all(2).any(1)
+
+    plain, _, _ = first_batch("data.augment=false")
+    assert found(plain).all()
+    assert not found(x0).all()  # augmented: crops and flips
 
 
 def test_same_seed_gives_bitwise_equal_weights(tiny_run: list[str], tmp_path: Path) -> None:
