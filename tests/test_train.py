@@ -119,9 +119,11 @@ def test_result_records_the_last_evaluation_the_best_one_and_each_step_lr(
     )
     trainer = Trainer(cfg, tmp_path)
     errors = iter([50, 25, 60])  # percent wrong at steps 10, 20, 30: the best is not the last
+    modes = []  # the model's training flag at each evaluation: BN must use its statistics
 
     def scripted(data: object, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The eval images, labelled so that exactly the scripted share is predicted wrong."""
+        modes.append(trainer.model.training)
         x = torch.cat([x for x, _ in real_eval_batches(data, batch_size)])
         predicted = trainer.model(x.contiguous(memory_format=trainer.memory_format)).argmax(1)
         labels = predicted.clone()
@@ -148,6 +150,7 @@ def test_result_records_the_last_evaluation_the_best_one_and_each_step_lr(
     ]
     assert (result["final_test_error"], result["last_test_error"]) == (60.0, 60.0)
     assert (result["best_test_error"], result["best_step"]) == (25.0, 20)
+    assert modes == [False] * 3
     assert lrs == [lr_at(step, trainer.t) for step in range(30)]
     assert len(set(lrs)) == 4  # warm-up, base, and the two decays
     images = result["images_per_s"] * result["wall_time_s"]
