@@ -20,7 +20,7 @@ import torch
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from resnet_lab import build_model
+from resnet_lab import build_model, lesion
 from resnet_lab.api import compose_config
 from resnet_lab.checkpoint import save_checkpoint
 from resnet_lab.config import keys_not_in_schema
@@ -210,6 +210,21 @@ def test_bn_reestimation_and_restore() -> None:
     assert stem_bn.momentum == 0.1
 
 
+def test_bn_reestimation_averages_every_batch_from_scratch() -> None:
+    """A trained net's BN has counted thousands of batches, and one batch cannot tell an exact
+    average from a moving one: two unlike batches on counters at 1000."""
+    net = tiny(8)
+    stem_bn = net.stem[1]
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.num_batches_tracked.fill_(1000)
+    g = torch.Generator().manual_seed(2)
+    a, b = torch.randn(8, 3, 32, 32, generator=g), 3 * torch.randn(8, 3, 32, 32, generator=g) + 1
+    with torch.no_grad(), bn_reestimated(net, [(a, None), (b, None)]):
+        expected = net.stem[0](torch.cat([a, b])).mean(dim=(0, 2, 3))
+        torch.testing.assert_close(stem_bn.running_mean, expected)
+
+
 def test_path_length_distribution() -> None:
     for n in (1, 3, 27, 54):
         dist = path_length_distribution(n)
@@ -242,6 +257,36 @@ def test_path_gradients_decompose_the_full_gradient() -> None:
     study = path_study(net, X, y, 2, random.Random(0))
     assert [r["paths_sampled"] for r in study["per_length"]] == [1, 2, 2, 1]
     assert sum(r["gradient_share"] for r in study["per_length"]) == pytest.approx(1.0)
+
+
+def test_central_range_of_a_skewed_distribution() -> None:
+    """Gradient shares are skewed to short paths, unlike the symmetric binomial."""
+    assert central_range([0.6, 0.3, 0.07, 0.03], 0.9) == (0, 2)
+    assert central_range([0.03, 0.07, 0.3, 0.6], 0.9) == (1, 3)
+
+
+def test_path_study_length_counts_residual_branches() -> None:
+    """Length k = k branches (Veit Fig. 6): length 0 is the shortcuts-only path, length n the
+    all-branches path, here by hand with detach (forward values, hence ReLU masks, unchanged)."""
+    net = tiny(8)  # 3 units
+    y = torch.tensor([0, 1, 2, 3])
+
+    def one_path_norm(through_branches: bool) -> float:
+        start = net.stem(X).detach().requires_grad_()
+        x = start
+        for unit in net.units:
+            f, h = unit.branch(x), unit.shortcut.downsample(x)
+            x = unit.after_add(h.detach() + f if through_branches else h + f.detach())
+        logits = net.fc(torch.flatten(net.pool(net.final(x)), 1))
+        loss = torch.nn.functional.cross_entropy(logits, y, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, start)
+        return float(grad.flatten(1).norm(dim=1).mean())
+
+    rows = path_study(net, X, y, 3, random.Random(0))["per_length"]
+    shortcuts, branches = one_path_norm(False), one_path_norm(True)
+    assert shortcuts != pytest.approx(branches, rel=0.1)  # the two ends are told apart
+    assert rows[0]["grad_norm"] == pytest.approx(shortcuts, rel=1e-5)
+    assert rows[3]["grad_norm"] == pytest.approx(branches, rel=1e-5)
 
 
 def save_run(folder: Path, *overrides: str) -> Path:
@@ -284,6 +329,54 @@ def test_lesion_run(tmp_path: Path) -> None:
     names = ["lesion.md", "lesion_single.png", "lesion_random.png", "lesion_swap.png", "paths.png"]
     assert all((out / name).stat().st_size > 0 for name in names)
     assert list(out.glob("events.out.tfevents.*"))
+
+
+def test_lesion_run_measures_training_images_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BN re-estimation and path gradients use training images: test images would leak the
+    test set into the error they measure."""
+    sizes = ["data.synthetic_train_size=64", "data.synthetic_test_size=32"]
+    run_dir = save_run(tmp_path / "run", "model.depth=8", *sizes)
+    seen: dict[str, Any] = {"bn": [], "paths": []}
+    real_prepare, real_bn, real_paths = lesion.prepare, lesion.bn_reestimated, lesion.path_study
+
+    def prepare(*args: Any) -> Any:
+        seen["model"], seen["data"] = real_prepare(*args)
+        return seen["model"], seen["data"]
+
+    def bn_reestimated(model: Any, batches: Any) -> Any:
+        seen["bn"] += [x for x, _ in batches]
+        return real_bn(model, batches)
+
+    def path_study(model: Any, images: torch.Tensor, *args: Any) -> Any:
+        seen["paths"].append(images)
+        return real_paths(model, images, *args)
+
+    monkeypatch.setattr(lesion, "prepare", prepare)
+    monkeypatch.setattr(lesion, "bn_reestimated", bn_reestimated)
+    monkeypatch.setattr(lesion, "path_study", path_study)
+    cfg = compose_lesion_config(
+        [
+            f"checkpoint={run_dir}",
+            "data.limit=16",
+            "trainer.eval_batch_size=8",
+            "trainer.device=cpu",
+            "lesion.experiments=[single,paths]",
+            "lesion.reestimate_bn=true",
+            "lesion.bn_batches=2",
+            "lesion.path_batch=4",
+            "lesion.path_samples=1",
+        ]
+    )
+    run(cfg, tmp_path / "out")
+    data = seen["data"]
+    train = {bytes(x.flatten().tolist()) for x in data.train_images}
+    test = {bytes(x.flatten().tolist()) for x in data.eval_images}
+    assert not train & test
+    for part, count in (("bn", 2 * 8), ("paths", 4)):
+        images = {bytes(x.flatten().tolist()) for batch in seen[part] for x in batch}
+        assert (len(images), len(images & train)) == (count, count), part  # (seen, training)
 
 
 def test_lesion_config_mistakes_are_user_errors(tmp_path: Path) -> None:
