@@ -86,9 +86,12 @@ def _unit(shortcut: ShortcutCfg, fn: str = "relu", branch: str = "post_act") -> 
 X = torch.randn(2, 8, 16, 16)
 
 
-def test_constant_scaling_math() -> None:
-    unit = _unit(ShortcutCfg(name="scale", scale=0.5, branch_scale=0.5))
-    expected = torch.relu(0.5 * X + 0.5 * unit.branch(X))
+@pytest.mark.parametrize(("scale", "branch_scale"), [(0.0, 1.0), (0.5, 1.0), (0.5, 0.5)])
+def test_constant_scaling_math(scale: float, branch_scale: float) -> None:
+    """Table 1's rows: `scale` weighs the shortcut, `branch_scale` F(x); the asymmetric rows
+    tell the two apart (0/1 is a plain net)."""
+    unit = _unit(ShortcutCfg(name="scale", scale=scale, branch_scale=branch_scale))
+    expected = torch.relu(scale * X + branch_scale * unit.branch(X))
     torch.testing.assert_close(unit(X), expected)
 
 
@@ -165,6 +168,38 @@ def test_pre_activation_net_structure() -> None:
     original = build_model([*TINY, "model.depth=20"])
     assert [type(m).__name__ for m in original.stem] == ["Conv2d", "BatchNorm2d", "ReLU"]
     assert len(original.final) == 0
+
+
+def test_pre_activation_shares_the_head_at_unit_0_and_where_the_shape_changes() -> None:
+    """As the authors' code ('both_preact'): there the shortcut sees BN-ReLU(x) too, elsewhere
+    the raw sum. A lesioned unit outputs its shortcut alone (eval BN at init: x / sqrt(1+eps))."""
+    net = build_model([*TINY, "model.depth=20", "after_add=identity"]).eval()
+    assert net.downsampling_units == [3, 6]
+    shared = [i for i, u in enumerate(net.units) if not isinstance(u.shared_head, nn.Identity)]
+    assert shared == [0, 3, 6]
+    for i, unit in enumerate(net.units):
+        unit.lesioned = True
+        conv = next(m for m in unit.branch if isinstance(m, nn.Conv2d))
+        x = torch.randn(2, conv.in_channels, 8, 8)
+        seen = torch.relu(x / (1 + 1e-5) ** 0.5) if i in (0, 3, 6) else x
+        torch.testing.assert_close(unit(x), unit.shortcut.downsample(seen))
+
+
+def test_pre_activation_projection_has_no_bn() -> None:
+    """The authors' pre-activation code: a bare 1x1 conv on the already normalised input; the
+    original unit's projection has its BN (option B)."""
+    pre = build_model([*TINY, "model.depth=11", "model.block=bottleneck", "after_add=identity"])
+    post = build_model([*TINY, "model.depth=11", "model.block=bottleneck"])
+    for net, layers in ((pre, ["Conv2d"]), (post, ["Conv2d", "BatchNorm2d"])):
+        for i in net.downsampling_units:
+            assert [type(m).__name__ for m in net.units[i].shortcut.downsample] == layers, i
+
+
+def test_bottleneck_strides_on_its_first_1x1_conv() -> None:
+    """The stride sits on the first 1x1 conv, as in the authors' resnet-pre-act.lua."""
+    net = build_model([*TINY, "model.depth=11", "model.block=bottleneck", "after_add=identity"])
+    convs = [m for m in net.units[1].branch if isinstance(m, nn.Conv2d)]  # 16 -> 32, stride 2
+    assert [(c.kernel_size[0], c.stride[0]) for c in convs] == [(1, 2), (3, 1), (1, 1)]
 
 
 def test_downsampling_options() -> None:
@@ -247,9 +282,14 @@ def test_gate_bias_initialised_as_configured() -> None:
 
 
 def test_he_initialisation() -> None:
+    """Fan-out, as the authors' code (std sqrt(2 / (k * k * out))): seen where in != out."""
+    torch.manual_seed(0)
     net = build_model(["model.depth=20"])
     w = net.units[1].branch[0].weight  # 3x3 conv, 16 -> 16 channels: fan_out = 9 * 16
     assert w.std().item() == pytest.approx((2 / (9 * 16)) ** 0.5, rel=0.1)
+    w = net.units[3].branch[0].weight  # 16 -> 32: fan_out 9 * 32, fan_in 9 * 16 (std 1.41x)
+    assert w.shape == (32, 16, 3, 3)
+    assert w.std().item() == pytest.approx((2 / (9 * 32)) ** 0.5, rel=0.05)
 
 
 # -- invalid inputs -------------------------------------------------------------------------

@@ -323,9 +323,33 @@ PLAIN_NOTE = (
 )
 BOTTLENECK = {"model.block": "bottleneck"}
 PREACT = {"after_add.fn": "identity", "after_add.branch": "preact"}
+
+
+def epochs(n: float, per_epoch: int = 391) -> int:
+    """Epochs in iterations: 50k images at batch 128 are 391 (at batch 64, 782)."""
+    return round(n * per_epoch)
+
+
+# each neighbour's own paper: every trainer key that differs from the ResNet papers' recipe
 SD_RECIPE = {
-    "trainer.max_steps": 195_500,
-    "trainer.milestones": [97_750, 146_625],
+    "trainer.max_steps": epochs(500),
+    "trainer.milestones": [epochs(250), epochs(375)],
+    "trainer.warmup_steps": 0,
+    "trainer.nesterov": True,
+}
+WRN_RECIPE = {
+    "trainer.max_steps": epochs(200),
+    "trainer.milestones": [epochs(60), epochs(120), epochs(160)],
+    "trainer.lr_decay": 0.2,
+    "trainer.weight_decay": 5e-4,
+    "trainer.warmup_steps": 0,
+    "trainer.nesterov": True,
+}
+DENSENET_RECIPE = {
+    "trainer.batch_size": 64,
+    "trainer.max_steps": epochs(300, 782),
+    "trainer.milestones": [epochs(150, 782), epochs(225, 782)],
+    "trainer.warmup_steps": 0,
     "trainer.nesterov": True,
 }
 NO_WARMUP = {"trainer.warmup_steps": 0}
@@ -390,10 +414,8 @@ ROWS: dict[str, tuple[int, str | None, str, dict[str, Any]]] = {
             "model.growth_rate": 12,
             "model.width": 24,
             "model.block": "bottleneck",
-            "trainer.batch_size": 64,
-            "trainer.max_steps": 234_600,
-            "trainer.milestones": [117_300, 175_950],
-            "trainer.nesterov": True,
+            "model.compression": 0.5,
+            **DENSENET_RECIPE,
         },
     ),
     "neighbours/wrn_28_10": (
@@ -404,8 +426,8 @@ ROWS: dict[str, tuple[int, str | None, str, dict[str, Any]]] = {
             "model.depth": 26,
             "model.widen_factor": 10,
             "model.dropout": 0.3,
-            "trainer.weight_decay": 5e-4,
-            "trainer.nesterov": True,
+            "model.downsample": "projection",
+            **WRN_RECIPE,
             **PREACT,
         },
     ),
@@ -442,6 +464,14 @@ def test_experiment_composes_and_builds(name: str) -> None:
     assert e.reported is None or re.fullmatch(r"\d+\.\d\d", e.reported)
     assert e.source.startswith("arXiv:") and e.table and e.row
     assert {k: OmegaConf.select(cfg, k) for k in values} == values
+    default = compose_config()  # the ResNet papers' net and recipe: nothing else may change
+    for group in ("trainer", "model", "shortcut", "after_add"):
+        listed = {k.split(".", 1)[1] for k in values if k.startswith(f"{group}.")}
+        ours, theirs = (
+            {k: v for k, v in OmegaConf.to_container(c[group]).items() if k not in listed}
+            for c in (cfg, default)
+        )
+        assert ours == theirs, group
     assert cfg.data.name == ("cifar100" if name.startswith("cifar100/") else "cifar10")
     assert (cfg.seed, cfg.profile, cfg.data.num_classes) == (0, "paper", cfg.model.num_classes)
     if name.startswith("plain/"):

@@ -26,7 +26,7 @@ from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.report import RESULT_FIELDS
 from resnet_lab.run_folder import RunLock
-from resnet_lab.train import Trainer, lr_at, spread_over_gpus, train
+from resnet_lab.train import Trainer, lr_at, make_optimizer, spread_over_gpus, train
 
 
 def fit(overrides: list[str], run_dir: Path) -> dict:
@@ -50,6 +50,9 @@ def test_learning_rate_schedule_is_the_papers() -> None:
     expected |= {48_000: 0.001, 63_999: 0.001}
     for step, lr in expected.items():
         assert lr_at(step, t) == pytest.approx(lr), step
+    # plain momentum (the neighbours' rows switch Nesterov on), in the optimizer the trainer builds
+    (group,) = make_optimizer([torch.zeros(1, requires_grad=True)], t).param_groups
+    assert (group["nesterov"], group["momentum"], group["weight_decay"]) == (False, 0.9, 1e-4)
 
 
 def test_tiny_run_learns_and_writes_every_output(tiny_run: list[str], tmp_path: Path) -> None:
