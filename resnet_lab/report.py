@@ -24,6 +24,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 import resnet_lab.conf
+from resnet_lab.config import ExperimentCfg
 from resnet_lab.errors import ConfigError
 
 FAIL_THRESHOLD = 20.0  # percent test error above which the papers print "fail"
@@ -171,27 +172,28 @@ def load_experiments(directory: Path | None = None) -> list[Experiment]:
     directory = directory or experiments_dir()
     experiments = []
     for path in sorted(directory.rglob("*.yaml")):
-        try:
-            block = OmegaConf.to_container(OmegaConf.load(path)).get("experiment") or {}
-        except Exception as exc:  # a YAML syntax error in a user's new row
+        try:  # typed by the schema the trainer uses: a wrong type names its key
+            raw = OmegaConf.load(path).get("experiment") or {}
+            block = OmegaConf.merge(OmegaConf.structured(ExperimentCfg), raw)
+        except Exception as exc:  # a YAML syntax error or a wrong type in a user's new row
             raise ConfigError(f"experiment file {path} cannot be read: {exc}") from None
-        default_name = path.relative_to(directory).with_suffix("").as_posix()
-        reported = block.get("reported")
-        if reported is not None and reported != "fail" and _as_float(reported) is None:
+        figure = _as_float(block.reported)
+        if block.reported not in (None, "fail") and not (figure is not None and 0 <= figure <= 100):
             raise ConfigError(
-                f"experiment file {path}: reported={reported!r} must be the paper's error in "
-                "percent (e.g. '6.61'), 'fail' or null (no published figure)"
+                f"experiment file {path}: reported={block.reported!r} must be the paper's error "
+                "in percent (e.g. '6.61'), 'fail' or null (no published figure)"
             )
+        default_name = path.relative_to(directory).with_suffix("").as_posix()
         experiments.append(
             Experiment(
-                name=str(block.get("name") or default_name),
-                table=str(block.get("table") or ""),
-                row=str(block.get("row") or default_name),
-                order=int(block.get("order") or 0),
-                reported=None if block.get("reported") is None else str(block["reported"]),
-                statistic=str(block.get("statistic") or "not stated"),
-                source=str(block.get("source") or ""),
-                note=str(block.get("note") or ""),
+                name=block.name or default_name,
+                table=block.table,
+                row=block.row or default_name,
+                order=block.order,
+                reported=block.reported,
+                statistic=block.statistic or "not stated",
+                source=block.source,
+                note=block.note,
             )
         )
     return experiments
@@ -456,15 +458,16 @@ def render_markdown(
     tables: list[TableResult],
     *,
     roots: Sequence[Path],
-    profile: str,
+    profile: str | None,
     seeds: int,
     run_count: int,
     figures: dict[str, list[str]],
     extra_sections: list[str],
 ) -> str:
-    """The whole report as Markdown; the same text goes to stdout and report.md."""
+    """The whole report as Markdown; the same text goes to stdout and report.md. ``profile``
+    is None when no run was found and none was asked for."""
     lines = ["# resnet-lab report", ""]
-    if profile != "paper":
+    if profile not in (None, "paper"):
         lines += [
             f"**Profile `{profile}`: these numbers come from tiny nets trained a few steps and "
             "are NOT comparable with the papers' figures.**",
@@ -472,7 +475,9 @@ def render_markdown(
         ]
     rows = [row for table in tables for row in table.rows]
     missing = [row.experiment.name for row in rows if row.status == "missing"]
-    found = f"{run_count} run(s) of profile `{profile}`" if run_count else "no runs"
+    found = f"{run_count} run(s)" if run_count else "no runs"
+    if profile:
+        found += f" of profile `{profile}`"
     lines += [
         f"Results: {', '.join(f'`{root}`' for root in roots)}: {found}. "
         f"Seeds expected per row: {seeds}. Errors are percent on the eval split; "
@@ -683,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
         experiments = [e for e in experiments if e.key in wanted]
 
     runs, problems = find_runs(roots)
-    if not runs:
+    if not runs and not problems:
         print(
             "resnet-lab-report: no result.json under "
             f"{', '.join(root.as_posix() for root in roots)}: every row is reported missing "
@@ -698,7 +703,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"the results mix profiles {', '.join(profiles)}; their numbers must not be "
                 "compared: choose one with --profile"
             )
-        profile = profiles[0] if profiles else "paper"
+        profile = profiles[0] if profiles else None
     others = [run for run in runs if run.profile != profile]
     if others:
         names = ", ".join(sorted({run.profile for run in others}))

@@ -31,7 +31,7 @@ from resnet_lab.checkpoint import (
     load_latest_checkpoint,
     save_checkpoint,
 )
-from resnet_lab.config import TrainerCfg, check_known_keys
+from resnet_lab.config import Config, TrainerCfg, check_known_keys
 from resnet_lab.data import DeviceData, TrainBatches, eval_batches, load_data
 from resnet_lab.device import resolve_device, set_cuda_math
 from resnet_lab.errors import ConfigError, UserError
@@ -387,11 +387,13 @@ class Trainer:
     def _check_same_run(self, saved: dict[str, Any]) -> None:
         now = _flatten(OmegaConf.to_container(self.cfg, resolve=True))
         before = _flatten(saved)
-        # keys only one side knows come from another version of the lab: not a difference
+        # a key the run lacks comes from a newer lab, where the run had its default value
+        defaults = _flatten(OmegaConf.to_container(OmegaConf.structured(Config), resolve=True))
+        before |= {key: defaults[key] for key in set(now) - set(before) if key in defaults}
         resumable = RESUMABLE_CHANGES
         if now.get("data.verify") and before.get("data.verify"):
             resumable += ("data.root",)  # moved files, md5-checked: the same data
-        differences = [
+        differences = [  # a key only the run has comes from an older lab: not compared
             key
             for key in sorted(set(now) & set(before))
             if key not in resumable and now[key] != before[key]
@@ -602,29 +604,36 @@ class Trainer:
         write_result(self.run_dir, self.result)
 
     def _log_hparams(self) -> None:
-        cfg = self.cfg
-        hparams = {
-            "arch": cfg.model.arch,
-            "shortcut": cfg.shortcut.name,
-            "after_add": f"{cfg.after_add.fn}/{cfg.after_add.branch}",
-            "depth": cfg.model.depth,
-            "block": cfg.model.block,
-            "width": cfg.model.width,
-            "seed": cfg.seed,
-            "experiment": cfg.experiment.name or "-",
-            "precision": self.t.precision,
-            "max_steps": self.t.max_steps,
-        }
-        named = {"name", "arch", "depth", "block", "width"}  # logged above, by short names
-        for group in ("shortcut", "model"):  # every option, so a new variant's shows up too
-            for key, value in cfg[group].items():
-                if key not in named:
-                    hparams[f"{group}.{key}"] = value
         metrics = {
             "hparam/final_error": _nan_if_none(self.state.last_eval_error),
             "hparam/best_error": _nan_if_none(self.state.best_error),
         }
+        hparams = hparams_of(self.cfg)
         self.writer.add_hparams(hparams, metrics, run_name=".", global_step=self.state.step)
+
+
+def hparams_of(cfg: DictConfig) -> dict[str, bool | int | float | str]:
+    """The run's options for TensorBoard's hparams table: the main ones by short names, then
+    every shortcut and model option, so a new variant's shows up too. Values TensorBoard
+    refuses (a list) become text: this runs after the run completed and must not fail it."""
+    hparams: dict[str, Any] = {
+        "arch": cfg.model.arch,
+        "shortcut": cfg.shortcut.name,
+        "after_add": f"{cfg.after_add.fn}/{cfg.after_add.branch}",
+        "depth": cfg.model.depth,
+        "block": cfg.model.block,
+        "width": cfg.model.width,
+        "seed": cfg.seed,
+        "experiment": cfg.experiment.name or "-",
+        "precision": cfg.trainer.precision,
+        "max_steps": cfg.trainer.max_steps,
+    }
+    named = {"name", "arch", "depth", "block", "width"}  # above, by their short names
+    for group in ("shortcut", "model"):
+        for key, value in cfg[group].items():
+            if key not in named:
+                hparams[f"{group}.{key}"] = value
+    return {k: v if isinstance(v, bool | int | float | str) else str(v) for k, v in hparams.items()}
 
 
 class _LogWindow:

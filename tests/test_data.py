@@ -499,7 +499,7 @@ def test_train_batches_resume_bit_exactly() -> None:
 def test_train_batches_normalize_as_the_eval_does_then_pad_with_zeros() -> None:
     """Training and evaluation must see an image the same way (the mean is subtracted once,
     from both), and augmentation pads the mean-subtracted image with zeros (fb.resnet.torch)."""
-    data = index_data(12)
+    data = index_data(12, m=12)
     data.train_images = torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8)
     data.mean = torch.rand(3, 32, 32)  # non-zero: a second or a missing subtraction shows
     x, y = D.TrainBatches(data, 6, seed=0, augment=False).next()
@@ -512,6 +512,18 @@ def test_train_batches_normalize_as_the_eval_does_then_pad_with_zeros() -> None:
     data.mean = torch.full((3, 32, 32), 0.5)
     x, _ = D.TrainBatches(data, 12, seed=0, augment=True).next()
     assert set(x.unique().tolist()) == {0.0, 0.5}  # padding before the subtraction gives -0.5
+
+
+def test_each_seed_augments_an_image_its_own_way() -> None:
+    """Seeds differ in crops and flips, not only in order (the spread behind "median of 5")."""
+    data = index_data(12)
+    data.train_images = torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8)
+    by_seed = []
+    for seed in (0, 1):
+        x, y = D.TrainBatches(data, 12, seed=seed, augment=True).next()
+        by_seed.append(x[y.argsort()])  # one epoch: every image once, put in index order
+    differs = (by_seed[0] != by_seed[1]).flatten(1).any(1)
+    assert differs.sum() >= 9  # the same crop and flip: 1 in 162 per image
 
 
 def test_eval_batches_in_order() -> None:

@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from resnet_lab import build_model, report
+from resnet_lab.api import compose_config
 from resnet_lab.config import AfterAddCfg, ShortcutCfg
 from resnet_lab.errors import ConfigError
 from resnet_lab.models import AFTER_ADD, SHORTCUTS, shortcuts, units
@@ -56,7 +57,8 @@ def test_the_new_shortcut_starts_as_the_identity_and_learns_its_scalar(
     identity = build_model([*guide_conf, "shortcut=identity"])
     scalars = [p for name, p in net.named_parameters() if name.endswith("shortcut.a")]
     assert len(scalars) == 3  # one per unit of a depth-8 net
-    net.eval(), identity.eval()
+    net.eval()
+    identity.eval()
     x = torch.randn(2, 3, 32, 32)
     torch.testing.assert_close(net(x), identity(x))  # a = 1 at the start: the same function
     _train_step(net)
@@ -81,8 +83,6 @@ def test_the_option_files_fit_the_schemas() -> None:
 def test_the_row_composes_and_reports_without_a_figure(
     guide_conf: list[str], tmp_path: Path
 ) -> None:
-    from resnet_lab.api import compose_config
-
     cfg = compose_config([*guide_conf, "+experiment=mine/learnable_scalar"])
     assert cfg.shortcut.name == "learnable_scalar" and cfg.experiment.reported is None
     (row,) = report.load_experiments(tmp_path / "experiment")

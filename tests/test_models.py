@@ -34,11 +34,10 @@ def test_every_registered_part_has_its_option_file_and_back() -> None:
     files = {p.stem: OmegaConf.load(p) for p in (CONF / "shortcut").glob("*.yaml")}
     assert sorted(files) == SHORTCUTS.names()
     assert all(cfg.name == stem for stem, cfg in files.items())
-    for path in (CONF / "after_add").glob("*.yaml"):
-        cfg = OmegaConf.load(path)
-        assert cfg.fn in AFTER_ADD.names() and cfg.branch in BRANCH_LAYOUTS.names(), path.name
-    used = {OmegaConf.load(p).fn for p in (CONF / "after_add").glob("*.yaml")}
-    assert used == set(AFTER_ADD.names())  # each function is reachable by an option
+    units = {name: OmegaConf.load(CONF / f"after_add/{name}.yaml") for name in AFTER_ADD_OPTIONS}
+    for name, cfg in units.items():
+        assert cfg.fn in AFTER_ADD.names() and cfg.branch in BRANCH_LAYOUTS.names(), name
+    assert {cfg.fn for cfg in units.values()} == set(AFTER_ADD.names())  # each one reachable
 
 
 @pytest.mark.parametrize(

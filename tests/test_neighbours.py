@@ -465,8 +465,9 @@ def test_experiment_composes_and_builds(name: str) -> None:
     assert e.source.startswith("arXiv:") and e.table and e.row
     assert {k: OmegaConf.select(cfg, k) for k in values} == values
     default = compose_config()  # the ResNet papers' net and recipe: nothing else may change
-    for group in ("trainer", "model", "shortcut", "after_add"):
+    for group in ("trainer", "model", "shortcut", "after_add", "data"):
         listed = {k.split(".", 1)[1] for k in values if k.startswith(f"{group}.")}
+        listed |= {"name", "num_classes"} if group == "data" else set()  # checked below
         ours, theirs = (
             {k: v for k, v in OmegaConf.to_container(c[group]).items() if k not in listed}
             for c in (cfg, default)

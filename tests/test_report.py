@@ -303,6 +303,13 @@ def test_empty_results_dir_reports_everything_missing(
     assert f"missing: {len(DEFINITIONS)}" in text
     assert ": no runs." in text and "of profile" not in text  # no profile to claim
     assert "no result.json under" in capsys.readouterr().err
+    write_run(tmp_path, "smoke/0", "table6/resnet20", 0, 70.0, profile="smoke")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken/result.json").write_text("{")
+    assert report.main(["--results", str(tmp_path), "--profile", "paper"]) == 0
+    text = (tmp_path / "report.md").read_text()
+    assert ": no runs of profile `paper`." in text and "could not read `broken" in text
+    assert "no result.json" not in capsys.readouterr().err  # there are some: see Problems
 
 
 def test_crashed_run_is_reported_as_failed(tmp_path: Path) -> None:
@@ -347,7 +354,7 @@ def _own_row(directory: Path, name: str, reported: str) -> None:
     )
 
 
-@pytest.mark.parametrize("reported", ["'~7'", "''", "n/a", "'7.5%'"])
+@pytest.mark.parametrize("reported", ["'~7'", "''", "n/a", "'7.5%'", "inf", "'-3'", "'101'"])
 def test_a_reported_figure_that_is_not_one_is_refused(
     reported: str,
     tmp_path: Path,
@@ -362,8 +369,11 @@ def test_a_reported_figure_that_is_not_one_is_refused(
     assert "must be the paper's error in percent" in capsys.readouterr().err
 
 
-def test_an_unreadable_experiment_file_is_a_clear_error(tmp_path: Path) -> None:
-    (tmp_path / "broken.yaml").write_text("experiment: {name: x\n")
+@pytest.mark.parametrize(
+    "text", ["experiment: {name: x\n", "experiment: 5\n", "experiment: {order: first}\n", "- 1\n"]
+)
+def test_an_unreadable_experiment_file_is_a_clear_error(tmp_path: Path, text: str) -> None:
+    (tmp_path / "broken.yaml").write_text(text)
     with pytest.raises(report.ConfigError, match=r"broken\.yaml cannot be read"):
         report.load_experiments(tmp_path)
 

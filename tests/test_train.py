@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -17,16 +18,22 @@ import torch
 from conftest import SHARED, run_cli
 from omegaconf import OmegaConf
 
-from resnet_lab import train as train_module
 from resnet_lab.api import compose_config
 from resnet_lab.checkpoint import CheckpointError, digest_path, list_checkpoints, load_checkpoint
-from resnet_lab.config import ShortcutCfg
-from resnet_lab.data import normalize
+from resnet_lab.config import ModelCfg, ShortcutCfg
+from resnet_lab.data import eval_batches, normalize
 from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.report import RESULT_FIELDS
 from resnet_lab.run_folder import RunLock
-from resnet_lab.train import Trainer, lr_at, make_optimizer, spread_over_gpus, train
+from resnet_lab.train import (
+    Trainer,
+    hparams_of,
+    lr_at,
+    make_optimizer,
+    spread_over_gpus,
+    train,
+)
 
 
 def fit(overrides: list[str], run_dir: Path) -> dict:
@@ -100,10 +107,23 @@ def test_tiny_run_learns_and_writes_every_output(tiny_run: list[str], tmp_path: 
     ]
     (session,) = [d.session_start_info for d in plugin if d.HasField("session_start_info")]
     logged = set(session.hparams)  # every shortcut and model option, a new variant's too
-    assert {f"shortcut.{k}" for k in ShortcutCfg.__dataclass_fields__ if k != "name"} <= logged
-    assert {"model.downsample", "model.compression", "shortcut", "depth"} <= logged
+    short = {"name", "arch", "depth", "block", "width"}  # logged by these names
+    options = [(group, f.name) for group in (ShortcutCfg, ModelCfg) for f in fields(group)]
+    assert {f"{g.__name__[:-3].lower()}.{k}" for g, k in options if k not in short} <= logged
+    assert short - {"name"} | {"shortcut"} <= logged
     assert session.hparams["shortcut"].string_value == "gate"
     assert not [p for p in tmp_path.iterdir() if p.is_dir() and p.name not in {"ckpt"}]
+
+
+def test_hparams_are_values_tensorboard_takes(tiny_run: list[str]) -> None:
+    """TensorBoard refuses a list, and the hparams are written after the run completed."""
+    cfg = OmegaConf.create(
+        OmegaConf.to_container(compose_config([*tiny_run, "shortcut=gate"]), resolve=True)
+    )
+    cfg.model.extra = [1, 2]  # a list-valued option, as a new variant might add
+    hparams = hparams_of(cfg)
+    assert hparams["model.extra"] == "[1, 2]" and hparams["shortcut.gate_bias"] == -6.0
+    assert all(isinstance(v, bool | int | float | str) for v in hparams.values())
 
 
 def test_result_records_the_last_evaluation_the_best_one_and_each_step_lr(
@@ -127,14 +147,13 @@ def test_result_records_the_last_evaluation_the_best_one_and_each_step_lr(
     def scripted(data: object, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The eval images, labelled so that exactly the scripted share is predicted wrong."""
         modes.append(trainer.model.training)
-        x = torch.cat([x for x, _ in real_eval_batches(data, batch_size)])
+        x = torch.cat([x for x, _ in eval_batches(data, batch_size)])
         predicted = trainer.model(x.contiguous(memory_format=trainer.memory_format)).argmax(1)
         labels = predicted.clone()
         labels[: next(errors)] += 1
         yield x, labels % 10
 
-    real_eval_batches = train_module.eval_batches
-    monkeypatch.setattr(train_module, "eval_batches", scripted)
+    monkeypatch.setattr("resnet_lab.train.eval_batches", scripted)
     lrs = []
     real_step = Trainer.train_step
 
@@ -322,6 +341,14 @@ def test_resume_skips_completed_and_rejects_a_different_config(
         fit([*args, "resume=true", "trainer.precision=bf16"], tmp_path)
     with pytest.raises(UserError, match="resume=true"):
         fit(args, tmp_path)  # a folder holding a run is never overwritten silently
+    # a run of an older lab lacks an option added since: it had the default, and is compared so
+    fit(args, tmp_path / "old")
+    record = json.loads((tmp_path / "old/result.json").read_text())
+    del record["config"]["data"]["augment"]
+    (tmp_path / "old/result.json").write_text(json.dumps(record))
+    assert fit([*args, "resume=true"], tmp_path / "old")["status"] == "completed"
+    with pytest.raises(ConfigError, match=r"data\.augment: True -> False"):
+        fit([*args, "resume=true", "data.augment=false"], tmp_path / "old")
 
 
 def test_resume_may_change_the_levers_that_leave_results_unchanged(
