@@ -154,17 +154,18 @@ def _as_float(value: Any) -> float | None:
     return None if math.isnan(number) else number
 
 
+CONF_DIR = Path(resnet_lab.conf.__file__).parent  # the config groups shipped with the package
+
+
 def experiments_dir() -> Path:
     """The folder of the experiment files shipped with the package."""
-    return Path(resnet_lab.conf.__file__).parent / "experiment"
+    return CONF_DIR / "experiment"
 
 
 def known_profiles() -> list[str]:
     """The profiles a run can have: the files of ``conf/profile/`` (a typo must not report
     nothing, silently)."""
-    return sorted(
-        p.stem for p in (Path(resnet_lab.conf.__file__).parent / "profile").glob("*.yaml")
-    )
+    return sorted(p.stem for p in (CONF_DIR / "profile").glob("*.yaml"))
 
 
 def load_experiments(directory: Path | None = None) -> list[Experiment]:
