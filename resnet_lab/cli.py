@@ -4,6 +4,7 @@ message; Hydra's own (an option name that does not exist) exit 1 with the list o
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 from pathlib import Path
 
@@ -31,8 +32,8 @@ def main(cfg: DictConfig) -> None:
         folder, what = ("hydra.sweep.dir", "sweep") if sweep else ("hydra.run.dir", "run")
         if cfg.resume and not _holds_a_run(run_dir) and not _given(folder, hydra_cfg):
             raise UserError(
-                f"resume=true continues the run in {folder}, and none was given (Hydra made the "
-                f"new folder {run_dir}): add {folder}=<the {what}'s folder>, as in the run's log"
+                f"resume=true continues the run in {folder}, and none was given: add "
+                f"{folder}=<the {what}'s folder>, as in the run's log"
             )
         _warn_if_smoke_ignores_data(cfg, hydra_cfg)
         result = train(cfg, run_dir)
@@ -44,6 +45,7 @@ def main(cfg: DictConfig) -> None:
         log.error("%s", e)
         if sweep:  # Hydra records the failed job, runs the others, then exits non-zero; the
             raise e.with_traceback(None) from None  # message is logged: a short trace is enough
+        _discard_refused_folder(run_dir, hydra_cfg)
         sys.exit(2)
     error = result.get("final_test_error")
     log.info(
@@ -58,6 +60,18 @@ def main(cfg: DictConfig) -> None:
 def _given(key: str, hydra_cfg: DictConfig) -> bool:
     """Whether the command line set ``key`` (else the folder is a fresh, timestamped one)."""
     return any(o.split("=", 1)[0].lstrip("+~") == key for o in hydra_cfg.overrides.hydra)
+
+
+def _discard_refused_folder(run_dir: Path, hydra_cfg: DictConfig) -> None:
+    """A refused launch leaves no empty run folder behind: the message went to the terminal, and
+    ``outputs/`` holds runs. Only a folder Hydra made for this launch is removed: one named with
+    ``hydra.run.dir``, or holding anything but this launch's record and log, stays."""
+    if _given("hydra.run.dir", hydra_cfg):
+        return
+    launch_records = list((run_dir / ".hydra").iterdir()) if (run_dir / ".hydra").is_dir() else []
+    entries = {p.name for p in run_dir.iterdir()} if run_dir.is_dir() else set()
+    if len(launch_records) <= 1 and entries <= {".hydra", f"{hydra_cfg.job.name}.log"}:
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _holds_a_run(run_dir: Path) -> bool:

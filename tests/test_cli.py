@@ -172,11 +172,16 @@ def _site_packages(python: Path) -> Path:
     return Path(out.stdout.strip())
 
 
-def test_resume_without_the_run_folder_is_refused() -> None:
-    """Without hydra.run.dir, Hydra makes a fresh folder: resume=true would start a new run."""
-    out = run_cli(["profile=smoke", "resume=true"])
+def test_resume_without_the_run_folder_is_refused(tmp_path: Path) -> None:
+    """Without hydra.run.dir, Hydra makes a fresh folder: resume=true would start a new run. The
+    refused launch's folder is removed (outputs/ holds runs), and a folder the user named stays."""
+    out = run_cli(["profile=smoke", "resume=true"], cwd=tmp_path)
     assert out.returncode == 2
     assert "add hydra.run.dir=<the run's folder>" in out.stdout + out.stderr
+    assert [p for p in tmp_path.rglob("*") if not p.is_dir()] == []
+    named = tmp_path / "named"
+    assert run_cli(["model.depth=100", f"hydra.run.dir={named}"], cwd=tmp_path).returncode == 2
+    assert "model.depth=100 does not fit" in (named / "resnet-lab.log").read_text()
 
 
 def test_a_relaunch_never_rewrites_the_runs_config(tmp_path: Path) -> None:
