@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf import OmegaConf
 from torch import Tensor, nn
@@ -154,6 +155,49 @@ def test_table2_unit_layouts(after_add: str, diagram: list[str]) -> None:
     assert [type(m).__name__ for m in inner.branch] == diagram
     after = {"relu": nn.ReLU, "bn_relu": nn.Sequential}.get(after_add, nn.Identity)
     assert isinstance(inner.after_add, after)
+
+
+def _diagram(unit: ResidualUnit) -> str:
+    """The one-line diagram the docs use (``x -> conv-BN -> (+x) -> ReLU``), read off a unit."""
+    short = {"Conv2d": "conv", "BatchNorm2d": "BN"}
+
+    def names(modules: list[nn.Module]) -> str:
+        return "-".join(short.get(type(m).__name__, type(m).__name__) for m in modules)
+
+    after = unit.after_add
+    after_mods = [] if isinstance(after, nn.Identity) else list(after.children()) or [after]
+    return f"x -> {names(list(unit.branch))} -> (+x)" + (
+        f" -> {names(after_mods)}" if after_mods else ""
+    )
+
+
+@pytest.mark.parametrize("after_add", AFTER_ADD_OPTIONS)
+def test_unit_diagrams_in_the_docs_are_what_the_code_builds(after_add: str) -> None:
+    """The README's unit table, the Units list of ``--help`` and the option file's comment show
+    the diagram of the unit the option builds: prose that cannot drift from the code."""
+    net = build_model([*TINY, "model.depth=20", f"after_add={after_add}"])
+    diagram = _diagram(net.units[1])  # an identity unit in the middle of stage 1
+    readme_rows = [
+        line
+        for line in (REPO / "README.md").read_text().splitlines()
+        if line.startswith(f"| `{after_add}`")
+    ]
+    assert len(readme_rows) == 1 and f"`{diagram}`" in readme_rows[0], readme_rows
+    footer = OmegaConf.load(CONF / "hydra/help/resnet_lab.yaml").footer
+    units = footer.split("Units (after_add=...):")[1].split("\n\n")[0].splitlines()
+    shown = [" ".join(line.split()[1:]) for line in units if line.split()[:1] == [after_add]]
+    assert len(shown) == 1 and (shown[0] == diagram or shown[0].startswith(f"{diagram} (")), shown
+    comment = (CONF / f"after_add/{after_add}.yaml").read_text().splitlines()[0]
+    assert comment.endswith(f":  {diagram}"), comment
+
+
+def test_the_readme_names_every_shortcut() -> None:
+    row = next(
+        line
+        for line in (REPO / "README.md").read_text().splitlines()
+        if line.startswith("| `shortcut=`")
+    )
+    assert all(f"`{name}`" in row for name in SHORTCUT_OPTIONS), row
 
 
 def test_pre_activation_net_structure() -> None:
