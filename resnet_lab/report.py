@@ -291,7 +291,8 @@ def find_runs(roots: Sequence[Path]) -> tuple[list[Run], list[str]]:
 
 
 def _pick_one_per_seed(runs: list[Run]) -> tuple[list[Run], int]:
-    """Keep one run per seed (finished before unfinished, then the latest); count the rest."""
+    """Keep one run per seed, ranked by status (finished; completed without an error;
+    interrupted or failed; running, which may be a crashed run), then the latest; count the rest."""
     by_seed: dict[Any, list[Run]] = defaultdict(list)
     for run in runs:
         by_seed[run.seed if run.seed is not None else run.label].append(run)
@@ -364,7 +365,8 @@ def summarize(experiment: Experiment, runs: list[Run], seeds: int) -> RowResult:
         if count[status]:
             parts.append(f"{status} ({count[status]})")
     unusable = [run for run in kept if run.status == "completed" and run.error is None]
-    if unusable:
+    if unusable:  # read, so not "missing"; not counted either
+        parts.append(f"no test error ({len(unusable)})")
         notes.append(f"{len(unusable)} completed run(s) record no test error and are left out")
     return RowResult(
         experiment=experiment,

@@ -610,3 +610,39 @@ def test_smoke_profile_shrinks_a_rows_own_recipe(name: str) -> None:
     cfg = compose_config([f"+experiment={name}", "profile=smoke"])
     assert (cfg.trainer.max_steps, list(cfg.trainer.milestones)) == (4, [2, 3])
     assert cfg.trainer.nesterov  # the rest of the row's recipe stays
+
+
+def test_gate_stats_histogram_extremes_and_unseen_classes(tmp_path: Path) -> None:
+    """Known gate values through GateStats: per-class means (None for a class without images),
+    the CSV's per-class columns, and the TensorBoard histogram's buckets, min, max, sums."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from resnet_lab.gates import GateStats, summarize, write_csv, write_histograms
+
+    stats = GateStats(1, 3, torch.device("cpu"))
+    stats.add_labels(torch.tensor([0, 0, 2]))
+    values = torch.tensor([[0.005, 0.5], [0.995, 0.5], [0.105, 0.295]])  # 3 images x 2 channels
+    stats.hook(0)(nn.Identity(), (), values.view(3, 2, 1, 1))
+    classes = ["cat", "airplane", "bird"]  # not sorted: the columns follow this order
+    (unit,) = summarize(["units.0.shortcut.gate"], stats, classes)
+    assert unit["mean"] == pytest.approx(0.4)  # image means 0.2525, 0.7475, 0.2
+    per_class = {"cat": pytest.approx(0.5), "airplane": None, "bird": pytest.approx(0.2)}
+    assert unit["per_class"] == per_class  # no image of class 1: None, not 0
+
+    write_csv([unit], classes, tmp_path / "gates.csv")
+    header, line = list(csv.reader((tmp_path / "gates.csv").open()))
+    assert header == ["unit", "module", "all", *classes]
+    assert line[:2] == ["0", "units.0.shortcut.gate"] and line[4] == ""
+    assert [float(v) for v in (line[2], line[3], line[5])] == pytest.approx([0.4, 0.5, 0.2])
+
+    write_histograms(stats, tmp_path, 7)
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    (event,) = events.Histograms("gates/unit_000")
+    h = event.histogram_value
+    assert (event.step, h.num) == (7, 6)
+    assert (h.min, h.max) == pytest.approx((0.005, 0.995))
+    assert (h.sum, h.sum_squares) == pytest.approx((2.4, float((values.double() ** 2).sum())))
+    assert len(h.bucket_limit) == 100 and h.bucket_limit[:2] == pytest.approx([0.01, 0.02])
+    counts = {b: int(c) for b, c in enumerate(h.bucket) if c}
+    assert counts == {0: 1, 10: 1, 29: 1, 50: 2, 99: 1}  # bucket b holds [b/100, (b+1)/100)

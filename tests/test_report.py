@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -401,3 +402,169 @@ def test_a_row_without_a_published_figure_is_reported_as_such(
     assert rows["mine/scale_09"]["median"] == "10.00"
     assert rows["mine/scale_08"]["reported"] == "7.5"
     assert "## My rows" in (results / "report.md").read_text()
+
+
+def _row(root: Path, name: str, seeds: int = 5, **changes: str) -> report.RowResult:
+    """The report's row for experiment ``name`` over every run below ``root``, in-process."""
+    runs, problems = report.find_runs([root])
+    assert not problems
+    experiment = replace(DEFINITIONS[name], **changes)
+    return report.summarize(experiment, [r for r in runs if r.name == name], seeds)
+
+
+def _edit_result(run: Path, **fields: object) -> None:
+    path = run / "result.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **fields}))
+
+
+def test_median_of_an_even_number_of_seeds_is_the_midpoint(tmp_path: Path) -> None:
+    write_seeds(tmp_path, "table1/original", [6.0, 7.0, 8.0, 9.0])
+    row = _row(tmp_path, "table1/original", seeds=4)
+    assert (row.median, row.measured, round(row.diff, 2), row.status) == (7.5, 7.5, 0.89, "ok")
+
+
+def test_a_best_of_5_row_whose_seeds_all_diverged_fails(tmp_path: Path) -> None:
+    write_seeds(tmp_path, "table6/resnet20", [None, None])
+    row = _row(tmp_path, "table6/resnet20", seeds=2)
+    assert row.best == row.measured == float("inf") and row.diff is None
+    assert (row.mean, row.n, row.status) == (None, 2, "fail, diverged (2 of 2)")
+
+
+def test_the_mean_statistic_counts_a_diverged_seed_as_failing(tmp_path: Path) -> None:
+    write_seeds(tmp_path, "table6/resnet20", [7.0, 8.0, 9.0])
+    write_seeds(tmp_path / "b", "table6/resnet32", [7.0, 8.0, None])
+    row = _row(tmp_path, "table6/resnet20", seeds=3, statistic="mean of 5")
+    assert (row.measured, round(row.diff, 2), row.status) == (8.0, -0.75, "ok")
+    row = _row(tmp_path / "b", "table6/resnet32", seeds=3, statistic="mean of 5")
+    assert row.mean == 7.5  # the mean column leaves diverged seeds out ...
+    assert row.measured == float("inf")  # ... the paper's mean does not
+    assert (row.diff, row.status) == (None, "fail, diverged (1 of 3)")
+
+
+def test_diff_is_blank_when_the_median_diverged(tmp_path: Path) -> None:
+    write_seeds(tmp_path, "table1/original", [None, None, None, 7.0, 7.0])
+    row = _row(tmp_path, "table1/original")
+    report.write_csv([report.TableResult("Table 1", "table1", [row])], tmp_path / "r.csv")
+    line = read_csv(tmp_path / "r.csv")["table1/original"]
+    assert (line["median"], line["diff"], line["status"]) == ("inf", "", "fail, diverged (3 of 5)")
+
+
+def test_a_statistic_of_exactly_20_percent_is_ok(tmp_path: Path) -> None:
+    """docs/report.md: ok = at most 20% error, fail = above 20%."""
+    write_seeds(tmp_path, "table1/original", [20.0])
+    assert _row(tmp_path, "table1/original", seeds=1).status == "ok"
+
+
+def test_diverged_counts_the_finished_seeds_only(tmp_path: Path) -> None:
+    write_seeds(tmp_path, "table1/original", [None, None, 7.0])
+    write_run(tmp_path, "live/3", "table1/original", 3, status="running")
+    row = _row(tmp_path, "table1/original")
+    assert row.status == "fail, diverged (2 of 3), partial (3 of 5 seeds), running (1)"
+
+
+def test_a_rerun_seed_keeps_the_finished_then_the_latest_run(tmp_path: Path) -> None:
+    """docs/report.md: one run per seed is kept, a finished one before an unfinished one, then
+    the latest. The newer runs sit in the folder found last (b/), so path order cannot pass."""
+    name, old, new = "table1/original", "2025-01-01T12:00:00", "2025-01-02T12:00:00"
+    write_run(tmp_path, "a/0", name, 0, 9.0, finished_at=old)
+    write_run(tmp_path, "b/0", name, 0, 7.0, finished_at=new)  # newer: kept
+    write_run(tmp_path, "a/1", name, 1, 7.0, finished_at=old)
+    write_run(tmp_path, "b/1", name, 1, status="diverged", finished_at=new)  # newer, finished
+    write_run(tmp_path, "a/2", name, 2, 8.0, finished_at=old)  # finished: kept
+    write_run(tmp_path, "b/2", name, 2, finished_at=new, curve=[])  # completed, no error
+    row = _row(tmp_path, name, seeds=3)
+    assert [run.label for run in row.runs] == ["b/0", "b/1", "a/2"]
+    assert (row.median, row.best, row.mean, row.n) == (8.0, 7.0, 7.5, 3)
+    assert row.status == "ok, diverged (1 of 3)"
+    assert "3 more run(s) of an already counted seed left out" in row.notes
+
+
+def test_a_run_on_the_validation_split_is_noted(tmp_path: Path) -> None:
+    note = "measured on the validation split, not the test set"
+    write_run(tmp_path / "test", "a/0", "table1/original", 0, 7.0)
+    assert note not in _row(tmp_path / "test", "table1/original").notes
+    write_run(tmp_path / "mixed", "a/0", "table1/original", 0, 7.0)
+    _edit_result(write_run(tmp_path / "mixed", "a/1", "table1/original", 1, 7.2), eval_split="val")
+    assert note in _row(tmp_path / "mixed", "table1/original").notes
+
+
+def test_older_result_files_fall_back_as_documented(tmp_path: Path) -> None:
+    """No seed/profile/experiment/final_test_error: config.seed, config.profile,
+    config.experiment, and the LAST val/error line of metrics.jsonl (not the best one)."""
+    run = write_run(
+        tmp_path,
+        "old/0",
+        "table1/original",
+        3,
+        profile="smoke",
+        drop=("seed", "profile", "experiment", "final_test_error"),
+    )
+    lines = [{"step": s, "val/error": e} for s, e in [(2000, 40.0), (4000, 12.0), (6000, 15.0)]]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    got = report.read_run(run / "result.json", "old/0")
+    assert (got.seed, got.profile, got.name, got.error) == (3, "smoke", "table1/original", 15.0)
+    assert got.notes[0] == "run `old/0` lacks fields: experiment, seed, profile, final_test_error"
+
+
+def test_an_unfinished_run_takes_no_error_from_its_curve(tmp_path: Path) -> None:
+    run = write_run(tmp_path, "live/0", "table1/original", 0, status="running")
+    got = report.read_run(run / "result.json", "live/0")
+    assert (got.status, got.error, got.finished) == ("running", None, False)
+
+
+def test_a_newer_schema_is_noted_and_the_current_one_is_not(tmp_path: Path) -> None:
+    current = write_run(tmp_path, "a/0", "table1/original", 0, 7.0)
+    assert report.read_run(current / "result.json", "a/0").notes == []
+    _edit_result(current, schema_version=2)
+    (note,) = report.read_run(current / "result.json", "a/0").notes
+    assert note == "run `a/0` has schema_version 2, newer than this report (1): read what is known"
+
+
+def test_tables_option_leaves_out_runs_of_other_tables(tmp_path: Path) -> None:
+    write_run(tmp_path, "t6/0", "table6/resnet20", 0, 8.0)
+    write_run(tmp_path, "t1/0", "table1/original", 0, 7.0)
+    assert report.main(["--results", str(tmp_path), "--tables", "table6", "--seeds", "1"]) == 0
+    text = (tmp_path / "report.md").read_text()
+    assert ": 1 run(s) of profile `paper`." in text
+    assert "not in the report" not in text and "table1/original" not in text
+
+
+def test_markdown_diff_is_signed(paper) -> None:
+    _, text, _ = paper
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "`" in line]
+    (line,) = [line for line in rows if "`table1/gate_b6`" in line]
+    assert "| **9.00** | 9.00 ± 1.00 | 8.00 | +0.30 | 3 |" in line
+
+
+def test_a_completed_run_without_an_error_is_noted(tmp_path: Path) -> None:
+    write_run(tmp_path, "a/0", "table1/original", 0, 7.0)
+    write_run(tmp_path, "a/1", "table1/original", 1, curve=[])  # no final error, no eval line
+    row = _row(tmp_path, "table1/original", seeds=2)
+    assert (row.n, row.status) == (1, "ok, partial (1 of 2 seeds), no test error (1)")
+    assert "1 completed run(s) record no test error and are left out" in row.notes
+    write_run(tmp_path / "only", "a/1", "table1/original", 1, curve=[])
+    assert _row(tmp_path / "only", "table1/original").status == "no test error (1)"  # not missing
+
+
+def test_the_compared_statistic_follows_the_papers_wording() -> None:
+    measures = {
+        "table1/original": "median",  # median of 5
+        "table6/resnet20": "best",  # best of 5
+        "highway/highway_19": "best",  # best (mean +- std): the paper's figure is the best
+        "plain/plain_32": "median",  # curves only
+        "neighbours/densenet_bc_100_12": "median",  # not stated
+    }
+    assert {name: DEFINITIONS[name].measure for name in measures} == measures
+
+
+def test_runs_of_several_roots_are_labelled_with_their_root(tmp_path: Path) -> None:
+    roots = [tmp_path / "r1", tmp_path / "r2"]
+    for root in roots:
+        write_run(root, "a/0", "", 0, 7.0)
+        (root / "broken").mkdir()
+        (root / "broken/result.json").write_text("{")
+    runs, problems = report.find_runs(roots)
+    assert [run.label for run in runs] == [f"{root.as_posix()}/a/0" for root in roots]
+    assert [p.split("`")[1] for p in problems] == [
+        f"{root.as_posix()}/broken/result.json" for root in roots
+    ]
