@@ -59,14 +59,20 @@ def checkpoint_path(ckpt_dir: Path, step: int) -> Path:
 
 
 def save_checkpoint(state: dict[str, Any], ckpt_dir: Path, step: int, keep: int) -> Path:
-    """Save ``state`` for ``step`` and delete all but the newest ``keep`` checkpoints."""
+    """Save ``state`` for ``step`` and keep it and the ``keep`` - 1 before it (all with 0).
+
+    Checkpoints of later steps are deleted: they are damaged ones the run fell back from (a
+    resume takes the newest good one), and pruning by step alone would keep them and delete
+    the checkpoint just written."""
     buffer = io.BytesIO()
     torch.save(state, buffer)
     data = buffer.getvalue()
     path = checkpoint_path(ckpt_dir, step)
     atomic_write_bytes(path, data)
     atomic_write_text(digest_path(path), hashlib.sha256(data).hexdigest() + "\n")
-    for old in list_checkpoints(ckpt_dir)[:-keep] if keep > 0 else []:
+    earlier = [p for p in list_checkpoints(ckpt_dir) if p.name < path.name]
+    abandoned = [p for p in list_checkpoints(ckpt_dir) if p.name > path.name]
+    for old in abandoned + (earlier[: len(earlier) - keep + 1] if keep > 0 else []):
         old.unlink(missing_ok=True)
         digest_path(old).unlink(missing_ok=True)
     return path
