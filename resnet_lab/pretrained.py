@@ -78,8 +78,10 @@ class NormalizedNet(nn.Module):
         return self.net.downsampling_units
 
     def normalize(self, images: Tensor) -> Tensor:
-        """The network's input for ``images`` (uint8 0-255 or float in [0, 1])."""
-        x = images.to(torch.float32) / 255 if images.dtype == torch.uint8 else images
+        """The network's input for ``images`` (uint8 0-255 or float in [0, 1]), in float32 as the
+        network's weights."""
+        x = images.to(torch.float32)
+        x = x / 255 if images.dtype == torch.uint8 else x
         x = x - self.mean
         return x if self.std is None else x / self.std
 

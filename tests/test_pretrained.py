@@ -239,3 +239,193 @@ def test_file_that_is_not_a_checkpoint_is_a_clear_error(
     assert eval_main([str(path), "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("resnet-lab-eval: error: ") and "not a resnet-lab checkpoint" in err
+
+
+def test_eval_command_reports_the_exact_error_on_the_test_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The printed error is the top-1 error on the first --limit *test* images, exact (not
+    floored), and the printed count agrees with it; a partial last batch counts too."""
+    import re
+
+    _, config = tiny_run(tmp_path)
+    n = 99  # 100 * wrong / 99 is a whole number only for 0 or 99 wrong
+    args = [str(tmp_path), "--limit", str(n), "--batch-size", "40", "--device", "cpu"]
+    assert eval_main(args) == 0
+    out = capsys.readouterr().out
+    found = re.search(r"test error: (\d+\.\d\d)% \((\d+) of (\d+) test images wrong", out)
+    assert found, out
+    data = load_data(data_config(config["data"], split="full", limit=None), "cpu")
+    model = load_pretrained(tmp_path)
+    with torch.no_grad():
+        wrong = int((model(data.eval_images[:n]).argmax(1) != data.eval_labels[:n]).sum())
+    assert 0 < wrong < n
+    assert found.groups() == (f"{100 * wrong / n:.2f}", str(wrong), str(n))
+
+
+def test_a_run_trained_on_a_val_split_is_evaluated_on_the_test_set_with_its_own_mean(
+    tmp_path: Path,
+) -> None:
+    """A run trained with data.split=val data.limit=50 is evaluated on the whole test set, fed
+    the mean of the training images it trained on (docs/lesion.md's table)."""
+    from resnet_lab.evaluate import prepare
+
+    overrides = ["model.depth=8", "model.width=4", "data=synthetic", "data.split=val"]
+    cfg = compose_config([*overrides, "data.limit=50"])
+    config = OmegaConf.to_container(cfg, resolve=True)
+    torch.manual_seed(0)
+    state = {"model": build_network(cfg).state_dict(), "config": config}
+    save_checkpoint(state, tmp_path / "ckpt", 1, keep=1)
+    model, data = prepare(tmp_path, None, torch.device("cpu"))
+    test_set = load_data(data_config(config["data"], split="full", limit=None), "cpu")
+    assert data.eval_split == "test"
+    assert torch.equal(data.eval_images, test_set.eval_images)
+    trained = load_data(data_config(config["data"]), "cpu")  # what the run trained with
+    torch.testing.assert_close(model.mean, trained.mean)
+
+
+def test_a_net_is_not_evaluated_on_data_with_other_classes(tmp_path: Path) -> None:
+    """attach (resnet-lab-lesion's lesion.plain net) refuses data whose class count differs."""
+    from resnet_lab.errors import ConfigError
+    from resnet_lab.evaluate import attach
+
+    tiny_run(tmp_path)
+    data = load_data(data_config({"name": "synthetic", "num_classes": 4}), "cpu")
+    with pytest.raises(ConfigError, match="has 10 classes, the data 4"):
+        attach(read_checkpoint(tmp_path), data, torch.device("cpu"))
+
+
+def test_eval_command_prints_the_peers_stored_error() -> None:
+    """A peer checkpoint's stored best_prec1 is shown with the error it implies."""
+    if not (CIFAR / "cifar-10-batches-bin" / "test_batch.bin").is_file():
+        pytest.skip("real CIFAR-10 not present")
+    import contextlib
+    import io
+
+    path = peer_path(20)
+    best = torch.load(path, map_location="cpu", weights_only=True)["best_prec1"]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        args = [str(path), "--data-root", str(CIFAR), "--limit", "20", "--device", "cpu"]
+        assert eval_main(args) == 0
+    assert f"stored:     best_prec1 {best:.2f} (error {100 - best:.2f}%)" in out.getvalue()
+
+
+def test_peer_input_is_normalised_with_the_published_constants() -> None:
+    """The literal constants of pytorch_resnet_cifar10 (docs/lesion.md), not PEER_MEAN/PEER_STD,
+    which the hand-written peer_forward shares with the code under test."""
+    model = load_pretrained(peer_path(20))
+    images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    torch.testing.assert_close(model.normalize(images), (images.float() / 255 - mean) / std)
+
+
+def test_a_peer_resnet110_with_two_digit_unit_numbers_imports() -> None:
+    """pytorch_resnet_cifar10 also publishes ResNet-110 (layerS.10 ... layerS.17): a peer-format
+    state_dict made from a resnet-lab ResNet-110 imports back tensor for tensor."""
+    from resnet_lab.api import build_model
+    from resnet_lab.pretrained import import_peer
+
+    n = 18
+    lab = build_model(
+        [
+            "model.arch=resnet",
+            "model.block=basic",
+            "model.downsample=zero_pad",
+            "shortcut=identity",
+            "after_add=relu",
+            "model.depth=110",
+            "model.width=16",
+        ]
+    ).state_dict()
+    branch = {"0": "conv1", "1": "bn1", "3": "conv2", "4": "bn2"}
+    outer = {"stem.0": "conv1", "stem.1": "bn1", "fc": "linear"}
+    peer = {}
+    for key, value in lab.items():
+        if key.endswith("num_batches_tracked"):
+            continue
+        parts = key.split(".")
+        if parts[0] == "units":
+            unit = int(parts[1])
+            name = f"layer{unit // n + 1}.{unit % n}.{branch[parts[3]]}.{parts[4]}"
+        else:
+            name = f"{outer['.'.join(parts[:-1])]}.{parts[-1]}"
+        peer[f"module.{name}"] = value
+    net = import_peer(peer)
+    assert len(net.units) == 3 * n
+    own = net.state_dict()
+    for key, value in lab.items():
+        if not key.endswith("num_batches_tracked"):
+            assert torch.equal(own[key], value), key
+
+
+def test_a_checkpoint_file_given_directly_is_checksum_verified(tmp_path: Path) -> None:
+    """docs/lesion.md: load_pretrained("run/ckpt/step_N.pt") is checksum-verified."""
+    from resnet_lab.checkpoint import digest_path
+
+    tiny_run(tmp_path)
+    path = tmp_path / "ckpt" / "step_0000007.pt"
+    digest_path(path).write_text("0" * 64 + "\n")
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        load_pretrained(path, mean=torch.zeros(3, 32, 32))
+
+
+def test_weights_that_do_not_fit_the_config_are_refused(tmp_path: Path) -> None:
+    """The load is strict: a checkpoint lacking a tensor is an error, not a half-random net."""
+    net, config = tiny_run(tmp_path)
+    weights = net.state_dict()
+    del weights["fc.bias"]
+    state = {"model": weights, "config": config, "train_state": {"step": 8}}
+    save_checkpoint(state, tmp_path / "ckpt", 8, keep=1)
+    with pytest.raises(CheckpointError, match="weights do not fit its config"):
+        load_pretrained(tmp_path, mean=torch.zeros(3, 32, 32))
+
+
+def test_a_run_with_a_scaled_shortcut_round_trips(tmp_path: Path) -> None:
+    """The saved shortcut section rebuilds the net: a parameter-free scaled shortcut loads
+    strictly into an identity one too, so only the outputs tell them apart."""
+    cfg = compose_config(
+        ["model.depth=8", "model.width=4", "data=synthetic", "shortcut=scale", "shortcut.scale=0.5"]
+    )
+    torch.manual_seed(0)
+    net = build_network(cfg).eval()
+    config = OmegaConf.to_container(cfg, resolve=True)
+    save_checkpoint({"model": net.state_dict(), "config": config}, tmp_path / "ckpt", 1, keep=1)
+    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    mean = torch.rand(3, 32, 32)
+    model = load_pretrained(tmp_path, mean=mean)
+    assert "shortcut=scale" in model.info["net"]
+    with torch.no_grad():
+        assert torch.equal(model(images), net(normalize(images, mean)))
+
+
+def test_data_root_replaces_the_runs_saved_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """load_pretrained(data_root=...) computes the training mean from the data there (the
+    run's data moved)."""
+    import resnet_lab.pretrained
+
+    tiny_run(tmp_path)
+    roots = []
+    real = resnet_lab.pretrained.load_data
+
+    def spy(cfg, device):  # type: ignore[no-untyped-def]
+        roots.append(cfg.root)
+        return real(cfg, device)
+
+    monkeypatch.setattr(resnet_lab.pretrained, "load_data", spy)
+    load_pretrained(tmp_path, data_root=str(tmp_path / "moved"))
+    assert roots == [str(tmp_path / "moved")]
+
+
+def test_float_images_of_any_precision_give_the_uint8_logits(tmp_path: Path) -> None:
+    """Float images in [0, 1] are the documented alternative to uint8; float64 ones failed."""
+    tiny_run(tmp_path)
+    model = load_pretrained(tmp_path, mean=torch.rand(3, 32, 32))
+    images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
+    with torch.no_grad():
+        expected = model(images)
+        for dtype in (torch.float32, torch.float64):
+            torch.testing.assert_close(model(images.to(dtype) / 255), expected)

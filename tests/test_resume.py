@@ -333,3 +333,82 @@ def test_a_second_ctrl_c_while_starting_stops_at_once(tmp_path: Path) -> None:
 
     stop(tmp_path, resnet_lab.train, "load_data", 1, second_ctrl_c, match="second signal at step 0")
     assert not list_checkpoints(tmp_path / "ckpt")
+
+
+def test_atomic_writes_reach_the_disk_before_the_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The data are fsynced before os.replace and the folder after it: a power cut leaves the
+    old file or the new one, never an empty one under the real name."""
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append("fsync")
+        real_fsync(fd)
+
+    def replace(src: Any, dst: Any) -> None:
+        events.append("replace")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    atomic_write_text(tmp_path / "result.json", "{}")
+    assert events == ["fsync", "replace", "fsync"]
+    assert (tmp_path / "result.json").read_text() == "{}"
+
+
+def test_a_ctrl_c_during_an_atomic_write_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def ctrl_c(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    atomic_write_text(tmp_path / "result.json", '{"step": 10}')
+    with monkeypatch.context() as m:
+        m.setattr(os, "replace", ctrl_c)
+        with pytest.raises(KeyboardInterrupt):
+            atomic_write_text(tmp_path / "result.json", "{}")
+    assert list(tmp_path.glob(".*")) == []
+    assert (tmp_path / "result.json").read_text() == '{"step": 10}'
+
+
+def test_old_checkpoints_go_with_their_checksums(tmp_path: Path) -> None:
+    for step in (10, 20, 30):
+        save_checkpoint({"step": step}, tmp_path, step, keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "step_0000020.pt",
+        "step_0000020.pt.sha256",
+        "step_0000030.pt",
+        "step_0000030.pt.sha256",
+    ]
+
+
+def test_a_checkpoint_without_its_checksum_is_skipped(tmp_path: Path) -> None:
+    """Killed between a checkpoint and its checksum (written last): the previous one is used,
+    and the checksum-less file is reported, never accepted (nor a checksum made up for it)."""
+    from resnet_lab.checkpoint import CheckpointError, digest_path, load_latest_checkpoint
+
+    for step in (10, 20):
+        save_checkpoint({"step": step}, tmp_path, step, keep=2)
+    newest = list_checkpoints(tmp_path)[-1]
+    digest_path(newest).unlink()
+    state, path = load_latest_checkpoint(tmp_path)
+    assert (state["step"], path.name) == (10, "step_0000010.pt")
+    with pytest.raises(CheckpointError, match="no checksum file"):
+        load_checkpoint(newest)
+    assert not digest_path(newest).exists()
+
+
+def test_a_save_after_a_fallback_keeps_the_checkpoint_it_wrote(tmp_path: Path) -> None:
+    """With keep_checkpoints=1, a checksum-less newer step left by a kill, and a fallback to the
+    previous one: the next save removes the damaged later step, never the checkpoint it wrote."""
+    from resnet_lab.checkpoint import load_latest_checkpoint
+
+    save_checkpoint({"step": 10}, tmp_path, 10, keep=1)
+    (tmp_path / "step_0000020.pt").write_bytes(b"half")  # killed before its .sha256
+    assert load_latest_checkpoint(tmp_path)[1].name == "step_0000010.pt"  # the fallback
+    path = save_checkpoint({"step": 13}, tmp_path, 13, keep=1)  # e.g. Ctrl-C at step 13
+    state, loaded = load_latest_checkpoint(tmp_path)
+    assert (loaded, state["step"]) == (path, 13)
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step_0000013.pt"]
