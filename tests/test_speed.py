@@ -514,3 +514,285 @@ def test_cuda_compiled_steps_follow_the_eager_steps(mode: str) -> None:
 def test_compile_mode_mistakes_are_clear(overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Trainer(compose_config([*TINY, *overrides]), Path(os.devnull))
+
+
+# ---------------------------------------------------------------------------------------------
+# The benchmark's arithmetic and timing discipline, on fake clocks and given round times
+# (appended to tests/test_speed.py; uses its imports, TINY and the one_thread fixture).
+
+
+def test_result_is_the_median_round_per_image_against_the_plain_loop() -> None:
+    c = bench.Contender("x", None, images_per_step=32, runs=2, round_s=[2.0, 1.0, 10.0])
+    r = bench._result(c, steps=4, max_steps=64_000, plain=4.0)
+    assert r["images_per_s"] == pytest.approx(64.0)  # median round 2 s for 4 steps x 32 images
+    assert r["ms_per_step"] == pytest.approx(500.0)
+    assert r["round_images_per_s"] == pytest.approx([64.0, 128.0, 12.8])
+    assert r["vs_plain"] == pytest.approx(16.0)  # this contender's rate over the plain loop's
+    assert r["full_run_hours"] == pytest.approx(64_000 * 0.5 / 3600)
+    assert r["models"] == 2
+    assert bench._result(c, steps=4, max_steps=64_000, plain=None)["vs_plain"] is None
+
+
+def test_measure_warms_up_untimed_and_syncs_before_every_clock_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a fake CUDA device and clock: warm-up outside the rounds, a sync right before every
+    clock read, each contender's own float32 math, its peak memory reset before it runs."""
+    log: list[str] = []
+    clock = [0.0]
+    mem = {"now": 100, "peak": 100}
+
+    def stepper(peak: int):
+        def step() -> None:
+            log.append("step")
+            clock[0] += 1.0
+            mem["peak"] = max(mem["peak"], peak)
+
+        return step
+
+    def read_clock() -> float:
+        log.append("clock")
+        return clock[0]
+
+    def reset(device: object = None) -> None:
+        mem["peak"] = mem["now"]
+
+    math: list[tuple[bool, bool]] = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: log.append("sync"))
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: mem["now"])
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: mem["peak"])
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", reset)
+    monkeypatch.setattr(
+        bench, "set_cuda_math", lambda tf32, cudnn_benchmark: math.append((tf32, cudnn_benchmark))
+    )
+    monkeypatch.setattr(bench.time, "perf_counter", read_clock)
+    plain = bench.Contender("plain", stepper(1000), 16)
+    lab = bench.Contender(
+        "lab", stepper(300), 16, lab_levers=bench.Levers(True, "tf32", None, True)
+    )
+    bench.measure([plain, lab], steps=3, warmup=2, rounds=2, device=torch.device("cuda"))
+    for c in (plain, lab):
+        assert c.warmup_s == 2.0 and c.round_s == [3.0, 3.0]  # no warm-up step in a round
+    clocks = [i for i, e in enumerate(log) if e == "clock"]
+    assert len(clocks) == 2 * 2 * 3 and all(log[i - 1] == "sync" for i in clocks)
+    assert math == [(False, False), (True, True)] * 3  # plain: IEEE fp32, no autotuning
+    assert (plain.peak_memory, plain.step_memory) == (1000, 900)
+    assert (lab.peak_memory, lab.step_memory) == (300, 200)  # not the plain loop's peak
+
+
+def test_data_pipeline_is_timed_in_milliseconds_per_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [0.0]
+
+    class Stream:
+        def __init__(self, seconds: float) -> None:
+            self.seconds = seconds
+
+        def next(self) -> None:
+            clock[0] += self.seconds
+
+        __next__ = next
+
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+    out = bench.time_data_pipeline(Stream(0.002), Stream(0.010), 5, torch.device("cpu"))
+    assert out == pytest.approx({"lab_batch_ms": 2.0, "plain_loader_batch_ms": 10.0})
+
+
+# Round times given to each contender by _bench_on_given_rounds (3 rounds of 2 steps, batch 16).
+GIVEN_ROUNDS = {
+    "plain PyTorch loop": [4.0, 2.0, 3.0],  # median 3 s: 32 / 3 img/s
+    "lab step (trainer config)": [1.0, 2.0, 0.5],  # median 1 s: 32 img/s, 500 ms/step
+    "lab variant none": [2.0, 2.0, 2.0],  # 16 img/s
+    "lab variant cl+bf16": [0.5, 0.5, 0.5],  # 64 img/s
+    "2 seeds stacked (vmap)": [3.0, 6.0, 9.0],  # median 6 s for 2 x 32 images
+}
+
+
+def _bench_on_given_rounds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, dict]:
+    """bench.main with ``measure`` replaced: each contender takes one real step, whose images and
+    whose networks' initial weights are recorded; then it gets the round times above."""
+    import resnet_lab.train
+
+    built: list[dict[str, torch.Tensor]] = []  # initial weights of every network, in build order
+
+    def recording_build(cfg):
+        net = build_network(cfg)
+        built.append({k: v.detach().clone() for k, v in net.state_dict().items()})
+        return net
+
+    images: list[int] = []
+    cross_entropy = F.cross_entropy
+
+    def counting_cross_entropy(logits, y, *args, **kwargs):
+        images.append(logits.shape[0])
+        return cross_entropy(logits, y, *args, **kwargs)
+
+    seen: dict = {"built": built}
+
+    def given_rounds(contenders, steps, warmup, rounds, device) -> None:
+        seen["measure"] = (steps, warmup, rounds)
+        for c in contenders:
+            images.clear()
+            c.step()
+            seen[c.name] = (sum(images), c.images_per_step)
+            c.round_s = list(GIVEN_ROUNDS[c.name])
+
+    monkeypatch.setattr(bench, "build_network", recording_build)
+    monkeypatch.setattr(resnet_lab.train, "build_network", recording_build)
+    monkeypatch.setattr(F, "cross_entropy", counting_cross_entropy)
+    monkeypatch.setattr(bench, "measure", given_rounds)
+    monkeypatch.setattr(
+        bench,
+        "time_data_pipeline",
+        lambda *a, **k: {"lab_batch_ms": 5.0, "plain_loader_batch_ms": 20.0},
+    )
+    out = tmp_path / "bench.json"
+    args = ["--device", "cpu", "--depth", "8", "--width", "4", "--batch-size", "16", "--warmup"]
+    args += ["0", "--steps", "2", "--rounds", "3", "--models", "2", "--threads", "1"]
+    args += ["--variants", "none, cl+bf16,none", "--out", str(out)]
+    args += ["data.synthetic_train_size=64", "seed=5"]
+    assert bench.main(args) == 0
+    return json.loads(out.read_text()), seen
+
+
+def test_contenders_start_alike_and_count_the_images_they_train(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report, seen = _bench_on_given_rounds(tmp_path, monkeypatch)
+    assert [r["name"] for r in report["results"]] == list(GIVEN_ROUNDS)  # stripped, deduplicated
+    assert seen["measure"] == (2, 0, 3) and report["settings"]["warmup"] == 0  # --warmup 0 is 0
+    for name in GIVEN_ROUNDS:  # the images a step trains are the images it is credited with
+        trained, credited = seen[name]
+        assert trained == credited == (32 if "stacked" in name else 16), name
+    # plain, lab, 2 variants, then the stacked seeds 5 and 6: all start from seed 5's weights
+    # (the user's seed=5 reaches the variants too), but the second stacked seed from its own
+    built = seen["built"]
+    assert len(built) == 6
+    for weights in built[1:5]:
+        assert all(torch.equal(weights[k], built[0][k]) for k in weights)
+    assert not all(torch.equal(built[5][k], built[0][k]) for k in built[0] if "weight" in k)
+
+
+def test_report_figures_follow_from_the_round_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report, _ = _bench_on_given_rounds(tmp_path, monkeypatch)
+    plain, lab, _, _, stacked = report["results"]
+    assert plain["images_per_s"] == pytest.approx(32 / 3)
+    assert lab["images_per_s"] == pytest.approx(32.0) and lab["ms_per_step"] == pytest.approx(500)
+    assert report["ratio"] == lab["vs_plain"] == pytest.approx(3.0)
+    assert report["round_ratios"] == pytest.approx([32 / 8, 16 / 16, 64 / (32 / 3)])
+    assert stacked["images_per_s"] == pytest.approx(64 / 6)  # both models' images
+    assert stacked["full_run_hours"] == pytest.approx(report["settings"]["max_steps"] * 3 / 3600)
+    assert report["stacked"]["vs_one_lab_run"] == pytest.approx((64 / 6) / 32)
+    assert report["data_pipeline"]["lab_fraction_of_step"] == pytest.approx(5.0 / 500)
+    effects = {(e["lever"], e["from"], e["to"]): e["speedup"] for e in report["lever_effects"]}
+    assert effects == pytest.approx({("cl", "none", "cl"): 2.0, ("bf16", "cl", "cl+bf16"): 2.0})
+
+
+def test_lever_effects_of_cudnn_and_tf32() -> None:
+    cuda = torch.device("cuda")
+    names = ("cl", "cl+cudnn", "cl+tf32+cudnn")
+    levers = {n: bench.Levers.parse(n, cuda) for n in names}
+    rates = (100.0, 200.0, 500.0)
+    results = [{"name": n, "images_per_s": r} for n, r in zip(names, rates, strict=True)]
+    effects = {
+        (e["lever"], e["from"], e["to"]): e["speedup"] for e in bench.lever_effects(results, levers)
+    }
+    assert effects == {
+        ("cudnn", "cl", "cl+cudnn"): 2.0,
+        ("tf32", "cl+cudnn", "cl+tf32+cudnn"): 2.5,  # one lever apart: cuDNN stays on
+    }
+
+
+def test_compile_and_graphs_together_are_refused() -> None:
+    with pytest.raises(ConfigError, match="graphs already compiles"):
+        bench.Levers.parse("cl+compile+graphs", torch.device("cuda"))
+
+
+def test_benchmark_rejects_zero_rounds(capsys: pytest.CaptureFixture) -> None:
+    assert bench.main(["--device", "cpu", "--rounds", "0"]) == 2
+    assert "--rounds=0 must be at least 1" in capsys.readouterr().err
+
+
+def test_plain_loop_reads_the_loss_on_the_host_every_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = compose_config([*TINY, "trainer.device=cpu"])
+    loader = bench.plain_loader(load_data(cfg.data, "cpu"), 16, 0, pin_memory=False, seed=0)
+    step = bench.plain_loop_step(cfg, loader, torch.device("cpu"))
+    reads: list[bool] = []  # the transforms read their random draws with .item() too
+    item = torch.Tensor.item
+    monkeypatch.setattr(
+        torch.Tensor, "item", lambda self: reads.append(self.grad_fn is not None) or item(self)
+    )
+    for _ in range(3):
+        step()
+    assert sum(reads) == 3  # the loss, once a step
+
+
+def test_a_concurrent_process_reports_images_not_steps() -> None:
+    import queue
+    import threading
+
+    reports: queue.Queue = queue.Queue()
+    bench._process_worker([*TINY, "trainer.device=cpu"], 1, 3, 1, threading.Barrier(1), reports)
+    report = reports.get_nowait()
+    assert report["images"] == 3 * 16 and report["end"] > report["start"]
+
+
+def test_concurrent_processes_aggregate_from_the_first_start_to_the_last_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The aggregation alone, on a fake multiprocessing context whose processes report at once."""
+    import multiprocessing
+    import queue
+    import threading
+
+    given = iter(
+        [{"start": 10.0, "end": 14.0, "images": 400}, {"start": 11.0, "end": 20.0, "images": 400}]
+    )
+
+    class FakeProcess:
+        exitcode = 0
+
+        def __init__(self, target: object, args: tuple) -> None:
+            self.queue = args[-1]
+
+        def start(self) -> None:
+            self.queue.put(next(given))
+
+        def join(self, timeout: float | None = None) -> None:
+            pass
+
+        def is_alive(self) -> bool:
+            return False
+
+    class Context:
+        Process = FakeProcess
+        Barrier = staticmethod(threading.Barrier)
+        Queue = staticmethod(queue.Queue)
+
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method: Context)
+    result = bench.concurrent_processes([*TINY, "trainer.device=cpu"], 2, 1, 4, threads=1)
+    assert result["wall_s"] == 10.0 and result["images_per_s"] == pytest.approx(80.0)
+    assert result["per_process_images_per_s"] == pytest.approx([100.0, 400 / 9])
+
+
+def test_the_loaders_ready_batches_are_not_timed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers fill their queue while the rounds run: those batches come out at no cost and
+    would flatter the plain loader's figure (2.8 ms/batch for 23.8, measured on 2 workers)."""
+    clock = [0.0]
+
+    class Prefetched:
+        def __init__(self, ready: int) -> None:
+            self.ready = ready
+
+        def __next__(self) -> None:
+            if self.ready:
+                self.ready -= 1
+            else:
+                clock[0] += 0.010
+
+        next = __next__
+
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+    out = bench.time_data_pipeline(Prefetched(0), Prefetched(8), 5, torch.device("cpu"), 8)
+    assert out["plain_loader_batch_ms"] == pytest.approx(10.0)
