@@ -32,6 +32,11 @@ class RunFolderBusy(UserError):
     """Another live process is writing into the same run folder."""
 
 
+def _this_process() -> str:
+    """A lock's content: who holds it."""
+    return f"{socket.gethostname()} {os.getpid()}\n"
+
+
 class RunLock:
     """An exclusive lock file: two runs never write into one folder.
 
@@ -44,7 +49,7 @@ class RunLock:
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        me = f"{socket.gethostname()} {os.getpid()}\n"
+        me = _this_process()
         for _ in range(2):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -66,8 +71,14 @@ class RunLock:
         raise RunFolderBusy(f"could not take the lock {self.path}")
 
     def release(self) -> None:
+        """Delete the lock if it is still this process's (never another run's)."""
         if self.held:
-            self.path.unlink(missing_ok=True)
+            try:
+                mine = self.path.read_text() == _this_process()
+            except OSError:
+                mine = False
+            if mine:
+                self.path.unlink(missing_ok=True)
             self.held = False
 
     def _owner_alive(self) -> bool:
@@ -165,12 +176,21 @@ def environment(device: torch.device) -> dict[str, Any]:
 
 
 def git_commit(folder: Path) -> str | None:
-    """The commit of the lab's source (with ``-dirty`` when it has local changes), if in git."""
+    """The commit of the lab's source (with ``-dirty`` when it has local changes), if in git.
+
+    ``folder`` must hold files tracked by the repository: an installed copy in an untracked
+    virtual environment inside a user's own repository is not that repository's code."""
     try:
+        tracked = subprocess.run(
+            ["git", "ls-files", "--error-unmatch", "--", "."],
+            cwd=folder,
+            capture_output=True,
+            timeout=5,
+        )
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5
         )
-        if commit.returncode != 0:
+        if tracked.returncode != 0 or commit.returncode != 0:
             return None
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],

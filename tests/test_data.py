@@ -618,3 +618,66 @@ def test_real_cifar10_binary() -> None:
     assert torch.allclose(
         channel_means, torch.tensor([125.3, 123.0, 113.9], dtype=torch.float64), atol=0.2
     )
+
+
+def test_labels_out_of_range_are_refused_even_unverified(tmp_path: Path) -> None:
+    """docs/data.md: with data.verify=false labels are still range-checked (a label equal to
+    the class count is already out of range)."""
+    folder = tmp_path / "cifar-10-batches-bin"
+    write_cifar10_bin(folder)
+    raw = bytearray((folder / "data_batch_2.bin").read_bytes())
+    raw[0] = 10  # the first record's label byte: CIFAR-10 labels are 0..9
+    (folder / "data_batch_2.bin").write_bytes(bytes(raw))
+    with pytest.raises(
+        DataError, match=r"data_batch_2\.bin holds label 10, but the dataset has 10"
+    ):
+        D.load_data(cfg(tmp_path), "cpu")
+
+    c100 = tmp_path / "c100" / "cifar-100-binary"
+    c100.mkdir(parents=True)
+    rng = np.random.default_rng(4)
+    for name in ("train.bin", "test.bin"):
+        fine = rng.integers(0, 100, size=N).astype(np.uint8)
+        fine[3] = 100 if name == "test.bin" else fine[3]
+        coarse = (fine // 5).astype(np.uint8) % 20
+        records = np.concatenate(
+            [coarse[:, None], fine[:, None], _images(rng, N).reshape(N, -1)], 1
+        )
+        (c100 / name).write_bytes(records.tobytes())
+    with pytest.raises(DataError, match=r"test\.bin holds label 100, but the dataset has 100"):
+        D.load_data(cfg(tmp_path / "c100", name="cifar100", num_classes=100), "cpu")
+
+
+def test_an_empty_file_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "cifar-10-batches-bin"
+    write_cifar10_bin(folder)
+    (folder / "data_batch_5.bin").write_bytes(b"")  # e.g. a full disk while unpacking
+    with pytest.raises(
+        DataError, match=r"data_batch_5\.bin is not a CIFAR binary file.*\(0 bytes\)"
+    ):
+        D.load_data(cfg(tmp_path), "cpu")
+
+
+def test_the_binary_version_is_used_when_both_are_present(tmp_path: Path) -> None:
+    """docs/data.md: "If both versions are there, the binary version is used"."""
+    written = write_cifar10_bin(tmp_path / "cifar-10-batches-bin")
+    write_cifar10_py(tmp_path / "cifar-10-batches-py")  # other images
+    d = D.load_data(cfg(tmp_path), "cpu")
+    assert "binary" in d.source
+    assert torch.equal(d.eval_images, torch.from_numpy(written["test_images"]))
+    assert torch.equal(d.train_labels, torch.from_numpy(written["train_labels"]))
+
+
+def test_a_val_split_of_fewer_than_ten_images_is_refused() -> None:
+    """Nine training images leave no validation image: an empty eval set would report 0% or NaN."""
+    with pytest.raises(ConfigError, match=r"data\.split=val needs at least 10 training images"):
+        D.load_data(synthetic(synthetic_train_size=9, split="val"), "cpu")
+    d = D.load_data(synthetic(synthetic_train_size=10, split="val"), "cpu")
+    assert (len(d.train_labels), len(d.eval_labels)) == (9, 1)
+
+
+def test_synthetic_test_images_are_not_training_images() -> None:
+    """The synthetic test set is drawn apart from the training set (no leaked images)."""
+    d = D.load_data(synthetic(synthetic_train_size=64, synthetic_test_size=64), "cpu")
+    same = (d.eval_images[:, None] == d.train_images[None]).flatten(2).all(2)
+    assert not same.any()

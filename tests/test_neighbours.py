@@ -646,3 +646,75 @@ def test_gate_stats_histogram_extremes_and_unseen_classes(tmp_path: Path) -> Non
     assert len(h.bucket_limit) == 100 and h.bucket_limit[:2] == pytest.approx([0.01, 0.02])
     counts = {b: int(c) for b, c in enumerate(h.bucket) if c}
     assert counts == {0: 1, 10: 1, 29: 1, 50: 2, 99: 1}  # bucket b holds [b/100, (b+1)/100)
+
+
+def test_densenet_transitions_floor_and_halve() -> None:
+    """floor(theta * m) with an odd m (docs/neighbours.md), and each transition halves the map:
+    32 -> 16 -> 8 before the global pooling; the stem keeps 32x32."""
+    net = build_model(["model=densenet", "model.depth=10", "model.growth_rate=3", "model.width=8"])
+    transitions = [m.out_channels for m in net.features[1:] if isinstance(m, nn.Conv2d)]
+    assert transitions == [5, 4]  # floor(0.5 * (8 + 3)), floor(0.5 * (5 + 3))
+    assert net.fc.in_features == 4 + 3
+    sizes = []
+    hooks = [
+        m.register_forward_hook(lambda mod, inp, out: sizes.append(out.shape[-1]))
+        for m in net.features
+        if isinstance(m, nn.Conv2d | nn.AvgPool2d)
+    ]
+    out = net.eval().features(torch.randn(2, 3, 32, 32))
+    for h in hooks:
+        h.remove()
+    assert sizes == [32, 32, 16, 16, 8]  # stem, transition conv, pool, conv, pool
+    assert out.shape == (2, 7, 8, 8)
+
+
+def test_densenet_ends_with_bn_relu() -> None:
+    net = build_model(TINY_DENSENET).eval()
+    assert [type(m).__name__ for m in net.features[-2:]] == ["BatchNorm2d", "ReLU"]
+    assert (net.features(torch.randn(2, 3, 32, 32)) >= 0).all()
+
+
+def test_densenet_dropout_follows_every_convolution_but_the_stem() -> None:
+    """docs/neighbours.md: model.dropout is applied after each convolution (the authors' code:
+    both convolutions of a bottleneck layer and the transition's)."""
+    net = build_model([*TINY_DENSENET, "model.dropout=0.2"])
+    layers = [m for m in net.features if type(m).__name__ == "DenseLayer"]
+    for layer in layers:
+        assert [type(m).__name__ for m in layer.body] == [
+            "BatchNorm2d",
+            "ReLU",
+            "Conv2d",
+            "Dropout",
+            "BatchNorm2d",
+            "ReLU",
+            "Conv2d",
+            "Dropout",
+        ]
+    flat = [m for m in net.features.modules() if isinstance(m, nn.Conv2d | nn.Dropout)]
+    convs = [i for i, m in enumerate(flat) if isinstance(m, nn.Conv2d)]
+    assert all(isinstance(flat[i + 1], nn.Dropout) for i in convs[1:])  # not the stem
+    assert not isinstance(flat[1], nn.Dropout)
+    assert {m.p for m in net.modules() if isinstance(m, nn.Dropout)} == {0.2}
+    assert len([m for m in flat if isinstance(m, nn.Dropout)]) == 2 * len(layers) + 2
+
+
+@pytest.mark.parametrize(
+    ("depth", "growth", "millions"),
+    [(40, 12, 1.0), (100, 12, 7.0), (100, 24, 27.2)],  # Huang et al., Table 2: DenseNet (no B/C)
+)
+def test_basic_densenet_matches_the_papers_counts(depth: int, growth: int, millions: float) -> None:
+    overrides = [
+        "model=densenet",
+        "model.block=basic",
+        f"model.depth={depth}",
+        f"model.growth_rate={growth}",
+        "model.width=16",
+        "model.compression=1.0",
+    ]
+    assert abs(_params(overrides) / 1e6 - millions) / millions < 0.04
+    with torch.device("meta"):
+        net = build_model(overrides)
+    layers = [m for m in net.features if type(m).__name__ == "DenseLayer"]
+    assert len(layers) == depth - 4  # (L - 4) / 3 per block, 3 blocks
+    assert [type(m).__name__ for m in layers[0].body] == ["BatchNorm2d", "ReLU", "Conv2d"]
+    assert layers[0].body[2].kernel_size == (3, 3)

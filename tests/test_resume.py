@@ -412,3 +412,179 @@ def test_a_save_after_a_fallback_keeps_the_checkpoint_it_wrote(tmp_path: Path) -
     state, loaded = load_latest_checkpoint(tmp_path)
     assert (loaded, state["step"]) == (path, 13)
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step_0000013.pt"]
+
+
+def test_a_lock_is_taken_over_only_when_its_owner_is_surely_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    lock = tmp_path / "run.lock"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid that is dead here
+    # another machine: its pid cannot be checked from here, so the lock stands (README)
+    lock.write_text(f"elsewhere-{socket.gethostname()} {gone.pid}\n")
+    with pytest.raises(RunFolderBusy, match=r"another run \(elsewhere-.*\).*delete .*run\.lock"):
+        RunLock(tmp_path).acquire()
+    assert lock.read_text().startswith("elsewhere-")
+    # this host, a live process of another user (signal 0 is not permitted): it stands too
+    lock.write_text(f"{socket.gethostname()} {gone.pid}\n")
+
+    def not_permitted(pid: int, sig: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "kill", not_permitted)
+        with pytest.raises(RunFolderBusy, match="another run"):
+            RunLock(tmp_path).acquire()
+    # a lock naming this very process was left by an earlier one with the same pid (containers
+    # reuse low pids): no other live process can hold it
+    lock.write_text(f"{socket.gethostname()} {os.getpid()}\n")
+    taken = RunLock(tmp_path)
+    taken.acquire()
+    assert taken.held and lock.read_text() == f"{socket.gethostname()} {os.getpid()}\n"
+    taken.release()
+    assert not lock.exists()
+    # a holder whose lock another process took over (a takeover race) leaves that one's lock
+    taken.acquire()
+    lock.write_text(f"{socket.gethostname()} {gone.pid + 1}\n")
+    taken.release()
+    assert lock.exists() and not taken.held
+
+
+def test_each_metrics_line_is_on_disk_at_once_and_strict_json(tmp_path: Path) -> None:
+    """docs/contracts.md: a NaN or infinite float is written as null (also inside a list), and
+    a line is flushed when written: a kill loses at most the line being written."""
+    path = tmp_path / "metrics.jsonl"
+    log = MetricsLog(path, resume_step=None)
+    log.write({"step": 5, "train/loss": float("nan"), "lr": 0.1, "gates": [0.5, float("inf")]})
+    log.write({"step": 6, "train/loss": float("-inf")})
+
+    def no_constants(name: str) -> None:
+        raise ValueError(f"{name} is not JSON")
+
+    lines = [json.loads(x, parse_constant=no_constants) for x in path.read_text().splitlines()]
+    log.close()
+    assert lines == [
+        {"step": 5, "train/loss": None, "lr": 0.1, "gates": [0.5, None]},
+        {"step": 6, "train/loss": None},
+    ]
+
+
+def test_result_json_is_strict_json_and_an_unreadable_one_reads_as_none(tmp_path: Path) -> None:
+    from resnet_lab.run_folder import read_result, write_result
+
+    write_result(tmp_path, {"status": "diverged", "final_train_loss": float("inf"), "x": (1.0,)})
+
+    def no_constants(name: str) -> None:
+        raise ValueError(f"{name} is not JSON")
+
+    record = json.loads((tmp_path / "result.json").read_text(), parse_constant=no_constants)
+    assert record == {
+        "schema_version": 1,
+        "status": "diverged",
+        "final_train_loss": None,
+        "x": [1.0],
+    }
+    assert read_result(tmp_path) == record
+    (tmp_path / "result.json").write_text('{"status": "runn')  # e.g. edited by hand, cut short
+    assert read_result(tmp_path) is None
+    assert read_result(tmp_path / "nowhere") is None
+
+
+def test_the_environment_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/contracts.md: device, versions and cpu_threads of result.json."""
+    import datetime as dt
+    import platform
+
+    import torchvision
+
+    import resnet_lab
+    from resnet_lab.device import device_name
+    from resnet_lab.run_folder import environment, now_iso
+
+    threads = torch.get_num_threads()
+    wanted = (os.cpu_count() or 1) + 1  # differs from the core count
+    torch.set_num_threads(wanted)
+    try:
+        env = environment(torch.device("cpu"))
+        assert env["cpu_threads"] == torch.get_num_threads() == wanted
+    finally:
+        torch.set_num_threads(threads)
+    assert env["device"] == device_name(torch.device("cpu"))
+    assert env["device"].endswith(f"({os.cpu_count()} cores)")
+    assert env["versions"] == {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "resnet_lab": resnet_lab.__version__,
+    }
+    stamp = dt.datetime.fromisoformat(now_iso())  # started_at / finished_at: UTC, to the second
+    assert stamp.utcoffset() == dt.timedelta(0) and stamp.microsecond == 0
+    assert abs((dt.datetime.now(dt.timezone.utc) - stamp).total_seconds()) < 60
+
+
+def test_git_commit_names_the_commit_and_tracked_changes_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+    import subprocess
+
+    from resnet_lab.run_folder import git_commit
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))  # no repository above
+    (tmp_path / "plain").mkdir()
+    assert git_commit(tmp_path / "plain") is None  # outside git: null
+    repo = tmp_path / "repo"
+    repo.mkdir()
+
+    def git(*args: str) -> str:
+        config = ["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+        done = subprocess.run(
+            ["git", *config, *args], cwd=repo, capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    git("init", "-q")
+    (repo / "lab.py").write_text("x = 1\n")
+    git("add", "lab.py")
+    git("commit", "-q", "-m", "one")
+    head = git("rev-parse", "HEAD")
+    assert git_commit(repo) == head
+    (repo / "scratch.txt").write_text("untracked files do not make it dirty")
+    assert git_commit(repo) == head
+    (repo / "lab.py").write_text("x = 2\n")
+    assert git_commit(repo) == f"{head}-dirty"
+    installed = repo / ".venv/site-packages/resnet_lab"  # a user's repository, the lab installed
+    installed.mkdir(parents=True)
+    (installed / "__init__.py").write_text("")
+    assert git_commit(installed) is None  # not the user's commit
+
+
+def test_wall_time_sums_the_resumed_processes(tmp_path: Path) -> None:
+    """docs/contracts.md: wall_time_s is summed over resumed processes."""
+    args = [*ARGS, "trainer.max_steps=2", "trainer.ckpt_every=2", "trainer.eval_every=2"]
+    fit(args, tmp_path)
+    [path] = list_checkpoints(tmp_path / "ckpt")
+    state = load_checkpoint(path)
+    state["train_state"]["elapsed_s"] = 1000.0  # as if the first process had trained 1000 s
+    save_checkpoint(state, tmp_path / "ckpt", 2, keep=2)
+    (tmp_path / "result.json").unlink()  # as if killed after its last checkpoint
+    result = fit([*args, "resume=true"], tmp_path)  # nothing left to train: the record only
+    assert (result["status"], result["step"]) == ("completed", 2)
+    assert 1000.0 <= result["wall_time_s"] < 1100.0
+    assert result["images_per_s"] == pytest.approx(2 * 16 / result["wall_time_s"])
+
+
+def test_an_interrupted_run_has_no_final_error_but_its_last_one(tmp_path: Path) -> None:
+    """docs/contracts.md: final_test_error is null in every status but completed."""
+    args = [*ARGS, "trainer.eval_every=2", "trainer.ckpt_every=20"]
+    stop(tmp_path, Trainer, "train_step", 3, sigterm, args)  # after the evaluation at step 2
+    cut = json.loads((tmp_path / "result.json").read_text())
+    assert (cut["status"], cut["step"]) == ("interrupted", 3)
+    assert cut["final_test_error"] is None and cut["last_test_error"] is not None
+    assert cut["finished_at"] is not None and "error" not in cut
