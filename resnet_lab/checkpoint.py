@@ -70,8 +70,9 @@ def save_checkpoint(state: dict[str, Any], ckpt_dir: Path, step: int, keep: int)
     path = checkpoint_path(ckpt_dir, step)
     atomic_write_bytes(path, data)
     atomic_write_text(digest_path(path), hashlib.sha256(data).hexdigest() + "\n")
-    earlier = [p for p in list_checkpoints(ckpt_dir) if p.name < path.name]
-    abandoned = [p for p in list_checkpoints(ckpt_dir) if p.name > path.name]
+    others = list_checkpoints(ckpt_dir)
+    earlier = [p for p in others if p.name < path.name]
+    abandoned = [p for p in others if p.name > path.name]
     for old in abandoned + (earlier[: len(earlier) - keep + 1] if keep > 0 else []):
         old.unlink(missing_ok=True)
         digest_path(old).unlink(missing_ok=True)
