@@ -6,6 +6,7 @@ the trainer.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -62,7 +63,7 @@ class RunLock:
                         f"(hydra.run.dir=...). If that run is gone (killed on another machine), "
                         f"delete {self.path} and run again"
                     ) from None
-                self.path.unlink(missing_ok=True)  # stale: its process is gone
+                self._remove_if_stale()
                 continue
             with os.fdopen(fd, "w") as f:
                 f.write(me)
@@ -80,6 +81,21 @@ class RunLock:
             if mine:
                 self.path.unlink(missing_ok=True)
             self.held = False
+
+    def _remove_if_stale(self) -> None:
+        """Delete a lock whose process is gone, re-checked under an exclusive flock of the
+        folder: of two processes that found the same stale lock, the second then finds the
+        first's new lock, alive, and leaves it (it deleted it before: both held the folder)."""
+        import fcntl  # POSIX, as the pid check
+
+        folder = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            with contextlib.suppress(OSError):  # NFS may refuse a folder's flock: re-check only
+                fcntl.flock(folder, fcntl.LOCK_EX)
+            if not self._owner_alive():
+                self.path.unlink(missing_ok=True)
+        finally:
+            os.close(folder)  # releases the flock
 
     def _owner_alive(self) -> bool:
         try:

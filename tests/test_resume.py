@@ -588,3 +588,40 @@ def test_an_interrupted_run_has_no_final_error_but_its_last_one(tmp_path: Path) 
     assert (cut["status"], cut["step"]) == ("interrupted", 3)
     assert cut["final_test_error"] is None and cut["last_test_error"] is not None
     assert cut["finished_at"] is not None and "error" not in cut
+
+
+def test_two_processes_finding_one_stale_lock_never_both_hold_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A takes over the stale lock between B's check and B's takeover: B must then find A's
+    lock alive and refuse, not delete it and take the folder too."""
+    import socket
+    import subprocess
+
+    sleeper = subprocess.Popen(["sleep", "60"])  # stands for process A, alive
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    lock = tmp_path / "run.lock"
+    lock.write_text(f"{socket.gethostname()} {gone.pid}\n")  # stale
+    a, b = RunLock(tmp_path), RunLock(tmp_path)
+    check = RunLock._owner_alive
+    raced: list[bool] = []
+
+    def racing(self: RunLock) -> bool:
+        alive = check(self)
+        if self is b and not raced:  # B has just seen the stale lock: A takes it over now
+            raced.append(True)
+            with monkeypatch.context() as m:
+                m.setattr(os, "getpid", lambda: sleeper.pid)
+                a.acquire()
+        return alive
+
+    monkeypatch.setattr(RunLock, "_owner_alive", racing)
+    try:
+        with pytest.raises(RunFolderBusy, match="another run"):
+            b.acquire()
+        assert a.held and not b.held
+        assert lock.read_text() == f"{socket.gethostname()} {sleeper.pid}\n"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
