@@ -196,26 +196,18 @@ def git_commit(folder: Path) -> str | None:
 
     ``folder`` must hold files tracked by the repository: an installed copy in an untracked
     virtual environment inside a user's own repository is not that repository's code."""
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, timeout=5)
+
     try:
-        tracked = subprocess.run(
-            ["git", "ls-files", "--error-unmatch", "--", "."],
-            cwd=folder,
-            capture_output=True,
-            timeout=5,
-        )
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5
-        )
-        if tracked.returncode != 0 or commit.returncode != 0:
+        if git("ls-files", "--error-unmatch", "--", ".").returncode != 0:
             return None
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-        return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+        commit = git("rev-parse", "HEAD")
+        if commit.returncode != 0:
+            return None
+        dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+        return commit.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
 

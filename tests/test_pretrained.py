@@ -148,9 +148,9 @@ def test_imported_peer_computes_the_peer_function() -> None:
     torch.testing.assert_close(floats, logits)
 
 
-def tiny_run(folder: Path, depth: int = 8) -> tuple[torch.nn.Module, dict]:
+def tiny_run(folder: Path, *overrides: str) -> tuple[torch.nn.Module, dict]:
     """A random-weight tiny net saved as a resnet-lab checkpoint of a synthetic-data run."""
-    cfg = compose_config([f"model.depth={depth}", "model.width=4", "data=synthetic"])
+    cfg = compose_config(["model.depth=8", "model.width=4", "data=synthetic", *overrides])
     torch.manual_seed(0)
     net = build_network(cfg)
     with torch.no_grad():  # non-trivial BN statistics, so a wrong load would show
@@ -270,12 +270,7 @@ def test_a_run_trained_on_a_val_split_is_evaluated_on_the_test_set_with_its_own_
     the mean of the training images it trained on (docs/lesion.md's table)."""
     from resnet_lab.evaluate import prepare
 
-    overrides = ["model.depth=8", "model.width=4", "data=synthetic", "data.split=val"]
-    cfg = compose_config([*overrides, "data.limit=50"])
-    config = OmegaConf.to_container(cfg, resolve=True)
-    torch.manual_seed(0)
-    state = {"model": build_network(cfg).state_dict(), "config": config}
-    save_checkpoint(state, tmp_path / "ckpt", 1, keep=1)
+    _, config = tiny_run(tmp_path, "data.split=val", "data.limit=50")
     model, data = prepare(tmp_path, None, torch.device("cpu"))
     test_set = load_data(data_config(config["data"], split="full", limit=None), "cpu")
     assert data.eval_split == "test"
@@ -385,13 +380,7 @@ def test_weights_that_do_not_fit_the_config_are_refused(tmp_path: Path) -> None:
 def test_a_run_with_a_scaled_shortcut_round_trips(tmp_path: Path) -> None:
     """The saved shortcut section rebuilds the net: a parameter-free scaled shortcut loads
     strictly into an identity one too, so only the outputs tell them apart."""
-    cfg = compose_config(
-        ["model.depth=8", "model.width=4", "data=synthetic", "shortcut=scale", "shortcut.scale=0.5"]
-    )
-    torch.manual_seed(0)
-    net = build_network(cfg).eval()
-    config = OmegaConf.to_container(cfg, resolve=True)
-    save_checkpoint({"model": net.state_dict(), "config": config}, tmp_path / "ckpt", 1, keep=1)
+    net, _ = tiny_run(tmp_path, "shortcut=scale", "shortcut.scale=0.5")
     images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
     mean = torch.rand(3, 32, 32)
     model = load_pretrained(tmp_path, mean=mean)
