@@ -108,6 +108,20 @@ def check_trainer_config(cfg: DictConfig) -> None:
     for key in positive:
         if t[key] < 1:
             raise ConfigError(f"trainer.{key}={t[key]} must be at least 1")
+    # what torch.optim.SGD would refuse with a traceback, or take and train backwards with
+    ranges = {
+        "lr": (t.lr > 0, "must be positive"),
+        "lr_decay": (t.lr_decay > 0, "must be positive (0.1 divides the lr by 10)"),
+        "warmup_lr": (t.warmup_lr >= 0, "must not be negative"),
+        "warmup_steps": (t.warmup_steps >= 0, "must not be negative"),
+        "momentum": (0 <= t.momentum < 1, "must be in [0, 1)"),
+        "weight_decay": (t.weight_decay >= 0, "must not be negative"),
+    }
+    for key, (ok, rule) in ranges.items():
+        if not ok:
+            raise ConfigError(f"trainer.{key}={t[key]} {rule}")
+    if t.nesterov and t.momentum == 0:
+        raise ConfigError("trainer.nesterov=true needs a momentum: set trainer.momentum > 0")
     if t.precision not in PRECISIONS:
         raise ConfigError(f"trainer.precision={t.precision}: choose {', '.join(PRECISIONS)}")
     if t.progress not in ("auto", "bar", "none"):
