@@ -96,6 +96,18 @@ class LoadedCheckpoint:
     path: Path  # the file actually read
 
 
+def _no_checkpoint_in(folder: Path, ckpt_dir: Path) -> str:
+    """Why a folder gave no checkpoint, and which of its files to give instead."""
+    if ckpt_dir != folder:
+        return f"{folder}: no checkpoint (expected {ckpt_dir}/{CHECKPOINT_GLOB})"
+    files = sorted(p.name for p in folder.iterdir() if p.suffix in {".th", ".pt", ".pth", ".tar"})
+    hint = f"; give one of its files: {', '.join(files[:3])}{', ...' * (len(files) > 3)}"
+    return (
+        f"{folder}: no checkpoint (a run folder holds ckpt/{CHECKPOINT_GLOB}; this folder has "
+        f"neither){hint if files else ''}"
+    )
+
+
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedCheckpoint:
     """Read a checkpoint file or a run folder's newest good checkpoint and tell its format."""
     path = Path(path)
@@ -103,7 +115,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         ckpt_dir = path / "ckpt" if (path / "ckpt").is_dir() else path
         loaded = load_latest_checkpoint(ckpt_dir, map_location)
         if loaded is None:
-            raise CheckpointError(f"{path}: no checkpoint (expected {ckpt_dir}/{CHECKPOINT_GLOB})")
+            raise CheckpointError(_no_checkpoint_in(path, ckpt_dir))
         state, path = loaded
     elif not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint (no such checkpoint file or run folder)")

@@ -418,3 +418,20 @@ def test_float_images_of_any_precision_give_the_uint8_logits(tmp_path: Path) -> 
         expected = model(images)
         for dtype in (torch.float32, torch.float64):
             torch.testing.assert_close(model(images.to(dtype) / 255), expected)
+
+
+def test_a_folder_without_checkpoints_says_what_to_give(tmp_path: Path) -> None:
+    """A folder of peer files, or a run whose ckpt/ is empty: the message names what to give,
+    not a ckpt/ path the folder never had."""
+    (tmp_path / "peer").mkdir()
+    for name in ("resnet20.th", "resnet56.th", "notes.txt"):
+        (tmp_path / "peer" / name).write_text("")
+    with pytest.raises(CheckpointError) as caught:
+        read_checkpoint(tmp_path / "peer")
+    assert str(caught.value).endswith("neither); give one of its files: resnet20.th, resnet56.th")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match=r"has neither\)$"):
+        read_checkpoint(tmp_path / "empty")
+    (tmp_path / "run" / "ckpt").mkdir(parents=True)
+    with pytest.raises(CheckpointError, match=r"expected .*run/ckpt/step_\*\.pt\)$"):
+        read_checkpoint(tmp_path / "run")
