@@ -14,6 +14,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 import resnet_lab  # noqa: F401  (registers the config schemas)
+from resnet_lab.checkpoint import CHECKPOINT_GLOB
 from resnet_lab.errors import UserError
 from resnet_lab.train import RunInterrupted, spread_over_gpus, train
 
@@ -30,11 +31,8 @@ def main(cfg: DictConfig) -> None:
         spread_over_gpus(cfg, int(hydra_cfg.job.num))
     try:
         folder, what = ("hydra.sweep.dir", "sweep") if sweep else ("hydra.run.dir", "run")
-        if cfg.resume and not _holds_a_run(run_dir) and not _given(folder, hydra_cfg):
-            raise UserError(
-                f"resume=true continues the run in {folder}, and none was given: add "
-                f"{folder}=<the {what}'s folder>, as in the run's log"
-            )
+        if cfg.resume and not _holds_a_run(run_dir):
+            _check_nothing_to_resume(run_dir, folder, what, sweep, hydra_cfg)
         _warn_if_smoke_ignores_data(cfg, hydra_cfg)
         result = train(cfg, run_dir)
     except RunInterrupted as e:
@@ -72,6 +70,29 @@ def _discard_refused_folder(run_dir: Path, hydra_cfg: DictConfig) -> None:
     entries = {p.name for p in run_dir.iterdir()} if run_dir.is_dir() else set()
     if len(launch_records) <= 1 and entries <= {".hydra", f"{hydra_cfg.job.name}.log"}:
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _check_nothing_to_resume(
+    run_dir: Path, folder: str, what: str, sweep: bool, hydra_cfg: DictConfig
+) -> None:
+    """resume=true in a folder without a run: refused where it surely misses the run, else a new
+    run starts (the first launch of a re-submitted job, or of a sweep), said loudly for a single
+    run: a mistyped hydra.run.dir would otherwise quietly train from step 0."""
+    if not _given(folder, hydra_cfg):
+        raise UserError(
+            f"resume=true continues the run in {folder}, and none was given: add "
+            f"{folder}=<the {what}'s folder>, as in the run's log"
+        )
+    if sweep:
+        return
+    if any(run_dir.glob(CHECKPOINT_GLOB)):
+        raise UserError(
+            f"hydra.run.dir={run_dir} is a run's checkpoint folder: give the run folder, "
+            f"hydra.run.dir={run_dir.parent}"
+        )
+    log.warning(
+        "resume=true, but %s holds no run (a mistyped hydra.run.dir?): starting a new run", run_dir
+    )
 
 
 def _holds_a_run(run_dir: Path) -> bool:

@@ -182,12 +182,24 @@ def test_resume_without_the_run_folder_is_refused(tmp_path: Path) -> None:
     named = tmp_path / "named"
     assert run_cli(["model.depth=100", f"hydra.run.dir={named}"], cwd=tmp_path).returncode == 2
     assert "model.depth=100 does not fit" in (named / "resnet-lab.log").read_text()
+    # the run's ckpt/ folder given for the run's folder: refused, not a new run inside it
+    (tmp_path / "run" / "ckpt").mkdir(parents=True)
+    (tmp_path / "run" / "ckpt" / "step_0000010.pt").write_bytes(b"")
+    given = f"hydra.run.dir={tmp_path / 'run' / 'ckpt'}"
+    out = run_cli(["profile=smoke", "resume=true", given], cwd=tmp_path)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert f"give the run folder, hydra.run.dir={tmp_path / 'run'}" in out.stdout + out.stderr
+    assert not (tmp_path / "run" / "ckpt" / "result.json").exists()
 
 
 def test_a_relaunch_never_rewrites_the_runs_config(tmp_path: Path) -> None:
     """A refused re-launch into a finished run's folder (e.g. a sweep with a changed EXTRA)
     leaves the run's config as it trained; Hydra records each launch in a folder of its own."""
-    assert run_cli(["profile=smoke", f"hydra.run.dir={tmp_path}"]).returncode == 0
+    # resume=true into a folder without a run starts one (a re-submitted job's first launch),
+    # saying so: it may be a mistyped folder
+    first = run_cli(["profile=smoke", "resume=true", f"hydra.run.dir={tmp_path}"])
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert f"resume=true, but {tmp_path} holds no run" in first.stdout + first.stderr
     config = (tmp_path / "config.yaml").read_text()
     refused = run_cli(
         ["profile=smoke", "trainer.lr=0.05", "resume=true", f"hydra.run.dir={tmp_path}"]
