@@ -4,7 +4,6 @@ message; Hydra's own (an option name that does not exist) exit 1 with the list o
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from omegaconf import DictConfig
 import resnet_lab  # noqa: F401  (registers the config schemas)
 from resnet_lab.checkpoint import CHECKPOINT_GLOB
 from resnet_lab.errors import UserError
+from resnet_lab.run_folder import discard_refused_folder, given_on_command_line
 from resnet_lab.train import RunInterrupted, spread_over_gpus, train
 
 log = logging.getLogger("resnet_lab")
@@ -43,7 +43,7 @@ def main(cfg: DictConfig) -> None:
         log.error("%s", e)
         if sweep:  # Hydra records the failed job, runs the others, then exits non-zero; the
             raise e.with_traceback(None) from None  # message is logged: a short trace is enough
-        _discard_refused_folder(run_dir, hydra_cfg)
+        discard_refused_folder(run_dir, hydra_cfg)
         sys.exit(2)
     error = result.get("final_test_error")
     log.info(
@@ -55,30 +55,13 @@ def main(cfg: DictConfig) -> None:
     )
 
 
-def _given(key: str, hydra_cfg: DictConfig) -> bool:
-    """Whether the command line set ``key`` (else the folder is a fresh, timestamped one)."""
-    return any(o.split("=", 1)[0].lstrip("+~") == key for o in hydra_cfg.overrides.hydra)
-
-
-def _discard_refused_folder(run_dir: Path, hydra_cfg: DictConfig) -> None:
-    """A refused launch leaves no empty run folder behind: the message went to the terminal, and
-    ``outputs/`` holds runs. Only a folder Hydra made for this launch is removed: one named with
-    ``hydra.run.dir``, or holding anything but this launch's record and log, stays."""
-    if _given("hydra.run.dir", hydra_cfg):
-        return
-    launch_records = list((run_dir / ".hydra").iterdir()) if (run_dir / ".hydra").is_dir() else []
-    entries = {p.name for p in run_dir.iterdir()} if run_dir.is_dir() else set()
-    if len(launch_records) <= 1 and entries <= {".hydra", f"{hydra_cfg.job.name}.log"}:
-        shutil.rmtree(run_dir, ignore_errors=True)
-
-
 def _check_nothing_to_resume(
     run_dir: Path, folder: str, what: str, sweep: bool, hydra_cfg: DictConfig
 ) -> None:
     """resume=true in a folder without a run: refused where it surely misses the run, else a new
     run starts (the first launch of a re-submitted job, or of a sweep), said loudly for a single
     run: a mistyped hydra.run.dir would otherwise quietly train from step 0."""
-    if not _given(folder, hydra_cfg):
+    if not given_on_command_line(folder, hydra_cfg):
         raise UserError(
             f"resume=true continues the run in {folder}, and none was given: add "
             f"{folder}=<the {what}'s folder>, as in the run's log"

@@ -58,6 +58,7 @@ from resnet_lab.lesion_config import EXPERIMENTS, LesionRunCfg
 from resnet_lab.models import ResNet
 from resnet_lab.paths import path_study, paths_markdown, plot_paths
 from resnet_lab.pretrained import read_checkpoint
+from resnet_lab.run_folder import discard_refused_folder
 
 log = logging.getLogger(__name__)
 
@@ -744,9 +745,27 @@ def main(cfg: DictConfig) -> None:
         print(f"resnet-lab-lesion: error: {e}", file=sys.stderr)
         if hydra_cfg.mode == RunMode.MULTIRUN:
             raise  # Hydra records the failed job, runs the others, then exits non-zero
+        discard_refused_folder(out, hydra_cfg)
         sys.exit(2)
     log.info("results in %s", out)
 
 
-if __name__ == "__main__":
+def command() -> None:
+    """The ``resnet-lab-lesion`` entry point. A bare path, as ``resnet-lab-eval`` and
+    ``resnet-lab-gates`` take it, is told the ``checkpoint=PATH`` form instead of Hydra's parse
+    error (an argument right after a flag is that flag's value, e.g. ``--config-dir DIR``)."""
+    args = sys.argv[1:]
+    for i, arg in enumerate(args):
+        a_flags_value = i > 0 and args[i - 1].startswith("-")
+        if "=" not in arg and not arg.startswith("-") and not a_flags_value and Path(arg).exists():
+            print(
+                f"resnet-lab-lesion: error: {arg}: give it as checkpoint={arg} (this command "
+                "takes key=value settings; see --help)",
+                file=sys.stderr,
+            )
+            sys.exit(2)
     main()
+
+
+if __name__ == "__main__":
+    command()

@@ -1,4 +1,5 @@
-"""The run folder: its lock, ``metrics.jsonl``, ``result.json`` and the environment record.
+"""The run folder: its lock, ``metrics.jsonl``, ``result.json``, the environment record, and
+the folder a refused launch leaves.
 
 The layout is the contract in docs/contracts.md; the report reads these files without importing
 the trainer.
@@ -12,6 +13,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import time
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from omegaconf import DictConfig
 
 from resnet_lab.checkpoint import TEMPORARY_INFIX, atomic_write_text
 from resnet_lab.device import device_name
@@ -243,3 +246,21 @@ def _age_s(path: Path) -> float:
         return time.time() - path.stat().st_mtime
     except OSError:
         return math.inf
+
+
+def given_on_command_line(key: str, hydra_cfg: DictConfig) -> bool:
+    """Whether the command line set ``key`` (else the folder is a fresh, timestamped one)."""
+    return any(o.split("=", 1)[0].lstrip("+~") == key for o in hydra_cfg.overrides.hydra)
+
+
+def discard_refused_folder(run_dir: Path, hydra_cfg: DictConfig) -> None:
+    """A refused launch leaves no empty run folder behind: the message went to the terminal, and
+    ``outputs/`` holds runs. Only a folder Hydra made for this launch is removed: one named with
+    ``hydra.run.dir``, or holding anything but this launch's record and log, stays."""
+    if given_on_command_line("hydra.run.dir", hydra_cfg) or not run_dir.is_dir():
+        return
+    record = run_dir / hydra_cfg.output_subdir if hydra_cfg.output_subdir else None
+    log_file = run_dir / f"{hydra_cfg.job.name}.log"
+    files = [p for p in run_dir.rglob("*") if not p.is_dir()]
+    if all(p == log_file or (record is not None and record in p.parents) for p in files):
+        shutil.rmtree(run_dir, ignore_errors=True)

@@ -39,6 +39,9 @@ from resnet_lab.lesion import (
     swap_groups,
     swap_pairs,
 )
+from resnet_lab.lesion import (
+    command as lesion_entry_point,
+)
 from resnet_lab.lesion_config import LesionRunCfg, compose_lesion_config
 from resnet_lab.models import build_network
 from resnet_lab.paths import (
@@ -437,10 +440,32 @@ def test_lesion_command_line(tmp_path: Path) -> None:
 
 
 def test_lesion_command_without_checkpoint(tmp_path: Path) -> None:
-    done = lesion_command(f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path)
+    """Refused: one message, and no folder left in lesions/ (as resnet-lab leaves none)."""
+    done = lesion_command(cwd=tmp_path)
     assert done.returncode == 2
     assert "resnet-lab-lesion: error: checkpoint=PATH is required" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+    assert [p for p in tmp_path.rglob("*") if not p.is_dir()] == []
+
+
+def test_a_bare_checkpoint_path_is_told_the_key_value_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """resnet-lab-eval and -gates take the path bare; Hydra would answer with a parse error."""
+    peer = tmp_path / "resnet20.th"
+    peer.write_bytes(b"")
+    monkeypatch.setattr(sys, "argv", ["resnet-lab-lesion", str(peer), "data.limit=8"])
+    with pytest.raises(SystemExit) as stopped:
+        lesion_entry_point()
+    assert stopped.value.code == 2
+    assert f"give it as checkpoint={peer}" in capsys.readouterr().err
+    # a flag's value is no checkpoint: Hydra gets the arguments (and prints its help here)
+    monkeypatch.setattr(sys, "argv", ["resnet-lab-lesion", "--config-dir", str(tmp_path), "-h"])
+    with pytest.raises(SystemExit) as stopped:
+        lesion_entry_point()
+    assert (
+        stopped.value.code == 0 and "resnet-lab-lesion: the lesion study" in capsys.readouterr().out
+    )
 
 
 @pytest.mark.parametrize(
