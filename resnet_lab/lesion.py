@@ -645,6 +645,11 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
         raise ConfigError(
             f"lesion.plain={opts.plain}: lesion studies need a ResNet ({plain.info['net']})"
         )
+    if plain is not None and any(unit.shortcut.carries_input for unit in plain.net.units):
+        raise ConfigError(
+            f"lesion.plain={opts.plain} is not a plain net ({plain.info['net']}): its units "
+            "carry their input past the branch; give a net trained with shortcut=none"
+        )
     results: dict[str, Any] = {
         "checkpoint": model.info,
         "settings": {

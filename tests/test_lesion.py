@@ -399,6 +399,13 @@ def test_lesion_config_mistakes_are_user_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigCompositionException, match="split"):  # not silently ignored
         compose_lesion_config(["checkpoint=x", "data.split=val"])
     assert not list(tmp_path.iterdir())
+    # a plain net's deletions beside the ResNet's: a net with shortcuts would mislabel them
+    residual = save_run(tmp_path / "residual", "model.depth=8")
+    not_plain = compose_lesion_config(
+        [f"checkpoint={residual}", f"lesion.plain={residual}", "trainer.device=cpu"]
+    )
+    with pytest.raises(ConfigError, match=r"is not a plain net \(resnet-lab basic ResNet-8, "):
+        run(not_plain, tmp_path / "out")
 
 
 def lesion_command(*overrides: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -404,3 +404,18 @@ def test_bad_keys_and_types_name_the_key(override: str, message: str) -> None:
 def test_meaningless_combinations_fail_clearly(overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         build_model([*overrides, "model.depth=20"])
+
+
+@pytest.mark.parametrize(
+    ("name", "scale"), [*((n, 1.0) for n in SHORTCUT_OPTIONS), ("scale", 0.0), ("scale", -0.5)]
+)
+def test_carries_input_says_whether_a_deleted_branch_leaves_anything(
+    name: str, scale: float
+) -> None:
+    """The lesion tool's test of a plain net (lesion.plain): a unit whose branch is deleted
+    passes on exactly zeros, at every shape change, when and only when carries_input is False."""
+    cfg = ShortcutCfg(name=name, scale=scale)
+    x = torch.randn(2, 4, 8, 8)
+    for site in (ShortcutSite(4, 4), ShortcutSite(4, 8, 2)):
+        shortcut = SHORTCUTS.get(name)(site, cfg).eval()
+        assert bool(shortcut(x, None).any()) == shortcut.carries_input, site

@@ -90,6 +90,7 @@ class Shortcut(nn.Module):
 
     uses: ClassVar[tuple[str, ...]] = ()  # the ShortcutCfg fields this variant reads
     reshapes_identity: ClassVar[bool] = True
+    carries_input: bool = True  # False: a deleted branch leaves nothing (a plain net's unit)
 
     def __init__(self, site: ShortcutSite, cfg: ShortcutCfg) -> None:
         super().__init__()
@@ -122,6 +123,7 @@ class ScaleShortcut(Shortcut):
         super().__init__(site, cfg)
         self.scale = cfg.scale
         self.branch_scale = cfg.branch_scale
+        self.carries_input = cfg.scale != 0
 
     def forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
         residual = None if residual is None else self.branch_scale * residual
@@ -183,6 +185,7 @@ class NoShortcut(Shortcut):
     """
 
     reshapes_identity = False
+    carries_input = False
 
     def __init__(self, site: ShortcutSite, cfg: ShortcutCfg) -> None:
         super().__init__(site, cfg)
