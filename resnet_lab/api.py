@@ -13,6 +13,8 @@ CONFIG_MODULE = "resnet_lab.conf"
 def compose_config(overrides: list[str] | None = None, config_name: str = "config") -> DictConfig:
     """Compose a config of the package (``config``: resnet-lab's; ``lesion``: resnet-lab-lesion's)
     with command-line style overrides, e.g. ``["shortcut=gate"]``."""
+    if isinstance(overrides, str):  # list("model.depth=20") would be one override per character
+        raise TypeError(f"overrides is a list of strings: [{overrides!r}], not {overrides!r}")
     if GlobalHydra.instance().is_initialized():  # inside a running Hydra app or test context
         return compose(config_name, overrides=list(overrides or []))
     with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):

@@ -1,4 +1,4 @@
-"""``resnet-lab-eval CHECKPOINT``: the test error of any trained network on the real test set.
+"""``resnet-lab-eval CHECKPOINT``: the test error of any trained network on its dataset's test set.
 
 CHECKPOINT is a resnet-lab run folder or ``ckpt/step_*.pt`` file, or a pytorch_resnet_cifar10
 checkpoint. Each is fed the input normalisation it was trained with (see
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="resnet-lab-eval",
         description="Test error of a trained network (resnet-lab or pytorch_resnet_cifar10 "
-        "checkpoint) on the real test set, with the input normalisation it was trained with.",
+        "checkpoint) on its dataset's test set, with the input normalisation it was trained with.",
     )
     add_common_arguments(parser)
     args = parser.parse_args(argv)

@@ -419,3 +419,8 @@ def test_carries_input_says_whether_a_deleted_branch_leaves_anything(
     for site in (ShortcutSite(4, 4), ShortcutSite(4, 8, 2)):
         shortcut = SHORTCUTS.get(name)(site, cfg).eval()
         assert bool(shortcut(x, None).any()) == shortcut.carries_input, site
+
+
+def test_build_model_takes_a_list_not_one_string() -> None:
+    with pytest.raises(TypeError, match=r"\['model.depth=8'\], not 'model.depth=8'"):
+        build_model("model.depth=8")  # type: ignore[arg-type]
