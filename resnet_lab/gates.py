@@ -8,7 +8,7 @@ eval split of the run's dataset and writes, into ``RUN_DIR/gates`` (or ``--out``
     gates.json   mean gate value per unit, overall and per class (and what was measured)
     gates.csv    the same as a table: one row per unit, one column per class
     gates.png    heat maps units x classes: the means, and each class minus the unit's mean
-    events.out.tfevents.*   TensorBoard histograms ``gates/unit_NNN`` of all gate values
+    events.out.tfevents.*.gates   TensorBoard histograms ``gates/unit_NNN`` of all gate values
 
 Unit numbers are the gates' order in the network, as in the trainer's ``gate/unit_NNN`` scalars.
 A per-image gate value is the mean over the gate's channels and positions.
@@ -34,6 +34,7 @@ from resnet_lab.evaluate import positive_int
 log = logging.getLogger(__name__)
 
 BINS = 100  # histogram buckets on [0, 1]
+EVENTS_SUFFIX = ".gates"  # marks the event files this tool writes: a new measurement replaces them
 
 
 class GateStats:
@@ -130,10 +131,14 @@ def write_csv(units: list[dict[str, Any]], classes: list[str], path: Path) -> No
 
 
 def write_histograms(stats: GateStats, out: Path, step: int) -> None:
+    """Replaces the histograms of an earlier measurement in ``out`` (as gates.json is
+    replaced); other event files there, e.g. a run's own when ``--out`` is the run folder, stay."""
     from torch.utils.tensorboard import SummaryWriter
 
+    for earlier in out.glob(f"events.out.tfevents.*{EVENTS_SUFFIX}"):
+        earlier.unlink()
     limits = [(b + 1) / BINS for b in range(BINS)]
-    with SummaryWriter(str(out)) as writer:
+    with SummaryWriter(str(out), filename_suffix=EVENTS_SUFFIX) as writer:
         for i in range(len(stats.sums)):
             counts = stats.counts[i].cpu()
             writer.add_histogram_raw(

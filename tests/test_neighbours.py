@@ -595,6 +595,15 @@ def test_gate_tool_writes_means_per_unit_and_class(tmp_path: Path) -> None:
     assert histogram.step == 12
     assert histogram.histogram_value.num == 48 * 16 * 8 * 8  # every gate value of the eval set
 
+    # measured again: the histograms are replaced, as gates.json is; other event files stay
+    foreign = out / "events.out.tfevents.1.host.1.0"  # e.g. a run's own, with --out RUN_DIR
+    foreign.write_bytes(b"")
+    assert gates_main([str(run_dir)]) == 0
+    assert foreign.exists() and len(list(out.glob("events.out.tfevents.*.gates"))) == 1
+    events = EventAccumulator(str(out))
+    events.Reload()
+    assert len(events.Histograms("gates/unit_002")) == 1
+
 
 def test_gate_tool_rejects_runs_without_gates(tmp_path: Path, capsys: Any) -> None:
     run_dir, _, _ = _run_folder(tmp_path, "identity")
