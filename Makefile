@@ -52,8 +52,11 @@ gpu-cifar:
 # is <table>/<row>, e.g. table1/original), then the report.
 # Finished runs are skipped and interrupted ones resume (resume=true), so re-running after a crash
 # loses nothing. A table with a failed run does not stop the others or the report (the target
-# still exits non-zero); Ctrl-C stops it.
+# still exits non-zero); Ctrl-C stops it. A misspelt table stops it before any run.
+EXPERIMENTS := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))resnet_lab/conf/experiment
 reproduce-table:
+	@for table in $(TABLES); do [ -d "$(EXPERIMENTS)/$$table" ] || { \
+	  echo "unknown table $$table (TABLES): choose from" $$(ls "$(EXPERIMENTS)") >&2; exit 2; }; done
 	@failed=0; for table in $(TABLES); do \
 	  echo "== $$table ($(PROFILE), seeds $(SEEDS), launcher $(LAUNCHER))"; \
 	  resnet-lab -m "+experiment/$$table=glob(*)" seed=$(SEEDS) profile=$(PROFILE) resume=true \

@@ -82,6 +82,20 @@ def test_make_reproduce_table_runs_the_documented_sweep() -> None:
     assert "for table in table1 table2 table6" in paper
 
 
+def test_a_misspelt_table_stops_the_target_before_any_run(tmp_path: Path) -> None:
+    """Otherwise the tables before and after it would run (hours) and only the report refuse."""
+    out = subprocess.run(
+        ["make", "-f", str(REPO / "Makefile"), "reproduce-table", "TABLES=table6 tabel1"],
+        cwd=tmp_path,  # the target finds the experiment groups beside the Makefile, not here
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "unknown table tabel1 (TABLES): choose from cifar100 highway" in out.stderr
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_failed_table_does_not_stop_the_others_or_the_report(tmp_path: Path) -> None:
     """A bad EXTRA fails every run; the target still tries each table and writes the report."""
     out = subprocess.run(
