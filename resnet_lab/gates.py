@@ -75,10 +75,8 @@ class GateStats:
         self.class_counts.index_add_(0, labels, torch.ones_like(labels, dtype=torch.float64))
 
 
-def measure(
-    model: nn.Module, batches: Any, num_classes: int, device: torch.device
-) -> tuple[list[str], GateStats]:
-    """Run ``batches`` of (x, y) through ``model`` in eval mode, recording every gate."""
+def gate_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The gates in network order; a net without any is the user's mistake."""
     from resnet_lab.models.shortcuts import GateActivation
 
     gates = [(name, m) for name, m in model.named_modules() if isinstance(m, GateActivation)]
@@ -87,6 +85,14 @@ def measure(
             "this run's network has no gates; the tool needs shortcut=highway, gate or "
             "shortcut_gate"
         )
+    return gates
+
+
+def measure(
+    model: nn.Module, batches: Any, num_classes: int, device: torch.device
+) -> tuple[list[str], GateStats]:
+    """Run ``batches`` of (x, y) through ``model`` in eval mode, recording every gate."""
+    gates = gate_modules(model)
     stats = GateStats(len(gates), num_classes, device)
     hooks = [m.register_forward_hook(stats.hook(i)) for i, (_, m) in enumerate(gates)]
     model.eval()
@@ -206,6 +212,7 @@ def run(args: argparse.Namespace) -> Path:
 
     loaded = read_checkpoint(args.run_dir)
     model = lab_network(loaded)
+    gate_modules(model)  # before loading the data: a run without gates is told at once
     config = loaded.state["config"]
     device = resolve_device(args.device, option="--device")
     model.to(device)

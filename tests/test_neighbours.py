@@ -522,7 +522,7 @@ def test_glob_sweep_covers_one_group(group: str, count: int) -> None:
 # -- the gate-statistics tool -------------------------------------------------------------------
 
 
-def _run_folder(tmp_path: Path, shortcut: str) -> tuple[Path, nn.Module, Any]:
+def _run_folder(tmp_path: Path, shortcut: str, *overrides: str) -> tuple[Path, nn.Module, Any]:
     cfg = compose_config(
         [
             *TINY,
@@ -532,6 +532,7 @@ def _run_folder(tmp_path: Path, shortcut: str) -> tuple[Path, nn.Module, Any]:
             "data.synthetic_test_size=48",
             "trainer.eval_batch_size=20",
             "trainer.device=cpu",
+            *overrides,
         ]
     )
     torch.manual_seed(0)
@@ -608,6 +609,10 @@ def test_gate_tool_writes_means_per_unit_and_class(tmp_path: Path) -> None:
 def test_gate_tool_rejects_runs_without_gates(tmp_path: Path, capsys: Any) -> None:
     run_dir, _, _ = _run_folder(tmp_path, "identity")
     assert gates_main([str(run_dir)]) == 2
+    assert "no gates" in capsys.readouterr().err
+    # told before the data are looked for
+    cifar_run, _, _ = _run_folder(tmp_path / "cifar", "identity", "data=cifar10")
+    assert gates_main([str(cifar_run), "--data-root", str(tmp_path / "nowhere")]) == 2
     assert "no gates" in capsys.readouterr().err
     assert gates_main([str(tmp_path / "nowhere")]) == 2
     assert "no checkpoint" in capsys.readouterr().err
