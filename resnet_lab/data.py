@@ -308,11 +308,16 @@ def _present(folder: Path, names: list[str]) -> bool:
     return any((folder / n).is_file() for n in names)
 
 
+def absolute_root(root: str) -> str:
+    """A data root as an absolute path: a relative one is relative to where the command was
+    started, even if Hydra changed the working directory."""
+    return to_absolute_path(str(Path(root).expanduser()))
+
+
 def _load_cifar(cfg: DataCfg) -> HostData:
     """Find the dataset under cfg.root: binary version first, then the python version."""
     name = cfg.name
-    # Relative to where the command was started, even if Hydra changed the working directory.
-    root = Path(to_absolute_path(str(Path(cfg.root).expanduser())))
+    root = Path(absolute_root(cfg.root))
     if name == "cifar10":
         bin_folder, bin_names = CIFAR10_BIN_FOLDER, [*CIFAR10_BIN_TRAIN, CIFAR10_BIN_TEST]
     else:

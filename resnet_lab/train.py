@@ -32,7 +32,7 @@ from resnet_lab.checkpoint import (
     save_checkpoint,
 )
 from resnet_lab.config import Config, TrainerCfg, check_known_keys
-from resnet_lab.data import DeviceData, TrainBatches, eval_batches, load_data
+from resnet_lab.data import DeviceData, TrainBatches, absolute_root, eval_batches, load_data
 from resnet_lab.device import resolve_device, set_cuda_math
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import build_network
@@ -213,6 +213,9 @@ class Trainer:
     def __init__(self, cfg: DictConfig, run_dir: Path) -> None:
         check_known_keys(cfg)
         check_trainer_config(cfg)
+        # the run records where its data were: the tools that read it later (eval, lesion,
+        # gates) may start elsewhere, where a relative root would name another folder
+        cfg.data.root = absolute_root(cfg.data.root)
         self.cfg = cfg
         # a plain dataclass: the step reads it every iteration, and OmegaConf's attribute lookup
         # costs ~12 us a read and stops torch.compile from tracing the step

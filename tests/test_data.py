@@ -681,3 +681,27 @@ def test_synthetic_test_images_are_not_training_images() -> None:
     d = D.load_data(synthetic(synthetic_train_size=64, synthetic_test_size=64), "cpu")
     same = (d.eval_images[:, None] == d.train_images[None]).flatten(2).all(2)
     assert not same.any()
+
+
+def test_a_run_records_its_data_root_as_the_folder_it_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """data.root=data (the default is relative too) names a folder of the launch directory; the
+    tools that read the run later from elsewhere (eval, lesion, gates) must find that folder."""
+    from omegaconf import OmegaConf
+
+    from resnet_lab import load_pretrained
+    from resnet_lab.api import compose_config
+    from resnet_lab.train import Trainer
+
+    written = write_cifar10_bin(tmp_path / "project" / "data" / "cifar-10-batches-bin")
+    monkeypatch.chdir(tmp_path / "project")
+    overrides = ["model.depth=8", "model.width=4", "trainer.batch_size=10", "trainer.max_steps=1"]
+    overrides += ["trainer.progress=none", "trainer.device=cpu", "data.root=data"]
+    Trainer(compose_config([*overrides, "data.verify=false"]), tmp_path / "run").fit()
+    saved = OmegaConf.load(tmp_path / "run" / "config.yaml")
+    assert saved.data.root == str(tmp_path / "project" / "data")
+    monkeypatch.chdir(tmp_path)  # where ./data does not exist
+    net = load_pretrained(tmp_path / "run")
+    train = torch.from_numpy(written["train_images"])
+    assert torch.equal(net.mean, (train.double().mean(0) / 255).float())
