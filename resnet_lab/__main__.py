@@ -1,5 +1,5 @@
 """``python -m resnet_lab`` is the ``resnet-lab`` command."""
 
-from resnet_lab.cli import main
+from resnet_lab.cli import command
 
-main()
+command()

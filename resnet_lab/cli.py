@@ -55,6 +55,24 @@ def main(cfg: DictConfig) -> None:
     )
 
 
+def command() -> None:
+    """The ``resnet-lab`` entry point. A file given as the run's folder (a checkpoint to resume
+    from, say) is told the folder to give, instead of the FileExistsError Hydra would raise
+    making it."""
+    for arg in sys.argv[1:]:
+        key, _, value = arg.partition("=")
+        if key in ("hydra.run.dir", "hydra.sweep.dir") and Path(value).is_file():
+            run = next((p for p in Path(value).parents if (p / "ckpt").is_dir()), None)
+            hint = f": give the run's folder, {key}={run}" if run else ""
+            print(
+                f"resnet-lab: error: {key}={value} is a file, not a folder{hint} (resume=true "
+                "continues from the folder's newest checkpoint)",
+                file=sys.stderr,
+            )
+            sys.exit(2)
+    main()
+
+
 def _check_nothing_to_resume(
     run_dir: Path, folder: str, what: str, sweep: bool, hydra_cfg: DictConfig
 ) -> None:

@@ -215,3 +215,22 @@ def test_the_smoke_profile_says_it_ignores_a_chosen_dataset(tmp_path: Path) -> N
     out = run_cli(["profile=smoke", "data=cifar10", f"hydra.run.dir={tmp_path}"])
     assert out.returncode == 0, out.stderr
     assert "profile=smoke trains on synthetic data, not data=cifar10" in out.stdout + out.stderr
+
+
+def test_a_file_given_as_the_run_folder_names_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """E.g. a checkpoint to resume from: Hydra would fail making the folder (FileExistsError)."""
+    from resnet_lab.cli import command
+
+    checkpoint = tmp_path / "run" / "ckpt" / "step_0000010.pt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"")
+    monkeypatch.setattr(sys, "argv", ["resnet-lab", "resume=true", f"hydra.run.dir={checkpoint}"])
+    with pytest.raises(SystemExit) as stopped:
+        command()
+    assert stopped.value.code == 2
+    run = tmp_path / "run"
+    assert f"is a file, not a folder: give the run's folder, hydra.run.dir={run}" in (
+        capsys.readouterr().err
+    )
