@@ -31,6 +31,11 @@ def main(cfg: DictConfig) -> None:
         spread_over_gpus(cfg, int(hydra_cfg.job.num))
     try:
         folder, what = ("hydra.sweep.dir", "sweep") if sweep else ("hydra.run.dir", "run")
+        if any(run_dir.glob(CHECKPOINT_GLOB)):  # with or without resume=true
+            raise UserError(
+                f"{folder}={run_dir} is a run's checkpoint folder: give the run folder, "
+                f"{folder}={run_dir.parent}"
+            )
         if cfg.resume and not _holds_a_run(run_dir):
             _check_nothing_to_resume(run_dir, folder, what, sweep, hydra_cfg)
         _warn_if_smoke_ignores_data(cfg, hydra_cfg)
@@ -86,11 +91,6 @@ def _check_nothing_to_resume(
         )
     if sweep:
         return
-    if any(run_dir.glob(CHECKPOINT_GLOB)):
-        raise UserError(
-            f"hydra.run.dir={run_dir} is a run's checkpoint folder: give the run folder, "
-            f"hydra.run.dir={run_dir.parent}"
-        )
     log.warning(
         "resume=true, but %s holds no run (a mistyped hydra.run.dir?): starting a new run", run_dir
     )

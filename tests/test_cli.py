@@ -190,6 +190,9 @@ def test_resume_without_the_run_folder_is_refused(tmp_path: Path) -> None:
     assert out.returncode == 2, out.stdout + out.stderr
     assert f"give the run folder, hydra.run.dir={tmp_path / 'run'}" in out.stdout + out.stderr
     assert not (tmp_path / "run" / "ckpt" / "result.json").exists()
+    out = run_cli(["profile=smoke", given], cwd=tmp_path)  # a new run into it: refused too
+    assert out.returncode == 2 and "is a run's checkpoint folder" in out.stdout + out.stderr
+    assert not (tmp_path / "run" / "ckpt" / "result.json").exists()
 
 
 def test_a_relaunch_never_rewrites_the_runs_config(tmp_path: Path) -> None:
@@ -234,3 +237,17 @@ def test_a_file_given_as_the_run_folder_names_the_folder(
     assert f"is a file, not a folder: give the run's folder, hydra.run.dir={run}" in (
         capsys.readouterr().err
     )
+
+
+def test_every_console_script_names_a_function() -> None:
+    """pyproject's entry points: a wrong name fails only once the package is installed."""
+    import importlib
+
+    text = (REPO / "pyproject.toml").read_text()
+    section = text.split("[project.scripts]\n", 1)[1].split("\n\n", 1)[0]
+    lines = section.replace(" ", "").replace('"', "").splitlines()
+    scripts = dict(line.split("=") for line in lines)
+    assert set(scripts) >= {"resnet-lab", "resnet-lab-lesion", "resnet-lab-eval"}
+    for target in scripts.values():
+        module, _, name = target.partition(":")
+        assert callable(getattr(importlib.import_module(module), name)), target
