@@ -13,6 +13,13 @@ import torch
 
 import resnet_lab  # noqa: F401  (registers the config schema)
 
+# `make test` runs one pytest worker per core (pytest-xdist): each worker, and each process a test
+# starts, keeps to one thread, else two workers of two threads each on two cores stall one another
+# (measured: the SIGKILL resume test 23 s alone, 139 s beside a two-thread worker).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RESNET_LAB_SHARED", REPO.parent / "shared"))
 
