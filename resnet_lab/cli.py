@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 import resnet_lab  # noqa: F401  (registers the config schemas)
 from resnet_lab.checkpoint import CHECKPOINT_GLOB
+from resnet_lab.command_line import check_command_line
 from resnet_lab.errors import UserError
 from resnet_lab.run_folder import discard_refused_folder, given_on_command_line
 from resnet_lab.train import RunInterrupted, spread_over_gpus, train
@@ -64,6 +65,7 @@ def command() -> None:
     """The ``resnet-lab`` entry point. A file given as the run's folder (a checkpoint to resume
     from, say) is told the folder to give, instead of the FileExistsError Hydra would raise
     making it."""
+    check_command_line(sys.argv[1:], "resnet-lab")
     for arg in sys.argv[1:]:
         key, _, value = arg.partition("=")
         if key in ("hydra.run.dir", "hydra.sweep.dir") and Path(value).is_file():

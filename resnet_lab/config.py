@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+import resnet_lab.conf
 from resnet_lab.errors import ConfigError
+
+CONF_DIR = Path(resnet_lab.conf.__file__).parent  # the config groups shipped with the package
 
 
 @dataclass

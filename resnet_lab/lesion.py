@@ -50,6 +50,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
+from resnet_lab.command_line import check_command_line
 from resnet_lab.config import keys_not_in_schema, schema_keys
 from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, UserError
@@ -760,6 +761,7 @@ def command() -> None:
     ``resnet-lab-gates`` take it, is told the ``checkpoint=PATH`` form instead of Hydra's parse
     error (an argument right after a flag is that flag's value, e.g. ``--config-dir DIR``)."""
     args = sys.argv[1:]
+    check_command_line(args, "resnet-lab-lesion")
     for i, arg in enumerate(args):
         a_flags_value = i > 0 and args[i - 1].startswith("-")
         if "=" not in arg and not arg.startswith("-") and not a_flags_value and Path(arg).exists():

@@ -23,8 +23,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-import resnet_lab.conf
-from resnet_lab.config import ExperimentCfg
+from resnet_lab.config import CONF_DIR, ExperimentCfg
 from resnet_lab.errors import ConfigError
 
 FAIL_THRESHOLD = 20.0  # percent test error above which the papers print "fail"
@@ -152,9 +151,6 @@ def _as_float(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if math.isnan(number) else number
-
-
-CONF_DIR = Path(resnet_lab.conf.__file__).parent  # the config groups shipped with the package
 
 
 def experiments_dir() -> Path:

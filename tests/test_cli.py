@@ -239,6 +239,66 @@ def test_a_file_given_as_the_run_folder_names_the_folder(
     )
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # docs/report.md's pitfall: Hydra's glob lists only the files directly in a group
+        (
+            ["-m", "+experiment=glob(table1/*)"],
+            "+experiment=glob(table1/*) matches no config of experiment: its configs lie in its "
+            "subgroups, one glob each: write '+experiment/table1=glob(*)'",
+        ),
+        (
+            ["--multirun", "+experiment/tabel1=glob(*)", "seed=0,1"],
+            "+experiment/tabel1=glob(*): there is no config group experiment/tabel1; the groups "
+            "in experiment/ are cifar100, highway, neighbours, plain, table1, table2",
+        ),
+        (
+            ["-m", "+experiment/table1=glob(Gate*)"],
+            "+experiment/table1=glob(Gate*) matches no config of experiment/table1 (its configs: "
+            "conv1x1, dropout, gate_b0,",
+        ),
+        (["-m", "model=glob(*,exclude=[densenet,resnet])"], "model=glob(*,exclude=[densenet,"),
+        (["-m", "seed=0,1", "--cfg", "job"], "-m and --cfg cannot be given together"),
+        (["--info", "--multirun"], "--multirun and --info cannot be given together"),
+    ],
+)
+def test_a_sweep_of_nothing_or_two_modes_is_refused(
+    args: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Hydra launched 0 jobs and exited 0 (as if the table had run), or raised a ValueError
+    trace for -m with --cfg; both tools refuse before Hydra starts: nothing is written."""
+    from resnet_lab.cli import command
+    from resnet_lab.lesion import command as lesion_command
+
+    monkeypatch.chdir(tmp_path)
+    for tool, entry_point in (("resnet-lab", command), ("resnet-lab-lesion", lesion_command)):
+        monkeypatch.setattr(sys, "argv", [tool, *args])
+        with pytest.raises(SystemExit) as stopped:
+            entry_point()
+        assert stopped.value.code == 2
+        assert f"{tool}: error: {message}" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra() -> None:
+    from resnet_lab.command_line import check_command_line
+
+    for args in (
+        ["-m", "+experiment/table1=glob(gate*)", "seed=0,1"],
+        ["-m", "+experiment=glob(table1/*)", "--config-dir", "my_conf"],  # may hold configs
+        ["-m", "+experiment=glob(table1/*)", "hydra.searchpath=[file://my_conf]"],
+        ["+experiment/tabel1=glob(*)"],  # not a sweep: Hydra refuses it
+        ["-m", "hydra/launcher=glob(*)"],  # Hydra's own groups come from its plugins
+        ["--cfg", "job", "-c", "hydra"],  # one mode, given twice
+    ):
+        check_command_line(args, "resnet-lab")
+
+
 def test_every_console_script_names_a_function() -> None:
     """pyproject's entry points: a wrong name fails only once the package is installed."""
     import importlib

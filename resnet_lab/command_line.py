@@ -1,0 +1,97 @@
+"""Checks on a Hydra command line before Hydra runs it, for two mistakes Hydra answers with a
+traceback or with silence: two mode flags together (``-m --cfg job``: a ValueError trace), and a
+sweep's ``glob`` that matches no config (``+experiment=glob(table1/*)``: "Launching 0 jobs",
+exit 0, as if the table had been run)."""
+
+from __future__ import annotations
+
+import sys
+from typing import cast
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Glob, ValueType
+from hydra.errors import HydraException
+
+from resnet_lab.config import CONF_DIR
+
+# Hydra runs one of these modes; each flag as typed -> the mode's long name.
+_MODES = {
+    "-r": "--run",
+    "--run": "--run",
+    "-m": "--multirun",
+    "--multirun": "--multirun",
+    "-c": "--cfg",
+    "--cfg": "--cfg",
+    "-i": "--info",
+    "--info": "--info",
+    "-sc": "--shell-completion",
+    "--shell-completion": "--shell-completion",
+}
+# Flags that add config folders: a glob may then match options this check cannot see.
+_MORE_CONFIGS = ("-cd", "--config-dir", "-cp", "--config-path", "hydra.searchpath")
+
+
+def check_command_line(args: list[str], tool: str) -> None:
+    """Exit 2 with one message for either mistake; anything else is left to Hydra."""
+    problem = _two_modes(args) or _sweep_matching_nothing(args)
+    if problem:
+        print(f"{tool}: error: {problem}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _two_modes(args: list[str]) -> str | None:
+    flags = {arg.split("=", 1)[0] for arg in args}
+    given = [flag for flag in _MODES if flag in flags]
+    if len({_MODES[flag] for flag in given}) < 2:
+        return None
+    hint = (
+        " (--cfg and --info show one run: drop -m and give one value per key)"
+        if "--multirun" in {_MODES[flag] for flag in given}
+        else ""
+    )
+    return f"{' and '.join(given)} cannot be given together: Hydra runs one mode{hint}"
+
+
+def _sweep_matching_nothing(args: list[str]) -> str | None:
+    flags = {arg.split("=", 1)[0].lstrip("+~") for arg in args}
+    if not flags & {"-m", "--multirun"} or flags & set(_MORE_CONFIGS):
+        return None
+    parser = OverridesParser.create()
+    for arg in args:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        try:
+            (override,) = parser.parse_overrides([arg])
+        except HydraException:
+            continue  # Hydra says what is wrong with it
+        group = override.key_or_group
+        if override.value_type != ValueType.GLOB_CHOICE_SWEEP or group.startswith("hydra"):
+            continue
+        folder = CONF_DIR / group
+        if not folder.is_dir():
+            siblings = sorted(p.name for p in folder.parent.iterdir() if p.is_dir())
+            where = folder.parent.relative_to(CONF_DIR).as_posix()
+            listed = f"; the groups in {where}/ are {', '.join(siblings)}" if siblings else ""
+            return f"{arg}: there is no config group {group}{listed}"
+        options = sorted(p.stem for p in folder.glob("*.yaml"))
+        glob = cast(Glob, override.value())
+        if not glob.filter(options):
+            return f"{arg} matches no config of {group}{_what_it_holds(arg, group, glob, options)}"
+    return None
+
+
+def _what_it_holds(arg: str, group: str, glob: Glob, options: list[str]) -> str:
+    """Hydra's glob lists the files directly in the group's folder; its subfolders are groups
+    of their own, which a pattern with a '/' never reaches."""
+    if options:
+        return f" (its configs: {', '.join(options)})"
+    subgroups = sorted(p.name for p in (CONF_DIR / group).iterdir() if p.is_dir())
+    folder_patterns = [pattern for pattern in glob.include if "/" in pattern]
+    if folder_patterns and subgroups:
+        subgroup, _, pattern = folder_patterns[0].partition("/")
+        key = arg.split("=", 1)[0]
+        return (
+            f": its configs lie in its subgroups, one glob each: write "
+            f"'{key}/{subgroup}=glob({pattern or '*'})'"
+        )
+    return f": it holds only the subgroups {', '.join(subgroups)}" if subgroups else ""
