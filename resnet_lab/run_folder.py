@@ -256,7 +256,8 @@ def given_on_command_line(key: str, hydra_cfg: DictConfig) -> bool:
 def discard_refused_folder(run_dir: Path, hydra_cfg: DictConfig) -> None:
     """A refused launch leaves no empty run folder behind: the message went to the terminal, and
     ``outputs/`` holds runs. Only a folder Hydra made for this launch is removed: one named with
-    ``hydra.run.dir``, or holding anything but this launch's record and log, stays."""
+    ``hydra.run.dir``, or holding anything but this launch's record and log, stays; so does the
+    date folder above it unless it is left empty."""
     if given_on_command_line("hydra.run.dir", hydra_cfg) or not run_dir.is_dir():
         return
     record = run_dir / hydra_cfg.output_subdir if hydra_cfg.output_subdir else None
@@ -264,3 +265,5 @@ def discard_refused_folder(run_dir: Path, hydra_cfg: DictConfig) -> None:
     files = [p for p in run_dir.rglob("*") if not p.is_dir()]
     if all(p == log_file or (record is not None and record in p.parents) for p in files):
         shutil.rmtree(run_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):  # not empty: other runs of that day
+            run_dir.parent.rmdir()

@@ -178,7 +178,7 @@ def test_resume_without_the_run_folder_is_refused(tmp_path: Path) -> None:
     out = run_cli(["profile=smoke", "resume=true"], cwd=tmp_path)
     assert out.returncode == 2
     assert "add hydra.run.dir=<the run's folder>" in out.stdout + out.stderr
-    assert [p for p in tmp_path.rglob("*") if not p.is_dir()] == []
+    assert list(tmp_path.rglob("*")) == [tmp_path / "outputs"]  # nor an empty date folder
     named = tmp_path / "named"
     assert run_cli(["model.depth=100", f"hydra.run.dir={named}"], cwd=tmp_path).returncode == 2
     assert "model.depth=100 does not fit" in (named / "resnet-lab.log").read_text()

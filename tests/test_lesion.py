@@ -452,7 +452,7 @@ def test_lesion_command_without_checkpoint(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "resnet-lab-lesion: error: checkpoint=PATH is required" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
-    assert [p for p in tmp_path.rglob("*") if not p.is_dir()] == []
+    assert list(tmp_path.rglob("*")) == [tmp_path / "lesions"]  # nor an empty date folder
 
 
 def test_a_bare_checkpoint_path_is_told_the_key_value_form(
