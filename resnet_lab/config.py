@@ -7,6 +7,7 @@ Every YAML file under ``resnet_lab/conf`` is merged into these dataclasses, so a
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,10 +149,19 @@ def check_known_keys(cfg: DictConfig) -> None:
     when a key is misspelled), and the run would then silently ignore it."""
     unknown = keys_not_in_schema(cfg, Config)
     if unknown:
+        named = ", ".join(with_closest_key(name, Config) for name in unknown)
         raise ConfigError(
-            f"unknown key(s) {', '.join(unknown)}: not a resnet-lab setting (resnet-lab --help "
-            "lists them; a '+' adds a key the run would ignore)"
+            f"unknown key(s) {named}: not a resnet-lab setting (resnet-lab --help lists them; a "
+            "'+' adds a key the run would ignore)"
         )
+
+
+def with_closest_key(name: str, schema: type) -> str:
+    """``trainer.lrr (did you mean trainer.lr?)``: the key of the same section it most likely
+    misspells, if one is close (at difflib's 0.6 default, ``data.split`` was offered ``limit``)."""
+    section, _, key = name.rpartition(".")
+    close = difflib.get_close_matches(key, schema_keys(schema, section), n=1, cutoff=0.7)
+    return f"{name} (did you mean {section}{'.' if section else ''}{close[0]}?)" if close else name
 
 
 def keys_not_in_schema(cfg: DictConfig, schema: type | DictConfig) -> list[str]:

@@ -51,7 +51,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from resnet_lab.command_line import check_command_line
-from resnet_lab.config import keys_not_in_schema, schema_keys
+from resnet_lab.config import keys_not_in_schema, schema_keys, with_closest_key
 from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.evaluate import attach, evaluate, image_batches, prepare
@@ -579,7 +579,8 @@ def check_config(cfg: DictConfig) -> None:
         section = unknown[0].rpartition(".")[0]
         known = ", ".join(schema_keys(LesionRunCfg, section))
         message = (
-            f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: not an "
+            f"unknown setting{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(with_closest_key(name, LesionRunCfg) for name in unknown)}: not an "
             f"option of resnet-lab-lesion ({f'{section}.*' if section else 'top-level keys'}: "
             f"{known})"
         )

@@ -43,7 +43,8 @@ def test_cfg_job_prints_the_resolved_config() -> None:
         (["shortcut=identity", "shortcut.gate_bias=-6"], "has no meaning for shortcut=identity"),
         (["data=synthetic", "trainer.precision=fp8"], "trainer.precision=fp8"),
         (["data.root=/nonexistent/cifar"], "/nonexistent/cifar"),
-        (["+trainer.lrr=0.05"], "unknown key(s) trainer.lrr"),  # Hydra alone would ignore it
+        # Hydra alone would ignore it
+        (["+trainer.lrr=0.05"], "unknown key(s) trainer.lrr (did you mean trainer.lr?)"),
         (["trainer.device=gpu"], "choose auto, cpu, cuda or cuda:N"),
     ],
 )

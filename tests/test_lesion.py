@@ -532,12 +532,24 @@ def test_keys_not_in_schema() -> None:
     assert keys_not_in_schema(free, Free) == []
 
 
+def test_an_unknown_key_is_offered_the_key_it_likely_misspells() -> None:
+    from resnet_lab.config import Config, with_closest_key
+
+    assert with_closest_key("trainer.lrr", Config) == "trainer.lrr (did you mean trainer.lr?)"
+    assert with_closest_key("sead", Config) == "sead (did you mean seed?)"
+    assert with_closest_key("model.dpeth", Config) == "model.dpeth (did you mean model.depth?)"
+    assert with_closest_key("data.split", LesionRunCfg) == "data.split"  # not "limit"
+    assert with_closest_key("nothing.like", Config) == "nothing.like"  # no such section
+
+
 def test_lesion_rejects_keys_added_with_plus(tmp_path: Path) -> None:
     """docs/lesion.md: data.split=val is an error; with ``+`` Hydra would add it silently."""
     cfg = compose_lesion_config(["checkpoint=x", "+data.split=val"])
     with pytest.raises(ConfigError, match=r"unknown setting data\.split: .*root, limit"):
         run(cfg, tmp_path / "out")
-    with pytest.raises(ConfigError, match=r"unknown settings lesion\.sample, foo"):
+    with pytest.raises(
+        ConfigError, match=r"settings lesion\.sample \(did you mean lesion\.samples\?\), foo:"
+    ):
         run(compose_lesion_config(["checkpoint=x", "+lesion.sample=3", "+foo=1"]), tmp_path)
     done = lesion_command("+data.split=val", f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path)
     assert done.returncode == 2
