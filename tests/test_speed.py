@@ -517,8 +517,7 @@ def test_compile_mode_mistakes_are_clear(overrides: list[str], message: str) -> 
 
 
 # ---------------------------------------------------------------------------------------------
-# The benchmark's arithmetic and timing discipline, on fake clocks and given round times
-# (appended to tests/test_speed.py; uses its imports, TINY and the one_thread fixture).
+# The benchmark's arithmetic and timing discipline, on fake clocks and given round times.
 
 
 def test_result_is_the_median_round_per_image_against_the_plain_loop() -> None:
