@@ -77,7 +77,15 @@ def command() -> None:
                 file=sys.stderr,
             )
             sys.exit(2)
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # a run catches its own Ctrl-C; this one came between a sweep's runs
+        print(
+            "resnet-lab: interrupted between runs, nothing lost: continue with the same command "
+            "plus resume=true and the sweep's hydra.sweep.dir (make reproduce-table: run it again)",
+            file=sys.stderr,
+        )
+        sys.exit(130)
 
 
 def _check_nothing_to_resume(

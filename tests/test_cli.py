@@ -300,6 +300,24 @@ def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra() -> None
         check_command_line(args, "resnet-lab")
 
 
+def test_ctrl_c_between_a_sweeps_runs_says_how_to_go_on(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run turns its own Ctrl-C into a checkpoint and a message; one that lands while Hydra
+    sets up the next job (or skips completed ones) gave a 50-line KeyboardInterrupt trace."""
+    from resnet_lab import cli
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "main", interrupted)
+    monkeypatch.setattr(sys, "argv", ["resnet-lab", "-m", "seed=0,1"])
+    with pytest.raises(SystemExit) as stopped:
+        cli.command()
+    assert stopped.value.code == 130
+    assert "interrupted between runs, nothing lost" in capsys.readouterr().err
+
+
 def test_every_console_script_names_a_function() -> None:
     """pyproject's entry points: a wrong name fails only once the package is installed."""
     import importlib
