@@ -79,10 +79,11 @@ def command() -> None:
             sys.exit(2)
     try:
         main()
-    except KeyboardInterrupt:  # a run catches its own Ctrl-C; this one came between a sweep's runs
+    except KeyboardInterrupt:  # a run catches its own Ctrl-C: this came before or between runs
         print(
-            "resnet-lab: interrupted between runs, nothing lost: continue with the same command "
-            "plus resume=true and the sweep's hydra.sweep.dir (make reproduce-table: run it again)",
+            "resnet-lab: interrupted outside a run, nothing lost: continue with the same command "
+            "plus resume=true (a sweep: and its hydra.sweep.dir; make reproduce-table: run it "
+            "again)",
             file=sys.stderr,
         )
         sys.exit(130)

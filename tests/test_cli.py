@@ -315,7 +315,7 @@ def test_ctrl_c_between_a_sweeps_runs_says_how_to_go_on(
     with pytest.raises(SystemExit) as stopped:
         cli.command()
     assert stopped.value.code == 130
-    assert "interrupted between runs, nothing lost" in capsys.readouterr().err
+    assert "interrupted outside a run, nothing lost" in capsys.readouterr().err
 
 
 def test_every_console_script_names_a_function() -> None:
