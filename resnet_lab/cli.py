@@ -62,21 +62,8 @@ def main(cfg: DictConfig) -> None:
 
 
 def command() -> None:
-    """The ``resnet-lab`` entry point. A file given as the run's folder (a checkpoint to resume
-    from, say) is told the folder to give, instead of the FileExistsError Hydra would raise
-    making it."""
-    check_command_line(sys.argv[1:], "resnet-lab")
-    for arg in sys.argv[1:]:
-        key, _, value = arg.partition("=")
-        if key in ("hydra.run.dir", "hydra.sweep.dir") and Path(value).is_file():
-            run = next((p for p in Path(value).parents if (p / "ckpt").is_dir()), None)
-            hint = f": give the run's folder, {key}={run}" if run else ""
-            print(
-                f"resnet-lab: error: {key}={value} is a file, not a folder{hint} (resume=true "
-                "continues from the folder's newest checkpoint)",
-                file=sys.stderr,
-            )
-            sys.exit(2)
+    """The ``resnet-lab`` entry point: Hydra's app after the command-line checks."""
+    check_command_line(sys.argv[1:], "resnet-lab", outputs_into_the_run=True)
     try:
         main()
     except KeyboardInterrupt:  # a run catches its own Ctrl-C: this came before or between runs

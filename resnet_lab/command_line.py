@@ -1,11 +1,12 @@
-"""Checks on a Hydra command line before Hydra runs it, for two mistakes Hydra answers with a
-traceback or with silence: two mode flags together (``-m --cfg job``: a ValueError trace), and a
-sweep's ``glob`` that matches no config (``+experiment=glob(table1/*)``: "Launching 0 jobs",
-exit 0, as if the table had been run)."""
+"""Checks on a Hydra command line before Hydra runs it, for mistakes Hydra answers with a
+traceback or with silence: two mode flags together (``-m --cfg job``: a ValueError trace), a file
+as the output folder (FileExistsError), and a sweep's ``glob`` that matches no config
+(``+experiment=glob(table1/*)``: "Launching 0 jobs", exit 0, as if the table had been run)."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import cast
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -31,9 +32,14 @@ _MODES = {
 _MORE_CONFIGS = ("-cd", "--config-dir", "-cp", "--config-path", "hydra.searchpath")
 
 
-def check_command_line(args: list[str], tool: str) -> None:
-    """Exit 2 with one message for either mistake; anything else is left to Hydra."""
-    problem = _two_modes(args) or _sweep_matching_nothing(args)
+def check_command_line(args: list[str], tool: str, outputs_into_the_run: bool = False) -> None:
+    """Exit 2 with one message for these mistakes; anything else is left to Hydra.
+    ``outputs_into_the_run``: the tool's output folder is a run's folder (resnet-lab)."""
+    problem = (
+        _two_modes(args)
+        or _a_file_as_the_output_folder(args, outputs_into_the_run)
+        or _sweep_matching_nothing(args)
+    )
     if problem:
         print(f"{tool}: error: {problem}", file=sys.stderr)
         sys.exit(2)
@@ -50,6 +56,24 @@ def _two_modes(args: list[str]) -> str | None:
         else ""
     )
     return f"{' and '.join(given)} cannot be given together: Hydra runs one mode{hint}"
+
+
+def _a_file_as_the_output_folder(args: list[str], outputs_into_the_run: bool) -> str | None:
+    """E.g. a checkpoint given as hydra.run.dir: Hydra's FileExistsError trace making it."""
+    for arg in args:
+        key, _, value = arg.partition("=")
+        if key in ("hydra.run.dir", "hydra.sweep.dir") and Path(value).is_file():
+            run = next((p for p in Path(value).parents if (p / "ckpt").is_dir()), None)
+            hint = ""
+            if run and outputs_into_the_run:
+                hint = (
+                    f": give the run's folder, {key}={run} (resume=true continues from the "
+                    "folder's newest checkpoint)"
+                )
+            elif run:
+                hint = f" (a checkpoint to read? give it as checkpoint={value})"
+            return f"{key}={value} is a file, not a folder{hint}"
+    return None
 
 
 def _sweep_matching_nothing(args: list[str]) -> str | None:

@@ -300,6 +300,27 @@ def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra() -> None
         check_command_line(args, "resnet-lab")
 
 
+def test_a_file_given_as_the_lesion_output_folder_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """resnet-lab-lesion got Hydra's FileExistsError trace; a run's checkpoint there is most
+    likely the checkpoint= the user meant (its output folder is not the run's)."""
+    from resnet_lab.lesion import command
+
+    checkpoint = tmp_path / "run" / "ckpt" / "step_0000010.pt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"")
+    args = ["resnet-lab-lesion", f"checkpoint={tmp_path}", f"hydra.run.dir={checkpoint}"]
+    monkeypatch.setattr(sys, "argv", args)
+    with pytest.raises(SystemExit) as stopped:
+        command()
+    assert stopped.value.code == 2
+    assert (
+        f"hydra.run.dir={checkpoint} is a file, not a folder (a checkpoint to read? give it as "
+        f"checkpoint={checkpoint})" in capsys.readouterr().err
+    )
+
+
 def test_ctrl_c_between_a_sweeps_runs_says_how_to_go_on(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
