@@ -10,6 +10,7 @@ endif
 LAUNCHER ?= basic# basic (one run at a time), parallel (joblib, on this machine), slurm (submitit)
 RESULTS  ?= results/$(PROFILE)
 EXTRA    ?=# more Hydra overrides, e.g. EXTRA="hydra.launcher.n_jobs=4"
+ACCEPT   ?=# settings the report counts though they are not the row's, e.g. trainer.precision
 comma    := ,
 empty    :=
 space    := $(empty) $(empty)
@@ -68,6 +69,6 @@ reproduce-table:
 	$(REPORT) && exit $$failed
 
 REPORT = resnet-lab-report --results $(RESULTS) --seeds $(words $(subst $(comma), ,$(SEEDS))) \
-  --tables $(subst $(space),$(comma),$(strip $(TABLES)))
+  --tables $(subst $(space),$(comma),$(strip $(TABLES)))$(if $(strip $(ACCEPT)), --accept $(ACCEPT))
 report:
 	$(REPORT)

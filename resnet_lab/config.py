@@ -19,6 +19,17 @@ import resnet_lab.conf
 from resnet_lab.errors import ConfigError
 
 CONF_DIR = Path(resnet_lab.conf.__file__).parent  # the config groups shipped with the package
+# Settings that leave what a run computes unchanged (speed levers, the progress display): a resumed
+# run may change them, and the report counts a run that differs from its row only in these
+RESULT_NEUTRAL = (
+    "resume",
+    "trainer.device",
+    "trainer.progress",
+    "trainer.channels_last",
+    "trainer.compile",
+    "trainer.compile_mode",
+    "trainer.cudnn_benchmark",
+)
 
 
 @dataclass
@@ -201,3 +212,13 @@ def schema_keys(schema: type, section: str = "") -> list[str]:
     if section:
         node = OmegaConf.select(node, section, throw_on_missing=False)
     return [str(k) for k in node] if isinstance(node, DictConfig) else []
+
+
+def flatten_keys(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"trainer": {"lr": 0.1}}`` -> ``{"trainer.lr": 0.1}``: configs compared key by key."""
+    if isinstance(tree, dict):
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out.update(flatten_keys(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: tree}

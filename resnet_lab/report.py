@@ -23,7 +23,14 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from resnet_lab.config import CONF_DIR, ExperimentCfg
+from resnet_lab.config import (
+    CONF_DIR,
+    RESULT_NEUTRAL,
+    Config,
+    ExperimentCfg,
+    flatten_keys,
+    with_closest_key,
+)
 from resnet_lab.errors import ConfigError
 
 FAIL_THRESHOLD = 20.0  # percent test error above which the papers print "fail"
@@ -55,6 +62,22 @@ RESULT_FIELDS = (  # result.json keys of schema_version 1 (docs/contracts.md)
     "config",
 )
 DEFINITION_FIELDS = ("table", "row", "order", "reported", "statistic")
+# Settings a run may take from anywhere without measuring another row: besides the result-neutral
+# ones, the seed, the profile (compared through the row composed with it), logging and
+# checkpoint cadence, where the data lies, and the experiment block (see _definition_notes)
+NOT_COMPARED = (
+    *RESULT_NEUTRAL,
+    "seed",
+    "profile",
+    "trainer.log_every",
+    "trainer.eval_every",
+    "trainer.ckpt_every",
+    "trainer.keep_checkpoints",
+    "trainer.eval_batch_size",
+    "data.root",
+    "data.verify",
+    "data.download",
+)
 CSV_COLUMNS = (
     "table",
     "name",
@@ -69,6 +92,7 @@ CSV_COLUMNS = (
     "n",
     "status",
 )
+CONFIG_KEYS = set(flatten_keys(OmegaConf.to_container(OmegaConf.structured(Config))))
 # Which run to keep when one seed of one row was run more than once.
 _STATUS_RANK = {"completed": 3, "diverged": 3, "interrupted": 1, "failed": 1, "running": 0}
 
@@ -85,6 +109,7 @@ class Experiment:
     statistic: str
     source: str
     note: str
+    file: str = ""  # the experiment file, as Hydra names it: table1/gate_b6
 
     @property
     def key(self) -> str:
@@ -120,6 +145,8 @@ class Run:
     experiment: dict[str, Any]
     sort_time: str
     notes: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)  # the compared keys of its config
+    departures: list[str] = field(default_factory=list)  # "key: row's -> run's" (not counted)
 
     @property
     def finished(self) -> bool:
@@ -191,6 +218,7 @@ def load_experiments(directory: Path | None = None) -> list[Experiment]:
                 statistic=block.statistic or "not stated",
                 source=block.source,
                 note=block.note,
+                file=default_name,
             )
         )
     return experiments
@@ -269,6 +297,11 @@ def read_run(path: Path, label: str) -> Run:
         experiment=experiment,
         sort_time=str(data.get("finished_at") or data.get("started_at") or ""),
         notes=notes,
+        settings={
+            key: value
+            for key, value in flatten_keys(config).items()
+            if key not in NOT_COMPARED and not key.startswith("experiment.")
+        },
     )
 
 
@@ -284,6 +317,50 @@ def find_runs(roots: Sequence[Path]) -> tuple[list[Run], list[str]]:
             except ValueError as exc:
                 problems.append(f"could not read `{label}/result.json`: {exc}")
     return runs, problems
+
+
+def mark_departures(
+    experiments: list[Experiment], runs: list[Run], accepted: Iterable[str] = ()
+) -> list[str]:
+    """Set ``departures`` of each run whose settings differ from its row's: the experiment file
+    composed with the run's profile, as ``resnet-lab +experiment=<file> profile=<profile>`` would
+    (e.g. ``EXTRA="model.width=4"`` under make reproduce-table). Such a run measures another
+    net or recipe, so the row does not count it. Differences in ``accepted`` keys (the user's
+    ``--accept trainer.precision``) are noted and counted. Keys a run lacks (an older lab) or the
+    row lacks (a newer one) are not compared. Returns a problem line per row that cannot be
+    composed."""
+    from resnet_lab.api import compose_config  # Hydra composition: only for runs with a config
+
+    by_name = {e.name: e for e in experiments}
+    rows: dict[tuple[str, str], dict[str, Any] | None] = {}
+    problems = []
+    for run in runs:
+        experiment = by_name.get(run.name)
+        if experiment is None or not run.settings:
+            continue
+        key = (experiment.file, run.profile)
+        if key not in rows:
+            try:
+                cfg = compose_config([f"+experiment={experiment.file}", f"profile={run.profile}"])
+                rows[key] = flatten_keys(OmegaConf.to_container(cfg, resolve=True))
+            except Exception as exc:  # a broken file or profile must not stop the report
+                rows[key] = None
+                problems.append(
+                    f"row `{experiment.name}` (profile {run.profile}) cannot be composed, so its "
+                    f"runs' settings are not checked: {exc}"
+                )
+        row = rows[key]
+        if row is None:
+            continue
+        differences = {
+            name: f"{name} {row[name]!r} -> {value!r}"
+            for name, value in sorted(run.settings.items())
+            if name in row and row[name] != value
+        }
+        run.departures = [text for name, text in differences.items() if name not in accepted]
+        if kept := [text for name, text in differences.items() if name in accepted]:
+            run.notes.append(f"run `{run.label}` is counted with --accept: {'; '.join(kept)}")
+    return problems
 
 
 def _pick_one_per_seed(runs: list[Run]) -> tuple[list[Run], int]:
@@ -318,10 +395,17 @@ def _definition_notes(experiment: Experiment, runs: Iterable[Run]) -> list[str]:
 
 
 def summarize(experiment: Experiment, runs: list[Run], seeds: int) -> RowResult:
-    """Statistics and status of one row. Diverged runs rank worse than any error (infinity)."""
-    kept, duplicates = _pick_one_per_seed(runs)
+    """Statistics and status of one row. Diverged runs rank worse than any error (infinity);
+    runs with other settings than the row's (see mark_departures) are named, not counted."""
+    departed = [run for run in runs if run.departures]
+    kept, duplicates = _pick_one_per_seed([run for run in runs if not run.departures])
     notes = [note for run in kept for note in run.notes]
     notes += _definition_notes(experiment, kept)
+    notes += [
+        f"run `{run.label}` is not counted: its settings are not this row's "
+        f"({'; '.join(run.departures[:6])}{'; ...' if len(run.departures) > 6 else ''})"
+        for run in departed
+    ]
     if duplicates:
         notes.append(f"{duplicates} more run(s) of an already counted seed left out")
     if any(run.eval_split != "test" for run in kept):
@@ -360,6 +444,8 @@ def summarize(experiment: Experiment, runs: list[Run], seeds: int) -> RowResult:
     for status in ("running", "interrupted", "failed"):
         if count[status]:
             parts.append(f"{status} ({count[status]})")
+    if departed:
+        parts.append(f"other settings, not counted ({len(departed)})")
     unusable = [run for run in kept if run.status == "completed" and run.error is None]
     if unusable:  # read, so not "missing"; not counted either
         parts.append(f"no test error ({len(unusable)})")
@@ -650,6 +736,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=5, help="seeds expected per row")
     parser.add_argument("--tables", help="comma-separated table names, e.g. table1,table6")
     parser.add_argument(
+        "--accept",
+        default="",
+        metavar="KEYS",
+        help="comma-separated settings in which a run may differ from its row and still count, "
+        "e.g. trainer.precision (noted in the row)",
+    )
+    parser.add_argument(
         "--profile",
         help=f"report runs of this profile ({', '.join(known_profiles())}); needed when mixed",
     )
@@ -672,6 +765,10 @@ def main(argv: list[str] | None = None) -> int:
         return _error("--seeds must be at least 1")
     if args.profile is not None and args.profile not in (profiles := known_profiles()):
         return _error(f"unknown --profile '{args.profile}'; choose from {', '.join(profiles)}")
+    accepted = {key.strip() for key in args.accept.split(",") if key.strip()}
+    if unknown := sorted(key for key in accepted if key not in CONFIG_KEYS):
+        named = ", ".join(with_closest_key(key, Config) for key in unknown)
+        return _error(f"--accept: unknown setting(s) {named}; give dotted keys, e.g. trainer.lr")
     try:
         experiments = load_experiments()
     except ConfigError as exc:
@@ -711,6 +808,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.tables:
         keys = {e.key for e in experiments}
         runs = [run for run in runs if not run.name or run.name.split("/", 1)[0] in keys]
+    problems += mark_departures(experiments, runs, accepted)
 
     tables = build_tables(experiments, runs, args.seeds)
     out = Path(args.out) if args.out else roots[0]

@@ -31,7 +31,7 @@ from resnet_lab.checkpoint import (
     load_latest_checkpoint,
     save_checkpoint,
 )
-from resnet_lab.config import Config, TrainerCfg, check_known_keys
+from resnet_lab.config import RESULT_NEUTRAL, Config, TrainerCfg, check_known_keys, flatten_keys
 from resnet_lab.data import DeviceData, TrainBatches, absolute_root, eval_batches, load_data
 from resnet_lab.device import resolve_device, set_cuda_math
 from resnet_lab.errors import ConfigError, UserError
@@ -50,18 +50,9 @@ from resnet_lab.run_folder import (
 
 log = logging.getLogger(__name__)
 
-# Config keys that may differ between a run and its resumption without changing what it computes
-# (the speed levers that leave results unchanged among them: a compile bug must not strand a run).
-RESUMABLE_CHANGES = (
-    "resume",
-    "trainer.device",
-    "trainer.progress",
-    "trainer.max_steps",
-    "trainer.channels_last",
-    "trainer.compile",
-    "trainer.compile_mode",
-    "trainer.cudnn_benchmark",
-)
+# Config keys a resumed run may change: the result-neutral ones (a compile bug must not strand a
+# run) and max_steps (extending a finished run).
+RESUMABLE_CHANGES = (*RESULT_NEUTRAL, "trainer.max_steps")
 FINAL_STATUSES = ("completed", "diverged")  # resume=true skips these runs
 # torch.compile modes; the last two capture the step in CUDA graphs (on CUDA)
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune")
@@ -402,10 +393,10 @@ class Trainer:
         log.info("resumed from %s at step %d", path.name, self.state.step)
 
     def _check_same_run(self, saved: dict[str, Any]) -> None:
-        now = _flatten(OmegaConf.to_container(self.cfg, resolve=True))
-        before = _flatten(saved)
+        now = flatten_keys(OmegaConf.to_container(self.cfg, resolve=True))
+        before = flatten_keys(saved)
         # a key the run lacks comes from a newer lab, where the run had its default value
-        defaults = _flatten(OmegaConf.to_container(OmegaConf.structured(Config), resolve=True))
+        defaults = flatten_keys(OmegaConf.to_container(OmegaConf.structured(Config), resolve=True))
         before |= {key: defaults[key] for key in set(now) - set(before) if key in defaults}
         resumable = RESUMABLE_CHANGES
         if now.get("data.verify") and before.get("data.verify"):
@@ -705,15 +696,6 @@ def _gate_hook(sums: torch.Tensor, index: int) -> Any:
         sums[index] += output.float().sum() / output[0].numel()
 
     return hook
-
-
-def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(tree, dict):
-        out: dict[str, Any] = {}
-        for k, v in tree.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: tree}
 
 
 def _describe(cfg: DictConfig) -> str:

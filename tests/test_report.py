@@ -568,3 +568,71 @@ def test_runs_of_several_roots_are_labelled_with_their_root(tmp_path: Path) -> N
     assert [p.split("`")[1] for p in problems] == [
         f"{root.as_posix()}/broken/result.json" for root in roots
     ]
+
+
+def _row_config(name: str, profile: str, *overrides: str) -> dict:
+    """The resolved config `resnet-lab +experiment=<name> profile=<profile> <overrides>` runs."""
+    from omegaconf import OmegaConf
+
+    from resnet_lab.api import compose_config
+
+    cfg = compose_config([f"+experiment={name}", f"profile={profile}", *overrides])
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def test_a_run_with_other_settings_than_its_row_is_named_not_counted(tmp_path: Path) -> None:
+    """`make reproduce-table EXTRA="model.width=4 trainer.max_steps=4"` trains another net and
+    recipe: the row must not report its error as the paper's net's (it used to, without a word).
+    Settings that leave the result unchanged (device, compile, cadence, data folder) still count."""
+    name = "table1/original"
+    faithful = _row_config(name, "paper", "trainer.device=cuda", "trainer.compile=true")
+    faithful["data"]["root"], faithful["trainer"]["eval_every"] = "/elsewhere", 500
+    other = _row_config(name, "paper", "model.width=4", "trainer.max_steps=4", "seed=2")
+    for seed, config in enumerate([faithful, faithful, other]):
+        _edit_result(write_run(tmp_path, f"s/{seed}", name, seed, 7.0 + seed), config=config)
+    assert report.main(["--results", str(tmp_path), "--seeds", "3"]) == 0
+    line = read_csv(tmp_path / "report.csv")[name]
+    assert (line["median"], line["n"]) == ("7.50", "2")
+    assert line["status"] == "ok, partial (2 of 3 seeds), other settings, not counted (1)"
+    text = (tmp_path / "report.md").read_text()
+    assert (
+        "run `s/2` is not counted: its settings are not this row's (model.width 16 -> 4; "
+        "trainer.max_steps 64000 -> 4)" in text
+    )
+
+
+def test_a_smoke_run_is_compared_with_its_row_under_the_smoke_profile(tmp_path: Path) -> None:
+    """The row's settings are composed with the run's profile: the smoke profile's tiny net is
+    that row's smoke run; a faithful run of the same seed wins over one with other settings."""
+    name = "table1/gate_b6"
+    smoke = _row_config(name, "smoke")
+    wider = _row_config(name, "smoke", "model.width=8")
+    _edit_result(write_run(tmp_path, "a/0", name, 0, 50.0, profile="smoke"), config=smoke)
+    _edit_result(write_run(tmp_path, "b/0", name, 0, 40.0, profile="smoke"), config=wider)
+    runs, problems = report.find_runs([tmp_path])
+    assert report.mark_departures([DEFINITIONS[name]], runs) == [] and not problems
+    row = report.summarize(DEFINITIONS[name], runs, seeds=1)
+    assert ([run.label for run in row.runs], row.measured) == (["a/0"], 50.0)
+    assert row.status == "fail, other settings, not counted (1)"
+
+
+def test_accept_counts_runs_that_differ_in_the_named_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A table trained in bf16 on purpose: not the row's recipe by default, counted (and noted)
+    with --accept trainer.precision; a misspelt key is refused, not silently accepting nothing."""
+    name = "table1/original"
+    bf16 = _row_config(name, "paper", "trainer.precision=bf16")
+    _edit_result(write_run(tmp_path, "a/0", name, 0, 7.0), config=bf16)
+    args = ["--results", str(tmp_path), "--seeds", "1"]
+    assert report.main(args) == 0
+    assert read_csv(tmp_path / "report.csv")[name]["status"] == "other settings, not counted (1)"
+    assert report.main([*args, "--accept", "trainer.precision"]) == 0
+    assert read_csv(tmp_path / "report.csv")[name]["status"] == "ok"
+    text = (tmp_path / "report.md").read_text()
+    assert "run `a/0` is counted with --accept: trainer.precision 'fp32' -> 'bf16'" in text
+    capsys.readouterr()
+    assert report.main([*args, "--accept", "trainer.precison"]) == 2
+    assert "unknown setting(s) trainer.precison (did you mean trainer.precision?)" in (
+        capsys.readouterr().err
+    )

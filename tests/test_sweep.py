@@ -55,6 +55,7 @@ def test_parallel_sweep_report_and_rerun(tmp_path: Path) -> None:
     assert "NOT comparable" in report or "not comparable" in report
     assert "ResNet-20" in report and "ResNet-32" in report
     assert "missing" in report  # ResNet-44 ... 1202 were not run
+    assert "not counted" not in report  # the sweep's runs have their rows' settings
 
 
 def test_make_reproduce_table_runs_the_documented_sweep() -> None:
@@ -75,6 +76,15 @@ def test_make_reproduce_table_runs_the_documented_sweep() -> None:
         "--tables table1,table6",
     ):
         assert text in out, text
+    assert "--accept" not in out
+    accepting = subprocess.run(
+        ["make", "-n", "report", "ACCEPT=trainer.precision"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "--accept trainer.precision" in accepting
     paper = subprocess.run(
         ["make", "-n", "reproduce-table"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout
