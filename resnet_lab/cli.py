@@ -13,6 +13,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 import resnet_lab  # noqa: F401  (registers the config schemas)
+from resnet_lab import stopping
 from resnet_lab.checkpoint import CHECKPOINT_GLOB
 from resnet_lab.command_line import check_command_line
 from resnet_lab.errors import UserError
@@ -40,7 +41,8 @@ def main(cfg: DictConfig) -> None:
         if cfg.resume and not _holds_a_run(run_dir):
             _check_nothing_to_resume(run_dir, folder, what, sweep, hydra_cfg)
         _warn_if_smoke_ignores_data(cfg, hydra_cfg)
-        result = train(cfg, run_dir)
+        with stopping.job_in_worker():
+            result = train(cfg, run_dir)
     except RunInterrupted as e:
         folder = f"hydra.sweep.dir={hydra_cfg.sweep.dir}" if sweep else f"hydra.run.dir={run_dir}"
         log.error("%s; continue with the same command plus resume=true %s", e, folder)
@@ -64,16 +66,17 @@ def main(cfg: DictConfig) -> None:
 def command() -> None:
     """The ``resnet-lab`` entry point: Hydra's app after the command-line checks."""
     check_command_line(sys.argv[1:], "resnet-lab", outputs_into_the_run=True)
+    stopping.install_launcher_handlers()
     try:
         main()
-    except KeyboardInterrupt:  # a run catches its own Ctrl-C: this came before or between runs
+    except KeyboardInterrupt:  # a run catches its own signals: this came before or between runs
         print(
             "resnet-lab: interrupted outside a run, nothing lost: continue with the same command "
             "plus resume=true (a sweep: and its hydra.sweep.dir; make reproduce-table: run it "
             "again)",
             file=sys.stderr,
         )
-        sys.exit(130)
+        sys.exit(128 + stopping.last_signal)
 
 
 def _check_nothing_to_resume(

@@ -194,7 +194,7 @@ class _StopFlag:
             signal.signal(signum, handler)
 
     def _handle(self, signum: int, frame: object) -> None:
-        self.signum = signum
+        self.signum = self.signum or signum  # the first signal names the stop
         signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
 
 
@@ -245,8 +245,10 @@ class Trainer:
             with _StopFlag() as stop:
                 try:
                     return self._fit(previous, stop)
-                except KeyboardInterrupt:  # a second Ctrl-C (a second SIGTERM kills outright)
-                    raise RunInterrupted(signal.SIGINT, self._stopped_at_once()) from None
+                except KeyboardInterrupt:  # a second signal, from the handler restored
+                    raise RunInterrupted(
+                        stop.signum or signal.SIGINT, self._stopped_at_once()
+                    ) from None
         finally:
             lock.release()
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import venv
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -321,21 +324,35 @@ def test_a_file_given_as_the_lesion_output_folder_is_refused(
     )
 
 
-def test_ctrl_c_between_a_sweeps_runs_says_how_to_go_on(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.fixture
+def own_signal_handlers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """cli.command() installs the launching process's handlers: give pytest its own back."""
+    from resnet_lab.stopping import LAUNCHER_ENV
+
+    monkeypatch.setenv(LAUNCHER_ENV, "")  # restored after the test
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_between_a_sweeps_runs_says_how_to_go_on(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    own_signal_handlers: None,
+    signum: int,
 ) -> None:
     """A run turns its own Ctrl-C into a checkpoint and a message; one that lands while Hydra
-    sets up the next job (or skips completed ones) gave a 50-line KeyboardInterrupt trace."""
+    sets up the next job (or skips completed ones) gave a 50-line KeyboardInterrupt trace, and a
+    SIGTERM there killed the process without a word."""
     from resnet_lab import cli
 
-    def interrupted() -> None:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(cli, "main", interrupted)
+    monkeypatch.setattr(cli, "main", lambda: os.kill(os.getpid(), signum))
     monkeypatch.setattr(sys, "argv", ["resnet-lab", "-m", "seed=0,1"])
     with pytest.raises(SystemExit) as stopped:
         cli.command()
-    assert stopped.value.code == 130
+    assert stopped.value.code == 128 + signum
     assert "interrupted outside a run, nothing lost" in capsys.readouterr().err
 
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from conftest import REPO, run_cli
 
+from resnet_lab.checkpoint import list_checkpoints
 from resnet_lab.report import main as report_main
 
 ROWS = "+experiment/table6=resnet20,resnet32"
@@ -126,3 +131,65 @@ def test_a_failed_table_does_not_stop_the_others_or_the_report(tmp_path: Path) -
     for table in ("table3", "table6"):
         assert f"== {table}: a run failed" in out.stderr, out.stderr[-2000:]
     assert (tmp_path / "report.md").exists()
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(line) for line in out.stdout.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")  # a zombie is gone too
+    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_sigterm_to_a_parallel_sweep_stops_every_job_with_a_checkpoint(tmp_path: Path) -> None:
+    """`kill <resnet-lab>` on a joblib sweep used to kill the launching process only: its
+    workers trained on, orphaned, each holding its run's lock. Now every running job stops at
+    its next step with a checkpoint (status interrupted) and no worker is left."""
+    results = tmp_path / "results"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "resnet_lab",
+            "-m",
+            ROWS,
+            "profile=smoke",
+            "model.depth=8",
+            "trainer.max_steps=1000000",
+            "trainer.ckpt_every=20",
+            "trainer.eval_every=1000000",
+            "hydra/launcher=parallel",
+            f"hydra.sweep.dir={results}",
+            "hydra.sweep.subdir=${experiment.name}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    runs = [results / "table6/resnet20", results / "table6/resnet32"]
+    deadline = time.time() + 120
+    while not all(list((run / "ckpt").glob("*.sha256")) for run in runs):
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        assert time.time() < deadline, "the sweep's runs wrote no checkpoint"
+        time.sleep(0.1)
+    workers = _children(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, out
+    assert "SIGTERM: the sweep stops; each running job saves a checkpoint" in out
+    deadline = time.time() + 60
+    while any(_alive(pid) for pid in workers):
+        assert time.time() < deadline, "workers left running"
+        time.sleep(0.2)
+    for run in runs:
+        result = json.loads((run / "result.json").read_text())
+        assert result["status"] == "interrupted", result["status"]
+        assert list_checkpoints(run / "ckpt")[-1].name == f"step_{result['step']:07d}.pt"

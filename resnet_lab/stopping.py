@@ -1,0 +1,93 @@
+"""Stopping a parallel sweep without losing its runs.
+
+Hydra's joblib launcher runs jobs in loky worker processes. Left alone, a signal to the launching
+process goes wrong both ways: SIGTERM kills it and leaves the workers training on, orphaned, each
+holding its run's lock; Ctrl-C makes joblib abort, and it SIGKILLs the workers, possibly before
+they save their checkpoints (an idle worker's KeyboardInterrupt aborts the pool too). So the
+launching process exits at once, touching no worker, and each worker watches its parent: when it
+is gone, the running job stops at its next step with a checkpoint (the trainer's SIGTERM path),
+then the worker exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+log = logging.getLogger(__name__)
+
+LAUNCHER_ENV = "RESNET_LAB_LAUNCHER_PID"  # set by the launching process, inherited by workers
+WATCH_INTERVAL_S = 0.5
+_job_running = threading.Event()
+_watching = False
+last_signal = signal.SIGINT  # the launching process's last stopping signal: its exit code
+
+
+def install_launcher_handlers() -> None:
+    """In the launching process: SIGINT and SIGTERM end a parallel sweep as described above, and
+    raise KeyboardInterrupt otherwise (Hydra starting up, or between the runs of the basic
+    launcher; the trainer installs its own handlers while it trains)."""
+    os.environ[LAUNCHER_ENV] = str(os.getpid())
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _stop_launcher)
+
+
+def _stop_launcher(signum: int, frame: FrameType | None) -> None:
+    global last_signal
+    last_signal = signal.Signals(signum)
+    workers = [p for p in multiprocessing.active_children() if type(p).__name__ == "LokyProcess"]
+    if not workers:
+        raise KeyboardInterrupt
+    print(
+        f"resnet-lab: {signal.Signals(signum).name}: the sweep stops; each running job saves a "
+        "checkpoint at its next step and stops within seconds. Continue with the same command plus "
+        "resume=true and its hydra.sweep.dir (make reproduce-table: run it again)",
+        file=sys.stderr,
+        flush=True,
+    )
+    logging.shutdown()
+    os._exit(128 + signum)
+
+
+@contextmanager
+def job_in_worker() -> Iterator[None]:
+    """Around a sweep job: in a worker process (not the launching one), watch the launcher."""
+    launcher = os.environ.get(LAUNCHER_ENV)
+    if launcher is None or launcher == str(os.getpid()):
+        yield
+        return
+    _start_watch()
+    _job_running.set()
+    try:
+        yield
+    finally:
+        _job_running.clear()
+
+
+def _start_watch() -> None:
+    global _watching
+    if not _watching:
+        _watching = True
+        parent = os.getppid()
+        threading.Thread(target=_watch, args=(parent,), daemon=True, name="launcher-watch").start()
+
+
+def _watch(parent: int) -> None:
+    """Stop the running job (SIGTERM to this process) when the parent is gone; exit after it."""
+    while os.getppid() == parent:
+        time.sleep(WATCH_INTERVAL_S)
+    if _job_running.is_set():
+        log.warning("the sweep's launching process (pid %d) is gone: stopping this run", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+        while _job_running.is_set():
+            time.sleep(WATCH_INTERVAL_S)
+    logging.shutdown()
+    os._exit(0)
