@@ -1,7 +1,10 @@
 """Checks on a Hydra command line before Hydra runs it, for mistakes Hydra answers with a
 traceback or with silence: two mode flags together (``-m --cfg job``: a ValueError trace), a file
 as the output folder (FileExistsError), and a sweep's ``glob`` that matches no config
-(``+experiment=glob(table1/*)``: "Launching 0 jobs", exit 0, as if the table had been run)."""
+(``+experiment=glob(table1/*)``: "Launching 0 jobs", exit 0, as if the table had been run).
+Mistakes every job of a resnet-lab sweep would make alike (a key added with '+' that is not a
+setting, ``resume=true`` without the sweep's folder) are said once here, not once per job with a
+trace and a folder each (``make reproduce-table`` launches dozens)."""
 
 from __future__ import annotations
 
@@ -10,10 +13,10 @@ from pathlib import Path
 from typing import cast
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Glob, ValueType
+from hydra.core.override_parser.types import Glob, Override, ValueType
 from hydra.errors import HydraException
 
-from resnet_lab.config import CONF_DIR
+from resnet_lab.config import CONF_DIR, Config, in_schema, unknown_keys_message
 
 # Hydra runs one of these modes; each flag as typed -> the mode's long name.
 _MODES = {
@@ -39,6 +42,7 @@ def check_command_line(args: list[str], tool: str, outputs_into_the_run: bool = 
         _two_modes(args)
         or _a_file_as_the_output_folder(args, outputs_into_the_run)
         or _sweep_matching_nothing(args)
+        or (outputs_into_the_run and _a_mistake_every_job_makes(args))
     )
     if problem:
         print(f"{tool}: error: {problem}", file=sys.stderr)
@@ -76,11 +80,14 @@ def _a_file_as_the_output_folder(args: list[str], outputs_into_the_run: bool) ->
     return None
 
 
-def _sweep_matching_nothing(args: list[str]) -> str | None:
+def _sweep_overrides(args: list[str]) -> list[tuple[str, Override]]:
+    """The parsed overrides of a sweep (``-m``) that sees only the lab's configs; [] otherwise
+    (config folders added with -cd and the like may hold groups and keys this cannot see)."""
     flags = {arg.split("=", 1)[0].lstrip("+~") for arg in args}
     if not flags & {"-m", "--multirun"} or flags & set(_MORE_CONFIGS):
-        return None
+        return []
     parser = OverridesParser.create()
+    parsed = []
     for arg in args:
         if arg.startswith("-") or "=" not in arg:
             continue
@@ -88,6 +95,35 @@ def _sweep_matching_nothing(args: list[str]) -> str | None:
             (override,) = parser.parse_overrides([arg])
         except HydraException:
             continue  # Hydra says what is wrong with it
+        parsed.append((arg, override))
+    return parsed
+
+
+def _a_mistake_every_job_makes(args: list[str]) -> str | None:
+    overrides = _sweep_overrides(args)
+    added = [
+        override.key_or_group
+        for _, override in overrides
+        if (override.is_add() or override.is_force_add())
+        and not override.key_or_group.startswith("hydra.")
+        and not (CONF_DIR / override.key_or_group).is_dir()  # a config group
+        and not in_schema(override.key_or_group, Config)
+    ]
+    if added:
+        return unknown_keys_message(added)
+    keys = {override.key_or_group: override for _, override in overrides}
+    resume = keys.get("resume")
+    resumes = resume is not None and not resume.is_sweep_override() and resume.value() is True
+    if resumes and "hydra.sweep.dir" not in keys:
+        return (
+            "resume=true continues the sweep in hydra.sweep.dir, and none was given: add "
+            "hydra.sweep.dir=<the sweep's folder>, as in its log"
+        )
+    return None
+
+
+def _sweep_matching_nothing(args: list[str]) -> str | None:
+    for arg, override in _sweep_overrides(args):
         group = override.key_or_group
         if override.value_type != ValueType.GLOB_CHOICE_SWEEP or group.startswith("hydra"):
             continue

@@ -160,11 +160,22 @@ def check_known_keys(cfg: DictConfig) -> None:
     when a key is misspelled), and the run would then silently ignore it."""
     unknown = keys_not_in_schema(cfg, Config)
     if unknown:
-        named = ", ".join(with_closest_key(name, Config) for name in unknown)
-        raise ConfigError(
-            f"unknown key(s) {named}: not a resnet-lab setting (resnet-lab --help lists them; a "
-            "'+' adds a key the run would ignore)"
-        )
+        raise ConfigError(unknown_keys_message(unknown))
+
+
+def unknown_keys_message(names: list[str]) -> str:
+    """What resnet-lab says of keys its schema lacks, before or after Hydra composes."""
+    named = ", ".join(with_closest_key(name, Config) for name in names)
+    return (
+        f"unknown key(s) {named}: not a resnet-lab setting (resnet-lab --help lists them; a "
+        "'+' adds a key the run would ignore)"
+    )
+
+
+def in_schema(name: str, schema: type) -> bool:
+    """Whether the dotted key ``name`` is a field of the dataclass ``schema``."""
+    section, _, key = name.rpartition(".")
+    return key in schema_keys(schema, section)
 
 
 def with_closest_key(name: str, schema: type) -> str:

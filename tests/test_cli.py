@@ -289,6 +289,40 @@ def test_a_sweep_of_nothing_or_two_modes_is_refused(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["-m", "+experiment/table6=glob(*)", "+trainer.lrr=0.05"],
+            "unknown key(s) trainer.lrr (did you mean trainer.lr?): not a resnet-lab setting",
+        ),
+        (["-m", "seed=0,1", "++model.dpeth=8"], "unknown key(s) model.dpeth (did you mean model"),
+        (
+            ["-m", "+experiment/table6=glob(*)", "resume=true"],
+            "resume=true continues the sweep in hydra.sweep.dir, and none was given",
+        ),
+    ],
+)
+def test_a_mistake_every_job_of_a_sweep_makes_is_said_once(
+    args: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`make reproduce-table EXTRA=+trainer.lrr=0.05` gave one error per job (dozens), each
+    with a trace and a leftover folder; now one line before Hydra starts, nothing written."""
+    from resnet_lab.cli import command
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["resnet-lab", *args])
+    with pytest.raises(SystemExit) as refused:
+        command()
+    assert refused.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra() -> None:
     from resnet_lab.command_line import check_command_line
 
@@ -299,6 +333,9 @@ def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra() -> None
         ["+experiment/tabel1=glob(*)"],  # not a sweep: Hydra refuses it
         ["-m", "hydra/launcher=glob(*)"],  # Hydra's own groups come from its plugins
         ["--cfg", "job", "-c", "hydra"],  # one mode, given twice
+        ["-m", "+experiment=table1/original", "+shortcut=gate", "seed=0,1"],  # groups
+        ["-m", "resume=true", "hydra.sweep.dir=results", "+hydra.job.env_set.A=1"],
+        ["+trainer.lrr=1", "resume=true"],  # one run: its own checks say so (and tidy up)
     ):
         check_command_line(args, "resnet-lab")
 
