@@ -53,13 +53,17 @@ gpu-cifar:
 # is <table>/<row>, e.g. table1/original), then the report.
 # Finished runs are skipped and interrupted ones resume (resume=true), so re-running after a crash
 # loses nothing. A table with a failed run does not stop the others or the report (the target
-# still exits non-zero); Ctrl-C stops it. A misspelt table stops it before any run.
+# still exits non-zero); Ctrl-C stops it. A misspelt table or profile stops it before any run.
 EXPERIMENTS := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))resnet_lab/conf/experiment
+PROFILES    := $(dir $(EXPERIMENTS))profile
 reproduce-table:
 	@for table in $(TABLES); do [ -d "$(EXPERIMENTS)/$$table" ] || { \
 	  echo "unknown table $$table (TABLES): choose from" $$(ls "$(EXPERIMENTS)") >&2; exit 2; }; done
+	@[ -f "$(PROFILES)/$(PROFILE).yaml" ] || { echo "unknown PROFILE $(PROFILE): choose from" \
+	  $$(ls "$(PROFILES)" | sed 's/[.]yaml$$//') >&2; exit 2; }
 	@failed=0; for table in $(TABLES); do \
 	  echo "== $$table ($(PROFILE), seeds $(SEEDS), launcher $(LAUNCHER))"; \
+	  RESNET_LAB_CONTINUE="run make reproduce-table again (finished runs are skipped)" \
 	  resnet-lab -m "+experiment/$$table=glob(*)" seed=$(SEEDS) profile=$(PROFILE) resume=true \
 	    hydra/launcher=$(LAUNCHER) hydra.sweep.dir=$(RESULTS) \
 	    'hydra.sweep.subdir=$${experiment.name}/seed$${seed}' $(EXTRA); rc=$$?; \
@@ -68,7 +72,7 @@ reproduce-table:
 	done; \
 	$(REPORT) && exit $$failed
 
-REPORT = resnet-lab-report --results $(RESULTS) --seeds $(words $(subst $(comma), ,$(SEEDS))) \
+REPORT = resnet-lab-report --results $(RESULTS) --seeds $(words $(sort $(subst $(comma), ,$(SEEDS)))) \
   --tables $(subst $(space),$(comma),$(strip $(TABLES)))$(if $(strip $(ACCEPT)), --accept $(ACCEPT))
 report:
 	$(REPORT)

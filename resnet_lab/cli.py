@@ -45,7 +45,7 @@ def main(cfg: DictConfig) -> None:
             result = train(cfg, run_dir)
     except RunInterrupted as e:
         folder = f"hydra.sweep.dir={hydra_cfg.sweep.dir}" if sweep else f"hydra.run.dir={run_dir}"
-        log.error("%s; continue with the same command plus resume=true %s", e, folder)
+        log.error("%s; %s", e, stopping.how_to_continue(folder))
         sys.exit(e.exit_code)
     except UserError as e:
         log.error("%s", e)
@@ -70,12 +70,8 @@ def command() -> None:
     try:
         main()
     except KeyboardInterrupt:  # a run catches its own signals: this came before or between runs
-        print(
-            "resnet-lab: interrupted outside a run, nothing lost: continue with the same command "
-            "plus resume=true (a sweep: and its hydra.sweep.dir; make reproduce-table: run it "
-            "again)",
-            file=sys.stderr,
-        )
+        hint = stopping.how_to_continue("(a sweep: and its hydra.sweep.dir)")
+        print(f"resnet-lab: interrupted outside a run, nothing lost: {hint}", file=sys.stderr)
         sys.exit(128 + stopping.last_signal)
 
 

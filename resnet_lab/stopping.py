@@ -25,6 +25,9 @@ from types import FrameType
 log = logging.getLogger(__name__)
 
 LAUNCHER_ENV = "RESNET_LAB_LAUNCHER_PID"  # set by the launching process, inherited by workers
+# How to go on after a stop, when a wrapper knows better than "the same command plus
+# resume=true" (make reproduce-table sets "run make reproduce-table again")
+CONTINUE_ENV = "RESNET_LAB_CONTINUE"
 WATCH_INTERVAL_S = 0.5
 _job_running = threading.Event()
 _watching = False
@@ -48,13 +51,19 @@ def _stop_launcher(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
     print(
         f"resnet-lab: {signal.Signals(signum).name}: the sweep stops; each running job saves a "
-        "checkpoint at its next step and stops within seconds. Continue with the same command plus "
-        "resume=true and its hydra.sweep.dir (make reproduce-table: run it again)",
+        "checkpoint at its next step and stops within seconds; "
+        f"{how_to_continue('and its hydra.sweep.dir')}",
         file=sys.stderr,
         flush=True,
     )
     logging.shutdown()
     os._exit(128 + signum)
+
+
+def how_to_continue(folder: str) -> str:
+    """The hint after a stop: ``folder`` names the run's or sweep's folder override."""
+    default = f"continue with the same command plus resume=true {folder}"
+    return os.environ.get(CONTINUE_ENV) or default
 
 
 @contextmanager

@@ -390,7 +390,13 @@ def test_a_signal_between_a_sweeps_runs_says_how_to_go_on(
     with pytest.raises(SystemExit) as stopped:
         cli.command()
     assert stopped.value.code == 128 + signum
-    assert "interrupted outside a run, nothing lost" in capsys.readouterr().err
+    assert "interrupted outside a run, nothing lost: continue with the same command plus " in (
+        capsys.readouterr().err
+    )
+    monkeypatch.setenv("RESNET_LAB_CONTINUE", "run make reproduce-table again")  # as make does
+    with pytest.raises(SystemExit):
+        cli.command()
+    assert "nothing lost: run make reproduce-table again\n" in capsys.readouterr().err
 
 
 def test_every_console_script_names_a_function() -> None:

@@ -82,6 +82,11 @@ def test_make_reproduce_table_runs_the_documented_sweep() -> None:
     ):
         assert text in out, text
     assert "--accept" not in out
+    assert 'RESNET_LAB_CONTINUE="run make reproduce-table again' in out  # the hint after a stop
+    repeated = subprocess.run(
+        ["make", "-n", "report", "SEEDS=0,0,1"], cwd=REPO, capture_output=True, text=True
+    ).stdout
+    assert "--seeds 2" in repeated  # seed=0,0 trains seed 0 once: not "partial (1 of 2)"
     accepting = subprocess.run(
         ["make", "-n", "report", "ACCEPT=trainer.precision"],
         cwd=REPO,
@@ -108,6 +113,19 @@ def test_a_misspelt_table_stops_the_target_before_any_run(tmp_path: Path) -> Non
     )
     assert out.returncode == 2, out.stdout + out.stderr
     assert "unknown table tabel1 (TABLES): choose from cifar100 highway" in out.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_misspelt_profile_stops_the_target_before_any_run(tmp_path: Path) -> None:
+    out = subprocess.run(
+        ["make", "-f", str(REPO / "Makefile"), "reproduce-table", "PROFILE=smok"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "unknown PROFILE smok: choose from paper smoke" in out.stderr
     assert not list(tmp_path.iterdir())
 
 
