@@ -666,17 +666,21 @@ def plot_curves(table: TableResult, path: Path) -> bool:
 
     Returns False (and writes nothing) when no run of the table has logged an eval error.
     """
+    from matplotlib import colormaps
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(8, 5), layout="constrained")
     axes = figure.add_subplot()
-    drawn = False
-    for row in table.rows:
+    palette = colormaps["tab20"]  # the 10 dark hues (tab10's), then their light twins: Table 1
+    drawn = False  # has 11 rows, and the default cycle of 10 gave two rows one colour
+    for index, row in enumerate(table.rows):
         steps, errors = _median_curve(row.runs)
         if steps:
-            (line,) = axes.plot(steps, errors, label=f"{row.experiment.row} (n={len(row.runs)})")
+            colour = palette(2 * index % 20 + index // 10 % 2)
+            label = f"{row.experiment.row} (n={len(row.runs)})"
+            axes.plot(steps, errors, color=colour, label=label)
             train_steps, train_errors = _median_curve(row.runs, train=True)
-            axes.plot(train_steps, train_errors, color=line.get_color(), linestyle="--", alpha=0.7)
+            axes.plot(train_steps, train_errors, color=colour, linestyle="--", alpha=0.7)
             drawn = True
     if not drawn:
         return False
@@ -759,6 +763,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     roots = [Path(root) for root in args.results]
     for root in roots:
+        if root.is_file():
+            return _error(f"--results {root} is a file: give the folder holding the runs")
         if not root.is_dir():
             return _error(f"results directory '{root}' does not exist")
     if args.seeds < 1:

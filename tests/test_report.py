@@ -636,3 +636,33 @@ def test_accept_counts_runs_that_differ_in_the_named_settings(
     assert "unknown setting(s) trainer.precison (did you mean trainer.precision?)" in (
         capsys.readouterr().err
     )
+
+
+def test_every_row_of_table_1_has_its_own_colour(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Table 1 has 11 rows; matplotlib's default cycle of 10 gave the first and last one
+    colour, so two curves could not be told apart."""
+    from matplotlib.figure import Figure
+
+    names = [e.name for e in DEFINITIONS.values() if e.key == "table1"]
+    for name in names:
+        write_seeds(tmp_path, name, [7.0])
+    runs, _ = report.find_runs([tmp_path])
+    (table,) = report.build_tables([DEFINITIONS[name] for name in names], runs, seeds=1)
+    drawn: list[Figure] = []
+    monkeypatch.setattr(Figure, "savefig", lambda figure, *a, **k: drawn.append(figure))
+    assert report.plot_curves(table, tmp_path / "curves.png")
+    eval_lines = [line for line in drawn[0].axes[0].lines if line.get_linestyle() == "-"]
+    assert len(eval_lines) == len(names) == 11
+    assert len({line.get_color() for line in eval_lines}) == 11
+
+
+def test_a_file_given_as_the_results_folder_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    result = write_run(tmp_path, "a/0", "table1/original", 0, 7.0) / "result.json"
+    assert report.main(["--results", str(result)]) == 2
+    assert f"--results {result} is a file: give the folder holding the runs" in (
+        capsys.readouterr().err
+    )
