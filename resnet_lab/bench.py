@@ -195,9 +195,7 @@ class StackedModels:
         self.device = next(iter(self.params.values())).device
         self.precision = precision
         self.trainer_cfg = trainer_cfg
-        self.optimizer = make_optimizer(self.params.values(), trainer_cfg)
-        for p in self.params.values():  # zero gradients kept from the first step, as the trainer
-            p.grad = torch.zeros_like(p)
+        self.optimizer = make_optimizer(self.params.values(), trainer_cfg)  # with zero grads
 
     def _forward(
         self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor

@@ -140,7 +140,9 @@ def make_optimizer(params: Iterable[torch.Tensor], t: DictConfig) -> torch.optim
 
     Momentum buffers exist from the start, at zero: the first step then computes exactly what
     torch's lazily created buffer gives (0 * momentum + g = g), and no buffer is created inside
-    a compiled step, where CUDA graphs would own its memory and free it at the next step.
+    a compiled step, where CUDA graphs would own its memory and free it at the next step. So do
+    the gradients, zeroed in place each step: a unit that stochastic depth drops still gets
+    momentum and weight decay, from the first step on.
     """
     params = list(params)
     optimizer = torch.optim.SGD(
@@ -150,8 +152,9 @@ def make_optimizer(params: Iterable[torch.Tensor], t: DictConfig) -> torch.optim
         weight_decay=t.weight_decay,
         nesterov=t.nesterov,
     )
-    if t.momentum:
-        for p in params:
+    for p in params:
+        p.grad = torch.zeros_like(p)
+        if t.momentum:
             optimizer.state[p]["momentum_buffer"] = torch.zeros_like(p)
     return optimizer
 
@@ -289,9 +292,8 @@ class Trainer:
         )
         self.num_params = sum(p.numel() for p in model.parameters())
         self.optimizer = make_optimizer(model.parameters(), self.t)
-        for p in model.parameters():  # zeros from the first step on: see train_step
-            p.grad = torch.zeros_like(p)
-            if self.t.compile:  # zeroed in place, never replaced: CUDA graphs need not copy it
+        if self.t.compile:  # gradients zeroed in place, never replaced: graphs need not copy
+            for p in model.parameters():
                 torch._dynamo.mark_static_address(p.grad)
         if self.device.type == "cuda":
             set_cuda_math(tf32=self.t.precision == "tf32", cudnn_benchmark=self.t.cudnn_benchmark)
@@ -420,7 +422,7 @@ class Trainer:
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
             logits = self.model(x)
             loss = F.cross_entropy(logits, y)
-        # zeros, not None (build() allocates them): a unit dropped by stochastic depth still gets
+        # zeros, not None (make_optimizer allocates them): a unit dropped by stochastic depth gets
         # momentum and weight decay, from the first step on
         self.optimizer.zero_grad(set_to_none=False)
         loss.backward()

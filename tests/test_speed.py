@@ -191,8 +191,9 @@ def test_bf16_and_tf32_are_one_choice() -> None:
 
 
 def test_momentum_buffers_start_at_zero_and_step_as_torch_lazy_ones() -> None:
-    """make_optimizer creates the momentum buffers up front (none is born inside a compiled or
-    CUDA-graph step); the steps are bit for bit those of torch's lazily created buffers."""
+    """make_optimizer creates the momentum buffers and zero gradients up front (none is born
+    inside a compiled or CUDA-graph step); the steps are bit for bit those of torch's lazily
+    created buffers."""
     for nesterov in (False, True):
         t = compose_config([*TINY, f"trainer.nesterov={nesterov}"]).trainer
         assert t.momentum == 0.9
@@ -207,6 +208,7 @@ def test_momentum_buffers_start_at_zero_and_step_as_torch_lazy_ones() -> None:
             nesterov=nesterov,
         )
         assert all(torch.equal(ours.state[p]["momentum_buffer"], torch.zeros(3, 4)) for p in params)
+        assert all(torch.equal(p.grad, torch.zeros(3, 4)) for p in params)  # zeroed in place
         for _ in range(3):
             for opt, ps in ((ours, params), (lazy, lazy_params)):
                 for p in ps:
