@@ -39,6 +39,10 @@ def install_launcher_handlers() -> None:
     raise KeyboardInterrupt otherwise (Hydra starting up, or between the runs of the basic
     launcher; the trainer installs its own handlers while it trains)."""
     os.environ[LAUNCHER_ENV] = str(os.getpid())
+    # loky's resource tracker, started later with this environment, then frees what the exited
+    # launcher held, with warnings of "leaked" semaphores that read like a fault
+    quiet = "ignore::UserWarning:joblib.externals.loky.backend.resource_tracker"
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), quiet]))
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _stop_launcher)
 
