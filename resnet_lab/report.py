@@ -94,7 +94,14 @@ CSV_COLUMNS = (
 )
 CONFIG_KEYS = set(flatten_keys(OmegaConf.to_container(OmegaConf.structured(Config))))
 # Which run to keep when one seed of one row was run more than once.
-_STATUS_RANK = {"completed": 3, "diverged": 3, "interrupted": 1, "failed": 1, "running": 0}
+_STATUS_RANK = {
+    "completed": 3,
+    "diverged": 3,
+    "interrupted": 1,
+    "failed": 1,
+    "running": 0,
+    "unreadable": 0,  # result.json damaged: the row is known from the run's config.yaml
+}
 
 
 @dataclass(frozen=True)
@@ -316,7 +323,33 @@ def find_runs(roots: Sequence[Path]) -> tuple[list[Run], list[str]]:
                 runs.append(read_run(path, label))
             except ValueError as exc:
                 problems.append(f"could not read `{label}/result.json`: {exc}")
+                if (stand_in := _unreadable_run(path.parent, label)) is not None:
+                    runs.append(stand_in)
     return runs, problems
+
+
+def _unreadable_run(run_dir: Path, label: str) -> Run | None:
+    """A run whose result.json cannot be read, placed in its row by the config.yaml the trainer
+    wrote at its start, so the row says ``unreadable`` rather than ``missing``."""
+    try:
+        config = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"))
+    except Exception:  # absent or damaged too: the problem line is all there is
+        return None
+    if not isinstance(config, dict) or not isinstance(config.get("experiment"), dict):
+        return None
+    seed = config.get("seed")
+    return Run(
+        path=run_dir,
+        label=label,
+        name=str(config["experiment"].get("name") or ""),
+        status="unreadable",
+        seed=int(seed) if _as_float(seed) is not None else None,
+        profile=str(config.get("profile") or "paper"),
+        error=None,
+        eval_split="test",
+        experiment=config["experiment"],
+        sort_time="",
+    )
 
 
 def mark_departures(
@@ -415,7 +448,7 @@ def summarize(experiment: Experiment, runs: list[Run], seeds: int) -> RowResult:
     ranked = [math.inf if run.status == "diverged" else run.error for run in finished]
     count = {
         s: sum(run.status == s for run in kept)
-        for s in ("diverged", "running", "interrupted", "failed")
+        for s in ("diverged", "running", "interrupted", "failed", "unreadable")
     }
     median = statistics.median(ranked) if ranked else None
     best = min(ranked) if ranked else None
@@ -441,7 +474,7 @@ def summarize(experiment: Experiment, runs: list[Run], seeds: int) -> RowResult:
             parts.append(f"diverged ({count['diverged']} of {len(finished)})")
         if len(finished) < seeds:
             parts.append(f"partial ({len(finished)} of {seeds} seeds)")
-    for status in ("running", "interrupted", "failed"):
+    for status in ("running", "interrupted", "failed", "unreadable"):
         if count[status]:
             parts.append(f"{status} ({count[status]})")
     if departed:

@@ -666,3 +666,21 @@ def test_a_file_given_as_the_results_folder_is_named(
     assert f"--results {result} is a file: give the folder holding the runs" in (
         capsys.readouterr().err
     )
+
+
+def test_a_run_with_a_damaged_result_is_unreadable_in_its_row_not_missing(
+    tmp_path: Path,
+) -> None:
+    """The trainer writes config.yaml at the start: it places a run whose result.json a full
+    disk cut short in its row, which said "missing" / "no runs yet" beside the Problems line."""
+    import yaml
+
+    run = write_run(tmp_path, "table1/original/seed3", "table1/original", 3, 7.0)
+    (run / "config.yaml").write_text(yaml.safe_dump(_row_config("table1/original", "paper", "seed=3")))
+    (run / "result.json").write_text('{"status": "completed", "final_te')
+    write_run(tmp_path, "table1/original/seed0", "table1/original", 0, 7.0)
+    assert report.main(["--results", str(tmp_path), "--seeds", "2"]) == 0
+    line = read_csv(tmp_path / "report.csv")["table1/original"]
+    assert (line["n"], line["status"]) == ("1", "ok, partial (1 of 2 seeds), unreadable (1)")
+    text = (tmp_path / "report.md").read_text()
+    assert "could not read `table1/original/seed3/result.json`" in text
