@@ -63,8 +63,9 @@ class RunLock:
                     raise RunFolderBusy(
                         f"another run ({owner}) is writing into "
                         f"{self.path.parent}; wait for it, or choose another folder "
-                        f"(hydra.run.dir=...). If that run is gone (killed on another machine), "
-                        f"delete {self.path} and run again"
+                        "(hydra.run.dir=...; in a sweep, two jobs given one folder: make "
+                        "hydra.sweep.subdir tell them apart). If that run is gone (killed on "
+                        f"another machine), delete {self.path} and run again"
                     ) from None
                 self._remove_if_stale()
                 continue

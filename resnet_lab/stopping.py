@@ -4,13 +4,15 @@ Hydra's joblib launcher runs jobs in loky worker processes. Left alone, a signal
 process goes wrong both ways: SIGTERM kills it and leaves the workers training on, orphaned, each
 holding its run's lock; Ctrl-C makes joblib abort, and it SIGKILLs the workers, possibly before
 they save their checkpoints (an idle worker's KeyboardInterrupt aborts the pool too). So the
-launching process exits at once, touching no worker, and each worker watches its parent: when it
-is gone, the running job stops at its next step with a checkpoint (the trainer's SIGTERM path),
-then the worker exits.
+launching process passes SIGTERM to its workers and exits at once, without joblib: a training
+worker stops at its next step with a checkpoint (the trainer's SIGTERM path), any other exits.
+Each worker also watches the launcher (gone after a SIGKILL, or before the worker took its job):
+then it stops its run the same way and exits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -31,6 +33,18 @@ CONTINUE_ENV = "RESNET_LAB_CONTINUE"
 WATCH_INTERVAL_S = 0.5
 _job_running = threading.Event()
 _watching = False
+
+
+class _Training:
+    """Set by the trainer's signal handling (resnet_lab.train._StopFlag), read by the watch:
+    whether a run is training in this process, and whether a stop signal already reached it
+    (a second one would stop it at once, without its checkpoint)."""
+
+    running = False
+    stopping = False
+
+
+training = _Training()
 last_signal = signal.SIGINT  # the launching process's last stopping signal: its exit code
 
 
@@ -53,6 +67,9 @@ def _stop_launcher(signum: int, frame: FrameType | None) -> None:
     workers = [p for p in multiprocessing.active_children() if type(p).__name__ == "LokyProcess"]
     if not workers:
         raise KeyboardInterrupt
+    for worker in workers:  # after Ctrl-C too: the idle ones, if not ended by it, end now
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker.pid, signal.SIGTERM)
     print(
         f"resnet-lab: {signal.Signals(signum).name}: the sweep stops; each running job saves a "
         "checkpoint at its next step and stops within seconds; "
@@ -72,12 +89,13 @@ def how_to_continue(folder: str) -> str:
 
 @contextmanager
 def job_in_worker() -> Iterator[None]:
-    """Around a sweep job: in a worker process (not the launching one), watch the launcher."""
-    launcher = os.environ.get(LAUNCHER_ENV)
-    if launcher is None or launcher == str(os.getpid()):
+    """Around a sweep job: in a loky worker, watch the launching process."""
+    launcher = os.environ.get(LAUNCHER_ENV, "")
+    worker = multiprocessing.current_process().name.startswith("LokyProcess")
+    if not (worker and launcher.isdigit()):
         yield
         return
-    _start_watch()
+    _start_watch(int(launcher))
     _job_running.set()
     try:
         yield
@@ -85,21 +103,22 @@ def job_in_worker() -> Iterator[None]:
         _job_running.clear()
 
 
-def _start_watch() -> None:
+def _start_watch(launcher: int) -> None:
     global _watching
     if not _watching:
         _watching = True
-        parent = os.getppid()
-        threading.Thread(target=_watch, args=(parent,), daemon=True, name="launcher-watch").start()
+        thread = threading.Thread(target=_watch, args=(launcher,), daemon=True, name="watch")
+        thread.start()
 
 
-def _watch(parent: int) -> None:
-    """Stop the running job (SIGTERM to this process) when the parent is gone; exit after it."""
-    while os.getppid() == parent:
+def _watch(launcher: int) -> None:
+    """When the launcher is gone (the worker's parent), stop the training run and exit."""
+    while os.getppid() == launcher:
         time.sleep(WATCH_INTERVAL_S)
-    if _job_running.is_set():
-        log.warning("the sweep's launching process (pid %d) is gone: stopping this run", parent)
-        os.kill(os.getpid(), signal.SIGTERM)
+    if _job_running.is_set() and training.running:
+        log.warning("the sweep's launching process (pid %d) is gone: stopping this run", launcher)
+        if not training.stopping:
+            os.kill(os.getpid(), signal.SIGTERM)
         while _job_running.is_set():
             time.sleep(WATCH_INTERVAL_S)
     logging.shutdown()

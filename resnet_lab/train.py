@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from resnet_lab import stopping
 from resnet_lab.checkpoint import (
     atomic_write_text,
     list_checkpoints,
@@ -190,13 +191,16 @@ class _StopFlag:
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(ValueError):  # not in the main thread
                 self._previous[signum] = signal.signal(signum, self._handle)
+        stopping.training.running, stopping.training.stopping = True, False
         return self
 
     def __exit__(self, *exc: object) -> None:
+        stopping.training.running = False
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
 
     def _handle(self, signum: int, frame: object) -> None:
+        stopping.training.stopping = True
         self.signum = self.signum or signum  # the first signal names the stop
         signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
 

@@ -676,7 +676,9 @@ def test_a_run_with_a_damaged_result_is_unreadable_in_its_row_not_missing(
     import yaml
 
     run = write_run(tmp_path, "table1/original/seed3", "table1/original", 3, 7.0)
-    (run / "config.yaml").write_text(yaml.safe_dump(_row_config("table1/original", "paper", "seed=3")))
+    (run / "config.yaml").write_text(
+        yaml.safe_dump(_row_config("table1/original", "paper", "seed=3"))
+    )
     (run / "result.json").write_text('{"status": "completed", "final_te')
     write_run(tmp_path, "table1/original/seed0", "table1/original", 0, 7.0)
     assert report.main(["--results", str(tmp_path), "--seeds", "2"]) == 0

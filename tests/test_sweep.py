@@ -167,10 +167,14 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
-def test_sigterm_to_a_parallel_sweep_stops_every_job_with_a_checkpoint(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_a_killed_parallel_sweep_stops_every_job_with_a_checkpoint(
+    tmp_path: Path, signum: int
+) -> None:
     """`kill <resnet-lab>` on a joblib sweep used to kill the launching process only: its
     workers trained on, orphaned, each holding its run's lock. Now every running job stops at
-    its next step with a checkpoint (status interrupted) and no worker is left."""
+    its next step with a checkpoint (status interrupted) and no worker is left: SIGTERM is
+    passed on to the workers; after a SIGKILL, each worker sees its launcher gone."""
     results = tmp_path / "results"
     proc = subprocess.Popen(
         [
@@ -199,10 +203,13 @@ def test_sigterm_to_a_parallel_sweep_stops_every_job_with_a_checkpoint(tmp_path:
         assert time.time() < deadline, "the sweep's runs wrote no checkpoint"
         time.sleep(0.1)
     workers = _children(proc.pid)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + signal.SIGTERM, out
-    assert "SIGTERM: the sweep stops; each running job saves a checkpoint" in out
+    if signum == signal.SIGTERM:
+        assert proc.returncode == 128 + signal.SIGTERM, out
+        assert "SIGTERM: the sweep stops; each running job saves a checkpoint" in out
+    else:
+        assert "the sweep's launching process (pid " in out  # the workers' log
     assert "leaked" not in out  # loky's resource tracker frees the launcher's semaphores quietly
     deadline = time.time() + 60
     while any(_alive(pid) for pid in workers):
@@ -212,3 +219,24 @@ def test_sigterm_to_a_parallel_sweep_stops_every_job_with_a_checkpoint(tmp_path:
         result = json.loads((run / "result.json").read_text())
         assert result["status"] == "interrupted", result["status"]
         assert list_checkpoints(run / "ckpt")[-1].name == f"step_{result['step']:07d}.pt"
+
+
+def test_a_worker_whose_launcher_is_gone_before_its_job_exits_untrained(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A loky worker can take its job after the launcher died (SIGKILL at dispatch): it must
+    not train orphaned. Its parent is then no longer the launcher, and it exits at once."""
+    import logging
+    import multiprocessing
+    import threading
+
+    from resnet_lab import stopping
+
+    exited = threading.Event()
+    monkeypatch.setattr(os, "_exit", lambda code: exited.set())
+    monkeypatch.setattr(logging, "shutdown", lambda: None)
+    monkeypatch.setattr(stopping, "_watching", False)
+    monkeypatch.setenv(stopping.LAUNCHER_ENV, str(os.getppid() + 1))  # not this one's parent
+    monkeypatch.setattr(multiprocessing.current_process(), "name", "LokyProcess-1")
+    with stopping.job_in_worker():
+        assert exited.wait(5), "the worker went on with its job"
