@@ -61,10 +61,13 @@ reproduce-table:
 	  echo "unknown table $$table (TABLES): choose from" $$(ls "$(EXPERIMENTS)") >&2; exit 2; }; done
 	@[ -f "$(PROFILES)/$(PROFILE).yaml" ] || { echo "unknown PROFILE $(PROFILE): choose from" \
 	  $$(ls "$(PROFILES)" | sed 's/[.]yaml$$//') >&2; exit 2; }
+	@echo '$(SEEDS)' | grep -Eq '^[0-9]+(,[0-9]+)*$$' || { echo "SEEDS=$(SEEDS): give the" \
+	  "seeds as comma-separated integers, e.g. SEEDS=0,1,2" >&2; exit 2; }
+	@$(REPORT) --check
 	@failed=0; for table in $(TABLES); do \
-	  echo "== $$table ($(PROFILE), seeds $(SEEDS), launcher $(LAUNCHER))"; \
+	  echo "== $$table ($(PROFILE), seeds $(SEED_LIST), launcher $(LAUNCHER))"; \
 	  RESNET_LAB_CONTINUE="run make reproduce-table again (finished runs are skipped)" \
-	  resnet-lab -m "+experiment/$$table=glob(*)" seed=$(SEEDS) profile=$(PROFILE) resume=true \
+	  resnet-lab -m "+experiment/$$table=glob(*)" seed=$(SEED_LIST) profile=$(PROFILE) resume=true \
 	    hydra/launcher=$(LAUNCHER) hydra.sweep.dir=$(RESULTS) \
 	    'hydra.sweep.subdir=$${experiment.name}/seed$${seed}' $(EXTRA); rc=$$?; \
 	  if [ $$rc -ge 128 ]; then exit $$rc; fi; \
@@ -72,7 +75,8 @@ reproduce-table:
 	done; \
 	$(REPORT) && exit $$failed
 
-REPORT = resnet-lab-report --results $(RESULTS) --seeds $(words $(sort $(subst $(comma), ,$(SEEDS)))) \
+SEED_LIST = $(subst $(space),$(comma),$(sort $(subst $(comma), ,$(SEEDS))))# each seed once
+REPORT = resnet-lab-report --results $(RESULTS) --seeds $(words $(subst $(comma), ,$(SEED_LIST))) \
   --tables $(subst $(space),$(comma),$(strip $(TABLES)))$(if $(strip $(ACCEPT)), --accept $(ACCEPT))
 report:
 	$(REPORT)

@@ -113,7 +113,11 @@ def _a_mistake_every_job_makes(args: list[str]) -> str | None:
         return unknown_keys_message(added)
     keys = {override.key_or_group: override for _, override in overrides}
     resume = keys.get("resume")
-    resumes = resume is not None and not resume.is_sweep_override() and resume.value() is True
+    resumes = (  # OmegaConf reads these as true for a bool
+        resume is not None
+        and not resume.is_sweep_override()
+        and str(resume.value()).lower() in ("true", "yes", "on", "y", "1")
+    )
     if resumes and "hydra.sweep.dir" not in keys:
         return (
             "resume=true continues the sweep in hydra.sweep.dir, and none was given: add "

@@ -182,7 +182,8 @@ def with_closest_key(name: str, schema: type) -> str:
     """``trainer.lrr (did you mean trainer.lr?)``: the key of the same section it most likely
     misspells, if one is close (at difflib's 0.6 default, ``data.split`` was offered ``limit``)."""
     section, _, key = name.rpartition(".")
-    close = difflib.get_close_matches(key, schema_keys(schema, section), n=1, cutoff=0.7)
+    others = [known for known in schema_keys(schema, section) if known != key]
+    close = difflib.get_close_matches(key, others, n=1, cutoff=0.7)
     return f"{name} (did you mean {section}{'.' if section else ''}{close[0]}?)" if close else name
 
 

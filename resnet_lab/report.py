@@ -774,16 +774,35 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tables", help="comma-separated table names, e.g. table1,table6")
     parser.add_argument(
         "--accept",
-        default="",
-        metavar="KEYS",
-        help="comma-separated settings in which a run may differ from its row and still count, "
-        "e.g. trainer.precision (noted in the row)",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY",
+        help="settings in which a run may differ from its row and still count, e.g. "
+        "trainer.precision (noted in the row); several: space- or comma-separated, or repeated",
     )
     parser.add_argument(
         "--profile",
         help=f"report runs of this profile ({', '.join(known_profiles())}); needed when mixed",
     )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="check the options and exit (make reproduce-table does so before it trains)",
+    )
     return parser.parse_args(argv)
+
+
+def _accept_problem(accepted: set[str]) -> str | None:
+    for key in sorted(accepted - CONFIG_KEYS):
+        inside = sorted(name for name in CONFIG_KEYS if name.startswith(f"{key}."))
+        if inside:
+            return f"--accept {key} is a section: name its settings, e.g. {inside[0]}"
+        return (
+            f"--accept {with_closest_key(key, Config)}: not a setting (dotted keys, as in "
+            "config.yaml, e.g. trainer.precision)"
+        )
+    return None
 
 
 def _error(message: str) -> int:
@@ -794,20 +813,13 @@ def _error(message: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``resnet-lab-report``; exit 0 even when rows are missing, 2 on bad input."""
     args = _parse_args(argv)
-    roots = [Path(root) for root in args.results]
-    for root in roots:
-        if root.is_file():
-            return _error(f"--results {root} is a file: give the folder holding the runs")
-        if not root.is_dir():
-            return _error(f"results directory '{root}' does not exist")
     if args.seeds < 1:
         return _error("--seeds must be at least 1")
     if args.profile is not None and args.profile not in (profiles := known_profiles()):
         return _error(f"unknown --profile '{args.profile}'; choose from {', '.join(profiles)}")
-    accepted = {key.strip() for key in args.accept.split(",") if key.strip()}
-    if unknown := sorted(key for key in accepted if key not in CONFIG_KEYS):
-        named = ", ".join(with_closest_key(key, Config) for key in unknown)
-        return _error(f"--accept: unknown setting(s) {named}; give dotted keys, e.g. trainer.lr")
+    accepted = {key.strip() for arg in args.accept for key in arg.split(",") if key.strip()}
+    if problem := _accept_problem(accepted):
+        return _error(problem)
     try:
         experiments = load_experiments()
     except ConfigError as exc:
@@ -821,6 +833,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"known: {', '.join(sorted(known))}"
             )
         experiments = [e for e in experiments if e.key in wanted]
+    if args.check:
+        return 0
+    roots = [Path(root) for root in args.results]
+    for root in roots:
+        if root.is_file():
+            return _error(f"--results {root} is a file: give the folder holding the runs")
+        if not root.is_dir():
+            return _error(f"results directory '{root}' does not exist")
 
     runs, problems = find_runs(roots)
     if not runs and not problems:

@@ -301,6 +301,8 @@ def test_a_sweep_of_nothing_or_two_modes_is_refused(
             ["-m", "+experiment/table6=glob(*)", "resume=true"],
             "resume=true continues the sweep in hydra.sweep.dir, and none was given",
         ),
+        (["-m", "seed=0,1", "resume=yes"], "resume=true continues the sweep in hydra.sweep.dir"),
+        (["-m", "seed=0,1", "resume=1"], "resume=true continues the sweep in hydra.sweep.dir"),
     ],
 )
 def test_a_mistake_every_job_of_a_sweep_makes_is_said_once(

@@ -633,9 +633,25 @@ def test_accept_counts_runs_that_differ_in_the_named_settings(
     assert "run `a/0` is counted with --accept: trainer.precision 'fp32' -> 'bf16'" in text
     capsys.readouterr()
     assert report.main([*args, "--accept", "trainer.precison"]) == 2
-    assert "unknown setting(s) trainer.precison (did you mean trainer.precision?)" in (
+    assert "--accept trainer.precison (did you mean trainer.precision?): not a setting" in (
         capsys.readouterr().err
     )
+    assert report.main([*args, "--accept", "model"]) == 2
+    assert "--accept model is a section: name its settings, e.g. model.arch" in (
+        capsys.readouterr().err
+    )
+    # several keys: repeated, space- or comma-separated (make ACCEPT="a b"); none is dropped
+    model_and_precision = _row_config(name, "paper", "trainer.precision=bf16", "model.width=8")
+    _edit_result(tmp_path / "a/0", config=model_and_precision)
+    for accept in (
+        ["--accept", "trainer.precision", "--accept", "model.width"],
+        ["--accept", "trainer.precision", "model.width"],
+        ["--accept", "model.width,trainer.precision"],
+    ):
+        assert report.main([*args, *accept]) == 0
+        assert read_csv(tmp_path / "report.csv")[name]["status"] == "ok", accept
+    assert report.main([*args, "--accept", "trainer.precision"]) == 0
+    assert read_csv(tmp_path / "report.csv")[name]["status"] == "other settings, not counted (1)"
 
 
 def test_every_row_of_table_1_has_its_own_colour(

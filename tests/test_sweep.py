@@ -87,6 +87,10 @@ def test_make_reproduce_table_runs_the_documented_sweep() -> None:
         ["make", "-n", "report", "SEEDS=0,0,1"], cwd=REPO, capture_output=True, text=True
     ).stdout
     assert "--seeds 2" in repeated  # seed=0,0 trains seed 0 once: not "partial (1 of 2)"
+    repeated = subprocess.run(
+        ["make", "-n", "reproduce-table", "SEEDS=0,0,1"], cwd=REPO, capture_output=True, text=True
+    ).stdout
+    assert " seed=0,1 " in repeated  # two jobs in one folder: the parallel launcher's lock fails
     accepting = subprocess.run(
         ["make", "-n", "report", "ACCEPT=trainer.precision"],
         cwd=REPO,
@@ -116,16 +120,30 @@ def test_a_misspelt_table_stops_the_target_before_any_run(tmp_path: Path) -> Non
     assert not list(tmp_path.iterdir())
 
 
-def test_a_misspelt_profile_stops_the_target_before_any_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("variable", "message"),
+    [
+        ("PROFILE=smok", "unknown PROFILE smok: choose from paper smoke"),
+        ("SEEDS=0 1", "SEEDS=0 1: give the seeds as comma-separated integers, e.g. SEEDS=0,1,2"),
+        ("SEEDS=range(0,2)", "SEEDS=range(0,2): give the seeds as comma-separated integers"),
+        ("ACCEPT=model", "--accept model is a section: name its settings, e.g. model.arch"),
+    ],
+)
+def test_a_mistaken_variable_stops_the_target_before_any_run(
+    tmp_path: Path, variable: str, message: str
+) -> None:
+    """Each used to surface only after hours of training (ACCEPT, in the report), or as a cascade
+    of Hydra and shell errors per table (SEEDS)."""
     out = subprocess.run(
-        ["make", "-f", str(REPO / "Makefile"), "reproduce-table", "PROFILE=smok"],
+        ["make", "-f", str(REPO / "Makefile"), "reproduce-table", "TABLES=highway", variable],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert out.returncode == 2, out.stdout + out.stderr
-    assert "unknown PROFILE smok: choose from paper smoke" in out.stderr
+    assert message in out.stderr
+    assert "==" not in out.stdout  # no table started
     assert not list(tmp_path.iterdir())
 
 
