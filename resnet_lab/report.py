@@ -23,6 +23,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from resnet_lab.api import compose_config
 from resnet_lab.config import (
     CONF_DIR,
     RESULT_NEUTRAL,
@@ -153,7 +154,7 @@ class Run:
     sort_time: str
     notes: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)  # the compared keys of its config
-    departures: list[str] = field(default_factory=list)  # "key: row's -> run's" (not counted)
+    departures: list[str] = field(default_factory=list)  # "key row's -> run's": not counted
 
     @property
     def finished(self) -> bool:
@@ -362,8 +363,6 @@ def mark_departures(
     ``--accept trainer.precision``) are noted and counted. Keys a run lacks (an older lab) or the
     row lacks (a newer one) are not compared. Returns a problem line per row that cannot be
     composed."""
-    from resnet_lab.api import compose_config  # Hydra composition: only for runs with a config
-
     by_name = {e.name: e for e in experiments}
     rows: dict[tuple[str, str], dict[str, Any] | None] = {}
     problems = []
@@ -794,15 +793,17 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _accept_problem(accepted: set[str]) -> str | None:
-    for key in sorted(accepted - CONFIG_KEYS):
-        inside = sorted(name for name in CONFIG_KEYS if name.startswith(f"{key}."))
-        if inside:
-            return f"--accept {key} is a section: name its settings, e.g. {inside[0]}"
-        return (
-            f"--accept {with_closest_key(key, Config)}: not a setting (dotted keys, as in "
-            "config.yaml, e.g. trainer.precision)"
-        )
-    return None
+    """What is wrong with the first --accept key that is not a setting, if any."""
+    unknown = sorted(accepted - CONFIG_KEYS)
+    if not unknown:
+        return None
+    inside = sorted(name for name in CONFIG_KEYS if name.startswith(f"{unknown[0]}."))
+    if inside:
+        return f"--accept {unknown[0]} is a section: name its settings, e.g. {inside[0]}"
+    return (
+        f"--accept {with_closest_key(unknown[0], Config)}: not a setting (dotted keys, as in "
+        "config.yaml, e.g. trainer.precision)"
+    )
 
 
 def _error(message: str) -> int:
