@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -19,6 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from resnet_lab import stopping
 from resnet_lab.data import DeviceData, load_data
 from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, UserError
@@ -126,15 +128,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        device = resolve_device(args.device, option="--device")
-        model, data = prepare(args.checkpoint, args.data_root, device)
-        images, labels = data.eval_images[: args.limit], data.eval_labels[: args.limit]
-        start = time.perf_counter()
-        error = evaluate(model, image_batches(images, labels, args.batch_size))
-        seconds = time.perf_counter() - start
+        with stopping.signals_interrupt() as received:
+            device = resolve_device(args.device, option="--device")
+            model, data = prepare(args.checkpoint, args.data_root, device)
+            images, labels = data.eval_images[: args.limit], data.eval_labels[: args.limit]
+            start = time.perf_counter()
+            error = evaluate(model, image_batches(images, labels, args.batch_size))
+            seconds = time.perf_counter() - start
     except UserError as e:
         print(f"resnet-lab-eval: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        signum = received[0] if received else signal.SIGINT
+        print(
+            f"resnet-lab-eval: interrupted by {signum.name} (it writes no files)", file=sys.stderr
+        )
+        return 128 + signum
     n = labels.shape[0]
     info = model.info
     print(f"checkpoint: {info['path']} ({info['net']})")

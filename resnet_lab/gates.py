@@ -20,6 +20,7 @@ import argparse
 import csv
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from resnet_lab import stopping
 from resnet_lab.errors import UserError
 from resnet_lab.evaluate import positive_int
 
@@ -251,10 +253,19 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        out = run(args)
+        with stopping.signals_interrupt() as received:
+            out = run(args)
     except UserError as e:
         print(f"resnet-lab-gates: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        signum = received[0] if received else signal.SIGINT
+        print(
+            f"resnet-lab-gates: interrupted by {signum.name}: its outputs, if any were written, "
+            "are incomplete; run the command again",
+            file=sys.stderr,
+        )
+        return 128 + signum
     log.info("gate statistics written to %s", out)
     return 0
 

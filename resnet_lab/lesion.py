@@ -35,6 +35,7 @@ import logging
 import math
 import random
 import shlex
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -50,6 +51,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
+from resnet_lab import stopping
 from resnet_lab.command_line import check_command_line
 from resnet_lab.config import keys_not_in_schema, schema_keys, with_closest_key
 from resnet_lab.device import resolve_device
@@ -221,10 +223,13 @@ def bn_reestimated(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -
 # Experiments: each takes a ``measure`` of the model's current state
 
 
-def single_deletions(model: nn.Module, measure: Measure) -> list[dict[str, Any]]:
-    """Error after deleting each unit alone (Veit et al. Figure 3)."""
+def single_deletions(
+    model: nn.Module, measure: Measure, into: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Error after deleting each unit alone (Veit et al. Figure 3). ``into``: the list to fill,
+    so an interrupted study keeps the units it measured."""
     down = set(model.downsampling_units)
-    results = []
+    results = [] if into is None else into
     for i in range(len(model.units)):
         with lesioned(model, [i]):
             results.append({"unit": i, "downsampling": i in down, "error": measure()})
@@ -242,13 +247,15 @@ def random_deletions(
     samples: int,
     rng: random.Random,
     known: dict[frozenset[int], float] | None = None,
+    into: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Errors after deleting k random units, k = 1..max_k (Veit et al. Figure 5a).
 
-    ``known``: errors already measured for some subsets (e.g. the single deletions).
+    ``known``: errors already measured for some subsets (e.g. the single deletions); ``into``:
+    the list to fill, one entry per finished k.
     """
     known = dict(known or {})
-    results = []
+    results = [] if into is None else into
     for k in range(1, min(max_k, len(candidates)) + 1):
         subsets = sample_deletions(candidates, k, samples, rng)
         errors = []
@@ -266,14 +273,19 @@ def random_deletions(
 
 
 def random_swaps(
-    model: nn.Module, measure: Measure, max_k: int, samples: int, rng: random.Random
+    model: nn.Module,
+    measure: Measure,
+    max_k: int,
+    samples: int,
+    rng: random.Random,
+    into: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Errors after swapping k random compatible pairs, k = 1..max_k, with the Kendall tau of
-    each resulting order (Veit et al. Figure 5b)."""
+    each resulting order (Veit et al. Figure 5b); ``into``: the list to fill."""
     groups = swap_groups(model)
     identity = list(range(len(model.units)))
     available = sum(math.comb(len(g), 2) for g in groups)
-    results = []
+    results = [] if into is None else into
     known: dict[tuple[int, ...], float] = {}  # few distinct orders exist for small k: measure once
     for k in range(1, min(max_k, available) + 1):
         orders, taus, errors = [], [], []
@@ -341,6 +353,12 @@ def lesion_markdown(results: dict[str, Any]) -> str:
     ]
     if s.get("command"):
         lines.insert(5, f"- command: `{s['command']}`")
+    if stop := results.get("interrupted"):
+        lines[2:2] = [
+            f"**Interrupted by {stop['signal']} during {stop['during']}: the tables below hold "
+            "what finished; run the command again for the whole study.**",
+            "",
+        ]
     if "single" in results:
         plain = results.get("plain")
         lines += [
@@ -653,6 +671,7 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
             "carry their input past the branch; give a net trained with shortcut=none"
         )
     results: dict[str, Any] = {
+        "status": "completed",
         "checkpoint": model.info,
         "settings": {
             "config": OmegaConf.to_container(cfg, resolve=True),
@@ -661,82 +680,128 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
             "data": data.source,
             "device": str(device),
         },
-        "baseline": {
-            "error": evaluate(model, batches()),
-            "error_bn_reestimated": measure() if bn_batches else None,
-        },
     }
-    log.info(
-        "intact: test error %.2f%% on %d images", results["baseline"]["error"], labels.shape[0]
-    )
-    if "single" in opts.experiments:
-        results["single"] = single_deletions(model, measure)
-    if plain is not None:
-        plain_measure = make_measure(plain, batches, bn_batches)
-        results["plain"] = {
-            "checkpoint": plain.info,
-            "baseline": {"error": evaluate(plain, batches())},
-            "single": single_deletions(plain, plain_measure),
-        }
-    if "random" in opts.experiments:
-        down = set(model.downsampling_units)
-        candidates = [
-            i for i in range(len(model.units)) if opts.include_downsampling or i not in down
-        ]
-        known = {frozenset([r["unit"]]): r["error"] for r in results.get("single", [])}
-        results["random"] = {
-            "candidates": candidates,
-            "include_downsampling": opts.include_downsampling,
-            "per_k": random_deletions(
-                model,
-                measure,
-                candidates,
-                opts.max_k,
-                opts.samples,
-                random.Random(f"{seed}:random"),
-                known,
-            ),
-        }
-        if not candidates:
-            results["random"]["skipped"] = (
-                "every unit is a downsampling unit, so none may be deleted at random "
-                "(lesion.include_downsampling=true admits them)"
+    part = "the intact net"
+    with stopping.signals_interrupt() as received:
+        try:
+            results["baseline"] = {
+                "error": evaluate(model, batches()),
+                "error_bn_reestimated": measure() if bn_batches else None,
+            }
+            log.info(
+                "intact: test error %.2f%% on %d images",
+                results["baseline"]["error"],
+                labels.shape[0],
             )
-    if "swap" in opts.experiments:
-        groups = swap_groups(model)
-        results["swap"] = {
-            "groups": groups,
-            "per_k": random_swaps(
-                model,
-                measure,
-                opts.swap_max_k or opts.max_k,
-                opts.samples,
-                random.Random(f"{seed}:swap"),
-            ),
-        }
-        if not groups:
-            results["swap"]["skipped"] = (
-                f"no two neighbouring units of one stage in this {len(model.units)}-unit net "
-                "have the same input and output shape (downsampling units, and a "
-                "pre-activation net's first unit, stay in place): nothing to swap"
-            )
-    for part in ("random", "swap"):
-        if part in results and (note := skip_note(results[part])):
-            log.info("%s: skipped: %s", part, note)
-    if "paths" in opts.experiments:
-        [(x, y)] = training_batches(data.train_images, data.train_labels, 1, opts.path_batch, seed)
-        results["paths"] = path_study(
-            model, x, y, opts.path_samples, random.Random(f"{seed}:paths")
-        )
+            if "single" in opts.experiments:
+                part = "single deletions"
+                single_deletions(model, measure, into=results.setdefault("single", []))
+            if plain is not None:
+                part = "the plain net's single deletions"
+                plain_measure = make_measure(plain, batches, bn_batches)
+                results["plain"] = {"checkpoint": plain.info, "single": []}
+                results["plain"]["baseline"] = {"error": evaluate(plain, batches())}
+                single_deletions(plain, plain_measure, into=results["plain"]["single"])
+            if "random" in opts.experiments:
+                part = "random deletions"
+                _random_part(results, model, measure, opts, seed)
+            if "swap" in opts.experiments:
+                part = "swaps"
+                _swap_part(results, model, measure, opts, seed)
+            for section in ("random", "swap"):
+                if section in results and (note := skip_note(results[section])):
+                    log.info("%s: skipped: %s", section, note)
+            if "paths" in opts.experiments:
+                part = "the path study"
+                [(x, y)] = training_batches(
+                    data.train_images, data.train_labels, 1, opts.path_batch, seed
+                )
+                results["paths"] = path_study(
+                    model, x, y, opts.path_samples, random.Random(f"{seed}:paths")
+                )
+        except KeyboardInterrupt:
+            signum = received[0] if received else signal.SIGINT
+            if "baseline" not in results:
+                raise LesionInterrupted(signum, "before any result: nothing to save") from None
+            results["status"] = "interrupted"
+            results["interrupted"] = {"signal": signum.name, "during": part}
     results["settings"]["wall_time_s"] = round(time.perf_counter() - start, 1)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "lesion.json").write_text(json.dumps(results, indent=1) + "\n")
-    (out / "lesion.md").write_text(lesion_markdown(results))
-    plot_results(results, out)
-    write_tensorboard(results, out)
+    with stopping.signals_deferred() as late:  # a few seconds: the files are written whole
+        (out / "lesion.json").write_text(json.dumps(results, indent=1) + "\n")
+        (out / "lesion.md").write_text(lesion_markdown(results))
+        plot_results(results, out)
+        write_tensorboard(results, out)
     log.info("wrote %s/lesion.json, lesion.md, plots and TensorBoard scalars", out)
+    if stop := results.get("interrupted"):
+        raise LesionInterrupted(
+            signal.Signals[stop["signal"]],
+            f"during {stop['during']}: what finished is saved in {out} (lesion.json status "
+            "interrupted); run the command again for the whole study",
+        )
+    if late:
+        raise LesionInterrupted(late[0], f"after the study finished: all of it is saved in {out}")
     return results
+
+
+def _random_part(
+    results: dict[str, Any], model: Any, measure: Measure, opts: DictConfig, seed: int
+) -> None:
+    down = set(model.downsampling_units)
+    candidates = [i for i in range(len(model.units)) if opts.include_downsampling or i not in down]
+    known = {frozenset([r["unit"]]): r["error"] for r in results.get("single", [])}
+    section = results["random"] = {
+        "candidates": candidates,
+        "include_downsampling": opts.include_downsampling,
+        "per_k": [],
+    }
+    if not candidates:
+        section["skipped"] = (
+            "every unit is a downsampling unit, so none may be deleted at random "
+            "(lesion.include_downsampling=true admits them)"
+        )
+    rng = random.Random(f"{seed}:random")
+    random_deletions(
+        model, measure, candidates, opts.max_k, opts.samples, rng, known, into=section["per_k"]
+    )
+
+
+def _swap_part(
+    results: dict[str, Any], model: Any, measure: Measure, opts: DictConfig, seed: int
+) -> None:
+    groups = swap_groups(model)
+    section = results["swap"] = {"groups": groups, "per_k": []}
+    if not groups:
+        section["skipped"] = (
+            f"no two neighbouring units of one stage in this {len(model.units)}-unit net "
+            "have the same input and output shape (downsampling units, and a "
+            "pre-activation net's first unit, stay in place): nothing to swap"
+        )
+    rng = random.Random(f"{seed}:swap")
+    random_swaps(
+        model, measure, opts.swap_max_k or opts.max_k, opts.samples, rng, into=section["per_k"]
+    )
+
+
+def _check_output_folder(out: Path) -> None:
+    """Never write over a study's or a training run's files: the old plots would stay beside
+    the new lesion.json, and TensorBoard would show both studies as one."""
+    held = [name for name in ("lesion.json", "result.json", "ckpt") if (out / name).exists()]
+    if held:
+        what = "a lesion study" if held[0] == "lesion.json" else "a training run"
+        raise ConfigError(
+            f"{out} already holds {what} ({held[0]}): give the study a folder of its own "
+            "(hydra.run.dir=..., or none for a new dated one)"
+        )
+
+
+class LesionInterrupted(UserError):
+    """SIGINT/SIGTERM: what the study finished is saved; ``exit_code`` follows the shell."""
+
+    def __init__(self, signum: signal.Signals, what: str) -> None:
+        super().__init__(f"interrupted by {signum.name} {what}")
+        self.exit_code = 128 + signum
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="lesion")
@@ -747,7 +812,11 @@ def main(cfg: DictConfig) -> None:
     out = Path(hydra_cfg.runtime.output_dir)
     command = shlex.join(["resnet-lab-lesion", *sys.argv[1:]])
     try:
+        _check_output_folder(out)
         run(cfg, out, command)
+    except LesionInterrupted as e:
+        print(f"resnet-lab-lesion: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
     except UserError as e:
         print(f"resnet-lab-lesion: error: {e}", file=sys.stderr)
         if hydra_cfg.mode == RunMode.MULTIRUN:
@@ -772,7 +841,11 @@ def command() -> None:
                 file=sys.stderr,
             )
             sys.exit(2)
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # the study catches its own signals: this came before or after it
+        print("resnet-lab-lesion: interrupted outside the study, nothing lost", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

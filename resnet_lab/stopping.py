@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ LAUNCHER_ENV = "RESNET_LAB_LAUNCHER_PID"  # set by the launching process, inheri
 # resume=true" (make reproduce-table sets "run make reproduce-table again")
 CONTINUE_ENV = "RESNET_LAB_CONTINUE"
 WATCH_INTERVAL_S = 0.5
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _job_running = threading.Event()
 _watching = False
 
@@ -57,7 +59,7 @@ def install_launcher_handlers() -> None:
     # launcher held, with warnings of "leaked" semaphores that read like a fault
     quiet = "ignore::UserWarning:joblib.externals.loky.backend.resource_tracker"
     os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), quiet]))
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in _STOP_SIGNALS:
         signal.signal(signum, _stop_launcher)
 
 
@@ -79,6 +81,44 @@ def _stop_launcher(signum: int, frame: FrameType | None) -> None:
     )
     logging.shutdown()
     os._exit(128 + signum)
+
+
+@contextmanager
+def signals_interrupt() -> Iterator[list[signal.Signals]]:
+    """SIGINT and SIGTERM raise KeyboardInterrupt inside (SIGTERM would otherwise end the
+    process without a word, keeping nothing), so a tool can save what it finished; the yielded
+    list receives the signal."""
+    received: list[signal.Signals] = []
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        received.append(signal.Signals(signum))
+        raise KeyboardInterrupt
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in _STOP_SIGNALS}
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextmanager
+def signals_deferred() -> Iterator[list[signal.Signals]]:
+    """SIGINT and SIGTERM wait until the block is done (outputs being written), recorded in the
+    yielded list; a second one acts at once, as it would without the block."""
+    received: list[signal.Signals] = []
+    previous: dict[int, Any] = {}
+
+    def defer(signum: int, frame: FrameType | None) -> None:
+        received.append(signal.Signals(signum))
+        signal.signal(signum, previous[signum])
+
+    previous.update({signum: signal.signal(signum, defer) for signum in _STOP_SIGNALS})
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def how_to_continue(folder: str) -> str:

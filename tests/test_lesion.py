@@ -444,6 +444,53 @@ def test_lesion_command_line(tmp_path: Path) -> None:
     assert list(out.glob("events.out.tfevents.*"))
     saved = OmegaConf.load(out / ".hydra/config.yaml")
     assert saved.checkpoint == str(run_dir) and saved.lesion.experiments == ["single", "random"]
+    # a second study into a study's or a training run's folder would mix their files
+    for folder, what in ((out, "a lesion study (lesion.json)"), (run_dir, "a training run")):
+        again = lesion_command(f"checkpoint={run_dir}", f"hydra.run.dir={folder}", cwd=tmp_path)
+        assert again.returncode == 2, again.stdout + again.stderr
+        assert f"{folder} already holds {what}" in again.stderr
+    assert json.loads((out / "lesion.json").read_text()) == results
+    assert not list(run_dir.glob("lesion*")) and not list(run_dir.glob("events.out.*"))
+
+
+def test_an_interrupted_study_keeps_what_it_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C or SIGTERM in the middle of a long study ended it with a KeyboardInterrupt trace
+    (or silently) and no lesion.json, though its finished parts had been measured."""
+    import signal
+
+    measured = lesion.random_deletions
+
+    def cut_after_k1(*args: Any, into: list[dict[str, Any]], **kwargs: Any) -> None:
+        measured(*args, **{**kwargs, "into": into})
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler raises before this returns
+        raise AssertionError("the signal did not interrupt the study")
+
+    monkeypatch.setattr(lesion, "random_deletions", cut_after_k1)
+    run_dir = save_run(tmp_path / "run", "model.depth=8")
+    cfg = compose_lesion_config(
+        [
+            f"checkpoint={run_dir}",
+            "data.limit=8",
+            "trainer.device=cpu",
+            "lesion.max_k=1",
+            "lesion.samples=1",
+            "lesion.experiments=[single,random,swap]",
+        ]
+    )
+    out = tmp_path / "out"
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(lesion.LesionInterrupted, match="SIGTERM during random deletions") as e:
+        run(cfg, out)
+    assert e.value.exit_code == 128 + signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) == handler  # the study's handler is gone again
+    saved = json.loads((out / "lesion.json").read_text())
+    assert saved["status"] == "interrupted"
+    assert saved["interrupted"] == {"signal": "SIGTERM", "during": "random deletions"}
+    assert len(saved["single"]) == 3 and len(saved["random"]["per_k"]) == 1
+    assert "swap" not in saved
+    assert "**Interrupted by SIGTERM during random deletions" in (out / "lesion.md").read_text()
 
 
 def test_lesion_command_without_checkpoint(tmp_path: Path) -> None:

@@ -606,6 +606,20 @@ def test_gate_tool_writes_means_per_unit_and_class(tmp_path: Path) -> None:
     assert len(events.Histograms("gates/unit_002")) == 1
 
 
+def test_gate_tool_stopped_by_a_signal_says_so(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+
+    from resnet_lab import gates
+
+    run_dir, _, _ = _run_folder(tmp_path, "gate")
+    monkeypatch.setattr(gates, "run", lambda args: os.kill(os.getpid(), signal.SIGINT))
+    assert gates_main([str(run_dir)]) == 128 + signal.SIGINT
+    assert "resnet-lab-gates: interrupted by SIGINT" in capsys.readouterr().err
+
+
 def test_gate_tool_rejects_runs_without_gates(tmp_path: Path, capsys: Any) -> None:
     run_dir, _, _ = _run_folder(tmp_path, "identity")
     assert gates_main([str(run_dir)]) == 2

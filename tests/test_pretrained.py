@@ -189,6 +189,23 @@ def test_eval_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "no such checkpoint" in capsys.readouterr().err
 
 
+def test_eval_command_stopped_by_a_signal_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C gave a KeyboardInterrupt trace and SIGTERM ended it without a word."""
+    import os
+    import signal
+
+    from resnet_lab import evaluate
+
+    tiny_run(tmp_path)
+    monkeypatch.setattr(evaluate, "evaluate", lambda *a: os.kill(os.getpid(), signal.SIGTERM))
+    assert eval_main([str(tmp_path), "--device", "cpu"]) == 128 + signal.SIGTERM
+    assert "resnet-lab-eval: interrupted by SIGTERM (it writes no files)" in (
+        capsys.readouterr().err
+    )
+
+
 def test_peer_accuracy_on_real_test_images() -> None:
     """The first 500 real test images: the peer ResNet-20 errs on about 9% of them."""
     if not (CIFAR / "cifar-10-batches-bin" / "test_batch.bin").is_file():
