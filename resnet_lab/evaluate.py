@@ -89,6 +89,15 @@ def prepare(
     return attach(loaded, data, device), data
 
 
+def in_flags(message: str) -> str:
+    """A data message for a command with flags: the loader names the Hydra settings
+    (``data.root=...``), which resnet-lab-eval and resnet-lab-gates give as ``--data-root``."""
+    message = message.replace("data.root=/path/to/it", "--data-root /path/to/it")
+    return message.replace(
+        " (data.download=true lets torchvision fetch the python version when online.)", ""
+    )
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -136,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             error = evaluate(model, image_batches(images, labels, args.batch_size))
             seconds = time.perf_counter() - start
     except UserError as e:
-        print(f"resnet-lab-eval: error: {e}", file=sys.stderr)
+        print(f"resnet-lab-eval: error: {in_flags(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         signum = received[0] if received else signal.SIGINT
@@ -154,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
         f"test error: {error:.2f}% ({round(error * n / 100)} of {n} {data.eval_split} images "
         f"wrong; {data.source}; {device}, {seconds:.0f} s)"
     )
+    if (limit := info.get("data_limit")) and limit != args.limit:
+        print(
+            f"note:       the run used data.limit={limit}: it trained on the first {limit} "
+            f"training images and measured its error on the first {limit} test images "
+            f"(--limit {limit} measures the same)"
+        )
     return 0
 
 

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from resnet_lab import stopping
 from resnet_lab.errors import UserError
-from resnet_lab.evaluate import positive_int
+from resnet_lab.evaluate import in_flags, positive_int
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         with stopping.signals_interrupt() as received:
             out = run(args)
     except UserError as e:
-        print(f"resnet-lab-gates: error: {e}", file=sys.stderr)
+        print(f"resnet-lab-gates: error: {in_flags(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         signum = received[0] if received else signal.SIGINT

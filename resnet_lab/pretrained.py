@@ -344,6 +344,7 @@ def wrap(
             f"shortcut={config['shortcut']['name']}, unit={config['after_add']['branch']}",
             "step": state.get("train_state", {}).get("step"),
             "normalization": f"x - per-pixel mean of the {data.get('name', '?')} training images",
+            "data_limit": data.get("limit"),  # the run's: its own test error is on that many
         }
     info.update(path=str(loaded.path), units=len(net.units) if isinstance(net, ResNet) else None)
     return NormalizedNet(net, mean_t, std_t, info).eval()

@@ -189,6 +189,26 @@ def test_eval_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "no such checkpoint" in capsys.readouterr().err
 
 
+def test_eval_of_a_run_with_a_data_limit_says_what_the_run_measured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run's own error is on its first N test images; eval's on all, unless told."""
+    tiny_run(tmp_path, "data.limit=40")
+    assert eval_main([str(tmp_path), "--device", "cpu"]) == 0
+    assert "note:       the run used data.limit=40" in capsys.readouterr().out
+    assert eval_main([str(tmp_path), "--device", "cpu", "--limit", "40"]) == 0
+    assert "note:" not in capsys.readouterr().out
+
+
+def test_eval_tells_its_own_data_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The loader's message named data.root=..., which resnet-lab-eval refuses as an argument."""
+    tiny_run(tmp_path, "data.name=cifar10")
+    assert eval_main([str(tmp_path), "--data-root", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert "with --data-root /path/to/it or the environment variable RESNET_LAB_DATA" in err
+    assert "data.root=" not in err and "data.download" not in err
+
+
 def test_eval_command_stopped_by_a_signal_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
