@@ -31,7 +31,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from hydra.errors import HydraException
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
@@ -520,6 +522,14 @@ def time_data_pipeline(
 # Command line
 
 
+def _at_least_two(text: str) -> int:
+    """--models and --processes compare several seeds at once with one: 1 would time nothing."""
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2 (seeds trained at once), got {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m resnet_lab.bench",
@@ -555,15 +565,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--models",
-        type=int,
-        default=1,
+        type=_at_least_two,
         metavar="M",
         help="also time M >= 2 seeds trained at once by one vmapped step (aggregate images/s)",
     )
     p.add_argument(
         "--processes",
-        type=int,
-        default=1,
+        type=_at_least_two,
         metavar="P",
         help="also time P >= 2 seeds trained at once as separate processes (as "
         "hydra/launcher=parallel runs them), against one such process (aggregate images/s)",
@@ -806,7 +814,7 @@ def _bench(args: argparse.Namespace, command: str) -> int:
         )
         contenders.append(c)
         levers[name] = lv
-    if args.models > 1:
+    if args.models:
         seeds = [cfg.seed + i for i in range(args.models)]
         stacked = build_stacked(cfg, seeds, device)
         batches = [TrainBatches(data, t.batch_size, s, cfg.data.augment) for s in seeds]
@@ -837,17 +845,18 @@ def _bench(args: argparse.Namespace, command: str) -> int:
             data_pipeline["lab_batch_ms"] / lab_result["ms_per_step"]
         )
     stacked_result = None
-    if args.models > 1 and "images_per_s" in results[-1] and "images_per_s" in lab_result:
+    if args.models and "images_per_s" in results[-1] and "images_per_s" in lab_result:
         stacked_result = {
             "models": args.models,
             "images_per_s": results[-1]["images_per_s"],
             "vs_one_lab_run": results[-1]["images_per_s"] / lab_result["images_per_s"],
             "note": "measured on CUDA"
             if kind == "cuda"
-            else "CPU: a GPU lever, expected slower here; its GPU figure is not measured",
+            else "CPU: a GPU lever (on CPU a tiny net may gain, a real one loses); its GPU "
+            "figure is not measured",
         }
     processes_result = None
-    if args.processes > 1:
+    if args.processes:
         print(f"  {args.processes} concurrent processes, then one alone ...", file=sys.stderr)
         timed = steps * args.rounds
         together = concurrent_processes(lab_overrides, args.processes, warmup, timed, args.threads)
@@ -915,6 +924,9 @@ def main(argv: list[str] | None = None) -> int:
         with torch._dynamo.config.patch(fail_on_recompile_limit_hit=True):
             return _bench(args, "python -m resnet_lab.bench " + shlex.join(argv))
     except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (HydraException, OmegaConfBaseException) as e:  # a mistyped override or option
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -408,6 +408,17 @@ def test_benchmark_rejects_bad_options(capsys: pytest.CaptureFixture) -> None:
     tiny = ["--depth", "8", "--width", "4", "--batch-size", "16", "data.synthetic_train_size=64"]
     assert bench.main(["--device", "cpu", "--precision", "tf32", *tiny]) == 2  # before any timing
     assert "precision=tf32 needs CUDA" in capsys.readouterr().err
+    # a mistyped override or group option: one message, not OmegaConf's 19-frame trace
+    for override, message in (
+        ("trainer.lrr=1", "error: Could not override 'trainer.lrr'"),
+        ("shortcut=gat", "error: In 'config': Could not find 'shortcut/gat'"),
+    ):
+        assert bench.main(["--device", "cpu", *tiny, override]) == 2
+        assert message in capsys.readouterr().err
+    for option in ("--models", "--processes"):  # 1 would time nothing beside the single run
+        with pytest.raises(SystemExit):
+            bench.main(["--device", "cpu", option, "1"])
+        assert "must be at least 2 (seeds trained at once), got 1" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------
