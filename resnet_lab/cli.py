@@ -38,6 +38,8 @@ def main(cfg: DictConfig) -> None:
                 f"{folder}={run_dir} is a run's checkpoint folder: give the run folder, "
                 f"{folder}={run_dir.parent}"
             )
+        if not sweep and not _holds_a_run(run_dir):
+            _check_not_a_parent_of_runs(run_dir, folder)
         if cfg.resume and not _holds_a_run(run_dir):
             _check_nothing_to_resume(run_dir, folder, what, sweep, hydra_cfg)
         _warn_if_smoke_ignores_data(cfg, hydra_cfg)
@@ -91,6 +93,17 @@ def _check_nothing_to_resume(
     log.warning(
         "resume=true, but %s holds no run (a mistyped hydra.run.dir?): starting a new run", run_dir
     )
+
+
+def _check_not_a_parent_of_runs(run_dir: Path, folder: str) -> None:
+    """A folder above runs (``outputs/DATE``, a sweep's folder) given as the run's: the run would
+    train among them, or resume=true start afresh there instead of continuing one of them."""
+    inner = next(run_dir.rglob("result.json"), None)
+    if inner is not None:
+        raise UserError(
+            f"{folder}={run_dir} holds other runs (e.g. {inner.parent}): give a run's own "
+            "folder to continue it (resume=true), or a new folder"
+        )
 
 
 def _holds_a_run(run_dir: Path) -> bool:

@@ -413,3 +413,19 @@ def test_every_console_script_names_a_function() -> None:
     for target in scripts.values():
         module, _, name = target.partition(":")
         assert callable(getattr(importlib.import_module(module), name)), target
+
+
+def test_a_folder_above_runs_is_not_taken_for_a_run(tmp_path: Path) -> None:
+    """`resume=true hydra.run.dir=outputs/DATE` (the date folder, not the run's) trained a new
+    run there, among the day's runs, with an info line; a new run into it did the same."""
+    first = run_cli(["profile=smoke", f"hydra.run.dir={tmp_path / 'day' / '12-00-00'}"])
+    assert first.returncode == 0, first.stdout + first.stderr
+    for extra in (["resume=true"], []):
+        out = run_cli(["profile=smoke", *extra, f"hydra.run.dir={tmp_path / 'day'}"])
+        assert out.returncode == 2, out.stdout + out.stderr
+        assert (
+            f"hydra.run.dir={tmp_path / 'day'} holds other runs (e.g. {tmp_path / 'day'}/12-00-00)"
+            in out.stdout + out.stderr  # the log line
+        )
+        assert not (tmp_path / "day" / "result.json").exists()
+        assert not (tmp_path / "day" / "ckpt").exists()
