@@ -15,6 +15,8 @@ def compose_config(overrides: list[str] | None = None, config_name: str = "confi
     with command-line style overrides, e.g. ``["shortcut=gate"]``."""
     if isinstance(overrides, str):  # list("model.depth=20") would be one override per character
         raise TypeError(f"overrides is a list of strings: [{overrides!r}], not {overrides!r}")
+    if config_name == "lesion":
+        import resnet_lab.lesion_config  # noqa: F401  (registers the lesion schema)
     if GlobalHydra.instance().is_initialized():  # inside a running Hydra app or test context
         return compose(config_name, overrides=list(overrides or []))
     with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):

@@ -616,3 +616,14 @@ def test_lesion_command_with_a_file_that_is_not_a_checkpoint(tmp_path: Path) -> 
     assert f"did you mean its run folder {run_dir}?" in done.stderr
     assert "Please file an issue" not in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_the_api_composes_the_lesion_config_as_documented() -> None:
+    """compose_config(config_name="lesion") failed in a fresh interpreter: the lesion schema
+    was registered only once resnet_lab.lesion_config had been imported."""
+    code = (
+        "from resnet_lab.api import compose_config; "
+        "print(compose_config(['checkpoint=x'], config_name='lesion').lesion.max_k)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "20", out.stderr[-2000:]
