@@ -628,6 +628,8 @@ def check_config(cfg: DictConfig) -> None:
     for key, value in counts.items():
         if value is not None and value < 1:
             raise ConfigError(f"{key}={value}: must be a positive integer")
+    if not cfg.lesion.experiments:  # it would measure the intact net only, and say "plots"
+        raise ConfigError(f"lesion.experiments is empty: choose from [{','.join(EXPERIMENTS)}]")
     unknown = sorted(set(cfg.lesion.experiments) - set(EXPERIMENTS))
     if unknown:
         raise ConfigError(

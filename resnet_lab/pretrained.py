@@ -104,7 +104,7 @@ def _no_checkpoint_in(folder: Path, ckpt_dir: Path) -> str:
     hint = f"; give one of its files: {', '.join(files[:3])}{', ...' * (len(files) > 3)}"
     return (
         f"{folder}: no checkpoint (a run folder holds ckpt/{CHECKPOINT_GLOB}; this folder has "
-        f"neither){hint if files else ''}"
+        f"no ckpt/ and no {CHECKPOINT_GLOB} file){hint if files else ''}"
     )
 
 

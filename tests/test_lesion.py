@@ -390,6 +390,8 @@ def test_lesion_config_mistakes_are_user_errors(tmp_path: Path) -> None:
         run(compose_lesion_config(), tmp_path)
     with pytest.raises(ConfigError, match=r"lesion\.samples=0: must be a positive integer"):
         run(compose_lesion_config(["checkpoint=x", "lesion.samples=0"]), tmp_path)
+    with pytest.raises(ConfigError, match=r"lesion\.experiments is empty: choose from"):
+        run(compose_lesion_config(["checkpoint=x", "lesion.experiments=[]"]), tmp_path)
     bad = compose_lesion_config(["checkpoint=x", "lesion.experiments=[single,shuffle]"])
     with pytest.raises(ConfigError, match=r"unknown \['shuffle'\]"):
         run(bad, tmp_path)

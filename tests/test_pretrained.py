@@ -465,9 +465,11 @@ def test_a_folder_without_checkpoints_says_what_to_give(tmp_path: Path) -> None:
         (tmp_path / "peer" / name).write_text("")
     with pytest.raises(CheckpointError) as caught:
         read_checkpoint(tmp_path / "peer")
-    assert str(caught.value).endswith("neither); give one of its files: resnet20.th, resnet56.th")
+    assert str(caught.value).endswith(
+        "no ckpt/ and no step_*.pt file); give one of its files: resnet20.th, resnet56.th"
+    )
     (tmp_path / "empty").mkdir()
-    with pytest.raises(CheckpointError, match=r"has neither\)$"):
+    with pytest.raises(CheckpointError, match=r"has no ckpt/ and no step_\*\.pt file\)$"):
         read_checkpoint(tmp_path / "empty")
     (tmp_path / "run" / "ckpt").mkdir(parents=True)
     with pytest.raises(CheckpointError, match=r"expected .*run/ckpt/step_\*\.pt\)$"):
