@@ -522,11 +522,16 @@ def time_data_pipeline(
 # Command line
 
 
-def _at_least_two(text: str) -> int:
-    """--models and --processes compare several seeds at once with one: 1 would time nothing."""
+def _at_least_two(text: str) -> int | None:
+    """--models and --processes compare several seeds at once with one: 1 would time nothing
+    (0 turns the comparison off, e.g. after benchmarks/gpu_session.sh's own value)."""
     value = int(text)
+    if value == 0:
+        return None
     if value < 2:
-        raise argparse.ArgumentTypeError(f"must be at least 2 (seeds trained at once), got {text}")
+        raise argparse.ArgumentTypeError(
+            f"must be at least 2 (seeds trained at once), or 0 for none; got {text}"
+        )
     return value
 
 
@@ -567,14 +572,16 @@ def _parser() -> argparse.ArgumentParser:
         "--models",
         type=_at_least_two,
         metavar="M",
-        help="also time M >= 2 seeds trained at once by one vmapped step (aggregate images/s)",
+        help="also time M >= 2 seeds trained at once by one vmapped step (aggregate images/s); "
+        "0: none",
     )
     p.add_argument(
         "--processes",
         type=_at_least_two,
         metavar="P",
         help="also time P >= 2 seeds trained at once as separate processes (as "
-        "hydra/launcher=parallel runs them), against one such process (aggregate images/s)",
+        "hydra/launcher=parallel runs them), against one such process (aggregate images/s); "
+        "0: none",
     )
     p.add_argument(
         "--workers",

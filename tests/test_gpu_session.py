@@ -62,8 +62,8 @@ def test_run_stage_stops_in_time_and_continues(tmp_path: Path) -> None:
 
 
 def test_seeds_stage_times_stacked_models(tmp_path: Path) -> None:
-    # --processes 1 keeps it cheap: concurrent processes are timed in test_speed.py
-    done = stage(tmp_path, "seeds", *TINY_BENCH, "--models", "2", "--processes", "1")
+    # --processes 0 keeps it cheap: concurrent processes are timed in test_speed.py
+    done = stage(tmp_path, "seeds", *TINY_BENCH, "--models", "2", "--processes", "0")
     assert done.returncode == 0, done.stderr + done.stdout
     (saved,) = (tmp_path / "out").glob("*-resnet110-seeds.json")
     assert json.loads(saved.read_text())["stacked"]["models"] == 2
