@@ -600,9 +600,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _positive(args: argparse.Namespace) -> None:
-    keys = ("depth", "width", "batch_size", "steps", "warmup", "rounds", "models", "processes")
-    keys = (*keys, "workers")
-    for key in (*keys, "threads"):
+    keys = ("depth", "width", "batch_size", "steps", "warmup", "rounds", "workers", "threads")
+    for key in keys:  # --models and --processes: checked as they are parsed
         value = getattr(args, key)
         floor = 0 if key in ("warmup", "workers") else 1
         if value is not None and value < floor:

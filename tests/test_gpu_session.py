@@ -66,7 +66,8 @@ def test_seeds_stage_times_stacked_models(tmp_path: Path) -> None:
     done = stage(tmp_path, "seeds", *TINY_BENCH, "--models", "2", "--processes", "0")
     assert done.returncode == 0, done.stderr + done.stdout
     (saved,) = (tmp_path / "out").glob("*-resnet110-seeds.json")
-    assert json.loads(saved.read_text())["stacked"]["models"] == 2
+    report = json.loads(saved.read_text())
+    assert report["stacked"]["models"] == 2 and report["processes"] is None  # 0: none
 
 
 def test_all_stage_cuts_each_stage_at_its_limit_and_goes_on(tmp_path: Path) -> None:
