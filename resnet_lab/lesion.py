@@ -60,7 +60,7 @@ from resnet_lab.evaluate import attach, evaluate, image_batches, prepare
 from resnet_lab.lesion_config import EXPERIMENTS, LesionRunCfg
 from resnet_lab.models import ResNet
 from resnet_lab.paths import path_study, paths_markdown, plot_paths
-from resnet_lab.pretrained import read_checkpoint
+from resnet_lab.pretrained import NormalizedNet, read_checkpoint
 from resnet_lab.run_folder import discard_refused_folder
 
 log = logging.getLogger(__name__)
@@ -701,9 +701,11 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
             if plain is not None:
                 part = "the plain net's single deletions"
                 plain_measure = make_measure(plain, batches, bn_batches)
-                results["plain"] = {"checkpoint": plain.info, "single": []}
-                results["plain"]["baseline"] = {"error": evaluate(plain, batches())}
-                single_deletions(plain, plain_measure, into=results["plain"]["single"])
+                plain_baseline = {"error": evaluate(plain, batches())}  # the reports need it
+                results["plain"] = {"checkpoint": plain.info, "baseline": plain_baseline}
+                single_deletions(
+                    plain, plain_measure, into=results["plain"].setdefault("single", [])
+                )
             if "random" in opts.experiments:
                 part = "random deletions"
                 _random_part(results, model, measure, opts, seed)
@@ -748,8 +750,9 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
 
 
 def _random_part(
-    results: dict[str, Any], model: Any, measure: Measure, opts: DictConfig, seed: int
+    results: dict[str, Any], model: NormalizedNet, measure: Measure, opts: DictConfig, seed: int
 ) -> None:
+    """results["random"], filled k by k (an interrupted study keeps the finished ones)."""
     down = set(model.downsampling_units)
     candidates = [i for i in range(len(model.units)) if opts.include_downsampling or i not in down]
     known = {frozenset([r["unit"]]): r["error"] for r in results.get("single", [])}
@@ -770,8 +773,9 @@ def _random_part(
 
 
 def _swap_part(
-    results: dict[str, Any], model: Any, measure: Measure, opts: DictConfig, seed: int
+    results: dict[str, Any], model: NormalizedNet, measure: Measure, opts: DictConfig, seed: int
 ) -> None:
+    """results["swap"], filled k by k."""
     groups = swap_groups(model)
     section = results["swap"] = {"groups": groups, "per_k": []}
     if not groups:
