@@ -276,14 +276,29 @@ def test_a_sweep_of_nothing_or_two_modes_is_refused(
 ) -> None:
     """Hydra launched 0 jobs and exited 0 (as if the table had run), or raised a ValueError
     trace for -m with --cfg; both tools refuse before Hydra starts: nothing is written."""
+    _refused_before_hydra(
+        ["resnet-lab", "resnet-lab-lesion"], args, message, tmp_path, monkeypatch, capsys
+    )
+
+
+def _refused_before_hydra(
+    tools: list[str],
+    args: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Each tool's entry point exits 2 with ``message``, writing nothing in the folder."""
     from resnet_lab.cli import command
     from resnet_lab.lesion import command as lesion_command
 
+    entry_points = {"resnet-lab": command, "resnet-lab-lesion": lesion_command}
     monkeypatch.chdir(tmp_path)
-    for tool, entry_point in (("resnet-lab", command), ("resnet-lab-lesion", lesion_command)):
+    for tool in tools:
         monkeypatch.setattr(sys, "argv", [tool, *args])
         with pytest.raises(SystemExit) as stopped:
-            entry_point()
+            entry_points[tool]()
         assert stopped.value.code == 2
         assert f"{tool}: error: {message}" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
@@ -314,15 +329,7 @@ def test_a_mistake_every_job_of_a_sweep_makes_is_said_once(
 ) -> None:
     """`make reproduce-table EXTRA=+trainer.lrr=0.05` gave one error per job (dozens), each
     with a trace and a leftover folder; now one line before Hydra starts, nothing written."""
-    from resnet_lab.cli import command
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", ["resnet-lab", *args])
-    with pytest.raises(SystemExit) as refused:
-        command()
-    assert refused.value.code == 2
-    assert message in capsys.readouterr().err
-    assert not list(tmp_path.iterdir())
+    _refused_before_hydra(["resnet-lab"], args, message, tmp_path, monkeypatch, capsys)
 
 
 def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra() -> None:
