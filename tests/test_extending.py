@@ -26,9 +26,12 @@ BLOCKS = re.findall(r"```(python|yaml)\n(.*?)```", GUIDE, flags=re.S)
 @pytest.fixture
 def guide_conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The guide's code registered (in copies of the registries, restored after the test) and
-    its files in a config folder searched before the package's; returns that override."""
-    monkeypatch.setattr(SHORTCUTS, "_items", dict(SHORTCUTS._items))
-    monkeypatch.setattr(AFTER_ADD, "_items", dict(AFTER_ADD._items))
+    its files in a config folder searched before the package's; returns that override. The
+    copies leave out the guide's names, so that a clone where a reader has pasted the guide into
+    the package still tests the guide's code instead of failing as registered twice."""
+    for registry, name in [(SHORTCUTS, "learnable_scalar"), (AFTER_ADD, "elu")]:
+        others = {key: item for key, item in registry._items.items() if key != name}
+        monkeypatch.setattr(registry, "_items", others)
     exec(SHORTCUT_CODE, dict(vars(shortcuts)))
     exec(AFTER_ADD_CODE, dict(vars(units)))
     for rel, text in [

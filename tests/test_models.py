@@ -182,13 +182,21 @@ def test_unit_diagrams_in_the_docs_are_what_the_code_builds(after_add: str) -> N
         for line in (REPO / "README.md").read_text().splitlines()
         if line.startswith(f"| `{after_add}`")
     ]
-    assert len(readme_rows) == 1 and f"`{diagram}`" in readme_rows[0], readme_rows
+    assert len(readme_rows) == 1 and f"`{diagram}`" in readme_rows[0], (
+        f"README.md needs one unit-table row starting '| `{after_add}`' that shows "
+        f"`{diagram}`; found {readme_rows}"
+    )
     footer = OmegaConf.load(CONF / "hydra/help/resnet_lab.yaml").footer
     units = footer.split("Units (after_add=...):")[1].split("\n\n")[0].splitlines()
     shown = [" ".join(line.split()[1:]) for line in units if line.split()[:1] == [after_add]]
-    assert len(shown) == 1 and (shown[0] == diagram or shown[0].startswith(f"{diagram} (")), shown
+    assert len(shown) == 1 and (shown[0] == diagram or shown[0].startswith(f"{diagram} (")), (
+        f"the Units list in conf/hydra/help/resnet_lab.yaml needs one line '{after_add}  "
+        f"{diagram}'; found {shown}"
+    )
     comment = (CONF / f"after_add/{after_add}.yaml").read_text().splitlines()[0]
-    assert comment.endswith(f":  {diagram}"), comment
+    assert comment.endswith(f":  {diagram}"), (
+        f"conf/after_add/{after_add}.yaml's first line should end ':  {diagram}'; it is {comment!r}"
+    )
 
 
 def test_the_readme_names_every_shortcut() -> None:
@@ -197,7 +205,8 @@ def test_the_readme_names_every_shortcut() -> None:
         for line in (REPO / "README.md").read_text().splitlines()
         if line.startswith("| `shortcut=`")
     )
-    assert all(f"`{name}`" in row for name in SHORTCUT_OPTIONS), row
+    missing = [name for name in SHORTCUT_OPTIONS if f"`{name}`" not in row]
+    assert not missing, f"README.md's '| `shortcut=`' row should name {missing}"
 
 
 def test_pre_activation_net_structure() -> None:
