@@ -45,6 +45,13 @@ CIFAR10_BIN_MD5 = {
     "data_batch_5.bin": "53f37980c15c3d472c316c40844f3f0d",
     "test_batch.bin": "803d5f7f4d78ea53de84dbe85f74fb6d",
 }
+# Each official file holds 10,000 records of 1 label byte + 3072 pixel bytes: a file checked
+# against an official sum is first checked against this size, which names a truncated download
+# (and costs no read) where an md5 mismatch would not say what is wrong.
+CIFAR10_BIN_RECORDS_PER_FILE = 10_000
+OFFICIAL_SIZES = {
+    digest: CIFAR10_BIN_RECORDS_PER_FILE * (1 + PIXELS) for digest in CIFAR10_BIN_MD5.values()
+}
 CIFAR10_CLASSES = [
     "airplane",
     "automobile",
@@ -135,6 +142,13 @@ def _redownload(path: Path) -> str:
 
 
 def _check_md5(path: Path, expected: str) -> None:
+    size, official_size = path.stat().st_size, OFFICIAL_SIZES.get(expected)
+    if official_size is not None and size != official_size:
+        raise DataError(
+            f"{path} has the wrong size: {size} bytes, the official file has {official_size} "
+            f"({CIFAR10_BIN_RECORDS_PER_FILE} records of {1 + PIXELS} bytes): a truncated "
+            f"download or another file. {_redownload(path)}"
+        )
     actual = md5sum(path)
     if actual != expected:
         raise DataError(
@@ -323,6 +337,17 @@ def _load_cifar(cfg: DataCfg) -> HostData:
     else:
         bin_folder, bin_names = CIFAR100_BIN_FOLDER, list(CIFAR100_BIN_RECORDS)
     py_folder = PYTHON_FOLDERS[name]
+    if root.is_file():
+        archive = root.name.endswith((".tar.gz", ".tgz"))
+        raise DataError(
+            f"data.root must be a folder, but {root} is a file"
+            + (
+                f": unpack the archive (tar xzf {root} -C {root.parent}) and use "
+                f"data.root={root.parent}"
+                if archive
+                else f". Point it at the folder that holds {bin_folder}/ or {py_folder}/."
+            )
+        )
     # The root may hold the unpacked folder, or be that folder itself.
     for folder in (root / bin_folder, root):
         if _present(folder, bin_names):

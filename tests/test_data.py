@@ -171,8 +171,9 @@ def test_md5_check_with_own_and_wrong_sums(tmp_path: Path, monkeypatch: pytest.M
         D.load_cifar10_binary(folder, md5=wrong)
     assert sums["data_batch_3.bin"] in str(err.value) and "Re-download" in str(err.value)
 
-    # load_data with verify=true checks the module's official sums: the tiny files fail them ...
-    with pytest.raises(DataError, match=r"data_batch_1\.bin is corrupted"):
+    # load_data with verify=true checks the module's official sums: the tiny files fail them,
+    # by their size before any md5 is computed ...
+    with pytest.raises(DataError, match=r"data_batch_1\.bin has the wrong size: \d+ bytes, the "):
         D.load_data(cfg(tmp_path, verify=True), "cpu")
     # ... and pass once the module-level dict holds their own sums.
     for name, digest in sums.items():
@@ -193,6 +194,40 @@ def test_corrupted_and_truncated_files_are_named(tmp_path: Path) -> None:
     (folder / "data_batch_2.bin").write_bytes(raw[:-5])  # not whole records, even unverified
     with pytest.raises(DataError, match=r"data_batch_2\.bin is not a CIFAR binary file"):
         D.load_data(cfg(tmp_path), "cpu")
+
+
+def test_a_truncated_official_file_is_named_by_its_size(tmp_path: Path) -> None:
+    """A download cut short is told as such, with the official size; a file of the official size
+    whose bytes differ is told by its md5."""
+    folder = tmp_path / "cifar-10-batches-bin"
+    write_cifar10_bin(folder)
+    official = 10_000 * 3073
+    with open(folder / "data_batch_1.bin", "wb") as f:
+        f.truncate(official - 3073)  # one record short
+    with pytest.raises(DataError) as err:
+        D.load_data(cfg(tmp_path, verify=True), "cpu")
+    assert f"has the wrong size: {official - 3073} bytes, the official file has {official}" in (
+        str(err.value)
+    )
+    with open(folder / "data_batch_1.bin", "wb") as f:
+        f.truncate(official)
+    with pytest.raises(DataError, match=r"data_batch_1\.bin is corrupted: its md5 is "):
+        D.load_data(cfg(tmp_path, verify=True), "cpu")
+
+
+def test_a_data_root_that_is_a_file_is_refused_as_such(tmp_path: Path) -> None:
+    archive = tmp_path / "cifar-10-binary.tar.gz"
+    archive.write_bytes(b"not unpacked")
+    with pytest.raises(DataError) as err:
+        D.load_data(cfg(archive), "cpu")
+    assert str(err.value) == (
+        f"data.root must be a folder, but {archive} is a file: unpack the archive "
+        f"(tar xzf {archive} -C {tmp_path}) and use data.root={tmp_path}"
+    )
+    other = tmp_path / "notes.txt"
+    other.write_text("")
+    with pytest.raises(DataError, match=r"is a file\. Point it at the folder that holds "):
+        D.load_data(cfg(other, download=True), "cpu")  # nothing downloaded into a file
 
 
 def test_incomplete_binary_folder_names_missing_files(tmp_path: Path) -> None:
