@@ -9,6 +9,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
@@ -21,6 +22,11 @@ from resnet_lab.run_folder import discard_refused_folder, given_on_command_line
 from resnet_lab.train import RunInterrupted, spread_over_gpus, train
 
 log = logging.getLogger("resnet_lab")
+
+
+class JobRefused(CompactHydraException):
+    """A sweep job's mistake, for Hydra to print as its message alone: a plain exception would
+    print a trace (a long one from a joblib worker, whose frames Hydra cannot trim)."""
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -51,8 +57,8 @@ def main(cfg: DictConfig) -> None:
         sys.exit(e.exit_code)
     except UserError as e:
         log.error("%s", e)
-        if sweep:  # Hydra records the failed job, runs the others, then exits non-zero; the
-            raise e.with_traceback(None) from None  # message is logged: a short trace is enough
+        if sweep:  # Hydra records the failed job, runs the others, then prints it and exits 1
+            raise JobRefused(f"resnet-lab: error: {e}") from None
         discard_refused_folder(run_dir, hydra_cfg)
         sys.exit(2)
     error = result.get("final_test_error")

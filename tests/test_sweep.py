@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_cli
+from conftest import REPO, TINY_RUN, run_cli
 
 from resnet_lab.checkpoint import list_checkpoints
 from resnet_lab.report import main as report_main
@@ -61,6 +61,29 @@ def test_parallel_sweep_report_and_rerun(tmp_path: Path) -> None:
     assert "ResNet-20" in report and "ResNet-32" in report
     assert "missing" in report  # ResNet-44 ... 1202 were not run
     assert "not counted" not in report  # the sweep's runs have their rows' settings
+
+
+@pytest.mark.parametrize("launcher", ["basic", "parallel"])
+def test_a_refused_job_of_a_sweep_is_one_message_and_the_others_run(
+    launcher: str, tmp_path: Path
+) -> None:
+    """A mistake only one job makes: that job's message, without a trace (from a joblib worker
+    Hydra printed the whole one), the other job trains, and the sweep exits 1."""
+    out = run_cli(
+        [
+            "-m",
+            *TINY_RUN,
+            "trainer.max_steps=2",
+            "trainer.lr=-1,0.1",
+            f"hydra/launcher={launcher}",
+            f"hydra.sweep.dir={tmp_path}",
+        ]
+    )
+    assert out.returncode == 1, out.stderr[-3000:]
+    assert "Traceback" not in out.stderr, out.stderr[-3000:]
+    assert "resnet-lab: error: trainer.lr=-1.0 must be positive" in out.stderr
+    assert json.loads((tmp_path / "1/result.json").read_text())["status"] == "completed"
+    assert "must be positive" in (tmp_path / "0/resnet-lab.log").read_text()
 
 
 def test_make_reproduce_table_runs_the_documented_sweep() -> None:
