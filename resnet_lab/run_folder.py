@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import math
 import os
 import platform
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -27,9 +29,17 @@ from resnet_lab.checkpoint import TEMPORARY_INFIX, atomic_write_text
 from resnet_lab.device import device_name
 from resnet_lab.errors import UserError
 
+log = logging.getLogger(__name__)
+
 RESULT_SCHEMA_VERSION = 1
 LOCK_NAME = "run.lock"
 LOCK_WRITE_GRACE_S = 30.0  # an empty lock younger than this is being written, not stale
+# A holder touches its lock every LOCK_HEARTBEAT_S: a lock of another machine's run (whose pid
+# cannot be checked from here: a cluster job killed with its node, requeued elsewhere) that has
+# not been touched for LOCK_FOREIGN_STALE_S is stale. Ten beats: clocks a few minutes apart, or a
+# file system slow to show a touch, never make a live run's lock look stale.
+LOCK_HEARTBEAT_S = 60.0
+LOCK_FOREIGN_STALE_S = 600.0
 
 
 class RunFolderBusy(UserError):
@@ -44,12 +54,15 @@ def _this_process() -> str:
 class RunLock:
     """An exclusive lock file: two runs never write into one folder.
 
-    A lock left by a killed process (same host, pid no longer alive) is taken over.
+    A lock left by a killed process is taken over: on this host when its pid is gone, from
+    another host when its heartbeat (the file's mtime) has stopped for LOCK_FOREIGN_STALE_S.
     """
 
     def __init__(self, run_dir: Path) -> None:
         self.path = run_dir / LOCK_NAME
         self.held = False
+        self._stop_beating = threading.Event()
+        self._heartbeat: threading.Thread | None = None
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,24 +72,46 @@ class RunLock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 if self._owner_alive():
-                    owner = self.path.read_text().strip() or "starting"
-                    raise RunFolderBusy(
-                        f"another run ({owner}) is writing into "
-                        f"{self.path.parent}; wait for it, or choose another folder "
-                        "(hydra.run.dir=...; in a sweep, two jobs given one folder: make "
-                        "hydra.sweep.subdir tell them apart). If that run is gone (killed on "
-                        f"another machine), delete {self.path} and run again"
-                    ) from None
+                    raise RunFolderBusy(self._busy_message()) from None
                 self._remove_if_stale()
                 continue
             with os.fdopen(fd, "w") as f:
                 f.write(me)
             self.held = True
+            self._stop_beating.clear()
+            self._heartbeat = threading.Thread(target=self._beat, name="run-lock", daemon=True)
+            self._heartbeat.start()
             return
         raise RunFolderBusy(f"could not take the lock {self.path}")
 
+    def _beat(self) -> None:
+        """Touch the lock while it is held: its mtime tells other machines the run is alive."""
+        while not self._stop_beating.wait(LOCK_HEARTBEAT_S):
+            with contextlib.suppress(OSError):
+                os.utime(self.path)
+
+    def _busy_message(self) -> str:
+        owner = self.path.read_text().strip() or "starting"
+        message = (
+            f"another run ({owner}) is writing into {self.path.parent}; wait for it, or choose "
+            "another folder (hydra.run.dir=...; in a sweep, two jobs given one folder: make "
+            "hydra.sweep.subdir tell them apart)"
+        )
+        if owner.split()[0] in (socket.gethostname(), "starting"):
+            return message
+        return (
+            f"{message}. That run is on another machine, last alive {_age_s(self.path):.0f} s "
+            f"ago; if it is gone (killed with its node), its lock counts as stale "
+            f"{LOCK_FOREIGN_STALE_S / 60:.0f} minutes after its last sign of life: run again "
+            f"then, or delete {self.path} now"
+        )
+
     def release(self) -> None:
         """Delete the lock if it is still this process's (never another run's)."""
+        self._stop_beating.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join()
+            self._heartbeat = None
         if self.held:
             try:
                 mine = self.path.read_text() == _this_process()
@@ -97,6 +132,16 @@ class RunLock:
             with contextlib.suppress(OSError):  # NFS may refuse a folder's flock: re-check only
                 fcntl.flock(folder, fcntl.LOCK_EX)
             if not self._owner_alive():
+                with contextlib.suppress(OSError):
+                    owner, age = self.path.read_text().split(), _age_s(self.path)
+                    if owner and owner[0] != socket.gethostname():
+                        log.warning(
+                            "taking over %s: its run (%s) on another machine showed no sign of "
+                            "life for %.0f minutes",
+                            self.path,
+                            " ".join(owner),
+                            age / 60,
+                        )
                 self.path.unlink(missing_ok=True)
         finally:
             os.close(folder)  # releases the flock
@@ -108,8 +153,8 @@ class RunLock:
         except (OSError, ValueError):
             # half-written: its owner may be between creating and writing it; stale if old
             return _age_s(self.path) < LOCK_WRITE_GRACE_S
-        if host != socket.gethostname():
-            return True  # cannot tell for another machine: be safe
+        if host != socket.gethostname():  # its pid cannot be checked from here: its heartbeat
+            return _age_s(self.path) < LOCK_FOREIGN_STALE_S
         if pid == os.getpid():
             return False
         try:

@@ -18,6 +18,7 @@ import torch
 from conftest import TINY_RUN
 
 import resnet_lab.train
+from resnet_lab import run_folder
 from resnet_lab.api import compose_config
 from resnet_lab.checkpoint import (
     atomic_write_text,
@@ -424,11 +425,22 @@ def test_a_lock_is_taken_over_only_when_its_owner_is_surely_gone(
     lock = tmp_path / "run.lock"
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()  # a pid that is dead here
-    # another machine: its pid cannot be checked from here, so the lock stands (README)
+    # another machine: its pid cannot be checked from here, so a lock it keeps touching stands
     lock.write_text(f"elsewhere-{socket.gethostname()} {gone.pid}\n")
     with pytest.raises(RunFolderBusy, match=r"another run \(elsewhere-.*\).*delete .*run\.lock"):
         RunLock(tmp_path).acquire()
     assert lock.read_text().startswith("elsewhere-")
+    # ... until its heartbeat has stopped for 10 minutes: killed with its node, it is stale
+    almost = time.time() - run_folder.LOCK_FOREIGN_STALE_S + 60
+    os.utime(lock, (almost, almost))
+    with pytest.raises(RunFolderBusy, match=r"last alive 5\d\d s ago.*stale 10 minutes after"):
+        RunLock(tmp_path).acquire()
+    stale = time.time() - run_folder.LOCK_FOREIGN_STALE_S - 1
+    os.utime(lock, (stale, stale))
+    foreign = RunLock(tmp_path)
+    foreign.acquire()
+    assert foreign.held and lock.read_text() == f"{socket.gethostname()} {os.getpid()}\n"
+    foreign.release()
     # this host, a live process of another user (signal 0 is not permitted): it stands too
     lock.write_text(f"{socket.gethostname()} {gone.pid}\n")
 
@@ -452,6 +464,22 @@ def test_a_lock_is_taken_over_only_when_its_owner_is_surely_gone(
     lock.write_text(f"{socket.gethostname()} {gone.pid + 1}\n")
     taken.release()
     assert lock.exists() and not taken.held
+
+
+def test_a_held_lock_beats_until_released(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The holder touches its lock (other machines read its age), and stops when it lets go."""
+    monkeypatch.setattr(run_folder, "LOCK_HEARTBEAT_S", 0.05)
+    lock = RunLock(tmp_path)
+    lock.acquire()
+    hour_ago = time.time() - 3600
+    os.utime(lock.path, (hour_ago, hour_ago))
+    deadline = time.time() + 10
+    while lock.path.stat().st_mtime == hour_ago and time.time() < deadline:
+        time.sleep(0.05)
+    assert time.time() - lock.path.stat().st_mtime < 60
+    beating = lock._heartbeat
+    lock.release()
+    assert beating is not None and not beating.is_alive() and not lock.path.exists()
 
 
 def test_each_metrics_line_is_on_disk_at_once_and_strict_json(tmp_path: Path) -> None:
