@@ -623,6 +623,7 @@ class Trainer:
         metrics = {
             "hparam/final_error": _nan_if_none(self.state.last_eval_error),
             "hparam/best_error": _nan_if_none(self.state.best_error),
+            "hparam/steps": self.state.step,
         }
         hparams = hparams_of(self.cfg)
         self.writer.add_hparams(hparams, metrics, run_name=".", global_step=self.state.step)
@@ -642,8 +643,7 @@ def hparams_of(cfg: DictConfig) -> dict[str, bool | int | float | str]:
         "seed": cfg.seed,
         "experiment": cfg.experiment.name or "-",
         "precision": cfg.trainer.precision,
-        "max_steps": cfg.trainer.max_steps,
-    }
+    }  # not max_steps: TensorBoard keeps a run's first hparams, the steps are a metric instead
     named = {"name", "arch", "depth", "block", "width"}  # above, by their short names
     for group in ("shortcut", "model"):
         for key, value in cfg[group].items():

@@ -70,6 +70,23 @@ def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     return {t: [(e.step, e.value) for e in events.Scalars(t)] for t in tags}
 
 
+def hparams_table(run_dir: Path) -> tuple[dict[str, Any], dict[str, float]]:
+    """What TensorBoard's HParams dashboard shows of a run: the hparams of its first record (a
+    tag's metadata is read once) and the last value of each hparam/* metric."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    records = [
+        HParamsPluginData.FromString(c) for c in events.PluginTagToContent("hparams").values()
+    ]
+    (start,) = [r.session_start_info for r in records if r.HasField("session_start_info")]
+    hparams = {key: str(value).strip() for key, value in start.hparams.items()}
+    tags = [t for t in events.Tags()["scalars"] if t.startswith("hparam/")]
+    return hparams, {t: events.Scalars(t)[-1].value for t in tags}
+
+
 def assert_same_records(run_dir: Path, reference: Path) -> None:
     ours, theirs = (json.loads((d / "result.json").read_text()) for d in (run_dir, reference))
     assert {k: ours[k] for k in RESULT_KEYS} == {k: theirs[k] for k in RESULT_KEYS}
@@ -172,6 +189,8 @@ def test_a_completed_run_extends_and_max_steps_never_falls_below_the_step(
     fit(short, tmp_path)
     fit([*ARGS, "resume=true"], tmp_path)  # max_steps 10 -> 20: trains on from step 10
     assert_same_records(tmp_path, reference)
+    hparams, final = hparams_table(tmp_path)  # the dashboard shows the extended run's figures
+    assert (hparams, final) == hparams_table(reference) and final["hparam/steps"] == 20
     (tmp_path / "result.json").unlink()  # as if killed after the last checkpoint
     with pytest.raises(ConfigError, match=r"at step 20, past trainer\.max_steps=10"):
         fit([*short, "resume=true"], tmp_path)
