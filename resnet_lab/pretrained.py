@@ -37,7 +37,7 @@ from resnet_lab.checkpoint import (
 )
 from resnet_lab.config import Config, DataCfg
 from resnet_lab.data import load_data, train_rows
-from resnet_lab.models import ResNet, build_network
+from resnet_lab.models import ResNet, build_network, describe_network
 
 # pytorch_resnet_cifar10 trains on (x / 255 - mean) / std per channel (its ImageNet constants).
 PEER_MEAN = (0.485, 0.456, 0.406)
@@ -71,11 +71,19 @@ class NormalizedNet(nn.Module):
 
     @property
     def units(self) -> nn.ModuleList:
-        return self.net.units
+        """The residual units, of a ResNet only (lesion studies, gates)."""
+        return self._resnet().units
 
     @property
     def downsampling_units(self) -> list[int]:
-        return self.net.downsampling_units
+        return self._resnet().downsampling_units
+
+    def _resnet(self) -> ResNet:
+        # TypeError: an AttributeError raised in a property would reach nn.Module's __getattr__,
+        # whose "has no attribute 'units'" hides why
+        if not isinstance(self.net, ResNet):
+            raise TypeError(f"{self.info['net']} is not a ResNet: it has no residual units")
+        return self.net
 
     def normalize(self, images: Tensor) -> Tensor:
         """The network's input for ``images`` (uint8 0-255 or float in [0, 1]), in float32 as the
@@ -337,11 +345,9 @@ def wrap(
         mean_t = _lab_mean(config, data_root) if mean is None else mean
         std_t = None
         data = config.get("data", {})
-        model_cfg = config["model"]
         info = {
             "kind": "resnet-lab",
-            "net": f"resnet-lab {model_cfg['block']} ResNet-{model_cfg['depth']}, "
-            f"shortcut={config['shortcut']['name']}, unit={config['after_add']['branch']}",
+            "net": f"resnet-lab {describe_network(config)}",
             "step": state.get("train_state", {}).get("step"),
             "normalization": f"x - per-pixel mean of the {data.get('name', '?')} training images",
             "data_limit": data.get("limit"),  # the run's: its own test error is on that many

@@ -36,7 +36,7 @@ from resnet_lab.config import RESULT_NEUTRAL, Config, TrainerCfg, check_known_ke
 from resnet_lab.data import DeviceData, TrainBatches, absolute_root, eval_batches, load_data
 from resnet_lab.device import resolve_device, set_cuda_math
 from resnet_lab.errors import ConfigError, UserError
-from resnet_lab.models import build_network
+from resnet_lab.models import build_network, describe_network
 from resnet_lab.models.shortcuts import GateActivation
 from resnet_lab.run_folder import (
     MetricsLog,
@@ -353,7 +353,7 @@ class Trainer:
         self._write_result("running")
         log.info(
             "training %s (%s parameters) on %s, %s -> %s, in %s",
-            _describe(cfg),
+            f"{describe_network(cfg)}, data={cfg.data.name}",
             f"{self.num_params:,}",
             self.env["device"],
             self.state.step,
@@ -704,16 +704,6 @@ def _gate_hook(sums: torch.Tensor, index: int) -> Any:
         sums[index] += output.float().sum() / output[0].numel()
 
     return hook
-
-
-def _describe(cfg: DictConfig) -> str:
-    m = cfg.model
-    if m.arch != "resnet":
-        return f"{m.arch}-{m.depth} ({m.block}, width {m.width}), data={cfg.data.name}"
-    return (
-        f"{m.block} ResNet-{m.depth} (width {m.width}), shortcut={cfg.shortcut.name}, "
-        f"unit={cfg.after_add.branch}+{cfg.after_add.fn}, data={cfg.data.name}"
-    )
 
 
 class _NoBar:

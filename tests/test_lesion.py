@@ -406,7 +406,9 @@ def test_lesion_config_mistakes_are_user_errors(tmp_path: Path) -> None:
     not_plain = compose_lesion_config(
         [f"checkpoint={residual}", f"lesion.plain={residual}", "trainer.device=cpu"]
     )
-    with pytest.raises(ConfigError, match=r"is not a plain net \(resnet-lab basic ResNet-8, "):
+    with pytest.raises(
+        ConfigError, match=r"is not a plain net \(resnet-lab basic ResNet-8 \(width 4\), "
+    ):
         run(not_plain, tmp_path / "out")
 
 

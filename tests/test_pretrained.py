@@ -189,6 +189,23 @@ def test_eval_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "no such checkpoint" in capsys.readouterr().err
 
 
+def test_a_densenet_run_is_described_as_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its description was a ResNet's; asking it for residual units says why it has none."""
+    tiny_run(tmp_path, "model=densenet", "model.depth=10", "model.growth_rate=4", "model.width=8")
+    model = load_pretrained(tmp_path)
+    assert (
+        model.info["net"].startswith("resnet-lab densenet-10 (")
+        and "ResNet" not in (model.info["net"])
+    )
+    with pytest.raises(TypeError, match=r"densenet-10 .* is not a ResNet: it has no residual"):
+        model.units  # noqa: B018
+    assert eval_main([str(tmp_path), "--limit", "40", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "densenet-10" in out and "ResNet" not in out
+
+
 def test_eval_of_a_run_with_a_data_limit_says_what_the_run_measured(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -68,6 +68,19 @@ def check_model_options(cfg: Any) -> None:
             )
 
 
+def describe_network(cfg: Any) -> str:
+    """``basic ResNet-110 (width 16), shortcut=gate, unit=post_act+relu``: the net a config (a
+    DictConfig, or the dict a checkpoint holds) builds, for logs and for what a tool loaded."""
+    m = cfg["model"]
+    if m.get("arch", "resnet") != "resnet":
+        return f"{m['arch']}-{m['depth']} ({m['block']}, width {m['width']})"
+    return (
+        f"{m['block']} ResNet-{m['depth']} (width {m['width']}), "
+        f"shortcut={cfg['shortcut']['name']}, "
+        f"unit={cfg['after_add']['branch']}+{cfg['after_add']['fn']}"
+    )
+
+
 def build_network(cfg: Any) -> nn.Module:
     """Build the network described by a composed config (``cfg.model``, ``.shortcut``, ...)."""
     check_model_options(cfg)
