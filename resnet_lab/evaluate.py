@@ -76,7 +76,9 @@ def attach(loaded: LoadedCheckpoint, data: DeviceData, device: torch.device) -> 
             f"{loaded.path} has {saved['num_classes']} classes, the data {data.num_classes}"
         )
     mean = training_mean(data.train_images, saved) if loaded.kind == "resnet-lab" else None
-    return wrap(loaded, mean).to(device, memory_format=torch.channels_last)
+    model = wrap(loaded, mean).to(device, memory_format=torch.channels_last)
+    model.info["trained_on"] = saved.get("name")  # nets compared must share their dataset
+    return model
 
 
 def prepare(

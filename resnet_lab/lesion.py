@@ -667,6 +667,11 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
         raise ConfigError(
             f"lesion.plain={opts.plain}: lesion studies need a ResNet ({plain.info['net']})"
         )
+    if plain is not None and plain.info["trained_on"] != model.info["trained_on"]:
+        raise ConfigError(
+            f"lesion.plain={opts.plain} was trained on {plain.info['trained_on']}, the net on "
+            f"{model.info['trained_on']}: compare nets trained on the same data"
+        )
     if plain is not None and any(unit.shortcut.carries_input for unit in plain.net.units):
         raise ConfigError(
             f"lesion.plain={opts.plain} is not a plain net ({plain.info['net']}): its units "

@@ -410,6 +410,13 @@ def test_lesion_config_mistakes_are_user_errors(tmp_path: Path) -> None:
         ConfigError, match=r"is not a plain net \(resnet-lab basic ResNet-8 \(width 4\), "
     ):
         run(not_plain, tmp_path / "out")
+    # a plain net of another dataset (same class count) would be measured on this one's images
+    plain = save_run(tmp_path / "plain", "model.depth=8", "shortcut=none", "data=cifar10")
+    other_data = compose_lesion_config(
+        [f"checkpoint={residual}", f"lesion.plain={plain}", "trainer.device=cpu"]
+    )
+    with pytest.raises(ConfigError, match=r"trained on cifar10, the net on synthetic: compare"):
+        run(other_data, tmp_path / "out")
 
 
 def lesion_command(*overrides: str, cwd: Path) -> subprocess.CompletedProcess[str]:
