@@ -19,6 +19,7 @@ import json
 import os
 import resource
 import shlex
+import signal
 import statistics
 import sys
 import time
@@ -913,7 +914,6 @@ def _bench(args: argparse.Namespace, command: str) -> int:
     }
     _print_report(report)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")
         print(f"saved {args.out}", file=sys.stderr)
     return 0 if report["ratio"] is not None else 1
@@ -924,6 +924,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
     try:
+        _check_out(args.out)
         # Every compiled contender adds entries to Dynamo's cache of the shared SGD.step; past the
         # recompile limit Dynamo would quietly run a "compiled" variant's optimizer eagerly. Fail
         # instead, so that the variant is reported as failed rather than mislabelled.
@@ -935,6 +936,23 @@ def main(argv: list[str] | None = None) -> int:
     except (HydraException, OmegaConfBaseException) as e:  # a mistyped override or option
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: no figures printed or saved", file=sys.stderr)
+        return 128 + signal.SIGINT
+
+
+def _check_out(out: Path | None) -> None:
+    """--out must be a file that can be written: checked before minutes of measurement."""
+    if out is None:
+        return
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder: give a file, e.g. --out {out / 'bench.json'}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot make its folder ({e.strerror})") from None
+    if not os.access(out.parent, os.W_OK):
+        raise UserError(f"--out {out}: its folder is not writable")
 
 
 if __name__ == "__main__":

@@ -206,6 +206,18 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _output_folder(out: Path | None, ckpt_dir: Path) -> Path:
+    """--out, or the run's gates/ folder, made before the measurement it would otherwise lose."""
+    out = out or (ckpt_dir.parent if ckpt_dir.name == "ckpt" else ckpt_dir) / "gates"
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file: give a folder for the gate statistics")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot make this folder ({e.strerror})") from None
+    return out
+
+
 def run(args: argparse.Namespace) -> Path:
     """Measure the gates of ``args.run_dir``'s newest checkpoint; returns the output folder."""
     from resnet_lab.data import eval_batches, load_data
@@ -215,6 +227,7 @@ def run(args: argparse.Namespace) -> Path:
     loaded = read_checkpoint(args.run_dir)
     model = lab_network(loaded)
     gate_modules(model)  # before loading the data: a run without gates is told at once
+    out = _output_folder(args.out, loaded.path.parent)  # and a bad --out
     config = loaded.state["config"]
     device = resolve_device(args.device, option="--device")
     model.to(device)
@@ -223,9 +236,6 @@ def run(args: argparse.Namespace) -> Path:
     names, stats = measure(model, eval_batches(data, batch_size), data.num_classes, device)
     units = summarize(names, stats, data.classes)
 
-    ckpt_dir = loaded.path.parent
-    out = args.out or (ckpt_dir.parent if ckpt_dir.name == "ckpt" else ckpt_dir) / "gates"
-    out.mkdir(parents=True, exist_ok=True)
     step = int(loaded.state.get("train_state", {}).get("step", 0))
     experiment = config.get("experiment", {}).get("name", "")
     record = {

@@ -632,6 +632,21 @@ def test_gate_tool_rejects_runs_without_gates(tmp_path: Path, capsys: Any) -> No
     assert "no checkpoint" in capsys.readouterr().err
 
 
+def test_gate_tool_refuses_an_output_it_cannot_write_before_measuring(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from resnet_lab import gates
+
+    run_dir, _, _ = _run_folder(tmp_path, "gate")
+    monkeypatch.setattr(gates, "measure", lambda *args: pytest.fail("measured first"))
+    result = run_dir / "result.json"
+    result.write_text("{}")
+    assert gates_main([str(run_dir), "--out", str(result)]) == 2
+    assert f"--out {result} is a file: give a folder" in capsys.readouterr().err
+    assert gates_main([str(run_dir), "--out", str(result / "gates")]) == 2
+    assert f"--out {result / 'gates'}: cannot make this folder" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("name", ["neighbours/densenet_bc_100_12", "neighbours/wrn_28_10"])
 def test_smoke_profile_shrinks_a_rows_own_recipe(name: str) -> None:
     """Recipes sit before the profile in the defaults list, so profile=smoke always wins."""

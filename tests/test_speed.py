@@ -402,7 +402,18 @@ def test_a_contender_failing_in_a_timed_round_leaves_the_others_timed() -> None:
     assert bad.step is None and bad.round_s == [] and bad.error == "RuntimeError: boom"
 
 
-def test_benchmark_rejects_bad_options(capsys: pytest.CaptureFixture) -> None:
+def test_an_interrupted_benchmark_says_so(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench, "_bench", interrupted)
+    assert bench.main(["--device", "cpu"]) == 130
+    assert capsys.readouterr().err == "interrupted: no figures printed or saved\n"
+
+
+def test_benchmark_rejects_bad_options(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     assert bench.main(["--device", "cpu", "--steps", "0"]) == 2
     assert "--steps=0 must be at least 1" in capsys.readouterr().err
     tiny = ["--depth", "8", "--width", "4", "--batch-size", "16", "data.synthetic_train_size=64"]
@@ -415,6 +426,15 @@ def test_benchmark_rejects_bad_options(capsys: pytest.CaptureFixture) -> None:
     ):
         assert bench.main(["--device", "cpu", *tiny, override]) == 2
         assert message in capsys.readouterr().err
+    # --out: a folder, or a file where nothing can be written, is told before any timing
+    folder = tmp_path
+    assert bench.main(["--device", "cpu", *tiny, "--out", str(folder)]) == 2
+    assert f"--out {folder} is a folder: give a file, e.g. --out {folder}/bench.json" in (
+        capsys.readouterr().err
+    )
+    (folder / "file").write_text("")
+    assert bench.main(["--device", "cpu", *tiny, "--out", str(folder / "file/bench.json")]) == 2
+    assert "cannot make its folder" in capsys.readouterr().err
     for option in ("--models", "--processes"):  # 1 would time nothing beside the single run
         with pytest.raises(SystemExit):
             bench.main(["--device", "cpu", option, "1"])
