@@ -121,7 +121,7 @@ def load_latest_checkpoint(
             problems.append(str(e))
             continue
         if problems:
-            log.warning("resuming from the previous good checkpoint %s", path.name)
+            log.warning("using the previous good checkpoint %s", path.name)
         return state, path
     if problems:
         raise CheckpointError(f"no usable checkpoint in {ckpt_dir}:\n  " + "\n  ".join(problems))

@@ -37,6 +37,7 @@ from resnet_lab.checkpoint import (
 )
 from resnet_lab.config import Config, DataCfg
 from resnet_lab.data import load_data, train_rows
+from resnet_lab.device import resolve_device
 from resnet_lab.models import ResNet, build_network, describe_network
 
 # pytorch_resnet_cifar10 trains on (x / 255 - mean) / std per channel (its ImageNet constants).
@@ -116,9 +117,18 @@ def _no_checkpoint_in(folder: Path, ckpt_dir: Path) -> str:
     )
 
 
+def _device(map_location: str | torch.device) -> str | torch.device:
+    """map_location checked (and "auto" resolved) first: where CUDA is absent, torch's refusal
+    to load onto it would read as a damaged checkpoint."""
+    if str(map_location) == "cpu":
+        return map_location
+    return resolve_device(str(map_location), option="map_location")
+
+
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedCheckpoint:
     """Read a checkpoint file or a run folder's newest good checkpoint and tell its format."""
     path = Path(path)
+    map_location = _device(map_location)
     if path.is_dir():
         ckpt_dir = path / "ckpt" if (path / "ckpt").is_dir() else path
         loaded = load_latest_checkpoint(ckpt_dir, map_location)
@@ -370,4 +380,5 @@ def load_pretrained(
     resnet-lab runs the per-pixel training mean is computed from the run's training set unless
     ``mean`` is given; ``data_root`` overrides the data root saved in the run's config.
     """
-    return wrap(read_checkpoint(path, map_location), mean, data_root).to(map_location)
+    device = _device(map_location)
+    return wrap(read_checkpoint(path, device), mean, data_root).to(device)

@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 from resnet_lab.api import compose_config
 from resnet_lab.checkpoint import CheckpointError, save_checkpoint
 from resnet_lab.data import load_data, normalize
+from resnet_lab.errors import ConfigError
 from resnet_lab.evaluate import main as eval_main
 from resnet_lab.models import build_network
 from resnet_lab.models.shortcuts import ZeroPadDownsample
@@ -189,6 +190,27 @@ def test_eval_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "no such checkpoint" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_loading_onto_cuda_without_it_is_not_called_a_damaged_checkpoint(tmp_path: Path) -> None:
+    tiny_run(tmp_path)
+    with pytest.raises(ConfigError, match=r"map_location=cuda but CUDA is not available"):
+        load_pretrained(tmp_path, map_location="cuda")
+    assert load_pretrained(tmp_path, map_location="auto").mean.device.type == "cpu"
+
+
+def test_a_damaged_newest_checkpoint_is_passed_over_in_words_that_fit_a_reader(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not 'resuming from': eval, gates and load_pretrained resume nothing."""
+    _, config = tiny_run(tmp_path)
+    newest = save_checkpoint({"model": {}, "config": config}, tmp_path / "ckpt", 8, keep=2)
+    newest.write_bytes(newest.read_bytes()[:100])
+    with caplog.at_level("WARNING"):
+        assert load_pretrained(tmp_path).info["step"] == 7
+    assert "using the previous good checkpoint step_0000007.pt" in caplog.text
+    assert "resuming" not in caplog.text
+
+
 def test_a_densenet_run_is_described_as_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -335,7 +357,6 @@ def test_a_run_trained_on_a_val_split_is_evaluated_on_the_test_set_with_its_own_
 
 def test_a_net_is_not_evaluated_on_data_with_other_classes(tmp_path: Path) -> None:
     """attach (resnet-lab-lesion's lesion.plain net) refuses data whose class count differs."""
-    from resnet_lab.errors import ConfigError
     from resnet_lab.evaluate import attach
 
     tiny_run(tmp_path)
