@@ -9,7 +9,6 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import CompactHydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
@@ -17,16 +16,11 @@ import resnet_lab  # noqa: F401  (registers the config schemas)
 from resnet_lab import stopping
 from resnet_lab.checkpoint import CHECKPOINT_GLOB
 from resnet_lab.command_line import check_command_line
-from resnet_lab.errors import UserError
+from resnet_lab.errors import JobRefused, UserError
 from resnet_lab.run_folder import discard_refused_folder, given_on_command_line
 from resnet_lab.train import RunInterrupted, spread_over_gpus, train
 
 log = logging.getLogger("resnet_lab")
-
-
-class JobRefused(CompactHydraException):
-    """A sweep job's mistake, for Hydra to print as its message alone: a plain exception would
-    print a trace (a long one from a joblib worker, whose frames Hydra cannot trim)."""
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

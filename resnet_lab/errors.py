@@ -1,5 +1,7 @@
 """User-facing errors: the command line prints their message alone, never a traceback."""
 
+from hydra.errors import CompactHydraException
+
 
 class UserError(Exception):
     """A mistake the user can fix (bad option, missing data, busy run folder). Exit code 2."""
@@ -11,3 +13,9 @@ class ConfigError(UserError):
 
 class DataError(UserError):
     """Dataset files missing, corrupted, or in an unknown layout."""
+
+
+class JobRefused(CompactHydraException):
+    """A sweep job's mistake, for Hydra to print as its message alone once the other jobs ran: a
+    plain exception would print a trace (a long one from a joblib worker, which Hydra cannot
+    trim)."""

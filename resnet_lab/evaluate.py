@@ -91,13 +91,17 @@ def prepare(
     return attach(loaded, data, device), data
 
 
-def in_flags(message: str) -> str:
-    """A data message for a command with flags: the loader names the Hydra settings
-    (``data.root=...``), which resnet-lab-eval and resnet-lab-gates give as ``--data-root``."""
-    message = message.replace("data.root=/path/to/it", "--data-root /path/to/it")
+def without_download(message: str) -> str:
+    """A data message for a tool that only reads a run's data: it has no data.download."""
     return message.replace(
         " (data.download=true lets torchvision fetch the python version when online.)", ""
     )
+
+
+def in_flags(message: str) -> str:
+    """A data message for a command with flags: the loader names the Hydra settings
+    (``data.root=...``), which resnet-lab-eval and resnet-lab-gates give as ``--data-root``."""
+    return without_download(message.replace("data.root=/path/to/it", "--data-root /path/to/it"))
 
 
 def positive_int(text: str) -> int:

@@ -55,8 +55,8 @@ from resnet_lab import stopping
 from resnet_lab.command_line import check_command_line
 from resnet_lab.config import keys_not_in_schema, schema_keys, with_closest_key
 from resnet_lab.device import resolve_device
-from resnet_lab.errors import ConfigError, UserError
-from resnet_lab.evaluate import attach, evaluate, image_batches, prepare
+from resnet_lab.errors import ConfigError, JobRefused, UserError
+from resnet_lab.evaluate import attach, evaluate, image_batches, prepare, without_download
 from resnet_lab.lesion_config import EXPERIMENTS, LesionRunCfg
 from resnet_lab.models import ResNet
 from resnet_lab.paths import path_study, paths_markdown, plot_paths
@@ -829,9 +829,11 @@ def main(cfg: DictConfig) -> None:
         print(f"resnet-lab-lesion: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
     except UserError as e:
-        print(f"resnet-lab-lesion: error: {e}", file=sys.stderr)
-        if hydra_cfg.mode == RunMode.MULTIRUN:
-            raise  # Hydra records the failed job, runs the others, then exits non-zero
+        message = f"resnet-lab-lesion: error: {without_download(str(e))}"
+        if hydra_cfg.mode == RunMode.MULTIRUN:  # Hydra records the failed job, runs the others,
+            log.error("%s", message)  # then prints it and exits 1
+            raise JobRefused(message) from None
+        print(message, file=sys.stderr)
         discard_refused_folder(out, hydra_cfg)
         sys.exit(2)
     log.info("results in %s", out)

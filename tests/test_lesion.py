@@ -513,6 +513,23 @@ def test_lesion_command_without_checkpoint(tmp_path: Path) -> None:
     assert list(tmp_path.rglob("*")) == [tmp_path / "lesions"]  # nor an empty date folder
 
 
+def test_a_refused_lesion_sweep_job_is_its_message_alone(tmp_path: Path) -> None:
+    """Missing data in each job of a sweep: the message without a trace (Hydra printed the
+    UserError's) and without data.download, which resnet-lab-lesion does not have."""
+    run_dir = save_run(tmp_path / "run", "model.depth=8", "data=cifar10")
+    done = lesion_command(
+        "-m",
+        f"checkpoint={run_dir}",
+        f"data.root={tmp_path / 'nowhere'}",
+        "data.limit=8,16",
+        f"hydra.sweep.dir={tmp_path / 'out'}",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "data.download" not in done.stdout + done.stderr
+    assert "resnet-lab-lesion: error: cifar10 not found" in done.stderr
+
+
 def test_a_bare_checkpoint_path_is_told_the_key_value_form(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
