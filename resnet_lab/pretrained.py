@@ -150,8 +150,10 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             ) from e
         except Exception as e:  # a damaged torch file fails in many ways inside torch.load
             first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            raise not_a_checkpoint(
-                path, f"an unreadable PyTorch file: {type(e).__name__}: {first_line}"
+            raise CheckpointError(
+                f"{path}: a PyTorch file that cannot be read, damaged or cut short "
+                f"({type(e).__name__}: {first_line}): copy it again, or give a run folder, "
+                "whose newest whole checkpoint is read"
             ) from e
     if isinstance(state, dict) and "model" in state and "config" in state:
         return LoadedCheckpoint("resnet-lab", state, path)

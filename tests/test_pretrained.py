@@ -306,15 +306,22 @@ def test_file_that_is_not_a_checkpoint_is_a_clear_error(
         torch.save({"model": _NotATensor()}, path)
         if kind == "damaged":
             path.write_bytes(path.read_bytes()[:40])
-    with pytest.raises(CheckpointError, match="not a resnet-lab checkpoint") as caught:
+    with pytest.raises(CheckpointError) as caught:
         read_checkpoint(path)
     message = str(caught.value)
-    assert "run folder or its ckpt/step_*.pt file" in message
-    assert f"did you mean its run folder {tmp_path}?" in message
+    if kind == "damaged":  # a checkpoint cut short (no checksum file beside it): said as such
+        said = "a PyTorch file that cannot be read, damaged or cut short ("
+        assert said in message and message.endswith(
+            "give a run folder, whose newest whole checkpoint is read"
+        )
+    else:
+        said = "not a resnet-lab checkpoint"
+        assert said in message and "run folder or its ckpt/step_*.pt file" in message
+        assert f"did you mean its run folder {tmp_path}?" in message
     assert "Please file an issue" not in message and "\n" not in message
     assert eval_main([str(path), "--device", "cpu"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("resnet-lab-eval: error: ") and "not a resnet-lab checkpoint" in err
+    assert err.startswith("resnet-lab-eval: error: ") and said in err
 
 
 def test_eval_command_reports_the_exact_error_on_the_test_images(
