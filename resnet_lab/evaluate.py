@@ -91,6 +91,15 @@ def prepare(
     return attach(loaded, data, device), data
 
 
+def unfinished(info: dict[str, Any]) -> str | None:
+    """What to say of a checkpoint taken before its run's last step (a run interrupted or still
+    training): its figures are not the trained net's."""
+    step, max_steps = info.get("step"), info.get("max_steps")
+    if step is None or max_steps is None or step >= max_steps:
+        return None
+    return f"step {step:,} of {max_steps:,}: the run had not finished training (a partial net)"
+
+
 def without_download(message: str) -> str:
     """A data message for a tool that only reads a run's data: it has no data.download."""
     return message.replace(
@@ -162,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     n = labels.shape[0]
     info = model.info
     print(f"checkpoint: {info['path']} ({info['net']})")
+    if (progress := unfinished(info)) is not None:
+        print(f"note:       {progress}")
     print(f"input:      {info['normalization']}")
     if (best := info.get("best_prec1")) is not None:
         print(f"stored:     best_prec1 {best:.2f} (error {100 - best:.2f}%)")

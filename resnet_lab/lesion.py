@@ -56,7 +56,14 @@ from resnet_lab.command_line import check_command_line
 from resnet_lab.config import keys_not_in_schema, schema_keys, with_closest_key
 from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, JobRefused, UserError
-from resnet_lab.evaluate import attach, evaluate, image_batches, prepare, without_download
+from resnet_lab.evaluate import (
+    attach,
+    evaluate,
+    image_batches,
+    prepare,
+    unfinished,
+    without_download,
+)
 from resnet_lab.lesion_config import EXPERIMENTS, LesionRunCfg
 from resnet_lab.models import ResNet
 from resnet_lab.paths import path_study, paths_markdown, plot_paths
@@ -340,6 +347,7 @@ def lesion_markdown(results: dict[str, Any]) -> str:
         "# Lesion study",
         "",
         f"- checkpoint: `{info['path']}` ({info['net']})",
+        *([f"- **{progress}**"] if (progress := unfinished(info)) else []),
         f"- input: {info['normalization']}",
         f"- test images: {s['test_images']} ({s['data']}); device {s['device']}",
         f"- intact test error: {base['error']:.2f}%"
@@ -650,6 +658,8 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
     model, data = prepare(cfg.checkpoint, cfg.data.root, device)
     if not isinstance(model.net, ResNet):
         raise ConfigError(f"{cfg.checkpoint}: lesion studies need a ResNet ({model.info['net']})")
+    if progress := unfinished(model.info):
+        log.warning("%s: %s", cfg.checkpoint, progress)
     limit = cfg.data.limit
     images, labels = data.eval_images[:limit], data.eval_labels[:limit]
 

@@ -361,6 +361,7 @@ def wrap(
             "kind": "resnet-lab",
             "net": f"resnet-lab {describe_network(config)}",
             "step": state.get("train_state", {}).get("step"),
+            "max_steps": config.get("trainer", {}).get("max_steps"),
             "normalization": f"x - per-pixel mean of the {data.get('name', '?')} training images",
             "data_limit": data.get("limit"),  # the run's: its own test error is on that many
         }

@@ -183,9 +183,14 @@ def test_resnet_lab_checkpoint_round_trip(tmp_path: Path) -> None:
 
 
 def test_eval_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    tiny_run(tmp_path)
+    tiny_run(tmp_path)  # its checkpoint is at step 7 of the recipe's 64,000
     assert eval_main([str(tmp_path), "--limit", "40", "--device", "cpu"]) == 0
-    assert "test error:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "test error:" in out
+    assert "note:       step 7 of 64,000: the run had not finished training (a partial net)" in out
+    tiny_run(tmp_path / "done", "trainer.max_steps=7")
+    assert eval_main([str(tmp_path / "done"), "--limit", "40", "--device", "cpu"]) == 0
+    assert "not finished" not in capsys.readouterr().out
     assert eval_main([str(tmp_path / "missing")]) == 2
     assert "no such checkpoint" in capsys.readouterr().err
 
@@ -232,7 +237,7 @@ def test_eval_of_a_run_with_a_data_limit_says_what_the_run_measured(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The run's own error is on its first N test images; eval's on all, unless told."""
-    tiny_run(tmp_path, "data.limit=40")
+    tiny_run(tmp_path, "data.limit=40", "trainer.max_steps=7")  # a finished run
     assert eval_main([str(tmp_path), "--device", "cpu"]) == 0
     assert "note:       the run used data.limit=40" in capsys.readouterr().out
     assert eval_main([str(tmp_path), "--device", "cpu", "--limit", "40"]) == 0
