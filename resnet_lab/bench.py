@@ -750,8 +750,30 @@ def _print_report(report: dict[str, Any]) -> None:
         print(f"peak memory: {_fmt_bytes(report['max_rss_bytes'])} ({report['memory_note']})")
 
 
+# Settings the benchmark takes from its own options: an override of one would silently win over
+# the option (or, for the device, contradict the timing set-up)
+SET_BY_OPTIONS = {
+    "model.depth": "--depth",
+    "model.width": "--width",
+    "trainer.batch_size": "--batch-size",
+    "trainer.device": "--device",
+    "trainer.channels_last": "--no-channels-last",
+    "trainer.precision": "--precision",
+    "trainer.compile": "--compile",
+}
+
+
+def _check_overrides(overrides: list[str]) -> None:
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~")
+        if key in SET_BY_OPTIONS:
+            option = SET_BY_OPTIONS[key]
+            raise UserError(f"{override}: give it as {option}, the option that sets it")
+
+
 def _bench(args: argparse.Namespace, command: str) -> int:
     _positive(args)
+    _check_overrides(args.overrides)
     device = resolve_device(args.device, "--device")
     kind = "cuda" if device.type == "cuda" else "cpu"
     defaults = DEFAULTS[kind]
