@@ -208,13 +208,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def _output_folder(out: Path | None, ckpt_dir: Path) -> Path:
     """--out, or the run's gates/ folder, made before the measurement it would otherwise lose."""
+    named = "--out" if out else "the output folder"
     out = out or (ckpt_dir.parent if ckpt_dir.name == "ckpt" else ckpt_dir) / "gates"
     if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file: give a folder for the gate statistics")
+        raise UserError(f"{named} {out} is a file: give a folder for the gate statistics")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise UserError(f"--out {out}: cannot make this folder ({e.strerror})") from None
+        raise UserError(f"{named} {out}: cannot make this folder ({e.strerror})") from None
     return out
 
 
