@@ -44,6 +44,7 @@ from resnet_lab.data import DeviceData, TrainBatches, load_data
 from resnet_lab.device import resolve_device, set_cuda_math
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import build_network
+from resnet_lab.models.shortcuts import no_weight_decay
 from resnet_lab.run_folder import environment
 from resnet_lab.train import Trainer, lr_at, make_optimizer
 
@@ -198,7 +199,9 @@ class StackedModels:
         self.device = next(iter(self.params.values())).device
         self.precision = precision
         self.trainer_cfg = trainer_cfg
-        self.optimizer = make_optimizer(self.params.values(), trainer_cfg)  # with zero grads
+        self.optimizer = make_optimizer(  # with zero grads
+            self.params.items(), trainer_cfg, no_weight_decay(models[0])
+        )
 
     def _forward(
         self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor
@@ -391,7 +394,7 @@ def plain_loop_step(
     torch.manual_seed(cfg.seed)
     model = build_network(cfg).to(device)
     model.train()
-    optimizer = make_optimizer(model.parameters(), cfg.trainer)
+    optimizer = make_optimizer(model.named_parameters(), cfg.trainer, no_weight_decay(model))
     losses: list[float] = []
 
     def step() -> None:

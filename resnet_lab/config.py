@@ -44,6 +44,8 @@ class ShortcutCfg:
     scale: float = 1.0  # constant scaling: factor on the shortcut h(x)
     branch_scale: float = 1.0  # constant scaling: factor on the residual branch F(x)
     gate_bias: float = 0.0  # initial bias b_g of the gate g(x) (highway: b_T of T(x))
+    gate_bias_decay: bool = True  # weight decay on b_g, as on every parameter in the authors'
+    # Torch code; false (opt-in): none, so that decay alone does not pull b_g towards 0
     dropout: float = 0.5  # drop probability on the identity shortcut
 
 

@@ -15,7 +15,7 @@ import math
 import signal
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from resnet_lab.data import DeviceData, TrainBatches, absolute_root, eval_batche
 from resnet_lab.device import resolve_device, set_cuda_math
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import build_network, describe_network
-from resnet_lab.models.shortcuts import GateActivation
+from resnet_lab.models.shortcuts import GateActivation, no_weight_decay
 from resnet_lab.run_folder import (
     MetricsLog,
     RunLock,
@@ -136,8 +136,14 @@ def check_trainer_config(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.milestones={list(t.milestones)} must be increasing")
 
 
-def make_optimizer(params: Iterable[torch.Tensor], t: DictConfig) -> torch.optim.SGD:
-    """SGD with the recipe's momentum, weight decay and Nesterov flag, at the lr of step 0.
+def make_optimizer(
+    named_params: Iterable[tuple[str, torch.Tensor]],
+    t: DictConfig,
+    no_decay: Collection[str] = (),
+) -> torch.optim.SGD:
+    """SGD with the recipe's momentum, weight decay and Nesterov flag, at the lr of step 0;
+    the parameters named in ``no_decay`` (see ``models.no_weight_decay``) in a group without
+    weight decay.
 
     Momentum buffers exist from the start, at zero: the first step then computes exactly what
     torch's lazily created buffer gives (0 * momentum + g = g), and no buffer is created inside
@@ -145,9 +151,15 @@ def make_optimizer(params: Iterable[torch.Tensor], t: DictConfig) -> torch.optim
     the gradients, zeroed in place each step: a unit that stochastic depth drops still gets
     momentum and weight decay, from the first step on.
     """
-    params = list(params)
+    named = list(named_params)
+    params = [p for _, p in named]
+    if unknown := set(no_decay) - {name for name, _ in named}:
+        raise ValueError(f"no_decay names parameters the model lacks: {sorted(unknown)}")
+    groups = [{"params": [p for name, p in named if name not in no_decay]}]
+    if no_decay:
+        groups.append({"params": [p for name, p in named if name in no_decay], "weight_decay": 0})
     optimizer = torch.optim.SGD(
-        params,
+        groups,
         lr=lr_at(0, t),
         momentum=t.momentum,
         weight_decay=t.weight_decay,
@@ -295,7 +307,7 @@ class Trainer:
             self.data, self.t.batch_size, seed=cfg.seed, augment=cfg.data.augment
         )
         self.num_params = sum(p.numel() for p in model.parameters())
-        self.optimizer = make_optimizer(model.parameters(), self.t)
+        self.optimizer = make_optimizer(model.named_parameters(), self.t, no_weight_decay(model))
         if self.t.compile:  # gradients zeroed in place, never replaced: graphs need not copy
             for p in model.parameters():
                 torch._dynamo.mark_static_address(p.grad)

@@ -161,7 +161,7 @@ def test_stacked_models_equal_a_per_model_loop() -> None:
         for name, p in model.named_parameters():  # the trainer's initialisation, seed by seed
             assert torch.equal(built.params[name][len(models)], p)
         models.append(model.double())
-        optimizers.append(make_optimizer(model.parameters(), cfg.trainer))
+        optimizers.append(make_optimizer(model.named_parameters(), cfg.trainer))
     stacked = bench.StackedModels(copy.deepcopy(models), cfg.trainer, "fp32")
     streams = [TrainBatches(data, 16, seed=s) for s in seeds]
     for _ in range(2):  # the second step also checks momentum and the updated running stats
@@ -199,7 +199,7 @@ def test_momentum_buffers_start_at_zero_and_step_as_torch_lazy_ones() -> None:
         assert t.momentum == 0.9
         params = [torch.randn(3, 4, requires_grad=True) for _ in range(2)]
         lazy_params = [p.detach().clone().requires_grad_() for p in params]
-        ours = make_optimizer(params, t)
+        ours = make_optimizer([(str(i), p) for i, p in enumerate(params)], t)
         lazy = torch.optim.SGD(
             lazy_params,
             lr=ours.param_groups[0]["lr"],

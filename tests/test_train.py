@@ -58,8 +58,31 @@ def test_learning_rate_schedule_is_the_papers() -> None:
     for step, lr in expected.items():
         assert lr_at(step, t) == pytest.approx(lr), step
     # plain momentum (the neighbours' rows switch Nesterov on), in the optimizer the trainer builds
-    (group,) = make_optimizer([torch.zeros(1, requires_grad=True)], t).param_groups
+    (group,) = make_optimizer([("w", torch.zeros(1, requires_grad=True))], t).param_groups
     assert (group["nesterov"], group["momentum"], group["weight_decay"]) == (False, 0.9, 1e-4)
+
+
+@pytest.mark.parametrize("shortcut", ["gate", "shortcut_gate", "highway"])
+def test_gate_biases_keep_their_init_against_decay_only_when_asked(
+    tiny_run: list[str], shortcut: str
+) -> None:
+    """A step whose gradients are all zero is weight decay alone: by default it moves every
+    parameter, b_g too (the authors' Torch code); with gate_bias_decay=false not b_g."""
+    moved, devnull = {}, Path(os.devnull)
+    for decay in (True, False):
+        overrides = [f"shortcut={shortcut}", "shortcut.gate_bias=-6"]
+        cfg = compose_config([*tiny_run, *overrides, f"shortcut.gate_bias_decay={decay}"])
+        trainer = Trainer(cfg, devnull)
+        trainer.build()
+        before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+        trainer.optimizer.step()  # the gradients are zeros from the start
+        moved[decay] = {
+            n for n, p in trainer.model.named_parameters() if not torch.equal(p, before[n])
+        }
+    biases = {n for n in before if n.endswith("gate_conv.bias")}
+    assert len(biases) == 3 and biases <= moved[True] and moved[True] - moved[False] == biases
+    with pytest.raises(ConfigError, match="gate_bias_decay"):  # identity has no b_g
+        Trainer(compose_config([*tiny_run, "shortcut.gate_bias_decay=false"]), devnull).build()
 
 
 def test_tiny_run_learns_and_writes_every_output(tiny_run: list[str], tmp_path: Path) -> None:

@@ -135,9 +135,11 @@ class _Gated(Shortcut):
 
     The paper's g(x) has no BN: a BN after W_g would bring its own bias and override the b_g
     that the table rows set. Like every parameter, b_g gets weight decay, as in the authors'
-    Torch code, which decays all parameters."""
+    Torch code, which decays all parameters; ``shortcut.gate_bias_decay=false`` exempts it
+    (the papers do not say, and decay alone would pull b_g = -6 most of the way to 0 by the
+    first lr drop)."""
 
-    uses = ("gate_bias",)
+    uses = ("gate_bias", "gate_bias_decay")
     gate_kernel: ClassVar[int] = 1  # Identity Mappings: W_g is a 1x1 convolution
 
     def __init__(self, site: ShortcutSite, cfg: ShortcutCfg) -> None:
@@ -148,6 +150,7 @@ class _Gated(Shortcut):
         )
         self.gate_act = GateActivation()
         self.gate_bias_init = cfg.gate_bias
+        self.gate_bias_decay = cfg.gate_bias_decay
 
     def gate(self, x: Tensor) -> Tensor:
         return self.gate_act(self.gate_conv(x))
@@ -245,3 +248,13 @@ def init_gate_biases(module: nn.Module) -> None:
         if isinstance(m, _Gated):
             with torch.no_grad():
                 m.gate_conv.bias.fill_(m.gate_bias_init)
+
+
+def no_weight_decay(module: nn.Module) -> set[str]:
+    """Names (as ``named_parameters`` gives them) of the parameters the optimizer must not decay:
+    the gate biases of shortcuts built with ``gate_bias_decay=false``."""
+    return {
+        f"{name}.gate_conv.bias" if name else "gate_conv.bias"
+        for name, m in module.named_modules()
+        if isinstance(m, _Gated) and not m.gate_bias_decay
+    }
