@@ -132,6 +132,13 @@ def test_dropout_shortcut_is_off_in_eval_and_on_in_training() -> None:
     assert (dropped == 0).float().mean().item() == pytest.approx(0.5, abs=0.05)
     kept = dropped != 0
     torch.testing.assert_close(dropped[kept], 2 * X[kept])  # inverted dropout scaling
+    classic = _unit(ShortcutCfg(name="dropout", dropout=0.25, dropout_inverted=False))
+    torch.testing.assert_close(classic.shortcut(X, None), 0.75 * X)  # eval: (1-p) x
+    classic.train()
+    dropped = classic.shortcut(X, None)
+    kept = dropped != 0
+    assert (~kept).float().mean().item() == pytest.approx(0.25, abs=0.05)
+    torch.testing.assert_close(dropped[kept], X[kept])  # kept values unscaled in training
 
 
 def test_conv1x1_shortcut_projects_every_unit() -> None:

@@ -227,19 +227,25 @@ class Conv1x1Shortcut(Shortcut):
 
 @SHORTCUTS.register("dropout")
 class DropoutShortcut(Shortcut):
-    """Dropout with probability p on the output of the identity shortcut; off in eval mode.
+    """Dropout with probability p on the output of the identity shortcut.
 
-    Inverted dropout, as torch's (and Torch7's) ``Dropout``: kept values are scaled by 1/(1-p)
-    in training, so the shortcut is x in expectation and at test time."""
+    Inverted dropout by default, as torch's (and Torch7's) ``Dropout``: kept values are scaled
+    by 1/(1-p) in training, so the shortcut is x in expectation and at test time. With
+    ``dropout_inverted=false``, classic dropout: kept values stay x, so the shortcut carries
+    (1-p)x in expectation, and (1-p)x at test time; a constant scaling by 1-p in expectation."""
 
-    uses = ("dropout",)
+    uses = ("dropout", "dropout_inverted")
 
     def __init__(self, site: ShortcutSite, cfg: ShortcutCfg) -> None:
         super().__init__(site, cfg)
         self.drop = nn.Dropout(cfg.dropout)
+        self.keep = 1.0 if cfg.dropout_inverted else 1.0 - cfg.dropout
 
     def forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
-        return _plus(self.drop(self.downsample(x)), residual)
+        h = self.downsample(x)
+        if self.keep == 1.0:
+            return _plus(self.drop(h), residual)
+        return _plus(self.drop(h) * self.keep if self.training else h * self.keep, residual)
 
 
 def init_gate_biases(module: nn.Module) -> None:
