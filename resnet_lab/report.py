@@ -429,9 +429,13 @@ def _definition_notes(experiment: Experiment, runs: Iterable[Run]) -> list[str]:
     return notes
 
 
-def summarize(experiment: Experiment, runs: list[Run], seeds: int) -> RowResult:
+def summarize(
+    experiment: Experiment, runs: list[Run], seeds: int, comparable: bool = True
+) -> RowResult:
     """Statistics and status of one row. Diverged runs rank worse than any error (infinity);
-    runs with other settings than the row's (see mark_departures) are named, not counted."""
+    runs with other settings than the row's (see mark_departures) are named, not counted.
+    ``comparable``: the runs follow the paper's recipe (profile ``paper``), so a "fail" row can
+    be said to be reproduced or not; a smoke run's failing says nothing of the paper's."""
     departed = [run for run in runs if run.departures]
     kept, duplicates = _pick_one_per_seed([run for run in runs if not run.departures])
     notes = [note for run in kept for note in run.notes]
@@ -469,7 +473,7 @@ def summarize(experiment: Experiment, runs: list[Run], seeds: int) -> RowResult:
     if measured is not None:
         failed = measured > FAIL_THRESHOLD
         verdict = "fail" if failed else "ok"
-        if experiment.reported == "fail":
+        if experiment.reported == "fail" and comparable:
             verdict += " (reproduced)" if failed else " (paper: fail, not reproduced)"
         parts.append(verdict)
         if count["diverged"]:
@@ -516,8 +520,11 @@ def _table_rank(key: str) -> tuple[int, str]:
     return (PAPER_TABLES.index(key) if key in PAPER_TABLES else len(PAPER_TABLES), key)
 
 
-def build_tables(experiments: list[Experiment], runs: list[Run], seeds: int) -> list[TableResult]:
-    """Group rows by their table string, in the order of the experiment files' ``order``."""
+def build_tables(
+    experiments: list[Experiment], runs: list[Run], seeds: int, comparable: bool = True
+) -> list[TableResult]:
+    """Group rows by their table string, in the order of the experiment files' ``order``;
+    ``comparable`` as in :func:`summarize`."""
     by_name: dict[str, list[Run]] = defaultdict(list)
     for run in runs:
         by_name[run.name].append(run)
@@ -530,7 +537,7 @@ def build_tables(experiments: list[Experiment], runs: list[Run], seeds: int) -> 
         while key in used_keys:
             key += "_"
         used_keys.add(key)
-        rows = [summarize(e, by_name.get(e.name, []), seeds) for e in members]
+        rows = [summarize(e, by_name.get(e.name, []), seeds, comparable) for e in members]
         tables.append(TableResult(title=title, key=key, rows=rows))
     return tables
 
@@ -703,22 +710,36 @@ def plot_curves(table: TableResult, path: Path) -> bool:
     """
     from matplotlib import colormaps
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(8, 5), layout="constrained")
     axes = figure.add_subplot()
     palette = colormaps["tab20"]  # the 10 dark hues (tab10's), then their light twins: Table 1
     drawn = False  # has 11 rows, and the default cycle of 10 gave two rows one colour
     for index, row in enumerate(table.rows):
-        steps, errors = _median_curve(row.runs)
+        # the runs the row counts, and those still running or interrupted: their curves so far
+        runs = [r for r in row.runs if r.finished or r.status in ("running", "interrupted")]
+        steps, errors = _median_curve(runs)
         if steps:
             colour = palette(2 * index % 20 + index // 10 % 2)
-            label = f"{row.experiment.row} (n={len(row.runs)})"
-            axes.plot(steps, errors, color=colour, label=label)
-            train_steps, train_errors = _median_curve(row.runs, train=True)
-            axes.plot(train_steps, train_errors, color=colour, linestyle="--", alpha=0.7)
+            unfinished = len(runs) - row.n
+            label = f"{row.experiment.row} (n={row.n}"
+            label += f", +{unfinished} unfinished)" if unfinished else ")"
+            axes.plot(steps, errors, color=colour, label=label, marker="o", markersize=3)
+            train_steps, train_errors = _median_curve(runs, train=True)
+            few = len(train_steps) < 3  # a line of one point draws nothing
+            axes.plot(
+                train_steps,
+                train_errors,
+                color=colour,
+                linestyle="--",
+                alpha=0.7,
+                marker="." if few else None,
+            )
             drawn = True
     if not drawn:
         return False
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.axhline(FAIL_THRESHOLD, color="grey", linestyle=":", linewidth=1)
     axes.set_ylim(bottom=0)
     axes.set(
@@ -731,19 +752,38 @@ def plot_curves(table: TableResult, path: Path) -> bool:
     return True
 
 
-def plot_measured(table: TableResult, path: Path) -> None:
-    """Per row: each seed's final error (dots), the paper's statistic (bar), the reported figure."""
+def plot_measured(table: TableResult, path: Path) -> bool:
+    """Per row: each seed's final error (dots; diverged seeds as orange triangles at the right
+    edge), the paper's statistic (bar), the reported figure.
+
+    Returns False (and writes nothing) when no row has a finished run.
+    """
     from matplotlib.figure import Figure
 
     rows = table.rows
+    if not any(r.finished for row in rows for r in row.runs):
+        return False
     figure = Figure(figsize=(8, 1.2 + 0.45 * len(rows)), layout="constrained")
     axes = figure.add_subplot()
     finite = [r.error for row in rows for r in row.runs if r.finished and r.error is not None]
     finite += [row.experiment.reported_value or 0.0 for row in rows]
     right = max([FAIL_THRESHOLD, *finite]) * 1.1
     for y, row in enumerate(rows):
-        seeds = [right if r.status == "diverged" else r.error for r in row.runs if r.finished]
+        seeds = [r.error for r in row.runs if r.finished and r.status != "diverged"]
         axes.scatter(seeds, [y] * len(seeds), color="tab:blue", s=14, alpha=0.6)
+        diverged = sum(r.status == "diverged" for r in row.runs)
+        if diverged:
+            axes.scatter([right], [y], marker="^", color="tab:orange", s=40)
+            axes.annotate(
+                f"diverged ({diverged})",
+                (right, y),
+                xytext=(0, 7),  # above its triangle, clear of the seeds' dots and the bar
+                textcoords="offset points",
+                ha="right",
+                va="bottom",
+                fontsize="x-small",
+                color="tab:orange",
+            )
         if row.measured is not None:
             axes.scatter([min(row.measured, right)], [y], marker="|", s=300, color="tab:blue")
         if row.experiment.reported == "fail":
@@ -755,11 +795,12 @@ def plot_measured(table: TableResult, path: Path) -> None:
     axes.invert_yaxis()
     axes.set_xlim(0, right * 1.02)
     axes.set(
-        xlabel="error (%): dots = seeds (diverged at the right edge), bar = paper's statistic, "
-        "red = reported (> = fail)",
+        xlabel="error (%): dots = seeds, orange triangle = diverged seeds, bar = paper's "
+        "statistic,\nred = reported (> = fail)",
         title=table.title,
     )
     figure.savefig(path, dpi=100)
+    return True
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -873,17 +914,18 @@ def main(argv: list[str] | None = None) -> int:
         runs = [run for run in runs if not run.name or run.name.split("/", 1)[0] in keys]
     problems += mark_departures(experiments, runs, accepted)
 
-    tables = build_tables(experiments, runs, args.seeds)
+    tables = build_tables(experiments, runs, args.seeds, comparable=profile in (None, "paper"))
     out = Path(args.out) if args.out else roots[0]
     out.mkdir(parents=True, exist_ok=True)
     figures: dict[str, list[str]] = {}
     for table in tables:
-        names = []
-        if plot_curves(table, out / f"curves_{table.key}.png"):
-            names.append(f"curves_{table.key}.png")
-        plot_measured(table, out / f"measured_{table.key}.png")
-        names.append(f"measured_{table.key}.png")
-        figures[table.key] = names
+        figures[table.key] = []
+        for name, plot in [("curves", plot_curves), ("measured", plot_measured)]:
+            path = out / f"{name}_{table.key}.png"
+            if plot(table, path):
+                figures[table.key].append(path.name)
+            else:  # nothing to draw: no figure, and none left from an earlier report
+                path.unlink(missing_ok=True)
     markdown = render_markdown(
         tables,
         roots=roots,

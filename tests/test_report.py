@@ -259,11 +259,47 @@ def test_notes_problems_and_sections(paper) -> None:
 
 def test_figures_written(paper) -> None:
     root, text, _ = paper
-    for name in ("curves_table1", "measured_table1", "curves_table6", "measured_table2"):
+    for name in ("curves_table1", "measured_table1", "curves_table6", "measured_table6"):
         png = root / f"{name}.png"
         assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
         assert f"]({name}.png)" in text
-    assert not (root / "curves_table2.png").exists()  # no run of Table 2 logged anything
+    for name in ("curves_table2", "measured_table2"):  # Table 2 has no run: nothing to draw
+        assert not (root / f"{name}.png").exists() and f"]({name}.png)" not in text
+
+
+def test_a_figure_with_nothing_to_draw_is_not_left_from_an_earlier_report(
+    tmp_path: Path,
+) -> None:
+    args = ["--results", str(tmp_path), "--tables", "table6", "--seeds", "1"]
+    write_seeds(tmp_path, "table6/resnet20", [8.0])
+    assert report.main(args) == 0
+    assert (tmp_path / "measured_table6.png").exists()
+    for path in tmp_path.glob("multirun/*/*/result.json"):  # now only a run still training
+        path.write_text(path.read_text().replace('"completed"', '"running"'))
+    assert report.main(args) == 0
+    assert not (tmp_path / "measured_table6.png").exists()
+
+
+def test_figures_show_what_the_table_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A single eval point is drawn (a marker), the legend's n is the table's (an interrupted
+    run's curve so far is said as such), and diverged seeds are marked apart."""
+    from matplotlib.figure import Figure
+
+    write_seeds(tmp_path, "table1/gate_b0", [30.0, None], curve=[(4, 60.0)])
+    write_run(tmp_path, "x/2", "table1/gate_b0", 2, status="interrupted", curve=[(4, 70.0)])
+    runs, _ = report.find_runs([tmp_path])
+    (table,) = report.build_tables([DEFINITIONS["table1/gate_b0"]], runs, seeds=3)
+    drawn: list[Figure] = []
+    monkeypatch.setattr(Figure, "savefig", lambda figure, *a, **k: drawn.append(figure))
+    assert report.plot_curves(table, tmp_path / "curves.png")
+    (eval_line,) = [line for line in drawn[0].axes[0].lines if line.get_linestyle() == "-"]
+    assert eval_line.get_marker() == "o" and list(eval_line.get_xdata()) == [4]
+    assert eval_line.get_label() == "exclusive gating, init b_g = 0 to -5 (n=2, +1 unfinished)"
+    assert report.plot_measured(table, tmp_path / "measured.png")
+    texts = [t.get_text() for t in drawn[1].axes[0].texts]
+    assert texts == ["diverged (1)"]
 
 
 def test_smoke_profile_banner_and_out_dir(tmp_path: Path) -> None:
@@ -275,6 +311,10 @@ def test_smoke_profile_banner_and_out_dir(tmp_path: Path) -> None:
     assert "## " + DEFINITIONS["table6/resnet20"].table not in text
     rows = read_csv(out / "report.csv")
     assert rows["table1/original"]["status"] == "fail, partial (2 of 5 seeds)"
+    write_seeds(root, "table1/gate_b0", [80.0], profile="smoke")  # the paper's "fail" row:
+    assert report.main(["--results", str(root), "--out", str(out), "--tables", "table1"]) == 0
+    status = read_csv(out / "report.csv")["table1/gate_b0"]["status"]  # a smoke run's failing
+    assert status == "fail, partial (1 of 5 seeds)"  # reproduces nothing
     assert len(rows) == 11
     assert not (root / "report.md").exists()
 
