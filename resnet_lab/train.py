@@ -32,11 +32,18 @@ from resnet_lab.checkpoint import (
     load_latest_checkpoint,
     save_checkpoint,
 )
-from resnet_lab.config import RESULT_NEUTRAL, Config, TrainerCfg, check_known_keys, flatten_keys
+from resnet_lab.config import (
+    CONF_DIR,
+    RESULT_NEUTRAL,
+    Config,
+    TrainerCfg,
+    check_known_keys,
+    flatten_keys,
+)
 from resnet_lab.data import DeviceData, TrainBatches, absolute_root, eval_batches, load_data
 from resnet_lab.device import resolve_device, set_cuda_math
 from resnet_lab.errors import ConfigError, UserError
-from resnet_lab.models import build_network, describe_network
+from resnet_lab.models import ARCHS, SHORTCUTS, build_network, describe_network
 from resnet_lab.models.shortcuts import GateActivation, no_weight_decay
 from resnet_lab.run_folder import (
     MetricsLog,
@@ -497,8 +504,8 @@ class Trainer:
             self._checkpoint(window, clock_start, "interrupted")
             raise RunInterrupted(stop.signum)
         self._write_result(status)
-        if status == "completed":
-            self._log_hparams()
+        if status in FINAL_STATUSES:  # diverged too: Table 1's "fail" rows belong in the table
+            self._log_hparams(status)
         return status
 
     def _log_train(self, window: _LogWindow, bar: Any) -> float:
@@ -631,9 +638,10 @@ class Trainer:
             self.result["error"] = error
         write_result(self.run_dir, self.result)
 
-    def _log_hparams(self) -> None:
+    def _log_hparams(self, status: str) -> None:
+        final = self.state.last_eval_error if status == "completed" else None  # as result.json
         metrics = {
-            "hparam/final_error": _nan_if_none(self.state.last_eval_error),
+            "hparam/final_error": _nan_if_none(final),
             "hparam/best_error": _nan_if_none(self.state.best_error),
             "hparam/steps": self.state.step,
         }
@@ -643,25 +651,42 @@ class Trainer:
 
 def hparams_of(cfg: DictConfig) -> dict[str, bool | int | float | str]:
     """The run's options for TensorBoard's hparams table: the main ones by short names, then
-    every shortcut and model option, so a new variant's shows up too. Values TensorBoard
-    refuses (a list) become text: this runs after the run completed and must not fail it."""
+    the shortcut and model options the chosen variants use (a new variant's too); an option a
+    run ignores is left out, so that filtering on it selects only the runs it applies to.
+    Values TensorBoard refuses (a list) become text: this runs after the run ended and must not
+    fail it."""
+    residual = ARCHS.get(cfg.model.arch).residual
     hparams: dict[str, Any] = {
         "arch": cfg.model.arch,
-        "shortcut": cfg.shortcut.name,
-        "after_add": f"{cfg.after_add.fn}/{cfg.after_add.branch}",
+        "shortcut": cfg.shortcut.name if residual else "-",
+        "after_add": _after_add_option(cfg.after_add) if residual else "-",
         "depth": cfg.model.depth,
         "block": cfg.model.block,
         "width": cfg.model.width,
         "seed": cfg.seed,
         "experiment": cfg.experiment.name or "-",
+        "data": cfg.data.name,
+        "profile": cfg.profile,
         "precision": cfg.trainer.precision,
     }  # not max_steps: TensorBoard keeps a run's first hparams, the steps are a metric instead
-    named = {"name", "arch", "depth", "block", "width"}  # above, by their short names
+    used = {f"model.{key}" for key in ARCHS.get(cfg.model.arch).uses}
+    if residual:
+        used |= {f"shortcut.{key}" for key in SHORTCUTS.get(cfg.shortcut.name).uses}
     for group in ("shortcut", "model"):
         for key, value in cfg[group].items():
-            if key not in named:
+            if f"{group}.{key}" in used:
                 hparams[f"{group}.{key}"] = value
     return {k: v if isinstance(v, bool | int | float | str) else str(v) for k, v in hparams.items()}
+
+
+def _after_add_option(after_add: DictConfig) -> str:
+    """The after_add option (file) name the run's unit comes from, as the user chose it
+    (``relu_preact``); ``branch+fn`` when no option file builds it."""
+    for path in sorted((CONF_DIR / "after_add").glob("*.yaml")):
+        option = OmegaConf.load(path)
+        if (option.get("fn"), option.get("branch")) == (after_add.fn, after_add.branch):
+            return path.stem
+    return f"{after_add.branch}+{after_add.fn}"
 
 
 class _LogWindow:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -10,7 +11,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -20,10 +20,10 @@ from omegaconf import OmegaConf
 
 from resnet_lab.api import compose_config
 from resnet_lab.checkpoint import CheckpointError, digest_path, list_checkpoints, load_checkpoint
-from resnet_lab.config import ModelCfg, ShortcutCfg
 from resnet_lab.data import eval_batches, normalize
 from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, UserError
+from resnet_lab.models import ARCHS, SHORTCUTS
 from resnet_lab.report import RESULT_FIELDS
 from resnet_lab.run_folder import RunLock
 from resnet_lab.train import (
@@ -129,12 +129,15 @@ def test_tiny_run_learns_and_writes_every_output(tiny_run: list[str], tmp_path: 
         HParamsPluginData.FromString(c) for c in events.PluginTagToContent("hparams").values()
     ]
     (session,) = [d.session_start_info for d in plugin if d.HasField("session_start_info")]
-    logged = set(session.hparams)  # every shortcut and model option, a new variant's too
-    short = {"name", "arch", "depth", "block", "width"}  # logged by these names
-    options = [(group, f.name) for group in (ShortcutCfg, ModelCfg) for f in fields(group)]
-    assert {f"{g.__name__[:-3].lower()}.{k}" for g, k in options if k not in short} <= logged
-    assert short - {"name"} | {"shortcut"} <= logged
+    logged = set(session.hparams)  # the options the chosen variants use (a new one's too)
+    named = {"arch", "shortcut", "after_add", "depth", "block", "width", "seed", "experiment"}
+    named |= {"data", "profile", "precision"}
+    used = {f"shortcut.{k}" for k in SHORTCUTS.get("gate").uses}
+    used |= {f"model.{k}" for k in ARCHS.get("resnet").uses}
+    assert logged == named | used and "shortcut.gate_bias_decay" in used
+    assert {"shortcut.dropout", "model.growth_rate"}.isdisjoint(logged)  # options gate ignores
     assert session.hparams["shortcut"].string_value == "gate"
+    assert session.hparams["after_add"].string_value == "relu"  # the option's name
     assert not [p for p in tmp_path.iterdir() if p.is_dir() and p.name not in {"ckpt"}]
 
 
@@ -143,9 +146,9 @@ def test_hparams_are_values_tensorboard_takes(tiny_run: list[str]) -> None:
     cfg = OmegaConf.create(
         OmegaConf.to_container(compose_config([*tiny_run, "shortcut=gate"]), resolve=True)
     )
-    cfg.model.extra = [1, 2]  # a list-valued option, as a new variant might add
+    cfg.model.downsample = [1, 2]  # a list-valued option, as a new variant might have
     hparams = hparams_of(cfg)
-    assert hparams["model.extra"] == "[1, 2]" and hparams["shortcut.gate_bias"] == -6.0
+    assert hparams["model.downsample"] == "[1, 2]" and hparams["shortcut.gate_bias"] == -6.0
     assert all(isinstance(v, bool | int | float | str) for v in hparams.values())
 
 
@@ -346,6 +349,15 @@ def test_divergence_is_recorded_and_stops(tiny_run: list[str], tmp_path: Path) -
     assert result["diverged_at_step"] is not None and result["step"] < 200
     on_disk = json.loads((tmp_path / "result.json").read_text())  # valid JSON: no NaN tokens
     assert on_disk["status"] == "diverged" and on_disk["final_test_error"] is None
+    # in TensorBoard's hparams table too (the papers' "fail" rows), with no final error
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    assert "_hparams_/session_start_info" in events.PluginTagToContent("hparams")
+    final = events.Scalars("hparam/final_error")[-1].value
+    steps = events.Scalars("hparam/steps")[-1].value
+    assert math.isnan(final) and steps == on_disk["step"]
 
 
 def test_resume_skips_completed_and_rejects_a_different_config(
