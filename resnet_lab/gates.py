@@ -8,7 +8,7 @@ eval split of the run's dataset and writes, into ``RUN_DIR/gates`` (or ``--out``
     gates.json   mean gate value per unit, overall and per class (and what was measured)
     gates.csv    the same as a table: one row per unit, one column per class
     gates.png    heat maps units x classes: the means, and each class minus the unit's mean
-    events.out.tfevents.*.gates   TensorBoard histograms ``gates/unit_NNN`` of all gate values
+    events.out.tfevents.*.gates   TensorBoard histograms ``gate/unit_NNN`` of all gate values
 
 Unit numbers are the gates' order in the network, as in the trainer's ``gate/unit_NNN`` scalars.
 A per-image gate value is the mean over the gate's channels and positions.
@@ -150,7 +150,7 @@ def write_histograms(stats: GateStats, out: Path, step: int) -> None:
         for i in range(len(stats.sums)):
             counts = stats.counts[i].cpu()
             writer.add_histogram_raw(
-                f"gates/unit_{i:03d}",
+                f"gate/unit_{i:03d}",
                 min=stats.mins[i].item(),
                 max=stats.maxs[i].item(),
                 num=int(counts.sum()),
@@ -160,6 +160,9 @@ def write_histograms(stats: GateStats, out: Path, step: int) -> None:
                 bucket_counts=counts.tolist(),
                 global_step=step,
             )
+
+
+DEVIATION_SCALE = 0.05  # the smallest colour range of the heat map's class deviations
 
 
 def plot_heatmap(units: list[dict[str, Any]], classes: list[str], path: Path, title: str) -> None:
@@ -178,9 +181,13 @@ def plot_heatmap(units: list[dict[str, Any]], classes: list[str], path: Path, ti
     left, right = figure.subplots(1, 2, sharey=True)
     image = left.imshow(means.numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1)
     figure.colorbar(image, ax=left, label="mean gate value")
-    bound = max(float(deviation.nan_to_num().abs().max()), 1e-6)
+    # at least +-DEVIATION_SCALE: differences of a thousandth would otherwise fill the scale and
+    # look like strong class stripes
+    bound = max(float(deviation.nan_to_num().abs().max()), DEVIATION_SCALE)
     image = right.imshow(deviation.numpy(), aspect="auto", cmap="RdBu_r", vmin=-bound, vmax=bound)
-    figure.colorbar(image, ax=right, label="class mean - unit mean")
+    figure.colorbar(
+        image, ax=right, label=f"class mean - unit mean (scale at least ±{DEVIATION_SCALE})"
+    )
     ticks = range(len(classes)) if len(classes) <= 20 else range(0, len(classes), 10)
     for axes in (left, right):
         axes.set_xticks(list(ticks), [classes[t] for t in ticks], rotation=90, fontsize="small")

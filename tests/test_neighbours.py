@@ -591,8 +591,8 @@ def test_gate_tool_writes_means_per_unit_and_class(tmp_path: Path) -> None:
     assert (out / "gates.png").stat().st_size > 0
     events = EventAccumulator(str(out))
     events.Reload()
-    assert events.Tags()["histograms"] == [f"gates/unit_{i:03d}" for i in range(3)]
-    histogram = events.Histograms("gates/unit_002")[0]
+    assert events.Tags()["histograms"] == [f"gate/unit_{i:03d}" for i in range(3)]
+    histogram = events.Histograms("gate/unit_002")[0]
     assert histogram.step == 12
     assert histogram.histogram_value.num == 48 * 16 * 8 * 8  # every gate value of the eval set
 
@@ -603,7 +603,7 @@ def test_gate_tool_writes_means_per_unit_and_class(tmp_path: Path) -> None:
     assert foreign.exists() and len(list(out.glob("events.out.tfevents.*.gates"))) == 1
     events = EventAccumulator(str(out))
     events.Reload()
-    assert len(events.Histograms("gates/unit_002")) == 1
+    assert len(events.Histograms("gate/unit_002")) == 1
 
 
 def test_gate_tool_stopped_by_a_signal_says_so(
@@ -681,7 +681,7 @@ def test_gate_stats_histogram_extremes_and_unseen_classes(tmp_path: Path) -> Non
     write_histograms(stats, tmp_path, 7)
     events = EventAccumulator(str(tmp_path))
     events.Reload()
-    (event,) = events.Histograms("gates/unit_000")
+    (event,) = events.Histograms("gate/unit_000")
     h = event.histogram_value
     assert (event.step, h.num) == (7, 6)
     assert (h.min, h.max) == pytest.approx((0.005, 0.995))
@@ -761,3 +761,22 @@ def test_basic_densenet_matches_the_papers_counts(depth: int, growth: int, milli
     assert len(layers) == depth - 4  # (L - 4) / 3 per block, 3 blocks
     assert [type(m).__name__ for m in layers[0].body] == ["BatchNorm2d", "ReLU", "Conv2d"]
     assert layers[0].body[2].kernel_size == (3, 3)
+
+
+def test_gate_heat_map_does_not_blow_up_noise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Class deviations of a thousandth filled the whole colour scale, like strong stripes."""
+    from matplotlib.figure import Figure
+
+    from resnet_lab.gates import plot_heatmap
+
+    units = [{"mean": 0.2, "per_class": {"a": 0.201, "b": 0.199}}]
+    drawn: list[Figure] = []
+    monkeypatch.setattr(Figure, "savefig", lambda figure, *a, **k: drawn.append(figure))
+    plot_heatmap(units, ["a", "b"], tmp_path / "gates.png", "title")
+    deviations = drawn[0].axes[1].images[0]
+    assert deviations.get_clim() == pytest.approx((-0.05, 0.05))
+    units = [{"mean": 0.5, "per_class": {"a": 0.8, "b": 0.2}}]  # real stripes keep their range
+    plot_heatmap(units, ["a", "b"], tmp_path / "gates.png", "title")
+    assert drawn[1].axes[1].images[0].get_clim() == pytest.approx((-0.3, 0.3))
