@@ -620,10 +620,13 @@ def render_markdown(
         if sources:
             lines += [f"Source: {'; '.join(sources)}.", ""]
         lines += [*_markdown_table(table), ""]
+        by_note: dict[str, list[str]] = defaultdict(list)  # a note rows share is said once
+        for row in table.rows:
+            for note in ([row.experiment.note] if row.experiment.note else []) + row.notes:
+                by_note[note].append(f"`{row.experiment.name}`")
         notes = [
-            f"`{row.experiment.name}`: {note}"
-            for row in table.rows
-            for note in ([row.experiment.note] if row.experiment.note else []) + row.notes
+            f"{'every row' if 1 < len(names) == len(table.rows) else ', '.join(names)}: {note}"
+            for note, names in by_note.items()
         ]
         absent = [row.experiment.name for row in table.rows if row.status == "missing"]
         if absent:

@@ -745,3 +745,11 @@ def test_a_run_with_a_damaged_result_is_unreadable_in_its_row_not_missing(
     assert (line["n"], line["status"]) == ("1", "ok, partial (1 of 2 seeds), unreadable (1)")
     text = (tmp_path / "report.md").read_text()
     assert "could not read `table1/original/seed3/result.json`" in text
+
+
+def test_a_note_every_row_of_a_table_shares_is_said_once(tmp_path: Path) -> None:
+    """The plain table's note sat under each of its rows, ten times the same line."""
+    assert report.main(["--results", str(tmp_path), "--tables", "plain"]) == 0
+    text = (tmp_path / "report.md").read_text()
+    note = DEFINITIONS["plain/plain_20"].note
+    assert text.count(note) == 1 and f"- every row: {note}" in text
