@@ -441,6 +441,7 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
 
     written = []
     base = results["baseline"]["error"]
@@ -469,6 +470,15 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
                 ms=3,
                 label="plain net",
             )
+            plain_base = plain["baseline"]["error"]
+            ax.axhline(
+                plain_base,
+                color="tab:orange",
+                ls=":",
+                lw=1,
+                label=f"plain intact ({plain_base:.2f}%)",
+            )
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # every unit is a whole number
         handles, _ = ax.get_legend_handles_labels()
         handles += [
             Patch(color="tab:blue", label="residual net: unit deleted"),
@@ -499,6 +509,7 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
         )
         ax.plot(k, [r["median"] for r in rows], "o-", color="tab:blue", ms=3, label="median")
         ax.axhline(base, color="k", ls="--", lw=1, label="intact")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(
             xlabel="number of units deleted",
             ylabel="test error (%)",
@@ -513,7 +524,7 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
         errors = [e for r in rows for e in r["errors"]]
         ks = [r["k"] for r in rows for _ in r["errors"]]
         sc = ax.scatter(taus, errors, c=ks, s=10, cmap="viridis")
-        fig.colorbar(sc, ax=ax, label="pairs swapped")
+        fig.colorbar(sc, ax=ax, label="pairs swapped", ticks=MaxNLocator(integer=True))
         # trend: medians of equal-count bins of the samples sorted by tau (k alone is noisy)
         bins = np.array_split(np.argsort(taus), min(8, len(taus)))
         ax.plot(

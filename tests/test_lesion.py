@@ -655,3 +655,28 @@ def test_the_api_composes_the_lesion_config_as_documented() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "20", out.stderr[-2000:]
+
+
+def test_the_single_deletion_plot_shows_the_plain_nets_intact_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lesion.md gave it; the figure drew the plain net's deletions without their baseline."""
+    from matplotlib.figure import Figure
+
+    from resnet_lab.lesion import plot_results
+
+    def deletions(errors: list[float]) -> list[dict]:
+        return [{"unit": i, "error": e, "downsampling": i == 1} for i, e in enumerate(errors)]
+
+    results = {
+        "baseline": {"error": 10.0},
+        "single": deletions([11.0, 40.0, 12.0]),
+        "plain": {"baseline": {"error": 20.0}, "single": deletions([90.0, 90.0, 90.0])},
+    }
+    drawn: list[Figure] = []
+    monkeypatch.setattr(Figure, "savefig", lambda figure, *a, **k: drawn.append(figure))
+    plot_results(results, tmp_path)
+    (axes,) = drawn[0].axes
+    labels = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert "plain intact (20.00%)" in labels and "intact (10.00%)" in labels
+    assert all(float(tick).is_integer() for tick in axes.get_xticks())
