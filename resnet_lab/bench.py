@@ -558,7 +558,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="timed steps per round (10 on CPU, 50 on CUDA)")
     p.add_argument("--warmup", type=int, help="untimed steps first (3 on CPU, 10 on CUDA)")
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median counts")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--precision", choices=("fp32", "tf32", "bf16"), default="fp32")
     p.add_argument("--compile", action="store_true", help="torch.compile the lab's step")
     p.add_argument("--no-channels-last", action="store_true", help="lab step in NCHW layout")

@@ -65,6 +65,9 @@ RESULT_FIELDS = (  # result.json keys of schema_version 1 (docs/contracts.md)
     "finished_at",
     "config",
 )
+# Written since 2026-12-03, within schema 1; the report does not read them, so a run without
+# them (written earlier) lacks nothing it needs
+LATER_FIELDS = ("cpu_threads",)
 DEFINITION_FIELDS = ("table", "row", "order", "reported", "statistic")
 # Settings a run may take from anywhere without measuring another row: besides the result-neutral
 # ones, the seed, the profile (compared through the row composed with it), logging and
@@ -272,7 +275,7 @@ def read_run(path: Path, label: str) -> Run:
     if not isinstance(data, dict):
         raise ValueError(f"expected a JSON object, found {type(data).__name__}")
     notes = []
-    absent = [key for key in RESULT_FIELDS if key not in data]
+    absent = [key for key in RESULT_FIELDS if key not in data and key not in LATER_FIELDS]
     if absent:
         notes.append(f"run `{label}` lacks fields: {', '.join(absent)}")
     version = _as_float(data.get("schema_version"))

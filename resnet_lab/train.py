@@ -505,7 +505,10 @@ class Trainer:
             raise RunInterrupted(stop.signum)
         self._write_result(status)
         if status in FINAL_STATUSES:  # diverged too: Table 1's "fail" rows belong in the table
-            self._log_hparams(status)
+            try:
+                self._log_hparams(status)
+            except Exception as e:  # the run is over and recorded: a TensorBoard extra must not
+                log.warning("TensorBoard hparams not written: %s: %s", type(e).__name__, e)
         return status
 
     def _log_train(self, window: _LogWindow, bar: Any) -> float:

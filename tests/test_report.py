@@ -558,6 +558,8 @@ def test_an_unfinished_run_takes_no_error_from_its_curve(tmp_path: Path) -> None
 def test_a_newer_schema_is_noted_and_the_current_one_is_not(tmp_path: Path) -> None:
     current = write_run(tmp_path, "a/0", "table1/original", 0, 7.0)
     assert report.read_run(current / "result.json", "a/0").notes == []
+    before = write_run(tmp_path, "b/0", "table1/original", 1, 7.0, drop=("cpu_threads",))
+    assert report.read_run(before / "result.json", "b/0").notes == []  # added later, unread
     _edit_result(current, schema_version=2)
     (note,) = report.read_run(current / "result.json", "a/0").notes
     assert note == "run `a/0` has schema_version 2, newer than this report (1): read what is known"

@@ -141,6 +141,18 @@ def test_tiny_run_learns_and_writes_every_output(tiny_run: list[str], tmp_path: 
     assert not [p for p in tmp_path.iterdir() if p.is_dir() and p.name not in {"ckpt"}]
 
 
+def test_a_failure_to_write_the_hparams_does_not_fail_the_finished_run(
+    tiny_run: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: Trainer, status: str) -> None:
+        raise ValueError("a broken draft option file")
+
+    monkeypatch.setattr(Trainer, "_log_hparams", broken)
+    result = fit([*tiny_run, "trainer.max_steps=2"], tmp_path)
+    assert result["status"] == "completed"
+    assert json.loads((tmp_path / "result.json").read_text())["status"] == "completed"
+
+
 def test_hparams_are_values_tensorboard_takes(tiny_run: list[str]) -> None:
     """TensorBoard refuses a list, and the hparams are written after the run completed."""
     cfg = OmegaConf.create(
