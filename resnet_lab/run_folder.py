@@ -46,9 +46,12 @@ class RunFolderBusy(UserError):
     """Another live process is writing into the same run folder."""
 
 
+HEARTBEAT_MARK = "heartbeat"  # in a lock whose holder touches it; older labs' locks lack it
+
+
 def _this_process() -> str:
-    """A lock's content: who holds it."""
-    return f"{socket.gethostname()} {os.getpid()}\n"
+    """A lock's content: who holds it, and that its mtime is a heartbeat."""
+    return f"{socket.gethostname()} {os.getpid()} {HEARTBEAT_MARK}\n"
 
 
 class RunLock:
@@ -91,14 +94,20 @@ class RunLock:
                 os.utime(self.path)
 
     def _busy_message(self) -> str:
-        owner = self.path.read_text().strip() or "starting"
+        words = self.path.read_text().split() or ["starting"]
+        owner = " ".join(words[:2])
         message = (
             f"another run ({owner}) is writing into {self.path.parent}; wait for it, or choose "
             "another folder (hydra.run.dir=...; in a sweep, two jobs given one folder: make "
             "hydra.sweep.subdir tell them apart)"
         )
-        if owner.split()[0] in (socket.gethostname(), "starting"):
+        if words[0] in (socket.gethostname(), "starting"):
             return message
+        if HEARTBEAT_MARK not in words[2:]:
+            return (
+                f"{message}. That run is on another machine and its lock, written by an older "
+                f"resnet-lab, gives no sign of life: if that run is gone, delete {self.path}"
+            )
         return (
             f"{message}. That run is on another machine, last alive {_age_s(self.path):.0f} s "
             f"ago; if it is gone (killed with its node), its lock counts as stale "
@@ -148,13 +157,14 @@ class RunLock:
 
     def _owner_alive(self) -> bool:
         try:
-            host, pid_text = self.path.read_text().split()
+            host, pid_text, *marks = self.path.read_text().split()
             pid = int(pid_text)
         except (OSError, ValueError):
             # half-written: its owner may be between creating and writing it; stale if old
             return _age_s(self.path) < LOCK_WRITE_GRACE_S
-        if host != socket.gethostname():  # its pid cannot be checked from here: its heartbeat
-            return _age_s(self.path) < LOCK_FOREIGN_STALE_S
+        if host != socket.gethostname():  # its pid cannot be checked from here: its heartbeat,
+            # if it beats (an older lab's lock never does: it stands, as it always did)
+            return HEARTBEAT_MARK not in marks or _age_s(self.path) < LOCK_FOREIGN_STALE_S
         if pid == os.getpid():
             return False
         try:

@@ -445,11 +445,18 @@ def test_a_lock_is_taken_over_only_when_its_owner_is_surely_gone(
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()  # a pid that is dead here
     # another machine: its pid cannot be checked from here, so a lock it keeps touching stands
-    lock.write_text(f"elsewhere-{socket.gethostname()} {gone.pid}\n")
-    with pytest.raises(RunFolderBusy, match=r"another run \(elsewhere-.*\).*delete .*run\.lock"):
+    lock.write_text(f"elsewhere-{socket.gethostname()} {gone.pid} heartbeat\n")
+    with pytest.raises(RunFolderBusy, match=r"another run \(elsewhere-\S+ \d+\).*delete .*lock"):
         RunLock(tmp_path).acquire()
     assert lock.read_text().startswith("elsewhere-")
-    # ... until its heartbeat has stopped for 10 minutes: killed with its node, it is stale
+    # an older lab's lock never beats: it stands however old, as it always did
+    lock.write_text(f"elsewhere-{socket.gethostname()} {gone.pid}\n")
+    hour_ago = time.time() - 3600
+    os.utime(lock, (hour_ago, hour_ago))
+    with pytest.raises(RunFolderBusy, match=r"written by an older resnet-lab.*delete .*run\.lock"):
+        RunLock(tmp_path).acquire()
+    # ... a beating one until its heartbeat has stopped for 10 minutes: killed with its node
+    lock.write_text(f"elsewhere-{socket.gethostname()} {gone.pid} heartbeat\n")
     almost = time.time() - run_folder.LOCK_FOREIGN_STALE_S + 60
     os.utime(lock, (almost, almost))
     with pytest.raises(RunFolderBusy, match=r"last alive 5\d\d s ago.*stale 10 minutes after"):
@@ -458,7 +465,7 @@ def test_a_lock_is_taken_over_only_when_its_owner_is_surely_gone(
     os.utime(lock, (stale, stale))
     foreign = RunLock(tmp_path)
     foreign.acquire()
-    assert foreign.held and lock.read_text() == f"{socket.gethostname()} {os.getpid()}\n"
+    assert foreign.held and lock.read_text() == f"{socket.gethostname()} {os.getpid()} heartbeat\n"
     foreign.release()
     # this host, a live process of another user (signal 0 is not permitted): it stands too
     lock.write_text(f"{socket.gethostname()} {gone.pid}\n")
@@ -475,7 +482,7 @@ def test_a_lock_is_taken_over_only_when_its_owner_is_surely_gone(
     lock.write_text(f"{socket.gethostname()} {os.getpid()}\n")
     taken = RunLock(tmp_path)
     taken.acquire()
-    assert taken.held and lock.read_text() == f"{socket.gethostname()} {os.getpid()}\n"
+    assert taken.held and lock.read_text() == f"{socket.gethostname()} {os.getpid()} heartbeat\n"
     taken.release()
     assert not lock.exists()
     # a holder whose lock another process took over (a takeover race) leaves that one's lock
@@ -668,7 +675,7 @@ def test_two_processes_finding_one_stale_lock_never_both_hold_it(
         with pytest.raises(RunFolderBusy, match="another run"):
             b.acquire()
         assert a.held and not b.held
-        assert lock.read_text() == f"{socket.gethostname()} {sleeper.pid}\n"
+        assert lock.read_text() == f"{socket.gethostname()} {sleeper.pid} heartbeat\n"
     finally:
         sleeper.kill()
         sleeper.wait()
