@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import signal
 import sys
 import time
@@ -110,7 +111,8 @@ def without_download(message: str) -> str:
 def in_flags(message: str) -> str:
     """A data message for a command with flags: the loader names the Hydra settings
     (``data.root=...``), which resnet-lab-eval and resnet-lab-gates give as ``--data-root``."""
-    return without_download(message.replace("data.root=/path/to/it", "--data-root /path/to/it"))
+    message = re.sub(r"\bdata\.root=", "--data-root ", message)
+    return without_download(re.sub(r"\bdata\.root\b", "--data-root", message))
 
 
 def positive_int(text: str) -> int:

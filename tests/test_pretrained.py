@@ -251,6 +251,12 @@ def test_eval_tells_its_own_data_flag(tmp_path: Path, capsys: pytest.CaptureFixt
     err = capsys.readouterr().err
     assert "with --data-root /path/to/it or the environment variable RESNET_LAB_DATA" in err
     assert "data.root=" not in err and "data.download" not in err
+    archive = tmp_path / "cifar-10-binary.tar.gz"  # the archive itself given as the root
+    archive.write_bytes(b"")
+    assert eval_main([str(tmp_path), "--data-root", str(archive)]) == 2
+    err = capsys.readouterr().err
+    assert f"--data-root must be a folder, but {archive} is a file" in err
+    assert f"use --data-root {tmp_path}" in err and "data.root" not in err
 
 
 def test_eval_command_stopped_by_a_signal_says_so(
