@@ -15,10 +15,19 @@ from resnet_lab.errors import ConfigError
 
 def resolve_device(name: str, option: str = "trainer.device") -> torch.device:
     """``auto`` picks CUDA when present; asking for CUDA without it is a user error. On CUDA,
-    float32 is set to IEEE (see ``set_cuda_math``).
+    float32 is set to IEEE (see ``set_cuda_math``): the lab's tools compute as the runs did.
 
     ``option`` names the setting in error messages (``trainer.device`` or ``--device``).
     """
+    device = parse_device(name, option)
+    if device.type == "cuda":  # every tool computes fp32 as IEEE; a run may opt into TF32
+        _set_tf32(False)
+    return device
+
+
+def parse_device(name: str, option: str) -> torch.device:
+    """:func:`resolve_device` without touching process-wide settings (for library calls such as
+    ``load_pretrained(map_location=...)``, whose caller owns them)."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
@@ -29,8 +38,6 @@ def resolve_device(name: str, option: str = "trainer.device") -> torch.device:
         raise ConfigError(f"{option}={name} but CUDA is not available; use auto or cpu")
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
         raise ConfigError(f"{option}={name}: this machine has {torch.cuda.device_count()} GPU(s)")
-    if device.type == "cuda":  # every tool computes fp32 as IEEE; a run may opt into TF32
-        _set_tf32(False)
     return device
 
 

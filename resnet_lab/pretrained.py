@@ -37,7 +37,7 @@ from resnet_lab.checkpoint import (
 )
 from resnet_lab.config import Config, DataCfg
 from resnet_lab.data import load_data, train_rows
-from resnet_lab.device import resolve_device
+from resnet_lab.device import parse_device
 from resnet_lab.models import ResNet, build_network, describe_network
 
 # pytorch_resnet_cifar10 trains on (x / 255 - mean) / std per channel (its ImageNet constants).
@@ -122,7 +122,7 @@ def _device(map_location: str | torch.device) -> str | torch.device:
     to load onto it would read as a damaged checkpoint."""
     if str(map_location) == "cpu":
         return map_location
-    return resolve_device(str(map_location), option="map_location")
+    return parse_device(str(map_location), option="map_location")
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedCheckpoint:

@@ -712,7 +712,8 @@ def plot_curves(table: TableResult, path: Path) -> bool:
     """Median eval error (solid) and training error (dashed) over the seeds vs step, one colour
     per row, as the papers' Fig. 4 and 6.
 
-    Returns False (and writes nothing) when no run of the table has logged an eval error.
+    Returns False (and writes nothing) when no run the table counts, nor one still running or
+    interrupted, has logged an eval error (failed runs' curves are left out).
     """
     from matplotlib import colormaps
     from matplotlib.figure import Figure

@@ -530,3 +530,20 @@ def test_a_folder_without_checkpoints_says_what_to_give(tmp_path: Path) -> None:
     (tmp_path / "run" / "ckpt").mkdir(parents=True)
     with pytest.raises(CheckpointError, match=r"expected .*run/ckpt/step_\*\.pt\)$"):
         read_checkpoint(tmp_path / "run")
+
+
+def test_load_pretrained_leaves_the_callers_tf32_setting_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lab's tools set IEEE float32 on CUDA (resolve_device); a library call's map_location
+    must not switch off the TF32 its caller chose."""
+    from resnet_lab import device, pretrained
+
+    calls: list[bool] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(device, "_set_tf32", calls.append)
+    assert pretrained._device("cuda") == torch.device("cuda")
+    assert pretrained._device("auto") == torch.device("cuda") and calls == []
+    device.resolve_device("cuda")
+    assert calls == [False]
