@@ -1,6 +1,7 @@
 """Checks on a Hydra command line before Hydra runs it, for mistakes Hydra answers with a
-traceback or with silence: two mode flags together (``-m --cfg job``: a ValueError trace), a file
-as the output folder (FileExistsError), and a sweep's ``glob`` that matches no config
+traceback or with silence: two mode flags together (``-m --cfg job``: a ValueError trace),
+``--resolve`` or ``-p`` without ``--cfg``, an output folder that is a file, empty (it would be the
+current folder), behind a file or not writable, and a sweep's ``glob`` that matches no config
 (``+experiment=glob(table1/*)``: "Launching 0 jobs", exit 0, as if the table had been run).
 Mistakes every job of a resnet-lab sweep would make alike (a key added with '+' that is not a
 setting, ``resume=true`` without the sweep's folder) are said once here, not once per job with a
@@ -8,6 +9,7 @@ trace and a folder each (``make reproduce-table`` launches dozens)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import cast
@@ -40,7 +42,9 @@ def check_command_line(args: list[str], tool: str, outputs_into_the_run: bool = 
     ``outputs_into_the_run``: the tool's output folder is a run's folder (resnet-lab)."""
     problem = (
         _two_modes(args)
+        or _a_flag_without_its_mode(args)
         or _a_file_as_the_output_folder(args, outputs_into_the_run)
+        or _an_output_folder_that_cannot_be_made(args)
         or _sweep_matching_nothing(args)
         or (outputs_into_the_run and _a_mistake_every_job_makes(args))
     )
@@ -77,6 +81,43 @@ def _a_file_as_the_output_folder(args: list[str], outputs_into_the_run: bool) ->
             elif run:
                 hint = f" (a checkpoint to read? give it as checkpoint={value})"
             return f"{key}={value} is a file, not a folder{hint}"
+    return None
+
+
+def _a_flag_without_its_mode(args: list[str]) -> str | None:
+    """--resolve alone is Hydra's ValueError trace; -p alone is ignored and a whole run starts."""
+    flags = {arg.split("=", 1)[0] for arg in args}
+    if flags & {"-c", "--cfg", "-h", "--help"}:
+        return None
+    for flag in ("--resolve", "-p", "--package"):
+        if flag in flags:
+            return f"{flag} shows a config: give it with --cfg job (e.g. --cfg job {flag} ...)"
+    return None
+
+
+def _an_output_folder_that_cannot_be_made(args: list[str]) -> str | None:
+    """An empty folder (an unset shell variable: the run would fill the current folder), a file
+    on the way to it, or a folder this user cannot write in: Hydra's trace making it."""
+    for arg in args:
+        key, _, value = arg.partition("=")
+        if key not in ("hydra.run.dir", "hydra.sweep.dir"):
+            continue
+        if not value.strip():
+            return f"{key} is empty: give a folder (an unset shell variable?)"
+        if "${" not in value and (problem := _cannot_make(Path(value))):
+            return f"{key}={value}: {problem}"
+    return None
+
+
+def _cannot_make(folder: Path) -> str | None:
+    """Why ``folder`` cannot be made (or written in, if it exists), if it cannot."""
+    existing = next((p for p in [folder, *folder.absolute().parents] if p.exists()), None)
+    if existing is None or (existing == folder and folder.is_file()):
+        return None  # nothing there at all, or the file case told above
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"cannot write in {existing} (permission denied)"
     return None
 
 

@@ -73,6 +73,11 @@ class RunLock:
         for _ in range(2):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except PermissionError as e:
+                raise UserError(
+                    f"cannot write in the run folder {self.path.parent} ({e.strerror}): "
+                    "give a folder you can write in"
+                ) from None
             except FileExistsError:
                 if self._owner_alive():
                     raise RunFolderBusy(self._busy_message()) from None

@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run_cli
 
+from resnet_lab.errors import UserError
+from resnet_lab.run_folder import RunLock
+
 
 def test_help_shows_groups_and_examples() -> None:
     out = run_cli(["--help"])
@@ -265,6 +268,12 @@ def test_a_file_given_as_the_run_folder_names_the_folder(
         (["-m", "model=glob(*,exclude=[densenet,resnet])"], "model=glob(*,exclude=[densenet,"),
         (["-m", "seed=0,1", "--cfg", "job"], "-m and --cfg cannot be given together"),
         (["--info", "--multirun"], "--multirun and --info cannot be given together"),
+        # --resolve alone was Hydra's ValueError trace; -p alone started a whole run
+        (["--resolve", "seed=1"], "--resolve shows a config: give it with --cfg job"),
+        (["-p", "trainer"], "-p shows a config: give it with --cfg job"),
+        # an unset shell variable: the run filled the current folder
+        (["hydra.run.dir="], "hydra.run.dir is empty: give a folder (an unset shell variable?)"),
+        (["-m", "seed=0,1", "hydra.sweep.dir= "], "hydra.sweep.dir is empty: give a folder"),
     ],
 )
 def test_a_sweep_of_nothing_or_two_modes_is_refused(
@@ -279,6 +288,36 @@ def test_a_sweep_of_nothing_or_two_modes_is_refused(
     _refused_before_hydra(
         ["resnet-lab", "resnet-lab-lesion"], args, message, tmp_path, monkeypatch, capsys
     )
+
+
+def test_an_output_folder_that_cannot_be_made_is_refused_before_hydra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file on the way to the folder, or a folder this user cannot write in: Hydra's trace."""
+    from resnet_lab.command_line import check_command_line
+
+    (tmp_path / "notes").write_text("")
+    with pytest.raises(SystemExit):
+        check_command_line([f"hydra.run.dir={tmp_path}/notes/run"], "resnet-lab")
+    assert f"{tmp_path}/notes is a file, not a folder" in capsys.readouterr().err
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != locked)  # root reads all
+    with pytest.raises(SystemExit):
+        check_command_line(["-m", "seed=0,1", f"hydra.sweep.dir={locked}/sweep"], "resnet-lab")
+    assert f"cannot write in {locked} (permission denied)" in capsys.readouterr().err
+    check_command_line([f"hydra.run.dir={tmp_path}/new/run"], "resnet-lab")  # fine: made
+
+
+def test_a_run_folder_without_write_permission_is_one_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(*args: object) -> int:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "open", refused)
+    with pytest.raises(UserError, match=r"cannot write in the run folder .* \(Permission denied"):
+        RunLock(tmp_path).acquire()
 
 
 def _refused_before_hydra(
