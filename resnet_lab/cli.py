@@ -47,10 +47,10 @@ def main(cfg: DictConfig) -> None:
             result = train(cfg, run_dir)
     except RunInterrupted as e:
         folder = f"hydra.sweep.dir={hydra_cfg.sweep.dir}" if sweep else f"hydra.run.dir={run_dir}"
-        log.error("%s; %s", e, stopping.how_to_continue(folder))
+        _error(f"{e}; {stopping.how_to_continue(folder)}")
         sys.exit(e.exit_code)
     except UserError as e:
-        log.error("%s", e)
+        _error(str(e))
         if sweep:  # Hydra records the failed job, runs the others, then prints it and exits 1
             raise JobRefused(f"resnet-lab: error: {e}") from None
         discard_refused_folder(run_dir, hydra_cfg)
@@ -63,6 +63,15 @@ def main(cfg: DictConfig) -> None:
         "n/a" if error is None else f"{error:.2f}%",
         run_dir,
     )
+
+
+def _error(message: str) -> None:
+    """Into the run's log and onto the console; with Hydra's job logging turned off
+    (``hydra/job_logging=disabled`` disables this logger) onto stderr, never nowhere."""
+    if log.disabled or not log.hasHandlers():
+        print(f"resnet-lab: error: {message}", file=sys.stderr)
+    else:
+        log.error("%s", message)
 
 
 def command() -> None:

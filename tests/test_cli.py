@@ -475,3 +475,10 @@ def test_a_folder_above_runs_is_not_taken_for_a_run(tmp_path: Path) -> None:
         )
         assert not (tmp_path / "day" / "result.json").exists()
         assert not (tmp_path / "day" / "ckpt").exists()
+
+
+def test_a_refusal_is_said_with_hydras_job_logging_turned_off(tmp_path: Path) -> None:
+    """hydra/job_logging=disabled disables the lab's logger: the refusal went nowhere, exit 2."""
+    done = run_cli(["hydra/job_logging=disabled", "model.depth=7"], cwd=tmp_path)
+    assert done.returncode == 2
+    assert "resnet-lab: error: model.depth=7 does not fit basic units" in done.stderr
