@@ -94,6 +94,9 @@ def spread_over_gpus(cfg: DictConfig, job_index: int) -> None:
 
 def check_trainer_config(cfg: DictConfig) -> None:
     """Reject values that would fail later, or silently do something else."""
+    for key, value in flatten_keys(OmegaConf.to_container(cfg, resolve=True)).items():
+        if isinstance(value, float) and not math.isfinite(value):  # trainer.lr=inf, a typo,
+            raise ConfigError(f"{key}={value} must be a finite number")  # would read as "fail"
     t = cfg.trainer
     positive = (
         "max_steps",

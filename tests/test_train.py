@@ -431,6 +431,11 @@ def test_a_folder_with_damaged_checkpoints_is_still_refused(
         (["trainer.momentum=-0.5"], "trainer.momentum=-0.5 must be in [0, 1)"),
         (["trainer.momentum=1"], "trainer.momentum=1.0 must be in [0, 1)"),
         (["trainer.weight_decay=-1e-4"], "trainer.weight_decay=-0.0001 must not be negative"),
+        # a non-finite value trained as lr 0.1 in the warm-up, or "diverged" (the papers' fail)
+        (["trainer.lr=inf"], "trainer.lr=inf must be a finite number"),
+        (["trainer.weight_decay=inf"], "trainer.weight_decay=inf must be a finite number"),
+        (["shortcut=scale", "shortcut.scale=nan"], "shortcut.scale=nan must be a finite number"),
+        (["shortcut=gate", "shortcut.gate_bias=-inf"], "shortcut.gate_bias=-inf must be a finite"),
         (["trainer.nesterov=true", "trainer.momentum=0"], "nesterov=true needs a momentum"),
         (["trainer.milestones=[48000,32000]"], "must be increasing"),
         (["trainer.device=tpu"], "trainer.device=tpu"),
