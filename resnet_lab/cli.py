@@ -4,6 +4,7 @@ message; Hydra's own (an option name that does not exist) exit 1 with the list o
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 from pathlib import Path
 
@@ -46,7 +47,11 @@ def main(cfg: DictConfig) -> None:
         with stopping.job_in_worker():
             result = train(cfg, run_dir)
     except RunInterrupted as e:
-        folder = f"hydra.sweep.dir={hydra_cfg.sweep.dir}" if sweep else f"hydra.run.dir={run_dir}"
+        folder = (
+            shell_override("hydra.sweep.dir", hydra_cfg.sweep.dir)
+            if sweep
+            else shell_override("hydra.run.dir", str(run_dir))
+        )
         _error(f"{e}; {stopping.how_to_continue(folder)}")
         sys.exit(e.exit_code)
     except UserError as e:
@@ -63,6 +68,17 @@ def main(cfg: DictConfig) -> None:
         "n/a" if error is None else f"{error:.2f}%",
         run_dir,
     )
+
+
+def shell_override(key: str, value: str) -> str:
+    """``key=value`` to paste into a shell: quoted for Hydra where its grammar would read the
+    value otherwise (a comma starts a sweep), then for the shell (a space splits words)."""
+    if any(c in value for c in ",[]{}()'\"\\=:$ "):
+        value = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    override = f"{key}={value}"
+    if override == shlex.quote(override) or any(c in override for c in '"$`\\!'):
+        return shlex.quote(override)
+    return f'"{override}"'  # reads better than shlex's '...'"'"'...' around single quotes
 
 
 def _error(message: str) -> None:

@@ -482,3 +482,17 @@ def test_a_refusal_is_said_with_hydras_job_logging_turned_off(tmp_path: Path) ->
     done = run_cli(["hydra/job_logging=disabled", "model.depth=7"], cwd=tmp_path)
     assert done.returncode == 2
     assert "resnet-lab: error: model.depth=7 does not fit basic units" in done.stderr
+
+
+@pytest.mark.parametrize("folder", ["/r/run1", "/r/sp ace", "/r/a,b", "/r/it's", "/r/x=$HOME"])
+def test_the_resume_hint_pastes_back_to_the_same_folder(folder: str) -> None:
+    """The hint said hydra.run.dir=/r/sp ace: the shell split it, and a comma made a sweep."""
+    import shlex
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from resnet_lab.cli import shell_override
+
+    (arg,) = shlex.split(shell_override("hydra.run.dir", folder))
+    (override,) = OverridesParser.create().parse_overrides([arg])
+    assert (override.key_or_group, override.value()) == ("hydra.run.dir", folder)
