@@ -125,7 +125,8 @@ def _sweep_overrides(args: list[str]) -> list[tuple[str, Override]]:
     """The parsed overrides of a sweep (``-m``) that sees only the lab's configs; [] otherwise
     (config folders added with -cd and the like may hold groups and keys this cannot see)."""
     flags = {arg.split("=", 1)[0].lstrip("+~") for arg in args}
-    if not flags & {"-m", "--multirun"} or flags & set(_MORE_CONFIGS):
+    sweep = flags & {"-m", "--multirun"} or "hydra.mode=MULTIRUN" in args
+    if not sweep or flags & set(_MORE_CONFIGS):
         return []
     parser = OverridesParser.create()
     parsed = []
