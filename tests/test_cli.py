@@ -275,7 +275,10 @@ def test_a_file_given_as_the_run_folder_names_the_folder(
         (["hydra.run.dir="], "hydra.run.dir is empty: give a folder (an unset shell variable?)"),
         (["-m", "seed=0,1", "hydra.sweep.dir= "], "hydra.sweep.dir is empty: give a folder"),
         # a sweep asked for with hydra.mode, not -m
-        (["hydra.mode=MULTIRUN", "+experiment/tabel1=glob(*)"], "tabel1=glob(*): there is no"),
+        (
+            ["hydra.mode=MULTIRUN", "+experiment/tabel1=glob(*)"],
+            "+experiment/tabel1=glob(*): there is no config group",
+        ),
     ],
 )
 def test_a_sweep_of_nothing_or_two_modes_is_refused(
