@@ -153,7 +153,7 @@ class RunLock:
                             "taking over %s: its run (%s) on another machine showed no sign of "
                             "life for %.0f minutes",
                             self.path,
-                            " ".join(owner),
+                            " ".join(owner[:2]),
                             age / 60,
                         )
                 self.path.unlink(missing_ok=True)
