@@ -137,7 +137,8 @@ def _holds_a_run(run_dir: Path) -> bool:
 
 def _warn_if_smoke_ignores_data(cfg: DictConfig, hydra_cfg: DictConfig) -> None:
     """The smoke profile sets ``data.name=synthetic`` after the data group is chosen, so a
-    ``data=cifar10`` beside it would be silently ignored."""
+    ``data=cifar10`` beside it would be silently ignored; so would a data.root with synthetic
+    data."""
     chosen = [o.split("=", 1)[1] for o in hydra_cfg.overrides.task if o.startswith("data=")]
     smoke_data = cfg.profile == "smoke" and cfg.data.name == "synthetic"
     if smoke_data and chosen and chosen[-1] != "synthetic":
@@ -147,3 +148,7 @@ def _warn_if_smoke_ignores_data(cfg: DictConfig, hydra_cfg: DictConfig) -> None:
             chosen[-1],
             chosen[-1],
         )
+    elif cfg.data.name == "synthetic" and any(
+        o.startswith("data.root=") for o in hydra_cfg.overrides.task
+    ):
+        log.warning("synthetic data are generated, not read: data.root is not used")

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_cli
+from conftest import REPO, TINY_RUN, run_cli
 
 from resnet_lab.errors import UserError
 from resnet_lab.run_folder import RunLock
@@ -225,6 +225,13 @@ def test_the_smoke_profile_says_it_ignores_a_chosen_dataset(tmp_path: Path) -> N
     out = run_cli(["profile=smoke", "data=cifar10", f"hydra.run.dir={tmp_path}"])
     assert out.returncode == 0, out.stderr
     assert "profile=smoke trains on synthetic data, not data=cifar10" in out.stdout + out.stderr
+    out = run_cli(
+        [*TINY_RUN, "trainer.max_steps=1", "data.root=/data", f"hydra.run.dir={tmp_path}/b"]
+    )
+    assert out.returncode == 0, out.stderr
+    assert (
+        "synthetic data are generated, not read: data.root is not used" in out.stdout + out.stderr
+    )
 
 
 def test_a_file_given_as_the_run_folder_names_the_folder(
