@@ -15,10 +15,14 @@ from omegaconf import DictConfig
 
 import resnet_lab  # noqa: F401  (registers the config schemas)
 from resnet_lab import stopping
-from resnet_lab.checkpoint import CHECKPOINT_GLOB
 from resnet_lab.command_line import check_command_line
 from resnet_lab.errors import JobRefused, UserError
-from resnet_lab.run_folder import discard_refused_folder, given_on_command_line
+from resnet_lab.run_folder import (
+    discard_refused_folder,
+    given_on_command_line,
+    holds_a_run,
+    run_folder_problem,
+)
 from resnet_lab.train import RunInterrupted, spread_over_gpus, train
 
 log = logging.getLogger("resnet_lab")
@@ -34,14 +38,9 @@ def main(cfg: DictConfig) -> None:
         spread_over_gpus(cfg, int(hydra_cfg.job.num))
     try:
         folder, what = ("hydra.sweep.dir", "sweep") if sweep else ("hydra.run.dir", "run")
-        if any(run_dir.glob(CHECKPOINT_GLOB)):  # with or without resume=true
-            raise UserError(
-                f"{folder}={run_dir} is a run's checkpoint folder: give the run folder, "
-                f"{folder}={run_dir.parent}"
-            )
-        if not sweep and not _holds_a_run(run_dir):
-            _check_not_a_parent_of_runs(run_dir, folder)
-        if cfg.resume and not _holds_a_run(run_dir):
+        if problem := run_folder_problem(run_dir, folder, sweep):
+            raise UserError(problem)
+        if cfg.resume and not holds_a_run(run_dir):
             _check_nothing_to_resume(run_dir, folder, what, sweep, hydra_cfg)
         _warn_if_smoke_ignores_data(cfg, hydra_cfg)
         with stopping.job_in_worker():
@@ -118,21 +117,6 @@ def _check_nothing_to_resume(
     log.warning(
         "resume=true, but %s holds no run (a mistyped hydra.run.dir?): starting a new run", run_dir
     )
-
-
-def _check_not_a_parent_of_runs(run_dir: Path, folder: str) -> None:
-    """A folder above runs (``outputs/DATE``, a sweep's folder) given as the run's: the run would
-    train among them, or resume=true start afresh there instead of continuing one of them."""
-    inner = next(run_dir.rglob("result.json"), None)
-    if inner is not None:
-        raise UserError(
-            f"{folder}={run_dir} holds other runs (e.g. {inner.parent}): give a run's own "
-            "folder to continue it (resume=true), or a new folder"
-        )
-
-
-def _holds_a_run(run_dir: Path) -> bool:
-    return (run_dir / "result.json").exists() or (run_dir / "ckpt").is_dir()
 
 
 def _warn_if_smoke_ignores_data(cfg: DictConfig, hydra_cfg: DictConfig) -> None:

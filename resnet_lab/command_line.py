@@ -19,6 +19,7 @@ from hydra.core.override_parser.types import Glob, Override, ValueType
 from hydra.errors import HydraException
 
 from resnet_lab.config import CONF_DIR, Config, in_schema, unknown_keys_message
+from resnet_lab.run_folder import run_folder_problem
 
 # Hydra runs one of these modes; each flag as typed -> the mode's long name.
 _MODES = {
@@ -45,6 +46,7 @@ def check_command_line(args: list[str], tool: str, outputs_into_the_run: bool = 
         or _a_flag_without_its_mode(args)
         or _a_file_as_the_output_folder(args, outputs_into_the_run)
         or _an_output_folder_that_cannot_be_made(args)
+        or (outputs_into_the_run and _not_a_run_folder(args))
         or _sweep_matching_nothing(args)
         or (outputs_into_the_run and _a_mistake_every_job_makes(args))
     )
@@ -106,6 +108,18 @@ def _an_output_folder_that_cannot_be_made(args: list[str]) -> str | None:
             return f"{key} is empty: give a folder (an unset shell variable?)"
         if "${" not in value and (problem := _cannot_make(Path(value))):
             return f"{key}={value}: {problem}"
+    return None
+
+
+def _not_a_run_folder(args: list[str]) -> str | None:
+    """A run's ckpt/ or a folder above runs as hydra.run.dir, told before Hydra writes its
+    record and log into that folder (the run itself checks the folder Hydra resolved too)."""
+    flags = {arg.split("=", 1)[0] for arg in args}
+    sweep = flags & {"-m", "--multirun"} or "hydra.mode=MULTIRUN" in args
+    for arg in args:
+        key, _, value = arg.partition("=")
+        if key == "hydra.run.dir" and not sweep and "${" not in value and Path(value).is_dir():
+            return run_folder_problem(Path(value), key, sweep=False)
     return None
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from resnet_lab.checkpoint import TEMPORARY_INFIX, atomic_write_text
+from resnet_lab.checkpoint import CHECKPOINT_GLOB, TEMPORARY_INFIX, atomic_write_text
 from resnet_lab.device import device_name
 from resnet_lab.errors import UserError
 
@@ -312,6 +312,31 @@ def _age_s(path: Path) -> float:
 def given_on_command_line(key: str, hydra_cfg: DictConfig) -> bool:
     """Whether the command line set ``key`` (else the folder is a fresh, timestamped one)."""
     return any(o.split("=", 1)[0].lstrip("+~") == key for o in hydra_cfg.overrides.hydra)
+
+
+def holds_a_run(run_dir: Path) -> bool:
+    return (run_dir / "result.json").exists() or (run_dir / "ckpt").is_dir()
+
+
+def run_folder_problem(run_dir: Path, key: str, sweep: bool) -> str | None:
+    """Why ``run_dir`` cannot be a run's folder, if it cannot: a run's checkpoint folder (given
+    for the run's own), or a folder above runs (``outputs/DATE``, a sweep's folder), where the
+    run would train among them, or resume=true start afresh instead of continuing one of them.
+    ``key``: the option that named it; ``sweep``: a sweep job's folder (only the first check)."""
+    if any(run_dir.glob(CHECKPOINT_GLOB)):  # with or without resume=true
+        return (
+            f"{key}={run_dir} is a run's checkpoint folder: give the run folder, "
+            f"{key}={run_dir.parent}"
+        )
+    if sweep or holds_a_run(run_dir):
+        return None
+    inner = next(run_dir.rglob("result.json"), None)
+    if inner is None:
+        return None
+    return (
+        f"{key}={run_dir} holds other runs (e.g. {inner.parent}): give a run's own folder to "
+        "continue it (resume=true), or a new folder"
+    )
 
 
 def discard_refused_folder(run_dir: Path, hydra_cfg: DictConfig) -> None:

@@ -200,6 +200,8 @@ def test_resume_without_the_run_folder_is_refused(tmp_path: Path) -> None:
     out = run_cli(["profile=smoke", given], cwd=tmp_path)  # a new run into it: refused too
     assert out.returncode == 2 and "is a run's checkpoint folder" in out.stdout + out.stderr
     assert not (tmp_path / "run" / "ckpt" / "result.json").exists()
+    # told before Hydra: no launch record or log of the refused launch among the checkpoints
+    assert [p.name for p in (tmp_path / "run" / "ckpt").iterdir()] == ["step_0000010.pt"]
 
 
 def test_a_relaunch_never_rewrites_the_runs_config(tmp_path: Path) -> None:
@@ -487,6 +489,7 @@ def test_a_folder_above_runs_is_not_taken_for_a_run(tmp_path: Path) -> None:
         )
         assert not (tmp_path / "day" / "result.json").exists()
         assert not (tmp_path / "day" / "ckpt").exists()
+        assert [p.name for p in (tmp_path / "day").iterdir()] == ["12-00-00"]  # nothing else
 
 
 def test_a_refusal_is_said_with_hydras_job_logging_turned_off(tmp_path: Path) -> None:
