@@ -778,6 +778,7 @@ def _bench(args: argparse.Namespace, command: str) -> int:
     _positive(args)
     _check_overrides(args.overrides)
     device = resolve_device(args.device, "--device")
+    _check_out(args.out)  # after the other options: a refusal leaves no folder behind
     kind = "cuda" if device.type == "cuda" else "cpu"
     defaults = DEFAULTS[kind]
     depth = args.depth or defaults["depth"]
@@ -949,7 +950,6 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
     try:
-        _check_out(args.out)
         # Every compiled contender adds entries to Dynamo's cache of the shared SGD.step; past the
         # recompile limit Dynamo would quietly run a "compiled" variant's optimizer eagerly. Fail
         # instead, so that the variant is reported as failed rather than mislabelled.

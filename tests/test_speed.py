@@ -438,6 +438,9 @@ def test_benchmark_rejects_bad_options(capsys: pytest.CaptureFixture, tmp_path: 
     (folder / "file").write_text("")
     assert bench.main(["--device", "cpu", *tiny, "--out", str(folder / "file/bench.json")]) == 2
     assert "cannot make its folder" in capsys.readouterr().err
+    out = folder / "new" / "bench.json"  # another option refused: no folder made for --out
+    assert bench.main(["--device", "cpu", "--steps", "0", "--out", str(out)]) == 2
+    assert not out.parent.exists()
     for option in ("--models", "--processes"):  # 1 would time nothing beside the single run
         with pytest.raises(SystemExit):
             bench.main(["--device", "cpu", option, "1"])
