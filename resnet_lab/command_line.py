@@ -114,11 +114,11 @@ def _an_output_folder_that_cannot_be_made(args: list[str]) -> str | None:
 def _not_a_run_folder(args: list[str]) -> str | None:
     """A run's ckpt/ or a folder above runs as hydra.run.dir, told before Hydra writes its
     record and log into that folder (the run itself checks the folder Hydra resolved too)."""
-    flags = {arg.split("=", 1)[0] for arg in args}
-    sweep = flags & {"-m", "--multirun"} or "hydra.mode=MULTIRUN" in args
+    if _is_sweep(args):  # hydra.run.dir is not the jobs' folder
+        return None
     for arg in args:
         key, _, value = arg.partition("=")
-        if key == "hydra.run.dir" and not sweep and "${" not in value and Path(value).is_dir():
+        if key == "hydra.run.dir" and "${" not in value and Path(value).is_dir():
             return run_folder_problem(Path(value), key, sweep=False)
     return None
 
@@ -135,12 +135,16 @@ def _cannot_make(folder: Path) -> str | None:
     return None
 
 
+def _is_sweep(args: list[str]) -> bool:
+    """-m, --multirun or hydra.mode=MULTIRUN: Hydra runs every job of the sweep."""
+    return bool({"-m", "--multirun", "hydra.mode=MULTIRUN"} & set(args))
+
+
 def _sweep_overrides(args: list[str]) -> list[tuple[str, Override]]:
     """The parsed overrides of a sweep (``-m``) that sees only the lab's configs; [] otherwise
     (config folders added with -cd and the like may hold groups and keys this cannot see)."""
     flags = {arg.split("=", 1)[0].lstrip("+~") for arg in args}
-    sweep = flags & {"-m", "--multirun"} or "hydra.mode=MULTIRUN" in args
-    if not sweep or flags & set(_MORE_CONFIGS):
+    if not _is_sweep(args) or flags & set(_MORE_CONFIGS):
         return []
     parser = OverridesParser.create()
     parsed = []

@@ -408,6 +408,7 @@ def test_bad_keys_and_types_name_the_key(override: str, message: str) -> None:
     [
         (["shortcut=identity", "shortcut.gate_bias=-6"], "gate_bias.*shortcut=gate"),
         (["shortcut=scale", "shortcut.dropout=0.3"], "dropout"),
+        (["shortcut=identity", "shortcut.dropout_inverted=false"], "dropout_inverted"),
         (["shortcut=dropout", "shortcut.dropout=1.5"], r"\[0, 1\)"),
         (["after_add.branch=preact"], "pre-activation"),
         (["after_add.fn=no_such_fn"], "after-addition function 'no_such_fn'"),
