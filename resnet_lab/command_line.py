@@ -2,7 +2,8 @@
 traceback or with silence: two mode flags together (``-m --cfg job``: a ValueError trace),
 ``--resolve`` or ``-p`` without ``--cfg``, an output folder that is a file, empty (it would be the
 current folder), behind a file or not writable, and a sweep's ``glob`` that matches no config
-(``+experiment=glob(table1/*)``: "Launching 0 jobs", exit 0, as if the table had been run).
+(``+experiment=glob(table1/*)``: "Launching 0 jobs", exit 0, as if the table had been run),
+and a --config-dir file that the lab's config of the same name hides (Hydra reads the lab's).
 Mistakes every job of a resnet-lab sweep would make alike (a key added with '+' that is not a
 setting, ``resume=true`` without the sweep's folder) are said once here, not once per job with a
 trace and a folder each (``make reproduce-table`` launches dozens)."""
@@ -34,8 +35,8 @@ _MODES = {
     "-sc": "--shell-completion",
     "--shell-completion": "--shell-completion",
 }
-# Flags that add config folders: a glob may then match options this check cannot see.
-_MORE_CONFIGS = ("-cd", "--config-dir", "-cp", "--config-path", "hydra.searchpath")
+# Flags that change where configs come from in ways this check does not follow (pkg://, ...).
+_OTHER_CONFIGS = ("-cp", "--config-path", "hydra.searchpath")
 
 
 def check_command_line(args: list[str], tool: str, outputs_into_the_run: bool = False) -> None:
@@ -47,6 +48,7 @@ def check_command_line(args: list[str], tool: str, outputs_into_the_run: bool = 
         or _a_file_as_the_output_folder(args, outputs_into_the_run)
         or _an_output_folder_that_cannot_be_made(args)
         or (outputs_into_the_run and _not_a_run_folder(args))
+        or _a_config_the_lab_hides(args)
         or _sweep_matching_nothing(args)
         or (outputs_into_the_run and _a_mistake_every_job_makes(args))
     )
@@ -140,11 +142,50 @@ def _is_sweep(args: list[str]) -> bool:
     return bool({"-m", "--multirun", "hydra.mode=MULTIRUN"} & set(args))
 
 
-def _sweep_overrides(args: list[str]) -> list[tuple[str, Override]]:
-    """The parsed overrides of a sweep (``-m``) that sees only the lab's configs; [] otherwise
-    (config folders added with -cd and the like may hold groups and keys this cannot see)."""
+def _added_config_folder(args: list[str]) -> Path | None:
+    """The folder given with --config-dir (-cd), which Hydra searches after the lab's."""
+    folder = None
+    for flag, value in zip(args, [*args[1:], None], strict=True):
+        if flag in ("-cd", "--config-dir") and value is not None:
+            folder = Path(value)
+        elif flag.startswith("--config-dir="):
+            folder = Path(flag.partition("=")[2])
+    return folder
+
+
+def _config_folders(args: list[str]) -> list[Path] | None:
+    """The folders Hydra reads the lab's groups from: the lab's own and the --config-dir
+    one; None where that is not a folder or -cp or hydra.searchpath add folders this check
+    does not follow."""
     flags = {arg.split("=", 1)[0].lstrip("+~") for arg in args}
-    if not _is_sweep(args) or flags & set(_MORE_CONFIGS):
+    if flags & set(_OTHER_CONFIGS):
+        return None
+    added = _added_config_folder(args)
+    if added is not None and not added.is_dir():
+        return None  # Hydra says it is not there
+    return [CONF_DIR] if added is None else [CONF_DIR, added]
+
+
+def _a_config_the_lab_hides(args: list[str]) -> str | None:
+    """A --config-dir file with the path of one of the lab's: Hydra reads the lab's first, so
+    the user's edited row would run as the lab's, silently."""
+    added = _added_config_folder(args)
+    if added is None or not added.is_dir():
+        return None  # Hydra says the folder is not there
+    for config in sorted(CONF_DIR.rglob("*.yaml")):
+        name = config.relative_to(CONF_DIR)
+        if (added / name).is_file():
+            return (
+                f"{added / name} has the name of the lab's config {name.as_posix()}, which Hydra "
+                "reads instead: give yours a name of its own (e.g. under experiment/mine/)"
+            )
+    return None
+
+
+def _sweep_overrides(args: list[str]) -> list[tuple[str, Override]]:
+    """The parsed overrides of a sweep (``-m``) whose config folders this check can see; []
+    otherwise (folders added with -cp or hydra.searchpath may hold groups it cannot see)."""
+    if not _is_sweep(args) or _config_folders(args) is None:
         return []
     parser = OverridesParser.create()
     parsed = []
@@ -166,7 +207,7 @@ def _a_mistake_every_job_makes(args: list[str]) -> str | None:
         for _, override in overrides
         if (override.is_add() or override.is_force_add())
         and not override.key_or_group.startswith("hydra.")
-        and not (CONF_DIR / override.key_or_group).is_dir()  # a config group
+        and not _is_group(override.key_or_group, args)
         and not in_schema(override.key_or_group, Config)
     ]
     if added:
@@ -186,30 +227,44 @@ def _a_mistake_every_job_makes(args: list[str]) -> str | None:
     return None
 
 
+def _is_group(group: str, args: list[str]) -> bool:
+    return any((folder / group).is_dir() for folder in _config_folders(args) or [])
+
+
+def _in_group(group: str, args: list[str], pattern: str) -> list[str]:
+    """Names of what matches ``pattern`` in ``group``, across the config folders."""
+    folders = [folder / group for folder in _config_folders(args) or []]
+    return sorted(
+        {path.name for folder in folders if folder.is_dir() for path in folder.glob(pattern)}
+    )
+
+
 def _sweep_matching_nothing(args: list[str]) -> str | None:
     for arg, override in _sweep_overrides(args):
         group = override.key_or_group
         if override.value_type != ValueType.GLOB_CHOICE_SWEEP or group.startswith("hydra"):
             continue
-        folder = CONF_DIR / group
-        if not folder.is_dir():
-            siblings = sorted(p.name for p in folder.parent.iterdir() if p.is_dir())
-            where = folder.parent.relative_to(CONF_DIR).as_posix()
-            listed = f"; the groups in {where}/ are {', '.join(siblings)}" if siblings else ""
+        if not _is_group(group, args):
+            parent = Path(group).parent.as_posix()
+            siblings = [
+                name for name in _in_group(parent, args, "*") if _is_group(f"{parent}/{name}", args)
+            ]
+            listed = f"; the groups in {parent}/ are {', '.join(siblings)}" if siblings else ""
             return f"{arg}: there is no config group {group}{listed}"
-        options = sorted(p.stem for p in folder.glob("*.yaml"))
+        options = [Path(name).stem for name in _in_group(group, args, "*.yaml")]
         glob = cast(Glob, override.value())
         if not glob.filter(options):
-            return f"{arg} matches no config of {group}{_what_it_holds(arg, group, glob, options)}"
+            holds = _what_it_holds(arg, args, group, glob, options)
+            return f"{arg} matches no config of {group}{holds}"
     return None
 
 
-def _what_it_holds(arg: str, group: str, glob: Glob, options: list[str]) -> str:
+def _what_it_holds(arg: str, args: list[str], group: str, glob: Glob, options: list[str]) -> str:
     """Hydra's glob lists the files directly in the group's folder; its subfolders are groups
     of their own, which a pattern with a '/' never reaches."""
     if options:
         return f" (its configs: {', '.join(options)})"
-    subgroups = sorted(p.name for p in (CONF_DIR / group).iterdir() if p.is_dir())
+    subgroups = [name for name in _in_group(group, args, "*") if _is_group(f"{group}/{name}", args)]
     folder_patterns = [pattern for pattern in glob.include if "/" in pattern]
     if folder_patterns and subgroups:
         subgroup, _, pattern = folder_patterns[0].partition("/")

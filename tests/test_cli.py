@@ -402,6 +402,57 @@ def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra() -> None
         check_command_line(args, "resnet-lab")
 
 
+def test_a_config_folder_given_with_config_dir_is_searched_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A glob over the user's own rows matching nothing launched 0 jobs and exited 0 (the check
+    skipped any -cd); their own groups are groups, not unknown keys."""
+    from resnet_lab.command_line import check_command_line
+
+    mine = tmp_path / "my_conf"
+    (mine / "experiment" / "mine").mkdir(parents=True)
+    (mine / "experiment" / "mine" / "scaled.yaml").write_text("# @package _global_\n")
+    (tmp_path / "empty").mkdir()
+    for args in (
+        ["-m", "-cd", str(mine), "+experiment/mine=glob(sc*)", "seed=0,1"],
+        ["-m", f"--config-dir={mine}", "+experiment=mine/scaled", "seed=0,1"],
+    ):
+        check_command_line(args, "resnet-lab")
+    sweep = ["-m", "--config-dir", str(mine), "+experiment/mine=glob(gate*)", "seed=0,1"]
+    _refused_before_hydra(
+        ["resnet-lab"],
+        sweep,
+        "+experiment/mine=glob(gate*) matches no config of experiment/mine (its configs: scaled)",
+        tmp_path / "empty",
+        monkeypatch,
+        capsys,
+    )
+
+
+def test_a_config_dir_file_the_lab_hides_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hydra reads the lab's config before one of the same name in --config-dir: the user's
+    edited row ran as the lab's, silently."""
+    mine = tmp_path / "my_conf"
+    (mine / "experiment" / "table1").mkdir(parents=True)
+    (mine / "experiment" / "table1" / "original.yaml").write_text("# @package _global_\n")
+    (tmp_path / "empty").mkdir()
+    hidden = (
+        f"{mine}/experiment/table1/original.yaml has the name of the lab's config "
+        "experiment/table1/original.yaml, which Hydra reads instead"
+    )
+    for args in (["-cd", str(mine), "+experiment=table1/original"], ["-m", "-cd", str(mine)]):
+        _refused_before_hydra(
+            ["resnet-lab", "resnet-lab-lesion"],
+            args,
+            hidden,
+            tmp_path / "empty",
+            monkeypatch,
+            capsys,
+        )
+
+
 def test_a_file_given_as_the_lesion_output_folder_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
