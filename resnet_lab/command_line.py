@@ -145,9 +145,9 @@ def _is_sweep(args: list[str]) -> bool:
 def _added_config_folder(args: list[str]) -> Path | None:
     """The folder given with --config-dir (-cd), which Hydra searches after the lab's."""
     folder = None
-    for flag, value in zip(args, [*args[1:], None], strict=True):
-        if flag in ("-cd", "--config-dir") and value is not None:
-            folder = Path(value)
+    for index, flag in enumerate(args):
+        if flag in ("-cd", "--config-dir") and index + 1 < len(args):
+            folder = Path(args[index + 1])
         elif flag.startswith("--config-dir="):
             folder = Path(flag.partition("=")[2])
     return folder

@@ -398,6 +398,8 @@ def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra() -> None
         ["-m", "+experiment=table1/original", "+shortcut=gate", "seed=0,1"],  # groups
         ["-m", "resume=true", "hydra.sweep.dir=results", "+hydra.job.env_set.A=1"],
         ["+trainer.lrr=1", "resume=true"],  # one run: its own checks say so (and tidy up)
+        [],  # the defaults
+        ["-m", "--config-dir"],  # Hydra says the folder is missing
     ):
         check_command_line(args, "resnet-lab")
 
