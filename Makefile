@@ -11,6 +11,7 @@ LAUNCHER ?= basic# basic (one run at a time), parallel (joblib, on this machine)
 RESULTS  ?= results/$(PROFILE)
 EXTRA    ?=# more Hydra overrides, e.g. EXTRA="hydra.launcher.n_jobs=4"
 ACCEPT   ?=# settings the report counts though they are not the row's, e.g. trainer.precision
+CONFIG_DIR ?=# a folder of your own rows in experiment/<table>/ (resnet-lab --config-dir)
 comma    := ,
 empty    :=
 space    := $(empty) $(empty)
@@ -57,8 +58,11 @@ gpu-cifar:
 EXPERIMENTS := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))resnet_lab/conf/experiment
 PROFILES    := $(dir $(EXPERIMENTS))profile
 reproduce-table:
-	@for table in $(TABLES); do [ -d "$(EXPERIMENTS)/$$table" ] || { \
-	  echo "unknown table $$table (TABLES): choose from" $$(ls "$(EXPERIMENTS)") >&2; exit 2; }; done
+	@[ -z "$(OWN_ROWS)" ] || [ -d "$(OWN_ROWS)" ] || { echo "CONFIG_DIR=$(CONFIG_DIR) holds no" \
+	  "experiment/ folder of rows" >&2; exit 2; }
+	@for table in $(TABLES); do [ -d "$(EXPERIMENTS)/$$table" ] $(OWN_TABLE) || { \
+	  echo "unknown table $$table (TABLES): choose from" $$(ls "$(EXPERIMENTS)") $(OWN_TABLES) \
+	  >&2; exit 2; }; done
 	@[ -f "$(PROFILES)/$(PROFILE).yaml" ] || { echo "unknown PROFILE $(PROFILE): choose from" \
 	  $$(ls "$(PROFILES)" | sed 's/[.]yaml$$//') >&2; exit 2; }
 	@echo '$(SEEDS)' | grep -Eq '^[0-9]+(,[0-9]+)*$$' || { echo "SEEDS=$(SEEDS): give the" \
@@ -67,7 +71,7 @@ reproduce-table:
 	@failed=0; for table in $(TABLES); do \
 	  echo "== $$table ($(PROFILE), seeds $(SEED_LIST), launcher $(LAUNCHER))"; \
 	  RESNET_LAB_CONTINUE="run make reproduce-table again (finished runs are skipped)" \
-	  resnet-lab -m "+experiment/$$table=glob(*)" seed=$(SEED_LIST) profile=$(PROFILE) resume=true \
+	  resnet-lab -m $(CONFIG_FLAG) "+experiment/$$table=glob(*)" seed=$(SEED_LIST) profile=$(PROFILE) resume=true \
 	    hydra/launcher=$(LAUNCHER) hydra.sweep.dir=$(RESULTS) \
 	    'hydra.sweep.subdir=$${experiment.name}/seed$${seed}' $(EXTRA); rc=$$?; \
 	  if [ $$rc -ge 128 ]; then exit $$rc; fi; \
@@ -77,6 +81,11 @@ reproduce-table:
 
 SEED_LIST = $(subst $(space),$(comma),$(sort $(subst $(comma), ,$(SEEDS))))# each seed once
 REPORT = resnet-lab-report --results $(RESULTS) --seeds $(words $(subst $(comma), ,$(SEED_LIST))) \
-  --tables $(subst $(space),$(comma),$(strip $(TABLES)))$(if $(strip $(ACCEPT)), --accept $(ACCEPT))
+  --tables $(subst $(space),$(comma),$(strip $(TABLES)))$(if $(strip $(ACCEPT)), --accept $(ACCEPT)) \
+  $(CONFIG_FLAG)
+CONFIG_FLAG = $(if $(strip $(CONFIG_DIR)),--config-dir "$(strip $(CONFIG_DIR))")
+OWN_ROWS = $(if $(strip $(CONFIG_DIR)),$(strip $(CONFIG_DIR))/experiment)
+OWN_TABLE = $(if $(OWN_ROWS),|| [ -d "$(OWN_ROWS)/$$table" ])
+OWN_TABLES = $(if $(OWN_ROWS),$$(ls "$(OWN_ROWS)"))
 report:
 	$(REPORT)

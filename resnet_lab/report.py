@@ -69,6 +69,7 @@ RESULT_FIELDS = (  # result.json keys of schema_version 1 (docs/contracts.md)
 # them (written earlier) lacks nothing it needs
 LATER_FIELDS = ("cpu_threads",)
 DEFINITION_FIELDS = ("table", "row", "order", "reported", "statistic")
+_BLANKS = ("row", "statistic")  # fields an experiment file may leave empty: the report fills them
 # Settings a run may take from anywhere without measuring another row: besides the result-neutral
 # ones, the seed, the profile (compared through the row composed with it), logging and
 # checkpoint cadence, where the data lies, and the experiment block (see _definition_notes)
@@ -360,7 +361,10 @@ def _unreadable_run(run_dir: Path, label: str) -> Run | None:
 
 
 def mark_departures(
-    experiments: list[Experiment], runs: list[Run], accepted: Iterable[str] = ()
+    experiments: list[Experiment],
+    runs: list[Run],
+    accepted: Iterable[str] = (),
+    config_dir: Path | None = None,
 ) -> list[str]:
     """Set ``departures`` of each run whose settings differ from its row's: the experiment file
     composed with the run's profile, as ``resnet-lab +experiment=<file> profile=<profile>`` would
@@ -368,7 +372,8 @@ def mark_departures(
     net or recipe, so the row does not count it. Differences in ``accepted`` keys (the user's
     ``--accept trainer.precision``) are noted and counted. Keys a run lacks (an older lab) or the
     row lacks (a newer one) are not compared. Returns a problem line per row that cannot be
-    composed."""
+    composed. ``config_dir``: the user's --config-dir, searched after the lab's configs."""
+    search = [f"hydra.searchpath=[file://{config_dir.resolve()}]"] if config_dir else []
     by_name = {e.name: e for e in experiments}
     rows: dict[tuple[str, str], dict[str, Any] | None] = {}
     problems = []
@@ -379,7 +384,8 @@ def mark_departures(
         key = (experiment.file, run.profile)
         if key not in rows:
             try:
-                cfg = compose_config([f"+experiment={experiment.file}", f"profile={run.profile}"])
+                row_overrides = [f"+experiment={experiment.file}", f"profile={run.profile}"]
+                cfg = compose_config([*row_overrides, *search])
                 rows[key] = flatten_keys(OmegaConf.to_container(cfg, resolve=True))
             except Exception as exc:  # a broken file or profile must not stop the report
                 rows[key] = None
@@ -419,10 +425,14 @@ def _pick_one_per_seed(runs: list[Run]) -> tuple[list[Run], int]:
 def _definition_notes(experiment: Experiment, runs: Iterable[Run]) -> list[str]:
     notes = []
     for run in runs:
+        recorded = {  # filled in as load_experiments fills in a file's blanks
+            **run.experiment,
+            **{key: getattr(experiment, key) for key in _BLANKS if not run.experiment.get(key)},
+        }
         changed = [
-            f"{key}: {run.experiment[key]!r} -> {getattr(experiment, key)!r}"
+            f"{key}: {recorded[key]!r} -> {getattr(experiment, key)!r}"
             for key in DEFINITION_FIELDS
-            if key in run.experiment and str(run.experiment[key]) != str(getattr(experiment, key))
+            if key in run.experiment and str(recorded[key]) != str(getattr(experiment, key))
         ]
         if changed:
             notes.append(
@@ -823,6 +833,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=5, help="seeds expected per row")
     parser.add_argument("--tables", help="comma-separated table names, e.g. table1,table6")
     parser.add_argument(
+        "--config-dir",
+        type=Path,
+        metavar="DIR",
+        help="a folder of your own configs, as given to resnet-lab --config-dir: the rows in its "
+        "experiment/ are reported too",
+    )
+    parser.add_argument(
         "--accept",
         action="extend",
         nargs="+",
@@ -857,6 +874,22 @@ def _accept_problem(accepted: set[str]) -> str | None:
     )
 
 
+def _own_experiments(config_dir: Path | None) -> list[Experiment]:
+    """The rows of the user's --config-dir; a name the lab's rows have would be two rows."""
+    if config_dir is None:
+        return []
+    if not (config_dir / "experiment").is_dir():
+        raise ConfigError(f"--config-dir {config_dir} holds no experiment/ folder of rows")
+    own = load_experiments(config_dir / "experiment")
+    lab = {e.name for e in load_experiments()}
+    if clashes := sorted(e.name for e in own if e.name in lab):
+        raise ConfigError(
+            f"--config-dir {config_dir}: the row(s) {', '.join(clashes)} have the names of the "
+            "lab's rows: give yours names of their own (e.g. mine/...)"
+        )
+    return own
+
+
 def _error(message: str) -> int:
     print(f"resnet-lab-report: {message}", file=sys.stderr)
     return 2
@@ -873,7 +906,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem := _accept_problem(accepted):
         return _error(problem)
     try:
-        experiments = load_experiments()
+        experiments = load_experiments() + _own_experiments(args.config_dir)
     except ConfigError as exc:
         return _error(str(exc))
     if args.tables:
@@ -919,7 +952,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.tables:
         keys = {e.key for e in experiments}
         runs = [run for run in runs if not run.name or run.name.split("/", 1)[0] in keys]
-    problems += mark_departures(experiments, runs, accepted)
+    problems += mark_departures(experiments, runs, accepted, args.config_dir)
 
     tables = build_tables(experiments, runs, args.seeds, comparable=profile in (None, "paper"))
     out = Path(args.out) if args.out else roots[0]

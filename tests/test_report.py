@@ -755,3 +755,39 @@ def test_a_note_every_row_of_a_table_shares_is_said_once(tmp_path: Path) -> None
     text = (tmp_path / "report.md").read_text()
     note = DEFINITIONS["plain/plain_20"].note
     assert text.count(note) == 1 and f"- every row: {note}" in text
+
+
+def test_rows_of_ones_own_config_dir_are_reported_and_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`make reproduce-table CONFIG_DIR=my_conf TABLES=mine`: the rows of one's own folder (as
+    resnet-lab --config-dir reads them) are reported, their runs' settings checked against them
+    (composed from that folder); blank fields are no "other definition"; a clash is refused."""
+    mine = tmp_path / "my_conf"
+    _own_row(mine / "experiment", "mine/scale_09", "null")
+    name = "mine/scale_09"
+    search = f"hydra.searchpath=[file://{mine}]"
+    faithful = _row_config(name, "paper", search)
+    other = _row_config(name, "paper", search, "shortcut.scale=0.7")
+    recorded = {**faithful["experiment"], "statistic": "", "row": ""}  # a file's blanks
+    faithful["experiment"] = recorded
+    for seed, config in enumerate([faithful, other]):
+        run = write_run(tmp_path / "results", f"{seed}", name, seed, 9.0, experiment=recorded)
+        _edit_result(run, config=config)
+    args = ["--results", str(tmp_path / "results"), "--seeds", "2", "--tables", "mine"]
+    assert report.main([*args, "--config-dir", str(mine)]) == 0
+    line = read_csv(tmp_path / "results" / "report.csv")[name]
+    assert (line["median"], line["status"]) == (
+        "9.00",
+        "ok, partial (1 of 2 seeds), other settings, not counted (1)",
+    )
+    text = (tmp_path / "results" / "report.md").read_text()
+    assert "shortcut.scale 0.5 -> 0.7" in text and "another definition" not in text
+    capsys.readouterr()
+    assert report.main(args) == 2  # without the folder, the table is not known
+    assert "unknown table(s) mine" in capsys.readouterr().err
+    assert report.main([*args, "--config-dir", str(tmp_path / "results")]) == 2
+    assert "holds no experiment/ folder of rows" in capsys.readouterr().err
+    _own_row(mine / "experiment", "table1/original", "6.61")
+    assert report.main([*args, "--config-dir", str(mine)]) == 2
+    assert "the row(s) table1/original have the names of the lab's rows" in capsys.readouterr().err

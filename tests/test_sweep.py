@@ -104,7 +104,7 @@ def test_make_reproduce_table_runs_the_documented_sweep() -> None:
         "--tables table1,table6",
     ):
         assert text in out, text
-    assert "--accept" not in out
+    assert "--accept" not in out and "--config-dir" not in out
     assert 'RESNET_LAB_CONTINUE="run make reproduce-table again' in out  # the hint after a stop
     repeated = subprocess.run(
         ["make", "-n", "report", "SEEDS=0,0,1"], cwd=REPO, capture_output=True, text=True
@@ -127,6 +127,38 @@ def test_make_reproduce_table_runs_the_documented_sweep() -> None:
     ).stdout
     assert "seed=0,1,2,3,4 profile=paper" in paper and "--seeds 5" in paper
     assert "for table in table1 table2 table6" in paper
+
+
+def test_make_reproduce_table_runs_and_reports_rows_of_ones_own_config_dir(
+    tmp_path: Path,
+) -> None:
+    """docs/extending.md: rows kept outside the package, in a folder given as CONFIG_DIR (Hydra's
+    --config-dir), train and report like the lab's; a misspelt table names them as choices."""
+    row = tmp_path / "my_conf" / "experiment" / "mine" / "deep8.yaml"
+    row.parent.mkdir(parents=True)
+    row.write_text(
+        "# @package _global_\nmodel:\n  depth: 8\nexperiment:\n  name: mine/deep8\n"
+        "  table: My rows\n  row: ResNet-8\n  order: 1\n"
+    )
+    make = ["make", "-f", str(REPO / "Makefile"), "reproduce-table", "CONFIG_DIR=my_conf"]
+    args = ["PROFILE=smoke", f"RESULTS={tmp_path / 'results'}"]
+    misspelt = subprocess.run(
+        [*make, *args, "TABLES=mien"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert misspelt.returncode == 2
+    assert "unknown table mien (TABLES): choose from cifar100" in misspelt.stderr
+    assert "table6 mine\n" in misspelt.stderr
+    no_rows = subprocess.run(
+        [*make, *args, "CONFIG_DIR=elsewhere"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert no_rows.returncode == 2
+    assert "CONFIG_DIR=elsewhere holds no experiment/ folder of rows" in no_rows.stderr
+    out = subprocess.run(
+        [*make, *args, "TABLES=mine"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "| 1 | ResNet-8 | `mine/deep8` | — |" in out.stdout
+    assert "another definition" not in out.stdout and "not counted" not in out.stdout
 
 
 def test_a_misspelt_table_stops_the_target_before_any_run(tmp_path: Path) -> None:
