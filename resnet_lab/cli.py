@@ -23,7 +23,7 @@ from resnet_lab.run_folder import (
     holds_a_run,
     run_folder_problem,
 )
-from resnet_lab.train import RunInterrupted, spread_over_gpus, train
+from resnet_lab.train import RunStopped, spread_over_gpus, train
 
 log = logging.getLogger("resnet_lab")
 
@@ -45,7 +45,7 @@ def main(cfg: DictConfig) -> None:
         _warn_if_smoke_ignores_data(cfg, hydra_cfg)
         with stopping.job_in_worker():
             result = train(cfg, run_dir)
-    except RunInterrupted as e:
+    except RunStopped as e:
         folder = (
             shell_override("hydra.sweep.dir", hydra_cfg.sweep.dir)
             if sweep

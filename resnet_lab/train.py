@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import logging
 import math
 import signal
@@ -27,7 +28,10 @@ from torch import nn
 
 from resnet_lab import stopping
 from resnet_lab.checkpoint import (
+    CheckpointError,
     atomic_write_text,
+    checkpoint_path,
+    digest_path,
     list_checkpoints,
     load_latest_checkpoint,
     save_checkpoint,
@@ -68,13 +72,28 @@ GRAPH_MODES = COMPILE_MODES[2:]
 PRECISIONS = ("fp32", "tf32", "bf16")  # tf32: CUDA only (see resnet_lab.device.set_cuda_math)
 
 
-class RunInterrupted(UserError):
+class RunStopped(UserError):
+    """A run stopped before its end that a resume continues from its last whole checkpoint;
+    the command line adds how to continue. ``exit_code``: the process's."""
+
+    exit_code = 1
+
+
+class RunInterrupted(RunStopped):
     """SIGINT/SIGTERM: the run saved a checkpoint (when it had started training) and stopped;
-    ``exit_code`` follows the shell. The command line adds how to continue."""
+    ``exit_code`` follows the shell."""
 
     def __init__(self, signum: int, what: str = "checkpoint saved") -> None:
         super().__init__(f"interrupted by {signal.Signals(signum).name} ({what})")
         self.exit_code = 128 + signum
+
+
+class CannotWrite(RunStopped):
+    """The run folder stopped taking writes mid-run (a full disk, permissions changed)."""
+
+
+# OSError numbers of a folder that takes no more writes: no space, quota, read-only, refused
+_CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 def lr_at(step: int, cfg: DictConfig) -> float:
@@ -283,9 +302,27 @@ class Trainer:
 
     def _stopped_at_once(self) -> str:
         """What a second Ctrl-C left: the steps after the last whole checkpoint are not saved."""
-        saved = list_checkpoints(self.run_dir / "ckpt")
-        kept = f"the last whole checkpoint is {saved[-1].name}" if saved else "no checkpoint"
-        return f"stopped at once by a second signal at step {self.state.step}; {kept}"
+        return f"stopped at once by a second signal at step {self.state.step}; {self._kept()}"
+
+    def _kept(self) -> str:
+        """The last checkpoint a resume would start from (written whole: its checksum too)."""
+        saved = [p for p in list_checkpoints(self.run_dir / "ckpt") if digest_path(p).exists()]
+        return f"the last whole checkpoint is {saved[-1].name}" if saved else "no checkpoint"
+
+    def _cannot_write(self, error: OSError) -> CannotWrite:
+        where = error.filename or self.run_dir
+        return CannotWrite(
+            f"cannot write {where} ({error.strerror}) at step {self.state.step}; {self._kept()}; "
+            "make room or make the folder writable"
+        )
+
+    def _record_failure(self, error: BaseException) -> None:
+        """status failed in result.json, unless the folder takes no writes (the error is
+        raised all the same, and the log has it)."""
+        try:
+            self._write_result("failed", error=f"{type(error).__name__}: {error}")
+        except OSError as e:
+            log.warning("result.json not updated (%s): %s", e.strerror, error)
 
     def _extends(self, previous: dict[str, Any]) -> bool:
         """A completed run resumed with a larger ``trainer.max_steps`` trains on from its end."""
@@ -342,7 +379,13 @@ class Trainer:
                 f"{self.run_dir} already holds a run (checkpoint {existing[-1].name}); continue it "
                 "with resume=true, or choose a new folder"
             )
-        loaded = load_latest_checkpoint(ckpt_dir, map_location="cpu") if existing else None
+        try:
+            loaded = load_latest_checkpoint(ckpt_dir, map_location="cpu") if existing else None
+        except CheckpointError as e:
+            raise CheckpointError(
+                f"{e}\nnone can be resumed from: move {ckpt_dir} aside to train this run again "
+                "from step 0 (resume=true then starts anew), or choose a new folder"
+            ) from None
         if loaded:  # before loading the data: a wrong command fails at once, naming the keys
             self._check_resumable(loaded[0])
         elif cfg.resume:
@@ -389,8 +432,14 @@ class Trainer:
         except KeyboardInterrupt:
             self._write_result("interrupted", error=self._stopped_at_once())
             raise
+        except OSError as e:
+            stopped = self._cannot_write(e) if e.errno in _CANNOT_WRITE else e
+            self._record_failure(stopped)
+            if stopped is e:
+                raise
+            raise stopped from e
         except BaseException as e:
-            self._write_result("failed", error=f"{type(e).__name__}: {e}")
+            self._record_failure(e)
             raise
         finally:
             self.metrics.close()
@@ -597,20 +646,21 @@ class Trainer:
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
         }
-        save_checkpoint(
-            {
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "batches": self.batches.state_dict(),
-                "rng": rng,
-                "train_state": vars(self.state),
-                "config": OmegaConf.to_container(self.cfg, resolve=True),
-                "num_params": self.num_params,
-            },
-            self.run_dir / "ckpt",
-            self.state.step,
-            self.t.keep_checkpoints,
-        )
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "batches": self.batches.state_dict(),
+            "rng": rng,
+            "train_state": vars(self.state),
+            "config": OmegaConf.to_container(self.cfg, resolve=True),
+            "num_params": self.num_params,
+        }
+        ckpt_dir, step = self.run_dir / "ckpt", self.state.step
+        try:
+            save_checkpoint(state, ckpt_dir, step, self.t.keep_checkpoints)
+        except OSError as e:  # a full disk's error names no file: name the checkpoint
+            path = e.filename or str(checkpoint_path(ckpt_dir, step))
+            raise OSError(e.errno, e.strerror, path) from e
 
     def _write_result(self, status: str, error: str | None = None) -> None:
         s, cfg = self.state, self.cfg

@@ -4,10 +4,13 @@ TensorBoard, not only the weights."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import shutil
 import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +20,7 @@ import pytest
 import torch
 from conftest import TINY_RUN
 
+import resnet_lab.checkpoint
 import resnet_lab.train
 from resnet_lab import run_folder
 from resnet_lab.api import compose_config
@@ -180,6 +184,55 @@ def test_a_crash_resumes_to_the_records_of_an_uninterrupted_run(
     stop(tmp_path, Trainer, "train_step", crash_at, crash, raises=RuntimeError, match="simulated")
     fit([*ARGS, "resume=true"], tmp_path)
     assert_same_records(tmp_path, reference)
+
+
+def _disk_full_at(patch: pytest.MonkeyPatch, name: str) -> None:
+    """Writing the file ``name`` fails as on a full disk (whose error names no file)."""
+    real = resnet_lab.checkpoint.atomic_write_bytes
+
+    def write(path: Path, data: bytes) -> None:
+        if path.name == name:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, data)
+
+    patch.setattr(resnet_lab.checkpoint, "atomic_write_bytes", write)
+
+
+def test_a_full_disk_stops_the_run_with_what_to_do_and_resumes_exactly(
+    tmp_path: Path,
+    reference: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A checkpoint that cannot be written (disk full, folder made read-only mid-run) gave
+    Hydra's trace and no word in the log; now one line naming the file, the last whole
+    checkpoint and the way on, and the resume, once there is room, is exact."""
+    from resnet_lab import cli
+    from resnet_lab.train import CannotWrite
+
+    cut = (
+        r"cannot write .*ckpt/step_0000020\.pt \(No space left on device\) at step 20; the last "
+        r"whole checkpoint is step_0000010\.pt; make room or make the folder writable"
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        _disk_full_at(patch, "step_0000020.pt")
+        with pytest.raises(CannotWrite, match=cut):
+            fit(ARGS, tmp_path / "a")
+    result = json.loads((tmp_path / "a" / "result.json").read_text())
+    assert (result["status"], result["step"]) == ("failed", 20)
+    assert "the last whole checkpoint is step_0000010.pt" in result["error"]
+    fit([*ARGS, "resume=true"], tmp_path / "a")
+    assert_same_records(tmp_path / "a", reference)
+    # the command line: the message and how to continue, no trace, the run's folder kept
+    _disk_full_at(monkeypatch, "step_0000010.pt.sha256")  # the checkpoint is not whole
+    monkeypatch.setattr(sys, "argv", ["resnet-lab", *ARGS, f"hydra.run.dir={tmp_path / 'b'}"])
+    with pytest.raises(SystemExit) as stopped:
+        cli.command()
+    assert stopped.value.code == 1
+    told = (tmp_path / "b" / "resnet-lab.log").read_text()
+    assert re.search(r"cannot write .*ckpt/step_0000010\.pt \(.* at step 10; no checkpoint; ", told)
+    assert "writable; continue with the same command plus resume=true hydra.run.dir=" in told
+    assert "Traceback" not in capsys.readouterr().err
 
 
 def test_a_completed_run_extends_and_max_steps_never_falls_below_the_step(

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -337,8 +338,14 @@ def test_corrupted_checkpoint_falls_back_to_previous(
     for ckpt in list_checkpoints(tmp_path / "ckpt"):
         ckpt.write_bytes(b"garbage")
     (tmp_path / "result.json").unlink()
-    with pytest.raises(CheckpointError, match="no usable checkpoint"):
+    with pytest.raises(CheckpointError, match="no usable checkpoint") as refused:
         fit([*args, "resume=true"], tmp_path)
+    assert str(refused.value).endswith(  # the way on, not only what is wrong
+        f"\nnone can be resumed from: move {tmp_path / 'ckpt'} aside to train this run again "
+        "from step 0 (resume=true then starts anew), or choose a new folder"
+    )
+    shutil.move(tmp_path / "ckpt", tmp_path / "damaged")
+    assert fit([*args, "resume=true"], tmp_path)["status"] == "completed"  # as the message says
 
 
 def _reference(args: list[str], run_dir: Path) -> dict[str, torch.Tensor]:
