@@ -21,6 +21,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
+# The commands tests start (python -m resnet_lab, make's resnet-lab) import this checkout, not
+# whichever one is installed: a second clone's suite tests its own code.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 SHARED = Path(os.environ.get("RESNET_LAB_SHARED", REPO.parent / "shared"))
 
 # A 5k-parameter ResNet-8 on learnable synthetic data: a step takes milliseconds on the CPU.
