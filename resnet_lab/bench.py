@@ -40,6 +40,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 import resnet_lab  # noqa: F401  (registers the config schemas)
 from resnet_lab.api import compose_config
+from resnet_lab.command_line import override_problem
 from resnet_lab.data import DeviceData, TrainBatches, load_data
 from resnet_lab.device import resolve_device, set_cuda_math
 from resnet_lab.errors import ConfigError, UserError
@@ -767,6 +768,8 @@ SET_BY_OPTIONS = {
 
 
 def _check_overrides(overrides: list[str]) -> None:
+    if problem := override_problem(overrides):
+        raise UserError(problem)
     for override in overrides:
         key = override.split("=", 1)[0].lstrip("+~")
         if key in SET_BY_OPTIONS:

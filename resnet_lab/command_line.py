@@ -3,7 +3,9 @@ traceback or with silence: two mode flags together (``-m --cfg job``: a ValueErr
 ``--resolve`` or ``-p`` without ``--cfg``, an output folder that is a file, empty (it would be the
 current folder), behind a file or not writable, and a sweep's ``glob`` that matches no config
 (``+experiment=glob(table1/*)``: "Launching 0 jobs", exit 0, as if the table had been run),
-and a --config-dir file that the lab's config of the same name hides (Hydra reads the lab's).
+a --config-dir file that the lab's config of the same name hides (Hydra reads the lab's), and
+overrides Hydra misreads: a misspelt setting (Hydra advises a '+' the run then refuses), a row or
+option that is not there (Hydra lists its search path, not the choices).
 Mistakes every job of a resnet-lab sweep would make alike (a key added with '+' that is not a
 setting, ``resume=true`` without the sweep's folder) are said once here, not once per job with a
 trace and a folder each (``make reproduce-table`` launches dozens)."""
@@ -19,7 +21,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Glob, Override, ValueType
 from hydra.errors import HydraException
 
-from resnet_lab.config import CONF_DIR, Config, in_schema, unknown_keys_message
+from resnet_lab.config import CONF_DIR, Config, in_schema, schema_keys, unknown_keys_message
 from resnet_lab.run_folder import run_folder_problem
 
 # Hydra runs one of these modes; each flag as typed -> the mode's long name.
@@ -50,6 +52,7 @@ def check_command_line(args: list[str], tool: str, outputs_into_the_run: bool = 
         or (outputs_into_the_run and _not_a_run_folder(args))
         or _a_config_the_lab_hides(args)
         or _sweep_matching_nothing(args)
+        or (outputs_into_the_run and override_problem(args))
         or (outputs_into_the_run and _a_mistake_every_job_makes(args))
     )
     if problem:
@@ -187,6 +190,11 @@ def _sweep_overrides(args: list[str]) -> list[tuple[str, Override]]:
     otherwise (folders added with -cp or hydra.searchpath may hold groups it cannot see)."""
     if not _is_sweep(args) or _config_folders(args) is None:
         return []
+    return _parsed(args)
+
+
+def _parsed(args: list[str]) -> list[tuple[str, Override]]:
+    """Each override as typed, with Hydra's reading of it."""
     parser = OverridesParser.create()
     parsed = []
     for arg in args:
@@ -225,6 +233,48 @@ def _a_mistake_every_job_makes(args: list[str]) -> str | None:
             "hydra.sweep.dir=<the sweep's folder>, as in its log"
         )
     return None
+
+
+def override_problem(args: list[str]) -> str | None:
+    """What is wrong with resnet-lab's overrides in ``args``, told better than Hydra would: a
+    misspelt setting (``model.detph=20``: Hydra advises the '+' that the run then refuses),
+    a row that is not there (Hydra lists its search path, not the rows) and an experiment
+    chosen without its '+'."""
+    if _config_folders(args) is None:
+        return None
+    for arg, override in _parsed(args):
+        key = override.key_or_group
+        if key.startswith("hydra") or override.package is not None or override.is_delete():
+            continue
+        if _is_group(key, args):
+            value = override.value()
+            if override.is_sweep_override() or not isinstance(value, str):
+                continue
+            if problem := _missing_choice(arg, key, value, args):
+                return problem
+            if key == "experiment" and not (override.is_add() or override.is_force_add()):
+                return f"{arg}: an experiment is added to the run's settings: write +{arg}"
+        elif not (override.is_add() or override.is_force_add()):
+            section = key.rpartition(".")[0]
+            if schema_keys(Config, section) and not in_schema(key, Config):
+                return unknown_keys_message([key])
+    return None
+
+
+def _missing_choice(arg: str, group: str, value: str, args: list[str]) -> str | None:
+    """``+experiment=table1/gate_b5``: what the nearest group holds where the choice is not."""
+    if any((folder / group / f"{value}.yaml").is_file() for folder in _config_folders(args) or []):
+        return None
+    if _is_group(f"{group}/{value}", args):
+        first = sorted(Path(o).stem for o in _in_group(f"{group}/{value}", args, "*.yaml"))[:1]
+        one = f"one ({arg}/{first[0]}) or " if first else ""
+        return f"{arg} names a group of configs: choose {one}all (-m '+{group}/{value}=glob(*)')"
+    folder = f"{group}/{value}".rpartition("/")[0]
+    while not _is_group(folder, args):  # ends at the group itself
+        folder = folder.rpartition("/")[0]
+    options = [Path(option).stem for option in _in_group(folder, args, "*.yaml")]
+    subgroups = [f"{n}/" for n in _in_group(folder, args, "*") if _is_group(f"{folder}/{n}", args)]
+    return f"{arg}: there is no {group}/{value}; {folder}/ holds {', '.join(options + subgroups)}"
 
 
 def _is_group(group: str, args: list[str]) -> bool:

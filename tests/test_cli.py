@@ -66,7 +66,8 @@ def test_user_mistakes_exit_2_with_one_clear_message(
 def test_unknown_option_lists_the_choices() -> None:
     out = run_cli(["shortcut=gated"])
     assert out.returncode != 0
-    assert "Available options in 'shortcut'" in out.stderr and "shortcut_gate" in out.stderr
+    assert "shortcut=gated: there is no shortcut/gated; shortcut/ holds conv1x1" in out.stderr
+    assert "shortcut_gate" in out.stderr
     assert "Traceback" not in out.stderr
 
 
@@ -106,6 +107,7 @@ def test_console_script_from_a_built_wheel(tmp_path: Path) -> None:
     wheel = next(dist.glob("resnet_lab-*.whl"))
     env_dir = tmp_path / "venv"
     venv.create(env_dir, system_site_packages=True, with_pip=False)
+    wheel_only = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # not the checkout
     python = env_dir / "bin" / "python"
     subprocess.run(
         [
@@ -134,6 +136,7 @@ def test_console_script_from_a_built_wheel(tmp_path: Path) -> None:
         check=True,
         capture_output=True,
         timeout=300,
+        env=wheel_only,
     )
     where = subprocess.run(
         [str(python), "-c", "import resnet_lab; print(resnet_lab.__file__)"],
@@ -141,6 +144,7 @@ def test_console_script_from_a_built_wheel(tmp_path: Path) -> None:
         text=True,
         cwd=tmp_path,
         check=True,
+        env=wheel_only,
     )
     assert str(env_dir) in where.stdout  # the wheel, not the editable checkout
     out = subprocess.run(
@@ -149,6 +153,7 @@ def test_console_script_from_a_built_wheel(tmp_path: Path) -> None:
         text=True,
         cwd=tmp_path,
         timeout=120,
+        env=wheel_only,
     )
     assert out.returncode == 0, out.stderr
     assert "gate_bias: -6.0" in out.stdout and "table1/gate_b6" in out.stdout
@@ -385,6 +390,46 @@ def test_a_mistake_every_job_of_a_sweep_makes_is_said_once(
     _refused_before_hydra(["resnet-lab"], args, message, tmp_path, monkeypatch, capsys)
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["model.detph=20"], "unknown key(s) model.detph (did you mean model.depth?)"),
+        (["-m", "seeed=0,1"], "unknown key(s) seeed (did you mean seed?)"),
+        (
+            ["+experiment=table1/gate_b5"],
+            "+experiment=table1/gate_b5: there is no experiment/table1/gate_b5; "
+            "experiment/table1/ holds conv1x1, dropout, gate_b0, gate_b6,",
+        ),
+        (
+            ["+experiment=tabel1/gate_b6"],
+            "+experiment=tabel1/gate_b6: there is no experiment/tabel1/gate_b6; experiment/ holds "
+            "cifar100/, highway/,",
+        ),
+        (
+            ["+experiment=table6"],
+            "+experiment=table6 names a group of configs: choose one (+experiment=table6/"
+            "resnet110) or all (-m '+experiment/table6=glob(*)')",
+        ),
+        (["shortcut=gates"], "shortcut=gates: there is no shortcut/gates; shortcut/ holds conv1x1"),
+        (
+            ["experiment=table1/original"],
+            "experiment=table1/original: an experiment is added to the run's settings: write "
+            "+experiment=table1/original",
+        ),
+    ],
+)
+def test_a_mistyped_setting_or_row_is_told_with_the_choices(
+    args: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Hydra advised `+model.detph=20` (which the run then refuses as unknown), and answered a
+    missing row with its search path rather than the table's rows."""
+    _refused_before_hydra(["resnet-lab"], args, message, tmp_path, monkeypatch, capsys)
+
+
 def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra() -> None:
     from resnet_lab.command_line import check_command_line
 
@@ -399,6 +444,9 @@ def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra() -> None
         ["-m", "resume=true", "hydra.sweep.dir=results", "+hydra.job.env_set.A=1"],
         ["+trainer.lrr=1", "resume=true"],  # one run: its own checks say so (and tidy up)
         [],  # the defaults
+        ["trainer.milestones=[100,200]", "~trainer.warmup_lr", "+experiment/table1=original"],
+        ["+experiment=table1/original", "shortcut=gate", "model.depth=8", "data=synthetic"],
+        ["shortcut=glob(*)", "+experiment/table1=choice(original,gate_b6)"],  # not a run: Hydra's
         ["-m", "--config-dir"],  # Hydra says the folder is missing
     ):
         check_command_line(args, "resnet-lab")

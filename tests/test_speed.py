@@ -421,8 +421,8 @@ def test_benchmark_rejects_bad_options(capsys: pytest.CaptureFixture, tmp_path: 
     assert "precision=tf32 needs CUDA" in capsys.readouterr().err
     # a mistyped override or group option: one message, not OmegaConf's 19-frame trace
     for override, message in (
-        ("trainer.lrr=1", "error: Could not override 'trainer.lrr'"),
-        ("shortcut=gat", "error: In 'config': Could not find 'shortcut/gat'"),
+        ("trainer.lrr=1", "error: unknown key(s) trainer.lrr (did you mean trainer.lr?)"),
+        ("shortcut=gat", "error: shortcut=gat: there is no shortcut/gat; shortcut/ holds conv1x1"),
     ):
         assert bench.main(["--device", "cpu", *tiny, override]) == 2
         assert message in capsys.readouterr().err
