@@ -524,6 +524,15 @@ class TableResult:
     title: str
     key: str
     rows: list[RowResult]
+    comparable: bool = True  # runs of the paper's recipe (see summarize)
+
+    @property
+    def figure_title(self) -> str:
+        """The title, and on figures of a test profile's runs that they prove no figure (a
+        figure travels without report.md's banner)."""
+        if self.comparable:
+            return self.title
+        return f"{self.title}\nsmoke-test runs: NOT comparable with the paper's figures"
 
 
 PAPER_TABLES = ("table1", "table2", "table3", "table6")  # reported first, then the neighbour groups
@@ -551,7 +560,7 @@ def build_tables(
             key += "_"
         used_keys.add(key)
         rows = [summarize(e, by_name.get(e.name, []), seeds, comparable) for e in members]
-        tables.append(TableResult(title=title, key=key, rows=rows))
+        tables.append(TableResult(title=title, key=key, rows=rows, comparable=comparable))
     return tables
 
 
@@ -762,7 +771,7 @@ def plot_curves(table: TableResult, path: Path) -> bool:
     axes.set(
         xlabel="step",
         ylabel="error (%), median over seeds: eval solid, training dashed",
-        title=table.title,
+        title=table.figure_title,
     )
     axes.legend(fontsize="small")
     figure.savefig(path, dpi=100)
@@ -814,7 +823,7 @@ def plot_measured(table: TableResult, path: Path) -> bool:
     axes.set(
         xlabel="error (%): dots = seeds, orange triangle = diverged seeds, bar = paper's "
         "statistic,\nred = reported (> = fail)",
-        title=table.title,
+        title=table.figure_title,
     )
     figure.savefig(path, dpi=100)
     return True
@@ -827,10 +836,16 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "report.csv and PNG figures.",
     )
     parser.add_argument(
-        "--results", nargs="+", default=["results"], metavar="DIR", help="results roots"
+        "--results",
+        nargs="+",
+        default=["results"],
+        metavar="DIR",
+        help="results roots, searched for result.json (default: results)",
     )
     parser.add_argument("--out", help="output folder (default: the first results root)")
-    parser.add_argument("--seeds", type=int, default=5, help="seeds expected per row")
+    parser.add_argument(
+        "--seeds", type=int, default=5, help="seeds expected per row (default: 5, as the papers)"
+    )
     parser.add_argument("--tables", help="comma-separated table names, e.g. table1,table6")
     parser.add_argument(
         "--config-dir",

@@ -302,12 +302,23 @@ def test_figures_show_what_the_table_counts(
     assert texts == ["diverged (1)"]
 
 
-def test_smoke_profile_banner_and_out_dir(tmp_path: Path) -> None:
+def test_smoke_profile_banner_and_out_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib.figure import Figure
+
+    titles = []  # a figure travels without report.md: it says so itself
+    monkeypatch.setattr(
+        Figure,
+        "savefig",
+        lambda figure, path, **_: titles.append((Path(path).name, figure.axes[0].get_title())),
+    )
     root, out = tmp_path / "results", tmp_path / "report"
     write_seeds(root, "table1/original", [80.0, 85.0], profile="smoke")
     assert report.main(["--results", str(root), "--out", str(out), "--tables", "table1"]) == 0
     text = (out / "report.md").read_text()
     assert "**Profile `smoke`" in text and "NOT comparable with the papers' figures.**" in text
+    smoke = "\nsmoke-test runs: NOT comparable with the paper's figures"
+    title = DEFINITIONS["table1/original"].table
+    assert titles == [("curves_table1.png", title + smoke), ("measured_table1.png", title + smoke)]
     assert "## " + DEFINITIONS["table6/resnet20"].table not in text
     rows = read_csv(out / "report.csv")
     assert rows["table1/original"]["status"] == "fail, partial (2 of 5 seeds)"
@@ -791,3 +802,20 @@ def test_rows_of_ones_own_config_dir_are_reported_and_checked(
     _own_row(mine / "experiment", "table1/original", "6.61")
     assert report.main([*args, "--config-dir", str(mine)]) == 2
     assert "the row(s) table1/original have the names of the lab's rows" in capsys.readouterr().err
+
+
+def test_the_docs_options_table_is_the_help(capsys: pytest.CaptureFixture) -> None:
+    """docs/report.md lists every option of --help, and --help states the defaults it gives."""
+    import re
+
+    with pytest.raises(SystemExit):
+        report.main(["--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    docs = (Path(__file__).parents[1] / "docs" / "report.md").read_text()
+    rows = re.findall(r"^\| `(--[\w-]+)[^`]*` \|([^|]*)\|", docs, flags=re.M)
+    options = set(re.findall(r"(--[\w-]+)", shown)) - {"--help"}
+    assert {option for option, _ in rows} == options
+    for option, default in rows:
+        value = default.strip().strip("`")
+        if re.fullmatch(r"`[^`]+`|\d+", default.strip()):  # a value, not words
+            assert f"(default: {value}" in shown, option
