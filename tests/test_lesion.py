@@ -295,13 +295,15 @@ def test_path_study_length_counts_residual_branches() -> None:
     assert [r["grad_norm"] for r in rows] == pytest.approx(by_hand, rel=1e-5)
 
 
-def save_run(folder: Path, *overrides: str) -> Path:
+def save_run(folder: Path, *overrides: str, trained_steps: int | None = None) -> Path:
+    """A run's checkpoint of an untrained net (with the trainer's step when given)."""
     cfg = compose_config(["model.width=4", "data=synthetic", *overrides])
     torch.manual_seed(0)
     config = OmegaConf.to_container(cfg, resolve=True)
-    save_checkpoint(
-        {"model": build_network(cfg).state_dict(), "config": config}, folder / "ckpt", 1, 1
-    )
+    state = {"model": build_network(cfg).state_dict(), "config": config}
+    if trained_steps is not None:
+        state["train_state"] = {"step": trained_steps}
+    save_checkpoint(state, folder / "ckpt", 1, 1)
     return folder
 
 
@@ -433,7 +435,7 @@ def lesion_command(*overrides: str, cwd: Path) -> subprocess.CompletedProcess[st
 
 def test_lesion_command_line(tmp_path: Path) -> None:
     """The real command: Hydra overrides, outputs in hydra.run.dir, its config saved there."""
-    run_dir = save_run(tmp_path / "run", "model.depth=8")
+    run_dir = save_run(tmp_path / "run", "model.depth=8", trained_steps=1)
     out = tmp_path / "out"
     done = lesion_command(
         f"checkpoint={run_dir}",
@@ -452,6 +454,10 @@ def test_lesion_command_line(tmp_path: Path) -> None:
     assert results["settings"]["command"].startswith("resnet-lab-lesion checkpoint=")
     names = ["lesion.md", "lesion_single.png", "lesion_random.png", ".hydra/config.yaml"]
     assert all((out / name).stat().st_size > 0 for name in names)
+    partial = (
+        "step 1 of 64,000: the run had not finished training (a partial net)"  # docs/lesion.md
+    )
+    assert f"- **{partial}**" in (out / "lesion.md").read_text() and partial in done.stdout
     assert list(out.glob("events.out.tfevents.*"))
     saved = OmegaConf.load(out / ".hydra/config.yaml")
     assert saved.checkpoint == str(run_dir) and saved.lesion.experiments == ["single", "random"]
