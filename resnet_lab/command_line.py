@@ -37,13 +37,17 @@ _MODES = {
     "-sc": "--shell-completion",
     "--shell-completion": "--shell-completion",
 }
-# Flags that change where configs come from in ways this check does not follow (pkg://, ...).
-_OTHER_CONFIGS = ("-cp", "--config-path", "hydra.searchpath")
+# Hydra's flags that choose configs, short and long (argparse also takes a long one's prefix, down
+# to the shortest that is unambiguous, and a short one's value joined to it: -cdDIR, -cd=DIR).
+_CONFIG_FLAGS = {"-cd": "--config-dir", "-cp": "--config-path", "-cn": "--config-name"}
+_SHORTEST_PREFIX = len("--config-d")
 
 
 def check_command_line(args: list[str], tool: str, outputs_into_the_run: bool = False) -> None:
     """Exit 2 with one message for these mistakes; anything else is left to Hydra.
     ``outputs_into_the_run``: the tool's output folder is a run's folder (resnet-lab)."""
+    if {"-sc", "--shell-completion"} & {arg.split("=", 1)[0] for arg in args}:
+        return  # its words (install=bash, query=...) are not overrides
     problem = (
         _two_modes(args)
         or _a_flag_without_its_mode(args)
@@ -145,23 +149,36 @@ def _is_sweep(args: list[str]) -> bool:
     return bool({"-m", "--multirun", "hydra.mode=MULTIRUN"} & set(args))
 
 
+def _config_flags(args: list[str]) -> list[tuple[str, str | None]]:
+    """Hydra's config flags in ``args`` as (long name, value), in any spelling argparse takes."""
+    found = []
+    for index, arg in enumerate(args):
+        following = args[index + 1] if index + 1 < len(args) else None
+        short = arg[:3]
+        if short in _CONFIG_FLAGS:  # -cd DIR, -cd=DIR, -cdDIR
+            joined = arg[3:].removeprefix("=")
+            found.append((_CONFIG_FLAGS[short], joined or following))
+            continue
+        name, equals, value = arg.partition("=")
+        for flag in _CONFIG_FLAGS.values():
+            if len(name) >= _SHORTEST_PREFIX and flag.startswith(name):
+                found.append((flag, value if equals else following))
+    return found
+
+
 def _added_config_folder(args: list[str]) -> Path | None:
     """The folder given with --config-dir (-cd), which Hydra searches after the lab's."""
-    folder = None
-    for index, flag in enumerate(args):
-        if flag in ("-cd", "--config-dir") and index + 1 < len(args):
-            folder = Path(args[index + 1])
-        elif flag.startswith("--config-dir="):
-            folder = Path(flag.partition("=")[2])
-    return folder
+    folders = [value for flag, value in _config_flags(args) if flag == "--config-dir" and value]
+    return Path(folders[-1]) if folders else None
 
 
 def _config_folders(args: list[str]) -> list[Path] | None:
     """The folders Hydra reads the lab's groups from: the lab's own and the --config-dir
-    one; None where that is not a folder or -cp or hydra.searchpath add folders this check
-    does not follow."""
-    flags = {arg.split("=", 1)[0].lstrip("+~") for arg in args}
-    if flags & set(_OTHER_CONFIGS):
+    one; None where that is not a folder, or where another primary config or config path, or
+    hydra.searchpath, may change what the groups and settings are (this check does not follow)."""
+    if any(flag != "--config-dir" for flag, _ in _config_flags(args)) or any(
+        arg.lstrip("+~").startswith("hydra.searchpath") for arg in args
+    ):
         return None
     added = _added_config_folder(args)
     if added is not None and not added.is_dir():
@@ -242,19 +259,22 @@ def override_problem(args: list[str]) -> str | None:
     chosen without its '+'."""
     if _config_folders(args) is None:
         return None
+    added: set[str] = set()
     for arg, override in _parsed(args):
         key = override.key_or_group
         if key.startswith("hydra") or override.package is not None or override.is_delete():
             continue
+        adds = override.is_add() or override.is_force_add()
         if _is_group(key, args):
             value = override.value()
             if override.is_sweep_override() or not isinstance(value, str):
                 continue
-            if problem := _missing_choice(arg, key, value, args):
+            if problem := _missing_choice(arg, key, value.removesuffix(".yaml").lstrip("/"), args):
                 return problem
-            if key == "experiment" and not (override.is_add() or override.is_force_add()):
+            if key == "experiment" and not adds and key not in added:
                 return f"{arg}: an experiment is added to the run's settings: write +{arg}"
-        elif not (override.is_add() or override.is_force_add()):
+            added |= {key} if adds else set()
+        elif not adds:
             section = key.rpartition(".")[0]
             if schema_keys(Config, section) and not in_schema(key, Config):
                 return unknown_keys_message([key])
@@ -265,6 +285,9 @@ def _missing_choice(arg: str, group: str, value: str, args: list[str]) -> str | 
     """``+experiment=table1/gate_b5``: what the nearest group holds where the choice is not."""
     if any((folder / group / f"{value}.yaml").is_file() for folder in _config_folders(args) or []):
         return None
+    if not value:
+        choices = ", ".join(Path(option).stem for option in _in_group(group, args, "*.yaml"))
+        return f"{arg} chooses nothing: {group}/ holds {choices}"
     if _is_group(f"{group}/{value}", args):
         first = sorted(Path(o).stem for o in _in_group(f"{group}/{value}", args, "*.yaml"))[:1]
         one = f"one ({arg}/{first[0]}) or " if first else ""

@@ -373,7 +373,10 @@ def mark_departures(
     ``--accept trainer.precision``) are noted and counted. Keys a run lacks (an older lab) or the
     row lacks (a newer one) are not compared. Returns a problem line per row that cannot be
     composed. ``config_dir``: the user's --config-dir, searched after the lab's configs."""
-    search = [f"hydra.searchpath=[file://{config_dir.resolve()}]"] if config_dir else []
+    search = []
+    if config_dir:  # quoted: a comma in the path would split Hydra's list
+        path = str(config_dir.resolve()).replace("\\", "\\\\").replace("'", "\\'")
+        search = [f"hydra.searchpath=['file://{path}']"]
     by_name = {e.name: e for e in experiments}
     rows: dict[tuple[str, str], dict[str, Any] | None] = {}
     problems = []

@@ -411,6 +411,7 @@ def test_a_mistake_every_job_of_a_sweep_makes_is_said_once(
             "resnet110) or all (-m '+experiment/table6=glob(*)')",
         ),
         (["shortcut=gates"], "shortcut=gates: there is no shortcut/gates; shortcut/ holds conv1x1"),
+        (["model="], "model= chooses nothing: model/ holds densenet, resnet"),
         (
             ["experiment=table1/original"],
             "experiment=table1/original: an experiment is added to the run's settings: write "
@@ -447,9 +448,13 @@ def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra() -> None
         ["trainer.milestones=[100,200]", "~trainer.warmup_lr", "+experiment/table1=original"],
         ["+experiment=table1/original", "shortcut=gate", "model.depth=8", "data=synthetic"],
         ["shortcut=glob(*)", "+experiment/table1=choice(original,gate_b6)"],  # not a run: Hydra's
+        ["-sc", "install=bash"],  # shell completion's words are not overrides
+        ["+experiment=table1/original", "experiment=table1/dropout"],  # chosen again: no '+'
+        ["data=cifar100.yaml", "+experiment=/table1/original"],  # spellings Hydra takes
+        ["-cn", "my_config", "experiment=table1/original"],  # another primary config
         ["-m", "--config-dir"],  # Hydra says the folder is missing
     ):
-        check_command_line(args, "resnet-lab")
+        check_command_line(args, "resnet-lab", outputs_into_the_run=True)
 
 
 def test_a_config_folder_given_with_config_dir_is_searched_too(
@@ -467,7 +472,7 @@ def test_a_config_folder_given_with_config_dir_is_searched_too(
         ["-m", "-cd", str(mine), "+experiment/mine=glob(sc*)", "seed=0,1"],
         ["-m", f"--config-dir={mine}", "+experiment=mine/scaled", "seed=0,1"],
     ):
-        check_command_line(args, "resnet-lab")
+        check_command_line(args, "resnet-lab", outputs_into_the_run=True)
     sweep = ["-m", "--config-dir", str(mine), "+experiment/mine=glob(gate*)", "seed=0,1"]
     _refused_before_hydra(
         ["resnet-lab"],
@@ -477,6 +482,19 @@ def test_a_config_folder_given_with_config_dir_is_searched_too(
         monkeypatch,
         capsys,
     )
+
+
+def test_every_spelling_of_config_dir_is_followed(tmp_path: Path) -> None:
+    """argparse takes -cd=DIR, -cdDIR and prefixes of --config-dir: each must find the user's
+    rows (a spelling not followed refused a valid row as missing)."""
+    from resnet_lab.command_line import check_command_line
+
+    mine = tmp_path / "my_conf"
+    (mine / "experiment" / "mine").mkdir(parents=True)
+    (mine / "experiment" / "mine" / "scaled.yaml").write_text("# @package _global_\n")
+    for flags in (["-cd", str(mine)], [f"-cd={mine}"], [f"-cd{mine}"], ["--config-d", str(mine)]):
+        for args in (["+experiment=mine/scaled"], ["-m", "+experiment/mine=glob(sc*)"]):
+            check_command_line([*flags, *args], "resnet-lab", outputs_into_the_run=True)
 
 
 def test_a_config_dir_file_the_lab_hides_is_refused(

@@ -774,10 +774,10 @@ def test_rows_of_ones_own_config_dir_are_reported_and_checked(
     """`make reproduce-table CONFIG_DIR=my_conf TABLES=mine`: the rows of one's own folder (as
     resnet-lab --config-dir reads them) are reported, their runs' settings checked against them
     (composed from that folder); blank fields are no "other definition"; a clash is refused."""
-    mine = tmp_path / "my_conf"
+    mine = tmp_path / "my,conf"  # a comma: Hydra's list syntax must not split the path
     _own_row(mine / "experiment", "mine/scale_09", "null")
     name = "mine/scale_09"
-    search = f"hydra.searchpath=[file://{mine}]"
+    search = f"hydra.searchpath=['file://{mine}']"
     faithful = _row_config(name, "paper", search)
     other = _row_config(name, "paper", search, "shortcut.scale=0.7")
     recorded = {**faithful["experiment"], "statistic": "", "row": ""}  # a file's blanks
