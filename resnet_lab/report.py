@@ -684,6 +684,11 @@ def _other_sections(runs: list[Run], known: set[str], problems: list[str]) -> li
             unknown[run.name] += 1
     if unknown:
         lines += ["## Runs of experiments not in the report", ""]
+        lines += [
+            "Rows of your own kept in a folder outside the package are reported with "
+            "`--config-dir <folder>` (`make report CONFIG_DIR=<folder>`).",
+            "",
+        ]
         lines += [f"- `{name}`: {n} run(s)" for name, n in sorted(unknown.items())]
         lines.append("")
     if problems:

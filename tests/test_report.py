@@ -797,6 +797,9 @@ def test_rows_of_ones_own_config_dir_are_reported_and_checked(
     capsys.readouterr()
     assert report.main(args) == 2  # without the folder, the table is not known
     assert "unknown table(s) mine" in capsys.readouterr().err
+    assert report.main(args[:4]) == 0  # nor are its runs, which are listed, with the way
+    text = (tmp_path / "results" / "report.md").read_text()
+    assert "- `mine/scale_09`: 2 run(s)" in text and "with `--config-dir <folder>`" in text
     assert report.main([*args, "--config-dir", str(tmp_path / "results")]) == 2
     assert "holds no experiment/ folder of rows" in capsys.readouterr().err
     _own_row(mine / "experiment", "table1/original", "6.61")
