@@ -286,18 +286,16 @@ def _missing_choice(arg: str, group: str, value: str, args: list[str]) -> str | 
     if any((folder / group / f"{value}.yaml").is_file() for folder in _config_folders(args) or []):
         return None
     if not value:
-        choices = ", ".join(Path(option).stem for option in _in_group(group, args, "*.yaml"))
-        return f"{arg} chooses nothing: {group}/ holds {choices}"
+        return f"{arg} chooses nothing: {group}/ holds {', '.join(_options(group, args))}"
     if _is_group(f"{group}/{value}", args):
-        first = sorted(Path(o).stem for o in _in_group(f"{group}/{value}", args, "*.yaml"))[:1]
+        first = _options(f"{group}/{value}", args)[:1]
         one = f"one ({arg}/{first[0]}) or " if first else ""
         return f"{arg} names a group of configs: choose {one}all (-m '+{group}/{value}=glob(*)')"
     folder = f"{group}/{value}".rpartition("/")[0]
     while not _is_group(folder, args):  # ends at the group itself
         folder = folder.rpartition("/")[0]
-    options = [Path(option).stem for option in _in_group(folder, args, "*.yaml")]
-    subgroups = [f"{n}/" for n in _in_group(folder, args, "*") if _is_group(f"{folder}/{n}", args)]
-    return f"{arg}: there is no {group}/{value}; {folder}/ holds {', '.join(options + subgroups)}"
+    held = _options(folder, args) + [f"{name}/" for name in _subgroups(folder, args)]
+    return f"{arg}: there is no {group}/{value}; {folder}/ holds {', '.join(held)}"
 
 
 def _is_group(group: str, args: list[str]) -> bool:
@@ -312,6 +310,16 @@ def _in_group(group: str, args: list[str], pattern: str) -> list[str]:
     )
 
 
+def _options(group: str, args: list[str]) -> list[str]:
+    """The configs a group offers (``shortcut``: gate, identity, ...)."""
+    return [Path(name).stem for name in _in_group(group, args, "*.yaml")]
+
+
+def _subgroups(group: str, args: list[str]) -> list[str]:
+    """The groups inside a group (``experiment``: table1, table2, ...)."""
+    return [name for name in _in_group(group, args, "*") if _is_group(f"{group}/{name}", args)]
+
+
 def _sweep_matching_nothing(args: list[str]) -> str | None:
     for arg, override in _sweep_overrides(args):
         group = override.key_or_group
@@ -319,12 +327,10 @@ def _sweep_matching_nothing(args: list[str]) -> str | None:
             continue
         if not _is_group(group, args):
             parent = Path(group).parent.as_posix()
-            siblings = [
-                name for name in _in_group(parent, args, "*") if _is_group(f"{parent}/{name}", args)
-            ]
+            siblings = _subgroups(parent, args)
             listed = f"; the groups in {parent}/ are {', '.join(siblings)}" if siblings else ""
             return f"{arg}: there is no config group {group}{listed}"
-        options = [Path(name).stem for name in _in_group(group, args, "*.yaml")]
+        options = _options(group, args)
         glob = cast(Glob, override.value())
         if not glob.filter(options):
             holds = _what_it_holds(arg, args, group, glob, options)
@@ -337,7 +343,7 @@ def _what_it_holds(arg: str, args: list[str], group: str, glob: Glob, options: l
     of their own, which a pattern with a '/' never reaches."""
     if options:
         return f" (its configs: {', '.join(options)})"
-    subgroups = [name for name in _in_group(group, args, "*") if _is_group(f"{group}/{name}", args)]
+    subgroups = _subgroups(group, args)
     folder_patterns = [pattern for pattern in glob.include if "/" in pattern]
     if folder_patterns and subgroups:
         subgroup, _, pattern = folder_patterns[0].partition("/")
