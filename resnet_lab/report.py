@@ -897,14 +897,14 @@ def _accept_problem(accepted: set[str]) -> str | None:
     )
 
 
-def _own_experiments(config_dir: Path | None) -> list[Experiment]:
+def _own_experiments(config_dir: Path | None, lab_rows: list[Experiment]) -> list[Experiment]:
     """The rows of the user's --config-dir; a name the lab's rows have would be two rows."""
     if config_dir is None:
         return []
     if not (config_dir / "experiment").is_dir():
         raise ConfigError(f"--config-dir {config_dir} holds no experiment/ folder of rows")
     own = load_experiments(config_dir / "experiment")
-    lab = {e.name for e in load_experiments()}
+    lab = {e.name for e in lab_rows}
     if clashes := sorted(e.name for e in own if e.name in lab):
         raise ConfigError(
             f"--config-dir {config_dir}: the row(s) {', '.join(clashes)} have the names of the "
@@ -929,7 +929,8 @@ def main(argv: list[str] | None = None) -> int:
     if problem := _accept_problem(accepted):
         return _error(problem)
     try:
-        experiments = load_experiments() + _own_experiments(args.config_dir)
+        experiments = load_experiments()
+        experiments += _own_experiments(args.config_dir, experiments)
     except ConfigError as exc:
         return _error(str(exc))
     if args.tables:
