@@ -630,3 +630,23 @@ def test_the_resume_hint_pastes_back_to_the_same_folder(folder: str) -> None:
     (arg,) = shlex.split(shell_override("hydra.run.dir", folder))
     (override,) = OverridesParser.create().parse_overrides([arg])
     assert (override.key_or_group, override.value()) == ("hydra.run.dir", folder)
+
+
+def test_every_shipped_row_and_option_passes_the_checks() -> None:
+    """The pre-Hydra checks refuse no config the lab ships, nor any setting of the schema."""
+    from omegaconf import OmegaConf
+
+    from resnet_lab.command_line import check_command_line
+    from resnet_lab.config import CONF_DIR, Config, flatten_keys
+
+    rows = sorted(CONF_DIR.glob("experiment/*/*.yaml"))
+    assert len(rows) > 30
+    args = [
+        f"+experiment={row.relative_to(CONF_DIR / 'experiment').with_suffix('')}" for row in rows
+    ]
+    for group in ("model", "shortcut", "after_add", "data", "recipe", "profile"):
+        args += [f"{group}={option.stem}" for option in sorted((CONF_DIR / group).glob("*.yaml"))]
+    settings = flatten_keys(OmegaConf.to_container(OmegaConf.structured(Config)))
+    args += [f"{key}=null" for key in settings]
+    for arg in args:
+        check_command_line([arg], "resnet-lab", outputs_into_the_run=True)
