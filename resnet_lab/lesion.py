@@ -17,7 +17,8 @@ Choices, where the paper leaves room:
 * Swaps exchange units of identical input and output shape only: units of one stage, neither a
   downsampling unit nor a unit whose pre-activation also feeds its shortcut (the first unit of a
   pre-activation net, which carries the stem's BN-ReLU). Kendall tau compares the whole order.
-* Subsets are distinct within each k; where fewer exist than ``lesion.samples`` all are measured.
+* Subsets and swapped orders are distinct within each k; where fewer exist than
+  ``lesion.samples`` all are measured, each once.
 
 Outputs in the Hydra run folder (``hydra.run.dir``): lesion.json (every measurement), lesion.md
 (tables), lesion_single.png, lesion_random.png, lesion_swap.png (and paths.png), TensorBoard
@@ -114,8 +115,30 @@ def swap_pairs(
     pairs = [p for g in groups for p in itertools.combinations(g, 2)]
     if k > len(pairs):
         raise ConfigError(f"cannot swap {k} pairs: only {len(pairs)} compatible pairs exist")
+    return _swapped(order, rng.sample(pairs, k))
+
+
+def sample_swaps(
+    n_units: int, k: int, samples: int, rng: random.Random, groups: Sequence[Sequence[int]]
+) -> list[list[int]]:
+    """Up to ``samples`` distinct orders with k pairs swapped (all of them if there are fewer):
+    a net with few swappable pairs would otherwise count one order several times."""
+    identity = list(range(n_units))
+    pairs = [p for g in groups for p in itertools.combinations(g, 2)]
+    if math.comb(len(pairs), k) <= samples:
+        every = {tuple(_swapped(identity, chosen)) for chosen in itertools.combinations(pairs, k)}
+        return [list(order) for order in sorted(every)]
+    orders: dict[tuple[int, ...], None] = {}  # distinct, in the order drawn
+    for _ in range(100 * samples):  # a bound, should distinct orders be rarer than pair sets
+        orders.setdefault(tuple(swap_pairs(identity, k, rng, groups)), None)
+        if len(orders) == samples:
+            break
+    return [list(order) for order in orders]
+
+
+def _swapped(order: Sequence[int], pairs: Iterable[tuple[int, int]]) -> list[int]:
     out = list(order)
-    for a, b in rng.sample(pairs, k):
+    for a, b in pairs:
         out[a], out[b] = out[b], out[a]
     return out
 
@@ -290,19 +313,14 @@ def random_swaps(
     """Errors after swapping k random compatible pairs, k = 1..max_k, with the Kendall tau of
     each resulting order (Veit et al. Figure 5b); ``into``: the list to fill."""
     groups = swap_groups(model)
-    identity = list(range(len(model.units)))
     available = sum(math.comb(len(g), 2) for g in groups)
     results = [] if into is None else into
-    known: dict[tuple[int, ...], float] = {}  # few distinct orders exist for small k: measure once
     for k in range(1, min(max_k, available) + 1):
-        orders, taus, errors = [], [], []
-        for _ in range(samples):
-            order = swap_pairs(identity, k, rng, groups)
-            if tuple(order) not in known:
-                with reordered(model, order):
-                    known[tuple(order)] = measure()
-            errors.append(known[tuple(order)])
-            orders.append(order)
+        orders = sample_swaps(len(model.units), k, samples, rng, groups)
+        taus, errors = [], []
+        for order in orders:
+            with reordered(model, order):
+                errors.append(measure())
             taus.append(kendall_tau(order))
         results.append(
             {
@@ -369,13 +387,13 @@ def lesion_markdown(results: dict[str, Any]) -> str:
         ]
     if "single" in results:
         plain = results.get("plain")
+        plain_error, plain_label = intact(plain["baseline"]) if plain else (0.0, "")
         lines += [
             "## Deleting single units (Veit et al. Figure 3)",
             "",
             "`*`: downsampling unit."
             + (
-                f" Plain net: `{plain['checkpoint']['path']}` (intact "
-                f"{plain['baseline']['error']:.2f}%)."
+                f" Plain net: `{plain['checkpoint']['path']}` ({plain_label} {plain_error:.2f}%)."
                 if plain
                 else ""
             ),
@@ -414,7 +432,8 @@ def lesion_markdown(results: dict[str, Any]) -> str:
         lines += [
             "## Swapping k random pairs of units (Veit et al. Figure 5b)",
             "",
-            f"Swappable positions: {results['swap']['groups']}.",
+            f"Swappable positions: {results['swap']['groups']}."
+            + (f" {note}." if (note := results["swap"].get("note")) else ""),
             "",
             "| k | samples | median Kendall tau | median % | q1 % | q3 % | min % | max % |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -444,7 +463,7 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
     from matplotlib.ticker import MaxNLocator
 
     written = []
-    base = results["baseline"]["error"]
+    base, intact_label = intact(results["baseline"])
 
     def save(fig: Any, name: str) -> None:
         fig.tight_layout()
@@ -458,7 +477,7 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
         units = [r["unit"] for r in single]
         colors = ["tab:red" if r["downsampling"] else "tab:blue" for r in single]
         ax.bar(units, [r["error"] for r in single], color=colors)
-        ax.axhline(base, color="k", ls="--", lw=1, label=f"intact ({base:.2f}%)")
+        ax.axhline(base, color="k", ls="--", lw=1, label=f"{intact_label} ({base:.2f}%)")
         plain = results.get("plain")
         if plain:
             p = plain["single"]
@@ -470,13 +489,13 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
                 ms=3,
                 label="plain net",
             )
-            plain_base = plain["baseline"]["error"]
+            plain_base, plain_label = intact(plain["baseline"])
             ax.axhline(
                 plain_base,
                 color="tab:orange",
                 ls=":",
                 lw=1,
-                label=f"plain intact ({plain_base:.2f}%)",
+                label=f"plain {plain_label} ({plain_base:.2f}%)",
             )
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # every unit is a whole number
         handles, _ = ax.get_legend_handles_labels()
@@ -508,7 +527,7 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
             label="quartiles",
         )
         ax.plot(k, [r["median"] for r in rows], "o-", color="tab:blue", ms=3, label="median")
-        ax.axhline(base, color="k", ls="--", lw=1, label="intact")
+        ax.axhline(base, color="k", ls="--", lw=1, label=intact_label)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(
             xlabel="number of units deleted",
@@ -534,7 +553,7 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
             lw=1,
             label="binned median",
         )
-        ax.axhline(base, color="k", ls="--", lw=1, label="intact")
+        ax.axhline(base, color="k", ls="--", lw=1, label=intact_label)
         ax.invert_xaxis()
         ax.set(
             xlabel="Kendall tau of the unit order",
@@ -547,6 +566,14 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
         plot_paths(results["paths"], out / "paths.png")
         written.append(out / "paths.png")
     return written
+
+
+def intact(baseline: dict[str, Any]) -> tuple[float, str]:
+    """The intact error the lesions compare with, and its label: after BN re-estimation when
+    the lesions were measured so (``lesion.reestimate_bn``), else as trained."""
+    if baseline.get("error_bn_reestimated") is not None:
+        return baseline["error_bn_reestimated"], "intact, BN re-estimated"
+    return baseline["error"], "intact"
 
 
 def write_tensorboard(results: dict[str, Any], out: Path) -> None:
@@ -727,7 +754,10 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
             if plain is not None:
                 part = "the plain net's single deletions"
                 plain_measure = make_measure(plain, batches, bn_batches)
-                plain_baseline = {"error": evaluate(plain, batches())}  # the reports need it
+                plain_baseline = {  # the reports need it, as the lesions are measured
+                    "error": evaluate(plain, batches()),
+                    "error_bn_reestimated": plain_measure() if bn_batches else None,
+                }
                 results["plain"] = {"checkpoint": plain.info, "baseline": plain_baseline}
                 single_deletions(
                     plain, plain_measure, into=results["plain"].setdefault("single", [])
@@ -810,10 +840,12 @@ def _swap_part(
             "have the same input and output shape (downsampling units, and a "
             "pre-activation net's first unit, stay in place): nothing to swap"
         )
+    max_k = opts.swap_max_k or opts.max_k
+    if groups and max_k > (pairs := sum(math.comb(len(g), 2) for g in groups)):
+        section["note"] = f"Swaps stop at k = {pairs}: this net has {pairs} swappable pair(s)"
+        log.info("swap: %s", section["note"])
     rng = random.Random(f"{seed}:swap")
-    random_swaps(
-        model, measure, opts.swap_max_k or opts.max_k, opts.samples, rng, into=section["per_k"]
-    )
+    random_swaps(model, measure, max_k, opts.samples, rng, into=section["per_k"])
 
 
 def _check_output_folder(out: Path) -> None:

@@ -193,11 +193,19 @@ def test_experiments_measure_the_lesioned_net_and_restore_it() -> None:
 
 
 def test_swaps_measure_each_distinct_order_once() -> None:
-    net = tiny(14)  # 2 units per stage: at most one swappable pair per stage, so <= 3 orders
+    net = tiny(14)  # 2 units a stage, the later stages opening with a downsampling one: one pair
     calls = []
     swaps = random_swaps(net, lambda: calls.append(1) or float(len(calls)), 1, 20, random.Random(0))
-    orders = {tuple(o) for o in swaps[0]["orders"]}
-    assert len(swaps[0]["errors"]) == 20 and len(calls) == len(orders) <= 3
+    # its one swappable pair gives one order: measured and counted once (it was counted 20 times)
+    assert swaps[0]["orders"] == [[1, 0, 2, 3, 4, 5]] and swaps[0]["errors"] == [1.0] == calls
+    net = tiny(20)  # swappable: [0, 1, 2], [4, 5], [7, 8]: 5 pairs
+    swaps = random_swaps(net, lambda: 0.0, 2, 5, random.Random(0))
+    orders = [{tuple(order) for order in r["orders"]} for r in swaps]
+    assert [len(r["orders"]) for r in swaps] == [len(o) for o in orders] == [5, 5]  # distinct
+    assert orders[0] == {
+        tuple(swap_pairs(range(9), 1, random.Random(i), [[0, 1, 2], [4, 5], [7, 8]]))
+        for i in range(200)
+    }
 
 
 def test_bn_reestimation_and_restore() -> None:
@@ -332,6 +340,17 @@ def test_lesion_run(tmp_path: Path) -> None:
     assert results["random"]["candidates"] == [0, 1, 3, 5]  # downsampling units 2, 4 excluded
     assert [r["k"] for r in results["random"]["per_k"]] == [1, 2]
     assert results["baseline"]["error_bn_reestimated"] is not None
+    # the lesions were measured after BN re-estimation: so is the intact error they are shown
+    # against, the plain net's too (its lesions were drawn against the error as trained)
+    plain_intact = results["plain"]["baseline"]["error_bn_reestimated"]
+    assert lesion.intact(results["plain"]["baseline"]) == (plain_intact, "intact, BN re-estimated")
+    text = (out / "lesion.md").read_text()
+    assert f"(intact, BN re-estimated {plain_intact:.2f}%)" in text
+    # swap_max_k (max_k, 2) beyond the net's one pair: said, not silently cut
+    assert (
+        "Swappable positions: [[0, 1]]. Swaps stop at k = 1: this net has 1 swappable pair(s)."
+        in text
+    )
     assert results["settings"]["test_images"] == 16
     assert results["settings"]["config"]["lesion"]["samples"] == 1
     names = ["lesion.md", "lesion_single.png", "lesion_random.png", "lesion_swap.png", "paths.png"]
