@@ -136,3 +136,7 @@ def _warn_if_smoke_ignores_data(cfg: DictConfig, hydra_cfg: DictConfig) -> None:
         o.startswith("data.root=") for o in hydra_cfg.overrides.task
     ):
         log.warning("synthetic data are generated, not read: data.root is not used")
+
+
+if __name__ == "__main__":
+    command()

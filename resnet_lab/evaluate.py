@@ -101,6 +101,19 @@ def unfinished(info: dict[str, Any]) -> str | None:
     return f"step {step:,} of {max_steps:,}: the run had not finished training (a partial net)"
 
 
+def limit_note(info: dict[str, Any], limit: int | None, option: str) -> str | None:
+    """Why an error differs from the run's own: it measured the first ``data.limit`` images
+    (``option``: how this tool sets its limit, e.g. ``--limit ``)."""
+    run_limit = info.get("data_limit")
+    if not run_limit or run_limit == limit:
+        return None
+    return (
+        f"the run used data.limit={run_limit}: it trained on the first {run_limit} training "
+        f"images and measured its error on the first {run_limit} test images "
+        f"({option}{run_limit} measures the same)"
+    )
+
+
 def without_download(message: str) -> str:
     """A data message for a tool that only reads a run's data: it has no data.download."""
     return message.replace(
@@ -182,12 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         f"test error: {error:.2f}% ({round(error * n / 100)} of {n} {data.eval_split} images "
         f"wrong; {data.source}; {device}, {seconds:.0f} s)"
     )
-    if (limit := info.get("data_limit")) and limit != args.limit:
-        print(
-            f"note:       the run used data.limit={limit}: it trained on the first {limit} "
-            f"training images and measured its error on the first {limit} test images "
-            f"(--limit {limit} measures the same)"
-        )
+    if note := limit_note(info, args.limit, "--limit "):
+        print(f"note:       {note}")
     return 0
 
 

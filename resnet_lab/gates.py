@@ -257,13 +257,24 @@ def run(args: argparse.Namespace) -> Path:
         "classes": data.classes,
         "units": units,
     }
-    (out / "gates.json").write_text(json.dumps(record, indent=2) + "\n")
-    write_csv(units, data.classes, out / "gates.csv")
-    write_histograms(stats, out, step)
     shortcut = config["shortcut"]["name"]
     title = f"{experiment or args.run_dir.name}: shortcut={shortcut}, step {step}"
-    plot_heatmap(units, data.classes, out / "gates.png", title)
+    with stopping.signals_deferred() as late:  # a few seconds: the files are written whole
+        (out / "gates.json").write_text(json.dumps(record, indent=2) + "\n")
+        write_csv(units, data.classes, out / "gates.csv")
+        write_histograms(stats, out, step)
+        plot_heatmap(units, data.classes, out / "gates.png", title)
+    if late:
+        raise SignalAfterWriting(late[0], out)
     return out
+
+
+class SignalAfterWriting(Exception):
+    """SIGINT/SIGTERM while the outputs were written: they were finished first."""
+
+    def __init__(self, signum: signal.Signals, out: Path) -> None:
+        super().__init__(signum.name)
+        self.signum, self.out = signum, out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -279,11 +290,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         signum = received[0] if received else signal.SIGINT
         print(
-            f"resnet-lab-gates: interrupted by {signum.name}: its outputs, if any were written, "
-            "are incomplete; run the command again",
+            f"resnet-lab-gates: interrupted by {signum.name} before writing anything (gates "
+            "files already in the output folder are an earlier measurement's); run the "
+            "command again",
             file=sys.stderr,
         )
         return 128 + signum
+    except SignalAfterWriting as late:
+        print(
+            f"resnet-lab-gates: {late.signum.name} while writing: the statistics were finished "
+            f"first and are complete in {late.out}",
+            file=sys.stderr,
+        )
+        return 128 + late.signum
     log.info("gate statistics written to %s", out)
     return 0
 

@@ -61,12 +61,14 @@ from resnet_lab.evaluate import (
     attach,
     evaluate,
     image_batches,
+    limit_note,
     prepare,
     unfinished,
     without_download,
 )
 from resnet_lab.lesion_config import EXPERIMENTS, LesionRunCfg
 from resnet_lab.models import ResNet
+from resnet_lab.models.shortcuts import IdentityShortcut
 from resnet_lab.paths import path_study, paths_markdown, plot_paths
 from resnet_lab.pretrained import NormalizedNet, read_checkpoint
 from resnet_lab.run_folder import discard_refused_folder
@@ -345,6 +347,12 @@ def random_swaps(
 # Reports
 
 
+INDICATIVE_PATHS = (
+    "the shortcuts of this net are not identities: their factor or gate is part of every path "
+    "(and a gate's own dependence on its input is cut), so these figures are only indicative"
+)
+
+
 def skip_note(section: dict[str, Any]) -> str | None:
     """Why an experiment measured nothing (e.g. a ResNet-8 has no two swappable units), or None.
 
@@ -366,6 +374,11 @@ def lesion_markdown(results: dict[str, Any]) -> str:
         "",
         f"- checkpoint: `{info['path']}` ({info['net']})",
         *([f"- **{progress}**"] if (progress := unfinished(info)) else []),
+        *(
+            [f"- note: {note}"]
+            if (note := limit_note(info, s["config"]["data"]["limit"], "data.limit="))
+            else []
+        ),
         f"- input: {info['normalization']}",
         f"- test images: {s['test_images']} ({s['data']}); device {s['device']}",
         f"- intact test error: {base['error']:.2f}%"
@@ -382,7 +395,7 @@ def lesion_markdown(results: dict[str, Any]) -> str:
     if stop := results.get("interrupted"):
         lines[2:2] = [
             f"**Interrupted by {stop['signal']} during {stop['during']}: the tables below hold "
-            "what finished; run the command again for the whole study.**",
+            "what finished; run the command again, into a new folder, for the whole study.**",
             "",
         ]
     if "single" in results:
@@ -698,6 +711,8 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
         raise ConfigError(f"{cfg.checkpoint}: lesion studies need a ResNet ({model.info['net']})")
     if progress := unfinished(model.info):
         log.warning("%s: %s", cfg.checkpoint, progress)
+    if different := limit_note(model.info, cfg.data.limit, "data.limit="):
+        log.warning("%s: %s", cfg.checkpoint, different)
     limit = cfg.data.limit
     images, labels = data.eval_images[:limit], data.eval_labels[:limit]
 
@@ -723,7 +738,8 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
     if plain is not None and any(unit.shortcut.carries_input for unit in plain.net.units):
         raise ConfigError(
             f"lesion.plain={opts.plain} is not a plain net ({plain.info['net']}): its units "
-            "carry their input past the branch; give a net trained with shortcut=none"
+            "carry their input past the branch; give a net trained with shortcut=none (or "
+            "shortcut=scale shortcut.scale=0)"
         )
     results: dict[str, Any] = {
         "status": "completed",
@@ -779,6 +795,9 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
                 results["paths"] = path_study(
                     model, x, y, opts.path_samples, random.Random(f"{seed}:paths")
                 )
+                if not all(isinstance(unit.shortcut, IdentityShortcut) for unit in model.units):
+                    results["paths"]["note"] = INDICATIVE_PATHS
+                    log.warning("paths: %s", INDICATIVE_PATHS)
         except KeyboardInterrupt:
             signum = received[0] if received else signal.SIGINT
             if "baseline" not in results:
@@ -798,7 +817,8 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
         raise LesionInterrupted(
             signal.Signals[stop["signal"]],
             f"during {stop['during']}: what finished is saved in {out} (lesion.json status "
-            "interrupted); run the command again for the whole study",
+            "interrupted); run the command again for the whole study (into a new folder: a "
+            "study's folder is not written over)",
         )
     if late:
         raise LesionInterrupted(late[0], f"after the study finished: all of it is saved in {out}")

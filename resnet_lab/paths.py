@@ -184,6 +184,7 @@ def paths_markdown(result: dict[str, Any]) -> str:
         f"{result['batch']} training images, up to {result['samples_per_length']} sampled "
         "paths per length.",
         "",
+        *([f"**Note: {result['note']}.**", ""] if result.get("note") else []),
         "| length | fraction of paths | mean gradient norm of one path | share of total gradient |",
         "|---:|---:|---:|---:|",
     ]

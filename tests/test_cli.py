@@ -159,6 +159,15 @@ def test_console_script_from_a_built_wheel(tmp_path: Path) -> None:
     assert "gate_bias: -6.0" in out.stdout and "table1/gate_b6" in out.stdout
 
 
+@pytest.mark.parametrize("module", ["resnet_lab", "resnet_lab.cli"])
+def test_the_command_runs_as_a_module(module: str) -> None:
+    """`python -m resnet_lab.cli ...` did nothing and exited 0 (no __main__ guard)."""
+    out = subprocess.run(
+        [sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0 and out.stdout.startswith("resnet-lab: reproduce"), out.stderr
+
+
 def test_editable_console_script_runs() -> None:
     script = shutil.which("resnet-lab")
     assert script, "resnet-lab is not on PATH: run `make install`"

@@ -429,8 +429,11 @@ def test_lesion_config_mistakes_are_user_errors(tmp_path: Path) -> None:
     )
     with pytest.raises(
         ConfigError, match=r"is not a plain net \(resnet-lab basic ResNet-8 \(width 4\), "
-    ):
+    ) as refused:
         run(not_plain, tmp_path / "out")
+    assert str(refused.value).endswith(  # both plain nets docs/lesion.md names
+        "shortcut=none (or shortcut=scale shortcut.scale=0)"
+    )
     # a plain net of another dataset (same class count) would be measured on this one's images
     plain = save_run(tmp_path / "plain", "model.depth=8", "shortcut=none", "data=cifar10")
     other_data = compose_lesion_config(
@@ -527,6 +530,36 @@ def test_an_interrupted_study_keeps_what_it_finished(
     assert len(saved["single"]) == 3 and len(saved["random"]["per_k"]) == 1
     assert "swap" not in saved
     assert "**Interrupted by SIGTERM during random deletions" in (out / "lesion.md").read_text()
+    # the way on: the same folder is refused (a study's folder is not written over)
+    assert "run the command again for the whole study (into a new folder" in str(e.value)
+    assert "run the command again, into a new folder, for the whole study" in (
+        (out / "lesion.md").read_text()
+    )
+
+
+def test_a_gated_net_of_a_limited_run_is_studied_with_its_caveats(tmp_path: Path) -> None:
+    """The study of a run trained with data.limit measures more test images than the run did
+    (its intact error differs from result.json's: said, as eval says it); a gated net's path
+    gradients are only indicative (said in docs/lesion.md, now in the study too)."""
+    run_dir = save_run(tmp_path / "run", "model.depth=8", "shortcut=gate", "data.limit=100")
+    cfg = compose_lesion_config(
+        [
+            f"checkpoint={run_dir}",
+            "data.limit=8",
+            "trainer.device=cpu",
+            "lesion.experiments=[single,paths]",
+            "lesion.path_samples=1",
+            "lesion.path_batch=2",
+        ]
+    )
+    run(cfg, tmp_path / "out")
+    text = (tmp_path / "out" / "lesion.md").read_text()
+    assert (
+        "- note: the run used data.limit=100: it trained on the first 100 training images and "
+        "measured its error on the first 100 test images (data.limit=100 measures the same)"
+    ) in text
+    assert "**Note: the shortcuts of this net are not identities: their factor or gate" in text
+    assert json.loads((tmp_path / "out" / "lesion.json").read_text())["paths"]["note"]
 
 
 def test_lesion_command_without_checkpoint(tmp_path: Path) -> None:

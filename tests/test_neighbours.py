@@ -615,9 +615,28 @@ def test_gate_tool_stopped_by_a_signal_says_so(
     from resnet_lab import gates
 
     run_dir, _, _ = _run_folder(tmp_path, "gate")
-    monkeypatch.setattr(gates, "run", lambda args: os.kill(os.getpid(), signal.SIGINT))
-    assert gates_main([str(run_dir)]) == 128 + signal.SIGINT
-    assert "resnet-lab-gates: interrupted by SIGINT" in capsys.readouterr().err
+    real_run = gates.run
+    with monkeypatch.context() as patch:
+        patch.setattr(gates, "run", lambda args: os.kill(os.getpid(), signal.SIGINT))
+        assert gates_main([str(run_dir)]) == 128 + signal.SIGINT
+    assert "resnet-lab-gates: interrupted by SIGINT before writing anything (gates files " in (
+        capsys.readouterr().err
+    )
+    # a signal while the files are written: they are finished, and it says so
+    real_heatmap = gates.plot_heatmap
+
+    def signalled_heatmap(*args: Any) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        real_heatmap(*args)
+
+    monkeypatch.setattr(gates, "plot_heatmap", signalled_heatmap)
+    assert real_run is gates.run and gates_main([str(run_dir)]) == 128 + signal.SIGTERM
+    out = run_dir / "gates"
+    assert (
+        f"SIGTERM while writing: the statistics were finished first and are complete in {out}"
+        in (capsys.readouterr().err)
+    )
+    assert (out / "gates.png").stat().st_size > 0 and json.loads((out / "gates.json").read_text())
 
 
 def test_gate_tool_rejects_runs_without_gates(tmp_path: Path, capsys: Any) -> None:
