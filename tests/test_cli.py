@@ -601,6 +601,58 @@ def test_every_console_script_names_a_function() -> None:
     for target in scripts.values():
         module, _, name = target.partition(":")
         assert callable(getattr(importlib.import_module(module), name)), target
+    from resnet_lab.console import TOOLS  # the functions the console scripts start
+
+    assert set(TOOLS) == set(scripts)
+    for target in TOOLS.values():
+        module, _, name = target.partition(":")
+        assert callable(getattr(importlib.import_module(module), name)), target
+
+
+def test_a_ctrl_c_while_a_tool_starts_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Ctrl-C in a command's first second or two (importing torch) gave a KeyboardInterrupt
+    trace from inside torch; the package itself imports no torch, so the scripts catch it."""
+    from resnet_lab import console
+
+    def interrupted(name: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(console.importlib, "import_module", interrupted)
+    for tool in (console.resnet_lab, console.report, console.gates, console.evaluate):
+        with pytest.raises(SystemExit) as stopped:
+            tool()
+        assert stopped.value.code == 130
+    with pytest.raises(SystemExit):
+        console.lesion()
+    told = capsys.readouterr().err.splitlines()
+    assert told[0] == "resnet-lab: interrupted while starting: nothing was done"
+    assert len(told) == 5 and all(
+        line.endswith("while starting: nothing was done") for line in told
+    )
+    bare = subprocess.run(
+        [sys.executable, "-c", "import sys, resnet_lab; print('torch' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert bare.stdout.strip() == "False"  # the window a Ctrl-C is not caught in stays short
+
+
+def test_help_piped_into_a_reader_that_stops_is_no_trace() -> None:
+    """`resnet-lab --help | head -1` ended in a BrokenPipeError trace."""
+    start = "import sys; from resnet_lab.console import resnet_lab; sys.argv[0] = 'resnet-lab'; "
+    proc = subprocess.Popen(
+        [sys.executable, "-c", start + "resnet_lab()", "--help"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()  # the reader is gone before the help is printed
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in err, err
 
 
 def test_a_folder_above_runs_is_not_taken_for_a_run(tmp_path: Path) -> None:

@@ -1,0 +1,51 @@
+"""The console scripts. Each imports its tool (torch takes a second or two) with a Ctrl-C there
+told in one line, not as a KeyboardInterrupt trace from inside torch's import."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import sys
+
+TOOLS = {  # command -> the function it runs
+    "resnet-lab": "resnet_lab.cli:command",
+    "resnet-lab-report": "resnet_lab.report:main",
+    "resnet-lab-gates": "resnet_lab.gates:main",
+    "resnet-lab-eval": "resnet_lab.evaluate:main",
+    "resnet-lab-lesion": "resnet_lab.lesion:command",
+}
+
+
+def _start(prog: str) -> None:
+    module, _, function = TOOLS[prog].partition(":")
+    try:
+        entry = getattr(importlib.import_module(module), function)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted while starting: nothing was done", file=sys.stderr)
+        sys.exit(128 + signal.SIGINT)
+    try:
+        sys.exit(entry())
+    except BrokenPipeError:  # `resnet-lab --help | head`: the reader stopped, not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's advice
+        sys.exit(1)
+
+
+def resnet_lab() -> None:
+    _start("resnet-lab")
+
+
+def report() -> None:
+    _start("resnet-lab-report")
+
+
+def gates() -> None:
+    _start("resnet-lab-gates")
+
+
+def evaluate() -> None:
+    _start("resnet-lab-eval")
+
+
+def lesion() -> None:
+    _start("resnet-lab-lesion")
