@@ -900,7 +900,15 @@ def main(cfg: DictConfig) -> None:
         run(cfg, out, command)
     except LesionInterrupted as e:
         print(f"resnet-lab-lesion: {e}", file=sys.stderr)
+        if not (out / "lesion.json").exists():  # stopped before any result: no empty folder
+            discard_refused_folder(out, hydra_cfg)
         sys.exit(e.exit_code)
+    except KeyboardInterrupt:  # before the study took the signals (reading the checkpoint)
+        print(
+            "resnet-lab-lesion: interrupted before the study began: nothing done", file=sys.stderr
+        )
+        discard_refused_folder(out, hydra_cfg)
+        sys.exit(128 + signal.SIGINT)
     except UserError as e:
         message = f"resnet-lab-lesion: error: {without_download(str(e))}"
         if hydra_cfg.mode == RunMode.MULTIRUN:  # Hydra records the failed job, runs the others,

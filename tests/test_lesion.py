@@ -562,6 +562,32 @@ def test_a_gated_net_of_a_limited_run_is_studied_with_its_caveats(tmp_path: Path
     assert json.loads((tmp_path / "out" / "lesion.json").read_text())["paths"]["note"]
 
 
+@pytest.mark.parametrize("stop", ["signal_in_the_study", "ctrl_c_before_it"])
+def test_a_study_stopped_before_any_result_leaves_no_folder(
+    stop: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A Ctrl-C while the checkpoint or data loaded left an outputs/ folder holding a log only."""
+    import signal
+
+    def stopped(*args: Any) -> None:
+        if stop == "ctrl_c_before_it":
+            raise KeyboardInterrupt
+        raise lesion.LesionInterrupted(signal.SIGTERM, "before any result: nothing to save")
+
+    monkeypatch.setattr(lesion, "run", stopped)
+    monkeypatch.chdir(tmp_path)
+    run_dir = save_run(tmp_path / "run", "model.depth=8")
+    monkeypatch.setattr(sys, "argv", ["resnet-lab-lesion", f"checkpoint={run_dir}"])
+    with pytest.raises(SystemExit) as ended:
+        lesion_entry_point()
+    assert ended.value.code in (128 + signal.SIGINT, 128 + signal.SIGTERM)
+    assert "nothing" in capsys.readouterr().err
+    assert not list((tmp_path / "lesions").iterdir())  # no lesions/DATE/TIME left, as refused
+
+
 def test_lesion_command_without_checkpoint(tmp_path: Path) -> None:
     """Refused: one message, and no folder left in lesions/ (as resnet-lab leaves none)."""
     done = lesion_command(cwd=tmp_path)
