@@ -46,6 +46,11 @@ def main(cfg: DictConfig) -> None:
         with stopping.job_in_worker():
             result = train(cfg, run_dir)
     except RunStopped as e:
+        if not sweep:  # stopped before anything was saved: no folder holding a log only
+            discard_refused_folder(run_dir, hydra_cfg)
+        if not sweep and not run_dir.exists():
+            _error(f"{e}; run the command again")
+            sys.exit(e.exit_code)
         folder = (
             shell_override("hydra.sweep.dir", hydra_cfg.sweep.dir)
             if sweep

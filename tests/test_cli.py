@@ -640,6 +640,37 @@ def test_a_ctrl_c_while_a_tool_starts_is_one_line(
     assert bare.stdout.strip() == "False"  # the window a Ctrl-C is not caught in stays short
 
 
+def test_a_run_stopped_before_it_saved_anything_leaves_no_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Ctrl-C while the data loaded left outputs/DATE/TIME holding a log, and a hint to
+    resume from it; a folder named with hydra.run.dir stays, with the hint."""
+    import signal
+
+    from resnet_lab import cli
+    from resnet_lab.train import RunInterrupted
+
+    def stopped(*args: object) -> None:
+        raise RunInterrupted(signal.SIGINT, "before training started, nothing to save")
+
+    monkeypatch.setattr(cli, "train", stopped)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["resnet-lab", "data=synthetic"])
+    with pytest.raises(SystemExit) as ended:
+        cli.command()
+    assert ended.value.code == 130
+    assert not list((tmp_path / "outputs").iterdir())
+    told = capsys.readouterr()
+    assert "nothing to save); run the command again" in told.out + told.err
+    named = tmp_path / "named"
+    monkeypatch.setattr(sys, "argv", ["resnet-lab", "data=synthetic", f"hydra.run.dir={named}"])
+    with pytest.raises(SystemExit):
+        cli.command()
+    assert named.is_dir()
+    told = capsys.readouterr()
+    assert f"plus resume=true hydra.run.dir={named}" in told.out + told.err
+
+
 def test_help_piped_into_a_reader_that_stops_is_no_trace() -> None:
     """`resnet-lab --help | head -1` ended in a BrokenPipeError trace."""
     start = "import sys; from resnet_lab.console import resnet_lab; sys.argv[0] = 'resnet-lab'; "
