@@ -4,7 +4,7 @@ Public API: :func:`build_model` (same config and overrides as the ``resnet-lab``
 :func:`load_pretrained` (a trained resnet-lab run or a ``pytorch_resnet_cifar10`` checkpoint).
 """
 
-from typing import Any
+from typing import Any as _Any
 
 from resnet_lab.config import register_configs
 
@@ -15,7 +15,7 @@ register_configs()
 __all__ = ["__version__", "build_model", "load_pretrained"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     """The API imports torch when first asked for: importing the package stays quick, so a
     command's first moments (see resnet_lab.console) are short and a Ctrl-C there is caught."""
     if name == "build_model":
@@ -27,3 +27,7 @@ def __getattr__(name: str) -> Any:
 
         return load_pretrained
     raise AttributeError(f"module 'resnet_lab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), "build_model", "load_pretrained"])

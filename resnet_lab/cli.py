@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 import resnet_lab  # noqa: F401  (registers the config schemas)
 from resnet_lab import stopping
-from resnet_lab.command_line import check_command_line
+from resnet_lab.command_line import check_command_line, is_sweep
 from resnet_lab.errors import JobRefused, UserError
 from resnet_lab.run_folder import (
     discard_refused_folder,
@@ -23,7 +23,7 @@ from resnet_lab.run_folder import (
     holds_a_run,
     run_folder_problem,
 )
-from resnet_lab.train import RunStopped, spread_over_gpus, train
+from resnet_lab.train import RunInterrupted, RunStopped, spread_over_gpus, train
 
 log = logging.getLogger("resnet_lab")
 
@@ -46,8 +46,8 @@ def main(cfg: DictConfig) -> None:
         with stopping.job_in_worker():
             result = train(cfg, run_dir)
     except RunStopped as e:
-        if not sweep:  # stopped before anything was saved: no folder holding a log only
-            discard_refused_folder(run_dir, hydra_cfg)
+        if not sweep and isinstance(e, RunInterrupted):  # before anything was saved: no folder
+            discard_refused_folder(run_dir, hydra_cfg)  # holding a log only
         if not sweep and not run_dir.exists():
             _error(f"{e}; run the command again")
             sys.exit(e.exit_code)
@@ -101,8 +101,14 @@ def command() -> None:
     try:
         main()
     except KeyboardInterrupt:  # a run catches its own signals: this came before or between runs
-        hint = stopping.how_to_continue("(a sweep: and its hydra.sweep.dir)")
-        print(f"resnet-lab: interrupted outside a run, nothing lost: {hint}", file=sys.stderr)
+        if is_sweep(sys.argv[1:]):
+            hint = stopping.how_to_continue("and its hydra.sweep.dir")
+            print(f"resnet-lab: interrupted between runs, nothing lost: {hint}", file=sys.stderr)
+        else:
+            print(
+                "resnet-lab: interrupted before the run began: run the command again",
+                file=sys.stderr,
+            )
         sys.exit(128 + stopping.last_signal)
 
 

@@ -123,7 +123,7 @@ def _an_output_folder_that_cannot_be_made(args: list[str]) -> str | None:
 def _not_a_run_folder(args: list[str]) -> str | None:
     """A run's ckpt/ or a folder above runs as hydra.run.dir, told before Hydra writes its
     record and log into that folder (the run itself checks the folder Hydra resolved too)."""
-    if _is_sweep(args):  # hydra.run.dir is not the jobs' folder
+    if is_sweep(args):  # hydra.run.dir is not the jobs' folder
         return None
     for arg in args:
         key, _, value = arg.partition("=")
@@ -144,7 +144,7 @@ def _cannot_make(folder: Path) -> str | None:
     return None
 
 
-def _is_sweep(args: list[str]) -> bool:
+def is_sweep(args: list[str]) -> bool:
     """-m, --multirun or hydra.mode=MULTIRUN: Hydra runs every job of the sweep."""
     return bool({"-m", "--multirun", "hydra.mode=MULTIRUN"} & set(args))
 
@@ -205,7 +205,7 @@ def _a_config_the_lab_hides(args: list[str]) -> str | None:
 def _sweep_overrides(args: list[str]) -> list[tuple[str, Override]]:
     """The parsed overrides of a sweep (``-m``) whose config folders this check can see; []
     otherwise (folders added with -cp or hydra.searchpath may hold groups it cannot see)."""
-    if not _is_sweep(args) or _config_folders(args) is None:
+    if not is_sweep(args) or _config_folders(args) is None:
         return []
     return _parsed(args)
 

@@ -26,6 +26,9 @@ def _start(prog: str) -> None:
         sys.exit(128 + signal.SIGINT)
     try:
         sys.exit(entry())
+    except KeyboardInterrupt:  # before the tool took the signals (its command-line checks)
+        print(f"{prog}: interrupted", file=sys.stderr)
+        sys.exit(128 + signal.SIGINT)
     except BrokenPipeError:  # `resnet-lab --help | head`: the reader stopped, not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's advice
         sys.exit(1)

@@ -580,13 +580,21 @@ def test_a_signal_between_a_sweeps_runs_says_how_to_go_on(
     with pytest.raises(SystemExit) as stopped:
         cli.command()
     assert stopped.value.code == 128 + signum
-    assert "interrupted outside a run, nothing lost: continue with the same command plus " in (
+    assert "interrupted between runs, nothing lost: continue with the same command plus " in (
         capsys.readouterr().err
     )
     monkeypatch.setenv("RESNET_LAB_CONTINUE", "run make reproduce-table again")  # as make does
     with pytest.raises(SystemExit):
         cli.command()
     assert "nothing lost: run make reproduce-table again\n" in capsys.readouterr().err
+    # a single run stopped before it began: there is nothing to resume (resume=true without
+    # hydra.run.dir is refused besides)
+    monkeypatch.setattr(sys, "argv", ["resnet-lab", "seed=0"])
+    with pytest.raises(SystemExit):
+        cli.command()
+    assert capsys.readouterr().err == (
+        "resnet-lab: interrupted before the run began: run the command again\n"
+    )
 
 
 def test_every_console_script_names_a_function() -> None:
@@ -628,9 +636,24 @@ def test_a_ctrl_c_while_a_tool_starts_is_one_line(
         console.lesion()
     told = capsys.readouterr().err.splitlines()
     assert told[0] == "resnet-lab: interrupted while starting: nothing was done"
+    assert "Any" not in dir(__import__("resnet_lab")) and "build_model" in dir(
+        __import__("resnet_lab")
+    )
     assert len(told) == 5 and all(
         line.endswith("while starting: nothing was done") for line in told
     )
+    # imported, but stopped in its own checks, before it takes the signals: one line too
+    import types
+
+    def checks_interrupted() -> None:
+        raise KeyboardInterrupt
+
+    tool = types.SimpleNamespace(main=checks_interrupted)
+    monkeypatch.setattr(console.importlib, "import_module", lambda name: tool)
+    with pytest.raises(SystemExit) as stopped:
+        console.report()
+    assert stopped.value.code == 130
+    assert capsys.readouterr().err == "resnet-lab-report: interrupted\n"
     bare = subprocess.run(
         [sys.executable, "-c", "import sys, resnet_lab; print('torch' in sys.modules)"],
         capture_output=True,
