@@ -110,11 +110,16 @@ def swap_groups(model: nn.Module) -> list[list[int]]:
     return contiguous_groups(len(model.units), fixed)
 
 
+def swappable_pairs(groups: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
+    """The pairs of positions a swap may exchange: any two of one group."""
+    return [pair for group in groups for pair in itertools.combinations(group, 2)]
+
+
 def swap_pairs(
     order: Sequence[int], k: int, rng: random.Random, groups: Sequence[Sequence[int]]
 ) -> list[int]:
     """``order`` with k distinct random pairs of positions swapped, each pair within one group."""
-    pairs = [p for g in groups for p in itertools.combinations(g, 2)]
+    pairs = swappable_pairs(groups)
     if k > len(pairs):
         raise ConfigError(f"cannot swap {k} pairs: only {len(pairs)} compatible pairs exist")
     return _swapped(order, rng.sample(pairs, k))
@@ -126,7 +131,7 @@ def sample_swaps(
     """Up to ``samples`` distinct orders with k pairs swapped (all of them if there are fewer):
     a net with few swappable pairs would otherwise count one order several times."""
     identity = list(range(n_units))
-    pairs = [p for g in groups for p in itertools.combinations(g, 2)]
+    pairs = swappable_pairs(groups)
     if math.comb(len(pairs), k) <= samples:
         every = {tuple(_swapped(identity, chosen)) for chosen in itertools.combinations(pairs, k)}
         return [list(order) for order in sorted(every)]
@@ -315,7 +320,7 @@ def random_swaps(
     """Errors after swapping k random compatible pairs, k = 1..max_k, with the Kendall tau of
     each resulting order (Veit et al. Figure 5b); ``into``: the list to fill."""
     groups = swap_groups(model)
-    available = sum(math.comb(len(g), 2) for g in groups)
+    available = len(swappable_pairs(groups))
     results = [] if into is None else into
     for k in range(1, min(max_k, available) + 1):
         orders = sample_swaps(len(model.units), k, samples, rng, groups)
@@ -861,7 +866,7 @@ def _swap_part(
             "pre-activation net's first unit, stay in place): nothing to swap"
         )
     max_k = opts.swap_max_k or opts.max_k
-    if groups and max_k > (pairs := sum(math.comb(len(g), 2) for g in groups)):
+    if groups and max_k > (pairs := len(swappable_pairs(groups))):
         section["note"] = f"Swaps stop at k = {pairs}: this net has {pairs} swappable pair(s)"
         log.info("swap: %s", section["note"])
     rng = random.Random(f"{seed}:swap")

@@ -765,3 +765,24 @@ def test_every_shipped_row_and_option_passes_the_checks() -> None:
     args += [f"{key}=null" for key in settings]
     for arg in args:
         check_command_line([arg], "resnet-lab", outputs_into_the_run=True)
+
+
+def test_every_single_run_command_of_the_readme_is_accepted() -> None:
+    """Each `resnet-lab key=value ...` the README shows passes the checks before Hydra and
+    composes to known settings (a renamed key or row would leave the README wrong)."""
+    import re
+    import shlex
+
+    from resnet_lab.api import compose_config
+    from resnet_lab.command_line import check_command_line
+    from resnet_lab.config import check_known_keys
+
+    text = (REPO / "README.md").read_text()
+    commands = re.findall(r"^(resnet-lab [^#\n]*)", text, flags=re.M)
+    commands += re.findall(r"`(resnet-lab [^`]*)`", text.replace("\n", " "))
+    runs = [shlex.split(command)[1:] for command in commands]
+    runs = [args for args in runs if args and not any(a.startswith("-") for a in args)]
+    assert len(runs) >= 10
+    for args in runs:
+        check_command_line(args, "resnet-lab", outputs_into_the_run=True)
+        check_known_keys(compose_config(args))
