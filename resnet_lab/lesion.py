@@ -901,19 +901,26 @@ def main(cfg: DictConfig) -> None:
     out = Path(hydra_cfg.runtime.output_dir)
     command = shlex.join(["resnet-lab-lesion", *sys.argv[1:]])
     try:
-        _check_output_folder(out)
-        run(cfg, out, command)
+        with stopping.signals_interrupt() as early:  # the study takes them over once it begins
+            _check_output_folder(out)
+            run(cfg, out, command)
     except LesionInterrupted as e:
         print(f"resnet-lab-lesion: {e}", file=sys.stderr)
         if not (out / "lesion.json").exists():  # stopped before any result: no empty folder
             discard_refused_folder(out, hydra_cfg)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:  # before the study took the signals (reading the checkpoint)
-        print(
-            "resnet-lab-lesion: interrupted before the study began: nothing done", file=sys.stderr
-        )
-        discard_refused_folder(out, hydra_cfg)
-        sys.exit(128 + signal.SIGINT)
+        signum = early[0] if early else signal.SIGINT
+        if (out / "lesion.json").exists():  # just after the study: its files are whole
+            print(f"resnet-lab-lesion: {signum.name}: the study is saved in {out}", file=sys.stderr)
+        else:
+            print(
+                f"resnet-lab-lesion: interrupted by {signum.name} before the study began: "
+                "nothing done",
+                file=sys.stderr,
+            )
+            discard_refused_folder(out, hydra_cfg)
+        sys.exit(128 + signum)
     except UserError as e:
         message = f"resnet-lab-lesion: error: {without_download(str(e))}"
         if hydra_cfg.mode == RunMode.MULTIRUN:  # Hydra records the failed job, runs the others,

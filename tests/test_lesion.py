@@ -562,29 +562,40 @@ def test_a_gated_net_of_a_limited_run_is_studied_with_its_caveats(tmp_path: Path
     assert json.loads((tmp_path / "out" / "lesion.json").read_text())["paths"]["note"]
 
 
-@pytest.mark.parametrize("stop", ["signal_in_the_study", "ctrl_c_before_it"])
+@pytest.mark.parametrize("stop", ["signal_in_the_study", "ctrl_c_before_it", "sigterm_before_it"])
 def test_a_study_stopped_before_any_result_leaves_no_folder(
     stop: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """A Ctrl-C while the checkpoint or data loaded left an outputs/ folder holding a log only."""
+    """A Ctrl-C while the checkpoint or data loaded left an outputs/ folder holding a log only;
+    a SIGTERM then ended the tool without a word (exit 143), leaving the same folder."""
     import signal
 
     def stopped(*args: Any) -> None:
         if stop == "ctrl_c_before_it":
             raise KeyboardInterrupt
+        if stop == "sigterm_before_it":
+            signal.raise_signal(signal.SIGTERM)
         raise lesion.LesionInterrupted(signal.SIGTERM, "before any result: nothing to save")
+
+    def unhandled(signum: int, frame: Any) -> None:  # in place of the default: ending pytest
+        raise AssertionError("SIGTERM reached the default handler: the tool would end silently")
 
     monkeypatch.setattr(lesion, "run", stopped)
     monkeypatch.chdir(tmp_path)
     run_dir = save_run(tmp_path / "run", "model.depth=8")
     monkeypatch.setattr(sys, "argv", ["resnet-lab-lesion", f"checkpoint={run_dir}"])
-    with pytest.raises(SystemExit) as ended:
-        lesion_entry_point()
-    assert ended.value.code in (128 + signal.SIGINT, 128 + signal.SIGTERM)
-    assert "nothing" in capsys.readouterr().err
+    previous = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        with pytest.raises(SystemExit) as ended:
+            lesion_entry_point()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    expected = signal.SIGINT if stop == "ctrl_c_before_it" else signal.SIGTERM
+    assert ended.value.code == 128 + expected
+    assert f"{expected.name}" in (err := capsys.readouterr().err) and "nothing" in err
     assert not list((tmp_path / "lesions").iterdir())  # no lesions/DATE/TIME left, as refused
 
 
