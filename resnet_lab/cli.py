@@ -15,7 +15,11 @@ from omegaconf import DictConfig
 
 import resnet_lab  # noqa: F401  (registers the config schemas)
 from resnet_lab import stopping
-from resnet_lab.command_line import check_command_line, is_sweep
+from resnet_lab.command_line import (
+    check_command_line,
+    end_quietly_when_the_reader_stops,
+    is_sweep,
+)
 from resnet_lab.errors import JobRefused, UserError
 from resnet_lab.run_folder import (
     discard_refused_folder,
@@ -97,6 +101,7 @@ def _error(message: str) -> None:
 def command() -> None:
     """The ``resnet-lab`` entry point: Hydra's app after the command-line checks."""
     check_command_line(sys.argv[1:], "resnet-lab", outputs_into_the_run=True)
+    end_quietly_when_the_reader_stops(sys.argv[1:])
     stopping.install_launcher_handlers()
     try:
         main()

@@ -13,6 +13,7 @@ trace and a folder each (``make reproduce-table`` launches dozens)."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import cast
@@ -62,6 +63,16 @@ def check_command_line(args: list[str], tool: str, outputs_into_the_run: bool = 
     if problem:
         print(f"{tool}: error: {problem}", file=sys.stderr)
         sys.exit(2)
+
+
+def end_quietly_when_the_reader_stops(args: list[str]) -> None:
+    """Hydra prints help, a config or its info inside its own error report, so a reader that
+    stops early (``resnet-lab --cfg job | head``) meant a BrokenPipeError trace. For these
+    print-only modes the process ends on SIGPIPE, as ``cat`` does; a training run keeps Python's
+    default (a vanished reader of its log must not stop it before its checkpoint)."""
+    printing = {"-h", "--help", "--hydra-help", "--version", "-c", "--cfg", "-i", "--info"}
+    if printing & {arg.split("=", 1)[0] for arg in args} and hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 
 def _two_modes(args: list[str]) -> str | None:

@@ -53,7 +53,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from resnet_lab import stopping
-from resnet_lab.command_line import check_command_line
+from resnet_lab.command_line import check_command_line, end_quietly_when_the_reader_stops
 from resnet_lab.config import keys_not_in_schema, schema_keys, with_closest_key
 from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, JobRefused, UserError
@@ -938,6 +938,7 @@ def command() -> None:
     error (an argument right after a flag is that flag's value, e.g. ``--config-dir DIR``)."""
     args = sys.argv[1:]
     check_command_line(args, "resnet-lab-lesion")
+    end_quietly_when_the_reader_stops(args)
     for i, arg in enumerate(args):
         a_flags_value = i > 0 and args[i - 1].startswith("-")
         if "=" not in arg and not arg.startswith("-") and not a_flags_value and Path(arg).exists():
