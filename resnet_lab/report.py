@@ -15,7 +15,7 @@ import json
 import math
 import statistics
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -665,7 +665,9 @@ def render_markdown(
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _other_sections(runs: list[Run], known: set[str], problems: list[str]) -> list[str]:
+def _other_sections(
+    runs: list[Run], known: set[str], problems: list[str], config_dir: str | None = None
+) -> list[str]:
     """Ad-hoc runs, runs of experiments without a file, and unreadable files."""
     lines = []
     adhoc = [run for run in runs if not run.name]
@@ -684,11 +686,18 @@ def _other_sections(runs: list[Run], known: set[str], problems: list[str]) -> li
             unknown[run.name] += 1
     if unknown:
         lines += ["## Runs of experiments not in the report", ""]
-        lines += [
-            "Rows of your own kept in a folder outside the package are reported with "
-            "`--config-dir <folder>` (`make report CONFIG_DIR=<folder>`).",
-            "",
-        ]
+        if config_dir:
+            where = (
+                f"These rows are in neither the lab's experiments nor `--config-dir {config_dir}` "
+                "(a row is found by its `experiment.name`, which its runs carry)."
+            )
+        else:
+            where = (
+                "Rows of your own kept in a folder outside the package are reported with "
+                "`--config-dir <folder> --tables <table>` (`make report CONFIG_DIR=<folder> "
+                "TABLES=<table>`)."
+            )
+        lines += [where, ""]
         lines += [f"- `{name}`: {n} run(s)" for name, n in sorted(unknown.items())]
         lines.append("")
     if problems:
@@ -975,6 +984,17 @@ def main(argv: list[str] | None = None) -> int:
     runs = [run for run in runs if run.profile == profile]
     if args.tables:
         keys = {e.key for e in experiments}
+        left_out = Counter(
+            run.name.split("/", 1)[0]
+            for run in runs
+            if run.name and run.name.split("/", 1)[0] not in keys
+        )
+        if left_out:
+            tables = ", ".join(f"{key}: {n}" for key, n in sorted(left_out.items()))
+            problems.append(
+                f"{left_out.total()} run(s) of tables not asked for ({tables}) left out: see "
+                "--tables (`make report TABLES=...`)"
+            )
         runs = [run for run in runs if not run.name or run.name.split("/", 1)[0] in keys]
     problems += mark_departures(experiments, runs, accepted, args.config_dir)
 
@@ -997,7 +1017,9 @@ def main(argv: list[str] | None = None) -> int:
         seeds=args.seeds,
         run_count=len(runs),
         figures=figures,
-        extra_sections=_other_sections(runs, {e.name for e in experiments}, problems),
+        extra_sections=_other_sections(
+            runs, {e.name for e in experiments}, problems, args.config_dir
+        ),
     )
     (out / "report.md").write_text(markdown, encoding="utf-8")
     write_csv(tables, out / "report.csv")

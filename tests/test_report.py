@@ -799,7 +799,13 @@ def test_rows_of_ones_own_config_dir_are_reported_and_checked(
     assert "unknown table(s) mine" in capsys.readouterr().err
     assert report.main(args[:4]) == 0  # nor are its runs, which are listed, with the way
     text = (tmp_path / "results" / "report.md").read_text()
-    assert "- `mine/scale_09`: 2 run(s)" in text and "with `--config-dir <folder>`" in text
+    assert "- `mine/scale_09`: 2 run(s)" in text
+    assert "`make report CONFIG_DIR=<folder> TABLES=<table>`" in text  # the way, whole
+    # `make report CONFIG_DIR=my_conf` without TABLES: the lab's tables only; its runs were
+    # dropped without a word
+    assert report.main([*args[:4], "--tables", "table1", "--config-dir", str(mine)]) == 0
+    text = (tmp_path / "results" / "report.md").read_text()
+    assert "2 run(s) of tables not asked for (mine: 2) left out: see --tables" in text
     assert report.main([*args, "--config-dir", str(tmp_path / "results")]) == 2
     assert "holds no experiment/ folder of rows" in capsys.readouterr().err
     _own_row(mine / "experiment", "table1/original", "6.61")
