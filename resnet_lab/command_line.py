@@ -126,7 +126,7 @@ def _an_output_folder_that_cannot_be_made(args: list[str]) -> str | None:
             continue
         if not value.strip():
             return f"{key} is empty: give a folder (an unset shell variable?)"
-        if "${" not in value and (problem := _cannot_make(Path(value))):
+        if "${" not in value and (problem := cannot_make(Path(value))):
             return f"{key}={value}: {problem}"
     return None
 
@@ -143,10 +143,11 @@ def _not_a_run_folder(args: list[str]) -> str | None:
     return None
 
 
-def _cannot_make(folder: Path) -> str | None:
-    """Why ``folder`` cannot be made (or written in, if it exists), if it cannot."""
+def cannot_make(folder: Path, file_told: bool = True) -> str | None:
+    """Why ``folder`` cannot be made (or written in, if it exists), if it cannot;
+    ``file_told``: ``folder`` being a file is told by the caller, in its own words."""
     existing = next((p for p in [folder, *folder.absolute().parents] if p.exists()), None)
-    if existing is None or (existing == folder and folder.is_file()):
+    if existing is None or (file_told and existing == folder and folder.is_file()):
         return None  # nothing there at all, or the file case told above
     if not existing.is_dir():
         return f"{existing} is a file, not a folder"

@@ -24,6 +24,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from resnet_lab.api import compose_config
+from resnet_lab.command_line import cannot_make
 from resnet_lab.config import (
     CONF_DIR,
     RESULT_NEUTRAL,
@@ -960,6 +961,9 @@ def main(argv: list[str] | None = None) -> int:
         if not root.is_dir():
             return _error(f"results directory '{root}' does not exist")
 
+    out = Path(args.out) if args.out else roots[0]
+    if problem := cannot_make(out, file_told=False):
+        return _error(f"--out {out}: {problem}: give a folder for the report")
     runs, problems = find_runs(roots)
     if not runs and not problems:
         print(
@@ -999,7 +1003,6 @@ def main(argv: list[str] | None = None) -> int:
     problems += mark_departures(experiments, runs, accepted, args.config_dir)
 
     tables = build_tables(experiments, runs, args.seeds, comparable=profile in (None, "paper"))
-    out = Path(args.out) if args.out else roots[0]
     out.mkdir(parents=True, exist_ok=True)
     figures: dict[str, list[str]] = {}
     for table in tables:

@@ -730,6 +730,20 @@ def test_every_row_of_table_1_has_its_own_colour(
     assert len({line.get_color() for line in eval_lines}) == 11
 
 
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_an_out_folder_that_cannot_be_made_is_named(
+    below: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """--out naming a file, or a folder under one, ended in a FileExistsError or
+    NotADirectoryError trace after the runs were read."""
+    write_run(tmp_path / "results", "a/0", "table1/original", 0, 7.0)
+    afile = tmp_path / "report.md"
+    afile.write_text("")
+    out = afile / below if below else afile
+    assert report.main(["--results", str(tmp_path / "results"), "--out", str(out)]) == 2
+    assert f"--out {out}: {afile} is a file, not a folder" in capsys.readouterr().err
+
+
 def test_a_file_given_as_the_results_folder_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
