@@ -927,9 +927,18 @@ def main(cfg: DictConfig) -> None:
             log.error("%s", message)  # then prints it and exits 1
             raise JobRefused(message) from None
         print(message, file=sys.stderr)
+        _into_the_log_file(message)  # a folder named with hydra.run.dir stays: its log says why
         discard_refused_folder(out, hydra_cfg)
         sys.exit(2)
     log.info("results in %s", out)
+
+
+def _into_the_log_file(message: str) -> None:
+    """``message`` into the run's log file alone (it is printed once, as one line)."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 def command() -> None:

@@ -488,6 +488,8 @@ def test_lesion_command_line(tmp_path: Path) -> None:
         again = lesion_command(f"checkpoint={run_dir}", f"hydra.run.dir={folder}", cwd=tmp_path)
         assert again.returncode == 2, again.stdout + again.stderr
         assert f"{folder} already holds {what}" in again.stderr
+        # the folder named with hydra.run.dir stays: its log says why (it said nothing)
+        assert f"{folder} already holds {what}" in (folder / "resnet-lab-lesion.log").read_text()
     assert json.loads((out / "lesion.json").read_text()) == results
     assert not list(run_dir.glob("lesion*")) and not list(run_dir.glob("events.out.*"))
 
