@@ -54,7 +54,8 @@ gpu-cifar:
 # is <table>/<row>, e.g. table1/original), then the report.
 # Finished runs are skipped and interrupted ones resume (resume=true), so re-running after a crash
 # loses nothing. A table with a failed run does not stop the others or the report (the target
-# still exits non-zero); Ctrl-C stops it. A misspelt table or profile stops it before any run.
+# still exits non-zero); Ctrl-C stops it. A misspelt table or profile stops it before any run,
+# and a command resnet-lab refuses (exit 2: a mistake in EXTRA or CONFIG_DIR) before the next.
 EXPERIMENTS := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))resnet_lab/conf/experiment
 PROFILES    := $(dir $(EXPERIMENTS))profile
 reproduce-table:
@@ -75,6 +76,8 @@ reproduce-table:
 	    hydra/launcher=$(LAUNCHER) hydra.sweep.dir=$(RESULTS) \
 	    'hydra.sweep.subdir=$${experiment.name}/seed$${seed}' $(EXTRA); rc=$$?; \
 	  if [ $$rc -ge 128 ]; then exit $$rc; fi; \
+	  if [ $$rc -eq 2 ]; then echo "== $$table: the command was refused (above), no run" \
+	    "started; the other tables and the report would be refused alike" >&2; exit 2; fi; \
 	  if [ $$rc -ne 0 ]; then failed=$$rc; echo "== $$table: a run failed (exit $$rc)" >&2; fi; \
 	done; \
 	$(REPORT) && exit $$failed

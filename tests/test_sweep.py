@@ -224,6 +224,30 @@ def test_a_failed_table_does_not_stop_the_others_or_the_report(tmp_path: Path) -
     assert (tmp_path / "report.md").exists()
 
 
+def test_a_refused_command_stops_the_target_at_once(tmp_path: Path) -> None:
+    """A mistake in EXTRA every job shares was said once per table, each with "a run failed",
+    then the report failed on a results folder no run had made."""
+    out = subprocess.run(
+        [
+            "make",
+            "reproduce-table",
+            "PROFILE=smoke",
+            "TABLES=table3 table6",
+            f"RESULTS={tmp_path / 'results'}",
+            "EXTRA=+trainer.lrr=0.05",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stderr.count("unknown key(s) trainer.lrr (did you mean trainer.lr?)") == 1
+    assert "== table3: the command was refused (above), no run started" in out.stderr
+    assert "== table6" not in out.stdout + out.stderr and "a run failed" not in out.stderr
+    assert "resnet-lab-report" not in out.stderr and not (tmp_path / "results").exists()
+
+
 def _children(pid: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
     return [int(line) for line in out.stdout.split()]
