@@ -34,6 +34,7 @@ from resnet_lab.config import (
     with_closest_key,
 )
 from resnet_lab.errors import ConfigError
+from resnet_lab.run_folder import holds_a_live_run
 
 FAIL_THRESHOLD = 20.0  # percent test error above which the papers print "fail"
 SCHEMA_VERSION = 1
@@ -108,6 +109,7 @@ _STATUS_RANK = {
     "diverged": 3,
     "interrupted": 1,
     "failed": 1,
+    "killed": 1,  # says running, but no process holds it: read_run
     "running": 0,
     "unreadable": 0,  # result.json damaged: the row is known from the run's config.yaml
 }
@@ -300,6 +302,8 @@ def read_run(path: Path, label: str) -> Run:
     if status not in _STATUS_RANK:
         status = "completed" if error is not None else "running"
         notes.append(f"run `{label}` has no known status: read as {status}")
+    if status == "running" and not holds_a_live_run(path.parent):
+        status = "killed"
     seed = data.get("seed", config.get("seed"))
     return Run(
         path=path.parent,
@@ -413,7 +417,7 @@ def mark_departures(
 
 def _pick_one_per_seed(runs: list[Run]) -> tuple[list[Run], int]:
     """Keep one run per seed, ranked by status (finished; completed without an error;
-    interrupted or failed; running, which may be a crashed run), then the latest; count the rest."""
+    interrupted, failed or killed; running), then the latest; count the rest."""
     by_seed: dict[Any, list[Run]] = defaultdict(list)
     for run in runs:
         by_seed[run.seed if run.seed is not None else run.label].append(run)
@@ -471,7 +475,7 @@ def summarize(
     ranked = [math.inf if run.status == "diverged" else run.error for run in finished]
     count = {
         s: sum(run.status == s for run in kept)
-        for s in ("diverged", "running", "interrupted", "failed", "unreadable")
+        for s in ("diverged", "running", "killed", "interrupted", "failed", "unreadable")
     }
     median = statistics.median(ranked) if ranked else None
     best = min(ranked) if ranked else None
@@ -497,7 +501,7 @@ def summarize(
             parts.append(f"diverged ({count['diverged']} of {len(finished)})")
         if len(finished) < seeds:
             parts.append(f"partial ({len(finished)} of {seeds} seeds)")
-    for status in ("running", "interrupted", "failed", "unreadable"):
+    for status in ("running", "killed", "interrupted", "failed", "unreadable"):
         if count[status]:
             parts.append(f"{status} ({count[status]})")
     if departed:
@@ -762,7 +766,9 @@ def plot_curves(table: TableResult, path: Path) -> bool:
     drawn = False  # has 11 rows, and the default cycle of 10 gave two rows one colour
     for index, row in enumerate(table.rows):
         # the runs the row counts, and those still running or interrupted: their curves so far
-        runs = [r for r in row.runs if r.finished or r.status in ("running", "interrupted")]
+        runs = [
+            r for r in row.runs if r.finished or r.status in ("running", "killed", "interrupted")
+        ]
         steps, errors = _median_curve(runs)
         if steps:
             colour = palette(2 * index % 20 + index // 10 % 2)

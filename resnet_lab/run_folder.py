@@ -79,7 +79,7 @@ class RunLock:
                     "give a folder you can write in"
                 ) from None
             except FileExistsError:
-                if self._owner_alive():
+                if self.owner_alive():
                     raise RunFolderBusy(self._busy_message()) from None
                 self._remove_if_stale()
                 continue
@@ -145,7 +145,7 @@ class RunLock:
         try:
             with contextlib.suppress(OSError):  # NFS may refuse a folder's flock: re-check only
                 fcntl.flock(folder, fcntl.LOCK_EX)
-            if not self._owner_alive():
+            if not self.owner_alive():
                 with contextlib.suppress(OSError):
                     owner, age = self.path.read_text().split(), _age_s(self.path)
                     if owner and owner[0] != socket.gethostname():
@@ -160,7 +160,9 @@ class RunLock:
         finally:
             os.close(folder)  # releases the flock
 
-    def _owner_alive(self) -> bool:
+    def owner_alive(self) -> bool:
+        """Whether the process named in the lock lives (this host: its pid; another: its
+        heartbeat), as far as this process can tell."""
         try:
             host, pid_text, *marks = self.path.read_text().split()
             pid = int(pid_text)
@@ -300,6 +302,13 @@ def remove_event_files(run_dir: Path) -> None:
     TensorBoard curves, as it drops the old ``metrics.jsonl``: they would overlap the new ones."""
     for events in run_dir.glob("events.out.tfevents.*"):
         events.unlink()
+
+
+def holds_a_live_run(run_dir: Path) -> bool:
+    """Whether a live process holds the run's lock: a run whose result.json says running
+    without one was killed (out of memory, kill -9, a lost node) and never said so."""
+    lock = RunLock(run_dir)
+    return lock.path.exists() and lock.owner_alive()
 
 
 def _age_s(path: Path) -> float:

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import socket
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,8 +33,11 @@ def write_run(
     experiment: dict | None = None,
     curve: list[tuple[int, float]] | None = None,
     finished_at: str = "2025-01-01T12:00:00",
+    alive: bool = True,
 ) -> Path:
-    """A run folder as the trainer writes it (docs/contracts.md), with known numbers."""
+    """A run folder as the trainer writes it (docs/contracts.md), with known numbers. A run
+    whose status is running holds its lock: a live process, or (``alive=False``) one that was
+    killed and left it behind."""
     run = root / rel
     run.mkdir(parents=True)
     if experiment is None:
@@ -72,6 +78,8 @@ def write_run(
     for key in drop:
         del result[key]
     (run / "result.json").write_text(json.dumps(result))
+    if status == "running":
+        (run / "run.lock").write_text(f"{socket.gethostname()} {_pid(alive)} heartbeat\n")
     if curve is None:
         curve = [(2000, 60.0), (4000, 30.0)] + ([(64000, error)] if error is not None else [])
     lines = [json.dumps({"step": 100, "train/loss": 2.3, "lr": 0.01})]
@@ -93,6 +101,15 @@ def read_csv(path: Path) -> dict[str, dict[str, str]]:
         return {line["name"]: line for line in csv.DictReader(handle)}
 
 
+def _pid(alive: bool) -> int:
+    """A live process (this test's parent), or one that has exited."""
+    if alive:
+        return os.getppid()
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    return ended.pid
+
+
 @pytest.fixture(scope="module")
 def paper(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str, dict[str, str]]]:
     """A half-finished paper sweep with every situation the report must handle."""
@@ -105,7 +122,9 @@ def paper(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str
     write_seeds(root, "table1/scale_0_1", [None, None, None, 50.0, 60.0])
     write_seeds(root, "table1/conv1x1", [12.0, 12.5, 13.0, 13.5, None])
     for seed in (0, 1):  # crashed mid-way: result.json still says running
-        write_run(root, f"old/gate_b7/{seed}", "table1/gate_b7", seed, status="running")
+        write_run(
+            root, f"old/gate_b7/{seed}", "table1/gate_b7", seed, status="running", alive=False
+        )
     # an older lab: no schema_version / profile / best_test_error, another reported figure
     old_block = {"name": "table1/shortcut_gate_b6", "reported": "6.9", "order": 9}
     write_run(
@@ -129,7 +148,9 @@ def paper(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str
     write_seeds(root, "table6/resnet110", [6.3, 6.5, 6.6, 6.7, 6.8])
     # seed 0 of ResNet-20 twice: the finished run counts, the stale running one does not
     write_run(root, "a/resnet20/0", "table6/resnet20", 0, 8.5, finished_at="2025-01-02")
-    write_run(root, "b/resnet20/0", "table6/resnet20", 0, status="running", finished_at="")
+    write_run(
+        root, "b/resnet20/0", "table6/resnet20", 0, status="running", finished_at="", alive=False
+    )
     write_run(root, "adhoc/try", "", 0, 9.99)
     broken = root / "broken" / "result.json"
     broken.parent.mkdir()
@@ -173,7 +194,7 @@ EXPECTED = {
         "fail (reproduced), diverged (3 of 5)",
     ),
     "table1/conv1x1": ("13.00", "12.75", "0.65", "12.00", "0.78", "5", "ok, diverged (1 of 5)"),
-    "table1/gate_b7": ("", "", "", "", "", "0", "running (2)"),
+    "table1/gate_b7": ("", "", "", "", "", "0", "killed (2)"),
     "table1/shortcut_gate_b6": (
         "7.25",
         "7.25",
@@ -228,7 +249,7 @@ def test_markdown_rows(paper) -> None:
     assert "fail (>20%, median of 5) | **85.00** |" in lines["table1/gate_b0"]
     assert "| **diverged** | 55.00 ± 7.07 | 50.00 |  | 5 |" in lines["table1/scale_0_1"]
     assert lines["table1/scale_05_1"].endswith("| 0 | missing |")
-    assert "| running (2) |" in lines["table1/gate_b7"]
+    assert "| killed (2) |" in lines["table1/gate_b7"]
 
 
 def test_markdown_groups_rows_by_table_in_order(paper) -> None:
@@ -564,6 +585,22 @@ def test_an_unfinished_run_takes_no_error_from_its_curve(tmp_path: Path) -> None
     run = write_run(tmp_path, "live/0", "table1/original", 0, status="running")
     got = report.read_run(run / "result.json", "live/0")
     assert (got.status, got.error, got.finished) == ("running", None, False)
+
+
+@pytest.mark.parametrize("lock", ["left_by_a_dead_process", "none"])
+def test_a_run_killed_without_a_word_is_not_running(lock: str, tmp_path: Path) -> None:
+    """A run killed by the out-of-memory killer (or kill -9, or with its node) leaves
+    result.json saying running: the report showed it running, as if it would still finish."""
+    for seed in (0, 1):
+        write_run(tmp_path, f"r/{seed}", "table1/original", seed, 7.0)
+    killed = write_run(tmp_path, "r/2", "table1/original", 2, status="running", alive=False)
+    if lock == "none":
+        (killed / "run.lock").unlink()
+    write_run(tmp_path, "r/3", "table1/original", 3, status="running")  # alive: training on
+    got = report.read_run(killed / "result.json", "r/2")
+    assert (got.status, got.error, got.finished) == ("killed", None, False)
+    row = _row(tmp_path, "table1/original")
+    assert row.status == "ok, partial (2 of 5 seeds), running (1), killed (1)"
 
 
 def test_a_newer_schema_is_noted_and_the_current_one_is_not(tmp_path: Path) -> None:

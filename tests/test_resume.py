@@ -712,7 +712,7 @@ def test_two_processes_finding_one_stale_lock_never_both_hold_it(
     lock = tmp_path / "run.lock"
     lock.write_text(f"{socket.gethostname()} {gone.pid}\n")  # stale
     a, b = RunLock(tmp_path), RunLock(tmp_path)
-    check = RunLock._owner_alive
+    check = RunLock.owner_alive
     raced: list[bool] = []
 
     def racing(self: RunLock) -> bool:
@@ -724,7 +724,7 @@ def test_two_processes_finding_one_stale_lock_never_both_hold_it(
                 a.acquire()
         return alive
 
-    monkeypatch.setattr(RunLock, "_owner_alive", racing)
+    monkeypatch.setattr(RunLock, "owner_alive", racing)
     try:
         with pytest.raises(RunFolderBusy, match="another run"):
             b.acquire()
