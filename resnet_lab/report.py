@@ -331,7 +331,10 @@ def find_runs(roots: Sequence[Path]) -> tuple[list[Run], list[str]]:
     for root in roots:
         for path in sorted(root.rglob("result.json")):
             rel = path.parent.relative_to(root).as_posix()
-            label = rel if len(roots) == 1 else f"{root.as_posix()}/{rel}"
+            if rel == ".":  # --results is the run's own folder
+                label = root.as_posix() if len(roots) > 1 else root.resolve().name
+            else:
+                label = rel if len(roots) == 1 else f"{root.as_posix()}/{rel}"
             try:
                 runs.append(read_run(path, label))
             except ValueError as exc:

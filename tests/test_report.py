@@ -781,6 +781,13 @@ def test_an_out_folder_that_cannot_be_made_is_named(
     assert f"--out {out}: {afile} is a file, not a folder" in capsys.readouterr().err
 
 
+def test_a_run_folder_given_as_the_results_is_labelled_by_its_name(tmp_path: Path) -> None:
+    """It was labelled `.`."""
+    run = write_run(tmp_path, "try", "", 0, 9.5)
+    assert report.main(["--results", str(run)]) == 0
+    assert "| `try` | completed | 0 | 9.50 |" in (run / "report.md").read_text()
+
+
 def test_a_file_given_as_the_results_folder_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
