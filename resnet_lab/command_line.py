@@ -21,6 +21,8 @@ from typing import cast
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Glob, Override, ValueType
 from hydra.errors import HydraException
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from resnet_lab.config import CONF_DIR, Config, in_schema, schema_keys, unknown_keys_message
 from resnet_lab.run_folder import run_folder_problem
@@ -290,6 +292,24 @@ def override_problem(args: list[str]) -> str | None:
             section = key.rpartition(".")[0]
             if schema_keys(Config, section) and not in_schema(key, Config):
                 return unknown_keys_message([key])
+            if in_schema(key, Config) and (problem := _wrong_type(key, override)):
+                return f"{arg}: {problem}"
+    return None
+
+
+def _wrong_type(key: str, override: Override) -> str | None:
+    """A value the setting's type refuses (``trainer.lr=abc``, ``seed=1.5``, each value of a
+    sweep): Hydra's answer is a five-line merge error and exit 1, once per job in a sweep."""
+    try:
+        values = list(override.sweep_iterator()) if override.is_sweep_override() else None
+    except HydraException:  # interval(...) and glob(...) of a setting: left to Hydra
+        return None
+    schema = OmegaConf.structured(Config)
+    for value in [override.value()] if values is None else values:
+        try:
+            OmegaConf.update(schema, key, value, merge=True)
+        except OmegaConfBaseException as e:
+            return str(e).splitlines()[0]
     return None
 
 

@@ -426,6 +426,13 @@ def test_a_mistake_every_job_of_a_sweep_makes_is_said_once(
             "experiment=table1/original: an experiment is added to the run's settings: write "
             "+experiment=table1/original",
         ),
+        # a value of the wrong type: Hydra's five-line merge error, exit 1 (once per job)
+        (["trainer.lr=abc"], "trainer.lr=abc: Value 'abc' of type 'str' could not be converted"),
+        (["seed=1.5"], "seed=1.5: Value '1.5' of type 'float' could not be converted to Integer"),
+        (["trainer.milestones=5"], "trainer.milestones=5: Invalid value assigned: int is not a"),
+        (["-m", "seed=0,x"], "seed=0,x: Value 'x' of type 'str' could not be converted to Int"),
+        (["trainer.lr=null"], "trainer.lr=null: field 'trainer.lr' is not Optional"),
+        (["trainer.compile=maybe"], "trainer.compile=maybe: Value 'maybe' is not a valid bool"),
     ],
 )
 def test_a_mistyped_setting_or_row_is_told_with_the_choices(
@@ -462,6 +469,9 @@ def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra() -> None
         ["data=cifar100.yaml", "+experiment=/table1/original"],  # spellings Hydra takes
         ["-cn", "my_config", "experiment=table1/original"],  # another primary config
         ["-m", "--config-dir"],  # Hydra says the folder is missing
+        # values the types take: Hydra converts them, or resolves them later
+        ["trainer.lr='0.1'", "model.depth=20", "trainer.compile=yes", "data.limit=null"],
+        ["trainer.lr=${trainer.momentum}", "-m", "seed=range(0,3)", "trainer.lr=interval(0,1)"],
     ):
         check_command_line(args, "resnet-lab", outputs_into_the_run=True)
 
@@ -765,7 +775,16 @@ def test_every_shipped_row_and_option_passes_the_checks() -> None:
     for group in ("model", "shortcut", "after_add", "data", "recipe", "profile"):
         args += [f"{group}={option.stem}" for option in sorted((CONF_DIR / group).glob("*.yaml"))]
     settings = flatten_keys(OmegaConf.to_container(OmegaConf.structured(Config)))
-    args += [f"{key}=null" for key in settings]
+
+    def typed(value: object) -> str:  # the default, as Hydra's grammar writes it
+        if isinstance(value, list):
+            return f"[{','.join(typed(item) for item in value)}]"
+        if isinstance(value, str):
+            return f"'{value}'"
+        return "null" if value is None else str(value).lower()
+
+    args += [f"{key}={typed(value)}" for key, value in settings.items()]
+    assert "data.limit=null" in args and "trainer.milestones=[32000,48000]" in args
     for arg in args:
         check_command_line([arg], "resnet-lab", outputs_into_the_run=True)
 
