@@ -46,9 +46,12 @@ _CONFIG_FLAGS = {"-cd": "--config-dir", "-cp": "--config-path", "-cn": "--config
 _SHORTEST_PREFIX = len("--config-d")
 
 
-def check_command_line(args: list[str], tool: str, outputs_into_the_run: bool = False) -> None:
+def check_command_line(
+    args: list[str], tool: str, outputs_into_the_run: bool = False, schema: type = Config
+) -> None:
     """Exit 2 with one message for these mistakes; anything else is left to Hydra.
-    ``outputs_into_the_run``: the tool's output folder is a run's folder (resnet-lab)."""
+    ``outputs_into_the_run``: the tool's output folder is a run's folder (resnet-lab);
+    ``schema``: the tool's settings (the dataclass of its primary config)."""
     if {"-sc", "--shell-completion"} & {arg.split("=", 1)[0] for arg in args}:
         return  # its words (install=bash, query=...) are not overrides
     problem = (
@@ -60,6 +63,7 @@ def check_command_line(args: list[str], tool: str, outputs_into_the_run: bool = 
         or _a_config_the_lab_hides(args)
         or _sweep_matching_nothing(args)
         or (outputs_into_the_run and override_problem(args))
+        or _a_value_of_the_wrong_type(args, schema)
         or (outputs_into_the_run and _a_mistake_every_job_makes(args))
     )
     if problem:
@@ -292,24 +296,30 @@ def override_problem(args: list[str]) -> str | None:
             section = key.rpartition(".")[0]
             if schema_keys(Config, section) and not in_schema(key, Config):
                 return unknown_keys_message([key])
-            if in_schema(key, Config) and (problem := _wrong_type(key, override)):
-                return f"{arg}: {problem}"
     return None
 
 
-def _wrong_type(key: str, override: Override) -> str | None:
+def _a_value_of_the_wrong_type(args: list[str], schema: type) -> str | None:
     """A value the setting's type refuses (``trainer.lr=abc``, ``seed=1.5``, each value of a
     sweep): Hydra's answer is a five-line merge error and exit 1, once per job in a sweep."""
-    try:
-        values = list(override.sweep_iterator()) if override.is_sweep_override() else None
-    except HydraException:  # interval(...) and glob(...) of a setting: left to Hydra
+    if _config_folders(args) is None:  # another primary config: other settings
         return None
-    schema = OmegaConf.structured(Config)
-    for value in [override.value()] if values is None else values:
+    for arg, override in _parsed(args):
+        key = override.key_or_group
+        if override.is_add() or override.is_delete() or override.package is not None:
+            continue
+        if _is_group(key, args) or not in_schema(key, schema):  # Hydra's, or unknown
+            continue
         try:
-            OmegaConf.update(schema, key, value, merge=True)
-        except OmegaConfBaseException as e:
-            return str(e).splitlines()[0]
+            values = list(override.sweep_iterator()) if override.is_sweep_override() else None
+        except HydraException:  # interval(...) and glob(...) of a setting: left to Hydra
+            continue
+        typed = OmegaConf.structured(schema)
+        for value in [override.value()] if values is None else values:
+            try:
+                OmegaConf.update(typed, key, value, merge=True)
+            except OmegaConfBaseException as e:
+                return f"{arg}: {str(e).splitlines()[0]}"
     return None
 
 

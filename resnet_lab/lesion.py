@@ -946,7 +946,7 @@ def command() -> None:
     ``resnet-lab-gates`` take it, is told the ``checkpoint=PATH`` form instead of Hydra's parse
     error (an argument right after a flag is that flag's value, e.g. ``--config-dir DIR``)."""
     args = sys.argv[1:]
-    check_command_line(args, "resnet-lab-lesion")
+    check_command_line(args, "resnet-lab-lesion", schema=LesionRunCfg)
     end_quietly_when_the_reader_stops(args)
     for i, arg in enumerate(args):
         a_flags_value = i > 0 and args[i - 1].startswith("-")

@@ -447,6 +447,26 @@ def test_a_mistyped_setting_or_row_is_told_with_the_choices(
     _refused_before_hydra(["resnet-lab"], args, message, tmp_path, monkeypatch, capsys)
 
 
+@pytest.mark.parametrize(
+    ("tools", "arg", "message"),
+    [
+        (["resnet-lab", "resnet-lab-lesion"], "seed=x", "Value 'x' of type 'str' could not be"),
+        (["resnet-lab-lesion"], "lesion.samples=abc", "Value 'abc' of type 'str' could not be"),
+        (["resnet-lab-lesion"], "data.limit=1.5", "Value '1.5' of type 'float' could not be"),
+    ],
+)
+def test_the_lesion_tool_tells_a_value_of_the_wrong_type_too(
+    tools: list[str],
+    arg: str,
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Its settings are checked against its own schema (Hydra's merge error, exit 1, before)."""
+    _refused_before_hydra(tools, [arg], f"{arg}: {message}", tmp_path, monkeypatch, capsys)
+
+
 def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra() -> None:
     from resnet_lab.command_line import check_command_line
 
