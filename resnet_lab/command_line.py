@@ -62,8 +62,7 @@ def check_command_line(
         or (outputs_into_the_run and _not_a_run_folder(args))
         or _a_config_the_lab_hides(args)
         or _sweep_matching_nothing(args)
-        or (outputs_into_the_run and override_problem(args))
-        or _a_value_of_the_wrong_type(args, schema)
+        or (override_problem(args) if outputs_into_the_run else wrong_type(args, schema))
         or (outputs_into_the_run and _a_mistake_every_job_makes(args))
     )
     if problem:
@@ -273,8 +272,8 @@ def _a_mistake_every_job_makes(args: list[str]) -> str | None:
 def override_problem(args: list[str]) -> str | None:
     """What is wrong with resnet-lab's overrides in ``args``, told better than Hydra would: a
     misspelt setting (``model.detph=20``: Hydra advises the '+' that the run then refuses),
-    a row that is not there (Hydra lists its search path, not the rows) and an experiment
-    chosen without its '+'."""
+    a row that is not there (Hydra lists its search path, not the rows), an experiment
+    chosen without its '+' and a value of the wrong type."""
     if _config_folders(args) is None:
         return None
     added: set[str] = set()
@@ -296,10 +295,10 @@ def override_problem(args: list[str]) -> str | None:
             section = key.rpartition(".")[0]
             if schema_keys(Config, section) and not in_schema(key, Config):
                 return unknown_keys_message([key])
-    return None
+    return wrong_type(args, Config)
 
 
-def _a_value_of_the_wrong_type(args: list[str], schema: type) -> str | None:
+def wrong_type(args: list[str], schema: type) -> str | None:
     """A value the setting's type refuses (``trainer.lr=abc``, ``seed=1.5``, each value of a
     sweep): Hydra's answer is a five-line merge error and exit 1, once per job in a sweep."""
     if _config_folders(args) is None:  # another primary config: other settings

@@ -423,6 +423,7 @@ def test_benchmark_rejects_bad_options(capsys: pytest.CaptureFixture, tmp_path: 
     for override, message in (
         ("trainer.lrr=1", "error: unknown key(s) trainer.lrr (did you mean trainer.lr?)"),
         ("shortcut=gat", "error: shortcut=gat: there is no shortcut/gat; shortcut/ holds conv1x1"),
+        ("trainer.lr=abc", "error: trainer.lr=abc: Value 'abc' of type 'str' could not be conv"),
     ):
         assert bench.main(["--device", "cpu", *tiny, override]) == 2
         assert message in capsys.readouterr().err
