@@ -353,6 +353,13 @@ class Trainer:
         self.batches = TrainBatches(
             self.data, self.t.batch_size, seed=cfg.seed, augment=cfg.data.augment
         )
+        if self.t.batch_size > (images := self.data.train_labels.shape[0]):
+            log.warning(  # a step then costs more than an epoch, in time and memory
+                "trainer.batch_size=%d is larger than the %d training images: each batch holds "
+                "images more than once",
+                self.t.batch_size,
+                images,
+            )
         self.num_params = sum(p.numel() for p in model.parameters())
         self.optimizer = make_optimizer(model.named_parameters(), self.t, no_weight_decay(model))
         if self.t.compile:  # gradients zeroed in place, never replaced: graphs need not copy

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -84,6 +85,20 @@ def test_gate_biases_keep_their_init_against_decay_only_when_asked(
     assert len(biases) == 3 and biases <= moved[True] and moved[True] - moved[False] == biases
     with pytest.raises(ConfigError, match="gate_bias_decay"):  # identity has no b_g
         Trainer(compose_config([*tiny_run, "shortcut.gate_bias_decay=false"]), devnull).build()
+
+
+def test_a_batch_larger_than_the_training_set_is_said(
+    tiny_run: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """trainer.batch_size=100000 on 256 images ran without a word until the out-of-memory
+    killer ended it (a batch that large is legal: each holds every image several times)."""
+    with caplog.at_level(logging.WARNING, logger="resnet_lab.train"):
+        Trainer(compose_config([*tiny_run, "data.limit=16"]), Path(os.devnull)).build()
+    assert "is larger than" not in caplog.text
+    with caplog.at_level(logging.WARNING, logger="resnet_lab.train"):
+        cfg = compose_config([*tiny_run, "data.limit=16", "trainer.batch_size=17"])
+        Trainer(cfg, Path(os.devnull)).build()
+    assert "trainer.batch_size=17 is larger than the 16 training images" in caplog.text
 
 
 def test_tiny_run_learns_and_writes_every_output(tiny_run: list[str], tmp_path: Path) -> None:
