@@ -75,8 +75,14 @@ def end_quietly_when_the_reader_stops(args: list[str]) -> None:
     stops early (``resnet-lab --cfg job | head``) meant a BrokenPipeError trace. For these
     print-only modes the process ends on SIGPIPE, as ``cat`` does; a training run keeps Python's
     default (a vanished reader of its log must not stop it before its checkpoint)."""
-    printing = {"-h", "--help", "--hydra-help", "--version", "-c", "--cfg", "-i", "--info"}
-    if printing & {arg.split("=", 1)[0] for arg in args} and hasattr(signal, "SIGPIPE"):
+    printing = ("--help", "--hydra-help", "--version", "--cfg", "--info")
+    names = {arg.split("=", 1)[0] for arg in args}
+    abbreviated = any(  # argparse takes a long flag's prefix: --cf, --hel
+        name.startswith("--") and len(name) > 2 and flag.startswith(name)
+        for name in names
+        for flag in printing
+    )
+    if (abbreviated or {"-h", "-c", "-i"} & names) and hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 

@@ -906,6 +906,7 @@ def main(cfg: DictConfig) -> None:
             run(cfg, out, command)
     except LesionInterrupted as e:
         print(f"resnet-lab-lesion: {e}", file=sys.stderr)
+        _into_the_log_file(f"resnet-lab-lesion: {e}")
         if not (out / "lesion.json").exists():  # stopped before any result: no empty folder
             discard_refused_folder(out, hydra_cfg)
         sys.exit(e.exit_code)
@@ -914,11 +915,12 @@ def main(cfg: DictConfig) -> None:
         if (out / "lesion.json").exists():  # just after the study: its files are whole
             print(f"resnet-lab-lesion: {signum.name}: the study is saved in {out}", file=sys.stderr)
         else:
-            print(
+            message = (
                 f"resnet-lab-lesion: interrupted by {signum.name} before the study began: "
-                "nothing done",
-                file=sys.stderr,
+                "nothing done"
             )
+            print(message, file=sys.stderr)
+            _into_the_log_file(message)  # a folder named with hydra.run.dir stays
             discard_refused_folder(out, hydra_cfg)
         sys.exit(128 + signum)
     except UserError as e:

@@ -306,9 +306,20 @@ def remove_event_files(run_dir: Path) -> None:
 
 def holds_a_live_run(run_dir: Path) -> bool:
     """Whether a live process holds the run's lock: a run whose result.json says running
-    without one was killed (out of memory, kill -9, a lost node) and never said so."""
+    without one was killed (out of memory, kill -9, a lost node) and never said so. A lock that
+    beats says so itself, wherever its run is: touched within two beats, alive (a container's
+    pid is not this host's); untouched for LOCK_FOREIGN_STALE_S, gone (whatever now has its
+    pid). In between, and for an older lab's lock, the pid or the host decides."""
     lock = RunLock(run_dir)
-    return lock.path.exists() and lock.owner_alive()
+    try:
+        beats = HEARTBEAT_MARK in lock.path.read_text().split()[2:]
+    except OSError:
+        return False
+    if beats and _age_s(lock.path) < 2 * LOCK_HEARTBEAT_S:
+        return True
+    if beats and _age_s(lock.path) > LOCK_FOREIGN_STALE_S:
+        return False
+    return lock.owner_alive()
 
 
 def _age_s(path: Path) -> float:

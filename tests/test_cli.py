@@ -725,7 +725,7 @@ def test_a_run_stopped_before_it_saved_anything_leaves_no_folder(
 
 
 @pytest.mark.parametrize("tool", ["resnet_lab", "lesion"])
-@pytest.mark.parametrize("flags", [["--help"], ["--cfg", "job"], ["--info"]])
+@pytest.mark.parametrize("flags", [["--help"], ["--cfg", "job"], ["--info"], ["--cf", "job"]])
 def test_help_piped_into_a_reader_that_stops_is_no_trace(tool: str, flags: list[str]) -> None:
     """`resnet-lab --help | head -1` ended in a BrokenPipeError trace, and so did --cfg and
     --info, which Hydra prints inside its own error report. They end on SIGPIPE, as `cat` does."""

@@ -601,6 +601,30 @@ def test_a_study_stopped_before_any_result_leaves_no_folder(
     assert not list((tmp_path / "lesions").iterdir())  # no lesions/DATE/TIME left, as refused
 
 
+def test_a_named_folder_of_a_study_stopped_before_it_began_keeps_the_reason_in_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It stays (named with hydra.run.dir), and its log was empty."""
+    import signal
+
+    monkeypatch.setattr(lesion, "run", lambda *args: signal.raise_signal(signal.SIGTERM))
+    run_dir = save_run(tmp_path / "run", "model.depth=8")
+    out = tmp_path / "named"
+    argv = ["resnet-lab-lesion", f"checkpoint={run_dir}", f"hydra.run.dir={out}"]
+    monkeypatch.setattr(sys, "argv", argv)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit) as ended:
+            lesion_entry_point()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert ended.value.code == 128 + signal.SIGTERM
+    assert (
+        "interrupted by SIGTERM before the study began"
+        in (out / "resnet-lab-lesion.log").read_text()
+    )
+
+
 def test_lesion_command_without_checkpoint(tmp_path: Path) -> None:
     """Refused: one message, and no folder left in lesions/ (as resnet-lab leaves none)."""
     done = lesion_command(cwd=tmp_path)

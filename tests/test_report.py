@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import subprocess
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -79,7 +80,10 @@ def write_run(
         del result[key]
     (run / "result.json").write_text(json.dumps(result))
     if status == "running":
-        (run / "run.lock").write_text(f"{socket.gethostname()} {_pid(alive)} heartbeat\n")
+        lock = run / "run.lock"
+        lock.write_text(f"{socket.gethostname()} {_pid(alive)} heartbeat\n")
+        if not alive:  # killed five minutes ago: its heartbeat stopped then
+            os.utime(lock, (time.time() - 300, time.time() - 300))
     if curve is None:
         curve = [(2000, 60.0), (4000, 30.0)] + ([(64000, error)] if error is not None else [])
     lines = [json.dumps({"step": 100, "train/loss": 2.3, "lr": 0.01})]
@@ -601,6 +605,18 @@ def test_a_run_killed_without_a_word_is_not_running(lock: str, tmp_path: Path) -
     assert (got.status, got.error, got.finished) == ("killed", None, False)
     row = _row(tmp_path, "table1/original")
     assert row.status == "ok, partial (2 of 5 seeds), running (1), killed (1)"
+
+
+def test_a_beating_lock_says_itself_whether_its_run_lives(tmp_path: Path) -> None:
+    """A run in a container (its own pids) showed killed while it trained; one killed there, its
+    pid now another process's, showed running for ever. The lock's heartbeat decides."""
+    run = write_run(tmp_path, "r/0", "table1/original", 0, status="running")
+    lock = run / "run.lock"
+    lock.write_text(f"{socket.gethostname()} {_pid(alive=False)} heartbeat\n")  # not our pid
+    assert report.read_run(run / "result.json", "r/0").status == "running"  # touched just now
+    lock.write_text(f"{socket.gethostname()} 1 heartbeat\n")  # pid 1 lives: another process
+    os.utime(lock, (0, 0))  # untouched since 1970
+    assert report.read_run(run / "result.json", "r/0").status == "killed"
 
 
 def test_a_newer_schema_is_noted_and_the_current_one_is_not(tmp_path: Path) -> None:
