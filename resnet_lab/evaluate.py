@@ -197,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if note := limit_note(info, args.limit, "--limit "):
         print(f"note:       {note}")
+    if args.limit is not None and args.limit > n:
+        print(f"note:       --limit {args.limit} is above the {n} {data.eval_split} images")
     return 0
 
 

@@ -242,6 +242,9 @@ def test_eval_of_a_run_with_a_data_limit_says_what_the_run_measured(
     assert "note:       the run used data.limit=40" in capsys.readouterr().out
     assert eval_main([str(tmp_path), "--device", "cpu", "--limit", "40"]) == 0
     assert "note:" not in capsys.readouterr().out
+    # a limit above the set measures them all: said (it was visible in the count alone)
+    assert eval_main([str(tmp_path), "--device", "cpu", "--limit", "100000"]) == 0
+    assert "note:       --limit 100000 is above the " in capsys.readouterr().out
 
 
 def test_eval_tells_its_own_data_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
