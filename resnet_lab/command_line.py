@@ -309,6 +309,7 @@ def wrong_type(args: list[str], schema: type) -> str | None:
     sweep): Hydra's answer is a five-line merge error and exit 1, once per job in a sweep."""
     if _config_folders(args) is None:  # another primary config: other settings
         return None
+    typed = OmegaConf.structured(schema)
     for arg, override in _parsed(args):
         key = override.key_or_group
         if override.is_add() or override.is_delete() or override.package is not None:
@@ -319,7 +320,6 @@ def wrong_type(args: list[str], schema: type) -> str | None:
             values = list(override.sweep_iterator()) if override.is_sweep_override() else None
         except HydraException:  # interval(...) and glob(...) of a setting: left to Hydra
             continue
-        typed = OmegaConf.structured(schema)
         for value in [override.value()] if values is None else values:
             try:
                 OmegaConf.update(typed, key, value, merge=True)

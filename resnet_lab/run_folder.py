@@ -315,9 +315,10 @@ def holds_a_live_run(run_dir: Path) -> bool:
         beats = HEARTBEAT_MARK in lock.path.read_text().split()[2:]
     except OSError:
         return False
-    if beats and _age_s(lock.path) < 2 * LOCK_HEARTBEAT_S:
+    age = _age_s(lock.path)
+    if beats and age < 2 * LOCK_HEARTBEAT_S:
         return True
-    if beats and _age_s(lock.path) > LOCK_FOREIGN_STALE_S:
+    if beats and age > LOCK_FOREIGN_STALE_S:
         return False
     return lock.owner_alive()
 

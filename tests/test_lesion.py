@@ -625,6 +625,29 @@ def test_a_named_folder_of_a_study_stopped_before_it_began_keeps_the_reason_in_i
     )
 
 
+def test_a_signal_just_after_the_study_says_it_is_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Between the study's return and the end of the tool: not "before the study began"."""
+    import signal
+
+    def finished_then_stopped(cfg: Any, out: Path, command: str) -> None:
+        (out / "lesion.json").write_text("{}")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lesion, "run", finished_then_stopped)
+    run_dir = save_run(tmp_path / "run", "model.depth=8")
+    out = tmp_path / "named"
+    monkeypatch.setattr(
+        sys, "argv", ["resnet-lab-lesion", f"checkpoint={run_dir}", f"hydra.run.dir={out}"]
+    )
+    with pytest.raises(SystemExit) as ended:
+        lesion_entry_point()
+    assert ended.value.code == 128 + signal.SIGINT
+    assert f"resnet-lab-lesion: SIGINT: the study is saved in {out}" in capsys.readouterr().err
+    assert (out / "lesion.json").exists()
+
+
 def test_lesion_command_without_checkpoint(tmp_path: Path) -> None:
     """Refused: one message, and no folder left in lesions/ (as resnet-lab leaves none)."""
     done = lesion_command(cwd=tmp_path)

@@ -887,6 +887,21 @@ def test_rows_of_ones_own_config_dir_are_reported_and_checked(
     assert "the row(s) table1/original have the names of the lab's rows" in capsys.readouterr().err
 
 
+def test_runs_of_rows_in_neither_place_are_told_so_once_config_dir_is_given(
+    tmp_path: Path,
+) -> None:
+    """With --config-dir given, the hint to give it would send the user round in a circle."""
+    mine = tmp_path / "my_conf"
+    _own_row(mine / "experiment", "mine/scale_09", "null")
+    write_run(
+        tmp_path / "results", "x/0", "mine/renamed", 0, 9.0, experiment={"name": "mine/renamed"}
+    )
+    assert report.main(["--results", str(tmp_path / "results"), "--config-dir", str(mine)]) == 0
+    text = (tmp_path / "results" / "report.md").read_text()
+    assert f"These rows are in neither the lab's experiments nor `--config-dir {mine}`" in text
+    assert "- `mine/renamed`: 1 run(s)" in text and "TABLES=<table>" not in text
+
+
 def test_the_docs_options_table_is_the_help(capsys: pytest.CaptureFixture) -> None:
     """docs/report.md lists every option of --help, and --help states the defaults it gives."""
     import re
