@@ -33,7 +33,7 @@ from resnet_lab.config import (
     flatten_keys,
     with_closest_key,
 )
-from resnet_lab.errors import ConfigError
+from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.run_folder import holds_a_live_run
 
 FAIL_THRESHOLD = 20.0  # percent test error above which the papers print "fail"
@@ -902,15 +902,20 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _accept_problem(accepted: set[str]) -> str | None:
-    """What is wrong with the first --accept key that is not a setting, if any."""
+def _check_options(args: argparse.Namespace) -> set[str]:
+    """The --accept keys, once --seeds, --profile and --accept are known to make sense."""
+    if args.seeds < 1:
+        raise UserError("--seeds must be at least 1")
+    if args.profile is not None and args.profile not in (profiles := known_profiles()):
+        raise UserError(f"unknown --profile '{args.profile}'; choose from {', '.join(profiles)}")
+    accepted = {key.strip() for arg in args.accept for key in arg.split(",") if key.strip()}
     unknown = sorted(accepted - CONFIG_KEYS)
     if not unknown:
-        return None
+        return accepted
     inside = sorted(name for name in CONFIG_KEYS if name.startswith(f"{unknown[0]}."))
     if inside:
-        return f"--accept {unknown[0]} is a section: name its settings, e.g. {inside[0]}"
-    return (
+        raise UserError(f"--accept {unknown[0]} is a section: name its settings, e.g. {inside[0]}")
+    raise UserError(
         f"--accept {with_closest_key(unknown[0], Config)}: not a setting (dotted keys, as in "
         "config.yaml, e.g. trainer.precision)"
     )
@@ -932,60 +937,46 @@ def _own_experiments(config_dir: Path | None, lab_rows: list[Experiment]) -> lis
     return own
 
 
-def _error(message: str) -> int:
-    print(f"resnet-lab-report: {message}", file=sys.stderr)
-    return 2
+def _experiments_asked(args: argparse.Namespace) -> list[Experiment]:
+    """The lab's rows and the user's (--config-dir), of the tables --tables names, if it does."""
+    experiments = load_experiments()
+    experiments += _own_experiments(args.config_dir, experiments)
+    if not args.tables:
+        return experiments
+    wanted = {name.strip() for name in args.tables.split(",") if name.strip()}
+    known = {e.key for e in experiments}
+    if wanted - known:
+        raise UserError(
+            f"unknown table(s) {', '.join(sorted(wanted - known))}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    return [e for e in experiments if e.key in wanted]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``resnet-lab-report``; exit 0 even when rows are missing, 2 on bad input."""
-    args = _parse_args(argv)
-    if args.seeds < 1:
-        return _error("--seeds must be at least 1")
-    if args.profile is not None and args.profile not in (profiles := known_profiles()):
-        return _error(f"unknown --profile '{args.profile}'; choose from {', '.join(profiles)}")
-    accepted = {key.strip() for arg in args.accept for key in arg.split(",") if key.strip()}
-    if problem := _accept_problem(accepted):
-        return _error(problem)
-    try:
-        experiments = load_experiments()
-        experiments += _own_experiments(args.config_dir, experiments)
-    except ConfigError as exc:
-        return _error(str(exc))
-    if args.tables:
-        wanted = {name.strip() for name in args.tables.split(",") if name.strip()}
-        known = {e.key for e in experiments}
-        if wanted - known:
-            return _error(
-                f"unknown table(s) {', '.join(sorted(wanted - known))}; "
-                f"known: {', '.join(sorted(known))}"
-            )
-        experiments = [e for e in experiments if e.key in wanted]
-    if args.check:
-        return 0
+def _result_roots(args: argparse.Namespace) -> tuple[list[Path], Path]:
+    """The folders to read runs from, and the folder to write the report into."""
     roots = [Path(root) for root in args.results]
     for root in roots:
         if root.is_file():
-            return _error(f"--results {root} is a file: give the folder holding the runs")
+            raise UserError(f"--results {root} is a file: give the folder holding the runs")
         if not root.is_dir():
-            return _error(f"results directory '{root}' does not exist")
-
+            raise UserError(f"results directory '{root}' does not exist")
     out = Path(args.out) if args.out else roots[0]
     if problem := cannot_make(out, file_told=False):
-        return _error(f"--out {out}: {problem}: give a folder for the report")
-    runs, problems = find_runs(roots)
-    if not runs and not problems:
-        print(
-            "resnet-lab-report: no result.json under "
-            f"{', '.join(root.as_posix() for root in roots)}: every row is reported missing "
-            "(train rows with `make reproduce-table`, or point --results at the runs)",
-            file=sys.stderr,
-        )
-    profiles = sorted({run.profile for run in runs})
-    profile = args.profile
+        raise UserError(f"--out {out}: {problem}: give a folder for the report")
+    return roots, out
+
+
+def _runs_of_one_profile(
+    runs: list[Run], asked: str | None, problems: list[str]
+) -> tuple[list[Run], str | None]:
+    """The runs of the profile asked for (or the only one there is): numbers of two profiles
+    must not share a table. The others are counted under the report's problems."""
+    profile = asked
     if profile is None:
+        profiles = sorted({run.profile for run in runs})
         if len(profiles) > 1:
-            return _error(
+            raise UserError(
                 f"the results mix profiles {', '.join(profiles)}; their numbers must not be "
                 "compared: choose one with --profile"
             )
@@ -994,25 +985,32 @@ def main(argv: list[str] | None = None) -> int:
     if others:
         names = ", ".join(sorted({run.profile for run in others}))
         problems.append(f"{len(others)} run(s) of other profiles ({names}) left out: see --profile")
-    runs = [run for run in runs if run.profile == profile]
-    if args.tables:
-        keys = {e.key for e in experiments}
-        left_out = Counter(
-            run.name.split("/", 1)[0]
-            for run in runs
-            if run.name and run.name.split("/", 1)[0] not in keys
-        )
-        if left_out:
-            tables = ", ".join(f"{key}: {n}" for key, n in sorted(left_out.items()))
-            problems.append(
-                f"{left_out.total()} run(s) of tables not asked for ({tables}) left out: see "
-                "--tables (`make report TABLES=...`)"
-            )
-        runs = [run for run in runs if not run.name or run.name.split("/", 1)[0] in keys]
-    problems += mark_departures(experiments, runs, accepted, args.config_dir)
+    return [run for run in runs if run.profile == profile], profile
 
-    tables = build_tables(experiments, runs, args.seeds, comparable=profile in (None, "paper"))
-    out.mkdir(parents=True, exist_ok=True)
+
+def _runs_of_tables(
+    runs: list[Run], experiments: list[Experiment], problems: list[str]
+) -> list[Run]:
+    """The runs of the tables asked for (and unnamed ones); the others are counted, not dropped
+    without a word."""
+    keys = {e.key for e in experiments}
+
+    def table_of(run: Run) -> str | None:
+        return run.name.split("/", 1)[0] if run.name else None
+
+    left_out = Counter(table for run in runs if (table := table_of(run)) and table not in keys)
+    if left_out:
+        tables = ", ".join(f"{key}: {n}" for key, n in sorted(left_out.items()))
+        problems.append(
+            f"{left_out.total()} run(s) of tables not asked for ({tables}) left out: see "
+            "--tables (`make report TABLES=...`)"
+        )
+    return [run for run in runs if table_of(run) in keys or not run.name]
+
+
+def _draw_figures(tables: list[TableResult], out: Path) -> dict[str, list[str]]:
+    """Each table's figures in ``out``, by file name; a figure with nothing to draw is removed,
+    so that none is left from an earlier report."""
     figures: dict[str, list[str]] = {}
     for table in tables:
         figures[table.key] = []
@@ -1020,15 +1018,49 @@ def main(argv: list[str] | None = None) -> int:
             path = out / f"{name}_{table.key}.png"
             if plot(table, path):
                 figures[table.key].append(path.name)
-            else:  # nothing to draw: no figure, and none left from an earlier report
+            else:
                 path.unlink(missing_ok=True)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``resnet-lab-report``; exit 0 even when rows are missing, 2 on bad input."""
+    args = _parse_args(argv)
+    try:
+        return _report(args)
+    except UserError as exc:
+        print(f"resnet-lab-report: {exc}", file=sys.stderr)
+        return 2
+
+
+def _report(args: argparse.Namespace) -> int:
+    accepted = _check_options(args)
+    experiments = _experiments_asked(args)
+    if args.check:
+        return 0
+    roots, out = _result_roots(args)
+    runs, problems = find_runs(roots)
+    if not runs and not problems:
+        print(
+            "resnet-lab-report: no result.json under "
+            f"{', '.join(root.as_posix() for root in roots)}: every row is reported missing "
+            "(train rows with `make reproduce-table`, or point --results at the runs)",
+            file=sys.stderr,
+        )
+    runs, profile = _runs_of_one_profile(runs, args.profile, problems)
+    if args.tables:
+        runs = _runs_of_tables(runs, experiments, problems)
+    problems += mark_departures(experiments, runs, accepted, args.config_dir)
+
+    tables = build_tables(experiments, runs, args.seeds, comparable=profile in (None, "paper"))
+    out.mkdir(parents=True, exist_ok=True)
     markdown = render_markdown(
         tables,
         roots=roots,
         profile=profile,
         seeds=args.seeds,
         run_count=len(runs),
-        figures=figures,
+        figures=_draw_figures(tables, out),
         extra_sections=_other_sections(
             runs, {e.name for e in experiments}, problems, args.config_dir
         ),
