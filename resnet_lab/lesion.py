@@ -55,6 +55,7 @@ from torch import Tensor, nn
 from resnet_lab import stopping
 from resnet_lab.command_line import check_command_line, end_quietly_when_the_reader_stops
 from resnet_lab.config import keys_not_in_schema, schema_keys, with_closest_key
+from resnet_lab.data import DeviceData
 from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, JobRefused, UserError
 from resnet_lab.evaluate import (
@@ -703,6 +704,56 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError("lesion.plain compares single-unit deletions: add single to experiments")
 
 
+def _plain_net(
+    path: str, model: NormalizedNet, data: DeviceData, device: torch.device
+) -> NormalizedNet:
+    """The plain net of ``lesion.plain``, once it is a plain ResNet trained on the net's data."""
+    plain = attach(read_checkpoint(path), data, device)
+    if not isinstance(plain.net, ResNet):
+        raise ConfigError(
+            f"lesion.plain={path}: lesion studies need a ResNet ({plain.info['net']})"
+        )
+    if plain.info["trained_on"] != model.info["trained_on"]:
+        raise ConfigError(
+            f"lesion.plain={path} was trained on {plain.info['trained_on']}, the net on "
+            f"{model.info['trained_on']}: compare nets trained on the same data"
+        )
+    if any(unit.shortcut.carries_input for unit in plain.net.units):
+        raise ConfigError(
+            f"lesion.plain={path} is not a plain net ({plain.info['net']}): its units "
+            "carry their input past the branch; give a net trained with shortcut=none (or "
+            "shortcut=scale shortcut.scale=0)"
+        )
+    return plain
+
+
+def _plain_part(
+    results: dict[str, Any],
+    plain: NormalizedNet,
+    batches: Callable[[], Iterable[tuple[Tensor, Tensor]]],
+    bn_batches: Sequence[tuple[Tensor, Tensor]] | None,
+) -> None:
+    """The plain net's intact error and single deletions, into ``results["plain"]``."""
+    measure = make_measure(plain, batches, bn_batches)
+    baseline = {  # the reports need it, as the lesions are measured
+        "error": evaluate(plain, batches()),
+        "error_bn_reestimated": measure() if bn_batches else None,
+    }
+    results["plain"] = {"checkpoint": plain.info, "baseline": baseline}
+    single_deletions(plain, measure, into=results["plain"].setdefault("single", []))
+
+
+def _paths_part(
+    results: dict[str, Any], model: NormalizedNet, data: DeviceData, opts: DictConfig, seed: int
+) -> None:
+    """Veit et al.'s path study on one training batch, into ``results["paths"]``."""
+    [(x, y)] = training_batches(data.train_images, data.train_labels, 1, opts.path_batch, seed)
+    results["paths"] = path_study(model, x, y, opts.path_samples, random.Random(f"{seed}:paths"))
+    if not all(isinstance(unit.shortcut, IdentityShortcut) for unit in model.units):
+        results["paths"]["note"] = INDICATIVE_PATHS
+        log.warning("paths: %s", INDICATIVE_PATHS)
+
+
 def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dict[str, Any]:
     """Run the chosen experiments and write every output into ``out_dir``; returns what
     lesion.json holds. ``cfg``: a :class:`~resnet_lab.lesion_config.LesionRunCfg` (see
@@ -730,22 +781,7 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
         else None
     )
     measure = make_measure(model, batches, bn_batches)
-    plain = attach(read_checkpoint(opts.plain), data, device) if opts.plain else None
-    if plain is not None and not isinstance(plain.net, ResNet):
-        raise ConfigError(
-            f"lesion.plain={opts.plain}: lesion studies need a ResNet ({plain.info['net']})"
-        )
-    if plain is not None and plain.info["trained_on"] != model.info["trained_on"]:
-        raise ConfigError(
-            f"lesion.plain={opts.plain} was trained on {plain.info['trained_on']}, the net on "
-            f"{model.info['trained_on']}: compare nets trained on the same data"
-        )
-    if plain is not None and any(unit.shortcut.carries_input for unit in plain.net.units):
-        raise ConfigError(
-            f"lesion.plain={opts.plain} is not a plain net ({plain.info['net']}): its units "
-            "carry their input past the branch; give a net trained with shortcut=none (or "
-            "shortcut=scale shortcut.scale=0)"
-        )
+    plain = _plain_net(opts.plain, model, data, device) if opts.plain else None
     results: dict[str, Any] = {
         "status": "completed",
         "checkpoint": model.info,
@@ -774,15 +810,7 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
                 single_deletions(model, measure, into=results.setdefault("single", []))
             if plain is not None:
                 part = "the plain net's single deletions"
-                plain_measure = make_measure(plain, batches, bn_batches)
-                plain_baseline = {  # the reports need it, as the lesions are measured
-                    "error": evaluate(plain, batches()),
-                    "error_bn_reestimated": plain_measure() if bn_batches else None,
-                }
-                results["plain"] = {"checkpoint": plain.info, "baseline": plain_baseline}
-                single_deletions(
-                    plain, plain_measure, into=results["plain"].setdefault("single", [])
-                )
+                _plain_part(results, plain, batches, bn_batches)
             if "random" in opts.experiments:
                 part = "random deletions"
                 _random_part(results, model, measure, opts, seed)
@@ -794,15 +822,7 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
                     log.info("%s: skipped: %s", section, note)
             if "paths" in opts.experiments:
                 part = "the path study"
-                [(x, y)] = training_batches(
-                    data.train_images, data.train_labels, 1, opts.path_batch, seed
-                )
-                results["paths"] = path_study(
-                    model, x, y, opts.path_samples, random.Random(f"{seed}:paths")
-                )
-                if not all(isinstance(unit.shortcut, IdentityShortcut) for unit in model.units):
-                    results["paths"]["note"] = INDICATIVE_PATHS
-                    log.warning("paths: %s", INDICATIVE_PATHS)
+                _paths_part(results, model, data, opts, seed)
         except KeyboardInterrupt:
             signum = received[0] if received else signal.SIGINT
             if "baseline" not in results:
