@@ -379,27 +379,7 @@ class Trainer:
 
     def _fit(self, previous: dict[str, Any] | None, stop: _StopFlag) -> dict[str, Any]:
         cfg = self.cfg
-        ckpt_dir = self.run_dir / "ckpt"
-        existing = list_checkpoints(ckpt_dir)
-        if existing and not cfg.resume:  # refuse before reading (or failing to read) any of them
-            raise UserError(
-                f"{self.run_dir} already holds a run (checkpoint {existing[-1].name}); continue it "
-                "with resume=true, or choose a new folder"
-            )
-        try:
-            loaded = load_latest_checkpoint(ckpt_dir, map_location="cpu") if existing else None
-        except CheckpointError as e:
-            raise CheckpointError(
-                f"{e}\nnone can be resumed from: move {ckpt_dir} aside to train this run again "
-                "from step 0 (resume=true then starts anew), or choose a new folder"
-            ) from None
-        if loaded:  # before loading the data: a wrong command fails at once, naming the keys
-            self._check_resumable(loaded[0])
-        elif cfg.resume:
-            if previous:  # a run stopped before (or after losing) its checkpoints: same command?
-                self._check_same_run(previous["config"])
-            log.info("resume=true but no checkpoint in %s: starting from step 0", ckpt_dir)
-
+        loaded = self._resume_point(previous)
         self.build()
         if stop.signum:
             raise RunInterrupted(stop.signum, "before training started, nothing to save")
@@ -452,6 +432,32 @@ class Trainer:
             self.metrics.close()
             self.writer.close()
         return self.result
+
+    def _resume_point(self, previous: dict[str, Any] | None) -> tuple[dict[str, Any], Path] | None:
+        """The checkpoint to continue from, if any, checked against this command before the
+        data are loaded: a wrong command fails at once, naming the keys."""
+        cfg = self.cfg
+        ckpt_dir = self.run_dir / "ckpt"
+        existing = list_checkpoints(ckpt_dir)
+        if existing and not cfg.resume:  # refuse before reading (or failing to read) any of them
+            raise UserError(
+                f"{self.run_dir} already holds a run (checkpoint {existing[-1].name}); continue it "
+                "with resume=true, or choose a new folder"
+            )
+        try:
+            loaded = load_latest_checkpoint(ckpt_dir, map_location="cpu") if existing else None
+        except CheckpointError as e:
+            raise CheckpointError(
+                f"{e}\nnone can be resumed from: move {ckpt_dir} aside to train this run again "
+                "from step 0 (resume=true then starts anew), or choose a new folder"
+            ) from None
+        if loaded:
+            self._check_resumable(loaded[0])
+        elif cfg.resume:
+            if previous:  # a run stopped before (or after losing) its checkpoints: same command?
+                self._check_same_run(previous["config"])
+            log.info("resume=true but no checkpoint in %s: starting from step 0", ckpt_dir)
+        return loaded
 
     def _check_resumable(self, state: dict[str, Any]) -> None:
         self._check_same_run(state["config"])
