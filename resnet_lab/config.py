@@ -47,8 +47,9 @@ class ShortcutCfg:
     gate_bias_decay: bool = True  # weight decay on b_g, as on every parameter in the authors'
     # Torch code; false (opt-in): none, so that decay alone does not pull b_g towards 0
     dropout: float = 0.5  # drop probability on the identity shortcut
-    dropout_inverted: bool = True  # kept values x/(1-p) in training (torch's Dropout); false
-    # (opt-in): classic dropout, kept values x in training and (1-p)x at test
+    dropout_inverted: bool = False  # false: classic dropout, kept values x in training and
+    # (1-p)x at test, the paper's "scale ... with an expectation of 0.5 on the shortcut"; true
+    # (opt-in): inverted dropout (torch's Dropout), kept values x/(1-p), x in expectation
 
 
 @dataclass

@@ -123,22 +123,25 @@ def test_shortcut_only_gate_scales_only_the_shortcut() -> None:
     torch.testing.assert_close(unit(X), (1 - g) * X + unit.branch(X))
 
 
-def test_dropout_shortcut_is_off_in_eval_and_on_in_training() -> None:
-    unit = _unit(ShortcutCfg(name="dropout", dropout=0.5))
-    torch.testing.assert_close(unit(X), torch.relu(X + unit.branch(X)))
+def test_dropout_shortcut_scales_the_shortcut_by_one_minus_p_in_expectation() -> None:
+    """Identity Mappings: dropout "imposes a scale of lambda with an expectation of 0.5 on the
+    shortcut" (p = 0.5): classic dropout by default, inverted dropout opt-in."""
+    unit = _unit(ShortcutCfg(name="dropout", dropout=0.25))
+    torch.testing.assert_close(unit.shortcut(X, None), 0.75 * X)  # eval: (1-p) x
+    torch.testing.assert_close(unit(X), torch.relu(0.75 * X + unit.branch(X)))
     unit.train()
     torch.manual_seed(1)
     dropped = unit.shortcut(X, None)
-    assert (dropped == 0).float().mean().item() == pytest.approx(0.5, abs=0.05)
-    kept = dropped != 0
-    torch.testing.assert_close(dropped[kept], 2 * X[kept])  # inverted dropout scaling
-    classic = _unit(ShortcutCfg(name="dropout", dropout=0.25, dropout_inverted=False))
-    torch.testing.assert_close(classic.shortcut(X, None), 0.75 * X)  # eval: (1-p) x
-    classic.train()
-    dropped = classic.shortcut(X, None)
     kept = dropped != 0
     assert (~kept).float().mean().item() == pytest.approx(0.25, abs=0.05)
     torch.testing.assert_close(dropped[kept], X[kept])  # kept values unscaled in training
+    inverted = _unit(ShortcutCfg(name="dropout", dropout=0.5, dropout_inverted=True))
+    torch.testing.assert_close(inverted(X), torch.relu(X + inverted.branch(X)))  # eval: x
+    inverted.train()
+    dropped = inverted.shortcut(X, None)
+    assert (dropped == 0).float().mean().item() == pytest.approx(0.5, abs=0.05)
+    kept = dropped != 0
+    torch.testing.assert_close(dropped[kept], 2 * X[kept])  # inverted dropout scaling
 
 
 def test_conv1x1_shortcut_projects_every_unit() -> None:
@@ -408,7 +411,7 @@ def test_bad_keys_and_types_name_the_key(override: str, message: str) -> None:
     [
         (["shortcut=identity", "shortcut.gate_bias=-6"], "gate_bias.*shortcut=gate"),
         (["shortcut=scale", "shortcut.dropout=0.3"], "dropout"),
-        (["shortcut=identity", "shortcut.dropout_inverted=false"], "dropout_inverted"),
+        (["shortcut=identity", "shortcut.dropout_inverted=true"], "dropout_inverted"),
         (["shortcut=dropout", "shortcut.dropout=1.5"], r"\[0, 1\)"),
         (["after_add.branch=preact"], "pre-activation"),
         (["after_add.fn=no_such_fn"], "after-addition function 'no_such_fn'"),

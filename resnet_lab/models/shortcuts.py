@@ -229,10 +229,11 @@ class Conv1x1Shortcut(Shortcut):
 class DropoutShortcut(Shortcut):
     """Dropout with probability p on the output of the identity shortcut.
 
-    Inverted dropout by default, as torch's (and Torch7's) ``Dropout``: kept values are scaled
-    by 1/(1-p) in training, so the shortcut is x in expectation and at test time. With
-    ``dropout_inverted=false``, classic dropout: kept values stay x, so the shortcut carries
-    (1-p)x in expectation, and (1-p)x at test time; a constant scaling by 1-p in expectation."""
+    Classic dropout by default: kept values stay x, so the shortcut carries (1-p)x in
+    expectation and at test time, as Identity Mappings (Sec. 3.1) reads its row: dropout
+    "statistically imposes a scale of lambda with an expectation of 0.5 on the shortcut", like
+    constant scaling by 0.5. ``dropout_inverted=true``: torch's (and Torch7's) ``Dropout``, kept
+    values scaled by 1/(1-p) in training, so the shortcut is x in expectation and at test time."""
 
     uses = ("dropout", "dropout_inverted")
 
