@@ -46,6 +46,8 @@ class ShortcutCfg:
     gate_bias: float = 0.0  # initial bias b_g of the gate g(x) (highway: b_T of T(x))
     gate_bias_decay: bool = True  # weight decay on b_g, as on every parameter in the authors'
     # Torch code; false (opt-in): none, so that decay alone does not pull b_g towards 0
+    gate_norm: bool = True  # BN after the gate's W_g, as after every weight layer of Table 1's
+    # units (b_g is its bias); false: none, b_g is W_g's bias (the highway gate has none)
     dropout: float = 0.5  # drop probability on the identity shortcut
     dropout_inverted: bool = False  # false: classic dropout, kept values x in training and
     # (1-p)x at test, the paper's "scale ... with an expectation of 0.5 on the shortcut"; true

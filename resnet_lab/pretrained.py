@@ -38,7 +38,7 @@ from resnet_lab.checkpoint import (
 from resnet_lab.config import Config, DataCfg
 from resnet_lab.data import load_data, train_rows
 from resnet_lab.device import parse_device
-from resnet_lab.models import ResNet, build_network, describe_network
+from resnet_lab.models import ResNet, build_network, config_as_trained, describe_network
 
 # pytorch_resnet_cifar10 trains on (x / 255 - mean) / std per channel (its ImageNet constants).
 PEER_MEAN = (0.485, 0.456, 0.406)
@@ -275,6 +275,7 @@ def import_peer(state_dict: Mapping[str, Tensor]) -> ResNet:
 
 def build_from_config(config: Mapping[str, Any]) -> nn.Module:
     """The network a run's saved (resolved) config describes."""
+    config = config_as_trained(config)
     sections = {k: config[k] for k in ("model", "shortcut", "after_add") if k in config}
     try:
         cfg = OmegaConf.merge(OmegaConf.structured(Config), sections)

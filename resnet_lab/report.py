@@ -34,6 +34,7 @@ from resnet_lab.config import (
     with_closest_key,
 )
 from resnet_lab.errors import ConfigError, UserError
+from resnet_lab.models import config_as_trained
 from resnet_lab.run_folder import holds_a_live_run
 
 FAIL_THRESHOLD = 20.0  # percent test error above which the papers print "fail"
@@ -319,7 +320,7 @@ def read_run(path: Path, label: str) -> Run:
         notes=notes,
         settings={
             key: value
-            for key, value in flatten_keys(config).items()
+            for key, value in flatten_keys(config_as_trained(config)).items()
             if key not in NOT_COMPARED and not key.startswith("experiment.")
         },
     )

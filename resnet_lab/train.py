@@ -47,7 +47,7 @@ from resnet_lab.config import (
 from resnet_lab.data import DeviceData, TrainBatches, absolute_root, eval_batches, load_data
 from resnet_lab.device import resolve_device, set_cuda_math
 from resnet_lab.errors import ConfigError, UserError
-from resnet_lab.models import ARCHS, SHORTCUTS, build_network, describe_network
+from resnet_lab.models import ARCHS, SHORTCUTS, build_network, config_as_trained, describe_network
 from resnet_lab.models.shortcuts import GateActivation, no_weight_decay
 from resnet_lab.run_folder import (
     MetricsLog,
@@ -486,7 +486,7 @@ class Trainer:
 
     def _check_same_run(self, saved: dict[str, Any]) -> None:
         now = flatten_keys(OmegaConf.to_container(self.cfg, resolve=True))
-        before = flatten_keys(saved)
+        before = flatten_keys(config_as_trained(saved))
         # a key the run lacks comes from a newer lab, where the run had its default value
         defaults = flatten_keys(OmegaConf.to_container(OmegaConf.structured(Config), resolve=True))
         before |= {key: defaults[key] for key in set(now) - set(before) if key in defaults}

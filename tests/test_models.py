@@ -103,12 +103,28 @@ def test_identity_unit_math() -> None:
 def test_exclusive_gate_closed_is_identity_only() -> None:
     unit = _unit(ShortcutCfg(name="gate", gate_bias=-100.0), fn="identity")
     torch.testing.assert_close(unit(X), X)
-    assert unit.shortcut.gate_conv.bias.eq(-100.0).all()
+    assert unit.shortcut.gate_norm.bias.eq(-100.0).all()
+
+
+@pytest.mark.parametrize("name", ["gate", "shortcut_gate"])
+def test_the_gate_is_a_sigmoid_of_bn_after_its_weight_layer(name: str) -> None:
+    """Identity Mappings adopts BN right after every weight layer of Table 1's units: g(x) =
+    sigmoid(BN(W_g x)), b_g the BN's bias; gate_norm=false: sigmoid(W_g x + b_g), no BN."""
+    shortcut = _unit(ShortcutCfg(name=name, gate_bias=-1.0)).shortcut
+    assert shortcut.gate_conv.bias is None and shortcut.gate_norm.bias.eq(-1.0).all()
+    shortcut.train()  # BN over the batch: per channel mean 0, variance 1, then + b_g
+    z = shortcut.gate_conv(X)
+    mean, var = z.mean((0, 2, 3), keepdim=True), z.var((0, 2, 3), unbiased=False, keepdim=True)
+    expected = torch.sigmoid((z - mean) / torch.sqrt(var + 1e-5) - 1.0)
+    torch.testing.assert_close(shortcut.gate(X), expected)
+    plain = _unit(ShortcutCfg(name=name, gate_bias=-1.0, gate_norm=False)).shortcut
+    assert plain.gate_norm is None and plain.gate_conv.bias.eq(-1.0).all()
+    torch.testing.assert_close(plain.gate(X), torch.sigmoid(plain.gate_conv(X)))
 
 
 def test_exclusive_gate_mixes_both_paths() -> None:
     unit = _unit(ShortcutCfg(name="gate", gate_bias=-1.0), fn="identity")
-    g = torch.sigmoid(unit.shortcut.gate_conv(X))
+    g = unit.shortcut.gate(X)
     torch.testing.assert_close(unit(X), (1 - g) * X + g * unit.branch(X))
 
 
@@ -119,7 +135,7 @@ def test_shortcut_only_gate_closed_is_plain_shortcut() -> None:
 
 def test_shortcut_only_gate_scales_only_the_shortcut() -> None:
     unit = _unit(ShortcutCfg(name="shortcut_gate", gate_bias=0.0), fn="identity")
-    g = torch.sigmoid(unit.shortcut.gate_conv(X))
+    g = unit.shortcut.gate(X)
     torch.testing.assert_close(unit(X), (1 - g) * X + unit.branch(X))
 
 
@@ -339,8 +355,10 @@ def test_resnet110_parameter_count_exact() -> None:
 
 def test_gate_bias_initialised_as_configured() -> None:
     net = build_model([*TINY, "model.depth=8", "shortcut=gate", "shortcut.gate_bias=-7"])
-    biases = [u.shortcut.gate_conv.bias for u in net.units]
+    biases = [u.shortcut.gate_norm.bias for u in net.units]
     assert all(b.eq(-7.0).all() for b in biases)
+    net = build_model([*TINY, "model.depth=8", "shortcut=gate", "shortcut.gate_norm=false"])
+    assert all(u.shortcut.gate_conv.bias.eq(-6.0).all() for u in net.units)
 
 
 def test_he_initialisation() -> None:

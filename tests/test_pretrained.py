@@ -485,6 +485,20 @@ def test_a_run_with_a_scaled_shortcut_round_trips(tmp_path: Path) -> None:
         assert torch.equal(model(images), net(normalize(images, mean)))
 
 
+def test_a_gated_run_saved_before_gate_norm_existed_loads_as_it_trained(tmp_path: Path) -> None:
+    """Its gates had no BN: a config without shortcut.gate_norm rebuilds that net, whose
+    weights then load strictly (the new default, a BN, would not fit them)."""
+    net, config = tiny_run(tmp_path, "shortcut=gate", "shortcut.gate_norm=false")
+    del config["shortcut"]["gate_norm"]
+    state = {"model": net.state_dict(), "config": config, "train_state": {"step": 8}}
+    save_checkpoint(state, tmp_path / "ckpt", 8, keep=1)
+    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    mean = torch.rand(3, 32, 32)
+    model = load_pretrained(tmp_path, mean=mean)
+    with torch.no_grad():
+        assert torch.equal(model(images), net(normalize(images, mean)))
+
+
 def test_data_root_replaces_the_runs_saved_root(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -726,6 +726,26 @@ def test_a_smoke_run_is_compared_with_its_row_under_the_smoke_profile(tmp_path: 
     assert row.status == "fail, other settings, not counted (1)"
 
 
+def test_a_gated_run_recorded_before_gate_norm_existed_is_not_the_rows_net(
+    tmp_path: Path,
+) -> None:
+    """Its gates had no BN, the row's have one: a config lacking shortcut.gate_norm is read as
+    trained (false), not as the row's default, and the run is named, not counted."""
+    name = "table1/gate_b6"
+    before = _row_config(name, "paper")
+    del before["shortcut"]["gate_norm"]
+    _edit_result(write_run(tmp_path, "a/0", name, 0, 8.0), config=before)
+    runs, _ = report.find_runs([tmp_path])
+    report.mark_departures([DEFINITIONS[name]], runs)
+    assert runs[0].departures == ["shortcut.gate_norm True -> False"]
+    identity = _row_config("table1/original", "paper")  # no gates: the key means nothing there
+    del identity["shortcut"]["gate_norm"]
+    _edit_result(write_run(tmp_path, "b/0", "table1/original", 0, 7.0), config=identity)
+    runs, _ = report.find_runs([tmp_path / "b"])
+    report.mark_departures([DEFINITIONS["table1/original"]], runs)
+    assert runs[0].departures == []
+
+
 def test_accept_counts_runs_that_differ_in_the_named_settings(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

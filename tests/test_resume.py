@@ -400,6 +400,22 @@ def test_a_stopped_run_without_checkpoints_is_still_the_same_command(tmp_path: P
     assert (result["status"], result["cpu_threads"]) == ("completed", torch.get_num_threads())
 
 
+def test_a_gated_run_from_before_gate_norm_resumes_only_as_it_trained(tmp_path: Path) -> None:
+    """Its gates had no BN (its config lacks shortcut.gate_norm): resuming it with the new
+    default would train another net, so the command must say gate_norm=false."""
+    gated = [*ARGS, "shortcut=gate"]
+    stop(tmp_path, Trainer, "train_step", 3, sigterm, args=gated)
+    shutil.rmtree(tmp_path / "ckpt")
+    result = json.loads((tmp_path / "result.json").read_text())
+    del result["config"]["shortcut"]["gate_norm"]
+    (tmp_path / "result.json").write_text(json.dumps(result))
+    with pytest.raises(ConfigError, match=r"shortcut\.gate_norm: False -> True"):
+        fit([*gated, "resume=true"], tmp_path)
+    assert fit([*gated, "shortcut.gate_norm=false", "resume=true"], tmp_path)["status"] == (
+        "completed"
+    )
+
+
 def test_a_second_ctrl_c_while_starting_stops_at_once(tmp_path: Path) -> None:
     def second_ctrl_c() -> None:
         os.kill(os.getpid(), signal.SIGTERM)  # the first signal: stop once the data are loaded

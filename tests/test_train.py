@@ -81,7 +81,7 @@ def test_gate_biases_keep_their_init_against_decay_only_when_asked(
         moved[decay] = {
             n for n, p in trainer.model.named_parameters() if not torch.equal(p, before[n])
         }
-    biases = {n for n in before if n.endswith("gate_conv.bias")}
+    biases = {n for n in before if n.endswith(("gate_norm.bias", "gate_conv.bias"))}
     assert len(biases) == 3 and biases <= moved[True] and moved[True] - moved[False] == biases
     with pytest.raises(ConfigError, match="gate_bias_decay"):  # identity has no b_g
         Trainer(compose_config([*tiny_run, "shortcut.gate_bias_decay=false"]), devnull).build()

@@ -4,7 +4,7 @@ the architecture registry chooses between ResNets and their neighbours (DenseNet
 from resnet_lab.models.densenet import DenseNet
 from resnet_lab.models.network import ARCHS, build_network, describe_network
 from resnet_lab.models.resnet import BLOCKS, ResNet
-from resnet_lab.models.shortcuts import SHORTCUTS, Shortcut
+from resnet_lab.models.shortcuts import SHORTCUTS, Shortcut, config_as_trained
 from resnet_lab.models.units import AFTER_ADD, BRANCH_LAYOUTS, ResidualUnit
 
 __all__ = [
@@ -18,5 +18,6 @@ __all__ = [
     "ResidualUnit",
     "Shortcut",
     "build_network",
+    "config_as_trained",
     "describe_network",
 ]

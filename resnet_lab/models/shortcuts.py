@@ -11,8 +11,9 @@ Where a unit changes the shape (stride 2 or more channels), the identity is resh
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -131,29 +132,39 @@ class ScaleShortcut(Shortcut):
 
 
 class _Gated(Shortcut):
-    """Holds g(x) = sigmoid(W_g x + b_g), W_g a (strided) convolution of the unit's input.
+    """Holds g(x) = sigmoid(BN(W_g x) + b_g), W_g a (strided) convolution of the unit's input.
 
-    The paper's g(x) has no BN: a BN after W_g would bring its own bias and override the b_g
-    that the table rows set. Like every parameter, b_g gets weight decay, as in the authors'
-    Torch code, which decays all parameters; ``shortcut.gate_bias_decay=false`` exempts it
-    (the papers do not say, and decay alone would pull b_g = -6 most of the way to 0 by the
-    first lr drop)."""
+    Identity Mappings adopts BN "right after the weight layers" of every unit of Table 1, the
+    gate's W_g among them: b_g is that BN's bias, so it starts at the value the table row sets
+    (``gate_bias``) and learns as BN biases do. ``gate_norm=false``: no BN, b_g is W_g's own
+    bias, sigmoid(W_g x + b_g), as the highway gate always is. Like every parameter, b_g gets weight
+    decay, as in the authors' Torch code, which decays all parameters;
+    ``shortcut.gate_bias_decay=false`` exempts it (the papers do not say, and decay alone would
+    pull b_g = -6 most of the way to 0 by the first lr drop)."""
 
-    uses = ("gate_bias", "gate_bias_decay")
+    uses = ("gate_bias", "gate_bias_decay", "gate_norm")
     gate_kernel: ClassVar[int] = 1  # Identity Mappings: W_g is a 1x1 convolution
 
     def __init__(self, site: ShortcutSite, cfg: ShortcutCfg) -> None:
         super().__init__(site, cfg)
         k = self.gate_kernel
+        norm = cfg.gate_norm and "gate_norm" in self.uses
         self.gate_conv = nn.Conv2d(
-            site.in_channels, site.out_channels, k, site.stride, k // 2, bias=True
+            site.in_channels, site.out_channels, k, site.stride, k // 2, bias=not norm
         )
+        self.gate_norm = nn.BatchNorm2d(site.out_channels) if norm else None
         self.gate_act = GateActivation()
         self.gate_bias_init = cfg.gate_bias
         self.gate_bias_decay = cfg.gate_bias_decay
 
+    @property
+    def gate_bias_name(self) -> str:
+        """The name, within this shortcut, of the parameter b_g."""
+        return "gate_conv.bias" if self.gate_norm is None else "gate_norm.bias"
+
     def gate(self, x: Tensor) -> Tensor:
-        return self.gate_act(self.gate_conv(x))
+        z = self.gate_conv(x)
+        return self.gate_act(z if self.gate_norm is None else self.gate_norm(z))
 
 
 @SHORTCUTS.register("gate")
@@ -172,11 +183,13 @@ class HighwayShortcut(ExclusiveGateShortcut):
     The same sum as exclusive gating, seen from the other side: T(x) = sigmoid(W_T x + b_T) is the
     *transform* gate on the branch, 1 - T(x) the carry gate. As in the highway paper's
     convolutional highway layers, W_T has the receptive field of a 3x3 convolution (the
-    exclusive gate of Identity Mappings uses 1x1), and b_T starts at small negative values
-    (conf/shortcut/highway.yaml: -2) that favour carrying. F(x) stays a two-layer residual branch:
-    the lab's highway nets are ResNets with highway gates, not the highway paper's plain layers.
+    exclusive gate of Identity Mappings uses 1x1, and a BN), and b_T starts at small negative
+    values (conf/shortcut/highway.yaml: -2) that favour carrying. F(x) stays a two-layer residual
+    branch: the lab's highway nets are ResNets with highway gates, not the highway paper's plain
+    layers.
     """
 
+    uses = ("gate_bias", "gate_bias_decay")  # no BN on W_T: the highway papers' gate
     gate_kernel = 3
 
 
@@ -249,19 +262,31 @@ class DropoutShortcut(Shortcut):
         return _plus(self.drop(h) * self.keep if self.training else h * self.keep, residual)
 
 
+def config_as_trained(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's saved config, completed with what the run had for settings added since: a gated
+    run recorded before ``shortcut.gate_norm`` existed had no BN on its gates."""
+    shortcut = config.get("shortcut")
+    if not isinstance(shortcut, Mapping) or "gate_norm" in shortcut:
+        return dict(config)
+    name = str(shortcut.get("name"))
+    if name not in SHORTCUTS.names() or "gate_norm" not in SHORTCUTS.get(name).uses:
+        return dict(config)
+    return {**config, "shortcut": {**shortcut, "gate_norm": False}}
+
+
 def init_gate_biases(module: nn.Module) -> None:
     """Set every gate's b_g to its configured value (after the generic He initialisation)."""
     for m in module.modules():
         if isinstance(m, _Gated):
             with torch.no_grad():
-                m.gate_conv.bias.fill_(m.gate_bias_init)
+                m.get_parameter(m.gate_bias_name).fill_(m.gate_bias_init)
 
 
 def no_weight_decay(module: nn.Module) -> set[str]:
     """Names (as ``named_parameters`` gives them) of the parameters the optimizer must not decay:
     the gate biases of shortcuts built with ``gate_bias_decay=false``."""
     return {
-        f"{name}.gate_conv.bias" if name else "gate_conv.bias"
+        f"{name}.{m.gate_bias_name}" if name else m.gate_bias_name
         for name, m in module.named_modules()
         if isinstance(m, _Gated) and not m.gate_bias_decay
     }
