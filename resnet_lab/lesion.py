@@ -65,6 +65,7 @@ from resnet_lab.evaluate import (
     limit_note,
     prepare,
     unfinished,
+    unused_root_note,
     without_download,
 )
 from resnet_lab.lesion_config import EXPERIMENTS, LesionRunCfg
@@ -769,6 +770,8 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
         log.warning("%s: %s", cfg.checkpoint, progress)
     if different := limit_note(model.info, cfg.data.limit, "data.limit="):
         log.warning("%s: %s", cfg.checkpoint, different)
+    if unused := unused_root_note(model.info, cfg.data.root, "data.root="):
+        log.warning("%s: %s", cfg.checkpoint, unused)
     limit = cfg.data.limit
     images, labels = data.eval_images[:limit], data.eval_labels[:limit]
 

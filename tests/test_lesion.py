@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 import os
 import random
@@ -539,22 +540,28 @@ def test_an_interrupted_study_keeps_what_it_finished(
     )
 
 
-def test_a_gated_net_of_a_limited_run_is_studied_with_its_caveats(tmp_path: Path) -> None:
+def test_a_gated_net_of_a_limited_run_is_studied_with_its_caveats(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """The study of a run trained with data.limit measures more test images than the run did
     (its intact error differs from result.json's: said, as eval says it); a gated net's path
-    gradients are only indicative (said in docs/lesion.md, now in the study too)."""
+    gradients are only indicative (said in docs/lesion.md, now in the study too); a data.root
+    given for synthetic data is said to be unused."""
     run_dir = save_run(tmp_path / "run", "model.depth=8", "shortcut=gate", "data.limit=100")
     cfg = compose_lesion_config(
         [
             f"checkpoint={run_dir}",
             "data.limit=8",
+            "data.root=/no/dir",
             "trainer.device=cpu",
             "lesion.experiments=[single,paths]",
             "lesion.path_samples=1",
             "lesion.path_batch=2",
         ]
     )
-    run(cfg, tmp_path / "out")
+    with caplog.at_level(logging.WARNING, logger="resnet_lab.lesion"):
+        run(cfg, tmp_path / "out")
+    assert "data.root=/no/dir is not used: the run trained on synthetic data" in caplog.text
     text = (tmp_path / "out" / "lesion.md").read_text()
     assert (
         "- note: the run used data.limit=100: it trained on the first 100 training images and "

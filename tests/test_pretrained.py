@@ -193,6 +193,13 @@ def test_eval_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "not finished" not in capsys.readouterr().out
     assert eval_main([str(tmp_path / "missing")]) == 2
     assert "no such checkpoint" in capsys.readouterr().err
+    # synthetic data are generated: a --data-root (here a folder that does not exist) is unused
+    args = [str(tmp_path / "done"), "--limit", "40", "--device", "cpu", "--data-root", "/no/dir"]
+    assert eval_main(args) == 0
+    assert (
+        "note:       --data-root /no/dir is not used: the run trained on synthetic data, "
+        "generated, not read" in capsys.readouterr().out
+    )
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
