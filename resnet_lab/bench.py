@@ -765,6 +765,8 @@ SET_BY_OPTIONS = {
     "trainer.precision": "--precision",
     "trainer.compile": "--compile",
 }
+# Settings that would make the lab's step compute another thing than the plain loop's
+NOT_BENCHMARKED = {"trainer.bn_group": "the plain loop it is timed against has whole-batch BN"}
 
 
 def _check_overrides(overrides: list[str]) -> None:
@@ -775,6 +777,8 @@ def _check_overrides(overrides: list[str]) -> None:
         if key in SET_BY_OPTIONS:
             option = SET_BY_OPTIONS[key]
             raise UserError(f"{override}: give it as {option}, the option that sets it")
+        if key in NOT_BENCHMARKED:
+            raise UserError(f"{override}: not benchmarked ({NOT_BENCHMARKED[key]})")
 
 
 def _bench(args: argparse.Namespace, command: str) -> int:

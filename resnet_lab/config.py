@@ -112,6 +112,9 @@ class TrainerCfg:
     milestones: list[int] = field(default_factory=lambda: [32_000, 48_000])
     lr_decay: float = 0.1
     nesterov: bool = False  # the ResNet papers use plain momentum; DenseNet/WRN use Nesterov
+    # BN statistics of each group of this many images of a batch (64: the 2015 paper's two GPUs
+    # of 64 images); 0: of the whole batch, as one device computes them
+    bn_group: int = 0
     log_every: int = 100  # steps between metrics.jsonl/TensorBoard lines (one host sync each)
     eval_every: int = 2_000  # steps between test-set evaluations (and at the end)
     ckpt_every: int = 2_000  # steps between checkpoints (and at the end)

@@ -48,6 +48,7 @@ from resnet_lab.data import DeviceData, TrainBatches, absolute_root, eval_batche
 from resnet_lab.device import resolve_device, set_cuda_math
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import ARCHS, SHORTCUTS, build_network, config_as_trained, describe_network
+from resnet_lab.models.grouped_bn import group_batch_norms
 from resnet_lab.models.shortcuts import GateActivation, no_weight_decay
 from resnet_lab.run_folder import (
     MetricsLog,
@@ -137,6 +138,10 @@ def check_trainer_config(cfg: DictConfig) -> None:
         "warmup_steps": (t.warmup_steps >= 0, "must not be negative"),
         "momentum": (0 <= t.momentum < 1, "must be in [0, 1)"),
         "weight_decay": (t.weight_decay >= 0, "must not be negative"),
+        "bn_group": (
+            t.bn_group >= 0 and (t.bn_group == 0 or t.batch_size % t.bn_group == 0),
+            f"must divide trainer.batch_size={t.batch_size} into groups (0: the whole batch)",
+        ),
     }
     for key, (ok, rule) in ranges.items():
         if not ok:
@@ -348,6 +353,8 @@ class Trainer:
         cfg = self.cfg
         torch.manual_seed(cfg.seed)
         model = build_network(cfg)  # first: a bad option fails before the data is loaded
+        if 0 < self.t.bn_group < self.t.batch_size:
+            group_batch_norms(model, self.t.bn_group)
         self.model = model.to(self.device, memory_format=self.memory_format)
         self.data: DeviceData = data if data is not None else load_data(cfg.data, self.device)
         self.batches = TrainBatches(

@@ -430,6 +430,11 @@ def test_benchmark_rejects_bad_options(capsys: pytest.CaptureFixture, tmp_path: 
     # a setting the benchmark's options set: the override would have won over the option
     assert bench.main(["--device", "cpu", *tiny, "model.depth=20"]) == 2
     assert "model.depth=20: give it as --depth, the option that sets it" in capsys.readouterr().err
+    # a setting that would time another computation than the plain loop's
+    assert bench.main(["--device", "cpu", *tiny, "trainer.bn_group=4"]) == 2
+    assert "trainer.bn_group=4: not benchmarked (the plain loop it is timed against has " in (
+        capsys.readouterr().err
+    )
     # --out: a folder, or a file where nothing can be written, is told before any timing
     folder = tmp_path
     assert bench.main(["--device", "cpu", *tiny, "--out", str(folder)]) == 2

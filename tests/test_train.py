@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import SHARED, run_cli
 from omegaconf import OmegaConf
 
@@ -26,6 +27,7 @@ from resnet_lab.data import eval_batches, normalize
 from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import ARCHS, SHORTCUTS
+from resnet_lab.models.grouped_bn import GroupedBatchNorm2d, group_batch_norms
 from resnet_lab.report import RESULT_FIELDS
 from resnet_lab.run_folder import RunLock
 from resnet_lab.train import (
@@ -85,6 +87,51 @@ def test_gate_biases_keep_their_init_against_decay_only_when_asked(
     assert len(biases) == 3 and biases <= moved[True] and moved[True] - moved[False] == biases
     with pytest.raises(ConfigError, match="gate_bias_decay"):  # identity has no b_g
         Trainer(compose_config([*tiny_run, "shortcut.gate_bias_decay=false"]), devnull).build()
+
+
+@pytest.mark.parametrize("shortcut", ["identity", "gate"])
+def test_bn_group_normalises_each_group_as_a_device_of_its_own(
+    tiny_run: list[str], shortcut: str
+) -> None:
+    """trainer.bn_group=8 on a batch of 16: as the 2015 paper's two GPUs of 64, each half is
+    normalised with its own statistics, so the loss and gradients are those of the two halves'
+    losses computed apart, averaged (float64: the same function, not only a close one)."""
+    devnull, overrides = Path(os.devnull), [*tiny_run, f"shortcut={shortcut}"]
+    grouped = Trainer(compose_config([*overrides, "trainer.bn_group=8"]), devnull)
+    grouped.build()
+    apart = Trainer(compose_config(overrides), devnull)
+    apart.build()
+    bns = [m for m in grouped.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and all(isinstance(m, GroupedBatchNorm2d) and m.group == 8 for m in bns)
+    x, y = grouped.batches.next()
+    x = x.double()
+    for trainer in (grouped, apart):
+        trainer.model.double()
+        trainer.model.zero_grad()
+    loss = F.cross_entropy(grouped.model(x), y)
+    loss.backward()
+    halves = [F.cross_entropy(apart.model(x[i : i + 8]), y[i : i + 8]) for i in (0, 8)]
+    ((halves[0] + halves[1]) / 2).backward()
+    assert loss.item() == pytest.approx(((halves[0] + halves[1]) / 2).item(), rel=1e-12)
+    pairs = zip(grouped.model.named_parameters(), apart.model.parameters(), strict=True)
+    for (name, p), q in pairs:
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-9, atol=1e-12, msg=name)
+    grouped.model.eval()  # evaluation uses the running statistics, as any BN
+    assert grouped.model(x).shape == (16, 10)
+
+
+def test_grouped_bn_running_statistics_are_the_mean_of_the_groups() -> None:
+    torch.manual_seed(0)
+    bn = torch.nn.BatchNorm2d(3)
+    x = torch.randn(8, 3, 5, 5).contiguous(memory_format=torch.channels_last)
+    groups = [torch.nn.BatchNorm2d(3) for _ in range(2)]
+    grouped = group_batch_norms(torch.nn.Sequential(bn), 4)[0]
+    out = grouped(x)
+    torch.testing.assert_close(out, torch.cat([groups[0](x[:4]), groups[1](x[4:])]))
+    for name in ("running_mean", "running_var"):
+        mean = (getattr(groups[0], name) + getattr(groups[1], name)) / 2
+        torch.testing.assert_close(getattr(grouped, name), mean)
+    assert grouped.num_batches_tracked.item() == 1
 
 
 def test_a_batch_larger_than_the_training_set_is_said(
@@ -453,6 +500,8 @@ def test_a_folder_with_damaged_checkpoints_is_still_refused(
         (["trainer.momentum=-0.5"], "trainer.momentum=-0.5 must be in [0, 1)"),
         (["trainer.momentum=1"], "trainer.momentum=1.0 must be in [0, 1)"),
         (["trainer.weight_decay=-1e-4"], "trainer.weight_decay=-0.0001 must not be negative"),
+        (["trainer.bn_group=6"], "trainer.bn_group=6 must divide trainer.batch_size=16 into"),
+        (["trainer.bn_group=-8"], "trainer.bn_group=-8 must divide trainer.batch_size=16 into"),
         # a non-finite value trained as lr 0.1 in the warm-up, or "diverged" (the papers' fail)
         (["trainer.lr=inf"], "trainer.lr=inf must be a finite number"),
         (["trainer.weight_decay=inf"], "trainer.weight_decay=inf must be a finite number"),
