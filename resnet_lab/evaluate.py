@@ -114,10 +114,10 @@ def limit_note(info: dict[str, Any], limit: int | None, option: str) -> str | No
     )
 
 
-def unused_root_note(info: dict[str, Any], root: str | None, option: str) -> str | None:
+def unused_root_note(dataset: str | None, root: str | None, option: str) -> str | None:
     """A data root given for a net trained on synthetic data, which is generated, not read:
     the folder was not looked at (``option``: how the tool sets it, e.g. ``--data-root ``)."""
-    if root is None or info.get("trained_on") != "synthetic":
+    if root is None or dataset != "synthetic":
         return None
     return f"{option}{root} is not used: the run trained on synthetic data, generated, not read"
 
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if note := limit_note(info, args.limit, "--limit "):
         print(f"note:       {note}")
-    if note := unused_root_note(info, args.data_root, "--data-root "):
+    if note := unused_root_note(info.get("trained_on"), args.data_root, "--data-root "):
         print(f"note:       {note}")
     if args.limit is not None and args.limit > n:
         print(f"note:       --limit {args.limit} is above the {n} {data.eval_split} images")

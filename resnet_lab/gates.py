@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from resnet_lab import stopping
 from resnet_lab.errors import UserError
-from resnet_lab.evaluate import in_flags, positive_int
+from resnet_lab.evaluate import in_flags, positive_int, unused_root_note
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +240,9 @@ def run(args: argparse.Namespace) -> Path:
     device = resolve_device(args.device, option="--device")
     model.to(device)
     data = load_data(data_config(config.get("data"), args.data_root), device)
+    dataset = config.get("data", {}).get("name")
+    if note := unused_root_note(dataset, args.data_root, "--data-root "):
+        log.warning("note: %s", note)
     batch_size = args.batch_size or config["trainer"]["eval_batch_size"]
     names, stats = measure(model, eval_batches(data, batch_size), data.num_classes, device)
     units = summarize(names, stats, data.classes)

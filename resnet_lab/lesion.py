@@ -770,7 +770,7 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
         log.warning("%s: %s", cfg.checkpoint, progress)
     if different := limit_note(model.info, cfg.data.limit, "data.limit="):
         log.warning("%s: %s", cfg.checkpoint, different)
-    if unused := unused_root_note(model.info, cfg.data.root, "data.root="):
+    if unused := unused_root_note(model.info.get("trained_on"), cfg.data.root, "data.root="):
         log.warning("%s: %s", cfg.checkpoint, unused)
     limit = cfg.data.limit
     images, labels = data.eval_images[:limit], data.eval_labels[:limit]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -550,7 +551,9 @@ def _run_folder(tmp_path: Path, shortcut: str, *overrides: str) -> tuple[Path, n
     return run_dir, net, cfg
 
 
-def test_gate_tool_writes_means_per_unit_and_class(tmp_path: Path) -> None:
+def test_gate_tool_writes_means_per_unit_and_class(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from resnet_lab.data import eval_batches, load_data
@@ -599,7 +602,11 @@ def test_gate_tool_writes_means_per_unit_and_class(tmp_path: Path) -> None:
     # measured again: the histograms are replaced, as gates.json is; other event files stay
     foreign = out / "events.out.tfevents.1.host.1.0"  # e.g. a run's own, with --out RUN_DIR
     foreign.write_bytes(b"")
-    assert gates_main([str(run_dir)]) == 0
+    with caplog.at_level(logging.WARNING, logger="resnet_lab.gates"):  # synthetic: not read
+        assert gates_main([str(run_dir), "--data-root", str(tmp_path / "nowhere")]) == 0
+    assert f"--data-root {tmp_path / 'nowhere'} is not used: the run trained on synthetic" in (
+        caplog.text
+    )
     assert foreign.exists() and len(list(out.glob("events.out.tfevents.*.gates"))) == 1
     events = EventAccumulator(str(out))
     events.Reload()
