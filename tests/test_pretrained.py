@@ -492,11 +492,18 @@ def test_a_run_with_a_scaled_shortcut_round_trips(tmp_path: Path) -> None:
         assert torch.equal(model(images), net(normalize(images, mean)))
 
 
-def test_a_gated_run_saved_before_gate_norm_existed_loads_as_it_trained(tmp_path: Path) -> None:
-    """Its gates had no BN: a config without shortcut.gate_norm rebuilds that net, whose
-    weights then load strictly (the new default, a BN, would not fit them)."""
-    net, config = tiny_run(tmp_path, "shortcut=gate", "shortcut.gate_norm=false")
-    del config["shortcut"]["gate_norm"]
+@pytest.mark.parametrize(
+    ("shortcut", "option", "before"),
+    [("gate", "gate_norm", "false"), ("dropout", "dropout_inverted", "true")],
+)
+def test_a_run_saved_before_an_option_existed_loads_as_it_trained(
+    tmp_path: Path, shortcut: str, option: str, before: str
+) -> None:
+    """Gates had no BN, the dropout shortcut was inverted: a config without the option rebuilds
+    that net (the new default, a BN, would not fit the gates' weights; classic dropout would
+    halve the shortcut at test time)."""
+    net, config = tiny_run(tmp_path, f"shortcut={shortcut}", f"shortcut.{option}={before}")
+    del config["shortcut"][option]
     state = {"model": net.state_dict(), "config": config, "train_state": {"step": 8}}
     save_checkpoint(state, tmp_path / "ckpt", 8, keep=1)
     images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)

@@ -132,7 +132,7 @@ class ScaleShortcut(Shortcut):
 
 
 class _Gated(Shortcut):
-    """Holds g(x) = sigmoid(BN(W_g x) + b_g), W_g a (strided) convolution of the unit's input.
+    """Holds g(x) = sigmoid(BN(W_g x)), W_g a (strided) convolution of the unit's input.
 
     Identity Mappings adopts BN "right after the weight layers" of every unit of Table 1, the
     gate's W_g among them: b_g is that BN's bias, so it starts at the value the table row sets
@@ -262,16 +262,24 @@ class DropoutShortcut(Shortcut):
         return _plus(self.drop(h) * self.keep if self.training else h * self.keep, residual)
 
 
+# Shortcut options whose default changed, with what a run recorded before the option existed
+# had: such a run lacks the key, and the new default would describe another net
+BEFORE_THE_OPTION = {
+    "gate_norm": False,  # gates had no BN
+    "dropout_inverted": True,  # torch's Dropout, inverted, was the dropout shortcut
+}
+
+
 def config_as_trained(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A run's saved config, completed with what the run had for settings added since: a gated
-    run recorded before ``shortcut.gate_norm`` existed had no BN on its gates."""
+    """A run's saved config, completed with what the run had for the shortcut options of
+    ``BEFORE_THE_OPTION`` that its variant uses and its config lacks."""
     shortcut = config.get("shortcut")
-    if not isinstance(shortcut, Mapping) or "gate_norm" in shortcut:
+    name = str(shortcut.get("name")) if isinstance(shortcut, Mapping) else ""
+    if name not in SHORTCUTS.names():
         return dict(config)
-    name = str(shortcut.get("name"))
-    if name not in SHORTCUTS.names() or "gate_norm" not in SHORTCUTS.get(name).uses:
-        return dict(config)
-    return {**config, "shortcut": {**shortcut, "gate_norm": False}}
+    uses = SHORTCUTS.get(name).uses
+    missing = {k: v for k, v in BEFORE_THE_OPTION.items() if k in uses and k not in shortcut}
+    return {**config, "shortcut": {**shortcut, **missing}} if missing else dict(config)
 
 
 def init_gate_biases(module: nn.Module) -> None:
