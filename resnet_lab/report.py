@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from resnet_lab.api import compose_config
 from resnet_lab.command_line import cannot_make
@@ -210,16 +210,38 @@ def known_profiles() -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / "profile").glob("*.yaml"))
 
 
+def _experiment_block(path: Path) -> DictConfig:
+    """A row file's ``experiment:`` block, typed by the schema the trainer uses; a user's
+    mistake in it (YAML syntax, a wrong type, no mapping) is one line that names the place."""
+    try:
+        loaded = OmegaConf.load(path)
+    except Exception as exc:  # YAML's message runs over several lines: its problem and place
+        problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+        mark = getattr(exc, "problem_mark", None)
+        place = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"experiment file {path} cannot be read: {problem}{place}") from None
+    raw = loaded.get("experiment") if isinstance(loaded, DictConfig) else None
+    if (raw is not None and not isinstance(raw, DictConfig)) or isinstance(loaded, ListConfig):
+        raise ConfigError(
+            f"experiment file {path}: `experiment:` must be a mapping of the row's fields "
+            "(name, table, row, order, reported, statistic, source, note)"
+        )
+    try:
+        return OmegaConf.merge(OmegaConf.structured(ExperimentCfg), raw or {})
+    except Exception as exc:  # a wrong type: OmegaConf's first line, and the key
+        first = str(exc).strip().splitlines()[0]
+        key = getattr(exc, "full_key", None)
+        raise ConfigError(
+            f"experiment file {path}: {first}" + (f" (experiment.{key})" if key else "")
+        ) from None
+
+
 def load_experiments(directory: Path | None = None) -> list[Experiment]:
     """Read every experiment file (plain OmegaConf: the report needs no Hydra composition)."""
     directory = directory or experiments_dir()
     experiments = []
     for path in sorted(directory.rglob("*.yaml")):
-        try:  # typed by the schema the trainer uses: a wrong type names its key
-            raw = OmegaConf.load(path).get("experiment") or {}
-            block = OmegaConf.merge(OmegaConf.structured(ExperimentCfg), raw)
-        except Exception as exc:  # a YAML syntax error or a wrong type in a user's new row
-            raise ConfigError(f"experiment file {path} cannot be read: {exc}") from None
+        block = _experiment_block(path)
         figure = _as_float(block.reported)
         if block.reported not in (None, "fail") and not (figure is not None and 0 <= figure <= 100):
             raise ConfigError(

@@ -450,12 +450,28 @@ def test_a_reported_figure_that_is_not_one_is_refused(
 
 
 @pytest.mark.parametrize(
-    "text", ["experiment: {name: x\n", "experiment: 5\n", "experiment: {order: first}\n", "- 1\n"]
+    ("text", "why"),
+    [
+        (
+            "experiment: {name: x\n",
+            "cannot be read: expected ',' or '}', but got '<stream end>' (line 2, column 1)",
+        ),
+        ("experiment: 5\n", ": `experiment:` must be a mapping of the row's fields"),
+        (
+            "experiment: {order: first}\n",
+            ": Value 'first' of type 'str' could not be converted to Integer (experiment.order)",
+        ),
+        ("- 1\n", ": `experiment:` must be a mapping of the row's fields"),
+    ],
 )
-def test_an_unreadable_experiment_file_is_a_clear_error(tmp_path: Path, text: str) -> None:
+def test_an_unreadable_experiment_file_is_a_clear_error(
+    tmp_path: Path, text: str, why: str
+) -> None:
+    """One line that names the place (YAML's and OmegaConf's messages run over three)."""
     (tmp_path / "broken.yaml").write_text(text)
-    with pytest.raises(report.ConfigError, match=r"broken\.yaml cannot be read"):
+    with pytest.raises(report.ConfigError, match=r"broken\.yaml") as caught:
         report.load_experiments(tmp_path)
+    assert "\n" not in str(caught.value) and why in str(caught.value)
 
 
 def test_a_row_without_a_published_figure_is_reported_as_such(
@@ -726,20 +742,27 @@ def test_a_smoke_run_is_compared_with_its_row_under_the_smoke_profile(tmp_path: 
     assert row.status == "fail, other settings, not counted (1)"
 
 
-def test_a_gated_run_recorded_before_gate_norm_existed_is_not_the_rows_net(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("name", "option", "departure"),
+    [
+        ("table1/gate_b6", "gate_norm", "shortcut.gate_norm True -> False"),
+        ("table1/dropout", "dropout_inverted", "shortcut.dropout_inverted False -> True"),
+    ],
+)
+def test_a_run_recorded_before_an_option_existed_is_not_the_rows_net(
+    tmp_path: Path, name: str, option: str, departure: str
 ) -> None:
-    """Its gates had no BN, the row's have one: a config lacking shortcut.gate_norm is read as
-    trained (false), not as the row's default, and the run is named, not counted."""
-    name = "table1/gate_b6"
+    """Its gates had no BN (its dropout was inverted), the row's have one (is classic): a config
+    lacking the option is read as trained, not as the row's default; the run is named, not
+    counted. A shortcut that does not use the option is compared as before."""
     before = _row_config(name, "paper")
-    del before["shortcut"]["gate_norm"]
+    del before["shortcut"][option]
     _edit_result(write_run(tmp_path, "a/0", name, 0, 8.0), config=before)
     runs, _ = report.find_runs([tmp_path])
     report.mark_departures([DEFINITIONS[name]], runs)
-    assert runs[0].departures == ["shortcut.gate_norm True -> False"]
-    identity = _row_config("table1/original", "paper")  # no gates: the key means nothing there
-    del identity["shortcut"]["gate_norm"]
+    assert runs[0].departures == [departure]
+    identity = _row_config("table1/original", "paper")  # the key means nothing there
+    del identity["shortcut"][option]
     _edit_result(write_run(tmp_path, "b/0", "table1/original", 0, 7.0), config=identity)
     runs, _ = report.find_runs([tmp_path / "b"])
     report.mark_departures([DEFINITIONS["table1/original"]], runs)
