@@ -217,6 +217,8 @@ def _experiment_block(path: Path) -> DictConfig:
         loaded = OmegaConf.load(path)
     except Exception as exc:  # YAML's message runs over several lines: its problem and place
         problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+        if context := getattr(exc, "context", None):  # e.g. "expected a single document"
+            problem = f"{context}: {problem}"
         mark = getattr(exc, "problem_mark", None)
         place = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise ConfigError(f"experiment file {path} cannot be read: {problem}{place}") from None

@@ -494,6 +494,8 @@ class Trainer:
     def _check_same_run(self, saved: dict[str, Any]) -> None:
         now = flatten_keys(OmegaConf.to_container(self.cfg, resolve=True))
         before = flatten_keys(config_as_trained(saved))
+        # what a run from before an option existed had: the override that continues it
+        predates = {key: before[key] for key in set(before) - set(flatten_keys(saved))}
         # a key the run lacks comes from a newer lab, where the run had its default value
         defaults = flatten_keys(OmegaConf.to_container(OmegaConf.structured(Config), resolve=True))
         before |= {key: defaults[key] for key in set(now) - set(before) if key in defaults}
@@ -507,9 +509,17 @@ class Trainer:
         ]
         if differences:
             detail = ", ".join(f"{k}: {before[k]!r} -> {now[k]!r}" for k in differences[:8])
+            older = [k for k in differences if k in predates]
+            how = (
+                f"the run predates {', '.join(older)}: add "
+                f"{' '.join(f'{k}={str(predates[k]).lower()}' for k in older)} to continue it "
+                "as it trained"
+                if older
+                else "repeat the original command's overrides"
+            )
             raise ConfigError(
                 f"resume=true with a different config than the run in {self.run_dir} ({detail}); "
-                "repeat the original command's overrides, or start a new run"
+                f"{how}, or start a new run"
             )
 
     # -- the loop ----------------------------------------------------------------------------
@@ -744,6 +754,7 @@ def hparams_of(cfg: DictConfig) -> dict[str, bool | int | float | str]:
         "data": cfg.data.name,
         "profile": cfg.profile,
         "precision": cfg.trainer.precision,
+        "bn_group": cfg.trainer.bn_group,
     }  # not max_steps: TensorBoard keeps a run's first hparams, the steps are a metric instead
     used = {f"model.{key}" for key in ARCHS.get(cfg.model.arch).uses}
     if residual:

@@ -454,7 +454,12 @@ def test_a_reported_figure_that_is_not_one_is_refused(
     [
         (
             "experiment: {name: x\n",
-            "cannot be read: expected ',' or '}', but got '<stream end>' (line 2, column 1)",
+            "cannot be read: while parsing a flow mapping: expected ',' or '}', but got "
+            "'<stream end>' (line 2, column 1)",
+        ),
+        (
+            "experiment: {name: x}\n---\nb: 1\n",
+            "cannot be read: expected a single document in the stream: but found another",
         ),
         ("experiment: 5\n", ": `experiment:` must be a mapping of the row's fields"),
         (

@@ -409,7 +409,11 @@ def test_a_gated_run_from_before_gate_norm_resumes_only_as_it_trained(tmp_path: 
     result = json.loads((tmp_path / "result.json").read_text())
     del result["config"]["shortcut"]["gate_norm"]
     (tmp_path / "result.json").write_text(json.dumps(result))
-    with pytest.raises(ConfigError, match=r"shortcut\.gate_norm: False -> True"):
+    with pytest.raises(
+        ConfigError,
+        match=r"shortcut\.gate_norm: False -> True\); the run "
+        r"predates shortcut\.gate_norm: add shortcut\.gate_norm=false to continue it as it",
+    ):
         fit([*gated, "resume=true"], tmp_path)
     assert fit([*gated, "shortcut.gate_norm=false", "resume=true"], tmp_path)["status"] == (
         "completed"

@@ -128,10 +128,14 @@ def test_grouped_bn_running_statistics_are_the_mean_of_the_groups() -> None:
     grouped = group_batch_norms(torch.nn.Sequential(bn), 4)[0]
     out = grouped(x)
     torch.testing.assert_close(out, torch.cat([groups[0](x[:4]), groups[1](x[4:])]))
+    assert out.is_contiguous(memory_format=torch.channels_last)  # the next conv's layout kept
     for name in ("running_mean", "running_var"):
         mean = (getattr(groups[0], name) + getattr(groups[1], name)) / 2
         torch.testing.assert_close(getattr(grouped, name), mean)
     assert grouped.num_batches_tracked.item() == 1
+    with pytest.raises(ValueError, match="a batch of 6 images does not split into groups of 4"):
+        grouped(x[:6])
+    assert "group=4" in repr(grouped)
 
 
 def test_a_batch_larger_than_the_training_set_is_said(
@@ -194,7 +198,7 @@ def test_tiny_run_learns_and_writes_every_output(tiny_run: list[str], tmp_path: 
     (session,) = [d.session_start_info for d in plugin if d.HasField("session_start_info")]
     logged = set(session.hparams)  # the options the chosen variants use (a new one's too)
     named = {"arch", "shortcut", "after_add", "depth", "block", "width", "seed", "experiment"}
-    named |= {"data", "profile", "precision"}
+    named |= {"data", "profile", "precision", "bn_group"}  # the opt-in recipe changes too
     used = {f"shortcut.{k}" for k in SHORTCUTS.get("gate").uses}
     used |= {f"model.{k}" for k in ARCHS.get("resnet").uses}
     assert logged == named | used and "shortcut.gate_bias_decay" in used

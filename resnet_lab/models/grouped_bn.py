@@ -21,10 +21,15 @@ class GroupedBatchNorm2d(nn.BatchNorm2d):
         super().__init__(num_features, **kwargs)  # type: ignore[arg-type]
         self.group = group
 
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, group={self.group}"
+
     def forward(self, x: Tensor) -> Tensor:
         n, c, *spatial = x.shape
         if not self.training or n == self.group:
             return super().forward(x)
+        if n % self.group:
+            raise ValueError(f"a batch of {n} images does not split into groups of {self.group}")
         groups = n // self.group
         # the groups side by side as channels: one batch_norm call normalises each on its own
         grouped = x.reshape(groups, self.group, c, *spatial).transpose(0, 1)
@@ -45,8 +50,10 @@ class GroupedBatchNorm2d(nn.BatchNorm2d):
             self.running_mean.copy_(running_mean.view(groups, c).mean(0))
             self.running_var.copy_(running_var.view(groups, c).mean(0))
             self.num_batches_tracked.add_(1)
-        out = out.reshape(self.group, groups, c, *spatial).transpose(0, 1)
-        return out.reshape(x.shape)
+        out = out.reshape(self.group, groups, c, *spatial).transpose(0, 1).reshape(x.shape)
+        # back in the input's layout: the convolutions that follow keep channels_last
+        channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+        return out.contiguous(memory_format=torch.channels_last) if channels_last else out
 
 
 def group_batch_norms(model: nn.Module, group: int) -> nn.Module:
