@@ -766,12 +766,13 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
     model, data = prepare(cfg.checkpoint, cfg.data.root, device)
     if not isinstance(model.net, ResNet):
         raise ConfigError(f"{cfg.checkpoint}: lesion studies need a ResNet ({model.info['net']})")
-    if progress := unfinished(model.info):
-        log.warning("%s: %s", cfg.checkpoint, progress)
-    if different := limit_note(model.info, cfg.data.limit, "data.limit="):
-        log.warning("%s: %s", cfg.checkpoint, different)
-    if unused := unused_root_note(model.info.get("trained_on"), cfg.data.root, "data.root="):
-        log.warning("%s: %s", cfg.checkpoint, unused)
+    notes = (
+        unfinished(model.info),
+        limit_note(model.info, cfg.data.limit, "data.limit="),
+        unused_root_note(model.info.get("trained_on"), cfg.data.root, "data.root="),
+    )
+    for note in filter(None, notes):  # why the study's figures may differ from the run's
+        log.warning("%s: %s", cfg.checkpoint, note)
     limit = cfg.data.limit
     images, labels = data.eval_images[:limit], data.eval_labels[:limit]
 
