@@ -69,11 +69,16 @@ def main(cfg: DictConfig) -> None:
         discard_refused_folder(run_dir, hydra_cfg)
         sys.exit(2)
     error = result.get("final_test_error")
+    selected = result.get("test_error_at_best_val")
     log.info(
-        "%s: %s error %s, results in %s",
+        "%s: %s error %s%s, results in %s",
         result["status"],
         result.get("eval_split", "test"),
         "n/a" if error is None else f"{error:.2f}%",
+        ""
+        if selected is None
+        else f"; test error {selected:.2f}% at step "
+        f"{result.get('best_step')}, the lowest val error's",
         run_dir,
     )
 

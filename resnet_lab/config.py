@@ -115,6 +115,9 @@ class TrainerCfg:
     # BN statistics of each group of this many images of a batch (64: the 2015 paper's two GPUs
     # of 64 images); 0: of the whole batch, as one device computes them
     bn_group: int = 0
+    # with data.split=val: evaluate the test set too, and report the test error of the evaluation
+    # with the lowest validation error (the stochastic-depth paper's selection)
+    test_at_best_val: bool = False
     log_every: int = 100  # steps between metrics.jsonl/TensorBoard lines (one host sync each)
     eval_every: int = 2_000  # steps between test-set evaluations (and at the end)
     ckpt_every: int = 2_000  # steps between checkpoints (and at the end)

@@ -100,6 +100,9 @@ class DeviceData:
     num_classes: int
     classes: list[str]
     source: str = ""  # where the images came from, for logs
+    # the test set beside the validation images (split=val with trainer.test_at_best_val)
+    test_images: torch.Tensor | None = None  # uint8 [T, 3, 32, 32]
+    test_labels: torch.Tensor | None = None  # int64 [T]
 
 
 @dataclass
@@ -440,11 +443,12 @@ def train_rows(total: int, split: str, limit: int | None = None) -> int:
     return rows if limit is None else min(rows, limit)
 
 
-def load_data(cfg: DataCfg, device: torch.device | str) -> DeviceData:
+def load_data(cfg: DataCfg, device: torch.device | str, test_too: bool = False) -> DeviceData:
     """Load the dataset named by ``cfg``, apply split and limit, and put it on ``device``.
 
     split=full trains on all training images and evaluates on the test set; split=val trains on
-    the first 90% (45k for CIFAR) and evaluates on the last 10% of the training images.
+    the first 90% (45k for CIFAR) and evaluates on the last 10% of the training images, and with
+    ``test_too`` keeps the test set beside them (an epoch chosen on validation, tested).
     """
     _check_options(cfg)
     if cfg.name == "synthetic":
@@ -467,9 +471,12 @@ def load_data(cfg: DataCfg, device: torch.device | str) -> DeviceData:
             )
         eval_x, eval_y, eval_split = train_x[n_train:], train_y[n_train:], "val"
         train_x, train_y = train_x[:n_train], train_y[:n_train]
+    test_x, test_y = (host.test_images, host.test_labels) if test_too else (None, None)
     if cfg.limit is not None:  # train_rows(..., cfg.limit) of the training images in all
         train_x, train_y = train_x[: cfg.limit], train_y[: cfg.limit]
         eval_x, eval_y = eval_x[: cfg.limit], eval_y[: cfg.limit]
+        if test_x is not None and test_y is not None:
+            test_x, test_y = test_x[: cfg.limit], test_y[: cfg.limit]
     # Exact integer sums, then float64: the mean does not depend on summation order or device.
     mean = train_x.sum(axis=0, dtype=np.int64) / (255.0 * len(train_x))
     device = torch.device(device)
@@ -487,6 +494,8 @@ def load_data(cfg: DataCfg, device: torch.device | str) -> DeviceData:
         num_classes=len(host.classes),
         classes=host.classes,
         source=host.source,
+        test_images=None if test_x is None else put(test_x),
+        test_labels=None if test_y is None else put(test_y),
     )
 
 
@@ -603,10 +612,18 @@ class TrainBatches:
         self._aug_gen.set_state(state["aug_rng"].cpu())
 
 
-def eval_batches(data: DeviceData, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """The eval set in order, normalized and not augmented; the last batch may be smaller."""
+def eval_batches(
+    data: DeviceData, batch_size: int, test_set: bool = False
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The eval set in order, normalized and not augmented; the last batch may be smaller.
+    ``test_set``: the test set kept beside the validation images instead."""
     if batch_size < 1:
         raise ConfigError(f"eval batch size must be positive, got {batch_size}")
-    for start in range(0, data.eval_labels.shape[0], batch_size):
-        images = data.eval_images[start : start + batch_size]
-        yield normalize(images, data.mean), data.eval_labels[start : start + batch_size]
+    images, labels = data.eval_images, data.eval_labels
+    if test_set:
+        if data.test_images is None or data.test_labels is None:
+            raise ValueError("no test set beside the validation images (load_data: test_too)")
+        images, labels = data.test_images, data.test_labels
+    for start in range(0, labels.shape[0], batch_size):
+        batch = images[start : start + batch_size]
+        yield normalize(batch, data.mean), labels[start : start + batch_size]

@@ -52,6 +52,7 @@ RESULT_FIELDS = (  # result.json keys of schema_version 1 (docs/contracts.md)
     "best_test_error",
     "best_step",
     "last_test_error",
+    "test_error_at_best_val",
     "final_train_error",
     "final_train_loss",
     "diverged_at_step",
@@ -68,9 +69,9 @@ RESULT_FIELDS = (  # result.json keys of schema_version 1 (docs/contracts.md)
     "finished_at",
     "config",
 )
-# Written since 2026-12-03, within schema 1; the report does not read them, so a run without
-# them (written earlier) lacks nothing it needs
-LATER_FIELDS = ("cpu_threads",)
+# Written since 2026-12-03 (test_error_at_best_val: 2026-12-04), within schema 1; a run without
+# them (written earlier) lacks nothing the report needs
+LATER_FIELDS = ("cpu_threads", "test_error_at_best_val")
 DEFINITION_FIELDS = ("table", "row", "order", "reported", "statistic")
 _BLANKS = ("row", "statistic")  # fields an experiment file may leave empty: the report fills them
 # Settings a run may take from anywhere without measuring another row: besides the result-neutral
@@ -323,6 +324,10 @@ def read_run(path: Path, label: str) -> Run:
         if curve:
             error = curve[-1][1]
             notes.append(f"run `{label}`: final error taken from the last line of metrics.jsonl")
+    eval_split = str(data.get("eval_split") or "test")
+    selected = _as_float(data.get("test_error_at_best_val"))
+    if selected is not None and data.get("status") == "completed":  # trainer.test_at_best_val
+        error, eval_split = selected, "test"  # the test error where validation chose
     status = data.get("status")
     if status not in _STATUS_RANK:
         status = "completed" if error is not None else "running"
@@ -338,7 +343,7 @@ def read_run(path: Path, label: str) -> Run:
         seed=int(seed) if _as_float(seed) is not None else None,
         profile=str(data.get("profile") or config.get("profile") or "paper"),
         error=error,
-        eval_split=str(data.get("eval_split") or "test"),
+        eval_split=eval_split,
         experiment=experiment,
         sort_time=str(data.get("finished_at") or data.get("started_at") or ""),
         notes=notes,

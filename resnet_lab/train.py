@@ -166,6 +166,11 @@ def check_trainer_config(cfg: DictConfig) -> None:
             f"(model.survival_last={cfg.model.survival_last}): every step's drop pattern is a new "
             "path to record; use compile_mode=default or no compile"
         )
+    if t.test_at_best_val and cfg.data.split != "val":
+        raise ConfigError(
+            "trainer.test_at_best_val=true chooses an evaluation by its validation error: set "
+            "data.split=val (the 5k held out)"
+        )
     if list(t.milestones) != sorted(t.milestones):
         raise ConfigError(f"trainer.milestones={list(t.milestones)} must be increasing")
 
@@ -215,6 +220,7 @@ class TrainState:
     best_step: int | None = None
     last_eval_step: int | None = None  # a signal can cut an evaluation short: redone on resume
     last_eval_error: float | None = None
+    test_at_best_val: float | None = None  # trainer.test_at_best_val: the test error then
     last_train_error: float | None = None
     last_train_loss: float | None = None
     elapsed_s: float = 0.0  # training wall time before this process
@@ -224,6 +230,10 @@ class TrainState:
     window_wrong: int = 0
     window_steps: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Cut(Exception):
+    """An evaluation cut short by a signal: redone on resume."""
 
 
 class _StopFlag:
@@ -356,7 +366,11 @@ class Trainer:
         if 0 < self.t.bn_group < self.t.batch_size:
             group_batch_norms(model, self.t.bn_group)
         self.model = model.to(self.device, memory_format=self.memory_format)
-        self.data: DeviceData = data if data is not None else load_data(cfg.data, self.device)
+        self.data: DeviceData = (
+            data
+            if data is not None
+            else load_data(cfg.data, self.device, test_too=self.t.test_at_best_val)
+        )
         self.batches = TrainBatches(
             self.data, self.t.batch_size, seed=cfg.seed, augment=cfg.data.augment
         )
@@ -628,41 +642,62 @@ class Trainer:
         self._write_result(status)
 
     def _evaluate(self, stop: _StopFlag) -> bool:
-        """Error on the eval split (and gate means); False when a signal cut it short."""
+        """Error on the eval split (and gate means; with trainer.test_at_best_val, the test
+        set's error too); False when a signal cut it short."""
         model, data = self.model, self.data
         model.eval()
         gates = [m for m in model.modules() if isinstance(m, GateActivation)]
         gate_sums = torch.zeros(len(gates), device=self.device)
         hooks = [g.register_forward_hook(_gate_hook(gate_sums, i)) for i, g in enumerate(gates)]
-        wrong = torch.zeros((), device=self.device, dtype=torch.long)
         try:
-            with (
-                torch.inference_mode(),
-                torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16),
-            ):
-                for x, y in eval_batches(data, self.t.eval_batch_size):
-                    if stop.signum:
-                        return False
-                    logits = model(x.contiguous(memory_format=self.memory_format))
-                    wrong += (logits.argmax(1) != y).sum()
+            wrong = self._wrong_count(eval_batches(data, self.t.eval_batch_size), stop)
+            for h in hooks:  # the gate means are the eval split's
+                h.remove()
+            test_wrong = torch.zeros_like(wrong)
+            if data.test_labels is not None:
+                batches = eval_batches(data, self.t.eval_batch_size, test_set=True)
+                test_wrong = self._wrong_count(batches, stop)
+        except _Cut:
+            return False
         finally:
             for h in hooks:
                 h.remove()
             model.train()
-        # one host sync for the error and every gate mean
+        # one host sync for the errors and every gate mean
         images = len(data.eval_labels)
-        wrong_total, *gate_means = torch.cat([wrong.view(1), gate_sums / images]).tolist()
+        wrong_total, test_total, *gate_means = torch.cat(
+            [wrong.view(1), test_wrong.view(1), gate_sums / images]
+        ).tolist()
         error = 100.0 * wrong_total / images
         state = self.state
         state.last_eval_step, state.last_eval_error = state.step, error
+        record: dict[str, float] = {f"{data.eval_split}/error": error}
+        if data.test_labels is not None:
+            record["test/error"] = 100.0 * test_total / len(data.test_labels)
         if state.best_error is None or error < state.best_error:
             state.best_error, state.best_step = error, state.step
-        record: dict[str, float] = {f"{data.eval_split}/error": error}
+            state.test_at_best_val = record.get("test/error")
         for i, value in enumerate(gate_means):
             record[f"gate/unit_{i:03d}"] = value
         self._log(record)
         log.info("step %d: %s error %.2f%%", state.step, data.eval_split, error)
         return True
+
+    def _wrong_count(
+        self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], stop: _StopFlag
+    ) -> torch.Tensor:
+        """Wrong predictions over ``batches``, on the device (no sync); _Cut on a signal."""
+        wrong = torch.zeros((), device=self.device, dtype=torch.long)
+        with (
+            torch.inference_mode(),
+            torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16),
+        ):
+            for x, y in batches:
+                if stop.signum:
+                    raise _Cut
+                logits = self.model(x.contiguous(memory_format=self.memory_format))
+                wrong += (logits.argmax(1) != y).sum()
+        return wrong
 
     # -- outputs -------------------------------------------------------------------------------
     def _log(self, record: dict[str, float]) -> None:
@@ -707,6 +742,7 @@ class Trainer:
             "best_test_error": s.best_error,
             "best_step": s.best_step,
             "last_test_error": s.last_eval_error,
+            "test_error_at_best_val": s.test_at_best_val,
             "final_train_error": s.last_train_error,
             "final_train_loss": s.last_train_loss,
             "diverged_at_step": s.extra.get("diverged_at_step"),

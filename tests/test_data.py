@@ -381,6 +381,17 @@ def test_splits_limit_and_mean(tmp_path: Path) -> None:
     assert torch.equal(small.eval_images, train[90:97])
     assert torch.allclose(small.mean, train[:7].double().mean(0).float() / 255)
 
+    # the test set beside the validation images (trainer.test_at_best_val), limited alike
+    both = D.load_data(cfg(tmp_path, split="val", limit=7), "cpu", test_too=True)
+    assert both.test_images is not None and both.test_labels is not None
+    assert torch.equal(both.test_images, full.eval_images[:7])
+    assert torch.equal(both.test_labels, full.eval_labels[:7])
+    (x, y), *rest = list(D.eval_batches(both, 5, test_set=True))
+    assert len(rest) == 1 and torch.equal(y, full.eval_labels[:5]) and x.dtype == torch.float32
+    assert val.test_images is None  # kept only when asked
+    with pytest.raises(ValueError, match="no test set beside the validation images"):
+        next(D.eval_batches(val, 5, test_set=True))
+
 
 @pytest.mark.parametrize(
     ("options", "error", "text"),

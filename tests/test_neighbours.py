@@ -332,11 +332,15 @@ def epochs(n: float, per_epoch: int = 391) -> int:
 
 
 # each neighbour's own paper: every trainer key that differs from the ResNet papers' recipe
+SD_EPOCH = 352  # the authors' code: 45k training images at batch 128, the last batch smaller
 SD_RECIPE = {
-    "trainer.max_steps": epochs(500),
-    "trainer.milestones": [epochs(250), epochs(375)],
+    "trainer.max_steps": 500 * SD_EPOCH,
+    "trainer.milestones": [250 * SD_EPOCH, 375 * SD_EPOCH],
     "trainer.warmup_steps": 0,
     "trainer.nesterov": True,
+    "trainer.eval_every": SD_EPOCH,  # an evaluation each epoch, the validation error choosing
+    "trainer.test_at_best_val": True,
+    "data.split": "val",
 }
 WRN_RECIPE = {
     "trainer.max_steps": epochs(200),

@@ -588,6 +588,20 @@ def test_a_run_on_the_validation_split_is_noted(tmp_path: Path) -> None:
     assert note in _row(tmp_path / "mixed", "table1/original").notes
 
 
+def test_a_run_chosen_on_validation_is_measured_by_its_test_error_there(tmp_path: Path) -> None:
+    """trainer.test_at_best_val (the stochastic-depth rows): the run's figure is the test error
+    of the evaluation with the lowest validation error, a test-set figure; a run that did not
+    complete has none yet."""
+    name = "neighbours/stochastic_depth_110"
+    run = write_run(tmp_path, "a/0", name, 0, 6.9)  # 6.9: the last validation error
+    _edit_result(run, eval_split="val", test_error_at_best_val=5.4)
+    row = _row(tmp_path, name)
+    assert row.measured == 5.4
+    assert "measured on the validation split, not the test set" not in row.notes
+    _edit_result(run, status="interrupted", final_test_error=None)
+    assert _row(tmp_path, name).measured is None
+
+
 def test_older_result_files_fall_back_as_documented(tmp_path: Path) -> None:
     """No seed/profile/experiment/final_test_error: config.seed, config.profile,
     config.experiment, and the LAST val/error line of metrics.jsonl (not the best one)."""

@@ -43,6 +43,7 @@ RESULT_KEYS = (
     "best_test_error",
     "best_step",
     "last_test_error",
+    "test_error_at_best_val",
     "final_train_error",
     "final_train_loss",
 )
@@ -398,6 +399,18 @@ def test_a_stopped_run_without_checkpoints_is_still_the_same_command(tmp_path: P
         fit([*ARGS, "trainer.lr=0.05", "resume=true"], tmp_path)
     result = fit([*ARGS, "resume=true"], tmp_path)  # the same command restarts from step 0
     assert (result["status"], result["cpu_threads"]) == ("completed", torch.get_num_threads())
+
+
+def test_a_run_choosing_on_validation_resumes_to_the_same_choice(tmp_path: Path) -> None:
+    """trainer.test_at_best_val: the test error at the best validation error so far is in the
+    checkpoint, so a run stopped after that evaluation reports the same figure."""
+    args = [*ARGS, "data.split=val", "trainer.test_at_best_val=true", "trainer.eval_every=5"]
+    fit(args, tmp_path / "straight")
+    stop(tmp_path / "cut", Trainer, "train_step", 13, sigterm, args=args)
+    fit([*args, "resume=true"], tmp_path / "cut")
+    assert_same_records(tmp_path / "cut", tmp_path / "straight")
+    result = json.loads((tmp_path / "cut" / "result.json").read_text())
+    assert result["test_error_at_best_val"] is not None
 
 
 def test_a_gated_run_from_before_gate_norm_resumes_only_as_it_trained(tmp_path: Path) -> None:

@@ -138,6 +138,30 @@ def test_grouped_bn_running_statistics_are_the_mean_of_the_groups() -> None:
     assert "group=4" in repr(grouped)
 
 
+def test_test_at_best_val_reports_the_test_error_the_validation_chose(
+    tiny_run: list[str], tmp_path: Path
+) -> None:
+    """The stochastic-depth protocol: train on the 90% split, evaluate the held-out 10% and the
+    test set each time; the figure is the test error where the validation error was lowest."""
+    args = [
+        *tiny_run,
+        "data.split=val",
+        "trainer.test_at_best_val=true",
+        "trainer.max_steps=40",
+        "trainer.eval_every=5",
+    ]
+    result = fit(args, tmp_path)
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    evals = [line for line in lines if "val/error" in line]
+    assert len(evals) == 8 and all("test/error" in line for line in evals)
+    chosen = min(evals, key=lambda line: line["val/error"])  # the first of equal ones
+    assert result["eval_split"] == "val" and result["best_step"] == chosen["step"]
+    assert result["test_error_at_best_val"] == chosen["test/error"]
+    assert len({line["test/error"] for line in evals}) > 1  # a real choice among them
+    with pytest.raises(ConfigError, match="test_at_best_val=true chooses an evaluation by"):
+        Trainer(compose_config([*tiny_run, "trainer.test_at_best_val=true"]), tmp_path / "x")
+
+
 def test_a_batch_larger_than_the_training_set_is_said(
     tiny_run: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
