@@ -791,6 +791,7 @@ def hparams_of(cfg: DictConfig) -> dict[str, bool | int | float | str]:
         "profile": cfg.profile,
         "precision": cfg.trainer.precision,
         "bn_group": cfg.trainer.bn_group,
+        "test_at_best_val": cfg.trainer.test_at_best_val,
     }  # not max_steps: TensorBoard keeps a run's first hparams, the steps are a metric instead
     used = {f"model.{key}" for key in ARCHS.get(cfg.model.arch).uses}
     if residual:

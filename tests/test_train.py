@@ -222,7 +222,7 @@ def test_tiny_run_learns_and_writes_every_output(tiny_run: list[str], tmp_path: 
     (session,) = [d.session_start_info for d in plugin if d.HasField("session_start_info")]
     logged = set(session.hparams)  # the options the chosen variants use (a new one's too)
     named = {"arch", "shortcut", "after_add", "depth", "block", "width", "seed", "experiment"}
-    named |= {"data", "profile", "precision", "bn_group"}  # the opt-in recipe changes too
+    named |= {"data", "profile", "precision", "bn_group", "test_at_best_val"}  # opt-in changes
     used = {f"shortcut.{k}" for k in SHORTCUTS.get("gate").uses}
     used |= {f"model.{k}" for k in ARCHS.get("resnet").uses}
     assert logged == named | used and "shortcut.gate_bias_decay" in used
