@@ -326,8 +326,8 @@ def read_run(path: Path, label: str) -> Run:
             notes.append(f"run `{label}`: final error taken from the last line of metrics.jsonl")
     eval_split = str(data.get("eval_split") or "test")
     selected = _as_float(data.get("test_error_at_best_val"))
-    if selected is not None and data.get("status") == "completed":  # trainer.test_at_best_val
-        error, eval_split = selected, "test"  # the test error where validation chose
+    if selected is not None and data.get("status") == "completed" and eval_split == "val":
+        error, eval_split = selected, "test"  # trainer.test_at_best_val: where val chose
     status = data.get("status")
     if status not in _STATUS_RANK:
         status = "completed" if error is not None else "running"

@@ -674,9 +674,10 @@ class Trainer:
         record: dict[str, float] = {f"{data.eval_split}/error": error}
         if data.test_labels is not None:
             record["test/error"] = 100.0 * test_total / len(data.test_labels)
-        if state.best_error is None or error < state.best_error:
+        if state.best_error is None or error < state.best_error:  # ties: the earlier stays
             state.best_error, state.best_step = error, state.step
-            state.test_at_best_val = record.get("test/error")
+            if data.test_labels is not None:  # trainer.test_at_best_val, beside val/error
+                state.test_at_best_val = record["test/error"]
         for i, value in enumerate(gate_means):
             record[f"gate/unit_{i:03d}"] = value
         self._log(record)
@@ -767,6 +768,8 @@ class Trainer:
             "hparam/best_error": _nan_if_none(self.state.best_error),
             "hparam/steps": self.state.step,
         }
+        if self.t.test_at_best_val:  # the run's figure: final and best are validation errors
+            metrics["hparam/test_error_at_best_val"] = _nan_if_none(self.state.test_at_best_val)
         hparams = hparams_of(self.cfg)
         self.writer.add_hparams(hparams, metrics, run_name=".", global_step=self.state.step)
 

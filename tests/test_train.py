@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from conftest import SHARED, run_cli
 from omegaconf import OmegaConf
 
+from resnet_lab import report
 from resnet_lab.api import compose_config
 from resnet_lab.checkpoint import CheckpointError, digest_path, list_checkpoints, load_checkpoint
 from resnet_lab.data import eval_batches, normalize
@@ -273,10 +274,12 @@ def test_result_records_the_last_evaluation_the_best_one_and_each_step_lr(
     errors = iter([50, 25, 60])  # percent wrong at steps 10, 20, 30: the best is not the last
     modes = []  # the model's training flag at each evaluation: BN must use its statistics
 
-    def scripted(data: object, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def scripted(
+        data: object, batch_size: int, test_set: bool = False
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The eval images, labelled so that exactly the scripted share is predicted wrong."""
         modes.append(trainer.model.training)
-        x = torch.cat([x for x, _ in eval_batches(data, batch_size)])
+        x = torch.cat([x for x, _ in eval_batches(data, batch_size, test_set)])
         predicted = trainer.model(x.contiguous(memory_format=trainer.memory_format)).argmax(1)
         labels = predicted.clone()
         labels[: next(errors)] += 1
@@ -301,6 +304,8 @@ def test_result_records_the_last_evaluation_the_best_one_and_each_step_lr(
     ]
     assert (result["final_test_error"], result["last_test_error"]) == (60.0, 60.0)
     assert (result["best_test_error"], result["best_step"]) == (25.0, 20)
+    assert result["test_error_at_best_val"] is None  # no validation split: nothing chosen
+    assert report.read_run(tmp_path / "result.json", "a").error == 60.0  # the final error
     assert modes == [False] * 3
     assert lrs == [lr_at(step, trainer.t) for step in range(30)]
     assert len(set(lrs)) == 4  # warm-up, base, and the two decays
