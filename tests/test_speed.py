@@ -113,10 +113,13 @@ def test_bf16_step_is_close_to_fp32() -> None:
     not any(shutil.which(c) for c in ("g++", "c++", "clang++")),
     reason="torch.compile on CPU (inductor) needs a C++ compiler",
 )
-def test_compiled_step_equals_the_eager_step() -> None:
+@pytest.mark.parametrize("bn", ["trainer.bn_group=0", "trainer.bn_group=8"])
+def test_compiled_step_equals_the_eager_step(bn: str) -> None:
+    """Also with BN statistics per group of 8 (trainer.bn_group), whose reshapes and running
+    statistics the compiler must keep."""
     x, y = a_batch()
-    eager = one_step(tiny_trainer("trainer.compile=false"), x, y, torch.float64)
-    compiled = one_step(tiny_trainer("trainer.compile=true"), x, y, torch.float64)
+    eager = one_step(tiny_trainer("trainer.compile=false", bn), x, y, torch.float64)
+    compiled = one_step(tiny_trainer("trainer.compile=true", bn), x, y, torch.float64)
     assert_close_steps(compiled, eager, 1e-9)
 
 
