@@ -688,6 +688,7 @@ def check_config(cfg: DictConfig) -> None:
                 "bn_batches",
                 "path_samples",
                 "path_batch",
+                "path_batches",
             )
         },
     }
@@ -748,8 +749,10 @@ def _paths_part(
     results: dict[str, Any], model: NormalizedNet, data: DeviceData, opts: DictConfig, seed: int
 ) -> None:
     """Veit et al.'s path study on one training batch, into ``results["paths"]``."""
-    [(x, y)] = training_batches(data.train_images, data.train_labels, 1, opts.path_batch, seed)
-    results["paths"] = path_study(model, x, y, opts.path_samples, random.Random(f"{seed}:paths"))
+    batches = training_batches(
+        data.train_images, data.train_labels, opts.path_batches, opts.path_batch, seed
+    )
+    results["paths"] = path_study(model, batches, opts.path_samples, random.Random(f"{seed}:paths"))
     if not all(isinstance(unit.shortcut, IdentityShortcut) for unit in model.units):
         results["paths"]["note"] = INDICATIVE_PATHS
         log.warning("paths: %s", INDICATIVE_PATHS)
@@ -773,6 +776,12 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
     )
     for note in filter(None, notes):  # why the study's figures may differ from the run's
         log.warning("%s: %s", cfg.checkpoint, note)
+    wanted = opts.path_batches * opts.path_batch
+    if "paths" in opts.experiments and wanted > (available := len(data.train_labels)):
+        raise ConfigError(
+            f"lesion.path_batches={opts.path_batches} x lesion.path_batch={opts.path_batch} = "
+            f"{wanted} training images, more than the {available} there are"
+        )
     limit = cfg.data.limit
     images, labels = data.eval_images[:limit], data.eval_labels[:limit]
 

@@ -51,6 +51,7 @@ class LesionCfg:
     bn_batches: int = 4  # training batches (of trainer.eval_batch_size) for that
     path_samples: int = 5  # sampled paths per length
     path_batch: int = 32  # training images for the path gradients
+    path_batches: int = 1  # random batches of them, path i of a length on batch i mod this
 
 
 @dataclass

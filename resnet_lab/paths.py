@@ -136,25 +136,35 @@ def input_gradients(
 
 
 def path_study(
-    model: nn.Module, images: Tensor, labels: Tensor, samples: int, rng: random.Random
+    model: nn.Module,
+    batches: Sequence[tuple[Tensor, Tensor]],
+    samples: int,
+    rng: random.Random,
 ) -> dict[str, Any]:
     """For every length k, the mean input-gradient norm (per image) of up to ``samples`` distinct
-    single paths of length k; with the length distribution and their product."""
+    single paths of length k; with the length distribution and their product. The i-th path of
+    each length is measured on ``batches[i % len(batches)]`` (Veit et al.: a random batch for
+    each measurement)."""
     from resnet_lab.lesion import sample_deletions  # lesion.py imports this module
 
     n = len(model.units)
     units = set(range(n))
     subsets = [sample_deletions(sorted(units), k, samples, rng) for k in range(n + 1)]
-    choices = [(set(s), units - set(s)) for per_k in subsets for s in per_k]
-    norms = iter(
-        float(g.flatten(1).norm(dim=1).mean())
-        for g in input_gradients(model, images, labels, choices)
-    )
-    distribution = path_length_distribution(n)
-    per_length = []
+    jobs: list[list[tuple[int, set[int]]]] = [[] for _ in batches]  # (length, branches) a batch
     for k, per_k in enumerate(subsets):
-        mean = sum(next(norms) for _ in per_k) / len(per_k)
-        per_length.append({"length": k, "paths_sampled": len(per_k), "grad_norm": mean})
+        for i, subset in enumerate(per_k):
+            jobs[i % len(batches)].append((k, set(subset)))
+    norms: list[list[float]] = [[] for _ in range(n + 1)]
+    for (images, labels), batch_jobs in zip(batches, jobs, strict=True):
+        choices = [(branches, units - branches) for _, branches in batch_jobs]
+        grads = input_gradients(model, images, labels, choices)
+        for (k, _), grad in zip(batch_jobs, grads, strict=True):
+            norms[k].append(float(grad.flatten(1).norm(dim=1).mean()))
+    distribution = path_length_distribution(n)
+    per_length = [
+        {"length": k, "paths_sampled": len(per_k), "grad_norm": sum(per_k) / len(per_k)}
+        for k, per_k in enumerate(norms)
+    ]
     products = [d * r["grad_norm"] for d, r in zip(distribution, per_length, strict=True)]
     total = sum(products)
     for r, d, p in zip(per_length, distribution, products, strict=True):
@@ -165,7 +175,8 @@ def path_study(
         "units": n,
         "paths_95_range": [lo, hi],
         "gradient_90_range": [carry_lo, carry_hi],
-        "batch": int(labels.shape[0]),
+        "batch": int(batches[0][1].shape[0]),
+        "batches": len(batches),
         "samples_per_length": samples,
         "per_length": per_length,
     }
@@ -181,8 +192,9 @@ def paths_markdown(result: dict[str, Any]) -> str:
         f"{result['units']} units: 95% of the paths are {lo} to {hi} units long; 90% of the "
         f"gradient magnitude (fraction of paths x mean gradient norm of a path) comes from "
         f"paths {glo} to {ghi} units long. Gradient norms: input of the first unit, mean over "
-        f"{result['batch']} training images, up to {result['samples_per_length']} sampled "
-        "paths per length.",
+        f"the {result['batch']} training images of a batch ({result.get('batches', 1)} "
+        f"batch(es), path i of a length on batch i mod that), up to "
+        f"{result['samples_per_length']} sampled paths per length.",
         "",
         *([f"**Note: {result['note']}.**", ""] if result.get("note") else []),
         "| length | fraction of paths | mean gradient norm of one path | share of total gradient |",

@@ -266,9 +266,19 @@ def test_path_gradients_decompose_the_full_gradient() -> None:
     grads = list(input_gradients(net, X, y, choices))
     torch.testing.assert_close(grads[0], full)  # all branches and shortcuts open
     torch.testing.assert_close(sum(grads[1:]), full, rtol=1e-4, atol=1e-6)  # 2^3 single paths
-    study = path_study(net, X, y, 2, random.Random(0))
+    study = path_study(net, [(X, y)], 2, random.Random(0))
     assert [r["paths_sampled"] for r in study["per_length"]] == [1, 2, 2, 1]
     assert sum(r["gradient_share"] for r in study["per_length"]) == pytest.approx(1.0)
+    # path i of a length on batch i mod 2: the same batch twice measures what one does; the
+    # second half of the images alone, another thing
+    twice = path_study(net, [(X, y), (X, y)], 2, random.Random(0))
+    assert [r["grad_norm"] for r in twice["per_length"]] == pytest.approx(
+        [r["grad_norm"] for r in study["per_length"]]
+    )
+    half = len(y) // 2
+    split = path_study(net, [(X[:half], y[:half]), (X[half:], y[half:])], 2, random.Random(0))
+    assert split["batches"] == 2 and split["batch"] == half
+    assert split["per_length"][0]["grad_norm"] != pytest.approx(study["per_length"][0]["grad_norm"])
 
 
 def test_central_range_of_a_skewed_distribution() -> None:
@@ -295,7 +305,7 @@ def test_path_study_length_counts_residual_branches() -> None:
         (grad,) = torch.autograd.grad(loss, start)
         return float(grad.flatten(1).norm(dim=1).mean())
 
-    rows = path_study(net, X, y, 3, random.Random(0))["per_length"]  # 3 samples: every path
+    rows = path_study(net, [(X, y)], 3, random.Random(0))["per_length"]  # 3 samples: all paths
     by_hand = [
         sum(one_path_norm(set(s)) for s in itertools.combinations(range(3), k)) / math.comb(3, k)
         for k in range(4)
@@ -377,9 +387,9 @@ def test_lesion_run_measures_training_images_only(
         seen["bn"] += [x for x, _ in batches]
         return real_bn(model, batches)
 
-    def path_study(model: Any, images: torch.Tensor, *args: Any) -> Any:
-        seen["paths"].append(images)
-        return real_paths(model, images, *args)
+    def path_study(model: Any, batches: Any, *args: Any) -> Any:
+        seen["paths"] += [x for x, _ in batches]
+        return real_paths(model, batches, *args)
 
     monkeypatch.setattr(lesion, "prepare", prepare)
     monkeypatch.setattr(lesion, "bn_reestimated", bn_reestimated)
@@ -394,17 +404,22 @@ def test_lesion_run_measures_training_images_only(
             "lesion.reestimate_bn=true",
             "lesion.bn_batches=2",
             "lesion.path_batch=4",
-            "lesion.path_samples=1",
+            "lesion.path_batches=2",
+            "lesion.path_samples=2",
         ]
     )
     run(cfg, tmp_path / "out")
+    assert json.loads((tmp_path / "out" / "lesion.json").read_text())["paths"]["batches"] == 2
     data = seen["data"]
     train = {bytes(x.flatten().tolist()) for x in data.train_images}
     test = {bytes(x.flatten().tolist()) for x in data.eval_images}
     assert not train & test
-    for part, count in (("bn", 2 * 8), ("paths", 4)):
+    for part, count in (("bn", 2 * 8), ("paths", 2 * 4)):
         images = {bytes(x.flatten().tolist()) for batch in seen[part] for x in batch}
         assert (len(images), len(images & train)) == (count, count), part  # (seen, training)
+    more = OmegaConf.merge(cfg, {"lesion": {"path_batches": 10_000}})  # more than there are
+    with pytest.raises(ConfigError, match=r"= 40000 training images, more than the \d+ there"):
+        run(more, tmp_path / "more")
 
 
 def test_lesion_config_mistakes_are_user_errors(tmp_path: Path) -> None:
