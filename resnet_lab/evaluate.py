@@ -101,6 +101,18 @@ def unfinished(info: dict[str, Any]) -> str | None:
     return f"step {step:,} of {max_steps:,}: the run had not finished training (a partial net)"
 
 
+def chosen_step_note(info: dict[str, Any]) -> str | None:
+    """Why an error differs from the figure of a run that chose its evaluation on validation
+    (trainer.test_at_best_val): that figure is another step's net."""
+    chosen, step = info.get("chosen_step"), info.get("step")
+    if chosen is None or chosen == step:
+        return None
+    return (
+        f"the run's figure is the test error at step {chosen:,}, where its validation error was "
+        f"lowest; this checkpoint is step {step:,}'s net"
+    )
+
+
 def limit_note(info: dict[str, Any], limit: int | None, option: str) -> str | None:
     """Why an error differs from the run's own: it measured the first ``data.limit`` images
     (``option``: how this tool sets its limit, e.g. ``--limit ``)."""
@@ -204,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         f"wrong; {data.source}; {device}, {seconds:.0f} s)"
     )
     if note := limit_note(info, args.limit, "--limit "):
+        print(f"note:       {note}")
+    if note := chosen_step_note(info):
         print(f"note:       {note}")
     if note := unused_root_note(info.get("trained_on"), args.data_root, "--data-root "):
         print(f"note:       {note}")

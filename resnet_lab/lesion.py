@@ -60,6 +60,7 @@ from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, JobRefused, UserError
 from resnet_lab.evaluate import (
     attach,
+    chosen_step_note,
     evaluate,
     image_batches,
     limit_note,
@@ -771,6 +772,7 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
         raise ConfigError(f"{cfg.checkpoint}: lesion studies need a ResNet ({model.info['net']})")
     notes = (
         unfinished(model.info),
+        chosen_step_note(model.info),
         limit_note(model.info, cfg.data.limit, "data.limit="),
         unused_root_note(model.info.get("trained_on"), cfg.data.root, "data.root="),
     )

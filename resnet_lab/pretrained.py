@@ -365,6 +365,10 @@ def wrap(
             "max_steps": config.get("trainer", {}).get("max_steps"),
             "normalization": f"x - per-pixel mean of the {data.get('name', '?')} training images",
             "data_limit": data.get("limit"),  # the run's: its own test error is on that many
+            # trainer.test_at_best_val: the run's figure is the test error of this step's net
+            "chosen_step": state.get("train_state", {}).get("best_step")
+            if config.get("trainer", {}).get("test_at_best_val")
+            else None,
         }
     info.update(path=str(loaded.path), units=len(net.units) if isinstance(net, ResNet) else None)
     return NormalizedNet(net, mean_t, std_t, info).eval()

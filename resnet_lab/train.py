@@ -49,7 +49,7 @@ from resnet_lab.device import resolve_device, set_cuda_math
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import ARCHS, SHORTCUTS, build_network, config_as_trained, describe_network
 from resnet_lab.models.grouped_bn import group_batch_norms
-from resnet_lab.models.shortcuts import GateActivation, no_weight_decay
+from resnet_lab.models.shortcuts import BEFORE_THE_OPTION, GateActivation, no_weight_decay
 from resnet_lab.run_folder import (
     MetricsLog,
     RunLock,
@@ -508,8 +508,6 @@ class Trainer:
     def _check_same_run(self, saved: dict[str, Any]) -> None:
         now = flatten_keys(OmegaConf.to_container(self.cfg, resolve=True))
         before = flatten_keys(config_as_trained(saved))
-        # what a run from before an option existed had: the override that continues it
-        predates = {key: before[key] for key in set(before) - set(flatten_keys(saved))}
         # a key the run lacks comes from a newer lab, where the run had its default value
         defaults = flatten_keys(OmegaConf.to_container(OmegaConf.structured(Config), resolve=True))
         before |= {key: defaults[key] for key in set(now) - set(before) if key in defaults}
@@ -523,12 +521,13 @@ class Trainer:
         ]
         if differences:
             detail = ", ".join(f"{k}: {before[k]!r} -> {now[k]!r}" for k in differences[:8])
-            older = [k for k in differences if k in predates]
+            # an option whose default the lab changed: the override that continues the run
+            changed = [k for k in differences if k.removeprefix("shortcut.") in BEFORE_THE_OPTION]
             how = (
-                f"the run predates {', '.join(older)}: add "
-                f"{' '.join(f'{k}={str(predates[k]).lower()}' for k in older)} to continue it "
+                f"the run has {', '.join(changed)} as the lab's default was then: add "
+                f"{' '.join(f'{k}={str(before[k]).lower()}' for k in changed)} to continue it "
                 "as it trained"
-                if older
+                if changed
                 else "repeat the original command's overrides"
             )
             raise ConfigError(

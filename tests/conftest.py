@@ -66,3 +66,14 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def as_saved_before_the_options(config: dict) -> dict:
+    """A config as the lab saved it before shortcut.gate_norm, trainer.bn_group and
+    trainer.test_at_best_val existed, when shortcut.dropout_inverted was true by default and,
+    like every option, saved by every run, whatever its shortcut."""
+    config = {**config, "shortcut": dict(config["shortcut"]), "trainer": dict(config["trainer"])}
+    del config["shortcut"]["gate_norm"], config["trainer"]["bn_group"]
+    del config["trainer"]["test_at_best_val"]
+    config["shortcut"]["dropout_inverted"] = True
+    return config

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import SHARED
+from conftest import SHARED, as_saved_before_the_options
 from omegaconf import OmegaConf
 
 from resnet_lab.api import compose_config
@@ -493,17 +493,21 @@ def test_a_run_with_a_scaled_shortcut_round_trips(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("shortcut", "option", "before"),
-    [("gate", "gate_norm", "false"), ("dropout", "dropout_inverted", "true")],
+    "overrides",
+    [
+        ["shortcut=identity"],
+        ["shortcut=gate", "shortcut.gate_norm=false"],
+        ["shortcut=dropout", "shortcut.dropout_inverted=true"],
+    ],
 )
-def test_a_run_saved_before_an_option_existed_loads_as_it_trained(
-    tmp_path: Path, shortcut: str, option: str, before: str
+def test_a_run_saved_before_the_options_loads_as_it_trained(
+    tmp_path: Path, overrides: list[str]
 ) -> None:
-    """Gates had no BN, the dropout shortcut was inverted: a config without the option rebuilds
-    that net (the new default, a BN, would not fit the gates' weights; classic dropout would
-    halve the shortcut at test time)."""
-    net, config = tiny_run(tmp_path, f"shortcut={shortcut}", f"shortcut.{option}={before}")
-    del config["shortcut"][option]
+    """A config of then (no gate_norm; dropout_inverted true in every run, the default then)
+    rebuilds the net it trained: gates without BN, inverted dropout, and no refusal of an
+    option the shortcut does not use."""
+    net, config = tiny_run(tmp_path, *overrides)
+    config = as_saved_before_the_options(config)
     state = {"model": net.state_dict(), "config": config, "train_state": {"step": 8}}
     save_checkpoint(state, tmp_path / "ckpt", 8, keep=1)
     images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
@@ -511,6 +515,22 @@ def test_a_run_saved_before_an_option_existed_loads_as_it_trained(
     model = load_pretrained(tmp_path, mean=mean)
     with torch.no_grad():
         assert torch.equal(model(images), net(normalize(images, mean)))
+
+
+def test_eval_of_a_run_that_chose_on_validation_names_the_chosen_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """trainer.test_at_best_val: the run's figure is an earlier step's net, whose checkpoint is
+    usually gone; eval measures the newest and says so."""
+    net, config = tiny_run(tmp_path, "data.split=val", "trainer.test_at_best_val=true")
+    train_state = {"step": 8, "best_step": 5}
+    state = {"model": net.state_dict(), "config": config, "train_state": train_state}
+    save_checkpoint(state, tmp_path / "ckpt", 8, keep=1)
+    assert eval_main([str(tmp_path), "--limit", "20", "--device", "cpu"]) == 0
+    assert (
+        "note:       the run's figure is the test error at step 5, where its validation error "
+        "was lowest; this checkpoint is step 8's net" in capsys.readouterr().out
+    )
 
 
 def test_data_root_replaces_the_runs_saved_root(

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import TINY_RUN
+from conftest import TINY_RUN, as_saved_before_the_options
 
 import resnet_lab.checkpoint
 import resnet_lab.train
@@ -413,24 +413,36 @@ def test_a_run_choosing_on_validation_resumes_to_the_same_choice(tmp_path: Path)
     assert result["test_error_at_best_val"] is not None
 
 
-def test_a_gated_run_from_before_gate_norm_resumes_only_as_it_trained(tmp_path: Path) -> None:
-    """Its gates had no BN (its config lacks shortcut.gate_norm): resuming it with the new
-    default would train another net, so the command must say gate_norm=false."""
-    gated = [*ARGS, "shortcut=gate"]
-    stop(tmp_path, Trainer, "train_step", 3, sigterm, args=gated)
+@pytest.mark.parametrize(
+    ("shortcut", "continues"),
+    [
+        ("identity", []),
+        ("gate", ["shortcut.gate_norm=false"]),
+        ("dropout", ["shortcut.dropout_inverted=true"]),
+    ],
+)
+def test_a_run_from_before_the_options_resumes_as_it_trained(
+    tmp_path: Path, shortcut: str, continues: list[str]
+) -> None:
+    """Its gates had no BN, its dropout was inverted (a config of then: no gate_norm,
+    dropout_inverted true in every run): resuming with today's defaults would train another
+    net, so the command must say so, and the refusal names the override; an identity run
+    resumes as it is."""
+    args = [*ARGS, f"shortcut={shortcut}"]
+    stop(tmp_path, Trainer, "train_step", 3, sigterm, args=args)
     shutil.rmtree(tmp_path / "ckpt")
     result = json.loads((tmp_path / "result.json").read_text())
-    del result["config"]["shortcut"]["gate_norm"]
+    result["config"] = as_saved_before_the_options(result["config"])
     (tmp_path / "result.json").write_text(json.dumps(result))
-    with pytest.raises(
-        ConfigError,
-        match=r"shortcut\.gate_norm: False -> True\); the run "
-        r"predates shortcut\.gate_norm: add shortcut\.gate_norm=false to continue it as it",
-    ):
-        fit([*gated, "resume=true"], tmp_path)
-    assert fit([*gated, "shortcut.gate_norm=false", "resume=true"], tmp_path)["status"] == (
-        "completed"
-    )
+    if continues:
+        key, value = continues[0].split("=")
+        with pytest.raises(
+            ConfigError,
+            match=rf"\); the run has {re.escape(key)} as the lab's default was then: add "
+            rf"{re.escape(key)}={value} to continue it as it trained",
+        ):
+            fit([*args, "resume=true"], tmp_path)
+    assert fit([*args, *continues, "resume=true"], tmp_path)["status"] == "completed"
 
 
 def test_a_second_ctrl_c_while_starting_stops_at_once(tmp_path: Path) -> None:

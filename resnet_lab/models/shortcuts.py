@@ -271,15 +271,21 @@ BEFORE_THE_OPTION = {
 
 
 def config_as_trained(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A run's saved config, completed with what the run had for the shortcut options of
-    ``BEFORE_THE_OPTION`` that its variant uses and its config lacks."""
+    """A run's saved config as the lab now reads it: the options of ``BEFORE_THE_OPTION`` its
+    variant uses and its config lacks get what the run had; those its variant does not use get
+    today's default (a run saved every option, so an old default, e.g. dropout_inverted=true
+    of a gated run, would read as a setting it never used)."""
     shortcut = config.get("shortcut")
     name = str(shortcut.get("name")) if isinstance(shortcut, Mapping) else ""
     if name not in SHORTCUTS.names():
         return dict(config)
     uses = SHORTCUTS.get(name).uses
-    missing = {k: v for k, v in BEFORE_THE_OPTION.items() if k in uses and k not in shortcut}
-    return {**config, "shortcut": {**shortcut, **missing}} if missing else dict(config)
+    completed = {k: v for k, v in BEFORE_THE_OPTION.items() if k in uses and k not in shortcut}
+    today = {k: getattr(ShortcutCfg, k) for k in BEFORE_THE_OPTION if k not in uses}
+    unused = {k: v for k, v in today.items() if k in shortcut and shortcut[k] != v}
+    if not completed and not unused:
+        return dict(config)
+    return {**config, "shortcut": {**shortcut, **completed, **unused}}
 
 
 def init_gate_biases(module: nn.Module) -> None:
