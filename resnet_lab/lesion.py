@@ -749,7 +749,8 @@ def _plain_part(
 def _paths_part(
     results: dict[str, Any], model: NormalizedNet, data: DeviceData, opts: DictConfig, seed: int
 ) -> None:
-    """Veit et al.'s path study on one training batch, into ``results["paths"]``."""
+    """Veit et al.'s path study on ``lesion.path_batches`` random training batches, into
+    ``results["paths"]``."""
     batches = training_batches(
         data.train_images, data.train_labels, opts.path_batches, opts.path_batch, seed
     )

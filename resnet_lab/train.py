@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import json
 import logging
 import math
 import signal
@@ -49,7 +50,7 @@ from resnet_lab.device import resolve_device, set_cuda_math
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import ARCHS, SHORTCUTS, build_network, config_as_trained, describe_network
 from resnet_lab.models.grouped_bn import group_batch_norms
-from resnet_lab.models.shortcuts import BEFORE_THE_OPTION, GateActivation, no_weight_decay
+from resnet_lab.models.shortcuts import GateActivation, no_weight_decay
 from resnet_lab.run_folder import (
     MetricsLog,
     RunLock,
@@ -521,18 +522,12 @@ class Trainer:
         ]
         if differences:
             detail = ", ".join(f"{k}: {before[k]!r} -> {now[k]!r}" for k in differences[:8])
-            # an option whose default the lab changed: the override that continues the run
-            changed = [k for k in differences if k.removeprefix("shortcut.") in BEFORE_THE_OPTION]
-            how = (
-                f"the run has {', '.join(changed)} as the lab's default was then: add "
-                f"{' '.join(f'{k}={str(before[k]).lower()}' for k in changed)} to continue it "
-                "as it trained"
-                if changed
-                else "repeat the original command's overrides"
-            )
+            # the run's values as overrides: also those of a default the lab changed since,
+            # which the original command did not give
+            run_values = " ".join(f"{k}={_override_value(before[k])}" for k in differences[:8])
             raise ConfigError(
                 f"resume=true with a different config than the run in {self.run_dir} ({detail}); "
-                f"{how}, or start a new run"
+                f"continue it as it trained with {run_values}, or start a new run"
             )
 
     # -- the loop ----------------------------------------------------------------------------
@@ -771,6 +766,13 @@ class Trainer:
             metrics["hparam/test_error_at_best_val"] = _nan_if_none(self.state.test_at_best_val)
         hparams = hparams_of(self.cfg)
         self.writer.add_hparams(hparams, metrics, run_name=".", global_step=self.state.step)
+
+
+def _override_value(value: Any) -> str:
+    """A saved value as a command line gives it (Hydra's true, null, [a,b])."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"))
 
 
 def hparams_of(cfg: DictConfig) -> dict[str, bool | int | float | str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -230,11 +231,33 @@ def test_a_relaunch_never_rewrites_the_runs_config(tmp_path: Path) -> None:
     refused = run_cli(
         ["profile=smoke", "trainer.lr=0.05", "resume=true", f"hydra.run.dir={tmp_path}"]
     )
-    assert refused.returncode == 2 and "trainer.lr: 0.1 -> 0.05" in refused.stdout + refused.stderr
+    assert refused.returncode == 2 and (
+        "(trainer.lr: 0.1 -> 0.05); continue it as it trained with trainer.lr=0.1, or start"
+        in refused.stdout + refused.stderr
+    )
     assert (tmp_path / "config.yaml").read_text() == config and "lr: 0.1\n" in config
     launches = sorted((tmp_path / ".hydra").iterdir())
     assert len(launches) == 2
     assert "trainer.lr=0.05" in (launches[1] / "overrides.yaml").read_text()
+
+
+def test_a_run_chosen_on_validation_ends_with_its_test_figure(tmp_path: Path) -> None:
+    """The stochastic-depth rows (trainer.test_at_best_val): the last line gives the validation
+    error and the test error of the evaluation the validation chose, the report's figure."""
+    out = run_cli(
+        [
+            "+experiment=neighbours/stochastic_depth_110",
+            "profile=smoke",
+            f"hydra.run.dir={tmp_path}",
+        ]
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    result = json.loads((tmp_path / "result.json").read_text())
+    selected, step = result["test_error_at_best_val"], result["best_step"]
+    assert (
+        f"completed: val error {result['final_test_error']:.2f}%; test error {selected:.2f}% at "
+        f"step {step}, the lowest val error's, results in {tmp_path}" in out.stdout + out.stderr
+    )
 
 
 def test_the_smoke_profile_says_it_ignores_a_chosen_dataset(tmp_path: Path) -> None:

@@ -438,8 +438,7 @@ def test_a_run_from_before_the_options_resumes_as_it_trained(
         key, value = continues[0].split("=")
         with pytest.raises(
             ConfigError,
-            match=rf"\); the run has {re.escape(key)} as the lab's default was then: add "
-            rf"{re.escape(key)}={value} to continue it as it trained",
+            match=rf"\); continue it as it trained with {re.escape(key)}={value}, or start",
         ):
             fit([*args, "resume=true"], tmp_path)
     assert fit([*args, *continues, "resume=true"], tmp_path)["status"] == "completed"
