@@ -59,7 +59,7 @@ def checkpoint_path(ckpt_dir: Path, step: int) -> Path:
 
 
 def save_checkpoint(state: dict[str, Any], ckpt_dir: Path, step: int, keep: int) -> Path:
-    """Save ``state`` for ``step`` and keep it and the ``keep`` - 1 before it (all with 0).
+    """Save ``state`` for ``step`` and keep it and the ``keep`` - 1 before it.
 
     Checkpoints of later steps are deleted: they are damaged ones the run fell back from (a
     resume takes the newest good one), and pruning by step alone would keep them and delete
@@ -73,7 +73,7 @@ def save_checkpoint(state: dict[str, Any], ckpt_dir: Path, step: int, keep: int)
     others = list_checkpoints(ckpt_dir)
     earlier = [p for p in others if p.name < path.name]
     abandoned = [p for p in others if p.name > path.name]
-    for old in abandoned + (earlier[: len(earlier) - keep + 1] if keep > 0 else []):
+    for old in abandoned + earlier[: len(earlier) - keep + 1]:
         old.unlink(missing_ok=True)
         digest_path(old).unlink(missing_ok=True)
     return path

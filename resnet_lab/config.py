@@ -1,6 +1,7 @@
 """Typed configuration schemas, registered in Hydra's ConfigStore.
 
-Every YAML file under ``resnet_lab/conf`` is merged into these dataclasses, so a misspelled key
+The YAML files under ``resnet_lab/conf`` are merged into these dataclasses (``lesion.yaml`` into
+``LesionRunCfg`` of ``resnet_lab/lesion_config.py``), so a misspelled key
 ("Key 'dpeth' not in 'ModelCfg'") or a wrong type fails before any work starts.
 """
 

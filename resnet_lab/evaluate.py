@@ -171,7 +171,10 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         "--limit", type=positive_int, help="use only the first N test images (quick looks)"
     )
     parser.add_argument(
-        "--batch-size", type=positive_int, default=500, help="images per batch (default: 500)"
+        "--batch-size",
+        type=positive_int,
+        default=500,
+        help="images per batch (default: %(default)s)",
     )
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
 

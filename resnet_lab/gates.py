@@ -79,13 +79,13 @@ class GateStats:
 
 def gate_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The gates in network order; a net without any is the user's mistake."""
-    from resnet_lab.models.shortcuts import GateActivation
+    from resnet_lab.models.shortcuts import SHORTCUTS, GateActivation, Gated
 
     gates = [(name, m) for name, m in model.named_modules() if isinstance(m, GateActivation)]
     if not gates:
+        gated = [name for name in SHORTCUTS if issubclass(SHORTCUTS.get(name), Gated)]
         raise UserError(
-            "this run's network has no gates; the tool needs shortcut=highway, gate or "
-            "shortcut_gate"
+            f"this run's network has no gates; the tool needs shortcut={' or '.join(gated)}"
         )
     return gates
 

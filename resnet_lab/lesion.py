@@ -531,22 +531,12 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
         rows = results["random"]["per_k"]
         k = [r["k"] for r in rows]
         fig, ax = plt.subplots(figsize=(5.5, 3.6))
-        ax.fill_between(
-            k,
-            [r["min"] for r in rows],
-            [r["max"] for r in rows],
-            alpha=0.15,
-            color="tab:blue",
-            label="min-max",
-        )
-        ax.fill_between(
-            k,
-            [r["q1"] for r in rows],
-            [r["q3"] for r in rows],
-            alpha=0.35,
-            color="tab:blue",
-            label="quartiles",
-        )
+        for low, high, alpha, label in (
+            ("min", "max", 0.15, "min-max"),
+            ("q1", "q3", 0.35, "quartiles"),
+        ):
+            lows, highs = [r[low] for r in rows], [r[high] for r in rows]
+            ax.fill_between(k, lows, highs, alpha=alpha, color="tab:blue", label=label)
         ax.plot(k, [r["median"] for r in rows], "o-", color="tab:blue", ms=3, label="median")
         ax.axhline(base, color="k", ls="--", lw=1, label=intact_label)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

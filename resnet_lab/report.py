@@ -35,10 +35,9 @@ from resnet_lab.config import (
 )
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import config_as_trained
-from resnet_lab.run_folder import holds_a_live_run
+from resnet_lab.run_folder import RESULT_SCHEMA_VERSION, holds_a_live_run
 
 FAIL_THRESHOLD = 20.0  # percent test error above which the papers print "fail"
-SCHEMA_VERSION = 1
 RESULT_FIELDS = (  # result.json keys of schema_version 1 (docs/contracts.md)
     "schema_version",
     "status",
@@ -309,10 +308,10 @@ def read_run(path: Path, label: str) -> Run:
     if absent:
         notes.append(f"run `{label}` lacks fields: {', '.join(absent)}")
     version = _as_float(data.get("schema_version"))
-    if version is not None and version > SCHEMA_VERSION:
+    if version is not None and version > RESULT_SCHEMA_VERSION:
         notes.append(
             f"run `{label}` has schema_version {version:g}, newer than this report "
-            f"({SCHEMA_VERSION}): read what is known"
+            f"({RESULT_SCHEMA_VERSION}): read what is known"
         )
     config = data.get("config") if isinstance(data.get("config"), dict) else {}
     experiment = data.get("experiment")

@@ -98,7 +98,7 @@ class CannotWrite(RunStopped):
 _CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
-def lr_at(step: int, cfg: DictConfig) -> float:
+def lr_at(step: int, cfg: TrainerCfg | DictConfig) -> float:
     """Learning rate for the optimizer step with 0-based index ``step``."""
     if step < cfg.warmup_steps:
         return float(cfg.warmup_lr)
@@ -161,7 +161,7 @@ def check_trainer_config(cfg: DictConfig) -> None:
         raise ConfigError(
             f"trainer.compile_mode={t.compile_mode} has no effect without trainer.compile=true"
         )
-    if t.compile and t.compile_mode in GRAPH_MODES and cfg.model.get("survival_last", 1.0) < 1.0:
+    if t.compile and t.compile_mode in GRAPH_MODES and cfg.model.survival_last < 1.0:
         raise ConfigError(
             f"trainer.compile_mode={t.compile_mode} (CUDA graphs) with stochastic depth "
             f"(model.survival_last={cfg.model.survival_last}): every step's drop pattern is a new "
@@ -178,7 +178,7 @@ def check_trainer_config(cfg: DictConfig) -> None:
 
 def make_optimizer(
     named_params: Iterable[tuple[str, torch.Tensor]],
-    t: DictConfig,
+    t: TrainerCfg | DictConfig,
     no_decay: Collection[str] = (),
 ) -> torch.optim.SGD:
     """SGD with the recipe's momentum, weight decay and Nesterov flag, at the lr of step 0;

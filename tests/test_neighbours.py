@@ -653,7 +653,9 @@ def test_gate_tool_stopped_by_a_signal_says_so(
 def test_gate_tool_rejects_runs_without_gates(tmp_path: Path, capsys: Any) -> None:
     run_dir, _, _ = _run_folder(tmp_path, "identity")
     assert gates_main([str(run_dir)]) == 2
-    assert "no gates" in capsys.readouterr().err
+    assert "no gates; the tool needs shortcut=gate or highway or shortcut_gate" in (
+        capsys.readouterr().err
+    )
     # told before the data are looked for
     cifar_run, _, _ = _run_folder(tmp_path / "cifar", "identity", "data=cifar10")
     assert gates_main([str(cifar_run), "--data-root", str(tmp_path / "nowhere")]) == 2

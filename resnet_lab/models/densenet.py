@@ -57,7 +57,7 @@ class DenseLayer(nn.Module):
 class DenseNet(nn.Module):
     """DenseNet(-B/-C/-BC) on 32x32 images, as in the authors' CIFAR code."""
 
-    def __init__(self, model: ModelCfg, in_channels: int = 3) -> None:
+    def __init__(self, model: ModelCfg) -> None:
         super().__init__()
         step = LAYERS_PER_DEPTH.get(model.block)
         if step is None:
@@ -80,7 +80,7 @@ class DenseNet(nn.Module):
         n = (model.depth - 4) // step
         k = model.growth_rate
         channels = model.width
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, channels, 3, padding=1, bias=False)]
+        layers: list[nn.Module] = [nn.Conv2d(3, channels, 3, padding=1, bias=False)]  # RGB
         for block in range(3):
             for _ in range(n):
                 layers.append(DenseLayer(channels, k, model.block == "bottleneck", model.dropout))

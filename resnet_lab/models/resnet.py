@@ -113,9 +113,7 @@ class ResNet(nn.Module):
     ``units`` is one flat list in forward order, so lesion studies can delete or reorder units.
     """
 
-    def __init__(
-        self, model: ModelCfg, shortcut: ShortcutCfg, after_add: AfterAddCfg, in_channels: int = 3
-    ) -> None:
+    def __init__(self, model: ModelCfg, shortcut: ShortcutCfg, after_add: AfterAddCfg) -> None:
         super().__init__()
         block = BLOCKS.get(model.block)
         n = units_per_stage(model.depth, model.block)
@@ -159,7 +157,7 @@ class ResNet(nn.Module):
         if STEM_ACTIVATION[len(stem_ops) :] != layout.head:
             raise ConfigError(f"branch layout {after_add.branch} has an unsupported head")
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, width, 3, padding=1, bias=False),
+            nn.Conv2d(3, width, 3, padding=1, bias=False),  # RGB
             *activation_ops(stem_ops, width),
         )
         units: list[ResidualUnit] = []

@@ -131,7 +131,7 @@ class ScaleShortcut(Shortcut):
         return _plus(self.scale * self.downsample(x), residual)
 
 
-class _Gated(Shortcut):
+class Gated(Shortcut):
     """Holds g(x) = sigmoid(BN(W_g x)), W_g a (strided) convolution of the unit's input.
 
     Identity Mappings adopts BN "right after the weight layers" of every unit of Table 1, the
@@ -168,7 +168,7 @@ class _Gated(Shortcut):
 
 
 @SHORTCUTS.register("gate")
-class ExclusiveGateShortcut(_Gated):
+class ExclusiveGateShortcut(Gated):
     """Exclusive gating: (1 - g(x)) * h(x) + g(x) * F(x)."""
 
     def forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
@@ -217,7 +217,7 @@ class NoShortcut(Shortcut):
 
 
 @SHORTCUTS.register("shortcut_gate")
-class ShortcutOnlyGateShortcut(_Gated):
+class ShortcutOnlyGateShortcut(Gated):
     """Shortcut-only gating: (1 - g(x)) * h(x) + F(x)."""
 
     def forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
@@ -291,7 +291,7 @@ def config_as_trained(config: Mapping[str, Any]) -> dict[str, Any]:
 def init_gate_biases(module: nn.Module) -> None:
     """Set every gate's b_g to its configured value (after the generic He initialisation)."""
     for m in module.modules():
-        if isinstance(m, _Gated):
+        if isinstance(m, Gated):
             with torch.no_grad():
                 m.get_parameter(m.gate_bias_name).fill_(m.gate_bias_init)
 
@@ -302,5 +302,5 @@ def no_weight_decay(module: nn.Module) -> set[str]:
     return {
         f"{name}.{m.gate_bias_name}" if name else m.gate_bias_name
         for name, m in module.named_modules()
-        if isinstance(m, _Gated) and not m.gate_bias_decay
+        if isinstance(m, Gated) and not m.gate_bias_decay
     }
