@@ -22,7 +22,12 @@ from torch import Tensor, nn
 
 from resnet_lab.config import AfterAddCfg, ModelCfg, ShortcutCfg
 from resnet_lab.errors import ConfigError
-from resnet_lab.models.shortcuts import SHORTCUTS, ShortcutSite, init_gate_biases
+from resnet_lab.models.shortcuts import (
+    DOWNSAMPLES,
+    SHORTCUTS,
+    ShortcutSite,
+    init_gate_biases,
+)
 from resnet_lab.models.units import (
     AFTER_ADD,
     BRANCH_LAYOUTS,
@@ -76,7 +81,6 @@ BLOCKS.add(
     ),
 )
 
-DOWNSAMPLES = ("zero_pad", "projection")
 STEM_ACTIVATION = ("bn", "relu")
 
 

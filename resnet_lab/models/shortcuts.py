@@ -11,7 +11,7 @@ Where a unit changes the shape (stride 2 or more channels), the identity is resh
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -72,15 +72,27 @@ class ShortcutSite:
         return self.stride != 1 or self.in_channels != self.out_channels
 
 
+# model.downsample: how the identity path is reshaped where a unit changes the shape
+DOWNSAMPLES: Registry[Callable[[ShortcutSite], nn.Module]] = Registry("downsample")
+
+
+@DOWNSAMPLES.register("zero_pad")
+def _zero_pad(site: ShortcutSite) -> nn.Module:
+    if site.out_channels < site.in_channels:
+        raise ValueError("zero-padding cannot reduce the number of channels")
+    return ZeroPadDownsample(site.in_channels, site.out_channels, site.stride)
+
+
+@DOWNSAMPLES.register("projection")
+def _projection(site: ShortcutSite) -> nn.Module:
+    return Projection(site.in_channels, site.out_channels, site.stride, site.norm)
+
+
 def make_downsample(site: ShortcutSite) -> nn.Module:
     """The identity path's reshaping: nothing when the shape is kept."""
     if not site.changes_shape:
         return nn.Identity()
-    if site.downsample == "zero_pad":
-        if site.out_channels < site.in_channels:
-            raise ValueError("zero-padding cannot reduce the number of channels")
-        return ZeroPadDownsample(site.in_channels, site.out_channels, site.stride)
-    return Projection(site.in_channels, site.out_channels, site.stride, site.norm)
+    return DOWNSAMPLES.get(site.downsample)(site)
 
 
 class Shortcut(nn.Module):
