@@ -11,6 +11,7 @@ import hashlib
 import io
 import logging
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -58,22 +59,26 @@ def checkpoint_path(ckpt_dir: Path, step: int) -> Path:
     return ckpt_dir / f"step_{step:07d}.pt"
 
 
-def save_checkpoint(state: dict[str, Any], ckpt_dir: Path, step: int, keep: int) -> Path:
+def save_checkpoint(
+    state: dict[str, Any], ckpt_dir: Path, step: int, keep: int, damaged: Collection[Path] = ()
+) -> Path:
     """Save ``state`` for ``step`` and keep it and the ``keep`` - 1 before it.
 
-    Checkpoints of later steps are deleted: they are damaged ones the run fell back from (a
-    resume takes the newest good one), and pruning by step alone would keep them and delete
-    the checkpoint just written."""
+    ``damaged``: the checkpoints a resume skipped, deleted once this one is written. Those of
+    later steps go in any case (pruning by step alone would keep them and delete the checkpoint
+    just written); those of earlier steps (one written at a signal, off the ``ckpt_every``
+    grid) would otherwise count among the ``keep`` and push out a good one."""
     buffer = io.BytesIO()
     torch.save(state, buffer)
     data = buffer.getvalue()
     path = checkpoint_path(ckpt_dir, step)
     atomic_write_bytes(path, data)
     atomic_write_text(digest_path(path), hashlib.sha256(data).hexdigest() + "\n")
-    others = list_checkpoints(ckpt_dir)
+    skipped = {p for p in damaged if p != path}  # one of this step's was just replaced
+    others = [p for p in list_checkpoints(ckpt_dir) if p not in skipped]
     earlier = [p for p in others if p.name < path.name]
     abandoned = [p for p in others if p.name > path.name]
-    for old in abandoned + earlier[: len(earlier) - keep + 1]:
+    for old in [*skipped, *abandoned, *earlier[: len(earlier) - keep + 1]]:
         old.unlink(missing_ok=True)
         digest_path(old).unlink(missing_ok=True)
     return path

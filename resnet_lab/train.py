@@ -287,6 +287,7 @@ class Trainer:
             torch.channels_last if self.t.channels_last else torch.contiguous_format
         )
         self.state = TrainState()  # from the start: a second Ctrl-C while loading reads it
+        self._damaged: list[Path] = []  # checkpoints the resume skipped: gone at the next save
 
     # -- set-up -------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
@@ -475,6 +476,7 @@ class Trainer:
             ) from None
         if loaded:
             self._check_resumable(loaded[0])
+            self._damaged = [p for p in existing if p.name > loaded[1].name]  # skipped
         elif cfg.resume:
             if previous:  # a run stopped before (or after losing) its checkpoints: same command?
                 self._check_same_run(previous["config"])
@@ -717,7 +719,8 @@ class Trainer:
         }
         ckpt_dir, step = self.run_dir / "ckpt", self.state.step
         try:
-            save_checkpoint(state, ckpt_dir, step, self.t.keep_checkpoints)
+            save_checkpoint(state, ckpt_dir, step, self.t.keep_checkpoints, self._damaged)
+            self._damaged = []
         except OSError as e:  # a full disk's error names no file: name the checkpoint
             path = e.filename or str(checkpoint_path(ckpt_dir, step))
             raise OSError(e.errno, e.strerror, path) from e

@@ -443,6 +443,32 @@ def test_corrupted_checkpoint_falls_back_to_previous(
     assert fit([*args, "resume=true"], tmp_path)["status"] == "completed"  # as the message says
 
 
+def test_a_damaged_checkpoint_off_the_grid_goes_at_the_next_checkpoint(
+    tiny_run: list[str], tmp_path: Path
+) -> None:
+    """One written at a signal (step 15, between the grid's 10 and 20) and then damaged: the
+    resume falls back to step 10; the next checkpoint deleted the good step 10 and kept the
+    damaged one, as an earlier step, among the two kept."""
+    args = [
+        *tiny_run,
+        "trainer.ckpt_every=10",
+        "trainer.eval_every=10",
+        "trainer.keep_checkpoints=2",
+    ]
+    fit([*args, "trainer.max_steps=10"], tmp_path)
+    ckpt = tmp_path / "ckpt"
+    good = list_checkpoints(ckpt)[-1]
+    damaged = ckpt / "step_0000015.pt"
+    damaged.write_bytes(good.read_bytes()[:1000])
+    digest_path(damaged).write_text(digest_path(good).read_text())
+    assert fit([*args, "trainer.max_steps=20", "resume=true"], tmp_path)["status"] == "completed"
+    assert [p.name for p in list_checkpoints(ckpt)] == ["step_0000010.pt", "step_0000020.pt"]
+    assert sorted(p.name for p in ckpt.glob("*.sha256")) == [
+        "step_0000010.pt.sha256",
+        "step_0000020.pt.sha256",
+    ]
+
+
 def _reference(args: list[str], run_dir: Path) -> dict[str, torch.Tensor]:
     fit(args, run_dir)
     return final_weights(run_dir)
