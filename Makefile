@@ -35,9 +35,16 @@ bench:
 
 # For a session lent a GPU (benchmarks/gpu_session.sh): what the device tool carries in .carry/.
 # The GPU machine has torch, tensorboard, tqdm and matplotlib but not Hydra, and cannot download.
+# The GPU machine gets the work tree without .git: the commit it is, for result.json and the
+# benchmark's JSON (benchmarks/gpu_session.sh exports it as RESNET_LAB_GIT_COMMIT).
+CARRY_COMMIT = mkdir -p .carry && { git rev-parse HEAD | tr -d '\n'; \
+	  test -z "$$(git status --porcelain --untracked-files=no)" || printf -- -dirty; echo; } \
+	  > .carry/git_commit
+
 gpu-wheels:
 	$(PYTHON) -m pip wheel -q --no-deps -w .carry/wheels "hydra-core==1.3.*" "omegaconf==2.3.*" \
 	  "antlr4-python3-runtime==4.9.*"
+	@$(CARRY_COMMIT)
 
 # PART=1, 2, 3: two of the six CIFAR-10 binary files per call (a call carries at most 64 MiB).
 CIFAR_SRC ?= ../shared/data/cifar-10-batches-bin
@@ -47,7 +54,8 @@ gpu-cifar:
 	  2) files="data_batch_3.bin data_batch_4.bin";; \
 	  3) files="data_batch_5.bin test_batch.bin";; \
 	  *) echo "PART=1, 2 or 3" >&2; exit 2;; \
-	esac; rm -rf .carry/cifar && mkdir -p .carry/cifar && \
+	esac; test -d $(CIFAR_SRC) || { echo "no $(CIFAR_SRC): set CIFAR_SRC=DIR" >&2; exit 2; }; \
+	rm -rf .carry/cifar && mkdir -p .carry/cifar && $(CARRY_COMMIT) && \
 	for f in $$files; do cp $(CIFAR_SRC)/$$f .carry/cifar/; done && ls -l .carry/cifar
 
 # Runs every row of $(TABLES) for $(SEEDS) into $(RESULTS)/<table>/<row>/seed<N> (experiment.name

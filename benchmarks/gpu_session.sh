@@ -47,6 +47,10 @@ case $stage in
 esac
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+if [[ -z ${RESNET_LAB_GIT_COMMIT:-} && -f .carry/git_commit ]]; then # no .git here: the commit
+  RESNET_LAB_GIT_COMMIT=$(<.carry/git_commit) # that make gpu-wheels / gpu-cifar saw
+  export RESNET_LAB_GIT_COMMIT
+fi
 export PYTHONUNBUFFERED=1 # a stage stopped at its limit keeps what it printed
 if [[ $stage != data ]] && ! python3 -c "import hydra, omegaconf" 2>/dev/null; then
   python3 -m pip install -q --no-index --find-links .carry/wheels hydra-core omegaconf
@@ -81,7 +85,9 @@ tests() {
 case $stage in
   all)
     export LOG=${LOG:-$OUT/$TAG-all.txt}
-    deadline=$((SECONDS + ${ALL_S:-560}))
+    deadline=${ALL_S:-560} # SECONDS counts from this script's start: the pip install counts too
+    echo "== $(date -u +%FT%TZ) bash $0 all $* (ALL_S=$deadline DEPTH=$DEPTH DEVICE=$DEVICE," \
+      "commit ${RESNET_LAB_GIT_COMMIT:-unknown})" | tee -a "$LOG"
     limited() { # limited SECONDS STAGE ARGS...: a stage of this script, cut at SECONDS or the deadline
       local limit=$1 left=$((deadline - SECONDS)) status=0
       shift
@@ -138,9 +144,13 @@ case $stage in
     name=${1:?"run NAME [overrides]"}
     shift
     status=0
-    timeout --signal=TERM --kill-after=60 "$LIMIT_S" python3 -m resnet_lab data.root="$CIFAR" \
-      trainer.device="$DEVICE" trainer.progress=none resume=true hydra.run.dir="$RUNS/$name" \
-      "$@" 2>&1 | tail -n 40 | tee "$OUT/$name-log.txt" || status=$?
+    {
+      echo "== $(date -u +%FT%TZ) bash $0 run $name $* (LIMIT_S=$LIMIT_S DEVICE=$DEVICE," \
+        "commit ${RESNET_LAB_GIT_COMMIT:-unknown})"
+      timeout --signal=TERM --kill-after=60 "$LIMIT_S" python3 -m resnet_lab data.root="$CIFAR" \
+        trainer.device="$DEVICE" trainer.progress=none resume=true hydra.run.dir="$RUNS/$name" \
+        "$@" 2>&1 | tail -n 40
+    } | tee "$OUT/$name-log.txt" || status=$?
     launch=$(ls -d "$RUNS/$name"/.hydra/*/ 2>/dev/null | tail -n 1 || true)  # this launch's record
     for f in result.json metrics.jsonl config.yaml "${launch#"$RUNS/$name/"}overrides.yaml"; do
       [[ -f $RUNS/$name/$f ]] && cp "$RUNS/$name/$f" "$OUT/$name-$(basename "$f")"

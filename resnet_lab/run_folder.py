@@ -257,11 +257,20 @@ def environment(device: torch.device) -> dict[str, Any]:
     }
 
 
+COMMIT_ENV = "RESNET_LAB_GIT_COMMIT"  # the commit of a copy that travels without its .git
+
+
 def git_commit(folder: Path) -> str | None:
-    """The commit of the lab's source (with ``-dirty`` when it has local changes), if in git.
+    """The commit of the lab's source (with ``-dirty`` when it has local changes), if in git;
+    else $RESNET_LAB_GIT_COMMIT, set where the source was copied from its repository (the GPU
+    runbook's machine gets the work tree only: benchmarks/gpu_session.sh).
 
     ``folder`` must hold files tracked by the repository: an installed copy in an untracked
     virtual environment inside a user's own repository is not that repository's code."""
+    return _commit_in_git(folder) or os.environ.get(COMMIT_ENV) or None
+
+
+def _commit_in_git(folder: Path) -> str | None:
 
     def git(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, timeout=5)

@@ -18,9 +18,12 @@ TINY_BENCH = ["--depth", "8", "--width", "4", "--batch-size", "16", "--steps", "
 TINY_BENCH += ["--rounds", "1", "--threads", "1", "data.synthetic_train_size=64"]
 
 
-def stage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def stage(
+    tmp_path: Path, *args: str, cwd: Path = ROOT, **env: str
+) -> subprocess.CompletedProcess[str]:
     environment = {
         **os.environ,
+        "PYTHONPATH": str(ROOT),  # a tree other than ROOT (cwd) runs ROOT's lab
         "DEVICE": "cpu",
         "OUT": str(tmp_path / "out"),
         "CIFAR": str(tmp_path / "cifar"),
@@ -28,7 +31,7 @@ def stage(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess
         **env,
     }
     return subprocess.run(
-        ["bash", str(SCRIPT), *args], cwd=ROOT, env=environment, capture_output=True, text=True
+        ["bash", str(SCRIPT), *args], cwd=cwd, env=environment, capture_output=True, text=True
     )
 
 
@@ -51,8 +54,16 @@ def test_bench_stage_saves_the_json_and_the_printed_table(tmp_path: Path) -> Non
 def test_run_stage_stops_in_time_and_continues(tmp_path: Path) -> None:
     overrides = ["data=synthetic", "model.depth=8", "model.width=4", "trainer.batch_size=16"]
     overrides += ["trainer.log_every=1"]
-    cut = stage(tmp_path, "run", "r", *overrides, "trainer.max_steps=100000", LIMIT_S="20")
+    commit = {"RESNET_LAB_GIT_COMMIT": "abc123"}
+    cut = stage(
+        tmp_path, "run", "r", *overrides, "trainer.max_steps=100000", LIMIT_S="20", **commit
+    )
     assert cut.returncode == 124, cut.stderr + cut.stdout  # timeout's code: the run was stopped
+    log = (tmp_path / "out" / "r-log.txt").read_text().splitlines()
+    assert log[0].endswith(  # the command as given, for the record in benchmarks/results/
+        f"gpu_session.sh run r {' '.join(overrides)} trainer.max_steps=100000 (LIMIT_S=20 "
+        "DEVICE=cpu, commit abc123)"
+    )
     first = json.loads((tmp_path / "out" / "r-result.json").read_text())
     assert first["status"] == "interrupted" and first["step"] > 0
     rest = stage(tmp_path, "run", "r", *overrides, f"trainer.max_steps={first['step'] + 2}")
@@ -85,8 +96,14 @@ def test_all_stage_cuts_each_stage_at_its_limit_and_goes_on(tmp_path: Path) -> N
     assert [p.name.split("-", 4)[-1] for p in (tmp_path / "out").glob("*.json")] == [
         "resnet110.json"
     ]
-    late = stage(tmp_path, "all", *TINY_BENCH, ALL_S="5")
+    # the deadline counts from the script's start; the commit comes with the carried files (the
+    # GPU machine's copy has no .git)
+    tree = tmp_path / "tree"
+    (tree / ".carry").mkdir(parents=True)
+    (tree / ".carry" / "git_commit").write_text("abc123-dirty\n")
+    late = stage(tmp_path / "late", "all", *TINY_BENCH, cwd=tree, ALL_S="5")
     assert late.returncode == 0 and late.stdout.count("skipped") == 5, late.stderr + late.stdout
+    assert "(ALL_S=5 DEPTH=110 DEVICE=cpu, commit abc123-dirty)" in late.stdout.splitlines()[0]
 
 
 def test_data_stage_moves_the_carried_files_out_of_the_tree(tmp_path: Path) -> None:

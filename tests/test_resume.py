@@ -715,6 +715,10 @@ def test_git_commit_names_the_commit_and_tracked_changes_only(
     installed.mkdir(parents=True)
     (installed / "__init__.py").write_text("")
     assert git_commit(installed) is None  # not the user's commit
+    # a copy without its .git (the GPU runbook's work tree) names the commit it was copied at
+    monkeypatch.setenv("RESNET_LAB_GIT_COMMIT", "abc123-dirty")
+    assert git_commit(tmp_path / "plain") == "abc123-dirty"
+    assert git_commit(repo) == f"{head}-dirty"  # in git, git says
 
 
 def test_wall_time_sums_the_resumed_processes(tmp_path: Path) -> None:
