@@ -46,14 +46,16 @@ case $stage in
     ;;
 esac
 mkdir -p "$OUT"
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+SITE=${SITE:-/tmp/site} # the carried wheels go here: the machine's environment may be read-only
+export PYTHONPATH=$PWD:$SITE${PYTHONPATH:+:$PYTHONPATH}
 if [[ -z ${RESNET_LAB_GIT_COMMIT:-} && -f .carry/git_commit ]]; then # no .git here: the commit
   RESNET_LAB_GIT_COMMIT=$(<.carry/git_commit) # that make gpu-wheels / gpu-cifar saw
   export RESNET_LAB_GIT_COMMIT
 fi
 export PYTHONUNBUFFERED=1 # a stage stopped at its limit keeps what it printed
 if [[ $stage != data ]] && ! python3 -c "import hydra, omegaconf" 2>/dev/null; then
-  python3 -m pip install -q --no-index --find-links .carry/wheels hydra-core omegaconf
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target "$SITE" .carry/wheels/*.whl
 fi
 
 # The result files' prefix, e.g. h200-2026-12-03: computed once (a Python start with torch each
