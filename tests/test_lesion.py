@@ -139,6 +139,10 @@ def test_lesioned_unit_keeps_only_its_shortcut() -> None:
     with pytest.raises(RuntimeError), lesioned(net, [1, 2]):
         raise RuntimeError("restored even on errors")
     assert not any(u.lesioned for u in net.units)
+    net.units[2].lesioned = True  # each unit is put back as it was, nested blocks too
+    with lesioned(net, [2, 3]), lesioned(net, [3]):
+        pass
+    assert [u.lesioned for u in net.units[1:5]] == [False, True, False, False]
 
 
 def test_lesion_of_a_zero_branch_changes_nothing() -> None:
