@@ -100,6 +100,10 @@ def test_swap_pairs_only_within_groups() -> None:
                 assert position == unit or group_of[position] == group_of[unit]
     with pytest.raises(Exception, match="only 5 compatible pairs"):
         swap_pairs(list(range(9)), 6, rng, groups)
+    # k distinct pairs: two swaps never undo each other (one pair drawn twice would)
+    for seed in range(200):
+        order = swap_pairs(list(range(9)), 2, random.Random(seed), groups)
+        assert sum(p != u for p, u in enumerate(order)) >= 3
 
 
 def test_reordered_runs_and_restores() -> None:

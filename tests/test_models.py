@@ -406,6 +406,8 @@ def test_one_layer_units(after_add: str, layers: list[str]) -> None:
     assert len(net.units) == 9 and net.downsampling_units == [3, 6]
     unshared = [u for i, u in enumerate(net.units) if i not in (0, 3, 6)]  # 0, 3, 6: pre-act shared
     assert all([type(m).__name__ for m in u.branch] == layers for u in unshared)
+    # option A, as the paper's other CIFAR nets: the shortcuts hold no parameters
+    assert all(not list(u.shortcut.parameters()) for u in net.units)
     logits = net(torch.randn(2, 3, 32, 32))
     logits.sum().backward()
     assert logits.shape == (2, 10)
@@ -431,6 +433,7 @@ def test_bad_keys_and_types_name_the_key(override: str, message: str) -> None:
         (["shortcut=scale", "shortcut.dropout=0.3"], "dropout"),
         (["shortcut=identity", "shortcut.dropout_inverted=true"], "dropout_inverted"),
         (["shortcut=dropout", "shortcut.dropout=1.5"], r"\[0, 1\)"),
+        (["shortcut=dropout", "shortcut.dropout=1.0"], r"\[0, 1\)"),  # no shortcut at all
         (["after_add.branch=preact"], "pre-activation"),
         (["after_add.fn=no_such_fn"], "after-addition function 'no_such_fn'"),
         (["model.downsample=option_c"], "model.downsample"),

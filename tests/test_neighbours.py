@@ -244,6 +244,8 @@ def test_widen_factor_multiplies_stage_widths() -> None:
     assert net.downsampling_units == [0, 2, 4]
     inner = [type(m).__name__ for m in net.units[1].branch]
     assert inner == ["BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d", "ReLU", "Dropout", "Conv2d"]
+    dropouts = [m for m in net.modules() if isinstance(m, torch.nn.Dropout)]
+    assert len(dropouts) == 6 and all(m.p == 0.3 for m in dropouts)  # model.dropout as given
 
 
 def _params(overrides: list[str]) -> int:

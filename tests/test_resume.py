@@ -340,6 +340,19 @@ def test_extending_a_run_whose_checkpoints_are_gone_leaves_it_untouched(tmp_path
     with pytest.raises(ConfigError, match="checkpoints are gone"):
         fit([*ARGS, "resume=true"], tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+    # the same command again (make reproduce-table's relaunch) has nothing to extend: no error
+    assert fit([*ARGS, "trainer.max_steps=10", "resume=true"], tmp_path)["status"] == "completed"
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
+def test_a_diverged_run_relaunched_with_resume_is_left_as_it_ended(tmp_path: Path) -> None:
+    """make reproduce-table relaunches every row with resume=true: a diverged seed is a result
+    (Table 1's "fail"), not a run to continue."""
+    args = [*ARGS, "trainer.lr=1e12", "trainer.warmup_steps=0"]
+    assert fit(args, tmp_path)["status"] == "diverged"
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    assert fit([*args, "resume=true"], tmp_path)["status"] == "diverged"
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
 
 
 def test_a_checkpoint_of_an_older_version_is_not_evaluated_twice(

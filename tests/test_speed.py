@@ -777,6 +777,31 @@ def test_plain_loop_reads_the_loss_on_the_host_every_step(monkeypatch: pytest.Mo
     assert sum(reads) == 3  # the loss, once a step
 
 
+def test_plain_loader_is_the_usual_cifar_pipeline() -> None:
+    """The plain loop's data are what a torchvision user feeds: each image a random crop of it
+    zero-padded by 4, flipped half the time, normalised per channel (else the benchmark would
+    compare the lab with a loop that does less work)."""
+    cfg = compose_config([*TINY, "trainer.device=cpu", "data.synthetic_train_size=1"])
+    data = load_data(cfg.data, "cpu")
+    x, _ = next(bench.plain_loader(data, 64, 0, pin_memory=False, seed=0))  # one image, 64 draws
+    image = data.train_images[0].double() / 255
+    mean, std = image.mean((1, 2)), image.flatten(1).std(1, correction=0)
+    drawn = x.double() * std[:, None, None] + mean[:, None, None]
+    padded = torch.nn.functional.pad(image, (4, 4, 4, 4))
+    crops = {
+        (dy, dx, flip): crop.flip(2) if flip else crop
+        for dy in range(9)
+        for dx in range(9)
+        for flip in (False, True)
+        for crop in [padded[:, dy : dy + 32, dx : dx + 32]]
+    }
+    seen = set()
+    for sample in drawn:
+        (found,) = [key for key, crop in crops.items() if torch.allclose(crop, sample, atol=1e-4)]
+        seen.add(found)
+    assert len({(dy, dx) for dy, dx, _ in seen}) > 20 and {f for *_, f in seen} == {False, True}
+
+
 def test_a_concurrent_process_reports_images_not_steps() -> None:
     import queue
     import threading
