@@ -68,6 +68,8 @@ def save_checkpoint(
     later steps go in any case (pruning by step alone would keep them and delete the checkpoint
     just written); those of earlier steps (one written at a signal, off the ``ckpt_every``
     grid) would otherwise count among the ``keep`` and push out a good one."""
+    if keep < 1:
+        raise ValueError(f"keep={keep}: the checkpoint just written is kept, at the least")
     buffer = io.BytesIO()
     torch.save(state, buffer)
     data = buffer.getvalue()

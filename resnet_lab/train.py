@@ -41,6 +41,7 @@ from resnet_lab.config import (
     CONF_DIR,
     RESULT_NEUTRAL,
     Config,
+    ExperimentCfg,
     TrainerCfg,
     check_known_keys,
     flatten_keys,
@@ -65,8 +66,12 @@ from resnet_lab.run_folder import (
 log = logging.getLogger(__name__)
 
 # Config keys a resumed run may change: the result-neutral ones (a compile bug must not strand a
-# run) and max_steps (extending a finished run).
-RESUMABLE_CHANGES = (*RESULT_NEUTRAL, "trainer.max_steps")
+# run), max_steps (extending a finished run), and what describes the paper's row rather than the
+# run (the lab edits a row's note or statistic; its name is what the run is).
+ROW_DESCRIPTION = tuple(
+    f"experiment.{f.name}" for f in dataclasses.fields(ExperimentCfg) if f.name != "name"
+)
+RESUMABLE_CHANGES = (*RESULT_NEUTRAL, "trainer.max_steps", *ROW_DESCRIPTION)
 FINAL_STATUSES = ("completed", "diverged")  # resume=true skips these runs
 # torch.compile modes; the last two capture the step in CUDA graphs (on CUDA)
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune")

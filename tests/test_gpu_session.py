@@ -23,7 +23,8 @@ def stage(
 ) -> subprocess.CompletedProcess[str]:
     environment = {
         **os.environ,
-        "PYTHONPATH": str(ROOT),  # a tree other than ROOT (cwd) runs ROOT's lab
+        # a tree other than ROOT (cwd) runs ROOT's lab
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         "DEVICE": "cpu",
         "OUT": str(tmp_path / "out"),
         "CIFAR": str(tmp_path / "cifar"),

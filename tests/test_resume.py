@@ -457,6 +457,21 @@ def test_a_run_from_before_the_options_resumes_as_it_trained(
     assert fit([*args, *continues, "resume=true"], tmp_path)["status"] == "completed"
 
 
+def test_a_row_whose_description_the_lab_edited_still_resumes(tmp_path: Path) -> None:
+    """A row file's note, statistic or reported figure describe the paper, not the run: the
+    lab edits them (stochastic_depth_110's note did, and every Table 6 statistic), and every run
+    of the row was then refused its resume, and make reproduce-table its relaunch. The row's
+    name is what the run is: another one is still refused."""
+    row = ["experiment.name=mine/row", "experiment.note=old", "experiment.statistic=best of 5"]
+    stop(tmp_path, Trainer, "train_step", 3, sigterm, args=[*ARGS, *row])
+    edited = ["experiment.name=mine/row", "experiment.note=new", "experiment.statistic=median"]
+    with pytest.raises(ConfigError, match=re.escape("experiment.name: 'mine/row' -> 'other/row'")):
+        fit([*ARGS, *edited, "experiment.name=other/row", "resume=true"], tmp_path)
+    result = fit([*ARGS, *edited, "experiment.reported='7.1'", "resume=true"], tmp_path)
+    assert result["status"] == "completed" and result["experiment"]["note"] == "new"
+    assert fit([*ARGS, *row, "resume=true"], tmp_path)["status"] == "completed"  # and back
+
+
 def test_a_second_ctrl_c_while_starting_stops_at_once(tmp_path: Path) -> None:
     def second_ctrl_c() -> None:
         os.kill(os.getpid(), signal.SIGTERM)  # the first signal: stop once the data are loaded

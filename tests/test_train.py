@@ -449,8 +449,8 @@ def test_a_damaged_checkpoint_off_the_grid_goes_at_the_next_checkpoint(
     tiny_run: list[str], tmp_path: Path
 ) -> None:
     """One written at a signal (step 15, between the grid's 10 and 20) and then damaged: the
-    resume falls back to step 10; the next checkpoint deleted the good step 10 and kept the
-    damaged one, as an earlier step, among the two kept."""
+    resume falls back to step 10, and the next checkpoint deletes the damaged one (it counted
+    among the two kept, as an earlier step, and the good step 10 went instead)."""
     args = [
         *tiny_run,
         "trainer.ckpt_every=10",
