@@ -14,6 +14,8 @@ import errno
 import json
 import logging
 import math
+import re
+import shlex
 import signal
 import sys
 import time
@@ -531,7 +533,7 @@ class Trainer:
             detail = ", ".join(f"{k}: {before[k]!r} -> {now[k]!r}" for k in differences[:8])
             # the run's values as overrides: also those of a default the lab changed since,
             # which the original command did not give
-            run_values = " ".join(f"{k}={_override_value(before[k])}" for k in differences[:8])
+            run_values = " ".join(_override(k, before[k]) for k in differences[:8])
             raise ConfigError(
                 f"resume=true with a different config than the run in {self.run_dir} ({detail}); "
                 f"continue it as it trained with {run_values}, or start a new run"
@@ -776,11 +778,18 @@ class Trainer:
         self.writer.add_hparams(hparams, metrics, run_name=".", global_step=self.state.step)
 
 
-def _override_value(value: Any) -> str:
-    """A saved value as a command line gives it (Hydra's true, null, [a,b])."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(",", ":"))
+_PLAIN_VALUE = re.compile(r"[\w./:+@-]+")  # needs no quotes, for Hydra or a shell
+
+
+def _override(key: str, value: Any) -> str:
+    """``key=value`` for a saved value, as a shell command line gives it to Hydra (true, null,
+    [a,b]; a string with spaces or Hydra's special characters quoted for both)."""
+    if not isinstance(value, str):
+        return f"{key}={json.dumps(value, separators=(',', ':'))}"
+    if _PLAIN_VALUE.fullmatch(value):
+        return f"{key}={value}"
+    quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return shlex.quote(f"{key}={quoted}")
 
 
 def hparams_of(cfg: DictConfig) -> dict[str, bool | int | float | str]:

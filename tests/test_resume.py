@@ -8,6 +8,7 @@ import errno
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import sys
@@ -470,6 +471,21 @@ def test_a_row_whose_description_the_lab_edited_still_resumes(tmp_path: Path) ->
     result = fit([*ARGS, *edited, "experiment.reported='7.1'", "resume=true"], tmp_path)
     assert result["status"] == "completed" and result["experiment"]["note"] == "new"
     assert fit([*ARGS, *row, "resume=true"], tmp_path)["status"] == "completed"  # and back
+
+
+def test_a_refused_resume_names_overrides_that_paste_into_a_shell(tmp_path: Path) -> None:
+    """A data.root with a space and parentheses was named bare: neither the shell nor Hydra's
+    override grammar took it back."""
+    odd = tmp_path / "data (old) copy"
+    args = [*ARGS, "data.verify=false"]
+    stop(tmp_path / "run", Trainer, "train_step", 3, sigterm, args=[*args, f"data.root='{odd}'"])
+    with pytest.raises(ConfigError) as refused:
+        fit([*args, f"data.root={tmp_path}", "resume=true"], tmp_path / "run")
+    suggested = re.search(r"continue it as it trained with (.*), or start", str(refused.value))
+    assert suggested, refused.value
+    overrides = shlex.split(suggested.group(1))  # as a shell hands them over
+    assert overrides == [f'data.root="{odd}"']
+    assert fit([*args, *overrides, "resume=true"], tmp_path / "run")["status"] == "completed"
 
 
 def test_a_second_ctrl_c_while_starting_stops_at_once(tmp_path: Path) -> None:
