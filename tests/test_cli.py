@@ -219,6 +219,28 @@ def test_resume_without_the_run_folder_is_refused(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "run" / "ckpt").iterdir()] == ["step_0000010.pt"]
 
 
+def test_only_a_folder_holding_nothing_but_the_launchs_record_is_discarded(tmp_path: Path) -> None:
+    """A run stopped by a signal discards its Hydra-made folder when nothing was saved: one that
+    holds a checkpoint (or anything else) beside the launch record and log must stay."""
+    from omegaconf import OmegaConf
+
+    from resnet_lab.run_folder import discard_refused_folder
+
+    hydra_cfg = OmegaConf.create(
+        {"overrides": {"hydra": []}, "output_subdir": ".hydra", "job": {"name": "resnet-lab"}}
+    )
+    kept = tmp_path / "2026-01-01" / "12-00-00"
+    for name in (".hydra/config.yaml", "resnet-lab.log", "ckpt/step_0000010.pt"):
+        (kept / name).parent.mkdir(parents=True, exist_ok=True)
+        (kept / name).write_text("x")
+    discard_refused_folder(kept, hydra_cfg)
+    assert (kept / "ckpt" / "step_0000010.pt").exists()
+    (kept / "ckpt" / "step_0000010.pt").unlink()
+    (kept / "ckpt").rmdir()
+    discard_refused_folder(kept, hydra_cfg)  # the record and the log only: gone, date folder too
+    assert not (tmp_path / "2026-01-01").exists()
+
+
 def test_a_relaunch_never_rewrites_the_runs_config(tmp_path: Path) -> None:
     """A refused re-launch into a finished run's folder (e.g. a sweep with a changed EXTRA)
     leaves the run's config as it trained; Hydra records each launch in a folder of its own."""

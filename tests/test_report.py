@@ -275,7 +275,7 @@ def test_notes_problems_and_sections(paper) -> None:
     assert "run `old/sg6` lacks fields: schema_version, profile, best_test_error" in text
     assert "reported: '6.9' -> '6.91'" in text and "the experiment file's is used" in text
     assert "final error taken from the last line of metrics.jsonl" in text
-    assert "could not read `broken/result.json`" in text
+    assert "could not read `broken/result.json`" in text.split("\n## Problems\n", 1)[1]
     assert "1 more run(s) of an already counted seed left out" in text
     assert "## Ad-hoc runs" in text and "| `adhoc/try` | completed | 0 | 9.99 |" in text
     assert "no runs yet: `table1/scale_05_1`" in text

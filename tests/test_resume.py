@@ -261,11 +261,23 @@ def test_progress_is_recorded_at_every_checkpoint(
 
     def record(self: Trainer, status: str, error: str | None = None) -> None:
         real(self, status, error)
-        written.append((status, self.result["step"]))
+        written.append((status, self.result["step"], self.result["finished_at"] is None))
 
     monkeypatch.setattr(Trainer, "_write_result", record)
     fit(ARGS, tmp_path)
-    assert written == [("running", 0), ("running", 10), ("running", 20), ("completed", 20)]
+    assert written == [  # finished_at: once it has
+        ("running", 0, True),
+        ("running", 10, True),
+        ("running", 20, True),
+        ("completed", 20, False),
+    ]
+
+
+def test_a_resumed_run_keeps_the_time_it_started(tmp_path: Path) -> None:
+    stop(tmp_path, Trainer, "train_step", 13, sigterm)
+    started = json.loads((tmp_path / "result.json").read_text())["started_at"]
+    time.sleep(1.1)  # now_iso() is to the second
+    assert fit([*ARGS, "resume=true"], tmp_path)["started_at"] == started
 
 
 def test_a_changed_command_is_refused_before_the_data_is_loaded(tmp_path: Path) -> None:

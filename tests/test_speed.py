@@ -777,6 +777,31 @@ def test_plain_loop_reads_the_loss_on_the_host_every_step(monkeypatch: pytest.Mo
     assert sum(reads) == 3  # the loss, once a step
 
 
+@pytest.mark.parametrize(
+    ("levers", "dtype", "channels_last"),
+    [
+        (["trainer.precision=fp32", "trainer.channels_last=true"], torch.float32, True),
+        (["trainer.precision=bf16", "trainer.channels_last=false"], torch.bfloat16, False),
+    ],
+)
+def test_the_step_runs_with_the_levers_asked(
+    tmp_path: Path, levers: list[str], dtype: torch.dtype, channels_last: bool
+) -> None:
+    """bf16 autocasts the forward; channels_last lays out the weights and the images alike."""
+    trainer = Trainer(compose_config([*TINY, "trainer.device=cpu", *levers]), tmp_path)
+    trainer.build()
+    conv = next(m for m in trainer.model.modules() if isinstance(m, torch.nn.Conv2d))
+    seen = []
+    conv.register_forward_hook(
+        lambda _, inputs, out: seen.append(
+            (out.dtype, inputs[0].is_contiguous(memory_format=torch.channels_last))
+        )
+    )
+    trainer.advance()
+    assert seen == [(dtype, channels_last)]
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) == channels_last
+
+
 def test_plain_loader_is_the_usual_cifar_pipeline() -> None:
     """The plain loop's data are what a torchvision user feeds: each image a random crop of it
     zero-padded by 4, flipped half the time, normalised per channel (else the benchmark would

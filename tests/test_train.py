@@ -488,7 +488,8 @@ def test_divergence_is_recorded_and_stops(tiny_run: list[str], tmp_path: Path) -
         tmp_path,
     )
     assert result["status"] == "diverged"
-    assert result["diverged_at_step"] is not None and result["step"] < 200
+    # found at the log line that first averaged a non-finite loss (log_every=5), the run's step
+    assert result["diverged_at_step"] == result["step"] < 200 and result["step"] % 5 == 0
     on_disk = json.loads((tmp_path / "result.json").read_text())  # valid JSON: no NaN tokens
     assert on_disk["status"] == "diverged" and on_disk["final_test_error"] is None
     # in TensorBoard's hparams table too (the papers' "fail" rows), with no final error
@@ -500,6 +501,31 @@ def test_divergence_is_recorded_and_stops(tiny_run: list[str], tmp_path: Path) -
     final = events.Scalars("hparam/final_error")[-1].value
     steps = events.Scalars("hparam/steps")[-1].value
     assert math.isnan(final) and steps == on_disk["step"]
+
+
+def test_an_infinite_loss_is_a_divergence_too(
+    tiny_run: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_step = Trainer.train_step
+
+    def overflowing(self: Trainer, x: torch.Tensor, y: torch.Tensor) -> object:
+        loss, wrong = real_step(self, x, y)
+        return (loss * math.inf if self.state.step >= 6 else loss), wrong
+
+    monkeypatch.setattr(Trainer, "train_step", overflowing)
+    result = fit([*tiny_run, "trainer.max_steps=20", "trainer.eval_every=20"], tmp_path)
+    assert (result["status"], result["diverged_at_step"]) == ("diverged", 10)
+
+
+def test_a_max_steps_off_the_eval_grid_is_evaluated_at_its_end(
+    tiny_run: list[str], tmp_path: Path
+) -> None:
+    """The papers' figure is the error after the last step, whatever eval_every is."""
+    result = fit([*tiny_run, "trainer.max_steps=13", "trainer.eval_every=10"], tmp_path)
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    evals = [(x["step"], x["test/error"]) for x in lines if "test/error" in x]
+    assert [step for step, _ in evals] == [10, 13]
+    assert (result["step"], result["final_test_error"]) == (13, evals[-1][1])
 
 
 def test_resume_skips_completed_and_rejects_a_different_config(
