@@ -500,6 +500,25 @@ def test_a_refused_resume_names_overrides_that_paste_into_a_shell(tmp_path: Path
     assert fit([*args, *overrides, "resume=true"], tmp_path / "run")["status"] == "completed"
 
 
+def test_a_second_signal_reaches_the_handler_from_before_the_run() -> None:
+    """The first signal is a flag (stop at the next step, with a checkpoint); the second goes
+    to the handler the run found (the default: stop at once), not to the flag again."""
+    from resnet_lab.train import _StopFlag
+
+    calls: list[int] = []
+    before = signal.signal(signal.SIGTERM, lambda signum, frame: calls.append(signum))
+    try:
+        with _StopFlag() as flag:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # Python runs a handler between bytecodes
+            assert flag.signum == signal.SIGTERM and calls == []
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+            assert calls == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def test_a_second_ctrl_c_while_starting_stops_at_once(tmp_path: Path) -> None:
     def second_ctrl_c() -> None:
         os.kill(os.getpid(), signal.SIGTERM)  # the first signal: stop once the data are loaded
@@ -631,6 +650,12 @@ def test_a_lock_is_taken_over_only_when_its_owner_is_surely_gone(
         m.setattr(os, "kill", not_permitted)
         with pytest.raises(RunFolderBusy, match="another run"):
             RunLock(tmp_path).acquire()
+    # this host, a pid that is gone (a run killed with -9 a moment ago): taken over at once
+    lock.write_text(f"{socket.gethostname()} {gone.pid} heartbeat\n")
+    dead = RunLock(tmp_path)
+    dead.acquire()
+    assert dead.held and lock.read_text() == f"{socket.gethostname()} {os.getpid()} heartbeat\n"
+    dead.release()
     # a lock naming this very process was left by an earlier one with the same pid (containers
     # reuse low pids): no other live process can hold it
     lock.write_text(f"{socket.gethostname()} {os.getpid()}\n")
