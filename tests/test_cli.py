@@ -787,6 +787,30 @@ def test_help_piped_into_a_reader_that_stops_is_no_trace(tool: str, flags: list[
     assert proc.returncode == -signal.SIGPIPE and "Traceback" not in err, err
 
 
+def test_the_report_piped_into_a_reader_that_stops_is_no_trace(tmp_path: Path) -> None:
+    """`resnet-lab-report ... | head`: the table goes to stdout; a reader gone is not our error."""
+    start = "import sys; from resnet_lab.console import report; sys.argv[0] = 'resnet-lab-report'; "
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            start + "report()",
+            "--results",
+            str(tmp_path),
+            "--tables",
+            "table1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    assert (tmp_path / "report.md").exists()  # the files are written all the same
+
+
 def test_a_folder_above_runs_is_not_taken_for_a_run(tmp_path: Path) -> None:
     """`resume=true hydra.run.dir=outputs/DATE` (the date folder, not the run's) trained a new
     run there, among the day's runs, with an info line; a new run into it did the same."""

@@ -224,6 +224,27 @@ def test_a_failed_table_does_not_stop_the_others_or_the_report(tmp_path: Path) -
     assert (tmp_path / "report.md").exists()
 
 
+def test_a_table_stopped_by_a_signal_stops_the_target(tmp_path: Path) -> None:
+    """Ctrl-C stops the whole target: no next table, no report (a resnet-lab that exits 130)."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    bin_dir.mkdir()
+    fake = bin_dir / "resnet-lab"
+    fake.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexit 130\n')
+    fake.chmod(0o755)
+    results = f"RESULTS={tmp_path / 'results'}"
+    out = subprocess.run(
+        ["make", "reproduce-table", "PROFILE=smoke", "TABLES=table3 table6", results],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"},
+    )
+    assert out.returncode != 0 and "Error 130" in out.stderr, out.stdout + out.stderr
+    assert len(calls.read_text().splitlines()) == 1 and "+experiment/table3=" in calls.read_text()
+    assert not (tmp_path / "results" / "report.md").exists()
+
+
 def test_a_refused_command_stops_the_target_at_once(tmp_path: Path) -> None:
     """A mistake in EXTRA every job shares was said once per table, each with "a run failed",
     then the report failed on a results folder no run had made."""
