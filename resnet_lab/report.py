@@ -17,7 +17,7 @@ import statistics
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -226,7 +226,7 @@ def _experiment_block(path: Path) -> DictConfig:
     if (raw is not None and not isinstance(raw, DictConfig)) or isinstance(loaded, ListConfig):
         raise ConfigError(
             f"experiment file {path}: `experiment:` must be a mapping of the row's fields "
-            "(name, table, row, order, reported, statistic, source, note)"
+            f"({', '.join(f.name for f in fields(ExperimentCfg))})"
         )
     try:
         return OmegaConf.merge(OmegaConf.structured(ExperimentCfg), raw or {})

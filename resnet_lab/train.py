@@ -19,7 +19,7 @@ import shlex
 import signal
 import sys
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -651,11 +651,9 @@ class Trainer:
         model.eval()
         gates = [m for m in model.modules() if isinstance(m, GateActivation)]
         gate_sums = torch.zeros(len(gates), device=self.device)
-        hooks = [g.register_forward_hook(_gate_hook(gate_sums, i)) for i, g in enumerate(gates)]
         try:
-            wrong = self._wrong_count(eval_batches(data, self.t.eval_batch_size), stop)
-            for h in hooks:  # the gate means are the eval split's
-                h.remove()
+            with _summing_gates(gates, gate_sums):  # the gate means are the eval split's
+                wrong = self._wrong_count(eval_batches(data, self.t.eval_batch_size), stop)
             test_wrong = torch.zeros_like(wrong)
             if data.test_labels is not None:
                 batches = eval_batches(data, self.t.eval_batch_size, test_set=True)
@@ -663,8 +661,6 @@ class Trainer:
         except _Cut:
             return False
         finally:
-            for h in hooks:
-                h.remove()
             model.train()
         # one host sync for the errors and every gate mean
         images = len(data.eval_labels)
@@ -878,14 +874,23 @@ def _nan_if_none(value: float | None) -> float:
     return float("nan") if value is None else value
 
 
-def _gate_hook(sums: torch.Tensor, index: int) -> Any:
-    """Adds each image's mean gate value: divided by the image count, a short last batch weighs
-    what its images weigh."""
+@contextlib.contextmanager
+def _summing_gates(gates: list[nn.Module], sums: torch.Tensor) -> Iterator[None]:
+    """Within the block, add each image's mean value of gate i to ``sums[i]``: divided by the
+    image count, a short last batch weighs what its images weigh."""
 
-    def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
-        sums[index] += output.float().sum() / output[0].numel()
+    def hook_of(index: int) -> Any:
+        def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+            sums[index] += output.float().sum() / output[0].numel()
 
-    return hook
+        return hook
+
+    hooks = [gate.register_forward_hook(hook_of(i)) for i, gate in enumerate(gates)]
+    try:
+        yield
+    finally:
+        for hook in hooks:
+            hook.remove()
 
 
 class _NoBar:

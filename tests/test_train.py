@@ -14,6 +14,8 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import torch
@@ -29,6 +31,7 @@ from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import ARCHS, SHORTCUTS
 from resnet_lab.models.grouped_bn import GroupedBatchNorm2d, group_batch_norms
+from resnet_lab.models.shortcuts import GateActivation
 from resnet_lab.report import RESULT_FIELDS
 from resnet_lab.run_folder import RunLock
 from resnet_lab.train import (
@@ -746,3 +749,36 @@ def test_gate_means_weigh_every_eval_image_alike(tiny_run: list[str], tmp_path: 
     whole, split = gate_means(128), gate_means(100)
     assert whole.keys() == split.keys() and len(whole) == 3
     assert split == pytest.approx(whole, rel=1e-5)
+    # with the test set evaluated beside the validation images, the means are still the
+    # validation images' alone, and no hook outlives the evaluation, cut short or not
+    trainer = Trainer(
+        compose_config([*common, "data.split=val", "trainer.test_at_best_val=true"]), tmp_path
+    )
+    trainer.build()
+    logged: list[dict[str, float]] = []
+    trainer._log = logged.append  # type: ignore[method-assign]
+    gates = [m for m in trainer.model.modules() if isinstance(m, GateActivation)]
+    sums = [0.0] * len(gates)
+
+    def expected(i: int) -> Any:
+        def hook(module: torch.nn.Module, inputs: Any, out: torch.Tensor) -> None:
+            sums[i] += (out.float().sum() / out[0].numel()).item()
+
+        return hook
+
+    hooks = [g.register_forward_hook(expected(i)) for i, g in enumerate(gates)]
+    trainer.model.eval()
+    with torch.no_grad():
+        for x, _ in eval_batches(trainer.data, 100):
+            trainer.model(x)
+    for h in hooks:
+        h.remove()
+    flag = SimpleNamespace(signum=None)
+    assert trainer._evaluate(flag)  # type: ignore[arg-type]
+    images = len(trainer.data.eval_labels)
+    means = [logged[0][f"gate/unit_{i:03d}"] for i in range(len(gates))]
+    assert means == pytest.approx([s / images for s in sums], rel=1e-5)
+    assert "test/error" in logged[0] and not any(g._forward_hooks for g in gates)
+    flag.signum = signal.SIGTERM
+    assert not trainer._evaluate(flag)  # type: ignore[arg-type]
+    assert not any(g._forward_hooks for g in gates) and trainer.model.training
