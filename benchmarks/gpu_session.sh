@@ -7,13 +7,14 @@
 # Then each call: device run, carry [".carry"], command "bash benchmarks/gpu_session.sh STAGE",
 #                 timeout_s 600. The first call of a lease is `all`: every figure of the speed
 #                 issue in one command, most important first, within ALL_S seconds.
-#   all           tests, bench, compile (CUDA graphs, bf16), seeds, compile (fp32): each under its
-#                 own limit and the overall deadline; a stage cut short is said in the log, the
-#                 others still run. One log (all.txt) and one JSON per benchmark come back.
+#   all           tests, bench (the step graph), seeds (4 processes with the step graph, MPS),
+#                 compile (CUDA graphs, bf16): each under its own limit and the overall deadline;
+#                 a stage cut short is said in the log, the others still run. One log (all.txt)
+#                 and one JSON per benchmark come back.
 #   tests         the machine (nvidia-smi, versions) and the CUDA tests of tests/test_speed.py
 #   check         tests, then a short ResNet-20 CUDA benchmark (a cheap first look)
-#   bench         ResNet-110: plain loop vs the lab step, eager lever variants (cl, cudnn, tf32,
-#                 bf16)
+#   bench         ResNet-110: plain loop vs the lab step, the whole step as one CUDA graph in
+#                 fp32, tf32 and bf16 (trainer.step_graph; no compile, so a short warm-up)
 #   compile       ResNet-110: plain loop vs the lab step, compiled and CUDA-graph variants
 #   seeds         ResNet-110: 4 seeds stacked (vmap) and as 4 concurrent processes (MPS=1: with
 #                 the NVIDIA MPS daemon running, so that the processes' kernels can overlap)
@@ -108,9 +109,8 @@ case $stage in
     }
     limited "${TESTS_S:-120}" tests
     limited "${BENCH_S:-120}" bench "$@"
+    MPS=1 NAME=resnet$DEPTH-seeds-stepgraph-mps limited "${SEEDS_S:-120}" seeds "$@" trainer.step_graph=true
     VARIANTS=cl+bf16+graphs+cudnn NAME=resnet$DEPTH-graphs-bf16 limited "${GRAPHS_S:-180}" compile "$@"
-    limited "${SEEDS_S:-120}" seeds "$@"
-    VARIANTS=cl+graphs+cudnn NAME=resnet$DEPTH-graphs-fp32 limited "${GRAPHS_S:-180}" compile "$@"
     ;;
   tests)
     tests
@@ -120,7 +120,8 @@ case $stage in
     bench smoke --depth 20 --steps 20 --rounds 2 --variants "${VARIANTS:-none,cl+graphs+cudnn}" "$@"
     ;;
   bench)
-    bench "${NAME:-resnet$DEPTH}" --depth "$DEPTH" --rounds 5 --variants "${VARIANTS:-none,cl,cl+tf32+cudnn,cl+bf16+cudnn}" "$@"
+    bench "${NAME:-resnet$DEPTH}" --depth "$DEPTH" --rounds 5 \
+      --variants "${VARIANTS:-cl+stepgraph+cudnn,cl+tf32+stepgraph+cudnn,cl+bf16+stepgraph+cudnn}" "$@"
     ;;
   compile)
     bench "${NAME:-resnet$DEPTH-compile}" --depth "$DEPTH" --rounds 5 \

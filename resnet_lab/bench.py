@@ -60,14 +60,15 @@ LEVERS = {
     "graphs": "torch.compile with CUDA graphs (trainer.compile=true "
     "trainer.compile_mode=reduce-overhead; CUDA only)",
     "cudnn": "cuDNN autotuning (trainer.cudnn_benchmark; CUDA only)",
+    "stepgraph": "the whole eager step as one CUDA graph (trainer.step_graph; CUDA only)",
 }
 COMPILE_TOKENS = {"compile": "default", "graphs": "reduce-overhead"}
-CUDA_ONLY = ("graphs", "cudnn", "tf32")
+CUDA_ONLY = ("graphs", "cudnn", "tf32", "stepgraph")
 PREFETCH_FACTOR = 2  # batches each plain-loop DataLoader worker keeps ready (torch's default)
 DEFAULT_VARIANTS = {
     "cpu": "none,cl,cl+bf16,cl+compile",
     "cuda": "none,cl,cl+cudnn,cl+tf32+cudnn,cl+bf16+cudnn,cl+compile+cudnn,"
-    "cl+bf16+compile+cudnn,cl+bf16+graphs+cudnn",
+    "cl+bf16+compile+cudnn,cl+bf16+graphs+cudnn,cl+stepgraph+cudnn,cl+bf16+stepgraph+cudnn",
 }
 DEFAULTS = {  # depth, timed steps per round, warm-up steps
     "cpu": {"depth": 20, "steps": 10, "warmup": 3},
@@ -88,6 +89,7 @@ class Levers:
     precision: str = "fp32"
     compile_mode: str | None = None
     cudnn_benchmark: bool = False
+    step_graph: bool = False
 
     @classmethod
     def of(cls, t: DictConfig, device: torch.device) -> Levers:
@@ -97,6 +99,7 @@ class Levers:
             precision=t.precision,
             compile_mode=t.compile_mode if t.compile else None,
             cudnn_benchmark=t.cudnn_benchmark and device.type == "cuda",
+            step_graph=t.step_graph,
         )
 
     @classmethod
@@ -117,6 +120,10 @@ class Levers:
         compiled = [t for t in tokens if t in COMPILE_TOKENS]
         if len(compiled) > 1:
             raise ConfigError(f"--variants {spec!r}: graphs already compiles; drop 'compile'")
+        if compiled and "stepgraph" in tokens:
+            raise ConfigError(
+                f"--variants {spec!r}: stepgraph records the eager step; drop {compiled[0]!r}"
+            )
         if device.type != "cuda" and any(t in CUDA_ONLY for t in tokens):
             raise ConfigError(f"--variants {spec!r}: {', '.join(CUDA_ONLY)} need CUDA")
         precisions = [t for t in tokens if t in ("bf16", "tf32")]
@@ -127,6 +134,7 @@ class Levers:
             precision=precisions[0] if precisions else "fp32",
             compile_mode=COMPILE_TOKENS[compiled[0]] if compiled else None,
             cudnn_benchmark="cudnn" in tokens,
+            step_graph="stepgraph" in tokens,
         )
 
     @property
@@ -141,6 +149,7 @@ class Levers:
                 ("bf16", self.precision == "bf16"),
                 ("tf32", self.precision == "tf32"),
                 (compiled, self.compile_mode is not None),
+                ("stepgraph", self.step_graph),
                 ("cudnn", self.cudnn_benchmark),
             )
             if on
@@ -154,6 +163,7 @@ class Levers:
             f"trainer.compile={self.compile_mode is not None}",
             f"trainer.compile_mode={self.compile_mode or 'default'}",
             f"trainer.cudnn_benchmark={self.cudnn_benchmark}",
+            f"trainer.step_graph={self.step_graph}",
         ]
 
 
@@ -666,6 +676,7 @@ def lever_effects(results: list[dict[str, Any]], levers: dict[str, Levers]) -> l
             ("cl", replace(lv, channels_last=False)),
             (lv.precision, replace(lv, precision="fp32")),
             ("cudnn", replace(lv, cudnn_benchmark=False)),
+            ("stepgraph", replace(lv, step_graph=False)),
         ]
         if lv.compile_mode is not None:  # compiled (with or without graphs) vs eager
             pairs.append(
@@ -866,7 +877,9 @@ def _bench(args: argparse.Namespace, command: str) -> int:
                 f"vmap x{args.models} NCHW {t.precision}"
                 + ("+cudnn" if main_levers.cudnn_benchmark else ""),
                 # cuDNN autotuning as the lab run it is compared with; eager and NCHW only
-                lab_levers=replace(main_levers, channels_last=False, compile_mode=None),
+                lab_levers=replace(
+                    main_levers, channels_last=False, compile_mode=None, step_graph=False
+                ),
                 runs=args.models,
             )
         )

@@ -30,6 +30,7 @@ RESULT_NEUTRAL = (
     "trainer.compile",
     "trainer.compile_mode",
     "trainer.cudnn_benchmark",
+    "trainer.step_graph",
 )
 
 
@@ -131,6 +132,8 @@ class TrainerCfg:
     # default | max-autotune-no-cudagraphs | reduce-overhead, max-autotune (with CUDA graphs)
     compile_mode: str = "default"
     cudnn_benchmark: bool = True  # cuDNN picks the fastest conv algorithms (CUDA; shapes fixed)
+    # the whole eager step replayed as one CUDA graph per lr (CUDA; see resnet_lab.step_graph)
+    step_graph: bool = False
     progress: str = "auto"  # auto (bar on a terminal only) | bar | none
 
 

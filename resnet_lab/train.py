@@ -64,6 +64,7 @@ from resnet_lab.run_folder import (
     remove_leftovers,
     write_result,
 )
+from resnet_lab.step_graph import StepGraph
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +175,17 @@ def check_trainer_config(cfg: DictConfig) -> None:
             f"(model.survival_last={cfg.model.survival_last}): every step's drop pattern is a new "
             "path to record; use compile_mode=default or no compile"
         )
+    if t.step_graph and t.compile:
+        raise ConfigError(
+            "trainer.step_graph=true records the eager step in a CUDA graph; with "
+            "trainer.compile=true use trainer.compile_mode=reduce-overhead instead, not both"
+        )
+    if t.step_graph and cfg.model.survival_last < 1.0:
+        raise ConfigError(
+            f"trainer.step_graph=true with stochastic depth (model.survival_last="
+            f"{cfg.model.survival_last}): each step draws on the host which units to drop, "
+            "which a recorded step cannot"
+        )
     if t.test_at_best_val and cfg.data.split != "val":
         raise ConfigError(
             "trainer.test_at_best_val=true chooses an evaluation by its validation error: set "
@@ -211,6 +223,9 @@ def make_optimizer(
         momentum=t.momentum,
         weight_decay=t.weight_decay,
         nesterov=t.nesterov,
+        # on CUDA, zero_grad too: one launch for the gradients, not one each (torch's default
+        # loops there); the update is foreach on CUDA anyway, and elementwise the same on CPU
+        foreach=all(p.is_cuda for p in params) or None,
     )
     for p in params:
         p.grad = torch.zeros_like(p)
@@ -289,6 +304,11 @@ class Trainer:
             raise ConfigError(
                 f"trainer.precision=tf32 needs CUDA (TensorFloat-32 is a mode of NVIDIA matrix "
                 f"units), not {self.device}; use fp32 or bf16"
+            )
+        if self.t.step_graph and self.device.type != "cuda":
+            raise ConfigError(
+                f"trainer.step_graph=true needs CUDA (it replays the step as a CUDA graph), not "
+                f"{self.device}; drop it"
             )
         self.memory_format = (
             torch.channels_last if self.t.channels_last else torch.contiguous_format
@@ -406,6 +426,7 @@ class Trainer:
         self.uses_cuda_graphs = (
             self.t.compile and self.device.type == "cuda" and self.t.compile_mode in GRAPH_MODES
         )
+        self.step_graph = StepGraph(self.train_step, self.device) if self.t.step_graph else None
 
     def _fit(self, previous: dict[str, Any] | None, stop: _StopFlag) -> dict[str, Any]:
         cfg = self.cfg
@@ -541,7 +562,11 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------------
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
+        # no autocast cache: a CUDA graph must not keep casts made during its capture
+        autocast = torch.autocast(
+            self.device.type, torch.bfloat16, enabled=self.bf16, cache_enabled=not self.t.step_graph
+        )
+        with autocast:
             logits = self.model(x)
             loss = F.cross_entropy(logits, y)
         # zeros, not None (make_optimizer allocates them): a unit dropped by stochastic depth gets
@@ -558,9 +583,13 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         x, y = self.batches.next()
-        if self.uses_cuda_graphs:
-            torch.compiler.cudagraph_mark_step_begin()
-        loss, wrong = self.step_fn(x.contiguous(memory_format=self.memory_format), y)
+        x = x.contiguous(memory_format=self.memory_format)
+        if self.step_graph is not None:
+            loss, wrong = self.step_graph(x, y, lr)
+        else:
+            if self.uses_cuda_graphs:
+                torch.compiler.cudagraph_mark_step_begin()
+            loss, wrong = self.step_fn(x, y)
         self.state.step += 1
         self.state.images_seen += self.t.batch_size
         return loss, wrong

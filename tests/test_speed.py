@@ -19,10 +19,11 @@ import torch.nn.functional as F
 
 from resnet_lab import bench
 from resnet_lab.api import compose_config
+from resnet_lab.checkpoint import checkpoint_path, load_checkpoint
 from resnet_lab.data import TrainBatches, load_data
 from resnet_lab.errors import ConfigError
 from resnet_lab.models import build_network
-from resnet_lab.train import Trainer, make_optimizer
+from resnet_lab.train import Trainer, make_optimizer, train
 
 TINY = [
     "data=synthetic",
@@ -265,10 +266,13 @@ def test_lever_specs(spec: str, expected: bench.Levers) -> None:
 def test_lever_variants_are_trainer_configs() -> None:
     """A variant the benchmark times is a config the trainer runs: same levers both ways."""
     cuda = torch.device("cuda")
-    for spec in ("none", "cl", "cl+bf16+compile", "cl+bf16+graphs+cudnn", "cl+tf32+cudnn"):
+    specs = ("none", "cl", "cl+bf16+compile", "cl+bf16+graphs+cudnn", "cl+tf32+cudnn")
+    for spec in (*specs, "cl+stepgraph+cudnn", "cl+bf16+stepgraph+cudnn"):
         levers = bench.Levers.parse(spec, cuda)
         cfg = compose_config([*TINY, *levers.overrides()])
         assert bench.Levers.of(cfg.trainer, cuda) == levers
+        assert levers.name == spec
+    assert bench.Levers.parse("cl+stepgraph", cuda).overrides()[-1] == "trainer.step_graph=True"
     defaults = compose_config(TINY).trainer
     assert bench.Levers.of(defaults, cuda).name == "cl+cudnn"
     assert bench.Levers.of(defaults, torch.device("cpu")).name == "cl"  # no cuDNN on CPU
@@ -280,6 +284,7 @@ def test_lever_variants_are_trainer_configs() -> None:
         ("cl+fast", "unknown lever 'fast'"),
         ("cl+graphs", "need CUDA"),
         ("cl+tf32", "need CUDA"),
+        ("cl+stepgraph", "need CUDA"),
         ("", "unknown lever"),
         ("shortcut=gate", "is a config override: put overrides before --variants"),
     ],
@@ -287,6 +292,12 @@ def test_lever_variants_are_trainer_configs() -> None:
 def test_bad_lever_specs(spec: str, text: str) -> None:
     with pytest.raises(ConfigError, match=text):
         bench.Levers.parse(spec, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("compiled", ["compile", "graphs"])
+def test_the_step_graph_lever_records_the_eager_step(compiled: str) -> None:
+    with pytest.raises(ConfigError, match=f"stepgraph records the eager step; drop '{compiled}'"):
+        bench.Levers.parse(f"cl+{compiled}+stepgraph", torch.device("cuda"))
 
 
 def test_lever_effects_compare_variants_one_lever_apart() -> None:
@@ -314,6 +325,11 @@ def test_lever_effects_of_compile_and_graphs() -> None:
         ("graphs", "cl+cudnn", "cl+graphs+cudnn"): 5.0,
         ("graphs over compile", "cl+compile+cudnn", "cl+graphs+cudnn"): 2.5,
     }
+    names = ("cl+cudnn", "cl+stepgraph+cudnn")
+    levers = {n: bench.Levers.parse(n, cuda) for n in names}
+    results = [{"name": n, "images_per_s": r} for n, r in zip(names, (100.0, 300.0), strict=True)]
+    (effect,) = bench.lever_effects(results, levers)
+    assert (effect["lever"], effect["from"], effect["speedup"]) == ("stepgraph", "cl+cudnn", 3.0)
 
 
 def test_benchmark_runs_end_to_end_on_cpu(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -528,7 +544,7 @@ def test_benchmark_runs_on_cuda(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     args = ["--device", "cuda", "--depth", "8", "--width", "4", "--batch-size", "16"]
     args += ["--warmup", "2", "--steps", "3", "--rounds", "1", "--models", "2", "--workers", "0"]
-    args += ["--variants", "none,cl+cudnn,cl+bf16", "--out", str(out)]
+    args += ["--variants", "none,cl+cudnn,cl+bf16,cl+stepgraph+cudnn", "--out", str(out)]
     assert bench.main(args) == 0
     report = json.loads(out.read_text())
     assert report["device_type"] == "cuda" and report["ratio"] > 0
@@ -552,6 +568,69 @@ def test_cuda_compiled_steps_follow_the_eager_steps(mode: str) -> None:
         assert loss_fast.item() == pytest.approx(loss_eager.item(), rel=2e-2)
     for (name, p), q in zip(eager.model.named_parameters(), fast.model.parameters(), strict=True):
         assert relative_error(q.detach(), p.detach()) < 2e-2, name
+
+
+@cuda
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_cuda_step_graph_follows_the_eager_steps(
+    precision: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The step replayed as CUDA graphs takes the eager trainer's steps: three eager warm-up
+    steps, a capture at the warm-up lr, a second capture at the next lr, and the first graph
+    replayed when its lr comes back (0.1 x 0.5 equals the warm-up's 0.05 exactly)."""
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)  # the same sums both ways
+    schedule = ["trainer.warmup_steps=5", "trainer.warmup_lr=0.05", "trainer.milestones=[7]"]
+    schedule += ["trainer.lr_decay=0.5", "trainer.cudnn_benchmark=false"]
+    schedule += [f"trainer.precision={precision}"]
+    eager = tiny_trainer(*schedule, device="cuda")
+    fast = tiny_trainer(*schedule, "trainer.step_graph=true", device="cuda")
+    assert fast.optimizer.defaults["foreach"]  # zero_grad in one launch on CUDA
+    for step in range(9):
+        loss_eager, wrong_eager = eager.advance()
+        loss_fast, wrong_fast = fast.advance()
+        assert loss_fast.item() == pytest.approx(loss_eager.item(), rel=1e-4), step
+        assert wrong_fast.item() == wrong_eager.item(), step
+    assert sorted(fast.step_graph.graphs) == [0.05, 0.1]
+    for (name, p), q in zip(eager.model.named_parameters(), fast.model.parameters(), strict=True):
+        assert relative_error(q.detach(), p.detach()) < 1e-3, name
+    for (name, b), c in zip(eager.model.named_buffers(), fast.model.buffers(), strict=True):
+        assert relative_error(c, b) < 1e-3, name
+
+
+@cuda
+def test_cuda_step_graph_run_resumes_as_an_uninterrupted_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run with the step graph logs, evaluates and checkpoints as any run; continued from its
+    checkpoint (a new graph, after new eager warm-up steps) it ends where one run ends."""
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    run = [*TINY, "trainer.device=cuda", "trainer.step_graph=true", "trainer.progress=none"]
+    run += ["trainer.warmup_steps=2", "trainer.log_every=2", "trainer.eval_every=6"]
+    run += ["trainer.ckpt_every=6", "trainer.cudnn_benchmark=false"]
+    whole = train(compose_config([*run, "trainer.max_steps=12"]), tmp_path / "whole")
+    train(compose_config([*run, "trainer.max_steps=6"]), tmp_path / "cut")
+    resumed = train(compose_config([*run, "trainer.max_steps=12", "resume=true"]), tmp_path / "cut")
+    assert whole["status"] == resumed["status"] == "completed"
+    assert resumed["final_test_error"] == pytest.approx(whole["final_test_error"], abs=1e-9)
+    weights = [
+        load_checkpoint(checkpoint_path(tmp_path / folder / "ckpt", 12))["model"]
+        for folder in ("whole", "cut")
+    ]
+    for name, w in weights[0].items():
+        assert relative_error(weights[1][name], w) < 1e-3, name
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["trainer.step_graph=true", "trainer.compile=true"], "records the eager step"),
+        (["trainer.step_graph=true", "model.survival_last=0.5"], "stochastic depth"),
+        (["trainer.step_graph=true", "trainer.device=cpu"], "needs CUDA"),
+    ],
+)
+def test_step_graph_mistakes_are_clear(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Trainer(compose_config([*TINY, *overrides]), Path(os.devnull))
 
 
 @pytest.mark.parametrize(
