@@ -39,6 +39,7 @@ LIMIT_S=${LIMIT_S:-540} # stop a run this long after its start, under the 600 s 
 USAGE="stage: all | tests | check | bench | compile | seeds | data K | run NAME [overrides]"
 stage=${1:?$USAGE}
 shift
+STAGE_ARGS="$*" # for the first line of each log: the command as given
 case $stage in
   all | tests | check | bench | compile | seeds | data | run) ;;
   *)
@@ -75,6 +76,9 @@ log() { # log NAME: append stdin to $LOG (one log for `all`) or to $OUT/<tag>-NA
 bench() { # bench NAME ARGS...: the JSON into $OUT, the printed table (with the command) logged
   local name=$1
   shift
+  echo "== $(date -u +%FT%TZ) bash $0 $stage $STAGE_ARGS (DEPTH=$DEPTH DEVICE=$DEVICE" \
+    "VARIANTS=${VARIANTS:-default} MPS=${MPS:-0}, commit ${RESNET_LAB_GIT_COMMIT:-unknown})" |
+    log "$name"
   python3 -m resnet_lab.bench --device "$DEVICE" "$@" --out "$OUT/$TAG-$name.json" 2>&1 |
     log "$name"
 }

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.skipif(not shutil.which("bash"), reason="needs bash")
 
 
 def test_bench_stage_saves_the_json_and_the_printed_table(tmp_path: Path) -> None:
-    done = stage(tmp_path, "bench", *TINY_BENCH, VARIANTS="none")
+    done = stage(tmp_path, "bench", *TINY_BENCH, VARIANTS="none", RESNET_LAB_GIT_COMMIT="abc123")
     assert done.returncode == 0, done.stderr + done.stdout
     report = json.loads((tmp_path / "out" / next_name(tmp_path, ".json")).read_text())
     assert report["settings"]["depth"] == 8
@@ -50,6 +50,10 @@ def test_bench_stage_saves_the_json_and_the_printed_table(tmp_path: Path) -> Non
     ]
     printed = (tmp_path / "out" / next_name(tmp_path, ".txt")).read_text()
     assert "python -m resnet_lab.bench --device cpu" in printed and "lab step / plain" in printed
+    assert printed.splitlines()[0].endswith(  # the stage as given, run alone or under `all`
+        f"gpu_session.sh bench {' '.join(TINY_BENCH)} (DEPTH=110 DEVICE=cpu VARIANTS=none MPS=0, "
+        "commit abc123)"
+    )
 
 
 def test_run_stage_stops_in_time_and_continues(tmp_path: Path) -> None:
