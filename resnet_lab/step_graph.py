@@ -35,6 +35,10 @@ class StepGraph:
     def __init__(self, step: Step, device: torch.device, warmup_steps: int = WARMUP_STEPS) -> None:
         self.step = step
         self.device = device
+        # one side stream for the warm-up and every capture (graphs sharing a pool are captured
+        # on one stream), on this device: torch's shared capture stream is on whichever GPU was
+        # current when it was first used, and a capture there records nothing of this one
+        self.stream = torch.cuda.Stream(device)
         self.warmup_left = warmup_steps
         self.graphs: dict[float, tuple[torch.cuda.CUDAGraph, Outputs]] = {}
         self.inputs: tuple[torch.Tensor, torch.Tensor] | None = None  # what each replay reads
@@ -57,11 +61,11 @@ class StepGraph:
             return outputs
 
     def _eager_on_side_stream(self, x: torch.Tensor, y: torch.Tensor) -> Outputs:
-        main, side = torch.cuda.current_stream(), torch.cuda.Stream()
-        side.wait_stream(main)
-        with torch.cuda.stream(side):
+        main = torch.cuda.current_stream()
+        self.stream.wait_stream(main)
+        with torch.cuda.stream(self.stream):
             outputs = self.step(x, y)
-        main.wait_stream(side)
+        main.wait_stream(self.stream)
         for tensor in outputs:  # used on the main stream: not to be reused before it is done
             tensor.record_stream(main)
         return outputs
@@ -69,7 +73,11 @@ class StepGraph:
     def _capture(self) -> tuple[torch.cuda.CUDAGraph, Outputs]:
         assert self.inputs is not None
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self.pool):
+        # thread_local: another thread's CUDA call (a DataLoader's pinned memory, in the
+        # benchmark) must not void the capture, as torch.compile's graphs do it
+        with torch.cuda.graph(
+            graph, pool=self.pool, stream=self.stream, capture_error_mode="thread_local"
+        ):
             outputs = self.step(*self.inputs)
         self.pool = graph.pool()
         return graph, outputs

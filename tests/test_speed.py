@@ -547,6 +547,7 @@ def test_benchmark_runs_on_cuda(tmp_path: Path) -> None:
     args += ["--variants", "none,cl+cudnn,cl+bf16,cl+stepgraph+cudnn", "--out", str(out)]
     assert bench.main(args) == 0
     report = json.loads(out.read_text())
+    assert [r for r in report["results"] if "error" in r] == []  # a failed variant, named
     assert report["device_type"] == "cuda" and report["ratio"] > 0
     assert all(r["peak_memory_bytes"] > 0 for r in report["results"])
 
