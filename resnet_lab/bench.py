@@ -41,7 +41,7 @@ from torch.func import functional_call, stack_module_state, vmap
 import resnet_lab  # noqa: F401  (registers the config schemas)
 from resnet_lab.api import compose_config
 from resnet_lab.command_line import override_problem
-from resnet_lab.data import DeviceData, TrainBatches, load_data
+from resnet_lab.data import DeviceData, TrainBatches, eval_batches, load_data
 from resnet_lab.device import resolve_device, set_cuda_math
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import build_network
@@ -64,6 +64,8 @@ LEVERS = {
 }
 COMPILE_TOKENS = {"compile": "default", "graphs": "reduce-overhead"}
 CUDA_ONLY = ("graphs", "cudnn", "tf32", "stepgraph")
+EVAL_IMAGES = 10_000  # CIFAR-10's test set, which a run evaluates every trainer.eval_every steps
+EVAL_TIMED = 1_000  # synthetic eval images timed: one batch at the default trainer.eval_batch_size
 PREFETCH_FACTOR = 2  # batches each plain-loop DataLoader worker keeps ready (torch's default)
 DEFAULT_VARIANTS = {
     "cpu": "none,cl,cl+bf16,cl+compile",
@@ -173,6 +175,17 @@ def lab_trainer(cfg: DictConfig, data: DeviceData) -> Trainer:
     trainer = Trainer(cfg, Path(os.devnull))  # never fitted: the run folder is not used
     trainer.build(data)
     return trainer
+
+
+def lab_evaluation(trainer: Trainer) -> Callable[[], int]:
+    """One evaluation pass as a run makes it (its eval batch size and levers) over the
+    benchmark's eval images; returns how many."""
+
+    def evaluate() -> int:
+        trainer.count_wrong(eval_batches(trainer.data, trainer.t.eval_batch_size))
+        return len(trainer.data.eval_labels)
+
+    return evaluate
 
 
 def lab_loop_step(trainer: Trainer) -> Callable[[], None]:
@@ -437,6 +450,8 @@ class Contender:
     round_s: list[float] = field(default_factory=list)
     peak_memory: int | None = None  # CUDA: peak bytes allocated while it ran
     step_memory: int | None = None  # CUDA: that peak minus what was allocated before its steps
+    evaluate: Callable[[], int] | None = None  # a lab contender's evaluation pass
+    eval_s: float | None = None  # seconds for an evaluation of EVAL_IMAGES images
 
 
 def _sync(device: torch.device) -> None:
@@ -455,6 +470,35 @@ def _run_steps(c: Contender, steps: int, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
+def _use_math_of(c: Contender, device: torch.device) -> None:
+    """On CUDA, the contender's own float32 math and cuDNN autotuning (none for the plain loop)."""
+    if device.type == "cuda":
+        lv = c.lab_levers
+        set_cuda_math(
+            tf32=lv is not None and lv.precision == "tf32",
+            cudnn_benchmark=lv is not None and lv.cudnn_benchmark,
+        )
+
+
+def time_evaluations(contenders: list[Contender], device: torch.device) -> None:
+    """Each lab contender's evaluation, scaled to EVAL_IMAGES images (``eval_s``): one pass
+    untimed, one timed; a pass that fails is reported, and the others still timed."""
+    for c in contenders:
+        if c.evaluate is None or c.step is None:
+            continue
+        try:
+            _use_math_of(c, device)
+            c.evaluate()
+            _sync(device)
+            start = time.perf_counter()
+            images = c.evaluate()
+            _sync(device)
+        except Exception as e:
+            print(f"  {c.name}: evaluation failed: {type(e).__name__}: {e}", file=sys.stderr)
+            continue
+        c.eval_s = (time.perf_counter() - start) * EVAL_IMAGES / images
+
+
 def measure(
     contenders: list[Contender], steps: int, warmup: int, rounds: int, device: torch.device
 ) -> None:
@@ -470,12 +514,8 @@ def measure(
         """Seconds for ``count`` steps; None, with the contender marked failed, when they raise
         (a lever that fails, e.g. compile, must not stop the others)."""
         try:
+            _use_math_of(c, device)
             if cuda:
-                lv = c.lab_levers
-                set_cuda_math(
-                    tf32=lv is not None and lv.precision == "tf32",
-                    cudnn_benchmark=lv is not None and lv.cudnn_benchmark,
-                )
                 _sync(device)
                 before = torch.cuda.memory_allocated(device)
                 torch.cuda.reset_peak_memory_stats(device)
@@ -643,7 +683,9 @@ def _lab_contender(
         error = f"{type(e).__name__}: {e}"
         c = Contender(name, None, cfg.trainer.batch_size, levers.name, levers, error=error)
         return c, None
-    return Contender(name, step, cfg.trainer.batch_size, levers.name, levers), trainer
+    c = Contender(name, step, cfg.trainer.batch_size, levers.name, levers)
+    c.evaluate = lab_evaluation(trainer)
+    return c, trainer
 
 
 def _result(c: Contender, steps: int, max_steps: int, plain: float | None) -> dict[str, Any]:
@@ -663,6 +705,18 @@ def _result(c: Contender, steps: int, max_steps: int, plain: float | None) -> di
         "step_memory_bytes": c.step_memory,
         "full_run_hours": max_steps * step_s / 3600,  # all `models` runs together
     }
+
+
+def _add_evaluations(
+    results: list[dict[str, Any]], contenders: list[Contender], evaluations: int
+) -> None:
+    """A run's time with its ``evaluations`` (every trainer.eval_every steps and at the end) for
+    each timed contender whose evaluation was timed."""
+    for r, c in zip(results, contenders, strict=True):
+        if c.eval_s is not None and "full_run_hours" in r:
+            r["eval_s"] = c.eval_s
+            r["evaluations"] = evaluations
+            r["full_run_with_eval_hours"] = r["full_run_hours"] + evaluations * c.eval_s / 3600
 
 
 def lever_effects(results: list[dict[str, Any]], levers: dict[str, Levers]) -> list[dict[str, Any]]:
@@ -732,6 +786,17 @@ def _print_report(report: dict[str, Any]) -> None:
             )
         hours = f"{r['full_run_hours']:.1f} h" + (f"/{r['models']}" if r["models"] > 1 else "")
         print(line + f"{hours:>14}")
+    evaluated = [r for r in report["results"] if "eval_s" in r]
+    if evaluated:
+        print(
+            f"\nwith evaluations ({evaluated[0]['evaluations']} per run, each of {EVAL_IMAGES:,} "
+            f"images, timed on {s['eval_images_timed']:,}):"
+        )
+        for r in evaluated:
+            print(
+                f"  {r['name']:<32} {r['eval_s']:.2f} s per evaluation, "
+                f"{60 * r['full_run_with_eval_hours']:.1f} min per {runs}-step run"
+            )
     if report["ratio"] is not None:
         spread = ", ".join(f"{r:.2f}" for r in report["round_ratios"])
         print(f"\nlab step / plain loop: {report['ratio']:.2f}x images/s (per round: {spread})")
@@ -814,6 +879,7 @@ def _bench(args: argparse.Namespace, command: str) -> int:
         # one lr throughout: a compiled step recompiles when the lr changes (the warm-up's end),
         # which must not land in a timed round; the lr does not change a step's speed
         "trainer.warmup_steps=0",
+        f"data.synthetic_test_size={EVAL_TIMED}",
     ]
     requested = [
         f"trainer.channels_last={not args.no_channels_last}",
@@ -884,9 +950,11 @@ def _bench(args: argparse.Namespace, command: str) -> int:
             )
         )
     measure(contenders, steps, warmup, args.rounds, device)
+    time_evaluations(contenders, device)
 
     plain_rate = _result(contenders[0], steps, t.max_steps, None).get("images_per_s")
     results = [_result(c, steps, t.max_steps, plain_rate) for c in contenders]
+    _add_evaluations(results, contenders, evaluations=-(-t.max_steps // t.eval_every))
     lab_result = results[1]
     rounds = [r.get("round_images_per_s", []) for r in (lab_result, results[0])]
     data_pipeline = None
@@ -937,6 +1005,7 @@ def _bench(args: argparse.Namespace, command: str) -> int:
             "workers": workers,
             "data": cfg.data.name,
             "max_steps": t.max_steps,
+            "eval_images_timed": len(data.eval_labels),
             "overrides": list(args.overrides),
         },
         "results": results,

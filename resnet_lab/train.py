@@ -712,6 +712,11 @@ class Trainer:
         log.info("step %d: %s error %.2f%%", state.step, data.eval_split, error)
         return True
 
+    def count_wrong(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """Wrong predictions over ``batches``, counted as an evaluation counts them (the
+        benchmark times evaluations with it)."""
+        return self._wrong_count(batches, _StopFlag())
+
     def _wrong_count(
         self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], stop: _StopFlag
     ) -> torch.Tensor:

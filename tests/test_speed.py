@@ -362,8 +362,35 @@ def test_benchmark_runs_end_to_end_on_cpu(tmp_path: Path, capsys: pytest.Capture
     assert report["processes"]["vs_one_process"] == pytest.approx(
         together["images_per_s"] / alone["images_per_s"]
     )
+    # a run's time with its 32 evaluations of 10,000 images, timed on one eval batch
+    assert report["settings"]["eval_images_timed"] == 1000
+    for r in report["results"][1:3]:  # the lab contenders; the plain loop and stacks have none
+        assert r["eval_s"] > 0 and r["evaluations"] == 32
+        assert r["full_run_with_eval_hours"] == pytest.approx(
+            r["full_run_hours"] + 32 * r["eval_s"] / 3600
+        )
+    assert "eval_s" not in plain and "eval_s" not in report["results"][3]
     printed = capsys.readouterr().out
     assert "lab step / plain loop" in printed and "2 seeds as concurrent processes" in printed
+    assert "with evaluations (32 per run, each of 10,000 images, timed on 1,000)" in printed
+
+
+def test_a_failing_evaluation_is_reported_and_the_others_timed(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    def broken() -> int:
+        raise RuntimeError("out of memory")
+
+    def fine() -> int:
+        return 500
+
+    contenders = [
+        bench.Contender(name, lambda: None, 16, evaluate=evaluate)
+        for name, evaluate in (("a", broken), ("b", fine))
+    ]
+    bench.time_evaluations(contenders, torch.device("cpu"))
+    assert contenders[0].eval_s is None and contenders[1].eval_s >= 0
+    assert "a: evaluation failed: RuntimeError: out of memory" in capsys.readouterr().err
 
 
 _REAL_WORKER = bench._process_worker
