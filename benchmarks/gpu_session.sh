@@ -77,7 +77,7 @@ bench() { # bench NAME ARGS...: the JSON into $OUT, the printed table (with the 
   local name=$1
   shift
   echo "== $(date -u +%FT%TZ) bash $0 $stage $STAGE_ARGS (DEPTH=$DEPTH DEVICE=$DEVICE" \
-    "VARIANTS=${VARIANTS:-default} MPS=${MPS:-0}, commit ${RESNET_LAB_GIT_COMMIT:-unknown})" |
+    "VARIANTS=${VARIANTS:-(stage default)} MPS=${MPS:-0}, commit ${RESNET_LAB_GIT_COMMIT:-unknown})" |
     log "$name"
   python3 -m resnet_lab.bench --device "$DEVICE" "$@" --out "$OUT/$TAG-$name.json" 2>&1 |
     log "$name"

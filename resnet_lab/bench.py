@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
+import itertools
 import json
 import os
 import resource
@@ -41,13 +42,13 @@ from torch.func import functional_call, stack_module_state, vmap
 import resnet_lab  # noqa: F401  (registers the config schemas)
 from resnet_lab.api import compose_config
 from resnet_lab.command_line import override_problem
-from resnet_lab.data import DeviceData, TrainBatches, eval_batches, load_data
+from resnet_lab.data import DeviceData, TrainBatches, eval_batches, load_data, train_rows
 from resnet_lab.device import resolve_device, set_cuda_math
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import build_network
 from resnet_lab.models.shortcuts import no_weight_decay
 from resnet_lab.run_folder import environment
-from resnet_lab.train import Trainer, lr_at, make_optimizer
+from resnet_lab.train import Trainer, evaluations_in_run, lr_at, make_optimizer
 
 SCHEMA = "resnet-lab-bench/1"
 # Lever tokens of --variants, joined with "+" ("none" = the lab pipeline with no lever on).
@@ -64,8 +65,8 @@ LEVERS = {
 }
 COMPILE_TOKENS = {"compile": "default", "graphs": "reduce-overhead"}
 CUDA_ONLY = ("graphs", "cudnn", "tf32", "stepgraph")
-EVAL_IMAGES = 10_000  # CIFAR-10's test set, which a run evaluates every trainer.eval_every steps
-EVAL_TIMED = 1_000  # synthetic eval images timed: one batch at the default trainer.eval_batch_size
+EVAL_TIMED = 1_000  # eval images timed per contender (at least one whole eval batch)
+CIFAR_TRAIN, CIFAR_TEST = 50_000, 10_000  # CIFAR-10 and -100, which the synthetic data stand for
 PREFETCH_FACTOR = 2  # batches each plain-loop DataLoader worker keeps ready (torch's default)
 DEFAULT_VARIANTS = {
     "cpu": "none,cl,cl+bf16,cl+compile",
@@ -177,13 +178,36 @@ def lab_trainer(cfg: DictConfig, data: DeviceData) -> Trainer:
     return trainer
 
 
+def images_per_evaluation(cfg: DictConfig) -> int:
+    """Images each evaluation of a CIFAR run covers: the 10,000 test images or the 5,000 held
+    out (data.split=val), plus the test set with trainer.test_at_best_val; data.limit keeps
+    the first N of each set."""
+    sets = [
+        CIFAR_TEST if cfg.data.split == "full" else CIFAR_TRAIN - train_rows(CIFAR_TRAIN, "val")
+    ]
+    if cfg.trainer.test_at_best_val:
+        sets.append(CIFAR_TEST)
+    limit = cfg.data.limit
+    return sum(n if limit is None else min(n, limit) for n in sets)
+
+
+def timed_eval_images(eval_images: int, batch_size: int) -> tuple[int, int]:
+    """The eval batches and images an evaluation timing covers: the first whole batches that
+    hold EVAL_TIMED images, or all there are."""
+    batches = -(-EVAL_TIMED // batch_size)
+    return batches, min(batches * batch_size, eval_images)
+
+
 def lab_evaluation(trainer: Trainer) -> Callable[[], int]:
-    """One evaluation pass as a run makes it (its eval batch size and levers) over the
-    benchmark's eval images; returns how many."""
+    """Part of an evaluation pass as a run makes it (evaluation mode, its eval batch size and
+    levers): the first whole eval batches holding EVAL_TIMED images; returns how many images."""
+    size = trainer.t.eval_batch_size
+    count, _ = timed_eval_images(len(trainer.data.eval_labels), size)
 
     def evaluate() -> int:
-        trainer.count_wrong(eval_batches(trainer.data, trainer.t.eval_batch_size))
-        return len(trainer.data.eval_labels)
+        batches = list(itertools.islice(eval_batches(trainer.data, size), count))
+        trainer.count_wrong(batches)
+        return sum(len(y) for _, y in batches)
 
     return evaluate
 
@@ -480,9 +504,9 @@ def _use_math_of(c: Contender, device: torch.device) -> None:
         )
 
 
-def time_evaluations(contenders: list[Contender], device: torch.device) -> None:
-    """Each lab contender's evaluation, scaled to EVAL_IMAGES images (``eval_s``): one pass
-    untimed, one timed; a pass that fails is reported, and the others still timed."""
+def time_evaluations(contenders: list[Contender], device: torch.device, images: int) -> None:
+    """Each lab contender's evaluation of ``images`` images (``eval_s``), scaled from its timed
+    part: once untimed, once timed; one that fails is reported, and the others still timed."""
     for c in contenders:
         if c.evaluate is None or c.step is None:
             continue
@@ -491,12 +515,12 @@ def time_evaluations(contenders: list[Contender], device: torch.device) -> None:
             c.evaluate()
             _sync(device)
             start = time.perf_counter()
-            images = c.evaluate()
+            timed = c.evaluate()
             _sync(device)
         except Exception as e:
             print(f"  {c.name}: evaluation failed: {type(e).__name__}: {e}", file=sys.stderr)
             continue
-        c.eval_s = (time.perf_counter() - start) * EVAL_IMAGES / images
+        c.eval_s = (time.perf_counter() - start) * images / timed
 
 
 def measure(
@@ -789,13 +813,15 @@ def _print_report(report: dict[str, Any]) -> None:
     evaluated = [r for r in report["results"] if "eval_s" in r]
     if evaluated:
         print(
-            f"\nwith evaluations ({evaluated[0]['evaluations']} per run, each of {EVAL_IMAGES:,} "
-            f"images, timed on {s['eval_images_timed']:,}):"
+            f"\nwith evaluations ({evaluated[0]['evaluations']} per run, each of "
+            f"{s['images_per_evaluation']:,} images at batch {s['eval_batch_size']:,}; timed on "
+            f"{s['eval_images_timed']:,}):"
         )
         for r in evaluated:
+            train_min, all_min = 60 * r["full_run_hours"], 60 * r["full_run_with_eval_hours"]
             print(
-                f"  {r['name']:<32} {r['eval_s']:.2f} s per evaluation, "
-                f"{60 * r['full_run_with_eval_hours']:.1f} min per {runs}-step run"
+                f"  {r['name']:<32} {r['eval_s']:.2f} s per evaluation; a {runs}-step run "
+                f"{train_min:.1f} min training + {all_min - train_min:.1f} min evaluating"
             )
     if report["ratio"] is not None:
         spread = ", ".join(f"{r:.2f}" for r in report["round_ratios"])
@@ -879,7 +905,6 @@ def _bench(args: argparse.Namespace, command: str) -> int:
         # one lr throughout: a compiled step recompiles when the lr changes (the warm-up's end),
         # which must not land in a timed round; the lr does not change a step's speed
         "trainer.warmup_steps=0",
-        f"data.synthetic_test_size={EVAL_TIMED}",
     ]
     requested = [
         f"trainer.channels_last={not args.no_channels_last}",
@@ -890,6 +915,9 @@ def _bench(args: argparse.Namespace, command: str) -> int:
     cfg = compose_config(lab_overrides)
     t = cfg.trainer
     main_levers = Levers.of(t, device)
+    if cfg.data.name == "synthetic":  # whole eval batches to time (synthetic_test_size: 512)
+        size = max(cfg.data.synthetic_test_size, EVAL_TIMED, t.eval_batch_size)
+        cfg.data.synthetic_test_size = size
     specs = [] if args.variants is None else args.variants.split(",")
     if args.variants == "default":
         specs = DEFAULT_VARIANTS[kind].split(",")
@@ -950,11 +978,11 @@ def _bench(args: argparse.Namespace, command: str) -> int:
             )
         )
     measure(contenders, steps, warmup, args.rounds, device)
-    time_evaluations(contenders, device)
+    time_evaluations(contenders, device, images_per_evaluation(cfg))
 
     plain_rate = _result(contenders[0], steps, t.max_steps, None).get("images_per_s")
     results = [_result(c, steps, t.max_steps, plain_rate) for c in contenders]
-    _add_evaluations(results, contenders, evaluations=-(-t.max_steps // t.eval_every))
+    _add_evaluations(results, contenders, evaluations_in_run(t))
     lab_result = results[1]
     rounds = [r.get("round_images_per_s", []) for r in (lab_result, results[0])]
     data_pipeline = None
@@ -1005,7 +1033,9 @@ def _bench(args: argparse.Namespace, command: str) -> int:
             "workers": workers,
             "data": cfg.data.name,
             "max_steps": t.max_steps,
-            "eval_images_timed": len(data.eval_labels),
+            "images_per_evaluation": images_per_evaluation(cfg),
+            "eval_batch_size": t.eval_batch_size,
+            "eval_images_timed": timed_eval_images(len(data.eval_labels), t.eval_batch_size)[1],
             "overrides": list(args.overrides),
         },
         "results": results,
@@ -1036,7 +1066,7 @@ def _bench(args: argparse.Namespace, command: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m resnet_lab.bench``: print the comparison (and save it with --out)."""
-    args = _parser().parse_args(argv)
+    args = _parser().parse_intermixed_args(argv)  # overrides before, between or after options
     argv = sys.argv[1:] if argv is None else argv
     try:
         # Every compiled contender adds entries to Dynamo's cache of the shared SGD.step; past the

@@ -113,6 +113,12 @@ def lr_at(step: int, cfg: TrainerCfg | DictConfig) -> float:
     return float(cfg.lr * cfg.lr_decay ** sum(step >= m for m in cfg.milestones))
 
 
+def evaluations_in_run(t: TrainerCfg | DictConfig) -> int:
+    """How many evaluations a run makes from step 0: one at every multiple of
+    ``trainer.eval_every`` and one at ``trainer.max_steps`` (``Trainer._eval_due``)."""
+    return t.max_steps // t.eval_every + (t.max_steps % t.eval_every != 0)
+
+
 def spread_over_gpus(cfg: DictConfig, job_index: int) -> None:
     """In a sweep on a machine with several GPUs, ``trainer.device=auto`` gives job N the GPU
     N mod count, so parallel launchers (joblib) use every GPU."""
@@ -713,9 +719,14 @@ class Trainer:
         return True
 
     def count_wrong(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-        """Wrong predictions over ``batches``, counted as an evaluation counts them (the
-        benchmark times evaluations with it)."""
-        return self._wrong_count(batches, _StopFlag())
+        """Wrong predictions over ``batches`` in evaluation mode, as ``_evaluate`` counts them
+        (the benchmark times evaluations with it); the model's mode is restored after."""
+        training = self.model.training
+        self.model.eval()
+        try:
+            return self._wrong_count(batches, _StopFlag())
+        finally:
+            self.model.train(training)
 
     def _wrong_count(
         self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], stop: _StopFlag

@@ -23,7 +23,7 @@ from resnet_lab.checkpoint import checkpoint_path, load_checkpoint
 from resnet_lab.data import TrainBatches, load_data
 from resnet_lab.errors import ConfigError
 from resnet_lab.models import build_network
-from resnet_lab.train import Trainer, make_optimizer, train
+from resnet_lab.train import Trainer, evaluations_in_run, make_optimizer, train
 
 TINY = [
     "data=synthetic",
@@ -336,8 +336,8 @@ def test_benchmark_runs_end_to_end_on_cpu(tmp_path: Path, capsys: pytest.Capture
     out = tmp_path / "bench.json"
     args = ["--device", "cpu", "--depth", "8", "--width", "4", "--batch-size", "16"]
     args += ["--warmup", "2", "--steps", "3", "--rounds", "1", "--models", "2"]
-    args += ["--processes", "2", "--threads", "1"]
-    args += ["--variants", "none,cl", "--out", str(out), "data.synthetic_train_size=64"]
+    args += ["data.synthetic_train_size=64"]  # an override between options, as argparse allows
+    args += ["--processes", "2", "--threads", "1", "--variants", "none,cl", "--out", str(out)]
     assert bench.main(args) == 0
     report = json.loads(out.read_text())
     names = [r["name"] for r in report["results"]]
@@ -362,8 +362,10 @@ def test_benchmark_runs_end_to_end_on_cpu(tmp_path: Path, capsys: pytest.Capture
     assert report["processes"]["vs_one_process"] == pytest.approx(
         together["images_per_s"] / alone["images_per_s"]
     )
+    assert report["settings"]["overrides"] == ["data.synthetic_train_size=64"]
     # a run's time with its 32 evaluations of 10,000 images, timed on one eval batch
-    assert report["settings"]["eval_images_timed"] == 1000
+    settings = report["settings"]
+    assert (settings["eval_images_timed"], settings["images_per_evaluation"]) == (1000, 10_000)
     for r in report["results"][1:3]:  # the lab contenders; the plain loop and stacks have none
         assert r["eval_s"] > 0 and r["evaluations"] == 32
         assert r["full_run_with_eval_hours"] == pytest.approx(
@@ -372,11 +374,14 @@ def test_benchmark_runs_end_to_end_on_cpu(tmp_path: Path, capsys: pytest.Capture
     assert "eval_s" not in plain and "eval_s" not in report["results"][3]
     printed = capsys.readouterr().out
     assert "lab step / plain loop" in printed and "2 seeds as concurrent processes" in printed
-    assert "with evaluations (32 per run, each of 10,000 images, timed on 1,000)" in printed
+    assert (
+        "with evaluations (32 per run, each of 10,000 images at batch 1,000; timed on 1,000)"
+        in printed
+    )
 
 
-def test_a_failing_evaluation_is_reported_and_the_others_timed(
-    capsys: pytest.CaptureFixture,
+def test_evaluations_are_timed_in_part_and_scaled_and_a_failure_is_reported(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken() -> int:
         raise RuntimeError("out of memory")
@@ -388,9 +393,51 @@ def test_a_failing_evaluation_is_reported_and_the_others_timed(
         bench.Contender(name, lambda: None, 16, evaluate=evaluate)
         for name, evaluate in (("a", broken), ("b", fine))
     ]
-    bench.time_evaluations(contenders, torch.device("cpu"))
-    assert contenders[0].eval_s is None and contenders[1].eval_s >= 0
+    clock = iter([10.0, 12.0])  # the timed pass of "b" takes 2 s
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))
+    bench.time_evaluations(contenders, torch.device("cpu"), images=10_000)
+    assert contenders[0].eval_s is None
+    assert contenders[1].eval_s == pytest.approx(40.0)  # 2 s for 500 images, 10,000 a pass
     assert "a: evaluation failed: RuntimeError: out of memory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("overrides", "images"),
+    [
+        ([], 10_000),
+        (["data.split=val"], 5_000),
+        (["data.split=val", "trainer.test_at_best_val=true"], 15_000),
+        (["data.split=val", "trainer.test_at_best_val=true", "data.limit=300"], 600),
+    ],
+)
+def test_images_per_evaluation_are_a_cifar_runs(overrides: list[str], images: int) -> None:
+    assert bench.images_per_evaluation(compose_config([*TINY, *overrides])) == images
+
+
+def test_evaluations_in_run_are_the_trainers(tmp_path: Path) -> None:
+    """Every eval_every steps and at the end: 3, 6, 9 and 10 of 10 steps."""
+    overrides = [*TINY, "trainer.device=cpu", "trainer.progress=none", "trainer.max_steps=10"]
+    cfg = compose_config([*overrides, "trainer.eval_every=3", "trainer.ckpt_every=5"])
+    train(cfg, tmp_path)
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines if "test/error" in r] == [3, 6, 9, 10]
+    assert evaluations_in_run(cfg.trainer) == 4
+
+
+def test_a_timed_evaluation_is_a_runs_evaluation() -> None:
+    """In evaluation mode (BN statistics untouched, the mode restored after), at the run's eval
+    batch size, over the first whole batches that hold about EVAL_TIMED images."""
+    trainer = tiny_trainer("data.synthetic_test_size=1000", "trainer.eval_batch_size=300")
+    seen: list[tuple[int, bool]] = []
+    trainer.model.register_forward_pre_hook(
+        lambda module, inputs: seen.append((len(inputs[0]), module.training))
+    )
+    buffers = copy.deepcopy(dict(trainer.model.named_buffers()))
+    assert bench.lab_evaluation(trainer)() == 1000
+    assert seen == [(300, False), (300, False), (300, False), (100, False)]
+    assert trainer.model.training
+    for name, b in trainer.model.named_buffers():
+        assert torch.equal(b, buffers[name]), name
 
 
 _REAL_WORKER = bench._process_worker
