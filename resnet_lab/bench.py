@@ -778,6 +778,24 @@ def lever_effects(results: list[dict[str, Any]], levers: dict[str, Levers]) -> l
     return effects
 
 
+def _print_evaluations(report: dict[str, Any], runs: str) -> None:
+    """Each lab contender's time per evaluation and a run's training and evaluating minutes."""
+    s = report["settings"]
+    evaluated = [r for r in report["results"] if "eval_s" in r]
+    if evaluated:
+        print(
+            f"\nwith evaluations ({evaluated[0]['evaluations']} per run, each of "
+            f"{s['images_per_evaluation']:,} images at batch {s['eval_batch_size']:,}; timed on "
+            f"{s['eval_images_timed']:,}):"
+        )
+        for r in evaluated:
+            train_min, all_min = 60 * r["full_run_hours"], 60 * r["full_run_with_eval_hours"]
+            print(
+                f"  {r['name']:<32} {r['eval_s']:.2f} s per evaluation; a {runs}-step run "
+                f"{train_min:.1f} min training + {all_min - train_min:.1f} min evaluating"
+            )
+
+
 def _print_report(report: dict[str, Any]) -> None:
     s = report["settings"]
     print(
@@ -810,19 +828,7 @@ def _print_report(report: dict[str, Any]) -> None:
             )
         hours = f"{r['full_run_hours']:.1f} h" + (f"/{r['models']}" if r["models"] > 1 else "")
         print(line + f"{hours:>14}")
-    evaluated = [r for r in report["results"] if "eval_s" in r]
-    if evaluated:
-        print(
-            f"\nwith evaluations ({evaluated[0]['evaluations']} per run, each of "
-            f"{s['images_per_evaluation']:,} images at batch {s['eval_batch_size']:,}; timed on "
-            f"{s['eval_images_timed']:,}):"
-        )
-        for r in evaluated:
-            train_min, all_min = 60 * r["full_run_hours"], 60 * r["full_run_with_eval_hours"]
-            print(
-                f"  {r['name']:<32} {r['eval_s']:.2f} s per evaluation; a {runs}-step run "
-                f"{train_min:.1f} min training + {all_min - train_min:.1f} min evaluating"
-            )
+    _print_evaluations(report, runs)
     if report["ratio"] is not None:
         spread = ", ".join(f"{r:.2f}" for r in report["round_ratios"])
         print(f"\nlab step / plain loop: {report['ratio']:.2f}x images/s (per round: {spread})")
@@ -883,6 +889,15 @@ def _check_overrides(overrides: list[str]) -> None:
             raise UserError(f"{override}: not benchmarked ({NOT_BENCHMARKED[key]})")
 
 
+def _enough_eval_images(cfg: DictConfig) -> None:
+    """Synthetic data get at least the whole eval batches the evaluation timing takes (the
+    default synthetic test set, 512 images, is smaller than one eval batch)."""
+    if cfg.data.name == "synthetic":
+        t = cfg.trainer
+        size = max(cfg.data.synthetic_test_size, EVAL_TIMED, t.eval_batch_size)
+        cfg.data.synthetic_test_size = size
+
+
 def _bench(args: argparse.Namespace, command: str) -> int:
     _positive(args)
     _check_overrides(args.overrides)
@@ -915,9 +930,7 @@ def _bench(args: argparse.Namespace, command: str) -> int:
     cfg = compose_config(lab_overrides)
     t = cfg.trainer
     main_levers = Levers.of(t, device)
-    if cfg.data.name == "synthetic":  # whole eval batches to time (synthetic_test_size: 512)
-        size = max(cfg.data.synthetic_test_size, EVAL_TIMED, t.eval_batch_size)
-        cfg.data.synthetic_test_size = size
+    _enough_eval_images(cfg)
     specs = [] if args.variants is None else args.variants.split(",")
     if args.variants == "default":
         specs = DEFAULT_VARIANTS[kind].split(",")
