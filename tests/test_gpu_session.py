@@ -11,6 +11,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
+
+from resnet_lab import bench
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_session.sh"
@@ -89,11 +92,20 @@ def test_seeds_stage_times_stacked_models(tmp_path: Path) -> None:
 def test_all_stage_cuts_each_stage_at_its_limit_and_goes_on(tmp_path: Path) -> None:
     """The first call of a lease: a stage past its limit is stopped and said in the one log, the
     next stages still run, the command succeeds; stages past the overall deadline are skipped."""
-    limits = {"TESTS_S": "1", "GRAPHS_S": "1", "SEEDS_S": "1", "ALL_S": "90"}
-    done = stage(tmp_path, "all", *TINY_BENCH, VARIANTS="none", **limits)
+    limits = {"TESTS_S": "1", "GRAPHS_S": "1", "SEEDS_S": "60", "ALL_S": "150"}
+    # the seeds stage starts NVIDIA's MPS daemon: a stand-in notes each call
+    fake = tmp_path / "bin" / "nvidia-cuda-mps-control"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/usr/bin/env bash\necho "${{1:-stdin}}" >> {tmp_path / "mps.txt"}\n')
+    fake.chmod(0o755)
+    path = f"{fake.parent}{os.pathsep}{os.environ['PATH']}"
+    done = stage(tmp_path, "all", *TINY_BENCH, VARIANTS="none", PATH=path, **limits)
     assert done.returncode == 0, done.stderr + done.stdout
     (log,) = (tmp_path / "out").glob("*-all.txt")
     text = log.read_text()
+    # seeds: 4 processes with the step graph (refused on CPU) under MPS, started and stopped
+    assert "trainer.step_graph=true needs CUDA" in text
+    assert (tmp_path / "mps.txt").read_text().split() == ["-d", "stdin"]
     # tests, seeds, the compiled variant: stopped at 1 s, or failed first (the step graph, MPS
     # and compile need CUDA)
     cut = re.findall(r"== stage (\w+): (?:stopped at its 1 s limit|failed with status)", text)
@@ -128,6 +140,16 @@ def test_data_stage_moves_the_carried_files_out_of_the_tree(tmp_path: Path) -> N
     assert (tmp_path / "cifar" / "cifar-10-batches-bin" / "data_batch_1.bin").read_bytes() == b"x"
     assert not list(carried.iterdir())
     assert "data_batch_1.bin" in (tmp_path / "out" / "data-part1.txt").read_text()
+
+
+def test_every_default_variant_list_parses() -> None:
+    """A misspelt lever in a default would stop a whole stage of a GPU lease."""
+    cuda = torch.device("cuda")
+    specs = re.findall(r"VARIANTS(?:=|:-)([a-z0-9+,]+)", SCRIPT.read_text())
+    assert len(specs) == 4, specs  # all, check, bench, compile
+    for spec in [*specs, bench.DEFAULT_VARIANTS["cuda"]]:
+        for variant in spec.split(","):
+            assert bench.Levers.parse(variant, cuda).name == variant
 
 
 def test_unknown_stage_is_refused(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from omegaconf import OmegaConf
 
 from resnet_lab import bench
 from resnet_lab.api import compose_config
@@ -336,8 +337,9 @@ def test_benchmark_runs_end_to_end_on_cpu(tmp_path: Path, capsys: pytest.Capture
     out = tmp_path / "bench.json"
     args = ["--device", "cpu", "--depth", "8", "--width", "4", "--batch-size", "16"]
     args += ["--warmup", "2", "--steps", "3", "--rounds", "1", "--models", "2"]
-    args += ["data.synthetic_train_size=64"]  # an override between options, as argparse allows
+    args += ["data.synthetic_train_size=64"]  # overrides between options and after them
     args += ["--processes", "2", "--threads", "1", "--variants", "none,cl", "--out", str(out)]
+    args += ["trainer.eval_every=3000"]
     assert bench.main(args) == 0
     report = json.loads(out.read_text())
     names = [r["name"] for r in report["results"]]
@@ -362,22 +364,30 @@ def test_benchmark_runs_end_to_end_on_cpu(tmp_path: Path, capsys: pytest.Capture
     assert report["processes"]["vs_one_process"] == pytest.approx(
         together["images_per_s"] / alone["images_per_s"]
     )
-    assert report["settings"]["overrides"] == ["data.synthetic_train_size=64"]
-    # a run's time with its 32 evaluations of 10,000 images, timed on one eval batch
+    assert report["settings"]["overrides"] == [
+        "data.synthetic_train_size=64",
+        "trainer.eval_every=3000",
+    ]
+    # a run's time with its 22 evaluations (64k steps, every 3,000 and at the end) of 10,000
+    # images, timed on one eval batch
     settings = report["settings"]
     assert (settings["eval_images_timed"], settings["images_per_evaluation"]) == (1000, 10_000)
     for r in report["results"][1:3]:  # the lab contenders; the plain loop and stacks have none
-        assert r["eval_s"] > 0 and r["evaluations"] == 32
+        assert r["eval_s"] > 0 and r["evaluations"] == 22
         assert r["full_run_with_eval_hours"] == pytest.approx(
-            r["full_run_hours"] + 32 * r["eval_s"] / 3600
+            r["full_run_hours"] + 22 * r["eval_s"] / 3600
         )
     assert "eval_s" not in plain and "eval_s" not in report["results"][3]
     printed = capsys.readouterr().out
     assert "lab step / plain loop" in printed and "2 seeds as concurrent processes" in printed
     assert (
-        "with evaluations (32 per run, each of 10,000 images at batch 1,000; timed on 1,000)"
+        "with evaluations (22 per run, each of 10,000 images at batch 1,000; timed on 1,000)"
         in printed
     )
+    for r in report["results"][1:3]:
+        minutes = 60 * (r["full_run_with_eval_hours"] - r["full_run_hours"])
+        assert f"{r['eval_s']:.2f} s per evaluation; a 64k-step run" in printed
+        assert f"+ {minutes:.1f} min evaluating" in printed
 
 
 def test_evaluations_are_timed_in_part_and_scaled_and_a_failure_is_reported(
@@ -408,10 +418,52 @@ def test_evaluations_are_timed_in_part_and_scaled_and_a_failure_is_reported(
         (["data.split=val"], 5_000),
         (["data.split=val", "trainer.test_at_best_val=true"], 15_000),
         (["data.split=val", "trainer.test_at_best_val=true", "data.limit=300"], 600),
+        (["data.split=val", "data.limit=7000"], 5_000),  # a limit above a set keeps it whole
     ],
 )
 def test_images_per_evaluation_are_a_cifar_runs(overrides: list[str], images: int) -> None:
     assert bench.images_per_evaluation(compose_config([*TINY, *overrides])) == images
+
+
+def test_timed_eval_images_are_whole_batches_of_what_there_is() -> None:
+    assert bench.timed_eval_images(5000, 300) == (4, 1200)  # the first whole batches
+    assert bench.timed_eval_images(1000, 300) == (4, 1000)  # all there are
+    assert bench.timed_eval_images(5000, 2000) == (1, 2000)
+
+
+def test_synthetic_eval_sets_hold_the_batches_to_time() -> None:
+    cfg = compose_config([*TINY, "trainer.eval_batch_size=2000"])
+    bench._enough_eval_images(cfg)
+    assert cfg.data.synthetic_test_size == 2000
+    cfg = compose_config([*TINY, "data.synthetic_test_size=3000"])
+    bench._enough_eval_images(cfg)
+    assert cfg.data.synthetic_test_size == 3000
+
+
+def test_a_contender_that_failed_is_not_evaluated() -> None:
+    calls: list[int] = []
+    failed = bench.Contender("x", None, 16, evaluate=lambda: calls.append(1) or 500)
+    bench.time_evaluations([failed], torch.device("cpu"), images=10_000)
+    assert calls == [] and failed.eval_s is None
+
+
+def test_counting_wrong_keeps_the_models_mode() -> None:
+    trainer = tiny_trainer()
+    trainer.model.eval()
+    trainer.count_wrong(bench.eval_batches(trainer.data, 16))
+    assert not trainer.model.training
+
+
+def test_a_step_graph_run_resumes_without_it(tmp_path: Path) -> None:
+    """trainer.step_graph leaves results unchanged: a run trained with it on a GPU continues
+    without it (on a CPU, say), as other speed levers."""
+    trainer = Trainer(compose_config([*TINY, "trainer.device=cpu"]), tmp_path)
+    run = compose_config([*TINY, "trainer.device=cuda", "trainer.step_graph=true"])
+    saved = OmegaConf.to_container(run, resolve=True)
+    trainer._check_same_run(saved)
+    saved["trainer"]["batch_size"] = 8  # what changes results is still refused
+    with pytest.raises(ConfigError, match=r"trainer\.batch_size: 8 -> 16"):
+        trainer._check_same_run(saved)
 
 
 def test_evaluations_in_run_are_the_trainers(tmp_path: Path) -> None:
