@@ -69,6 +69,10 @@ print(f'{gpu}-{datetime.date.today()}')" "$DEVICE")
   export TAG
 fi
 
+header() { # header SETTINGS: a log's first line, the stage as given, its settings and commit
+  echo "== $(date -u +%FT%TZ) bash $0 $stage $STAGE_ARGS ($1, commit ${RESNET_LAB_GIT_COMMIT:-unknown})"
+}
+
 log() { # log NAME: append stdin to $LOG (one log for `all`) or to $OUT/<tag>-NAME.txt
   tee -a "${LOG:-$OUT/$TAG-$1.txt}"
 }
@@ -76,8 +80,7 @@ log() { # log NAME: append stdin to $LOG (one log for `all`) or to $OUT/<tag>-NA
 bench() { # bench NAME ARGS...: the JSON into $OUT, the printed table (with the command) logged
   local name=$1
   shift
-  echo "== $(date -u +%FT%TZ) bash $0 $stage $STAGE_ARGS (DEPTH=$DEPTH DEVICE=$DEVICE" \
-    "VARIANTS=${VARIANTS:-(stage default)} MPS=${MPS:-0}, commit ${RESNET_LAB_GIT_COMMIT:-unknown})" |
+  header "DEPTH=$DEPTH DEVICE=$DEVICE VARIANTS=${VARIANTS:-(stage default)} MPS=${MPS:-0}" |
     log "$name"
   python3 -m resnet_lab.bench --device "$DEVICE" "$@" --out "$OUT/$TAG-$name.json" 2>&1 |
     log "$name"
@@ -93,8 +96,7 @@ case $stage in
   all)
     export LOG=${LOG:-$OUT/$TAG-all.txt}
     deadline=${ALL_S:-560} # SECONDS counts from this script's start: the pip install counts too
-    echo "== $(date -u +%FT%TZ) bash $0 all $* (ALL_S=$deadline DEPTH=$DEPTH DEVICE=$DEVICE," \
-      "commit ${RESNET_LAB_GIT_COMMIT:-unknown})" | tee -a "$LOG"
+    header "ALL_S=$deadline DEPTH=$DEPTH DEVICE=$DEVICE" | tee -a "$LOG"
     limited() { # limited SECONDS STAGE ARGS...: a stage of this script, cut at SECONDS or the deadline
       local limit=$1 left=$((deadline - SECONDS)) status=0
       shift
@@ -152,8 +154,7 @@ case $stage in
     shift
     status=0
     {
-      echo "== $(date -u +%FT%TZ) bash $0 run $name $* (LIMIT_S=$LIMIT_S DEVICE=$DEVICE," \
-        "commit ${RESNET_LAB_GIT_COMMIT:-unknown})"
+      header "LIMIT_S=$LIMIT_S DEVICE=$DEVICE"
       timeout --signal=TERM --kill-after=60 "$LIMIT_S" python3 -m resnet_lab data.root="$CIFAR" \
         trainer.device="$DEVICE" trainer.progress=none resume=true hydra.run.dir="$RUNS/$name" \
         "$@" 2>&1 | tail -n 40

@@ -202,12 +202,11 @@ def lab_evaluation(trainer: Trainer) -> Callable[[], int]:
     """Part of an evaluation pass as a run makes it (evaluation mode, its eval batch size and
     levers): the first whole eval batches holding EVAL_TIMED images; returns how many images."""
     size = trainer.t.eval_batch_size
-    count, _ = timed_eval_images(len(trainer.data.eval_labels), size)
+    count, images = timed_eval_images(len(trainer.data.eval_labels), size)
 
     def evaluate() -> int:
-        batches = list(itertools.islice(eval_batches(trainer.data, size), count))
-        trainer.count_wrong(batches)
-        return sum(len(y) for _, y in batches)
+        trainer.count_wrong(itertools.islice(eval_batches(trainer.data, size), count))
+        return images
 
     return evaluate
 
@@ -475,7 +474,7 @@ class Contender:
     peak_memory: int | None = None  # CUDA: peak bytes allocated while it ran
     step_memory: int | None = None  # CUDA: that peak minus what was allocated before its steps
     evaluate: Callable[[], int] | None = None  # a lab contender's evaluation pass
-    eval_s: float | None = None  # seconds for an evaluation of EVAL_IMAGES images
+    eval_s: float | None = None  # seconds for one evaluation of a run (images_per_evaluation)
 
 
 def _sync(device: torch.device) -> None:
@@ -991,7 +990,8 @@ def _bench(args: argparse.Namespace, command: str) -> int:
             )
         )
     measure(contenders, steps, warmup, args.rounds, device)
-    time_evaluations(contenders, device, images_per_evaluation(cfg))
+    eval_images = images_per_evaluation(cfg)
+    time_evaluations(contenders, device, eval_images)
 
     plain_rate = _result(contenders[0], steps, t.max_steps, None).get("images_per_s")
     results = [_result(c, steps, t.max_steps, plain_rate) for c in contenders]
@@ -1046,7 +1046,7 @@ def _bench(args: argparse.Namespace, command: str) -> int:
             "workers": workers,
             "data": cfg.data.name,
             "max_steps": t.max_steps,
-            "images_per_evaluation": images_per_evaluation(cfg),
+            "images_per_evaluation": eval_images,
             "eval_batch_size": t.eval_batch_size,
             "eval_images_timed": timed_eval_images(len(data.eval_labels), t.eval_batch_size)[1],
             "overrides": list(args.overrides),
