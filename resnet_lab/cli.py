@@ -3,7 +3,9 @@ message; Hydra's own (an option name that does not exist) exit 1 with the list o
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -108,6 +110,10 @@ def command() -> None:
     check_command_line(sys.argv[1:], "resnet-lab", outputs_into_the_run=True)
     end_quietly_when_the_reader_stops(sys.argv[1:])
     stopping.install_launcher_handlers()
+    # a refused launch's run folder is discarded (discard_refused_folder); so is the outputs
+    # folder above it if this launch made it and left it empty, never one the user had made
+    outputs = Path(os.environ.get("RESNET_LAB_OUTPUTS", "outputs"))
+    made_outputs = not outputs.exists()
     try:
         main()
     except KeyboardInterrupt:  # a run catches its own signals: this came before or between runs
@@ -120,6 +126,10 @@ def command() -> None:
                 file=sys.stderr,
             )
         sys.exit(128 + stopping.last_signal)
+    finally:
+        if made_outputs:
+            with contextlib.suppress(OSError):  # not empty (it holds a run), or never made
+                outputs.rmdir()
 
 
 def _check_nothing_to_resume(

@@ -196,11 +196,18 @@ def _site_packages(python: Path) -> Path:
 
 def test_resume_without_the_run_folder_is_refused(tmp_path: Path) -> None:
     """Without hydra.run.dir, Hydra makes a fresh folder: resume=true would start a new run. The
-    refused launch's folder is removed (outputs/ holds runs), and a folder the user named stays."""
+    refused launch's folder is removed (outputs/ holds runs), with the date folder and outputs/
+    it made, and a folder the user named or made stays."""
     out = run_cli(["profile=smoke", "resume=true"], cwd=tmp_path)
     assert out.returncode == 2
     assert "add hydra.run.dir=<the run's folder>" in out.stdout + out.stderr
-    assert list(tmp_path.rglob("*")) == [tmp_path / "outputs"]  # nor an empty date folder
+    assert list(tmp_path.rglob("*")) == []
+    own = tmp_path / "own"  # the user's empty outputs folder, made before the launch
+    own.mkdir()
+    env = {**os.environ, "RESNET_LAB_OUTPUTS": str(own)}
+    assert run_cli(["profile=smoke", "resume=true"], cwd=tmp_path, env=env).returncode == 2
+    assert list(tmp_path.rglob("*")) == [own]
+    own.rmdir()
     named = tmp_path / "named"
     assert run_cli(["model.depth=100", f"hydra.run.dir={named}"], cwd=tmp_path).returncode == 2
     assert "model.depth=100 does not fit" in (named / "resnet-lab.log").read_text()
