@@ -129,6 +129,11 @@ def spread_over_gpus(cfg: DictConfig, job_index: int) -> None:
 
 def check_trainer_config(cfg: DictConfig) -> None:
     """Reject values that would fail later, or silently do something else."""
+    _check_numbers(cfg)
+    _check_choices(cfg)
+
+
+def _check_numbers(cfg: DictConfig) -> None:
     for key, value in flatten_keys(OmegaConf.to_container(cfg, resolve=True)).items():
         if isinstance(value, float) and not math.isfinite(value):  # trainer.lr=inf, a typo,
             raise ConfigError(f"{key}={value} must be a finite number")  # would read as "fail"
@@ -163,6 +168,13 @@ def check_trainer_config(cfg: DictConfig) -> None:
             raise ConfigError(f"trainer.{key}={t[key]} {rule}")
     if t.nesterov and t.momentum == 0:
         raise ConfigError("trainer.nesterov=true needs a momentum: set trainer.momentum > 0")
+    if list(t.milestones) != sorted(t.milestones):
+        raise ConfigError(f"trainer.milestones={list(t.milestones)} must be increasing")
+
+
+def _check_choices(cfg: DictConfig) -> None:
+    """Named choices, and options that do not go together."""
+    t = cfg.trainer
     if t.precision not in PRECISIONS:
         raise ConfigError(f"trainer.precision={t.precision}: choose {', '.join(PRECISIONS)}")
     if t.progress not in ("auto", "bar", "none"):
@@ -197,8 +209,6 @@ def check_trainer_config(cfg: DictConfig) -> None:
             "trainer.test_at_best_val=true chooses an evaluation by its validation error: set "
             "data.split=val (the 5k held out)"
         )
-    if list(t.milestones) != sorted(t.milestones):
-        raise ConfigError(f"trainer.milestones={list(t.milestones)} must be increasing")
 
 
 def make_optimizer(
