@@ -759,22 +759,7 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
     opts, batch_size, seed = cfg.lesion, cfg.trainer.eval_batch_size, cfg.seed
     device = resolve_device(cfg.trainer.device)
     model, data = prepare(cfg.checkpoint, cfg.data.root, device)
-    if not isinstance(model.net, ResNet):
-        raise ConfigError(f"{cfg.checkpoint}: lesion studies need a ResNet ({model.info['net']})")
-    notes = (
-        unfinished(model.info),
-        chosen_step_note(model.info),
-        limit_note(model.info, cfg.data.limit, "data.limit="),
-        unused_root_note(model.info.get("trained_on"), cfg.data.root, "data.root="),
-    )
-    for note in filter(None, notes):  # why the study's figures may differ from the run's
-        log.warning("%s: %s", cfg.checkpoint, note)
-    wanted = opts.path_batches * opts.path_batch
-    if "paths" in opts.experiments and wanted > (available := len(data.train_labels)):
-        raise ConfigError(
-            f"lesion.path_batches={opts.path_batches} x lesion.path_batch={opts.path_batch} = "
-            f"{wanted} training images, more than the {available} there are"
-        )
+    _check_study(cfg, model, data)
     limit = cfg.data.limit
     images, labels = data.eval_images[:limit], data.eval_labels[:limit]
 
@@ -854,6 +839,28 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
     if late:
         raise LesionInterrupted(late[0], f"after the study finished: all of it is saved in {out}")
     return results
+
+
+def _check_study(cfg: DictConfig, model: NormalizedNet, data: DeviceData) -> None:
+    """Refuse a study the checkpoint or data cannot serve; warn where its figures may differ
+    from the run's."""
+    if not isinstance(model.net, ResNet):
+        raise ConfigError(f"{cfg.checkpoint}: lesion studies need a ResNet ({model.info['net']})")
+    notes = (
+        unfinished(model.info),
+        chosen_step_note(model.info),
+        limit_note(model.info, cfg.data.limit, "data.limit="),
+        unused_root_note(model.info.get("trained_on"), cfg.data.root, "data.root="),
+    )
+    for note in filter(None, notes):
+        log.warning("%s: %s", cfg.checkpoint, note)
+    opts = cfg.lesion
+    wanted = opts.path_batches * opts.path_batch
+    if "paths" in opts.experiments and wanted > (available := len(data.train_labels)):
+        raise ConfigError(
+            f"lesion.path_batches={opts.path_batches} x lesion.path_batch={opts.path_batch} = "
+            f"{wanted} training images, more than the {available} there are"
+        )
 
 
 def _random_part(
