@@ -319,7 +319,7 @@ def test_meaningless_options_fail_clearly(overrides: list[str], message: str) ->
 # -- experiment files ---------------------------------------------------------------------------
 
 EXPERIMENTS = Path(resnet_lab.__file__).parent / "conf" / "experiment"
-GROUPS = {"plain": 10, "highway": 2, "neighbours": 4, "cifar100": 4}
+GROUPS = {"plain": 10, "highway": 2, "neighbours": 5, "cifar100": 4}
 PLAIN_NOTE = (
     "curves only (Fig. 6): deeper plain nets have higher training and test error; "
     "plain-110 above 60%"
@@ -425,8 +425,22 @@ ROWS: dict[str, tuple[int, str | None, str, dict[str, Any]]] = {
             **DENSENET_RECIPE,
         },
     ),
-    "neighbours/wrn_28_10": (
+    "neighbours/densenet_bc_250_24": (
         4,
+        "3.62",
+        "not stated",
+        {
+            "model.arch": "densenet",
+            "model.depth": 250,
+            "model.growth_rate": 24,
+            "model.width": 48,
+            "model.block": "bottleneck",
+            "model.compression": 0.5,
+            **DENSENET_RECIPE,
+        },
+    ),
+    "neighbours/wrn_28_10": (
+        5,
         None,
         "not stated",
         {
