@@ -20,6 +20,11 @@ def resolve_device(name: str, option: str = "trainer.device") -> torch.device:
     ``option`` names the setting in error messages (``trainer.device`` or ``--device``).
     """
     device = parse_device(name, option)
+    if device.type not in ("cpu", "cuda"):  # mps, xpu, meta: torch names them, the lab is
+        raise ConfigError(  # neither built nor tested for them
+            f"{option}={name}: the lab trains and measures on cpu or cuda; choose auto, cpu, "
+            "cuda or cuda:N"
+        )
     if device.type == "cuda":  # every tool computes fp32 as IEEE; a run may opt into TF32
         _set_tf32(False)
     return device

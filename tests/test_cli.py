@@ -53,6 +53,8 @@ def test_cfg_job_prints_the_resolved_config() -> None:
         # Hydra alone would ignore it
         (["+trainer.lrr=0.05"], "unknown key(s) trainer.lrr (did you mean trainer.lr?)"),
         (["trainer.device=gpu"], "choose auto, cpu, cuda or cuda:N"),
+        # a device torch names but the lab is not built for: refused, not a torch traceback
+        (["trainer.device=mps"], "trainer.device=mps: the lab trains and measures on cpu or cuda"),
     ],
 )
 def test_user_mistakes_exit_2_with_one_clear_message(

@@ -193,6 +193,8 @@ def test_eval_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "not finished" not in capsys.readouterr().out
     assert eval_main([str(tmp_path / "missing")]) == 2
     assert "no such checkpoint" in capsys.readouterr().err
+    assert eval_main([str(tmp_path / "done"), "--device", "meta"]) == 2  # torch names it
+    assert "--device=meta: the lab trains and measures on cpu or cuda" in capsys.readouterr().err
     # synthetic data are generated: a --data-root (here a folder that does not exist) is unused
     args = [str(tmp_path / "done"), "--limit", "40", "--device", "cpu", "--data-root", "/no/dir"]
     assert eval_main(args) == 0
