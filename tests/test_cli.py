@@ -228,6 +228,19 @@ def test_resume_without_the_run_folder_is_refused(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "run" / "ckpt").iterdir()] == ["step_0000010.pt"]
 
 
+def test_a_lesion_studys_folder_is_refused_as_a_runs(tmp_path: Path) -> None:
+    """resnet-lab-lesion refuses a run's folder; the trainer refuses a study's alike, before
+    Hydra writes its record and log there (resume=true too: a study is no run to continue)."""
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "lesion.json").write_text("{}")
+    for extra in ([], ["resume=true"]):
+        out = run_cli(["profile=smoke", f"hydra.run.dir={study}", *extra], cwd=tmp_path)
+        assert out.returncode == 2, out.stdout + out.stderr
+        assert f"hydra.run.dir={study} holds a lesion study (lesion.json)" in out.stderr
+        assert [p.name for p in study.iterdir()] == ["lesion.json"]
+
+
 def test_only_a_folder_holding_nothing_but_the_launchs_record_is_discarded(tmp_path: Path) -> None:
     """A run stopped by a signal discards its Hydra-made folder when nothing was saved: one that
     holds a checkpoint (or anything else) beside the launch record and log must stay."""
