@@ -13,6 +13,7 @@ trace and a folder each (``make reproduce-table`` launches dozens)."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -271,6 +272,12 @@ def _a_mistake_every_job_makes(args: list[str]) -> str | None:
         return (
             "resume=true continues the sweep in hydra.sweep.dir, and none was given: add "
             "hydra.sweep.dir=<the sweep's folder>, as in its log"
+        )
+    launcher = keys.get("hydra/launcher")  # submitit would stop with a traceback per sweep
+    if launcher is not None and launcher.value() == "slurm" and shutil.which("srun") is None:
+        return (
+            "hydra/launcher=slurm submits each run to Slurm, and this machine has no srun: "
+            "launch from a Slurm login node, or choose hydra/launcher=basic or parallel"
         )
     return None
 

@@ -466,6 +466,23 @@ def test_a_mistake_every_job_of_a_sweep_makes_is_said_once(
     _refused_before_hydra(["resnet-lab"], args, message, tmp_path, monkeypatch, capsys)
 
 
+def test_a_slurm_sweep_without_slurm_is_refused_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make reproduce-table LAUNCHER=slurm` off a cluster: submitit's 25-line traceback for
+    each table became one line; where srun exists, the sweep goes on to Hydra."""
+    import shutil
+
+    from resnet_lab.command_line import check_command_line
+
+    args = ["-m", "seed=0,1", "hydra/launcher=slurm"]
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    message = "hydra/launcher=slurm submits each run to Slurm, and this machine has no srun"
+    _refused_before_hydra(["resnet-lab"], args, message, tmp_path, monkeypatch, capsys)
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
+    check_command_line(args, "resnet-lab", outputs_into_the_run=True)  # no exit
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
