@@ -311,6 +311,25 @@ def override_problem(args: list[str]) -> str | None:
     return wrong_type(args, Config)
 
 
+def unknown_keys(args: list[str], schema: type) -> list[str]:
+    """Settings set without a '+' that ``schema`` lacks (``lesion.samplez=3``): Hydra's answer
+    advises the '+' that the tool then refuses. For a tool without resnet-lab's own check."""
+    if _config_folders(args) is None:
+        return []
+    unknown = []
+    for _, override in _parsed(args):
+        key = override.key_or_group
+        if key.startswith("hydra") or override.package is not None or _is_group(key, args):
+            continue
+        if override.is_add() or override.is_force_add() or override.is_delete():
+            continue  # the tool's own check names added keys after composing
+        section = key.rpartition(".")[0]
+        a_section_it_lacks = section.split(".")[0] not in schema_keys(schema)  # model.depth
+        if not in_schema(key, schema) and (schema_keys(schema, section) or a_section_it_lacks):
+            unknown.append(key)
+    return unknown
+
+
 def wrong_type(args: list[str], schema: type) -> str | None:
     """A value the setting's type refuses (``trainer.lr=abc``, ``seed=1.5``, each value of a
     sweep): Hydra's answer is a five-line merge error and exit 1, once per job in a sweep."""

@@ -53,7 +53,11 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from resnet_lab import stopping
-from resnet_lab.command_line import check_command_line, end_quietly_when_the_reader_stops
+from resnet_lab.command_line import (
+    check_command_line,
+    end_quietly_when_the_reader_stops,
+    unknown_keys,
+)
 from resnet_lab.config import keys_not_in_schema, schema_keys, with_closest_key
 from resnet_lab.data import DeviceData
 from resnet_lab.device import resolve_device
@@ -645,23 +649,31 @@ def make_measure(
     return measure
 
 
+def unknown_settings_message(unknown: list[str]) -> str:
+    """What the study says of settings it lacks, the closest known key of each named."""
+    section = unknown[0].rpartition(".")[0]
+    if not schema_keys(LesionRunCfg, section):  # model.depth: a section the study lacks
+        section = ""
+    known = ", ".join(schema_keys(LesionRunCfg, section))
+    message = (
+        f"unknown setting{'s' if len(unknown) > 1 else ''} "
+        f"{', '.join(with_closest_key(name, LesionRunCfg) for name in unknown)}: not an "
+        f"option of resnet-lab-lesion ({f'{section}.*' if section else 'top-level keys'}: "
+        f"{known})"
+    )
+    if any(name.startswith("data.") for name in unknown):
+        message += "; the dataset, its split and classes come from the checkpoint"
+    elif any(name.startswith("model.") for name in unknown):
+        message += "; the net comes from the checkpoint"
+    return message
+
+
 def check_config(cfg: DictConfig) -> None:
     """User mistakes the schema cannot catch: keys added with ``+`` (Hydra accepts them even in
     a structured config, and they would be ignored), a missing checkpoint, counts below 1,
     unknown experiments."""
-    unknown = keys_not_in_schema(cfg, LesionRunCfg)
-    if unknown:
-        section = unknown[0].rpartition(".")[0]
-        known = ", ".join(schema_keys(LesionRunCfg, section))
-        message = (
-            f"unknown setting{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(with_closest_key(name, LesionRunCfg) for name in unknown)}: not an "
-            f"option of resnet-lab-lesion ({f'{section}.*' if section else 'top-level keys'}: "
-            f"{known})"
-        )
-        if any(name.startswith("data.") for name in unknown):
-            message += "; the dataset, its split and classes come from the checkpoint"
-        raise ConfigError(message)
+    if unknown := keys_not_in_schema(cfg, LesionRunCfg):
+        raise ConfigError(unknown_settings_message(unknown))
     if OmegaConf.is_missing(cfg, "checkpoint"):
         raise ConfigError(
             "checkpoint=PATH is required: a resnet-lab run folder or ckpt/step_*.pt file, or a "
@@ -982,6 +994,9 @@ def command() -> None:
     error (an argument right after a flag is that flag's value, e.g. ``--config-dir DIR``)."""
     args = sys.argv[1:]
     check_command_line(args, "resnet-lab-lesion", schema=LesionRunCfg)
+    if unknown := unknown_keys(args, LesionRunCfg):
+        print(f"resnet-lab-lesion: error: {unknown_settings_message(unknown)}", file=sys.stderr)
+        sys.exit(2)
     end_quietly_when_the_reader_stops(args)
     for i, arg in enumerate(args):
         a_flags_value = i > 0 and args[i - 1].startswith("-")

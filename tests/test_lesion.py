@@ -804,6 +804,18 @@ def test_lesion_rejects_keys_added_with_plus(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "resnet-lab-lesion: error: unknown setting data.split" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+    # without the '+': Hydra's answer advised it; now named before Hydra, nothing written
+    for arg, said in (
+        ("lesion.samplez=3", "unknown setting lesion.samplez (did you mean lesion.samples?)"),
+        (
+            "model.depth=20",
+            "unknown setting model.depth: not an option of resnet-lab-lesion "
+            "(top-level keys: checkpoint, data, trainer, lesion, seed); the net comes from",
+        ),
+    ):
+        done = lesion_command(arg, f"hydra.run.dir={tmp_path / 'new'}", cwd=tmp_path)
+        assert done.returncode == 2 and f"resnet-lab-lesion: error: {said}" in done.stderr
+        assert not (tmp_path / "new").exists()
 
 
 def test_lesion_command_with_a_file_that_is_not_a_checkpoint(tmp_path: Path) -> None:
