@@ -61,7 +61,7 @@ def check_command_line(
         or _a_file_as_the_output_folder(args, outputs_into_the_run)
         or _an_output_folder_that_cannot_be_made(args)
         or (outputs_into_the_run and _not_a_run_folder(args))
-        or _a_config_the_lab_hides(args)
+        or _a_config_folder_problem(args)
         or _sweep_matching_nothing(args)
         or (override_problem(args) if outputs_into_the_run else wrong_type(args, schema))
         or (outputs_into_the_run and _a_mistake_every_job_makes(args))
@@ -206,16 +206,20 @@ def _config_folders(args: list[str]) -> list[Path] | None:
         return None
     added = _added_config_folder(args)
     if added is not None and not added.is_dir():
-        return None  # Hydra says it is not there
+        return None  # refused by _a_config_folder_problem
     return [CONF_DIR] if added is None else [CONF_DIR, added]
 
 
-def _a_config_the_lab_hides(args: list[str]) -> str | None:
-    """A --config-dir file with the path of one of the lab's: Hydra reads the lab's first, so
-    the user's edited row would run as the lab's, silently."""
+def _a_config_folder_problem(args: list[str]) -> str | None:
+    """A --config-dir that is no folder (Hydra's message and exit 1, once per tool), or a file
+    there with the path of one of the lab's: Hydra reads the lab's first, so the user's edited
+    row would run as the lab's, silently."""
     added = _added_config_folder(args)
-    if added is None or not added.is_dir():
-        return None  # Hydra says the folder is not there
+    if added is None:
+        return None
+    if not added.is_dir():
+        what = "is a file" if added.exists() else "does not exist"
+        return f"--config-dir {added} {what}: give the folder of your own configs"
     for config in sorted(CONF_DIR.rglob("*.yaml")):
         name = config.relative_to(CONF_DIR)
         if (added / name).is_file():

@@ -620,6 +620,24 @@ def test_every_spelling_of_config_dir_is_followed(tmp_path: Path) -> None:
             check_command_line([*flags, *args], "resnet-lab", outputs_into_the_run=True)
 
 
+def test_a_config_dir_that_is_no_folder_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hydra's "Additional config directory ... not found" and its HYDRA_FULL_ERROR hint, exit 1;
+    resnet-lab-report and make's CONFIG_DIR already said it in one line."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a_file").write_text("")
+    for folder, what in (("missing", "does not exist"), ("a_file", "is a file")):
+        _refused_before_hydra(
+            ["resnet-lab", "resnet-lab-lesion"],
+            ["--config-dir", str(tmp_path / folder), "seed=1"],
+            f"--config-dir {tmp_path / folder} {what}: give the folder of your own configs",
+            tmp_path / "empty",
+            monkeypatch,
+            capsys,
+        )
+
+
 def test_a_config_dir_file_the_lab_hides_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
