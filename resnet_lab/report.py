@@ -1082,7 +1082,10 @@ def _report(args: argparse.Namespace) -> int:
     problems += mark_departures(experiments, runs, accepted, args.config_dir)
 
     tables = build_tables(experiments, runs, args.seeds, comparable=profile in (None, "paper"))
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # what cannot_make does not foresee (/proc, a full or read-only disk)
+        raise UserError(f"--out {out}: cannot make this folder ({e.strerror})") from None
     markdown = render_markdown(
         tables,
         roots=roots,

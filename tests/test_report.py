@@ -858,6 +858,23 @@ def test_an_out_folder_that_cannot_be_made_is_named(
     assert f"--out {out}: {afile} is a file, not a folder" in capsys.readouterr().err
 
 
+def test_an_out_folder_the_system_refuses_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """--out /proc/x passed the checks (root may write there) and ended in mkdir's trace."""
+    write_run(tmp_path / "results", "a/0", "table1/original", 0, 7.0)
+    out = tmp_path / "report"
+
+    def refused(self: Path, *args: object, **kwargs: object) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(Path, "mkdir", refused)
+    assert report.main(["--results", str(tmp_path / "results"), "--out", str(out)]) == 2
+    assert f"--out {out}: cannot make this folder (Read-only file system)" in (
+        capsys.readouterr().err
+    )
+
+
 def test_a_run_folder_given_as_the_results_is_labelled_by_its_name(tmp_path: Path) -> None:
     """It was labelled `.`."""
     run = write_run(tmp_path, "try", "", 0, 9.5)
