@@ -57,6 +57,7 @@ def check_command_line(
         return  # its words (install=bash, query=...) are not overrides
     problem = (
         _two_modes(args)
+        or _overrides_around_a_flag(args)
         or _a_flag_without_its_mode(args)
         or _a_file_as_the_output_folder(args, outputs_into_the_run)
         or _an_output_folder_that_cannot_be_made(args)
@@ -98,6 +99,20 @@ def _two_modes(args: list[str]) -> str | None:
         else ""
     )
     return f"{' and '.join(given)} cannot be given together: Hydra runs one mode{hint}"
+
+
+def _overrides_around_a_flag(args: list[str]) -> str | None:
+    """``data=synthetic -m seed=0,1``: argparse takes the overrides as one run of words, so
+    Hydra answers "unrecognized arguments" for those after the flag, without saying why."""
+    for index, arg in enumerate(args):
+        if arg in ("-m", "--multirun") and 0 < index < len(args) - 1:
+            before, after = args[index - 1], args[index + 1]
+            if not before.startswith("-") and not after.startswith("-") and "=" in before:
+                return (
+                    f"{arg} goes before the overrides or after them all, not between: "
+                    f"{' '.join([arg, *args[:index], *args[index + 1 :]])}"
+                )
+    return None
 
 
 def _a_file_as_the_output_folder(args: list[str], outputs_into_the_run: bool) -> str | None:

@@ -385,6 +385,28 @@ def test_a_sweep_of_nothing_or_two_modes_is_refused(
     )
 
 
+def test_overrides_on_both_sides_of_m_are_told_where_m_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """argparse reads the overrides as one run of words: Hydra said "unrecognized arguments:
+    seed=0,1" without the why. The order of the command as given is kept in the hint; -m at
+    either end is Hydra's to run (no exit here)."""
+    from resnet_lab.command_line import check_command_line
+
+    for flag in ("-m", "--multirun"):
+        _refused_before_hydra(
+            ["resnet-lab", "resnet-lab-lesion"],
+            ["seed=1", flag, "seed=0,1", "trainer.lr=0.2"],
+            f"{flag} goes before the overrides or after them all, not between: "
+            f"{flag} seed=1 seed=0,1 trainer.lr=0.2",
+            tmp_path,
+            monkeypatch,
+            capsys,
+        )
+    for args in (["-m", "seed=0,1", "seed=2"], ["seed=0,1", "seed=2", "-m"]):
+        check_command_line(args, "resnet-lab", outputs_into_the_run=True)
+
+
 def test_an_output_folder_that_cannot_be_made_is_refused_before_hydra(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
