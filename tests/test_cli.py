@@ -573,12 +573,17 @@ def test_the_lesion_tool_tells_a_value_of_the_wrong_type_too(
     _refused_before_hydra(tools, [arg], f"{arg}: {message}", tmp_path, monkeypatch, capsys)
 
 
-def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra() -> None:
+def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from resnet_lab.command_line import check_command_line
 
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_conf" / "experiment" / "mine").mkdir(parents=True)
+    (tmp_path / "my_conf" / "experiment" / "mine" / "row.yaml").write_text("")
     for args in (
         ["-m", "+experiment/table1=glob(gate*)", "seed=0,1"],
-        ["-m", "+experiment=glob(table1/*)", "--config-dir", "my_conf"],  # may hold configs
+        ["-m", "+experiment/mine=glob(*)", "--config-dir", "my_conf"],  # the user's own rows
         ["-m", "+experiment=glob(table1/*)", "hydra.searchpath=[file://my_conf]"],
         ["+experiment/tabel1=glob(*)"],  # not a sweep: Hydra refuses it
         ["-m", "hydra/launcher=glob(*)"],  # Hydra's own groups come from its plugins
@@ -597,7 +602,7 @@ def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra() -> None
         ["-m", "--config-dir"],  # Hydra says the folder is missing
         # values the types take: Hydra converts them, or resolves them later
         ["trainer.lr='0.1'", "model.depth=20", "trainer.compile=yes", "data.limit=null"],
-        ["trainer.lr=${trainer.momentum}", "-m", "seed=range(0,3)", "trainer.lr=interval(0,1)"],
+        ["-m", "trainer.lr=${trainer.momentum}", "seed=range(0,3)", "trainer.lr=interval(0,1)"],
     ):
         check_command_line(args, "resnet-lab", outputs_into_the_run=True)
 
