@@ -113,7 +113,8 @@ def command() -> None:
     # a refused launch's run folder is discarded (discard_refused_folder); so is the outputs
     # folder above it if this launch made it and left it empty, never one the user had made
     outputs = Path(os.environ.get("RESNET_LAB_OUTPUTS", "outputs"))
-    made_outputs = not outputs.exists()
+    named = any(arg.lstrip("+").startswith("hydra.run.dir=") for arg in sys.argv[1:])
+    made_outputs = not named and not outputs.exists()
     try:
         main()
     except KeyboardInterrupt:  # a run catches its own signals: this came before or between runs

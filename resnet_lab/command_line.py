@@ -13,6 +13,7 @@ trace and a folder each (``make reproduce-table`` launches dozens)."""
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -53,7 +54,7 @@ def check_command_line(
     """Exit 2 with one message for these mistakes; anything else is left to Hydra.
     ``outputs_into_the_run``: the tool's output folder is a run's folder (resnet-lab);
     ``schema``: the tool's settings (the dataclass of its primary config)."""
-    if {"-sc", "--shell-completion"} & {arg.split("=", 1)[0] for arg in args}:
+    if _shell_completion(args):
         return  # its words (install=bash, query=...) are not overrides
     problem = (
         _two_modes(args)
@@ -72,11 +73,21 @@ def check_command_line(
         sys.exit(2)
 
 
+def _shell_completion(args: list[str]) -> bool:
+    return bool({"-sc", "--shell-completion"} & {arg.split("=", 1)[0] for arg in args})
+
+
 def end_quietly_when_the_reader_stops(args: list[str]) -> None:
     """Hydra prints help, a config or its info inside its own error report, so a reader that
     stops early (``resnet-lab --cfg job | head``) meant a BrokenPipeError trace. For these
     print-only modes the process ends on SIGPIPE, as ``cat`` does; a training run keeps Python's
     default (a vanished reader of its log must not stop it before its checkpoint)."""
+    if prints_only(args) and hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+
+def prints_only(args: list[str]) -> bool:
+    """Whether Hydra only prints (help, a config, its info, the version) and runs nothing."""
     printing = ("--help", "--hydra-help", "--version", "--cfg", "--info")
     names = {arg.split("=", 1)[0] for arg in args}
     abbreviated = any(  # argparse takes a long flag's prefix: --cf, --hel
@@ -84,8 +95,7 @@ def end_quietly_when_the_reader_stops(args: list[str]) -> None:
         for name in names
         for flag in printing
     )
-    if (abbreviated or {"-h", "-c", "-i"} & names) and hasattr(signal, "SIGPIPE"):
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    return abbreviated or bool({"-h", "-c", "-i"} & names)
 
 
 def _two_modes(args: list[str]) -> str | None:
@@ -107,10 +117,15 @@ def _overrides_around_a_flag(args: list[str]) -> str | None:
     for index, arg in enumerate(args):
         if arg in ("-m", "--multirun") and 0 < index < len(args) - 1:
             before, after = args[index - 1], args[index + 1]
-            if not before.startswith("-") and not after.startswith("-") and "=" in before:
+            # a flag's value (-cd a=b/) is no override; a flag joined to its value (-cd=DIR)
+            # takes nothing after it
+            flag = args[index - 2] if index > 1 else ""
+            a_flags_value = flag.startswith("-") and "=" not in flag
+            overrides = not before.startswith("-") and not after.startswith("-") and "=" in before
+            if overrides and not a_flags_value:
                 return (
                     f"{arg} goes before the overrides or after them all, not between: "
-                    f"{' '.join([arg, *args[:index], *args[index + 1 :]])}"
+                    f"{shlex.join([arg, *args[:index], *args[index + 1 :]])}"
                 )
     return None
 
@@ -161,7 +176,7 @@ def _an_output_folder_that_cannot_be_made(args: list[str]) -> str | None:
 def _not_a_run_folder(args: list[str]) -> str | None:
     """A run's ckpt/ or a folder above runs as hydra.run.dir, told before Hydra writes its
     record and log into that folder (the run itself checks the folder Hydra resolved too)."""
-    if is_sweep(args):  # hydra.run.dir is not the jobs' folder
+    if is_sweep(args) or prints_only(args):  # not the jobs' folder; nothing written
         return None
     for arg in args:
         key, _, value = arg.partition("=")
@@ -333,7 +348,7 @@ def override_problem(args: list[str]) -> str | None:
 def unknown_keys(args: list[str], schema: type) -> list[str]:
     """Settings set without a '+' that ``schema`` lacks (``lesion.samplez=3``): Hydra's answer
     advises the '+' that the tool then refuses. For a tool without resnet-lab's own check."""
-    if _config_folders(args) is None:
+    if _config_folders(args) is None or _shell_completion(args):
         return []
     unknown = []
     for _, override in _parsed(args):

@@ -210,6 +210,14 @@ def test_resume_without_the_run_folder_is_refused(tmp_path: Path) -> None:
     assert run_cli(["profile=smoke", "resume=true"], cwd=tmp_path, env=env).returncode == 2
     assert list(tmp_path.rglob("*")) == [own]
     own.rmdir()
+    env["RESNET_LAB_OUTPUTS"] = str(tmp_path / "made")  # made by the launch: removed
+    assert run_cli(["profile=smoke", "resume=true"], cwd=tmp_path, env=env).returncode == 2
+    assert list(tmp_path.rglob("*")) == []
+    # unless named as the run's folder (Hydra then writes nothing there with these options)
+    quiet = ["hydra.output_subdir=null", "hydra/job_logging=disabled", "model.depth=100"]
+    named = run_cli([*quiet, f"hydra.run.dir={tmp_path / 'made'}"], cwd=tmp_path, env=env)
+    assert named.returncode == 2 and list(tmp_path.rglob("*")) == [tmp_path / "made"]
+    (tmp_path / "made").rmdir()
     named = tmp_path / "named"
     assert run_cli(["model.depth=100", f"hydra.run.dir={named}"], cwd=tmp_path).returncode == 2
     assert "model.depth=100 does not fit" in (named / "resnet-lab.log").read_text()
@@ -239,6 +247,10 @@ def test_a_lesion_studys_folder_is_refused_as_a_runs(tmp_path: Path) -> None:
         assert out.returncode == 2, out.stdout + out.stderr
         assert f"hydra.run.dir={study} holds a lesion study (lesion.json)" in out.stderr
         assert [p.name for p in study.iterdir()] == ["lesion.json"]
+    from resnet_lab.command_line import check_command_line
+
+    for printing in (["--cfg", "job"], ["-c", "job"], ["--help"], ["--info", "config"]):
+        check_command_line([*printing, f"hydra.run.dir={study}"], "resnet-lab", True)
 
 
 def test_only_a_folder_holding_nothing_but_the_launchs_record_is_discarded(tmp_path: Path) -> None:
@@ -405,6 +417,19 @@ def test_overrides_on_both_sides_of_m_are_told_where_m_goes(
         )
     for args in (["-m", "seed=0,1", "seed=2"], ["seed=0,1", "seed=2", "-m"]):
         check_command_line(args, "resnet-lab", outputs_into_the_run=True)
+    _refused_before_hydra(  # the hint pastes into a shell as it reads
+        ["resnet-lab"],
+        ["profile=smoke", "-m", "+experiment/table1=glob(*)", "hydra.sweep.subdir=${seed}"],
+        "-m goes before the overrides or after them all, not between: "
+        "-m profile=smoke '+experiment/table1=glob(*)' 'hydra.sweep.subdir=${seed}'",
+        tmp_path,
+        monkeypatch,
+        capsys,
+    )
+    # a folder whose name holds '=' (as Hydra's override_dirname makes) given to a flag
+    (tmp_path / "cd=1").mkdir()
+    for flag in ("-cd", "--config-dir"):
+        check_command_line([flag, str(tmp_path / "cd=1"), "-m", "seed=0,1"], "resnet-lab", True)
 
 
 def test_an_output_folder_that_cannot_be_made_is_refused_before_hydra(

@@ -818,6 +818,13 @@ def test_lesion_rejects_keys_added_with_plus(tmp_path: Path) -> None:
         assert not (tmp_path / "new").exists()
 
 
+def test_lesion_shell_completion_is_not_taken_for_settings(tmp_path: Path) -> None:
+    """-sc install=bash: its words are no settings (refused as unknown ones for a while)."""
+    done = lesion_command("-sc", "install=bash", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "complete -o nospace -o default -F hydra_bash_completion" in done.stdout
+
+
 def test_lesion_command_with_a_file_that_is_not_a_checkpoint(tmp_path: Path) -> None:
     """A run's result.json given as the checkpoint: one clear message, not torch's text."""
     run_dir = save_run(tmp_path / "run", "model.depth=8")
