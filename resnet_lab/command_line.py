@@ -121,7 +121,8 @@ def _overrides_around_a_flag(args: list[str]) -> str | None:
             # takes nothing after it
             flag = args[index - 2] if index > 1 else ""
             a_flags_value = flag.startswith("-") and "=" not in flag
-            overrides = not before.startswith("-") and not after.startswith("-") and "=" in before
+            an_override = "=" in before or before.startswith("~")  # ~key deletes one
+            overrides = not before.startswith("-") and not after.startswith("-") and an_override
             if overrides and not a_flags_value:
                 return (
                     f"{arg} goes before the overrides or after them all, not between: "

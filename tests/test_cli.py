@@ -215,9 +215,14 @@ def test_resume_without_the_run_folder_is_refused(tmp_path: Path) -> None:
     assert list(tmp_path.rglob("*")) == []
     # unless named as the run's folder (Hydra then writes nothing there with these options)
     quiet = ["hydra.output_subdir=null", "hydra/job_logging=disabled", "model.depth=100"]
-    named = run_cli([*quiet, f"hydra.run.dir={tmp_path / 'made'}"], cwd=tmp_path, env=env)
-    assert named.returncode == 2 and list(tmp_path.rglob("*")) == [tmp_path / "made"]
-    (tmp_path / "made").rmdir()
+    for key in ("hydra.run.dir", "++hydra.run.dir"):
+        named = run_cli([*quiet, f"{key}={tmp_path / 'made'}"], cwd=tmp_path, env=env)
+        assert named.returncode == 2 and list(tmp_path.rglob("*")) == [tmp_path / "made"]
+        (tmp_path / "made").rmdir()
+    # a run that trained keeps the outputs folder it made (only an empty one is removed)
+    env.pop("RESNET_LAB_OUTPUTS")
+    assert run_cli([*TINY_RUN, "trainer.max_steps=1"], cwd=tmp_path, env=env).returncode == 0
+    assert len(list((tmp_path / "outputs").glob("*/*/result.json"))) == 1
     named = tmp_path / "named"
     assert run_cli(["model.depth=100", f"hydra.run.dir={named}"], cwd=tmp_path).returncode == 2
     assert "model.depth=100 does not fit" in (named / "resnet-lab.log").read_text()
@@ -251,6 +256,14 @@ def test_a_lesion_studys_folder_is_refused_as_a_runs(tmp_path: Path) -> None:
 
     for printing in (["--cfg", "job"], ["-c", "job"], ["--help"], ["--info", "config"]):
         check_command_line([*printing, f"hydra.run.dir={study}"], "resnet-lab", True)
+
+
+def test_a_sweep_jobs_folder_holding_a_study_is_refused(tmp_path: Path) -> None:
+    from resnet_lab.run_folder import run_folder_problem
+
+    (tmp_path / "lesion.json").write_text("{}")
+    problem = run_folder_problem(tmp_path, "hydra.sweep.dir", sweep=True)
+    assert problem is not None and "holds a lesion study (lesion.json)" in problem
 
 
 def test_only_a_folder_holding_nothing_but_the_launchs_record_is_discarded(tmp_path: Path) -> None:
@@ -426,10 +439,20 @@ def test_overrides_on_both_sides_of_m_are_told_where_m_goes(
         monkeypatch,
         capsys,
     )
+    for args in (["~trainer.warmup_lr", "-m", "seed=0,1"],):  # a deletion is an override too
+        with pytest.raises(SystemExit):
+            check_command_line(args, "resnet-lab", outputs_into_the_run=True)
+        assert "-m goes before the overrides or after them all" in capsys.readouterr().err
     # a folder whose name holds '=' (as Hydra's override_dirname makes) given to a flag
     (tmp_path / "cd=1").mkdir()
     for flag in ("-cd", "--config-dir"):
         check_command_line([flag, str(tmp_path / "cd=1"), "-m", "seed=0,1"], "resnet-lab", True)
+    # a flag right after -m is no override (argparse takes this); a flag joined to its value
+    # takes nothing after it, so the override after it is one
+    check_command_line(["seed=0,1", "-m", "--config-dir", str(tmp_path / "cd=1")], "resnet-lab")
+    with pytest.raises(SystemExit):
+        check_command_line([f"--config-dir={tmp_path}", "seed=1", "-m", "seed=0,1"], "resnet-lab")
+    assert f"not between: -m --config-dir={tmp_path} seed=1 seed=0,1" in capsys.readouterr().err
 
 
 def test_an_output_folder_that_cannot_be_made_is_refused_before_hydra(
@@ -526,6 +549,7 @@ def test_a_slurm_sweep_without_slurm_is_refused_once(
     monkeypatch.setattr(shutil, "which", lambda name: None)
     message = "hydra/launcher=slurm submits each run to Slurm, and this machine has no srun"
     _refused_before_hydra(["resnet-lab"], args, message, tmp_path, monkeypatch, capsys)
+    check_command_line(["-m", "seed=0,1", "hydra/launcher=parallel"], "resnet-lab", True)
     monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
     check_command_line(args, "resnet-lab", outputs_into_the_run=True)  # no exit
 

@@ -27,10 +27,12 @@ from resnet_lab.checkpoint import save_checkpoint
 from resnet_lab.config import keys_not_in_schema
 from resnet_lab.errors import ConfigError
 from resnet_lab.lesion import (
+    _check_study,
     bn_reestimated,
     contiguous_groups,
     kendall_tau,
     lesioned,
+    prepare,
     random_deletions,
     random_swaps,
     reordered,
@@ -816,6 +818,27 @@ def test_lesion_rejects_keys_added_with_plus(tmp_path: Path) -> None:
         done = lesion_command(arg, f"hydra.run.dir={tmp_path / 'new'}", cwd=tmp_path)
         assert done.returncode == 2 and f"resnet-lab-lesion: error: {said}" in done.stderr
         assert not (tmp_path / "new").exists()
+
+
+def test_a_net_that_is_no_resnet_is_refused(tmp_path: Path) -> None:
+    """A DenseNet of the neighbour rows has no residual units to delete."""
+    run_dir = save_run(tmp_path / "dense", "model=densenet", "model.depth=10", trained_steps=1)
+    cfg = compose_lesion_config([f"checkpoint={run_dir}", "trainer.device=cpu"])
+    with pytest.raises(ConfigError, match="lesion studies need a ResNet"):
+        run(cfg, tmp_path / "out")
+
+
+def test_the_path_study_may_take_every_training_image(tmp_path: Path) -> None:
+    run_dir = save_run(
+        tmp_path / "run", "model.depth=8", "data.synthetic_train_size=64", trained_steps=1
+    )
+    model, data = prepare(str(run_dir), None, torch.device("cpu"))
+    cfg = compose_lesion_config(
+        [f"checkpoint={run_dir}", "lesion.experiments=[paths]", "lesion.path_batch=16"]
+    )
+    _check_study(OmegaConf.merge(cfg, {"lesion": {"path_batches": 4}}), model, data)  # 64 of 64
+    with pytest.raises(ConfigError, match="80 training images, more than the 64 there are"):
+        _check_study(OmegaConf.merge(cfg, {"lesion": {"path_batches": 5}}), model, data)
 
 
 def test_lesion_shell_completion_is_not_taken_for_settings(tmp_path: Path) -> None:
