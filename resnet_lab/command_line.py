@@ -348,13 +348,14 @@ def override_problem(args: list[str]) -> str | None:
 
 def unknown_keys(args: list[str], schema: type) -> list[str]:
     """Settings set without a '+' that ``schema`` lacks (``lesion.samplez=3``): Hydra's answer
-    advises the '+' that the tool then refuses. For a tool without resnet-lab's own check."""
+    advises the '+' that the tool then refuses. For a tool without resnet-lab's own check whose
+    config chooses none of resnet-lab's groups (``profile=smoke`` is no setting of it either)."""
     if _config_folders(args) is None or _shell_completion(args):
         return []
     unknown = []
     for _, override in _parsed(args):
         key = override.key_or_group
-        if key.startswith("hydra") or override.package is not None or _is_group(key, args):
+        if key.startswith("hydra") or override.package is not None:
             continue
         if override.is_add() or override.is_force_add() or override.is_delete():
             continue  # the tool's own check names added keys after composing

@@ -814,6 +814,8 @@ def test_lesion_rejects_keys_added_with_plus(tmp_path: Path) -> None:
             "unknown setting model.depth: not an option of resnet-lab-lesion "
             "(top-level keys: checkpoint, data, trainer, lesion, seed); the net comes from",
         ),
+        # a group of resnet-lab's: Hydra advised +profile=smoke, a key the study would ignore
+        ("profile=smoke", "unknown setting profile: not an option of resnet-lab-lesion"),
     ):
         done = lesion_command(arg, f"hydra.run.dir={tmp_path / 'new'}", cwd=tmp_path)
         assert done.returncode == 2 and f"resnet-lab-lesion: error: {said}" in done.stderr
