@@ -1007,11 +1007,18 @@ def command() -> None:
                 file=sys.stderr,
             )
             sys.exit(2)
-    try:
-        main()
-    except KeyboardInterrupt:  # the study catches its own signals: this came before or after it
-        print("resnet-lab-lesion: interrupted outside the study, nothing lost", file=sys.stderr)
-        sys.exit(130)
+    # Hydra starting up, or between the jobs of a sweep: a SIGTERM ended the process without a
+    # word; the study and main() take the signals over while they run
+    with stopping.signals_interrupt() as received:
+        try:
+            main()
+        except KeyboardInterrupt:
+            signum = received[0] if received else signal.SIGINT
+            print(
+                f"resnet-lab-lesion: interrupted by {signum.name} outside the study, nothing lost",
+                file=sys.stderr,
+            )
+            sys.exit(128 + signum)
 
 
 if __name__ == "__main__":

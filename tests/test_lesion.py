@@ -680,6 +680,31 @@ def test_a_signal_just_after_the_study_says_it_is_saved(
     assert (out / "lesion.json").exists()
 
 
+def test_a_sigterm_while_hydra_starts_is_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before main() takes the signals (Hydra composing the config), SIGTERM ended the tool
+    with 143 and no word; the handler is the one it had before, afterwards."""
+    import os
+    import signal
+    import time
+
+    def stopped_while_starting() -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises first
+        pytest.fail("SIGTERM did not interrupt")
+
+    monkeypatch.setattr(lesion, "main", stopped_while_starting)
+    monkeypatch.setattr(sys, "argv", ["resnet-lab-lesion", "checkpoint=x"])
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as ended:
+        lesion_entry_point()
+    assert ended.value.code == 128 + signal.SIGTERM
+    said = "resnet-lab-lesion: interrupted by SIGTERM outside the study, nothing lost"
+    assert said in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 def test_lesion_command_without_checkpoint(tmp_path: Path) -> None:
     """Refused: one message, and no folder left in lesions/ (as resnet-lab leaves none)."""
     done = lesion_command(cwd=tmp_path)
