@@ -113,10 +113,16 @@ def lr_at(step: int, cfg: TrainerCfg | DictConfig) -> float:
     return float(cfg.lr * cfg.lr_decay ** sum(step >= m for m in cfg.milestones))
 
 
+def eval_scheduled(step: int, eval_every: int, max_steps: int) -> bool:
+    """Whether the recipe evaluates after ``step``: every ``trainer.eval_every`` steps and at
+    ``trainer.max_steps``."""
+    return step > 0 and (step % eval_every == 0 or step == max_steps)
+
+
 def evaluations_in_run(t: TrainerCfg | DictConfig) -> int:
-    """How many evaluations a run makes from step 0: one at every multiple of
-    ``trainer.eval_every`` and one at ``trainer.max_steps`` (``Trainer._eval_due``)."""
-    return t.max_steps // t.eval_every + (t.max_steps % t.eval_every != 0)
+    """How many evaluations a run makes from step 0 (for the benchmark's full-run time)."""
+    every, last = t.eval_every, t.max_steps  # plain ints: a config read per step is slow
+    return sum(eval_scheduled(step, every, last) for step in range(1, last + 1))
 
 
 def spread_over_gpus(cfg: DictConfig, job_index: int) -> None:
@@ -677,9 +683,9 @@ class Trainer:
         return mean_loss
 
     def _eval_due(self) -> bool:
-        s, t = self.state, self.t
-        scheduled = s.step % t.eval_every == 0 or s.step == t.max_steps
-        return s.step > 0 and scheduled and s.last_eval_step != s.step
+        s = self.state
+        scheduled = eval_scheduled(s.step, self.t.eval_every, self.t.max_steps)
+        return scheduled and s.last_eval_step != s.step
 
     def _checkpoint(self, window: _LogWindow, clock_start: float, status: str) -> None:
         """Save everything to continue exactly, and the progress in result.json (a killed run's
