@@ -930,14 +930,7 @@ def _bench(args: argparse.Namespace, command: str) -> int:
     t = cfg.trainer
     main_levers = Levers.of(t, device)
     _enough_eval_images(cfg)
-    specs = [] if args.variants is None else args.variants.split(",")
-    if args.variants == "default":
-        specs = DEFAULT_VARIANTS[kind].split(",")
-    variants: list[Levers] = []
-    for spec in specs:
-        lv = Levers.parse(spec.strip(), device)
-        if lv != main_levers and lv not in variants:
-            variants.append(lv)
+    variants = _variant_levers(args.variants, device, main_levers)
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -972,23 +965,7 @@ def _bench(args: argparse.Namespace, command: str) -> int:
         contenders.append(c)
         levers[name] = lv
     if args.models:
-        seeds = [cfg.seed + i for i in range(args.models)]
-        stacked = build_stacked(cfg, seeds, device)
-        batches = [TrainBatches(data, t.batch_size, s, cfg.data.augment) for s in seeds]
-        contenders.append(
-            Contender(
-                f"{args.models} seeds stacked (vmap)",
-                stacked_loop_step(stacked, batches),
-                args.models * t.batch_size,
-                f"vmap x{args.models} NCHW {t.precision}"
-                + ("+cudnn" if main_levers.cudnn_benchmark else ""),
-                # cuDNN autotuning as the lab run it is compared with; eager and NCHW only
-                lab_levers=replace(
-                    main_levers, channels_last=False, compile_mode=None, step_graph=False
-                ),
-                runs=args.models,
-            )
-        )
+        contenders.append(_stacked_contender(cfg, args.models, data, device, main_levers))
     measure(contenders, steps, warmup, args.rounds, device)
     eval_images = images_per_evaluation(cfg)
     time_evaluations(contenders, device, eval_images)
@@ -1007,25 +984,11 @@ def _bench(args: argparse.Namespace, command: str) -> int:
             data_pipeline["lab_batch_ms"] / lab_result["ms_per_step"]
         )
     stacked_result = None
-    if args.models and "images_per_s" in results[-1] and "images_per_s" in lab_result:
-        stacked_result = {
-            "models": args.models,
-            "images_per_s": results[-1]["images_per_s"],
-            "vs_one_lab_run": results[-1]["images_per_s"] / lab_result["images_per_s"],
-            "note": "measured on CUDA"
-            if kind == "cuda"
-            else "CPU: a GPU lever (on CPU a tiny net may gain, a real one loses); its GPU "
-            "figure is not measured",
-        }
+    if args.models:
+        stacked_result = _stacked_summary(args.models, results[-1], lab_result, kind)
     processes_result = None
     if args.processes:
-        print(f"  {args.processes} concurrent processes, then one alone ...", file=sys.stderr)
-        timed = steps * args.rounds
-        together = concurrent_processes(lab_overrides, args.processes, warmup, timed, args.threads)
-        alone = concurrent_processes(lab_overrides, 1, warmup, timed, args.threads)
-        processes_result = {"together": together, "alone": alone}
-        if "images_per_s" in together and "images_per_s" in alone:
-            processes_result["vs_one_process"] = together["images_per_s"] / alone["images_per_s"]
+        processes_result = _processes_summary(args, lab_overrides, steps, warmup)
     report = {
         "schema": SCHEMA,
         "command": command,
@@ -1075,6 +1038,70 @@ def _bench(args: argparse.Namespace, command: str) -> int:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
         print(f"saved {args.out}", file=sys.stderr)
     return 0 if report["ratio"] is not None else 1
+
+
+def _variant_levers(spec_list: str | None, device: torch.device, main: Levers) -> list[Levers]:
+    """--variants as distinct lever sets, the lab step's own left out (it is timed already)."""
+    kind = "cuda" if device.type == "cuda" else "cpu"
+    if spec_list is None:
+        return []
+    specs = DEFAULT_VARIANTS[kind] if spec_list == "default" else spec_list
+    variants: list[Levers] = []
+    for spec in specs.split(","):
+        lv = Levers.parse(spec.strip(), device)
+        if lv != main and lv not in variants:
+            variants.append(lv)
+    return variants
+
+
+def _stacked_contender(
+    cfg: DictConfig, models: int, data: DeviceData, device: torch.device, main: Levers
+) -> Contender:
+    """``models`` seeds of the lab's net trained as one vmapped model, each on its own batches."""
+    t = cfg.trainer
+    seeds = [cfg.seed + i for i in range(models)]
+    stacked = build_stacked(cfg, seeds, device)
+    batches = [TrainBatches(data, t.batch_size, s, cfg.data.augment) for s in seeds]
+    return Contender(
+        f"{models} seeds stacked (vmap)",
+        stacked_loop_step(stacked, batches),
+        models * t.batch_size,
+        f"vmap x{models} NCHW {t.precision}" + ("+cudnn" if main.cudnn_benchmark else ""),
+        # cuDNN autotuning as the lab run it is compared with; eager and NCHW only
+        lab_levers=replace(main, channels_last=False, compile_mode=None, step_graph=False),
+        runs=models,
+    )
+
+
+def _stacked_summary(
+    models: int, stacked: dict[str, Any], lab: dict[str, Any], kind: str
+) -> dict[str, Any] | None:
+    """The stacked seeds' throughput against one lab run's (None if either failed)."""
+    if "images_per_s" not in stacked or "images_per_s" not in lab:
+        return None
+    return {
+        "models": models,
+        "images_per_s": stacked["images_per_s"],
+        "vs_one_lab_run": stacked["images_per_s"] / lab["images_per_s"],
+        "note": "measured on CUDA"
+        if kind == "cuda"
+        else "CPU: a GPU lever (on CPU a tiny net may gain, a real one loses); its GPU "
+        "figure is not measured",
+    }
+
+
+def _processes_summary(
+    args: argparse.Namespace, lab_overrides: list[str], steps: int, warmup: int
+) -> dict[str, Any]:
+    """--processes lab runs at once against one alone, each its own process."""
+    print(f"  {args.processes} concurrent processes, then one alone ...", file=sys.stderr)
+    timed = steps * args.rounds
+    together = concurrent_processes(lab_overrides, args.processes, warmup, timed, args.threads)
+    alone = concurrent_processes(lab_overrides, 1, warmup, timed, args.threads)
+    summary: dict[str, Any] = {"together": together, "alone": alone}
+    if "images_per_s" in together and "images_per_s" in alone:
+        summary["vs_one_process"] = together["images_per_s"] / alone["images_per_s"]
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
