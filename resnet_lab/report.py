@@ -482,15 +482,11 @@ def _definition_notes(experiment: Experiment, runs: Iterable[Run]) -> list[str]:
     return notes
 
 
-def summarize(
-    experiment: Experiment, runs: list[Run], seeds: int, comparable: bool = True
-) -> RowResult:
-    """Statistics and status of one row. Diverged runs rank worse than any error (infinity);
-    runs with other settings than the row's (see mark_departures) are named, not counted.
-    ``comparable``: the runs follow the paper's recipe (profile ``paper``), so a "fail" row can
-    be said to be reproduced or not; a smoke run's failing says nothing of the paper's."""
-    departed = [run for run in runs if run.departures]
-    kept, duplicates = _pick_one_per_seed([run for run in runs if not run.departures])
+def _row_notes(
+    experiment: Experiment, kept: list[Run], departed: list[Run], duplicates: int
+) -> list[str]:
+    """What a reader of the row must know about its runs: theirs, the definitions they used,
+    and which runs are left out and why."""
     notes = [note for run in kept for note in run.notes]
     notes += _definition_notes(experiment, kept)
     notes += [
@@ -502,6 +498,19 @@ def summarize(
         notes.append(f"{duplicates} more run(s) of an already counted seed left out")
     if any(run.eval_split != "test" for run in kept):
         notes.append("measured on the validation split, not the test set")
+    return notes
+
+
+def summarize(
+    experiment: Experiment, runs: list[Run], seeds: int, comparable: bool = True
+) -> RowResult:
+    """Statistics and status of one row. Diverged runs rank worse than any error (infinity);
+    runs with other settings than the row's (see mark_departures) are named, not counted.
+    ``comparable``: the runs follow the paper's recipe (profile ``paper``), so a "fail" row can
+    be said to be reproduced or not; a smoke run's failing says nothing of the paper's."""
+    departed = [run for run in runs if run.departures]
+    kept, duplicates = _pick_one_per_seed([run for run in runs if not run.departures])
+    notes = _row_notes(experiment, kept, departed, duplicates)
     finished = [run for run in kept if run.finished]
     errors = [run.error for run in finished if run.status == "completed"]
     ranked = [math.inf if run.status == "diverged" else run.error for run in finished]
