@@ -762,6 +762,57 @@ def _paths_part(
         log.warning("paths: %s", INDICATIVE_PATHS)
 
 
+def _study_parts(
+    results: dict[str, Any],
+    model: NormalizedNet,
+    data: DeviceData,
+    measure: Measure,
+    plain: NormalizedNet | None,
+    batches: Callable[[], Iterable[tuple[Tensor, Tensor]]],
+    bn_batches: Sequence[tuple[Tensor, Tensor]] | None,
+    cfg: DictConfig,
+) -> list[tuple[str, Callable[[], None]]]:
+    """The study's parts in order, each named (an interrupted study says which part it cut)
+    and filling ``results`` when called."""
+    opts, seed = cfg.lesion, cfg.seed
+
+    def baseline() -> None:
+        results["baseline"] = {
+            "error": evaluate(model, batches()),
+            "error_bn_reestimated": measure() if bn_batches else None,
+        }
+        log.info(
+            "intact: test error %.2f%% on %d images",
+            results["baseline"]["error"],
+            results["settings"]["test_images"],
+        )
+
+    parts: list[tuple[str, Callable[[], None]]] = [("the intact net", baseline)]
+    if "single" in opts.experiments:
+        parts.append(
+            (
+                "single deletions",
+                lambda: single_deletions(model, measure, into=results.setdefault("single", [])),
+            )
+        )
+    if plain is not None:
+        parts.append(
+            (
+                "the plain net's single deletions",
+                lambda: _plain_part(results, plain, batches, bn_batches),
+            )
+        )
+    if "random" in opts.experiments:
+        parts.append(
+            ("random deletions", lambda: _random_part(results, model, measure, opts, seed))
+        )
+    if "swap" in opts.experiments:
+        parts.append(("swaps", lambda: _swap_part(results, model, measure, opts, seed)))
+    if "paths" in opts.experiments:
+        parts.append(("the path study", lambda: _paths_part(results, model, data, opts, seed)))
+    return parts
+
+
 def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dict[str, Any]:
     """Run the chosen experiments and write every output into ``out_dir``; returns what
     lesion.json holds. ``cfg``: a :class:`~resnet_lab.lesion_config.LesionRunCfg` (see
@@ -799,33 +850,11 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
     part = "the intact net"
     with stopping.signals_interrupt() as received:
         try:
-            results["baseline"] = {
-                "error": evaluate(model, batches()),
-                "error_bn_reestimated": measure() if bn_batches else None,
-            }
-            log.info(
-                "intact: test error %.2f%% on %d images",
-                results["baseline"]["error"],
-                labels.shape[0],
-            )
-            if "single" in opts.experiments:
-                part = "single deletions"
-                single_deletions(model, measure, into=results.setdefault("single", []))
-            if plain is not None:
-                part = "the plain net's single deletions"
-                _plain_part(results, plain, batches, bn_batches)
-            if "random" in opts.experiments:
-                part = "random deletions"
-                _random_part(results, model, measure, opts, seed)
-            if "swap" in opts.experiments:
-                part = "swaps"
-                _swap_part(results, model, measure, opts, seed)
-            for section in ("random", "swap"):
-                if section in results and (note := skip_note(results[section])):
-                    log.info("%s: skipped: %s", section, note)
-            if "paths" in opts.experiments:
-                part = "the path study"
-                _paths_part(results, model, data, opts, seed)
+            for name, run_part in _study_parts(
+                results, model, data, measure, plain, batches, bn_batches, cfg
+            ):
+                part = name  # an interrupted study says which part it cut
+                run_part()
         except KeyboardInterrupt:
             signum = received[0] if received else signal.SIGINT
             if "baseline" not in results:
@@ -896,6 +925,8 @@ def _random_part(
     random_deletions(
         model, measure, candidates, opts.max_k, opts.samples, rng, known, into=section["per_k"]
     )
+    if note := skip_note(section):
+        log.info("random: skipped: %s", note)
 
 
 def _swap_part(
@@ -916,6 +947,8 @@ def _swap_part(
         log.info("swap: %s", section["note"])
     rng = random.Random(f"{seed}:swap")
     random_swaps(model, measure, max_k, opts.samples, rng, into=section["per_k"])
+    if note := skip_note(section):
+        log.info("swap: skipped: %s", note)
 
 
 def _check_output_folder(out: Path) -> None:
