@@ -411,71 +411,84 @@ def lesion_markdown(results: dict[str, Any]) -> str:
             "",
         ]
     if "single" in results:
-        plain = results.get("plain")
-        plain_error, plain_label = intact(plain["baseline"]) if plain else (0.0, "")
-        lines += [
-            "## Deleting single units (Veit et al. Figure 3)",
-            "",
-            "`*`: downsampling unit."
-            + (
-                f" Plain net: `{plain['checkpoint']['path']}` ({plain_label} {plain_error:.2f}%)."
-                if plain
-                else ""
-            ),
-            "",
-            "| unit | error % |" + (" plain net error % |" if plain else ""),
-            "|---:|---:|" + ("---:|" if plain else ""),
-        ]
-        plain_single = plain["single"] if plain else []
-        for i, r in enumerate(results["single"]):
-            mark = "*" if r["downsampling"] else ""
-            row = f"| {r['unit']}{mark} | {r['error']:.2f} |"
-            if plain:
-                row += f" {plain_single[i]['error']:.2f} |" if i < len(plain_single) else " - |"
-            lines.append(row)
-        lines.append("")
+        lines += _single_section(results["single"], results.get("plain"))
     if "random" in results:
-        r = results["random"]
-        lines += [
-            "## Deleting k random units (Veit et al. Figure 5a)",
-            "",
-            f"Candidates: {len(r['candidates'])} units "
-            f"({'including' if r['include_downsampling'] else 'excluding'} downsampling units).",
-            "",
-            "| k | subsets | median % | q1 % | q3 % | min % | max % |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        if note := skip_note(r):
-            lines[-2:] = [f"Skipped: {note}."]  # instead of an empty table
-        for row in r["per_k"]:
-            lines.append(
-                f"| {row['k']} | {len(row['errors'])} | {row['median']:.2f} | {row['q1']:.2f} | "
-                f"{row['q3']:.2f} | {row['min']:.2f} | {row['max']:.2f} |"
-            )
-        lines.append("")
+        lines += _random_section(results["random"])
     if "swap" in results:
-        lines += [
-            "## Swapping k random pairs of units (Veit et al. Figure 5b)",
-            "",
-            f"Swappable positions: {results['swap']['groups']}."
-            + (f" {note}." if (note := results["swap"].get("note")) else ""),
-            "",
-            "| k | samples | median Kendall tau | median % | q1 % | q3 % | min % | max % |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        if note := skip_note(results["swap"]):
-            lines[-2:] = [f"Skipped: {note}."]  # instead of an empty table
-        for row in results["swap"]["per_k"]:
-            lines.append(
-                f"| {row['k']} | {len(row['errors'])} | {row['tau_median']:.3f} | "
-                f"{row['median']:.2f} | {row['q1']:.2f} | {row['q3']:.2f} | {row['min']:.2f} | "
-                f"{row['max']:.2f} |"
-            )
-        lines.append("")
+        lines += _swap_section(results["swap"])
     text = "\n".join(lines)
     if "paths" in results:
         text += "\n" + paths_markdown(results["paths"])
     return text
+
+
+def _single_section(single: list[dict[str, Any]], plain: dict[str, Any] | None) -> list[str]:
+    """lesion.md's single-deletion table, with the plain net's column if it was measured."""
+    plain_error, plain_label = intact(plain["baseline"]) if plain else (0.0, "")
+    lines = [
+        "## Deleting single units (Veit et al. Figure 3)",
+        "",
+        "`*`: downsampling unit."
+        + (
+            f" Plain net: `{plain['checkpoint']['path']}` ({plain_label} {plain_error:.2f}%)."
+            if plain
+            else ""
+        ),
+        "",
+        "| unit | error % |" + (" plain net error % |" if plain else ""),
+        "|---:|---:|" + ("---:|" if plain else ""),
+    ]
+    plain_single = plain["single"] if plain else []
+    for i, r in enumerate(single):
+        mark = "*" if r["downsampling"] else ""
+        row = f"| {r['unit']}{mark} | {r['error']:.2f} |"
+        if plain:
+            row += f" {plain_single[i]['error']:.2f} |" if i < len(plain_single) else " - |"
+        lines.append(row)
+    return [*lines, ""]
+
+
+def _random_section(r: dict[str, Any]) -> list[str]:
+    """lesion.md's table of k random deletions, or its skip note."""
+    lines = [
+        "## Deleting k random units (Veit et al. Figure 5a)",
+        "",
+        f"Candidates: {len(r['candidates'])} units "
+        f"({'including' if r['include_downsampling'] else 'excluding'} downsampling units).",
+        "",
+        "| k | subsets | median % | q1 % | q3 % | min % | max % |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    if note := skip_note(r):
+        lines[-2:] = [f"Skipped: {note}."]  # instead of an empty table
+    for row in r["per_k"]:
+        lines.append(
+            f"| {row['k']} | {len(row['errors'])} | {row['median']:.2f} | {row['q1']:.2f} | "
+            f"{row['q3']:.2f} | {row['min']:.2f} | {row['max']:.2f} |"
+        )
+    return [*lines, ""]
+
+
+def _swap_section(swap: dict[str, Any]) -> list[str]:
+    """lesion.md's table of k random swaps, or its skip note."""
+    lines = [
+        "## Swapping k random pairs of units (Veit et al. Figure 5b)",
+        "",
+        f"Swappable positions: {swap['groups']}."
+        + (f" {note}." if (note := swap.get("note")) else ""),
+        "",
+        "| k | samples | median Kendall tau | median % | q1 % | q3 % | min % | max % |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    if note := skip_note(swap):
+        lines[-2:] = [f"Skipped: {note}."]  # instead of an empty table
+    for row in swap["per_k"]:
+        lines.append(
+            f"| {row['k']} | {len(row['errors'])} | {row['tau_median']:.3f} | "
+            f"{row['median']:.2f} | {row['q1']:.2f} | {row['q3']:.2f} | {row['min']:.2f} | "
+            f"{row['max']:.2f} |"
+        )
+    return [*lines, ""]
 
 
 def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
