@@ -31,6 +31,7 @@ from resnet_lab.models.shortcuts import (
 from resnet_lab.models.units import (
     AFTER_ADD,
     BRANCH_LAYOUTS,
+    BranchLayout,
     ConvSpec,
     ResidualUnit,
     activation_ops,
@@ -111,6 +112,46 @@ def check_shortcut_options(cfg: ShortcutCfg) -> None:
         raise ConfigError(f"shortcut.dropout={cfg.dropout} must be in [0, 1)")
 
 
+def _check_model_options(
+    model: ModelCfg,
+    shortcut: ShortcutCfg,
+    after_add: AfterAddCfg,
+    block: Block,
+    layout: BranchLayout,
+) -> str:
+    """Reject option combinations the net cannot honour; returns the downsampling option that
+    ``model.downsample=auto`` stands for with this block."""
+    if layout.pre_activation and after_add.fn != "identity":
+        raise ConfigError(
+            f"after_add.branch={after_add.branch} is a pre-activation layout: the next unit "
+            f"activates the sum itself, so after_add.fn must be identity (got {after_add.fn})"
+        )
+    downsample = block.default_downsample if model.downsample == "auto" else model.downsample
+    if downsample not in DOWNSAMPLES:
+        raise ConfigError(
+            f"model.downsample={model.downsample}: choose auto, {', '.join(DOWNSAMPLES)}"
+        )
+    if model.width < 1 or model.width * block.expansion % 4:
+        raise ConfigError(f"model.width={model.width} must be a positive multiple of 4")
+    if model.widen_factor < 1:
+        raise ConfigError(f"model.widen_factor={model.widen_factor} must be at least 1")
+    if not 0.0 <= model.dropout < 1.0:
+        raise ConfigError(f"model.dropout={model.dropout} must be in [0, 1)")
+    if model.dropout > 0 and block.layers < 2:
+        raise ConfigError(
+            f"model.dropout={model.dropout} sits between a unit's convolutions; "
+            f"{model.block} units have one"
+        )
+    if not 0.0 < model.survival_last <= 1.0:
+        raise ConfigError(f"model.survival_last={model.survival_last} must be in (0, 1]")
+    if model.survival_last < 1.0 and shortcut.name == "none":
+        raise ConfigError(
+            "model.survival_last < 1 (stochastic depth) drops residual branches, which needs "
+            "a shortcut; shortcut=none would pass zeros on"
+        )
+    return downsample
+
+
 class ResNet(nn.Module):
     """A CIFAR ResNet whose units are composed from named parts (see ``resnet_lab.models.units``).
 
@@ -125,34 +166,7 @@ class ResNet(nn.Module):
         make_after_add = AFTER_ADD.get(after_add.fn)
         shortcut_cls = SHORTCUTS.get(shortcut.name)
         check_shortcut_options(shortcut)
-        if layout.pre_activation and after_add.fn != "identity":
-            raise ConfigError(
-                f"after_add.branch={after_add.branch} is a pre-activation layout: the next unit "
-                f"activates the sum itself, so after_add.fn must be identity (got {after_add.fn})"
-            )
-        downsample = block.default_downsample if model.downsample == "auto" else model.downsample
-        if downsample not in DOWNSAMPLES:
-            raise ConfigError(
-                f"model.downsample={model.downsample}: choose auto, {', '.join(DOWNSAMPLES)}"
-            )
-        if model.width < 1 or model.width * block.expansion % 4:
-            raise ConfigError(f"model.width={model.width} must be a positive multiple of 4")
-        if model.widen_factor < 1:
-            raise ConfigError(f"model.widen_factor={model.widen_factor} must be at least 1")
-        if not 0.0 <= model.dropout < 1.0:
-            raise ConfigError(f"model.dropout={model.dropout} must be in [0, 1)")
-        if model.dropout > 0 and block.layers < 2:
-            raise ConfigError(
-                f"model.dropout={model.dropout} sits between a unit's convolutions; "
-                f"{model.block} units have one"
-            )
-        if not 0.0 < model.survival_last <= 1.0:
-            raise ConfigError(f"model.survival_last={model.survival_last} must be in (0, 1]")
-        if model.survival_last < 1.0 and shortcut.name == "none":
-            raise ConfigError(
-                "model.survival_last < 1 (stochastic depth) drops residual branches, which needs "
-                "a shortcut; shortcut=none would pass zeros on"
-            )
+        downsample = _check_model_options(model, shortcut, after_add, block, layout)
 
         width = model.width
         # conv1 is always followed by BN-ReLU before the first split: the part of it that the
