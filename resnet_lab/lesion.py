@@ -450,44 +450,40 @@ def _single_section(single: list[dict[str, Any]], plain: dict[str, Any] | None) 
 
 def _random_section(r: dict[str, Any]) -> list[str]:
     """lesion.md's table of k random deletions, or its skip note."""
-    lines = [
-        "## Deleting k random units (Veit et al. Figure 5a)",
-        "",
+    intro = (
         f"Candidates: {len(r['candidates'])} units "
-        f"({'including' if r['include_downsampling'] else 'excluding'} downsampling units).",
-        "",
-        "| k | subsets | median % | q1 % | q3 % | min % | max % |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    if note := skip_note(r):
-        lines[-2:] = [f"Skipped: {note}."]  # instead of an empty table
-    for row in r["per_k"]:
-        lines.append(
-            f"| {row['k']} | {len(row['errors'])} | {row['median']:.2f} | {row['q1']:.2f} | "
-            f"{row['q3']:.2f} | {row['min']:.2f} | {row['max']:.2f} |"
-        )
-    return [*lines, ""]
+        f"({'including' if r['include_downsampling'] else 'excluding'} downsampling units)."
+    )
+    return _per_k_section("Deleting k random units (Veit et al. Figure 5a)", intro, r, "subsets")
 
 
 def _swap_section(swap: dict[str, Any]) -> list[str]:
     """lesion.md's table of k random swaps, or its skip note."""
-    lines = [
-        "## Swapping k random pairs of units (Veit et al. Figure 5b)",
-        "",
-        f"Swappable positions: {swap['groups']}."
-        + (f" {note}." if (note := swap.get("note")) else ""),
-        "",
-        "| k | samples | median Kendall tau | median % | q1 % | q3 % | min % | max % |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    if note := skip_note(swap):
-        lines[-2:] = [f"Skipped: {note}."]  # instead of an empty table
-    for row in swap["per_k"]:
-        lines.append(
-            f"| {row['k']} | {len(row['errors'])} | {row['tau_median']:.3f} | "
-            f"{row['median']:.2f} | {row['q1']:.2f} | {row['q3']:.2f} | {row['min']:.2f} | "
-            f"{row['max']:.2f} |"
-        )
+    intro = f"Swappable positions: {swap['groups']}." + (
+        f" {note}." if (note := swap.get("note")) else ""
+    )
+    return _per_k_section(
+        "Swapping k random pairs of units (Veit et al. Figure 5b)", intro, swap, "samples", tau=True
+    )
+
+
+def _per_k_section(
+    heading: str, intro: str, section: dict[str, Any], count: str, tau: bool = False
+) -> list[str]:
+    """One row per k: how many were measured, (the order's median Kendall tau,) and the
+    error's quartiles and range; a skipped part's note instead of an empty table."""
+    stats = ("median", "q1", "q3", "min", "max")
+    columns = ["k", count, *(["median Kendall tau"] if tau else []), *(f"{q} %" for q in stats)]
+    lines = [f"## {heading}", "", intro, ""]
+    if note := skip_note(section):
+        lines.append(f"Skipped: {note}.")
+    else:
+        lines += ["| " + " | ".join(columns) + " |", "|" + "---:|" * len(columns)]
+    for row in section["per_k"]:
+        cells = [str(row["k"]), str(len(row["errors"]))]
+        cells += [f"{row['tau_median']:.3f}"] if tau else []
+        cells += [f"{row[q]:.2f}" for q in stats]
+        lines.append("| " + " | ".join(cells) + " |")
     return [*lines, ""]
 
 
