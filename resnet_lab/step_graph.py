@@ -13,6 +13,7 @@ keeps anything in it from one replay to the next but its two outputs, read at on
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 
 import torch
@@ -73,11 +74,22 @@ class StepGraph:
     def _capture(self) -> tuple[torch.cuda.CUDAGraph, Outputs]:
         assert self.inputs is not None
         graph = torch.cuda.CUDAGraph()
-        # thread_local: another thread's CUDA call (a DataLoader's pinned memory, in the
-        # benchmark) must not void the capture, as torch.compile's graphs do it
-        with torch.cuda.graph(
-            graph, pool=self.pool, stream=self.stream, capture_error_mode="thread_local"
-        ):
-            outputs = self.step(*self.inputs)
+        # No garbage collection during the capture: a collected cycle holding an earlier
+        # trainer's graph (a sweep's previous job, a test's) would destroy that graph mid-capture,
+        # which CUDA forbids and which voids this one. Torch no longer collects before a capture
+        # by default (torch.compiler.config.force_cudagraph_gc): collect here instead.
+        collecting = gc.isenabled()
+        gc.collect()
+        gc.disable()
+        try:
+            # thread_local: another thread's CUDA call (a DataLoader's pinned memory, in the
+            # benchmark) must not void the capture, as torch.compile's graphs do it
+            with torch.cuda.graph(
+                graph, pool=self.pool, stream=self.stream, capture_error_mode="thread_local"
+            ):
+                outputs = self.step(*self.inputs)
+        finally:
+            if collecting:
+                gc.enable()
         self.pool = graph.pool()
         return graph, outputs

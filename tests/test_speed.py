@@ -8,9 +8,12 @@ tests/test_data.py (test_augment_*, test_train_batches_*).
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,7 @@ from resnet_lab.checkpoint import checkpoint_path, load_checkpoint
 from resnet_lab.data import TrainBatches, load_data
 from resnet_lab.errors import ConfigError
 from resnet_lab.models import build_network
+from resnet_lab.step_graph import StepGraph
 from resnet_lab.train import Trainer, evaluations_in_run, make_optimizer, train
 
 TINY = [
@@ -745,6 +749,51 @@ def test_cuda_step_graph_run_resumes_as_an_uninterrupted_one(
     ]
     for name, w in weights[0].items():
         assert relative_error(weights[1][name], w) < 1e-3, name
+
+
+@pytest.mark.parametrize("collecting", [True, False])
+@pytest.mark.parametrize("fails", [False, True])
+def test_step_graph_captures_with_the_garbage_collector_off(
+    collecting: bool, fails: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A collection during a capture could free an earlier trainer's graph mid-capture, which
+    CUDA forbids: each capture comes after a collection, with the collector off, and leaves it
+    as it was, also when the step fails (on fake CUDA graphs)."""
+    events: list[object] = []
+
+    class FakeGraph:
+        def pool(self) -> tuple[int, int]:
+            return (0, 1)
+
+    @contextmanager
+    def recording(graph: FakeGraph, **kwargs: object) -> Iterator[None]:
+        events.append(("capture", gc.isenabled()))
+        yield
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        events.append(("step", gc.isenabled()))
+        if fails:
+            raise RuntimeError("a step that cannot be recorded")
+        return x.sum(), y.sum()
+
+    monkeypatch.setattr(torch.cuda, "Stream", lambda device: None)
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", FakeGraph)
+    monkeypatch.setattr(torch.cuda, "graph", recording)
+    monkeypatch.setattr(gc, "collect", lambda *args: events.append("collect") or 0)
+    graphs = StepGraph(step, torch.device("cuda"))
+    graphs.inputs = (torch.ones(2), torch.ones(2))
+    was_enabled = gc.isenabled()
+    (gc.enable if collecting else gc.disable)()
+    try:
+        if fails:
+            with pytest.raises(RuntimeError, match="cannot be recorded"):
+                graphs._capture()
+        else:
+            graphs._capture()
+        assert gc.isenabled() == collecting
+    finally:
+        (gc.enable if was_enabled else gc.disable)()
+    assert events == ["collect", ("capture", False), ("step", False)]
 
 
 @pytest.mark.parametrize(
