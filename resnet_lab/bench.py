@@ -48,6 +48,7 @@ from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import build_network
 from resnet_lab.models.shortcuts import no_weight_decay
 from resnet_lab.run_folder import environment
+from resnet_lab.step_graph import WARMUP_STEPS as STEP_GRAPH_WARMUP
 from resnet_lab.train import Trainer, evaluations_in_run, lr_at, make_optimizer
 
 SCHEMA = "resnet-lab-bench/1"
@@ -312,7 +313,7 @@ def _process_worker(
         cfg = compose_config(overrides)
         trainer = lab_trainer(cfg, load_data(cfg.data, resolve_device(cfg.trainer.device)))
         step = lab_loop_step(trainer)
-        for _ in range(warmup):
+        for _ in range(warmup_steps(warmup, trainer.step_graph is not None)):
             step()
         _sync(trainer.device)
         barrier.wait()
@@ -522,6 +523,12 @@ def time_evaluations(contenders: list[Contender], device: torch.device, images: 
         c.eval_s = (time.perf_counter() - start) * images / timed
 
 
+def warmup_steps(warmup: int, step_graph: bool) -> int:
+    """Untimed steps before a contender's rounds: a step graph's eager warm-up steps and its
+    capture among them, however few ``--warmup`` asks for (else round 1 would time a capture)."""
+    return max(warmup, STEP_GRAPH_WARMUP + 1) if step_graph else warmup
+
+
 def measure(
     contenders: list[Contender], steps: int, warmup: int, rounds: int, device: torch.device
 ) -> None:
@@ -554,7 +561,9 @@ def measure(
         return seconds
 
     for c in [c for c in contenders if c.step is not None]:
-        seconds = timed(c, warmup, "warm-up")
+        seconds = timed(
+            c, warmup_steps(warmup, c.lab_levers is not None and c.lab_levers.step_graph), "warm-up"
+        )
         if seconds is not None:
             c.warmup_s = seconds
             print(f"  {c.name}: warm-up {seconds:.1f} s", file=sys.stderr, flush=True)
@@ -630,7 +639,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=16, help="channels of the first conv (16)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--steps", type=int, help="timed steps per round (10 on CPU, 50 on CUDA)")
-    p.add_argument("--warmup", type=int, help="untimed steps first (3 on CPU, 10 on CUDA)")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        help="untimed steps first (3 on CPU, 10 on CUDA; a step graph at least "
+        f"{STEP_GRAPH_WARMUP + 1}: its eager warm-up and its capture)",
+    )
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median counts")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--precision", choices=("fp32", "tf32", "bf16"), default="fp32")

@@ -12,9 +12,10 @@ import gc
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -27,7 +28,7 @@ from resnet_lab.checkpoint import checkpoint_path, load_checkpoint
 from resnet_lab.data import TrainBatches, load_data
 from resnet_lab.errors import ConfigError
 from resnet_lab.models import build_network
-from resnet_lab.step_graph import StepGraph
+from resnet_lab.step_graph import WARMUP_STEPS, StepGraph
 from resnet_lab.train import Trainer, evaluations_in_run, make_optimizer, train
 
 TINY = [
@@ -749,6 +750,44 @@ def test_cuda_step_graph_run_resumes_as_an_uninterrupted_one(
     ]
     for name, w in weights[0].items():
         assert relative_error(weights[1][name], w) < 1e-3, name
+
+
+def test_a_step_graph_is_captured_before_the_timed_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """However short --warmup is, a step-graph contender's eager warm-up steps and its capture
+    stay out of the rounds, in one process and in concurrent ones; other contenders warm up
+    exactly as asked."""
+    calls = {"graph": 0, "eager": 0}
+
+    def counting(name: str) -> Callable[[], None]:
+        return lambda: calls.__setitem__(name, calls[name] + 1)
+
+    contenders = [
+        bench.Contender(
+            name, counting(name), 1, lab_levers=bench.Levers(step_graph=name == "graph")
+        )
+        for name in calls
+    ]
+    bench.measure(contenders, 2, 1, 1, torch.device("cpu"))
+    assert calls == {"graph": WARMUP_STEPS + 1 + 2, "eager": 1 + 2}
+
+    class Trainer:  # what the process worker reads of its trainer
+        device = torch.device("cpu")
+        t = OmegaConf.create({"batch_size": 1})
+        step_graph: object = None
+
+    class Barrier:
+        def wait(self) -> None:
+            calls["timed from"] = calls["process"]
+
+    for step_graph, warmed in ((None, 1), (object(), WARMUP_STEPS + 1)):
+        Trainer.step_graph = step_graph
+        calls["process"] = 0
+        monkeypatch.setattr(bench, "lab_trainer", lambda cfg, data: Trainer())
+        monkeypatch.setattr(bench, "lab_loop_step", lambda trainer: counting("process"))
+        queue: list[dict] = []
+        bench._process_worker(TINY, 1, 2, None, Barrier(), SimpleNamespace(put=queue.append))
+        assert calls["timed from"] == warmed and calls["process"] == warmed + 2
+        assert queue[0]["images"] == 2
 
 
 @pytest.mark.parametrize("collecting", [True, False])
