@@ -560,10 +560,13 @@ def measure(
             c.step_memory = max(c.step_memory or 0, peak - before)
         return seconds
 
-    for c in [c for c in contenders if c.step is not None]:
-        seconds = timed(
-            c, warmup_steps(warmup, c.lab_levers is not None and c.lab_levers.step_graph), "warm-up"
-        )
+    def step_graph(c: Contender) -> bool:
+        return c.lab_levers is not None and c.lab_levers.step_graph
+
+    # The step graphs warm up (and are captured) last: torch.compile's CUDA graphs free every
+    # cuBLAS workspace when they record, and a step graph replays into the workspace it recorded.
+    for c in sorted([c for c in contenders if c.step is not None], key=step_graph):
+        seconds = timed(c, warmup_steps(warmup, step_graph(c)), "warm-up")
         if seconds is not None:
             c.warmup_s = seconds
             print(f"  {c.name}: warm-up {seconds:.1f} s", file=sys.stderr, flush=True)

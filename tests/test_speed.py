@@ -752,6 +752,14 @@ def test_cuda_step_graph_run_resumes_as_an_uninterrupted_one(
         assert relative_error(weights[1][name], w) < 1e-3, name
 
 
+def _steps(c: bench.Contender, count: int, order: list[str]) -> float:
+    order.append(c.name)
+    assert c.step is not None
+    for _ in range(count):
+        c.step()
+    return 1.0
+
+
 def test_a_step_graph_is_captured_before_the_timed_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
     """However short --warmup is, a step-graph contender's eager warm-up steps and its capture
     stay out of the rounds, in one process and in concurrent ones; other contenders warm up
@@ -767,8 +775,13 @@ def test_a_step_graph_is_captured_before_the_timed_rounds(monkeypatch: pytest.Mo
         )
         for name in calls
     ]
+    warmed_up: list[str] = []  # the contenders in the order they ran their steps
+    monkeypatch.setattr(bench, "_run_steps", lambda c, count, device: _steps(c, count, warmed_up))
     bench.measure(contenders, 2, 1, 1, torch.device("cpu"))
     assert calls == {"graph": WARMUP_STEPS + 1 + 2, "eager": 1 + 2}
+    # the step graph, listed first, is captured last: torch.compile's CUDA graphs, recording,
+    # free the cuBLAS workspaces that a step graph captured before would replay into
+    assert warmed_up[:2] == ["eager", "graph"]
 
     class Trainer:  # what the process worker reads of its trainer
         device = torch.device("cpu")
