@@ -3,7 +3,6 @@ message; Hydra's own (an option name that does not exist) exit 1 with the list o
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shlex
@@ -27,6 +26,7 @@ from resnet_lab.run_folder import (
     discard_refused_folder,
     given_on_command_line,
     holds_a_run,
+    outputs_removed_if_left_empty,
     run_folder_problem,
 )
 from resnet_lab.train import RunInterrupted, RunStopped, spread_over_gpus, train
@@ -111,26 +111,23 @@ def command() -> None:
     end_quietly_when_the_reader_stops(sys.argv[1:])
     stopping.install_launcher_handlers()
     # a refused launch's run folder is discarded (discard_refused_folder); so is the outputs
-    # folder above it if this launch made it and left it empty, never one the user had made
+    # folder above it if this launch made it and left it empty
     outputs = Path(os.environ.get("RESNET_LAB_OUTPUTS", "outputs"))
-    named = any(arg.lstrip("+").startswith("hydra.run.dir=") for arg in sys.argv[1:])
-    made_outputs = not named and not outputs.exists()
-    try:
-        main()
-    except KeyboardInterrupt:  # a run catches its own signals: this came before or between runs
-        if is_sweep(sys.argv[1:]):
-            hint = stopping.how_to_continue("and its hydra.sweep.dir")
-            print(f"resnet-lab: interrupted between runs, nothing lost: {hint}", file=sys.stderr)
-        else:
-            print(
-                "resnet-lab: interrupted before the run began: run the command again",
-                file=sys.stderr,
-            )
-        sys.exit(128 + stopping.last_signal)
-    finally:
-        if made_outputs:
-            with contextlib.suppress(OSError):  # not empty (it holds a run), or never made
-                outputs.rmdir()
+    with outputs_removed_if_left_empty(outputs, sys.argv[1:]):
+        try:
+            main()
+        except KeyboardInterrupt:  # a run catches its own signals: this came before or between
+            if is_sweep(sys.argv[1:]):
+                hint = stopping.how_to_continue("and its hydra.sweep.dir")
+                print(
+                    f"resnet-lab: interrupted between runs, nothing lost: {hint}", file=sys.stderr
+                )
+            else:
+                print(
+                    "resnet-lab: interrupted before the run began: run the command again",
+                    file=sys.stderr,
+                )
+            sys.exit(128 + stopping.last_signal)
 
 
 def _check_nothing_to_resume(

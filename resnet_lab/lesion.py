@@ -78,7 +78,7 @@ from resnet_lab.models import ResNet
 from resnet_lab.models.shortcuts import IdentityShortcut
 from resnet_lab.paths import path_study, paths_markdown, plot_paths
 from resnet_lab.pretrained import NormalizedNet, read_checkpoint
-from resnet_lab.run_folder import discard_refused_folder
+from resnet_lab.run_folder import discard_refused_folder, outputs_removed_if_left_empty
 
 log = logging.getLogger(__name__)
 
@@ -1042,7 +1042,9 @@ def command() -> None:
     end_quietly_when_the_reader_stops(args)
     for i, arg in enumerate(args):
         a_flags_value = i > 0 and args[i - 1].startswith("-")
-        if "=" not in arg and not arg.startswith("-") and not a_flags_value and Path(arg).exists():
+        # a path, existing or mistyped (a word without '=' is no setting either way)
+        a_path = Path(arg).exists() or "/" in arg or arg.endswith(".pt")
+        if "=" not in arg and not arg.startswith(("-", "~")) and not a_flags_value and a_path:
             print(
                 f"resnet-lab-lesion: error: {arg}: give it as checkpoint={arg} (this command "
                 "takes key=value settings; see --help)",
@@ -1051,7 +1053,10 @@ def command() -> None:
             sys.exit(2)
     # Hydra starting up, or between the jobs of a sweep: a SIGTERM ended the process without a
     # word; the study and main() take the signals over while they run
-    with stopping.signals_interrupt() as received:
+    with (
+        outputs_removed_if_left_empty(Path("lesions"), args),
+        stopping.signals_interrupt() as received,
+    ):
         try:
             main()
         except KeyboardInterrupt:

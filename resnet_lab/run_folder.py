@@ -19,6 +19,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -373,6 +374,21 @@ def run_folder_problem(run_dir: Path, key: str, sweep: bool) -> str | None:
         f"{key}={run_dir} holds other runs (e.g. {inner.parent}): give a run's own folder to "
         "continue it (resume=true), or a new folder"
     )
+
+
+@contextlib.contextmanager
+def outputs_removed_if_left_empty(outputs: Path, args: list[str]) -> Iterator[None]:
+    """A refused launch leaves no trace: the folder that holds the runs (``outputs/``,
+    ``lesions/``) is removed afterwards if this launch made it and left it empty; never one the
+    user had made, nor when ``hydra.run.dir`` names the run's folder elsewhere."""
+    named = any(arg.lstrip("+").startswith("hydra.run.dir=") for arg in args)
+    made = not named and not outputs.exists()
+    try:
+        yield
+    finally:
+        if made:
+            with contextlib.suppress(OSError):  # not empty (it holds a run), or never made
+                outputs.rmdir()
 
 
 def discard_refused_folder(run_dir: Path, hydra_cfg: DictConfig) -> None:

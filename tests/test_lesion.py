@@ -630,7 +630,7 @@ def test_a_study_stopped_before_any_result_leaves_no_folder(
     expected = signal.SIGINT if stop == "ctrl_c_before_it" else signal.SIGTERM
     assert ended.value.code == 128 + expected
     assert f"{expected.name}" in (err := capsys.readouterr().err) and "nothing" in err
-    assert not list((tmp_path / "lesions").iterdir())  # no lesions/DATE/TIME left, as refused
+    assert not (tmp_path / "lesions").exists()  # no lesions/DATE/TIME left, nor lesions/
 
 
 def test_a_named_folder_of_a_study_stopped_before_it_began_keeps_the_reason_in_its_log(
@@ -706,12 +706,16 @@ def test_a_sigterm_while_hydra_starts_is_said(
 
 
 def test_lesion_command_without_checkpoint(tmp_path: Path) -> None:
-    """Refused: one message, and no folder left in lesions/ (as resnet-lab leaves none)."""
+    """Refused: one message, and no folder left behind, as resnet-lab leaves none: not the
+    study's, nor the date folder, nor lesions/ when the launch made it; the user's own stays."""
     done = lesion_command(cwd=tmp_path)
     assert done.returncode == 2
     assert "resnet-lab-lesion: error: checkpoint=PATH is required" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
-    assert list(tmp_path.rglob("*")) == [tmp_path / "lesions"]  # nor an empty date folder
+    assert list(tmp_path.rglob("*")) == []
+    (tmp_path / "lesions").mkdir()
+    assert lesion_command(cwd=tmp_path).returncode == 2
+    assert list(tmp_path.rglob("*")) == [tmp_path / "lesions"]
 
 
 def test_a_refused_lesion_sweep_job_is_its_message_alone(tmp_path: Path) -> None:
@@ -742,6 +746,13 @@ def test_a_bare_checkpoint_path_is_told_the_key_value_form(
         lesion_entry_point()
     assert stopped.value.code == 2
     assert f"give it as checkpoint={peer}" in capsys.readouterr().err
+    # so is a mistyped one (Hydra's parse error, exit 1, before); a '~key' deletion is no path
+    for typo in (str(tmp_path / "no-such-run"), "resnet20.pt"):
+        monkeypatch.setattr(sys, "argv", ["resnet-lab-lesion", typo])
+        with pytest.raises(SystemExit) as stopped:
+            lesion_entry_point()
+        assert stopped.value.code == 2
+        assert f"give it as checkpoint={typo}" in capsys.readouterr().err
     # a flag's value is no checkpoint: Hydra gets the arguments (and prints its help here)
     monkeypatch.setattr(sys, "argv", ["resnet-lab-lesion", "--config-dir", str(tmp_path), "-h"])
     with pytest.raises(SystemExit) as stopped:
