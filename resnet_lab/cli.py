@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shlex
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from resnet_lab.command_line import (
     check_command_line,
     end_quietly_when_the_reader_stops,
     is_sweep,
+    pasteable_override,
 )
 from resnet_lab.errors import JobRefused, UserError
 from resnet_lab.run_folder import (
@@ -58,9 +58,9 @@ def main(cfg: DictConfig) -> None:
             _error(f"{e}; run the command again")
             sys.exit(e.exit_code)
         folder = (
-            shell_override("hydra.sweep.dir", hydra_cfg.sweep.dir)
+            pasteable_override("hydra.sweep.dir", hydra_cfg.sweep.dir)
             if sweep
-            else shell_override("hydra.run.dir", str(run_dir))
+            else pasteable_override("hydra.run.dir", str(run_dir))
         )
         _error(f"{e}; {stopping.how_to_continue(folder)}")
         sys.exit(e.exit_code)
@@ -83,17 +83,6 @@ def main(cfg: DictConfig) -> None:
         f"{result.get('best_step')}, the lowest val error's",
         run_dir,
     )
-
-
-def shell_override(key: str, value: str) -> str:
-    """``key=value`` to paste into a shell: quoted for Hydra where its grammar would read the
-    value otherwise (a comma starts a sweep), then for the shell (a space splits words)."""
-    if any(c in value for c in ",[]{}()'\"\\=:$ "):
-        value = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    override = f"{key}={value}"
-    if override == shlex.quote(override) or any(c in override for c in '"$`\\!'):
-        return shlex.quote(override)
-    return f'"{override}"'  # reads better than shlex's '...'"'"'...' around single quotes
 
 
 def _error(message: str) -> None:

@@ -12,13 +12,15 @@ trace and a folder each (``make reproduce-table`` launches dozens)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shlex
 import shutil
 import signal
 import sys
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Glob, Override, ValueType
@@ -462,3 +464,35 @@ def _what_it_holds(arg: str, args: list[str], group: str, glob: Glob, options: l
             f"'{key}/{subgroup}=glob({pattern or '*'})'"
         )
     return f": it holds only the subgroups {', '.join(subgroups)}" if subgroups else ""
+
+
+def pasteable_override(key: str, value: Any) -> str:
+    """``key=value`` to paste into a shell, from which Hydra reads ``value`` back: a non-string
+    as Hydra writes it (true, null, [a,b]); a string bare where Hydra reads it back so, else in
+    Hydra's quotes (a comma would start a sweep, an accent or '~' is no bare value), then quoted
+    for the shell (a space splits words, a '$' expands)."""
+    if not isinstance(value, str):
+        return f"{key}={json.dumps(value, separators=(',', ':'))}"
+    override = f"{key}={value if _reads_back(value) else _hydra_quoted(value)}"
+    if override == shlex.quote(override):
+        return override
+    if any(c in override for c in '"$`\\!\n'):
+        return shlex.quote(override)
+    return f'"{override}"'  # reads better than shlex's '...'"'"'...' around single quotes
+
+
+def _reads_back(value: str) -> bool:
+    """Whether Hydra reads ``value``, given bare, as this very string."""
+    try:
+        (override,) = OverridesParser.create().parse_overrides([f"k={value}"])
+    except HydraException:
+        return False
+    return not override.is_sweep_override() and override.value() == value
+
+
+def _hydra_quoted(value: str) -> str:
+    """In Hydra's single quotes: each quote escaped, and the backslashes before a quote (or
+    before the closing one) doubled; Hydra keeps any other backslash as it stands."""
+    escaped = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
+    escaped = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped)
+    return f"'{escaped}'"

@@ -11,11 +11,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import json
 import logging
 import math
-import re
-import shlex
 import signal
 import sys
 import time
@@ -39,6 +36,7 @@ from resnet_lab.checkpoint import (
     load_latest_checkpoint,
     save_checkpoint,
 )
+from resnet_lab.command_line import pasteable_override
 from resnet_lab.config import (
     CONF_DIR,
     RESULT_NEUTRAL,
@@ -576,7 +574,7 @@ class Trainer:
             detail = ", ".join(f"{k}: {before[k]!r} -> {now[k]!r}" for k in differences[:8])
             # the run's values as overrides: also those of a default the lab changed since,
             # which the original command did not give
-            run_values = " ".join(_override(k, before[k]) for k in differences[:8])
+            run_values = " ".join(pasteable_override(k, before[k]) for k in differences[:8])
             raise ConfigError(
                 f"resume=true with a different config than the run in {self.run_dir} ({detail}); "
                 f"continue it as it trained with {run_values}, or start a new run"
@@ -833,20 +831,6 @@ class Trainer:
             metrics["hparam/test_error_at_best_val"] = _nan_if_none(self.state.test_at_best_val)
         hparams = hparams_of(self.cfg)
         self.writer.add_hparams(hparams, metrics, run_name=".", global_step=self.state.step)
-
-
-_PLAIN_VALUE = re.compile(r"[\w./:+@-]+")  # needs no quotes, for Hydra or a shell
-
-
-def _override(key: str, value: Any) -> str:
-    """``key=value`` for a saved value, as a shell command line gives it to Hydra (true, null,
-    [a,b]; a string with spaces or Hydra's special characters quoted for both)."""
-    if not isinstance(value, str):
-        return f"{key}={json.dumps(value, separators=(',', ':'))}"
-    if _PLAIN_VALUE.fullmatch(value):
-        return f"{key}={value}"
-    quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return shlex.quote(f"{key}={quoted}")
 
 
 def hparams_of(cfg: DictConfig) -> dict[str, bool | int | float | str]:

@@ -968,16 +968,28 @@ def test_a_refusal_is_said_with_hydras_job_logging_turned_off(tmp_path: Path) ->
     assert "resnet-lab: error: model.depth=7 does not fit basic units" in done.stderr
 
 
-@pytest.mark.parametrize("folder", ["/r/run1", "/r/sp ace", "/r/a,b", "/r/it's", "/r/x=$HOME"])
+@pytest.mark.parametrize(
+    "folder",
+    [
+        *("/r/run1", "/r/sp ace", "/r/a,b", "/r/it's", "/r/x=$HOME", "/r/a:b", " /r/lead"),
+        *("/r/a\\b", "/r/end\\", "/r/x'y\\'z", "/home/josé/run", "/r/a~b", "/r/a;b#c&d!e`f"),
+        *("/r/new\nline", '/r/q"uote', "true", "12"),
+    ],
+)
 def test_the_resume_hint_pastes_back_to_the_same_folder(folder: str) -> None:
-    """The hint said hydra.run.dir=/r/sp ace: the shell split it, and a comma made a sweep."""
-    import shlex
-
+    """The hint said hydra.run.dir=/r/sp ace: the shell split it, and a comma made a sweep; an
+    accent or '~' was no bare value for Hydra, and an inner backslash came back doubled. Pasted
+    into a real shell, each hint now gives Hydra the folder back (and a run's other saved
+    values, in the hint of a resume with a different config, are written the same way)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from resnet_lab.cli import shell_override
+    from resnet_lab.command_line import pasteable_override
 
-    (arg,) = shlex.split(shell_override("hydra.run.dir", folder))
+    hint = pasteable_override("hydra.run.dir", folder)
+    pasted = subprocess.run(
+        ["bash", "-c", f"printf '%s\\0' {hint}"], capture_output=True, text=True, check=True
+    ).stdout
+    (arg,) = pasted.split("\0")[:-1]  # one word for the shell
     (override,) = OverridesParser.create().parse_overrides([arg])
     assert (override.key_or_group, override.value()) == ("hydra.run.dir", folder)
 

@@ -496,7 +496,7 @@ def test_a_refused_resume_names_overrides_that_paste_into_a_shell(tmp_path: Path
     suggested = re.search(r"continue it as it trained with (.*), or start", str(refused.value))
     assert suggested, refused.value
     overrides = shlex.split(suggested.group(1))  # as a shell hands them over
-    assert overrides == [f'data.root="{odd}"']
+    assert overrides == [f"data.root='{odd}'"]  # in Hydra's quotes, within the shell's
     assert fit([*args, *overrides, "resume=true"], tmp_path / "run")["status"] == "completed"
 
 
