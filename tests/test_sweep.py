@@ -285,14 +285,15 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
 def test_a_killed_parallel_sweep_stops_every_job_with_a_checkpoint(
     tmp_path: Path, signum: int
 ) -> None:
     """`kill <resnet-lab>` on a joblib sweep used to kill the launching process only: its
     workers trained on, orphaned, each holding its run's lock. Now every running job stops at
     its next step with a checkpoint (status interrupted) and no worker is left: SIGTERM is
-    passed on to the workers; after a SIGKILL, each worker sees its launcher gone."""
+    passed on to the workers, as is a Ctrl-C (SIGINT); after a SIGKILL, each worker sees its
+    launcher gone."""
     results = tmp_path / "results"
     proc = subprocess.Popen(
         [
@@ -323,9 +324,10 @@ def test_a_killed_parallel_sweep_stops_every_job_with_a_checkpoint(
     workers = _children(proc.pid)
     proc.send_signal(signum)
     out, _ = proc.communicate(timeout=60)
-    if signum == signal.SIGTERM:
-        assert proc.returncode == 128 + signal.SIGTERM, out
-        assert "SIGTERM: the sweep stops; each running job saves a checkpoint" in out
+    if signum != signal.SIGKILL:
+        assert proc.returncode == 128 + signum, out
+        name = signal.Signals(signum).name
+        assert f"{name}: the sweep stops; each running job saves a checkpoint" in out
     else:
         assert "the sweep's launching process (pid " in out  # the workers' log
     assert "leaked" not in out  # loky's resource tracker frees the launcher's semaphores quietly
@@ -337,6 +339,68 @@ def test_a_killed_parallel_sweep_stops_every_job_with_a_checkpoint(
         result = json.loads((run / "result.json").read_text())
         assert result["status"] == "interrupted", result["status"]
         assert list_checkpoints(run / "ckpt")[-1].name == f"step_{result['step']:07d}.pt"
+
+
+def test_a_signal_while_outputs_are_written_waits_and_a_second_acts_at_once() -> None:
+    """signals_deferred (a lesion study writing its files): the first Ctrl-C is recorded and
+    waits for the block's end; the second goes to the handler from before, at once."""
+    from resnet_lab import stopping
+
+    class Stopped(Exception):
+        pass
+
+    def stop_now(signum: int, frame: object) -> None:
+        raise Stopped
+
+    before = signal.signal(signal.SIGINT, stop_now)
+    try:
+        with pytest.raises(Stopped), stopping.signals_deferred() as late:
+            signal.raise_signal(signal.SIGINT)
+            assert late == [signal.SIGINT]  # waited
+            signal.raise_signal(signal.SIGINT)
+            raise AssertionError("the second signal waited too")
+        assert signal.getsignal(signal.SIGINT) is stop_now
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+@pytest.mark.parametrize("already_stopping", [False, True])
+def test_a_worker_whose_launcher_is_gone_stops_its_run_once(
+    already_stopping: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watch sends the run one SIGTERM (it stops at its next step, with a checkpoint), and
+    none to a run a signal already reached: a second would stop it at once, without one. The
+    worker exits when the job has ended."""
+    import logging
+    import threading
+
+    from resnet_lab import stopping
+
+    class Exited(Exception):
+        pass
+
+    def exit_now(code: int) -> None:
+        raise Exited(code)
+
+    sent: list[int] = []
+    monkeypatch.setattr(stopping.os, "getppid", lambda: 1)  # no longer the launcher, pid 2
+    monkeypatch.setattr(stopping.os, "kill", lambda pid, signum: sent.append(signum))
+    monkeypatch.setattr(stopping.os, "_exit", exit_now)
+    monkeypatch.setattr(logging, "shutdown", lambda: None)
+    monkeypatch.setattr(stopping, "WATCH_INTERVAL_S", 0.01)
+    monkeypatch.setattr(stopping.training, "running", True)
+    monkeypatch.setattr(stopping.training, "stopping", already_stopping)
+    stopping._job_running.set()
+    ended = threading.Timer(0.1, stopping._job_running.clear)  # the job saves and returns
+    ended.start()
+    try:
+        with pytest.raises(Exited):
+            stopping._watch(2)
+        assert not stopping._job_running.is_set()  # it waited for the job's end
+    finally:
+        ended.cancel()
+        stopping._job_running.clear()
+    assert sent == ([] if already_stopping else [signal.SIGTERM])
 
 
 def test_a_worker_whose_launcher_is_gone_before_its_job_exits_untrained(

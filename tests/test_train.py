@@ -564,6 +564,7 @@ def test_resume_may_change_the_levers_that_leave_results_unchanged(
     first = fit([*tiny_run, "trainer.max_steps=4"], tmp_path)
     (tmp_path / "result.json").unlink()  # as if killed after its last checkpoint
     speed_only = ["trainer.channels_last=false", "trainer.cudnn_benchmark=false"]
+    speed_only += ["trainer.progress=bar"]  # the display, neither
     more = fit([*tiny_run, "trainer.max_steps=8", "resume=true", *speed_only], tmp_path)
     assert (first["step"], more["step"], more["status"]) == (4, 8, "completed")
 
