@@ -633,11 +633,25 @@ def test_a_gpu_the_machine_lacks_is_a_clear_error(monkeypatch: pytest.MonkeyPatc
     finally:
         for f, on in zip(flags, saved, strict=True):
             f.allow_tf32 = on
-    with pytest.raises(ConfigError, match="has 1 GPU"):
-        resolve_device("cuda:3")
+    for beyond in ("cuda:1", "cuda:3"):  # GPUs count from 0
+        with pytest.raises(ConfigError, match="has 1 GPU"):
+            resolve_device(beyond)
+    with pytest.raises(ConfigError, match=re.escape("--device=gpu: choose auto, cpu, cuda")):
+        resolve_device("gpu", "--device")  # the option as the tool names it
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match="CUDA is not available"):
         resolve_device("cuda")
+
+
+def test_a_cpu_is_recorded_by_its_model_and_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """result.json's device: the model name of /proc/cpuinfo (platform.processor() says
+    "x86_64" on Linux) and the core count."""
+    from resnet_lab import device
+
+    cpuinfo = "processor\t: 0\nmodel name\t: Some CPU @ 2.0GHz\nflags\t\t: avx\n"
+    monkeypatch.setattr(device.Path, "read_text", lambda self: cpuinfo)
+    expected = f"Some CPU @ 2.0GHz ({os.cpu_count()} cores)"
+    assert device.device_name(torch.device("cpu")) == expected
 
 
 def test_two_runs_never_share_a_folder(tiny_run: list[str], tmp_path: Path) -> None:
