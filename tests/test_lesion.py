@@ -21,7 +21,7 @@ import torch
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from resnet_lab import build_model, lesion
+from resnet_lab import build_model, lesion, paths
 from resnet_lab.api import compose_config
 from resnet_lab.checkpoint import save_checkpoint
 from resnet_lab.config import keys_not_in_schema
@@ -52,6 +52,7 @@ from resnet_lab.paths import (
     input_gradients,
     path_length_distribution,
     path_study,
+    paths_markdown,
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -258,7 +259,7 @@ def test_path_length_distribution() -> None:
     assert (lo, hi) == (20, 34) and sum(dist[lo : hi + 1]) >= 0.95  # Veit et al.: "19 to 35"
 
 
-def test_path_gradients_decompose_the_full_gradient() -> None:
+def test_path_gradients_decompose_the_full_gradient(monkeypatch: pytest.MonkeyPatch) -> None:
     net = tiny(8)  # 3 units
     y = torch.tensor([0, 1, 2, 3])
     # the plain autograd gradient at the first unit's input
@@ -285,10 +286,53 @@ def test_path_gradients_decompose_the_full_gradient() -> None:
     assert [r["grad_norm"] for r in twice["per_length"]] == pytest.approx(
         [r["grad_norm"] for r in study["per_length"]]
     )
+    assert (twice["batch"], twice["batches"]) == (4, 2)  # images a batch, batches
     half = len(y) // 2
     split = path_study(net, [(X[:half], y[:half]), (X[half:], y[half:])], 2, random.Random(0))
     assert split["batches"] == 2 and split["batch"] == half
     assert split["per_length"][0]["grad_norm"] != pytest.approx(study["per_length"][0]["grad_norm"])
+    # the one path of length 0 is path 0: measured on the first batch
+    first = path_study(net, [(X[:half], y[:half])], 2, random.Random(0))
+    assert split["per_length"][0]["grad_norm"] == pytest.approx(first["per_length"][0]["grad_norm"])
+    # the ranges: 95% of the paths (binomial lengths), 90% of the gradient (its shares)
+    asked: list[tuple[list[float], float]] = []
+
+    def recorded(distribution: list[float], mass: float = 0.95) -> tuple[int, int]:
+        asked.append((list(distribution), mass))
+        return central_range(distribution, mass)
+
+    monkeypatch.setattr(paths, "central_range", recorded)
+    study = path_study(net, [(X, y)], 2, random.Random(0))
+    shares = [r["gradient_share"] for r in study["per_length"]]
+    assert asked == [(path_length_distribution(3), 0.95), (shares, 0.9)]
+    assert study["paths_95_range"] == list(central_range(path_length_distribution(3), 0.95))
+    assert study["gradient_90_range"] == list(central_range(shares, 0.9))
+
+
+def test_the_path_sections_sentences_and_table() -> None:
+    """lesion.md's path section, from a hand-made result: each range where it is said, and
+    each length's row in the columns the header names."""
+    result = {
+        "units": 54,
+        "paths_95_range": [20, 34],
+        "gradient_90_range": [5, 17],
+        "batch": 128,
+        "batches": 3,
+        "samples_per_length": 4,
+        "per_length": [
+            {"length": 7, "fraction_of_paths": 1.5e-6, "grad_norm": 0.0123, "gradient_share": 0.25}
+        ],
+    }
+    text = paths_markdown(result)
+    assert "54 units: 95% of the paths are 20 to 34 units long; 90% of the gradient" in text
+    assert "comes from paths 5 to 17 units long" in text
+    assert "mean over the 128 training images of a batch (3 batch(es)" in text
+    assert "up to 4 sampled paths per length" in text
+    header = (
+        "| length | fraction of paths | mean gradient norm of one path | share of total gradient |"
+    )
+    assert header in text
+    assert "| 7 | 1.5e-06 | 0.0123 | 0.250 |" in text
 
 
 def test_central_range_of_a_skewed_distribution() -> None:
