@@ -333,6 +333,9 @@ def test_the_smoke_profile_says_it_ignores_a_chosen_dataset(tmp_path: Path) -> N
     out = run_cli(["profile=smoke", "data=cifar10", f"hydra.run.dir={tmp_path}"])
     assert out.returncode == 0, out.stderr
     assert "profile=smoke trains on synthetic data, not data=cifar10" in out.stdout + out.stderr
+    out = run_cli(["profile=smoke", "data=synthetic", f"hydra.run.dir={tmp_path}/s"])
+    assert out.returncode == 0, out.stderr
+    assert "profile=smoke trains on synthetic data" not in out.stdout + out.stderr  # as chosen
     out = run_cli(
         [*TINY_RUN, "trainer.max_steps=1", "data.root=/data", f"hydra.run.dir={tmp_path}/b"]
     )

@@ -20,6 +20,8 @@ ROWS = "+experiment/table6=resnet20,resnet32"
 
 
 def _sweep(results: Path) -> None:
+    """The documented sweep: resume=true, so that a re-launch continues what a stop cut short;
+    a job's folder that holds no run yet is a first launch, not a mistyped folder: no warning."""
     out = run_cli(
         [
             "-m",
@@ -34,6 +36,7 @@ def _sweep(results: Path) -> None:
         ]
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "holds no run" not in out.stdout + out.stderr
 
 
 @pytest.mark.slow
@@ -328,6 +331,9 @@ def test_a_killed_parallel_sweep_stops_every_job_with_a_checkpoint(
         assert proc.returncode == 128 + signum, out
         name = signal.Signals(signum).name
         assert f"{name}: the sweep stops; each running job saves a checkpoint" in out
+        # each job's own hint names the sweep's folder, not its run folder
+        assert f"resume=true hydra.sweep.dir={results}" in out, out
+        assert "hydra.run.dir=" not in out
     else:
         assert "the sweep's launching process (pid " in out  # the workers' log
     assert "leaked" not in out  # loky's resource tracker frees the launcher's semaphores quietly
