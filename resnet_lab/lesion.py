@@ -30,6 +30,7 @@ and no plot.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -77,7 +78,7 @@ from resnet_lab.lesion_config import EXPERIMENTS, LesionRunCfg
 from resnet_lab.models import ResNet
 from resnet_lab.models.shortcuts import IdentityShortcut
 from resnet_lab.paths import path_study, paths_markdown, plot_paths
-from resnet_lab.pretrained import NormalizedNet, read_checkpoint
+from resnet_lab.pretrained import CHECKPOINT_SUFFIXES, NormalizedNet, read_checkpoint
 from resnet_lab.run_folder import discard_refused_folder, outputs_removed_if_left_empty
 
 log = logging.getLogger(__name__)
@@ -1030,27 +1031,49 @@ def _into_the_log_file(message: str) -> None:
             handler.handle(record)
 
 
+# Hydra's flags that take no value: the word after one is an override, not the flag's value
+_FLAGS_WITHOUT_VALUE = frozenset(
+    ("-m", "--multirun", "-h", "--help", "--hydra-help", "--version", "--resolve")
+)
+
+
+def _bare_word_problem(args: list[str]) -> str | None:
+    """A word that is no setting (no '='), where a checkpoint's path was meant, as
+    ``resnet-lab-eval`` and ``resnet-lab-gates`` take it: the ``checkpoint=PATH`` form, instead of
+    Hydra's parse error (exit 1). A flag's value, a ``~key`` deletion and a setting pass."""
+    for i, arg in enumerate(args):
+        flag_before = args[i - 1] if i else ""
+        a_flags_value = flag_before.startswith("-") and flag_before not in _FLAGS_WITHOUT_VALUE
+        if "=" in arg or arg.startswith(("-", "~")) or a_flags_value:
+            continue
+        exists = False
+        with contextlib.suppress(OSError):  # e.g. a name too long for the file system
+            exists = Path(arg).exists()
+        if exists:
+            return (
+                f"{arg}: give it as checkpoint={arg} (this command takes key=value settings; "
+                "see --help)"
+            )
+        if "/" in arg or arg.endswith(CHECKPOINT_SUFFIXES):
+            return (
+                f"{arg}: no such file, and no key=value setting (a checkpoint is given as "
+                "checkpoint=PATH; see --help)"
+            )
+    return None
+
+
 def command() -> None:
-    """The ``resnet-lab-lesion`` entry point. A bare path, as ``resnet-lab-eval`` and
-    ``resnet-lab-gates`` take it, is told the ``checkpoint=PATH`` form instead of Hydra's parse
-    error (an argument right after a flag is that flag's value, e.g. ``--config-dir DIR``)."""
+    """The ``resnet-lab-lesion`` entry point: the command-line checks (a bare checkpoint path:
+    see ``_bare_word_problem``), then Hydra's app."""
     args = sys.argv[1:]
     check_command_line(args, "resnet-lab-lesion", schema=LesionRunCfg)
     if unknown := unknown_keys(args, LesionRunCfg):
         print(f"resnet-lab-lesion: error: {unknown_settings_message(unknown)}", file=sys.stderr)
         sys.exit(2)
     end_quietly_when_the_reader_stops(args)
-    for i, arg in enumerate(args):
-        a_flags_value = i > 0 and args[i - 1].startswith("-")
-        # a path, existing or mistyped (a word without '=' is no setting either way)
-        a_path = Path(arg).exists() or "/" in arg or arg.endswith(".pt")
-        if "=" not in arg and not arg.startswith(("-", "~")) and not a_flags_value and a_path:
-            print(
-                f"resnet-lab-lesion: error: {arg}: give it as checkpoint={arg} (this command "
-                "takes key=value settings; see --help)",
-                file=sys.stderr,
-            )
-            sys.exit(2)
+    if problem := _bare_word_problem(args):
+        print(f"resnet-lab-lesion: error: {problem}", file=sys.stderr)
+        sys.exit(2)
     # Hydra starting up, or between the jobs of a sweep: a SIGTERM ended the process without a
     # word; the study and main() take the signals over while they run
     with (

@@ -98,6 +98,10 @@ class NormalizedNet(nn.Module):
         return self.net(self.normalize(images))
 
 
+# a checkpoint file's suffixes: the lab's .pt, the peers' .th, torch's customary .pth and .tar
+CHECKPOINT_SUFFIXES = (".pt", ".th", ".pth", ".tar")
+
+
 @dataclass
 class LoadedCheckpoint:
     kind: str  # "resnet-lab" or "peer"
@@ -109,7 +113,7 @@ def _no_checkpoint_in(folder: Path, ckpt_dir: Path) -> str:
     """Why a folder gave no checkpoint, and which of its files to give instead."""
     if ckpt_dir != folder:
         return f"{folder}: no checkpoint (expected {ckpt_dir}/{CHECKPOINT_GLOB})"
-    files = sorted(p.name for p in folder.iterdir() if p.suffix in {".th", ".pt", ".pth", ".tar"})
+    files = sorted(p.name for p in folder.iterdir() if p.suffix in CHECKPOINT_SUFFIXES)
     hint = f"; give one of its files: {', '.join(files[:3])}{', ...' * (len(files) > 3)}"
     return (
         f"{folder}: no checkpoint (a run folder holds ckpt/{CHECKPOINT_GLOB}; this folder has "

@@ -790,13 +790,22 @@ def test_a_bare_checkpoint_path_is_told_the_key_value_form(
         lesion_entry_point()
     assert stopped.value.code == 2
     assert f"give it as checkpoint={peer}" in capsys.readouterr().err
-    # so is a mistyped one (Hydra's parse error, exit 1, before); a '~key' deletion is no path
-    for typo in (str(tmp_path / "no-such-run"), "resnet20.pt"):
-        monkeypatch.setattr(sys, "argv", ["resnet-lab-lesion", typo])
+    # a mistyped one is told the form too (Hydra's parse error, exit 1, before), after any
+    # flag that takes no value
+    for typo in (str(tmp_path / "no-such-run"), "resnet20.pt", "resnet56.th", "model.pth"):
+        monkeypatch.setattr(sys, "argv", ["resnet-lab-lesion", "-m", typo])
         with pytest.raises(SystemExit) as stopped:
             lesion_entry_point()
         assert stopped.value.code == 2
-        assert f"give it as checkpoint={typo}" in capsys.readouterr().err
+        said = f"{typo}: no such file, and no key=value setting (a checkpoint is given as"
+        assert said in capsys.readouterr().err
+    # a '~key' deletion is no path; a setting too long for a file name is a setting: Hydra
+    # gets it (here: the missing checkpoint, exit 2), not the file system's error
+    assert lesion._bare_word_problem(["~hydra/job_logging", "~data/name"]) is None
+    monkeypatch.setattr(sys, "argv", ["resnet-lab-lesion", "data.root=" + "x" * 300])
+    with pytest.raises(SystemExit) as stopped:
+        lesion_entry_point()
+    assert "checkpoint=PATH is required" in capsys.readouterr().err
     # a flag's value is no checkpoint: Hydra gets the arguments (and prints its help here)
     monkeypatch.setattr(sys, "argv", ["resnet-lab-lesion", "--config-dir", str(tmp_path), "-h"])
     with pytest.raises(SystemExit) as stopped:
