@@ -13,6 +13,7 @@ trace and a folder each (``make reproduce-table`` launches dozens)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shlex
@@ -467,13 +468,11 @@ def _what_it_holds(arg: str, args: list[str], group: str, glob: Glob, options: l
 
 
 def pasteable_override(key: str, value: Any) -> str:
-    """``key=value`` to paste into a shell, from which Hydra reads ``value`` back: a non-string
-    as Hydra writes it (true, null, [a,b]); a string bare where Hydra reads it back so, else in
-    Hydra's quotes (a comma would start a sweep, an accent or '~' is no bare value), then quoted
-    for the shell (a space splits words, a '$' expands)."""
-    if not isinstance(value, str):
-        return f"{key}={json.dumps(value, separators=(',', ':'))}"
-    override = f"{key}={value if _reads_back(value) else _hydra_quoted(value)}"
+    """``key=value`` to paste into a shell, from which Hydra reads ``value`` back: in Hydra's
+    grammar (true, null, [a,b], a string bare where Hydra reads it back so, else in Hydra's
+    quotes: a comma would start a sweep, an accent or '~' is no bare value, '${' would be
+    resolved), then quoted for the shell (a space splits words, '$' expands, '[' globs)."""
+    override = f"{key}={_hydra_value(value)}"
     if override == shlex.quote(override):
         return override
     if any(c in override for c in '"$`\\!\n'):
@@ -481,8 +480,25 @@ def pasteable_override(key: str, value: Any) -> str:
     return f'"{override}"'  # reads better than shlex's '...'"'"'...' around single quotes
 
 
+def _hydra_value(value: Any) -> str:
+    """``value`` as Hydra's override grammar writes it."""
+    if isinstance(value, str):
+        return value if _reads_back(value) else _hydra_quoted(value)
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)  # true, false, null
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # inf, -inf, nan
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_hydra_value(v)}" for k, v in value.items()) + "}"
+    return "[" + ",".join(_hydra_value(v) for v in value) + "]"
+
+
 def _reads_back(value: str) -> bool:
-    """Whether Hydra reads ``value``, given bare, as this very string."""
+    """Whether Hydra reads ``value``, given bare, as this very string (not resolved later)."""
+    if "${" in value:
+        return False
     try:
         (override,) = OverridesParser.create().parse_overrides([f"k={value}"])
     except HydraException:
@@ -491,8 +507,10 @@ def _reads_back(value: str) -> bool:
 
 
 def _hydra_quoted(value: str) -> str:
-    """In Hydra's single quotes: each quote escaped, and the backslashes before a quote (or
-    before the closing one) doubled; Hydra keeps any other backslash as it stands."""
+    """In Hydra's single quotes: each quote escaped, the backslashes before a quote (or before
+    the closing one) doubled, an interpolation's '${' escaped; Hydra keeps any other backslash
+    as it stands."""
     escaped = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
     escaped = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped)
+    escaped = re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", escaped)
     return f"'{escaped}'"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, TINY_RUN, run_cli
+from omegaconf import OmegaConf
 
 from resnet_lab.errors import UserError
 from resnet_lab.run_folder import RunLock
@@ -972,29 +973,37 @@ def test_a_refusal_is_said_with_hydras_job_logging_turned_off(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(
-    "folder",
+    "value",
     [
         *("/r/run1", "/r/sp ace", "/r/a,b", "/r/it's", "/r/x=$HOME", "/r/a:b", " /r/lead"),
         *("/r/a\\b", "/r/end\\", "/r/x'y\\'z", "/home/josé/run", "/r/a~b", "/r/a;b#c&d!e`f"),
-        *("/r/new\nline", '/r/q"uote', "true", "12"),
+        *("/r/new\nline", '/r/q"uote', "true", "12", "", "/r/${x}", "/r/\\${x}"),
+        # a refused resume's other values: lists (a glob), dicts, numbers, null
+        *([32000, 48000], ["x,y", "é"], {"a": "x y", "b": None}, 1e-05, float("inf"), True),
     ],
 )
-def test_the_resume_hint_pastes_back_to_the_same_folder(folder: str) -> None:
+def test_the_resume_hint_pastes_back_to_the_same_folder(value: object) -> None:
     """The hint said hydra.run.dir=/r/sp ace: the shell split it, and a comma made a sweep; an
-    accent or '~' was no bare value for Hydra, and an inner backslash came back doubled. Pasted
-    into a real shell, each hint now gives Hydra the folder back (and a run's other saved
-    values, in the hint of a resume with a different config, are written the same way)."""
+    accent or '~' was no bare value for Hydra, an inner backslash came back doubled, '${'
+    was resolved, and a list went to the shell's glob unquoted. Pasted into a real shell (that
+    fails an unmatched glob), each hint now gives the value back as the run's config holds it
+    (the hint of a resume with a different config writes the run's values the same way)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     from resnet_lab.command_line import pasteable_override
 
-    hint = pasteable_override("hydra.run.dir", folder)
+    hint = pasteable_override("hydra.run.dir", value)
     pasted = subprocess.run(
-        ["bash", "-c", f"printf '%s\\0' {hint}"], capture_output=True, text=True, check=True
+        ["bash", "-O", "failglob", "-c", f"printf '%s\\0' {hint}"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     (arg,) = pasted.split("\0")[:-1]  # one word for the shell
     (override,) = OverridesParser.create().parse_overrides([arg])
-    assert (override.key_or_group, override.value()) == ("hydra.run.dir", folder)
+    assert override.key_or_group == "hydra.run.dir"
+    config = OmegaConf.create({"value": override.value()})  # as composed: interpolations resolved
+    assert OmegaConf.to_container(config, resolve=True)["value"] == value
 
 
 def test_every_shipped_row_and_option_passes_the_checks() -> None:
