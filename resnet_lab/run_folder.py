@@ -379,16 +379,23 @@ def run_folder_problem(run_dir: Path, key: str, sweep: bool) -> str | None:
 @contextlib.contextmanager
 def outputs_removed_if_left_empty(outputs: Path, args: list[str]) -> Iterator[None]:
     """A refused launch leaves no trace: the folder that holds the runs (``outputs/``,
-    ``lesions/``) is removed afterwards if this launch made it and left it empty; never one the
-    user had made, nor when ``hydra.run.dir`` names the run's folder elsewhere."""
+    ``lesions/``) is removed afterwards if this launch made it and left it empty, with the
+    folders above it that it made (``RESNET_LAB_OUTPUTS=results/runs``); never one the user had
+    made, nor when ``hydra.run.dir`` names the run's folder elsewhere."""
     named = any(arg.lstrip("+").startswith("hydra.run.dir=") for arg in args)
-    made = not named and not outputs.exists()
+    made: list[Path] = []  # deepest first
+    folder = outputs
+    while not named and not folder.exists() and folder != folder.parent:
+        made.append(folder)
+        folder = folder.parent
     try:
         yield
     finally:
-        if made:
-            with contextlib.suppress(OSError):  # not empty (it holds a run), or never made
-                outputs.rmdir()
+        for folder in made:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (it holds a run), or never made
+                break
 
 
 def discard_refused_folder(run_dir: Path, hydra_cfg: DictConfig) -> None:

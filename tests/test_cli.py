@@ -214,6 +214,9 @@ def test_resume_without_the_run_folder_is_refused(tmp_path: Path) -> None:
     env["RESNET_LAB_OUTPUTS"] = str(tmp_path / "made")  # made by the launch: removed
     assert run_cli(["profile=smoke", "resume=true"], cwd=tmp_path, env=env).returncode == 2
     assert list(tmp_path.rglob("*")) == []
+    env["RESNET_LAB_OUTPUTS"] = str(tmp_path / "made" / "deeper")  # with the folder above
+    assert run_cli(["profile=smoke", "resume=true"], cwd=tmp_path, env=env).returncode == 2
+    assert list(tmp_path.rglob("*")) == []
     # unless named as the run's folder (Hydra then writes nothing there with these options)
     quiet = ["hydra.output_subdir=null", "hydra/job_logging=disabled", "model.depth=100"]
     for key in ("hydra.run.dir", "++hydra.run.dir"):
