@@ -470,6 +470,7 @@ class Contender:
     lab_levers: Levers | None = None  # the lab's levers it runs with (sets cuDNN autotuning)
     runs: int = 1  # models trained at once
     error: str | None = None
+    warmup_steps: int = 0  # untimed steps it ran (a step graph: at least its capture's)
     warmup_s: float = 0.0
     round_s: list[float] = field(default_factory=list)
     peak_memory: int | None = None  # CUDA: peak bytes allocated while it ran
@@ -566,10 +567,15 @@ def measure(
     # The step graphs warm up (and are captured) last: torch.compile's CUDA graphs free every
     # cuBLAS workspace when they record, and a step graph replays into the workspace it recorded.
     for c in sorted([c for c in contenders if c.step is not None], key=step_graph):
-        seconds = timed(c, warmup_steps(warmup, step_graph(c)), "warm-up")
+        c.warmup_steps = warmup_steps(warmup, step_graph(c))
+        seconds = timed(c, c.warmup_steps, "warm-up")
         if seconds is not None:
             c.warmup_s = seconds
-            print(f"  {c.name}: warm-up {seconds:.1f} s", file=sys.stderr, flush=True)
+            print(
+                f"  {c.name}: warm-up {c.warmup_steps} steps, {seconds:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     for r in range(rounds):
         rates = []
         for c in [c for c in contenders if c.step is not None]:
@@ -740,6 +746,7 @@ def _result(c: Contender, steps: int, max_steps: int, plain: float | None) -> di
         "ms_per_step": 1000 * step_s,
         "round_images_per_s": [c.images_per_step * steps / s for s in c.round_s],
         "vs_plain": rate / plain if plain else None,  # None: the plain loop failed
+        "warmup_steps": c.warmup_steps,
         "warmup_s": c.warmup_s,
         "peak_memory_bytes": c.peak_memory,
         "step_memory_bytes": c.step_memory,

@@ -779,6 +779,7 @@ def test_a_step_graph_is_captured_before_the_timed_rounds(monkeypatch: pytest.Mo
     monkeypatch.setattr(bench, "_run_steps", lambda c, count, device: _steps(c, count, warmed_up))
     bench.measure(contenders, 2, 1, 1, torch.device("cpu"))
     assert calls == {"graph": WARMUP_STEPS + 1 + 2, "eager": 1 + 2}
+    assert [c.warmup_steps for c in contenders] == [WARMUP_STEPS + 1, 1]  # as recorded
     # the step graph, listed first, is captured last: torch.compile's CUDA graphs, recording,
     # free the cuBLAS workspaces that a step graph captured before would replay into
     assert warmed_up[:2] == ["eager", "graph"]
