@@ -49,6 +49,12 @@ _MODES = {
 # to the shortest that is unambiguous, and a short one's value joined to it: -cdDIR, -cd=DIR).
 _CONFIG_FLAGS = {"-cd": "--config-dir", "-cp": "--config-path", "-cn": "--config-name"}
 _SHORTEST_PREFIX = len("--config-d")
+# every long flag of Hydra's command line (argparse takes an unambiguous prefix of each)
+_LONG_FLAGS = (
+    *("--help", "--hydra-help", "--version", "--cfg", "--resolve", "--package", "--run"),
+    *("--multirun", "--shell-completion", "--config-path", "--config-name", "--config-dir"),
+    *("--info", "--experimental-rerun"),
+)
 
 
 def check_command_line(
@@ -101,14 +107,25 @@ def prints_only(args: list[str]) -> bool:
     return abbreviated or bool({"-h", "-c", "-i"} & names)
 
 
+def _long_flag(name: str) -> str:
+    """A flag as Hydra's argparse reads it: the unambiguous prefix of a long flag (--cf) is
+    that flag (--cfg); anything else stays as typed."""
+    if not name.startswith("--") or name in _LONG_FLAGS:
+        return name
+    matches = [flag for flag in _LONG_FLAGS if flag.startswith(name)]
+    return matches[0] if len(matches) == 1 else name
+
+
 def _two_modes(args: list[str]) -> str | None:
-    flags = {arg.split("=", 1)[0] for arg in args}
-    given = [flag for flag in _MODES if flag in flags]
-    if len({_MODES[flag] for flag in given}) < 2:
+    typed = {arg.split("=", 1)[0] for arg in args}
+    modes = {name: _MODES[_long_flag(name)] for name in typed if _long_flag(name) in _MODES}
+    if len(set(modes.values())) < 2:
         return None
+    order = list(_MODES.values())
+    given = sorted(modes, key=lambda name: (order.index(modes[name]), len(name)))
     hint = (
         " (--cfg and --info show one run: drop -m and give one value per key)"
-        if "--multirun" in {_MODES[flag] for flag in given}
+        if "--multirun" in modes.values()
         else ""
     )
     return f"{' and '.join(given)} cannot be given together: Hydra runs one mode{hint}"
@@ -154,7 +171,7 @@ def _a_file_as_the_output_folder(args: list[str], outputs_into_the_run: bool) ->
 
 def _a_flag_without_its_mode(args: list[str]) -> str | None:
     """--resolve alone is Hydra's ValueError trace; -p alone is ignored and a whole run starts."""
-    flags = {arg.split("=", 1)[0] for arg in args}
+    flags = {_long_flag(arg.split("=", 1)[0]) for arg in args}
     if flags & {"-c", "--cfg", "-h", "--help"}:
         return None
     for flag in ("--resolve", "-p", "--package"):

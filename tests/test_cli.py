@@ -363,9 +363,8 @@ def test_a_file_given_as_the_run_folder_names_the_folder(
         command()
     assert stopped.value.code == 2
     run = tmp_path / "run"
-    assert f"is a file, not a folder: give the run's folder, hydra.run.dir={run}" in (
-        capsys.readouterr().err
-    )
+    said = f"is a file, not a folder: give the run's folder, hydra.run.dir={run} (resume=true"
+    assert said in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -388,7 +387,14 @@ def test_a_file_given_as_the_run_folder_names_the_folder(
             "conv1x1, dropout, gate_b0,",
         ),
         (["-m", "model=glob(*,exclude=[densenet,resnet])"], "model=glob(*,exclude=[densenet,"),
-        (["-m", "seed=0,1", "--cfg", "job"], "-m and --cfg cannot be given together"),
+        (
+            ["-m", "seed=0,1", "--cfg", "job"],
+            "-m and --cfg cannot be given together: Hydra runs one mode (--cfg and --info show "
+            "one run: drop -m",
+        ),
+        # argparse takes a long flag's unambiguous prefix: Hydra's ValueError trace again
+        (["-m", "--cf", "job", "seed=0,1"], "-m and --cf cannot be given together"),
+        (["--run", "--cfg", "job"], "--run and --cfg cannot be given together: Hydra runs one"),
         (["--info", "--multirun"], "--multirun and --info cannot be given together"),
         # --resolve alone was Hydra's ValueError trace; -p alone started a whole run
         (["--resolve", "seed=1"], "--resolve shows a config: give it with --cfg job"),
@@ -643,6 +649,12 @@ def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra(
         ["-m", "+experiment=glob(table1/*)", "hydra.searchpath=[file://my_conf]"],
         ["+experiment/tabel1=glob(*)"],  # not a sweep: Hydra refuses it
         ["-m", "hydra/launcher=glob(*)"],  # Hydra's own groups come from its plugins
+        ["-m", "hydra/job_logging=glob(*)"],
+        # a config shown: --resolve and -p with their mode, also abbreviated (argparse's --cf)
+        ["-c", "job", "--resolve"],
+        ["-h", "-p", "trainer"],
+        ["--cf", "job", "--resolve", "seed=3"],
+        ["--cf", "job", "-p", "trainer"],
         ["--cfg", "job", "-c", "hydra"],  # one mode, given twice
         ["-m", "+experiment=table1/original", "+shortcut=gate", "seed=0,1"],  # groups
         ["-m", "resume=true", "hydra.sweep.dir=results", "+hydra.job.env_set.A=1"],
@@ -661,6 +673,17 @@ def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra(
         ["-m", "trainer.lr=${trainer.momentum}", "seed=range(0,3)", "trainer.lr=interval(0,1)"],
     ):
         check_command_line(args, "resnet-lab", outputs_into_the_run=True)
+
+
+def test_the_checks_know_every_long_flag_of_hydra() -> None:
+    """The abbreviations the checks expand (--cf: --cfg) are those Hydra's argparse takes."""
+    from hydra._internal.utils import get_args_parser
+
+    from resnet_lab.command_line import _LONG_FLAGS
+
+    parser = get_args_parser()
+    hydras = {o for action in parser._actions for o in action.option_strings if o[:2] == "--"}
+    assert set(_LONG_FLAGS) == hydras
 
 
 def test_a_config_folder_given_with_config_dir_is_searched_too(
