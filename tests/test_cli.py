@@ -388,6 +388,11 @@ def test_a_file_given_as_the_run_folder_names_the_folder(
         ),
         (["-m", "model=glob(*,exclude=[densenet,resnet])"], "model=glob(*,exclude=[densenet,"),
         (
+            ["-m", "+experiment=glob(foo*)"],
+            "+experiment=glob(foo*) matches no config of experiment: it holds only the "
+            "subgroups cifar100, highway, neighbours,",
+        ),
+        (
             ["-m", "seed=0,1", "--cfg", "job"],
             "-m and --cfg cannot be given together: Hydra runs one mode (--cfg and --info show "
             "one run: drop -m",
@@ -517,7 +522,9 @@ def _refused_before_hydra(
         with pytest.raises(SystemExit) as stopped:
             entry_points[tool]()
         assert stopped.value.code == 2
-        assert f"{tool}: error: {message}" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert f"{tool}: error: {message}" in err
+        assert err.count("\n") == 1, err  # one line: no trace, no Hydra report
     assert list(tmp_path.iterdir()) == []
 
 
@@ -855,6 +862,27 @@ def test_every_console_script_names_a_function() -> None:
         assert callable(getattr(importlib.import_module(module), name)), target
 
 
+def test_each_console_script_starts_its_own_tool(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """resnet-lab-eval must not start the gates tool, nor the report the lesion study: each
+    script's function starts the command of its name, and that command's own help is shown."""
+    from resnet_lab import console
+
+    functions = [console.resnet_lab, console.report, console.gates, console.evaluate]
+    started: list[str] = []
+    with monkeypatch.context() as patched:
+        patched.setattr(console, "_start", started.append)
+        for function in [*functions, console.lesion]:
+            function()
+    assert started == list(console.TOOLS)
+    for function, prog in zip(functions[1:], started[1:4], strict=True):
+        monkeypatch.setattr(sys, "argv", [prog, "--help"])
+        with pytest.raises(SystemExit) as done:
+            function()
+        assert done.value.code == 0 and capsys.readouterr().out.startswith(f"usage: {prog} ")
+
+
 def test_a_ctrl_c_while_a_tool_starts_is_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1002,7 +1030,8 @@ def test_a_refusal_is_said_with_hydras_job_logging_turned_off(tmp_path: Path) ->
     "value",
     [
         *("/r/run1", "/r/sp ace", "/r/a,b", "/r/it's", "/r/x=$HOME", "/r/a:b", " /r/lead"),
-        *("/r/a\\b", "/r/end\\", "/r/x'y\\'z", "/home/josé/run", "/r/a~b", "/r/a;b#c&d!e`f"),
+        *("/r/a\\b", "/r/end\\", "/r/a,b\\", "/r/x'y\\'z", "/home/josé/run", "/r/a~b"),
+        "/r/a;b#c&d!e`f",
         *("/r/new\nline", '/r/q"uote', "true", "12", "", "/r/${x}", "/r/\\${x}"),
         # a refused resume's other values: lists (a glob), dicts, numbers, null
         *([32000, 48000], ["x,y", "é"], {"a": "x y", "b": None}, 1e-05, float("inf"), True),

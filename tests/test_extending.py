@@ -90,3 +90,31 @@ def test_the_row_composes_and_reports_without_a_figure(
     assert cfg.shortcut.name == "learnable_scalar" and cfg.experiment.reported is None
     (row,) = report.load_experiments(tmp_path / "experiment")
     assert (row.name, row.reported) == ("mine/learnable_scalar", None)
+
+
+def test_a_name_registered_twice_is_refused_and_an_unknown_one_lists_every_choice() -> None:
+    """Adding a variant under a taken name must fail loudly (the second would replace the
+    first); asking for a missing one names all the choices."""
+    from resnet_lab.registry import Registry
+
+    blocks: Registry[int] = Registry("block")
+    blocks.add("basic", 1)
+    blocks.add("bottleneck", 2)
+    with pytest.raises(ValueError, match="block 'basic' is registered twice"):
+        blocks.add("basic", 3)
+    assert blocks.get("basic") == 1
+    with pytest.raises(ConfigError) as unknown:
+        blocks.get("wide")
+    assert str(unknown.value) == "unknown block 'wide'; choose one of: basic, bottleneck"
+
+
+def test_the_api_refuses_a_misspelt_key_and_composes_inside_hydra() -> None:
+    """build_model checks the keys as the command line does (an added '+model.dpeth' built the
+    default net silently), and compose_config works inside an initialized Hydra (a notebook's
+    or a test's), where initializing again raises."""
+    from hydra import initialize_config_module
+
+    with pytest.raises(ConfigError, match=r"model\.dpeth"):
+        build_model(["+model.dpeth=20", "model.depth=8"])
+    with initialize_config_module(config_module="resnet_lab.conf", version_base="1.3"):
+        assert compose_config(["seed=3"]).seed == 3

@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 import torch
+from conftest import REPO
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
@@ -777,6 +779,30 @@ def test_a_refused_lesion_sweep_job_is_its_message_alone(tmp_path: Path) -> None
     assert done.returncode == 1
     assert "Traceback" not in done.stderr and "data.download" not in done.stdout + done.stderr
     assert "resnet-lab-lesion: error: cifar10 not found" in done.stderr
+
+
+def test_the_documented_lesion_defaults_are_the_tools() -> None:
+    """docs/lesion.md's table of settings gives each default the tool has (a study's size and
+    cost: samples, batch sizes, BN re-estimation)."""
+    cfg = compose_lesion_config(["checkpoint=x.pt"])
+    table = (REPO / "docs" / "lesion.md").read_text()
+    rows = re.findall(r"^\| `([\w.]+)=[^`]*` \| ([^|]+) \|", table, re.MULTILINE)
+    words = {"none": None, "all": None, "false": False, "true": True, "auto": "auto"}
+    checked = []
+    for key, default in rows:
+        text = default.strip().strip("`")
+        if text in words:
+            value: object = words[text]
+        elif text.isdigit():
+            value = int(text)
+        elif text.startswith("["):
+            value = text[1:-1].split(",")
+        else:  # said in words: "required", "the run's data.root, ..."
+            continue
+        assert OmegaConf.select(cfg, key) == value, key
+        checked.append(key)
+    assert len(checked) >= 12 and "lesion.samples" in checked
+    assert cfg.lesion.swap_max_k is None  # documented as lesion.max_k: the study uses max_k
 
 
 def test_a_bare_checkpoint_path_is_told_the_key_value_form(
