@@ -828,10 +828,13 @@ def test_a_bare_checkpoint_path_is_told_the_key_value_form(
     # a '~key' deletion is no path; a setting too long for a file name is a setting: Hydra
     # gets it (here: the missing checkpoint, exit 2), not the file system's error
     assert lesion._bare_word_problem(["~hydra/job_logging", "~data/name"]) is None
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
     monkeypatch.setattr(sys, "argv", ["resnet-lab-lesion", "data.root=" + "x" * 300])
     with pytest.raises(SystemExit) as stopped:
         lesion_entry_point()
     assert "checkpoint=PATH is required" in capsys.readouterr().err
+    assert list((tmp_path / "elsewhere").rglob("*")) == []  # a refused launch leaves nothing
     # a flag's value is no checkpoint: Hydra gets the arguments (and prints its help here)
     monkeypatch.setattr(sys, "argv", ["resnet-lab-lesion", "--config-dir", str(tmp_path), "-h"])
     with pytest.raises(SystemExit) as stopped:
