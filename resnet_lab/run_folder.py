@@ -48,11 +48,37 @@ class RunFolderBusy(UserError):
 
 
 HEARTBEAT_MARK = "heartbeat"  # in a lock whose holder touches it; older labs' locks lack it
+PID_NAMESPACE_MARK = "pidns:"  # + the holder's pid namespace: whose pids its pid is one of
+
+
+def _pid_namespace() -> str | None:
+    """This process's pid namespace (Linux): containers that share a host's name have their own."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return None
 
 
 def _this_process() -> str:
-    """A lock's content: who holds it, and that its mtime is a heartbeat."""
-    return f"{socket.gethostname()} {os.getpid()} {HEARTBEAT_MARK}\n"
+    """A lock's content: who holds it (host, pid and the pid's namespace), and that its mtime
+    is a heartbeat."""
+    namespace = _pid_namespace()
+    mark = f" {PID_NAMESPACE_MARK}{namespace}" if namespace else ""
+    return f"{socket.gethostname()} {os.getpid()} {HEARTBEAT_MARK}{mark}\n"
+
+
+def _pid_is_ours(words: list[str]) -> bool | None:
+    """Whether a lock's pid names a process this one sees: True on this host in this pid
+    namespace, False on another host or in another namespace (a container of the same name),
+    None on this host for a lock that does not say its namespace (an older lab's)."""
+    if not words or words[0] != socket.gethostname():
+        return False
+    namespaces = [
+        w.removeprefix(PID_NAMESPACE_MARK) for w in words if w.startswith(PID_NAMESPACE_MARK)
+    ]
+    if not namespaces:
+        return None
+    return namespaces[0] == _pid_namespace()
 
 
 class RunLock:
@@ -162,16 +188,17 @@ class RunLock:
             os.close(folder)  # releases the flock
 
     def owner_alive(self) -> bool:
-        """Whether the process named in the lock lives (this host: its pid; another: its
-        heartbeat), as far as this process can tell."""
+        """Whether the process named in the lock lives (this host and pid namespace: its pid;
+        another host or container: its heartbeat), as far as this process can tell."""
         try:
             host, pid_text, *marks = self.path.read_text().split()
             pid = int(pid_text)
         except (OSError, ValueError):
             # half-written: its owner may be between creating and writing it; stale if old
             return _age_s(self.path) < LOCK_WRITE_GRACE_S
-        if host != socket.gethostname():  # its pid cannot be checked from here: its heartbeat,
-            # if it beats (an older lab's lock never does: it stands, as it always did)
+        if _pid_is_ours([host, pid_text, *marks]) is False:  # another host's or container's
+            # pid, not to be checked here: its heartbeat, if it beats (an older lab's lock never
+            # does: it stands, as it always did)
             return HEARTBEAT_MARK not in marks or _age_s(self.path) < LOCK_FOREIGN_STALE_S
         if pid == os.getpid():
             return False
@@ -316,16 +343,19 @@ def remove_event_files(run_dir: Path) -> None:
 
 def holds_a_live_run(run_dir: Path) -> bool:
     """Whether a live process holds the run's lock: a run whose result.json says running
-    without one was killed (out of memory, kill -9, a lost node) and never said so. A lock that
-    beats says so itself, wherever its run is: touched within two beats, alive (a container's
-    pid is not this host's); untouched for LOCK_FOREIGN_STALE_S, gone (whatever now has its
-    pid). In between, and for an older lab's lock, the pid or the host decides."""
+    without one was killed (out of memory, kill -9, a lost node) and never said so. A lock of
+    this host and pid namespace: its pid decides at once. Another lock that beats says so
+    itself: touched within two beats, alive (a container's pid is not this host's); untouched
+    for LOCK_FOREIGN_STALE_S, gone (whatever now has its pid). In between, and for an older
+    lab's lock, the pid or the host decides."""
     lock = RunLock(run_dir)
     try:
-        beats = HEARTBEAT_MARK in lock.path.read_text().split()[2:]
+        words = lock.path.read_text().split()
     except OSError:
         return False
-    age = _age_s(lock.path)
+    if _pid_is_ours(words):
+        return lock.owner_alive()
+    beats, age = HEARTBEAT_MARK in words[2:], _age_s(lock.path)
     if beats and age < 2 * LOCK_HEARTBEAT_S:
         return True
     if beats and age > LOCK_FOREIGN_STALE_S:

@@ -655,6 +655,23 @@ def test_a_beating_lock_says_itself_whether_its_run_lives(tmp_path: Path) -> Non
     assert report.read_run(run / "result.json", "r/0").status == "killed"
 
 
+def test_a_lock_of_this_host_and_pid_namespace_is_read_at_once(tmp_path: Path) -> None:
+    """A run killed with -9 here showed running for up to two minutes (its lock, just touched,
+    was trusted as if from a container): its lock names its pid namespace, and in this one the
+    pid decides at once. A container's lock of the same host name is still read by its beat."""
+    run = write_run(tmp_path, "r/0", "table1/original", 0, status="running")
+    lock = run / "run.lock"
+    here = f"pidns:{os.stat('/proc/self/ns/pid').st_ino}"
+    lock.write_text(f"{socket.gethostname()} {_pid(alive=False)} heartbeat {here}\n")
+    assert report.read_run(run / "result.json", "r/0").status == "killed"  # touched just now
+    lock.write_text(f"{socket.gethostname()} {_pid(alive=True)} heartbeat {here}\n")
+    assert report.read_run(run / "result.json", "r/0").status == "running"
+    lock.write_text(f"{socket.gethostname()} {_pid(alive=False)} heartbeat pidns:1\n")
+    assert report.read_run(run / "result.json", "r/0").status == "running"  # its own pids
+    os.utime(lock, (0, 0))
+    assert report.read_run(run / "result.json", "r/0").status == "killed"
+
+
 def test_a_newer_schema_is_noted_and_the_current_one_is_not(tmp_path: Path) -> None:
     current = write_run(tmp_path, "a/0", "table1/original", 0, 7.0)
     assert report.read_run(current / "result.json", "a/0").notes == []

@@ -11,6 +11,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -48,6 +49,11 @@ RESULT_KEYS = (
     "final_train_error",
     "final_train_loss",
 )
+
+
+def own_lock(pid: int) -> str:
+    """The lock a process of this host and pid namespace writes."""
+    return f"{socket.gethostname()} {pid} heartbeat pidns:{os.stat('/proc/self/ns/pid').st_ino}\n"
 
 
 def fit(overrides: list[str], run_dir: Path) -> dict[str, Any]:
@@ -610,7 +616,6 @@ def test_a_save_after_a_fallback_keeps_the_checkpoint_it_wrote(tmp_path: Path) -
 def test_a_lock_is_taken_over_only_when_its_owner_is_surely_gone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import socket
     import subprocess
     import sys
 
@@ -638,7 +643,7 @@ def test_a_lock_is_taken_over_only_when_its_owner_is_surely_gone(
     os.utime(lock, (stale, stale))
     foreign = RunLock(tmp_path)
     foreign.acquire()
-    assert foreign.held and lock.read_text() == f"{socket.gethostname()} {os.getpid()} heartbeat\n"
+    assert foreign.held and lock.read_text() == own_lock(os.getpid())
     foreign.release()
     # this host, a live process of another user (signal 0 is not permitted): it stands too
     lock.write_text(f"{socket.gethostname()} {gone.pid}\n")
@@ -654,14 +659,24 @@ def test_a_lock_is_taken_over_only_when_its_owner_is_surely_gone(
     lock.write_text(f"{socket.gethostname()} {gone.pid} heartbeat\n")
     dead = RunLock(tmp_path)
     dead.acquire()
-    assert dead.held and lock.read_text() == f"{socket.gethostname()} {os.getpid()} heartbeat\n"
+    assert dead.held and lock.read_text() == own_lock(os.getpid())
     dead.release()
+    # a container of this host's name: its pids are its own, so its beat decides, as another
+    # machine's (its pid may be dead here, or another process's)
+    lock.write_text(f"{socket.gethostname()} {gone.pid} heartbeat pidns:1\n")
+    with pytest.raises(RunFolderBusy, match="another run"):
+        RunLock(tmp_path).acquire()
+    os.utime(lock, (stale, stale))
+    container = RunLock(tmp_path)
+    container.acquire()
+    assert container.held
+    container.release()
     # a lock naming this very process was left by an earlier one with the same pid (containers
     # reuse low pids): no other live process can hold it
     lock.write_text(f"{socket.gethostname()} {os.getpid()}\n")
     taken = RunLock(tmp_path)
     taken.acquire()
-    assert taken.held and lock.read_text() == f"{socket.gethostname()} {os.getpid()} heartbeat\n"
+    assert taken.held and lock.read_text() == own_lock(os.getpid())
     taken.release()
     assert not lock.exists()
     # a holder whose lock another process took over (a takeover race) leaves that one's lock
@@ -832,7 +847,6 @@ def test_two_processes_finding_one_stale_lock_never_both_hold_it(
 ) -> None:
     """A takes over the stale lock between B's check and B's takeover: B must then find A's
     lock alive and refuse, not delete it and take the folder too."""
-    import socket
     import subprocess
 
     sleeper = subprocess.Popen(["sleep", "60"])  # stands for process A, alive
@@ -858,7 +872,7 @@ def test_two_processes_finding_one_stale_lock_never_both_hold_it(
         with pytest.raises(RunFolderBusy, match="another run"):
             b.acquire()
         assert a.held and not b.held
-        assert lock.read_text() == f"{socket.gethostname()} {sleeper.pid} heartbeat\n"
+        assert lock.read_text() == own_lock(sleeper.pid)
     finally:
         sleeper.kill()
         sleeper.wait()
