@@ -821,9 +821,11 @@ def _print_evaluations(report: dict[str, Any], runs: str) -> None:
 
 def _print_report(report: dict[str, Any]) -> None:
     s = report["settings"]
+    longest = max((r.get("warmup_steps", 0) for r in report["results"]), default=0)
+    more = f" ({longest} for a step graph: its capture too)" if longest > s["warmup"] else ""
     print(
         f"\nResNet-{s['depth']} (width {s['width']}), batch {s['batch_size']}, {s['steps']} timed "
-        f"steps x {s['rounds']} rounds after {s['warmup']} warm-up, on {report['device']}"
+        f"steps x {s['rounds']} rounds after {s['warmup']} warm-up{more}, on {report['device']}"
     )
     load = report["load_average"]
     print(

@@ -83,7 +83,7 @@ def check_command_line(
 
 
 def _shell_completion(args: list[str]) -> bool:
-    return bool({"-sc", "--shell-completion"} & {arg.split("=", 1)[0] for arg in args})
+    return bool({"-sc", "--shell-completion"} & {long_flag(arg.split("=", 1)[0]) for arg in args})
 
 
 def end_quietly_when_the_reader_stops(args: list[str]) -> None:
@@ -107,7 +107,7 @@ def prints_only(args: list[str]) -> bool:
     return abbreviated or bool({"-h", "-c", "-i"} & names)
 
 
-def _long_flag(name: str) -> str:
+def long_flag(name: str) -> str:
     """A flag as Hydra's argparse reads it: the unambiguous prefix of a long flag (--cf) is
     that flag (--cfg); anything else stays as typed."""
     if not name.startswith("--") or name in _LONG_FLAGS:
@@ -118,14 +118,14 @@ def _long_flag(name: str) -> str:
 
 def _two_modes(args: list[str]) -> str | None:
     typed = {arg.split("=", 1)[0] for arg in args}
-    modes = {name: _MODES[_long_flag(name)] for name in typed if _long_flag(name) in _MODES}
+    modes = {name: _MODES[long_flag(name)] for name in typed if long_flag(name) in _MODES}
     if len(set(modes.values())) < 2:
         return None
     order = list(_MODES.values())
     given = sorted(modes, key=lambda name: (order.index(modes[name]), len(name)))
     hint = (
         " (--cfg and --info show one run: drop -m and give one value per key)"
-        if "--multirun" in modes.values()
+        if "--multirun" in modes.values() and {"--cfg", "--info"} & set(modes.values())
         else ""
     )
     return f"{' and '.join(given)} cannot be given together: Hydra runs one mode{hint}"
@@ -135,7 +135,7 @@ def _overrides_around_a_flag(args: list[str]) -> str | None:
     """``data=synthetic -m seed=0,1``: argparse takes the overrides as one run of words, so
     Hydra answers "unrecognized arguments" for those after the flag, without saying why."""
     for index, arg in enumerate(args):
-        if arg in ("-m", "--multirun") and 0 < index < len(args) - 1:
+        if long_flag(arg) in ("-m", "--multirun") and 0 < index < len(args) - 1:
             before, after = args[index - 1], args[index + 1]
             # a flag's value (-cd a=b/) is no override; a flag joined to its value (-cd=DIR)
             # takes nothing after it
@@ -155,7 +155,7 @@ def _a_file_as_the_output_folder(args: list[str], outputs_into_the_run: bool) ->
     """E.g. a checkpoint given as hydra.run.dir: Hydra's FileExistsError trace making it."""
     for arg in args:
         key, _, value = arg.partition("=")
-        if key in ("hydra.run.dir", "hydra.sweep.dir") and Path(value).is_file():
+        if key in ("hydra.run.dir", "hydra.sweep.dir") and _is_file(Path(value)):
             run = next((p for p in Path(value).parents if (p / "ckpt").is_dir()), None)
             hint = ""
             if run and outputs_into_the_run:
@@ -171,7 +171,7 @@ def _a_file_as_the_output_folder(args: list[str], outputs_into_the_run: bool) ->
 
 def _a_flag_without_its_mode(args: list[str]) -> str | None:
     """--resolve alone is Hydra's ValueError trace; -p alone is ignored and a whole run starts."""
-    flags = {_long_flag(arg.split("=", 1)[0]) for arg in args}
+    flags = {long_flag(arg.split("=", 1)[0]) for arg in args}
     if flags & {"-c", "--cfg", "-h", "--help"}:
         return None
     for flag in ("--resolve", "-p", "--package"):
@@ -189,9 +189,21 @@ def _an_output_folder_that_cannot_be_made(args: list[str]) -> str | None:
             continue
         if not value.strip():
             return f"{key} is empty: give a folder (an unset shell variable?)"
-        if "${" not in value and (problem := cannot_make(Path(value))):
+        try:
+            problem = None if "${" in value else cannot_make(Path(value))
+        except OSError as e:  # e.g. a name too long for the file system
+            problem = f"the file system refuses it ({e.strerror})"
+        if problem:
             return f"{key}={value}: {problem}"
     return None
+
+
+def _is_file(path: Path) -> bool:
+    """Path.is_file, False where the file system refuses the name (too long: told elsewhere)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def _not_a_run_folder(args: list[str]) -> str | None:
@@ -220,8 +232,9 @@ def cannot_make(folder: Path, file_told: bool = True) -> str | None:
 
 
 def is_sweep(args: list[str]) -> bool:
-    """-m, --multirun or hydra.mode=MULTIRUN: Hydra runs every job of the sweep."""
-    return bool({"-m", "--multirun", "hydra.mode=MULTIRUN"} & set(args))
+    """-m, --multirun (or its abbreviation) or hydra.mode=MULTIRUN: Hydra runs every job of
+    the sweep."""
+    return bool({"-m", "--multirun", "hydra.mode=MULTIRUN"} & {long_flag(arg) for arg in args})
 
 
 def _config_flags(args: list[str]) -> list[tuple[str, str | None]]:
@@ -268,9 +281,12 @@ def _a_config_folder_problem(args: list[str]) -> str | None:
     added = _added_config_folder(args)
     if added is None:
         return None
-    if not added.is_dir():
-        what = "is a file" if added.exists() else "does not exist"
-        return f"--config-dir {added} {what}: give the folder of your own configs"
+    try:
+        if not added.is_dir():
+            what = "is a file" if added.exists() else "does not exist"
+            return f"--config-dir {added} {what}: give the folder of your own configs"
+    except OSError as e:  # e.g. a name too long for the file system
+        return f"--config-dir {added}: the file system refuses it ({e.strerror})"
     for config in sorted(CONF_DIR.rglob("*.yaml")):
         name = config.relative_to(CONF_DIR)
         if (added / name).is_file():
@@ -497,10 +513,10 @@ def pasteable_override(key: str, value: Any) -> str:
     return f'"{override}"'  # reads better than shlex's '...'"'"'...' around single quotes
 
 
-def _hydra_value(value: Any) -> str:
-    """``value`` as Hydra's override grammar writes it."""
+def _hydra_value(value: Any, nested: bool = False) -> str:
+    """``value`` as Hydra's override grammar writes it (``nested``: in a list or dict)."""
     if isinstance(value, str):
-        return value if _reads_back(value) else _hydra_quoted(value)
+        return value if _reads_back(value, nested) else _hydra_quoted(value)
     if isinstance(value, bool) or value is None:
         return json.dumps(value)  # true, false, null
     if isinstance(value, float) and not math.isfinite(value):
@@ -508,19 +524,23 @@ def _hydra_value(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, dict):
-        return "{" + ",".join(f"{k}:{_hydra_value(v)}" for k, v in value.items()) + "}"
-    return "[" + ",".join(_hydra_value(v) for v in value) + "]"
+        return "{" + ",".join(f"{k}:{_hydra_value(v, True)}" for k, v in value.items()) + "}"
+    return "[" + ",".join(_hydra_value(v, True) for v in value) + "]"
 
 
-def _reads_back(value: str) -> bool:
-    """Whether Hydra reads ``value``, given bare, as this very string (not resolved later)."""
+def _reads_back(value: str, nested: bool = False) -> bool:
+    """Whether Hydra reads ``value``, given bare, as this very string (not resolved later);
+    ``nested``: as an element of a list (an empty string is none there, a '\\,' no comma)."""
     if "${" in value:
         return False
     try:
-        (override,) = OverridesParser.create().parse_overrides([f"k={value}"])
+        (override,) = OverridesParser.create().parse_overrides(
+            [f"k=[{value}]" if nested else f"k={value}"]
+        )
     except HydraException:
         return False
-    return not override.is_sweep_override() and override.value() == value
+    read = override.value()
+    return not override.is_sweep_override() and read == ([value] if nested else value)
 
 
 def _hydra_quoted(value: str) -> str:

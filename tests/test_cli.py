@@ -399,6 +399,14 @@ def test_a_file_given_as_the_run_folder_names_the_folder(
         ),
         # argparse takes a long flag's unambiguous prefix: Hydra's ValueError trace again
         (["-m", "--cf", "job", "seed=0,1"], "-m and --cf cannot be given together"),
+        (["--multi", "+experiment=glob(foo*)"], "+experiment=glob(foo*) matches no config"),
+        (["-m", "-r", "seed=0,1"], "-r and -m cannot be given together: Hydra runs one mode"),
+        # a name the file system refuses: its OSError trace
+        (
+            ["hydra.run.dir=" + "x" * 300],
+            f"hydra.run.dir={'x' * 300}: the file system refuses it (File name too long)",
+        ),
+        (["-cd", "x" * 300], f"--config-dir {'x' * 300}: the file system refuses it (File name"),
         (["--run", "--cfg", "job"], "--run and --cfg cannot be given together: Hydra runs one"),
         (["--info", "--multirun"], "--multirun and --info cannot be given together"),
         # --resolve alone was Hydra's ValueError trace; -p alone started a whole run
@@ -671,6 +679,7 @@ def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra(
         ["+experiment=table1/original", "shortcut=gate", "model.depth=8", "data=synthetic"],
         ["shortcut=glob(*)", "+experiment/table1=choice(original,gate_b6)"],  # not a run: Hydra's
         ["-sc", "install=bash"],  # shell completion's words are not overrides
+        ["--shell", "install=bash"],
         ["+experiment=table1/original", "experiment=table1/dropout"],  # chosen again: no '+'
         ["data=cifar100.yaml", "+experiment=/table1/original"],  # spellings Hydra takes
         ["-cn", "my_config", "experiment=table1/original"],  # another primary config
@@ -1035,6 +1044,7 @@ def test_a_refusal_is_said_with_hydras_job_logging_turned_off(tmp_path: Path) ->
         *("/r/new\nline", '/r/q"uote', "true", "12", "", "/r/${x}", "/r/\\${x}"),
         # a refused resume's other values: lists (a glob), dicts, numbers, null
         *([32000, 48000], ["x,y", "é"], {"a": "x y", "b": None}, 1e-05, float("inf"), True),
+        *(["", "a\\", "true"], {"a": "", "b": "c\\"}, [[1, "a,b"], {"k": [None]}], 2, 0.5),
     ],
 )
 def test_the_resume_hint_pastes_back_to_the_same_folder(value: object) -> None:
@@ -1058,7 +1068,8 @@ def test_the_resume_hint_pastes_back_to_the_same_folder(value: object) -> None:
     (override,) = OverridesParser.create().parse_overrides([arg])
     assert override.key_or_group == "hydra.run.dir"
     config = OmegaConf.create({"value": override.value()})  # as composed: interpolations resolved
-    assert OmegaConf.to_container(config, resolve=True)["value"] == value
+    back = OmegaConf.to_container(config, resolve=True)["value"]
+    assert json.dumps(back) == json.dumps(value)  # of the same types too: 1 is no true, 2 no 2.0
 
 
 def test_every_shipped_row_and_option_passes_the_checks() -> None:

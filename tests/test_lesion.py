@@ -825,6 +825,13 @@ def test_a_bare_checkpoint_path_is_told_the_key_value_form(
         assert stopped.value.code == 2
         said = f"{typo}: no such file, and no key=value setting (a checkpoint is given as"
         assert said in capsys.readouterr().err
+    # after a flag that takes no value, or one joined to its value, the word is checked too
+    for flag in ("-r", "--multi", "--config-dir=/tmp", "-cd=/tmp", "-cd/tmp"):
+        monkeypatch.setattr(sys, "argv", ["resnet-lab-lesion", flag, "resnet20.pt"])
+        with pytest.raises(SystemExit) as stopped:
+            lesion_entry_point()
+        assert stopped.value.code == 2 and "resnet20.pt: no such file" in capsys.readouterr().err
+    assert lesion._bare_word_problem(["--cfg", "job", "-cd", "x.pt", "--info", "a/b"]) is None
     # a '~key' deletion is no path; a setting too long for a file name is a setting: Hydra
     # gets it (here: the missing checkpoint, exit 2), not the file system's error
     assert lesion._bare_word_problem(["~hydra/job_logging", "~data/name"]) is None
