@@ -691,6 +691,27 @@ def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra(
         check_command_line(args, "resnet-lab", outputs_into_the_run=True)
 
 
+def test_a_long_flag_is_read_as_argparse_reads_it() -> None:
+    """An unambiguous prefix is its flag; an ambiguous one (argparse refuses it) stays as typed,
+    and so does a flag given in full or a short one. Two modes are named exactly, without the
+    --cfg/--info hint where neither is given."""
+    from resnet_lab.command_line import _two_modes, long_flag
+
+    assert [long_flag(f) for f in ("--cf", "--multi", "--shell")] == [
+        "--cfg",
+        "--multirun",
+        "--shell-completion",
+    ]
+    assert [long_flag(f) for f in ("--r", "--c", "--cfg", "-m", "seed=1")] == [
+        "--r",
+        "--c",
+        "--cfg",
+        "-m",
+        "seed=1",
+    ]
+    assert _two_modes(["-m", "-r"]) == "-r and -m cannot be given together: Hydra runs one mode"
+
+
 def test_the_checks_know_every_long_flag_of_hydra() -> None:
     """The abbreviations the checks expand (--cf: --cfg) are those Hydra's argparse takes."""
     from hydra._internal.utils import get_args_parser
@@ -1045,6 +1066,7 @@ def test_a_refusal_is_said_with_hydras_job_logging_turned_off(tmp_path: Path) ->
         # a refused resume's other values: lists (a glob), dicts, numbers, null
         *([32000, 48000], ["x,y", "é"], {"a": "x y", "b": None}, 1e-05, float("inf"), True),
         *(["", "a\\", "true"], {"a": "", "b": "c\\"}, [[1, "a,b"], {"k": [None]}], 2, 0.5),
+        *(float("-inf"), float("nan")),
     ],
 )
 def test_the_resume_hint_pastes_back_to_the_same_folder(value: object) -> None:

@@ -311,6 +311,19 @@ def test_path_gradients_decompose_the_full_gradient(monkeypatch: pytest.MonkeyPa
     assert study["gradient_90_range"] == list(central_range(shares, 0.9))
 
 
+def test_the_swap_table_has_a_cell_for_each_column() -> None:
+    """lesion.md's swap table: the Kendall tau column and its cell, row and header alike."""
+    section = {"per_k": [{"k": 1, "errors": [1.0], "tau_median": 0.5, "median": 1.0}]}
+    section["per_k"][0].update(q1=1.0, q3=1.0, min=1.0, max=1.0)
+    lines = lesion._per_k_section("h", "i", section, "samples", tau=True)
+    header, rule, row = lines[4:7]
+    assert header.count("|") == rule.count("|") == row.count("|") == 9
+    assert (
+        "| median Kendall tau |" in header
+        and row == "| 1 | 1 | 0.500 | 1.00 | 1.00 | 1.00 | 1.00 | 1.00 |"
+    )
+
+
 def test_the_path_sections_sentences_and_table() -> None:
     """lesion.md's path section, from a hand-made result: each range where it is said, and
     each length's row in the columns the header names."""

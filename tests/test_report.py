@@ -672,6 +672,25 @@ def test_a_lock_of_this_host_and_pid_namespace_is_read_at_once(tmp_path: Path) -
     assert report.read_run(run / "result.json", "r/0").status == "killed"
 
 
+def test_a_lock_says_its_holders_pid_namespace_and_only_this_hosts_is_checked(
+    tmp_path: Path,
+) -> None:
+    """The lab's own lock names its pid namespace; another host's lock with a namespace of the
+    same number is not this machine's; a foreign lock that beats stands for two beats and
+    more, until LOCK_FOREIGN_STALE_S."""
+    from resnet_lab import run_folder
+
+    namespace = run_folder._pid_namespace()
+    assert namespace and run_folder._this_process().endswith(f" pidns:{namespace}\n")
+    assert run_folder._pid_is_ours(["otherhost", "1", "heartbeat", f"pidns:{namespace}"]) is False
+    run = write_run(tmp_path, "r/0", "table1/original", 0, status="running")
+    lock = run / "run.lock"
+    lock.write_text(f"elsewhere-{socket.gethostname()} {_pid(alive=False)} heartbeat\n")
+    three_beats_ago = time.time() - 3 * run_folder.LOCK_HEARTBEAT_S
+    os.utime(lock, (three_beats_ago, three_beats_ago))
+    assert run_folder.holds_a_live_run(run)  # its pid cannot be checked from here
+
+
 def test_a_newer_schema_is_noted_and_the_current_one_is_not(tmp_path: Path) -> None:
     current = write_run(tmp_path, "a/0", "table1/original", 0, 7.0)
     assert report.read_run(current / "result.json", "a/0").notes == []

@@ -752,6 +752,32 @@ def test_cuda_step_graph_run_resumes_as_an_uninterrupted_one(
         assert relative_error(weights[1][name], w) < 1e-3, name
 
 
+def test_the_variants_stacked_and_process_summaries() -> None:
+    """--variants leaves out the lab step's own levers and repeats; the stacked seeds' and the
+    concurrent processes' ratios are theirs over one run's, None where a side failed."""
+    cpu = torch.device("cpu")
+    main = bench.Levers.parse("cl", cpu)
+    variants = bench._variant_levers("cl,none,cl+bf16,none", cpu, main)
+    assert [lv.name for lv in variants] == ["none", "cl+bf16"]
+    assert bench._variant_levers(None, cpu, main) == []
+    summary = bench._stacked_summary(2, {"images_per_s": 300.0}, {"images_per_s": 100.0}, "cpu")
+    assert summary is not None and summary["vs_one_lab_run"] == 3.0
+    assert bench._stacked_summary(2, {}, {"images_per_s": 100.0}, "cpu") is None
+
+
+def test_concurrent_processes_are_compared_with_one_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[int] = []
+
+    def processes(overrides: list[str], n: int, *args: object) -> dict[str, float]:
+        asked.append(n)
+        return {"images_per_s": 100.0 * n}
+
+    monkeypatch.setattr(bench, "concurrent_processes", processes)
+    args = SimpleNamespace(processes=4, rounds=2, threads=None)
+    summary = bench._processes_summary(args, [], steps=3, warmup=1)  # type: ignore[arg-type]
+    assert asked == [4, 1] and summary["vs_one_process"] == 4.0
+
+
 def _steps(c: bench.Contender, count: int, order: list[str]) -> float:
     order.append(c.name)
     assert c.step is not None
