@@ -55,6 +55,11 @@ _LONG_FLAGS = (
     *("--multirun", "--shell-completion", "--config-path", "--config-name", "--config-dir"),
     *("--info", "--experimental-rerun"),
 )
+# the flags that take the next word as their value (-i/--info: if one follows)
+_FLAGS_WITH_VALUE = frozenset(
+    {*_CONFIG_FLAGS, *_CONFIG_FLAGS.values(), "-c", "--cfg", "-p", "--package", "-i", "--info"}
+    | {"--experimental-rerun"}
+)
 
 
 def check_command_line(
@@ -97,14 +102,15 @@ def end_quietly_when_the_reader_stops(args: list[str]) -> None:
 
 def prints_only(args: list[str]) -> bool:
     """Whether Hydra only prints (help, a config, its info, the version) and runs nothing."""
-    printing = ("--help", "--hydra-help", "--version", "--cfg", "--info")
-    names = {arg.split("=", 1)[0] for arg in args}
-    abbreviated = any(  # argparse takes a long flag's prefix: --cf, --hel
-        name.startswith("--") and len(name) > 2 and flag.startswith(name)
-        for name in names
-        for flag in printing
-    )
-    return abbreviated or bool({"-h", "-c", "-i"} & names)
+    printing = {"--help", "--hydra-help", "--version", "--cfg", "--info", "-h", "-c", "-i"}
+    return bool(printing & {long_flag(arg.split("=", 1)[0]) for arg in args})
+
+
+def a_flags_value(args: list[str], index: int) -> bool:
+    """Whether ``args[index]`` is the value of the flag before it (``-cd DIR``, ``--cfg job``);
+    a flag joined to its value (``-cd=DIR``, ``-cdDIR``) or one that takes none has no next."""
+    flag = args[index - 1] if index > 0 else ""
+    return "=" not in flag and long_flag(flag) in _FLAGS_WITH_VALUE
 
 
 def long_flag(name: str) -> str:
@@ -137,13 +143,9 @@ def _overrides_around_a_flag(args: list[str]) -> str | None:
     for index, arg in enumerate(args):
         if long_flag(arg) in ("-m", "--multirun") and 0 < index < len(args) - 1:
             before, after = args[index - 1], args[index + 1]
-            # a flag's value (-cd a=b/) is no override; a flag joined to its value (-cd=DIR)
-            # takes nothing after it
-            flag = args[index - 2] if index > 1 else ""
-            a_flags_value = flag.startswith("-") and "=" not in flag
             an_override = "=" in before or before.startswith("~")  # ~key deletes one
             overrides = not before.startswith("-") and not after.startswith("-") and an_override
-            if overrides and not a_flags_value:
+            if overrides and not a_flags_value(args, index - 1):  # -cd a=b/ -m: the flag's
                 return (
                     f"{arg} goes before the overrides or after them all, not between: "
                     f"{shlex.join([arg, *args[:index], *args[index + 1 :]])}"

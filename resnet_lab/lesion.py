@@ -55,9 +55,9 @@ from torch import Tensor, nn
 
 from resnet_lab import stopping
 from resnet_lab.command_line import (
+    a_flags_value,
     check_command_line,
     end_quietly_when_the_reader_stops,
-    long_flag,
     unknown_keys,
 )
 from resnet_lab.config import keys_not_in_schema, schema_keys, with_closest_key
@@ -1032,23 +1032,12 @@ def _into_the_log_file(message: str) -> None:
             handler.handle(record)
 
 
-# Hydra's flags that take a value as the next word (argparse: also a long one's abbreviation)
-_FLAGS_WITH_VALUE = frozenset(
-    (
-        *("-cd", "-cp", "-cn", "-c", "-p", "-i", "--cfg", "--package", "--config-path"),
-        *("--config-name", "--config-dir", "--experimental-rerun", "--info"),
-    )
-)
-
-
 def _bare_word_problem(args: list[str]) -> str | None:
     """A word that is no setting (no '='), where a checkpoint's path was meant, as
     ``resnet-lab-eval`` and ``resnet-lab-gates`` take it: the ``checkpoint=PATH`` form, instead of
     Hydra's parse error (exit 1). A flag's value, a ``~key`` deletion and a setting pass."""
     for i, arg in enumerate(args):
-        flag_before = args[i - 1] if i else ""  # joined to its value (-cd=DIR, -cdDIR): none
-        a_flags_value = "=" not in flag_before and long_flag(flag_before) in _FLAGS_WITH_VALUE
-        if "=" in arg or arg.startswith(("-", "~")) or a_flags_value:
+        if "=" in arg or arg.startswith(("-", "~")) or a_flags_value(args, i):
             continue
         exists = False
         with contextlib.suppress(OSError):  # e.g. a name too long for the file system

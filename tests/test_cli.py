@@ -716,11 +716,14 @@ def test_the_checks_know_every_long_flag_of_hydra() -> None:
     """The abbreviations the checks expand (--cf: --cfg) are those Hydra's argparse takes."""
     from hydra._internal.utils import get_args_parser
 
-    from resnet_lab.command_line import _LONG_FLAGS
+    from resnet_lab.command_line import _FLAGS_WITH_VALUE, _LONG_FLAGS
 
     parser = get_args_parser()
     hydras = {o for action in parser._actions for o in action.option_strings if o[:2] == "--"}
     assert set(_LONG_FLAGS) == hydras
+    # and those that take the next word as their value (a lesion study's bare-word check)
+    valued = {o for a in parser._actions if a.nargs != 0 for o in a.option_strings}
+    assert valued == _FLAGS_WITH_VALUE
 
 
 def test_a_config_folder_given_with_config_dir_is_searched_too(
