@@ -541,7 +541,13 @@ class Trainer:
             )
 
     def _restore(self, state: dict[str, Any], path: Path) -> None:
-        self.model.load_state_dict(state["model"])
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as e:  # the same config built another net: another lab version
+            raise CheckpointError(
+                f"{path}: its weights do not fit the network this resnet-lab builds from the "
+                f"run's config (written by another version?): {e}"
+            ) from None
         self.optimizer.load_state_dict(state["optimizer"])
         self.batches.load_state_dict(state["batches"])
         torch.set_rng_state(state["rng"]["torch"])

@@ -265,10 +265,14 @@ def test_pre_activation_shares_the_head_at_unit_0_and_where_the_shape_changes() 
 
 def test_pre_activation_projection_has_no_bn() -> None:
     """The authors' pre-activation code: a bare 1x1 conv on the already normalised input; the
-    original unit's projection has its BN (option B)."""
-    pre = build_model([*TINY, "model.depth=11", "model.block=bottleneck", "after_add=identity"])
-    post = build_model([*TINY, "model.depth=11", "model.block=bottleneck"])
-    for net, layers in ((pre, ["Conv2d"]), (post, ["Conv2d", "BatchNorm2d"])):
+    original unit's projection has its BN (option B), and so has the ReLU-only pre-activation
+    unit's, whose input past the first unit is the ReLU of an unnormalised sum."""
+    bottleneck = [*TINY, "model.depth=11", "model.block=bottleneck"]
+    pre = build_model([*bottleneck, "after_add=identity"])
+    relu_pre = build_model([*bottleneck, "after_add=relu_preact"])
+    post = build_model(bottleneck)
+    with_bn = ["Conv2d", "BatchNorm2d"]
+    for net, layers in ((pre, ["Conv2d"]), (relu_pre, with_bn), (post, with_bn)):
         for i in net.downsampling_units:
             assert [type(m).__name__ for m in net.units[i].shortcut.downsample] == layers, i
 

@@ -27,6 +27,7 @@ import resnet_lab.train
 from resnet_lab import run_folder
 from resnet_lab.api import compose_config
 from resnet_lab.checkpoint import (
+    CheckpointError,
     atomic_write_text,
     list_checkpoints,
     load_checkpoint,
@@ -387,6 +388,20 @@ def test_a_checkpoint_of_an_older_version_is_not_evaluated_twice(
     (tmp_path / "result.json").unlink()  # as if killed after its last checkpoint
     fit([*ARGS, "resume=true"], tmp_path)
     assert_same_records(tmp_path, reference)
+
+
+def test_weights_of_another_net_are_refused_on_resume_naming_the_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """A version of the lab that built the run's config into another net (a projection's BN
+    added or dropped) wrote weights that do not fit: one clear error, not a torch trace."""
+    fit([*ARGS, "trainer.max_steps=10"], tmp_path)
+    [path] = list_checkpoints(tmp_path / "ckpt")
+    state = load_checkpoint(path)
+    state["model"] = {k: v for k, v in state["model"].items() if not k.startswith("fc.")}
+    save_checkpoint(state, tmp_path / "ckpt", 10, keep=2)
+    with pytest.raises(CheckpointError, match=r"step_0000010.pt: its weights do not fit"):
+        fit([*ARGS, "resume=true"], tmp_path)
 
 
 def test_an_evaluation_redone_on_resume_is_kept_through_a_later_crash(

@@ -186,7 +186,7 @@ class ResNet(nn.Module):
             for i in range(n):
                 stride = 2 if stage > 0 and i == 0 else 1
                 site = ShortcutSite(
-                    channels, out_channels, stride, downsample, norm=not layout.pre_activation
+                    channels, out_channels, stride, downsample, norm=not layout.normalises_input
                 )
                 if site.changes_shape:
                     self.downsampling_units.append(len(units))

@@ -41,8 +41,10 @@ class ZeroPadDownsample(nn.Module):
 
 
 class Projection(nn.Sequential):
-    """Option B: a strided 1x1 convolution (+ BN, except in pre-activation nets, whose input is
-    already normalised, as in the authors' pre-activation code)."""
+    """Option B: a strided 1x1 convolution (+ BN, except where the unit's head normalises its
+    input: full pre-activation nets, as in the authors' pre-activation code). The ReLU-only
+    pre-activation unit puts a BN after each of its weight layers and reads the ReLU of an
+    unnormalised sum past its first unit: its projection keeps its BN, as in the original unit."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, norm: bool) -> None:
         layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, 1, stride, bias=False)]
@@ -59,7 +61,7 @@ class GateActivation(nn.Sigmoid):
 class ShortcutSite:
     """Where a shortcut sits: the unit's channels and stride, and how its identity is reshaped
     when they change the shape (``downsample``: zero_pad or projection; ``norm``: the
-    projection's BN, absent in pre-activation nets)."""
+    projection's BN, absent where the unit's input is already normalised)."""
 
     in_channels: int
     out_channels: int

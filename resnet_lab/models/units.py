@@ -34,6 +34,11 @@ class BranchLayout:
         """Pre-activation layouts activate the *next* unit's input instead of the sum."""
         return bool(self.head)
 
+    @property
+    def normalises_input(self) -> bool:
+        """Whether the head's BN normalises the unit's input, which its projection then reads."""
+        return "bn" in self.head
+
 
 BRANCH_LAYOUTS: Registry[BranchLayout] = Registry("branch layout")
 BRANCH_LAYOUTS.add("post_act", BranchLayout((), ("bn",)))  # diagrams: module docstring
