@@ -4,7 +4,9 @@ told in one line, not as a KeyboardInterrupt trace from inside torch's import.""
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import os
+import platform
 import signal
 import sys
 
@@ -17,7 +19,33 @@ TOOLS = {  # command -> the function it runs
 }
 
 
+HYDRA_TOOLS = ("resnet-lab", "resnet-lab-lesion")  # Hydra's own --version names Hydra's
+
+
+def version_line(prog: str) -> str:
+    """What ``--version`` prints: the lab's version and those a bug report needs."""
+    from resnet_lab import __version__
+
+    versions = ", ".join(
+        f"{name} {importlib.metadata.version(name)}" for name in ("torch", "hydra-core")
+    )
+    return f"{prog} {__version__} (Python {platform.python_version()}, {versions})"
+
+
+def _asks_for_version(prog: str, args: list[str]) -> bool:
+    if prog not in HYDRA_TOOLS:
+        return "--version" in args
+    from resnet_lab.command_line import a_flags_value, long_flag
+
+    return any(
+        long_flag(arg) == "--version" and not a_flags_value(args, i) for i, arg in enumerate(args)
+    )
+
+
 def _start(prog: str) -> None:
+    if _asks_for_version(prog, sys.argv[1:]):
+        print(version_line(prog))
+        sys.exit(0)
     module, _, function = TOOLS[prog].partition(":")
     try:
         entry = getattr(importlib.import_module(module), function)

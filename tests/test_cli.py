@@ -916,6 +916,46 @@ def test_each_console_script_starts_its_own_tool(
         assert done.value.code == 0 and capsys.readouterr().out.startswith(f"usage: {prog} ")
 
 
+@pytest.mark.parametrize(
+    ("prog", "flag"),
+    [
+        ("resnet-lab", "--version"),
+        ("resnet-lab", "--vers"),  # argparse's abbreviation, as Hydra reads it
+        ("resnet-lab-lesion", "--version"),
+        ("resnet-lab-report", "--version"),
+        ("resnet-lab-eval", "--version"),
+    ],
+)
+def test_version_names_the_lab_and_what_it_runs_on(
+    prog: str, flag: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hydra's --version printed "Hydra 1.3.x", the argparse tools had none: a bug report
+    needs the lab's version and torch's. The tool itself is not even imported."""
+    import importlib.metadata
+    import platform
+
+    from resnet_lab import __version__, console
+
+    monkeypatch.setattr(sys, "argv", [prog, "shortcut=gate", flag])
+    monkeypatch.setattr(console.importlib, "import_module", pytest.fail)
+    with pytest.raises(SystemExit) as done:
+        console._start(prog)
+    torch_version = importlib.metadata.version("torch")
+    assert done.value.code == 0
+    assert capsys.readouterr().out == (
+        f"{prog} {__version__} (Python {platform.python_version()}, torch {torch_version}, "
+        f"hydra-core {importlib.metadata.version('hydra-core')})\n"
+    )
+
+
+def test_a_flags_value_is_no_version_request() -> None:
+    """``-cd --version`` names a config folder (refused as missing), it asks for no version."""
+    from resnet_lab.console import _asks_for_version
+
+    assert not _asks_for_version("resnet-lab", ["-cd", "--version"])
+    assert _asks_for_version("resnet-lab", ["-cd", "conf", "--version"])
+
+
 def test_a_ctrl_c_while_a_tool_starts_is_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
