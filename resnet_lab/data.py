@@ -327,13 +327,22 @@ def _present(folder: Path, names: list[str]) -> bool:
 
 def absolute_root(root: str) -> str:
     """A data root as an absolute path: a relative one is relative to where the command was
-    started, even if Hydra changed the working directory."""
+    started, even if Hydra changed the working directory. An empty one stays empty (Path("")
+    is the current folder, not what ``data.root=$DATA`` with DATA unset meant): refused where
+    files are read, unused by synthetic data."""
+    if not root.strip():
+        return root
     return to_absolute_path(str(Path(root).expanduser()))
 
 
 def _load_cifar(cfg: DataCfg) -> HostData:
     """Find the dataset under cfg.root: binary version first, then the python version."""
     name = cfg.name
+    if not cfg.root.strip():
+        raise DataError(
+            "data.root is empty (an unset shell variable? RESNET_LAB_DATA set to nothing?): "
+            "give the folder holding the dataset, or leave both out to read ./data"
+        )
     root = Path(absolute_root(cfg.root))
     if name == "cifar10":
         bin_folder, bin_names = CIFAR10_BIN_FOLDER, [*CIFAR10_BIN_TRAIN, CIFAR10_BIN_TEST]

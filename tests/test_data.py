@@ -230,6 +230,19 @@ def test_a_data_root_that_is_a_file_is_refused_as_such(tmp_path: Path) -> None:
         D.load_data(cfg(other, download=True), "cpu")  # nothing downloaded into a file
 
 
+@pytest.mark.parametrize("root", ["", "  "])
+def test_an_empty_data_root_is_refused_not_read_as_the_current_folder(
+    root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``data.root=$DATA`` with DATA unset: the current folder, which may even hold the data,
+    is not what the user named."""
+    write_cifar10_bin(tmp_path / "cifar-10-batches-bin")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match=r"^data\.root is empty \(an unset shell variable\? "):
+        D.load_data(cfg(root), "cpu")
+    assert D.absolute_root(root) == root  # a run records it as set (synthetic data need none)
+
+
 def test_incomplete_binary_folder_names_missing_files(tmp_path: Path) -> None:
     folder = tmp_path / "cifar-10-batches-bin"
     write_cifar10_bin(folder)
