@@ -26,7 +26,7 @@ from typing import Any, cast
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Glob, Override, ValueType
 from hydra.errors import HydraException
-from omegaconf import OmegaConf
+from omegaconf import ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from resnet_lab.config import CONF_DIR, Config, in_schema, schema_keys, unknown_keys_message
@@ -420,11 +420,17 @@ def wrong_type(args: list[str], schema: type) -> str | None:
             values = list(override.sweep_iterator()) if override.is_sweep_override() else None
         except HydraException:  # interval(...) and glob(...) of a setting: left to Hydra
             continue
+        arg_value = arg.partition("=")[2]
         for value in [override.value()] if values is None else values:
             try:
                 OmegaConf.update(typed, key, value, merge=True)
             except OmegaConfBaseException as e:
-                return f"{arg}: {str(e).splitlines()[0]}"
+                told = str(e).splitlines()[0]
+                if isinstance(OmegaConf.select(typed, key), ListConfig) and not isinstance(
+                    value, list
+                ):  # "int is not a ListConfig": how to write a list (a shell leaves [] alone)
+                    told = f"{told.rstrip('.')}: {key} takes a list, e.g. {key}=[{arg_value}]"
+                return f"{arg}: {told}"
     return None
 
 

@@ -612,7 +612,16 @@ def test_a_slurm_sweep_without_slurm_is_refused_once(
         # a value of the wrong type: Hydra's five-line merge error, exit 1 (once per job)
         (["trainer.lr=abc"], "trainer.lr=abc: Value 'abc' of type 'str' could not be converted"),
         (["seed=1.5"], "seed=1.5: Value '1.5' of type 'float' could not be converted to Integer"),
-        (["trainer.milestones=5"], "trainer.milestones=5: Invalid value assigned: int is not a"),
+        (
+            ["trainer.milestones=5"],
+            "trainer.milestones=5: Invalid value assigned: int is not a ListConfig, list or tuple:"
+            " trainer.milestones takes a list, e.g. trainer.milestones=[5]\n",
+        ),
+        (  # a sweep of a list setting: the user meant a list
+            ["-m", "trainer.milestones=5,7"],
+            "trainer.milestones=5,7: Invalid value assigned: int is not a ListConfig, list or "
+            "tuple: trainer.milestones takes a list, e.g. trainer.milestones=[5,7]\n",
+        ),
         (["-m", "seed=0,x"], "seed=0,x: Value 'x' of type 'str' could not be converted to Int"),
         (["trainer.lr=null"], "trainer.lr=null: field 'trainer.lr' is not Optional"),
         (["trainer.compile=maybe"], "trainer.compile=maybe: Value 'maybe' is not a valid bool"),
@@ -636,6 +645,12 @@ def test_a_mistyped_setting_or_row_is_told_with_the_choices(
         (["resnet-lab", "resnet-lab-lesion"], "seed=x", "Value 'x' of type 'str' could not be"),
         (["resnet-lab-lesion"], "lesion.samples=abc", "Value 'abc' of type 'str' could not be"),
         (["resnet-lab-lesion"], "data.limit=1.5", "Value '1.5' of type 'float' could not be"),
+        (
+            ["resnet-lab-lesion"],
+            "lesion.experiments=single",
+            "Invalid value assigned: str is not a ListConfig, list or tuple: lesion.experiments "
+            "takes a list, e.g. lesion.experiments=[single]\n",
+        ),
     ],
 )
 def test_the_lesion_tool_tells_a_value_of_the_wrong_type_too(
