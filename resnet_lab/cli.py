@@ -4,7 +4,6 @@ message; Hydra's own (an option name that does not exist) exit 1 with the list o
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from resnet_lab.command_line import (
     check_command_line,
     end_quietly_when_the_reader_stops,
     is_sweep,
+    outputs_root,
     pasteable_override,
 )
 from resnet_lab.errors import JobRefused, UserError
@@ -101,8 +101,7 @@ def command() -> None:
     stopping.install_launcher_handlers()
     # a refused launch's run folder is discarded (discard_refused_folder); so is the outputs
     # folder above it if this launch made it and left it empty
-    outputs = Path(os.environ.get("RESNET_LAB_OUTPUTS", "outputs"))
-    with outputs_removed_if_left_empty(outputs, sys.argv[1:]):
+    with outputs_removed_if_left_empty(outputs_root("config"), sys.argv[1:]):
         try:
             main()
         except KeyboardInterrupt:  # a run catches its own signals: this came before or between

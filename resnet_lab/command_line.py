@@ -12,6 +12,7 @@ trace and a folder each (``make reproduce-table`` launches dozens)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -63,11 +64,15 @@ _FLAGS_WITH_VALUE = frozenset(
 
 
 def check_command_line(
-    args: list[str], tool: str, outputs_into_the_run: bool = False, schema: type = Config
+    args: list[str],
+    tool: str,
+    outputs_into_the_run: bool = False,
+    schema: type = Config,
+    config_name: str = "config",
 ) -> None:
     """Exit 2 with one message for these mistakes; anything else is left to Hydra.
     ``outputs_into_the_run``: the tool's output folder is a run's folder (resnet-lab);
-    ``schema``: the tool's settings (the dataclass of its primary config)."""
+    ``schema``: the tool's settings (the dataclass of its primary config, ``config_name``)."""
     if _shell_completion(args):
         return  # its words (install=bash, query=...) are not overrides
     problem = (
@@ -75,7 +80,7 @@ def check_command_line(
         or _overrides_around_a_flag(args)
         or _a_flag_without_its_mode(args)
         or _a_file_as_the_output_folder(args, outputs_into_the_run)
-        or _an_output_folder_that_cannot_be_made(args)
+        or _an_output_folder_that_cannot_be_made(args, config_name)
         or (outputs_into_the_run and _not_a_run_folder(args))
         or _a_config_folder_problem(args)
         or _sweep_matching_nothing(args)
@@ -182,9 +187,18 @@ def _a_flag_without_its_mode(args: list[str]) -> str | None:
     return None
 
 
-def _an_output_folder_that_cannot_be_made(args: list[str]) -> str | None:
+def _an_output_folder_that_cannot_be_made(args: list[str], config_name: str) -> str | None:
     """An empty folder (an unset shell variable: the run would fill the current folder), a file
-    on the way to it, or a folder this user cannot write in: Hydra's trace making it."""
+    on the way to it, or a folder this user cannot write in: Hydra's trace making it. The
+    default folder too (``outputs/`` in a folder the user cannot write in)."""
+    folder_key = "hydra.sweep.dir" if is_sweep(args) else "hydra.run.dir"
+    if not prints_only(args) and folder_key not in {a.partition("=")[0].lstrip("+") for a in args}:
+        root = outputs_root(config_name, is_sweep(args))
+        if problem := cannot_make(root):
+            return (
+                f"{problem}, where the outputs go by default ({root}/): start from a folder you "
+                f"can write in, or give {folder_key}=DIR"
+            )
     for arg in args:
         key, _, value = arg.partition("=")
         if key not in ("hydra.run.dir", "hydra.sweep.dir"):
@@ -198,6 +212,15 @@ def _an_output_folder_that_cannot_be_made(args: list[str]) -> str | None:
         if problem:
             return f"{key}={value}: {problem}"
     return None
+
+
+def outputs_root(config_name: str, sweep: bool = False) -> Path:
+    """The folder a tool's runs (or sweeps) go below, as its primary config names it: the part
+    of ``hydra.run.dir`` before the date and time (``outputs``, or ``$RESNET_LAB_OUTPUTS``)."""
+    config = OmegaConf.load(CONF_DIR / f"{config_name}.yaml")
+    template = OmegaConf.to_container(config, resolve=False)["hydra"]["sweep" if sweep else "run"]
+    parts = itertools.takewhile(lambda part: "${now:" not in part, template["dir"].split("/"))
+    return Path(OmegaConf.create({"root": "/".join(parts)}).root)
 
 
 def _is_file(path: Path) -> bool:

@@ -58,6 +58,7 @@ from resnet_lab.command_line import (
     a_flags_value,
     check_command_line,
     end_quietly_when_the_reader_stops,
+    outputs_root,
     unknown_keys,
 )
 from resnet_lab.config import keys_not_in_schema, schema_keys, with_closest_key
@@ -1059,7 +1060,7 @@ def command() -> None:
     """The ``resnet-lab-lesion`` entry point: the command-line checks (a bare checkpoint path:
     see ``_bare_word_problem``), then Hydra's app."""
     args = sys.argv[1:]
-    check_command_line(args, "resnet-lab-lesion", schema=LesionRunCfg)
+    check_command_line(args, "resnet-lab-lesion", schema=LesionRunCfg, config_name="lesion")
     if unknown := unknown_keys(args, LesionRunCfg):
         print(f"resnet-lab-lesion: error: {unknown_settings_message(unknown)}", file=sys.stderr)
         sys.exit(2)
@@ -1070,7 +1071,7 @@ def command() -> None:
     # Hydra starting up, or between the jobs of a sweep: a SIGTERM ended the process without a
     # word; the study and main() take the signals over while they run
     with (
-        outputs_removed_if_left_empty(Path("lesions"), args),
+        outputs_removed_if_left_empty(outputs_root("lesion"), args),
         stopping.signals_interrupt() as received,
     ):
         try:

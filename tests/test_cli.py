@@ -498,6 +498,33 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_hydra(
         check_command_line(["-m", "seed=0,1", f"hydra.sweep.dir={locked}/sweep"], "resnet-lab")
     assert f"cannot write in {locked} (permission denied)" in capsys.readouterr().err
     check_command_line([f"hydra.run.dir={tmp_path}/new/run"], "resnet-lab")  # fine: made
+    # the default folder, below one the user cannot write in: Hydra's PermissionError trace
+    monkeypatch.chdir(locked)
+    for tool, config, args, default in [
+        (
+            "resnet-lab",
+            "config",
+            ["seed=1"],
+            "outputs/): start from a folder you can write in, or give hydra.run.dir=DIR",
+        ),
+        (
+            "resnet-lab",
+            "config",
+            ["-m", "seed=0,1"],
+            "multirun/): start from a folder you can write in, or give hydra.sweep.dir=DIR",
+        ),
+        ("resnet-lab-lesion", "lesion", ["checkpoint=x"], "lesions/): start from"),
+    ]:
+        with pytest.raises(SystemExit):
+            check_command_line(args, tool, config_name=config)
+        assert capsys.readouterr().err.startswith(
+            f"{tool}: error: cannot write in {locked} (permission denied), where the outputs go "
+            f"by default ({default}"
+        )
+    check_command_line(["seed=1", f"hydra.run.dir={tmp_path}/run"], "resnet-lab")  # elsewhere
+    check_command_line(["--cfg", "job"], "resnet-lab")  # prints only: writes nothing
+    monkeypatch.setenv("RESNET_LAB_OUTPUTS", str(tmp_path / "runs"))
+    check_command_line(["seed=1"], "resnet-lab")  # the default moved, to a folder it can make
 
 
 def test_a_run_folder_without_write_permission_is_one_message(
