@@ -86,6 +86,7 @@ def check_command_line(
         or _sweep_matching_nothing(args)
         or (override_problem(args) if outputs_into_the_run else wrong_type(args, schema))
         or (outputs_into_the_run and _a_mistake_every_job_makes(args))
+        or (outputs_into_the_run and _every_job_refused(args))
     )
     if problem:
         print(f"{tool}: error: {problem}", file=sys.stderr)
@@ -376,6 +377,25 @@ def _a_mistake_every_job_makes(args: list[str]) -> str | None:
             "launch from a Slurm login node, or choose hydra/launcher=basic or parallel"
         )
     return None
+
+
+def _every_job_refused(args: list[str]) -> str | None:
+    """A new sweep none of whose jobs would train (resnet_lab.preflight), in the lab's own
+    config folder (the rows of another, its globs, are Hydra's to find)."""
+    if not is_sweep(args) or prints_only(args) or _config_folders(args) != [CONF_DIR]:
+        return None
+    from resnet_lab.preflight import every_job_refused
+
+    jobs_args, sweep_dir = [], None
+    for i, arg in enumerate(args):
+        key, _, value = arg.partition("=")
+        if key == "hydra.sweep.dir":
+            sweep_dir = value
+        if not (
+            arg.startswith("-") or a_flags_value(args, i) or key.lstrip("+~").startswith("hydra")
+        ):
+            jobs_args.append(arg)
+    return every_job_refused(jobs_args, sweep_dir)
 
 
 def override_problem(args: list[str]) -> str | None:

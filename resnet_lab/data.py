@@ -336,7 +336,21 @@ def absolute_root(root: str) -> str:
 
 
 def _load_cifar(cfg: DataCfg) -> HostData:
-    """Find the dataset under cfg.root: binary version first, then the python version."""
+    """Read the dataset ``locate_cifar`` finds (fetching it first with data.download=true)."""
+    binary, folder = locate_cifar(cfg)
+    if binary:
+        if cfg.name == "cifar10":
+            return load_cifar10_binary(folder, CIFAR10_BIN_MD5 if cfg.verify else None)
+        return load_cifar100_binary(folder, CIFAR100_BIN_RECORDS if cfg.verify else None)
+    if cfg.download:
+        _download_python(folder.parent, cfg.name)
+    return load_cifar_python(folder, cfg.name, cfg.verify)
+
+
+def locate_cifar(cfg: DataCfg) -> tuple[bool, Path]:
+    """Where the dataset's files are under cfg.root, found without reading them: (binary?,
+    folder), the binary version first, then the python version (where data.download=true
+    would fetch it, if it is not there); a DataError naming where it looked."""
     name = cfg.name
     if not cfg.root.strip():
         raise DataError(
@@ -363,19 +377,14 @@ def _load_cifar(cfg: DataCfg) -> HostData:
     # The root may hold the unpacked folder, or be that folder itself.
     for folder in (root / bin_folder, root):
         if _present(folder, bin_names):
-            if name == "cifar10":
-                return load_cifar10_binary(folder, CIFAR10_BIN_MD5 if cfg.verify else None)
-            return load_cifar100_binary(folder, CIFAR100_BIN_RECORDS if cfg.verify else None)
+            return True, folder
     py_names = [f for f, _ in _python_files(_torchvision_class(name))]
     py_candidates = [root / py_folder] + ([root] if root.name == py_folder else [])
     for folder in py_candidates:
         if _present(folder, py_names):
-            if cfg.download:
-                _download_python(folder.parent, name)
-            return load_cifar_python(folder, name, cfg.verify)
+            return False, folder
     if cfg.download:
-        _download_python(root, name)
-        return load_cifar_python(root / py_folder, name, cfg.verify)
+        return False, root / py_folder
     looked = "\n".join(
         [
             f"  {root / bin_folder}  (binary version: {', '.join(bin_names)})",
@@ -387,6 +396,13 @@ def _load_cifar(cfg: DataCfg) -> HostData:
     raise DataError(
         f"{name} not found{missing_root}. Looked in:\n{looked}\n{_how_to_get(name, root)}"
     )
+
+
+def check_data_options(cfg: DataCfg) -> None:
+    """What ``load_data`` refuses before it reads a file: its options, and files not there."""
+    _check_options(cfg)
+    if cfg.name != "synthetic":
+        locate_cifar(cfg)
 
 
 def make_synthetic(num_classes: int, train_size: int, test_size: int) -> HostData:

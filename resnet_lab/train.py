@@ -9,6 +9,7 @@ one (tested); on CUDA, cuDNN's autotuned and atomic-add kernels round differentl
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import errno
 import logging
@@ -46,7 +47,14 @@ from resnet_lab.config import (
     check_known_keys,
     flatten_keys,
 )
-from resnet_lab.data import DeviceData, TrainBatches, absolute_root, eval_batches, load_data
+from resnet_lab.data import (
+    DeviceData,
+    TrainBatches,
+    absolute_root,
+    check_data_options,
+    eval_batches,
+    load_data,
+)
 from resnet_lab.device import resolve_device, set_cuda_math
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import ARCHS, SHORTCUTS, build_network, config_as_trained, describe_network
@@ -121,6 +129,17 @@ def evaluations_in_run(t: TrainerCfg | DictConfig) -> int:
     """How many evaluations a run makes from step 0 (for the benchmark's full-run time)."""
     every, last = t.eval_every, t.max_steps  # plain ints: a config read per step is slow
     return sum(eval_scheduled(step, every, last) for step in range(1, last + 1))
+
+
+def check_before_training(cfg: DictConfig) -> None:
+    """Raise the UserError a run of ``cfg`` would stop with before training, without a run: its
+    config and device, its network (built on the meta device, which allocates nothing) and its
+    data files (looked for, not read). ``cfg`` is left as it was."""
+    cfg = copy.deepcopy(cfg)
+    Trainer(cfg, Path())
+    with torch.device("meta"):
+        build_network(cfg)
+    check_data_options(cfg.data)
 
 
 def spread_over_gpus(cfg: DictConfig, job_index: int) -> None:

@@ -577,6 +577,11 @@ def _refused_before_hydra(
         ),
         (["-m", "seed=0,1", "resume=yes"], "resume=true continues the sweep in hydra.sweep.dir"),
         (["-m", "seed=0,1", "resume=1"], "resume=true continues the sweep in hydra.sweep.dir"),
+        (  # found in each job's config, before any job starts (resnet_lab.preflight)
+            ["-m", "seed=0,1,2", "model.depth=21"],
+            "every job of this sweep (3) would be refused, none started; the first (seed=0 "
+            "model.depth=21): model.depth=21 does not fit basic units: depth must be 6n+2",
+        ),
     ],
 )
 def test_a_mistake_every_job_of_a_sweep_makes_is_said_once(
@@ -589,6 +594,35 @@ def test_a_mistake_every_job_of_a_sweep_makes_is_said_once(
     """`make reproduce-table EXTRA=+trainer.lrr=0.05` gave one error per job (dozens), each
     with a trace and a leftover folder; now one line before Hydra starts, nothing written."""
     _refused_before_hydra(["resnet-lab"], args, message, tmp_path, monkeypatch, capsys)
+
+
+def test_a_sweep_without_its_data_is_refused_once_in_a_new_sweep_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make reproduce-table` with no data (a first try): each job said "cifar10 not found" in
+    a folder of its own, and make went on to the next table. Once one job would train the sweep
+    starts; a sweep folder holding runs already (a finished table's report rebuilt where its
+    data are not) is left to its jobs, which skip their finished runs without reading data."""
+    from resnet_lab.cli import command
+    from resnet_lab.preflight import every_job_refused
+
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "nowhere"
+    monkeypatch.setattr(sys, "argv", ["resnet-lab", "-m", f"data.root={missing}", "seed=0,1"])
+    with pytest.raises(SystemExit) as stopped:
+        command()
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.startswith(
+        "resnet-lab: error: every job of this sweep (2) would be refused, none started; the "
+        f"first (data.root={missing} seed=0): cifar10 not found (the data root {missing} does "
+        "not exist). Looked in:\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+    assert every_job_refused(["data=synthetic", "model.depth=21,8"], None) is None
+    (tmp_path / "results" / "table1" / "original" / "seed0").mkdir(parents=True)
+    assert every_job_refused([f"data.root={missing}"], str(tmp_path / "results")) is not None
+    (tmp_path / "results" / "table1" / "original" / "seed0" / "result.json").write_text("{}")
+    assert every_job_refused([f"data.root={missing}"], str(tmp_path / "results")) is None
 
 
 def test_a_slurm_sweep_without_slurm_is_refused_once(

@@ -1,0 +1,65 @@
+"""A new sweep whose every job the lab would refuse is told once, before any job starts.
+
+Each job of a sweep checks its own config, network and data files before it trains; a refused job
+leaves a folder and a message, and the sweep exits 1 once all were tried. So a mistake every job
+made (no data where the rows look, ``EXTRA=model.depth=21`` for every row) meant a message and a
+folder per job, and ``make reproduce-table`` took it for a failed run and went on to the next
+table. Hydra composes every job before it launches it anyway; so does this check, which stops at
+the first job that would train.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+
+from resnet_lab.config import CONF_DIR
+from resnet_lab.errors import UserError
+
+
+def every_job_refused(job_args: list[str], sweep_dir: str | None) -> str | None:
+    """Why each job of the sweep of ``job_args`` (its overrides, Hydra's own left out) would be
+    refused, told with the first job's message; None as soon as one job would train. Only for
+    a new sweep (``sweep_dir`` not given, or holding no run yet): a finished table re-run where
+    its data are gone (its report rebuilt on another machine) skips its runs, reading nothing."""
+    if sweep_dir is not None and ("${" in sweep_dir or _holds_a_run(Path(sweep_dir))):
+        return None
+    from resnet_lab.train import check_before_training  # imports torch: a sweep's cost only
+
+    first: str | None = None
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        try:
+            count, jobs = _jobs(job_args)
+        except HydraException:  # an override Hydra cannot read: its own message says so
+            return None
+        for job in jobs:
+            try:
+                check_before_training(compose("config", overrides=job))
+            except (UserError, HydraException) as e:
+                first = first or f"({' '.join(job)}): {e}"
+                continue
+            return None
+    if first is None:
+        return None
+    return f"every job of this sweep ({count}) would be refused, none started; the first {first}"
+
+
+def _jobs(job_args: list[str]) -> tuple[int, list[list[str]]]:
+    """How many jobs, and their overrides as Hydra's basic sweeper makes them (globs expanded),
+    each seed's but the first left out: a seed changes nothing checked before training."""
+    parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+    overrides = parser.parse_overrides(job_args)
+    jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+    distinct: dict[tuple[str, ...], list[str]] = {}
+    for job in jobs:
+        distinct.setdefault(tuple(o for o in job if not o.startswith("seed=")), list(job))
+    return len(jobs), list(distinct.values())
+
+
+def _holds_a_run(folder: Path) -> bool:
+    return folder.is_dir() and next(folder.rglob("result.json"), None) is not None
