@@ -83,6 +83,9 @@ def save_checkpoint(
     for old in [*skipped, *abandoned, *earlier[: len(earlier) - keep + 1]]:
         old.unlink(missing_ok=True)
         digest_path(old).unlink(missing_ok=True)
+    for digest in ckpt_dir.glob(digest_path(Path(CHECKPOINT_GLOB)).name):  # a kill between
+        if not digest.with_suffix("").exists():  # the two unlinks above left it: no checkpoint
+            digest.unlink(missing_ok=True)
     return path
 
 

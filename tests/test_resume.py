@@ -598,6 +598,21 @@ def test_old_checkpoints_go_with_their_checksums(tmp_path: Path) -> None:
     ]
 
 
+def test_a_checksum_whose_checkpoint_a_kill_removed_goes_at_the_next_save(tmp_path: Path) -> None:
+    """Pruning deletes a checkpoint, then its checksum: a kill between the two left the
+    checksum for good (no later pruning looks for it)."""
+    for step in (10, 20):
+        save_checkpoint({"step": step}, tmp_path, step, keep=2)
+    (tmp_path / "step_0000010.pt").unlink()  # killed before its .sha256 went
+    save_checkpoint({"step": 30}, tmp_path, 30, keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "step_0000020.pt",
+        "step_0000020.pt.sha256",
+        "step_0000030.pt",
+        "step_0000030.pt.sha256",
+    ]
+
+
 def test_a_checkpoint_without_its_checksum_is_skipped(tmp_path: Path) -> None:
     """Killed between a checkpoint and its checksum (written last): the previous one is used,
     and the checksum-less file is reported, never accepted (nor a checksum made up for it)."""
