@@ -1,5 +1,5 @@
 """``python -m resnet_lab`` is the ``resnet-lab`` command."""
 
-from resnet_lab.cli import command
+from resnet_lab.console import resnet_lab
 
-command()
+resnet_lab()

@@ -380,22 +380,19 @@ def _a_mistake_every_job_makes(args: list[str]) -> str | None:
 
 
 def _every_job_refused(args: list[str]) -> str | None:
-    """A new sweep none of whose jobs would train (resnet_lab.preflight), in the lab's own
-    config folder (the rows of another, its globs, are Hydra's to find)."""
-    if not is_sweep(args) or prints_only(args) or _config_folders(args) != [CONF_DIR]:
+    """A new sweep none of whose jobs would train (resnet_lab.preflight), of the lab's own
+    config folder (rows of another folder, or of hydra.searchpath, are Hydra's to find); a
+    flag but -m (a config folder, a mode) is Hydra's to read, and to tell a mistake in."""
+    flags = {long_flag(arg) for arg in args if arg.startswith("-")}
+    if not is_sweep(args) or flags - {"-m", "--multirun"} or _config_folders(args) != [CONF_DIR]:
+        return None
+    if any(arg.lstrip("+").startswith("hydra.searchpath") for arg in args):
         return None
     from resnet_lab.preflight import every_job_refused
 
-    jobs_args, sweep_dir = [], None
-    for i, arg in enumerate(args):
-        key, _, value = arg.partition("=")
-        if key == "hydra.sweep.dir":
-            sweep_dir = value
-        if not (
-            arg.startswith("-") or a_flags_value(args, i) or key.lstrip("+~").startswith("hydra")
-        ):
-            jobs_args.append(arg)
-    return every_job_refused(jobs_args, sweep_dir)
+    overrides = [arg for arg in args if not arg.startswith("-")]
+    sweep_dirs = [arg.partition("=")[2] for arg in overrides if arg.startswith("hydra.sweep.dir=")]
+    return every_job_refused(overrides, sweep_dirs[-1] if sweep_dirs else None)
 
 
 def override_problem(args: list[str]) -> str | None:

@@ -1,5 +1,6 @@
-"""The console scripts. Each imports its tool (torch takes a second or two) with a Ctrl-C there
-told in one line, not as a KeyboardInterrupt trace from inside torch's import."""
+"""The console scripts. Each imports its tool (torch takes a second or two) holding a Ctrl-C or
+SIGTERM until the import ends, then told in one line; so is one during the tool's own checks,
+until it takes the signals over."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import platform
 import signal
 import sys
 
+from resnet_lab import stopping
+
 TOOLS = {  # command -> the function it runs
     "resnet-lab": "resnet_lab.cli:command",
     "resnet-lab-report": "resnet_lab.report:main",
@@ -19,6 +22,7 @@ TOOLS = {  # command -> the function it runs
 }
 
 
+STOPS = (signal.SIGINT, signal.SIGTERM)
 HYDRA_TOOLS = ("resnet-lab", "resnet-lab-lesion")  # Hydra's own --version names Hydra's
 
 
@@ -42,21 +46,34 @@ def _asks_for_version(prog: str, args: list[str]) -> bool:
     )
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGINT's default, for SIGTERM too (which ended the process without a word)."""
+    stopping.last_signal = signal.Signals(signum)
+    raise KeyboardInterrupt
+
+
 def _start(prog: str) -> None:
-    if _asks_for_version(prog, sys.argv[1:]):
-        print(version_line(prog))
-        sys.exit(0)
     module, _, function = TOOLS[prog].partition(":")
+    # a signal while torch imports is held until the import ends: a KeyboardInterrupt raised
+    # inside torch's C++ (pybind11) aborted the process, or was swallowed and the run went on
+    received: list[int] = []
+    held = {s: signal.signal(s, lambda signum, frame: received.append(signum)) for s in STOPS}
     try:
+        if _asks_for_version(prog, sys.argv[1:]):  # its checks import torch too
+            print(version_line(prog))
+            sys.exit(0)
         entry = getattr(importlib.import_module(module), function)
-    except KeyboardInterrupt:
+    finally:
+        for signum in held:  # until the tool takes them: its checks stop at once, in one line
+            signal.signal(signum, _interrupt)
+    if received:
         print(f"{prog}: interrupted while starting: nothing was done", file=sys.stderr)
-        sys.exit(128 + signal.SIGINT)
+        sys.exit(128 + received[0])
     try:
         sys.exit(entry())
     except KeyboardInterrupt:  # before the tool took the signals (its command-line checks)
         print(f"{prog}: interrupted", file=sys.stderr)
-        sys.exit(128 + signal.SIGINT)
+        sys.exit(128 + stopping.last_signal)
     except BrokenPipeError:  # `resnet-lab --help | head`: the reader stopped, not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's advice
         sys.exit(1)

@@ -22,11 +22,11 @@ from resnet_lab.config import CONF_DIR
 from resnet_lab.errors import UserError
 
 
-def every_job_refused(job_args: list[str], sweep_dir: str | None) -> str | None:
-    """Why each job of the sweep of ``job_args`` (its overrides, Hydra's own left out) would be
-    refused, told with the first job's message; None as soon as one job would train. Only for
-    a new sweep (``sweep_dir`` not given, or holding no run yet): a finished table re-run where
-    its data are gone (its report rebuilt on another machine) skips its runs, reading nothing."""
+def every_job_refused(overrides: list[str], sweep_dir: str | None) -> str | None:
+    """Why each job of the sweep of ``overrides`` would be refused, told with the first job's
+    message; None as soon as one job would train. Only for a new sweep (``sweep_dir`` not given,
+    or holding no run yet): a finished table re-run where its data are gone (its report rebuilt
+    on another machine) skips its runs, reading nothing."""
     if sweep_dir is not None and ("${" in sweep_dir or _holds_a_run(Path(sweep_dir))):
         return None
     from resnet_lab.train import check_before_training  # imports torch: a sweep's cost only
@@ -34,14 +34,16 @@ def every_job_refused(job_args: list[str], sweep_dir: str | None) -> str | None:
     first: str | None = None
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         try:
-            count, jobs = _jobs(job_args)
+            count, jobs = _jobs(overrides)
         except HydraException:  # an override Hydra cannot read: its own message says so
             return None
         for job in jobs:
             try:
                 check_before_training(compose("config", overrides=job))
-            except (UserError, HydraException) as e:
-                first = first or f"({' '.join(job)}): {e}"
+            except HydraException:  # Hydra refuses to compose it: its own message says why
+                return None
+            except UserError as e:
+                first = first or f"({' '.join(job) or 'the defaults'}): {e}"
                 continue
             return None
     if first is None:
@@ -49,15 +51,17 @@ def every_job_refused(job_args: list[str], sweep_dir: str | None) -> str | None:
     return f"every job of this sweep ({count}) would be refused, none started; the first {first}"
 
 
-def _jobs(job_args: list[str]) -> tuple[int, list[list[str]]]:
-    """How many jobs, and their overrides as Hydra's basic sweeper makes them (globs expanded),
-    each seed's but the first left out: a seed changes nothing checked before training."""
+def _jobs(overrides: list[str]) -> tuple[int, list[list[str]]]:
+    """How many jobs, and the lab's overrides of each as Hydra's basic sweeper makes them (globs
+    expanded), told once: Hydra's own (``hydra/launcher``, ``hydra.sweep.subdir``) and a seed
+    change nothing checked before training (the first seed's job stands for the others)."""
     parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
-    overrides = parser.parse_overrides(job_args)
-    jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+    parsed = parser.parse_overrides(overrides)
+    jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
     distinct: dict[tuple[str, ...], list[str]] = {}
     for job in jobs:
-        distinct.setdefault(tuple(o for o in job if not o.startswith("seed=")), list(job))
+        own = [o for o in job if not o.lstrip("+~").startswith("hydra")]
+        distinct.setdefault(tuple(o for o in own if not o.startswith("seed=")), own)
     return len(jobs), list(distinct.values())
 
 

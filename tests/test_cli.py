@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import venv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -454,7 +454,10 @@ def test_overrides_on_both_sides_of_m_are_told_where_m_goes(
             monkeypatch,
             capsys,
         )
-    for args in (["-m", "seed=0,1", "seed=2"], ["seed=0,1", "seed=2", "-m"]):
+    for args in (
+        ["-m", "seed=0,1", "seed=2", "data=synthetic"],
+        ["seed=0,1", "seed=2", "data=synthetic", "-m"],
+    ):
         check_command_line(args, "resnet-lab", outputs_into_the_run=True)
     _refused_before_hydra(  # the hint pastes into a shell as it reads
         ["resnet-lab"],
@@ -472,7 +475,8 @@ def test_overrides_on_both_sides_of_m_are_told_where_m_goes(
     # a folder whose name holds '=' (as Hydra's override_dirname makes) given to a flag
     (tmp_path / "cd=1").mkdir()
     for flag in ("-cd", "--config-dir"):
-        check_command_line([flag, str(tmp_path / "cd=1"), "-m", "seed=0,1"], "resnet-lab", True)
+        args = [flag, str(tmp_path / "cd=1"), "-m", "seed=0,1", "data=synthetic"]
+        check_command_line(args, "resnet-lab", True)
     # a flag right after -m is no override (argparse takes this); a flag joined to its value
     # takes nothing after it, so the override after it is one
     check_command_line(["seed=0,1", "-m", "--config-dir", str(tmp_path / "cd=1")], "resnet-lab")
@@ -638,9 +642,10 @@ def test_a_slurm_sweep_without_slurm_is_refused_once(
     monkeypatch.setattr(shutil, "which", lambda name: None)
     message = "hydra/launcher=slurm submits each run to Slurm, and this machine has no srun"
     _refused_before_hydra(["resnet-lab"], args, message, tmp_path, monkeypatch, capsys)
-    check_command_line(["-m", "seed=0,1", "hydra/launcher=parallel"], "resnet-lab", True)
+    sweep = ["-m", "seed=0,1", "data=synthetic"]
+    check_command_line([*sweep, "hydra/launcher=parallel"], "resnet-lab", True)
     monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
-    check_command_line(args, "resnet-lab", outputs_into_the_run=True)  # no exit
+    check_command_line([*sweep, "hydra/launcher=slurm"], "resnet-lab", True)  # no exit
 
 
 @pytest.mark.parametrize(
@@ -735,12 +740,12 @@ def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra(
     (tmp_path / "my_conf" / "experiment" / "mine").mkdir(parents=True)
     (tmp_path / "my_conf" / "experiment" / "mine" / "row.yaml").write_text("")
     for args in (
-        ["-m", "+experiment/table1=glob(gate*)", "seed=0,1"],
+        ["-m", "+experiment/table1=glob(gate*)", "seed=0,1", "data=synthetic"],
         ["-m", "+experiment/mine=glob(*)", "--config-dir", "my_conf"],  # the user's own rows
         ["-m", "+experiment=glob(table1/*)", "hydra.searchpath=[file://my_conf]"],
         ["+experiment/tabel1=glob(*)"],  # not a sweep: Hydra refuses it
-        ["-m", "hydra/launcher=glob(*)"],  # Hydra's own groups come from its plugins
-        ["-m", "hydra/job_logging=glob(*)"],
+        ["-m", "hydra/launcher=glob(*)", "data=synthetic"],  # Hydra's groups: from plugins
+        ["-m", "hydra/job_logging=glob(*)", "data=synthetic"],
         # a config shown: --resolve and -p with their mode, also abbreviated (argparse's --cf)
         ["-c", "job", "--resolve"],
         ["-h", "-p", "trainer"],
@@ -748,7 +753,13 @@ def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra(
         ["--cf", "job", "-p", "trainer"],
         ["--cfg", "job", "-c", "hydra"],  # one mode, given twice
         ["-m", "+experiment=table1/original", "+shortcut=gate", "seed=0,1"],  # groups
-        ["-m", "resume=true", "hydra.sweep.dir=results", "+hydra.job.env_set.A=1"],
+        [
+            "-m",
+            "resume=true",
+            "hydra.sweep.dir=results",
+            "+hydra.job.env_set.A=1",
+            "data=synthetic",
+        ],
         ["+trainer.lrr=1", "resume=true"],  # one run: its own checks say so (and tidy up)
         [],  # the defaults
         ["trainer.milestones=[100,200]", "~trainer.warmup_lr", "+experiment/table1=original"],
@@ -930,7 +941,7 @@ def test_a_signal_between_a_sweeps_runs_says_how_to_go_on(
     from resnet_lab import cli
 
     monkeypatch.setattr(cli, "main", lambda: os.kill(os.getpid(), signum))
-    monkeypatch.setattr(sys, "argv", ["resnet-lab", "-m", "seed=0,1"])
+    monkeypatch.setattr(sys, "argv", ["resnet-lab", "-m", "seed=0,1", "data=synthetic"])
     with pytest.raises(SystemExit) as stopped:
         cli.command()
     assert stopped.value.code == 128 + signum
@@ -971,6 +982,7 @@ def test_every_console_script_names_a_function() -> None:
         assert callable(getattr(importlib.import_module(module), name)), target
 
 
+@pytest.mark.usefixtures("own_signal_handlers")
 def test_each_console_script_starts_its_own_tool(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -992,6 +1004,7 @@ def test_each_console_script_starts_its_own_tool(
         assert done.value.code == 0 and capsys.readouterr().out.startswith(f"usage: {prog} ")
 
 
+@pytest.mark.usefixtures("own_signal_handlers")
 @pytest.mark.parametrize(
     ("prog", "flag"),
     [
@@ -1032,43 +1045,50 @@ def test_a_flags_value_is_no_version_request() -> None:
     assert _asks_for_version("resnet-lab", ["-cd", "conf", "--version"])
 
 
+@pytest.mark.usefixtures("own_signal_handlers")
 def test_a_ctrl_c_while_a_tool_starts_is_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A Ctrl-C in a command's first second or two (importing torch) gave a KeyboardInterrupt
-    trace from inside torch; the package itself imports no torch, so the scripts catch it."""
+    trace from inside torch, or an abort (raised in torch's C++), or was swallowed and the run
+    went on; the package itself imports no torch, so the scripts hold the signal until the
+    import ends. SIGTERM there ended the process without a word."""
+    import types
+
     from resnet_lab import console
 
-    def interrupted(name: str) -> None:
-        raise KeyboardInterrupt
+    def signalled(signum: int) -> Callable[[str], types.SimpleNamespace]:
+        def import_module(name: str) -> types.SimpleNamespace:
+            os.kill(os.getpid(), signum)  # handled before the import ends, or never
+            return types.SimpleNamespace(command=pytest.fail, main=pytest.fail)
 
-    monkeypatch.setattr(console.importlib, "import_module", interrupted)
-    for tool in (console.resnet_lab, console.report, console.gates, console.evaluate):
-        with pytest.raises(SystemExit) as stopped:
-            tool()
-        assert stopped.value.code == 130
-    with pytest.raises(SystemExit):
-        console.lesion()
+        return import_module
+
+    tools = (console.resnet_lab, console.report, console.gates, console.evaluate, console.lesion)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        monkeypatch.setattr(console.importlib, "import_module", signalled(signum))
+        for tool in tools:
+            with pytest.raises(SystemExit) as stopped:
+                tool()
+            assert stopped.value.code == 128 + signum
     told = capsys.readouterr().err.splitlines()
     assert told[0] == "resnet-lab: interrupted while starting: nothing was done"
     assert "Any" not in dir(__import__("resnet_lab")) and "build_model" in dir(
         __import__("resnet_lab")
     )
-    assert len(told) == 5 and all(
+    assert len(told) == 10 and all(
         line.endswith("while starting: nothing was done") for line in told
     )
-    # imported, but stopped in its own checks, before it takes the signals: one line too
-    import types
 
-    def checks_interrupted() -> None:
-        raise KeyboardInterrupt
-
-    tool = types.SimpleNamespace(main=checks_interrupted)
-    monkeypatch.setattr(console.importlib, "import_module", lambda name: tool)
-    with pytest.raises(SystemExit) as stopped:
-        console.report()
-    assert stopped.value.code == 130
-    assert capsys.readouterr().err == "resnet-lab-report: interrupted\n"
+    # imported, but stopped in its own checks, before it takes the signals: one line too, for
+    # SIGTERM as well (it ended the process without a word)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        tool = types.SimpleNamespace(main=lambda signum=signum: os.kill(os.getpid(), signum))
+        monkeypatch.setattr(console.importlib, "import_module", lambda name, tool=tool: tool)
+        with pytest.raises(SystemExit) as stopped:
+            console.report()
+        assert stopped.value.code == 128 + signum
+        assert capsys.readouterr().err == "resnet-lab-report: interrupted\n"
     bare = subprocess.run(
         [sys.executable, "-c", "import sys, resnet_lab; print('torch' in sys.modules)"],
         capture_output=True,
