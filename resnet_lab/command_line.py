@@ -12,6 +12,8 @@ trace and a folder each (``make reproduce-table`` launches dozens)."""
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import itertools
 import json
 import math
@@ -24,6 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any, cast
 
+from hydra.conf import HydraConf
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Glob, Override, ValueType
 from hydra.errors import HydraException
@@ -83,6 +86,9 @@ def check_command_line(
         or _an_output_folder_that_cannot_be_made(args, config_name)
         or (outputs_into_the_run and _not_a_run_folder(args))
         or _a_config_folder_problem(args)
+        or (outputs_into_the_run and a_word_that_is_no_override(args))
+        or _a_sweep_without_multirun(args)
+        or _hydra_problem(args)
         or _sweep_matching_nothing(args)
         or (override_problem(args) if outputs_into_the_run else wrong_type(args, schema))
         or (outputs_into_the_run and _a_mistake_every_job_makes(args))
@@ -91,6 +97,86 @@ def check_command_line(
     if problem:
         print(f"{tool}: error: {problem}", file=sys.stderr)
         sys.exit(2)
+
+
+def a_word_that_is_no_override(args: list[str]) -> str | None:
+    """``data.root /data``: a word without '=' that no flag takes, for which Hydra prints a
+    parse error ("missing EQUAL") and exits 1. A ``~key`` deletion is an override."""
+    for i, arg in enumerate(args):
+        if "=" in arg or arg.startswith(("-", "~")) or a_flags_value(args, i):
+            continue
+        following = args[i + 1] if i + 1 < len(args) else ""
+        if following and not following.startswith("-") and "=" not in following:
+            return f"{arg} {following}: a setting is key=value, one word: {arg}={following}"
+        return f"{arg}: not a key=value setting (see --help)"
+    return None
+
+
+def _a_sweep_without_multirun(args: list[str]) -> str | None:
+    """``seed=0,1`` or a ``glob(...)`` without -m: Hydra's several lines, exit 1."""
+    if is_sweep(args) or prints_only(args):
+        return None
+    for arg, override in _parsed(args):
+        if not override.is_sweep_override():
+            continue
+        key, _, value = arg.partition("=")
+        a_list = override.value_type == ValueType.SIMPLE_CHOICE_SWEEP
+        hint = f"; a list is written {key}=[{value}]" if a_list else ""
+        return f"{arg} sweeps over values, a job each, which takes -m (--multirun){hint}"
+    return None
+
+
+def _hydra_problem(args: list[str]) -> str | None:
+    """A choice of Hydra's own groups that is not there (``hydra/launcher=paralel``: Hydra
+    lists its search path, exit 1, and make reproduce-table took it for a failed run), or a
+    key of Hydra's own config it does not have (``hydra.run.dirr``: Hydra advises the '+',
+    with which the setting is silently ignored)."""
+    for arg, override in _parsed(args):
+        key = override.key_or_group
+        if override.is_delete() or override.package is not None:
+            continue
+        if key.startswith("hydra."):
+            if problem := _not_a_hydra_setting(key):
+                return problem
+        elif key.startswith("hydra/") and not override.is_sweep_override():
+            value = str(override.value()).removesuffix(".yaml").lstrip("/")
+            options = _hydra_options(key, args)
+            if options is not None and value not in options:
+                return f"{arg}: there is no {key}/{value}; {key}/ holds {', '.join(options)}"
+    return None
+
+
+def _not_a_hydra_setting(key: str) -> str | None:
+    """Why ``hydra.…`` is no key of Hydra's config (HydraConf), down to a field it leaves free
+    (``hydra.launcher.n_jobs``, ``hydra.job.env_set.VAR``: the chosen launcher's, anyone's)."""
+    schema: Any = HydraConf
+    known = ["hydra"]
+    for part in key.split(".")[1:]:
+        fields = {f.name: f.type for f in dataclasses.fields(schema)}
+        if part not in fields:
+            close = difflib.get_close_matches(part, list(fields), n=1, cutoff=0.7)
+            hint = f" (did you mean {'.'.join([*known, close[0]])}?)" if close else ""
+            return (
+                f"unknown key {'.'.join([*known, part])}{hint}: not a setting of Hydra's "
+                "(--hydra-help lists them)"
+            )
+        schema = fields[part]
+        if not dataclasses.is_dataclass(schema):
+            return None
+        known.append(part)
+    return None
+
+
+def _hydra_options(group: str, args: list[str]) -> list[str] | None:
+    """What one of Hydra's own groups offers (its plugins' configs too); None where the command
+    adds config folders, which may add options."""
+    if _config_folders(args) != [CONF_DIR] or any("hydra.searchpath" in arg for arg in args):
+        return None
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
 
 
 def _shell_completion(args: list[str]) -> bool:

@@ -56,6 +56,7 @@ from torch import Tensor, nn
 from resnet_lab import stopping
 from resnet_lab.command_line import (
     a_flags_value,
+    a_word_that_is_no_override,
     check_command_line,
     end_quietly_when_the_reader_stops,
     outputs_root,
@@ -1065,7 +1066,7 @@ def command() -> None:
         print(f"resnet-lab-lesion: error: {unknown_settings_message(unknown)}", file=sys.stderr)
         sys.exit(2)
     end_quietly_when_the_reader_stops(args)
-    if problem := _bare_word_problem(args):
+    if problem := _bare_word_problem(args) or a_word_that_is_no_override(args):
         print(f"resnet-lab-lesion: error: {problem}", file=sys.stderr)
         sys.exit(2)
     # Hydra starting up, or between the jobs of a sweep: a SIGTERM ended the process without a
