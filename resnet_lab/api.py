@@ -7,6 +7,9 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 from torch import nn
 
+from resnet_lab.command_line import override_problem, wrong_type
+from resnet_lab.errors import ConfigError
+
 CONFIG_MODULE = "resnet_lab.conf"
 
 
@@ -15,12 +18,19 @@ def compose_config(overrides: list[str] | None = None, config_name: str = "confi
     with command-line style overrides, e.g. ``["shortcut=gate"]``."""
     if isinstance(overrides, str):  # list("model.depth=20") would be one override per character
         raise TypeError(f"overrides is a list of strings: [{overrides!r}], not {overrides!r}")
+    overrides = list(overrides or [])
     if config_name == "lesion":
-        import resnet_lab.lesion_config  # noqa: F401  (registers the lesion schema)
+        from resnet_lab.lesion_config import LesionRunCfg  # registers the lesion schema
+
+        problem = wrong_type(overrides, LesionRunCfg)
+    else:  # the command line's one-line answers, not Hydra's ("did you mean trainer.lr?")
+        problem = override_problem(overrides)
+    if problem:
+        raise ConfigError(problem)
     if GlobalHydra.instance().is_initialized():  # inside a running Hydra app or test context
-        return compose(config_name, overrides=list(overrides or []))
+        return compose(config_name, overrides=overrides)
     with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-        return compose(config_name, overrides=list(overrides or []))
+        return compose(config_name, overrides=overrides)
 
 
 def build_model(overrides: list[str] | None = None) -> nn.Module:

@@ -116,5 +116,17 @@ def test_the_api_refuses_a_misspelt_key_and_composes_inside_hydra() -> None:
 
     with pytest.raises(ConfigError, match=r"model\.dpeth"):
         build_model(["+model.dpeth=20", "model.depth=8"])
+    # the command line's one-line answers, not Hydra's (its advice of a '+', its search path,
+    # "Error merging override" without the why)
+    for overrides, message in [
+        (["trainer.lrr=1"], "unknown key(s) trainer.lrr (did you mean trainer.lr?): not a "),
+        (["shortcut=gates"], "shortcut=gates: there is no shortcut/gates; shortcut/ holds conv1x1"),
+        (["model.depth=abc"], "model.depth=abc: Value 'abc' of type 'str' could not be converted"),
+    ]:
+        with pytest.raises(ConfigError) as refused:
+            build_model(overrides)
+        assert str(refused.value).startswith(message)
+    with pytest.raises(ConfigError, match=r"^lesion\.samples=abc: Value 'abc' of type 'str'"):
+        compose_config(["checkpoint=x", "lesion.samples=abc"], config_name="lesion")
     with initialize_config_module(config_module="resnet_lab.conf", version_base="1.3"):
         assert compose_config(["seed=3"]).seed == 3
