@@ -676,12 +676,12 @@ class Trainer:
         if stop.signum:
             self._checkpoint(window, clock_start, "interrupted")
             raise RunInterrupted(stop.signum)
-        self._write_result(status)
         if status in FINAL_STATUSES:  # diverged too: Table 1's "fail" rows belong in the table
-            try:
-                self._log_hparams(status)
-            except Exception as e:  # the run is over and recorded: a TensorBoard extra must not
+            try:  # before the final record: a kill after it left them out for good (a resume
+                self._log_hparams(status)  # of a completed run does nothing)
+            except Exception as e:  # the run is over: a TensorBoard extra must not fail it
                 log.warning("TensorBoard hparams not written: %s: %s", type(e).__name__, e)
+        self._write_result(status)
         return status
 
     def _log_train(self, window: _LogWindow, bar: Any) -> float:

@@ -248,8 +248,30 @@ def test_a_failure_to_write_the_hparams_does_not_fail_the_finished_run(
     assert json.loads((tmp_path / "result.json").read_text())["status"] == "completed"
 
 
+def test_the_hparams_are_written_before_the_final_record(
+    tiny_run: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill right after result.json said completed left a run without its hparams for good:
+    its resume does nothing (a kill -9 audit)."""
+    written: list[str] = []
+    write_result, log_hparams = Trainer._write_result, Trainer._log_hparams
+
+    def record(self: Trainer, status: str, *args: object, **kwargs: object) -> None:
+        written.append(status)
+        write_result(self, status, *args, **kwargs)  # type: ignore[arg-type]
+
+    def hparams(self: Trainer, status: str) -> None:
+        written.append(f"hparams {status}")
+        log_hparams(self, status)
+
+    monkeypatch.setattr(Trainer, "_write_result", record)
+    monkeypatch.setattr(Trainer, "_log_hparams", hparams)
+    fit([*tiny_run, "trainer.max_steps=2"], tmp_path)
+    assert written[-2:] == ["hparams completed", "completed"]
+
+
 def test_hparams_are_values_tensorboard_takes(tiny_run: list[str]) -> None:
-    """TensorBoard refuses a list, and the hparams are written after the run completed."""
+    """TensorBoard refuses a list, and the hparams are written once the run has trained."""
     cfg = OmegaConf.create(
         OmegaConf.to_container(compose_config([*tiny_run, "shortcut=gate"]), resolve=True)
     )
