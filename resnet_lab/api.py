@@ -7,7 +7,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 from torch import nn
 
-from resnet_lab.command_line import override_problem, wrong_type
+from resnet_lab.command_line import override_problem, unknown_keys, wrong_type
 from resnet_lab.errors import ConfigError
 
 CONFIG_MODULE = "resnet_lab.conf"
@@ -20,9 +20,13 @@ def compose_config(overrides: list[str] | None = None, config_name: str = "confi
         raise TypeError(f"overrides is a list of strings: [{overrides!r}], not {overrides!r}")
     overrides = list(overrides or [])
     if config_name == "lesion":
+        from resnet_lab.lesion import unknown_settings_message
         from resnet_lab.lesion_config import LesionRunCfg  # registers the lesion schema
 
-        problem = wrong_type(overrides, LesionRunCfg)
+        unknown = unknown_keys(overrides, LesionRunCfg)
+        problem = (
+            unknown_settings_message(unknown) if unknown else wrong_type(overrides, LesionRunCfg)
+        )
     else:  # the command line's one-line answers, not Hydra's ("did you mean trainer.lr?")
         problem = override_problem(overrides)
     if problem:

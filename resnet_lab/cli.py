@@ -18,6 +18,7 @@ from resnet_lab.command_line import (
     check_command_line,
     end_quietly_when_the_reader_stops,
     is_sweep,
+    no_job_would_train,
     outputs_root,
     pasteable_override,
 )
@@ -97,6 +98,9 @@ def _error(message: str) -> None:
 def command() -> None:
     """The ``resnet-lab`` entry point: Hydra's app after the command-line checks."""
     check_command_line(sys.argv[1:], "resnet-lab", outputs_into_the_run=True)
+    if refused := no_job_would_train(sys.argv[1:]):  # exit 1, as the sweep's failed jobs would
+        print(f"resnet-lab: error: {refused}", file=sys.stderr)
+        sys.exit(1)
     end_quietly_when_the_reader_stops(sys.argv[1:])
     stopping.install_launcher_handlers()
     # a refused launch's run folder is discarded (discard_refused_folder); so is the outputs

@@ -59,6 +59,8 @@ _LONG_FLAGS = (
     *("--multirun", "--shell-completion", "--config-path", "--config-name", "--config-dir"),
     *("--info", "--experimental-rerun"),
 )
+# Hydra launchers that run the jobs on this machine (the lab's config names and joblib's)
+LOCAL_LAUNCHERS = ("basic", "parallel", "joblib")
 # the flags that take the next word as their value (-i/--info: if one follows)
 _FLAGS_WITH_VALUE = frozenset(
     {*_CONFIG_FLAGS, *_CONFIG_FLAGS.values(), "-c", "--cfg", "-p", "--package", "-i", "--info"}
@@ -83,16 +85,16 @@ def check_command_line(
         or _overrides_around_a_flag(args)
         or _a_flag_without_its_mode(args)
         or _a_file_as_the_output_folder(args, outputs_into_the_run)
-        or _an_output_folder_that_cannot_be_made(args, config_name)
+        or _an_output_folder_that_cannot_be_made(args)
         or (outputs_into_the_run and _not_a_run_folder(args))
         or _a_config_folder_problem(args)
+        or _a_default_output_folder_that_cannot_be_made(args, config_name)
         or (outputs_into_the_run and a_word_that_is_no_override(args))
-        or _a_sweep_without_multirun(args)
+        or _a_sweep_without_multirun(args, schema)
         or _hydra_problem(args)
         or _sweep_matching_nothing(args)
         or (override_problem(args) if outputs_into_the_run else wrong_type(args, schema))
         or (outputs_into_the_run and _a_mistake_every_job_makes(args))
-        or (outputs_into_the_run and _every_job_refused(args))
     )
     if problem:
         print(f"{tool}: error: {problem}", file=sys.stderr)
@@ -112,7 +114,7 @@ def a_word_that_is_no_override(args: list[str]) -> str | None:
     return None
 
 
-def _a_sweep_without_multirun(args: list[str]) -> str | None:
+def _a_sweep_without_multirun(args: list[str], schema: type) -> str | None:
     """``seed=0,1`` or a ``glob(...)`` without -m: Hydra's several lines, exit 1."""
     if is_sweep(args) or prints_only(args):
         return None
@@ -120,7 +122,9 @@ def _a_sweep_without_multirun(args: list[str]) -> str | None:
         if not override.is_sweep_override():
             continue
         key, _, value = arg.partition("=")
-        a_list = override.value_type == ValueType.SIMPLE_CHOICE_SWEEP
+        a_list = override.value_type == ValueType.SIMPLE_CHOICE_SWEEP and isinstance(
+            OmegaConf.select(OmegaConf.structured(schema), key.lstrip("+")), ListConfig
+        )  # trainer.milestones=3,4 (seed=[0,1] would be refused as no integer)
         hint = f"; a list is written {key}=[{value}]" if a_list else ""
         return f"{arg} sweeps over values, a job each, which takes -m (--multirun){hint}"
     return None
@@ -138,7 +142,7 @@ def _hydra_problem(args: list[str]) -> str | None:
         if key.startswith("hydra."):
             if problem := _not_a_hydra_setting(key):
                 return problem
-        elif key.startswith("hydra/") and not override.is_sweep_override():
+        elif key.startswith("hydra/") and isinstance(override.value(), str):  # no sweep, null
             value = str(override.value()).removesuffix(".yaml").lstrip("/")
             options = _hydra_options(key, args)
             if options is not None and value not in options:
@@ -170,7 +174,7 @@ def _not_a_hydra_setting(key: str) -> str | None:
 def _hydra_options(group: str, args: list[str]) -> list[str] | None:
     """What one of Hydra's own groups offers (its plugins' configs too); None where the command
     adds config folders, which may add options."""
-    if _config_folders(args) != [CONF_DIR] or any("hydra.searchpath" in arg for arg in args):
+    if _config_folders(args) != [CONF_DIR]:
         return None
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -274,18 +278,25 @@ def _a_flag_without_its_mode(args: list[str]) -> str | None:
     return None
 
 
-def _an_output_folder_that_cannot_be_made(args: list[str], config_name: str) -> str | None:
-    """An empty folder (an unset shell variable: the run would fill the current folder), a file
-    on the way to it, or a folder this user cannot write in: Hydra's trace making it. The
-    default folder too (``outputs/`` in a folder the user cannot write in)."""
+def _a_default_output_folder_that_cannot_be_made(args: list[str], config_name: str) -> str | None:
+    """``outputs/`` in a folder the user cannot write in: Hydra's PermissionError trace. Where
+    the tool's own config names the folder (no -cd, -cn or hydra.searchpath to move it)."""
     folder_key = "hydra.sweep.dir" if is_sweep(args) else "hydra.run.dir"
-    if not prints_only(args) and folder_key not in {a.partition("=")[0].lstrip("+") for a in args}:
-        root = outputs_root(config_name, is_sweep(args))
-        if problem := cannot_make(root):
-            return (
-                f"{problem}, where the outputs go by default ({root}/): start from a folder you "
-                f"can write in, or give {folder_key}=DIR"
-            )
+    given = {a.partition("=")[0].lstrip("+") for a in args}
+    if prints_only(args) or folder_key in given or _config_folders(args) != [CONF_DIR]:
+        return None
+    root = outputs_root(config_name, is_sweep(args))
+    if problem := cannot_make(root):
+        return (
+            f"{problem}, where the outputs go by default ({root}/): start from a folder you "
+            f"can write in, or give {folder_key}=DIR"
+        )
+    return None
+
+
+def _an_output_folder_that_cannot_be_made(args: list[str]) -> str | None:
+    """An empty folder (an unset shell variable: the run would fill the current folder), a file
+    on the way to it, or a folder this user cannot write in: Hydra's trace making it."""
     for arg in args:
         key, _, value = arg.partition("=")
         if key not in ("hydra.run.dir", "hydra.sweep.dir"):
@@ -339,14 +350,17 @@ def cannot_make(folder: Path, file_told: bool = True) -> str | None:
     if not existing.is_dir():
         return f"{existing} is a file, not a folder"
     if not os.access(existing, os.W_OK | os.X_OK):
-        return f"cannot write in {existing} (permission denied)"
+        read_only = os.statvfs(existing).f_flag & os.ST_RDONLY
+        return f"cannot write in {existing} ({'read-only' if read_only else 'permission denied'})"
     return None
 
 
 def is_sweep(args: list[str]) -> bool:
     """-m, --multirun (or its abbreviation) or hydra.mode=MULTIRUN: Hydra runs every job of
     the sweep."""
-    return bool({"-m", "--multirun", "hydra.mode=MULTIRUN"} & {long_flag(arg) for arg in args})
+    return bool(
+        {"-m", "--multirun", "hydra.mode=MULTIRUN"} & {long_flag(a.lstrip("+")) for a in args}
+    )
 
 
 def _config_flags(args: list[str]) -> list[tuple[str, str | None]]:
@@ -465,20 +479,26 @@ def _a_mistake_every_job_makes(args: list[str]) -> str | None:
     return None
 
 
-def _every_job_refused(args: list[str]) -> str | None:
-    """A new sweep none of whose jobs would train (resnet_lab.preflight), of the lab's own
-    config folder (rows of another folder, or of hydra.searchpath, are Hydra's to find); a
-    flag but -m (a config folder, a mode) is Hydra's to read, and to tell a mistake in."""
+def no_job_would_train(args: list[str]) -> str | None:
+    """A new sweep none of whose jobs would train (resnet_lab.preflight), told once before any
+    starts. Only where this machine and this command show what the jobs would see: the lab's
+    own config folder (another's rows, or hydra.searchpath's, are Hydra's to find), no flag
+    but -m, a launcher that runs the jobs here (slurm's run on nodes with their own GPUs and
+    files) and no environment set for the jobs (hydra.job.env_set)."""
     flags = {long_flag(arg) for arg in args if arg.startswith("-")}
     if not is_sweep(args) or flags - {"-m", "--multirun"} or _config_folders(args) != [CONF_DIR]:
         return None
-    if any(arg.lstrip("+").startswith("hydra.searchpath") for arg in args):
+    parsed = {override.key_or_group: override for _, override in _parsed(args)}
+    launcher = parsed.get("hydra/launcher")
+    if launcher is not None and launcher.value() not in LOCAL_LAUNCHERS:
+        return None
+    if any(key.startswith("hydra.job.env_set") for key in parsed):
         return None
     from resnet_lab.preflight import every_job_refused
 
+    sweep_dir = parsed.get("hydra.sweep.dir")
     overrides = [arg for arg in args if not arg.startswith("-")]
-    sweep_dirs = [arg.partition("=")[2] for arg in overrides if arg.startswith("hydra.sweep.dir=")]
-    return every_job_refused(overrides, sweep_dirs[-1] if sweep_dirs else None)
+    return every_job_refused(overrides, None if sweep_dir is None else str(sweep_dir.value()))
 
 
 def override_problem(args: list[str]) -> str | None:

@@ -57,7 +57,14 @@ def _start(prog: str) -> None:
     # a signal while torch imports is held until the import ends: a KeyboardInterrupt raised
     # inside torch's C++ (pybind11) aborted the process, or was swallowed and the run went on
     received: list[int] = []
-    held = {s: signal.signal(s, lambda signum, frame: received.append(signum)) for s in STOPS}
+
+    def hold(signum: int, frame: object) -> None:
+        if received:  # a second one: an import that hangs still stops, at once
+            print(f"{prog}: interrupted while starting: nothing was done", file=sys.stderr)
+            os._exit(128 + signum)
+        received.append(signum)
+
+    held = {s: signal.signal(s, hold) for s in STOPS}
     try:
         if _asks_for_version(prog, sys.argv[1:]):  # its checks import torch too
             print(version_line(prog))

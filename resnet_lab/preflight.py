@@ -3,9 +3,9 @@
 Each job of a sweep checks its own config, network and data files before it trains; a refused job
 leaves a folder and a message, and the sweep exits 1 once all were tried. So a mistake every job
 made (no data where the rows look, ``EXTRA=model.depth=21`` for every row) meant a message and a
-folder per job, and ``make reproduce-table`` took it for a failed run and went on to the next
-table. Hydra composes every job before it launches it anyway; so does this check, which stops at
-the first job that would train.
+folder per job. Hydra composes every job before it launches it anyway; so does this check, which
+stops at the first job that would train. It exits 1 as the sweep would have: ``make
+reproduce-table`` goes on to its other tables, whose rows may read other data.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
 
 from resnet_lab.config import CONF_DIR
 from resnet_lab.errors import UserError
@@ -40,8 +41,8 @@ def every_job_refused(overrides: list[str], sweep_dir: str | None) -> str | None
         for job in jobs:
             try:
                 check_before_training(compose("config", overrides=job))
-            except HydraException:  # Hydra refuses to compose it: its own message says why
-                return None
+            except (HydraException, OmegaConfBaseException):  # not composed without Hydra's
+                return None  # own run (${hydra:...}), or refused by it: the jobs will say
             except UserError as e:
                 first = first or f"({' '.join(job) or 'the defaults'}): {e}"
                 continue

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import venv
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -525,6 +526,10 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_hydra(
             f"{tool}: error: cannot write in {locked} (permission denied), where the outputs go "
             f"by default ({default}"
         )
+    monkeypatch.setattr(os, "statvfs", lambda path: os.statvfs_result((0,) * 8 + (os.ST_RDONLY, 0)))
+    with pytest.raises(SystemExit):
+        check_command_line(["seed=1"], "resnet-lab")
+    assert f"cannot write in {locked} (read-only), where" in capsys.readouterr().err
     check_command_line(["seed=1", f"hydra.run.dir={tmp_path}/run"], "resnet-lab")  # elsewhere
     check_command_line(["--cfg", "job"], "resnet-lab")  # prints only: writes nothing
     monkeypatch.setenv("RESNET_LAB_OUTPUTS", str(tmp_path / "runs"))
@@ -581,11 +586,6 @@ def _refused_before_hydra(
         ),
         (["-m", "seed=0,1", "resume=yes"], "resume=true continues the sweep in hydra.sweep.dir"),
         (["-m", "seed=0,1", "resume=1"], "resume=true continues the sweep in hydra.sweep.dir"),
-        (  # found in each job's config, before any job starts (resnet_lab.preflight)
-            ["-m", "seed=0,1,2", "model.depth=21"],
-            "every job of this sweep (3) would be refused, none started; the first (seed=0 "
-            "model.depth=21): model.depth=21 does not fit basic units: depth must be 6n+2",
-        ),
     ],
 )
 def test_a_mistake_every_job_of_a_sweep_makes_is_said_once(
@@ -608,14 +608,24 @@ def test_a_sweep_without_its_data_is_refused_once_in_a_new_sweep_only(
     starts; a sweep folder holding runs already (a finished table's report rebuilt where its
     data are not) is left to its jobs, which skip their finished runs without reading data."""
     from resnet_lab.cli import command
+    from resnet_lab.command_line import no_job_would_train
     from resnet_lab.preflight import every_job_refused
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["resnet-lab", "-m", "seed=0,1,2", "model.depth=21"])
+    with pytest.raises(SystemExit) as stopped:
+        command()
+    assert stopped.value.code == 1  # as the sweep's refused jobs would: make goes on
+    assert capsys.readouterr().err == (
+        "resnet-lab: error: every job of this sweep (3) would be refused, none started; the "
+        "first (seed=0 model.depth=21): model.depth=21 does not fit basic units: depth must be "
+        "6n+2 (e.g. 8, 14, 20, 32, 44, 56, 110, 668, 1202)\n"
+    )
     missing = tmp_path / "nowhere"
     monkeypatch.setattr(sys, "argv", ["resnet-lab", "-m", f"data.root={missing}", "seed=0,1"])
     with pytest.raises(SystemExit) as stopped:
         command()
-    assert stopped.value.code == 2
+    assert stopped.value.code == 1
     assert capsys.readouterr().err.startswith(
         "resnet-lab: error: every job of this sweep (2) would be refused, none started; the "
         f"first (data.root={missing} seed=0): cifar10 not found (the data root {missing} does "
@@ -627,6 +637,16 @@ def test_a_sweep_without_its_data_is_refused_once_in_a_new_sweep_only(
     assert every_job_refused([f"data.root={missing}"], str(tmp_path / "results")) is not None
     (tmp_path / "results" / "table1" / "original" / "seed0" / "result.json").write_text("{}")
     assert every_job_refused([f"data.root={missing}"], str(tmp_path / "results")) is None
+    # where this machine cannot show what the jobs would see, they are left to say it
+    for args in (
+        ["++hydra.sweep.dir=results"],  # the finished sweep, however its folder is written
+        ['hydra.sweep.dir="results"'],
+        ["hydra/launcher=slurm"],  # its jobs run on nodes with their own GPUs and files
+        [f"+hydra.job.env_set.RESNET_LAB_DATA={tmp_path}"],  # the jobs' environment
+        ["data.root=${hydra:runtime.cwd}/data"],  # resolved in a job only
+        ["hydra.searchpath=[file://rows]"],
+    ):
+        assert no_job_would_train(["-m", f"data.root={missing}", "seed=0,1", *args]) is None, args
 
 
 @pytest.mark.parametrize(
@@ -639,10 +659,11 @@ def test_a_sweep_without_its_data_is_refused_once_in_a_new_sweep_only(
         ),
         (["seed=1", "data.root"], "data.root: not a key=value setting (see --help)"),
         # a sweep without -m (Hydra: "Ambiguous value" or "requires --multirun", several lines)
-        (
-            ["seed=0,1"],
-            "seed=0,1 sweeps over values, a job each, which takes -m (--multirun); a list is "
-            "written seed=[0,1]",
+        (["seed=0,1"], "seed=0,1 sweeps over values, a job each, which takes -m (--multirun)\n"),
+        (  # a list setting: its list spelling
+            ["trainer.milestones=3,4"],
+            "trainer.milestones=3,4 sweeps over values, a job each, which takes -m (--multirun); "
+            "a list is written trainer.milestones=[3,4]",
         ),
         (
             ["+experiment/tabel1=glob(*)"],
@@ -691,6 +712,8 @@ def test_hydras_free_keys_and_its_plugins_choices_are_left_to_it(tmp_path: Path)
         ["hydra/launcher=parallel", "hydra/job_logging=disabled", "~hydra.output_subdir"],
         ["-cd", str(tmp_path / "my_conf"), "hydra/launcher=mine"],
         ["--cfg", "job", "seed=0,1"],  # printed, not run: Hydra says what it makes of it
+        ["data=synthetic", "seed=0,1", "++hydra.mode=MULTIRUN"],  # a sweep, -m or not
+        ["hydra/job_logging=null"],  # no choice: Hydra's to read
     ):
         check_command_line(args, "resnet-lab", outputs_into_the_run=True)
 
@@ -1116,6 +1139,26 @@ def test_a_flags_value_is_no_version_request() -> None:
 
     assert not _asks_for_version("resnet-lab", ["-cd", "--version"])
     assert _asks_for_version("resnet-lab", ["-cd", "conf", "--version"])
+
+
+def test_a_second_ctrl_c_stops_an_import_that_hangs() -> None:
+    """The first signal is held until torch is imported; a second one stops at once."""
+    script = (
+        "import sys, time; sys.argv = ['resnet-lab']; from resnet_lab import console; "
+        "console.importlib.import_module = lambda name: time.sleep(60); "
+        "print('importing', flush=True); console.resnet_lab()"
+    )
+    hung = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert hung.stdout is not None and hung.stdout.readline() == "importing\n"
+    time.sleep(0.2)
+    hung.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    hung.send_signal(signal.SIGINT)
+    _, err = hung.communicate(timeout=30)
+    assert hung.returncode == 130
+    assert err == "resnet-lab: interrupted while starting: nothing was done\n"
 
 
 @pytest.mark.usefixtures("own_signal_handlers")

@@ -128,5 +128,7 @@ def test_the_api_refuses_a_misspelt_key_and_composes_inside_hydra() -> None:
         assert str(refused.value).startswith(message)
     with pytest.raises(ConfigError, match=r"^lesion\.samples=abc: Value 'abc' of type 'str'"):
         compose_config(["checkpoint=x", "lesion.samples=abc"], config_name="lesion")
+    with pytest.raises(ConfigError, match=r"^unknown setting lesion\.samplez \(did you mean "):
+        compose_config(["checkpoint=x", "lesion.samplez=3"], config_name="lesion")
     with initialize_config_module(config_module="resnet_lab.conf", version_base="1.3"):
         assert compose_config(["seed=3"]).seed == 3
