@@ -89,6 +89,18 @@ def save_checkpoint(
     return path
 
 
+def load_weights(net: torch.nn.Module, weights: dict[str, Any], path: Path) -> None:
+    """Load a checkpoint's weights strictly: where they do not fit the net its config builds
+    (a lab version that built it otherwise), one CheckpointError naming the file."""
+    try:
+        net.load_state_dict(weights, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(
+            f"{path}: its weights do not fit its config (the net this resnet-lab builds from it; "
+            f"written by another version?): {e}"
+        ) from None
+
+
 def list_checkpoints(ckpt_dir: Path) -> list[Path]:
     """Checkpoint files, oldest first."""
     return sorted(ckpt_dir.glob(CHECKPOINT_GLOB)) if ckpt_dir.is_dir() else []

@@ -1,5 +1,5 @@
 """Console entry points: thin Hydra wrappers, no logic. Mistakes the lab finds exit 2 with one
-message; Hydra's own (an option name that does not exist) exit 1 with the list of choices."""
+message (Hydra's own too, where command_line knows them); what only Hydra finds exits 1."""
 
 from __future__ import annotations
 

@@ -34,6 +34,7 @@ from resnet_lab.checkpoint import (
     digest_path,
     load_checkpoint,
     load_latest_checkpoint,
+    load_weights,
 )
 from resnet_lab.config import Config, DataCfg
 from resnet_lab.data import load_data, train_rows
@@ -293,10 +294,7 @@ def lab_network(loaded: LoadedCheckpoint) -> nn.Module:
     if loaded.kind != "resnet-lab":
         raise CheckpointError(f"{loaded.path}: not a resnet-lab checkpoint (a {loaded.kind} one)")
     net = build_from_config(loaded.state["config"])
-    try:
-        net.load_state_dict(loaded.state["model"], strict=True)
-    except RuntimeError as e:
-        raise CheckpointError(f"{loaded.path}: weights do not fit its config: {e}") from e
+    load_weights(net, loaded.state["model"], loaded.path)
     return net
 
 

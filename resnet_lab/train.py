@@ -35,6 +35,7 @@ from resnet_lab.checkpoint import (
     digest_path,
     list_checkpoints,
     load_latest_checkpoint,
+    load_weights,
     save_checkpoint,
 )
 from resnet_lab.command_line import pasteable_override
@@ -560,13 +561,7 @@ class Trainer:
             )
 
     def _restore(self, state: dict[str, Any], path: Path) -> None:
-        try:
-            self.model.load_state_dict(state["model"])
-        except RuntimeError as e:  # the same config built another net: another lab version
-            raise CheckpointError(
-                f"{path}: its weights do not fit the network this resnet-lab builds from the "
-                f"run's config (written by another version?): {e}"
-            ) from None
+        load_weights(self.model, state["model"], path)
         self.optimizer.load_state_dict(state["optimizer"])
         self.batches.load_state_dict(state["batches"])
         torch.set_rng_state(state["rng"]["torch"])

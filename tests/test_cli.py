@@ -649,58 +649,6 @@ def test_a_sweep_without_its_data_is_refused_once_in_a_new_sweep_only(
         assert no_job_would_train(["-m", f"data.root={missing}", "seed=0,1", *args]) is None, args
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        # a word without '=' (Hydra: "missing EQUAL", exit 1)
-        (
-            ["data.root", "/data"],
-            "data.root /data: a setting is key=value, one word: data.root=/data",
-        ),
-        (["seed=1", "data.root"], "data.root: not a key=value setting (see --help)"),
-        # a sweep without -m (Hydra: "Ambiguous value" or "requires --multirun", several lines)
-        (["seed=0,1"], "seed=0,1 sweeps over values, a job each, which takes -m (--multirun)\n"),
-        (  # a list setting: its list spelling
-            ["trainer.milestones=3,4"],
-            "trainer.milestones=3,4 sweeps over values, a job each, which takes -m (--multirun); "
-            "a list is written trainer.milestones=[3,4]",
-        ),
-        (
-            ["+experiment/tabel1=glob(*)"],
-            "+experiment/tabel1=glob(*) sweeps over values, a job each, which takes -m",
-        ),
-        (["shortcut=glob(*)", "seed=1"], "shortcut=glob(*) sweeps over values, a job each"),
-        (
-            ["+experiment/table1=choice(original,gate_b6)"],
-            "+experiment/table1=choice(original,gate_b6) sweeps over values",
-        ),
-        # Hydra's own groups and keys (Hydra: its search path; or the '+' that is then ignored)
-        (
-            ["-m", "seed=0,1", "hydra/launcher=paralel"],
-            "hydra/launcher=paralel: there is no hydra/launcher/paralel; hydra/launcher/ holds "
-            "basic, joblib, parallel,",
-        ),
-        (
-            ["hydra.run.dirr=x"],
-            "unknown key hydra.run.dirr (did you mean hydra.run.dir?): not a setting of Hydra's "
-            "(--hydra-help lists them)",
-        ),
-        (["+hydra.run.dirr=x"], "unknown key hydra.run.dirr (did you mean hydra.run.dir?)"),
-        (["hydra.jb.chdir=true"], "unknown key hydra.jb (did you mean hydra.job?)"),
-    ],
-)
-def test_what_hydra_would_refuse_in_several_lines_is_one(
-    args: list[str],
-    message: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """Hydra's own refusals came as several lines and exit 1, which make reproduce-table took
-    for a failed run (LAUNCHER=paralel went on to every table)."""
-    _refused_before_hydra(["resnet-lab"], args, message, tmp_path, monkeypatch, capsys)
-
-
 def test_hydras_free_keys_and_its_plugins_choices_are_left_to_it(tmp_path: Path) -> None:
     """Hydra leaves the launcher's settings and env_set free; a -cd folder may add choices."""
     from resnet_lab.command_line import check_command_line
@@ -789,6 +737,41 @@ def test_a_slurm_sweep_without_slurm_is_refused_once(
         (["-m", "seed=0,x"], "seed=0,x: Value 'x' of type 'str' could not be converted to Int"),
         (["trainer.lr=null"], "trainer.lr=null: field 'trainer.lr' is not Optional"),
         (["trainer.compile=maybe"], "trainer.compile=maybe: Value 'maybe' is not a valid bool"),
+        # a word without '=' (Hydra: "missing EQUAL", exit 1)
+        (
+            ["data.root", "/data"],
+            "data.root /data: a setting is key=value, one word: data.root=/data",
+        ),
+        (["seed=1", "data.root"], "data.root: not a key=value setting (see --help)"),
+        # a sweep without -m (Hydra: "Ambiguous value" or "requires --multirun", several lines)
+        (["seed=0,1"], "seed=0,1 sweeps over values, a job each, which takes -m (--multirun)\n"),
+        (  # a list setting: its list spelling
+            ["trainer.milestones=3,4"],
+            "trainer.milestones=3,4 sweeps over values, a job each, which takes -m (--multirun); "
+            "a list is written trainer.milestones=[3,4]",
+        ),
+        (
+            ["+experiment/tabel1=glob(*)"],
+            "+experiment/tabel1=glob(*) sweeps over values, a job each, which takes -m",
+        ),
+        (["shortcut=glob(*)", "seed=1"], "shortcut=glob(*) sweeps over values, a job each"),
+        (
+            ["+experiment/table1=choice(original,gate_b6)"],
+            "+experiment/table1=choice(original,gate_b6) sweeps over values",
+        ),
+        # Hydra's own groups and keys (Hydra: its search path; or the '+' that is then ignored)
+        (
+            ["-m", "seed=0,1", "hydra/launcher=paralel"],
+            "hydra/launcher=paralel: there is no hydra/launcher/paralel; hydra/launcher/ holds "
+            "basic, joblib, parallel,",
+        ),
+        (
+            ["hydra.run.dirr=x"],
+            "unknown key hydra.run.dirr (did you mean hydra.run.dir?): not a setting of Hydra's "
+            "(--hydra-help lists them)",
+        ),
+        (["+hydra.run.dirr=x"], "unknown key hydra.run.dirr (did you mean hydra.run.dir?)"),
+        (["hydra.jb.chdir=true"], "unknown key hydra.jb (did you mean hydra.job?)"),
     ],
 )
 def test_a_mistyped_setting_or_row_is_told_with_the_choices(
@@ -799,7 +782,9 @@ def test_a_mistyped_setting_or_row_is_told_with_the_choices(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Hydra advised `+model.detph=20` (which the run then refuses as unknown), and answered a
-    missing row with its search path rather than the table's rows."""
+    missing row with its search path rather than the table's rows; its own refusals came as
+    several lines and exit 1, which make reproduce-table took for a failed run
+    (LAUNCHER=paralel went on to every table)."""
     _refused_before_hydra(["resnet-lab"], args, message, tmp_path, monkeypatch, capsys)
 
 
