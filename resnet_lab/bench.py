@@ -72,8 +72,8 @@ PREFETCH_FACTOR = 2  # batches each plain-loop DataLoader worker keeps ready (to
 DEFAULT_VARIANTS = {
     "cpu": "none,cl,cl+bf16,cl+compile",
     "cuda": "none,cl,cl+cudnn,cl+tf32+cudnn,cl+bf16+cudnn,cl+compile+cudnn,"
-    "cl+bf16+compile+cudnn,cl+bf16+graphs+cudnn,cl+stepgraph+cudnn,cl+bf16+stepgraph+cudnn",
-}
+    "cl+bf16+compile+cudnn,cl+stepgraph+cudnn,cl+bf16+stepgraph+cudnn",
+}  # no `graphs` beside `stepgraph`: see _variant_levers
 DEFAULTS = {  # depth, timed steps per round, warm-up steps
     "cpu": {"depth": 20, "steps": 10, "warmup": 3},
     "cuda": {"depth": 110, "steps": 50, "warmup": 10},
@@ -564,9 +564,7 @@ def measure(
     def step_graph(c: Contender) -> bool:
         return c.lab_levers is not None and c.lab_levers.step_graph
 
-    # The step graphs warm up (and are captured) last: torch.compile's CUDA graphs free every
-    # cuBLAS workspace when they record, and a step graph replays into the workspace it recorded.
-    for c in sorted([c for c in contenders if c.step is not None], key=step_graph):
+    for c in [c for c in contenders if c.step is not None]:
         c.warmup_steps = warmup_steps(warmup, step_graph(c))
         seconds = timed(c, c.warmup_steps, "warm-up")
         if seconds is not None:
@@ -1077,6 +1075,16 @@ def _variant_levers(spec_list: str | None, device: torch.device, main: Levers) -
         lv = Levers.parse(spec.strip(), device)
         if lv != main and lv not in variants:
             variants.append(lv)
+    # torch.compile's CUDA graphs free every cuBLAS workspace when they warm up or record, and a
+    # step graph replays into the workspace it recorded: after a recompile mid-round it would
+    # compute into freed memory, wrong figures at normal speed. One process times one kind.
+    graphs = [lv for lv in (main, *variants) if lv.compile_mode == COMPILE_TOKENS["graphs"]]
+    if graphs and any(lv.step_graph for lv in (main, *variants)):
+        raise ConfigError(
+            f"--variants: {graphs[0].name} (torch.compile's CUDA graphs) and stepgraph cannot be "
+            "timed in one process (the first frees the cuBLAS workspace the second replays "
+            "into): time them in two runs"
+        )
     return variants
 
 

@@ -300,6 +300,21 @@ def test_bad_lever_specs(spec: str, text: str) -> None:
         bench.Levers.parse(spec, torch.device("cpu"))
 
 
+def test_both_kinds_of_cuda_graph_are_never_timed_in_one_process() -> None:
+    """torch.compile's CUDA graphs free the cuBLAS workspaces a step graph replays into: a
+    recompile mid-round would have the step graph compute into freed memory."""
+    cuda = torch.device("cuda")
+    lab = bench.Levers(channels_last=True)
+    for specs, main in (
+        ("cl+stepgraph,cl+bf16+graphs", lab),
+        ("cl+stepgraph", bench.Levers.parse("cl+graphs", cuda)),  # the lab step's own levers
+    ):
+        with pytest.raises(ConfigError, match="cannot be timed in one process"):
+            bench._variant_levers(specs, cuda, main)
+    assert len(bench._variant_levers("default", cuda, lab)) == 8  # stepgraph, no graphs
+    assert len(bench._variant_levers("cl+graphs,cl+compile", cuda, lab)) == 2
+
+
 @pytest.mark.parametrize("compiled", ["compile", "graphs"])
 def test_the_step_graph_lever_records_the_eager_step(compiled: str) -> None:
     with pytest.raises(ConfigError, match=f"stepgraph records the eager step; drop '{compiled}'"):
@@ -806,9 +821,6 @@ def test_a_step_graph_is_captured_before_the_timed_rounds(monkeypatch: pytest.Mo
     bench.measure(contenders, 2, 1, 1, torch.device("cpu"))
     assert calls == {"graph": WARMUP_STEPS + 1 + 2, "eager": 1 + 2}
     assert [c.warmup_steps for c in contenders] == [WARMUP_STEPS + 1, 1]  # as recorded
-    # the step graph, listed first, is captured last: torch.compile's CUDA graphs, recording,
-    # free the cuBLAS workspaces that a step graph captured before would replay into
-    assert warmed_up[:2] == ["eager", "graph"]
 
     class Trainer:  # what the process worker reads of its trainer
         device = torch.device("cpu")
