@@ -12,6 +12,7 @@ import contextlib
 import copy
 import dataclasses
 import errno
+import gc
 import logging
 import math
 import signal
@@ -974,5 +975,14 @@ def _progress_bar(mode: str, total: int, initial: int) -> Any:
 
 
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Train one run; returns the record written to result.json."""
-    return Trainer(cfg, run_dir).fit()
+    """Train one run; returns the record written to result.json.
+
+    The trainer is freed before this returns: it is a reference cycle (its step is its own bound
+    method, held by torch.compile and the step graph too), and a sweep's next job in this
+    process must not find this one's net, data and CUDA graphs still on the GPU."""
+    trainer = Trainer(cfg, run_dir)
+    try:
+        return trainer.fit()
+    finally:
+        del trainer
+        gc.collect()

@@ -382,6 +382,33 @@ def test_same_seed_gives_bitwise_equal_weights(tiny_run: list[str], tmp_path: Pa
     )
 
 
+def test_a_finished_run_frees_its_trainer_at_once(
+    tiny_run: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep's jobs train one after another in one process: a finished run's net and data (on
+    the GPU) must be gone before the next job loads its own, not at a later garbage collection
+    (the trainer is a reference cycle: its step is its own bound method)."""
+    import gc
+    import weakref
+
+    made: list[weakref.ref[Trainer]] = []
+    build = Trainer.build
+
+    def noting(self: Trainer) -> None:
+        made.append(weakref.ref(self))
+        build(self)
+
+    monkeypatch.setattr(Trainer, "build", noting)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        fit([*tiny_run, "trainer.max_steps=2"], tmp_path)
+        assert len(made) == 1 and made[0]() is None
+    finally:
+        if collecting:
+            gc.enable()
+
+
 KILL_RUN = [
     "trainer.max_steps=300",
     "trainer.eval_every=100",
