@@ -120,7 +120,7 @@ case $stage in
         echo "== stage $1: failed with status $status" | tee -a "$LOG"
       fi
     }
-    limited "${TESTS_S:-120}" tests
+    limited "${TESTS_S:-150}" tests
     limited "${BENCH_S:-120}" bench "$@"
     MPS=1 NAME=resnet$DEPTH-seeds-stepgraph-mps limited "${SEEDS_S:-120}" seeds "$@" trainer.step_graph=true
     VARIANTS=cl+bf16+graphs+cudnn NAME=resnet$DEPTH-graphs-bf16 limited "${GRAPHS_S:-180}" compile "$@"
@@ -143,6 +143,8 @@ case $stage in
   seeds)
     suffix=""
     if [[ ${MPS:-0} == 1 ]]; then # processes share the GPU through NVIDIA MPS, not time-slicing
+      # a daemon left by a stage killed past its limit (no EXIT trap then) is stopped first
+      echo quit | nvidia-cuda-mps-control 2>/dev/null || true
       nvidia-cuda-mps-control -d
       trap 'echo quit | nvidia-cuda-mps-control' EXIT
       suffix="-mps"

@@ -105,7 +105,7 @@ def test_all_stage_cuts_each_stage_at_its_limit_and_goes_on(tmp_path: Path) -> N
     text = log.read_text()
     # seeds: 4 processes with the step graph (refused on CPU) under MPS, started and stopped
     assert "trainer.step_graph=true needs CUDA" in text
-    assert (tmp_path / "mps.txt").read_text().split() == ["-d", "stdin"]
+    assert (tmp_path / "mps.txt").read_text().split() == ["stdin", "-d", "stdin"]  # quit first
     # tests, seeds, the compiled variant: stopped at 1 s, or failed first (the step graph, MPS
     # and compile need CUDA)
     cut = re.findall(r"== stage (\w+): (?:stopped at its 1 s limit|failed with status)", text)

@@ -718,9 +718,19 @@ def test_cuda_compiled_steps_follow_the_eager_steps(mode: str) -> None:
 
 
 @cuda
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize(
+    ("precision", "net"),
+    [
+        ("fp32", []),
+        ("bf16", []),
+        # random numbers drawn inside the graph: fresh masks at each replay, as eager draws them
+        ("fp32", ["shortcut=dropout"]),
+        # grouped BN writes its running statistics with copy_ inside the graph; gates' sigmoid
+        ("fp32", ["trainer.bn_group=8", "shortcut=gate"]),
+    ],
+)
 def test_cuda_step_graph_follows_the_eager_steps(
-    precision: str, monkeypatch: pytest.MonkeyPatch
+    precision: str, net: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The step replayed as CUDA graphs takes the eager trainer's steps: three eager warm-up
     steps, a capture at the warm-up lr, a second capture at the next lr, and the first graph
@@ -728,12 +738,14 @@ def test_cuda_step_graph_follows_the_eager_steps(
     monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)  # the same sums both ways
     schedule = ["trainer.warmup_steps=5", "trainer.warmup_lr=0.05", "trainer.milestones=[7]"]
     schedule += ["trainer.lr_decay=0.5", "trainer.cudnn_benchmark=false"]
-    schedule += [f"trainer.precision={precision}"]
+    schedule += [f"trainer.precision={precision}", *net]
     eager = tiny_trainer(*schedule, device="cuda")
     fast = tiny_trainer(*schedule, "trainer.step_graph=true", device="cuda")
     assert fast.optimizer.defaults["foreach"]  # zero_grad in one launch on CUDA
     for step in range(9):
+        drawn = torch.cuda.get_rng_state()  # both trainers draw from the one CUDA generator:
         loss_eager, wrong_eager = eager.advance()
+        torch.cuda.set_rng_state(drawn)  # each step of the pair from the same state
         loss_fast, wrong_fast = fast.advance()
         assert loss_fast.item() == pytest.approx(loss_eager.item(), rel=1e-4), step
         assert wrong_fast.item() == wrong_eager.item(), step
@@ -745,13 +757,14 @@ def test_cuda_step_graph_follows_the_eager_steps(
 
 
 @cuda
+@pytest.mark.parametrize("net", [[], ["shortcut=dropout"]])  # dropout: the CUDA RNG's state too
 def test_cuda_step_graph_run_resumes_as_an_uninterrupted_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    net: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A run with the step graph logs, evaluates and checkpoints as any run; continued from its
     checkpoint (a new graph, after new eager warm-up steps) it ends where one run ends."""
     monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
-    run = [*TINY, "trainer.device=cuda", "trainer.step_graph=true", "trainer.progress=none"]
+    run = [*TINY, *net, "trainer.device=cuda", "trainer.step_graph=true", "trainer.progress=none"]
     run += ["trainer.warmup_steps=2", "trainer.log_every=2", "trainer.eval_every=6"]
     run += ["trainer.ckpt_every=6", "trainer.cudnn_benchmark=false"]
     whole = train(compose_config([*run, "trainer.max_steps=12"]), tmp_path / "whole")
