@@ -12,7 +12,6 @@ import contextlib
 import copy
 import dataclasses
 import errno
-import gc
 import logging
 import math
 import signal
@@ -468,6 +467,11 @@ class Trainer:
             self.t.compile and self.device.type == "cuda" and self.t.compile_mode in GRAPH_MODES
         )
         self.step_graph = StepGraph(self.train_step, self.device) if self.t.step_graph else None
+
+    def release_steps(self) -> None:
+        """Drop the step functions: each holds this trainer's own bound method (a reference
+        cycle), so the trainer, its net and its data outlived the run until a collection."""
+        self.step_fn = self.step_graph = None
 
     def _fit(self, previous: dict[str, Any] | None, stop: _StopFlag) -> dict[str, Any]:
         cfg = self.cfg
@@ -977,12 +981,12 @@ def _progress_bar(mode: str, total: int, initial: int) -> Any:
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Train one run; returns the record written to result.json.
 
-    The trainer is freed before this returns: it is a reference cycle (its step is its own bound
-    method, held by torch.compile and the step graph too), and a sweep's next job in this
-    process must not find this one's net, data and CUDA graphs still on the GPU."""
+    The trainer is freed when this returns, not at a later garbage collection: a sweep's next
+    job in this process must not find this one's net, data and CUDA graphs still on the GPU.
+    (A process's first run is the exception: modules it imports first, torch._dynamo with its
+    optimizer among them, keep the frames they were imported from in a cycle.)"""
     trainer = Trainer(cfg, run_dir)
     try:
         return trainer.fit()
     finally:
-        del trainer
-        gc.collect()
+        trainer.release_steps()
