@@ -91,14 +91,34 @@ def save_checkpoint(
 
 def load_weights(net: torch.nn.Module, weights: dict[str, Any], path: Path) -> None:
     """Load a checkpoint's weights strictly: where they do not fit the net its config builds
-    (a lab version that built it otherwise), one CheckpointError naming the file."""
+    (a lab version that built it otherwise), one CheckpointError naming the file and how many
+    tensors are missing, unexpected or of another shape, with the first of each (torch's own
+    message lists them all: dozens of lines for a net of another depth)."""
     try:
         net.load_state_dict(weights, strict=True)
     except RuntimeError as e:
         raise CheckpointError(
             f"{path}: its weights do not fit its config (the net this resnet-lab builds from it; "
-            f"written by another version?): {e}"
+            f"written by another version?): {_misfit(net.state_dict(), weights) or e}"
         ) from None
+
+
+def _misfit(built: dict[str, Any], saved: dict[str, Any]) -> str:
+    """E.g. ``1 missing (fc.bias), 2 of another shape (fc.weight: saved (10, 8), built ...)``."""
+    shape = {key: tuple(getattr(value, "shape", ())) for key, value in saved.items()}
+    reshaped = [k for k in built if k in saved and shape[k] != tuple(built[k].shape)]
+    parts = []
+    for what, keys in (
+        ("missing", [k for k in built if k not in saved]),
+        ("unexpected", [k for k in saved if k not in built]),
+        ("of another shape", reshaped),
+    ):
+        if keys:
+            first = keys[0]
+            if what == "of another shape":
+                first += f": saved {shape[first]}, built {tuple(built[first].shape)}"
+            parts.append(f"{len(keys)} {what} ({first}{', ...' if len(keys) > 1 else ''})")
+    return ", ".join(parts)
 
 
 def list_checkpoints(ckpt_dir: Path) -> list[Path]:

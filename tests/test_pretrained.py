@@ -7,6 +7,7 @@ need them are skipped when they are absent.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -478,8 +479,20 @@ def test_weights_that_do_not_fit_the_config_are_refused(tmp_path: Path) -> None:
     del weights["fc.bias"]
     state = {"model": weights, "config": config, "train_state": {"step": 8}}
     save_checkpoint(state, tmp_path / "ckpt", 8, keep=1)
-    with pytest.raises(CheckpointError, match="weights do not fit its config"):
+    with pytest.raises(CheckpointError, match="weights do not fit its config") as refused:
         load_pretrained(tmp_path, mean=torch.zeros(3, 32, 32))
+    assert str(refused.value).endswith("written by another version?): 1 missing (fc.bias)")
+    # a net of another width: one line that counts, not torch's list of every tensor
+    weights = {key: torch.cat([w, w]) if w.dim() else w for key, w in net.state_dict().items()}
+    weights["extra.weight"] = torch.zeros(1)
+    state = {"model": weights, "config": config, "train_state": {"step": 9}}
+    save_checkpoint(state, tmp_path / "ckpt", 9, keep=1)
+    with pytest.raises(CheckpointError) as refused:
+        load_pretrained(tmp_path, mean=torch.zeros(3, 32, 32))
+    said = str(refused.value)
+    assert "\n" not in said and ": 1 unexpected (extra.weight), " in said
+    reshaped = r", \d+ of another shape \(stem.0.weight: saved \(8, 3, 3, 3\), built \(4, 3, 3, 3\)"
+    assert re.search(reshaped, said), said
 
 
 def test_a_run_with_a_scaled_shortcut_round_trips(tmp_path: Path) -> None:
