@@ -742,6 +742,13 @@ def _plain_net(
             "carry their input past the branch; give a net trained with shortcut=none (or "
             "shortcut=scale shortcut.scale=0)"
         )
+    layout = [(len(m.units), m.downsampling_units) for m in (plain, model)]
+    if layout[0] != layout[1]:  # its rows would stand beside the other net's units by index
+        (plain_units, plain_down), (units, down) = layout
+        raise ConfigError(
+            f"lesion.plain={path} has {plain_units} units (downsampling: {plain_down}), the net "
+            f"{units} ({down}): give a plain net of the same depth (plain-110 beside ResNet-110)"
+        )
     return plain
 
 

@@ -525,6 +525,13 @@ def test_lesion_config_mistakes_are_user_errors(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"trained on cifar10, the net on synthetic: compare"):
         run(other_data, tmp_path / "out")
+    # a plain net of another depth: its units would stand beside the ResNet's by index
+    shallow = save_run(tmp_path / "plain14", "model.depth=14", "shortcut=none")
+    other_depth = compose_lesion_config(
+        [f"checkpoint={residual}", f"lesion.plain={shallow}", "trainer.device=cpu"]
+    )
+    with pytest.raises(ConfigError, match=r"has 6 units \(downsampling: \[2, 4\]\), the net 3 "):
+        run(other_depth, tmp_path / "out")
 
 
 def lesion_command(*overrides: str, cwd: Path) -> subprocess.CompletedProcess[str]:
