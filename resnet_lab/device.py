@@ -15,7 +15,8 @@ from resnet_lab.errors import ConfigError
 
 def resolve_device(name: str, option: str = "trainer.device") -> torch.device:
     """``auto`` picks CUDA when present; asking for CUDA without it is a user error. On CUDA,
-    float32 is set to IEEE (see ``set_cuda_math``): the lab's tools compute as the runs did.
+    float32 is set to IEEE (see ``set_cuda_math``): the lab's tools compute as fp32 runs did
+    (a bf16 run's net computes under bf16 autocast, as its run evaluated; a tf32 run's is told).
 
     ``option`` names the setting in error messages (``trainer.device`` or ``--device``).
     """

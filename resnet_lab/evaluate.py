@@ -98,7 +98,31 @@ def unfinished(info: dict[str, Any]) -> str | None:
     step, max_steps = info.get("step"), info.get("max_steps")
     if step is None or max_steps is None or step >= max_steps:
         return None
+    if damaged := info.get("damaged_newer"):
+        return (
+            f"step {step:,} of {max_steps:,}: the run's {damaged} newer checkpoint(s) could not "
+            "be read (damaged), so an earlier net's"
+        )
     return f"step {step:,} of {max_steps:,}: the run had not finished training (a partial net)"
+
+
+def run_notes(info: dict[str, Any]) -> list[str]:
+    """Why an error differs from the figure the run recorded, besides its step and limit: its
+    figure was a validation error, or its arithmetic is not this tool's."""
+    notes = []
+    if info.get("eval_split") == "val":
+        notes.append(
+            "the run measured its errors on the 5k validation split (data.split=val); this is "
+            "the test set's"
+        )
+    if info.get("precision") == "bf16":
+        notes.append("computed under bf16 autocast, as the run evaluated (trainer.precision=bf16)")
+    elif info.get("precision") == "tf32":
+        notes.append(
+            "the run computed float32 in TF32 on CUDA (trainer.precision=tf32); this tool computes "
+            "it as IEEE float32: the last digits may differ"
+        )
+    return notes
 
 
 def chosen_step_note(info: dict[str, Any]) -> str | None:
@@ -221,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     if note := limit_note(info, args.limit, "--limit "):
         print(f"note:       {note}")
     if note := chosen_step_note(info):
+        print(f"note:       {note}")
+    for note in run_notes(info):
         print(f"note:       {note}")
     if note := unused_root_note(info.get("trained_on"), args.data_root, "--data-root "):
         print(f"note:       {note}")

@@ -73,6 +73,7 @@ from resnet_lab.evaluate import (
     image_batches,
     limit_note,
     prepare,
+    run_notes,
     unfinished,
     unused_root_note,
     without_download,
@@ -912,6 +913,7 @@ def _check_study(cfg: DictConfig, model: NormalizedNet, data: DeviceData) -> Non
         chosen_step_note(model.info),
         limit_note(model.info, cfg.data.limit, "data.limit="),
         unused_root_note(model.info.get("trained_on"), cfg.data.root, "data.root="),
+        *run_notes(model.info),
     )
     for note in filter(None, notes):
         log.warning("%s: %s", cfg.checkpoint, note)

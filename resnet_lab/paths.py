@@ -186,10 +186,12 @@ def paths_markdown(result: dict[str, Any]) -> str:
     """A Markdown section for lesion.md."""
     lo, hi = result["paths_95_range"]
     glo, ghi = result["gradient_90_range"]
+    held = sum(path_length_distribution(result["units"])[lo : hi + 1])
     lines = [
         "## Path lengths and gradient (Veit et al. Section 5)",
         "",
-        f"{result['units']} units: 95% of the paths are {lo} to {hi} units long; 90% of the "
+        f"{result['units']} units: {held:.1%} of the paths are {lo} to {hi} units long (at most "
+        "2.5% shorter, at most 2.5% longer; lengths are whole units); at least 90% of the "
         f"gradient magnitude (fraction of paths x mean gradient norm of a path) comes from "
         f"paths {glo} to {ghi} units long. Gradient norms: input of the first unit, mean over "
         f"the {result['batch']} training images of a batch ({result.get('batches', 1)} "

@@ -32,6 +32,7 @@ from resnet_lab.checkpoint import (
     CHECKPOINT_GLOB,
     CheckpointError,
     digest_path,
+    list_checkpoints,
     load_checkpoint,
     load_latest_checkpoint,
     load_weights,
@@ -96,7 +97,10 @@ class NormalizedNet(nn.Module):
         return x if self.std is None else x / self.std
 
     def forward(self, images: Tensor) -> Tensor:
-        return self.net(self.normalize(images))
+        # as the run evaluated: a bf16 run's errors were measured under bf16 autocast
+        bf16 = self.info.get("precision") == "bf16"
+        with torch.autocast(images.device.type, torch.bfloat16, enabled=bf16):
+            return self.net(self.normalize(images))
 
 
 # a checkpoint file's suffixes: the lab's .pt, the peers' .th, torch's customary .pth and .tar
@@ -108,6 +112,7 @@ class LoadedCheckpoint:
     kind: str  # "resnet-lab" or "peer"
     state: dict[str, Any]
     path: Path  # the file actually read
+    damaged_newer: int = 0  # newer checkpoints of its folder that could not be read
 
 
 def _no_checkpoint_in(folder: Path, ckpt_dir: Path) -> str:
@@ -134,12 +139,14 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Read a checkpoint file or a run folder's newest good checkpoint and tell its format."""
     path = Path(path)
     map_location = _device(map_location)
+    damaged_newer = 0
     if path.is_dir():
         ckpt_dir = path / "ckpt" if (path / "ckpt").is_dir() else path
         loaded = load_latest_checkpoint(ckpt_dir, map_location)
         if loaded is None:
             raise CheckpointError(_no_checkpoint_in(path, ckpt_dir))
         state, path = loaded
+        damaged_newer = sum(p > path for p in list_checkpoints(ckpt_dir))
     elif not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint (no such checkpoint file or run folder)")
     elif digest_path(path).exists():
@@ -161,7 +168,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                 "whose newest whole checkpoint is read"
             ) from e
     if isinstance(state, dict) and "model" in state and "config" in state:
-        return LoadedCheckpoint("resnet-lab", state, path)
+        return LoadedCheckpoint("resnet-lab", state, path, damaged_newer)
     if isinstance(state, dict) and "conv1.weight" in _strip_module(state.get("state_dict", {})):
         return LoadedCheckpoint("peer", state, path)
     keys = sorted(state)[:8] if isinstance(state, dict) else type(state).__name__
@@ -367,6 +374,9 @@ def wrap(
             "max_steps": config.get("trainer", {}).get("max_steps"),
             "normalization": f"x - per-pixel mean of the {data.get('name', '?')} training images",
             "data_limit": data.get("limit"),  # the run's: its own test error is on that many
+            "eval_split": "val" if data.get("split") == "val" else "test",  # the run's figure's
+            "precision": config.get("trainer", {}).get("precision", "fp32"),
+            "damaged_newer": loaded.damaged_newer,
             # trainer.test_at_best_val: the run's figure is the test error of this step's net
             "chosen_step": state.get("train_state", {}).get("best_step")
             if config.get("trainer", {}).get("test_at_best_val")

@@ -338,7 +338,10 @@ def test_the_path_sections_sentences_and_table() -> None:
         ],
     }
     text = paths_markdown(result)
-    assert "54 units: 95% of the paths are 20 to 34 units long; 90% of the gradient" in text
+    assert (  # whole units: the range that leaves at most 2.5% in each tail holds more than 95%
+        "54 units: 96.0% of the paths are 20 to 34 units long (at most 2.5% shorter, at most "
+        "2.5% longer; lengths are whole units); at least 90% of the gradient" in text
+    )
     assert "comes from paths 5 to 17 units long" in text
     assert "mean over the 128 training images of a batch (3 batch(es)" in text
     assert "up to 4 sampled paths per length" in text
@@ -396,7 +399,7 @@ def save_run(folder: Path, *overrides: str, trained_steps: int | None = None) ->
 
 def test_lesion_run(tmp_path: Path) -> None:
     run_dir = save_run(tmp_path / "run", "model.depth=14")
-    plain = save_run(tmp_path / "plain", "model.depth=8", "shortcut=scale", "shortcut.scale=0")
+    plain = save_run(tmp_path / "plain", "model.depth=14", "shortcut=scale", "shortcut.scale=0")
     out = tmp_path / "out"
     cfg = compose_lesion_config(
         [
@@ -415,7 +418,7 @@ def test_lesion_run(tmp_path: Path) -> None:
     )
     run(cfg, out)
     results = json.loads((out / "lesion.json").read_text())
-    assert len(results["single"]) == 6 and len(results["plain"]["single"]) == 3
+    assert len(results["single"]) == len(results["plain"]["single"]) == 6
     assert results["random"]["candidates"] == [0, 1, 3, 5]  # downsampling units 2, 4 excluded
     assert [r["k"] for r in results["random"]["per_k"]] == [1, 2]
     assert results["baseline"]["error_bn_reestimated"] is not None

@@ -214,7 +214,7 @@ def test_loading_onto_cuda_without_it_is_not_called_a_damaged_checkpoint(tmp_pat
 
 
 def test_a_damaged_newest_checkpoint_is_passed_over_in_words_that_fit_a_reader(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Not 'resuming from': eval, gates and load_pretrained resume nothing."""
     _, config = tiny_run(tmp_path)
@@ -224,6 +224,19 @@ def test_a_damaged_newest_checkpoint_is_passed_over_in_words_that_fit_a_reader(
         assert load_pretrained(tmp_path).info["step"] == 7
     assert "using the previous good checkpoint step_0000007.pt" in caplog.text
     assert "resuming" not in caplog.text
+    # eval's note says why it measured an earlier net: not "the run had not finished"
+    eight_steps = {**config, "trainer": {**config["trainer"], "max_steps": 8}}
+    older = {"model": load_pretrained(tmp_path).net.state_dict(), "config": eight_steps}
+    save_checkpoint({**older, "train_state": {"step": 7}}, tmp_path / "done" / "ckpt", 7, keep=2)
+    damaged = save_checkpoint(
+        {**older, "train_state": {"step": 8}}, tmp_path / "done" / "ckpt", 8, keep=2
+    )
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    assert eval_main([str(tmp_path / "done"), "--limit", "20", "--device", "cpu"]) == 0
+    assert (
+        "note:       step 7 of 8: the run's 1 newer checkpoint(s) could not be read (damaged), "
+        "so an earlier net's" in capsys.readouterr().out
+    )
 
 
 def test_a_densenet_run_is_described_as_one(
@@ -542,10 +555,40 @@ def test_eval_of_a_run_that_chose_on_validation_names_the_chosen_step(
     state = {"model": net.state_dict(), "config": config, "train_state": train_state}
     save_checkpoint(state, tmp_path / "ckpt", 8, keep=1)
     assert eval_main([str(tmp_path), "--limit", "20", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
     assert (
         "note:       the run's figure is the test error at step 5, where its validation error "
-        "was lowest; this checkpoint is step 8's net" in capsys.readouterr().out
+        "was lowest; this checkpoint is step 8's net" in out
     )
+    assert (  # its other figures (metrics.jsonl, final_test_error) are validation errors
+        "note:       the run measured its errors on the 5k validation split (data.split=val); "
+        "this is the test set's" in out
+    )
+
+
+def test_eval_of_a_bf16_run_computes_as_the_run_evaluated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bf16 run measured its errors under bf16 autocast; eval (and lesion, gates) computed in
+    IEEE float32, another figure, without a word."""
+    from resnet_lab.train import train
+
+    run = ["model.depth=8", "model.width=4", "data=synthetic", "data.synthetic_train_size=256"]
+    run += ["data.synthetic_test_size=128", "trainer.batch_size=16", "trainer.max_steps=6"]
+    run += ["trainer.progress=none", "trainer.device=cpu", "trainer.precision=bf16"]
+    result = train(compose_config(run), tmp_path)
+    images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    with torch.no_grad():
+        assert load_pretrained(tmp_path)(images).dtype == torch.bfloat16
+    assert eval_main([str(tmp_path), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert f"test error: {result['final_test_error']:.2f}% " in out
+    assert "note:       computed under bf16 autocast, as the run evaluated" in out
+    tiny_run(tmp_path / "fp32", "trainer.max_steps=7")
+    with torch.no_grad():
+        assert load_pretrained(tmp_path / "fp32")(images).dtype == torch.float32
+    assert eval_main([str(tmp_path / "fp32"), "--device", "cpu", "--limit", "20"]) == 0
+    assert "note:" not in capsys.readouterr().out
 
 
 def test_data_root_replaces_the_runs_saved_root(
