@@ -123,7 +123,7 @@ case $stage in
     limited "${TESTS_S:-150}" tests
     limited "${BENCH_S:-120}" bench "$@"
     MPS=1 NAME=resnet$DEPTH-seeds-stepgraph-mps limited "${SEEDS_S:-120}" seeds "$@" trainer.step_graph=true
-    VARIANTS=cl+bf16+graphs+cudnn NAME=resnet$DEPTH-graphs-bf16 limited "${GRAPHS_S:-180}" compile "$@"
+    VARIANTS=cl+bf16+graphs+cudnn NAME=resnet$DEPTH-graphs-bf16 limited "${GRAPHS_S:-150}" compile "$@"
     ;;
   tests)
     tests
@@ -145,7 +145,7 @@ case $stage in
     if [[ ${MPS:-0} == 1 ]]; then # processes share the GPU through NVIDIA MPS, not time-slicing
       # a daemon left by a stage killed past its limit (no EXIT trap then) is stopped first
       echo quit | nvidia-cuda-mps-control 2>/dev/null || true
-      nvidia-cuda-mps-control -d
+      nvidia-cuda-mps-control -d || { sleep 2 && nvidia-cuda-mps-control -d; } # still quitting
       trap 'echo quit | nvidia-cuda-mps-control' EXIT
       suffix="-mps"
     fi

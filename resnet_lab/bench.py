@@ -49,7 +49,7 @@ from resnet_lab.models import build_network
 from resnet_lab.models.shortcuts import no_weight_decay
 from resnet_lab.run_folder import environment
 from resnet_lab.step_graph import WARMUP_STEPS as STEP_GRAPH_WARMUP
-from resnet_lab.train import Trainer, evaluations_in_run, lr_at, make_optimizer
+from resnet_lab.train import GRAPH_MODES, Trainer, evaluations_in_run, lr_at, make_optimizer
 
 SCHEMA = "resnet-lab-bench/1"
 # Lever tokens of --variants, joined with "+" ("none" = the lab pipeline with no lever on).
@@ -1078,7 +1078,7 @@ def _variant_levers(spec_list: str | None, device: torch.device, main: Levers) -
     # torch.compile's CUDA graphs free every cuBLAS workspace when they warm up or record, and a
     # step graph replays into the workspace it recorded: after a recompile mid-round it would
     # compute into freed memory, wrong figures at normal speed. One process times one kind.
-    graphs = [lv for lv in (main, *variants) if lv.compile_mode == COMPILE_TOKENS["graphs"]]
+    graphs = [lv for lv in (main, *variants) if lv.compile_mode in GRAPH_MODES]
     if graphs and any(lv.step_graph for lv in (main, *variants)):
         raise ConfigError(
             f"--variants: {graphs[0].name} (torch.compile's CUDA graphs) and stepgraph cannot be "

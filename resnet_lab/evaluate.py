@@ -110,19 +110,26 @@ def run_notes(info: dict[str, Any]) -> list[str]:
     """Why an error differs from the figure the run recorded, besides its step and limit: its
     figure was a validation error, or its arithmetic is not this tool's."""
     notes = []
-    if info.get("eval_split") == "val":
+    if info.get("eval_split") == "val" and info.get("chosen_step") is None:  # else a test figure
         notes.append(
             "the run measured its errors on the 5k validation split (data.split=val); this is "
             "the test set's"
         )
-    if info.get("precision") == "bf16":
-        notes.append("computed under bf16 autocast, as the run evaluated (trainer.precision=bf16)")
-    elif info.get("precision") == "tf32":
-        notes.append(
-            "the run computed float32 in TF32 on CUDA (trainer.precision=tf32); this tool computes "
-            "it as IEEE float32: the last digits may differ"
-        )
+    if note := precision_note(info.get("precision")):
+        notes.append(note)
     return notes
+
+
+def precision_note(precision: str | None) -> str | None:
+    """How a run of ``precision`` is computed here, where that is not IEEE float32."""
+    if precision == "bf16":
+        return "computed under bf16 autocast, as the run evaluated (trainer.precision=bf16)"
+    if precision == "tf32":
+        return (
+            "the run computed float32 in TF32 on CUDA (trainer.precision=tf32); this tool "
+            "computes it as IEEE float32: the last digits may differ"
+        )
+    return None
 
 
 def chosen_step_note(info: dict[str, Any]) -> str | None:

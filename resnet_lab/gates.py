@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from resnet_lab import stopping
 from resnet_lab.errors import UserError
-from resnet_lab.evaluate import in_flags, positive_int, unused_root_note
+from resnet_lab.evaluate import in_flags, positive_int, precision_note, unused_root_note
 
 log = logging.getLogger(__name__)
 
@@ -91,15 +91,19 @@ def gate_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def measure(
-    model: nn.Module, batches: Any, num_classes: int, device: torch.device
+    model: nn.Module, batches: Any, num_classes: int, device: torch.device, bf16: bool = False
 ) -> tuple[list[str], GateStats]:
-    """Run ``batches`` of (x, y) through ``model`` in eval mode, recording every gate."""
+    """Run ``batches`` of (x, y) through ``model`` in eval mode, recording every gate (``bf16``:
+    under bf16 autocast, as a bf16 run evaluated and logged its gate means)."""
     gates = gate_modules(model)
     stats = GateStats(len(gates), num_classes, device)
     hooks = [m.register_forward_hook(stats.hook(i)) for i, (_, m) in enumerate(gates)]
     model.eval()
     try:
-        with torch.inference_mode():
+        with (
+            torch.inference_mode(),
+            torch.autocast(device.type, torch.bfloat16, enabled=bf16),
+        ):
             for x, y in batches:
                 stats.add_labels(y)
                 model(x)
@@ -243,8 +247,12 @@ def run(args: argparse.Namespace) -> Path:
     dataset = config.get("data", {}).get("name")
     if note := unused_root_note(dataset, args.data_root, "--data-root "):
         log.warning("note: %s", note)
+    precision = config["trainer"].get("precision")
+    if note := precision_note(precision):
+        log.warning("note: %s", note)
     batch_size = args.batch_size or config["trainer"]["eval_batch_size"]
-    names, stats = measure(model, eval_batches(data, batch_size), data.num_classes, device)
+    batches = eval_batches(data, batch_size)
+    names, stats = measure(model, batches, data.num_classes, device, bf16=precision == "bf16")
     units = summarize(names, stats, data.classes)
 
     step = int(loaded.state.get("train_state", {}).get("step", 0))

@@ -97,10 +97,11 @@ class NormalizedNet(nn.Module):
         return x if self.std is None else x / self.std
 
     def forward(self, images: Tensor) -> Tensor:
-        # as the run evaluated: a bf16 run's errors were measured under bf16 autocast
+        # as the run evaluated: a bf16 run's errors were measured under bf16 autocast; the
+        # logits come back in float32 all the same (numpy, a caller's arithmetic)
         bf16 = self.info.get("precision") == "bf16"
         with torch.autocast(images.device.type, torch.bfloat16, enabled=bf16):
-            return self.net(self.normalize(images))
+            return self.net(self.normalize(images)).float()
 
 
 # a checkpoint file's suffixes: the lab's .pt, the peers' .th, torch's customary .pth and .tar

@@ -633,6 +633,26 @@ def test_gate_tool_writes_means_per_unit_and_class(
     assert len(events.Histograms("gate/unit_002")) == 1
 
 
+def test_gate_tool_measures_a_bf16_run_as_it_logged_its_gates(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bf16 run evaluates, and logs its gate means, under bf16 autocast: the tool too."""
+    from resnet_lab.train import train
+
+    run = [*TINY, "shortcut=gate", "data=synthetic", "data.synthetic_train_size=32"]
+    run += ["data.synthetic_test_size=48", "trainer.eval_batch_size=20", "trainer.device=cpu"]
+    run += ["trainer.precision=bf16", "trainer.max_steps=3", "trainer.progress=none"]
+    train(compose_config(run), tmp_path)
+    logged = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    final = [r for r in logged if "gate/unit_000" in r][-1]
+    with caplog.at_level(logging.WARNING, logger="resnet_lab.gates"):
+        assert gates_main([str(tmp_path)]) == 0
+    assert "computed under bf16 autocast, as the run evaluated" in caplog.text
+    units = json.loads((tmp_path / "gates" / "gates.json").read_text())["units"]
+    for unit in units:
+        assert unit["mean"] == pytest.approx(final[f"gate/unit_{unit['unit']:03d}"], rel=1e-5)
+
+
 def test_gate_tool_stopped_by_a_signal_says_so(
     tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -560,10 +560,11 @@ def test_eval_of_a_run_that_chose_on_validation_names_the_chosen_step(
         "note:       the run's figure is the test error at step 5, where its validation error "
         "was lowest; this checkpoint is step 8's net" in out
     )
-    assert (  # its other figures (metrics.jsonl, final_test_error) are validation errors
-        "note:       the run measured its errors on the 5k validation split (data.split=val); "
-        "this is the test set's" in out
-    )
+    val_note = "note:       the run measured its errors on the 5k validation split"
+    assert val_note not in out  # its figure is a test error, the chosen step's
+    tiny_run(tmp_path / "val", "data.split=val")  # its figures are validation errors
+    assert eval_main([str(tmp_path / "val"), "--limit", "20", "--device", "cpu"]) == 0
+    assert f"{val_note} (data.split=val); this is the test set's" in capsys.readouterr().out
 
 
 def test_eval_of_a_bf16_run_computes_as_the_run_evaluated(
@@ -578,8 +579,12 @@ def test_eval_of_a_bf16_run_computes_as_the_run_evaluated(
     run += ["trainer.progress=none", "trainer.device=cpu", "trainer.precision=bf16"]
     result = train(compose_config(run), tmp_path)
     images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    model = load_pretrained(tmp_path)
     with torch.no_grad():
-        assert load_pretrained(tmp_path)(images).dtype == torch.bfloat16
+        logits = model(images)
+        assert logits.dtype == torch.float32  # returned as float32, computed in bf16:
+        with torch.autocast("cpu", torch.bfloat16):
+            assert torch.equal(logits, model.net(model.normalize(images)).float())
     assert eval_main([str(tmp_path), "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert f"test error: {result['final_test_error']:.2f}% " in out

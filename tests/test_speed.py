@@ -308,6 +308,7 @@ def test_both_kinds_of_cuda_graph_are_never_timed_in_one_process() -> None:
     for specs, main in (
         ("cl+stepgraph,cl+bf16+graphs", lab),
         ("cl+stepgraph", bench.Levers.parse("cl+graphs", cuda)),  # the lab step's own levers
+        ("cl+stepgraph", bench.Levers(compile_mode="max-autotune")),  # it records graphs too
     ):
         with pytest.raises(ConfigError, match="cannot be timed in one process"):
             bench._variant_levers(specs, cuda, main)
