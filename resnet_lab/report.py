@@ -530,17 +530,27 @@ def _row_notes(
         notes.append(f"{duplicates} more run(s) of an already counted seed left out")
     if extra:
         notes.append(
-            f"{len(extra)} run(s) of seeds beyond the {len(kept)} expected not counted "
-            f"({', '.join(f'`{run.label}`' for run in extra)}): --seeds "
-            f"{len(kept) + len(extra)} counts them"
+            f"{len(extra)} run(s) of other seeds than the row counts not counted "
+            f"({', '.join(f'`{run.label}`' for run in extra)}): see --seeds"
         )
     if any(run.eval_split != "test" for run in kept):
         notes.append("measured on the validation split, not the test set")
     return notes
 
 
+Seeds = int | tuple[int, ...]  # --seeds: how many (the lowest of each row), or which
+
+
+def _seeds_counted(kept: list[Run], seeds: Seeds) -> tuple[list[Run], list[Run]]:
+    """The runs of the seeds a row counts, and the others ("best of 5" over ten seeds is the
+    best of ten, biased low): --seeds N counts each row's N lowest seeds, --seeds 5,6,7 those."""
+    if isinstance(seeds, int):
+        return kept[:seeds], kept[seeds:]
+    return [r for r in kept if r.seed in seeds], [r for r in kept if r.seed not in seeds]
+
+
 def summarize(
-    experiment: Experiment, runs: list[Run], seeds: int, comparable: bool = True
+    experiment: Experiment, runs: list[Run], seeds: Seeds, comparable: bool = True
 ) -> RowResult:
     """Statistics and status of one row. Diverged runs rank worse than any error (infinity);
     runs with other settings than the row's (see mark_departures) are named, not counted.
@@ -548,7 +558,8 @@ def summarize(
     be said to be reproduced or not; a smoke run's failing says nothing of the paper's."""
     departed = [run for run in runs if run.departures]
     kept, duplicates = _pick_one_per_seed([run for run in runs if not run.departures])
-    kept, extra = kept[:seeds], kept[seeds:]  # "best of 5" over ten seeds would be biased
+    kept, extra = _seeds_counted(kept, seeds)
+    expected = seeds if isinstance(seeds, int) else len(seeds)
     notes = _row_notes(experiment, kept, departed, duplicates, extra)
     finished = [run for run in kept if run.finished]
     errors = [run.error for run in finished if run.status == "completed"]
@@ -579,15 +590,15 @@ def summarize(
         parts.append(verdict)
         if count["diverged"]:
             parts.append(f"diverged ({count['diverged']} of {len(finished)})")
-        if len(finished) < seeds:
-            parts.append(f"partial ({len(finished)} of {seeds} seeds)")
+        if len(finished) < expected:
+            parts.append(f"partial ({len(finished)} of {expected} seeds)")
     for status in ("running", "killed", "interrupted", "failed", "unreadable"):
         if count[status]:
             parts.append(f"{status} ({count[status]})")
     if departed:
         parts.append(f"other settings, not counted ({len(departed)})")
     if extra:
-        parts.append(f"extra seeds, not counted ({len(extra)})")
+        parts.append(f"other seeds, not counted ({len(extra)})")
     unusable = [run for run in kept if run.status == "completed" and run.error is None]
     if unusable:  # read, so not "missing"; not counted either
         parts.append(f"no test error ({len(unusable)})")
@@ -638,7 +649,7 @@ def _table_rank(key: str) -> tuple[int, str]:
 
 
 def build_tables(
-    experiments: list[Experiment], runs: list[Run], seeds: int, comparable: bool = True
+    experiments: list[Experiment], runs: list[Run], seeds: Seeds, comparable: bool = True
 ) -> list[TableResult]:
     """Group rows by their table string, in the order of the experiment files' ``order``;
     ``comparable`` as in :func:`summarize`."""
@@ -706,12 +717,18 @@ def _markdown_table(table: TableResult) -> list[str]:
     return lines
 
 
+def _seeds_text(seeds: Seeds) -> str:
+    if isinstance(seeds, int):
+        return f"{seeds} (the lowest of each row)"
+    return f"{len(seeds)} ({', '.join(map(str, seeds))})"
+
+
 def render_markdown(
     tables: list[TableResult],
     *,
     roots: Sequence[Path],
     profile: str | None,
-    seeds: int,
+    seeds: Seeds,
     run_count: int,
     figures: dict[str, list[str]],
     extra_sections: list[str],
@@ -734,7 +751,7 @@ def render_markdown(
         found += f" of profile `{profile}`"
     lines += [
         f"Results: {', '.join(f'`{root}`' for root in roots)}: {found}. "
-        f"Seeds expected per row: {seeds}. Errors are percent on the eval split; "
+        f"Seeds expected per row: {_seeds_text(seeds)}. Errors are percent on the eval split; "
         f"`fail` means above {FAIL_THRESHOLD:g}% on CIFAR-10 (the papers' CIFAR-100 figures lie "
         "above it: those rows fail at chance, 99%). The paper's statistic is in bold; diff is "
         "that statistic minus the reported figure.",
@@ -970,12 +987,20 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="results roots, searched for result.json (default: results)",
     )
     parser.add_argument("--out", help="output folder (default: the first results root)")
-    parser.add_argument(
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
         "--seeds",
         type=int,
         default=5,
-        help="seeds expected per row (default: 5, as the papers): a row counts its runs of this "
-        "many lowest seeds",
+        help="seeds expected per row (default: 5, as the papers): each row counts its runs of "
+        "this many lowest seeds; the others are named, not counted",
+    )
+    which.add_argument(
+        "--seed-list",
+        type=_seed_list,
+        metavar="LIST",
+        help="the seeds each row counts, comma-separated (0,1,2,3,4; make reproduce-table gives "
+        "its SEEDS): the others are named, not counted",
     )
     parser.add_argument("--tables", help="comma-separated table names, e.g. table1,table6")
     parser.add_argument(
@@ -1004,6 +1029,16 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="check the options and exit (make reproduce-table does so before it trains)",
     )
     return parser.parse_args(argv)
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    """``0,1,2,3,4``: the seeds, each once, in order."""
+    try:
+        return tuple(sorted({int(part) for part in text.split(",")}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give the seeds as comma-separated integers, e.g. 0,1,2,3,4"
+        ) from None
 
 
 def _check_options(args: argparse.Namespace) -> set[str]:
@@ -1156,7 +1191,8 @@ def _report(args: argparse.Namespace) -> int:
     runs, profile = _runs_of_one_profile(runs, args.profile, problems)
     problems += mark_departures(experiments, runs, accepted, args.config_dir)
 
-    tables = build_tables(experiments, runs, args.seeds, comparable=profile in (None, "paper"))
+    seeds = args.seed_list or args.seeds
+    tables = build_tables(experiments, runs, seeds, comparable=profile in (None, "paper"))
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:  # what cannot_make does not foresee (/proc, a full or read-only disk)
@@ -1165,7 +1201,7 @@ def _report(args: argparse.Namespace) -> int:
         tables,
         roots=roots,
         profile=profile,
-        seeds=args.seeds,
+        seeds=seeds,
         run_count=len(runs),
         figures=_draw_figures(tables, out),
         extra_sections=_other_sections(

@@ -620,17 +620,36 @@ def test_a_cifar100_row_fails_at_chance_not_at_20_percent(tmp_path: Path) -> Non
     assert [(e.name, e.num_classes) for e in rows] == [("mine/a", 100), ("mine/b", 100)]
 
 
-def test_seeds_beyond_the_expected_are_named_not_counted(tmp_path: Path) -> None:
-    """ "best of 5" over ten seeds is the best of ten, biased low: the lowest seeds count."""
+def test_seeds_beyond_the_expected_are_named_not_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ "best of 5" over ten seeds is the best of ten, biased low: a row counts its --seeds
+    lowest seeds, or the seeds --seed-list names (make reproduce-table's SEEDS)."""
     name = "table6/resnet110"
     write_seeds(tmp_path, name, [6.9, 6.8, 6.7, 6.6, 6.5, 6.0])
     row = _row(tmp_path, name)
-    assert (row.best, row.n, row.status) == (6.5, 5, "ok, extra seeds, not counted (1)")
+    assert (row.best, row.n, row.status) == (6.5, 5, "ok, other seeds, not counted (1)")
     assert (
-        "1 run(s) of seeds beyond the 5 expected not counted (`multirun/table6_resnet110/5`): "
-        "--seeds 6 counts them" in row.notes
+        "1 run(s) of other seeds than the row counts not counted "
+        "(`multirun/table6_resnet110/5`): see --seeds" in row.notes
     )
     assert (_row(tmp_path, name, seeds=6).best, _row(tmp_path, name, seeds=6).status) == (6.0, "ok")
+    # SEEDS=3,4,5 trained into a folder holding seeds 0-2: those three count
+    args = ["--results", str(tmp_path), "--tables", "table6", "--seed-list", "5,3,4"]
+    assert report.main(args) == 0
+    line = read_csv(tmp_path / "report.csv")[name]
+    assert (line["best"], line["n"], line["status"]) == (
+        "6.00",
+        "3",
+        "ok, other seeds, not counted (3)",
+    )
+    assert "Seeds expected per row: 3 (3, 4, 5)." in (tmp_path / "report.md").read_text()
+    with pytest.raises(SystemExit):
+        report.main([*args[:-2], "--seed-list", "0,x"])
+    assert "give the seeds as comma-separated integers" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # one or the other
+        report.main([*args, "--seeds", "3"])
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def test_diverged_counts_the_finished_seeds_only(tmp_path: Path) -> None:

@@ -103,7 +103,7 @@ def test_make_reproduce_table_runs_the_documented_sweep() -> None:
         "hydra/launcher=basic hydra.sweep.dir=/x",
         "'hydra.sweep.subdir=${experiment.name}/seed${seed}'",
         "for table in table1 table6",
-        "resnet-lab-report --results /x --seeds 1",
+        "resnet-lab-report --results /x --seed-list 0",
         "--tables table1,table6",
     ):
         assert text in out, text
@@ -112,7 +112,7 @@ def test_make_reproduce_table_runs_the_documented_sweep() -> None:
     repeated = subprocess.run(
         ["make", "-n", "report", "SEEDS=0,0,1"], cwd=REPO, capture_output=True, text=True
     ).stdout
-    assert "--seeds 2" in repeated  # seed=0,0 trains seed 0 once: not "partial (1 of 2)"
+    assert "--seed-list 0,1" in repeated  # seed=0,0 trains seed 0 once: not "partial (1 of 2)"
     repeated = subprocess.run(
         ["make", "-n", "reproduce-table", "SEEDS=0,0,1"], cwd=REPO, capture_output=True, text=True
     ).stdout
@@ -128,7 +128,7 @@ def test_make_reproduce_table_runs_the_documented_sweep() -> None:
     paper = subprocess.run(
         ["make", "-n", "reproduce-table"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout
-    assert "seed=0,1,2,3,4 profile=paper" in paper and "--seeds 5" in paper
+    assert "seed=0,1,2,3,4 profile=paper" in paper and "--seed-list 0,1,2,3,4" in paper
     assert "for table in table1 table2 table6" in paper
 
 
