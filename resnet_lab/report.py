@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from resnet_lab.api import compose_config
 from resnet_lab.command_line import cannot_make
@@ -244,22 +245,49 @@ def _experiment_block(path: Path) -> DictConfig:
         ) from None
 
 
-def _row_classes(row: Any) -> int:
-    """The classes of a row's data: a ``data.num_classes`` it sets, else the data group its
-    defaults choose (``override /data: cifar100``), else the lab's default data's."""
-    if isinstance(row, DictConfig):
-        if (explicit := OmegaConf.select(row, "data.num_classes")) is not None:
+def _row_classes(path: Path, config_dirs: Sequence[Path]) -> int:
+    """The classes of a row's data: a ``data.num_classes`` it sets, else those of the data group
+    its defaults choose (``override /data: cifar100``), looked for in ``config_dirs`` (the lab's
+    configs, then the user's --config-dir), else the lab's default data's."""
+    try:
+        row = OmegaConf.load(path)
+        if not isinstance(row, DictConfig):
+            return DataCfg.num_classes
+        explicit = OmegaConf.select(row, "data.num_classes") if _is_global(path) else None
+        if explicit is not None:  # (in another package the key is not the run's data's)
             return int(explicit)
         for choice in row.get("defaults") or []:
             for key, name in choice.items() if isinstance(choice, DictConfig) else ():
                 if key.removeprefix("override").strip().strip("/") == "data":
-                    group = CONF_DIR / "data" / f"{name}.yaml"
-                    loaded = OmegaConf.load(group) if group.is_file() else {}
-                    return int(loaded.get("num_classes", DataCfg.num_classes))
+                    return _group_classes(path, str(name), config_dirs)
+    except (ValueError, OmegaConfBaseException) as exc:  # e.g. num_classes: abc, or ${...}
+        first = str(exc).strip().splitlines()[0]
+        raise ConfigError(f"experiment file {path}: its data's num_classes: {first}") from None
     return DataCfg.num_classes
 
 
-def load_experiments(directory: Path | None = None) -> list[Experiment]:
+def _is_global(path: Path) -> bool:
+    """Whether the file's header says ``# @package _global_`` (the experiment files do)."""
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            if not line.startswith("#"):
+                return False
+            if line.lstrip("# ").startswith("@package") and line.split()[-1] == "_global_":
+                return True
+    return False
+
+
+def _group_classes(path: Path, name: str, config_dirs: Sequence[Path]) -> int:
+    for folder in config_dirs:
+        if (group := folder / "data" / f"{name}.yaml").is_file():
+            return int(OmegaConf.load(group).get("num_classes", DataCfg.num_classes))
+    where = " or ".join(str(folder / "data") for folder in config_dirs)
+    raise ConfigError(f"experiment file {path}: its data group {name} is in neither {where}")
+
+
+def load_experiments(
+    directory: Path | None = None, config_dirs: Sequence[Path] = (CONF_DIR,)
+) -> list[Experiment]:
     """Read every experiment file (plain OmegaConf: the report needs no Hydra composition)."""
     directory = directory or experiments_dir()
     experiments = []
@@ -283,7 +311,7 @@ def load_experiments(directory: Path | None = None) -> list[Experiment]:
                 source=block.source,
                 note=block.note,
                 file=default_name,
-                num_classes=_row_classes(OmegaConf.load(path)),
+                num_classes=_row_classes(path, config_dirs),
             )
         )
     return experiments
@@ -515,7 +543,12 @@ def _definition_notes(experiment: Experiment, runs: Iterable[Run]) -> list[str]:
 
 
 def _row_notes(
-    experiment: Experiment, kept: list[Run], departed: list[Run], duplicates: int, extra: list[Run]
+    experiment: Experiment,
+    kept: list[Run],
+    departed: list[Run],
+    duplicates: int,
+    extra: list[Run],
+    hint: str,
 ) -> list[str]:
     """What a reader of the row must know about its runs: theirs, the definitions they used,
     and which runs are left out and why."""
@@ -529,10 +562,8 @@ def _row_notes(
     if duplicates:
         notes.append(f"{duplicates} more run(s) of an already counted seed left out")
     if extra:
-        notes.append(
-            f"{len(extra)} run(s) of other seeds than the row counts not counted "
-            f"({', '.join(f'`{run.label}`' for run in extra)}): see --seeds"
-        )
+        labels = ", ".join(f"`{run.label}`" for run in extra)
+        notes.append(f"{len(extra)} run(s) of other seeds not counted ({labels}): {hint}")
     if any(run.eval_split != "test" for run in kept):
         notes.append("measured on the validation split, not the test set")
     return notes
@@ -541,12 +572,16 @@ def _row_notes(
 Seeds = int | tuple[int, ...]  # --seeds: how many (the lowest of each row), or which
 
 
-def _seeds_counted(kept: list[Run], seeds: Seeds) -> tuple[list[Run], list[Run]]:
-    """The runs of the seeds a row counts, and the others ("best of 5" over ten seeds is the
-    best of ten, biased low): --seeds N counts each row's N lowest seeds, --seeds 5,6,7 those."""
+def _seeds_counted(kept: list[Run], seeds: Seeds) -> tuple[list[Run], list[Run], str]:
+    """The runs of the seeds a row counts, the others ("best of 5" over ten seeds is the best of
+    ten, biased low), and how to count them: --seeds N counts each row's N lowest seeds,
+    --seed-list those seeds (and runs of an unknown seed: an older lab's, any of them)."""
     if isinstance(seeds, int):
-        return kept[:seeds], kept[seeds:]
-    return [r for r in kept if r.seed in seeds], [r for r in kept if r.seed not in seeds]
+        return kept[:seeds], kept[seeds:], f"--seeds {len(kept)} counts them"
+    other = [r for r in kept if r.seed is not None and r.seed not in seeds]
+    every = ",".join(map(str, sorted({*seeds, *(r.seed for r in other if r.seed is not None)})))
+    hint = f"--seed-list {every} (make: SEEDS={every}) counts them"
+    return [r for r in kept if r not in other], other, hint
 
 
 def summarize(
@@ -558,9 +593,9 @@ def summarize(
     be said to be reproduced or not; a smoke run's failing says nothing of the paper's."""
     departed = [run for run in runs if run.departures]
     kept, duplicates = _pick_one_per_seed([run for run in runs if not run.departures])
-    kept, extra = _seeds_counted(kept, seeds)
+    kept, extra, hint = _seeds_counted(kept, seeds)
     expected = seeds if isinstance(seeds, int) else len(seeds)
-    notes = _row_notes(experiment, kept, departed, duplicates, extra)
+    notes = _row_notes(experiment, kept, departed, duplicates, extra, hint)
     finished = [run for run in kept if run.finished]
     errors = [run.error for run in finished if run.status == "completed"]
     ranked = [math.inf if run.status == "diverged" else run.error for run in finished]
@@ -753,8 +788,8 @@ def render_markdown(
         f"Results: {', '.join(f'`{root}`' for root in roots)}: {found}. "
         f"Seeds expected per row: {_seeds_text(seeds)}. Errors are percent on the eval split; "
         f"`fail` means above {FAIL_THRESHOLD:g}% on CIFAR-10 (the papers' CIFAR-100 figures lie "
-        "above it: those rows fail at chance, 99%). The paper's statistic is in bold; diff is "
-        "that statistic minus the reported figure.",
+        "above it: rows of other data fail at chance, 100 - 100/classes %, 99% on CIFAR-100). "
+        "The paper's statistic is in bold; diff is that statistic minus the reported figure.",
         "",
         f"Rows: {len(rows)}, measured: {measured}"
         + (f", with runs unfinished or not counted: {uncounted}" if uncounted else "")
@@ -1066,7 +1101,7 @@ def _own_experiments(config_dir: Path | None, lab_rows: list[Experiment]) -> lis
         return []
     if not (config_dir / "experiment").is_dir():
         raise ConfigError(f"--config-dir {config_dir} holds no experiment/ folder of rows")
-    own = load_experiments(config_dir / "experiment")
+    own = load_experiments(config_dir / "experiment", config_dirs=(CONF_DIR, config_dir))
     lab = {e.name for e in lab_rows}
     if clashes := sorted(e.name for e in own if e.name in lab):
         raise ConfigError(

@@ -608,16 +608,46 @@ def test_a_cifar100_row_fails_at_chance_not_at_20_percent(tmp_path: Path) -> Non
     cifar10 = _row(tmp_path / "c10", "table1/original", seeds=1)
     assert cifar10.status == "fail"
     assert report.TableResult("Table 1", "table1", [cifar10]).fail_line == 20.0
-    # a row of one's own choosing CIFAR-100 by its defaults, or by data.num_classes
-    own = tmp_path / "own" / "experiment" / "mine"
-    own.mkdir(parents=True)
-    (own / "a.yaml").write_text(
-        "# @package _global_\ndefaults:\n  - override /data: cifar100\n"
-        "experiment:\n  name: mine/a\n"
+    # rows of one's own: CIFAR-100 chosen by their defaults, a data group of their own folder
+    # (--config-dir), or data.num_classes (in the global package, where it is the run's)
+    own = tmp_path / "own"
+    (own / "experiment" / "mine").mkdir(parents=True)
+    (own / "data").mkdir()
+    (own / "data" / "mydata.yaml").write_text("name: cifar100\nnum_classes: 20\n")
+    files = {
+        "a": "defaults:\n  - override /data: cifar100\n",
+        "b": "data:\n  num_classes: 100\n",
+        "c": "defaults:\n  - override /data: mydata\n",
+    }
+    for stem, text in files.items():
+        row = f"# @package _global_\n{text}experiment:\n  name: mine/{stem}\n"
+        (own / "experiment" / "mine" / f"{stem}.yaml").write_text(row)
+    (own / "experiment" / "mine" / "d.yaml").write_text(  # not global: experiment.data
+        "data:\n  num_classes: 100\nexperiment:\n  name: mine/d\n"
     )
-    (own / "b.yaml").write_text("data:\n  num_classes: 100\nexperiment:\n  name: mine/b\n")
-    rows = report.load_experiments(tmp_path / "own" / "experiment")
-    assert [(e.name, e.num_classes) for e in rows] == [("mine/a", 100), ("mine/b", 100)]
+    rows = report._own_experiments(own, [])
+    assert [(e.name, e.num_classes) for e in rows] == [
+        ("mine/a", 100),
+        ("mine/b", 100),
+        ("mine/c", 20),
+        ("mine/d", 10),
+    ]
+    assert report.fails(95.0, 20) and not report.fails(94.9, 20)  # chance: 95% on 20 classes
+    # what cannot be read is one line naming the file
+    (own / "experiment" / "mine" / "c.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /data: nodata\nexperiment:\n  name: c\n"
+    )
+    with pytest.raises(
+        report.ConfigError, match=r"c.yaml: its data group nodata is in neither .*/data"
+    ):
+        report._own_experiments(own, [])
+    (own / "experiment" / "mine" / "c.yaml").write_text(
+        "# @package _global_\ndata:\n  num_classes: abc\nexperiment:\n  name: c\n"
+    )
+    with pytest.raises(
+        report.ConfigError, match=r"c.yaml: its data's num_classes: invalid literal"
+    ):
+        report._own_experiments(own, [])
 
 
 def test_seeds_beyond_the_expected_are_named_not_counted(
@@ -630,8 +660,8 @@ def test_seeds_beyond_the_expected_are_named_not_counted(
     row = _row(tmp_path, name)
     assert (row.best, row.n, row.status) == (6.5, 5, "ok, other seeds, not counted (1)")
     assert (
-        "1 run(s) of other seeds than the row counts not counted "
-        "(`multirun/table6_resnet110/5`): see --seeds" in row.notes
+        "1 run(s) of other seeds not counted (`multirun/table6_resnet110/5`): --seeds 6 counts "
+        "them" in row.notes
     )
     assert (_row(tmp_path, name, seeds=6).best, _row(tmp_path, name, seeds=6).status) == (6.0, "ok")
     # SEEDS=3,4,5 trained into a folder holding seeds 0-2: those three count
@@ -643,7 +673,14 @@ def test_seeds_beyond_the_expected_are_named_not_counted(
         "3",
         "ok, other seeds, not counted (3)",
     )
-    assert "Seeds expected per row: 3 (3, 4, 5)." in (tmp_path / "report.md").read_text()
+    text = (tmp_path / "report.md").read_text()
+    assert "Seeds expected per row: 3 (3, 4, 5)." in text
+    assert "--seed-list 0,1,2,3,4,5 (make: SEEDS=0,1,2,3,4,5) counts them" in text
+    # a run of no recorded seed (an older lab's) may be any of them: counted, not set aside
+    seedless = write_run(tmp_path / "old", "a/x", name, 0, 6.1)
+    _edit_result(seedless, seed=None, config={})
+    old = report.summarize(DEFINITIONS[name], report.find_runs([tmp_path / "old"])[0], (3, 4))
+    assert (old.n, old.status) == (1, "ok, partial (1 of 2 seeds)")
     with pytest.raises(SystemExit):
         report.main([*args[:-2], "--seed-list", "0,x"])
     assert "give the seeds as comma-separated integers" in capsys.readouterr().err
