@@ -217,11 +217,10 @@ def known_profiles() -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / "profile").glob("*.yaml"))
 
 
-def _experiment_block(path: Path) -> DictConfig:
-    """A row file's ``experiment:`` block, typed by the schema the trainer uses; a user's
-    mistake in it (YAML syntax, a wrong type, no mapping) is one line that names the place."""
+def _load_row(path: Path) -> DictConfig | ListConfig:
+    """A row file as OmegaConf reads it; a YAML mistake is one line that names the place."""
     try:
-        loaded = OmegaConf.load(path)
+        return OmegaConf.load(path)
     except Exception as exc:  # YAML's message runs over several lines: its problem and place
         problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
         if context := getattr(exc, "context", None):  # e.g. "expected a single document"
@@ -229,6 +228,11 @@ def _experiment_block(path: Path) -> DictConfig:
         mark = getattr(exc, "problem_mark", None)
         place = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise ConfigError(f"experiment file {path} cannot be read: {problem}{place}") from None
+
+
+def _experiment_block(path: Path, loaded: DictConfig | ListConfig) -> DictConfig:
+    """A row file's ``experiment:`` block, typed by the schema the trainer uses; a user's
+    mistake in it (a wrong type, no mapping) is one line that names the place."""
     raw = loaded.get("experiment") if isinstance(loaded, DictConfig) else None
     if (raw is not None and not isinstance(raw, DictConfig)) or isinstance(loaded, ListConfig):
         raise ConfigError(
@@ -245,12 +249,11 @@ def _experiment_block(path: Path) -> DictConfig:
         ) from None
 
 
-def _row_classes(path: Path, config_dirs: Sequence[Path]) -> int:
+def _row_classes(path: Path, row: DictConfig | ListConfig, config_dirs: Sequence[Path]) -> int:
     """The classes of a row's data: a ``data.num_classes`` it sets, else those of the data group
     its defaults choose (``override /data: cifar100``), looked for in ``config_dirs`` (the lab's
     configs, then the user's --config-dir), else the lab's default data's."""
     try:
-        row = OmegaConf.load(path)
         if not isinstance(row, DictConfig):
             return DataCfg.num_classes
         explicit = OmegaConf.select(row, "data.num_classes") if _is_global(path) else None
@@ -292,7 +295,8 @@ def load_experiments(
     directory = directory or experiments_dir()
     experiments = []
     for path in sorted(directory.rglob("*.yaml")):
-        block = _experiment_block(path)
+        loaded = _load_row(path)
+        block = _experiment_block(path, loaded)
         figure = _as_float(block.reported)
         if block.reported not in (None, "fail") and not (figure is not None and 0 <= figure <= 100):
             raise ConfigError(
@@ -311,7 +315,7 @@ def load_experiments(
                 source=block.source,
                 note=block.note,
                 file=default_name,
-                num_classes=_row_classes(path, config_dirs),
+                num_classes=_row_classes(path, loaded, config_dirs),
             )
         )
     return experiments
@@ -385,7 +389,7 @@ def read_run(path: Path, label: str) -> Run:
         status = "killed"
     seed = data.get("seed", config.get("seed"))
     trained = flatten_keys(config_as_trained(config))
-    compared = [*CADENCE_OF_THE_CHOICE] if trained.get("trainer.test_at_best_val") is True else []
+    compared = CADENCE_OF_THE_CHOICE if trained.get("trainer.test_at_best_val") is True else ()
     return Run(
         path=path.parent,
         label=label,
@@ -579,7 +583,7 @@ def _seeds_counted(kept: list[Run], seeds: Seeds) -> tuple[list[Run], list[Run],
     if isinstance(seeds, int):
         return kept[:seeds], kept[seeds:], f"--seeds {len(kept)} counts them"
     other = [r for r in kept if r.seed is not None and r.seed not in seeds]
-    every = ",".join(map(str, sorted({*seeds, *(r.seed for r in other if r.seed is not None)})))
+    every = ",".join(map(str, sorted({*seeds, *(r.seed for r in other)})))
     hint = f"--seed-list {every} (make: SEEDS={every}) counts them"
     return [r for r in kept if r not in other], other, hint
 
