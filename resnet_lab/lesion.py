@@ -17,6 +17,7 @@ Choices, where the paper leaves room:
 * Swaps exchange units of identical input and output shape only: units of one stage, neither a
   downsampling unit nor a unit whose pre-activation also feeds its shortcut (the first unit of a
   pre-activation net, which carries the stem's BN-ReLU). Kendall tau compares the whole order.
+  The k pairs of a swap are disjoint, so k counts the units moved (2k), as the plots say.
 * Subsets and swapped orders are distinct within each k; where fewer exist than
   ``lesion.samples`` all are measured, each once.
 
@@ -122,19 +123,80 @@ def swap_groups(model: nn.Module) -> list[list[int]]:
     return contiguous_groups(len(model.units), fixed)
 
 
-def swappable_pairs(groups: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
-    """The pairs of positions a swap may exchange: any two of one group."""
-    return [pair for group in groups for pair in itertools.combinations(group, 2)]
+def most_swaps(groups: Sequence[Sequence[int]]) -> int:
+    """The most pairs one order can swap: no unit is in two pairs, each pair within a group."""
+    return sum(len(group) // 2 for group in groups)
+
+
+def _pairings(n: int, pairs: int) -> int:
+    """Ways to choose ``pairs`` disjoint pairs among n units."""
+    return math.comb(n, 2 * pairs) * math.factorial(2 * pairs) // (2**pairs * math.factorial(pairs))
+
+
+def _swap_counts(groups: Sequence[Sequence[int]]) -> list[list[int]]:
+    """counts[i][k]: the ways to swap k disjoint pairs within groups[i:] (so counts[0][k] is
+    the number of orders with exactly k pairs swapped)."""
+    counts = [[1]]
+    for group in reversed(groups):
+        within = [_pairings(len(group), j) for j in range(len(group) // 2 + 1)]
+        after = counts[0]
+        counts.insert(
+            0,
+            [
+                sum(within[j] * after[k - j] for j in range(len(within)) if 0 <= k - j < len(after))
+                for k in range(len(within) + len(after) - 1)
+            ],
+        )
+    return counts
 
 
 def swap_pairs(
     order: Sequence[int], k: int, rng: random.Random, groups: Sequence[Sequence[int]]
 ) -> list[int]:
-    """``order`` with k distinct random pairs of positions swapped, each pair within one group."""
-    pairs = swappable_pairs(groups)
-    if k > len(pairs):
-        raise ConfigError(f"cannot swap {k} pairs: only {len(pairs)} compatible pairs exist")
-    return _swapped(order, rng.sample(pairs, k))
+    """``order`` with k random pairs of positions swapped, each pair within one group and no
+    position in two pairs (so k swaps move exactly 2k units, as the label says); every such
+    order is equally likely."""
+    if k > (limit := most_swaps(groups)):
+        raise ConfigError(f"cannot swap {k} pairs: at most {limit} disjoint compatible pairs exist")
+    counts = _swap_counts(groups)
+    chosen: list[tuple[int, int]] = []
+    for i, group in enumerate(groups):  # pairs in this group, weighted by the orders they allow
+        after = counts[i + 1]
+        weights = [
+            _pairings(len(group), j) * after[k - j] if k - j < len(after) else 0
+            for j in range(min(k, len(group) // 2) + 1)
+        ]
+        j = rng.choices(range(len(weights)), weights)[0]
+        units = rng.sample(list(group), 2 * j)  # in random order: consecutive ones pair up
+        chosen += zip(units[::2], units[1::2], strict=True)
+        k -= j
+    return _swapped(order, chosen)
+
+
+def _every_swap(groups: Sequence[Sequence[int]], k: int) -> Iterator[list[tuple[int, int]]]:
+    """Each way to swap k disjoint pairs within the groups, once."""
+    if not groups:
+        if k == 0:
+            yield []
+        return
+    for j in range(min(k, len(groups[0]) // 2) + 1):
+        for here in _pairs_in(list(groups[0]), j):
+            for rest in _every_swap(groups[1:], k - j):
+                yield here + rest
+
+
+def _pairs_in(units: list[int], j: int) -> Iterator[list[tuple[int, int]]]:
+    """Each set of j disjoint pairs of ``units``, once: the first unit stays or pairs up."""
+    if j == 0:
+        yield []
+        return
+    if len(units) < 2 * j:
+        return
+    first, rest = units[0], units[1:]
+    yield from _pairs_in(rest, j)
+    for i, partner in enumerate(rest):
+        for more in _pairs_in(rest[:i] + rest[i + 1 :], j - 1):
+            yield [(first, partner), *more]
 
 
 def sample_swaps(
@@ -143,15 +205,11 @@ def sample_swaps(
     """Up to ``samples`` distinct orders with k pairs swapped (all of them if there are fewer):
     a net with few swappable pairs would otherwise count one order several times."""
     identity = list(range(n_units))
-    pairs = swappable_pairs(groups)
-    if math.comb(len(pairs), k) <= samples:
-        every = {tuple(_swapped(identity, chosen)) for chosen in itertools.combinations(pairs, k)}
-        return [list(order) for order in sorted(every)]
+    if _swap_counts(groups)[0][k] <= samples:
+        return sorted(_swapped(identity, chosen) for chosen in _every_swap(groups, k))
     orders: dict[tuple[int, ...], None] = {}  # distinct, in the order drawn
-    for _ in range(100 * samples):  # a bound, should distinct orders be rarer than pair sets
+    while len(orders) < samples:  # more than `samples` exist: each draw is new often enough
         orders.setdefault(tuple(swap_pairs(identity, k, rng, groups)), None)
-        if len(orders) == samples:
-            break
     return [list(order) for order in orders]
 
 
@@ -332,9 +390,8 @@ def random_swaps(
     """Errors after swapping k random compatible pairs, k = 1..max_k, with the Kendall tau of
     each resulting order (Veit et al. Figure 5b); ``into``: the list to fill."""
     groups = swap_groups(model)
-    available = len(swappable_pairs(groups))
     results = [] if into is None else into
-    for k in range(1, min(max_k, available) + 1):
+    for k in range(1, min(max_k, most_swaps(groups)) + 1):
         orders = sample_swaps(len(model.units), k, samples, rng, groups)
         taus, errors = [], []
         for order in orders:
@@ -964,8 +1021,11 @@ def _swap_part(
             "pre-activation net's first unit, stay in place): nothing to swap"
         )
     max_k = opts.swap_max_k or opts.max_k
-    if groups and max_k > (pairs := len(swappable_pairs(groups))):
-        section["note"] = f"Swaps stop at k = {pairs}: this net has {pairs} swappable pair(s)"
+    if groups and max_k > (most := most_swaps(groups)):
+        section["note"] = (
+            f"Swaps stop at k = {most}: no unit is swapped twice, and this net's swappable "
+            f"units make at most {most} pair(s)"
+        )
         log.info("swap: %s", section["note"])
     rng = random.Random(f"{seed}:swap")
     random_swaps(model, measure, max_k, opts.samples, rng, into=section["per_k"])
