@@ -13,11 +13,12 @@ import logging
 import os
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from resnet_lab.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ def save_checkpoint(
     grid) would otherwise count among the ``keep`` and push out a good one."""
     if keep < 1:
         raise ValueError(f"keep={keep}: the checkpoint just written is kept, at the least")
+    import torch  # here: the command line's checks read checkpoint names without torch
+
     buffer = io.BytesIO()
     torch.save(state, buffer)
     data = buffer.getvalue()
@@ -139,6 +142,8 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
             f"{path}: checksum mismatch (truncated or corrupted file): "
             f"expected sha256 {expected[:12]}..., got {actual[:12]}..."
         )
+    import torch
+
     try:
         return torch.load(io.BytesIO(data), map_location=map_location, weights_only=False)
     except Exception as e:  # a damaged file can fail in many ways inside torch.load

@@ -13,7 +13,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 import resnet_lab  # noqa: F401  (registers the config schemas)
-from resnet_lab import stopping
+from resnet_lab import console, stopping
 from resnet_lab.command_line import (
     check_command_line,
     end_quietly_when_the_reader_stops,
@@ -22,7 +22,7 @@ from resnet_lab.command_line import (
     outputs_root,
     pasteable_override,
 )
-from resnet_lab.errors import JobRefused, UserError
+from resnet_lab.errors import JobRefused, RunInterrupted, RunStopped, UserError
 from resnet_lab.run_folder import (
     discard_refused_folder,
     given_on_command_line,
@@ -30,7 +30,6 @@ from resnet_lab.run_folder import (
     outputs_removed_if_left_empty,
     run_folder_problem,
 )
-from resnet_lab.train import RunInterrupted, RunStopped, spread_over_gpus, train
 
 log = logging.getLogger("resnet_lab")
 
@@ -41,8 +40,6 @@ def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     sweep = hydra_cfg.mode == RunMode.MULTIRUN
-    if sweep:
-        spread_over_gpus(cfg, int(hydra_cfg.job.num))
     try:
         folder, what = ("hydra.sweep.dir", "sweep") if sweep else ("hydra.run.dir", "run")
         if problem := run_folder_problem(run_dir, folder, sweep):
@@ -50,8 +47,14 @@ def main(cfg: DictConfig) -> None:
         if cfg.resume and not holds_a_run(run_dir):
             _check_nothing_to_resume(run_dir, folder, what, sweep, hydra_cfg)
         _warn_if_smoke_ignores_data(cfg, hydra_cfg)
+        with console.signals_held("resnet-lab") as received:
+            from resnet_lab import train  # torch, seconds: the refusals above need none of it
+        if received:
+            raise RunInterrupted(received[0], "while starting, nothing was done")
+        if sweep:
+            train.spread_over_gpus(cfg, int(hydra_cfg.job.num))
         with stopping.job_in_worker():
-            result = train(cfg, run_dir)
+            result = train.train(cfg, run_dir)
     except RunStopped as e:
         if not sweep and isinstance(e, RunInterrupted):  # before anything was saved: no folder
             discard_refused_folder(run_dir, hydra_cfg)  # holding a log only

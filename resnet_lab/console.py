@@ -1,6 +1,7 @@
 """The console scripts. Each imports its tool (torch takes a second or two) holding a Ctrl-C or
 SIGTERM until the import ends, then told in one line; so is one during the tool's own checks,
-until it takes the signals over."""
+until it takes the signals over. ``resnet-lab`` imports torch only once its checks passed (a
+refusal takes a fraction of a second), holding the signals the same way."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import os
 import platform
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from resnet_lab import stopping
 
@@ -52,27 +55,37 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _start(prog: str) -> None:
-    module, _, function = TOOLS[prog].partition(":")
-    # a signal while torch imports is held until the import ends: a KeyboardInterrupt raised
-    # inside torch's C++ (pybind11) aborted the process, or was swallowed and the run went on
+@contextmanager
+def signals_held(prog: str) -> Iterator[list[int]]:
+    """Around importing torch: SIGINT and SIGTERM wait until the block ends, recorded in the
+    yielded list (a KeyboardInterrupt raised inside torch's C++ (pybind11) aborted the process,
+    or was swallowed and the run went on); a second one ends the process at once, so an import
+    that hangs still stops."""
     received: list[int] = []
 
     def hold(signum: int, frame: object) -> None:
-        if received:  # a second one: an import that hangs still stops, at once
+        if received:
             print(f"{prog}: interrupted while starting: nothing was done", file=sys.stderr)
             os._exit(128 + signum)
         received.append(signum)
 
-    held = {s: signal.signal(s, hold) for s in STOPS}
+    previous = {s: signal.signal(s, hold) for s in STOPS}
     try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _start(prog: str) -> None:
+    module, _, function = TOOLS[prog].partition(":")
+    with signals_held(prog) as received:
         if _asks_for_version(prog, sys.argv[1:]):  # its checks import torch too
             print(version_line(prog))
             sys.exit(0)
         entry = getattr(importlib.import_module(module), function)
-    finally:
-        for signum in held:  # until the tool takes them: its checks stop at once, in one line
-            signal.signal(signum, _interrupt)
+    for signum in STOPS:  # until the tool takes them: its checks stop at once, in one line
+        signal.signal(signum, _interrupt)
     if received:
         print(f"{prog}: interrupted while starting: nothing was done", file=sys.stderr)
         sys.exit(128 + received[0])

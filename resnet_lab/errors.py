@@ -1,5 +1,7 @@
 """User-facing errors: the command line prints their message alone, never a traceback."""
 
+import signal
+
 from hydra.errors import CompactHydraException
 
 
@@ -13,6 +15,22 @@ class ConfigError(UserError):
 
 class DataError(UserError):
     """Dataset files missing, corrupted, or in an unknown layout."""
+
+
+class RunStopped(UserError):
+    """A run stopped before its end that a resume continues from its last whole checkpoint;
+    the command line adds how to continue. ``exit_code``: the process's."""
+
+    exit_code = 1
+
+
+class RunInterrupted(RunStopped):
+    """SIGINT/SIGTERM: the run saved a checkpoint (when it had started training) and stopped;
+    ``exit_code`` follows the shell."""
+
+    def __init__(self, signum: int, what: str = "checkpoint saved") -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name} ({what})")
+        self.exit_code = 128 + signum
 
 
 class JobRefused(CompactHydraException):

@@ -21,14 +21,15 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from omegaconf import DictConfig
 
 from resnet_lab.checkpoint import CHECKPOINT_GLOB, TEMPORARY_INFIX, atomic_write_text
-from resnet_lab.device import device_name
 from resnet_lab.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -267,9 +268,11 @@ def now_iso() -> str:
 
 def environment(device: torch.device) -> dict[str, Any]:
     """Versions, device name and the lab's git commit, for result.json."""
+    import torch  # here: the command line's checks use this module, and a refusal needs no torch
     import torchvision
 
     import resnet_lab
+    from resnet_lab.device import device_name
 
     return {
         "device": device_name(device),

@@ -57,7 +57,7 @@ from resnet_lab.data import (
     load_data,
 )
 from resnet_lab.device import resolve_device, set_cuda_math
-from resnet_lab.errors import ConfigError, UserError
+from resnet_lab.errors import ConfigError, RunInterrupted, RunStopped, UserError
 from resnet_lab.models import ARCHS, SHORTCUTS, build_network, config_as_trained, describe_network
 from resnet_lab.models.grouped_bn import group_batch_norms
 from resnet_lab.models.shortcuts import GateActivation, no_weight_decay
@@ -87,22 +87,6 @@ FINAL_STATUSES = ("completed", "diverged")  # resume=true skips these runs
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune")
 GRAPH_MODES = COMPILE_MODES[2:]
 PRECISIONS = ("fp32", "tf32", "bf16")  # tf32: CUDA only (see resnet_lab.device.set_cuda_math)
-
-
-class RunStopped(UserError):
-    """A run stopped before its end that a resume continues from its last whole checkpoint;
-    the command line adds how to continue. ``exit_code``: the process's."""
-
-    exit_code = 1
-
-
-class RunInterrupted(RunStopped):
-    """SIGINT/SIGTERM: the run saved a checkpoint (when it had started training) and stopped;
-    ``exit_code`` follows the shell."""
-
-    def __init__(self, signum: int, what: str = "checkpoint saved") -> None:
-        super().__init__(f"interrupted by {signal.Signals(signum).name} ({what})")
-        self.exit_code = 128 + signum
 
 
 class CannotWrite(RunStopped):

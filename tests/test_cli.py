@@ -1212,13 +1212,13 @@ def test_a_run_stopped_before_it_saved_anything_leaves_no_folder(
     resume from it; a folder named with hydra.run.dir stays, with the hint."""
     import signal
 
-    from resnet_lab import cli
+    from resnet_lab import cli, train
     from resnet_lab.train import RunInterrupted
 
     def stopped(*args: object) -> None:
         raise RunInterrupted(signal.SIGINT, "before training started, nothing to save")
 
-    monkeypatch.setattr(cli, "train", stopped)
+    monkeypatch.setattr(train, "train", stopped)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["resnet-lab", "data=synthetic"])
     with pytest.raises(SystemExit) as ended:
@@ -1234,6 +1234,46 @@ def test_a_run_stopped_before_it_saved_anything_leaves_no_folder(
     assert named.is_dir()
     told = capsys.readouterr()
     assert f"plus resume=true hydra.run.dir={named}" in told.out + told.err
+
+
+def test_a_refusal_imports_no_torch_and_a_signal_while_torch_imports_is_held(
+    tmp_path: Path,
+) -> None:
+    """resnet-lab imports torch (1-2 s) only once its checks pass: the command line's refusals
+    and the run folder's answer at once. A Ctrl-C while torch then imports is held until it
+    ends (raised inside torch's C++ it aborted the process), then told in one line, and the
+    launch leaves no folder."""
+    start = "import sys; from resnet_lab.console import resnet_lab; sys.argv[0] = 'resnet-lab'; "
+    ask = "import atexit; atexit.register(lambda: print('torch' in sys.modules)); "
+    for refused in (["model.dept=20"], ["profile=smoke", "resume=true"]):
+        out = subprocess.run(
+            [sys.executable, "-c", start + ask + "resnet_lab()", *refused],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        assert out.returncode == 2 and out.stdout.splitlines()[-1] == "False", out.stderr
+    # a finder that signals the process when the trainer's module is looked for, and lets it be
+    signal_then_import = (
+        "import os, signal, importlib.abc\n"
+        "class Kill(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name == 'resnet_lab.train':\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "sys.meta_path.insert(0, Kill())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", start + "\n" + signal_then_import + "resnet_lab()", *TINY_RUN],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 130, out.stderr
+    assert (
+        "interrupted by SIGINT (while starting, nothing was done); run the command again"
+        in out.stdout + out.stderr
+    )
+    assert "Traceback" not in out.stdout + out.stderr and list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("tool", ["resnet_lab", "lesion"])
