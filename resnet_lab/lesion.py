@@ -17,7 +17,7 @@ Choices, where the paper leaves room:
 * Swaps exchange units of identical input and output shape only: units of one stage, neither a
   downsampling unit nor a unit whose pre-activation also feeds its shortcut (the first unit of a
   pre-activation net, which carries the stem's BN-ReLU). Kendall tau compares the whole order.
-  The k pairs of a swap are disjoint, so k counts the units moved (2k), as the plots say.
+  The k pairs of a swap are disjoint: k swaps move 2k units, as the plots' k says.
 * Subsets and swapped orders are distinct within each k; where fewer exist than
   ``lesion.samples`` all are measured, each once.
 
@@ -31,6 +31,7 @@ and no plot.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import itertools
 import json
@@ -166,7 +167,8 @@ def swap_pairs(
             _pairings(len(group), j) * after[k - j] if k - j < len(after) else 0
             for j in range(min(k, len(group) // 2) + 1)
         ]
-        j = rng.choices(range(len(weights)), weights)[0]
+        # integers throughout: exact, where float weights would overflow in a deep net
+        j = bisect.bisect_right(list(itertools.accumulate(weights)), rng.randrange(sum(weights)))
         units = rng.sample(list(group), 2 * j)  # in random order: consecutive ones pair up
         chosen += zip(units[::2], units[1::2], strict=True)
         k -= j
@@ -203,7 +205,7 @@ def sample_swaps(
     n_units: int, k: int, samples: int, rng: random.Random, groups: Sequence[Sequence[int]]
 ) -> list[list[int]]:
     """Up to ``samples`` distinct orders with k pairs swapped (all of them if there are fewer):
-    a net with few swappable pairs would otherwise count one order several times."""
+    a net with few swappable units would otherwise count one order several times."""
     identity = list(range(n_units))
     if _swap_counts(groups)[0][k] <= samples:
         return sorted(_swapped(identity, chosen) for chosen in _every_swap(groups, k))

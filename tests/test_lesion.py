@@ -132,6 +132,10 @@ def test_k_swaps_are_k_disjoint_pairs_each_order_equally_likely() -> None:
     many = sample_swaps(18, 5, 20, rng, groups)
     assert len({tuple(o) for o in many}) == 20
     assert all(sum(p != u for p, u in enumerate(o)) == 10 for o in many)
+    # a ResNet-1202's stages: counts past a float's range are drawn exactly (an OverflowError)
+    stages = [list(range(s * 200 + 1, s * 200 + 200)) for s in range(3)]
+    deep = swap_pairs(list(range(600)), 150, rng, stages)
+    assert sum(p != u for p, u in enumerate(deep)) == 300
 
 
 def test_reordered_runs_and_restores() -> None:
