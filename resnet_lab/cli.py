@@ -3,6 +3,7 @@ message (Hydra's own too, where command_line knows them); what only Hydra finds 
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 import resnet_lab  # noqa: F401  (registers the config schemas)
-from resnet_lab import console, stopping
+from resnet_lab import stopping
 from resnet_lab.command_line import (
     check_command_line,
     end_quietly_when_the_reader_stops,
@@ -47,13 +48,16 @@ def main(cfg: DictConfig) -> None:
         if cfg.resume and not holds_a_run(run_dir):
             _check_nothing_to_resume(run_dir, folder, what, sweep, hydra_cfg)
         _warn_if_smoke_ignores_data(cfg, hydra_cfg)
-        with console.signals_held("resnet-lab") as received:
-            from resnet_lab import train  # torch, seconds: the refusals above need none of it
-        if received:
-            raise RunInterrupted(received[0], "while starting, nothing was done")
-        if sweep:
-            train.spread_over_gpus(cfg, int(hydra_cfg.job.num))
-        with stopping.job_in_worker():
+        with stopping.job_in_worker():  # a parallel sweep's worker: its launcher watched from here
+            discard = (
+                None if sweep else functools.partial(discard_refused_folder, run_dir, hydra_cfg)
+            )
+            with stopping.signals_held("resnet-lab", on_second=discard) as received:
+                from resnet_lab import train  # torch, seconds: the refusals above need none of it
+            if received:
+                raise RunInterrupted(received[0], "while starting, nothing was done")
+            if sweep:
+                train.spread_over_gpus(cfg, int(hydra_cfg.job.num))
             result = train.train(cfg, run_dir)
     except RunStopped as e:
         if not sweep and isinstance(e, RunInterrupted):  # before anything was saved: no folder

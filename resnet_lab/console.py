@@ -11,8 +11,6 @@ import os
 import platform
 import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from resnet_lab import stopping
 
@@ -55,32 +53,10 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-@contextmanager
-def signals_held(prog: str) -> Iterator[list[int]]:
-    """Around importing torch: SIGINT and SIGTERM wait until the block ends, recorded in the
-    yielded list (a KeyboardInterrupt raised inside torch's C++ (pybind11) aborted the process,
-    or was swallowed and the run went on); a second one ends the process at once, so an import
-    that hangs still stops."""
-    received: list[int] = []
-
-    def hold(signum: int, frame: object) -> None:
-        if received:
-            print(f"{prog}: interrupted while starting: nothing was done", file=sys.stderr)
-            os._exit(128 + signum)
-        received.append(signum)
-
-    previous = {s: signal.signal(s, hold) for s in STOPS}
-    try:
-        yield received
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
 def _start(prog: str) -> None:
     module, _, function = TOOLS[prog].partition(":")
-    with signals_held(prog) as received:
-        if _asks_for_version(prog, sys.argv[1:]):  # its checks import torch too
+    with stopping.signals_held(prog) as received:
+        if _asks_for_version(prog, sys.argv[1:]):  # the version of torch: its metadata only
             print(version_line(prog))
             sys.exit(0)
         entry = getattr(importlib.import_module(module), function)

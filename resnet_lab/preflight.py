@@ -19,6 +19,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
+from resnet_lab import stopping
 from resnet_lab.config import CONF_DIR
 from resnet_lab.errors import UserError
 
@@ -30,7 +31,11 @@ def every_job_refused(overrides: list[str], sweep_dir: str | None) -> str | None
     on another machine) skips its runs, reading nothing."""
     if sweep_dir is not None and ("${" in sweep_dir or _holds_a_run(Path(sweep_dir))):
         return None
-    from resnet_lab.train import check_before_training  # imports torch: a sweep's cost only
+    with stopping.signals_held("resnet-lab") as received:
+        from resnet_lab.train import check_before_training  # imports torch: a sweep's cost only
+    if received:  # told as one during the other checks is (resnet_lab.console)
+        stopping.last_signal = received[0]
+        raise KeyboardInterrupt
 
     first: str | None = None
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):

@@ -20,7 +20,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
@@ -114,6 +114,36 @@ def signals_deferred() -> Iterator[list[signal.Signals]]:
         signal.signal(signum, previous[signum])
 
     previous.update({signum: signal.signal(signum, defer) for signum in _STOP_SIGNALS})
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextmanager
+def signals_held(
+    prog: str, on_second: Callable[[], object] | None = None
+) -> Iterator[list[signal.Signals]]:
+    """Around importing torch: SIGINT and SIGTERM wait until the block ends, recorded in the
+    yielded list (a KeyboardInterrupt raised inside torch's C++ (pybind11) aborted the process,
+    or was swallowed and the run went on). A second one ends the process at once, so an import
+    that hangs still stops, after ``on_second`` (removing what the launch made). Outside the
+    main thread (a threading launcher's job) no handler can be set: the block runs as is."""
+    received: list[signal.Signals] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        if received:
+            if on_second is not None:
+                on_second()
+            print(f"{prog}: interrupted while starting: nothing was done", file=sys.stderr)
+            os._exit(128 + signum)
+        received.append(signal.Signals(signum))
+
+    previous = {signum: signal.signal(signum, hold) for signum in _STOP_SIGNALS}
     try:
         yield received
     finally:

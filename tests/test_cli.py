@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import venv
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -1274,6 +1275,54 @@ def test_a_refusal_imports_no_torch_and_a_signal_while_torch_imports_is_held(
         in out.stdout + out.stderr
     )
     assert "Traceback" not in out.stdout + out.stderr and list(tmp_path.iterdir()) == []
+    # a second signal ends the import at once, and the folder Hydra made goes with it
+    kill = "os.kill(os.getpid(), signal.SIGINT)"
+    twice = signal_then_import.replace(kill, f"{kill}; {kill}")
+    out = subprocess.run(
+        [sys.executable, "-c", start + "\n" + twice + "resnet_lab()", *TINY_RUN],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 130, out.stdout + out.stderr
+    assert out.stderr == "resnet-lab: interrupted while starting: nothing was done\n"
+    assert [p for p in tmp_path.rglob("*") if p.name != "outputs"] == []
+    # a new sweep's checks import torch too (resnet_lab.preflight): held, then one line
+    ask = "import atexit; atexit.register(lambda: print('resnet_lab.train' in sys.modules)); "
+    sweep = ["-m", *TINY_RUN, "seed=0,1"]
+    out = subprocess.run(
+        [sys.executable, "-c", start + ask + "\n" + signal_then_import + "resnet_lab()", *sweep],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 130 and out.stderr == "resnet-lab: interrupted\n", out.stderr
+    assert out.stdout.splitlines() == ["True"]  # the import ran to its end first
+
+
+def test_signals_are_held_in_the_main_thread_only() -> None:
+    """A threading launcher runs jobs outside the main thread, where no handler can be set
+    (signal.signal raised ValueError): the import runs there unguarded, as the run does."""
+    from resnet_lab.stopping import signals_held
+
+    seen: list[object] = []
+
+    def job() -> None:
+        try:
+            with signals_held("resnet-lab") as received:
+                seen.append(received)
+        except ValueError as e:
+            seen.append(e)
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    thread.join()
+    assert seen == [[]]
+    before = signal.getsignal(signal.SIGINT)
+    with signals_held("resnet-lab") as received:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert received == [signal.SIGINT]
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 @pytest.mark.parametrize("tool", ["resnet_lab", "lesion"])
