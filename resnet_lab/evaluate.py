@@ -8,6 +8,12 @@ peer nets their per-channel mean/std.
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # python -m resnet_lab.evaluate: its console script, whose
+    # signal hold covers the torch import below (a Ctrl-C in it was swallowed here)
+    from resnet_lab.console import evaluate
+
+    evaluate()
+
 import argparse
 import logging
 import re
@@ -260,7 +266,3 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit is not None and args.limit > n:
         print(f"note:       --limit {args.limit} is above the {n} {data.eval_split} images")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

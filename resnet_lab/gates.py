@@ -16,6 +16,12 @@ A per-image gate value is the mean over the gate's channels and positions.
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # python -m resnet_lab.gates: its console script, whose
+    # signal hold covers the torch import below (a Ctrl-C in it was swallowed here)
+    from resnet_lab.console import gates
+
+    gates()
+
 import argparse
 import csv
 import json
@@ -316,7 +322,3 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + late.signum
     log.info("gate statistics written to %s", out)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

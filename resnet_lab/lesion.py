@@ -31,6 +31,12 @@ and no plot.
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # python -m resnet_lab.lesion: its console script, whose
+    # signal hold covers the torch import below (a Ctrl-C in it was swallowed here)
+    from resnet_lab.console import lesion
+
+    lesion()
+
 import bisect
 import contextlib
 import itertools
@@ -1155,7 +1161,3 @@ def command() -> None:
                 file=sys.stderr,
             )
             sys.exit(128 + signum)
-
-
-if __name__ == "__main__":
-    command()

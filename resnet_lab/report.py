@@ -9,6 +9,12 @@ every problem is reported in the output instead of raised. See docs/report.md.
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # python -m resnet_lab.report: its console script, whose
+    # signal hold covers the torch import below (a Ctrl-C in it was swallowed here)
+    from resnet_lab.console import report
+
+    report()
+
 import argparse
 import csv
 import json
@@ -1251,7 +1257,3 @@ def _report(args: argparse.Namespace) -> int:
     write_csv(tables, out / "report.csv")
     print(markdown, end="")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

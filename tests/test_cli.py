@@ -174,6 +174,48 @@ def test_the_command_runs_as_a_module(module: str) -> None:
     assert out.returncode == 0 and out.stdout.startswith("resnet-lab: reproduce"), out.stderr
 
 
+@pytest.mark.parametrize(
+    ("module", "prog"),
+    [
+        ("resnet_lab.evaluate", "resnet-lab-eval"),
+        ("resnet_lab.lesion", "resnet-lab-lesion"),
+        ("resnet_lab.gates", "resnet-lab-gates"),
+        ("resnet_lab.report", "resnet-lab-report"),
+    ],
+)
+def test_a_tool_run_as_a_module_is_its_console_script(
+    module: str, prog: str, tmp_path: Path
+) -> None:
+    """`python -m resnet_lab.evaluate` (lesion, gates, report), documented as the same as the
+    command, imported torch before any signal hold: a Ctrl-C then was swallowed (the study ran
+    to its end, exit 0) or gave a trace; --version was Hydra's or refused."""
+    out = subprocess.run(
+        [sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0 and out.stdout.startswith(f"{prog} 0."), out.stdout + out.stderr
+    # a Ctrl-C as torch starts importing: held, then one line
+    (tmp_path / "sitecustomize.py").write_text(
+        "import importlib.abc, os, signal, sys\n"
+        "class Kill(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name == 'torch':\n"
+        "            sys.meta_path.remove(self)\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "sys.meta_path.insert(0, Kill())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ['PYTHONPATH']}"}
+    out = subprocess.run(
+        [sys.executable, "-m", module, "anything"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 130, out.stdout + out.stderr
+    assert out.stderr == f"{prog}: interrupted while starting: nothing was done\n"
+
+
 def test_editable_console_script_runs() -> None:
     script = shutil.which("resnet-lab")
     assert script, "resnet-lab is not on PATH: run `make install`"
