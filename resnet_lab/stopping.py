@@ -84,6 +84,18 @@ def _stop_launcher(signum: int, frame: FrameType | None) -> None:
 
 
 @contextmanager
+def _stop_signals_to(handler: Callable[[int, FrameType | None], None]) -> Iterator[dict[int, Any]]:
+    """SIGINT and SIGTERM go to ``handler`` inside the block; the yielded dict holds the handlers
+    they had, set again after it."""
+    previous = {signum: signal.signal(signum, handler) for signum in _STOP_SIGNALS}
+    try:
+        yield previous
+    finally:
+        for signum, before in previous.items():
+            signal.signal(signum, before)
+
+
+@contextmanager
 def signals_interrupt() -> Iterator[list[signal.Signals]]:
     """SIGINT and SIGTERM raise KeyboardInterrupt inside (SIGTERM would otherwise end the
     process without a word, keeping nothing), so a tool can save what it finished; the yielded
@@ -94,12 +106,8 @@ def signals_interrupt() -> Iterator[list[signal.Signals]]:
         received.append(signal.Signals(signum))
         raise KeyboardInterrupt
 
-    previous = {signum: signal.signal(signum, interrupt) for signum in _STOP_SIGNALS}
-    try:
+    with _stop_signals_to(interrupt):
         yield received
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 @contextmanager
@@ -113,12 +121,9 @@ def signals_deferred() -> Iterator[list[signal.Signals]]:
         received.append(signal.Signals(signum))
         signal.signal(signum, previous[signum])
 
-    previous.update({signum: signal.signal(signum, defer) for signum in _STOP_SIGNALS})
-    try:
+    with _stop_signals_to(defer) as before:
+        previous.update(before)
         yield received
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 @contextmanager
@@ -143,12 +148,8 @@ def signals_held(
             os._exit(128 + signum)
         received.append(signal.Signals(signum))
 
-    previous = {signum: signal.signal(signum, hold) for signum in _STOP_SIGNALS}
-    try:
+    with _stop_signals_to(hold):
         yield received
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def how_to_continue(folder: str) -> str:
