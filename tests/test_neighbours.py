@@ -459,7 +459,7 @@ ROWS: dict[str, tuple[int, str | None, str, dict[str, Any]]] = {
     "cifar100/preact_1001": (
         4,
         "22.71",
-        "not stated",
+        "median of 5",  # Table 4: "median (mean +- std)"
         {"model.depth": 1001, **BOTTLENECK, **PREACT},
     ),
 }
