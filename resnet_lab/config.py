@@ -73,9 +73,9 @@ class ModelCfg:
     depth: int = 110  # resnet: 6n+2 basic, 9n+2 bottleneck, 3n+2 one_layer; densenet: 6n+4 / 3n+4
     block: str = "basic"  # basic | bottleneck | one_layer (densenet: bottleneck = DenseNet-B)
     width: int = 16  # channels of the first convolution (the papers' 16); tiny test nets use 4
-    # zero_pad (option A) | avg_pool (A, averaging as the stochastic-depth code) | projection
-    # (option B) | auto (B bottleneck, else A)
-    downsample: str = "auto"
+    downsample: str = (
+        "auto"  # zero_pad (option A) | projection (option B) | auto (B bottleneck, else A)
+    )
     widen_factor: int = 1  # resnet: Wide ResNet's k, stage widths k*width, 2k*width, 4k*width
     dropout: float = 0.0  # dropout between a branch's convs (WRN) / after each conv (DenseNet)
     survival_last: float = 1.0  # resnet: stochastic depth p_L (Huang et al. 0.5); 1.0 = off

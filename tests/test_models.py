@@ -296,15 +296,6 @@ def test_downsampling_options() -> None:
     padded = make_downsample(ShortcutSite(4, 8, 2, norm=False))(x)
     assert padded.shape == (1, 8, 4, 4)
     assert padded[0, 2, 0, 0] == 1.0 and padded.sum() == 1.0
-    # avg_pool (the stochastic-depth code's): each 2x2 patch averaged, then the same zero-padding
-    x = torch.arange(4 * 8 * 8.0).reshape(1, 4, 8, 8)
-    pooled = make_downsample(ShortcutSite(4, 8, 2, downsample="avg_pool"))(x)
-    assert pooled.shape == (1, 8, 4, 4)
-    assert torch.equal(pooled[:, 2:6], x.unfold(2, 2, 2).unfold(3, 2, 2).mean((-1, -2)))
-    assert not pooled[:, :2].any() and not pooled[:, 6:].any()
-    averaged = build_model([*TINY, "model.depth=8", "model.downsample=avg_pool"])
-    assert sum(p.numel() for p in averaged.parameters()) == sum(p.numel() for p in a.parameters())
-    assert averaged(torch.randn(2, 3, 9, 9)).shape == (2, 10)  # an odd size halves as the branch
 
 
 def test_shortcuts_replacing_the_identity_build_no_downsample() -> None:

@@ -344,7 +344,6 @@ SD_RECIPE = {
     "trainer.test_at_best_val": True,
     "data.split": "val",
 }
-SD_MODEL = {**SD_RECIPE, "model.downsample": "avg_pool"}  # its shortcuts average, as its code
 WRN_RECIPE = {
     "trainer.max_steps": epochs(200),
     "trainer.milestones": [epochs(60), epochs(120), epochs(160)],
@@ -404,13 +403,13 @@ ROWS: dict[str, tuple[int, str | None, str, dict[str, Any]]] = {
         1,
         "6.41",
         "not stated",
-        {"model.survival_last": 1.0, "model.depth": 110, **SD_MODEL},
+        {"model.survival_last": 1.0, "model.depth": 110, **SD_RECIPE},
     ),
     "neighbours/stochastic_depth_110": (
         2,
         "5.23",
         "not stated",
-        {"model.survival_last": 0.5, "model.depth": 110, **SD_MODEL},
+        {"model.survival_last": 0.5, "model.depth": 110, **SD_RECIPE},
     ),
     "neighbours/densenet_bc_100_12": (
         3,

@@ -6,8 +6,7 @@ gating) do it here, so the unit stays variant-free. ``residual=None`` means the 
 (a lesion, Veit et al. 2016): only the shortcut path remains.
 
 Where a unit changes the shape (stride 2 or more channels), the identity is reshaped by the
-``downsample`` module: zero-padding ("option A", subsampled or, as the stochastic-depth code,
-average-pooled) or a 1x1 projection ("option B").
+``downsample`` module: zero-padding ("option A") or a 1x1 projection ("option B").
 """
 
 from __future__ import annotations
@@ -36,20 +35,9 @@ class ZeroPadDownsample(nn.Module):
         self.pad = (extra // 2, extra - extra // 2)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.pad(self.subsample(x) if self.stride > 1 else x, (0, 0, 0, 0, *self.pad))
-
-    def subsample(self, x: Tensor) -> Tensor:
-        """The first pixel of each stride x stride patch."""
-        return x[:, :, :: self.stride, :: self.stride]
-
-
-class AveragePoolDownsample(ZeroPadDownsample):
-    """Option A as the stochastic-depth authors' code builds it (yueatsprograms/Stochastic_Depth,
-    ResidualDrop.lua): each stride x stride patch averaged, not its first pixel kept."""
-
-    def subsample(self, x: Tensor) -> Tensor:
-        """The mean of each patch (ceil_mode: an odd size halves as the strided branch does)."""
-        return F.avg_pool2d(x, self.stride, ceil_mode=True)
+        if self.stride > 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        return F.pad(x, (0, 0, 0, 0, *self.pad))
 
 
 class Projection(nn.Sequential):
@@ -72,7 +60,7 @@ class GateActivation(nn.Sigmoid):
 @dataclass(frozen=True)
 class ShortcutSite:
     """Where a shortcut sits: the unit's channels and stride, and how its identity is reshaped
-    when they change the shape (``downsample``: zero_pad, avg_pool or projection; ``norm``: the
+    when they change the shape (``downsample``: zero_pad or projection; ``norm``: the
     projection's BN, absent where the unit's input is already normalised)."""
 
     in_channels: int
@@ -90,17 +78,11 @@ class ShortcutSite:
 DOWNSAMPLES: Registry[Callable[[ShortcutSite], nn.Module]] = Registry("downsample")
 
 
-def _zero_padded(kind: type[ZeroPadDownsample]) -> Callable[[ShortcutSite], nn.Module]:
-    def build(site: ShortcutSite) -> nn.Module:
-        if site.out_channels < site.in_channels:
-            raise ValueError("zero-padding cannot reduce the number of channels")
-        return kind(site.in_channels, site.out_channels, site.stride)
-
-    return build
-
-
-DOWNSAMPLES.add("zero_pad", _zero_padded(ZeroPadDownsample))
-DOWNSAMPLES.add("avg_pool", _zero_padded(AveragePoolDownsample))
+@DOWNSAMPLES.register("zero_pad")
+def _zero_pad(site: ShortcutSite) -> nn.Module:
+    if site.out_channels < site.in_channels:
+        raise ValueError("zero-padding cannot reduce the number of channels")
+    return ZeroPadDownsample(site.in_channels, site.out_channels, site.stride)
 
 
 @DOWNSAMPLES.register("projection")
