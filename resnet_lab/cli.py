@@ -3,6 +3,11 @@ message (Hydra's own too, where command_line knows them); what only Hydra finds 
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # python -m resnet_lab.cli: the console script (--version, signals)
+    from resnet_lab import console
+
+    console.resnet_lab()
+
 import functools
 import logging
 import sys
@@ -164,7 +169,3 @@ def _warn_if_smoke_ignores_data(cfg: DictConfig, hydra_cfg: DictConfig) -> None:
         o.startswith("data.root=") for o in hydra_cfg.overrides.task
     ):
         log.warning("synthetic data are generated, not read: data.root is not used")
-
-
-if __name__ == "__main__":
-    command()

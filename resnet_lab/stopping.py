@@ -84,12 +84,16 @@ def _stop_launcher(signum: int, frame: FrameType | None) -> None:
 
 
 @contextmanager
-def _stop_signals_to(handler: Callable[[int, FrameType | None], None]) -> Iterator[dict[int, Any]]:
-    """SIGINT and SIGTERM go to ``handler`` inside the block; the yielded dict holds the handlers
-    they had, set again after it."""
-    previous = {signum: signal.signal(signum, handler) for signum in _STOP_SIGNALS}
+def _stop_signals_to(
+    handler: Callable[[int, FrameType | None], None], previous: dict[int, Any] | None = None
+) -> Iterator[None]:
+    """SIGINT and SIGTERM go to ``handler`` inside the block, then back to the handlers they had,
+    kept in ``previous`` as each is replaced (a handler that passes a signal on reads it there)."""
+    previous = {} if previous is None else previous
     try:
-        yield previous
+        for signum in _STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, handler)
+        yield
     finally:
         for signum, before in previous.items():
             signal.signal(signum, before)
@@ -121,8 +125,7 @@ def signals_deferred() -> Iterator[list[signal.Signals]]:
         received.append(signal.Signals(signum))
         signal.signal(signum, previous[signum])
 
-    with _stop_signals_to(defer) as before:
-        previous.update(before)
+    with _stop_signals_to(defer, previous):
         yield received
 
 

@@ -172,6 +172,10 @@ def test_the_command_runs_as_a_module(module: str) -> None:
         [sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0 and out.stdout.startswith("resnet-lab: reproduce"), out.stderr
+    out = subprocess.run(  # the lab's version line (python -m resnet_lab.cli printed Hydra's)
+        [sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0 and out.stdout.startswith("resnet-lab 0."), out.stdout
 
 
 @pytest.mark.parametrize(
