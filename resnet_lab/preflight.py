@@ -31,6 +31,8 @@ def every_job_refused(overrides: list[str], sweep_dir: str | None) -> str | None
     on another machine) skips its runs, reading nothing."""
     if sweep_dir is not None and ("${" in sweep_dir or _holds_a_run(Path(sweep_dir))):
         return None
+    if any("${hydra:" in override for override in overrides):  # resolved in a job only (where
+        return None  # Hydra of an earlier run in this process is set, it resolved to that run's)
     with stopping.signals_held("resnet-lab") as received:
         from resnet_lab.train import check_before_training  # imports torch: a sweep's cost only
     if received:  # told as one during the other checks is (resnet_lab.console)
