@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
-from torch import nn
 
 from resnet_lab.command_line import override_problem, unknown_keys, wrong_type
 from resnet_lab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 CONFIG_MODULE = "resnet_lab.conf"
 
@@ -20,8 +24,7 @@ def compose_config(overrides: list[str] | None = None, config_name: str = "confi
         raise TypeError(f"overrides is a list of strings: [{overrides!r}], not {overrides!r}")
     overrides = list(overrides or [])
     if config_name == "lesion":
-        from resnet_lab.lesion import unknown_settings_message
-        from resnet_lab.lesion_config import LesionRunCfg  # registers the lesion schema
+        from resnet_lab.lesion_config import LesionRunCfg, unknown_settings_message
 
         unknown = unknown_keys(overrides, LesionRunCfg)
         problem = (

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHECKPOINT_GLOB = "step_*.pt"
+CHECKPOINT_SUFFIXES = (".pt", ".th", ".pth", ".tar")  # a file given as a checkpoint
 TEMPORARY_INFIX = ".tmp-"  # .NAME.tmp-PID: a write in progress, or one a SIGKILL cut short
 
 

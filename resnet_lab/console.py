@@ -19,7 +19,7 @@ TOOLS = {  # command -> the function it runs
     "resnet-lab-report": "resnet_lab.report:main",
     "resnet-lab-gates": "resnet_lab.gates:main",
     "resnet-lab-eval": "resnet_lab.evaluate:main",
-    "resnet-lab-lesion": "resnet_lab.lesion:command",
+    "resnet-lab-lesion": "resnet_lab.lesion_cli:command",
 }
 
 

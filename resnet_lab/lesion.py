@@ -38,7 +38,6 @@ if __name__ == "__main__":  # python -m resnet_lab.lesion: its console script, w
     lesion()
 
 import bisect
-import contextlib
 import itertools
 import json
 import logging
@@ -62,15 +61,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from resnet_lab import stopping
-from resnet_lab.command_line import (
-    a_flags_value,
-    a_word_that_is_no_override,
-    check_command_line,
-    end_quietly_when_the_reader_stops,
-    outputs_root,
-    unknown_keys,
-)
-from resnet_lab.config import keys_not_in_schema, schema_keys, with_closest_key
+from resnet_lab.config import keys_not_in_schema
 from resnet_lab.data import DeviceData
 from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, JobRefused, UserError
@@ -86,12 +77,12 @@ from resnet_lab.evaluate import (
     unused_root_note,
     without_download,
 )
-from resnet_lab.lesion_config import EXPERIMENTS, LesionRunCfg
+from resnet_lab.lesion_config import EXPERIMENTS, LesionRunCfg, unknown_settings_message
 from resnet_lab.models import ResNet
 from resnet_lab.models.shortcuts import IdentityShortcut
 from resnet_lab.paths import path_study, paths_markdown, plot_paths
-from resnet_lab.pretrained import CHECKPOINT_SUFFIXES, NormalizedNet, read_checkpoint
-from resnet_lab.run_folder import discard_refused_folder, outputs_removed_if_left_empty
+from resnet_lab.pretrained import NormalizedNet, read_checkpoint
+from resnet_lab.run_folder import discard_refused_folder
 
 log = logging.getLogger(__name__)
 
@@ -728,25 +719,6 @@ def make_measure(
     return measure
 
 
-def unknown_settings_message(unknown: list[str]) -> str:
-    """What the study says of settings it lacks, the closest known key of each named."""
-    section = unknown[0].rpartition(".")[0]
-    if not schema_keys(LesionRunCfg, section):  # model.depth: a section the study lacks
-        section = ""
-    known = ", ".join(schema_keys(LesionRunCfg, section))
-    message = (
-        f"unknown setting{'s' if len(unknown) > 1 else ''} "
-        f"{', '.join(with_closest_key(name, LesionRunCfg) for name in unknown)}: not an "
-        f"option of resnet-lab-lesion ({f'{section}.*' if section else 'top-level keys'}: "
-        f"{known})"
-    )
-    if any(name.startswith("data.") for name in unknown):
-        message += "; the dataset, its split and classes come from the checkpoint"
-    elif any(name.startswith("model.") for name in unknown):
-        message += "; the net comes from the checkpoint"
-    return message
-
-
 def check_config(cfg: DictConfig) -> None:
     """User mistakes the schema cannot catch: keys added with ``+`` (Hydra accepts them even in
     a structured config, and they would be ignored), a missing checkpoint, counts below 1,
@@ -1109,55 +1081,3 @@ def _into_the_log_file(message: str) -> None:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)
-
-
-def _bare_word_problem(args: list[str]) -> str | None:
-    """A word that is no setting (no '='), where a checkpoint's path was meant, as
-    ``resnet-lab-eval`` and ``resnet-lab-gates`` take it: the ``checkpoint=PATH`` form, instead of
-    Hydra's parse error (exit 1). A flag's value, a ``~key`` deletion and a setting pass."""
-    for i, arg in enumerate(args):
-        if "=" in arg or arg.startswith(("-", "~")) or a_flags_value(args, i):
-            continue
-        exists = False
-        with contextlib.suppress(OSError):  # e.g. a name too long for the file system
-            exists = Path(arg).exists()
-        if exists:
-            return (
-                f"{arg}: give it as checkpoint={arg} (this command takes key=value settings; "
-                "see --help)"
-            )
-        if "/" in arg or arg.endswith(CHECKPOINT_SUFFIXES):
-            return (
-                f"{arg}: no such file, and no key=value setting (a checkpoint is given as "
-                "checkpoint=PATH; see --help)"
-            )
-    return None
-
-
-def command() -> None:
-    """The ``resnet-lab-lesion`` entry point: the command-line checks (a bare checkpoint path:
-    see ``_bare_word_problem``), then Hydra's app."""
-    args = sys.argv[1:]
-    check_command_line(args, "resnet-lab-lesion", schema=LesionRunCfg, config_name="lesion")
-    if unknown := unknown_keys(args, LesionRunCfg):
-        print(f"resnet-lab-lesion: error: {unknown_settings_message(unknown)}", file=sys.stderr)
-        sys.exit(2)
-    end_quietly_when_the_reader_stops(args)
-    if problem := _bare_word_problem(args) or a_word_that_is_no_override(args):
-        print(f"resnet-lab-lesion: error: {problem}", file=sys.stderr)
-        sys.exit(2)
-    # Hydra starting up, or between the jobs of a sweep: a SIGTERM ended the process without a
-    # word; the study and main() take the signals over while they run
-    with (
-        outputs_removed_if_left_empty(outputs_root("lesion"), args),
-        stopping.signals_interrupt() as received,
-    ):
-        try:
-            main()
-        except KeyboardInterrupt:
-            signum = received[0] if received else signal.SIGINT
-            print(
-                f"resnet-lab-lesion: interrupted by {signum.name} outside the study, nothing lost",
-                file=sys.stderr,
-            )
-            sys.exit(128 + signum)

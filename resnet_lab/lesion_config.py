@@ -16,6 +16,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
 
 from resnet_lab.api import compose_config
+from resnet_lab.config import schema_keys, with_closest_key
 
 EXPERIMENTS = ("single", "random", "swap", "paths")
 
@@ -74,3 +75,22 @@ register_lesion_configs()
 def compose_lesion_config(overrides: list[str] | None = None) -> DictConfig:
     """The ``resnet-lab-lesion`` config with command-line style overrides (the Python API)."""
     return compose_config(overrides, config_name="lesion")
+
+
+def unknown_settings_message(unknown: list[str]) -> str:
+    """What the study says of settings it lacks, the closest known key of each named."""
+    section = unknown[0].rpartition(".")[0]
+    if not schema_keys(LesionRunCfg, section):  # model.depth: a section the study lacks
+        section = ""
+    known = ", ".join(schema_keys(LesionRunCfg, section))
+    message = (
+        f"unknown setting{'s' if len(unknown) > 1 else ''} "
+        f"{', '.join(with_closest_key(name, LesionRunCfg) for name in unknown)}: not an "
+        f"option of resnet-lab-lesion ({f'{section}.*' if section else 'top-level keys'}: "
+        f"{known})"
+    )
+    if any(name.startswith("data.") for name in unknown):
+        message += "; the dataset, its split and classes come from the checkpoint"
+    elif any(name.startswith("model.") for name in unknown):
+        message += "; the net comes from the checkpoint"
+    return message

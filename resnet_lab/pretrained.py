@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from resnet_lab.api import build_model
 from resnet_lab.checkpoint import (
     CHECKPOINT_GLOB,
+    CHECKPOINT_SUFFIXES,
     CheckpointError,
     digest_path,
     list_checkpoints,
@@ -105,7 +106,6 @@ class NormalizedNet(nn.Module):
 
 
 # a checkpoint file's suffixes: the lab's .pt, the peers' .th, torch's customary .pth and .tar
-CHECKPOINT_SUFFIXES = (".pt", ".th", ".pth", ".tar")
 
 
 @dataclass

@@ -209,7 +209,7 @@ def test_a_tool_run_as_a_module_is_its_console_script(
     )
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ['PYTHONPATH']}"}
     out = subprocess.run(
-        [sys.executable, "-m", module, "anything"],
+        [sys.executable, "-m", module, "checkpoint=nowhere"],  # past resnet-lab-lesion's checks
         capture_output=True,
         text=True,
         timeout=60,
@@ -604,7 +604,7 @@ def _refused_before_hydra(
 ) -> None:
     """Each tool's entry point exits 2 with ``message``, writing nothing in the folder."""
     from resnet_lab.cli import command
-    from resnet_lab.lesion import command as lesion_command
+    from resnet_lab.lesion_cli import command as lesion_command
 
     entry_points = {"resnet-lab": command, "resnet-lab-lesion": lesion_command}
     monkeypatch.chdir(tmp_path)
@@ -1028,7 +1028,7 @@ def test_a_file_given_as_the_lesion_output_folder_is_refused(
 ) -> None:
     """resnet-lab-lesion got Hydra's FileExistsError trace; a run's checkpoint there is most
     likely the checkpoint= the user meant (its output folder is not the run's)."""
-    from resnet_lab.lesion import command
+    from resnet_lab.lesion_cli import command
 
     checkpoint = tmp_path / "run" / "ckpt" / "step_0000010.pt"
     checkpoint.parent.mkdir(parents=True)

@@ -23,7 +23,7 @@ import torch
 from conftest import REPO
 from omegaconf import OmegaConf
 
-from resnet_lab import build_model, lesion, paths
+from resnet_lab import build_model, lesion, lesion_cli, paths
 from resnet_lab.api import compose_config
 from resnet_lab.checkpoint import save_checkpoint
 from resnet_lab.config import keys_not_in_schema
@@ -45,9 +45,7 @@ from resnet_lab.lesion import (
     swap_groups,
     swap_pairs,
 )
-from resnet_lab.lesion import (
-    command as lesion_entry_point,
-)
+from resnet_lab.lesion_cli import command as lesion_entry_point
 from resnet_lab.lesion_config import LesionRunCfg, compose_lesion_config
 from resnet_lab.models import build_network
 from resnet_lab.paths import (
@@ -881,10 +879,10 @@ def test_a_bare_checkpoint_path_is_told_the_key_value_form(
         with pytest.raises(SystemExit) as stopped:
             lesion_entry_point()
         assert stopped.value.code == 2 and "resnet20.pt: no such file" in capsys.readouterr().err
-    assert lesion._bare_word_problem(["--cfg", "job", "-cd", "x.pt", "--info", "a/b"]) is None
+    assert lesion_cli._bare_word_problem(["--cfg", "job", "-cd", "x.pt", "--info", "a/b"]) is None
     # a '~key' deletion is no path; a setting too long for a file name is a setting: Hydra
     # gets it (here: the missing checkpoint, exit 2), not the file system's error
-    assert lesion._bare_word_problem(["~hydra/job_logging", "~data/name"]) is None
+    assert lesion_cli._bare_word_problem(["~hydra/job_logging", "~data/name"]) is None
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
     monkeypatch.setattr(sys, "argv", ["resnet-lab-lesion", "data.root=" + "x" * 300])

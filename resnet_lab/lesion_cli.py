@@ -1,0 +1,79 @@
+"""The ``resnet-lab-lesion`` command: its command-line checks, which need no torch (a refusal
+answers at once), then the study (:mod:`resnet_lab.lesion`), imported under the signal hold."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+from pathlib import Path
+
+from resnet_lab import stopping
+from resnet_lab.checkpoint import CHECKPOINT_SUFFIXES
+from resnet_lab.command_line import (
+    a_flags_value,
+    a_word_that_is_no_override,
+    check_command_line,
+    end_quietly_when_the_reader_stops,
+    outputs_root,
+    unknown_keys,
+)
+from resnet_lab.lesion_config import LesionRunCfg, unknown_settings_message
+from resnet_lab.run_folder import outputs_removed_if_left_empty
+
+
+def _bare_word_problem(args: list[str]) -> str | None:
+    """A word that is no setting (no '='), where a checkpoint's path was meant, as
+    ``resnet-lab-eval`` and ``resnet-lab-gates`` take it: the ``checkpoint=PATH`` form, instead of
+    Hydra's parse error (exit 1). A flag's value, a ``~key`` deletion and a setting pass."""
+    for i, arg in enumerate(args):
+        if "=" in arg or arg.startswith(("-", "~")) or a_flags_value(args, i):
+            continue
+        exists = False
+        with contextlib.suppress(OSError):  # e.g. a name too long for the file system
+            exists = Path(arg).exists()
+        if exists:
+            return (
+                f"{arg}: give it as checkpoint={arg} (this command takes key=value settings; "
+                "see --help)"
+            )
+        if "/" in arg or arg.endswith(CHECKPOINT_SUFFIXES):
+            return (
+                f"{arg}: no such file, and no key=value setting (a checkpoint is given as "
+                "checkpoint=PATH; see --help)"
+            )
+    return None
+
+
+def command() -> None:
+    """The ``resnet-lab-lesion`` entry point: the command-line checks (a bare checkpoint path:
+    see ``_bare_word_problem``), then the study's Hydra app."""
+    args = sys.argv[1:]
+    check_command_line(args, "resnet-lab-lesion", schema=LesionRunCfg, config_name="lesion")
+    if unknown := unknown_keys(args, LesionRunCfg):
+        print(f"resnet-lab-lesion: error: {unknown_settings_message(unknown)}", file=sys.stderr)
+        sys.exit(2)
+    end_quietly_when_the_reader_stops(args)
+    if problem := _bare_word_problem(args) or a_word_that_is_no_override(args):
+        print(f"resnet-lab-lesion: error: {problem}", file=sys.stderr)
+        sys.exit(2)
+    with stopping.signals_held("resnet-lab-lesion") as received:
+        from resnet_lab import lesion  # torch, seconds: the checks above need none of it
+    if received:
+        print("resnet-lab-lesion: interrupted while starting: nothing was done", file=sys.stderr)
+        sys.exit(128 + received[0])
+    # Hydra starting up, or between the jobs of a sweep: a SIGTERM ended the process without a
+    # word; the study and main() take the signals over while they run
+    with (
+        outputs_removed_if_left_empty(outputs_root("lesion"), args),
+        stopping.signals_interrupt() as received,
+    ):
+        try:
+            lesion.main()
+        except KeyboardInterrupt:
+            signum = received[0] if received else signal.SIGINT
+            print(
+                f"resnet-lab-lesion: interrupted by {signum.name} outside the study, nothing lost",
+                file=sys.stderr,
+            )
+            sys.exit(128 + signum)
