@@ -1300,6 +1300,12 @@ def test_a_refusal_imports_no_torch_and_a_signal_while_torch_imports_is_held(
             cwd=tmp_path,
         )
         assert out.returncode == 2 and out.stdout.splitlines()[-1] == "False", out.stderr
+    lesion = start.replace("resnet_lab;", "lesion;") + ask + "lesion()"  # resnet-lab-lesion too
+    for refused in (["lesion.samplez=3"], ["run/ckpt/step_1.pt"]):
+        out = subprocess.run(
+            [sys.executable, "-c", lesion, *refused], capture_output=True, text=True, cwd=tmp_path
+        )
+        assert out.returncode == 2 and out.stdout.splitlines()[-1] == "False", out.stderr
     # a finder that signals the process when the trainer's module is looked for, and lets it be
     signal_then_import = (
         "import os, signal, importlib.abc\n"
