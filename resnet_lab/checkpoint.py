@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHECKPOINT_GLOB = "step_*.pt"
-CHECKPOINT_SUFFIXES = (".pt", ".th", ".pth", ".tar")  # a file given as a checkpoint
+# a checkpoint file's suffixes: the lab's .pt, the peers' .th, torch's customary .pth and .tar
+CHECKPOINT_SUFFIXES = (".pt", ".th", ".pth", ".tar")
 TEMPORARY_INFIX = ".tmp-"  # .NAME.tmp-PID: a write in progress, or one a SIGKILL cut short
 
 

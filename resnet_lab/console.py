@@ -1,7 +1,8 @@
 """The console scripts. Each imports its tool (torch takes a second or two) holding a Ctrl-C or
 SIGTERM until the import ends, then told in one line; so is one during the tool's own checks,
-until it takes the signals over. ``resnet-lab`` imports torch only once its checks passed (a
-refusal takes a fraction of a second), holding the signals the same way."""
+until it takes the signals over. ``resnet-lab`` and ``resnet-lab-lesion`` import torch only
+once their checks passed (a refusal takes a fraction of a second), holding the signals the
+same way."""
 
 from __future__ import annotations
 

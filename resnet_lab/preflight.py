@@ -10,6 +10,7 @@ reproduce-table`` goes on to its other tables, whose rows may read other data.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -23,6 +24,8 @@ from resnet_lab import stopping
 from resnet_lab.config import CONF_DIR
 from resnet_lab.errors import UserError
 
+_HYDRA_INTERPOLATION = re.compile(r"\$\{\s*hydra:")
+
 
 def every_job_refused(overrides: list[str], sweep_dir: str | None) -> str | None:
     """Why each job of the sweep of ``overrides`` would be refused, told with the first job's
@@ -31,8 +34,13 @@ def every_job_refused(overrides: list[str], sweep_dir: str | None) -> str | None
     on another machine) skips its runs, reading nothing."""
     if sweep_dir is not None and ("${" in sweep_dir or _holds_a_run(Path(sweep_dir))):
         return None
-    if any("${hydra:" in override for override in overrides):  # resolved in a job only (where
-        return None  # Hydra of an earlier run in this process is set, it resolved to that run's)
+    if any(  # a setting resolved in a job only (where Hydra of an earlier run in this process
+        # is set, it resolved to that run's); hydra.* overrides are not the jobs' configs
+        _HYDRA_INTERPOLATION.search(override)
+        for override in overrides
+        if not override.lstrip("+~").startswith("hydra")
+    ):
+        return None
     with stopping.signals_held("resnet-lab") as received:
         from resnet_lab.train import check_before_training  # imports torch: a sweep's cost only
     if received:  # told as one during the other checks is (resnet_lab.console)

@@ -105,9 +105,6 @@ class NormalizedNet(nn.Module):
             return self.net(self.normalize(images)).float()
 
 
-# a checkpoint file's suffixes: the lab's .pt, the peers' .th, torch's customary .pth and .tar
-
-
 @dataclass
 class LoadedCheckpoint:
     kind: str  # "resnet-lab" or "peer"

@@ -691,9 +691,13 @@ def test_a_sweep_without_its_data_is_refused_once_in_a_new_sweep_only(
         ["hydra/launcher=slurm"],  # its jobs run on nodes with their own GPUs and files
         [f"+hydra.job.env_set.RESNET_LAB_DATA={tmp_path}"],  # the jobs' environment
         ["data.root=${hydra:runtime.cwd}/data"],  # resolved in a job only
+        ["data.root=${ hydra:runtime.cwd}/data"],
         ["hydra.searchpath=[file://rows]"],
     ):
         assert no_job_would_train(["-m", f"data.root={missing}", "seed=0,1", *args]) is None, args
+    # a Hydra setting naming ${hydra:...} is no job's config: the jobs are still checked
+    subdir = "hydra.sweep.subdir=${hydra:job.override_dirname}"
+    assert no_job_would_train(["-m", f"data.root={missing}", "seed=0,1", subdir]) is not None
 
 
 def test_hydras_free_keys_and_its_plugins_choices_are_left_to_it(tmp_path: Path) -> None:
