@@ -33,6 +33,7 @@ from resnet_lab.run_folder import (
     discard_refused_folder,
     given_on_command_line,
     holds_a_run,
+    into_the_log_file,
     outputs_removed_if_left_empty,
     run_folder_problem,
 )
@@ -78,7 +79,7 @@ def main(cfg: DictConfig) -> None:
         _error(f"{e}; {stopping.how_to_continue(folder)}")
         sys.exit(e.exit_code)
     except UserError as e:
-        _error(str(e))
+        _error(str(e), printed=not sweep)
         if sweep:  # Hydra records the failed job, runs the others, then prints it and exits 1
             raise JobRefused(f"resnet-lab: error: {e}") from None
         discard_refused_folder(run_dir, hydra_cfg)
@@ -98,13 +99,13 @@ def main(cfg: DictConfig) -> None:
     )
 
 
-def _error(message: str) -> None:
-    """Into the run's log and onto the console; with Hydra's job logging turned off
-    (``hydra/job_logging=disabled`` disables this logger) onto stderr, never nowhere."""
-    if log.disabled or not log.hasHandlers():
-        print(f"resnet-lab: error: {message}", file=sys.stderr)
-    else:
-        log.error("%s", message)
+def _error(message: str, printed: bool = True) -> None:
+    """Onto stderr as the checks before Hydra print theirs, and into the run's log file
+    (``printed=False``: the log alone, a sweep's refused job, whose message Hydra prints)."""
+    line = f"resnet-lab: error: {message}"
+    if printed:
+        print(line, file=sys.stderr)
+    into_the_log_file(log, line)
 
 
 def command() -> None:

@@ -82,7 +82,7 @@ from resnet_lab.models import ResNet
 from resnet_lab.models.shortcuts import IdentityShortcut
 from resnet_lab.paths import path_study, paths_markdown, plot_paths
 from resnet_lab.pretrained import NormalizedNet, read_checkpoint
-from resnet_lab.run_folder import discard_refused_folder
+from resnet_lab.run_folder import discard_refused_folder, into_the_log_file
 
 log = logging.getLogger(__name__)
 
@@ -1046,7 +1046,7 @@ def main(cfg: DictConfig) -> None:
             run(cfg, out, command)
     except LesionInterrupted as e:
         print(f"resnet-lab-lesion: {e}", file=sys.stderr)
-        _into_the_log_file(f"resnet-lab-lesion: {e}")
+        into_the_log_file(log, f"resnet-lab-lesion: {e}")
         if not (out / "lesion.json").exists():  # stopped before any result: no empty folder
             discard_refused_folder(out, hydra_cfg)
         sys.exit(e.exit_code)
@@ -1060,7 +1060,7 @@ def main(cfg: DictConfig) -> None:
                 "nothing done"
             )
             print(message, file=sys.stderr)
-            _into_the_log_file(message)  # a folder named with hydra.run.dir stays
+            into_the_log_file(log, message)  # a folder named with hydra.run.dir stays
             discard_refused_folder(out, hydra_cfg)
         sys.exit(128 + signum)
     except UserError as e:
@@ -1069,15 +1069,7 @@ def main(cfg: DictConfig) -> None:
             log.error("%s", message)  # then prints it and exits 1
             raise JobRefused(message) from None
         print(message, file=sys.stderr)
-        _into_the_log_file(message)  # a folder named with hydra.run.dir stays: its log says why
+        into_the_log_file(log, message)  # a folder named with hydra.run.dir stays: its log says why
         discard_refused_folder(out, hydra_cfg)
         sys.exit(2)
     log.info("results in %s", out)
-
-
-def _into_the_log_file(message: str) -> None:
-    """``message`` into the run's log file alone (it is printed once, as one line)."""
-    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, None)
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler):
-            handler.handle(record)

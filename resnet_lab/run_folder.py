@@ -431,6 +431,15 @@ def outputs_removed_if_left_empty(outputs: Path, args: list[str]) -> Iterator[No
                 break
 
 
+def into_the_log_file(logger: logging.Logger, message: str) -> None:
+    """``message`` as an error record of ``logger`` into the run's log file alone: the command
+    prints it once, as one line on stderr, and a folder that stays keeps why."""
+    record = logger.makeRecord(logger.name, logging.ERROR, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
 def discard_refused_folder(run_dir: Path, hydra_cfg: DictConfig) -> None:
     """A refused launch leaves no empty run folder behind: the message went to the terminal, and
     ``outputs/`` holds runs. Only a folder Hydra made for this launch is removed: one named with
