@@ -66,17 +66,19 @@ def main(cfg: DictConfig) -> None:
                 train.spread_over_gpus(cfg, int(hydra_cfg.job.num))
             result = train.train(cfg, run_dir)
     except RunStopped as e:
-        if not sweep and isinstance(e, RunInterrupted):  # before anything was saved: no folder
+        interrupted = isinstance(e, RunInterrupted)  # told as the other tools tell a signal
+        label = "" if interrupted else "error: "
+        if not sweep and interrupted:  # before anything was saved: no folder
             discard_refused_folder(run_dir, hydra_cfg)  # holding a log only
         if not sweep and not run_dir.exists():
-            _error(f"{e}; run the command again")
+            _error(f"{e}; run the command again", label=label)
             sys.exit(e.exit_code)
         folder = (
             pasteable_override("hydra.sweep.dir", hydra_cfg.sweep.dir)
             if sweep
             else pasteable_override("hydra.run.dir", str(run_dir))
         )
-        _error(f"{e}; {stopping.how_to_continue(folder)}")
+        _error(f"{e}; {stopping.how_to_continue(folder)}", label=label)
         sys.exit(e.exit_code)
     except UserError as e:
         _error(str(e), printed=not sweep)
@@ -99,10 +101,10 @@ def main(cfg: DictConfig) -> None:
     )
 
 
-def _error(message: str, printed: bool = True) -> None:
+def _error(message: str, printed: bool = True, label: str = "error: ") -> None:
     """Onto stderr as the checks before Hydra print theirs, and into the run's log file
     (``printed=False``: the log alone, a sweep's refused job, whose message Hydra prints)."""
-    line = f"resnet-lab: error: {message}"
+    line = f"resnet-lab: {label}{message}"
     if printed:
         print(line, file=sys.stderr)
     into_the_log_file(log, line)
