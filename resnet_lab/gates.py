@@ -16,8 +16,8 @@ A per-image gate value is the mean over the gate's channels and positions.
 
 from __future__ import annotations
 
-if __name__ == "__main__":  # python -m resnet_lab.gates: its console script, whose
-    # signal hold covers the torch import below (a Ctrl-C in it was swallowed here)
+if __name__ == "__main__":  # python -m resnet_lab.gates: its console script, which imports
+    # this module afresh under its signal hold (a Ctrl-C in the torch import was swallowed here)
     from resnet_lab.console import gates
 
     gates()

@@ -38,6 +38,7 @@ if __name__ == "__main__":  # python -m resnet_lab.lesion: its console script, w
     lesion()
 
 import bisect
+import functools
 import itertools
 import json
 import logging
@@ -131,12 +132,14 @@ def _pairings(n: int, pairs: int) -> int:
     return math.comb(n, 2 * pairs) * math.factorial(2 * pairs) // (2**pairs * math.factorial(pairs))
 
 
-def _swap_counts(groups: Sequence[Sequence[int]]) -> list[list[int]]:
-    """counts[i][k]: the ways to swap k disjoint pairs within groups[i:] (so counts[0][k] is
-    the number of orders with exactly k pairs swapped)."""
+@functools.cache
+def _swap_counts(sizes: tuple[int, ...]) -> list[list[int]]:
+    """counts[i][k]: the ways to swap k disjoint pairs within the groups of sizes[i:] (so
+    counts[0][k] is the number of orders with exactly k pairs swapped); computed once per net,
+    not per draw."""
     counts = [[1]]
-    for group in reversed(groups):
-        within = [_pairings(len(group), j) for j in range(len(group) // 2 + 1)]
+    for size in reversed(sizes):
+        within = [_pairings(size, j) for j in range(size // 2 + 1)]
         after = counts[0]
         counts.insert(
             0,
@@ -156,7 +159,7 @@ def swap_pairs(
     order is equally likely."""
     if k > (limit := most_swaps(groups)):
         raise ConfigError(f"cannot swap {k} pairs: at most {limit} disjoint compatible pairs exist")
-    counts = _swap_counts(groups)
+    counts = _swap_counts(tuple(map(len, groups)))
     chosen: list[tuple[int, int]] = []
     for i, group in enumerate(groups):  # pairs in this group, weighted by the orders they allow
         after = counts[i + 1]
@@ -204,7 +207,7 @@ def sample_swaps(
     """Up to ``samples`` distinct orders with k pairs swapped (all of them if there are fewer):
     a net with few swappable units would otherwise count one order several times."""
     identity = list(range(n_units))
-    if _swap_counts(groups)[0][k] <= samples:
+    if _swap_counts(tuple(map(len, groups)))[0][k] <= samples:
         return sorted(_swapped(identity, chosen) for chosen in _every_swap(groups, k))
     orders: dict[tuple[int, ...], None] = {}  # distinct, in the order drawn
     while len(orders) < samples:  # more than `samples` exist: each draw is new often enough

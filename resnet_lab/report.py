@@ -9,8 +9,8 @@ every problem is reported in the output instead of raised. See docs/report.md.
 
 from __future__ import annotations
 
-if __name__ == "__main__":  # python -m resnet_lab.report: its console script, whose
-    # signal hold covers the torch import below (a Ctrl-C in it was swallowed here)
+if __name__ == "__main__":  # python -m resnet_lab.report: its console script, which imports
+    # this module afresh under its signal hold (a Ctrl-C in the torch import was swallowed here)
     from resnet_lab.console import report
 
     report()
