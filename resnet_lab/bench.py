@@ -42,7 +42,14 @@ from torch.func import functional_call, stack_module_state, vmap
 import resnet_lab  # noqa: F401  (registers the config schemas)
 from resnet_lab.api import compose_config
 from resnet_lab.command_line import override_problem
-from resnet_lab.data import DeviceData, TrainBatches, eval_batches, load_data, train_rows
+from resnet_lab.data import (
+    DeviceData,
+    TrainBatches,
+    eval_batches,
+    input_statistics,
+    load_data,
+    train_rows,
+)
 from resnet_lab.device import resolve_device, set_cuda_math
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import build_network
@@ -408,13 +415,13 @@ def plain_loader(
     from torchvision import transforms
 
     images = data.train_images.cpu().numpy()
-    pixels = images.transpose(1, 0, 2, 3).reshape(3, -1) / 255.0
+    mean, std = input_statistics(data.train_images.cpu(), "channel_mean_std")
     transform = transforms.Compose(
         [
             transforms.RandomCrop(32, padding=4),
             transforms.RandomHorizontalFlip(),
             transforms.ToTensor(),
-            transforms.Normalize(pixels.mean(1).tolist(), pixels.std(1).tolist()),
+            transforms.Normalize(mean.flatten().tolist(), std.flatten().tolist()),
         ]
     )
     dataset = ArrayCIFAR(images, data.train_labels.cpu().numpy(), transform)
@@ -1095,7 +1102,9 @@ def _stacked_contender(
     t = cfg.trainer
     seeds = [cfg.seed + i for i in range(models)]
     stacked = build_stacked(cfg, seeds, device)
-    batches = [TrainBatches(data, t.batch_size, s, cfg.data.augment) for s in seeds]
+    batches = [
+        TrainBatches(data, t.batch_size, s, cfg.data.augment, cfg.data.pad_mode) for s in seeds
+    ]
     return Contender(
         f"{models} seeds stacked (vmap)",
         stacked_loop_step(stacked, batches),

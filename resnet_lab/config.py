@@ -93,7 +93,11 @@ class DataCfg:
     split: str = "full"  # full: 50k train / 10k test; val: 45k train / 5k validation (last 5k)
     verify: bool = True  # md5-check every dataset file against the official sums
     download: bool = False  # let torchvision download the python version when online
-    augment: bool = True  # pad-4 zero padding + random 32x32 crop + random horizontal flip
+    augment: bool = True  # pad 4 pixels + random 32x32 crop + random horizontal flip
+    pad_mode: str = "zeros"  # zeros (ResNet, DenseNet papers) | reflect (Wide ResNet's code)
+    # pixel_mean: x - per-pixel training mean (ResNet papers) | channel_mean_std: (x - per-channel
+    # mean) / per-channel std of the training images (DenseNet, WRN, fb.resnet.torch)
+    normalization: str = "pixel_mean"
     num_classes: int = 10
     limit: int | None = None  # keep only the first N images of each set (quick looks)
     synthetic_train_size: int = 2048
@@ -251,3 +255,17 @@ def flatten_keys(tree: Any, prefix: str = "") -> dict[str, Any]:
             out.update(flatten_keys(value, f"{prefix}{key}."))
         return out
     return {prefix[:-1]: tree}
+
+
+def with_schema_defaults(settings: dict[str, Any]) -> dict[str, Any]:
+    """A run's flattened settings, each schema key it lacks in a section it has (``data.*``)
+    set to its default: the key came with a newer lab, and the run did what that default does
+    (options whose behaviour before them was not their default are completed first by
+    models.shortcuts.config_as_trained). A section the run lacks altogether is left out: its
+    settings are not known."""
+    defaults = flatten_keys(OmegaConf.to_container(OmegaConf.structured(Config), resolve=True))
+    sections = {key.split(".", 1)[0] for key in settings}
+    return {
+        **{k: v for k, v in defaults.items() if k.split(".", 1)[0] in sections},
+        **settings,
+    }

@@ -28,7 +28,13 @@ from resnet_lab.errors import ConfigError, DataError
 
 DATASETS = ("cifar10", "cifar100", "synthetic")
 SPLITS = ("full", "val")
-PAD = 4  # pixels of zero padding before the random 32x32 crop (the papers' recipe)
+# data.normalization: how images are centred and scaled, from statistics of the training images
+NORMALIZATIONS = {
+    "pixel_mean": "x - per-pixel mean",  # the ResNet papers'
+    "channel_mean_std": "(x - per-channel mean) / per-channel std",  # DenseNet's, WRN's
+}
+PAD = 4  # pixels of padding before the random 32x32 crop (the papers' recipe)
+PAD_MODES = ("zeros", "reflect")  # data.pad_mode: zeros (ResNet, DenseNet) | reflect (WRN)
 CIFAR_PAGE = "https://www.cs.toronto.edu/~kriz/cifar.html"
 IMAGE_SHAPE = (3, 32, 32)  # channels, height, width of every CIFAR image
 PIXELS = math.prod(IMAGE_SHAPE)
@@ -96,13 +102,16 @@ class DeviceData:
     eval_images: torch.Tensor  # uint8 [M, 3, 32, 32]: the test set, or the validation images
     eval_labels: torch.Tensor  # int64 [M]
     eval_split: str  # "test" or "val"
-    mean: torch.Tensor  # float32 [3, 32, 32]: per-pixel mean of train_images in [0, 1] units
+    # float32 in [0, 1] units, of train_images (see NORMALIZATIONS): the per-pixel mean
+    # [3, 32, 32], or the per-channel mean [3, 1, 1] and per-channel standard deviation
+    mean: torch.Tensor
     num_classes: int
     classes: list[str]
     source: str = ""  # where the images came from, for logs
     # the test set beside the validation images (split=val with trainer.test_at_best_val)
     test_images: torch.Tensor | None = None  # uint8 [T, 3, 32, 32]
     test_labels: torch.Tensor | None = None  # int64 [T]
+    std: torch.Tensor | None = None  # float32 [3, 1, 1] (channel_mean_std), else None
 
 
 @dataclass
@@ -456,9 +465,19 @@ def _check_options(cfg: DataCfg) -> None:
         raise DataError(f"unknown dataset data.name={cfg.name!r}; valid: {', '.join(DATASETS)}")
     if cfg.split not in SPLITS:
         raise ConfigError(f"unknown data.split={cfg.split!r}; valid: {', '.join(SPLITS)}")
+    _check_normalization(cfg.normalization)
+    if cfg.pad_mode not in PAD_MODES:
+        raise ConfigError(f"unknown data.pad_mode={cfg.pad_mode!r}; valid: {', '.join(PAD_MODES)}")
     limit = cfg.limit
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ConfigError(f"data.limit must be a positive integer or null, got {limit!r}")
+
+
+def _check_normalization(normalization: str) -> None:
+    if normalization not in NORMALIZATIONS:
+        raise ConfigError(
+            f"unknown data.normalization={normalization!r}; valid: {', '.join(NORMALIZATIONS)}"
+        )
 
 
 def train_rows(total: int, split: str, limit: int | None = None) -> int:
@@ -502,8 +521,7 @@ def load_data(cfg: DataCfg, device: torch.device | str, test_too: bool = False) 
         eval_x, eval_y = eval_x[: cfg.limit], eval_y[: cfg.limit]
         if test_x is not None and test_y is not None:
             test_x, test_y = test_x[: cfg.limit], test_y[: cfg.limit]
-    # Exact integer sums, then float64: the mean does not depend on summation order or device.
-    mean = train_x.sum(axis=0, dtype=np.int64) / (255.0 * len(train_x))
+    mean, std = input_statistics(torch.from_numpy(train_x), cfg.normalization)
     device = torch.device(device)
 
     def put(array: np.ndarray) -> torch.Tensor:
@@ -515,7 +533,8 @@ def load_data(cfg: DataCfg, device: torch.device | str, test_too: bool = False) 
         eval_images=put(eval_x),
         eval_labels=put(eval_y),
         eval_split=eval_split,
-        mean=put(mean.astype(np.float32)),
+        mean=mean.to(device),
+        std=None if std is None else std.to(device),
         num_classes=len(host.classes),
         classes=host.classes,
         source=host.source,
@@ -528,19 +547,53 @@ def load_data(cfg: DataCfg, device: torch.device | str, test_too: bool = False) 
 # Batches
 
 
-def normalize(images: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
-    """uint8 images -> float32 in [0, 1] minus the per-pixel training mean (the paper's)."""
-    return images.to(torch.float32) / 255 - mean
+def input_statistics(
+    train_images: torch.Tensor, normalization: str
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(mean, std or None) in [0, 1] units that ``normalization`` uses, of uint8 training
+    images [N, 3, H, W] (see :data:`NORMALIZATIONS`).
+
+    Exact integer sums, then float64: the figures depend neither on summation order nor on the
+    device. The standard deviation is the population one, over every pixel of a channel.
+    """
+    _check_normalization(normalization)  # a checkpoint's, from a newer lab
+    n, channels, height, width = train_images.shape
+    pixel_sums = train_images.sum(dim=0, dtype=torch.int64).to(torch.float64)
+    if normalization == "pixel_mean":
+        return (pixel_sums / (255.0 * n)).to(torch.float32), None
+    squares = torch.zeros(channels, dtype=torch.int64, device=train_images.device)
+    for chunk in train_images.split(4096):  # int64 squares of 4096 images: 100 MB at a time
+        wide = chunk.to(torch.int64)
+        squares += (wide * wide).sum(dim=(0, 2, 3))
+    values = n * height * width
+    mean = pixel_sums.sum(dim=(1, 2)) / values
+    std = (squares.to(torch.float64) / values - mean * mean).clamp(min=0).sqrt()
+    return (
+        (mean / 255).to(torch.float32).view(channels, 1, 1),
+        (std / 255).to(torch.float32).view(channels, 1, 1),
+    )
 
 
-def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Pad 4 zero pixels, take a random crop of the original size, flip half the images.
+def normalize(
+    images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor | None = None
+) -> torch.Tensor:
+    """uint8 images -> float32 in [0, 1], minus the training mean (per pixel: the ResNet papers'),
+    divided by the per-channel standard deviation where one is given."""
+    x = images.to(torch.float32) / 255 - mean
+    return x if std is None else x / std
 
-    Zero padding of the mean-subtracted image, as fb.resnet.torch does. One gather over
-    per-image index grids does every crop and flip at once, on x's device, without a host sync.
+
+def augment(x: torch.Tensor, generator: torch.Generator, pad_mode: str = "zeros") -> torch.Tensor:
+    """Pad 4 pixels, take a random crop of the original size, flip half the images.
+
+    Zero padding of the normalized image, as fb.resnet.torch does; ``pad_mode="reflect"``
+    mirrors the image instead, without repeating its edge (Wide ResNet's Torch code,
+    nn.SpatialReflectionPadding). One gather over per-image index grids does every crop and
+    flip at once, on x's device, without a host sync.
     """
     b, c, h, w = x.shape
-    padded = F.pad(x, (PAD, PAD, PAD, PAD)).reshape(b, c, -1)
+    mode = "constant" if pad_mode == "zeros" else pad_mode
+    padded = F.pad(x, (PAD, PAD, PAD, PAD), mode=mode).reshape(b, c, -1)
     width = w + 2 * PAD
     offsets = torch.randint(0, 2 * PAD + 1, (2, b), generator=generator, device=x.device)
     flip = torch.randint(0, 2, (b, 1), generator=generator, device=x.device).bool()
@@ -565,7 +618,14 @@ class TrainBatches:
     same shape and every N consecutive samples from an epoch start visit each image once.
     """
 
-    def __init__(self, data: DeviceData, batch_size: int, seed: int, augment: bool = True) -> None:
+    def __init__(
+        self,
+        data: DeviceData,
+        batch_size: int,
+        seed: int,
+        augment: bool = True,
+        pad_mode: str = "zeros",
+    ) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch size must be positive, got {batch_size}")
         self._data = data
@@ -574,6 +634,7 @@ class TrainBatches:
             raise DataError("the training set is empty")
         self._batch_size = batch_size
         self._augment = augment
+        self._pad_mode = pad_mode
         self._device = data.train_images.device
         self._perm_gen = torch.Generator(device=self._device)
         self._perm_gen.manual_seed(_derive_seed(seed, "permutation"))
@@ -600,9 +661,10 @@ class TrainBatches:
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The next (normalized, augmented float32 images, int64 labels) batch."""
         index = self._indices()
-        x = normalize(self._data.train_images.index_select(0, index), self._data.mean)
+        data = self._data
+        x = normalize(data.train_images.index_select(0, index), data.mean, data.std)
         if self._augment:
-            x = augment(x, self._aug_gen)
+            x = augment(x, self._aug_gen, self._pad_mode)
         return x, self._data.train_labels.index_select(0, index)
 
     def state_dict(self) -> dict:
@@ -651,4 +713,4 @@ def eval_batches(
         images, labels = data.test_images, data.test_labels
     for start in range(0, labels.shape[0], batch_size):
         batch = images[start : start + batch_size]
-        yield normalize(batch, data.mean), labels[start : start + batch_size]
+        yield normalize(batch, data.mean, data.std), labels[start : start + batch_size]

@@ -2,8 +2,9 @@
 
 CHECKPOINT is a resnet-lab run folder or ``ckpt/step_*.pt`` file, or a pytorch_resnet_cifar10
 checkpoint. Each is fed the input normalisation it was trained with (see
-:mod:`resnet_lab.pretrained`): resnet-lab nets the per-pixel mean of their own training images,
-peer nets their per-channel mean/std.
+:mod:`resnet_lab.pretrained`): resnet-lab nets that of their own training images (the per-pixel
+mean, or the per-channel mean and std: ``data.normalization``), peer nets their per-channel
+mean/std.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from resnet_lab.pretrained import (
     NormalizedNet,
     data_config,
     read_checkpoint,
-    training_mean,
+    training_statistics,
     wrap,
 )
 
@@ -76,14 +77,19 @@ def _saved_data(loaded: LoadedCheckpoint) -> dict[str, Any]:
 
 def attach(loaded: LoadedCheckpoint, data: DeviceData, device: torch.device) -> NormalizedNet:
     """The trained net (eval mode, channels-last, on ``device``) normalising its input as it was
-    trained to: resnet-lab nets with the mean of the training images of ``data`` they used."""
+    trained to: resnet-lab nets with the statistics of the training images of ``data`` they
+    used."""
     saved = _saved_data(loaded)
     if saved.get("num_classes", data.num_classes) != data.num_classes:
         raise ConfigError(
             f"{loaded.path} has {saved['num_classes']} classes, the data {data.num_classes}"
         )
-    mean = training_mean(data.train_images, saved) if loaded.kind == "resnet-lab" else None
-    model = wrap(loaded, mean).to(device, memory_format=torch.channels_last)
+    mean, std = (
+        training_statistics(data.train_images, saved)
+        if loaded.kind == "resnet-lab"
+        else (None, None)
+    )
+    model = wrap(loaded, mean, std).to(device, memory_format=torch.channels_last)
     model.info["trained_on"] = saved.get("name")  # nets compared must share their dataset
     return model
 

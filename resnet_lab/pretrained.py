@@ -39,7 +39,7 @@ from resnet_lab.checkpoint import (
     load_weights,
 )
 from resnet_lab.config import Config, DataCfg
-from resnet_lab.data import load_data, train_rows
+from resnet_lab.data import NORMALIZATIONS, input_statistics, load_data, train_rows
 from resnet_lab.device import parse_device
 from resnet_lab.models import ResNet, build_network, config_as_trained, describe_network
 
@@ -58,8 +58,9 @@ class NormalizedNet(nn.Module):
 
     ``forward(images)``: uint8 images in 0-255, or float images in [0, 1], [N, 3, 32, 32] ->
     logits. It computes ``net((images / 255 - mean) / std)``; ``std`` is None for resnet-lab nets
-    (per-pixel mean subtraction only). ``units`` and ``downsampling_units`` are those of the
-    inner resnet-lab ``ResNet`` (``.net``), so lesion tools can reach them.
+    trained with the per-pixel mean subtraction only (``data.normalization=pixel_mean``).
+    ``units`` and ``downsampling_units`` are those of the inner resnet-lab ``ResNet`` (``.net``),
+    so lesion tools can reach them.
     """
 
     def __init__(
@@ -315,38 +316,43 @@ def data_config(
     return OmegaConf.merge(OmegaConf.structured(DataCfg), known, changes)
 
 
-def training_mean(train_images: Tensor, saved_data: Mapping[str, Any]) -> Tensor:
-    """The per-pixel mean (in [0, 1] units) of the training images a run actually used.
-
-    The rows load_data trains on (:func:`~resnet_lab.data.train_rows`); exact integer sums, then
-    float64, as load_data does.
-    """
+def training_statistics(
+    train_images: Tensor, saved_data: Mapping[str, Any]
+) -> tuple[Tensor, Tensor | None]:
+    """The (mean, std or None) a run normalised its input with (its ``data.normalization``), of
+    the training images it actually used: the rows load_data trains on
+    (:func:`~resnet_lab.data.train_rows`), computed as load_data computes them."""
     limit = saved_data.get("limit")
     n = train_rows(
         train_images.shape[0],
         saved_data.get("split", "full"),
         None if limit is None else int(limit),
     )
-    total = train_images[:n].sum(dim=0, dtype=torch.int64).to(torch.float64)
-    return (total / (255.0 * n)).to(torch.float32)
+    return input_statistics(train_images[:n], saved_data.get("normalization", "pixel_mean"))
 
 
-def _lab_mean(saved_config: Mapping[str, Any], data_root: str | None) -> Tensor:
+def _lab_statistics(
+    saved_config: Mapping[str, Any], data_root: str | None
+) -> tuple[Tensor, Tensor | None]:
     saved = saved_config.get("data", {})
     data = load_data(data_config(saved, data_root, split="full", limit=None), "cpu")
-    return training_mean(data.train_images, saved)
+    return training_statistics(data.train_images, saved)
 
 
 # ---------------------------------------------------------------------------------------------
 
 
 def wrap(
-    loaded: LoadedCheckpoint, mean: Tensor | None = None, data_root: str | None = None
+    loaded: LoadedCheckpoint,
+    mean: Tensor | None = None,
+    std: Tensor | None = None,
+    data_root: str | None = None,
 ) -> NormalizedNet:
     """A NormalizedNet (eval mode) from a checkpoint read by :func:`read_checkpoint`.
 
-    ``mean``: the per-pixel training mean of a resnet-lab run; when None it is computed from the
-    training set named in the run's config (``data_root`` replaces the saved data.root).
+    ``mean`` (and ``std``): the statistics a resnet-lab run normalised its input with
+    (:func:`training_statistics`); when None they are computed from the training set named in
+    the run's config (``data_root`` replaces the saved data.root).
     """
     state = loaded.state
     if loaded.kind == "peer":
@@ -362,15 +368,25 @@ def wrap(
     else:
         config = state["config"]
         net = lab_network(loaded)
-        mean_t = _lab_mean(config, data_root) if mean is None else mean
-        std_t = None
         data = config.get("data", {})
+        normalization = data.get("normalization", "pixel_mean")
+        if mean is None:
+            mean_t, std_t = _lab_statistics(config, data_root)
+        elif (std is None) != (normalization == "pixel_mean"):
+            raise ValueError(
+                f"{loaded.path}: the run normalised its input with data.normalization="
+                f"{normalization}: give "
+                + ("its mean alone" if std is not None else "its mean and its std")
+            )
+        else:
+            mean_t, std_t = mean, std
         info = {
             "kind": "resnet-lab",
             "net": f"resnet-lab {describe_network(config)}",
             "step": state.get("train_state", {}).get("step"),
             "max_steps": config.get("trainer", {}).get("max_steps"),
-            "normalization": f"x - per-pixel mean of the {data.get('name', '?')} training images",
+            "normalization": f"{NORMALIZATIONS.get(normalization, normalization)} of the "
+            f"{data.get('name', '?')} training images, x in [0, 1]",
             "data_limit": data.get("limit"),  # the run's: its own test error is on that many
             "eval_split": "val" if data.get("split") == "val" else "test",  # the run's figure's
             "precision": config.get("trainer", {}).get("precision", "fp32"),
@@ -388,6 +404,7 @@ def load_pretrained(
     path: str | Path,
     *,
     mean: Tensor | None = None,
+    std: Tensor | None = None,
     data_root: str | None = None,
     map_location: str | torch.device = "cpu",
 ) -> NormalizedNet:
@@ -395,8 +412,9 @@ def load_pretrained(
 
     ``path``: a resnet-lab checkpoint file, a run folder (its newest good checkpoint), or a
     pytorch_resnet_cifar10 checkpoint (imported into resnet-lab's ResNet, loaded strictly). For
-    resnet-lab runs the per-pixel training mean is computed from the run's training set unless
-    ``mean`` is given; ``data_root`` overrides the data root saved in the run's config.
+    resnet-lab runs the normalisation the run trained with (its ``data.normalization``) is
+    computed from its training set unless ``mean`` (and, for ``channel_mean_std``, ``std``) is
+    given; ``data_root`` overrides the data root saved in the run's config.
     """
     device = _device(map_location)
-    return wrap(read_checkpoint(path, device), mean, data_root).to(device)
+    return wrap(read_checkpoint(path, device), mean, std, data_root).to(device)

@@ -40,6 +40,7 @@ from resnet_lab.config import (
     ExperimentCfg,
     flatten_keys,
     with_closest_key,
+    with_schema_defaults,
 )
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import config_as_trained
@@ -395,6 +396,7 @@ def read_run(path: Path, label: str) -> Run:
         status = "killed"
     seed = data.get("seed", config.get("seed"))
     trained = flatten_keys(config_as_trained(config))
+    trained = with_schema_defaults(trained)  # a key of an older lab's run: its default
     compared = CADENCE_OF_THE_CHOICE if trained.get("trainer.test_at_best_val") is True else ()
     return Run(
         path=path.parent,
@@ -469,9 +471,10 @@ def mark_departures(
     composed with the run's profile, as ``resnet-lab +experiment=<file> profile=<profile>`` would
     (e.g. ``EXTRA="model.width=4"`` under make reproduce-table). Such a run measures another
     net or recipe, so the row does not count it. Differences in ``accepted`` keys (the user's
-    ``--accept trainer.precision``) are noted and counted. Keys a run lacks (an older lab) or the
-    row lacks (a newer one) are not compared. Returns a problem line per row that cannot be
-    composed. ``config_dir``: the user's --config-dir, searched after the lab's configs."""
+    ``--accept trainer.precision``) are noted and counted. A key a run lacks (an older lab)
+    had its default (:func:`~resnet_lab.config.with_schema_defaults`); keys the row lacks (a
+    newer lab's run) are not compared. Returns a problem line per row that cannot be composed.
+    ``config_dir``: the user's --config-dir, searched after the lab's configs."""
     search = []
     if config_dir:  # quoted: a comma in the path would split Hydra's list
         path = str(config_dir.resolve()).replace("\\", "\\\\").replace("'", "\\'")

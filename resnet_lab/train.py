@@ -42,11 +42,11 @@ from resnet_lab.command_line import pasteable_override
 from resnet_lab.config import (
     CONF_DIR,
     RESULT_NEUTRAL,
-    Config,
     ExperimentCfg,
     TrainerCfg,
     check_known_keys,
     flatten_keys,
+    with_schema_defaults,
 )
 from resnet_lab.data import (
     DeviceData,
@@ -425,7 +425,11 @@ class Trainer:
             else load_data(cfg.data, self.device, test_too=self.t.test_at_best_val)
         )
         self.batches = TrainBatches(
-            self.data, self.t.batch_size, seed=cfg.seed, augment=cfg.data.augment
+            self.data,
+            self.t.batch_size,
+            seed=cfg.seed,
+            augment=cfg.data.augment,
+            pad_mode=cfg.data.pad_mode,
         )
         if self.t.batch_size > (images := self.data.train_labels.shape[0]):
             log.warning(  # a step then costs more than an epoch, in time and memory
@@ -567,10 +571,7 @@ class Trainer:
 
     def _check_same_run(self, saved: dict[str, Any]) -> None:
         now = flatten_keys(OmegaConf.to_container(self.cfg, resolve=True))
-        before = flatten_keys(config_as_trained(saved))
-        # a key the run lacks comes from a newer lab, where the run had its default value
-        defaults = flatten_keys(OmegaConf.to_container(OmegaConf.structured(Config), resolve=True))
-        before |= {key: defaults[key] for key in set(now) - set(before) if key in defaults}
+        before = with_schema_defaults(flatten_keys(config_as_trained(saved)))
         resumable = RESUMABLE_CHANGES
         if now.get("data.verify") and before.get("data.verify"):
             resumable += ("data.root",)  # moved files, md5-checked: the same data

@@ -413,6 +413,8 @@ def test_splits_limit_and_mean(tmp_path: Path) -> None:
         ({"name": "mnist"}, DataError, "valid: cifar10, cifar100, synthetic"),
         ({"limit": 0}, ConfigError, "data.limit"),
         ({"num_classes": 100}, ConfigError, "data.num_classes=100"),
+        ({"normalization": "std"}, ConfigError, "valid: pixel_mean, channel_mean_std"),
+        ({"pad_mode": "mirror"}, ConfigError, "valid: zeros, reflect"),
     ],
 )
 def test_bad_options(tmp_path: Path, options: dict, error: type, text: str) -> None:
@@ -425,6 +427,43 @@ def test_bad_options(tmp_path: Path, options: dict, error: type, text: str) -> N
 # normalize, augment
 
 
+def test_channel_mean_std_normalisation(tmp_path: Path) -> None:
+    """data.normalization=channel_mean_std: (x - per-channel mean) / per-channel std of the
+    training images used (population std over every pixel), as DenseNet's and WRN's code."""
+    written = write_cifar10_bin(tmp_path / "cifar-10-batches-bin")
+    train = torch.from_numpy(written["train_images"])
+    for split, used in [("full", train), ("val", train[:90])]:
+        d = D.load_data(cfg(tmp_path, split=split, normalization="channel_mean_std"), "cpu")
+        pixels = used.double().div(255).transpose(0, 1).reshape(3, -1)
+        assert d.std is not None and d.mean.shape == d.std.shape == (3, 1, 1)
+        assert d.mean.dtype == d.std.dtype == torch.float32
+        torch.testing.assert_close(d.mean.flatten(), pixels.mean(1).float(), rtol=0, atol=1e-7)
+        torch.testing.assert_close(
+            d.std.flatten(), pixels.std(1, correction=0).float(), rtol=1e-6, atol=0
+        )
+        x, _ = D.TrainBatches(d, len(used), seed=0, augment=False).next()  # every image once
+        seen = x.transpose(0, 1).reshape(3, -1).double()
+        torch.testing.assert_close(
+            seen.mean(1), torch.zeros(3, dtype=torch.float64), atol=1e-6, rtol=0
+        )
+        torch.testing.assert_close(seen.std(1, correction=0), torch.ones(3, dtype=torch.float64))
+    assert D.load_data(cfg(tmp_path), "cpu").std is None  # the ResNet papers': the mean only
+
+
+def test_input_statistics_are_exact_across_chunks() -> None:
+    """More images than one chunk of squares: the integer sums stay exact."""
+    images = torch.randint(0, 256, (4100, 3, 4, 4), dtype=torch.uint8)
+    mean, std = D.input_statistics(images, "channel_mean_std")
+    pixels = images.double().div(255).transpose(0, 1).reshape(3, -1)
+    assert std is not None
+    torch.testing.assert_close(mean.flatten(), pixels.mean(1).float(), rtol=0, atol=1e-7)
+    torch.testing.assert_close(
+        std.flatten(), pixels.std(1, correction=0).float(), rtol=1e-6, atol=0
+    )
+    with pytest.raises(ConfigError, match="valid: pixel_mean, channel_mean_std"):
+        D.input_statistics(images, "zca")
+
+
 def test_normalize() -> None:
     images = torch.tensor([0, 51, 255], dtype=torch.uint8).view(3, 1, 1, 1).expand(3, 3, 32, 32)
     mean = torch.full((3, 32, 32), 0.25)
@@ -433,19 +472,35 @@ def test_normalize() -> None:
     assert torch.allclose(out[:, 0, 0, 0], torch.tensor([-0.25, -0.05, 0.75]))
 
 
-def _candidates(image: torch.Tensor) -> torch.Tensor:
-    """All 81 crops x 2 flips of one zero-padded image, by plain slicing: [162, C, 32, 32]."""
-    padded = torch.nn.functional.pad(image, (4, 4, 4, 4))
+def _candidates(image: torch.Tensor, pad_mode: str = "zeros") -> torch.Tensor:
+    """All 81 crops x 2 flips of one padded image, by plain slicing: [162, C, 32, 32]."""
+    if pad_mode == "zeros":
+        padded = torch.nn.functional.pad(image, (4, 4, 4, 4))
+    else:  # reflect without repeating the edge, by hand: rows/columns 4..1, image, 30..27
+        index = torch.tensor([*range(4, 0, -1), *range(32), *range(30, 26, -1)])
+        padded = image[:, index][:, :, index]
     crops = [padded[:, i : i + 32, j : j + 32] for i in range(9) for j in range(9)]
     return torch.stack(crops + [c.flip(-1) for c in crops])
 
 
-def test_augment_is_a_padded_crop_or_its_mirror() -> None:
+@pytest.mark.parametrize("pad_mode", ["zeros", "reflect"])
+def test_augment_is_a_padded_crop_or_its_mirror(pad_mode: str) -> None:
     x = torch.randn(48, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    out = D.augment(x, torch.Generator().manual_seed(1))
+    out = D.augment(x, torch.Generator().manual_seed(1), pad_mode)
     assert out.shape == x.shape and out.dtype == x.dtype
     for image, result in zip(x, out, strict=True):
-        assert (_candidates(image) == result).flatten(1).all(1).sum() == 1
+        assert (_candidates(image, pad_mode) == result).flatten(1).all(1).sum() == 1
+
+
+def test_reflect_padding_shows_only_the_images_own_pixels() -> None:
+    """data.pad_mode=reflect (Wide ResNet): no zeros come in, and the crops are spread as with
+    zero padding (the same draws, only the filling differs)."""
+    x = torch.rand(400, 3, 32, 32, generator=torch.Generator().manual_seed(0)) + 1
+    out = D.augment(x, torch.Generator().manual_seed(3), "reflect")
+    assert out.min() >= 1
+    zeros = D.augment(x, torch.Generator().manual_seed(3), "zeros")
+    inside = zeros != 0  # where the zero-padded crop shows the image, both show the same pixel
+    assert torch.equal(out[inside], zeros[inside]) and (~inside).any()
 
 
 def test_augment_offsets_and_flips_are_uniform() -> None:
@@ -677,6 +732,12 @@ def test_real_cifar10_binary() -> None:
     assert torch.allclose(
         channel_means, torch.tensor([125.3, 123.0, 113.9], dtype=torch.float64), atol=0.2
     )
+    # data.normalization=channel_mean_std: rounded, the constants of fb.resnet.torch (whose
+    # code DenseNet's and WRN's build on), as docs/data.md says
+    mean, std = D.input_statistics(d.train_images, "channel_mean_std")
+    assert std is not None
+    assert [round(255 * v, 1) for v in mean.flatten().tolist()] == [125.3, 123.0, 113.9]
+    assert [round(255 * v, 1) for v in std.flatten().tolist()] == [63.0, 62.1, 66.7]
 
 
 def test_labels_out_of_range_are_refused_even_unverified(tmp_path: Path) -> None:

@@ -351,6 +351,8 @@ WRN_RECIPE = {
     "trainer.weight_decay": 5e-4,
     "trainer.warmup_steps": 0,
     "trainer.nesterov": True,
+    "data.normalization": "channel_mean_std",
+    "data.pad_mode": "reflect",  # "filling missing pixels with reflections of original image"
 }
 DENSENET_RECIPE = {
     "trainer.batch_size": 64,
@@ -358,6 +360,7 @@ DENSENET_RECIPE = {
     "trainer.milestones": [epochs(150, 782), epochs(225, 782)],
     "trainer.warmup_steps": 0,
     "trainer.nesterov": True,
+    "data.normalization": "channel_mean_std",  # "channel means and standard deviations"
 }
 NO_WARMUP = {"trainer.warmup_steps": 0}
 

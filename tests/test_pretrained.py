@@ -30,7 +30,7 @@ from resnet_lab.pretrained import (
     load_pretrained,
     peer_to_lab_state_dict,
     read_checkpoint,
-    training_mean,
+    training_statistics,
 )
 
 PEERS = SHARED / "peer-checkpoints"
@@ -315,14 +315,27 @@ def test_peer_accuracy_on_real_test_images() -> None:
 
 
 @pytest.mark.parametrize(
-    "saved", [{"split": "full"}, {"split": "val"}, {"split": "val", "limit": 100}, {"limit": 7}]
+    "saved",
+    [
+        {"split": "full"},
+        {"split": "val"},
+        {"split": "val", "limit": 100},
+        {"limit": 7},
+        {"split": "val", "normalization": "channel_mean_std"},
+        {"limit": 7, "normalization": "channel_mean_std"},
+    ],
 )
-def test_training_mean_is_the_mean_the_run_trained_with(saved: dict) -> None:
+def test_training_statistics_are_those_the_run_trained_with(saved: dict) -> None:
     """Evaluation recomputes a run's normalisation from the full training set: it must pick the
-    rows load_data trained on for the run's split and limit."""
+    rows load_data trained on for the run's split and limit, and the run's normalisation."""
     full = load_data(data_config({"name": "synthetic"}, split="full", limit=None), "cpu")
     trained = load_data(data_config({"name": "synthetic", **saved}), "cpu")
-    torch.testing.assert_close(training_mean(full.train_images, saved), trained.mean)
+    mean, std = training_statistics(full.train_images, saved)
+    torch.testing.assert_close(mean, trained.mean, rtol=0, atol=0)
+    if trained.std is None:
+        assert std is None
+    else:
+        torch.testing.assert_close(std, trained.std, rtol=0, atol=0)
 
 
 class _NotATensor:
@@ -397,6 +410,46 @@ def test_a_run_trained_on_a_val_split_is_evaluated_on_the_test_set_with_its_own_
     assert torch.equal(data.eval_images, test_set.eval_images)
     trained = load_data(data_config(config["data"]), "cpu")  # what the run trained with
     torch.testing.assert_close(model.mean, trained.mean)
+
+
+def test_a_channel_mean_std_run_is_fed_its_own_statistics(tmp_path: Path) -> None:
+    """A run trained with data.normalization=channel_mean_std (DenseNet, WRN rows) is fed
+    (x - per-channel mean) / per-channel std of its training images, not the per-pixel mean."""
+    net, config = tiny_run(tmp_path, "data.normalization=channel_mean_std")
+    trained = load_data(data_config(config["data"]), "cpu")
+    assert trained.std is not None
+    model = load_pretrained(tmp_path)
+    assert torch.equal(model.mean, trained.mean) and torch.equal(model.std, trained.std)
+    assert model.info["normalization"].startswith("(x - per-channel mean) / per-channel std")
+    images = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
+    with torch.no_grad():
+        expected = net(normalize(images, trained.mean, trained.std))
+        assert torch.equal(model(images), expected)
+        given = load_pretrained(tmp_path, mean=trained.mean, std=trained.std)
+        assert torch.equal(given(images), expected)
+    with pytest.raises(ValueError, match="channel_mean_std: give its mean and its std"):
+        load_pretrained(tmp_path, mean=trained.mean)
+    tiny_run(tmp_path / "pixel")
+    with pytest.raises(ValueError, match="pixel_mean: give its mean alone"):
+        load_pretrained(tmp_path / "pixel", mean=torch.zeros(3, 32, 32), std=trained.std)
+
+
+def test_eval_measures_a_normalised_and_reflected_run_as_it_measured_itself(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Train with the Wide ResNet row's data settings; resnet-lab-eval's test error is the
+    run's own final test error: training and evaluation normalise alike."""
+    from resnet_lab.train import train
+
+    run = ["model.depth=8", "model.width=4", "data=synthetic", "data.synthetic_train_size=256"]
+    run += ["data.synthetic_test_size=128", "trainer.batch_size=16", "trainer.max_steps=6"]
+    run += ["trainer.progress=none", "trainer.device=cpu"]
+    run += ["data.normalization=channel_mean_std", "data.pad_mode=reflect"]
+    result = train(compose_config(run), tmp_path)
+    assert eval_main([str(tmp_path), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert f"test error: {result['final_test_error']:.2f}% " in out
+    assert "(x - per-channel mean) / per-channel std of the synthetic training images" in out
 
 
 def test_a_net_is_not_evaluated_on_data_with_other_classes(tmp_path: Path) -> None:

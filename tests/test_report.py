@@ -975,6 +975,37 @@ def test_a_run_recorded_before_the_options_is_read_as_it_trained(
     assert runs[0].departures == departures
 
 
+@pytest.mark.parametrize(
+    ("name", "departures"),
+    [
+        ("table1/original", []),  # the lab's normalisation then and now
+        (
+            "neighbours/densenet_bc_100_12",
+            ["data.normalization 'channel_mean_std' -> 'pixel_mean'"],
+        ),
+        (
+            "neighbours/wrn_28_10",
+            [
+                "data.normalization 'channel_mean_std' -> 'pixel_mean'",
+                "data.pad_mode 'reflect' -> 'zeros'",
+            ],
+        ),
+    ],
+)
+def test_a_run_recorded_before_a_new_option_had_its_default(
+    tmp_path: Path, name: str, departures: list[str]
+) -> None:
+    """A run saved before data.normalization and data.pad_mode existed normalised by the
+    per-pixel mean and padded with zeros (their defaults): not the DenseNet and WRN rows' input
+    today, so such runs are named, not counted (a key a run lacked was not compared)."""
+    config = _row_config(name, "paper")
+    del config["data"]["normalization"], config["data"]["pad_mode"]
+    _edit_result(write_run(tmp_path, "a/0", name, 0, 8.0), config=config)
+    runs, _ = report.find_runs([tmp_path])
+    report.mark_departures([DEFINITIONS[name]], runs)
+    assert runs[0].departures == departures
+
+
 def test_accept_counts_runs_that_differ_in_the_named_settings(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
