@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -257,15 +259,24 @@ def flatten_keys(tree: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: tree}
 
 
-def with_schema_defaults(settings: dict[str, Any]) -> dict[str, Any]:
-    """A run's flattened settings, each schema key it lacks in a section it has (``data.*``)
-    set to its default: the key came with a newer lab, and the run did what that default does
-    (options whose behaviour before them was not their default are completed first by
-    models.shortcuts.config_as_trained). A section the run lacks altogether is left out: its
-    settings are not known."""
-    defaults = flatten_keys(OmegaConf.to_container(OmegaConf.structured(Config), resolve=True))
-    sections = {key.split(".", 1)[0] for key in settings}
+@functools.cache
+def _schema_defaults() -> dict[str, Any]:
+    return flatten_keys(OmegaConf.to_container(OmegaConf.structured(Config), resolve=True))
+
+
+def with_schema_defaults(
+    settings: dict[str, Any], sections: Collection[str] | None = None
+) -> dict[str, Any]:
+    """A run's flattened settings, each schema key it lacks set to its default: the key came
+    with a newer lab, and the run did what that default does (options whose behaviour before
+    them was not their default are completed first by models.shortcuts.config_as_trained).
+    ``sections``: fill only keys of these top-level sections (a partial record's others are
+    not known); None: every key."""
     return {
-        **{k: v for k, v in defaults.items() if k.split(".", 1)[0] in sections},
+        **{
+            key: value
+            for key, value in _schema_defaults().items()
+            if sections is None or key.split(".", 1)[0] in sections
+        },
         **settings,
     }

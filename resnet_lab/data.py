@@ -34,7 +34,8 @@ NORMALIZATIONS = {
     "channel_mean_std": "(x - per-channel mean) / per-channel std",  # DenseNet's, WRN's
 }
 PAD = 4  # pixels of padding before the random 32x32 crop (the papers' recipe)
-PAD_MODES = ("zeros", "reflect")  # data.pad_mode: zeros (ResNet, DenseNet) | reflect (WRN)
+# data.pad_mode -> torch's F.pad mode: zeros (ResNet, DenseNet papers) | reflect (WRN's code)
+PAD_MODES = {"zeros": "constant", "reflect": "reflect"}
 CIFAR_PAGE = "https://www.cs.toronto.edu/~kriz/cifar.html"
 IMAGE_SHAPE = (3, 32, 32)  # channels, height, width of every CIFAR image
 PIXELS = math.prod(IMAGE_SHAPE)
@@ -466,8 +467,7 @@ def _check_options(cfg: DataCfg) -> None:
     if cfg.split not in SPLITS:
         raise ConfigError(f"unknown data.split={cfg.split!r}; valid: {', '.join(SPLITS)}")
     _check_normalization(cfg.normalization)
-    if cfg.pad_mode not in PAD_MODES:
-        raise ConfigError(f"unknown data.pad_mode={cfg.pad_mode!r}; valid: {', '.join(PAD_MODES)}")
+    _check_pad_mode(cfg.pad_mode)
     limit = cfg.limit
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ConfigError(f"data.limit must be a positive integer or null, got {limit!r}")
@@ -478,6 +478,11 @@ def _check_normalization(normalization: str) -> None:
         raise ConfigError(
             f"unknown data.normalization={normalization!r}; valid: {', '.join(NORMALIZATIONS)}"
         )
+
+
+def _check_pad_mode(pad_mode: str) -> None:
+    if pad_mode not in PAD_MODES:
+        raise ConfigError(f"unknown data.pad_mode={pad_mode!r}; valid: {', '.join(PAD_MODES)}")
 
 
 def train_rows(total: int, split: str, limit: int | None = None) -> int:
@@ -558,16 +563,24 @@ def input_statistics(
     """
     _check_normalization(normalization)  # a checkpoint's, from a newer lab
     n, channels, height, width = train_images.shape
-    pixel_sums = train_images.sum(dim=0, dtype=torch.int64).to(torch.float64)
-    if normalization == "pixel_mean":
-        return (pixel_sums / (255.0 * n)).to(torch.float32), None
-    squares = torch.zeros(channels, dtype=torch.int64, device=train_images.device)
-    for chunk in train_images.split(4096):  # int64 squares of 4096 images: 100 MB at a time
+    device = train_images.device
+    pixel_sums = torch.zeros(channels, height, width, dtype=torch.int64, device=device)
+    squares = torch.zeros(channels, dtype=torch.int64, device=device)
+    for chunk in train_images.split(4096):  # int64 copies of 4096 images: 100 MB at a time
         wide = chunk.to(torch.int64)
-        squares += (wide * wide).sum(dim=(0, 2, 3))
+        pixel_sums += wide.sum(dim=0)
+        if normalization == "channel_mean_std":
+            squares += (wide * wide).sum(dim=(0, 2, 3))
+    if normalization == "pixel_mean":
+        return (pixel_sums.to(torch.float64) / (255.0 * n)).to(torch.float32), None
     values = n * height * width
-    mean = pixel_sums.sum(dim=(1, 2)) / values
+    mean = pixel_sums.sum(dim=(1, 2)).to(torch.float64) / values
     std = (squares.to(torch.float64) / values - mean * mean).clamp(min=0).sqrt()
+    if (std == 0).any():  # e.g. data.limit=1 on a flat image: the division would give inf
+        raise ConfigError(
+            "data.normalization=channel_mean_std: a channel of the training images is constant "
+            "(standard deviation 0); use data.normalization=pixel_mean or more images"
+        )
     return (
         (mean / 255).to(torch.float32).view(channels, 1, 1),
         (std / 255).to(torch.float32).view(channels, 1, 1),
@@ -591,9 +604,9 @@ def augment(x: torch.Tensor, generator: torch.Generator, pad_mode: str = "zeros"
     nn.SpatialReflectionPadding). One gather over per-image index grids does every crop and
     flip at once, on x's device, without a host sync.
     """
+    _check_pad_mode(pad_mode)
     b, c, h, w = x.shape
-    mode = "constant" if pad_mode == "zeros" else pad_mode
-    padded = F.pad(x, (PAD, PAD, PAD, PAD), mode=mode).reshape(b, c, -1)
+    padded = F.pad(x, (PAD, PAD, PAD, PAD), mode=PAD_MODES[pad_mode]).reshape(b, c, -1)
     width = w + 2 * PAD
     offsets = torch.randint(0, 2 * PAD + 1, (2, b), generator=generator, device=x.device)
     flip = torch.randint(0, 2, (b, 1), generator=generator, device=x.device).bool()

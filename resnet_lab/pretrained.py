@@ -342,6 +342,31 @@ def _lab_statistics(
 # ---------------------------------------------------------------------------------------------
 
 
+def _run_statistics(
+    loaded: LoadedCheckpoint, mean: Tensor | None, std: Tensor | None, data_root: str | None
+) -> tuple[Tensor, Tensor | None]:
+    """The (mean, std) a resnet-lab run's net is fed: those given, which must be what its
+    data.normalization uses, or else those of its training set."""
+    config = loaded.state["config"]
+    normalization = config.get("data", {}).get("normalization", "pixel_mean")
+    if normalization not in NORMALIZATIONS:
+        raise CheckpointError(
+            f"{loaded.path}: data.normalization={normalization!r} is not one this resnet-lab "
+            f"knows ({', '.join(NORMALIZATIONS)}): a newer lab's run"
+        )
+    if mean is None and std is not None:
+        raise ValueError("std without mean: give the run's mean too, or neither")
+    if mean is None:
+        return _lab_statistics(config, data_root)
+    if (std is None) != (normalization == "pixel_mean"):
+        raise ValueError(
+            f"{loaded.path}: the run normalised its input with data.normalization="
+            f"{normalization}: give "
+            + ("its mean alone" if std is not None else "its mean and its std")
+        )
+    return mean, std
+
+
 def wrap(
     loaded: LoadedCheckpoint,
     mean: Tensor | None = None,
@@ -370,22 +395,13 @@ def wrap(
         net = lab_network(loaded)
         data = config.get("data", {})
         normalization = data.get("normalization", "pixel_mean")
-        if mean is None:
-            mean_t, std_t = _lab_statistics(config, data_root)
-        elif (std is None) != (normalization == "pixel_mean"):
-            raise ValueError(
-                f"{loaded.path}: the run normalised its input with data.normalization="
-                f"{normalization}: give "
-                + ("its mean alone" if std is not None else "its mean and its std")
-            )
-        else:
-            mean_t, std_t = mean, std
+        mean_t, std_t = _run_statistics(loaded, mean, std, data_root)
         info = {
             "kind": "resnet-lab",
             "net": f"resnet-lab {describe_network(config)}",
             "step": state.get("train_state", {}).get("step"),
             "max_steps": config.get("trainer", {}).get("max_steps"),
-            "normalization": f"{NORMALIZATIONS.get(normalization, normalization)} of the "
+            "normalization": f"{NORMALIZATIONS[normalization]} of the "
             f"{data.get('name', '?')} training images, x in [0, 1]",
             "data_limit": data.get("limit"),  # the run's: its own test error is on that many
             "eval_split": "val" if data.get("split") == "val" else "test",  # the run's figure's

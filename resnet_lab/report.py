@@ -396,7 +396,7 @@ def read_run(path: Path, label: str) -> Run:
         status = "killed"
     seed = data.get("seed", config.get("seed"))
     trained = flatten_keys(config_as_trained(config))
-    trained = with_schema_defaults(trained)  # a key of an older lab's run: its default
+    trained = with_schema_defaults(trained, sections=config)  # an older lab's key: its default
     compared = CADENCE_OF_THE_CHOICE if trained.get("trainer.test_at_best_val") is True else ()
     return Run(
         path=path.parent,

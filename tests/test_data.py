@@ -462,6 +462,10 @@ def test_input_statistics_are_exact_across_chunks() -> None:
     )
     with pytest.raises(ConfigError, match="valid: pixel_mean, channel_mean_std"):
         D.input_statistics(images, "zca")
+    flat = torch.full((1, 3, 4, 4), 7, dtype=torch.uint8)  # e.g. data.limit=1: std 0
+    with pytest.raises(ConfigError, match="a channel of the training images is constant"):
+        D.input_statistics(flat, "channel_mean_std")
+    assert D.input_statistics(flat, "pixel_mean")[1] is None  # the mean alone is fine
 
 
 def test_normalize() -> None:
@@ -535,6 +539,11 @@ def test_augment_pads_with_zeros() -> None:
     assert set(visible.long().tolist()) <= sizes
     assert (out[:, :, 0, :] == 0).all(1).all(1).any()  # some images have a zero top row
     assert (visible < 1024).float().mean() > 0.7  # only 1 of 81 offsets keeps the whole image
+
+
+def test_augment_refuses_an_unknown_pad_mode() -> None:
+    with pytest.raises(ConfigError, match=r"unknown data\.pad_mode='replicate'"):
+        D.augment(torch.zeros(2, 3, 32, 32), torch.Generator(), "replicate")
 
 
 def test_augment_is_deterministic_per_generator() -> None:

@@ -432,6 +432,8 @@ def test_a_channel_mean_std_run_is_fed_its_own_statistics(tmp_path: Path) -> Non
     tiny_run(tmp_path / "pixel")
     with pytest.raises(ValueError, match="pixel_mean: give its mean alone"):
         load_pretrained(tmp_path / "pixel", mean=torch.zeros(3, 32, 32), std=trained.std)
+    with pytest.raises(ValueError, match="std without mean"):  # it was ignored
+        load_pretrained(tmp_path, std=trained.std)
 
 
 def test_eval_measures_a_normalised_and_reflected_run_as_it_measured_itself(

@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 from resnet_lab import report
 from resnet_lab.api import compose_config
 from resnet_lab.checkpoint import CheckpointError, digest_path, list_checkpoints, load_checkpoint
-from resnet_lab.data import eval_batches, normalize
+from resnet_lab.data import TrainBatches, eval_batches, normalize
 from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import ARCHS, SHORTCUTS
@@ -363,6 +363,25 @@ def test_the_batch_stream_follows_seed_and_augment_option(tiny_run: list[str]) -
     plain, _, _ = first_batch("data.augment=false")
     assert found(plain).all()
     assert not found(x0).all()  # augmented: crops and flips
+
+
+def test_the_batch_stream_follows_the_normalisation_and_padding_options(
+    tiny_run: list[str],
+) -> None:
+    """The Wide ResNet row's data settings reach the trainer's batches: (x - per-channel mean) /
+    per-channel std, crops of the reflection-padded image (the zero-padded ones differ)."""
+    overrides = ["data.normalization=channel_mean_std", "data.pad_mode=reflect", "seed=3"]
+    trainer = Trainer(compose_config([*tiny_run, *overrides]), Path(os.devnull))
+    trainer.build()
+    data = trainer.data
+    assert data.std is not None and data.std.shape == (3, 1, 1)
+    x, y = trainer.batches.next()
+    for pad_mode in ("reflect", "zeros"):
+        again = TrainBatches(data, len(y), seed=3, augment=True, pad_mode=pad_mode)
+        assert torch.equal(again.next()[0], x) == (pad_mode == "reflect")
+    plain = TrainBatches(data, len(y), seed=3, augment=False).next()[0]
+    pool = (data.train_images.float() / 255 - data.mean) / data.std
+    assert (plain[:, None] == pool[None]).flatten(2).all(2).any(1).all()  # each image, as is
 
 
 def test_same_seed_gives_bitwise_equal_weights(tiny_run: list[str], tmp_path: Path) -> None:
