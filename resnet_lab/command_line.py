@@ -418,7 +418,7 @@ def _a_config_folder_problem(args: list[str]) -> str | None:
         if (added / name).is_file():
             return (
                 f"{added / name} has the name of the lab's config {name.as_posix()}, which Hydra "
-                "reads instead: give yours a name of its own (e.g. under experiment/mine/)"
+                "reads instead: give yours a path the lab's configs do not have"
             )
     return None
 

@@ -61,7 +61,8 @@ class ShortcutCfg:
 @dataclass
 class AfterAddCfg:
     """The unit layout of Identity Mappings Table 2: the residual-branch layout and the function
-    that follows the addition. The option files in ``conf/after_add`` name the five units."""
+    that follows the addition. The option files in ``conf/after_add`` name the units (Table 2's
+    five, and any added)."""
 
     fn: str = "relu"  # after-addition function: see resnet_lab.models.units.AFTER_ADD
     branch: str = "post_act"  # residual-branch layout: see resnet_lab.models.units.BRANCH_LAYOUTS

@@ -1119,7 +1119,7 @@ def _own_experiments(config_dir: Path | None, lab_rows: list[Experiment]) -> lis
     if clashes := sorted(e.name for e in own if e.name in lab):
         raise ConfigError(
             f"--config-dir {config_dir}: the row(s) {', '.join(clashes)} have the names of the "
-            "lab's rows: give yours names of their own (e.g. mine/...)"
+            "lab's rows: give yours names the lab's rows do not have"
         )
     return own
 
