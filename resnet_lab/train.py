@@ -40,7 +40,6 @@ from resnet_lab.checkpoint import (
 )
 from resnet_lab.command_line import pasteable_override
 from resnet_lab.config import (
-    CONF_DIR,
     RESULT_NEUTRAL,
     ExperimentCfg,
     TrainerCfg,
@@ -58,7 +57,7 @@ from resnet_lab.data import (
 )
 from resnet_lab.device import resolve_device, set_cuda_math
 from resnet_lab.errors import ConfigError, RunInterrupted, RunStopped, UserError
-from resnet_lab.models import ARCHS, SHORTCUTS, build_network, config_as_trained, describe_network
+from resnet_lab.models import build_network, config_as_trained, describe_network
 from resnet_lab.models.grouped_bn import group_batch_norms
 from resnet_lab.models.shortcuts import GateActivation, no_weight_decay
 from resnet_lab.run_folder import (
@@ -482,6 +481,7 @@ class Trainer:
         # checkpoint, not those at the checkpoint's step (the resumed run does not log it again)
         purge_step = None if resume_step is None else resume_step + 1
         self.writer = SummaryWriter(str(self.run_dir), purge_step=purge_step)
+        self._start_hparams()
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", resume_step)
         # the run's config (Hydra's .hydra/ keeps each launch's); equal to the checkpoint's but
         # for the keys a resume may change
@@ -635,8 +635,9 @@ class Trainer:
             if state.step == t.max_steps and window.steps:  # resumed at max_steps mid-window
                 self._log_train(window, bar)
             # a signal cut the evaluation at the checkpoint's step short: redo it, and keep it
-            if self._eval_due() and self._evaluate(stop):
-                self._checkpoint(window, clock_start, "running")
+            with window.paused():
+                if self._eval_due() and self._evaluate(stop):
+                    self._checkpoint(window, clock_start, "running")
             while state.step < t.max_steps and not stop.signum:
                 loss, wrong = self.advance()
                 window.add(loss, wrong)
@@ -651,10 +652,11 @@ class Trainer:
                         break
                 if stop.signum:
                     break
-                if self._eval_due() and not self._evaluate(stop):
-                    break
-                if state.step % t.ckpt_every == 0 or last:
-                    self._checkpoint(window, clock_start, "running")
+                with window.paused():  # not training time: left out of its images/s
+                    if self._eval_due() and not self._evaluate(stop):
+                        break
+                    if state.step % t.ckpt_every == 0 or last:
+                        self._checkpoint(window, clock_start, "running")
         finally:
             bar.close()
         state.elapsed_s = time.perf_counter() - clock_start
@@ -830,6 +832,18 @@ class Trainer:
             self.result["error"] = error
         write_result(self.run_dir, self.result)
 
+    def _start_hparams(self) -> None:
+        """The run's row in TensorBoard's HParams table, from its start: a run still training
+        (or interrupted) shows its latest errors there too; and the Custom Scalars chart."""
+        from resnet_lab.hparams import custom_scalars_layout, start_records
+
+        try:
+            for record in start_records(self.cfg):
+                self.writer.file_writer.add_summary(record, self.state.step)
+            self.writer.add_custom_scalars(custom_scalars_layout())
+        except Exception as e:  # a TensorBoard extra must not stop the run
+            log.warning("TensorBoard hparams not written: %s: %s", type(e).__name__, e)
+
     def _log_hparams(self, status: str) -> None:
         final = self.state.last_eval_error if status == "completed" else None  # as result.json
         metrics = {
@@ -839,50 +853,12 @@ class Trainer:
         }
         if self.t.test_at_best_val:  # the run's figure: final and best are validation errors
             metrics["hparam/test_error_at_best_val"] = _nan_if_none(self.state.test_at_best_val)
-        hparams = hparams_of(self.cfg)
-        self.writer.add_hparams(hparams, metrics, run_name=".", global_step=self.state.step)
+        from resnet_lab.hparams import end_record
 
-
-def hparams_of(cfg: DictConfig) -> dict[str, bool | int | float | str]:
-    """The run's options for TensorBoard's hparams table: the main ones by short names, then
-    the shortcut and model options the chosen variants use (a new variant's too); an option a
-    run ignores is left out, so that filtering on it selects only the runs it applies to.
-    Values TensorBoard refuses (a list) become text: this runs after the run ended and must not
-    fail it."""
-    residual = ARCHS.get(cfg.model.arch).residual
-    hparams: dict[str, Any] = {
-        "arch": cfg.model.arch,
-        "shortcut": cfg.shortcut.name if residual else "-",
-        "after_add": _after_add_option(cfg.after_add) if residual else "-",
-        "depth": cfg.model.depth,
-        "block": cfg.model.block,
-        "width": cfg.model.width,
-        "seed": cfg.seed,
-        "experiment": cfg.experiment.name or "-",
-        "data": cfg.data.name,
-        "profile": cfg.profile,
-        "precision": cfg.trainer.precision,
-        "bn_group": cfg.trainer.bn_group,
-        "test_at_best_val": cfg.trainer.test_at_best_val,
-    }  # not max_steps: TensorBoard keeps a run's first hparams, the steps are a metric instead
-    used = {f"model.{key}" for key in ARCHS.get(cfg.model.arch).uses}
-    if residual:
-        used |= {f"shortcut.{key}" for key in SHORTCUTS.get(cfg.shortcut.name).uses}
-    for group in ("shortcut", "model"):
-        for key, value in cfg[group].items():
-            if f"{group}.{key}" in used:
-                hparams[f"{group}.{key}"] = value
-    return {k: v if isinstance(v, bool | int | float | str) else str(v) for k, v in hparams.items()}
-
-
-def _after_add_option(after_add: DictConfig) -> str:
-    """The after_add option (file) name the run's unit comes from, as the user chose it
-    (``relu_preact``); ``branch+fn`` when no option file builds it."""
-    for path in sorted((CONF_DIR / "after_add").glob("*.yaml")):
-        option = OmegaConf.load(path)
-        if (option.get("fn"), option.get("branch")) == (after_add.fn, after_add.branch):
-            return path.stem
-    return f"{after_add.branch}+{after_add.fn}"
+        self.writer.file_writer.add_summary(end_record(status), self.state.step)
+        for tag, value in metrics.items():
+            self.writer.add_scalar(tag, value, self.state.step)
+        self.writer.flush()
 
 
 class _LogWindow:
@@ -893,7 +869,10 @@ class _LogWindow:
         self.loss_sum = torch.full((), state.window_loss, device=device)
         self.wrong_sum = torch.full((), state.window_wrong, device=device, dtype=torch.long)
         self.steps = state.window_steps
-        self._timed_steps, self._start = 0, time.perf_counter()  # this process's, for img/s
+        self._device = device
+        # this process's steps and time, for images/s, less the time evaluations and checkpoints
+        # took (the throughput dipped in each window after one)
+        self._timed_steps, self._start, self._paused_s = 0, time.perf_counter(), 0.0
 
     def add(self, loss: torch.Tensor, wrong: torch.Tensor) -> None:
         self.loss_sum += loss
@@ -907,11 +886,25 @@ class _LogWindow:
         loss_total, wrong_total = self._totals()
         mean_loss = loss_total / self.steps
         error = 100.0 * wrong_total / (self.steps * batch_size)
-        throughput = self._timed_steps * batch_size / max(now - self._start, 1e-9)
+        elapsed = now - self._start - self._paused_s
+        throughput = self._timed_steps * batch_size / max(elapsed, 1e-9)
         self.loss_sum.zero_()
         self.wrong_sum.zero_()
-        self.steps, self._timed_steps, self._start = 0, 0, time.perf_counter()
+        self.steps, self._timed_steps = 0, 0
+        self._start, self._paused_s = time.perf_counter(), 0.0
         return mean_loss, error, throughput
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Time spent in the block is not training time. The device first finishes the steps
+        queued before it (one sync per evaluation or checkpoint, never in a step): theirs is."""
+        if self._device.type == "cuda":
+            torch.cuda.synchronize(self._device)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._paused_s += time.perf_counter() - start
 
     def save_into(self, state: TrainState) -> None:
         loss_total, wrong_total = self._totals()

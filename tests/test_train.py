@@ -28,7 +28,8 @@ from resnet_lab.api import compose_config
 from resnet_lab.checkpoint import CheckpointError, digest_path, list_checkpoints, load_checkpoint
 from resnet_lab.data import TrainBatches, eval_batches, normalize
 from resnet_lab.device import resolve_device
-from resnet_lab.errors import ConfigError, UserError
+from resnet_lab.errors import ConfigError, RunInterrupted, UserError
+from resnet_lab.hparams import INPUT, RECIPE, hparams_of
 from resnet_lab.models import ARCHS, SHORTCUTS
 from resnet_lab.models.grouped_bn import GroupedBatchNorm2d, group_batch_norms
 from resnet_lab.models.shortcuts import GateActivation
@@ -36,7 +37,6 @@ from resnet_lab.report import RESULT_FIELDS
 from resnet_lab.run_folder import RunLock
 from resnet_lab.train import (
     Trainer,
-    hparams_of,
     lr_at,
     make_optimizer,
     spread_over_gpus,
@@ -227,6 +227,7 @@ def test_tiny_run_learns_and_writes_every_output(tiny_run: list[str], tmp_path: 
     logged = set(session.hparams)  # the options the chosen variants use (a new one's too)
     named = {"arch", "shortcut", "after_add", "depth", "block", "width", "seed", "experiment"}
     named |= {"data", "profile", "precision", "bn_group", "test_at_best_val"}  # opt-in changes
+    named |= {f"trainer.{k}" for k in RECIPE} | {f"data.{k}" for k in INPUT if k != "limit"}
     used = {f"shortcut.{k}" for k in SHORTCUTS.get("gate").uses}
     used |= {f"model.{k}" for k in ARCHS.get("resnet").uses}
     assert logged == named | used and "shortcut.gate_bias_decay" in used
@@ -268,6 +269,86 @@ def test_the_hparams_are_written_before_the_final_record(
     monkeypatch.setattr(Trainer, "_log_hparams", hparams)
     fit([*tiny_run, "trainer.max_steps=2"], tmp_path)
     assert written[-2:] == ["hparams completed", "completed"]
+
+
+def _hparams_records(run_dir: Path) -> dict[str, Any]:
+    """The run's HParams records, by kind (TensorBoard reads each tag's first one)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    records = {}
+    for content in events.PluginTagToContent("hparams").values():
+        data = HParamsPluginData.FromString(content)
+        records[data.WhichOneof("data")] = getattr(data, data.WhichOneof("data"))
+    return records
+
+
+def test_every_run_gives_the_hparams_table_all_its_columns(
+    tiny_run: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TensorBoard takes the table's columns from one run's experiment record: each run writes
+    them all, or Table 1's scaling rows had no shortcut.scale column (its values were hidden).
+    Its metrics include the live curves, so an unfinished run shows its progress; a diverged
+    run is a failure, a completed one a success, an interrupted one neither."""
+    from tensorboard.plugins.hparams import api_pb2
+
+    fit([*tiny_run, "trainer.max_steps=2"], tmp_path / "identity")
+    diverged = [*tiny_run, "shortcut=scale", "trainer.lr=1e6", "trainer.warmup_steps=0"]
+    assert fit([*diverged, "trainer.max_steps=20"], tmp_path / "scale")["status"] == "diverged"
+    first, second = (_hparams_records(tmp_path / d) for d in ("identity", "scale"))
+    assert first["experiment"] == second["experiment"]  # whichever TensorBoard picks
+    columns = {info.name: info.type for info in first["experiment"].hparam_infos}
+    assert {"shortcut.scale", "shortcut.gate_bias", "shortcut.dropout"} <= set(columns)
+    assert {"model.growth_rate", "trainer.lr", "data.normalization", "data.split"} <= set(columns)
+    assert columns["test_at_best_val"] == api_pb2.DataType.DATA_TYPE_BOOL  # not 0/1
+    assert columns["trainer.milestones"] == api_pb2.DataType.DATA_TYPE_STRING
+    metrics = {m.name.tag for m in first["experiment"].metric_infos}
+    assert {"test/error", "val/error", "hparam/final_error", "hparam/test_error_at_best_val"} <= (
+        metrics
+    )
+    values = second["session_start_info"].hparams
+    assert values["shortcut.scale"].number_value == 0.5 and values["trainer.lr"].number_value == 1e6
+    assert "shortcut.scale" not in first["session_start_info"].hparams  # identity ignores it
+    assert values["test_at_best_val"].WhichOneof("kind") == "bool_value"
+    success, failure = api_pb2.Status.STATUS_SUCCESS, api_pb2.Status.STATUS_FAILURE
+    assert (first["session_end_info"].status, second["session_end_info"].status) == (
+        success,
+        failure,
+    )
+
+    real_advance, steps = Trainer.advance, []
+
+    def advance(self: Trainer) -> tuple[torch.Tensor, torch.Tensor]:
+        if steps:  # a Ctrl-C after the first step
+            raise KeyboardInterrupt
+        steps.append(1)
+        return real_advance(self)
+
+    monkeypatch.setattr(Trainer, "advance", advance)
+    with pytest.raises(RunInterrupted):
+        fit([*tiny_run, "trainer.max_steps=4"], tmp_path / "cut")
+    cut = _hparams_records(tmp_path / "cut")
+    assert "session_start_info" in cut and "session_end_info" not in cut
+
+
+def test_throughput_leaves_out_evaluations_and_checkpoints() -> None:
+    """images/s is training's: the window after an evaluation or a checkpoint showed about
+    half the throughput of the others (their time was counted as training time)."""
+    from resnet_lab.train import TrainState, _LogWindow
+
+    window = _LogWindow(TrainState(), torch.device("cpu"))
+    for _ in range(4):
+        window.add(torch.tensor(1.0), torch.tensor(0))
+    with window.paused():
+        time.sleep(0.5)  # an evaluation
+    _, _, throughput = window.read_and_reset(batch_size=100)
+    assert throughput > 400 / 0.05  # the steps took microseconds, not the half second
+    window.add(torch.tensor(1.0), torch.tensor(0))
+    time.sleep(0.2)  # training time
+    _, _, throughput = window.read_and_reset(batch_size=100)
+    assert throughput < 100 / 0.2  # counted
 
 
 def test_hparams_are_values_tensorboard_takes(tiny_run: list[str]) -> None:
