@@ -45,7 +45,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:  # Ctrl-C or a full disk: leave no half-written file behind
         tmp.unlink(missing_ok=True)
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync a folder: its renames reach the disk."""
+    dir_fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
@@ -79,8 +84,16 @@ def save_checkpoint(
     torch.save(state, buffer)
     data = buffer.getvalue()
     path = checkpoint_path(ckpt_dir, step)
+    _settle_pending_digests(ckpt_dir)
+    # The checksum goes first, under a name of its own, then the checkpoint, then the checksum
+    # into place: a kill between two renames leaves each file whole and the new checksum
+    # beside the new checkpoint (a checkpoint renamed first left one without its checksum, a
+    # rewrite of a step's a new file beside its old checksum: either was unusable)
+    pending = pending_digest_path(path)
+    atomic_write_text(pending, hashlib.sha256(data).hexdigest() + "\n")
     atomic_write_bytes(path, data)
-    atomic_write_text(digest_path(path), hashlib.sha256(data).hexdigest() + "\n")
+    os.replace(pending, digest_path(path))
+    _sync_folder(ckpt_dir)
     skipped = {p for p in damaged if p != path}  # one of this step's was just replaced
     others = [p for p in list_checkpoints(ckpt_dir) if p not in skipped]
     earlier = [p for p in others if p.name < path.name]
@@ -134,11 +147,12 @@ def list_checkpoints(ckpt_dir: Path) -> list[Path]:
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load one checkpoint after checking its checksum; CheckpointError says what is wrong."""
     digest_file = digest_path(path)
-    if not digest_file.exists():
-        raise CheckpointError(f"{path}: no checksum file {digest_file.name} (incomplete write?)")
     data = path.read_bytes()
-    expected = digest_file.read_text().strip()
     actual = hashlib.sha256(data).hexdigest()
+    if _read_digest(pending_digest_path(path)) == actual:  # a save cut before its last rename
+        expected = actual
+    elif (expected := _read_digest(digest_file)) is None:
+        raise CheckpointError(f"{path}: no checksum file {digest_file.name} (incomplete write?)")
     if actual != expected:
         raise CheckpointError(
             f"{path}: checksum mismatch (truncated or corrupted file): "
@@ -180,3 +194,30 @@ def load_latest_checkpoint(
 def digest_path(path: Path) -> Path:
     """The sha256 sidecar of a checkpoint file."""
     return path.with_name(path.name + ".sha256")
+
+
+def pending_digest_path(path: Path) -> Path:
+    """Where save_checkpoint writes a checkpoint's checksum before the checkpoint itself."""
+    return path.with_name(path.name + ".sha256.next")
+
+
+def _read_digest(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def _settle_pending_digests(ckpt_dir: Path) -> None:
+    """A save a kill cut short left its checksum pending: into place where it is the
+    checkpoint's (written whole, its rename done), else dropped (the checkpoint never came)."""
+    for pending in ckpt_dir.glob(pending_digest_path(Path(CHECKPOINT_GLOB)).name):
+        checkpoint = pending.with_name(pending.name.removesuffix(".sha256.next"))
+        try:
+            actual = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+        except OSError:
+            actual = None
+        if actual is not None and _read_digest(pending) == actual:
+            os.replace(pending, digest_path(checkpoint))
+        else:
+            pending.unlink(missing_ok=True)

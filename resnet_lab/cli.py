@@ -39,6 +39,7 @@ from resnet_lab.run_folder import (
 )
 
 log = logging.getLogger("resnet_lab")
+_ended: list[Path] = []  # the runs this process trained to their end (or found ended)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -65,6 +66,7 @@ def main(cfg: DictConfig) -> None:
             if sweep:
                 train.spread_over_gpus(cfg, int(hydra_cfg.job.num))
             result = train.train(cfg, run_dir)
+            _ended.append(run_dir)
     except RunStopped as e:
         interrupted = isinstance(e, RunInterrupted)  # told as the other tools tell a signal
         label = "" if interrupted else "error: "
@@ -124,6 +126,13 @@ def command() -> None:
         try:
             main()
         except KeyboardInterrupt:  # a run catches its own signals: this came before or between
+            if _ended and not is_sweep(sys.argv[1:]):  # the run is over and recorded
+                print(
+                    f"resnet-lab: interrupted by {stopping.last_signal.name} after the run ended; "
+                    f"its results are in {_ended[-1]}",
+                    file=sys.stderr,
+                )
+                sys.exit(0)
             if is_sweep(sys.argv[1:]):
                 hint = stopping.how_to_continue("and its hydra.sweep.dir")
                 print(

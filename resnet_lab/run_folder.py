@@ -19,7 +19,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -214,16 +214,33 @@ class RunLock:
 
 class MetricsLog:
     """Append-only ``metrics.jsonl``; on resume, lines after the checkpoint's step (and a line a
-    kill cut in half) are dropped."""
+    kill cut in half) are dropped, and those of its step that ``kept_at_resume_step`` says came
+    after the checkpoint (a resumed process logs them again)."""
 
-    def __init__(self, path: Path, resume_step: int | None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        resume_step: int | None,
+        kept_at_resume_step: Callable[[dict[str, Any]], bool] = lambda record: True,
+    ) -> None:
         self.path = path
         if resume_step is not None and path.exists():
-            kept = []
-            for line in path.read_text().splitlines():
-                step = _line_step(line)
-                if step is not None and step <= resume_step:
+            lines = path.read_text().splitlines()
+            kept, damaged = [], 0
+            for number, line in enumerate(lines, 1):
+                record = _line_record(line)
+                if record is None:
+                    damaged += number < len(lines)  # the last: a kill cut it, as expected
+                elif record["step"] < resume_step or (
+                    record["step"] == resume_step and kept_at_resume_step(record)
+                ):
                     kept.append(line)
+            if damaged:
+                log.warning(
+                    "%s: %d damaged line(s) dropped; their values are gone from the file",
+                    path,
+                    damaged,
+                )
             atomic_write_text(path, "".join(line + "\n" for line in kept))
         elif resume_step is None:
             path.unlink(missing_ok=True)
@@ -239,11 +256,15 @@ class MetricsLog:
         self._file.close()
 
 
-def _line_step(line: str) -> int | None:
+def _line_record(line: str) -> dict[str, Any] | None:
+    """A metrics.jsonl line's record, None for a line a kill cut in half (or otherwise not
+    a record with an integer step)."""
     try:
-        return int(json.loads(line)["step"])
+        record = json.loads(line)
+        record["step"] = int(record["step"])
     except (ValueError, KeyError, TypeError):
-        return None  # half-written by a killed run
+        return None
+    return record
 
 
 def write_result(run_dir: Path, result: dict[str, Any]) -> None:
@@ -379,7 +400,9 @@ def given_on_command_line(key: str, hydra_cfg: DictConfig) -> bool:
 
 
 def holds_a_run(run_dir: Path) -> bool:
-    return (run_dir / "result.json").exists() or (run_dir / "ckpt").is_dir()
+    """Whether a run was (or is being) started in ``run_dir``: its record, its checkpoints, or
+    its lock (a run still loading its data has only that)."""
+    return any((run_dir / name).exists() for name in ("result.json", "ckpt", LOCK_NAME))
 
 
 def run_folder_problem(run_dir: Path, key: str, sweep: bool) -> str | None:

@@ -304,7 +304,8 @@ class _StopFlag:
     def _handle(self, signum: int, frame: object) -> None:
         stopping.training.stopping = True
         self.signum = self.signum or signum  # the first signal names the stop
-        signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+        for stop, handler in self._previous.items():  # a second one of either kind kills
+            signal.signal(stop, handler)
 
 
 class Trainer:
@@ -481,22 +482,25 @@ class Trainer:
         # checkpoint, not those at the checkpoint's step (the resumed run does not log it again)
         purge_step = None if resume_step is None else resume_step + 1
         self.writer = SummaryWriter(str(self.run_dir), purge_step=purge_step)
-        self._start_hparams()
-        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", resume_step)
-        # the run's config (Hydra's .hydra/ keeps each launch's); equal to the checkpoint's but
-        # for the keys a resume may change
-        atomic_write_text(self.run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-        self._write_result("running")
-        log.info(
-            "training %s (%s parameters) on %s, %s -> %s, in %s",
-            f"{describe_network(cfg)}, data={cfg.data.name}",
-            f"{self.num_params:,}",
-            self.env["device"],
-            self.state.step,
-            self.t.max_steps,
-            self.run_dir,
-        )
-        try:
+        self.metrics: MetricsLog | None = None
+        try:  # from here a second signal, an error, a full disk are recorded in result.json
+            self._start_hparams()
+            self.metrics = MetricsLog(
+                self.run_dir / "metrics.jsonl", resume_step, self._logged_before_checkpoint
+            )
+            # the run's config (Hydra's .hydra/ keeps each launch's); equal to the checkpoint's
+            # but for the keys a resume may change
+            atomic_write_text(self.run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+            self._write_result("running")
+            log.info(
+                "training %s (%s parameters) on %s, %s -> %s, in %s",
+                f"{describe_network(cfg)}, data={cfg.data.name}",
+                f"{self.num_params:,}",
+                self.env["device"],
+                self.state.step,
+                self.t.max_steps,
+                self.run_dir,
+            )
             self._loop(stop)
         except RunInterrupted:
             raise
@@ -513,9 +517,18 @@ class Trainer:
             self._record_failure(e)
             raise
         finally:
-            self.metrics.close()
+            if self.metrics is not None:
+                self.metrics.close()
             self.writer.close()
         return self.result
+
+    def _logged_before_checkpoint(self, record: dict[str, Any]) -> bool:
+        """Whether a metrics.jsonl line of the resumed checkpoint's step was written before
+        that checkpoint (kept), not after it by a process a kill stopped (written again): the
+        training line when the log window had just closed, the evaluation's when it had run."""
+        if "train/loss" in record:
+            return self.state.window_steps == 0
+        return self.state.last_eval_step == self.state.step
 
     def _resume_point(self, previous: dict[str, Any] | None) -> tuple[dict[str, Any], Path] | None:
         """The checkpoint to continue from, if any, checked against this command before the
@@ -531,10 +544,15 @@ class Trainer:
         try:
             loaded = load_latest_checkpoint(ckpt_dir, map_location="cpu") if existing else None
         except CheckpointError as e:
-            raise CheckpointError(
-                f"{e}\nnone can be resumed from: move {ckpt_dir} aside to train this run again "
-                "from step 0 (resume=true then starts anew), or choose a new folder"
-            ) from None
+            if any(digest_path(p).exists() for p in existing):
+                raise CheckpointError(
+                    f"{e}\nnone can be resumed from: move {ckpt_dir} aside to train this run "
+                    "again from step 0 (resume=true then starts anew), or choose a new folder"
+                ) from None
+            # each lacks its checksum, written after it: a kill cut its write short (the run's
+            # first checkpoint), so there is none yet; removed at the first save
+            log.warning("%s: a checkpoint whose write was cut short, not used", existing[-1])
+            self._damaged, loaded = existing, None
         if loaded:
             self._check_resumable(loaded[0])
             self._damaged = [p for p in existing if p.name > loaded[1].name]  # skipped

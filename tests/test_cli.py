@@ -1098,6 +1098,31 @@ def test_a_signal_between_a_sweeps_runs_says_how_to_go_on(
     )
 
 
+def test_a_signal_after_the_run_ended_says_so_and_exits_0(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    own_signal_handlers: None,
+    tmp_path: Path,
+) -> None:
+    """A SIGTERM just after a run completed (its last log line, Hydra's teardown) said the run
+    had not begun, and exit 143 told a job script that a finished run had failed."""
+    from resnet_lab import cli
+
+    def run_then_signal() -> None:
+        cli._ended.append(tmp_path)  # the run trained to its end and recorded it
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(cli, "_ended", [])
+    monkeypatch.setattr(cli, "main", run_then_signal)
+    monkeypatch.setattr(sys, "argv", ["resnet-lab", "seed=0"])
+    with pytest.raises(SystemExit) as stopped:
+        cli.command()
+    assert stopped.value.code == 0
+    assert capsys.readouterr().err == (
+        f"resnet-lab: interrupted by SIGTERM after the run ended; its results are in {tmp_path}\n"
+    )
+
+
 def test_every_console_script_names_a_function() -> None:
     """pyproject's entry points: a wrong name fails only once the package is installed."""
     import importlib

@@ -233,7 +233,7 @@ def test_a_full_disk_stops_the_run_with_what_to_do_and_resumes_exactly(
     fit([*ARGS, "resume=true"], tmp_path / "a")
     assert_same_records(tmp_path / "a", reference)
     # the command line: the message and how to continue, no trace, the run's folder kept
-    _disk_full_at(monkeypatch, "step_0000010.pt.sha256")  # the checkpoint is not whole
+    _disk_full_at(monkeypatch, "step_0000010.pt.sha256.next")  # its checksum, written first
     monkeypatch.setattr(sys, "argv", ["resnet-lab", *ARGS, f"hydra.run.dir={tmp_path / 'b'}"])
     capsys.readouterr()  # (an earlier in-process Hydra app's handler may have written here)
     with pytest.raises(SystemExit) as stopped:
@@ -906,3 +906,157 @@ def test_two_processes_finding_one_stale_lock_never_both_hold_it(
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def _cut_rename(
+    monkeypatch: pytest.MonkeyPatch, when: Callable[[Path, Path], bool], nth: int = 1
+) -> None:
+    """The ``nth`` os.replace for which ``when(source, target)`` holds is a kill: it raises."""
+    real, seen = os.replace, []
+
+    def replace(source: Any, target: Any) -> None:
+        if when(Path(source), Path(target)):
+            seen.append(1)
+            if len(seen) == nth:
+                raise KeyboardInterrupt
+        real(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+def _into_place(source: Path, target: Path) -> bool:
+    return source.name.endswith(".sha256.next")
+
+
+@pytest.mark.parametrize("rewrite", [False, True])
+def test_a_save_cut_before_its_checksum_is_in_place_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rewrite: bool
+) -> None:
+    """A kill between a checkpoint's rename and its checksum's: the checkpoint is whole and the
+    lab wrote its checksum first, so it is used (a first checkpoint without its checksum was
+    unusable, and a step written again beside its old checksum was "damaged")."""
+    from resnet_lab.checkpoint import digest_path, load_latest_checkpoint, pending_digest_path
+
+    save_checkpoint({"step": 10, "take": 1}, tmp_path, 10, keep=1)
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        _cut_rename(patch, _into_place)
+        step = 10 if rewrite else 20
+        save_checkpoint({"step": step, "take": 2}, tmp_path, step, keep=1)
+    state, path = load_latest_checkpoint(tmp_path)
+    assert (state["step"], state["take"]) == (10 if rewrite else 20, 2)
+    save_checkpoint({"step": 30, "take": 3}, tmp_path, 30, keep=2)  # settles the pending one
+    assert not list(tmp_path.glob("*.next")) and digest_path(path).exists()
+    assert load_checkpoint(path)["take"] == 2 and not pending_digest_path(path).exists()
+
+
+def test_a_save_cut_before_its_checkpoint_keeps_the_one_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill before the checkpoint's rename: its pending checksum names no file of its own,
+    so the old checkpoint of that step stands, and the next save drops the pending checksum."""
+    from resnet_lab.checkpoint import load_latest_checkpoint
+
+    save_checkpoint({"step": 10, "take": 1}, tmp_path, 10, keep=1)
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        _cut_rename(patch, lambda source, target: target.name == "step_0000010.pt")
+        save_checkpoint({"step": 10, "take": 2}, tmp_path, 10, keep=1)
+    assert load_latest_checkpoint(tmp_path)[0]["take"] == 1
+    save_checkpoint({"step": 20}, tmp_path, 20, keep=2)
+    assert not list(tmp_path.glob("*.next"))
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step_0000010.pt", "step_0000020.pt"]
+
+
+def test_a_kill_in_the_second_write_of_a_step_leaves_a_resumable_run(
+    tmp_path: Path, reference: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """keep_checkpoints=1, SIGTERM while the step-10 checkpoint is written, then the usual
+    SIGKILL (a scheduler's grace period) inside the "interrupted" checkpoint that writes step
+    10 again: the run was refused for good (a new file beside the old checksum)."""
+    args = [*ARGS, "trainer.keep_checkpoints=1"]
+    on_call(monkeypatch, Trainer, "_save", 1, sigterm)
+    _cut_rename(monkeypatch, _into_place, nth=2)  # the second save's last rename
+    with pytest.raises(RunInterrupted, match="second signal"):
+        fit(args, tmp_path)
+    monkeypatch.undo()
+    assert [p.name for p in list_checkpoints(tmp_path / "ckpt")] == ["step_0000010.pt"]
+    fit([*args, "resume=true"], tmp_path)
+    assert_same_records(tmp_path, reference)
+
+
+def test_a_run_whose_only_checkpoint_lacks_its_checksum_starts_again(
+    tmp_path: Path, reference: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A checkpoint without its checksum (nor a pending one: an older lab's kill between its
+    two renames) is not used; when it is the only one, resume=true trains from step 0 with a
+    warning (it was refused, the message saying to move ckpt/ aside)."""
+    from resnet_lab.checkpoint import digest_path
+
+    stop(tmp_path, Trainer, "train_step", 7, sigterm)  # its one checkpoint: step 7
+    (only,) = list_checkpoints(tmp_path / "ckpt")
+    digest_path(only).unlink()
+    fit([*ARGS, "resume=true"], tmp_path)
+    assert "a checkpoint whose write was cut short, not used" in caplog.text
+    assert_same_records(tmp_path, reference)
+    assert not (tmp_path / "ckpt" / only.name).exists()
+
+
+def test_lines_a_killed_resume_logged_after_its_checkpoint_are_not_kept(
+    tmp_path: Path, reference: Path
+) -> None:
+    """A signal cut the evaluation at step 10; the resume that redid it was killed before its
+    checkpoint, leaving the evaluation's line: the next resume evaluates again, and logged the
+    line twice. Lines of the checkpoint's step are kept only if the checkpoint had them."""
+    stop(tmp_path, resnet_lab.train, "eval_batches", 1, sigterm)  # the eval at step 10
+    with (tmp_path / "metrics.jsonl").open("a") as f:  # what the killed resume had logged
+        f.write(json.dumps({"step": 10, "test/error": 55.0}) + "\n")
+    fit([*ARGS, "resume=true"], tmp_path)
+    assert metrics(tmp_path) == metrics(reference)
+
+
+def test_metrics_lines_of_the_resumed_step_are_kept_as_the_checkpoint_says(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "metrics.jsonl"
+    lines = [{"step": 5, "train/loss": 1.0}, {"step": 10, "train/loss": 0.5}]
+    lines += [{"step": 10, "test/error": 40.0}, {"step": 12, "train/loss": 0.4}]
+    text = "".join(json.dumps(x) + "\n" for x in lines)
+    path.write_text(text[:20] + "\n" + text)  # a line cut short early in the file
+    MetricsLog(path, 10, lambda record: "train/loss" in record).close()
+    assert [json.loads(x) for x in path.read_text().splitlines()] == lines[:2]
+    assert "1 damaged line(s) dropped" in caplog.text
+    path.write_text(text + '{"step": 1')  # the last line cut by the kill: no warning
+    caplog.clear()
+    MetricsLog(path, 12).close()
+    assert len(path.read_text().splitlines()) == 4 and "damaged" not in caplog.text
+
+
+def test_a_second_signal_of_the_other_kind_stops_at_once_too() -> None:
+    """SIGTERM, then Ctrl-C: the second signal goes to the handler from before the run, as a
+    second SIGTERM does (the Ctrl-C was taken as the first signal again)."""
+    from resnet_lab.train import _StopFlag
+
+    with _StopFlag() as flag:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+        assert flag.signum == signal.SIGTERM
+        with pytest.raises(KeyboardInterrupt):  # pytest's handler: Python's default
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+
+
+def test_a_second_signal_as_the_run_starts_records_it_interrupted(tmp_path: Path) -> None:
+    """Between the data loaded and the loop: result.json said "running" for good."""
+
+    def second_ctrl_c() -> None:
+        raise KeyboardInterrupt
+
+    stop(tmp_path, Trainer, "_write_result", 1, second_ctrl_c, match="second signal at step 0")
+    assert json.loads((tmp_path / "result.json").read_text())["status"] == "interrupted"
+
+
+def test_a_folder_with_only_a_lock_holds_a_run(tmp_path: Path) -> None:
+    """A run loading its data has only its lock: resume=true there is refused by the lock, not
+    first told that the folder holds no run and a new one starts."""
+    assert not run_folder.holds_a_run(tmp_path)
+    (tmp_path / run_folder.LOCK_NAME).write_text(own_lock(os.getpid()))
+    assert run_folder.holds_a_run(tmp_path)
