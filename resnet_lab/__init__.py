@@ -6,18 +6,15 @@ Public API: :func:`build_model` (same config and overrides as the ``resnet-lab``
 
 from typing import Any as _Any
 
-from resnet_lab.config import register_configs
-
 __version__ = "0.1.0"
-
-register_configs()
 
 __all__ = ["__version__", "build_model", "load_pretrained"]
 
 
 def __getattr__(name: str) -> _Any:
-    """The API imports torch when first asked for: importing the package stays quick, so a
-    command's first moments (see resnet_lab.console) are short and a Ctrl-C there is caught."""
+    """The API imports torch (and Hydra) when first asked for: importing the package stays
+    quick, so a command's first moments (see resnet_lab.console) are short and a Ctrl-C there
+    is caught."""
     if name == "build_model":
         from resnet_lab.api import build_model
 

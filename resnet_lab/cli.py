@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-import resnet_lab  # noqa: F401  (registers the config schemas)
+import resnet_lab.config  # noqa: F401  (registers the config schemas)
 from resnet_lab import stopping
 from resnet_lab.command_line import (
     check_command_line,

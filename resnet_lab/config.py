@@ -174,9 +174,13 @@ class Config:
 
 
 def register_configs() -> None:
-    """Register the schemas; called once when the package is imported."""
+    """Register the schemas; called when this module is imported (every module that composes
+    a config imports it), not by the package: ``import resnet_lab`` stays free of Hydra."""
     cs = ConfigStore.instance()
     cs.store(name="resnet_lab_schema", node=Config)
+
+
+register_configs()
 
 
 def check_known_keys(cfg: DictConfig) -> None:
