@@ -84,7 +84,7 @@ def save_checkpoint(
     torch.save(state, buffer)
     data = buffer.getvalue()
     path = checkpoint_path(ckpt_dir, step)
-    _settle_pending_digests(ckpt_dir)
+    settle_pending_digests(ckpt_dir)
     # The checksum goes first, under a name of its own, then the checkpoint, then the checksum
     # into place: a kill between two renames leaves each file whole and the new checksum
     # beside the new checkpoint (a checkpoint renamed first left one without its checksum, a
@@ -191,6 +191,15 @@ def load_latest_checkpoint(
     return None
 
 
+def is_whole(path: Path) -> bool:
+    """Whether a checkpoint was written whole: its checksum in place, or pending and its own
+    (a save cut before its last rename). Read, not hashed, where the checksum is in place."""
+    if digest_path(path).exists():
+        return True
+    pending = _read_digest(pending_digest_path(path))
+    return pending is not None and pending == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def digest_path(path: Path) -> Path:
     """The sha256 sidecar of a checkpoint file."""
     return path.with_name(path.name + ".sha256")
@@ -208,7 +217,7 @@ def _read_digest(path: Path) -> str | None:
         return None
 
 
-def _settle_pending_digests(ckpt_dir: Path) -> None:
+def settle_pending_digests(ckpt_dir: Path) -> None:
     """A save a kill cut short left its checksum pending: into place where it is the
     checkpoint's (written whole, its rename done), else dropped (the checkpoint never came)."""
     for pending in ckpt_dir.glob(pending_digest_path(Path(CHECKPOINT_GLOB)).name):

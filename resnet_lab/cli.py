@@ -114,6 +114,7 @@ def _error(message: str, printed: bool = True, label: str = "error: ") -> None:
 
 def command() -> None:
     """The ``resnet-lab`` entry point: Hydra's app after the command-line checks."""
+    _ended.clear()  # this command's runs (a second in-process call: a test's)
     check_command_line(sys.argv[1:], "resnet-lab", outputs_into_the_run=True)
     if refused := no_job_would_train(sys.argv[1:]):  # exit 1, as the sweep's failed jobs would
         print(f"resnet-lab: error: {refused}", file=sys.stderr)

@@ -37,6 +37,7 @@ from resnet_lab.checkpoint import (
     load_checkpoint,
     load_latest_checkpoint,
     load_weights,
+    pending_digest_path,
 )
 from resnet_lab.config import Config, DataCfg
 from resnet_lab.data import NORMALIZATIONS, input_statistics, load_data, train_rows
@@ -148,7 +149,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         damaged_newer = sum(p > path for p in list_checkpoints(ckpt_dir))
     elif not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint (no such checkpoint file or run folder)")
-    elif digest_path(path).exists():
+    elif digest_path(path).exists() or pending_digest_path(path).exists():
         state = load_checkpoint(path, map_location)
     elif not _is_torch_file(path):
         raise not_a_checkpoint(path, "not a PyTorch file")

@@ -224,6 +224,7 @@ class MetricsLog:
         kept_at_resume_step: Callable[[dict[str, Any]], bool] = lambda record: True,
     ) -> None:
         self.path = path
+        self.kept_at_resume_step: list[dict[str, Any]] = []  # the records of that step kept
         if resume_step is not None and path.exists():
             lines = path.read_text().splitlines()
             kept, damaged = [], 0
@@ -231,10 +232,11 @@ class MetricsLog:
                 record = _line_record(line)
                 if record is None:
                     damaged += number < len(lines)  # the last: a kill cut it, as expected
-                elif record["step"] < resume_step or (
-                    record["step"] == resume_step and kept_at_resume_step(record)
-                ):
+                elif record["step"] < resume_step:
                     kept.append(line)
+                elif record["step"] == resume_step and kept_at_resume_step(record):
+                    kept.append(line)
+                    self.kept_at_resume_step.append(record)
             if damaged:
                 log.warning(
                     "%s: %d damaged line(s) dropped; their values are gone from the file",

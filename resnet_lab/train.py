@@ -32,11 +32,12 @@ from resnet_lab.checkpoint import (
     CheckpointError,
     atomic_write_text,
     checkpoint_path,
-    digest_path,
+    is_whole,
     list_checkpoints,
     load_latest_checkpoint,
     load_weights,
     save_checkpoint,
+    settle_pending_digests,
 )
 from resnet_lab.command_line import pasteable_override
 from resnet_lab.config import (
@@ -80,8 +81,14 @@ log = logging.getLogger(__name__)
 ROW_DESCRIPTION = tuple(
     f"experiment.{f.name}" for f in dataclasses.fields(ExperimentCfg) if f.name != "name"
 )
+# what a resumed run may change: besides the result-neutral settings, how far it trains, how
+# often and how many checkpoints it keeps (e.g. fewer, to go on on a disk that filled up; the
+# batch stream is a function of the step, so any checkpoint step resumes exactly), and the
+# row's description
 RESUMABLE_CHANGES = (*RESULT_NEUTRAL, "trainer.max_steps", *ROW_DESCRIPTION)
+RESUMABLE_CHANGES += ("trainer.ckpt_every", "trainer.keep_checkpoints")
 FINAL_STATUSES = ("completed", "diverged")  # resume=true skips these runs
+OTHER_SIGNAL_GRACE_S = 2.0  # SIGTERM after a Ctrl-C (or the reverse) sooner: the same stop
 # torch.compile modes; the last two capture the step in CUDA graphs (on CUDA)
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune")
 GRAPH_MODES = COMPILE_MODES[2:]
@@ -287,6 +294,7 @@ class _StopFlag:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self._first_at = 0.0
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _StopFlag:
@@ -303,9 +311,14 @@ class _StopFlag:
 
     def _handle(self, signum: int, frame: object) -> None:
         stopping.training.stopping = True
-        self.signum = self.signum or signum  # the first signal names the stop
-        for stop, handler in self._previous.items():  # a second one of either kind kills
-            signal.signal(stop, handler)
+        if self.signum is None:  # the first signal names the stop; a second of its kind kills
+            self.signum, self._first_at = signum, time.monotonic()
+            signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+        elif time.monotonic() - self._first_at > OTHER_SIGNAL_GRACE_S:  # the other kind, later:
+            signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))  # kills too
+            signal.raise_signal(signum)
+        # else the other kind at once: the same stop (a terminal's Ctrl-C reaches a parallel
+        # sweep's workers, and their launcher passes it on as SIGTERM moments later)
 
 
 class Trainer:
@@ -351,6 +364,7 @@ class Trainer:
         lock.acquire()
         try:
             remove_leftovers(self.run_dir)
+            settle_pending_digests(self.run_dir / "ckpt")  # a save a kill cut before its end
             previous = read_result(self.run_dir)
             if self.cfg.resume and previous and previous.get("status") in FINAL_STATUSES:
                 self._check_same_run(previous["config"])  # not someone else's finished run
@@ -374,7 +388,7 @@ class Trainer:
 
     def _kept(self) -> str:
         """The last checkpoint a resume would start from (written whole: its checksum too)."""
-        saved = [p for p in list_checkpoints(self.run_dir / "ckpt") if digest_path(p).exists()]
+        saved = [p for p in list_checkpoints(self.run_dir / "ckpt") if is_whole(p)]
         return f"the last whole checkpoint is {saved[-1].name}" if saved else "no checkpoint"
 
     def _cannot_write(self, error: OSError) -> CannotWrite:
@@ -478,16 +492,21 @@ class Trainer:
         from torch.utils.tensorboard import SummaryWriter
 
         resume_step = self.state.step if loaded else None
-        # TensorBoard hides events from purge_step on: the ones a killed run wrote after its
-        # checkpoint, not those at the checkpoint's step (the resumed run does not log it again)
-        purge_step = None if resume_step is None else resume_step + 1
-        self.writer = SummaryWriter(str(self.run_dir), purge_step=purge_step)
+        # TensorBoard hides the events of earlier processes from purge_step on: those a killed
+        # run wrote after its checkpoint, those of the checkpoint's step included (some may have
+        # come after it); that step's lines metrics.jsonl keeps are written again below
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=resume_step)
         self.metrics: MetricsLog | None = None
         try:  # from here a second signal, an error, a full disk are recorded in result.json
             self._start_hparams()
             self.metrics = MetricsLog(
                 self.run_dir / "metrics.jsonl", resume_step, self._logged_before_checkpoint
             )
+            for record in self.metrics.kept_at_resume_step:
+                for tag, value in record.items():
+                    if tag != "step":  # a NaN was written as null
+                        value = math.nan if value is None else value
+                        self.writer.add_scalar(tag, value, record["step"])
             # the run's config (Hydra's .hydra/ keeps each launch's); equal to the checkpoint's
             # but for the keys a resume may change
             atomic_write_text(self.run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
@@ -544,15 +563,10 @@ class Trainer:
         try:
             loaded = load_latest_checkpoint(ckpt_dir, map_location="cpu") if existing else None
         except CheckpointError as e:
-            if any(digest_path(p).exists() for p in existing):
-                raise CheckpointError(
-                    f"{e}\nnone can be resumed from: move {ckpt_dir} aside to train this run "
-                    "again from step 0 (resume=true then starts anew), or choose a new folder"
-                ) from None
-            # each lacks its checksum, written after it: a kill cut its write short (the run's
-            # first checkpoint), so there is none yet; removed at the first save
-            log.warning("%s: a checkpoint whose write was cut short, not used", existing[-1])
-            self._damaged, loaded = existing, None
+            raise CheckpointError(
+                f"{e}\nnone can be resumed from: move {ckpt_dir} aside to train this run again "
+                "from step 0 (resume=true then starts anew), or choose a new folder"
+            ) from None
         if loaded:
             self._check_resumable(loaded[0])
             self._damaged = [p for p in existing if p.name > loaded[1].name]  # skipped
@@ -653,9 +667,10 @@ class Trainer:
             if state.step == t.max_steps and window.steps:  # resumed at max_steps mid-window
                 self._log_train(window, bar)
             # a signal cut the evaluation at the checkpoint's step short: redo it, and keep it
-            with window.paused():
-                if self._eval_due() and self._evaluate(stop):
-                    self._checkpoint(window, clock_start, "running")
+            if self._eval_due():
+                with window.paused():
+                    if self._evaluate(stop):
+                        self._checkpoint(window, clock_start, "running")
             while state.step < t.max_steps and not stop.signum:
                 loss, wrong = self.advance()
                 window.add(loss, wrong)
@@ -670,11 +685,8 @@ class Trainer:
                         break
                 if stop.signum:
                     break
-                with window.paused():  # not training time: left out of its images/s
-                    if self._eval_due() and not self._evaluate(stop):
-                        break
-                    if state.step % t.ckpt_every == 0 or last:
-                        self._checkpoint(window, clock_start, "running")
+                if not self._evaluate_and_save(window, clock_start, stop, last):
+                    break
         finally:
             bar.close()
         state.elapsed_s = time.perf_counter() - clock_start
@@ -688,6 +700,21 @@ class Trainer:
                 log.warning("TensorBoard hparams not written: %s: %s", type(e).__name__, e)
         self._write_result(status)
         return status
+
+    def _evaluate_and_save(
+        self, window: _LogWindow, clock_start: float, stop: _StopFlag, last: bool
+    ) -> bool:
+        """The evaluation and the checkpoint due after this step, their time left out of the
+        throughput's; False when a signal cut the evaluation short."""
+        evaluate = self._eval_due()
+        save = self.state.step % self.t.ckpt_every == 0 or last
+        if evaluate or save:
+            with window.paused():
+                if evaluate and not self._evaluate(stop):
+                    return False
+                if save:
+                    self._checkpoint(window, clock_start, "running")
+        return True
 
     def _log_train(self, window: _LogWindow, bar: Any) -> float:
         """One train line (metrics.jsonl, TensorBoard, progress bar); returns the mean loss."""
@@ -900,8 +927,8 @@ class _LogWindow:
 
     def read_and_reset(self, batch_size: int) -> tuple[float, float, float]:
         """Mean loss, error in percent and images/s of the window (one host sync)."""
+        loss_total, wrong_total = self._totals()  # first: the device finishes the window's steps
         now = time.perf_counter()
-        loss_total, wrong_total = self._totals()
         mean_loss = loss_total / self.steps
         error = 100.0 * wrong_total / (self.steps * batch_size)
         elapsed = now - self._start - self._paused_s

@@ -983,34 +983,17 @@ def test_a_kill_in_the_second_write_of_a_step_leaves_a_resumable_run(
     assert_same_records(tmp_path, reference)
 
 
-def test_a_run_whose_only_checkpoint_lacks_its_checksum_starts_again(
-    tmp_path: Path, reference: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    """A checkpoint without its checksum (nor a pending one: an older lab's kill between its
-    two renames) is not used; when it is the only one, resume=true trains from step 0 with a
-    warning (it was refused, the message saying to move ckpt/ aside)."""
-    from resnet_lab.checkpoint import digest_path
-
-    stop(tmp_path, Trainer, "train_step", 7, sigterm)  # its one checkpoint: step 7
-    (only,) = list_checkpoints(tmp_path / "ckpt")
-    digest_path(only).unlink()
-    fit([*ARGS, "resume=true"], tmp_path)
-    assert "a checkpoint whose write was cut short, not used" in caplog.text
-    assert_same_records(tmp_path, reference)
-    assert not (tmp_path / "ckpt" / only.name).exists()
-
-
 def test_lines_a_killed_resume_logged_after_its_checkpoint_are_not_kept(
     tmp_path: Path, reference: Path
 ) -> None:
     """A signal cut the evaluation at step 10; the resume that redid it was killed before its
-    checkpoint, leaving the evaluation's line: the next resume evaluates again, and logged the
-    line twice. Lines of the checkpoint's step are kept only if the checkpoint had them."""
+    checkpoint, leaving the evaluation's line and TensorBoard point: the next resume evaluates
+    again, and logged both twice. What the checkpoint's step shows is what the checkpoint had."""
     stop(tmp_path, resnet_lab.train, "eval_batches", 1, sigterm)  # the eval at step 10
-    with (tmp_path / "metrics.jsonl").open("a") as f:  # what the killed resume had logged
-        f.write(json.dumps({"step": 10, "test/error": 55.0}) + "\n")
-    fit([*ARGS, "resume=true"], tmp_path)
-    assert metrics(tmp_path) == metrics(reference)
+    resumed = [*ARGS, "resume=true"]  # redoes it, logs it, dies writing its checkpoint
+    stop(tmp_path, Trainer, "_save", 1, crash, resumed, RuntimeError, match="simulated")
+    fit(resumed, tmp_path)
+    assert_same_records(tmp_path, reference)  # metrics.jsonl and TensorBoard's curves too
 
 
 def test_metrics_lines_of_the_resumed_step_are_kept_as_the_checkpoint_says(
@@ -1030,11 +1013,21 @@ def test_metrics_lines_of_the_resumed_step_are_kept_as_the_checkpoint_says(
     assert len(path.read_text().splitlines()) == 4 and "damaged" not in caplog.text
 
 
-def test_a_second_signal_of_the_other_kind_stops_at_once_too() -> None:
-    """SIGTERM, then Ctrl-C: the second signal goes to the handler from before the run, as a
-    second SIGTERM does (the Ctrl-C was taken as the first signal again)."""
+def test_a_second_signal_of_the_other_kind_stops_at_once_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGTERM, then Ctrl-C a while later: the second signal goes to the handler from before
+    the run, as a second SIGTERM does (the Ctrl-C was taken as the first signal again). Sooner,
+    it is the same stop: a terminal's Ctrl-C reaches a parallel sweep's workers, then their
+    launcher's SIGTERM (taken as a second signal, it killed them mid-save)."""
     from resnet_lab.train import _StopFlag
 
+    with _StopFlag() as flag:
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGTERM)  # at once: no more than a stop
+        time.sleep(0.05)
+        assert flag.signum == signal.SIGINT
+    monkeypatch.setattr(resnet_lab.train, "OTHER_SIGNAL_GRACE_S", 0.0)
     with _StopFlag() as flag:
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(0.05)
@@ -1060,3 +1053,32 @@ def test_a_folder_with_only_a_lock_holds_a_run(tmp_path: Path) -> None:
     assert not run_folder.holds_a_run(tmp_path)
     (tmp_path / run_folder.LOCK_NAME).write_text(own_lock(os.getpid()))
     assert run_folder.holds_a_run(tmp_path)
+
+
+def test_the_checkpoint_cadence_may_change_on_resume(tmp_path: Path, reference: Path) -> None:
+    """Fewer checkpoints kept (a disk that filled up) or another cadence: the records are an
+    uninterrupted run's all the same (both were refused)."""
+    stop(tmp_path, Trainer, "train_step", 13, sigterm)
+    fit([*ARGS, "trainer.keep_checkpoints=1", "trainer.ckpt_every=4", "resume=true"], tmp_path)
+    assert_same_records(tmp_path, reference)
+    assert [p.name for p in list_checkpoints(tmp_path / "ckpt")] == ["step_0000020.pt"]
+
+
+def test_a_pending_checksum_of_an_ended_run_is_put_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill in the last save of a run (its checksum still pending): the next launch in the
+    folder puts it in place, though nothing is saved again (the .next stayed for good); and a
+    second signal then names that checkpoint as the last whole one (it said "no checkpoint")."""
+    from resnet_lab.checkpoint import digest_path, pending_digest_path
+
+    args = [*ARGS, "trainer.max_steps=10"]
+    with monkeypatch.context() as patch, pytest.raises(RunInterrupted):
+        _cut_rename(patch, _into_place)
+        fit(args, tmp_path)
+    (last,) = list_checkpoints(tmp_path / "ckpt")
+    assert pending_digest_path(last).exists() and not digest_path(last).exists()
+    trainer = Trainer(compose_config(args), tmp_path)
+    assert trainer._kept() == f"the last whole checkpoint is {last.name}"
+    fit([*args, "resume=true"], tmp_path)
+    assert digest_path(last).exists() and not pending_digest_path(last).exists()

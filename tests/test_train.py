@@ -351,6 +351,25 @@ def test_throughput_leaves_out_evaluations_and_checkpoints() -> None:
     assert throughput < 100 / 0.2  # counted
 
 
+def test_the_throughput_window_pauses_only_for_an_evaluation_or_a_checkpoint(
+    tiny_run: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each pause synchronises a CUDA device: entered at every step, it was a host sync a step
+    (a review's count: 101 for 100 steps)."""
+    from resnet_lab.train import _LogWindow
+
+    real, pauses = _LogWindow.paused, []
+
+    def paused(self: _LogWindow) -> Any:
+        pauses.append(self.steps)
+        return real(self)
+
+    monkeypatch.setattr(_LogWindow, "paused", paused)
+    every = ["trainer.eval_every=5", "trainer.ckpt_every=5", "trainer.log_every=5"]
+    fit([*tiny_run, "trainer.max_steps=12", *every], tmp_path)
+    assert len(pauses) == 3  # steps 5, 10 (both due at once) and 12 (the last)
+
+
 def test_hparams_are_values_tensorboard_takes(tiny_run: list[str]) -> None:
     """TensorBoard refuses a list, and the hparams are written once the run has trained."""
     cfg = OmegaConf.create(
