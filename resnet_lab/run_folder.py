@@ -214,8 +214,8 @@ class RunLock:
 
 class MetricsLog:
     """Append-only ``metrics.jsonl``; on resume, lines after the checkpoint's step (and a line a
-    kill cut in half) are dropped, and those of its step that ``kept_at_resume_step`` says came
-    after the checkpoint (a resumed process logs them again)."""
+    kill cut in half) are dropped, and those of its step that ``kept_at_resume_step`` does not
+    keep (written after the checkpoint: the resumed process logs them again)."""
 
     def __init__(
         self,
