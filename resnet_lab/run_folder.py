@@ -225,6 +225,7 @@ class MetricsLog:
     ) -> None:
         self.path = path
         self.kept_at_resume_step: list[dict[str, Any]] = []  # the records of that step kept
+        self.dropped_at_resume_step = False  # one of that step's came after the checkpoint
         if resume_step is not None and path.exists():
             lines = path.read_text().splitlines()
             kept, damaged = [], 0
@@ -237,6 +238,8 @@ class MetricsLog:
                 elif record["step"] == resume_step and kept_at_resume_step(record):
                     kept.append(line)
                     self.kept_at_resume_step.append(record)
+                elif record["step"] == resume_step:
+                    self.dropped_at_resume_step = True
             if damaged:
                 log.warning(
                     "%s: %d damaged line(s) dropped; their values are gone from the file",

@@ -388,7 +388,11 @@ class Trainer:
 
     def _kept(self) -> str:
         """The last checkpoint a resume would start from (written whole: its checksum too)."""
-        saved = [p for p in list_checkpoints(self.run_dir / "ckpt") if is_whole(p)]
+        saved = [
+            p
+            for p in list_checkpoints(self.run_dir / "ckpt")
+            if p not in self._damaged and is_whole(p)  # not one the resume found damaged
+        ]
         return f"the last whole checkpoint is {saved[-1].name}" if saved else "no checkpoint"
 
     def _cannot_write(self, error: OSError) -> CannotWrite:
@@ -489,24 +493,11 @@ class Trainer:
         self.env = environment(self.device)
         self.started_at = (previous or {}).get("started_at") if loaded else None
         self.started_at = self.started_at or now_iso()
-        from torch.utils.tensorboard import SummaryWriter
-
-        resume_step = self.state.step if loaded else None
-        # TensorBoard hides the events of earlier processes from purge_step on: those a killed
-        # run wrote after its checkpoint, those of the checkpoint's step included (some may have
-        # come after it); that step's lines metrics.jsonl keeps are written again below
-        self.writer = SummaryWriter(str(self.run_dir), purge_step=resume_step)
         self.metrics: MetricsLog | None = None
+        self.writer: Any = None  # TensorBoard's SummaryWriter
         try:  # from here a second signal, an error, a full disk are recorded in result.json
+            self._open_records(self.state.step if loaded else None)
             self._start_hparams()
-            self.metrics = MetricsLog(
-                self.run_dir / "metrics.jsonl", resume_step, self._logged_before_checkpoint
-            )
-            for record in self.metrics.kept_at_resume_step:
-                for tag, value in record.items():
-                    if tag != "step":  # a NaN was written as null
-                        value = math.nan if value is None else value
-                        self.writer.add_scalar(tag, value, record["step"])
             # the run's config (Hydra's .hydra/ keeps each launch's); equal to the checkpoint's
             # but for the keys a resume may change
             atomic_write_text(self.run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
@@ -538,8 +529,28 @@ class Trainer:
         finally:
             if self.metrics is not None:
                 self.metrics.close()
-            self.writer.close()
+            if self.writer is not None:
+                self.writer.close()
         return self.result
+
+    def _open_records(self, resume_step: int | None) -> None:
+        """metrics.jsonl and TensorBoard's events, continued after the checkpoint's step."""
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.metrics = MetricsLog(
+            self.run_dir / "metrics.jsonl", resume_step, self._logged_before_checkpoint
+        )
+        # TensorBoard hides the events of earlier processes from purge_step on: those a killed
+        # run wrote after its checkpoint; those of the checkpoint's step too where metrics.jsonl
+        # had some from after it, and then the ones it keeps are written again
+        redo = resume_step is not None and self.metrics.dropped_at_resume_step
+        purge_step = None if resume_step is None else resume_step + (0 if redo else 1)
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=purge_step)
+        for record in self.metrics.kept_at_resume_step if redo else []:
+            for tag, value in record.items():
+                if tag != "step":  # a NaN was written as null
+                    value = math.nan if value is None else value
+                    self.writer.add_scalar(tag, value, record["step"])
 
     def _logged_before_checkpoint(self, record: dict[str, Any]) -> bool:
         """Whether a metrics.jsonl line of the resumed checkpoint's step was written before

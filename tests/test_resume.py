@@ -1082,3 +1082,20 @@ def test_a_pending_checksum_of_an_ended_run_is_put_in_place(
     assert trainer._kept() == f"the last whole checkpoint is {last.name}"
     fit([*args, "resume=true"], tmp_path)
     assert digest_path(last).exists() and not pending_digest_path(last).exists()
+
+
+def test_tensorboard_keeps_the_resumed_steps_points_that_metrics_lost(
+    tmp_path: Path, reference: Path
+) -> None:
+    """TensorBoard hides the resumed step's earlier points only where a killed process logged
+    some after the checkpoint: a metrics.jsonl line damaged from outside (or the file gone)
+    must not take the step's point from the curves too."""
+    stop(tmp_path, Trainer, "train_step", 13, crash, raises=RuntimeError, match="simulated")
+    path = tmp_path / "metrics.jsonl"
+    lines = path.read_text().splitlines()
+    cut = next(i for i, line in enumerate(lines) if json.loads(line)["step"] == 10)
+    assert "train/loss" in lines[cut]
+    lines[cut] = lines[cut][:15]  # the step-10 training line, damaged
+    path.write_text("\n".join(lines) + "\n")
+    fit([*ARGS, "resume=true"], tmp_path)
+    assert scalars(tmp_path) == scalars(reference)
