@@ -41,7 +41,8 @@ from resnet_lab.evaluate import in_flags, positive_int, precision_note, unused_r
 
 log = logging.getLogger(__name__)
 
-BINS = 100  # histogram buckets on [0, 1]
+BINS = 100  # histogram buckets on [0, 1], of equal width in logit: logit(g) from -10 to 10
+LOGIT_SPAN = 10.0  # a gate of b_g = -6 sits near 0.0025: even buckets put nearly all in one
 EVENTS_SUFFIX = ".gates"  # marks the event files this tool writes: a new measurement replaces them
 
 
@@ -56,6 +57,7 @@ class GateStats:
         self.class_sums = torch.zeros(num_gates, num_classes, **f64)
         self.class_counts = torch.zeros(num_classes, **f64)
         self.counts = torch.zeros(num_gates, BINS, device=device, dtype=torch.long)
+        self.boundaries = bucket_limits()[:-1].to(device)  # bucket b: [limit b-1, limit b)
         self.sums = torch.zeros(num_gates, **f64)
         self.squares = torch.zeros(num_gates, **f64)
         self.mins = torch.ones(num_gates, **f64)
@@ -69,7 +71,7 @@ class GateStats:
             self.class_sums[index].index_add_(
                 0, self.labels, g.flatten(1).mean(1, dtype=torch.float64)
             )
-            bucket = (g * BINS).long().clamp_(0, BINS - 1).flatten()
+            bucket = torch.bucketize(g.flatten(), self.boundaries, right=True)
             self.counts[index].index_add_(0, bucket, torch.ones_like(bucket))
             self.sums[index] += g.sum(dtype=torch.float64)
             self.squares[index] += (g * g).sum(dtype=torch.float64)
@@ -148,6 +150,14 @@ def write_csv(units: list[dict[str, Any]], classes: list[str], path: Path) -> No
             writer.writerow([u["unit"], u["module"], u["mean"], *u["per_class"].values()])
 
 
+def bucket_limits() -> Tensor:
+    """The histogram's bucket upper limits: sigmoid of even steps in logit, the last one 1."""
+    logits = torch.linspace(-LOGIT_SPAN, LOGIT_SPAN, BINS + 1, dtype=torch.float64)[1:]
+    limits = torch.sigmoid(logits).float()
+    limits[-1] = 1.0
+    return limits
+
+
 def write_histograms(stats: GateStats, out: Path, step: int) -> None:
     """Replaces the histograms of an earlier measurement in ``out`` (as gates.json is
     replaced); other event files there, e.g. a run's own when ``--out`` is the run folder, stay."""
@@ -155,7 +165,7 @@ def write_histograms(stats: GateStats, out: Path, step: int) -> None:
 
     for earlier in out.glob(f"events.out.tfevents.*{EVENTS_SUFFIX}"):
         earlier.unlink()
-    limits = [(b + 1) / BINS for b in range(BINS)]
+    limits = bucket_limits().tolist()
     with SummaryWriter(str(out), filename_suffix=EVENTS_SUFFIX) as writer:
         for i in range(len(stats.sums)):
             counts = stats.counts[i].cpu()

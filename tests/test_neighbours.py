@@ -757,9 +757,32 @@ def test_gate_stats_histogram_extremes_and_unseen_classes(tmp_path: Path) -> Non
     assert (event.step, h.num) == (7, 6)
     assert (h.min, h.max) == pytest.approx((0.005, 0.995))
     assert (h.sum, h.sum_squares) == pytest.approx((2.4, float((values.double() ** 2).sum())))
-    assert len(h.bucket_limit) == 100 and h.bucket_limit[:2] == pytest.approx([0.01, 0.02])
+    # buckets of equal width in logit (0.2 from -10 to 10): bucket b holds the gates whose
+    # logit lies in [-10 + 0.2 b, -10 + 0.2 (b + 1)), the last one up to 1
+    limits = torch.sigmoid(torch.tensor([-9.8, -9.6, 0.0, 10.0], dtype=torch.float64))
+    assert len(h.bucket_limit) == 100 and h.bucket[-1] >= 0
+    assert [h.bucket_limit[i] for i in (0, 1, 49)] == pytest.approx(limits[:3].tolist())
+    assert h.bucket_limit[-1] == 1.0
+    logits = torch.logit(values.double().flatten())  # -5.29, 0, 5.29, -2.14, 0, -0.87
+    expected = sorted(int((v + 10) / 0.2) for v in logits.tolist())
     counts = {b: int(c) for b, c in enumerate(h.bucket) if c}
-    assert counts == {0: 1, 10: 1, 29: 1, 50: 2, 99: 1}  # bucket b holds [b/100, (b+1)/100)
+    assert counts == {b: expected.count(b) for b in expected}
+    assert counts == {23: 1, 39: 1, 45: 1, 50: 2, 76: 1}
+
+
+def test_gate_histogram_buckets_resolve_a_nearly_closed_gate() -> None:
+    """A b_g = -6 row's gates, about 0.0025 (sigmoid(-6)) with some spread: even buckets of
+    0.01 held them all in the first one; in logit they spread over many."""
+    from resnet_lab.gates import GateStats
+
+    stats = GateStats(1, 1, torch.device("cpu"))
+    stats.add_labels(torch.zeros(1000, dtype=torch.long))
+    gates = torch.sigmoid(
+        -6 + torch.randn(1000, 1, 1, 1, generator=torch.Generator().manual_seed(0))
+    )
+    stats.hook(0)(nn.Identity(), (), gates)
+    assert (gates < 0.01).float().mean() > 0.9 and (stats.counts[0] > 0).sum() > 15
+    assert int(stats.counts[0].sum()) == 1000
 
 
 def test_densenet_transitions_floor_and_halve() -> None:
