@@ -39,7 +39,6 @@ from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-import resnet_lab  # noqa: F401  (registers the config schemas)
 from resnet_lab.api import compose_config
 from resnet_lab.command_line import override_problem
 from resnet_lab.data import (

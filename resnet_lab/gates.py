@@ -63,6 +63,7 @@ class GateStats:
         self.mins = torch.ones(num_gates, **f64)
         self.maxs = torch.zeros(num_gates, **f64)
         self.labels: Tensor | None = None  # of the batch being evaluated
+        self.nonfinite = torch.zeros((), device=device, dtype=torch.long)  # NaN or inf gates
 
     def hook(self, index: int) -> Callable[[nn.Module, Any, Tensor], None]:
         def record(module: nn.Module, inputs: Any, output: Tensor) -> None:
@@ -71,12 +72,19 @@ class GateStats:
             self.class_sums[index].index_add_(
                 0, self.labels, g.flatten(1).mean(1, dtype=torch.float64)
             )
+            # a value that is not finite (a diverged net's) is left out of the histogram and
+            # counted apart: bucketize put a NaN in the top bucket, a fully open gate
+            finite = g.isfinite()
+            self.nonfinite += (~finite).sum()
             bucket = torch.bucketize(g.flatten(), self.boundaries, right=True)
-            self.counts[index].index_add_(0, bucket, torch.ones_like(bucket))
+            self.counts[index].index_add_(0, bucket, finite.flatten().long())
+            g = torch.where(finite, g, 0.0)
             self.sums[index] += g.sum(dtype=torch.float64)
             self.squares[index] += (g * g).sum(dtype=torch.float64)
-            self.mins[index] = torch.minimum(self.mins[index], g.min().double())
-            self.maxs[index] = torch.maximum(self.maxs[index], g.max().double())
+            inf = torch.tensor(torch.inf, device=g.device)
+            low, high = torch.where(finite, g, inf).min(), torch.where(finite, g, -inf).max()
+            self.mins[index] = torch.minimum(self.mins[index], low.double())
+            self.maxs[index] = torch.maximum(self.maxs[index], high.double())
 
         return record
 
@@ -269,6 +277,12 @@ def run(args: argparse.Namespace) -> Path:
     batch_size = args.batch_size or config["trainer"]["eval_batch_size"]
     batches = eval_batches(data, batch_size)
     names, stats = measure(model, batches, data.num_classes, device, bf16=precision == "bf16")
+    if nonfinite := int(stats.nonfinite):
+        log.warning(
+            "note: %d gate values are not finite (NaN or inf: a diverged net?); the histograms "
+            "leave them out, the means show them",
+            nonfinite,
+        )
     units = summarize(names, stats, data.classes)
 
     step = int(loaded.state.get("train_state", {}).get("step", 0))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import resnet_lab  # noqa: F401  (registers the config schema)
+import resnet_lab.config  # noqa: F401  (registers the config schema, for Hydra's compose)
 
 # `make test` runs one pytest worker per core (pytest-xdist): each worker, and each process a test
 # starts, keeps to one thread, else two workers of two threads each on two cores stall one another

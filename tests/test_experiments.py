@@ -18,7 +18,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-import resnet_lab.conf  # imports resnet_lab first, which registers the config schema
+import resnet_lab.conf
+import resnet_lab.config  # registers the config schema, for Hydra's compose below
 
 EXPERIMENTS = Path(resnet_lab.conf.__file__).parent / "experiment"
 FILES = sorted(

@@ -783,6 +783,15 @@ def test_gate_histogram_buckets_resolve_a_nearly_closed_gate() -> None:
     stats.hook(0)(nn.Identity(), (), gates)
     assert (gates < 0.01).float().mean() > 0.9 and (stats.counts[0] > 0).sum() > 15
     assert int(stats.counts[0].sum()) == 1000
+    # a diverged net's NaN gates: left out of the histogram (bucketize put them at the top, as
+    # fully open gates) and of its extremes, and counted
+    nan = torch.tensor([0.25, float("nan"), 0.75, float("inf")]).view(4, 1, 1, 1)
+    stats = GateStats(1, 1, torch.device("cpu"))
+    stats.add_labels(torch.zeros(4, dtype=torch.long))
+    stats.hook(0)(nn.Identity(), (), nan)
+    assert int(stats.counts[0].sum()) == 2 and int(stats.nonfinite) == 2
+    assert (float(stats.mins[0]), float(stats.maxs[0])) == (0.25, 0.75)
+    assert float(stats.sums[0]) == 1.0
 
 
 def test_densenet_transitions_floor_and_halve() -> None:
