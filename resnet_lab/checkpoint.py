@@ -149,7 +149,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     digest_file = digest_path(path)
     data = path.read_bytes()
     actual = hashlib.sha256(data).hexdigest()
-    if _read_digest(pending_digest_path(path)) == actual:  # a save cut before its last rename
+    if _pending_is_its_own(path, actual):  # a save cut before its last rename
         expected = actual
     elif (expected := _read_digest(digest_file)) is None:
         raise CheckpointError(f"{path}: no checksum file {digest_file.name} (incomplete write?)")
@@ -194,10 +194,7 @@ def load_latest_checkpoint(
 def is_whole(path: Path) -> bool:
     """Whether a checkpoint was written whole: its checksum in place, or pending and its own
     (a save cut before its last rename). Read, not hashed, where the checksum is in place."""
-    if digest_path(path).exists():
-        return True
-    pending = _read_digest(pending_digest_path(path))
-    return pending is not None and pending == hashlib.sha256(path.read_bytes()).hexdigest()
+    return digest_path(path).exists() or _pending_is_its_own(path)
 
 
 def digest_path(path: Path) -> Path:
@@ -208,6 +205,20 @@ def digest_path(path: Path) -> Path:
 def pending_digest_path(path: Path) -> Path:
     """Where save_checkpoint writes a checkpoint's checksum before the checkpoint itself."""
     return path.with_name(path.name + ".sha256.next")
+
+
+def _pending_is_its_own(path: Path, actual: str | None = None) -> bool:
+    """Whether the pending checksum of checkpoint ``path`` is that file's (``actual``: its
+    sha256, when already computed)."""
+    pending = _read_digest(pending_digest_path(path))
+    if pending is None:
+        return False
+    if actual is None:
+        try:
+            actual = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            return False
+    return pending == actual
 
 
 def _read_digest(path: Path) -> str | None:
@@ -222,11 +233,7 @@ def settle_pending_digests(ckpt_dir: Path) -> None:
     checkpoint's (written whole, its rename done), else dropped (the checkpoint never came)."""
     for pending in ckpt_dir.glob(pending_digest_path(Path(CHECKPOINT_GLOB)).name):
         checkpoint = pending.with_name(pending.name.removesuffix(".sha256.next"))
-        try:
-            actual = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
-        except OSError:
-            actual = None
-        if actual is not None and _read_digest(pending) == actual:
+        if _pending_is_its_own(checkpoint):
             os.replace(pending, digest_path(checkpoint))
         else:
             pending.unlink(missing_ok=True)

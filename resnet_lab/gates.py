@@ -81,8 +81,8 @@ class GateStats:
             g = torch.where(finite, g, 0.0)
             self.sums[index] += g.sum(dtype=torch.float64)
             self.squares[index] += (g * g).sum(dtype=torch.float64)
-            inf = torch.tensor(torch.inf, device=g.device)
-            low, high = torch.where(finite, g, inf).min(), torch.where(finite, g, -inf).max()
+            low = torch.where(finite, g, torch.inf).min()
+            high = torch.where(finite, g, -torch.inf).max()
             self.mins[index] = torch.minimum(self.mins[index], low.double())
             self.maxs[index] = torch.maximum(self.maxs[index], high.double())
 
