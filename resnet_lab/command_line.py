@@ -516,11 +516,13 @@ def override_problem(args: list[str]) -> str | None:
         adds = override.is_add() or override.is_force_add()
         if _is_group(key, args):
             value = override.value()
-            if override.is_sweep_override() or not isinstance(value, str):
-                continue
-            if problem := _missing_choice(arg, key, value.removesuffix(".yaml").lstrip("/"), args):
+            one_choice = not override.is_sweep_override() and isinstance(value, str)
+            choice = str(value).removesuffix(".yaml").lstrip("/")
+            if one_choice and (problem := _missing_choice(arg, key, choice, args)):
                 return problem
-            if key == "experiment" and not adds and key not in added:
+            # no defaults list chooses an experiment (nor a subgroup of it): Hydra refuses it
+            # without its '+', in four lines that advise the '+' (sweeps too)
+            if key.partition("/")[0] == "experiment" and not adds and key not in added:
                 return f"{arg}: an experiment is added to the run's settings: write +{arg}"
             added |= {key} if adds else set()
         elif not adds:
@@ -647,9 +649,11 @@ def _what_it_holds(arg: str, args: list[str], group: str, glob: Glob, options: l
     if folder_patterns and subgroups:
         subgroup, _, pattern = folder_patterns[0].partition("/")
         key = arg.split("=", 1)[0]
+        # a subgroup is in no defaults list: Hydra adds it only with its '+'
+        plus = key[: len(key) - len(key.lstrip("+"))] or "+"
         return (
             f": its configs lie in its subgroups, one glob each: write "
-            f"'{key}/{subgroup}=glob({pattern or '*'})'"
+            f"'{plus}{key.lstrip('+')}/{subgroup}=glob({pattern or '*'})'"
         )
     return f": it holds only the subgroups {', '.join(subgroups)}" if subgroups else ""
 

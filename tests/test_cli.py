@@ -428,6 +428,11 @@ def test_a_file_given_as_the_run_folder_names_the_folder(
             "+experiment=glob(table1/*) matches no config of experiment: its configs lie in its "
             "subgroups, one glob each: write '+experiment/table1=glob(*)'",
         ),
+        (  # without the '+', the glob that the hint gives needs it too
+            ["-m", "experiment=glob(table1/*)"],
+            "experiment=glob(table1/*) matches no config of experiment: its configs lie in its "
+            "subgroups, one glob each: write '+experiment/table1=glob(*)'",
+        ),
         (
             ["--multirun", "+experiment/tabel1=glob(*)", "seed=0,1"],
             "+experiment/tabel1=glob(*): there is no config group experiment/tabel1; the groups "
@@ -776,6 +781,22 @@ def test_a_slurm_sweep_without_slurm_is_refused_once(
             "experiment=table1/original: an experiment is added to the run's settings: write "
             "+experiment=table1/original",
         ),
+        # a row of a subgroup and a sweep of rows without the '+': Hydra's four lines, exit 1
+        (
+            ["experiment/table2=original_110"],
+            "experiment/table2=original_110: an experiment is added to the run's settings: write "
+            "+experiment/table2=original_110",
+        ),
+        (
+            ["-m", "experiment=table1/original,table1/dropout"],
+            "experiment=table1/original,table1/dropout: an experiment is added to the run's "
+            "settings: write +experiment=table1/original,table1/dropout",
+        ),
+        (
+            ["-m", "experiment/table1=glob(*)"],
+            "experiment/table1=glob(*): an experiment is added to the run's settings: write "
+            "+experiment/table1=glob(*)",
+        ),
         # a value of the wrong type: Hydra's five-line merge error, exit 1 (once per job)
         (["trainer.lr=abc"], "trainer.lr=abc: Value 'abc' of type 'str' could not be converted"),
         (["seed=1.5"], "seed=1.5: Value '1.5' of type 'float' could not be converted to Integer"),
@@ -841,6 +862,13 @@ def test_a_mistyped_setting_or_row_is_told_with_the_choices(
     several lines and exit 1, which make reproduce-table took for a failed run
     (LAUNCHER=paralel went on to every table)."""
     _refused_before_hydra(["resnet-lab"], args, message, tmp_path, monkeypatch, capsys)
+
+
+def test_an_experiment_added_once_may_be_chosen_again_without_its_plus() -> None:
+    from resnet_lab.command_line import override_problem
+
+    assert override_problem(["+experiment=table1/original", "experiment=table1/dropout"]) is None
+    assert override_problem(["-m", "+experiment/table1=glob(*)", "seed=0,1"]) is None
 
 
 @pytest.mark.parametrize(
