@@ -19,6 +19,7 @@ import argparse
 import csv
 import json
 import math
+import shlex
 import statistics
 import sys
 from collections import Counter, defaultdict
@@ -31,7 +32,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from resnet_lab.api import compose_config
-from resnet_lab.command_line import cannot_make
+from resnet_lab.command_line import cannot_make, outputs_root
 from resnet_lab.config import (
     CONF_DIR,
     RESULT_NEUTRAL,
@@ -46,6 +47,7 @@ from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import config_as_trained
 from resnet_lab.run_folder import RESULT_SCHEMA_VERSION, holds_a_live_run
 
+DEFAULT_RESULTS = "results"  # where make reproduce-table puts its sweeps (RESULTS)
 FAIL_THRESHOLD = 20.0  # percent test error above which the papers print "fail" (CIFAR-10)
 RESULT_FIELDS = (  # result.json keys of schema_version 1 (docs/contracts.md)
     "schema_version",
@@ -1030,9 +1032,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--results",
         nargs="+",
-        default=["results"],
+        default=[DEFAULT_RESULTS],
         metavar="DIR",
-        help="results roots, searched for result.json (default: results)",
+        help=f"results roots, searched for result.json (default: {DEFAULT_RESULTS})",
     )
     parser.add_argument("--out", help="output folder (default: the first results root)")
     which = parser.add_mutually_exclusive_group()
@@ -1147,11 +1149,25 @@ def _result_roots(args: argparse.Namespace) -> tuple[list[Path], Path]:
         if root.is_file():
             raise UserError(f"--results {root} is a file: give the folder holding the runs")
         if not root.is_dir():
-            raise UserError(f"results directory '{root}' does not exist")
+            raise UserError(f"results directory '{root}' does not exist{_runs_elsewhere(args)}")
     out = Path(args.out) if args.out else roots[0]
     if problem := cannot_make(out, file_told=False):
         raise UserError(f"--out {out}: {problem}: give a folder for the report")
     return roots, out
+
+
+def _runs_elsewhere(args: argparse.Namespace) -> str:
+    """Where a user's runs are when the default results folder is missing: ``resnet-lab``
+    writes single runs and sweeps elsewhere (outputs/, multirun/); only make reproduce-table
+    writes into results/."""
+    if args.results != [DEFAULT_RESULTS]:
+        return ""
+    found = [str(r) for r in (outputs_root("config"), outputs_root("config", True)) if r.is_dir()]
+    here = f" (here: --results {' '.join(map(shlex.quote, found))})" if found else ""
+    return (
+        f": make reproduce-table writes its runs there; resnet-lab writes a single run below "
+        f"{outputs_root('config')}/ and a sweep below {outputs_root('config', True)}/{here}"
+    )
 
 
 def _runs_of_one_profile(

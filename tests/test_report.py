@@ -386,9 +386,29 @@ def test_mixed_profiles_need_a_choice(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert report.main(["--results", str(tmp_path / "nope")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert capsys.readouterr().err.endswith(f"'{tmp_path / 'nope'}' does not exist\n")
     assert report.main(["--results", str(tmp_path), "--tables", "table9"]) == 2
     assert "unknown table(s) table9" in capsys.readouterr().err
+
+
+def test_without_results_the_report_says_where_runs_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """The default folder is make reproduce-table's; a user's own runs are elsewhere."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RESNET_LAB_OUTPUTS", raising=False)
+    monkeypatch.setenv("RESNET_LAB_MULTIRUN", str(tmp_path / "sweeps"))
+    assert report.main([]) == 2
+    said = (
+        "results directory 'results' does not exist: make reproduce-table writes its runs there; "
+        f"resnet-lab writes a single run below outputs/ and a sweep below {tmp_path}/sweeps/"
+    )
+    assert capsys.readouterr().err == f"resnet-lab-report: {said}\n"
+    (tmp_path / "outputs").mkdir()
+    (tmp_path / "sweeps").mkdir()
+    assert report.main([]) == 2
+    said += f" (here: --results outputs {tmp_path}/sweeps)"
+    assert capsys.readouterr().err == f"resnet-lab-report: {said}\n"
 
 
 def test_empty_results_dir_reports_everything_missing(
