@@ -285,8 +285,14 @@ def _a_default_output_folder_that_cannot_be_made(args: list[str], config_name: s
     given = {a.partition("=")[0].lstrip("+") for a in args}
     if prints_only(args) or folder_key in given or _config_folders(args) != [CONF_DIR]:
         return None
+    for variable in re.findall(r"\$\{oc\.env:(\w+)", _folder_template(config_name, is_sweep(args))):
+        if variable in os.environ and not os.environ[variable].strip():  # Path("") is "."
+            return (
+                f"{variable} is empty (an unset shell variable?): the outputs would go below "
+                f"{Path.cwd().anchor}, the file system's root: give it a folder, or unset it"
+            )
     root = outputs_root(config_name, is_sweep(args))
-    if problem := cannot_make(root):
+    if problem := cannot_make(root, file_told=False):
         return (
             f"{problem}, where the outputs go by default ({root}/): start from a folder you "
             f"can write in, or give {folder_key}=DIR"
@@ -315,10 +321,18 @@ def _an_output_folder_that_cannot_be_made(args: list[str]) -> str | None:
 def outputs_root(config_name: str, sweep: bool = False) -> Path:
     """The folder a tool's runs (or sweeps) go below, as its primary config names it: the part
     of ``hydra.run.dir`` before the date and time (``outputs``, or ``$RESNET_LAB_OUTPUTS``)."""
-    config = OmegaConf.load(CONF_DIR / f"{config_name}.yaml")
-    template = OmegaConf.to_container(config, resolve=False)["hydra"]["sweep" if sweep else "run"]
-    parts = itertools.takewhile(lambda part: "${now:" not in part, template["dir"].split("/"))
+    parts = itertools.takewhile(
+        lambda part: "${now:" not in part, _folder_template(config_name, sweep).split("/")
+    )
     return Path(OmegaConf.create({"root": "/".join(parts)}).root)
+
+
+def _folder_template(config_name: str, sweep: bool) -> str:
+    """``hydra.run.dir`` (or ``hydra.sweep.dir``) of a tool's primary config, unresolved."""
+    config = OmegaConf.load(CONF_DIR / f"{config_name}.yaml")
+    return OmegaConf.to_container(config, resolve=False)["hydra"]["sweep" if sweep else "run"][
+        "dir"
+    ]
 
 
 def _is_file(path: Path) -> bool:

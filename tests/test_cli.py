@@ -590,6 +590,23 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_hydra(
     check_command_line(["--cfg", "job"], "resnet-lab")  # prints only: writes nothing
     monkeypatch.setenv("RESNET_LAB_OUTPUTS", str(tmp_path / "runs"))
     check_command_line(["seed=1"], "resnet-lab")  # the default moved, to a folder it can make
+    # a blank variable: the runs went below / (Path("") is ".", then "/DATE/TIME"); a file
+    for variable, args in [("RESNET_LAB_OUTPUTS", ["seed=1"]), ("RESNET_LAB_MULTIRUN", ["-m"])]:
+        monkeypatch.setenv(variable, " ")
+        with pytest.raises(SystemExit):
+            check_command_line(args, "resnet-lab")
+        assert capsys.readouterr().err == (
+            f"resnet-lab: error: {variable} is empty (an unset shell variable?): the outputs "
+            "would go below /, the file system's root: give it a folder, or unset it\n"
+        )
+        folder = f"hydra.{'sweep' if args == ['-m'] else 'run'}.dir={tmp_path}/x"
+        check_command_line([*args, folder], "resnet-lab")  # given: the variable is not read
+        monkeypatch.delenv(variable)
+    (tmp_path / "a_file").touch()
+    monkeypatch.setenv("RESNET_LAB_OUTPUTS", str(tmp_path / "a_file"))
+    with pytest.raises(SystemExit):
+        check_command_line(["seed=1"], "resnet-lab")
+    assert f"{tmp_path / 'a_file'} is a file, not a folder, where" in capsys.readouterr().err
 
 
 def test_a_run_folder_without_write_permission_is_one_message(
