@@ -91,7 +91,7 @@ reproduce-table:
 	$(REPORT) && exit $$failed
 
 SEED_LIST = $(subst $(space),$(comma),$(sort $(subst $(comma), ,$(SEEDS))))# each seed once
-REPORT = resnet-lab-report --results $(RESULTS) --seed-list $(SEED_LIST) \
+REPORT = resnet-lab-report --results $(RESULTS) --seed-list $(SEED_LIST) --profile $(PROFILE) \
   --tables $(subst $(space),$(comma),$(strip $(TABLES)))$(if $(strip $(ACCEPT)), --accept $(ACCEPT)) \
   $(CONFIG_FLAG)
 CONFIG_FLAG = $(if $(strip $(CONFIG_DIR)),--config-dir "$(strip $(CONFIG_DIR))")

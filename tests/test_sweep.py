@@ -103,8 +103,8 @@ def test_make_reproduce_table_runs_the_documented_sweep() -> None:
         "hydra/launcher=basic hydra.sweep.dir=/x",
         "'hydra.sweep.subdir=${experiment.name}/seed${seed}'",
         "for table in table1 table6",
-        "resnet-lab-report --results /x --seed-list 0",
-        "--tables table1,table6",
+        "resnet-lab-report --results /x --seed-list 0 --profile smoke",  # a run of another
+        "--tables table1,table6",  # profile in RESULTS is left out, not a refusal after training
     ):
         assert text in out, text
     assert "--accept" not in out and "--config-dir" not in out
@@ -128,7 +128,9 @@ def test_make_reproduce_table_runs_the_documented_sweep() -> None:
     paper = subprocess.run(
         ["make", "-n", "reproduce-table"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout
-    assert "seed=0,1,2,3,4 profile=paper" in paper and "--seed-list 0,1,2,3,4" in paper
+    assert (
+        "seed=0,1,2,3,4 profile=paper" in paper and "--seed-list 0,1,2,3,4 --profile paper" in paper
+    )
     assert "for table in table1 table2 table6" in paper
 
 
