@@ -574,10 +574,13 @@ class Trainer:
         try:
             loaded = load_latest_checkpoint(ckpt_dir, map_location="cpu") if existing else None
         except CheckpointError as e:
-            raise CheckpointError(
-                f"{e}\nnone can be resumed from: move {ckpt_dir} aside to train this run again "
-                "from step 0 (resume=true then starts anew), or choose a new folder"
-            ) from None
+            way_on = (  # an extension: without checkpoints, a completed run has nothing to extend
+                f"its result at step {previous['step']} stands; train longer in a new folder"
+                if previous and previous.get("status") == "completed"
+                else f"move {ckpt_dir} aside to train this run again from step 0 (resume=true "
+                "then starts anew), or choose a new folder"
+            )
+            raise CheckpointError(f"{e}\nnone can be resumed from: {way_on}") from None
         if loaded:
             self._check_resumable(loaded[0])
             self._damaged = [p for p in existing if p.name > loaded[1].name]  # skipped

@@ -618,6 +618,15 @@ def test_corrupted_checkpoint_falls_back_to_previous(
     )
     shutil.move(tmp_path / "ckpt", tmp_path / "damaged")
     assert fit([*args, "resume=true"], tmp_path)["status"] == "completed"  # as the message says
+    # a completed run extended: without checkpoints there is nothing to extend (moving them
+    # aside was refused next), so the way on is a new folder
+    for ckpt in list_checkpoints(tmp_path / "ckpt"):
+        ckpt.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="no usable checkpoint") as refused:
+        fit([*args, "resume=true", "trainer.max_steps=30"], tmp_path)
+    assert str(refused.value).endswith(
+        "\nnone can be resumed from: its result at step 20 stands; train longer in a new folder"
+    )
 
 
 def test_a_damaged_checkpoint_off_the_grid_goes_at_the_next_checkpoint(
