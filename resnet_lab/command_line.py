@@ -85,6 +85,7 @@ def check_command_line(
         or _overrides_around_a_flag(args)
         or _a_flag_without_its_mode(args)
         or _a_file_as_the_output_folder(args, outputs_into_the_run)
+        or _the_other_modes_folder(args)
         or _an_output_folder_that_cannot_be_made(args)
         or (outputs_into_the_run and _not_a_run_folder(args))
         or _a_config_folder_problem(args)
@@ -254,7 +255,8 @@ def _a_file_as_the_output_folder(args: list[str], outputs_into_the_run: bool) ->
     for arg in args:
         key, _, value = arg.partition("=")
         if key in ("hydra.run.dir", "hydra.sweep.dir") and _is_file(Path(value)):
-            run = next((p for p in Path(value).parents if (p / "ckpt").is_dir()), None)
+            # resolved: the parents of ../ckpt/x.pt are .. and . as written
+            run = next((p for p in Path(value).resolve().parents if (p / "ckpt").is_dir()), None)
             hint = ""
             if run and outputs_into_the_run:
                 hint = (
@@ -264,6 +266,30 @@ def _a_file_as_the_output_folder(args: list[str], outputs_into_the_run: bool) ->
             elif run:
                 hint = f" (a checkpoint to read? give it as checkpoint={value})"
             return f"{key}={value} is a file, not a folder{hint}"
+    return None
+
+
+def _the_other_modes_folder(args: list[str]) -> str | None:
+    """hydra.run.dir with -m, or hydra.sweep.dir without it: Hydra ignores the folder given
+    and writes below the default one, without a word."""
+    if prints_only(args):
+        return None
+    folders = {
+        key.lstrip("+"): value
+        for key, _, value in (a.partition("=") for a in args if not a.startswith("-"))
+    }
+    if is_sweep(args) and "hydra.run.dir" in folders and "hydra.sweep.dir" not in folders:
+        folder = folders["hydra.run.dir"]
+        return (
+            f"hydra.run.dir={folder} is one run's folder, and -m runs a sweep, whose jobs go "
+            f"below hydra.sweep.dir: write {pasteable_override('hydra.sweep.dir', folder)}"
+        )
+    if not is_sweep(args) and "hydra.sweep.dir" in folders and "hydra.run.dir" not in folders:
+        folder = folders["hydra.sweep.dir"]
+        return (
+            f"hydra.sweep.dir={folder} is a sweep's folder (-m), and this is one run: write "
+            f"{pasteable_override('hydra.run.dir', folder)}, or add -m"
+        )
     return None
 
 

@@ -417,6 +417,15 @@ def test_a_file_given_as_the_run_folder_names_the_folder(
     run = tmp_path / "run"
     said = f"is a file, not a folder: give the run's folder, hydra.run.dir={run} (resume=true"
     assert said in capsys.readouterr().err
+    # written relative to a run folder of its own: the hint named the current folder, "."
+    other = tmp_path / "other"
+    (other / "ckpt").mkdir(parents=True)
+    monkeypatch.chdir(other)
+    given = os.path.relpath(checkpoint, other)  # ../run/ckpt/step_0000010.pt
+    monkeypatch.setattr(sys, "argv", ["resnet-lab", "resume=true", f"hydra.run.dir={given}"])
+    with pytest.raises(SystemExit):
+        command()
+    assert f"give the run's folder, hydra.run.dir={run.resolve()} (" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -458,6 +467,17 @@ def test_a_file_given_as_the_run_folder_names_the_folder(
         (["-m", "--cf", "job", "seed=0,1"], "-m and --cf cannot be given together"),
         (["--multi", "+experiment=glob(foo*)"], "+experiment=glob(foo*) matches no config"),
         (["-m", "-r", "seed=0,1"], "-r and -m cannot be given together: Hydra runs one mode"),
+        # the other mode's folder: Hydra ignored it and wrote below outputs/ or multirun/
+        (
+            ["-m", "seed=0,1", "hydra.run.dir=my runs"],
+            "hydra.run.dir=my runs is one run's folder, and -m runs a sweep, whose jobs go below "
+            'hydra.sweep.dir: write "hydra.sweep.dir=my runs"',
+        ),
+        (
+            ["seed=1", "hydra.sweep.dir=runs"],
+            "hydra.sweep.dir=runs is a sweep's folder (-m), and this is one run: write "
+            "hydra.run.dir=runs, or add -m",
+        ),
         # a name the file system refuses: its OSError trace
         (
             ["hydra.run.dir=" + "x" * 300],
