@@ -549,6 +549,7 @@ def override_problem(args: list[str]) -> str | None:
     if _config_folders(args) is None:
         return None
     added: set[str] = set()
+    rows: dict[str, str] = {}  # an added experiment's group: the override that chose it
     for arg, override in _parsed(args):
         key = override.key_or_group
         if key.startswith("hydra") or override.package is not None or override.is_delete():
@@ -564,12 +565,30 @@ def override_problem(args: list[str]) -> str | None:
             # without its '+', in four lines that advise the '+' (sweeps too)
             if key.partition("/")[0] == "experiment" and not adds and key not in added:
                 return f"{arg}: an experiment is added to the run's settings: write +{arg}"
+            if adds and (problem := _a_second_row(arg, key, rows)):
+                return problem
             added |= {key} if adds else set()
         elif not adds:
             section = key.rpartition(".")[0]
             if schema_keys(Config, section) and not in_schema(key, Config):
                 return unknown_keys_message([key])
     return wrong_type(args, Config)
+
+
+def _a_second_row(arg: str, key: str, rows: dict[str, str]) -> str | None:
+    """``+experiment=table1/gate_b6 +experiment/table2=original_110``: Hydra composes both, one
+    row's settings under the other's name."""
+    if key.partition("/")[0] != "experiment":
+        return None
+    if key in rows:  # Hydra: "Multiple values for experiment", in three lines
+        return f"{arg}: {rows[key]} chose a row already: give one, or choose again without the '+'"
+    if others := list(rows.values()):
+        return (
+            f"{arg}: a run is one row, and {others[0]} chose one already: give one +experiment "
+            "(the rows of several tables: make reproduce-table TABLES=...)"
+        )
+    rows[key] = arg
+    return None
 
 
 def unknown_keys(args: list[str], schema: type) -> list[str]:

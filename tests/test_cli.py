@@ -818,6 +818,22 @@ def test_a_slurm_sweep_without_slurm_is_refused_once(
             "experiment=table1/original: an experiment is added to the run's settings: write "
             "+experiment=table1/original",
         ),
+        # two rows: Hydra composed both (a gated net trained as table2's original unit)
+        (
+            ["+experiment=table1/gate_b6", "+experiment/table2=original_110"],
+            "+experiment/table2=original_110: a run is one row, and +experiment=table1/gate_b6 "
+            "chose one already: give one +experiment (the rows of several tables: make "
+            "reproduce-table TABLES=...)",
+        ),
+        (
+            ["-m", "+experiment/table1=glob(*)", "+experiment/table2=glob(*)"],
+            "+experiment/table2=glob(*): a run is one row, and +experiment/table1=glob(*) chose",
+        ),
+        (  # Hydra: "Multiple values for experiment", three lines
+            ["+experiment=table1/gate_b6", "+experiment=table1/original"],
+            "+experiment=table1/original: +experiment=table1/gate_b6 chose a row already: give "
+            "one, or choose again without the '+'",
+        ),
         # a row of a subgroup and a sweep of rows without the '+': Hydra's four lines, exit 1
         (
             ["experiment/table2=original_110"],
