@@ -6,15 +6,23 @@ from typing import TYPE_CHECKING
 
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from omegaconf import DictConfig
 
-from resnet_lab.command_line import override_problem, unknown_keys, wrong_type
+from resnet_lab.command_line import (
+    a_word_that_is_no_override,
+    override_problem,
+    unknown_keys,
+    wrong_type,
+)
 from resnet_lab.errors import ConfigError
 
 if TYPE_CHECKING:
     from torch import nn
 
 CONFIG_MODULE = "resnet_lab.conf"
+CONFIG_NAMES = ("config", "lesion")  # resnet-lab's and resnet-lab-lesion's primary configs
 
 
 def compose_config(overrides: list[str] | None = None, config_name: str = "config") -> DictConfig:
@@ -22,7 +30,14 @@ def compose_config(overrides: list[str] | None = None, config_name: str = "confi
     with command-line style overrides, e.g. ``["shortcut=gate"]``."""
     if isinstance(overrides, str):  # list("model.depth=20") would be one override per character
         raise TypeError(f"overrides is a list of strings: [{overrides!r}], not {overrides!r}")
+    if isinstance(overrides, dict):  # its keys alone would be read as overrides
+        as_list = [f"{key}={value}" for key, value in overrides.items()]
+        raise TypeError(f"overrides is a list of strings: {as_list!r}, not a dict")
+    if config_name not in CONFIG_NAMES:
+        raise ValueError(f"config_name={config_name!r}: choose {' or '.join(CONFIG_NAMES)}")
     overrides = list(overrides or [])
+    if problem := a_word_that_is_no_override(overrides) or _a_sweep(overrides):
+        raise ConfigError(problem)
     if config_name == "lesion":
         from resnet_lab.lesion_config import LesionRunCfg, unknown_settings_message
 
@@ -38,6 +53,18 @@ def compose_config(overrides: list[str] | None = None, config_name: str = "confi
         return compose(config_name, overrides=overrides)
     with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
         return compose(config_name, overrides=overrides)
+
+
+def _a_sweep(overrides: list[str]) -> str | None:
+    """``seed=0,1``: one config is composed (Hydra: "Ambiguous value ... add --multirun")."""
+    for override in overrides:
+        try:
+            (parsed,) = OverridesParser.create().parse_overrides([override])
+        except HydraException:
+            continue  # Hydra's message says what is wrong with it
+        if parsed.is_sweep_override():
+            return f"{override} sweeps over values: the API composes one config, give one value"
+    return None
 
 
 def build_model(overrides: list[str] | None = None) -> nn.Module:

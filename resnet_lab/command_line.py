@@ -91,6 +91,7 @@ def check_command_line(
         or _a_config_folder_problem(args)
         or _a_default_output_folder_that_cannot_be_made(args, config_name)
         or (outputs_into_the_run and a_word_that_is_no_override(args))
+        or _a_sweep_of_no_jobs(args)
         or _a_sweep_without_multirun(args, schema)
         or _hydra_problem(args)
         or _sweep_matching_nothing(args)
@@ -112,6 +113,30 @@ def a_word_that_is_no_override(args: list[str]) -> str | None:
         if following and not following.startswith("-") and "=" not in following:
             return f"{arg} {following}: a setting is key=value, one word: {arg}={following}"
         return f"{arg}: not a key=value setting (see --help)"
+    return None
+
+
+def _a_sweep_of_no_jobs(args: list[str]) -> str | None:
+    """``interval(...)``, which Hydra's basic sweeper cannot run (its trace), a range of no
+    values (``range(5,0)``: a sweep of no jobs, exit 0) or a range Python refuses (``range(1,5,0)``:
+    a ValueError trace)."""
+    for arg, override in _parsed(args):
+        key = arg.partition("=")[0].lstrip("+~")
+        if override.value_type == ValueType.INTERVAL_SWEEP:
+            return (
+                f"{arg}: interval() is sampled by an optimising sweeper (Optuna, Nevergrad), not "
+                f"by Hydra's basic one: give the values, e.g. -m {key}=0.01,0.05,0.1"
+            )
+        if override.value_type not in (ValueType.RANGE_SWEEP, ValueType.CHOICE_SWEEP):
+            continue
+        try:
+            values = list(override.sweep_iterator())
+        except ValueError as e:
+            return f"{arg}: {e}"
+        if not values:
+            return (
+                f"{arg} gives no values, a sweep of no jobs (range(start, stop, step) as Python's)"
+            )
     return None
 
 
@@ -625,7 +650,7 @@ def wrong_type(args: list[str], schema: type) -> str | None:
             continue
         try:
             values = list(override.sweep_iterator()) if override.is_sweep_override() else None
-        except HydraException:  # interval(...) and glob(...) of a setting: left to Hydra
+        except (HydraException, ValueError):  # interval(...), glob(...), range(1,5,0): Hydra's
             continue
         arg_value = arg.partition("=")[2]
         for value in [override.value()] if values is None else values:

@@ -21,11 +21,6 @@ def resolve_device(name: str, option: str = "trainer.device") -> torch.device:
     ``option`` names the setting in error messages (``trainer.device`` or ``--device``).
     """
     device = parse_device(name, option)
-    if device.type not in ("cpu", "cuda"):  # mps, xpu, meta: torch names them, the lab is
-        raise ConfigError(  # neither built nor tested for them
-            f"{option}={name}: the lab trains and measures on cpu or cuda; choose auto, cpu, "
-            "cuda or cuda:N"
-        )
     if device.type == "cuda":  # every tool computes fp32 as IEEE; a run may opt into TF32
         _set_tf32(False)
     return device
@@ -40,6 +35,12 @@ def parse_device(name: str, option: str) -> torch.device:
         device = torch.device(name)
     except RuntimeError:
         raise ConfigError(f"{option}={name}: choose auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):  # mps, xpu, meta: torch names them, the lab is
+        raise ConfigError(  # neither built nor tested for them (a checkpoint read onto mps
+            # failed as if damaged)
+            f"{option}={name}: the lab trains and measures on cpu or cuda; choose auto, cpu, "
+            "cuda or cuda:N"
+        )
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"{option}={name} but CUDA is not available; use auto or cpu")
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():

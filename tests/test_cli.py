@@ -467,6 +467,15 @@ def test_a_file_given_as_the_run_folder_names_the_folder(
         (["-m", "--cf", "job", "seed=0,1"], "-m and --cf cannot be given together"),
         (["--multi", "+experiment=glob(foo*)"], "+experiment=glob(foo*) matches no config"),
         (["-m", "-r", "seed=0,1"], "-r and -m cannot be given together: Hydra runs one mode"),
+        # sweeps Hydra's basic sweeper runs as no jobs (exit 0), or not at all (its trace)
+        (["-m", "seed=range(5,0)"], "seed=range(5,0) gives no values, a sweep of no jobs"),
+        (["-m", "seed=range(1,5,0)"], "seed=range(1,5,0): range() arg 3 must not be zero"),
+        (
+            ["trainer.lr=interval(0.01,0.1)"],  # told as no sweep of values, with -m or not
+            "trainer.lr=interval(0.01,0.1): interval() is sampled by an optimising sweeper "
+            "(Optuna, Nevergrad), not by Hydra's basic one: give the values, e.g. -m "
+            "trainer.lr=0.01,0.05,0.1",
+        ),
         # the other mode's folder: Hydra ignored it and wrote below outputs/ or multirun/
         (
             ["-m", "seed=0,1", "hydra.run.dir=my runs"],

@@ -130,5 +130,18 @@ def test_the_api_refuses_a_misspelt_key_and_composes_inside_hydra() -> None:
         compose_config(["checkpoint=x", "lesion.samples=abc"], config_name="lesion")
     with pytest.raises(ConfigError, match=r"^unknown setting lesion\.samplez \(did you mean "):
         compose_config(["checkpoint=x", "lesion.samplez=3"], config_name="lesion")
+    # a sweep, a word without '=', a dict: Hydra's exceptions ("add --multirun"), or its keys
+    # read as overrides; an unknown config: Hydra's search path
+    for overrides, message in [
+        (["seed=0,1"], "seed=0,1 sweeps over values: the API composes one config, give one"),
+        (["model.depth"], "model.depth: not a key=value setting"),
+    ]:
+        with pytest.raises(ConfigError) as refused:
+            build_model(overrides)
+        assert str(refused.value).startswith(message)
+    with pytest.raises(TypeError, match=r"\['model.depth=20'\], not a dict"):
+        build_model({"model.depth": 20})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="config_name='lesions': choose config or lesion"):
+        compose_config([], config_name="lesions")
     with initialize_config_module(config_module="resnet_lab.conf", version_base="1.3"):
         assert compose_config(["seed=3"]).seed == 3

@@ -210,6 +210,8 @@ def test_loading_onto_cuda_without_it_is_not_called_a_damaged_checkpoint(tmp_pat
     tiny_run(tmp_path)
     with pytest.raises(ConfigError, match=r"map_location=cuda but CUDA is not available"):
         load_pretrained(tmp_path, map_location="cuda")
+    with pytest.raises(ConfigError, match=r"map_location=mps: the lab trains and measures on"):
+        load_pretrained(tmp_path, map_location="mps")  # read as a damaged checkpoint
     assert load_pretrained(tmp_path, map_location="auto").mean.device.type == "cpu"
 
 
