@@ -141,12 +141,15 @@ def _a_sweep_of_no_jobs(args: list[str]) -> str | None:
 
 
 def _a_sweep_without_multirun(args: list[str], schema: type) -> str | None:
-    """``seed=0,1`` or a ``glob(...)`` without -m: Hydra's several lines, exit 1."""
-    if is_sweep(args) or prints_only(args):
+    """``seed=0,1`` or a ``glob(...)`` without -m: Hydra's several lines, exit 1 (also with
+    --cfg, whose answer advises the -m that is then refused beside it)."""
+    if is_sweep(args):
         return None
     for arg, override in _parsed(args):
         if not override.is_sweep_override():
             continue
+        if prints_only(args):
+            return f"{arg} sweeps over values, and a config shown is one run's: give one value"
         key, _, value = arg.partition("=")
         a_list = override.value_type == ValueType.SIMPLE_CHOICE_SWEEP and isinstance(
             OmegaConf.select(OmegaConf.structured(schema), key.lstrip("+")), ListConfig

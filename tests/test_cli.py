@@ -467,6 +467,10 @@ def test_a_file_given_as_the_run_folder_names_the_folder(
         (["-m", "--cf", "job", "seed=0,1"], "-m and --cf cannot be given together"),
         (["--multi", "+experiment=glob(foo*)"], "+experiment=glob(foo*) matches no config"),
         (["-m", "-r", "seed=0,1"], "-r and -m cannot be given together: Hydra runs one mode"),
+        (  # Hydra advised the -m that is refused beside --cfg
+            ["--cfg", "job", "seed=0,1"],
+            "seed=0,1 sweeps over values, and a config shown is one run's: give one value",
+        ),
         # sweeps Hydra's basic sweeper runs as no jobs (exit 0), or not at all (its trace)
         (["-m", "seed=range(5,0)"], "seed=range(5,0) gives no values, a sweep of no jobs"),
         (["-m", "seed=range(1,5,0)"], "seed=range(1,5,0): range() arg 3 must not be zero"),
