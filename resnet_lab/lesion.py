@@ -879,6 +879,7 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
     lesion.json holds. ``cfg``: a :class:`~resnet_lab.lesion_config.LesionRunCfg` (see
     :func:`~resnet_lab.lesion_config.compose_lesion_config`); ``command``: recorded as given."""
     start = time.perf_counter()
+    _check_output_folder(Path(out_dir))  # before the checkpoint and data are read
     check_config(cfg)
     opts, batch_size, seed = cfg.lesion, cfg.trainer.eval_batch_size, cfg.seed
     device = resolve_device(cfg.trainer.device)
@@ -1019,6 +1020,8 @@ def _swap_part(
 def _check_output_folder(out: Path) -> None:
     """Never write over a study's or a training run's files: the old plots would stay beside
     the new lesion.json, and TensorBoard would show both studies as one."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file, not a folder: give the study a folder")
     held = [name for name in ("lesion.json", "result.json", "ckpt") if (out / name).exists()]
     if held:
         what = "a lesion study" if held[0] == "lesion.json" else "a training run"
@@ -1045,7 +1048,6 @@ def main(cfg: DictConfig) -> None:
     command = shlex.join(["resnet-lab-lesion", *sys.argv[1:]])
     try:
         with stopping.signals_interrupt() as early:  # the study takes them over once it begins
-            _check_output_folder(out)
             run(cfg, out, command)
     except LesionInterrupted as e:
         print(f"resnet-lab-lesion: {e}", file=sys.stderr)

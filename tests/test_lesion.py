@@ -464,6 +464,15 @@ def test_lesion_run(tmp_path: Path) -> None:
     names = ["lesion.md", "lesion_single.png", "lesion_random.png", "lesion_swap.png", "paths.png"]
     assert all((out / name).stat().st_size > 0 for name in names)
     assert list(out.glob("events.out.tfevents.*"))
+    # as the command: a study's folder, a training run's, a file are refused, nothing read
+    (tmp_path / "a_file").touch()
+    for folder, said in [
+        (out, "already holds a lesion study (lesion.json)"),
+        (run_dir, "already holds a training run (ckpt)"),
+        (tmp_path / "a_file", "is a file, not a folder: give the study a folder"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(f"{folder} {said}")):
+            run(cfg, folder)
 
 
 def test_lesion_run_measures_training_images_only(
