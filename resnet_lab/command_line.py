@@ -12,8 +12,10 @@ trace and a folder each (``make reproduce-table`` launches dozens)."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
+import functools
 import itertools
 import json
 import math
@@ -30,7 +32,7 @@ from hydra.conf import HydraConf
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Glob, Override, ValueType
 from hydra.errors import HydraException
-from omegaconf import ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from resnet_lab.config import CONF_DIR, Config, in_schema, schema_keys, unknown_keys_message
@@ -169,7 +171,7 @@ def _hydra_problem(args: list[str]) -> str | None:
         if override.is_delete() or override.package is not None:
             continue
         if key.startswith("hydra."):
-            if problem := _not_a_hydra_setting(key):
+            if problem := _not_a_hydra_setting(key) or _not_a_launcher_setting(arg, override, args):
                 return problem
         elif key.startswith("hydra/") and isinstance(override.value(), str):  # no sweep, null
             value = str(override.value()).removesuffix(".yaml").lstrip("/")
@@ -198,6 +200,71 @@ def _not_a_hydra_setting(key: str) -> str | None:
             return None
         known.append(part)
     return None
+
+
+def _not_a_launcher_setting(arg: str, override: Override, args: list[str]) -> str | None:
+    """``hydra.launcher.njobs=2`` (Hydra advises the '+', with which joblib is handed a keyword
+    it ignores), ``hydra.launcher.n_jobs=2`` without the parallel launcher (the '+' Hydra then
+    advises fails), a value of the wrong type (Hydra's six lines) or ``n_jobs=0`` (joblib's
+    trace), told from the chosen launcher's config as Hydra composes it."""
+    key = override.key_or_group
+    if not key.startswith("hydra.launcher.") or override.is_sweep_override():
+        return None
+    option = key.removeprefix("hydra.launcher.").split(".")[0]
+    chosen = [a.partition("=")[2] for a in args if a.lstrip("+").startswith("hydra/launcher=")]
+    launcher = chosen[-1].removesuffix(".yaml") if chosen else "basic"
+    config = _launcher_config(launcher, args)
+    if config is None:  # not a launcher known here: Hydra's to tell
+        return None
+    if option not in config:
+        return _an_option_of_another_launcher(arg, option, launcher, config, args)
+    try:
+        OmegaConf.update(config, key.removeprefix("hydra.launcher."), override.value())
+    except OmegaConfBaseException as e:
+        return f"{arg}: {str(e).splitlines()[0]}"
+    if option == "n_jobs" and override.value() == 0:
+        return f"{arg} runs no job: give how many run at once (-1: one per CPU core)"
+    return None
+
+
+def _an_option_of_another_launcher(
+    arg: str, option: str, launcher: str, config: DictConfig, args: list[str]
+) -> str:
+    others = [
+        name
+        for name in ("parallel", "slurm")
+        if name != launcher and option in (_launcher_config(name, args) or {})
+    ]
+    if others:
+        return f"{arg} is an option of hydra/launcher={others[0]}: add hydra/launcher={others[0]}"
+    options = [name for name in config if name != "_target_"]
+    close = difflib.get_close_matches(option, options, n=1, cutoff=0.7)
+    hint = f" (did you mean hydra.launcher.{close[0]}?)" if close else ""
+    return f"{arg}: no option {option}{hint} in hydra/launcher={launcher}"
+
+
+@functools.cache
+def _launcher_configs() -> dict[str, DictConfig]:
+    """The launchers' configs as Hydra composes them (those whose plugin is installed)."""
+    from hydra import compose, initialize_config_dir
+
+    configs = {}
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        for name in ("basic", "parallel", "joblib", "slurm", "submitit_slurm", "submitit_local"):
+            try:
+                composed = compose("config", [f"hydra/launcher={name}"], return_hydra_config=True)
+            except HydraException:
+                continue
+            configs[name] = composed.hydra.launcher
+    return configs
+
+
+def _launcher_config(name: str, args: list[str]) -> DictConfig | None:
+    """A copy of a launcher's config; None where the command adds config folders (a launcher
+    of the user's own) or the launcher is not known here."""
+    if _config_folders(args) != [CONF_DIR] or name not in _launcher_configs():
+        return None
+    return copy.deepcopy(_launcher_configs()[name])
 
 
 def _hydra_options(group: str, args: list[str]) -> list[str] | None:

@@ -914,6 +914,26 @@ def test_a_slurm_sweep_without_slurm_is_refused_once(
         ),
         (["+hydra.run.dirr=x"], "unknown key hydra.run.dirr (did you mean hydra.run.dir?)"),
         (["hydra.jb.chdir=true"], "unknown key hydra.jb (did you mean hydra.job?)"),
+        # the launcher's options: Hydra's '+' (ignored by joblib, or failing), its six lines,
+        # joblib's trace
+        (
+            ["-m", "seed=0", "hydra/launcher=parallel", "hydra.launcher.njobs=2"],
+            "hydra.launcher.njobs=2: no option njobs (did you mean hydra.launcher.n_jobs?) in "
+            "hydra/launcher=parallel",
+        ),
+        (
+            ["-m", "seed=0", "+hydra.launcher.n_jobs=2"],
+            "+hydra.launcher.n_jobs=2 is an option of hydra/launcher=parallel: add "
+            "hydra/launcher=parallel",
+        ),
+        (
+            ["-m", "seed=0", "hydra/launcher=parallel", "hydra.launcher.n_jobs=abc"],
+            "hydra.launcher.n_jobs=abc: Value 'abc' of type 'str' could not be converted to Int",
+        ),
+        (
+            ["-m", "seed=0", "hydra/launcher=parallel", "hydra.launcher.n_jobs=0"],
+            "hydra.launcher.n_jobs=0 runs no job: give how many run at once (-1: one per CPU",
+        ),
     ],
 )
 def test_a_mistyped_setting_or_row_is_told_with_the_choices(
