@@ -61,6 +61,13 @@ _LONG_FLAGS = (
     *("--multirun", "--shell-completion", "--config-path", "--config-name", "--config-dir"),
     *("--info", "--experimental-rerun"),
 )
+# resnet-lab-eval's and resnet-lab-gates' flags, typed into a Hydra tool: the settings they set
+_THE_ANALYSIS_TOOLS_FLAGS = {
+    "--data-root": "data.root",
+    "--limit": "data.limit",
+    "--device": "trainer.device",
+    "--batch-size": "trainer.eval_batch_size",
+}
 # Hydra launchers that run the jobs on this machine (the lab's config names and joblib's)
 LOCAL_LAUNCHERS = ("basic", "parallel", "joblib")
 # the flags that take the next word as their value (-i/--info: if one follows)
@@ -83,7 +90,8 @@ def check_command_line(
     if _shell_completion(args):
         return  # its words (install=bash, query=...) are not overrides
     problem = (
-        _two_modes(args)
+        _not_a_flag(args, schema)
+        or _two_modes(args)
         or _overrides_around_a_flag(args)
         or _a_flag_without_its_mode(args)
         or _a_file_as_the_output_folder(args, outputs_into_the_run)
@@ -312,6 +320,24 @@ def long_flag(name: str) -> str:
         return name
     matches = [flag for flag in _LONG_FLAGS if flag.startswith(name)]
     return matches[0] if len(matches) == 1 else name
+
+
+def _not_a_flag(args: list[str], schema: type) -> str | None:
+    """``--seed 1`` or another tool's flag (``--data-root``, resnet-lab-eval's): argparse's
+    usage and 'unrecognized arguments', or the value told as a word without '='."""
+    for index, arg in enumerate(args):
+        name, joined, value = arg.partition("=")
+        if not name.startswith("--") or long_flag(name) in _LONG_FLAGS or name == "--":
+            continue
+        following = args[index + 1] if index + 1 < len(args) else ""
+        if not joined and following and not following.startswith("-") and "=" not in following:
+            value = following
+        key = _THE_ANALYSIS_TOOLS_FLAGS.get(name, name[2:].replace("-", "_"))
+        if in_schema(key, schema):
+            told = shlex.quote(f"{key}={value}")
+            return f"{name} is no flag of this command: its settings are key=value: {told}"
+        return f"{name} is no flag of this command (--help lists them; settings are key=value)"
+    return None
 
 
 def _two_modes(args: list[str]) -> str | None:

@@ -148,7 +148,11 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         state, path = loaded
         damaged_newer = sum(p > path for p in list_checkpoints(ckpt_dir))
     elif not path.is_file():
-        raise CheckpointError(f"{path}: no checkpoint (no such checkpoint file or run folder)")
+        bare = str(path).removeprefix("checkpoint=")  # resnet-lab-lesion's spelling
+        hint = f": give the path alone, {bare}" if bare != str(path) and Path(bare).exists() else ""
+        raise CheckpointError(
+            f"{path}: no checkpoint (no such checkpoint file or run folder){hint}"
+        )
     elif digest_path(path).exists() or pending_digest_path(path).exists():
         state = load_checkpoint(path, map_location)
     elif not _is_torch_file(path):

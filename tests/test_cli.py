@@ -467,6 +467,15 @@ def test_a_file_given_as_the_run_folder_names_the_folder(
         (["-m", "--cf", "job", "seed=0,1"], "-m and --cf cannot be given together"),
         (["--multi", "+experiment=glob(foo*)"], "+experiment=glob(foo*) matches no config"),
         (["-m", "-r", "seed=0,1"], "-r and -m cannot be given together: Hydra runs one mode"),
+        # a flag of resnet-lab-eval's (argparse's usage), one of its own making ("1: not a
+        # key=value setting" blamed the value)
+        (
+            ["--data-root", "/my data"],
+            "--data-root is no flag of this command: its settings are key=value: "
+            "'data.root=/my data'",
+        ),
+        (["--seed=1"], "--seed is no flag of this command: its settings are key=value: seed=1"),
+        (["--sed", "1"], "--sed is no flag of this command (--help lists them; settings are"),
         (  # Hydra advised the -m that is refused beside --cfg
             ["--cfg", "job", "seed=0,1"],
             "seed=0,1 sweeps over values, and a config shown is one run's: give one value",

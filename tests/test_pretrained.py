@@ -193,7 +193,9 @@ def test_eval_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert eval_main([str(tmp_path / "done"), "--limit", "40", "--device", "cpu"]) == 0
     assert "not finished" not in capsys.readouterr().out
     assert eval_main([str(tmp_path / "missing")]) == 2
-    assert "no such checkpoint" in capsys.readouterr().err
+    assert capsys.readouterr().err.endswith("(no such checkpoint file or run folder)\n")
+    assert eval_main([f"checkpoint={tmp_path / 'done'}"]) == 2  # resnet-lab-lesion's spelling
+    assert f"run folder): give the path alone, {tmp_path / 'done'}\n" in capsys.readouterr().err
     assert eval_main([str(tmp_path / "done"), "--device", "meta"]) == 2  # torch names it
     assert "--device=meta: the lab trains and measures on cpu or cuda" in capsys.readouterr().err
     # synthetic data are generated: a --data-root (here a folder that does not exist) is unused
