@@ -55,6 +55,7 @@ def main(cfg: DictConfig) -> None:
         if cfg.resume and not holds_a_run(run_dir):
             _check_nothing_to_resume(run_dir, folder, what, sweep, hydra_cfg)
         _warn_if_smoke_ignores_data(cfg, hydra_cfg)
+        _check_row_name(cfg, hydra_cfg)
         with stopping.job_in_worker():  # a parallel sweep's worker: its launcher watched from here
             discard = (
                 None if sweep else functools.partial(discard_refused_folder, run_dir, hydra_cfg)
@@ -163,6 +164,21 @@ def _check_nothing_to_resume(
     log.warning(
         "resume=true, but %s holds no run (a mistyped hydra.run.dir?): starting a new run", run_dir
     )
+
+
+def _check_row_name(cfg: DictConfig, hydra_cfg: DictConfig) -> None:
+    """A row's ``experiment.name`` is its file's path under experiment/: the report finds the
+    row's runs by it (a row of one's own named otherwise was reported as another row, or none)."""
+    for group, choice in hydra_cfg.runtime.choices.items():
+        if group.partition("/")[0] != "experiment" or choice is None:
+            continue
+        path = f"{group}/{choice}".removeprefix("experiment/").removesuffix(".yaml").lstrip("/")
+        if cfg.experiment.name != path:
+            raise UserError(
+                f"the row experiment/{path}.yaml names itself experiment.name="
+                f"{cfg.experiment.name or repr('')}: a row's name is its path, {path}; "
+                "correct the file"
+            )
 
 
 def _warn_if_smoke_ignores_data(cfg: DictConfig, hydra_cfg: DictConfig) -> None:

@@ -1685,3 +1685,31 @@ def test_every_single_run_command_of_the_readme_is_accepted() -> None:
     for args in runs:
         check_command_line(args, "resnet-lab", outputs_into_the_run=True)
         check_known_keys(compose_config(args))
+
+
+def test_a_row_whose_name_is_not_its_path_is_refused(tmp_path: Path) -> None:
+    """The report finds a row's runs by experiment.name: a row of one's own named otherwise
+    trained, and was reported as another row, or none."""
+    from hydra import compose, initialize_config_dir
+
+    from resnet_lab.cli import _check_row_name
+    from resnet_lab.config import CONF_DIR
+
+    rows = tmp_path / "experiment" / "ours"
+    rows.mkdir(parents=True)
+    for name, says in [("good", "ours/good"), ("bad", "ours/other")]:
+        (rows / f"{name}.yaml").write_text(
+            f"# @package _global_\nexperiment:\n  name: {says}\n  table: Mine\n"
+        )
+    search = f"hydra.searchpath=[file://{tmp_path}]"
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        for row in ("+experiment=ours/good", "+experiment/ours=good", "+experiment=table1/dropout"):
+            cfg = compose("config", [search, row], return_hydra_config=True)
+            _check_row_name(cfg, cfg.hydra)
+        cfg = compose("config", [search, "+experiment=ours/bad"], return_hydra_config=True)
+        with pytest.raises(UserError) as refused:
+            _check_row_name(cfg, cfg.hydra)
+    assert str(refused.value) == (
+        "the row experiment/ours/bad.yaml names itself experiment.name=ours/other: a row's name "
+        "is its path, ours/bad; correct the file"
+    )
