@@ -105,6 +105,7 @@ def check_command_line(
         or _a_sweep_without_multirun(args, schema)
         or _hydra_problem(args)
         or _sweep_matching_nothing(args)
+        or _jobs_sharing_a_folder(args)
         or (override_problem(args) if outputs_into_the_run else wrong_type(args, schema))
         or (outputs_into_the_run and _a_mistake_every_job_makes(args))
     )
@@ -799,6 +800,31 @@ def _options(group: str, args: list[str]) -> list[str]:
 def _subgroups(group: str, args: list[str]) -> list[str]:
     """The groups inside a group (``experiment``: table1, table2, ...)."""
     return [name for name in _in_group(group, args, "*") if _is_group(f"{group}/{name}", args)]
+
+
+def _jobs_sharing_a_folder(args: list[str]) -> str | None:
+    """A swept setting the jobs' folder name leaves out (make reproduce-table's subdir,
+    ``${experiment.name}/seed${seed}``, with ``EXTRA=trainer.lr=0.1,0.05``): its jobs would
+    share a folder, the second refused as a changed resume of the first."""
+    if not is_sweep(args):
+        return None
+    given = [a.partition("=")[2] for a in args if a.lstrip("+").startswith("hydra.sweep.subdir=")]
+    if not given or "hydra" in given[-1]:  # the default, ${hydra.job.num}: a folder each
+        return None
+    subdir = given[-1]
+    named = set(re.findall(r"\$\{\s*([\w.]+)\s*\}", subdir))
+    for arg, override in _parsed(args):
+        key = override.key_or_group
+        if not override.is_sweep_override() or key.startswith("hydra"):
+            continue
+        if key in named or (key.partition("/")[0] == "experiment" and "experiment.name" in named):
+            continue
+        return (
+            f"{arg} sweeps over values that hydra.sweep.subdir={subdir} leaves out of the jobs' "
+            "folder names: its jobs would share folders; give one value per hydra.sweep.dir "
+            "(make reproduce-table: per RESULTS)"
+        )
+    return None
 
 
 def _sweep_matching_nothing(args: list[str]) -> str | None:

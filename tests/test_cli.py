@@ -489,6 +489,19 @@ def test_a_file_given_as_the_run_folder_names_the_folder(
             "(Optuna, Nevergrad), not by Hydra's basic one: give the values, e.g. -m "
             "trainer.lr=0.01,0.05,0.1",
         ),
+        # make reproduce-table's subdir with EXTRA=trainer.lr=0.1,0.05: two jobs in each folder,
+        # the second refused as a changed resume of the first
+        (
+            [
+                "-m",
+                "seed=0,1",
+                "hydra.sweep.subdir=${experiment.name}/seed${seed}",
+                "shortcut=gate,scale",
+            ],
+            "shortcut=gate,scale sweeps over values that hydra.sweep.subdir=${experiment.name}/seed"
+            "${seed} leaves out of the jobs' folder names: its jobs would share folders; give one "
+            "value per hydra.sweep.dir (make reproduce-table: per RESULTS)",
+        ),
         # the other mode's folder: Hydra ignored it and wrote below outputs/ or multirun/
         (
             ["-m", "seed=0,1", "hydra.run.dir=my runs"],
