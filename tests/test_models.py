@@ -469,3 +469,17 @@ def test_carries_input_says_whether_a_deleted_branch_leaves_anything(
 def test_build_model_takes_a_list_not_one_string() -> None:
     with pytest.raises(TypeError, match=r"\['model.depth=8'\], not 'model.depth=8'"):
         build_model("model.depth=8")  # type: ignore[arg-type]
+
+
+def test_an_option_a_row_set_is_told_with_the_row() -> None:
+    """+experiment=table1/gate_b6 shortcut=identity blamed shortcut.gate_bias, which the user
+    never typed: the row set it."""
+    from resnet_lab.api import build_model
+
+    with pytest.raises(ConfigError) as refused:
+        build_model(["+experiment=table1/gate_b6", "shortcut=identity"])
+    assert str(refused.value) == (
+        "shortcut.gate_bias=-6.0 has no meaning for shortcut=identity; it is used by "
+        "shortcut=gate / highway / shortcut_gate (+experiment=table1/gate_b6 sets its row's "
+        "options, which another choice on the command line may contradict)"
+    )

@@ -83,5 +83,13 @@ def describe_network(cfg: Any) -> str:
 
 def build_network(cfg: Any) -> nn.Module:
     """Build the network described by a composed config (``cfg.model``, ``.shortcut``, ...)."""
-    check_model_options(cfg)
-    return ARCHS.get(cfg.model.arch).build(cfg)
+    try:
+        check_model_options(cfg)
+        return ARCHS.get(cfg.model.arch).build(cfg)
+    except ConfigError as e:
+        if row := (cfg.get("experiment") or {}).get("name"):  # a setting the user never typed
+            raise ConfigError(
+                f"{e} (+experiment={row} sets its row's options, which another choice on the "
+                "command line may contradict)"
+            ) from None
+        raise
