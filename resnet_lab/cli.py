@@ -28,7 +28,7 @@ from resnet_lab.command_line import (
     outputs_root,
     pasteable_override,
 )
-from resnet_lab.errors import JobRefused, RunInterrupted, RunStopped, UserError
+from resnet_lab.errors import JobRefused, ResumeDiffers, RunInterrupted, RunStopped, UserError
 from resnet_lab.run_folder import (
     discard_refused_folder,
     given_on_command_line,
@@ -84,6 +84,12 @@ def main(cfg: DictConfig) -> None:
         _error(f"{e}; {stopping.how_to_continue(folder)}", label=label)
         sys.exit(e.exit_code)
     except UserError as e:
+        numbered = sweep and str(hydra_cfg.sweep.subdir) == str(hydra_cfg.job.num)
+        if numbered and isinstance(e, ResumeDiffers):  # values reordered (seed=1,0)
+            e = ResumeDiffers(
+                f"{e} (job N continues folder N: give the sweep's values in the order they "
+                "were first given)"
+            )
         _error(str(e), printed=not sweep)
         if sweep:  # Hydra records the failed job, runs the others, then prints it and exits 1
             raise JobRefused(f"resnet-lab: error: {e}") from None

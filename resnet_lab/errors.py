@@ -13,6 +13,10 @@ class ConfigError(UserError):
     """An option value, or a combination of options, that has no meaning."""
 
 
+class ResumeDiffers(ConfigError):
+    """resume=true with a command that differs from the run's in a setting that changes it."""
+
+
 class DataError(UserError):
     """Dataset files missing, corrupted, or in an unknown layout."""
 

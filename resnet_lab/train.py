@@ -57,7 +57,7 @@ from resnet_lab.data import (
     load_data,
 )
 from resnet_lab.device import resolve_device, set_cuda_math
-from resnet_lab.errors import ConfigError, RunInterrupted, RunStopped, UserError
+from resnet_lab.errors import ConfigError, ResumeDiffers, RunInterrupted, RunStopped, UserError
 from resnet_lab.models import build_network, config_as_trained, describe_network
 from resnet_lab.models.grouped_bn import group_batch_norms
 from resnet_lab.models.shortcuts import GateActivation, no_weight_decay
@@ -631,7 +631,7 @@ class Trainer:
             # the run's values as overrides: also those of a default the lab changed since,
             # which the original command did not give
             run_values = " ".join(pasteable_override(k, before[k]) for k in differences[:8])
-            raise ConfigError(
+            raise ResumeDiffers(
                 f"resume=true with a different config than the run in {self.run_dir} ({detail}); "
                 f"continue it as it trained with {run_values}, or start a new run"
             )

@@ -66,6 +66,22 @@ def test_parallel_sweep_report_and_rerun(tmp_path: Path) -> None:
     assert "not counted" not in report  # the sweep's runs have their rows' settings
 
 
+def test_a_sweep_resumed_with_its_values_reordered_says_job_n_continues_folder_n(
+    tmp_path: Path,
+) -> None:
+    """seed=1,0 after seed=0,1: each job was refused as a changed resume of the other's run,
+    told "continue it as it trained with seed=0", which the sweep gives already."""
+    sweep = ["-m", *TINY_RUN, "trainer.max_steps=1", f"hydra.sweep.dir={tmp_path}"]
+    assert run_cli([*sweep, "seed=0,1"]).returncode == 0
+    out = run_cli([*sweep, "seed=1,0", "resume=true"])
+    assert out.returncode == 1, out.stderr[-3000:]
+    assert (
+        f"resume=true with a different config than the run in {tmp_path}/0 (seed: 0 -> 1); "
+        "continue it as it trained with seed=0, or start a new run (job N continues folder N: "
+        "give the sweep's values in the order they were first given)" in out.stderr
+    )
+
+
 @pytest.mark.parametrize("launcher", ["basic", "parallel"])
 def test_a_refused_job_of_a_sweep_is_one_message_and_the_others_run(
     launcher: str, tmp_path: Path
