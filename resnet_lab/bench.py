@@ -41,6 +41,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from resnet_lab.api import compose_config
 from resnet_lab.command_line import override_problem
+from resnet_lab.console import OneLineParser
 from resnet_lab.data import (
     DeviceData,
     TrainBatches,
@@ -636,7 +637,7 @@ def _at_least_two(text: str) -> int | None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m resnet_lab.bench",
         description="Time resnet-lab's training step against a plain PyTorch loop (same net, "
         "batch and device) and print images/s, their ratio, peak memory and the time of a full "

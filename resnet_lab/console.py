@@ -6,12 +6,14 @@ same way."""
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.metadata
 import os
 import platform
 import signal
 import sys
+from typing import NoReturn
 
 from resnet_lab import stopping
 
@@ -22,6 +24,14 @@ TOOLS = {  # command -> the function it runs
     "resnet-lab-eval": "resnet_lab.evaluate:main",
     "resnet-lab-lesion": "resnet_lab.lesion_cli:command",
 }
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a mistake told in one line and exit 2, as the Hydra tools tell theirs
+    (argparse prints its usage block before it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 STOPS = (signal.SIGINT, signal.SIGTERM)

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from resnet_lab import stopping
+from resnet_lab.console import OneLineParser
 from resnet_lab.data import DeviceData, load_data
 from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, UserError
@@ -224,7 +225,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``resnet-lab-eval CHECKPOINT [--data-root DIR] [--limit N] [--batch-size B] [--device D]``"""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="resnet-lab-eval",
         description="Test error of a trained network (resnet-lab or pytorch_resnet_cifar10 "
         "checkpoint) on its dataset's test set, with the input normalisation it was trained with.",

@@ -36,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from resnet_lab import stopping
+from resnet_lab.console import OneLineParser
 from resnet_lab.errors import UserError
 from resnet_lab.evaluate import in_flags, positive_int, precision_note, unused_root_note
 
@@ -226,7 +227,7 @@ def plot_heatmap(units: list[dict[str, Any]], classes: list[str], path: Path, ti
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="resnet-lab-gates",
         description="Mean gate value per unit and per class of a trained gated net "
         "(JSON, CSV, TensorBoard histograms, heat map).",

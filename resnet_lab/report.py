@@ -43,6 +43,7 @@ from resnet_lab.config import (
     with_closest_key,
     with_schema_defaults,
 )
+from resnet_lab.console import OneLineParser
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import config_as_trained
 from resnet_lab.run_folder import RESULT_SCHEMA_VERSION, holds_a_live_run
@@ -1024,7 +1025,7 @@ def plot_measured(table: TableResult, path: Path) -> bool:
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="resnet-lab-report",
         description="Compare finished runs with the papers' tables: writes report.md, "
         "report.csv and PNG figures.",

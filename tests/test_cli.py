@@ -1726,3 +1726,25 @@ def test_a_row_whose_name_is_not_its_path_is_refused(tmp_path: Path) -> None:
         "the row experiment/ours/bad.yaml names itself experiment.name=ours/other: a row's name "
         "is its path, ours/bad; correct the file"
     )
+
+
+@pytest.mark.parametrize(
+    ("module", "argv", "message"),
+    [
+        ("report", ["results"], "resnet-lab-report: error: unrecognized arguments: results"),
+        ("evaluate", ["run", "--limit", "0"], "argument --limit: must be a positive integer"),
+        ("gates", [], "the following arguments are required: run_dir"),
+        ("bench", ["--models", "1"], "argument --models: must be at least 2"),
+    ],
+)
+def test_the_argparse_tools_tell_a_mistake_in_one_line(
+    module: str, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """argparse printed its usage block before the error: one line, as the Hydra tools."""
+    import importlib
+
+    with pytest.raises(SystemExit) as stopped:
+        importlib.import_module(f"resnet_lab.{module}").main(argv)
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and message in err
+    assert err.count("\n") == 1 and err.endswith(" (see --help)\n"), err
