@@ -67,8 +67,8 @@ gpu-cifar:
 EXPERIMENTS := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))resnet_lab/conf/experiment
 PROFILES    := $(dir $(EXPERIMENTS))profile
 reproduce-table:
-	@[ -z "$(OWN_ROWS)" ] || [ -d "$(OWN_ROWS)" ] || { echo "CONFIG_DIR=$(CONFIG_DIR) holds no" \
-	  "experiment/ folder of rows" >&2; exit 2; }
+	@[ -z "$(OWN_ROWS)" ] || [ -d "$(OWN_ROWS)" ] || { echo "CONFIG_DIR=$(CONFIG_DIR)" \
+	  "($(abspath $(CONFIG_DIR))) holds no experiment/ folder of rows" >&2; exit 2; }
 	@for table in $(TABLES); do [ -d "$(EXPERIMENTS)/$$table" ] $(OWN_TABLE) || { \
 	  echo "unknown table $$table (TABLES): choose from" $$(ls "$(EXPERIMENTS)") $(OWN_TABLES) \
 	  >&2; exit 2; }; done
@@ -99,4 +99,6 @@ OWN_ROWS = $(if $(strip $(CONFIG_DIR)),$(strip $(CONFIG_DIR))/experiment)
 OWN_TABLE = $(if $(OWN_ROWS),|| [ -d "$(OWN_ROWS)/$$table" ])
 OWN_TABLES = $(if $(OWN_ROWS),$$(ls "$(OWN_ROWS)"))
 report:
+	@[ -d "$(RESULTS)" ] || { echo "RESULTS=$(RESULTS) ($(abspath $(RESULTS))) does not exist:" \
+	  "make reproduce-table writes its runs there; give RESULTS=DIR" >&2; exit 2; }
 	$(REPORT)

@@ -173,7 +173,19 @@ def test_make_reproduce_table_runs_and_reports_rows_of_ones_own_config_dir(
         [*make, *args, "CONFIG_DIR=elsewhere"], cwd=tmp_path, capture_output=True, text=True
     )
     assert no_rows.returncode == 2
-    assert "CONFIG_DIR=elsewhere holds no experiment/ folder of rows" in no_rows.stderr
+    where = tmp_path.resolve() / "elsewhere"  # make -C: relative to the Makefile's folder
+    assert f"CONFIG_DIR=elsewhere ({where}) holds no experiment/ folder of rows" in no_rows.stderr
+    no_runs = subprocess.run(  # the report's own message named no RESULTS
+        ["make", "-f", str(REPO / "Makefile"), "report", "RESULTS=nowhere"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert no_runs.returncode == 2
+    assert no_runs.stderr.startswith(
+        f"RESULTS=nowhere ({tmp_path.resolve() / 'nowhere'}) does not exist: make "
+        "reproduce-table writes its runs there; give RESULTS=DIR\n"
+    )
     out = subprocess.run(
         [*make, *args, "TABLES=mine"], cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
