@@ -813,6 +813,13 @@ def _jobs_sharing_a_folder(args: list[str]) -> str | None:
         return None
     subdir = given[-1]
     named = set(re.findall(r"\$\{\s*([\w.]+)\s*\}", subdir))
+    rows = [a for a in args if a.lstrip("+").partition("=")[0].partition("/")[0] == "experiment"]
+    if subdir.startswith("${experiment.name}") and not rows:  # "" then: /seed0, at the root
+        return (
+            f"hydra.sweep.subdir={subdir} names the jobs' folders by experiment.name, which "
+            "only a row sets (+experiment=...): without one they would be made at the file "
+            "system's root"
+        )
     for arg, override in _parsed(args):
         key = override.key_or_group
         if not override.is_sweep_override() or key.startswith("hydra"):

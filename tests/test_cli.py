@@ -494,6 +494,7 @@ def test_a_file_given_as_the_run_folder_names_the_folder(
         (
             [
                 "-m",
+                "+experiment/table1=glob(*)",
                 "seed=0,1",
                 "hydra.sweep.subdir=${experiment.name}/seed${seed}",
                 "shortcut=gate,scale",
@@ -501,6 +502,12 @@ def test_a_file_given_as_the_run_folder_names_the_folder(
             "shortcut=gate,scale sweeps over values that hydra.sweep.subdir=${experiment.name}/seed"
             "${seed} leaves out of the jobs' folder names: its jobs would share folders; give one "
             "value per hydra.sweep.dir (make reproduce-table: per RESULTS)",
+        ),
+        (  # without a row: the jobs went to /seed0 and /seed1
+            ["-m", "seed=0,1", "hydra.sweep.subdir=${experiment.name}/seed${seed}"],
+            "hydra.sweep.subdir=${experiment.name}/seed${seed} names the jobs' folders by "
+            "experiment.name, which only a row sets (+experiment=...): without one they would "
+            "be made at the file system's root",
         ),
         # the other mode's folder: Hydra ignored it and wrote below outputs/ or multirun/
         (
