@@ -248,6 +248,11 @@ def _output_folder(out: Path | None, ckpt_dir: Path) -> Path:
     out = out or (ckpt_dir.parent if ckpt_dir.name == "ckpt" else ckpt_dir) / "gates"
     if out.exists() and not out.is_dir():
         raise UserError(f"{named} {out} is a file: give a folder for the gate statistics")
+    if held := [name for name in ("result.json", "ckpt", "lesion.json") if (out / name).exists()]:
+        raise UserError(  # its TensorBoard events would show as that run's or study's
+            f"{named} {out} holds a run or a lesion study ({held[0]}): give the gate statistics "
+            "a folder of their own (the default is the run's gates/)"
+        )
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -716,6 +716,11 @@ def test_gate_tool_refuses_an_output_it_cannot_write_before_measuring(
     assert f"--out {result} is a file: give a folder" in capsys.readouterr().err
     assert gates_main([str(run_dir), "--out", str(result / "gates")]) == 2
     assert f"--out {result / 'gates'}: cannot make this folder" in capsys.readouterr().err
+    # a run's folder (or a study's): the gates' TensorBoard events showed as that run's
+    assert gates_main([str(run_dir), "--out", str(run_dir)]) == 2
+    assert f"--out {run_dir} holds a run or a lesion study (result.json): give" in (
+        capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize("name", ["neighbours/densenet_bc_100_12", "neighbours/wrn_28_10"])
