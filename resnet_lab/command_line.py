@@ -36,7 +36,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from resnet_lab.config import CONF_DIR, Config, in_schema, schema_keys, unknown_keys_message
-from resnet_lab.run_folder import run_folder_problem
+from resnet_lab.run_folder import holds_a_run, run_folder_problem
 
 # Hydra runs one of these modes; each flag as typed -> the mode's long name.
 _MODES = {
@@ -96,6 +96,7 @@ def check_command_line(
         or _a_flag_without_its_mode(args)
         or _a_file_as_the_output_folder(args, outputs_into_the_run)
         or _the_other_modes_folder(args)
+        or _a_folder_inside_a_run(args)
         or _an_output_folder_that_cannot_be_made(args)
         or (outputs_into_the_run and _not_a_run_folder(args))
         or _a_config_folder_problem(args)
@@ -388,6 +389,22 @@ def _a_file_as_the_output_folder(args: list[str], outputs_into_the_run: bool) ->
             elif run:
                 hint = f" (a checkpoint to read? give it as checkpoint={value})"
             return f"{key}={value} is a file, not a folder{hint}"
+    return None
+
+
+def _a_folder_inside_a_run(args: list[str]) -> str | None:
+    """A sweep into a run's folder, or a run into a folder inside one: its TensorBoard events
+    would show as that run's, and the report count both (each job refused after Hydra made
+    its folder)."""
+    for arg in args:
+        key, _, value = arg.lstrip("+").partition("=")
+        if key not in ("hydra.run.dir", "hydra.sweep.dir") or not value.strip() or "${" in value:
+            continue
+        folder = Path(value).absolute()
+        around = [*([folder] if key == "hydra.sweep.dir" else []), *folder.parents]
+        if run := next((p for p in around if holds_a_run(p)), None):
+            what = "is" if run == folder else "lies inside"
+            return f"{arg} {what} the run in {run}: give the {key[6:-4]} a folder of its own"
     return None
 
 

@@ -413,9 +413,10 @@ def holds_a_run(run_dir: Path) -> bool:
 def run_folder_problem(run_dir: Path, key: str, sweep: bool) -> str | None:
     """Why ``run_dir`` cannot be a run's folder, if it cannot: a run's checkpoint folder (given
     for the run's own), a lesion study's folder (TensorBoard would show the study and the run
-    as one), or a folder above runs (``outputs/DATE``, a sweep's folder), where the run would
-    train among them, or resume=true start afresh instead of continuing one of them.
-    ``key``: the option that named it; ``sweep``: a sweep job's folder (the first two checks)."""
+    as one), a folder inside a run's, or a folder above runs (``outputs/DATE``, a sweep's
+    folder), where the run would train among them, or resume=true start afresh instead of
+    continuing one of them.
+    ``key``: the option that named it; ``sweep``: a sweep job's folder (the first three checks)."""
     if any(run_dir.glob(CHECKPOINT_GLOB)):  # with or without resume=true
         return (
             f"{key}={run_dir} is a run's checkpoint folder: give the run folder, "
@@ -425,6 +426,10 @@ def run_folder_problem(run_dir: Path, key: str, sweep: bool) -> str | None:
         return (
             f"{key}={run_dir} holds a lesion study (lesion.json): give the run a folder of its "
             "own (or none for a new dated one)"
+        )
+    if outer := next((p for p in run_dir.absolute().parents if holds_a_run(p)), None):
+        return (  # its TensorBoard events would show as that run's, the report count both
+            f"{key}={run_dir} lies inside the run in {outer}: give the run a folder of its own"
         )
     if sweep or holds_a_run(run_dir):
         return None

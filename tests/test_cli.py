@@ -322,6 +322,46 @@ def test_a_sweep_jobs_folder_holding_a_study_is_refused(tmp_path: Path) -> None:
     assert problem is not None and "holds a lesion study (lesion.json)" in problem
 
 
+def test_a_run_or_sweep_inside_a_runs_folder_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its TensorBoard events showed as the outer run's, and the report counted both; a sweep
+    into a run's folder was refused job by job, after Hydra made each job's folder."""
+    from resnet_lab.command_line import check_command_line
+    from resnet_lab.run_folder import run_folder_problem
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "result.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    for args, said in [
+        (
+            ["hydra.run.dir=run/inner"],
+            "hydra.run.dir=run/inner lies inside the run in {}: give the run",
+        ),
+        (
+            ["-m", "seed=0,1", "hydra.sweep.dir=run"],
+            "hydra.sweep.dir=run is the run in {}: give the sweep",
+        ),
+        (
+            ["-m", "hydra.sweep.dir=run/s"],
+            "hydra.sweep.dir=run/s lies inside the run in {}: give the sweep",
+        ),
+    ]:
+        with pytest.raises(SystemExit):
+            check_command_line(args, "resnet-lab", True)
+        assert (
+            capsys.readouterr().err
+            == f"resnet-lab: error: {said.format(run)} a folder of its own\n"
+        )
+    check_command_line(["resume=true", "hydra.run.dir=run"], "resnet-lab", True)  # its own
+    problem = run_folder_problem(run / "0", "hydra.sweep.dir", sweep=True)  # a job's, resolved
+    assert problem == (
+        f"hydra.sweep.dir={run / '0'} lies inside the run in {run}: give the run a folder of "
+        "its own"
+    )
+
+
 def test_only_a_folder_holding_nothing_but_the_launchs_record_is_discarded(tmp_path: Path) -> None:
     """A run stopped by a signal discards its Hydra-made folder when nothing was saved: one that
     holds a checkpoint (or anything else) beside the launch record and log must stay."""
