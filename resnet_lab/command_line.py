@@ -33,7 +33,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Glob, Override, ValueType
 from hydra.errors import HydraException
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from resnet_lab.config import CONF_DIR, Config, in_schema, schema_keys, unknown_keys_message
 from resnet_lab.run_folder import holds_a_run, run_folder_problem
@@ -228,8 +228,11 @@ def _not_a_launcher_setting(arg: str, override: Override, args: list[str]) -> st
         return None
     if option not in config:
         return _an_option_of_another_launcher(arg, option, launcher, config, args)
+    adds = override.is_add() or override.is_force_add()  # into a free dict of it: Hydra's
     try:
         OmegaConf.update(config, key.removeprefix("hydra.launcher."), override.value())
+    except (ConfigAttributeError, ConfigKeyError):
+        return None if adds else f"{arg}: not in hydra.launcher.{option}: add it, +{arg}"
     except OmegaConfBaseException as e:
         return f"{arg}: {str(e).splitlines()[0]}"
     if option == "n_jobs" and override.value() == 0:
@@ -402,7 +405,8 @@ def _a_folder_inside_a_run(args: list[str]) -> str | None:
             continue
         folder = Path(value).absolute()
         around = [*([folder] if key == "hydra.sweep.dir" else []), *folder.parents]
-        if run := next((p for p in around if holds_a_run(p)), None):
+        run = next((p for p in around if holds_a_run(p)), None)
+        if run and folder != run / "ckpt":  # a run's checkpoints: run_folder_problem says
             what = "is" if run == folder else "lies inside"
             return f"{arg} {what} the run in {run}: give the {key[6:-4]} a folder of its own"
     return None
