@@ -9,7 +9,7 @@ SEEDS    ?= 0,1,2,3,4# the papers report statistics over 5 runs
 endif
 LAUNCHER ?= basic# basic (one run at a time), parallel (joblib, on this machine), slurm (submitit)
 RESULTS  ?= results/$(PROFILE)
-EXTRA    ?=# more Hydra overrides, e.g. EXTRA="hydra.launcher.n_jobs=4"
+EXTRA    ?=# more Hydra overrides, e.g. LAUNCHER=parallel EXTRA="hydra.launcher.n_jobs=4"
 ACCEPT   ?=# settings the report counts though they are not the row's, e.g. trainer.precision
 CONFIG_DIR ?=# a folder of your own rows in experiment/<table>/ (resnet-lab --config-dir)
 comma    := ,
@@ -91,14 +91,17 @@ reproduce-table:
 	$(REPORT) && exit $$failed
 
 SEED_LIST = $(subst $(space),$(comma),$(sort $(subst $(comma), ,$(SEEDS))))# each seed once
-REPORT = resnet-lab-report --results $(RESULTS) --seed-list $(SEED_LIST) --profile $(PROFILE) \
+REPORT = resnet-lab-report --results $(RESULTS) --seed-list $(SEED_LIST) $(PROFILE_FLAG) \
   --tables $(subst $(space),$(comma),$(strip $(TABLES)))$(if $(strip $(ACCEPT)), --accept $(ACCEPT)) \
   $(CONFIG_FLAG)
+# reproduce-table reports the profile it trained; make report the one given, else the one found
+PROFILE_FLAG = $(if $(or $(filter reproduce-table,$(MAKECMDGOALS)),$(filter-out file,$(origin PROFILE))),--profile $(PROFILE))
 CONFIG_FLAG = $(if $(strip $(CONFIG_DIR)),--config-dir "$(strip $(CONFIG_DIR))")
 OWN_ROWS = $(if $(strip $(CONFIG_DIR)),$(strip $(CONFIG_DIR))/experiment)
 OWN_TABLE = $(if $(OWN_ROWS),|| [ -d "$(OWN_ROWS)/$$table" ])
 OWN_TABLES = $(if $(OWN_ROWS),$$(ls "$(OWN_ROWS)"))
 report:
-	@[ -d "$(RESULTS)" ] || { echo "RESULTS=$(RESULTS) ($(abspath $(RESULTS))) does not exist:" \
-	  "make reproduce-table writes its runs there; give RESULTS=DIR" >&2; exit 2; }
+	@for r in $(RESULTS); do case $$r in /*) at=$$r;; *) at=$(CURDIR)/$$r;; esac; \
+	  [ -d "$$r" ] || { echo "RESULTS: $$r ($$at) does not exist: make reproduce-table writes" \
+	  "its runs there; give RESULTS=DIR" >&2; exit 2; }; done
 	$(REPORT)

@@ -33,11 +33,12 @@ def compose_config(overrides: list[str] | None = None, config_name: str = "confi
     if isinstance(overrides, dict):  # its keys alone would be read as overrides
         as_list = [f"{key}={value}" for key, value in overrides.items()]
         raise TypeError(f"overrides is a list of strings: {as_list!r}, not a dict")
+    config_name = config_name.removesuffix(".yaml")
     if config_name not in CONFIG_NAMES:
         raise ValueError(f"config_name={config_name!r}: choose {' or '.join(CONFIG_NAMES)}")
     overrides = list(overrides or [])
     if problem := a_word_that_is_no_override(overrides) or _a_sweep(overrides):
-        raise ConfigError(problem)
+        raise ConfigError(problem.removesuffix(" (see --help)"))  # the command's help
     if config_name == "lesion":
         from resnet_lab.lesion_config import LesionRunCfg, unknown_settings_message
 

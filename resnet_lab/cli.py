@@ -16,7 +16,8 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 import resnet_lab.config  # noqa: F401  (registers the config schemas)
 from resnet_lab import stopping
@@ -28,6 +29,7 @@ from resnet_lab.command_line import (
     outputs_root,
     pasteable_override,
 )
+from resnet_lab.config import flatten_keys
 from resnet_lab.errors import JobRefused, ResumeDiffers, RunInterrupted, RunStopped, UserError
 from resnet_lab.run_folder import (
     discard_refused_folder,
@@ -84,11 +86,11 @@ def main(cfg: DictConfig) -> None:
         _error(f"{e}; {stopping.how_to_continue(folder)}", label=label)
         sys.exit(e.exit_code)
     except UserError as e:
-        numbered = sweep and str(hydra_cfg.sweep.subdir) == str(hydra_cfg.job.num)
-        if numbered and isinstance(e, ResumeDiffers):  # values reordered (seed=1,0)
-            e = ResumeDiffers(
-                f"{e} (job N continues folder N: give the sweep's values in the order they "
-                "were first given)"
+        if sweep and isinstance(e, ResumeDiffers) and (other := _trained_as(e.wanted, run_dir)):
+            e = ResumeDiffers(  # values reordered (seed=1,0): job N continues folder N
+                f"{e} (the run this job asks for is in {other}: give the sweep's values in the "
+                "order they were first given)",
+                e.wanted,
             )
         _error(str(e), printed=not sweep)
         if sweep:  # Hydra records the failed job, runs the others, then prints it and exits 1
@@ -172,19 +174,42 @@ def _check_nothing_to_resume(
     )
 
 
+def _trained_as(wanted: dict[str, object], run_dir: Path) -> Path | None:
+    """Another job's folder of the sweep whose run has these values."""
+    for config in sorted(run_dir.parent.glob("*/config.yaml")):
+        if config.parent == run_dir:
+            continue
+        try:
+            trained = flatten_keys(OmegaConf.to_container(OmegaConf.load(config)))
+        except (OSError, OmegaConfBaseException):
+            continue
+        if all(trained.get(key) == value for key, value in wanted.items()):
+            return config.parent
+    return None
+
+
 def _check_row_name(cfg: DictConfig, hydra_cfg: DictConfig) -> None:
     """A row's ``experiment.name`` is its file's path under experiment/: the report finds the
-    row's runs by it (a row of one's own named otherwise was reported as another row, or none)."""
-    for group, choice in hydra_cfg.runtime.choices.items():
-        if group.partition("/")[0] != "experiment" or choice is None:
-            continue
-        path = f"{group}/{choice}".removeprefix("experiment/").removesuffix(".yaml").lstrip("/")
-        if cfg.experiment.name != path:
-            raise UserError(
-                f"the row experiment/{path}.yaml names itself experiment.name="
-                f"{cfg.experiment.name or repr('')}: a row's name is its path, {path}; "
-                "correct the file"
-            )
+    row's runs by it (a row of one's own named otherwise was reported as another row, or none).
+    The row chosen on the command line, as it names itself (a row it builds on is renamed by
+    it; a name typed on the command line is the user's to give)."""
+    overrides = [o.lstrip("+") for o in hydra_cfg.overrides.task]
+    if any(o.startswith("experiment.name=") for o in overrides):
+        return
+    rows = [o for o in overrides if o.partition("=")[0].partition("/")[0] == "experiment"]
+    if not rows:
+        return
+    group = rows[-1].partition("=")[0]
+    choice = hydra_cfg.runtime.choices.get(group)
+    if not isinstance(choice, str):
+        return
+    path = f"{group}/{choice}".removeprefix("experiment").removesuffix(".yaml").strip("/")
+    if cfg.experiment.name != path:
+        raise UserError(
+            f"the row experiment/{path}.yaml names itself experiment.name="
+            f"{cfg.experiment.name or repr('')}: a row's name is its path, {path}; "
+            "correct the file"
+        )
 
 
 def _warn_if_smoke_ignores_data(cfg: DictConfig, hydra_cfg: DictConfig) -> None:

@@ -62,11 +62,11 @@ _LONG_FLAGS = (
     *("--info", "--experimental-rerun"),
 )
 # resnet-lab-eval's and resnet-lab-gates' flags, typed into a Hydra tool: the settings they set
-_THE_ANALYSIS_TOOLS_FLAGS = {
-    "--data-root": "data.root",
-    "--limit": "data.limit",
-    "--device": "trainer.device",
-    "--batch-size": "trainer.eval_batch_size",
+_THE_ANALYSIS_TOOLS_FLAGS = {  # the first the tool has: resnet-lab trains with batch_size
+    "--data-root": ("data.root",),
+    "--limit": ("data.limit",),
+    "--device": ("trainer.device",),
+    "--batch-size": ("trainer.batch_size", "trainer.eval_batch_size"),
 }
 # Hydra launchers that run the jobs on this machine (the lab's config names and joblib's)
 LOCAL_LAUNCHERS = ("basic", "parallel", "joblib")
@@ -96,8 +96,8 @@ def check_command_line(
         or _a_flag_without_its_mode(args)
         or _a_file_as_the_output_folder(args, outputs_into_the_run)
         or _the_other_modes_folder(args)
-        or _a_folder_inside_a_run(args)
         or _an_output_folder_that_cannot_be_made(args)
+        or (outputs_into_the_run and _a_folder_inside_a_run(args))  # a study may lie in a run
         or (outputs_into_the_run and _not_a_run_folder(args))
         or _a_config_folder_problem(args)
         or _a_default_output_folder_that_cannot_be_made(args, config_name)
@@ -134,7 +134,7 @@ def _a_sweep_of_no_jobs(args: list[str]) -> str | None:
     a ValueError trace)."""
     for arg, override in _parsed(args):
         key = arg.partition("=")[0].lstrip("+~")
-        if override.value_type == ValueType.INTERVAL_SWEEP:
+        if override.value_type == ValueType.INTERVAL_SWEEP and not _another_sweeper(args):
             return (
                 f"{arg}: interval() is sampled by an optimising sweeper (Optuna, Nevergrad), not "
                 f"by Hydra's basic one: give the values, e.g. -m {key}=0.01,0.05,0.1"
@@ -143,13 +143,19 @@ def _a_sweep_of_no_jobs(args: list[str]) -> str | None:
             continue
         try:
             values = list(override.sweep_iterator())
-        except ValueError as e:
-            return f"{arg}: {e}"
+        except (ValueError, HydraException) as e:  # range(1,5,0); range(0.1,0.5,0.0): Hydra's
+            return f"{arg}: {str(e).splitlines()[0]}"
         if not values:
             return (
                 f"{arg} gives no values, a sweep of no jobs (range(start, stop, step) as Python's)"
             )
     return None
+
+
+def _another_sweeper(args: list[str]) -> bool:
+    """An optimising sweeper chosen (hydra/sweeper=optuna, ...): it samples interval()."""
+    chosen = [a.partition("=")[2] for a in args if a.lstrip("+").startswith("hydra/sweeper=")]
+    return bool(chosen) and chosen[-1] != "basic"
 
 
 def _a_sweep_without_multirun(args: list[str], schema: type) -> str | None:
@@ -335,10 +341,13 @@ def _not_a_flag(args: list[str], schema: type) -> str | None:
         if not name.startswith("--") or long_flag(name) in _LONG_FLAGS or name == "--":
             continue
         following = args[index + 1] if index + 1 < len(args) else ""
-        if not joined and following and not following.startswith("-") and "=" not in following:
+        a_value = not following.startswith("-") or re.fullmatch(r"-[\d.]+", following)
+        if not joined and following and a_value and "=" not in following:
             value = following
-        key = _THE_ANALYSIS_TOOLS_FLAGS.get(name, name[2:].replace("-", "_"))
-        if in_schema(key, schema):
+        names = [*_THE_ANALYSIS_TOOLS_FLAGS.get(name, ()), name[2:].replace("-", "_")]
+        if key := next((k for k in names if in_schema(k, schema)), None):
+            default = OmegaConf.select(OmegaConf.structured(schema), key)
+            value = value or ("true" if isinstance(default, bool) else "VALUE")
             told = shlex.quote(f"{key}={value}")
             return f"{name} is no flag of this command: its settings are key=value: {told}"
         return f"{name} is no flag of this command (--help lists them; settings are key=value)"
@@ -399,13 +408,18 @@ def _a_folder_inside_a_run(args: list[str]) -> str | None:
     """A sweep into a run's folder, or a run into a folder inside one: its TensorBoard events
     would show as that run's, and the report count both (each job refused after Hydra made
     its folder)."""
+    if prints_only(args):
+        return None
     for arg in args:
         key, _, value = arg.lstrip("+").partition("=")
         if key not in ("hydra.run.dir", "hydra.sweep.dir") or not value.strip() or "${" in value:
             continue
-        folder = Path(value).absolute()
-        around = [*([folder] if key == "hydra.sweep.dir" else []), *folder.parents]
-        run = next((p for p in around if holds_a_run(p)), None)
+        try:  # as the system will find it: '..' after a link is the link's target's parent
+            folder = Path(value).expanduser().resolve()
+            around = [*([folder] if key == "hydra.sweep.dir" else []), *folder.parents]
+            run = next((p for p in around if holds_a_run(p)), None)
+        except OSError:  # a name too long, a folder not searchable: told by other checks
+            continue
         if run and folder != run / "ckpt":  # a run's checkpoints: run_folder_problem says
             what = "is" if run == folder else "lies inside"
             return f"{arg} {what} the run in {run}: give the {key[6:-4]} a folder of its own"
@@ -455,13 +469,16 @@ def _a_default_output_folder_that_cannot_be_made(args: list[str], config_name: s
     if prints_only(args) or folder_key in given or _config_folders(args) != [CONF_DIR]:
         return None
     for variable in re.findall(r"\$\{oc\.env:(\w+)", _folder_template(config_name, is_sweep(args))):
-        if variable in os.environ and not os.environ[variable].strip():  # Path("") is "."
+        if os.environ.get(variable) == "":  # Path("") is ".": the runs went to /DATE/TIME
             return (
                 f"{variable} is empty (an unset shell variable?): the outputs would go below "
                 f"{Path.cwd().anchor}, the file system's root: give it a folder, or unset it"
             )
     root = outputs_root(config_name, is_sweep(args))
     if problem := cannot_make(root, file_told=False):
+        variables = re.findall(r"\$\{oc\.env:(\w+)", _folder_template(config_name, is_sweep(args)))
+        if moved := [v for v in variables if os.environ.get(v)]:  # the user's choice of folder
+            return f"{problem}, where {moved[0]} puts the outputs ({root}/): give it a folder"
         return (
             f"{problem}, where the outputs go by default ({root}/): start from a folder you "
             f"can write in, or give {folder_key}=DIR"
@@ -824,35 +841,45 @@ def _subgroups(group: str, args: list[str]) -> list[str]:
 
 
 def _jobs_sharing_a_folder(args: list[str]) -> str | None:
-    """A swept setting the jobs' folder name leaves out (make reproduce-table's subdir,
+    """A swept setting the jobs' folder names leave out (make reproduce-table's subdir,
     ``${experiment.name}/seed${seed}``, with ``EXTRA=trainer.lr=0.1,0.05``): its jobs would
-    share a folder, the second refused as a changed resume of the first."""
+    share a folder, the second refused as a changed resume of the first. Told only where the
+    subdir plainly names settings: a resolver (``${now:...}``, ``${hydra:...}``) is left be."""
     if not is_sweep(args):
         return None
     given = [a.partition("=")[2] for a in args if a.lstrip("+").startswith("hydra.sweep.subdir=")]
-    if not given or "hydra" in given[-1]:  # the default, ${hydra.job.num}: a folder each
+    if not given or "hydra" in given[-1] or ":" in given[-1]:  # the default: ${hydra.job.num}
         return None
     subdir = given[-1]
     named = set(re.findall(r"\$\{\s*([\w.]+)\s*\}", subdir))
-    rows = [a for a in args if a.lstrip("+").partition("=")[0].partition("/")[0] == "experiment"]
-    if subdir.startswith("${experiment.name}") and not rows:  # "" then: /seed0, at the root
+    keys = [a.lstrip("+").partition("=")[0] for a in args]
+    chosen = [k for k in keys if k.partition("/")[0] == "experiment" or k == "experiment.name"]
+    if subdir.startswith("${experiment.name}") and not chosen:  # "": /seed0, at the root
         return (
             f"hydra.sweep.subdir={subdir} names the jobs' folders by experiment.name, which "
             "only a row sets (+experiment=...): without one they would be made at the file "
             "system's root"
         )
     for arg, override in _parsed(args):
-        key = override.key_or_group
-        if not override.is_sweep_override() or key.startswith("hydra"):
-            continue
-        if key in named or (key.partition("/")[0] == "experiment" and "experiment.name" in named):
-            continue
-        return (
-            f"{arg} sweeps over values that hydra.sweep.subdir={subdir} leaves out of the jobs' "
-            "folder names: its jobs would share folders; give one value per hydra.sweep.dir "
-            "(make reproduce-table: per RESULTS)"
-        )
+        if override.is_sweep_override() and not _named_in(override.key_or_group, named):
+            return (
+                f"{arg} sweeps over values that hydra.sweep.subdir={subdir} leaves out of the "
+                "jobs' folder names: its jobs would share folders; give one value per "
+                "hydra.sweep.dir"
+            )
     return None
+
+
+def _named_in(key: str, named: set[str]) -> bool:
+    """Whether a folder name made of the settings ``named`` may tell the values of ``key`` apart:
+    a setting by itself or a section above it (``trainer``), a group (``shortcut=gate,scale``)
+    by any of its settings, a row (``+experiment/table6=...``) by any setting but the seed."""
+    if key.startswith("hydra") or any(key == n or key.startswith(f"{n}.") for n in named):
+        return True
+    group = key.partition("/")[0]
+    if group == "experiment":
+        return bool(named - {"seed"})
+    return any(n.startswith(f"{group}.") for n in named)
 
 
 def _sweep_matching_nothing(args: list[str]) -> str | None:

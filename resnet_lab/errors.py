@@ -14,7 +14,12 @@ class ConfigError(UserError):
 
 
 class ResumeDiffers(ConfigError):
-    """resume=true with a command that differs from the run's in a setting that changes it."""
+    """resume=true with a command that differs from the run's in a setting that changes it;
+    ``wanted``: the command's values of the settings that differ (flattened keys)."""
+
+    def __init__(self, message: str, wanted: dict[str, object]) -> None:
+        super().__init__(message)
+        self.wanted = wanted
 
 
 class DataError(UserError):

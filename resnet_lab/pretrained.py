@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,7 +150,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         damaged_newer = sum(p > path for p in list_checkpoints(ckpt_dir))
     elif not path.is_file():
         bare = str(path).removeprefix("checkpoint=")  # resnet-lab-lesion's spelling
-        hint = f": give the path alone, {bare}" if bare != str(path) and Path(bare).exists() else ""
+        given_as = bare != str(path) and Path(bare).exists()
+        hint = f": give the path alone, {shlex.quote(bare)}" if given_as else ""
         raise CheckpointError(
             f"{path}: no checkpoint (no such checkpoint file or run folder){hint}"
         )

@@ -427,7 +427,7 @@ def run_folder_problem(run_dir: Path, key: str, sweep: bool) -> str | None:
             f"{key}={run_dir} holds a lesion study (lesion.json): give the run a folder of its "
             "own (or none for a new dated one)"
         )
-    if outer := next((p for p in run_dir.absolute().parents if holds_a_run(p)), None):
+    if outer := next((p for p in run_dir.resolve().parents if holds_a_run(p)), None):
         return (  # its TensorBoard events would show as that run's, the report count both
             f"{key}={run_dir} lies inside the run in {outer}: give the run a folder of its own"
         )

@@ -633,7 +633,8 @@ class Trainer:
             run_values = " ".join(pasteable_override(k, before[k]) for k in differences[:8])
             raise ResumeDiffers(
                 f"resume=true with a different config than the run in {self.run_dir} ({detail}); "
-                f"continue it as it trained with {run_values}, or start a new run"
+                f"continue it as it trained with {run_values}, or start a new run",
+                {key: now[key] for key in differences},
             )
 
     # -- the loop ----------------------------------------------------------------------------

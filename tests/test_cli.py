@@ -541,7 +541,7 @@ def test_a_file_given_as_the_run_folder_names_the_folder(
             ],
             "shortcut=gate,scale sweeps over values that hydra.sweep.subdir=${experiment.name}/seed"
             "${seed} leaves out of the jobs' folder names: its jobs would share folders; give one "
-            "value per hydra.sweep.dir (make reproduce-table: per RESULTS)",
+            "value per hydra.sweep.dir",
         ),
         (  # without a row: the jobs went to /seed0 and /seed1
             ["-m", "seed=0,1", "hydra.sweep.subdir=${experiment.name}/seed${seed}"],
@@ -694,7 +694,7 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_hydra(
     check_command_line(["seed=1"], "resnet-lab")  # the default moved, to a folder it can make
     # a blank variable: the runs went below / (Path("") is ".", then "/DATE/TIME"); a file
     for variable, args in [("RESNET_LAB_OUTPUTS", ["seed=1"]), ("RESNET_LAB_MULTIRUN", ["-m"])]:
-        monkeypatch.setenv(variable, " ")
+        monkeypatch.setenv(variable, "")
         with pytest.raises(SystemExit):
             check_command_line(args, "resnet-lab")
         assert capsys.readouterr().err == (
@@ -708,7 +708,10 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_hydra(
     monkeypatch.setenv("RESNET_LAB_OUTPUTS", str(tmp_path / "a_file"))
     with pytest.raises(SystemExit):
         check_command_line(["seed=1"], "resnet-lab")
-    assert f"{tmp_path / 'a_file'} is a file, not a folder, where" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"resnet-lab: error: {tmp_path / 'a_file'} is a file, not a folder, where "
+        f"RESNET_LAB_OUTPUTS puts the outputs ({tmp_path / 'a_file'}/): give it a folder\n"
+    )
 
 
 def test_a_run_folder_without_write_permission_is_one_message(
@@ -1762,10 +1765,20 @@ def test_a_row_whose_name_is_not_its_path_is_refused(tmp_path: Path) -> None:
         (rows / f"{name}.yaml").write_text(
             f"# @package _global_\nexperiment:\n  name: {says}\n  table: Mine\n"
         )
+    (rows / "on_gate.yaml").write_text(  # a row built on one of the lab's, renamed
+        "# @package _global_\ndefaults:\n  - /experiment/table1: gate_b6\nexperiment:\n"
+        "  name: ours/on_gate\nshortcut:\n  gate_bias: -3\n"
+    )
     search = f"hydra.searchpath=[file://{tmp_path}]"
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        for row in ("+experiment=ours/good", "+experiment/ours=good", "+experiment=table1/dropout"):
-            cfg = compose("config", [search, row], return_hydra_config=True)
+        for row in (
+            ["+experiment=ours/good"],
+            ["+experiment/ours=good"],
+            ["+experiment=table1/dropout"],
+            ["+experiment=ours/on_gate"],
+            ["+experiment=table1/dropout", "experiment.name=mine"],  # the user's to give
+        ):
+            cfg = compose("config", [search, *row], return_hydra_config=True)
             _check_row_name(cfg, cfg.hydra)
         cfg = compose("config", [search, "+experiment=ours/bad"], return_hydra_config=True)
         with pytest.raises(UserError) as refused:
@@ -1796,3 +1809,58 @@ def test_the_argparse_tools_tell_a_mistake_in_one_line(
     err = capsys.readouterr().err
     assert stopped.value.code == 2 and message in err
     assert err.count("\n") == 1 and err.endswith(" (see --help)\n"), err
+
+
+def test_what_the_new_checks_must_not_refuse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A review of the day's checks found valid commands refused: folders read as typed ('..'
+    from inside a run), a lesion study inside a run's folder, subdirs naming a group's setting,
+    a resolver or a typed experiment.name, a config shown."""
+    from resnet_lab.command_line import check_command_line
+
+    run = tmp_path / "run"
+    (run / "ckpt").mkdir(parents=True)
+    (run / "result.json").write_text("{}")
+    monkeypatch.chdir(run)
+    accepted = [
+        ["hydra.run.dir=../other"],
+        ["-m", "seed=0,1", "hydra.sweep.dir=../sweep"],
+        ["--cfg", "job", "hydra.run.dir=inner"],  # prints only
+        [
+            "-m",
+            "shortcut=gate,identity",
+            "hydra.sweep.subdir=${shortcut.name}",
+            "hydra.sweep.dir=/x",
+        ],
+        ["-m", "seed=0,1", "hydra.sweep.subdir=${now:%H-%M-%S-%f}", "hydra.sweep.dir=/x"],
+        ["-m", "+experiment/table6=resnet20,resnet32", "hydra.sweep.subdir=${model.depth}"],
+        [
+            "-m",
+            "seed=0,1",
+            "experiment.name=mine",
+            "hydra.sweep.subdir=${experiment.name}/seed${seed}",
+            "hydra.sweep.dir=/x",
+        ],
+    ]
+    for args in accepted:
+        check_command_line(args, "resnet-lab", True)
+    check_command_line(["checkpoint=.", "hydra.run.dir=lesion"], "resnet-lab-lesion")  # a study
+    for args, said in [
+        (
+            ["--seed", "-1"],
+            "--seed is no flag of this command: its settings are key=value: seed=-1",
+        ),
+        (
+            ["--resume"],
+            "--resume is no flag of this command: its settings are key=value: resume=true",
+        ),
+        (["--batch-size", "64"], "its settings are key=value: trainer.batch_size=64"),
+        (["-m", "trainer.lr=range(0.1,0.5,0.0)"], "trainer.lr=range(0.1,0.5,0.0): Invalid range"),
+        (["hydra.run.dir=" + "a" * 300], "the file system refuses it (File name too long)"),
+        (["-m", "hydra.sweep.dir=" + "a" * 300], "the file system refuses it (File name too long)"),
+    ]:
+        with pytest.raises(SystemExit):
+            check_command_line(args, "resnet-lab", True)
+        err = capsys.readouterr().err
+        assert said in err and err.count("\n") == 1, err

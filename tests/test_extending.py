@@ -145,3 +145,14 @@ def test_the_api_refuses_a_misspelt_key_and_composes_inside_hydra() -> None:
         compose_config([], config_name="lesions")
     with initialize_config_module(config_module="resnet_lab.conf", version_base="1.3"):
         assert compose_config(["seed=3"]).seed == 3
+
+
+def test_the_api_takes_a_config_file_name_and_names_no_row_it_was_not_given() -> None:
+    from resnet_lab.api import compose_config
+
+    assert compose_config(["seed=3"], config_name="config.yaml").seed == 3
+    with pytest.raises(ConfigError) as refused:  # experiment.name alone chooses no row
+        build_model(["experiment.name=mine", "model.depth=21"])
+    assert "+experiment" not in str(refused.value)
+    with pytest.raises(ConfigError, match=r"^model\.depth: not a key=value setting$"):
+        build_model(["model.depth"])  # no '(see --help)': the API has none

@@ -66,7 +66,7 @@ def test_parallel_sweep_report_and_rerun(tmp_path: Path) -> None:
     assert "not counted" not in report  # the sweep's runs have their rows' settings
 
 
-def test_a_sweep_resumed_with_its_values_reordered_says_job_n_continues_folder_n(
+def test_a_sweep_resumed_with_its_values_reordered_names_the_folder_of_the_run(
     tmp_path: Path,
 ) -> None:
     """seed=1,0 after seed=0,1: each job was refused as a changed resume of the other's run,
@@ -77,9 +77,12 @@ def test_a_sweep_resumed_with_its_values_reordered_says_job_n_continues_folder_n
     assert out.returncode == 1, out.stderr[-3000:]
     assert (
         f"resume=true with a different config than the run in {tmp_path}/0 (seed: 0 -> 1); "
-        "continue it as it trained with seed=0, or start a new run (job N continues folder N: "
-        "give the sweep's values in the order they were first given)" in out.stderr
+        f"continue it as it trained with seed=0, or start a new run (the run this job asks for "
+        f"is in {tmp_path}/1: give the sweep's values in the order they were first given)"
+        in out.stderr
     )
+    changed = run_cli([*sweep, "seed=0,1", "trainer.lr=0.05", "resume=true"])  # no reorder
+    assert "trainer.lr: 0.1 -> 0.05" in changed.stderr and "order" not in changed.stderr
 
 
 @pytest.mark.parametrize("launcher", ["basic", "parallel"])
@@ -141,6 +144,17 @@ def test_make_reproduce_table_runs_the_documented_sweep() -> None:
         check=True,
     ).stdout
     assert "--accept trainer.precision" in accepting
+    # make report: the profile given, else the one found (smoke results after the default
+    # PROFILE=paper reported nothing, over the smoke report); several RESULTS folders
+    assert "--profile" not in accepting
+    smoke = subprocess.run(
+        ["make", "-n", "report", "PROFILE=smoke", "RESULTS=/a /b"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "--results /a /b --seed-list 0 --profile smoke" in smoke
     paper = subprocess.run(
         ["make", "-n", "reproduce-table"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout
@@ -183,7 +197,7 @@ def test_make_reproduce_table_runs_and_reports_rows_of_ones_own_config_dir(
     )
     assert no_runs.returncode == 2
     assert no_runs.stderr.startswith(
-        f"RESULTS=nowhere ({tmp_path.resolve() / 'nowhere'}) does not exist: make "
+        f"RESULTS: nowhere ({tmp_path.resolve() / 'nowhere'}) does not exist: make "
         "reproduce-table writes its runs there; give RESULTS=DIR\n"
     )
     out = subprocess.run(

@@ -87,7 +87,8 @@ def build_network(cfg: Any) -> nn.Module:
         check_model_options(cfg)
         return ARCHS.get(cfg.model.arch).build(cfg)
     except ConfigError as e:
-        if row := (cfg.get("experiment") or {}).get("name"):  # a setting the user never typed
+        experiment = cfg.get("experiment") or {}
+        if (row := experiment.get("name")) and experiment.get("table"):  # a row chose options
             raise ConfigError(
                 f"{e} (+experiment={row} sets its row's options, which another choice on the "
                 "command line may contradict)"
