@@ -483,3 +483,55 @@ def test_an_option_a_row_set_is_told_with_the_row() -> None:
         "shortcut=gate / highway / shortcut_gate (+experiment=table1/gate_b6 sets its row's "
         "options, which another choice on the command line may contradict)"
     )
+
+
+def _layer_names(modules: nn.Module) -> list[str]:
+    return [type(m).__name__ for m in modules]
+
+
+def test_relu_only_pre_activation_shares_its_relu_and_ends_with_one() -> None:
+    """Table 2's ReLU-only pre-activation: the first unit and each downsampling unit take the
+    ReLU before the split (conv1-BN in the stem), and the last sum gets a ReLU alone."""
+    net = build_model(["model.width=4", "model.depth=20", "after_add=relu_preact"])
+    assert _layer_names(net.stem) == ["Conv2d", "BatchNorm2d"]
+    shared = [i for i, u in enumerate(net.units) if not isinstance(u.shared_head, nn.Identity)]
+    assert shared == [0, 3, 6]
+    assert all(_layer_names(net.units[i].shared_head) == ["ReLU"] for i in shared)
+    assert _layer_names(net.final) == ["ReLU"]
+
+
+@pytest.mark.parametrize("after_add", ["relu", "identity"])
+def test_the_logits_are_the_classifier_of_the_spatial_mean_after_the_final_activation(
+    after_add: str,
+) -> None:
+    """Global average pooling (not max), after a pre-activation net's last BN-ReLU (ReLU and
+    the mean do not commute); the classifier's bias starts at zero, as the authors' code."""
+    torch.manual_seed(0)
+    net = build_model(["model.width=4", "model.depth=8", f"after_add={after_add}"]).eval()
+    assert net.fc.bias.eq(0).all()
+    for bn in (m for m in net.modules() if isinstance(m, nn.BatchNorm2d)):
+        bn.running_mean.normal_()  # away from init: a BN in the wrong place shows
+    seen: dict[str, Tensor] = {}
+    net.units[-1].register_forward_hook(lambda module, inputs, out: seen.setdefault("out", out))
+    logits = net(torch.randn(2, 3, 32, 32))
+    torch.testing.assert_close(logits, net.fc(net.final(seen["out"]).mean((2, 3))))
+
+
+def test_a_conv1x1_shortcut_keeps_its_bn_in_a_pre_activation_net() -> None:
+    net = build_model(["model.width=4", "model.depth=8", "shortcut=conv1x1", "after_add=identity"])
+    assert all(_layer_names(u.shortcut.projection) == ["Conv2d", "BatchNorm2d"] for u in net.units)
+
+
+def test_densenet_refuses_a_resnet_downsampling_option() -> None:
+    with pytest.raises(ConfigError, match="downsample"):
+        build_model(["model=densenet", "model.downsample=projection"])
+
+
+def test_the_description_names_the_unit_and_reads_a_config_from_before_model_arch() -> None:
+    from resnet_lab.api import compose_config
+    from resnet_lab.models.network import describe_network
+
+    cfg = OmegaConf.to_container(compose_config(["model.depth=20"]), resolve=True)
+    assert describe_network(cfg).endswith("unit=post_act+relu")
+    del cfg["model"]["arch"]  # a run saved before the option
+    assert describe_network(cfg).startswith("basic ResNet-20")

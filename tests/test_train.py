@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -140,6 +141,72 @@ def test_grouped_bn_running_statistics_are_the_mean_of_the_groups() -> None:
     with pytest.raises(ValueError, match="a batch of 6 images does not split into groups of 4"):
         grouped(x[:6])
     assert "group=4" in repr(grouped)
+
+
+def _a_trained_bn(channels: int = 3) -> torch.nn.BatchNorm2d:
+    """A BN away from its initial state: the layouts of groups and statistics then show."""
+    torch.manual_seed(0)
+    bn = torch.nn.BatchNorm2d(channels)
+    with torch.no_grad():
+        bn.weight.copy_(torch.rand(channels) + 0.5)
+        bn.bias.copy_(torch.randn(channels))
+        bn.running_mean.copy_(torch.randn(channels))
+        bn.running_var.copy_(torch.rand(channels) + 0.5)
+    return bn
+
+
+def test_a_grouped_bn_from_a_trained_state_equals_the_groups_apart_and_evaluates_as_bn() -> None:
+    """From initial statistics (mean 0, variance 1) every layout of the groups' copies is the
+    same; evaluation (a batch of 1,000, not the group) uses the running statistics."""
+    bn = _a_trained_bn()
+    groups = [copy.deepcopy(bn) for _ in range(2)]
+    grouped = group_batch_norms(torch.nn.Sequential(copy.deepcopy(bn)), 4)[0]
+    x = torch.randn(8, 3, 5, 5)
+    torch.testing.assert_close(grouped(x), torch.cat([groups[0](x[:4]), groups[1](x[4:])]))
+    for name in ("running_mean", "running_var"):
+        mean = (getattr(groups[0], name) + getattr(groups[1], name)) / 2
+        torch.testing.assert_close(getattr(grouped, name), mean)
+    trained = _a_trained_bn().eval()
+    grouped = group_batch_norms(torch.nn.Sequential(copy.deepcopy(trained)), 8)[0].eval()
+    x = torch.randn(16, 3, 5, 5)
+    torch.testing.assert_close(grouped(x), trained(x))
+
+
+def test_every_hparam_a_run_writes_is_a_column_of_its_type() -> None:
+    """TensorBoard hides a value without its column, and filters a number typed as text as
+    text; the recipe's and input's columns named here, not read from the module's lists."""
+    from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
+
+    from resnet_lab.hparams import columns, start_records
+
+    kinds = columns()
+    for recipe in ("lr", "batch_size", "momentum", "weight_decay", "nesterov", "warmup_steps"):
+        assert f"trainer.{recipe}" in kinds
+    for recipe in ("warmup_lr", "milestones", "lr_decay"):
+        assert f"trainer.{recipe}" in kinds
+    for option in ("split", "augment", "pad_mode", "normalization", "limit"):
+        assert f"data.{option}" in kinds
+    for overrides in ([], ["shortcut=gate"], ["model=densenet"], ["trainer.bn_group=64"]):
+        for key, value in hparams_of(compose_config(["model.depth=8", *overrides])).items():
+            assert key in kinds, key
+            if kinds[key] is bool:
+                assert isinstance(value, bool), key
+            elif kinds[key] in (int, float):
+                assert isinstance(value, int | float) and not isinstance(value, bool), key
+            else:
+                assert isinstance(value, str), key
+    limited = compose_config(["model.depth=8", "data.limit=100"])
+    assert hparams_of(limited)["data.limit"] == 100
+    densenet = hparams_of(compose_config(["model=densenet"]))  # no residual units, no row
+    assert (densenet["shortcut"], densenet["after_add"], densenet["experiment"]) == ("-",) * 3
+    record = start_records(limited)[0]
+    data = plugin_data_pb2.HParamsPluginData.FromString(
+        record.value[0].metadata.plugin_data.content
+    )
+    types = {info.name: info.type for info in data.experiment.hparam_infos}
+    number = api_pb2.DataType.DATA_TYPE_FLOAT64
+    assert types["depth"] == types["seed"] == types["trainer.lr"] == types["data.limit"] == number
+    assert types["shortcut"] == api_pb2.DataType.DATA_TYPE_STRING
 
 
 def test_test_at_best_val_reports_the_test_error_the_validation_chose(
