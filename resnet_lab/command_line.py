@@ -415,7 +415,7 @@ def _a_folder_inside_a_run(args: list[str]) -> str | None:
         if key not in ("hydra.run.dir", "hydra.sweep.dir") or not value.strip() or "${" in value:
             continue
         try:  # as the system will find it: '..' after a link is the link's target's parent
-            folder = Path(value).expanduser().resolve()
+            folder = Path(value).resolve()
             around = [*([folder] if key == "hydra.sweep.dir" else []), *folder.parents]
             run = next((p for p in around if holds_a_run(p)), None)
         except OSError:  # a name too long, a folder not searchable: told by other checks
@@ -468,7 +468,8 @@ def _a_default_output_folder_that_cannot_be_made(args: list[str], config_name: s
     given = {a.partition("=")[0].lstrip("+") for a in args}
     if prints_only(args) or folder_key in given or _config_folders(args) != [CONF_DIR]:
         return None
-    for variable in re.findall(r"\$\{oc\.env:(\w+)", _folder_template(config_name, is_sweep(args))):
+    variables = re.findall(r"\$\{oc\.env:(\w+)", _folder_template(config_name, is_sweep(args)))
+    for variable in variables:
         if os.environ.get(variable) == "":  # Path("") is ".": the runs went to /DATE/TIME
             return (
                 f"{variable} is empty (an unset shell variable?): the outputs would go below "
@@ -476,7 +477,6 @@ def _a_default_output_folder_that_cannot_be_made(args: list[str], config_name: s
             )
     root = outputs_root(config_name, is_sweep(args))
     if problem := cannot_make(root, file_told=False):
-        variables = re.findall(r"\$\{oc\.env:(\w+)", _folder_template(config_name, is_sweep(args)))
         if moved := [v for v in variables if os.environ.get(v)]:  # the user's choice of folder
             return f"{problem}, where {moved[0]} puts the outputs ({root}/): give it a folder"
         return (
