@@ -6,13 +6,12 @@ from typing import TYPE_CHECKING
 
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException
 from omegaconf import DictConfig
 
 from resnet_lab.command_line import (
     a_word_that_is_no_override,
     override_problem,
+    parsed_overrides,
     unknown_keys,
     wrong_type,
 )
@@ -58,11 +57,7 @@ def compose_config(overrides: list[str] | None = None, config_name: str = "confi
 
 def _a_sweep(overrides: list[str]) -> str | None:
     """``seed=0,1``: one config is composed (Hydra: "Ambiguous value ... add --multirun")."""
-    for override in overrides:
-        try:
-            (parsed,) = OverridesParser.create().parse_overrides([override])
-        except HydraException:
-            continue  # Hydra's message says what is wrong with it
+    for override, parsed in parsed_overrides(overrides):
         if parsed.is_sweep_override():
             return f"{override} sweeps over values: the API composes one config, give one value"
     return None

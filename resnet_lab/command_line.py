@@ -36,7 +36,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from resnet_lab.config import CONF_DIR, Config, in_schema, schema_keys, unknown_keys_message
-from resnet_lab.run_folder import holds_a_run, run_folder_problem
+from resnet_lab.run_folder import enclosing_run, holds_a_run, run_folder_problem
 
 # Hydra runs one of these modes; each flag as typed -> the mode's long name.
 _MODES = {
@@ -132,7 +132,7 @@ def _a_sweep_of_no_jobs(args: list[str]) -> str | None:
     """``interval(...)``, which Hydra's basic sweeper cannot run (its trace), a range of no
     values (``range(5,0)``: a sweep of no jobs, exit 0) or a range Python refuses (``range(1,5,0)``:
     a ValueError trace)."""
-    for arg, override in _parsed(args):
+    for arg, override in parsed_overrides(args):
         key = arg.partition("=")[0].lstrip("+~")
         if override.value_type == ValueType.INTERVAL_SWEEP and not _another_sweeper(args):
             return (
@@ -163,7 +163,7 @@ def _a_sweep_without_multirun(args: list[str], schema: type) -> str | None:
     --cfg, whose answer advises the -m that is then refused beside it)."""
     if is_sweep(args):
         return None
-    for arg, override in _parsed(args):
+    for arg, override in parsed_overrides(args):
         if not override.is_sweep_override():
             continue
         if prints_only(args):
@@ -182,7 +182,7 @@ def _hydra_problem(args: list[str]) -> str | None:
     lists its search path, exit 1, and make reproduce-table took it for a failed run), or a
     key of Hydra's own config it does not have (``hydra.run.dirr``: Hydra advises the '+',
     with which the setting is silently ignored)."""
-    for arg, override in _parsed(args):
+    for arg, override in parsed_overrides(args):
         key = override.key_or_group
         if override.is_delete() or override.package is not None:
             continue
@@ -414,10 +414,10 @@ def _a_folder_inside_a_run(args: list[str]) -> str | None:
         key, _, value = arg.lstrip("+").partition("=")
         if key not in ("hydra.run.dir", "hydra.sweep.dir") or not value.strip() or "${" in value:
             continue
-        try:  # as the system will find it: '..' after a link is the link's target's parent
+        try:
             folder = Path(value).resolve()
-            around = [*([folder] if key == "hydra.sweep.dir" else []), *folder.parents]
-            run = next((p for p in around if holds_a_run(p)), None)
+            swept_run = key == "hydra.sweep.dir" and holds_a_run(folder)
+            run = folder if swept_run else enclosing_run(folder)
         except OSError:  # a name too long, a folder not searchable: told by other checks
             continue
         if run and folder != run / "ckpt":  # a run's checkpoints: run_folder_problem says
@@ -628,11 +628,12 @@ def _sweep_overrides(args: list[str]) -> list[tuple[str, Override]]:
     otherwise (folders added with -cp or hydra.searchpath may hold groups it cannot see)."""
     if not is_sweep(args) or _config_folders(args) is None:
         return []
-    return _parsed(args)
+    return parsed_overrides(args)
 
 
-def _parsed(args: list[str]) -> list[tuple[str, Override]]:
-    """Each override as typed, with Hydra's reading of it."""
+def parsed_overrides(args: list[str]) -> list[tuple[str, Override]]:
+    """Each override as typed, with Hydra's reading of it (those Hydra cannot read left out:
+    its own message says what is wrong)."""
     parser = OverridesParser.create()
     parsed = []
     for arg in args:
@@ -688,7 +689,7 @@ def no_job_would_train(args: list[str]) -> str | None:
     flags = {long_flag(arg) for arg in args if arg.startswith("-")}
     if not is_sweep(args) or flags - {"-m", "--multirun"} or _config_folders(args) != [CONF_DIR]:
         return None
-    parsed = {override.key_or_group: override for _, override in _parsed(args)}
+    parsed = {override.key_or_group: override for _, override in parsed_overrides(args)}
     launcher = parsed.get("hydra/launcher")
     if launcher is not None and launcher.value() not in LOCAL_LAUNCHERS:
         return None
@@ -710,7 +711,7 @@ def override_problem(args: list[str]) -> str | None:
         return None
     added: set[str] = set()
     rows: dict[str, str] = {}  # an added experiment's group: the override that chose it
-    for arg, override in _parsed(args):
+    for arg, override in parsed_overrides(args):
         key = override.key_or_group
         if key.startswith("hydra") or override.package is not None or override.is_delete():
             continue
@@ -758,7 +759,7 @@ def unknown_keys(args: list[str], schema: type) -> list[str]:
     if _config_folders(args) is None or _shell_completion(args):
         return []
     unknown = []
-    for _, override in _parsed(args):
+    for _, override in parsed_overrides(args):
         key = override.key_or_group
         if key.startswith("hydra") or override.package is not None:
             continue
@@ -777,7 +778,7 @@ def wrong_type(args: list[str], schema: type) -> str | None:
     if _config_folders(args) is None:  # another primary config: other settings
         return None
     typed = OmegaConf.structured(schema)
-    for arg, override in _parsed(args):
+    for arg, override in parsed_overrides(args):
         key = override.key_or_group
         if override.is_add() or override.is_delete() or override.package is not None:
             continue
@@ -860,7 +861,7 @@ def _jobs_sharing_a_folder(args: list[str]) -> str | None:
             "only a row sets (+experiment=...): without one they would be made at the file "
             "system's root"
         )
-    for arg, override in _parsed(args):
+    for arg, override in parsed_overrides(args):
         if override.is_sweep_override() and not _named_in(override.key_or_group, named):
             return (
                 f"{arg} sweeps over values that hydra.sweep.subdir={subdir} leaves out of the "

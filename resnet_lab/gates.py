@@ -39,6 +39,7 @@ from resnet_lab import stopping
 from resnet_lab.console import OneLineParser
 from resnet_lab.errors import UserError
 from resnet_lab.evaluate import in_flags, positive_int, precision_note, unused_root_note
+from resnet_lab.run_folder import held_record
 
 log = logging.getLogger(__name__)
 
@@ -248,9 +249,9 @@ def _output_folder(out: Path | None, ckpt_dir: Path) -> Path:
     out = out or (ckpt_dir.parent if ckpt_dir.name == "ckpt" else ckpt_dir) / "gates"
     if out.exists() and not out.is_dir():
         raise UserError(f"{named} {out} is a file: give a folder for the gate statistics")
-    if held := [name for name in ("result.json", "ckpt", "lesion.json") if (out / name).exists()]:
+    if held := held_record(out):
         raise UserError(  # its TensorBoard events would show as that run's or study's
-            f"{named} {out} holds a run or a lesion study ({held[0]}): give the gate statistics "
+            f"{named} {out} holds a run or a lesion study ({held}): give the gate statistics "
             "a folder of their own (the default is the run's gates/)"
         )
     try:

@@ -83,7 +83,7 @@ from resnet_lab.models import ResNet
 from resnet_lab.models.shortcuts import IdentityShortcut
 from resnet_lab.paths import path_study, paths_markdown, plot_paths
 from resnet_lab.pretrained import NormalizedNet, read_checkpoint
-from resnet_lab.run_folder import discard_refused_folder, into_the_log_file
+from resnet_lab.run_folder import discard_refused_folder, held_record, into_the_log_file
 
 log = logging.getLogger(__name__)
 
@@ -1022,11 +1022,10 @@ def _check_output_folder(out: Path) -> None:
     the new lesion.json, and TensorBoard would show both studies as one."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} is a file, not a folder: give the study a folder")
-    held = [name for name in ("lesion.json", "result.json", "ckpt") if (out / name).exists()]
-    if held:
-        what = "a lesion study" if held[0] == "lesion.json" else "a training run"
+    if held := held_record(out):
+        what = "a lesion study" if held == "lesion.json" else "a training run"
         raise ConfigError(
-            f"{out} already holds {what} ({held[0]}): give the study a folder of its own "
+            f"{out} already holds {what} ({held}): give the study a folder of its own "
             "(hydra.run.dir=..., or none for a new dated one)"
         )
 

@@ -410,6 +410,18 @@ def holds_a_run(run_dir: Path) -> bool:
     return any((run_dir / name).exists() for name in ("result.json", "ckpt", LOCK_NAME))
 
 
+def enclosing_run(folder: Path) -> Path | None:
+    """The run folder ``folder`` lies inside, found as the system finds it ('..' after a link
+    is the link's target's parent)."""
+    return next((p for p in folder.resolve().parents if holds_a_run(p)), None)
+
+
+def held_record(folder: Path) -> str | None:
+    """What a study's or a run's folder holds that a new output must not be written beside:
+    ``lesion.json``, ``result.json`` or ``ckpt`` (the first found)."""
+    return next((n for n in ("lesion.json", "result.json", "ckpt") if (folder / n).exists()), None)
+
+
 def run_folder_problem(run_dir: Path, key: str, sweep: bool) -> str | None:
     """Why ``run_dir`` cannot be a run's folder, if it cannot: a run's checkpoint folder (given
     for the run's own), a lesion study's folder (TensorBoard would show the study and the run
@@ -427,7 +439,7 @@ def run_folder_problem(run_dir: Path, key: str, sweep: bool) -> str | None:
             f"{key}={run_dir} holds a lesion study (lesion.json): give the run a folder of its "
             "own (or none for a new dated one)"
         )
-    if outer := next((p for p in run_dir.resolve().parents if holds_a_run(p)), None):
+    if outer := enclosing_run(run_dir):
         return (  # its TensorBoard events would show as that run's, the report count both
             f"{key}={run_dir} lies inside the run in {outer}: give the run a folder of its own"
         )
