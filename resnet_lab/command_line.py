@@ -35,7 +35,14 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-from resnet_lab.config import CONF_DIR, Config, in_schema, schema_keys, unknown_keys_message
+from resnet_lab.config import (
+    CONF_DIR,
+    Config,
+    in_schema,
+    row_header_problem,
+    schema_keys,
+    unknown_keys_message,
+)
 from resnet_lab.run_folder import enclosing_run, holds_a_run, run_folder_problem
 
 # Hydra runs one of these modes; each flag as typed -> the mode's long name.
@@ -728,6 +735,8 @@ def override_problem(args: list[str]) -> str | None:
                 return f"{arg}: an experiment is added to the run's settings: write +{arg}"
             if adds and (problem := _a_second_row(arg, key, rows)):
                 return problem
+            if problem := _a_row_hydra_would_misread(key, override, args):
+                return problem
             added |= {key} if adds else set()
         elif not adds:
             section = key.rpartition(".")[0]
@@ -749,6 +758,28 @@ def _a_second_row(arg: str, key: str, rows: dict[str, str]) -> str | None:
             "(the rows of several tables: make reproduce-table TABLES=...)"
         )
     rows[key] = arg
+    return None
+
+
+def _a_row_hydra_would_misread(group: str, override: Override, args: list[str]) -> str | None:
+    """A row of one's own (--config-dir) without ``# @package _global_`` first: Hydra's answer
+    is five lines of ConfigKeyError about ``experiment.model``. Each row a sweep chooses too."""
+    if group.partition("/")[0] != "experiment":
+        return None
+    value = override.value()
+    if isinstance(value, Glob):
+        names = value.filter(_options(group, args))
+    elif override.is_sweep_override():
+        names = [str(name) for name in override.sweep_string_iterator()]
+    else:
+        names = [str(value)]
+    for name in names:
+        name = name.removesuffix(".yaml").lstrip("/")
+        for folder in _config_folders(args) or []:
+            if (row := folder / group / f"{name}.yaml").is_file():
+                if problem := row_header_problem(row):
+                    return problem
+                break  # Hydra reads the first folder's
     return None
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from hydra.plugins.config_source import ConfigSource
 from omegaconf import DictConfig, OmegaConf
 
 import resnet_lab.conf
@@ -189,6 +190,36 @@ def check_known_keys(cfg: DictConfig) -> None:
     unknown = keys_not_in_schema(cfg, Config)
     if unknown:
         raise ConfigError(unknown_keys_message(unknown))
+
+
+def row_header_problem(path: Path) -> str | None:
+    """Why Hydra would not merge a row file's settings into the run's: a row sets model.,
+    trainer. and experiment. alike, so its header must say ``# @package _global_``, and Hydra
+    reads a header only up to its first line that is no ``# @`` line (a comment above it hides
+    it). Read by Hydra's own header parser, so the check and the run agree."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None  # Hydra and the report say what is wrong with the file
+    try:
+        package = ConfigSource._get_header_dict(text[:512])["package"]  # as much as Hydra reads
+    except ValueError as e:  # e.g. "# @package _global_ extra"
+        return f"experiment file {path}: its header cannot be read ({e})"
+    if package == "_global_" or _holds_no_settings(text):
+        return None
+    said = f" (its header says @package {package})" if package else ""
+    return (
+        f"experiment file {path} does not begin with `# @package _global_`{said}, so Hydra would "
+        "not read its settings as the run's: make that line its first"
+    )
+
+
+def _holds_no_settings(text: str) -> bool:
+    """An empty row (or one YAML cannot read: Hydra says where) is in no package's way."""
+    try:
+        return not OmegaConf.create(text)
+    except Exception:  # YAML's and OmegaConf's errors alike
+        return True
 
 
 def unknown_keys_message(names: list[str]) -> str:

@@ -40,6 +40,7 @@ from resnet_lab.config import (
     DataCfg,
     ExperimentCfg,
     flatten_keys,
+    row_header_problem,
     with_closest_key,
     with_schema_defaults,
 )
@@ -266,8 +267,8 @@ def _row_classes(path: Path, row: DictConfig | ListConfig, config_dirs: Sequence
     try:
         if not isinstance(row, DictConfig):
             return DataCfg.num_classes
-        explicit = OmegaConf.select(row, "data.num_classes") if _is_global(path) else None
-        if explicit is not None:  # (in another package the key is not the run's data's)
+        explicit = OmegaConf.select(row, "data.num_classes")
+        if explicit is not None:
             return int(explicit)
         for choice in row.get("defaults") or []:
             for key, name in choice.items() if isinstance(choice, DictConfig) else ():
@@ -277,17 +278,6 @@ def _row_classes(path: Path, row: DictConfig | ListConfig, config_dirs: Sequence
         first = str(exc).strip().splitlines()[0]
         raise ConfigError(f"experiment file {path}: its data's num_classes: {first}") from None
     return DataCfg.num_classes
-
-
-def _is_global(path: Path) -> bool:
-    """Whether the file's header says ``# @package _global_`` (the experiment files do)."""
-    with path.open(encoding="utf-8") as lines:
-        for line in lines:
-            if not line.startswith("#"):
-                return False
-            if line.lstrip("# ").startswith("@package") and line.split()[-1] == "_global_":
-                return True
-    return False
 
 
 def _group_classes(path: Path, name: str, config_dirs: Sequence[Path]) -> int:
@@ -313,6 +303,8 @@ def load_experiments(
                 f"experiment file {path}: reported={block.reported!r} must be the paper's error "
                 "in percent (e.g. '6.61'), 'fail' or null (no published figure)"
             )
+        if problem := row_header_problem(path):  # a row no run can train
+            raise ConfigError(problem)
         default_name = path.relative_to(directory).with_suffix("").as_posix()
         experiments.append(
             Experiment(

@@ -1163,6 +1163,48 @@ def test_a_config_folder_given_with_config_dir_is_searched_too(
     )
 
 
+def test_a_row_of_ones_own_without_the_global_package_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hydra put such a row's settings under experiment. and answered in five lines of
+    ConfigKeyError (Key 'model' not in 'ExperimentCfg'); it reads the header only up to the
+    first line that is no ``# @`` line. Chosen alone or by a sweep, it is one line naming it."""
+    from resnet_lab.command_line import check_command_line
+    from resnet_lab.config import row_header_problem
+
+    mine = tmp_path / "my_conf"
+    rows = mine / "experiment" / "mine"
+    rows.mkdir(parents=True)
+    (rows / "good.yaml").write_text("# @package _global_\n# my row\nmodel:\n  depth: 8\n")
+    headers = {
+        "bare": "",
+        "below": "# my row\n# @package _global_\n",  # a comment above it ends the header
+        "other": "# @package experiment\n",
+    }
+    for stem, header in headers.items():
+        (rows / f"{stem}.yaml").write_text(f"{header}model:\n  depth: 8\n")
+    (tmp_path / "empty").mkdir()
+    for stem in headers:
+        said = f"experiment file {rows / stem}.yaml does not begin with `# @package _global_`"
+        for args in (
+            ["-cd", str(mine), f"+experiment=mine/{stem}"],
+            ["-m", "-cd", str(mine), f"+experiment=mine/good,mine/{stem}"],
+            ["-m", "-cd", str(mine), "+experiment/mine=glob(*)"],
+        ):
+            if args[-1].endswith("glob(*)") and stem != "bare":
+                continue  # the glob meets bare.yaml first
+            _refused_before_hydra(
+                ["resnet-lab"], args, said, tmp_path / "empty", monkeypatch, capsys
+            )
+    assert "(its header says @package experiment)" in str(row_header_problem(rows / "other.yaml"))
+    (rows / "bare.yaml").write_text("# @package _global_ extra\n")
+    unread = "its header cannot be read (Too many components"
+    assert unread in str(row_header_problem(rows / "bare.yaml"))
+    for stem in headers:
+        (rows / f"{stem}.yaml").unlink()
+    check_command_line(["-m", "-cd", str(mine), "+experiment/mine=glob(*)"], "resnet-lab", True)
+
+
 def test_every_spelling_of_config_dir_is_followed(tmp_path: Path) -> None:
     """argparse takes -cd=DIR, -cdDIR and prefixes of --config-dir: each must find the user's
     rows (a spelling not followed refused a valid row as missing)."""
