@@ -10,20 +10,28 @@ So the lab writes the three records itself, with tensorboard's own protocol buff
   and the run's session start (its values: the options its variants use, left out otherwise);
 * at the end, the session's status (a diverged run is a failure) and the final metrics.
 
-TensorBoard keeps the first record of each tag in a run, so a resumed run's table row is its
-first launch's; the metrics are scalar tags, read at their latest step.
+TensorBoard keeps the first record of each tag in a run (its event accumulator stores a tag's
+first metadata only), so a resumed run first drops its earlier launches' records from its
+events files: its row is then its latest launch's (a completed run extended until it diverged
+showed SUCCESS). The metrics are scalar tags, read at their latest step.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import struct
 import time
+from pathlib import Path
 from typing import Any
 
+from google.protobuf.message import DecodeError
 from omegaconf import DictConfig, OmegaConf
+from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.compat.proto.summary_pb2 import Summary
+from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
+from resnet_lab.checkpoint import atomic_write_bytes
 from resnet_lab.config import CONF_DIR, AfterAddCfg, DataCfg, ModelCfg, ShortcutCfg, TrainerCfg
 from resnet_lab.models import ARCHS, SHORTCUTS
 
@@ -185,6 +193,46 @@ def end_record(status: str) -> Summary:
     return _summary(
         metadata.SESSION_END_INFO_TAG, plugin_data_pb2.HParamsPluginData(session_end_info=end)
     )
+
+
+SESSION_TAGS = frozenset(
+    (metadata.EXPERIMENT_TAG, metadata.SESSION_START_INFO_TAG, metadata.SESSION_END_INFO_TAG)
+)
+
+
+def drop_sessions(run_dir: Path) -> None:
+    """Remove the earlier launches' HParams records from a run's events files (call before a
+    resumed run writes its own, holding the run's lock); each changed file is replaced whole."""
+    for events in sorted(run_dir.glob("events.out.tfevents.*")):
+        data = events.read_bytes()
+        kept = without_sessions(data)
+        if len(kept) < len(data):
+            atomic_write_bytes(events, kept)
+
+
+def without_sessions(data: bytes) -> bytes:
+    """An events file's bytes less the records of HParams sessions. Records are TFRecords (a
+    length, its CRC, an Event, the Event's CRC), kept byte for byte; from the first one that
+    does not read back (the half-written last record of a killed writer) the rest is kept as
+    it is."""
+    kept, at = [], 0
+    while at + 12 <= len(data):
+        header = data[at : at + 8]
+        (length,) = struct.unpack("<Q", header)
+        end = at + 12 + length + 4
+        if end > len(data) or struct.unpack("<I", data[at + 8 : at + 12])[0] != masked_crc32c(
+            header
+        ):
+            break
+        try:
+            event = Event.FromString(data[at + 12 : at + 12 + length])
+        except DecodeError:
+            break
+        if not any(value.tag in SESSION_TAGS for value in event.summary.value):
+            kept.append(data[at:end])
+        at = end
+    kept.append(data[at:])
+    return b"".join(kept)
 
 
 def custom_scalars_layout() -> dict[str, dict[str, list[Any]]]:

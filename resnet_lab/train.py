@@ -497,7 +497,7 @@ class Trainer:
         self.writer: Any = None  # TensorBoard's SummaryWriter
         try:  # from here a second signal, an error, a full disk are recorded in result.json
             self._open_records(self.state.step if loaded else None)
-            self._start_hparams()
+            self._start_hparams(resumed=bool(loaded))
             # the run's config (Hydra's .hydra/ keeps each launch's); equal to the checkpoint's
             # but for the keys a resume may change
             atomic_write_text(self.run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
@@ -892,12 +892,15 @@ class Trainer:
             self.result["error"] = error
         write_result(self.run_dir, self.result)
 
-    def _start_hparams(self) -> None:
+    def _start_hparams(self, resumed: bool) -> None:
         """The run's row in TensorBoard's HParams table, from its start: a run still training
-        (or interrupted) shows its latest errors there too; and the Custom Scalars chart."""
-        from resnet_lab.hparams import custom_scalars_layout, start_records
+        (or interrupted) shows its latest errors there too; and the Custom Scalars chart. A
+        resumed run's row is this launch's (TensorBoard would show the first launch's)."""
+        from resnet_lab.hparams import custom_scalars_layout, drop_sessions, start_records
 
         try:
+            if resumed:
+                drop_sessions(self.run_dir)
             for record in start_records(self.cfg):
                 self.writer.file_writer.add_summary(record, self.state.step)
             self.writer.add_custom_scalars(custom_scalars_layout())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import re
 import shlex
@@ -257,6 +258,44 @@ def test_a_completed_run_extends_and_max_steps_never_falls_below_the_step(
     (tmp_path / "result.json").unlink()  # as if killed after the last checkpoint
     with pytest.raises(ConfigError, match=r"at step 20, past trainer\.max_steps=10"):
         fit([*short, "resume=true"], tmp_path)
+
+
+def test_the_hparams_table_shows_the_latest_launch_of_a_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TensorBoard keeps the first record of a tag in a run: a completed run extended until it
+    diverged still showed SUCCESS. A resumed run drops its earlier launches' records (and
+    keeps every curve, and an events file's half-written last record, as they were)."""
+    from tensorboard.plugins.hparams import api_pb2
+
+    fit([*ARGS, "trainer.max_steps=10"], tmp_path)
+    assert _session_end(tmp_path) == api_pb2.Status.STATUS_SUCCESS
+    (first,) = tmp_path.glob("events.out.tfevents.*")
+    first.write_bytes(first.read_bytes() + b"\x07\x00")  # as a killed writer leaves it
+    curves = scalars(tmp_path)
+    real_advance = Trainer.advance
+
+    def diverge(self: Trainer) -> tuple[torch.Tensor, torch.Tensor]:
+        loss, wrong = real_advance(self)
+        return loss * math.nan, wrong
+
+    monkeypatch.setattr(Trainer, "advance", diverge)
+    assert fit([*ARGS, "resume=true"], tmp_path)["status"] == "diverged"  # extended: 10 -> 20
+    assert _session_end(tmp_path) == api_pb2.Status.STATUS_FAILURE
+    extended = scalars(tmp_path)
+    assert all(extended[tag][: len(points)] == points for tag, points in curves.items())
+    assert first.read_bytes().endswith(b"\x07\x00")
+
+
+def _session_end(run_dir: Path) -> int:
+    """The status TensorBoard's HParams dashboard shows for the run."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    content = events.PluginTagToContent("hparams")["_hparams_/session_end_info"]
+    return HParamsPluginData.FromString(content).session_end_info.status
 
 
 def test_progress_is_recorded_at_every_checkpoint(
