@@ -160,9 +160,29 @@ def _a_sweep_of_no_jobs(args: list[str]) -> str | None:
 
 
 def _another_sweeper(args: list[str]) -> bool:
-    """An optimising sweeper chosen (hydra/sweeper=optuna, ...): it samples interval()."""
+    """An optimising sweeper chosen (hydra/sweeper=optuna, ...), on the command line or in a
+    row's defaults (``override hydra/sweeper: optuna``, as Hydra's Optuna example): it
+    samples interval()."""
     chosen = [a.partition("=")[2] for a in args if a.lstrip("+").startswith("hydra/sweeper=")]
-    return bool(chosen) and chosen[-1] != "basic"
+    if chosen:
+        return chosen[-1] != "basic"
+    return any(
+        _chooses_a_sweeper(row)
+        for _, override in parsed_overrides(args)
+        for row in _row_files(override.key_or_group, override, args)
+    )
+
+
+def _chooses_a_sweeper(row: Path) -> bool:
+    try:
+        defaults = OmegaConf.load(row).get("defaults") or []
+    except Exception:  # Hydra says what is wrong with the file
+        return False
+    return any(
+        isinstance(entry, DictConfig)
+        and any(str(key).split()[-1].strip("/") == "hydra/sweeper" for key in entry)
+        for entry in defaults
+    )
 
 
 def _a_sweep_without_multirun(args: list[str], schema: type) -> str | None:
@@ -764,8 +784,17 @@ def _a_second_row(arg: str, key: str, rows: dict[str, str]) -> str | None:
 def _a_row_hydra_would_misread(group: str, override: Override, args: list[str]) -> str | None:
     """A row of one's own (--config-dir) without ``# @package _global_`` first: Hydra's answer
     is five lines of ConfigKeyError about ``experiment.model``. Each row a sweep chooses too."""
+    for row in _row_files(group, override, args):
+        if problem := row_header_problem(row):
+            return problem
+    return None
+
+
+def _row_files(group: str, override: Override, args: list[str]) -> list[Path]:
+    """The files of the rows an override of the experiment group chooses (a sweep's too), as
+    Hydra finds them: in the first config folder that has one."""
     if group.partition("/")[0] != "experiment":
-        return None
+        return []
     value = override.value()
     if isinstance(value, Glob):
         names = value.filter(_options(group, args))
@@ -773,14 +802,12 @@ def _a_row_hydra_would_misread(group: str, override: Override, args: list[str]) 
         names = [str(name) for name in override.sweep_string_iterator()]
     else:
         names = [str(value)]
+    files = []
     for name in names:
         name = name.removesuffix(".yaml").lstrip("/")
-        for folder in _config_folders(args) or []:
-            if (row := folder / group / f"{name}.yaml").is_file():
-                if problem := row_header_problem(row):
-                    return problem
-                break  # Hydra reads the first folder's
-    return None
+        found = (folder / group / f"{name}.yaml" for folder in _config_folders(args) or [])
+        files += [row for row in found if row.is_file()][:1]
+    return files
 
 
 def unknown_keys(args: list[str], schema: type) -> list[str]:

@@ -1205,6 +1205,25 @@ def test_a_row_of_ones_own_without_the_global_package_is_refused(
     check_command_line(["-m", "-cd", str(mine), "+experiment/mine=glob(*)"], "resnet-lab", True)
 
 
+def test_interval_is_left_to_the_sweeper_a_row_chooses(tmp_path: Path) -> None:
+    """Hydra's Optuna example chooses its sweeper in the experiment's defaults: interval() was
+    refused as the basic sweeper's whatever the row chose."""
+    from resnet_lab.command_line import check_command_line
+
+    rows = tmp_path / "my_conf" / "experiment" / "mine"
+    rows.mkdir(parents=True)
+    (rows / "search.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /hydra/sweeper: optuna\n"
+    )
+    (rows / "plain.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /shortcut: gate\n"
+    )
+    interval = ["-m", "-cd", str(tmp_path / "my_conf"), "trainer.lr=interval(0.01,0.1)"]
+    check_command_line([*interval, "+experiment=mine/search"], "resnet-lab", True)
+    with pytest.raises(SystemExit):
+        check_command_line([*interval, "+experiment=mine/plain"], "resnet-lab", True)
+
+
 def test_every_spelling_of_config_dir_is_followed(tmp_path: Path) -> None:
     """argparse takes -cd=DIR, -cdDIR and prefixes of --config-dir: each must find the user's
     rows (a spelling not followed refused a valid row as missing)."""
