@@ -88,6 +88,8 @@ reproduce-table:
 	    "started; the other tables and the report would be refused alike" >&2; exit 2; fi; \
 	  if [ $$rc -ne 0 ]; then failed=$$rc; echo "== $$table: a run failed (exit $$rc)" >&2; fi; \
 	done; \
+	[ -d "$(RESULTS)" ] || { echo "== no table started a run: nothing to report in" \
+	  "$(RESULTS)" >&2; exit 1; }; \
 	$(REPORT) && exit $$failed
 
 SEED_LIST = $(subst $(space),$(comma),$(sort $(subst $(comma), ,$(SEEDS))))# each seed once

@@ -271,6 +271,28 @@ def test_a_failed_table_does_not_stop_the_others_or_the_report(tmp_path: Path) -
     assert (tmp_path / "report.md").exists()
 
 
+def test_a_target_in_which_no_table_started_a_run_says_so(tmp_path: Path) -> None:
+    """No data where the rows look: each table exits 1 before any job starts, and the closing
+    report refused with "results directory ... does not exist" (a stand-in resnet-lab exits as
+    such a table does)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "resnet-lab").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "resnet-lab").chmod(0o755)
+    results = tmp_path / "results"
+    out = subprocess.run(
+        ["make", "reproduce-table", "PROFILE=smoke", "TABLES=table3 table6", f"RESULTS={results}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"},
+    )
+    assert out.returncode != 0 and "== table6: a run failed (exit 1)" in out.stderr
+    assert f"== no table started a run: nothing to report in {results}\n" in out.stderr
+    assert "does not exist" not in out.stderr and not results.exists()
+
+
 def test_a_table_stopped_by_a_signal_stops_the_target(tmp_path: Path) -> None:
     """Ctrl-C stops the whole target: no next table, no report (a resnet-lab that exits 130)."""
     bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
