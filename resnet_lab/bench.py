@@ -41,7 +41,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from resnet_lab.api import compose_config
 from resnet_lab.command_line import override_problem
-from resnet_lab.console import OneLineParser
+from resnet_lab.console import OneLineParser, PrintVersion
 from resnet_lab.data import (
     DeviceData,
     TrainBatches,
@@ -643,6 +643,7 @@ def _parser() -> argparse.ArgumentParser:
         "batch and device) and print images/s, their ratio, peak memory and the time of a full "
         "run. Defaults: ResNet-20 on CPU, ResNet-110 on CUDA.",
     )
+    p.add_argument("--version", action=PrintVersion, nargs=0, help="print the versions and exit")
     p.add_argument(
         "overrides",
         nargs="*",

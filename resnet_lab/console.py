@@ -34,6 +34,15 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+class PrintVersion(argparse.Action):
+    """``--version`` of a tool run as a module (``python -m resnet_lab.bench``): the console
+    scripts' line, unwrapped (argparse's own action wraps it to the terminal's width)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> NoReturn:
+        print(version_line(parser.prog))
+        parser.exit()
+
+
 STOPS = (signal.SIGINT, signal.SIGTERM)
 HYDRA_TOOLS = ("resnet-lab", "resnet-lab-lesion")  # Hydra's own --version names Hydra's
 

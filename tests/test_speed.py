@@ -568,6 +568,20 @@ def test_a_contender_failing_in_a_timed_round_leaves_the_others_timed() -> None:
     assert bad.step is None and bad.round_s == [] and bad.error == "RuntimeError: boom"
 
 
+def test_the_benchmark_tells_its_versions_as_the_tools_do(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README: --version on every tool; the benchmark refused it (and argparse's own action
+    wraps the line to the terminal's width)."""
+    monkeypatch.setenv("COLUMNS", "40")
+    with pytest.raises(SystemExit) as done:
+        bench.main(["--version"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("python -m resnet_lab.bench 0.") and out.count("\n") == 1
+    assert "hydra-core" in out
+
+
 def test_an_interrupted_benchmark_says_so(
     capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
