@@ -7,6 +7,7 @@ import csv
 import json
 import logging
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -524,6 +525,21 @@ def test_deep_residual_learning_rows_train_as_their_table6_twin(row: str, twin: 
     """Fig. 6 curves and the highway rows compare with Table 6: the same recipe, to the letter."""
     trainer = compose_config([f"+experiment/{row}"]).trainer
     assert trainer == compose_config([f"+experiment/{twin}"]).trainer
+
+
+def test_the_documented_wrn_command_by_hand_trains_the_row() -> None:
+    """docs/neighbours.md gives WRN-28-10's row and its options by hand: the by-hand command
+    left out the row's input pipeline (the report then set its runs apart as other settings)."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "neighbours.md").read_text()
+    row, by_hand = re.search(
+        r"resnet-lab (\+experiment=neighbours/wrn_28_10) +# or, by hand:\nresnet-lab (.*?)\n```",
+        text,
+        re.DOTALL,
+    ).groups()
+    composed = [compose_config(shlex.split(args.replace("\\\n", " "))) for args in (row, by_hand)]
+    for cfg in composed:
+        del cfg.experiment
+    assert composed[0] == composed[1]
 
 
 @pytest.mark.parametrize(("group", "count"), sorted(GROUPS.items()))
