@@ -32,10 +32,12 @@ class CheckpointError(UserError):
     """No usable checkpoint where one was expected."""
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
+def atomic_write_bytes(path: Path, data: bytes, stem: str | None = None) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``. The
+    temporary file is named after ``stem`` if given, else after ``path`` (a reader that takes
+    files by their name, as TensorBoard does events files, must not take it for one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{TEMPORARY_INFIX}{os.getpid()}")
+    tmp = path.with_name(f".{stem or path.name}{TEMPORARY_INFIX}{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
             f.write(data)

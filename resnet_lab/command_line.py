@@ -39,7 +39,8 @@ from resnet_lab.config import (
     CONF_DIR,
     Config,
     in_schema,
-    row_header_problem,
+    load_row,
+    row_problem,
     schema_keys,
     unknown_keys_message,
 )
@@ -160,29 +161,14 @@ def _a_sweep_of_no_jobs(args: list[str]) -> str | None:
 
 
 def _another_sweeper(args: list[str]) -> bool:
-    """An optimising sweeper chosen (hydra/sweeper=optuna, ...), on the command line or in a
-    row's defaults (``override hydra/sweeper: optuna``, as Hydra's Optuna example): it
-    samples interval()."""
+    """An optimising sweeper, which samples interval(), chosen (hydra/sweeper=optuna, ...) or
+    possibly chosen: by configs of the user's own (--config-dir, hydra.searchpath), in a row's
+    defaults as in Hydra's Optuna example, or in whatever those include. The lab's own configs
+    choose none."""
     chosen = [a.partition("=")[2] for a in args if a.lstrip("+").startswith("hydra/sweeper=")]
     if chosen:
         return chosen[-1] != "basic"
-    return any(
-        _chooses_a_sweeper(row)
-        for _, override in parsed_overrides(args)
-        for row in _row_files(override.key_or_group, override, args)
-    )
-
-
-def _chooses_a_sweeper(row: Path) -> bool:
-    try:
-        defaults = OmegaConf.load(row).get("defaults") or []
-    except Exception:  # Hydra says what is wrong with the file
-        return False
-    return any(
-        isinstance(entry, DictConfig)
-        and any(str(key).split()[-1].strip("/") == "hydra/sweeper" for key in entry)
-        for entry in defaults
-    )
+    return _config_folders(args) != [CONF_DIR]
 
 
 def _a_sweep_without_multirun(args: list[str], schema: type) -> str | None:
@@ -755,7 +741,7 @@ def override_problem(args: list[str]) -> str | None:
                 return f"{arg}: an experiment is added to the run's settings: write +{arg}"
             if adds and (problem := _a_second_row(arg, key, rows)):
                 return problem
-            if problem := _a_row_hydra_would_misread(key, override, args):
+            if problem := _a_mistake_in_a_row(key, override, args):
                 return problem
             added |= {key} if adds else set()
         elif not adds:
@@ -781,13 +767,43 @@ def _a_second_row(arg: str, key: str, rows: dict[str, str]) -> str | None:
     return None
 
 
-def _a_row_hydra_would_misread(group: str, override: Override, args: list[str]) -> str | None:
-    """A row of one's own (--config-dir) without ``# @package _global_`` first: Hydra's answer
-    is five lines of ConfigKeyError about ``experiment.model``. Each row a sweep chooses too."""
+def _a_mistake_in_a_row(group: str, override: Override, args: list[str]) -> str | None:
+    """A row of one's own with a mistake (no ``# @package _global_`` first, a misspelt key, a
+    value of the wrong type, an option its defaults choose that is not there): Hydra answered
+    in five lines (ConfigKeyError, its search path), a YAML mistake with a trace. Each row a
+    sweep chooses too."""
     for row in _row_files(group, override, args):
-        if problem := row_header_problem(row):
+        if problem := row_problem(row) or _a_choice_not_there(row, args):
             return problem
     return None
+
+
+def _a_choice_not_there(row: Path, args: list[str]) -> str | None:
+    """``- override /shortcut: gat`` in a row's defaults list."""
+    for group, value in _row_defaults(row):
+        if group.startswith("hydra") or not isinstance(value, str) or not _is_group(group, args):
+            continue
+        if problem := _missing_choice(
+            f"{group}: {value}", group, value.removesuffix(".yaml"), args
+        ):
+            return f"experiment file {row}, defaults: {problem}"
+    return None
+
+
+def _row_defaults(row: Path) -> list[tuple[str, Any]]:
+    """The (group, choice) pairs of a row's defaults list that name their group absolutely
+    (``override /shortcut: gate`` gives ``shortcut``); [] where the file cannot be read."""
+    try:
+        defaults = load_row(row).get("defaults") or []
+    except Exception:  # the row's own check says what is wrong with it
+        return []
+    pairs = []
+    for entry in defaults if isinstance(defaults, ListConfig) else []:
+        for key, value in entry.items() if isinstance(entry, DictConfig) else ():
+            name = str(key).split()[-1].partition("@")[0]
+            if name.startswith("/"):
+                pairs.append((name.strip("/"), value))
+    return pairs
 
 
 def _row_files(group: str, override: Override, args: list[str]) -> list[Path]:
@@ -798,8 +814,10 @@ def _row_files(group: str, override: Override, args: list[str]) -> list[Path]:
     value = override.value()
     if isinstance(value, Glob):
         names = value.filter(_options(group, args))
-    elif override.is_sweep_override():
+    elif override.value_type in (ValueType.CHOICE_SWEEP, ValueType.SIMPLE_CHOICE_SWEEP):
         names = [str(name) for name in override.sweep_string_iterator()]
+    elif override.is_sweep_override():
+        return []  # range() or interval() of rows: Hydra's to refuse
     else:
         names = [str(value)]
     files = []

@@ -17,7 +17,7 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.plugins.config_source import ConfigSource
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 import resnet_lab.conf
 from resnet_lab.errors import ConfigError
@@ -192,34 +192,86 @@ def check_known_keys(cfg: DictConfig) -> None:
         raise ConfigError(unknown_keys_message(unknown))
 
 
-def row_header_problem(path: Path) -> str | None:
-    """Why Hydra would not merge a row file's settings into the run's: a row sets model.,
-    trainer. and experiment. alike, so its header must say ``# @package _global_``, and Hydra
-    reads a header only up to its first line that is no ``# @`` line (a comment above it hides
-    it). Read by Hydra's own header parser, so the check and the run agree."""
+def _header(path: Path) -> str:
+    with path.open(encoding="utf-8") as text:
+        return text.read(512)  # as much as Hydra's file config source reads
+
+
+def declares_global_package(path: Path) -> bool:
+    """Whether Hydra reads the file's keys as the run's (its header: ``# @package _global_``)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None  # Hydra and the report say what is wrong with the file
+        return ConfigSource._get_header_dict(_header(path))["package"] == "_global_"
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+
+
+def _header_problem(path: Path, has_settings: bool) -> str | None:
+    """Why Hydra would not read a row's settings as the run's: a row sets model., trainer. and
+    experiment. alike, so its header must say ``# @package _global_``, and Hydra reads a header
+    only up to its first line that is no ``# @`` line (a comment above it hides it). Read by
+    Hydra's own header parser, so the check and the run agree. A row of a defaults list alone
+    (``- /experiment/common/base@_global_``) sets nothing itself: any header will do."""
+    header = _header(path)
     try:
-        package = ConfigSource._get_header_dict(text[:512])["package"]  # as much as Hydra reads
+        package = ConfigSource._get_header_dict(header)["package"]
     except ValueError as e:  # e.g. "# @package _global_ extra"
         return f"experiment file {path}: its header cannot be read ({e})"
-    if package == "_global_" or _holds_no_settings(text):
+    if package == "_global_" or not has_settings:
         return None
+    if header.startswith("\ufeff"):
+        return (
+            f"experiment file {path} begins with a byte-order mark, which hides its header "
+            "from Hydra: save it as UTF-8 without one"
+        )
     said = f" (its header says @package {package})" if package else ""
     return (
-        f"experiment file {path} does not begin with `# @package _global_`{said}, so Hydra would "
-        "not read its settings as the run's: make that line its first"
+        f"experiment file {path} does not begin with `# @package _global_`{said}: without it "
+        "Hydra reads the row's keys below experiment., not as the run's; make that line its first"
     )
 
 
-def _holds_no_settings(text: str) -> bool:
-    """An empty row (or one YAML cannot read: Hydra says where) is in no package's way."""
+def load_row(path: Path) -> DictConfig | ListConfig:
+    """A row file as OmegaConf reads it; a YAML mistake is one line that names the place."""
     try:
-        return not OmegaConf.create(text)
-    except Exception:  # YAML's and OmegaConf's errors alike
-        return True
+        return OmegaConf.load(path)
+    except Exception as exc:  # YAML's message runs over several lines: its problem and place
+        problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+        if context := getattr(exc, "context", None):  # e.g. "expected a single document"
+            problem = f"{context}: {problem}"
+        mark = getattr(exc, "problem_mark", None)
+        place = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"experiment file {path} cannot be read: {problem}{place}") from None
+
+
+def row_problem(path: Path) -> str | None:
+    """What Hydra would answer in several lines, or a YAML trace, once a row is chosen: YAML
+    it cannot read, its header, a setting the schema lacks or a value of
+    the wrong type. (The groups its defaults list chooses are the command line's to check.)"""
+    try:
+        row = load_row(path)
+    except ConfigError as e:
+        return str(e)
+    if not isinstance(row, DictConfig):
+        return f"experiment file {path}: a row is a mapping of settings (model:, experiment:, ...)"
+    settings = OmegaConf.masked_copy(row, [key for key in row if key not in ("defaults", "hydra")])
+    if problem := _header_problem(path, has_settings=bool(settings)):
+        return problem
+    if unknown := keys_not_in_schema(settings, _config_schema()):
+        named = ", ".join(with_closest_key(name, Config) for name in unknown)
+        return f"experiment file {path}: unknown key(s) {named}: not a resnet-lab setting"
+    try:
+        OmegaConf.merge(_config_schema(), settings)
+    except Exception as exc:  # a wrong type: OmegaConf's first line, and the key
+        first = str(exc).strip().splitlines()[0]
+        key = getattr(exc, "full_key", None)
+        return f"experiment file {path}: {first}" + (f" ({key})" if key else "")
+    return None
+
+
+@functools.cache
+def _config_schema() -> DictConfig:
+    """The run's schema as OmegaConf builds it (slow: built once; merges copy it)."""
+    return OmegaConf.structured(Config)
 
 
 def unknown_keys_message(names: list[str]) -> str:

@@ -13,7 +13,8 @@ So the lab writes the three records itself, with tensorboard's own protocol buff
 TensorBoard keeps the first record of each tag in a run (its event accumulator stores a tag's
 first metadata only), so a resumed run first drops its earlier launches' records from its
 events files: its row is then its latest launch's (a completed run extended until it diverged
-showed SUCCESS). The metrics are scalar tags, read at their latest step.
+showed SUCCESS), in a TensorBoard started after the resume (a running one keeps what it read).
+The metrics are scalar tags, read at their latest step.
 """
 
 from __future__ import annotations
@@ -206,8 +207,8 @@ def drop_sessions(run_dir: Path) -> None:
     for events in sorted(run_dir.glob("events.out.tfevents.*")):
         data = events.read_bytes()
         kept = without_sessions(data)
-        if len(kept) < len(data):
-            atomic_write_bytes(events, kept)
+        if len(kept) < len(data):  # (a temporary name without "tfevents": not read as one)
+            atomic_write_bytes(events, kept, stem="hparams-dropped")
 
 
 def without_sessions(data: bytes) -> bytes:

@@ -39,8 +39,10 @@ from resnet_lab.config import (
     Config,
     DataCfg,
     ExperimentCfg,
+    declares_global_package,
     flatten_keys,
-    row_header_problem,
+    load_row,
+    row_problem,
     with_closest_key,
     with_schema_defaults,
 )
@@ -228,19 +230,6 @@ def known_profiles() -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / "profile").glob("*.yaml"))
 
 
-def _load_row(path: Path) -> DictConfig | ListConfig:
-    """A row file as OmegaConf reads it; a YAML mistake is one line that names the place."""
-    try:
-        return OmegaConf.load(path)
-    except Exception as exc:  # YAML's message runs over several lines: its problem and place
-        problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
-        if context := getattr(exc, "context", None):  # e.g. "expected a single document"
-            problem = f"{context}: {problem}"
-        mark = getattr(exc, "problem_mark", None)
-        place = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError(f"experiment file {path} cannot be read: {problem}{place}") from None
-
-
 def _experiment_block(path: Path, loaded: DictConfig | ListConfig) -> DictConfig:
     """A row file's ``experiment:`` block, typed by the schema the trainer uses; a user's
     mistake in it (a wrong type, no mapping) is one line that names the place."""
@@ -295,7 +284,11 @@ def load_experiments(
     directory = directory or experiments_dir()
     experiments = []
     for path in sorted(directory.rglob("*.yaml")):
-        loaded = _load_row(path)
+        loaded = load_row(path)
+        if isinstance(loaded, DictConfig) and not (
+            "experiment" in loaded or declares_global_package(path)
+        ):
+            continue  # not a row: a config rows include (``- /experiment/common/base@_global_``)
         block = _experiment_block(path, loaded)
         figure = _as_float(block.reported)
         if block.reported not in (None, "fail") and not (figure is not None and 0 <= figure <= 100):
@@ -303,7 +296,7 @@ def load_experiments(
                 f"experiment file {path}: reported={block.reported!r} must be the paper's error "
                 "in percent (e.g. '6.61'), 'fail' or null (no published figure)"
             )
-        if problem := row_header_problem(path):  # a row no run can train
+        if problem := row_problem(path):  # a row no run can train
             raise ConfigError(problem)
         default_name = path.relative_to(directory).with_suffix("").as_posix()
         experiments.append(

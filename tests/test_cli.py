@@ -523,6 +523,10 @@ def test_a_file_given_as_the_run_folder_names_the_folder(
         # sweeps Hydra's basic sweeper runs as no jobs (exit 0), or not at all (its trace)
         (["-m", "seed=range(5,0)"], "seed=range(5,0) gives no values, a sweep of no jobs"),
         (["-m", "seed=range(1,5,0)"], "seed=range(1,5,0): range() arg 3 must not be zero"),
+        (  # a sweep of rows by interval(): the rows' own check gave a HydraException trace
+            ["-m", "+experiment=interval(0,1)"],
+            "+experiment=interval(0,1): interval() is sampled by an optimising sweeper",
+        ),
         (
             ["trainer.lr=interval(0.01,0.1)"],  # told as no sweep of values, with -m or not
             "trainer.lr=interval(0.01,0.1): interval() is sampled by an optimising sweeper "
@@ -1170,7 +1174,7 @@ def test_a_row_of_ones_own_without_the_global_package_is_refused(
     ConfigKeyError (Key 'model' not in 'ExperimentCfg'); it reads the header only up to the
     first line that is no ``# @`` line. Chosen alone or by a sweep, it is one line naming it."""
     from resnet_lab.command_line import check_command_line
-    from resnet_lab.config import row_header_problem
+    from resnet_lab.config import row_problem
 
     mine = tmp_path / "my_conf"
     rows = mine / "experiment" / "mine"
@@ -1196,18 +1200,97 @@ def test_a_row_of_ones_own_without_the_global_package_is_refused(
             _refused_before_hydra(
                 ["resnet-lab"], args, said, tmp_path / "empty", monkeypatch, capsys
             )
-    assert "(its header says @package experiment)" in str(row_header_problem(rows / "other.yaml"))
+    assert "(its header says @package experiment)" in str(row_problem(rows / "other.yaml"))
     (rows / "bare.yaml").write_text("# @package _global_ extra\n")
     unread = "its header cannot be read (Too many components"
-    assert unread in str(row_header_problem(rows / "bare.yaml"))
-    for stem in headers:
+    assert unread in str(row_problem(rows / "bare.yaml"))
+    (rows / "bom.yaml").write_text("\ufeff# @package _global_\nmodel:\n  depth: 8\n")
+    assert "begins with a byte-order mark, which hides its header" in str(
+        row_problem(rows / "bom.yaml")
+    )
+    for stem in [*headers, "bom"]:
         (rows / f"{stem}.yaml").unlink()
-    check_command_line(["-m", "-cd", str(mine), "+experiment/mine=glob(*)"], "resnet-lab", True)
+    # a row of a defaults list alone sets nothing itself: Hydra composes it whatever its header
+    (rows / "base.yaml").write_text("model:\n  depth: 8\n")  # included @_global_, not a row
+    (rows / "on_base.yaml").write_text("defaults:\n  - /experiment/mine/base@_global_\n")
+    (rows / "none.yaml").write_text("defaults: []\n")
+    for row in ("on_base", "none"):
+        check_command_line(["-cd", str(mine), f"+experiment=mine/{row}"], "resnet-lab", True)
 
 
-def test_interval_is_left_to_the_sweeper_a_row_chooses(tmp_path: Path) -> None:
-    """Hydra's Optuna example chooses its sweeper in the experiment's defaults: interval() was
-    refused as the basic sweeper's whatever the row chose."""
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (
+            "model:\n  detph: 8\n",
+            ": unknown key(s) model.detph (did you mean model.depth?): not a resnet-lab setting",
+        ),
+        (
+            "model:\n  depth: abc\n",
+            ": Value 'abc' of type 'str' could not be converted to Integer (model.depth)",
+        ),
+        (
+            "experiment:\n  order: first\n",
+            ": Value 'first' of type 'str' could not be converted to Integer (experiment.order)",
+        ),
+        (
+            "defaults:\n  - override /shortcut: gat\n",
+            ", defaults: shortcut: gat: there is no shortcut/gat; shortcut/ holds conv1x1, ",
+        ),
+        (
+            "model: {depth: 8\n",
+            " cannot be read: while parsing a flow mapping: expected ',' or '}', but got "
+            "'<stream end>' (line 3, column 1)",
+        ),
+        ("- 1\n", ": a row is a mapping of settings (model:, experiment:, ...)"),
+    ],
+)
+def test_a_mistake_in_a_row_of_ones_own_is_one_line_naming_the_file(
+    body: str,
+    said: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Hydra answered in five lines (ConfigKeyError, its search path), a YAML mistake with a
+    trace; the report said nothing of it. Adding a row is one YAML file: its mistakes are told."""
+    rows = tmp_path / "my_conf" / "experiment" / "mine"
+    rows.mkdir(parents=True)
+    (rows / "row.yaml").write_text(f"# @package _global_\n{body}")
+    (tmp_path / "empty").mkdir()
+    said = f"experiment file {rows / 'row.yaml'}{said}"
+    for chosen in ("+experiment=mine/row", "+experiment/mine=glob(*)"):
+        args = ["-m", "-cd", str(tmp_path / "my_conf"), chosen]
+        _refused_before_hydra(["resnet-lab"], args, said, tmp_path / "empty", monkeypatch, capsys)
+    from resnet_lab import report
+
+    if "defaults" in body:  # the report reads no groups: the run's check is enough
+        return
+    with pytest.raises(report.ConfigError) as refused:  # the report: one line too
+        report.load_experiments(tmp_path / "my_conf" / "experiment")
+    assert str(refused.value).startswith(f"experiment file {rows / 'row.yaml'}")
+    assert "\n" not in str(refused.value)
+
+
+def test_a_row_of_ones_own_may_build_on_a_row_of_the_lab(tmp_path: Path) -> None:
+    """Its defaults choose a row of the lab's, which the check finds where Hydra does."""
+    from resnet_lab.command_line import check_command_line
+
+    mine = tmp_path / "my_conf"
+    (mine / "experiment" / "mine").mkdir(parents=True)
+    (mine / "experiment" / "mine" / "b6.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - /experiment/table1: gate_b6\n  - _self_\n"
+        "shortcut:\n  gate_bias_decay: false\nexperiment:\n  name: mine/b6\n"
+    )
+    check_command_line(["-cd", str(mine), "+experiment=mine/b6"], "resnet-lab", True)
+
+
+def test_interval_is_left_to_a_sweeper_ones_own_configs_may_choose(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hydra's Optuna example chooses its sweeper in the experiment's defaults, which may
+    include other configs: interval() was refused whatever a user's configs chose. The lab's
+    own choose none, and a sweeper chosen on the command line is the one."""
     from resnet_lab.command_line import check_command_line
 
     rows = tmp_path / "my_conf" / "experiment" / "mine"
@@ -1215,13 +1298,16 @@ def test_interval_is_left_to_the_sweeper_a_row_chooses(tmp_path: Path) -> None:
     (rows / "search.yaml").write_text(
         "# @package _global_\ndefaults:\n  - override /hydra/sweeper: optuna\n"
     )
-    (rows / "plain.yaml").write_text(
-        "# @package _global_\ndefaults:\n  - override /shortcut: gate\n"
-    )
-    interval = ["-m", "-cd", str(tmp_path / "my_conf"), "trainer.lr=interval(0.01,0.1)"]
-    check_command_line([*interval, "+experiment=mine/search"], "resnet-lab", True)
-    with pytest.raises(SystemExit):
-        check_command_line([*interval, "+experiment=mine/plain"], "resnet-lab", True)
+    interval = ["-m", "trainer.lr=interval(0.01,0.1)"]
+    for own in (
+        ["-cd", str(tmp_path / "my_conf"), "+experiment=mine/search"],
+        [f"hydra.searchpath=[file://{tmp_path / 'my_conf'}]"],
+    ):
+        check_command_line([*interval, *own], "resnet-lab", True)
+    (tmp_path / "empty").mkdir()
+    said = "trainer.lr=interval(0.01,0.1): interval() is sampled by an optimising sweeper"
+    for args in (interval, [*interval, "-cd", str(tmp_path / "my_conf"), "hydra/sweeper=basic"]):
+        _refused_before_hydra(["resnet-lab"], args, said, tmp_path / "empty", monkeypatch, capsys)
 
 
 def test_every_spelling_of_config_dir_is_followed(tmp_path: Path) -> None:

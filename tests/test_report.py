@@ -526,11 +526,17 @@ def test_a_row_no_run_can_train_is_refused_naming_its_file(tmp_path: Path) -> No
     with pytest.raises(report.ConfigError) as caught:
         report.load_experiments(tmp_path)
     assert str(caught.value) == (
-        f"experiment file {tmp_path / 'r.yaml'} does not begin with `# @package _global_`, so "
-        "Hydra would not read its settings as the run's: make that line its first"
+        f"experiment file {tmp_path / 'r.yaml'} does not begin with `# @package _global_`: "
+        "without it Hydra reads the row's keys below experiment., not as the run's; make that "
+        "line its first"
     )
     (tmp_path / "r.yaml").write_text(f"# @package _global_\n# my row\n{row}")
     assert [e.reported for e in report.load_experiments(tmp_path)] == ["5.0"]
+    # a config rows include (``- /experiment/common/base@_global_``) is no row: it has no
+    # experiment block and needs no header (the report refused every table for it)
+    (tmp_path / "common").mkdir()
+    (tmp_path / "common" / "base.yaml").write_text("model:\n  depth: 8\n")
+    assert [e.name for e in report.load_experiments(tmp_path)] == ["r"]
 
 
 def test_a_row_without_a_published_figure_is_reported_as_such(
@@ -675,6 +681,16 @@ def test_a_cifar100_row_fails_at_chance_not_at_20_percent(tmp_path: Path) -> Non
         report._own_experiments(own, [])
     (own / "experiment" / "mine" / "c.yaml").write_text(
         "# @package _global_\ndata:\n  num_classes: abc\nexperiment:\n  name: c\n"
+    )
+    with pytest.raises(
+        report.ConfigError,
+        match=r"c.yaml: Value 'abc' of type 'str' could not be converted to Integer "
+        r"\(data.num_classes\)",
+    ):
+        report._own_experiments(own, [])
+    (own / "data" / "mydata.yaml").write_text("name: cifar100\nnum_classes: abc\n")
+    (own / "experiment" / "mine" / "c.yaml").write_text(  # its data group's, then
+        "# @package _global_\ndefaults:\n  - override /data: mydata\nexperiment:\n  name: c\n"
     )
     with pytest.raises(
         report.ConfigError, match=r"c.yaml: its data's num_classes: invalid literal"

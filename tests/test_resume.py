@@ -280,7 +280,16 @@ def test_the_hparams_table_shows_the_latest_launch_of_a_run(
         return loss * math.nan, wrong
 
     monkeypatch.setattr(Trainer, "advance", diverge)
+    renamed, real_replace = [], os.replace
+
+    def replace(source: str | Path, target: str | Path) -> None:
+        renamed.append(Path(source).name)
+        real_replace(source, target)
+
+    monkeypatch.setattr(resnet_lab.checkpoint.os, "replace", replace)
     assert fit([*ARGS, "resume=true"], tmp_path)["status"] == "diverged"  # extended: 10 -> 20
+    # written beside it under a name TensorBoard does not read (a kill left a second copy)
+    assert renamed and not any("tfevents" in name for name in renamed)
     assert _session_end(tmp_path) == api_pb2.Status.STATUS_FAILURE
     extended = scalars(tmp_path)
     assert all(extended[tag][: len(points)] == points for tag, points in curves.items())
