@@ -768,42 +768,46 @@ def _a_second_row(arg: str, key: str, rows: dict[str, str]) -> str | None:
 
 
 def _a_mistake_in_a_row(group: str, override: Override, args: list[str]) -> str | None:
-    """A row of one's own with a mistake (no ``# @package _global_`` first, a misspelt key, a
-    value of the wrong type, an option its defaults choose that is not there): Hydra answered
-    in five lines (ConfigKeyError, its search path), a YAML mistake with a trace. Each row a
-    sweep chooses too."""
+    """A row of one's own with a mistake (its keys where Hydra would not read them as the
+    run's, a misspelt key, a value of the wrong type, an option its defaults choose that is
+    not there): Hydra answered in five lines (ConfigKeyError, its search path), a YAML mistake
+    with a trace. Each row a sweep chooses too."""
     for row in _row_files(group, override, args):
-        if problem := row_problem(row) or _a_choice_not_there(row, args):
+        if problem := row_problem(row, group) or _a_choice_not_there(row, args):
             return problem
     return None
 
 
 def _a_choice_not_there(row: Path, args: list[str]) -> str | None:
-    """``- override /shortcut: gat`` in a row's defaults list."""
-    for group, value in _row_defaults(row):
-        if group.startswith("hydra") or not isinstance(value, str) or not _is_group(group, args):
-            continue
-        if problem := _missing_choice(
-            f"{group}: {value}", group, value.removesuffix(".yaml"), args
-        ):
-            return f"experiment file {row}, defaults: {problem}"
-    return None
-
-
-def _row_defaults(row: Path) -> list[tuple[str, Any]]:
-    """The (group, choice) pairs of a row's defaults list that name their group absolutely
-    (``override /shortcut: gate`` gives ``shortcut``); [] where the file cannot be read."""
+    """``- override /shortcut: gat`` in a row's defaults list. Only entries naming a group of
+    the lab's absolutely, with a plain choice: not ``optional`` ones (Hydra skips those when
+    missing), interpolated (``${data}_recipe``) or mandatory (``???``) choices, Hydra's own
+    groups or relative ones."""
     try:
-        defaults = load_row(row).get("defaults") or []
+        raw = OmegaConf.to_container(load_row(row), resolve=False)
     except Exception:  # the row's own check says what is wrong with it
-        return []
-    pairs = []
-    for entry in defaults if isinstance(defaults, ListConfig) else []:
-        for key, value in entry.items() if isinstance(entry, DictConfig) else ():
-            name = str(key).split()[-1].partition("@")[0]
-            if name.startswith("/"):
-                pairs.append((name.strip("/"), value))
-    return pairs
+        return None
+    defaults = raw.get("defaults") if isinstance(raw, dict) else None
+    for entry in defaults if isinstance(defaults, list) else []:
+        for key, value in entry.items() if isinstance(entry, dict) else ():
+            words = str(key).split()
+            group = words[-1].partition("@")[0]
+            if "optional" in words or not group.startswith("/") or group.startswith("/hydra"):
+                continue
+            group = group.strip("/")
+            if not isinstance(value, str) or "${" in value or value == "???":
+                continue
+            choice = value.removesuffix(".yaml")
+            if not _is_group(group, args):
+                continue
+            if _is_group(f"{group}/{choice}", args):
+                return (
+                    f"experiment file {row}, defaults: {key}: {value} names a group of "
+                    f"configs: choose one of {group}/{choice}/"
+                )
+            if problem := _missing_choice(f"{key}: {value}", group, choice, args):
+                return f"experiment file {row}, defaults: {problem}"
+    return None
 
 
 def _row_files(group: str, override: Override, args: list[str]) -> list[Path]:

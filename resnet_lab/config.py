@@ -200,40 +200,27 @@ def _header(path: Path) -> str:
 def declares_global_package(path: Path) -> bool:
     """Whether Hydra reads the file's keys as the run's (its header: ``# @package _global_``)."""
     try:
-        return ConfigSource._get_header_dict(_header(path))["package"] == "_global_"
+        return _package(path, "experiment") == ""
     except (OSError, UnicodeDecodeError, ValueError):
         return False
 
 
-def _header_problem(path: Path, has_settings: bool) -> str | None:
-    """Why Hydra would not read a row's settings as the run's: a row sets model., trainer. and
-    experiment. alike, so its header must say ``# @package _global_``, and Hydra reads a header
-    only up to its first line that is no ``# @`` line (a comment above it hides it). Read by
-    Hydra's own header parser, so the check and the run agree. A row of a defaults list alone
-    (``- /experiment/common/base@_global_``) sets nothing itself: any header will do."""
-    header = _header(path)
-    try:
-        package = ConfigSource._get_header_dict(header)["package"]
-    except ValueError as e:  # e.g. "# @package _global_ extra"
-        return f"experiment file {path}: its header cannot be read ({e})"
-    if package == "_global_" or not has_settings:
-        return None
-    if header.startswith("\ufeff"):
-        return (
-            f"experiment file {path} begins with a byte-order mark, which hides its header "
-            "from Hydra: save it as UTF-8 without one"
-        )
-    said = f" (its header says @package {package})" if package else ""
-    return (
-        f"experiment file {path} does not begin with `# @package _global_`{said}: without it "
-        "Hydra reads the row's keys below experiment., not as the run's; make that line its first"
-    )
+def _package(path: Path, group: str) -> str:
+    """Where Hydra puts the keys of a config of ``group`` (dotted; "" for the run's own): its
+    header's ``@package``, read by Hydra's own parser (which stops at the first line that is no
+    ``# @`` line), else the group's. ValueError: a header Hydra cannot read."""
+    package = ConfigSource._get_header_dict(_header(path))["package"]
+    if package is None or package == "_group_":
+        return group.replace("/", ".")
+    return "" if package == "_global_" else package.removeprefix("_global_.")
 
 
 def load_row(path: Path) -> DictConfig | ListConfig:
-    """A row file as OmegaConf reads it; a YAML mistake is one line that names the place."""
+    """A row file as OmegaConf reads it (read once per version of the file: do not modify
+    it); a YAML mistake is one line that names the place."""
     try:
-        return OmegaConf.load(path)
+        stat = path.stat()
+        return _loaded(path, stat.st_mtime_ns, stat.st_size)
     except Exception as exc:  # YAML's message runs over several lines: its problem and place
         problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
         if context := getattr(exc, "context", None):  # e.g. "expected a single document"
@@ -243,19 +230,52 @@ def load_row(path: Path) -> DictConfig | ListConfig:
         raise ConfigError(f"experiment file {path} cannot be read: {problem}{place}") from None
 
 
-def row_problem(path: Path) -> str | None:
-    """What Hydra would answer in several lines, or a YAML trace, once a row is chosen: YAML
-    it cannot read, its header, a setting the schema lacks or a value of
-    the wrong type. (The groups its defaults list chooses are the command line's to check.)"""
+@functools.lru_cache(maxsize=256)
+def _loaded(path: Path, mtime_ns: int, size: int) -> DictConfig | ListConfig:
+    return OmegaConf.load(path)
+
+
+def row_problem(path: Path, group: str = "experiment") -> str | None:
+    """What Hydra would answer in several lines, or a YAML trace, once a row of ``group`` is
+    chosen: YAML it cannot read, keys the schema lacks or values of the wrong type where its
+    package puts them. A row sets model., trainer. and experiment. alike, so it says
+    ``# @package _global_`` first; one that only describes itself may live in experiment.'s.
+    (The options its defaults list chooses are the command line's to check.)"""
     try:
         row = load_row(path)
     except ConfigError as e:
         return str(e)
     if not isinstance(row, DictConfig):
         return f"experiment file {path}: a row is a mapping of settings (model:, experiment:, ...)"
-    settings = OmegaConf.masked_copy(row, [key for key in row if key not in ("defaults", "hydra")])
-    if problem := _header_problem(path, has_settings=bool(settings)):
-        return problem
+    try:
+        package = _package(path, group)
+    except ValueError as e:  # e.g. "# @package _global_ extra"
+        return f"experiment file {path}: its header cannot be read ({e})"
+    if package == "":  # the run's own keys; hydra: is Hydra's
+        return _settings_problem(path, _without(row, "defaults", "hydra"))
+    settings: Any = _without(row, "defaults")
+    if not settings:
+        return None  # a defaults list alone (``- /experiment/common/base@_global_``)
+    for part in reversed(package.split(".")):
+        settings = {part: settings}
+    if _settings_problem(path, OmegaConf.create(settings)) is None:
+        return None
+    if _header(path).startswith("\ufeff"):
+        return (
+            f"experiment file {path} begins with a byte-order mark, which hides its header "
+            "from Hydra: save it as UTF-8 without one"
+        )
+    return (
+        f"experiment file {path} does not begin with `# @package _global_`: without it Hydra "
+        f"reads the row's keys below {package}., not as the run's; make that line its first"
+    )
+
+
+def _without(row: DictConfig, *keys: str) -> DictConfig:
+    return OmegaConf.masked_copy(row, [key for key in row if key not in keys])
+
+
+def _settings_problem(path: Path, settings: DictConfig) -> str | None:
     if unknown := keys_not_in_schema(settings, _config_schema()):
         named = ", ".join(with_closest_key(name, Config) for name in unknown)
         return f"experiment file {path}: unknown key(s) {named}: not a resnet-lab setting"

@@ -256,8 +256,10 @@ def _row_classes(path: Path, row: DictConfig | ListConfig, config_dirs: Sequence
     try:
         if not isinstance(row, DictConfig):
             return DataCfg.num_classes
-        explicit = OmegaConf.select(row, "data.num_classes")
-        if explicit is not None:
+        explicit = (
+            OmegaConf.select(row, "data.num_classes") if declares_global_package(path) else None
+        )
+        if explicit is not None:  # (in another package the key is not the run's data's)
             return int(explicit)
         for choice in row.get("defaults") or []:
             for key, name in choice.items() if isinstance(choice, DictConfig) else ():
@@ -285,10 +287,6 @@ def load_experiments(
     experiments = []
     for path in sorted(directory.rglob("*.yaml")):
         loaded = load_row(path)
-        if isinstance(loaded, DictConfig) and not (
-            "experiment" in loaded or declares_global_package(path)
-        ):
-            continue  # not a row: a config rows include (``- /experiment/common/base@_global_``)
         block = _experiment_block(path, loaded)
         figure = _as_float(block.reported)
         if block.reported not in (None, "fail") and not (figure is not None and 0 <= figure <= 100):
@@ -296,7 +294,9 @@ def load_experiments(
                 f"experiment file {path}: reported={block.reported!r} must be the paper's error "
                 "in percent (e.g. '6.61'), 'fail' or null (no published figure)"
             )
-        if problem := row_problem(path):  # a row no run can train
+        # the run's own keys (a file in another package may be a config rows include, read
+        # where they put it, or a row the run refuses when chosen: the report cannot tell)
+        if declares_global_package(path) and (problem := row_problem(path)):
             raise ConfigError(problem)
         default_name = path.relative_to(directory).with_suffix("").as_posix()
         experiments.append(

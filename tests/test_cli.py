@@ -1200,7 +1200,8 @@ def test_a_row_of_ones_own_without_the_global_package_is_refused(
             _refused_before_hydra(
                 ["resnet-lab"], args, said, tmp_path / "empty", monkeypatch, capsys
             )
-    assert "(its header says @package experiment)" in str(row_problem(rows / "other.yaml"))
+    below = "without it Hydra reads the row's keys below experiment.mine., not as the run's"
+    assert below in str(row_problem(rows / "bare.yaml", "experiment/mine"))
     (rows / "bare.yaml").write_text("# @package _global_ extra\n")
     unread = "its header cannot be read (Too many components"
     assert unread in str(row_problem(rows / "bare.yaml"))
@@ -1214,8 +1215,19 @@ def test_a_row_of_ones_own_without_the_global_package_is_refused(
     (rows / "base.yaml").write_text("model:\n  depth: 8\n")  # included @_global_, not a row
     (rows / "on_base.yaml").write_text("defaults:\n  - /experiment/mine/base@_global_\n")
     (rows / "none.yaml").write_text("defaults: []\n")
-    for row in ("on_base", "none"):
+    # nor one that only describes itself in experiment.'s package; and what a defaults list
+    # leaves open is Hydra's: a choice to come (???), one interpolated, an optional one missing
+    (rows / "told.yaml").write_text("# @package experiment\nname: mine/told\nreported: '5.0'\n")
+    (rows / "open.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /model: ???\n"
+        "  - override /recipe: ${data.name}_recipe\n  - optional /experiment/table1: tweaks\n"
+    )
+    for row in ("on_base", "none", "told", "open"):
         check_command_line(["-cd", str(mine), f"+experiment=mine/{row}"], "resnet-lab", True)
+    (rows / "hydra_only.yaml").write_text("hydra:\n  job:\n    name: x\n")  # experiment.hydra
+    said = f"experiment file {rows / 'hydra_only.yaml'} does not begin with `# @package _global_`"
+    args = ["-cd", str(mine), "+experiment=mine/hydra_only"]
+    _refused_before_hydra(["resnet-lab"], args, said, tmp_path / "empty", monkeypatch, capsys)
 
 
 @pytest.mark.parametrize(
@@ -1235,7 +1247,13 @@ def test_a_row_of_ones_own_without_the_global_package_is_refused(
         ),
         (
             "defaults:\n  - override /shortcut: gat\n",
-            ", defaults: shortcut: gat: there is no shortcut/gat; shortcut/ holds conv1x1, ",
+            ", defaults: override /shortcut: gat: there is no shortcut/gat; shortcut/ holds "
+            "conv1x1, ",
+        ),
+        (
+            "defaults:\n  - /experiment: table1\n",
+            ", defaults: /experiment: table1 names a group of configs: choose one of "
+            "experiment/table1/",
         ),
         (
             "model: {depth: 8\n",

@@ -517,26 +517,24 @@ def test_an_unreadable_experiment_file_is_a_clear_error(
     assert "\n" not in str(caught.value) and why in str(caught.value)
 
 
-def test_a_row_no_run_can_train_is_refused_naming_its_file(tmp_path: Path) -> None:
-    """Without ``# @package _global_`` first, Hydra puts a row's settings under experiment. and
-    no run trains it: the report showed it as a row without runs (or read data.num_classes
-    the run would never see)."""
+def test_a_mistake_the_run_would_refuse_is_refused_naming_its_file(tmp_path: Path) -> None:
+    """A misspelt key in a row (Hydra's five lines when the row is chosen) is one line in the
+    report too; files in another package are read where they put their keys: a config rows
+    include (``- /experiment/common/table_info@_global_``) blocked every table."""
     row = "experiment:\n  name: r\n  reported: '5.0'\n"
-    (tmp_path / "r.yaml").write_text(f"# my row\n# @package _global_\n{row}")
+    (tmp_path / "r.yaml").write_text(f"# @package _global_\n# my row\nmodel:\n  detph: 8\n{row}")
     with pytest.raises(report.ConfigError) as caught:
         report.load_experiments(tmp_path)
     assert str(caught.value) == (
-        f"experiment file {tmp_path / 'r.yaml'} does not begin with `# @package _global_`: "
-        "without it Hydra reads the row's keys below experiment., not as the run's; make that "
-        "line its first"
+        f"experiment file {tmp_path / 'r.yaml'}: unknown key(s) model.detph (did you mean "
+        "model.depth?): not a resnet-lab setting"
     )
     (tmp_path / "r.yaml").write_text(f"# @package _global_\n# my row\n{row}")
-    assert [e.reported for e in report.load_experiments(tmp_path)] == ["5.0"]
-    # a config rows include (``- /experiment/common/base@_global_``) is no row: it has no
-    # experiment block and needs no header (the report refused every table for it)
     (tmp_path / "common").mkdir()
-    (tmp_path / "common" / "base.yaml").write_text("model:\n  depth: 8\n")
-    assert [e.name for e in report.load_experiments(tmp_path)] == ["r"]
+    (tmp_path / "common" / "table_info.yaml").write_text(
+        "experiment:\n  table: Mine\n  statistic: median of 5\nmodel:\n  depth: 8\n"
+    )
+    assert [e.name for e in report.load_experiments(tmp_path)] == ["common/table_info", "r"]
 
 
 def test_a_row_without_a_published_figure_is_reported_as_such(
@@ -651,7 +649,7 @@ def test_a_cifar100_row_fails_at_chance_not_at_20_percent(tmp_path: Path) -> Non
     assert cifar10.status == "fail"
     assert report.TableResult("Table 1", "table1", [cifar10]).fail_line == 20.0
     # rows of one's own: CIFAR-100 chosen by their defaults, a data group of their own folder
-    # (--config-dir), or data.num_classes
+    # (--config-dir), or data.num_classes (in the global package, where it is the run's)
     own = tmp_path / "own"
     (own / "experiment" / "mine").mkdir(parents=True)
     (own / "data").mkdir()
@@ -664,11 +662,15 @@ def test_a_cifar100_row_fails_at_chance_not_at_20_percent(tmp_path: Path) -> Non
     for stem, text in files.items():
         row = f"# @package _global_\n{text}experiment:\n  name: mine/{stem}\n"
         (own / "experiment" / "mine" / f"{stem}.yaml").write_text(row)
+    (own / "experiment" / "mine" / "d.yaml").write_text(  # not global: experiment.data
+        "data:\n  num_classes: 100\nexperiment:\n  name: mine/d\n"
+    )
     rows = report._own_experiments(own, [])
     assert [(e.name, e.num_classes) for e in rows] == [
         ("mine/a", 100),
         ("mine/b", 100),
         ("mine/c", 20),
+        ("mine/d", 10),
     ]
     assert report.fails(95.0, 20) and not report.fails(94.9, 20)  # chance: 95% on 20 classes
     # what cannot be read is one line naming the file
