@@ -798,8 +798,8 @@ def _a_choice_not_there(row: Path, args: list[str]) -> str | None:
             if not isinstance(value, str) or "${" in value or value == "???":
                 continue
             choice = value.removesuffix(".yaml")
-            if not _is_group(group, args):
-                continue
+            if not _is_group(group, args) or _in_group(group, args, f"{choice}.yaml"):
+                continue  # Hydra's file comes before a folder of that name
             if _is_group(f"{group}/{choice}", args):
                 return (
                     f"experiment file {row}, defaults: {key}: {value} names a group of "

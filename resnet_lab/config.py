@@ -210,9 +210,11 @@ def _package(path: Path, group: str) -> str:
     header's ``@package``, read by Hydra's own parser (which stops at the first line that is no
     ``# @`` line), else the group's. ValueError: a header Hydra cannot read."""
     package = ConfigSource._get_header_dict(_header(path))["package"]
-    if package is None or package == "_group_":
+    if package is None:
         return group.replace("/", ".")
-    return "" if package == "_global_" else package.removeprefix("_global_.")
+    if (last := package.rfind("_global_")) != -1:  # Hydra keeps what follows the last one
+        package = package[last + len("_global_") :].lstrip(".")
+    return package
 
 
 def load_row(path: Path) -> DictConfig | ListConfig:
@@ -258,8 +260,10 @@ def row_problem(path: Path, group: str = "experiment") -> str | None:
         return None  # a defaults list alone (``- /experiment/common/base@_global_``)
     for part in reversed(package.split(".")):
         settings = {part: settings}
-    if _settings_problem(path, OmegaConf.create(settings)) is None:
+    if (where_put := _settings_problem(path, OmegaConf.create(settings))) is None:
         return None
+    if not set(_without(row, "defaults", "hydra")) <= set(_config_schema()):
+        return where_put  # not the run's sections (name:, order:): its keys' own mistake
     if _header(path).startswith("\ufeff"):
         return (
             f"experiment file {path} begins with a byte-order mark, which hides its header "

@@ -287,6 +287,10 @@ def load_experiments(
     experiments = []
     for path in sorted(directory.rglob("*.yaml")):
         loaded = load_row(path)
+        if isinstance(loaded, DictConfig) and not (
+            "experiment" in loaded or declares_global_package(path)
+        ):
+            continue  # not a row: a config rows include (``- /experiment/common/base@_global_``)
         block = _experiment_block(path, loaded)
         figure = _as_float(block.reported)
         if block.reported not in (None, "fail") and not (figure is not None and 0 <= figure <= 100):

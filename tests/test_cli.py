@@ -1224,6 +1224,23 @@ def test_a_row_of_ones_own_without_the_global_package_is_refused(
     )
     for row in ("on_base", "none", "told", "open"):
         check_command_line(["-cd", str(mine), f"+experiment=mine/{row}"], "resnet-lab", True)
+    # a defaults entry naming both a file and a folder: Hydra takes the file
+    (rows / "sub").mkdir()
+    (rows / "sub.yaml").write_text("# @package _global_\nmodel:\n  depth: 8\n")
+    (rows / "on_sub.yaml").write_text("defaults:\n  - /experiment/mine@_global_: sub\n")
+    check_command_line(["-cd", str(mine), "+experiment=mine/on_sub"], "resnet-lab", True)
+    # keys meant for experiment.'s package: their own mistake, not the header's; Hydra 1.3
+    # reads _group_ as a package of that name, and keeps what follows the last _global_
+    for text, said in (
+        ("name: mine/x\norder: abc\n", "could not be converted to Integer (experiment.order)"),
+        ("# @package experiment\nnmae: x\n", "experiment.nmae (did you mean experiment.name?)"),
+        ("# @package _group_\nmodel:\n  depth: 8\n", "keys below _group_., not as the run's"),
+    ):
+        (rows / "x.yaml").write_text(text)
+        assert said in str(row_problem(rows / "x.yaml"))
+    (rows / "x.yaml").write_text("# @package experiment._global_\nmodel:\n  depth: 8\n")
+    assert row_problem(rows / "x.yaml") is None
+    (rows / "x.yaml").unlink()
     (rows / "hydra_only.yaml").write_text("hydra:\n  job:\n    name: x\n")  # experiment.hydra
     said = f"experiment file {rows / 'hydra_only.yaml'} does not begin with `# @package _global_`"
     args = ["-cd", str(mine), "+experiment=mine/hydra_only"]

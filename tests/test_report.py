@@ -534,6 +534,7 @@ def test_a_mistake_the_run_would_refuse_is_refused_naming_its_file(tmp_path: Pat
     (tmp_path / "common" / "table_info.yaml").write_text(
         "experiment:\n  table: Mine\n  statistic: median of 5\nmodel:\n  depth: 8\n"
     )
+    (tmp_path / "common" / "base.yaml").write_text("model:\n  depth: 8\n")  # no row at all
     assert [e.name for e in report.load_experiments(tmp_path)] == ["common/table_info", "r"]
 
 
