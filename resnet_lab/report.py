@@ -249,17 +249,18 @@ def _experiment_block(path: Path, loaded: DictConfig | ListConfig) -> DictConfig
         ) from None
 
 
-def _row_classes(path: Path, row: DictConfig | ListConfig, config_dirs: Sequence[Path]) -> int:
-    """The classes of a row's data: a ``data.num_classes`` it sets, else those of the data group
+def _row_classes(
+    path: Path, row: DictConfig | ListConfig, is_global: bool, config_dirs: Sequence[Path]
+) -> int:
+    """The classes of a row's data: a ``data.num_classes`` it sets (``is_global``: in the run's
+    package, where the key is the run's data's), else those of the data group
     its defaults choose (``override /data: cifar100``), looked for in ``config_dirs`` (the lab's
     configs, then the user's --config-dir), else the lab's default data's."""
     try:
         if not isinstance(row, DictConfig):
             return DataCfg.num_classes
-        explicit = (
-            OmegaConf.select(row, "data.num_classes") if declares_global_package(path) else None
-        )
-        if explicit is not None:  # (in another package the key is not the run's data's)
+        explicit = OmegaConf.select(row, "data.num_classes") if is_global else None
+        if explicit is not None:
             return int(explicit)
         for choice in row.get("defaults") or []:
             for key, name in choice.items() if isinstance(choice, DictConfig) else ():
@@ -287,9 +288,8 @@ def load_experiments(
     experiments = []
     for path in sorted(directory.rglob("*.yaml")):
         loaded = load_row(path)
-        if isinstance(loaded, DictConfig) and not (
-            "experiment" in loaded or declares_global_package(path)
-        ):
+        is_global = declares_global_package(path)  # its header, read once
+        if isinstance(loaded, DictConfig) and not ("experiment" in loaded or is_global):
             continue  # not a row: a config rows include (``- /experiment/common/base@_global_``)
         block = _experiment_block(path, loaded)
         figure = _as_float(block.reported)
@@ -300,7 +300,7 @@ def load_experiments(
             )
         # the run's own keys (a file in another package may be a config rows include, read
         # where they put it, or a row the run refuses when chosen: the report cannot tell)
-        if declares_global_package(path) and (problem := row_problem(path)):
+        if is_global and (problem := row_problem(path)):
             raise ConfigError(problem)
         default_name = path.relative_to(directory).with_suffix("").as_posix()
         experiments.append(
@@ -314,7 +314,7 @@ def load_experiments(
                 source=block.source,
                 note=block.note,
                 file=default_name,
-                num_classes=_row_classes(path, loaded, config_dirs),
+                num_classes=_row_classes(path, loaded, is_global, config_dirs),
             )
         )
     return experiments
