@@ -267,6 +267,9 @@ def find_resnet(model: nn.Module) -> ResNet:
 @contextmanager
 def lesioned(model: nn.Module, units: Iterable[int]) -> Iterator[None]:
     """Delete the residual branch of these units (only the shortcut remains) within the block."""
+    units, n = list(units), len(model.units)
+    if bad := [i for i in units if not 0 <= i < n]:
+        raise ValueError(f"units {bad} do not exist: the net's units are 0..{n - 1}")
     chosen = [model.units[i] for i in units]
     previous = [u.lesioned for u in chosen]
     try:
@@ -949,6 +952,13 @@ def _check_study(cfg: DictConfig, model: NormalizedNet, data: DeviceData) -> Non
     from the run's."""
     if not isinstance(model.net, ResNet):
         raise ConfigError(f"{cfg.checkpoint}: lesion studies need a ResNet ({model.info['net']})")
+    if not any(unit.shortcut.carries_input for unit in model.net.units):
+        raise ConfigError(
+            f"checkpoint={cfg.checkpoint} is a plain net ({model.info['net']}): a study deletes "
+            "residual branches and follows paths through shortcuts; give it as lesion.plain= "
+            "beside a residual net of its depth (its single deletions are Veit et al.'s "
+            "plain-net comparison)"
+        )
     notes = (
         unfinished(model.info),
         chosen_step_note(model.info),

@@ -177,6 +177,11 @@ def test_lesioned_unit_keeps_only_its_shortcut() -> None:
     with lesioned(net, [2, 3]), lesioned(net, [3]):
         pass
     assert [u.lesioned for u in net.units[1:5]] == [False, True, False, False]
+    for outside in ([-1], [9], [2, 99]):  # -1 deleted the last unit, 99 an IndexError
+        message = r"do not exist: the net's units are 0\.\.8"
+        with pytest.raises(ValueError, match=message), lesioned(net, outside):
+            pass
+    assert [u.lesioned for u in net.units[1:5]] == [False, True, False, False]
 
 
 def test_lesion_of_a_zero_branch_changes_nothing() -> None:
@@ -189,14 +194,25 @@ def test_lesion_of_a_zero_branch_changes_nothing() -> None:
             torch.testing.assert_close(net(X), intact)
 
 
-def test_plain_net_lesion_breaks_the_unit() -> None:
-    """shortcut=scale with scale=0 is a plain net: a lesioned unit outputs relu(0) = 0."""
-    net = tiny(8, "shortcut=scale", "shortcut.scale=0")
-    seen = []
-    net.units[1].register_forward_hook(lambda m, a, o: seen.append(o))
-    with torch.no_grad(), lesioned(net, [1]):
-        net(X)
-    assert torch.count_nonzero(seen[0]) == 0
+@pytest.mark.parametrize("plain", [["shortcut=none"], ["shortcut=scale", "shortcut.scale=0"]])
+def test_a_deleted_plain_unit_passes_its_input_on(plain: list[str]) -> None:
+    """Veit et al. delete a plain net's layer as y' = y_{i-1} (it passed zeros on: chance by
+    construction); at a downsampling unit x is subsampled and zero-padded, as option A does."""
+    net = tiny(20, *plain)
+    assert not any(u.shortcut.carries_input for u in net.units)
+    for deleted in (1, 3):  # 3: the first unit of stage 2 (4 -> 8 channels, stride 2)
+        with torch.no_grad():
+            with lesioned(net, [deleted]):
+                lesioned_out = net(X)
+            x = net.stem(X)
+            for i, unit in enumerate(net.units):
+                if i != deleted:
+                    x = unit(x)
+                elif i == 3:
+                    x = torch.nn.functional.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, 2, 2))
+            manual = net.fc(torch.flatten(net.pool(net.final(x)), 1))
+        torch.testing.assert_close(lesioned_out, manual)
+        assert lesioned_out.std(0).min() > 0  # the images still differ (zeros: one output)
 
 
 def test_sample_deletions() -> None:
@@ -210,6 +226,56 @@ def test_sample_deletions() -> None:
     )
 
 
+def test_summarize_gives_quartiles_in_order() -> None:
+    assert lesion.summarize([5.0, 1.0, 4.0, 2.0, 3.0]) == {
+        "median": 3.0,
+        "q1": 2.0,
+        "q3": 4.0,
+        "min": 1.0,
+        "max": 5.0,
+    }
+
+
+def test_training_batches_are_a_seeded_random_subset() -> None:
+    """BN re-estimation and the path study see a random subset (Veit et al.: random batches),
+    the same for one seed, not the first training images."""
+    images, labels = torch.arange(100).view(100, 1, 1, 1), torch.arange(100)
+    batches = lesion.training_batches(images, labels, 3, 4, seed=0)
+    assert [b[0].shape[0] for b in batches] == [4, 4, 4]
+    drawn = torch.cat([y for _, y in batches])
+    assert len(set(drawn.tolist())) == 12 and drawn.tolist() != list(range(12))
+    assert all(torch.equal(x.flatten(), y) for x, y in batches)  # images stay with labels
+    again = torch.cat([y for _, y in lesion.training_batches(images, labels, 3, 4, seed=0)])
+    other = torch.cat([y for _, y in lesion.training_batches(images, labels, 3, 4, seed=1)])
+    assert torch.equal(drawn, again) and not torch.equal(drawn, other)
+
+
+def test_study_parts_follow_their_settings_and_seed() -> None:
+    """lesion.include_downsampling, lesion.swap_max_k and seed reach the draws they name."""
+    net = tiny(20)  # 9 units, downsampling units 3 and 6; swappable [0, 1, 2], [4, 5], [7, 8]
+
+    def draws(part: Any, seed: int, **settings: Any) -> dict[str, Any]:
+        opts = OmegaConf.create({"max_k": 2, "samples": 3, "swap_max_k": None, **settings})
+        opts.include_downsampling = settings.get("include_downsampling", False)
+        results: dict[str, Any] = {}
+        part(results, net, lambda: 0.0, opts, seed)
+        return results
+
+    random_part, swap_part = lesion._random_part, lesion._swap_part
+    excluded = draws(random_part, 0)["random"]
+    assert excluded["candidates"] == [0, 1, 2, 4, 5, 7, 8]
+    included = draws(random_part, 0, include_downsampling=True)["random"]
+    assert included["candidates"] == list(range(9))
+    assert {3, 6} & {u for r in included["per_k"] for s in r["subsets"] for u in s}
+    assert draws(random_part, 0)["random"] == excluded
+    assert draws(random_part, 1)["random"]["per_k"] != excluded["per_k"]
+    swaps = draws(swap_part, 0)["swap"]["per_k"]
+    assert [r["k"] for r in swaps] == [1, 2]
+    assert [r["k"] for r in draws(swap_part, 0, swap_max_k=1)["swap"]["per_k"]] == [1]
+    assert draws(swap_part, 0)["swap"]["per_k"] == swaps
+    assert draws(swap_part, 1)["swap"]["per_k"] != swaps
+
+
 def test_experiments_measure_the_lesioned_net_and_restore_it() -> None:
     net = tiny(20)
 
@@ -217,13 +283,21 @@ def test_experiments_measure_the_lesioned_net_and_restore_it() -> None:
         moved = sum(a is not b for a, b in zip(net.units, units, strict=True))
         return sum(u.lesioned for u in net.units) + 100.0 * moved
 
+    def deleted_units() -> float:  # "error" = a code of exactly which units are deleted
+        return float(sum(2**i for i, u in enumerate(net.units) if u.lesioned))
+
     units = list(net.units)
     single = single_deletions(net, measure)
     assert [r["error"] for r in single] == [1.0] * 9
     assert [r["unit"] for r in single if r["downsampling"]] == [3, 6]
-    deletions = random_deletions(net, measure, [0, 1, 2, 4, 5, 7, 8], 3, 4, random.Random(0))
+    assert [r["error"] for r in single_deletions(net, deleted_units)] == [2.0**i for i in range(9)]
+    candidates = [0, 1, 2, 4, 5, 7, 8]
+    deletions = random_deletions(net, measure, candidates, 3, 4, random.Random(0))
     assert [r["k"] for r in deletions] == [1, 2, 3]
     assert all(e == r["k"] for r in deletions for e in r["errors"])
+    for r in random_deletions(net, deleted_units, candidates, 3, 4, random.Random(0)):
+        assert all(set(subset) <= set(candidates) for subset in r["subsets"])
+        assert r["errors"] == [sum(2.0**i for i in subset) for subset in r["subsets"]]
     swaps = random_swaps(net, measure, 2, 3, random.Random(0))
     for r in swaps:  # k disjoint pairs move 2k units, delete none
         assert r["errors"] and all(e == 200 * r["k"] for e in r["errors"])
@@ -409,6 +483,26 @@ def test_path_study_length_counts_residual_branches() -> None:
     ]
     assert len({round(v, 4) for v in by_hand}) == 4  # the lengths are told apart
     assert [r["grad_norm"] for r in rows] == pytest.approx(by_hand, rel=1e-5)
+    # a length's share of the gradient: one path's norm times the C(3, k) paths of that length
+    total = sum(math.comb(3, k) * g for k, g in enumerate(by_hand))
+    shares = [math.comb(3, k) * g / total for k, g in enumerate(by_hand)]
+    assert [r["gradient_share"] for r in rows] == pytest.approx(shares, rel=1e-5)
+
+
+def test_path_study_measures_the_ith_path_on_batch_i_mod_b() -> None:
+    net = tiny(8)  # 3 units: of 2 sampled paths of length 1, one on each batch
+    y = torch.tensor([0, 1, 2, 3])
+    a, b = (X[:2], y[:2]), (X[2:], y[2:])
+    study = path_study(net, [a, b], 2, random.Random(0))
+    first, second = sample_deletions([0, 1, 2], 1, 2, random.Random(0))  # length 0 uses no draw
+
+    def norm(batch: tuple[torch.Tensor, torch.Tensor], branches: list[int]) -> float:
+        (grad,) = input_gradients(net, *batch, [(set(branches), {0, 1, 2} - set(branches))])
+        return float(grad.flatten(1).norm(dim=1).mean())
+
+    expected = (norm(a, first) + norm(b, second)) / 2
+    assert study["per_length"][1]["grad_norm"] == pytest.approx(expected, rel=1e-5)
+    assert expected != pytest.approx((norm(a, first) + norm(a, second)) / 2, rel=1e-3)
 
 
 def save_run(folder: Path, *overrides: str, trained_steps: int | None = None) -> Path:
@@ -1010,6 +1104,17 @@ def test_a_net_that_is_no_resnet_is_refused(tmp_path: Path) -> None:
     cfg = compose_lesion_config([f"checkpoint={run_dir}", "trainer.device=cpu"])
     with pytest.raises(ConfigError, match="lesion studies need a ResNet"):
         run(cfg, tmp_path / "out")
+
+
+@pytest.mark.parametrize("plain", [["shortcut=none"], ["shortcut=scale", "shortcut.scale=0"]])
+def test_a_plain_net_is_refused_as_the_net_to_study(tmp_path: Path, plain: list[str]) -> None:
+    """Its path study would credit every gradient to the longest path and blame a "factor or
+    gate"; its deletions were labelled a residual net's. It is the comparison, lesion.plain."""
+    run_dir = save_run(tmp_path / "plain", "model.depth=8", *plain, trained_steps=1)
+    cfg = compose_lesion_config([f"checkpoint={run_dir}", "trainer.device=cpu"])
+    with pytest.raises(ConfigError, match=r"is a plain net .*: .* give it as lesion.plain= "):
+        run(cfg, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_the_path_study_may_take_every_training_image(tmp_path: Path) -> None:

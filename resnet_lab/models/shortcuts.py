@@ -35,9 +35,14 @@ class ZeroPadDownsample(nn.Module):
         self.pad = (extra // 2, extra - extra // 2)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.stride > 1:
-            x = x[:, :, :: self.stride, :: self.stride]
-        return F.pad(x, (0, 0, 0, 0, *self.pad))
+        return zero_pad_identity(x, self.stride, self.pad)
+
+
+def zero_pad_identity(x: Tensor, stride: int, pad: tuple[int, int]) -> Tensor:
+    """x subsampled by ``stride`` with ``pad`` zero channels before and after its own."""
+    if stride > 1:
+        x = x[:, :, ::stride, ::stride]
+    return F.pad(x, (0, 0, 0, 0, *pad))
 
 
 class Projection(nn.Sequential):
@@ -105,15 +110,27 @@ class Shortcut(nn.Module):
 
     uses: ClassVar[tuple[str, ...]] = ()  # the ShortcutCfg fields this variant reads
     reshapes_identity: ClassVar[bool] = True
-    carries_input: bool = True  # False: a deleted branch leaves nothing (a plain net's unit)
+    carries_input: bool = True  # False: nothing of x reaches the sum (a plain net's unit)
 
     def __init__(self, site: ShortcutSite, cfg: ShortcutCfg) -> None:
         super().__init__()
+        self.site = site
         if self.reshapes_identity:
             self.downsample = make_downsample(site)
 
     def forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
         raise NotImplementedError
+
+    def without_branch(self, x: Tensor) -> Tensor:
+        """What reaches the sum when the unit's branch is deleted at test time (a lesion,
+        Veit et al. 2016): the shortcut path alone. A shortcut that carries nothing of x (a
+        plain net's unit) would pass zeros on, which no net survives; Veit et al. delete a
+        plain net's layer as y' = y_{i-1}, so x itself passes, subsampled and zero-padded as
+        option A does where the unit changes the shape."""
+        if self.carries_input:
+            return self.forward(x, None)
+        extra = self.site.out_channels - self.site.in_channels
+        return zero_pad_identity(x, self.site.stride, (extra // 2, extra - extra // 2))
 
 
 def _plus(shortcut: Tensor, residual: Tensor | None) -> Tensor:
@@ -211,23 +228,19 @@ class HighwayShortcut(ExclusiveGateShortcut):
 class NoShortcut(Shortcut):
     """No shortcut at all: the unit is two plain layers, out = f(F(x)) (a plain net, ResNet Fig. 6).
 
-    A deleted branch leaves nothing: the unit then passes zeros on.
+    A branch dropped in training (stochastic depth, refused for plain nets) would leave zeros; a
+    lesion deletes the whole unit instead (:meth:`Shortcut.without_branch`).
     """
 
     reshapes_identity = False
     carries_input = False
 
-    def __init__(self, site: ShortcutSite, cfg: ShortcutCfg) -> None:
-        super().__init__(site, cfg)
-        self.out_channels = site.out_channels
-        self.stride = site.stride
-
     def forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
         if residual is not None:
             return residual
         n, _, h, w = x.shape
-        s = self.stride
-        return x.new_zeros(n, self.out_channels, (h + s - 1) // s, (w + s - 1) // s)
+        s = self.site.stride
+        return x.new_zeros(n, self.site.out_channels, (h + s - 1) // s, (w + s - 1) // s)
 
 
 @SHORTCUTS.register("shortcut_gate")

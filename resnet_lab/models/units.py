@@ -127,11 +127,11 @@ class ResidualUnit(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.shared_head(x)
+        if self.lesioned:
+            return self.after_add(self.shortcut.without_branch(x))
         return self.after_add(self.shortcut(x, self._residual(x)))
 
     def _residual(self, x: Tensor) -> Tensor | None:
-        if self.lesioned:
-            return None
         if self.survival >= 1.0:
             return self.branch(x)
         if self.training:
