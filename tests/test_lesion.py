@@ -517,10 +517,17 @@ def save_run(folder: Path, *overrides: str, trained_steps: int | None = None) ->
     return folder
 
 
-def test_lesion_run(tmp_path: Path) -> None:
+def test_lesion_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run_dir = save_run(tmp_path / "run", "model.depth=14")
     plain = save_run(tmp_path / "plain", "model.depth=14", "shortcut=scale", "shortcut.scale=0")
     out = tmp_path / "out"
+    reestimated = Counter()  # BN re-estimations, by the checkpoint of the net re-estimated
+
+    def counted(model: Any, batches: Any) -> Any:
+        reestimated[Path(model.info["path"]).parent.parent.name] += 1
+        return bn_reestimated(model, batches)
+
+    monkeypatch.setattr(lesion, "bn_reestimated", counted)
     cfg = compose_lesion_config(
         [
             f"checkpoint={run_dir}",
@@ -542,6 +549,7 @@ def test_lesion_run(tmp_path: Path) -> None:
     assert results["random"]["candidates"] == [0, 1, 3, 5]  # downsampling units 2, 4 excluded
     assert [r["k"] for r in results["random"]["per_k"]] == [1, 2]
     assert results["baseline"]["error_bn_reestimated"] is not None
+    assert reestimated["plain"] == 1 + 6  # its intact net, then each of its single deletions
     # the lesions were measured after BN re-estimation: so is the intact error they are shown
     # against, the plain net's too (its lesions were drawn against the error as trained)
     plain_intact = results["plain"]["baseline"]["error_bn_reestimated"]
