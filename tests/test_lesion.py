@@ -16,6 +16,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -274,6 +275,21 @@ def test_study_parts_follow_their_settings_and_seed() -> None:
     assert [r["k"] for r in draws(swap_part, 0, swap_max_k=1)["swap"]["per_k"]] == [1]
     assert draws(swap_part, 0)["swap"]["per_k"] == swaps
     assert draws(swap_part, 1)["swap"]["per_k"] != swaps
+
+
+def test_the_path_study_draws_paths_from_its_seed(monkeypatch: pytest.MonkeyPatch) -> None:
+    first_draws = []
+
+    def study(model: Any, batches: Any, samples: int, rng: random.Random) -> dict[str, Any]:
+        first_draws.append(rng.random())
+        return {}
+
+    monkeypatch.setattr(lesion, "path_study", study)
+    data = SimpleNamespace(train_images=torch.zeros(8, 3, 32, 32), train_labels=torch.zeros(8))
+    opts = OmegaConf.create({"path_batches": 1, "path_batch": 4, "path_samples": 2})
+    for seed in (0, 0, 1):
+        lesion._paths_part({}, tiny(8), data, opts, seed)
+    assert first_draws[0] == first_draws[1] != first_draws[2]
 
 
 def test_experiments_measure_the_lesioned_net_and_restore_it() -> None:
