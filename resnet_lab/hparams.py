@@ -11,9 +11,10 @@ So the lab writes the three records itself, with tensorboard's own protocol buff
 * at the end, the session's status (a diverged run is a failure) and the final metrics.
 
 TensorBoard keeps the first record of each tag in a run (its event accumulator stores a tag's
-first metadata only), so a resumed run first drops its earlier launches' records from its
-events files: its row is then its latest launch's (a completed run extended until it diverged
-showed SUCCESS), in a TensorBoard started after the resume (a running one keeps what it read).
+first metadata only), so a resumed run first drops its earlier launches' records (and their
+final metrics) from its events files: its row is then its latest launch's (a completed run
+extended until it diverged showed SUCCESS), in a TensorBoard started after the resume (a
+running one keeps what it read).
 The metrics are scalar tags, read at their latest step.
 """
 
@@ -196,14 +197,17 @@ def end_record(status: str) -> Summary:
     )
 
 
+# A launch's records: its session, and the figures written at its end (a resume that ends
+# writes them again; kept, a launch cut between them and result.json showed each twice)
 SESSION_TAGS = frozenset(
     (metadata.EXPERIMENT_TAG, metadata.SESSION_START_INFO_TAG, metadata.SESSION_END_INFO_TAG)
-)
+) | frozenset(FINAL_METRICS)
 
 
 def drop_sessions(run_dir: Path) -> None:
-    """Remove the earlier launches' HParams records from a run's events files (call before a
-    resumed run writes its own, holding the run's lock); each changed file is replaced whole."""
+    """Remove the earlier launches' HParams records and final figures from a run's events files
+    (call before a resumed run writes its own, holding the run's lock); each changed file is
+    replaced whole."""
     for events in sorted(run_dir.glob("events.out.tfevents.*")):
         data = events.read_bytes()
         kept = without_sessions(data)
@@ -212,10 +216,10 @@ def drop_sessions(run_dir: Path) -> None:
 
 
 def without_sessions(data: bytes) -> bytes:
-    """An events file's bytes less the records of HParams sessions. Records are TFRecords (a
-    length, its CRC, an Event, the Event's CRC), kept byte for byte; from the first one that
-    does not read back (the half-written last record of a killed writer) the rest is kept as
-    it is."""
+    """An events file's bytes less the records of HParams sessions (:data:`SESSION_TAGS`).
+    Records are TFRecords (a length, its CRC, an Event, the Event's CRC), kept byte for byte;
+    from the first one that does not read back (the half-written last record of a killed
+    writer) the rest is kept as it is."""
     kept, at = [], 0
     while at + 12 <= len(data):
         header = data[at : at + 8]

@@ -78,9 +78,7 @@ def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
 
     events = EventAccumulator(str(run_dir))
     events.Reload()
-    # hparam/*: written once per completion, in files of their own (a run that completed twice
-    # has two records)
-    tags = [t for t in events.Tags()["scalars"] if t != "throughput" and "hparam/" not in t]
+    tags = [t for t in events.Tags()["scalars"] if t != "throughput"]
     return {t: [(e.step, e.value) for e in events.Scalars(t)] for t in tags}
 
 
@@ -292,8 +290,28 @@ def test_the_hparams_table_shows_the_latest_launch_of_a_run(
     assert renamed and not any("tfevents" in name for name in renamed)
     assert _session_end(tmp_path) == api_pb2.Status.STATUS_FAILURE
     extended = scalars(tmp_path)
-    assert all(extended[tag][: len(points)] == points for tag, points in curves.items())
+    # every curve goes on; the final figures are the latest launch's alone
+    assert all(
+        extended[tag][: len(points)] == points
+        for tag, points in curves.items()
+        if not tag.startswith("hparam/")
+    )
+    assert extended["hparam/steps"] == [(15, 15.0)]  # diverged: seen at the first log line
     assert first.read_bytes().endswith(b"\x07\x00")
+
+
+def test_a_run_cut_before_its_final_record_shows_its_final_figures_once(
+    tmp_path: Path, reference: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cut after the hparam/* figures, before result.json's "completed": the resumed run
+    writes them again (TensorBoard showed each twice at the last step)."""
+    on_call(monkeypatch, Trainer, "_write_result", 4, crash)  # running 0, 10, 20, completed
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        fit(ARGS, tmp_path)
+    monkeypatch.undo()
+    fit([*ARGS, "resume=true"], tmp_path)
+    assert_same_records(tmp_path, reference)
+    assert [step for step, _ in scalars(tmp_path)["hparam/steps"]] == [20]
 
 
 def _session_end(run_dir: Path) -> int:
