@@ -169,18 +169,22 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
 
 
 def load_latest_checkpoint(
-    ckpt_dir: Path, map_location: str | torch.device = "cpu"
+    ckpt_dir: Path, map_location: str | torch.device = "cpu", required: Collection[str] = ()
 ) -> tuple[dict[str, Any], Path] | None:
     """The newest checkpoint that passes its checks, falling back to older ones.
 
-    Returns None when there is no checkpoint at all; raises CheckpointError when there are some
-    but none is usable.
+    ``required``: the keys a usable one holds (a file of another tool or version, its checksum
+    written beside it, is skipped as a damaged one is). Returns None when there is no checkpoint
+    at all; raises CheckpointError when there are some but none is usable.
     """
     candidates = list_checkpoints(ckpt_dir)
     problems = []
     for path in reversed(candidates):
         try:
             state = load_checkpoint(path, map_location)
+            holds = state if isinstance(state, dict) else {}
+            if missing := [key for key in required if key not in holds]:
+                raise CheckpointError(f"{path}: not a whole training checkpoint (no {missing})")
         except CheckpointError as e:
             log.warning("skipping damaged checkpoint: %s", e)
             problems.append(str(e))

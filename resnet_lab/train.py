@@ -88,6 +88,8 @@ ROW_DESCRIPTION = tuple(
 RESUMABLE_CHANGES = (*RESULT_NEUTRAL, "trainer.max_steps", *ROW_DESCRIPTION)
 RESUMABLE_CHANGES += ("trainer.ckpt_every", "trainer.keep_checkpoints")
 FINAL_STATUSES = ("completed", "diverged")  # resume=true skips these runs
+# what Trainer._save writes and a resume reads (num_params, also written, is not needed)
+CHECKPOINT_KEYS = ("model", "optimizer", "batches", "rng", "train_state", "config")
 OTHER_SIGNAL_GRACE_S = 2.0  # SIGTERM after a Ctrl-C (or the reverse) sooner: the same stop
 # torch.compile modes; the last two capture the step in CUDA graphs (on CUDA)
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "reduce-overhead", "max-autotune")
@@ -572,7 +574,11 @@ class Trainer:
                 "with resume=true, or choose a new folder"
             )
         try:
-            loaded = load_latest_checkpoint(ckpt_dir, map_location="cpu") if existing else None
+            loaded = (
+                load_latest_checkpoint(ckpt_dir, map_location="cpu", required=CHECKPOINT_KEYS)
+                if existing
+                else None
+            )
         except CheckpointError as e:
             way_on = (  # an extension: without checkpoints, a completed run has nothing to extend
                 f"its result at step {previous['step']} stands; train longer in a new folder"
@@ -837,7 +843,7 @@ class Trainer:
         for tag, value in record.items():
             self.writer.add_scalar(tag, value, step)
 
-    def _save(self) -> None:
+    def _save(self) -> None:  # writes CHECKPOINT_KEYS
         rng = {
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,

@@ -695,6 +695,30 @@ def test_a_checkpoint_without_its_checksum_is_skipped(tmp_path: Path) -> None:
     assert not digest_path(newest).exists()
 
 
+def test_a_checkpoint_of_another_kind_is_skipped_as_a_damaged_one(
+    tmp_path: Path, reference: Path
+) -> None:
+    """A file with its checksum beside it but not a training checkpoint's keys (another tool's,
+    another version's): a KeyError trace, now the previous checkpoint, or the way on."""
+    fit(ARGS, tmp_path)
+    (tmp_path / "result.json").unlink()  # as if killed after its last checkpoint
+    newest = list_checkpoints(tmp_path / "ckpt")[-1]
+    state = load_checkpoint(newest)
+    del state["config"]
+    save_checkpoint(state, tmp_path / "ckpt", 20, keep=2)  # with a checksum of its own
+    fit([*ARGS, "resume=true"], tmp_path)  # from step 10
+    assert_same_records(tmp_path, reference)
+    for path in list_checkpoints(tmp_path / "ckpt"):
+        save_checkpoint({"model": {}}, tmp_path / "ckpt", int(path.stem[5:]), keep=2)
+    (tmp_path / "result.json").unlink()
+    with pytest.raises(CheckpointError) as refused:
+        fit([*ARGS, "resume=true"], tmp_path)
+    assert re.search(
+        r"step_0000020\.pt: not a whole training checkpoint \(no \['optimizer'", str(refused.value)
+    )
+    assert "none can be resumed from: move" in str(refused.value)
+
+
 def test_a_save_after_a_fallback_keeps_the_checkpoint_it_wrote(tmp_path: Path) -> None:
     """With keep_checkpoints=1, a checksum-less newer step left by a kill, and a fallback to the
     previous one: the next save removes the damaged later step, never the checkpoint it wrote."""
