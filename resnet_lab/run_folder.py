@@ -42,6 +42,9 @@ LOCK_WRITE_GRACE_S = 30.0  # an empty lock younger than this is being written, n
 # file system slow to show a touch, never make a live run's lock look stale.
 LOCK_HEARTBEAT_S = 60.0
 LOCK_FOREIGN_STALE_S = 600.0
+# /proc's boot time is whole seconds: a process this much younger than its lock's last touch
+# may still be its owner
+LOCK_START_SLACK_S = 2.0
 
 
 class RunFolderBusy(UserError):
@@ -208,8 +211,30 @@ class RunLock:
         except ProcessLookupError:
             return False
         except PermissionError:
-            return True
-        return True
+            pass
+        # a process that started after the lock's last touch took a dead owner's pid (reused,
+        # e.g. after a reboot): the owner wrote its lock after it started, and touched it since
+        try:
+            touched = self.path.stat().st_mtime
+        except OSError:  # released meanwhile
+            return False
+        started = _process_start_time(pid)
+        return started is None or started <= touched + LOCK_START_SLACK_S
+
+
+def _process_start_time(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), None where /proc cannot tell."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        ticks = int(stat.rpartition(")")[2].split()[19])  # field 22, starttime, after comm
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 class MetricsLog:

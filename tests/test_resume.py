@@ -781,6 +781,25 @@ def test_a_lock_is_taken_over_only_when_its_owner_is_surely_gone(
     dead.acquire()
     assert dead.held and lock.read_text() == own_lock(os.getpid())
     dead.release()
+    # this host, a live pid that a process took after the lock's last touch (a reboot reused
+    # it): taken over, as a dead one's; touched after that process started, it stands
+    reused = subprocess.Popen(["sleep", "60"])
+    try:
+        lock.write_text(f"{socket.gethostname()} {reused.pid} heartbeat\n")
+        os.utime(lock, (hour_ago, hour_ago))
+        taken_over = RunLock(tmp_path)
+        taken_over.acquire()
+        assert taken_over.held and lock.read_text() == own_lock(os.getpid())
+        taken_over.release()
+        lock.write_text(f"{socket.gethostname()} {reused.pid} heartbeat\n")
+        assert run_folder.holds_a_live_run(tmp_path)
+        with pytest.raises(RunFolderBusy, match="another run"):
+            RunLock(tmp_path).acquire()
+        os.utime(lock, (hour_ago, hour_ago))
+        assert not run_folder.holds_a_live_run(tmp_path)
+    finally:
+        reused.kill()
+        reused.wait()
     # a container of this host's name: its pids are its own, so its beat decides, as another
     # machine's (its pid may be dead here, or another process's)
     lock.write_text(f"{socket.gethostname()} {gone.pid} heartbeat pidns:1\n")
