@@ -213,11 +213,14 @@ class RunLock:
         except PermissionError:
             pass
         # a process that started after the lock's last touch took a dead owner's pid (reused,
-        # e.g. after a reboot): the owner wrote its lock after it started, and touched it since
+        # e.g. after a reboot): the owner wrote its lock after it started, and touches it every
+        # beat (a lock touched within two beats stands: a clock set back cannot fool this)
         try:
             touched = self.path.stat().st_mtime
         except OSError:  # released meanwhile
             return False
+        if time.time() - touched < 2 * LOCK_HEARTBEAT_S:
+            return True
         started = _process_start_time(pid)
         return started is None or started <= touched + LOCK_START_SLACK_S
 
