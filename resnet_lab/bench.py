@@ -58,7 +58,7 @@ from resnet_lab.run_folder import environment
 from resnet_lab.step_graph import WARMUP_STEPS as STEP_GRAPH_WARMUP
 from resnet_lab.train import GRAPH_MODES, Trainer, evaluations_in_run, lr_at, make_optimizer
 
-SCHEMA = "resnet-lab-bench/1"
+SCHEMA = "resnet-lab-bench/2"  # 2: each ratio the median of per-round ratios (1: of medians)
 # Lever tokens of --variants, joined with "+" ("none" = the lab pipeline with no lever on).
 LEVERS = {
     "cl": "channels_last memory format (trainer.channels_last)",
@@ -484,6 +484,9 @@ class Contender:
     step_memory: int | None = None  # CUDA: that peak minus what was allocated before its steps
     evaluate: Callable[[], int] | None = None  # a lab contender's evaluation pass
     eval_s: float | None = None  # seconds for one evaluation of a run (images_per_evaluation)
+    # untimed, before each round: the plain loop takes the batches its loader's workers made
+    # while the others ran (its round would otherwise start with them free)
+    before_round: Callable[[], None] | None = None
 
 
 def _sync(device: torch.device) -> None:
@@ -584,11 +587,19 @@ def measure(
     for r in range(rounds):
         rates = []
         for c in [c for c in contenders if c.step is not None]:
+            if c.before_round is not None:
+                c.before_round()
             seconds = timed(c, steps, f"round {r + 1}")
             if seconds is not None:
                 c.round_s.append(seconds)
                 rates.append(f"{c.name} {c.images_per_step * steps / seconds:.0f}")
         print(f"  round {r + 1}/{rounds} (img/s): {', '.join(rates)}", file=sys.stderr, flush=True)
+
+
+def _take(get: Callable[[], Any], count: int) -> None:
+    """Take ``count`` batches and drop them (untimed)."""
+    for _ in range(count):
+        get()
 
 
 def time_data_pipeline(
@@ -608,8 +619,7 @@ def time_data_pipeline(
         ("lab_batch_ms", batches.next, 1),
         ("plain_loader_batch_ms", loader.__next__, 1 + loader_ready),
     ):
-        for _ in range(untimed):
-            get()
+        _take(get, untimed)
         _sync(device)
         start = time.perf_counter()
         for _ in range(steps):
@@ -719,6 +729,11 @@ def _fmt_ratio(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}x"
 
 
+def _fmt_duration(hours: float) -> str:
+    """Minutes below two hours (a GPU run's 15.2 min printed as 0.3 h hid the issue's target)."""
+    return f"{60 * hours:.1f} min" if hours < 2 else f"{hours:.1f} h"
+
+
 def _fmt_bytes(n: int | None) -> str:
     return "-" if n is None else f"{n / 2**20:,.0f} MiB"
 
@@ -740,18 +755,28 @@ def _lab_contender(
     return c, trainer
 
 
-def _result(c: Contender, steps: int, max_steps: int, plain: float | None) -> dict[str, Any]:
+def paired_ratio(a: dict[str, Any], b: dict[str, Any]) -> float | None:
+    """a's speed over b's: the median of their per-round ratios. Rounds are interleaved so
+    that a load hits both alike within a round; a ratio of the two medians could pair one's
+    quiet round with the other's busy one. None where either failed."""
+    if "round_images_per_s" not in a or "round_images_per_s" not in b:
+        return None
+    pairs = zip(a["round_images_per_s"], b["round_images_per_s"], strict=True)
+    return statistics.median(x / y for x, y in pairs)
+
+
+def _result(c: Contender, steps: int, max_steps: int, plain: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"name": c.name, "levers": c.levers, "models": c.runs}
     if not c.round_s:
         return {**out, "error": c.error}
     step_s = statistics.median(c.round_s) / steps
-    rate = c.images_per_step / step_s
+    rounds = [c.images_per_step * steps / s for s in c.round_s]
     return {
         **out,
-        "images_per_s": rate,
+        "images_per_s": c.images_per_step / step_s,
         "ms_per_step": 1000 * step_s,
-        "round_images_per_s": [c.images_per_step * steps / s for s in c.round_s],
-        "vs_plain": rate / plain if plain else None,  # None: the plain loop failed
+        "round_images_per_s": rounds,
+        "vs_plain": paired_ratio({"round_images_per_s": rounds}, plain),  # None: plain failed
         "warmup_steps": c.warmup_steps,
         "warmup_s": c.warmup_s,
         "peak_memory_bytes": c.peak_memory,
@@ -801,7 +826,7 @@ def lever_effects(results: list[dict[str, Any]], levers: dict[str, Levers]) -> l
                         "lever": token,
                         "from": off.name,
                         "to": lv.name,
-                        "speedup": r["images_per_s"] / by_levers[off]["images_per_s"],
+                        "speedup": paired_ratio(r, by_levers[off]),
                     }
                 )
     return effects
@@ -857,8 +882,8 @@ def _print_report(report: dict[str, Any]) -> None:
             line += (
                 f"{_fmt_bytes(r['peak_memory_bytes']):>11}{_fmt_bytes(r['step_memory_bytes']):>11}"
             )
-        hours = f"{r['full_run_hours']:.1f} h" + (f"/{r['models']}" if r["models"] > 1 else "")
-        print(line + f"{hours:>14}")
+        runs_of = f"/{r['models']}" if r["models"] > 1 else ""
+        print(line + f"{_fmt_duration(r['full_run_hours']) + runs_of:>14}")
     _print_evaluations(report, runs)
     if report["ratio"] is not None:
         spread = ", ".join(f"{r:.2f}" for r in report["round_ratios"])
@@ -905,7 +930,10 @@ SET_BY_OPTIONS = {
     "trainer.compile": "--compile",
 }
 # Settings that would make the lab's step compute another thing than the plain loop's
-NOT_BENCHMARKED = {"trainer.bn_group": "the plain loop it is timed against has whole-batch BN"}
+NOT_BENCHMARKED = {
+    "trainer.bn_group": "the plain loop it is timed against has whole-batch BN",
+    "data.augment": "the plain loop it is timed against crops and flips every batch",
+}
 
 
 def _check_overrides(overrides: list[str]) -> None:
@@ -978,12 +1006,14 @@ def _bench(args: argparse.Namespace, command: str) -> int:
     print(f"{command}\nbuilding on {env['device']} ...", file=sys.stderr)
     data = load_data(cfg.data, device)
     loader = plain_loader(data, t.batch_size, workers, kind == "cuda", cfg.seed)
+    ready = workers * PREFETCH_FACTOR  # batches the loader's workers may hold made
     contenders = [
         Contender(
             "plain PyTorch loop",
             plain_loop_step(cfg, loader, device),
             t.batch_size,
             f"eager fp32, {workers} workers",
+            before_round=lambda: _take(loader.__next__, ready),
         )
     ]
     lab, trainer = _lab_contender("lab step (trainer config)", cfg, data, main_levers)
@@ -1002,15 +1032,15 @@ def _bench(args: argparse.Namespace, command: str) -> int:
     eval_images = images_per_evaluation(cfg)
     time_evaluations(contenders, device, eval_images)
 
-    plain_rate = _result(contenders[0], steps, t.max_steps, None).get("images_per_s")
-    results = [_result(c, steps, t.max_steps, plain_rate) for c in contenders]
+    plain = _result(contenders[0], steps, t.max_steps, {})
+    results = [_result(c, steps, t.max_steps, plain) for c in contenders]
     _add_evaluations(results, contenders, evaluations_in_run(t))
     lab_result = results[1]
-    rounds = [r.get("round_images_per_s", []) for r in (lab_result, results[0])]
+    rounds = [r.get("round_images_per_s", []) for r in (lab_result, plain)]
     data_pipeline = None
     if trainer is not None and "images_per_s" in lab_result:
         data_pipeline = time_data_pipeline(
-            trainer.batches, loader, steps, device, loader_ready=workers * PREFETCH_FACTOR
+            trainer.batches, loader, steps, device, loader_ready=ready
         )
         data_pipeline["lab_fraction_of_step"] = (
             data_pipeline["lab_batch_ms"] / lab_result["ms_per_step"]
@@ -1047,12 +1077,10 @@ def _bench(args: argparse.Namespace, command: str) -> int:
             "overrides": list(args.overrides),
         },
         "results": results,
-        "ratio": lab_result["images_per_s"] / plain_rate
-        if plain_rate and "images_per_s" in lab_result
-        else None,
-        # the same ratio within each round: its spread shows how much the load moved the figures
+        # the median of the per-round ratios (their spread: how much the load moved them)
+        "ratio": lab_result.get("vs_plain"),
         "round_ratios": [lab / plain for lab, plain in zip(*rounds, strict=True)]
-        if plain_rate and "images_per_s" in lab_result
+        if lab_result.get("vs_plain") is not None
         else [],
         "lever_effects": lever_effects(results, levers),
         "data_pipeline": data_pipeline,
@@ -1126,7 +1154,7 @@ def _stacked_summary(
     return {
         "models": models,
         "images_per_s": stacked["images_per_s"],
-        "vs_one_lab_run": stacked["images_per_s"] / lab["images_per_s"],
+        "vs_one_lab_run": paired_ratio(stacked, lab),
         "note": "measured on CUDA"
         if kind == "cuda"
         else "CPU: a GPU lever (on CPU a tiny net may gain, a real one loses); its GPU "
