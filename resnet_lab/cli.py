@@ -75,7 +75,7 @@ def main(cfg: DictConfig) -> None:
         label = "" if interrupted else "error: "
         if not sweep and interrupted:  # before anything was saved: no folder
             discard_refused_folder(run_dir, hydra_cfg)  # holding a log only
-        if not sweep and not run_dir.exists():
+        if not sweep and not holds_a_run(run_dir):  # gone, or a named folder with its log
             _error(f"{e}; run the command again", label=label)
             sys.exit(e.exit_code)
         folder = (

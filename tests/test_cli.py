@@ -1729,6 +1729,19 @@ def test_a_refusal_imports_no_torch_and_a_signal_while_torch_imports_is_held(
         "again\n"
     )
     assert "Traceback" not in out.stdout + out.stderr and list(tmp_path.iterdir()) == []
+    # a folder named with hydra.run.dir stays (its log tells the stop); it holds no run: run
+    # again, not "resume=true", which then warned of a mistyped folder
+    named = [*TINY_RUN, f"hydra.run.dir={tmp_path / 'named'}"]
+    out = subprocess.run(
+        [sys.executable, "-c", start + "\n" + signal_then_import + "resnet_lab()", *named],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 130 and out.stderr.endswith(
+        "interrupted by SIGINT (while starting, nothing was done); run the command again\n"
+    ), out.stderr
+    shutil.rmtree(tmp_path / "named")
     # a second signal ends the import at once, and the folder Hydra made goes with it
     kill = "os.kill(os.getpid(), signal.SIGINT)"
     twice = signal_then_import.replace(kill, f"{kill}; {kill}")
