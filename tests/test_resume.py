@@ -58,6 +58,15 @@ def own_lock(pid: int) -> str:
     return f"{socket.gethostname()} {pid} heartbeat pidns:{os.stat('/proc/self/ns/pid').st_ino}\n"
 
 
+def taken_over(run_dir: Path) -> bool:
+    """Whether a new lock takes the folder (and writes its own), then lets it go."""
+    lock = RunLock(run_dir)
+    lock.acquire()
+    taken = lock.held and lock.path.read_text() == own_lock(os.getpid())
+    lock.release()
+    return taken
+
+
 def fit(overrides: list[str], run_dir: Path) -> dict[str, Any]:
     if "resume=true" in overrides:
         # TensorBoard reads a folder's event files in name order, and a name holds the second
@@ -761,10 +770,7 @@ def test_a_lock_is_taken_over_only_when_its_owner_is_surely_gone(
         RunLock(tmp_path).acquire()
     stale = time.time() - run_folder.LOCK_FOREIGN_STALE_S - 1
     os.utime(lock, (stale, stale))
-    foreign = RunLock(tmp_path)
-    foreign.acquire()
-    assert foreign.held and lock.read_text() == own_lock(os.getpid())
-    foreign.release()
+    assert taken_over(tmp_path)
     # this host, a live process of another user (signal 0 is not permitted): it stands too
     lock.write_text(f"{socket.gethostname()} {gone.pid}\n")
 
@@ -777,20 +783,14 @@ def test_a_lock_is_taken_over_only_when_its_owner_is_surely_gone(
             RunLock(tmp_path).acquire()
     # this host, a pid that is gone (a run killed with -9 a moment ago): taken over at once
     lock.write_text(f"{socket.gethostname()} {gone.pid} heartbeat\n")
-    dead = RunLock(tmp_path)
-    dead.acquire()
-    assert dead.held and lock.read_text() == own_lock(os.getpid())
-    dead.release()
+    assert taken_over(tmp_path)
     # this host, a live pid that a process took after the lock's last touch (a reboot reused
     # it): taken over, as a dead one's; touched after that process started, it stands
     reused = subprocess.Popen(["sleep", "60"])
     try:
         lock.write_text(f"{socket.gethostname()} {reused.pid} heartbeat\n")
         os.utime(lock, (hour_ago, hour_ago))
-        taken_over = RunLock(tmp_path)
-        taken_over.acquire()
-        assert taken_over.held and lock.read_text() == own_lock(os.getpid())
-        taken_over.release()
+        assert taken_over(tmp_path)
         lock.write_text(f"{socket.gethostname()} {reused.pid} heartbeat\n")
         assert run_folder.holds_a_live_run(tmp_path)
         with pytest.raises(RunFolderBusy, match="another run"):
@@ -806,19 +806,14 @@ def test_a_lock_is_taken_over_only_when_its_owner_is_surely_gone(
     with pytest.raises(RunFolderBusy, match="another run"):
         RunLock(tmp_path).acquire()
     os.utime(lock, (stale, stale))
-    container = RunLock(tmp_path)
-    container.acquire()
-    assert container.held
-    container.release()
+    assert taken_over(tmp_path)
     # a lock naming this very process was left by an earlier one with the same pid (containers
     # reuse low pids): no other live process can hold it
     lock.write_text(f"{socket.gethostname()} {os.getpid()}\n")
-    taken = RunLock(tmp_path)
-    taken.acquire()
-    assert taken.held and lock.read_text() == own_lock(os.getpid())
-    taken.release()
+    assert taken_over(tmp_path)
     assert not lock.exists()
     # a holder whose lock another process took over (a takeover race) leaves that one's lock
+    taken = RunLock(tmp_path)
     taken.acquire()
     lock.write_text(f"{socket.gethostname()} {gone.pid + 1}\n")
     taken.release()
