@@ -266,7 +266,8 @@ def find_resnet(model: nn.Module) -> ResNet:
 
 @contextmanager
 def lesioned(model: nn.Module, units: Iterable[int]) -> Iterator[None]:
-    """Delete the residual branch of these units (only the shortcut remains) within the block."""
+    """Delete the residual branch of these units (only the shortcut remains; a plain net's unit
+    passes its input on) within the block."""
     units, n = list(units), len(model.units)
     if bad := [i for i in units if not 0 <= i < n]:
         raise ValueError(f"units {bad} do not exist: the net's units are 0..{n - 1}")

@@ -30,19 +30,20 @@ class ZeroPadDownsample(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
         super().__init__()
+        self.out_channels = out_channels
         self.stride = stride
-        extra = out_channels - in_channels
-        self.pad = (extra // 2, extra - extra // 2)
 
     def forward(self, x: Tensor) -> Tensor:
-        return zero_pad_identity(x, self.stride, self.pad)
+        return zero_pad_identity(x, self.out_channels, self.stride)
 
 
-def zero_pad_identity(x: Tensor, stride: int, pad: tuple[int, int]) -> Tensor:
-    """x subsampled by ``stride`` with ``pad`` zero channels before and after its own."""
+def zero_pad_identity(x: Tensor, out_channels: int, stride: int) -> Tensor:
+    """x subsampled by ``stride``, its channels padded with zeros (half before, half after) to
+    ``out_channels``."""
     if stride > 1:
         x = x[:, :, ::stride, ::stride]
-    return F.pad(x, (0, 0, 0, 0, *pad))
+    extra = out_channels - x.shape[1]
+    return F.pad(x, (0, 0, 0, 0, extra // 2, extra - extra // 2))
 
 
 class Projection(nn.Sequential):
@@ -129,8 +130,7 @@ class Shortcut(nn.Module):
         option A does where the unit changes the shape."""
         if self.carries_input:
             return self.forward(x, None)
-        extra = self.site.out_channels - self.site.in_channels
-        return zero_pad_identity(x, self.site.stride, (extra // 2, extra - extra // 2))
+        return zero_pad_identity(x, self.site.out_channels, self.site.stride)
 
 
 def _plus(shortcut: Tensor, residual: Tensor | None) -> Tensor:
