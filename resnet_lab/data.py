@@ -310,11 +310,23 @@ def load_cifar_python(folder: Path, name: str, verify: bool = True) -> HostData:
     def images(dataset: Any) -> np.ndarray:
         return np.ascontiguousarray(dataset.data.transpose(0, 3, 1, 2))  # NHWC -> NCHW
 
+    def labels(dataset: Any, which: str) -> np.ndarray:
+        """Range-checked, as the binary version's are (unverified files too)."""
+        values = np.asarray(dataset.targets, dtype=np.int64)
+        if values.min() < 0 or values.max() >= len(train.classes):
+            bad = values.max() if values.max() >= len(train.classes) else values.min()
+            raise DataError(
+                f"{folder}: its {which} images hold label {bad}, but the dataset has "
+                f"{len(train.classes)} classes: a file is damaged or of another dataset. "
+                f"{_redownload(folder)}"
+            )
+        return values
+
     return HostData(
         train_images=images(train),
-        train_labels=np.asarray(train.targets, dtype=np.int64),
+        train_labels=labels(train, "training"),
         test_images=images(test),
-        test_labels=np.asarray(test.targets, dtype=np.int64),
+        test_labels=labels(test, "test"),
         classes=list(train.classes),
         source=f"{folder} (python, {'md5-verified' if verify else 'not verified'})",
     )

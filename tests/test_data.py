@@ -776,6 +776,17 @@ def test_labels_out_of_range_are_refused_even_unverified(tmp_path: Path) -> None
     with pytest.raises(DataError, match=r"test\.bin holds label 100, but the dataset has 100"):
         D.load_data(cfg(tmp_path / "c100", name="cifar100", num_classes=100), "cpu")
 
+    py = tmp_path / "py" / "cifar-10-batches-py"  # the python version too (a trace in training)
+    write_cifar10_py(py)
+    with open(py / "data_batch_3", "rb") as f:
+        batch = pickle.load(f, encoding="latin1")
+    batch["labels"][5] = 57
+    py2_pickle(batch, py / "data_batch_3")
+    with pytest.raises(
+        DataError, match=r"cifar-10-batches-py: its training images hold label 57, but the "
+    ):
+        D.load_data(cfg(tmp_path / "py"), "cpu")
+
 
 def test_an_empty_file_is_named(tmp_path: Path) -> None:
     folder = tmp_path / "cifar-10-batches-bin"
