@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import torch
 from conftest import TINY_RUN, as_saved_before_the_options
+from omegaconf import OmegaConf
 
 import resnet_lab.checkpoint
 import resnet_lab.train
@@ -426,6 +427,12 @@ def test_moved_data_files_may_resume_when_checked(tmp_path: Path) -> None:
     (tmp_path / "result.json").unlink()
     with pytest.raises(ConfigError, match=r"data\.root"):
         fit([*ARGS, "data.root=/other", "data.verify=false", "resume=true"], tmp_path)
+    # CIFAR-100's binary files are only size-checked: another root may hold other images
+    c100 = ["data=cifar100", "data.verify=true", "resume=true"]
+    trainer = Trainer(compose_config([*c100, "data.root=/new/place"]), tmp_path / "c100")
+    trained = OmegaConf.to_container(compose_config([*c100, "data.root=/old/place"]))
+    with pytest.raises(ConfigError, match=r"data\.root: '/old/place' -> '/new/place'"):
+        trainer._check_same_run(trained)
 
 
 def test_extending_a_run_whose_checkpoints_are_gone_leaves_it_untouched(tmp_path: Path) -> None:
