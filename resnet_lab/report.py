@@ -184,7 +184,8 @@ class Run:
     experiment: dict[str, Any]
     sort_time: str
     notes: list[str] = field(default_factory=list)
-    settings: dict[str, Any] = field(default_factory=dict)  # the compared keys of its config
+    # the compared keys of its config; None: its result.json records none (nothing to check)
+    settings: dict[str, Any] | None = field(default_factory=dict)
     departures: list[str] = field(default_factory=list)  # "key row's -> run's": not counted
 
     @property
@@ -381,7 +382,7 @@ def read_run(path: Path, label: str) -> Run:
     if selected is not None and data.get("status") == "completed" and eval_split == "val":
         error, eval_split = selected, "test"  # trainer.test_at_best_val: where val chose
     status = data.get("status")
-    if status not in _STATUS_RANK:
+    if not isinstance(status, str) or status not in _STATUS_RANK:
         status = "completed" if error is not None else "running"
         notes.append(f"run `{label}` has no known status: read as {status}")
     if status == "running" and not holds_a_live_run(path.parent):
@@ -406,7 +407,9 @@ def read_run(path: Path, label: str) -> Run:
             key: value
             for key, value in trained.items()
             if (key not in NOT_COMPARED or key in compared) and not key.startswith("experiment.")
-        },
+        }
+        if isinstance(data.get("config"), dict)
+        else None,
     )
 
 
@@ -476,6 +479,10 @@ def mark_departures(
     problems = []
     for run in runs:
         experiment = by_name.get(run.name)
+        if experiment is not None and run.settings is None:  # a damaged or hand-made record
+            run.departures = [
+                "its result.json records no config, so its settings cannot be checked"
+            ]
         if experiment is None or not run.settings:
             continue
         key = (experiment.file, run.profile)

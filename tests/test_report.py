@@ -825,6 +825,28 @@ def test_older_result_files_fall_back_as_documented(tmp_path: Path) -> None:
     assert got.notes[0] == "run `old/0` lacks fields: experiment, seed, profile, final_test_error"
 
 
+def test_a_record_without_config_or_with_a_strange_status_is_read_not_counted(
+    tmp_path: Path,
+) -> None:
+    """A hand-made or damaged result.json: a status that is no text was a TypeError trace of the
+    whole report; a run without its config was counted with no check of its settings."""
+    bad = write_run(tmp_path, "bad/0", "table1/original", 0, 6.0)
+    record = json.loads((bad / "result.json").read_text())
+    (bad / "result.json").write_text(json.dumps({**record, "status": ["completed"]}))
+    got = report.read_run(bad / "result.json", "bad/0")
+    assert (got.status, got.notes[-1]) == (
+        "completed",
+        "run `bad/0` has no known status: read as completed",
+    )
+    bare = write_run(tmp_path, "bare/0", "table1/original", 1, 6.0, drop=("config",))
+    runs, _ = report.find_runs([tmp_path / "bare"])
+    report.mark_departures([DEFINITIONS["table1/original"]], runs)
+    assert runs[0].departures == [
+        "its result.json records no config, so its settings cannot be checked"
+    ]
+    assert report.read_run(bare / "result.json", "bare/0").settings is None
+
+
 def test_an_unfinished_run_takes_no_error_from_its_curve(tmp_path: Path) -> None:
     run = write_run(tmp_path, "live/0", "table1/original", 0, status="running")
     got = report.read_run(run / "result.json", "live/0")
