@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import torch
+import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch import nn
 
@@ -112,10 +113,14 @@ def test_plain_unit_changing_shape_needs_nothing_on_the_shortcut() -> None:
     assert sum(p.numel() for u in net.units for p in u.shortcut.parameters()) == 0
 
 
-def test_lesioned_plain_unit_passes_zeros() -> None:
+def test_a_lesioned_plain_unit_passes_its_input_on() -> None:
+    """Veit et al. delete a plain net's layer as y' = y_{i-1} (zeros were chance by
+    construction); where the shape changes, as option A reshapes it."""
     unit = _unit(ShortcutCfg(name="none"), out=16, stride=2)
     unit.lesioned = True
-    torch.testing.assert_close(unit(X), torch.zeros(2, 16, 8, 8))
+    pad = (16 - X.shape[1]) // 2
+    expected = torch.relu(F.pad(X[:, :, ::2, ::2], (0, 0, 0, 0, pad, pad)))
+    torch.testing.assert_close(unit(X), expected)
 
 
 def test_highway_closed_transform_gate_carries_only() -> None:
