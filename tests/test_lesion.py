@@ -318,6 +318,7 @@ def test_experiments_measure_the_lesioned_net_and_restore_it() -> None:
     for r in swaps:  # k disjoint pairs move 2k units, delete none
         assert r["errors"] and all(e == 200 * r["k"] for e in r["errors"])
         assert all(t < 1.0 for t in r["taus"])
+        assert r["taus"] == [kendall_tau(order) for order in r["orders"]]
     assert list(net.units) == units and not any(u.lesioned for u in net.units)
 
 
