@@ -116,6 +116,11 @@ def unfinished(info: dict[str, Any]) -> str | None:
             f"step {step:,} of {max_steps:,}: the run's {damaged} newer checkpoint(s) could not "
             "be read (damaged), so an earlier net's"
         )
+    if newer := info.get("newer"):
+        return (
+            f"step {step:,} of {max_steps:,}: an earlier checkpoint of its run, which went on "
+            f"({newer} newer checkpoint(s) beside it)"
+        )
     return f"step {step:,} of {max_steps:,}: the run had not finished training (a partial net)"
 
 
@@ -125,7 +130,7 @@ def run_notes(info: dict[str, Any]) -> list[str]:
     notes = []
     if info.get("eval_split") == "val" and info.get("chosen_step") is None:  # else a test figure
         notes.append(
-            "the run measured its errors on the 5k validation split (data.split=val); this is "
+            "the run measured its errors on the validation split (data.split=val); this is "
             "the test set's"
         )
     if note := precision_note(info.get("precision")):
@@ -163,10 +168,11 @@ def limit_note(info: dict[str, Any], limit: int | None, option: str) -> str | No
     run_limit = info.get("data_limit")
     if not run_limit or run_limit == limit:
         return None
+    val = info.get("eval_split") == "val"  # the first of the validation images: not here
     return (
         f"the run used data.limit={run_limit}: it trained on the first {run_limit} training "
-        f"images and measured its error on the first {run_limit} test images "
-        f"({option}{run_limit} measures the same)"
+        f"images and measured its error on the first {run_limit} "
+        + ("validation images" if val else f"test images ({option}{run_limit} measures the same)")
     )
 
 

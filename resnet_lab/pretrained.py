@@ -414,6 +414,9 @@ def wrap(
             "eval_split": "val" if data.get("split") == "val" else "test",  # the run's figure's
             "precision": config.get("trainer", {}).get("precision", "fp32"),
             "damaged_newer": loaded.damaged_newer,
+            # a checkpoint file given with later ones beside it: not its run's last net
+            "newer": sum(p.name > loaded.path.name for p in list_checkpoints(loaded.path.parent))
+            - loaded.damaged_newer,
             # trainer.test_at_best_val: the run's figure is the test error of this step's net
             "chosen_step": state.get("train_state", {}).get("best_step")
             if config.get("trainer", {}).get("test_at_best_val")

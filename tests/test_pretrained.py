@@ -189,9 +189,19 @@ def test_eval_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     assert "test error:" in out
     assert "note:       step 7 of 64,000: the run had not finished training (a partial net)" in out
-    tiny_run(tmp_path / "done", "trainer.max_steps=7")
+    _, config = tiny_run(tmp_path / "done", "trainer.max_steps=7")
     assert eval_main([str(tmp_path / "done"), "--limit", "40", "--device", "cpu"]) == 0
     assert "not finished" not in capsys.readouterr().out
+    # an earlier checkpoint of such a finished run: not "a partial net" of an unfinished run
+    state = {"model": load_pretrained(tmp_path / "done").net.state_dict(), "config": config}
+    for step in (3, 7):
+        save_checkpoint({**state, "train_state": {"step": step}}, tmp_path / "went_on", step, 2)
+    given = tmp_path / "went_on" / "step_0000003.pt"
+    assert eval_main([str(given), "--limit", "40", "--device", "cpu"]) == 0
+    assert (
+        "note:       step 3 of 7: an earlier checkpoint of its run, which went on (1 newer "
+        "checkpoint(s) beside it)" in capsys.readouterr().out
+    )
     assert eval_main([str(tmp_path / "missing")]) == 2
     assert capsys.readouterr().err.endswith("(no such checkpoint file or run folder)\n")
     assert eval_main([f"checkpoint={tmp_path / 'done'}"]) == 2  # resnet-lab-lesion's spelling
@@ -619,11 +629,19 @@ def test_eval_of_a_run_that_chose_on_validation_names_the_chosen_step(
         "note:       the run's figure is the test error at step 5, where its validation error "
         "was lowest; this checkpoint is step 8's net" in out
     )
-    val_note = "note:       the run measured its errors on the 5k validation split"
+    val_note = "note:       the run measured its errors on the validation split"
     assert val_note not in out  # its figure is a test error, the chosen step's
     tiny_run(tmp_path / "val", "data.split=val")  # its figures are validation errors
     assert eval_main([str(tmp_path / "val"), "--limit", "20", "--device", "cpu"]) == 0
     assert f"{val_note} (data.split=val); this is the test set's" in capsys.readouterr().out
+    # limited too: the first N validation images, which no --limit measures here
+    tiny_run(tmp_path / "val_limit", "data.split=val", "data.limit=30")
+    assert eval_main([str(tmp_path / "val_limit"), "--limit", "20", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "measured its error on the first 30 validation images\n" in out
+        and "--limit 30 measures the same" not in out
+    )
 
 
 def test_eval_of_a_bf16_run_computes_as_the_run_evaluated(
