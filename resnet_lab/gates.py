@@ -23,12 +23,17 @@ if __name__ == "__main__":  # python -m resnet_lab.gates: its console script, wh
     gates()
 
 import argparse
+import contextlib
 import csv
 import json
 import logging
+import os
+import shutil
 import signal
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -169,12 +174,9 @@ def bucket_limits() -> Tensor:
 
 
 def write_histograms(stats: GateStats, out: Path, step: int) -> None:
-    """Replaces the histograms of an earlier measurement in ``out`` (as gates.json is
-    replaced); other event files there, e.g. a run's own when ``--out`` is the run folder, stay."""
+    """The histograms, as TensorBoard events in ``out`` (named with EVENTS_SUFFIX)."""
     from torch.utils.tensorboard import SummaryWriter
 
-    for earlier in out.glob(f"events.out.tfevents.*{EVENTS_SUFFIX}"):
-        earlier.unlink()
     limits = bucket_limits().tolist()
     with SummaryWriter(str(out), filename_suffix=EVENTS_SUFFIX) as writer:
         for i in range(len(stats.sums)):
@@ -244,9 +246,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _output_folder(out: Path | None, ckpt_dir: Path) -> Path:
-    """--out, or the run's gates/ folder, made before the measurement it would otherwise lose."""
+    """--out, or the run's gates/ folder, checked and made before the measurement it would
+    otherwise lose (:func:`_made_until_refused` takes it back if the command stops first)."""
     named = "--out" if out else "the output folder"
-    out = out or (ckpt_dir.parent if ckpt_dir.name == "ckpt" else ckpt_dir) / "gates"
+    out = out or _default_out(ckpt_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"{named} {out} is a file: give a folder for the gate statistics")
     if held := held_record(out):
@@ -263,14 +266,39 @@ def _output_folder(out: Path | None, ckpt_dir: Path) -> Path:
 
 def run(args: argparse.Namespace) -> Path:
     """Measure the gates of ``args.run_dir``'s newest checkpoint; returns the output folder."""
-    from resnet_lab.data import eval_batches, load_data
-    from resnet_lab.device import resolve_device
-    from resnet_lab.pretrained import data_config, lab_network, read_checkpoint
+    from resnet_lab.pretrained import lab_network, read_checkpoint
 
     loaded = read_checkpoint(args.run_dir)
     model = lab_network(loaded)
     gate_modules(model)  # before loading the data: a run without gates is told at once
+    existed = (args.out or _default_out(loaded.path.parent)).exists()
     out = _output_folder(args.out, loaded.path.parent)  # and a bad --out
+    with _made_until_refused(out, existed):
+        return _measure_and_write(args, loaded, model, out)
+
+
+def _default_out(ckpt_dir: Path) -> Path:
+    """The run's gates/ folder (beside ckpt/)."""
+    return (ckpt_dir.parent if ckpt_dir.name == "ckpt" else ckpt_dir) / "gates"
+
+
+@contextmanager
+def _made_until_refused(out: Path, existed: bool) -> Iterator[None]:
+    """A folder this command made goes again, still empty, when it stops before writing."""
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only if empty
+        raise
+
+
+def _measure_and_write(args: argparse.Namespace, loaded: Any, model: nn.Module, out: Path) -> Path:
+    from resnet_lab.data import eval_batches, load_data
+    from resnet_lab.device import resolve_device
+    from resnet_lab.pretrained import data_config
+
     config = loaded.state["config"]
     device = resolve_device(args.device, option="--device")
     model.to(device)
@@ -308,13 +336,41 @@ def run(args: argparse.Namespace) -> Path:
     shortcut = config["shortcut"]["name"]
     title = f"{experiment or args.run_dir.name}: shortcut={shortcut}, step {step}"
     with stopping.signals_deferred() as late:  # a few seconds: the files are written whole
-        (out / "gates.json").write_text(json.dumps(record, indent=2) + "\n")
-        write_csv(units, data.classes, out / "gates.csv")
-        write_histograms(stats, out, step)
-        plot_heatmap(units, data.classes, out / "gates.png", title)
+        _write_all(out, record, units, data.classes, stats, title)
     if late:
         raise SignalAfterWriting(late[0], out)
     return out
+
+
+def _write_all(
+    out: Path,
+    record: dict[str, Any],
+    units: list[dict[str, Any]],
+    classes: list[str],
+    stats: GateStats,
+    title: str,
+) -> None:
+    """Every output, made in a hidden folder inside ``out``, then moved over an earlier
+    measurement's, gates.json last: a full disk leaves the earlier one whole, not half of each.
+    Other event files in ``out`` (not this tool's) stay."""
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=".gates-writing-", dir=out))
+        try:
+            write_histograms(stats, staging, record["step"])
+            write_csv(units, classes, staging / "gates.csv")
+            plot_heatmap(units, classes, staging / "gates.png", title)
+            (staging / "gates.json").write_text(json.dumps(record, indent=2) + "\n")
+            for earlier in out.glob(f"events.out.tfevents.*{EVENTS_SUFFIX}"):
+                earlier.unlink()
+            for made in sorted(staging.iterdir(), key=lambda p: p.name == "gates.json"):
+                os.replace(made, out / made.name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    except OSError as e:
+        raise UserError(
+            f"cannot write the gate statistics into {out} ({e.strerror or e}): make room or "
+            "give another --out; an earlier measurement there is kept"
+        ) from None
 
 
 class SignalAfterWriting(Exception):

@@ -744,6 +744,37 @@ def test_gate_tool_refuses_an_output_it_cannot_write_before_measuring(
     )
 
 
+def test_gate_tool_on_a_full_disk_keeps_the_earlier_measurement_whole(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gates.json was cut at 4 KiB beside the earlier measurement's other files, with a trace;
+    and a refused command left the empty folder it made."""
+    import errno
+
+    from resnet_lab import gates
+
+    run_dir, _, _ = _run_folder(tmp_path, "gate")
+    assert gates_main([str(run_dir)]) == 0
+    out = run_dir / "gates"
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def full_disk(*args: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(gates, "plot_heatmap", full_disk)
+    assert gates_main([str(run_dir)]) == 2
+    assert capsys.readouterr().err == (
+        f"resnet-lab-gates: error: cannot write the gate statistics into {out} (No space left "
+        "on device): make room or give another --out; an earlier measurement there is kept\n"
+    )
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # and nothing else
+    new = tmp_path / "new"
+    assert gates_main([str(run_dir), "--out", str(new)]) == 2
+    assert not new.exists()
+    assert gates_main([str(run_dir), "--out", str(new), "--device", "mps"]) == 2
+    assert "--device" in capsys.readouterr().err and not new.exists()
+
+
 @pytest.mark.parametrize("name", ["neighbours/densenet_bc_100_12", "neighbours/wrn_28_10"])
 def test_smoke_profile_shrinks_a_rows_own_recipe(name: str) -> None:
     """Recipes sit before the profile in the defaults list, so profile=smoke always wins."""
