@@ -207,9 +207,8 @@ def plot_heatmap(units: list[dict[str, Any]], classes: list[str], path: Path, ti
         [[nan if v is None else v for v in u["per_class"].values()] for u in units]
     )
     deviation = means - torch.tensor([u["mean"] for u in units])[:, None]
-    figure = Figure(
-        figsize=(4 + 0.25 * min(len(classes), 40), 2 + 0.15 * len(units)), layout="constrained"
-    )
+    height = max(4.0, 2 + 0.15 * len(units))  # the colour bars' labels need 4 inches
+    figure = Figure(figsize=(4 + 0.25 * min(len(classes), 40), height), layout="constrained")
     left, right = figure.subplots(1, 2, sharey=True)
     image = left.imshow(means.numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1)
     figure.colorbar(image, ax=left, label="mean gate value")
@@ -224,6 +223,8 @@ def plot_heatmap(units: list[dict[str, Any]], classes: list[str], path: Path, ti
     for axes in (left, right):
         axes.set_xticks(list(ticks), [classes[t] for t in ticks], rotation=90, fontsize="small")
         axes.set_xlabel("class")
+    step = max(1, len(units) // 20)  # whole unit numbers (few units showed 0.5, 1.5, ...)
+    left.set_yticks(list(range(0, len(units), step)), [u["unit"] for u in units][::step])
     left.set_ylabel("unit (gate)")
     figure.suptitle(title)
     figure.savefig(path, dpi=100)
