@@ -931,12 +931,12 @@ def test_gate_heat_map_does_not_blow_up_noise(
 
     from resnet_lab.gates import plot_heatmap
 
-    units = [{"mean": 0.2, "per_class": {"a": 0.201, "b": 0.199}}]
+    units = [{"unit": 0, "mean": 0.2, "per_class": {"a": 0.201, "b": 0.199}}]
     drawn: list[Figure] = []
     monkeypatch.setattr(Figure, "savefig", lambda figure, *a, **k: drawn.append(figure))
     plot_heatmap(units, ["a", "b"], tmp_path / "gates.png", "title")
     deviations = drawn[0].axes[1].images[0]
     assert deviations.get_clim() == pytest.approx((-0.05, 0.05))
-    units = [{"mean": 0.5, "per_class": {"a": 0.8, "b": 0.2}}]  # real stripes keep their range
+    units = [{"unit": 0, "mean": 0.5, "per_class": {"a": 0.8, "b": 0.2}}]  # real stripes stay
     plot_heatmap(units, ["a", "b"], tmp_path / "gates.png", "title")
     assert drawn[1].axes[1].images[0].get_clim() == pytest.approx((-0.3, 0.3))
