@@ -121,6 +121,8 @@ def unfinished(info: dict[str, Any]) -> str | None:
             f"step {step:,} of {max_steps:,}: an earlier checkpoint of its run, which went on "
             f"({newer} newer checkpoint(s) beside it)"
         )
+    if info.get("newer", 0) is None:  # a file outside a run's ckpt/ folder: its run unknown
+        return f"step {step:,} of {max_steps:,}: saved before its run's last step (a partial net)"
     return f"step {step:,} of {max_steps:,}: the run had not finished training (a partial net)"
 
 
@@ -168,7 +170,8 @@ def limit_note(info: dict[str, Any], limit: int | None, option: str) -> str | No
     run_limit = info.get("data_limit")
     if not run_limit or run_limit == limit:
         return None
-    val = info.get("eval_split") == "val"  # the first of the validation images: not here
+    # the first of the validation images, not here (a run choosing on validation: a test figure)
+    val = info.get("eval_split") == "val" and info.get("chosen_step") is None
     return (
         f"the run used data.limit={run_limit}: it trained on the first {run_limit} training "
         f"images and measured its error on the first {run_limit} "

@@ -414,9 +414,7 @@ def wrap(
             "eval_split": "val" if data.get("split") == "val" else "test",  # the run's figure's
             "precision": config.get("trainer", {}).get("precision", "fp32"),
             "damaged_newer": loaded.damaged_newer,
-            # a checkpoint file given with later ones beside it: not its run's last net
-            "newer": sum(p.name > loaded.path.name for p in list_checkpoints(loaded.path.parent))
-            - loaded.damaged_newer,
+            "newer": _later_in_its_run(loaded),
             # trainer.test_at_best_val: the run's figure is the test error of this step's net
             "chosen_step": state.get("train_state", {}).get("best_step")
             if config.get("trainer", {}).get("test_at_best_val")
@@ -424,6 +422,17 @@ def wrap(
         }
     info.update(path=str(loaded.path), units=len(net.units) if isinstance(net, ResNet) else None)
     return NormalizedNet(net, mean_t, std_t, info).eval()
+
+
+def _later_in_its_run(loaded: LoadedCheckpoint) -> int | None:
+    """Checkpoints of later steps in the run's ckpt/ beside the one read, besides damaged ones
+    a run folder's reading skipped: then it is not the run's last net. None for a file outside
+    a run's ckpt/ folder, whatever lies beside it: its run is not known."""
+    folder = loaded.path.parent
+    steps = list_checkpoints(folder)
+    if folder.name != "ckpt" or loaded.path not in steps:
+        return None
+    return sum(p.name > loaded.path.name for p in steps) - loaded.damaged_newer
 
 
 def load_pretrained(

@@ -8,6 +8,7 @@ need them are skipped when they are absent.
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -195,12 +196,24 @@ def test_eval_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     # an earlier checkpoint of such a finished run: not "a partial net" of an unfinished run
     state = {"model": load_pretrained(tmp_path / "done").net.state_dict(), "config": config}
     for step in (3, 7):
-        save_checkpoint({**state, "train_state": {"step": step}}, tmp_path / "went_on", step, 2)
-    given = tmp_path / "went_on" / "step_0000003.pt"
+        went_on = tmp_path / "went_on" / "ckpt"
+        save_checkpoint({**state, "train_state": {"step": step}}, went_on, step, 2)
+    given = went_on / "step_0000003.pt"
     assert eval_main([str(given), "--limit", "40", "--device", "cpu"]) == 0
     assert (
         "note:       step 3 of 7: an earlier checkpoint of its run, which went on (1 newer "
         "checkpoint(s) beside it)" in capsys.readouterr().out
+    )
+    # outside a run's ckpt/ folder its run is not known, whatever lies beside it (a file whose
+    # name sorts first was taken for an earlier checkpoint of a run that went on)
+    nets = tmp_path / "nets" / "ckpt_copies"
+    nets.mkdir(parents=True)
+    for name in ("step_0000003.pt", "step_0000003.pt.sha256", "step_0000007.pt"):
+        shutil.copy(went_on / name, nets / name)
+    assert eval_main([str(nets / "step_0000003.pt"), "--limit", "40", "--device", "cpu"]) == 0
+    assert (
+        "note:       step 3 of 7: saved before its run's last step (a partial net)"
+        in capsys.readouterr().out
     )
     assert eval_main([str(tmp_path / "missing")]) == 2
     assert capsys.readouterr().err.endswith("(no such checkpoint file or run folder)\n")
@@ -642,6 +655,15 @@ def test_eval_of_a_run_that_chose_on_validation_names_the_chosen_step(
         "measured its error on the first 30 validation images\n" in out
         and "--limit 30 measures the same" not in out
     )
+    # ... but a run that chose on validation has a test figure, which --limit 30 measures
+    limited = tmp_path / "chose_limit"
+    _, config = tiny_run(
+        limited, "data.split=val", "data.limit=30", "trainer.test_at_best_val=true"
+    )
+    state = {"model": net.state_dict(), "config": config, "train_state": train_state}
+    save_checkpoint(state, limited / "ckpt", 8, keep=1)
+    assert eval_main([str(limited), "--limit", "20", "--device", "cpu"]) == 0
+    assert "first 30 test images (--limit 30 measures the same)" in capsys.readouterr().out
 
 
 def test_eval_of_a_bf16_run_computes_as_the_run_evaluated(
