@@ -551,10 +551,13 @@ def measure(
     still says how far it got."""
     cuda = device.type == "cuda"
 
-    def timed(c: Contender, count: int, phase: str) -> float | None:
-        """Seconds for ``count`` steps; None, with the contender marked failed, when they raise
-        (a lever that fails, e.g. compile, must not stop the others)."""
+    def timed(c: Contender, count: int, phase: str, round_: bool = False) -> float | None:
+        """Seconds for ``count`` steps (a round's after its untimed ``before_round``); None,
+        with the contender marked failed, when they raise (a lever that fails, e.g. compile,
+        or a loader whose worker died, must not stop the others)."""
         try:
+            if round_ and c.before_round is not None:
+                c.before_round()
             _use_math_of(c, device)
             if cuda:
                 _sync(device)
@@ -587,9 +590,7 @@ def measure(
     for r in range(rounds):
         rates = []
         for c in [c for c in contenders if c.step is not None]:
-            if c.before_round is not None:
-                c.before_round()
-            seconds = timed(c, steps, f"round {r + 1}")
+            seconds = timed(c, steps, f"round {r + 1}", round_=True)
             if seconds is not None:
                 c.round_s.append(seconds)
                 rates.append(f"{c.name} {c.images_per_step * steps / seconds:.0f}")
@@ -930,10 +931,7 @@ SET_BY_OPTIONS = {
     "trainer.compile": "--compile",
 }
 # Settings that would make the lab's step compute another thing than the plain loop's
-NOT_BENCHMARKED = {
-    "trainer.bn_group": "the plain loop it is timed against has whole-batch BN",
-    "data.augment": "the plain loop it is timed against crops and flips every batch",
-}
+NOT_BENCHMARKED = {"trainer.bn_group": "the plain loop it is timed against has whole-batch BN"}
 
 
 def _check_overrides(overrides: list[str]) -> None:
@@ -987,6 +985,11 @@ def _bench(args: argparse.Namespace, command: str) -> int:
     ]
     lab_overrides = [*base, *requested, *args.overrides]
     cfg = compose_config(lab_overrides)
+    if not cfg.data.augment:
+        raise UserError(
+            "data.augment=false: not benchmarked (the plain loop it is timed against crops and "
+            "flips every batch)"
+        )
     t = cfg.trainer
     main_levers = Levers.of(t, device)
     _enough_eval_images(cfg)

@@ -602,7 +602,17 @@ def test_an_interrupted_benchmark_says_so(
     assert capsys.readouterr().err == "interrupted: no figures printed or saved\n"
 
 
-def test_benchmark_rejects_bad_options(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+class Composed(Exception):
+    """Raised in place of the timing: the options passed the checks."""
+
+
+def stop_after_composing(*args: object) -> None:
+    raise Composed
+
+
+def test_benchmark_rejects_bad_options(
+    capsys: pytest.CaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert bench.main(["--device", "cpu", "--steps", "0"]) == 2
     assert "--steps=0 must be at least 1" in capsys.readouterr().err
     tiny = ["--depth", "8", "--width", "4", "--batch-size", "16", "data.synthetic_train_size=64"]
@@ -628,6 +638,9 @@ def test_benchmark_rejects_bad_options(capsys: pytest.CaptureFixture, tmp_path: 
     assert "data.augment=false: not benchmarked (the plain loop it is timed against crops " in (
         capsys.readouterr().err
     )
+    monkeypatch.setattr(bench, "measure", stop_after_composing)
+    with pytest.raises(Composed):  # true, the plain loop's too: not refused
+        bench.main(["--device", "cpu", *tiny, "data.augment=true"])
     # --out: a folder, or a file where nothing can be written, is told before any timing
     folder = tmp_path
     assert bench.main(["--device", "cpu", *tiny, "--out", str(folder)]) == 2
@@ -1023,6 +1036,20 @@ def test_measure_warms_up_untimed_and_syncs_before_every_clock_read(
     assert math == [(False, False), (True, True)] * 3  # plain: IEEE fp32, no autotuning
     assert (plain.peak_memory, plain.step_memory) == (1000, 900)
     assert (lab.peak_memory, lab.step_memory) == (300, 200)  # not the plain loop's peak
+
+
+def test_a_loader_failing_before_a_round_fails_its_contender_alone() -> None:
+    """The plain loop's batches taken before its round: a loader whose worker died stopped the
+    whole benchmark with a trace."""
+
+    def dead_loader() -> None:
+        raise RuntimeError("DataLoader worker (pid 1) is killed by signal: Killed")
+
+    plain = bench.Contender("plain", lambda: None, 16, before_round=dead_loader)
+    lab = bench.Contender("lab", lambda: None, 16)
+    bench.measure([plain, lab], steps=2, warmup=1, rounds=2, device=torch.device("cpu"))
+    assert plain.step is None and plain.round_s == [] and "worker (pid 1)" in plain.error
+    assert len(lab.round_s) == 2
 
 
 def test_data_pipeline_is_timed_in_milliseconds_per_batch(monkeypatch: pytest.MonkeyPatch) -> None:
