@@ -42,9 +42,6 @@ LOCK_WRITE_GRACE_S = 30.0  # an empty lock younger than this is being written, n
 # file system slow to show a touch, never make a live run's lock look stale.
 LOCK_HEARTBEAT_S = 60.0
 LOCK_FOREIGN_STALE_S = 600.0
-# /proc's boot time is whole seconds: a process this much younger than its lock's last touch
-# may still be its owner
-LOCK_START_SLACK_S = 2.0
 
 
 class RunFolderBusy(UserError):
@@ -137,6 +134,12 @@ class RunLock:
             "another folder (hydra.run.dir=...; in a sweep, two jobs given one folder: make "
             "hydra.sweep.subdir tell them apart)"
         )
+        if words[0] == socket.gethostname() and _age_s(self.path) > LOCK_FOREIGN_STALE_S:
+            return (  # a live pid, but no touch for long: suspended, or the pid another's now
+                f"{message}. Its lock has not been touched for {_age_s(self.path) / 60:.0f} "
+                f"minutes (a live run touches it every minute): if that run is gone (after a "
+                f"reboot its pid may be another process's), delete {self.path}"
+            )
         if words[0] in (socket.gethostname(), "starting"):
             return message
         if HEARTBEAT_MARK not in words[2:]:
@@ -212,17 +215,18 @@ class RunLock:
             return False
         except PermissionError:
             pass
-        # a process that started after the lock's last touch took a dead owner's pid (reused,
-        # e.g. after a reboot): the owner wrote its lock after it started, and touches it every
-        # beat (a lock touched within two beats stands: a clock set back cannot fool this)
+        # a process that started well after the lock's last touch took a dead owner's pid
+        # (reused, e.g. after a reboot): the owner wrote its lock after it started, and touches
+        # it every beat. "Well": by LOCK_FOREIGN_STALE_S, both ways, as for another machine's
+        # lock (a file server's clock minutes apart stamps the touches)
         try:
             touched = self.path.stat().st_mtime
         except OSError:  # released meanwhile
             return False
-        if time.time() - touched < 2 * LOCK_HEARTBEAT_S:
+        if time.time() - touched < LOCK_FOREIGN_STALE_S:
             return True
         started = _process_start_time(pid)
-        return started is None or started <= touched + LOCK_START_SLACK_S
+        return started is None or started <= touched + LOCK_FOREIGN_STALE_S
 
 
 def _process_start_time(pid: int) -> float | None:

@@ -804,6 +804,18 @@ def test_a_lock_is_taken_over_only_when_its_owner_is_surely_gone(
             RunLock(tmp_path).acquire()
         os.utime(lock, (hour_ago, hour_ago))
         assert not run_folder.holds_a_live_run(tmp_path)
+        # a file server's clock minutes behind stamps a live run's touches minutes old: within
+        # 10 minutes of its start, the run stands (it was taken over at 2)
+        lagging = time.time() - 300
+        os.utime(lock, (lagging, lagging))
+        assert run_folder.holds_a_live_run(tmp_path)
+        # the pid's process started before the lock's last touch, which is an hour old: alive
+        # (suspended?) or its pid reused after a reboot, its lock says how to go on
+        with monkeypatch.context() as m:
+            m.setattr(run_folder, "_process_start_time", lambda pid: hour_ago - 60)
+            os.utime(lock, (hour_ago, hour_ago))
+            with pytest.raises(RunFolderBusy, match=r"not been touched for 60 minutes .*delete "):
+                RunLock(tmp_path).acquire()
     finally:
         reused.kill()
         reused.wait()
