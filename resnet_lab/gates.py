@@ -35,7 +35,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -46,10 +46,14 @@ from resnet_lab.errors import UserError
 from resnet_lab.evaluate import in_flags, positive_int, precision_note, unused_root_note
 from resnet_lab.run_folder import held_record
 
+if TYPE_CHECKING:
+    from resnet_lab.pretrained import LoadedCheckpoint
+
 log = logging.getLogger(__name__)
 
 BINS = 100  # histogram buckets on [0, 1], of equal width in logit: logit(g) from -10 to 10
 LOGIT_SPAN = 10.0  # a gate of b_g = -6 sits near 0.0025: even buckets put nearly all in one
+STAGING_PREFIX = ".gates-writing-"  # the hidden folder the files are made in, then moved out
 EVENTS_SUFFIX = ".gates"  # marks the event files this tool writes: a new measurement replaces them
 
 
@@ -272,9 +276,10 @@ def run(args: argparse.Namespace) -> Path:
     loaded = read_checkpoint(args.run_dir)
     model = lab_network(loaded)
     gate_modules(model)  # before loading the data: a run without gates is told at once
-    existed = (args.out or _default_out(loaded.path.parent)).exists()
+    wanted = args.out or _default_out(loaded.path.parent)
+    missing = [p for p in (wanted, *wanted.parents) if not p.exists()]  # what mkdir will make
     out = _output_folder(args.out, loaded.path.parent)  # and a bad --out
-    with _made_until_refused(out, existed):
+    with _made_until_refused(missing):
         return _measure_and_write(args, loaded, model, out)
 
 
@@ -284,18 +289,23 @@ def _default_out(ckpt_dir: Path) -> Path:
 
 
 @contextmanager
-def _made_until_refused(out: Path, existed: bool) -> Iterator[None]:
-    """A folder this command made goes again, still empty, when it stops before writing."""
+def _made_until_refused(made: list[Path]) -> Iterator[None]:
+    """The folders this command made (innermost first) go again, still empty, when it stops
+    before writing."""
     try:
         yield
     except BaseException:
-        if not existed:
-            with contextlib.suppress(OSError):
-                out.rmdir()  # only if empty
+        with contextlib.suppress(OSError):
+            for folder in made:
+                folder.rmdir()  # only if empty
         raise
 
 
-def _measure_and_write(args: argparse.Namespace, loaded: Any, model: nn.Module, out: Path) -> Path:
+def _measure_and_write(
+    args: argparse.Namespace, loaded: LoadedCheckpoint, model: nn.Module, out: Path
+) -> Path:
+    """The measurement on the run's eval images and its files in ``out``; the checks that need
+    the data (device, dataset) come first, so a refusal writes nothing."""
     from resnet_lab.data import eval_batches, load_data
     from resnet_lab.device import resolve_device
     from resnet_lab.pretrained import data_config
@@ -354,8 +364,10 @@ def _write_all(
     """Every output, made in a hidden folder inside ``out``, then moved over an earlier
     measurement's, gates.json last: a full disk leaves the earlier one whole, not half of each.
     Other event files in ``out`` (not this tool's) stay."""
+    for left in out.glob(f"{STAGING_PREFIX}*"):  # a killed command's (TensorBoard lists them)
+        shutil.rmtree(left, ignore_errors=True)
     try:
-        staging = Path(tempfile.mkdtemp(prefix=".gates-writing-", dir=out))
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
         try:
             write_histograms(stats, staging, record["step"])
             write_csv(units, classes, staging / "gates.csv")

@@ -408,7 +408,7 @@ def read_run(path: Path, label: str) -> Run:
             for key, value in trained.items()
             if (key not in NOT_COMPARED or key in compared) and not key.startswith("experiment.")
         }
-        if isinstance(data.get("config"), dict)
+        if config  # a dict with something in it
         else None,
     )
 

@@ -769,10 +769,18 @@ def test_gate_tool_on_a_full_disk_keeps_the_earlier_measurement_whole(
     )
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # and nothing else
     new = tmp_path / "new"
-    assert gates_main([str(run_dir), "--out", str(new)]) == 2
-    assert not new.exists()
+    assert gates_main([str(run_dir), "--out", str(new / "a" / "b")]) == 2
+    assert not new.exists()  # nor its parents, which the command made too
     assert gates_main([str(run_dir), "--out", str(new), "--device", "mps"]) == 2
     assert "--device" in capsys.readouterr().err and not new.exists()
+    # a killed command's hidden folder goes at the next writing (TensorBoard lists it as a run)
+    monkeypatch.undo()
+    left = out / f"{gates.STAGING_PREFIX}killed"
+    left.mkdir()
+    (left / "events.out.tfevents.1.host.1.0.gates").write_bytes(b"")
+    assert gates_main([str(run_dir)]) == 0
+    names = sorted(p.name for p in out.iterdir())  # a new events file, as each writing makes
+    assert not left.exists() and len(names) == len(before) == 4 and names[0].endswith(".gates")
 
 
 @pytest.mark.parametrize("name", ["neighbours/densenet_bc_100_12", "neighbours/wrn_28_10"])

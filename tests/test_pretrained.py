@@ -88,7 +88,7 @@ def test_option_a_padding_equals_the_peers() -> None:
     x = torch.randn(2, 16, 8, 8)
     planes = 32
     peer = F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4), "constant", 0)
-    assert torch.equal(ZeroPadDownsample(16, planes, 2)(x), peer)
+    assert torch.equal(ZeroPadDownsample(planes, 2)(x), peer)
 
 
 def _bn(x: torch.Tensor, sd: dict[str, torch.Tensor], name: str) -> torch.Tensor:

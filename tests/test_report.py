@@ -825,7 +825,7 @@ def test_older_result_files_fall_back_as_documented(tmp_path: Path) -> None:
     assert got.notes[0] == "run `old/0` lacks fields: experiment, seed, profile, final_test_error"
 
 
-def test_a_record_without_config_or_with_a_strange_status_is_read_not_counted(
+def test_a_strange_status_is_read_and_a_record_without_config_not_counted(
     tmp_path: Path,
 ) -> None:
     """A hand-made or damaged result.json: a status that is no text was a TypeError trace of the
@@ -844,6 +844,9 @@ def test_a_record_without_config_or_with_a_strange_status_is_read_not_counted(
     assert runs[0].departures == [
         "its result.json records no config, so its settings cannot be checked"
     ]
+    assert report.read_run(bare / "result.json", "bare/0").settings is None
+    record = json.loads((bare / "result.json").read_text())
+    (bare / "result.json").write_text(json.dumps({**record, "config": {}}))  # as empty
     assert report.read_run(bare / "result.json", "bare/0").settings is None
 
 

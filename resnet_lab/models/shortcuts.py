@@ -28,7 +28,7 @@ SHORTCUTS: Registry[type[Shortcut]] = Registry("shortcut")
 class ZeroPadDownsample(nn.Module):
     """Option A: subsample by striding and zero-pad the new channels; adds no parameters."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+    def __init__(self, out_channels: int, stride: int) -> None:
         super().__init__()
         self.out_channels = out_channels
         self.stride = stride
@@ -88,7 +88,7 @@ DOWNSAMPLES: Registry[Callable[[ShortcutSite], nn.Module]] = Registry("downsampl
 def _zero_pad(site: ShortcutSite) -> nn.Module:
     if site.out_channels < site.in_channels:
         raise ValueError("zero-padding cannot reduce the number of channels")
-    return ZeroPadDownsample(site.in_channels, site.out_channels, site.stride)
+    return ZeroPadDownsample(site.out_channels, site.stride)
 
 
 @DOWNSAMPLES.register("projection")
