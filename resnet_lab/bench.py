@@ -756,14 +756,20 @@ def _lab_contender(
     return c, trainer
 
 
+def round_ratios(a: dict[str, Any], b: dict[str, Any]) -> list[float] | None:
+    """a's images/s over b's in each round; None where either failed."""
+    if "round_images_per_s" not in a or "round_images_per_s" not in b:
+        return None
+    pairs = zip(a["round_images_per_s"], b["round_images_per_s"], strict=True)
+    return [x / y for x, y in pairs]
+
+
 def paired_ratio(a: dict[str, Any], b: dict[str, Any]) -> float | None:
     """a's speed over b's: the median of their per-round ratios. Rounds are interleaved so
     that a load hits both alike within a round; a ratio of the two medians could pair one's
     quiet round with the other's busy one. None where either failed."""
-    if "round_images_per_s" not in a or "round_images_per_s" not in b:
-        return None
-    pairs = zip(a["round_images_per_s"], b["round_images_per_s"], strict=True)
-    return statistics.median(x / y for x, y in pairs)
+    ratios = round_ratios(a, b)
+    return None if ratios is None else statistics.median(ratios)
 
 
 def _result(c: Contender, steps: int, max_steps: int, plain: dict[str, Any]) -> dict[str, Any]:
@@ -1039,7 +1045,6 @@ def _bench(args: argparse.Namespace, command: str) -> int:
     results = [_result(c, steps, t.max_steps, plain) for c in contenders]
     _add_evaluations(results, contenders, evaluations_in_run(t))
     lab_result = results[1]
-    rounds = [r.get("round_images_per_s", []) for r in (lab_result, plain)]
     data_pipeline = None
     if trainer is not None and "images_per_s" in lab_result:
         data_pipeline = time_data_pipeline(
@@ -1082,9 +1087,7 @@ def _bench(args: argparse.Namespace, command: str) -> int:
         "results": results,
         # the median of the per-round ratios (their spread: how much the load moved them)
         "ratio": lab_result.get("vs_plain"),
-        "round_ratios": [lab / plain for lab, plain in zip(*rounds, strict=True)]
-        if lab_result.get("vs_plain") is not None
-        else [],
+        "round_ratios": round_ratios(lab_result, plain) or [],
         "lever_effects": lever_effects(results, levers),
         "data_pipeline": data_pipeline,
         "stacked": stacked_result,

@@ -49,6 +49,7 @@ from resnet_lab.config import (
     with_schema_defaults,
 )
 from resnet_lab.data import (
+    SIZE_CHECKED_ONLY,
     DeviceData,
     TrainBatches,
     absolute_root,
@@ -625,9 +626,12 @@ class Trainer:
         now = flatten_keys(OmegaConf.to_container(self.cfg, resolve=True))
         before = with_schema_defaults(flatten_keys(config_as_trained(saved)))
         resumable = RESUMABLE_CHANGES
-        # moved files, md5-checked: the same data (CIFAR-100's binary files have no official
-        # sums, only their sizes are checked: another set of the same size would pass)
-        if now.get("data.verify") and before.get("data.verify") and now["data.name"] != "cifar100":
+        # moved files, md5-checked: the same data (not where only their sizes are checked)
+        if (
+            now.get("data.verify")
+            and before.get("data.verify")
+            and now["data.name"] not in SIZE_CHECKED_ONLY
+        ):
             resumable += ("data.root",)
         differences = [  # a key only the run has comes from an older lab: not compared
             key
