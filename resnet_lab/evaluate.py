@@ -36,6 +36,7 @@ from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.pretrained import (
     LoadedCheckpoint,
     NormalizedNet,
+    check_statistics,
     data_config,
     read_checkpoint,
     training_statistics,
@@ -85,11 +86,10 @@ def attach(loaded: LoadedCheckpoint, data: DeviceData, device: torch.device) -> 
         raise ConfigError(
             f"{loaded.path} has {saved['num_classes']} classes, the data {data.num_classes}"
         )
-    mean, std = (
-        training_statistics(data.train_images, saved)
-        if loaded.kind == "resnet-lab"
-        else (None, None)
-    )
+    mean, std = None, None
+    if loaded.kind == "resnet-lab":
+        mean, std = training_statistics(data.train_images, saved)
+        check_statistics(loaded, mean, std, data.source)
     model = wrap(loaded, mean, std).to(device, memory_format=torch.channels_last)
     model.info["trained_on"] = saved.get("name")  # nets compared must share their dataset
     return model

@@ -308,12 +308,13 @@ def _measure_and_write(
     the data (device, dataset) come first, so a refusal writes nothing."""
     from resnet_lab.data import eval_batches, load_data
     from resnet_lab.device import resolve_device
-    from resnet_lab.pretrained import data_config
+    from resnet_lab.pretrained import check_statistics, data_config
 
     config = loaded.state["config"]
     device = resolve_device(args.device, option="--device")
     model.to(device)
     data = load_data(data_config(config.get("data"), args.data_root), device)
+    check_statistics(loaded, data.mean, data.std, data.source)  # the run's split and limit
     dataset = config.get("data", {}).get("name")
     if note := unused_root_note(dataset, args.data_root, "--data-root "):
         log.warning("note: %s", note)

@@ -43,6 +43,7 @@ from resnet_lab.checkpoint import (
 from resnet_lab.config import Config, DataCfg
 from resnet_lab.data import NORMALIZATIONS, input_statistics, load_data, train_rows
 from resnet_lab.device import parse_device
+from resnet_lab.errors import ConfigError
 from resnet_lab.models import ResNet, build_network, config_as_trained, describe_network
 
 # pytorch_resnet_cifar10 trains on (x / 255 - mean) / std per channel (its ImageNet constants).
@@ -338,10 +339,44 @@ def training_statistics(
     return input_statistics(train_images[:n], saved_data.get("normalization", "pixel_mean"))
 
 
+def saved_statistics(loaded: LoadedCheckpoint) -> tuple[Tensor, Tensor | None] | None:
+    """The (mean, std or None) a resnet-lab run normalised its input with, as its checkpoint
+    saved them; None for a checkpoint of an earlier lab (or a damaged record)."""
+    record = loaded.state.get("input_statistics") if loaded.kind == "resnet-lab" else None
+    if not isinstance(record, dict):
+        return None
+    mean, std = record.get("mean"), record.get("std")
+    if not isinstance(mean, Tensor) or not (std is None or isinstance(std, Tensor)):
+        return None
+    return mean.float().cpu(), None if std is None else std.float().cpu()
+
+
+def check_statistics(
+    loaded: LoadedCheckpoint, mean: Tensor, std: Tensor | None, source: str
+) -> None:
+    """Refuse training images other than the run's (read from ``source``): their statistics,
+    exact whatever the device, differ from those its checkpoint saved. A data root given to a
+    tool may hold other files than the run's, and the CIFAR-100 files are only size-checked."""
+    saved = saved_statistics(loaded)
+    if saved is None:
+        return
+    same_std = (saved[1] is None) == (std is None) and (
+        std is None or torch.equal(saved[1], std.float().cpu())
+    )
+    if not (same_std and torch.equal(saved[0], mean.float().cpu())):
+        raise ConfigError(
+            f"{loaded.path}: the training images in {source} are not those its run trained on "
+            "(their mean differs from the one its checkpoint saved): give the run's data with "
+            "data.root=DIR"
+        )
+
+
 def _lab_statistics(
-    saved_config: Mapping[str, Any], data_root: str | None
+    loaded: LoadedCheckpoint, data_root: str | None
 ) -> tuple[Tensor, Tensor | None]:
-    saved = saved_config.get("data", {})
+    if (saved_stats := saved_statistics(loaded)) is not None:
+        return saved_stats
+    saved = loaded.state["config"].get("data", {})
     data = load_data(data_config(saved, data_root, split="full", limit=None), "cpu")
     return training_statistics(data.train_images, saved)
 
@@ -364,7 +399,7 @@ def _run_statistics(
     if mean is None and std is not None:
         raise ValueError("std without mean: give the run's mean too, or neither")
     if mean is None:
-        return _lab_statistics(config, data_root)
+        return _lab_statistics(loaded, data_root)
     if (std is None) != (normalization == "pixel_mean"):
         raise ValueError(
             f"{loaded.path}: the run normalised its input with data.normalization="
@@ -383,8 +418,9 @@ def wrap(
     """A NormalizedNet (eval mode) from a checkpoint read by :func:`read_checkpoint`.
 
     ``mean`` (and ``std``): the statistics a resnet-lab run normalised its input with
-    (:func:`training_statistics`); when None they are computed from the training set named in
-    the run's config (``data_root`` replaces the saved data.root).
+    (:func:`training_statistics`); when None, those its checkpoint saved, or for an earlier
+    lab's checkpoint those of the training set named in the run's config (``data_root``
+    replaces the saved data.root).
     """
     state = loaded.state
     if loaded.kind == "peer":
@@ -447,9 +483,10 @@ def load_pretrained(
 
     ``path``: a resnet-lab checkpoint file, a run folder (its newest good checkpoint), or a
     pytorch_resnet_cifar10 checkpoint (imported into resnet-lab's ResNet, loaded strictly). For
-    resnet-lab runs the normalisation the run trained with (its ``data.normalization``) is
-    computed from its training set unless ``mean`` (and, for ``channel_mean_std``, ``std``) is
-    given; ``data_root`` overrides the data root saved in the run's config.
+    resnet-lab runs the normalisation the run trained with (its ``data.normalization``) is the
+    one its checkpoint saved, unless ``mean`` (and, for ``channel_mean_std``, ``std``) is given;
+    an earlier lab's checkpoint, which saved none, has it computed from its training set, and
+    ``data_root`` then overrides the data root saved in the run's config.
     """
     device = _device(map_location)
     return wrap(read_checkpoint(path, device), mean, std, data_root).to(device)

@@ -89,7 +89,8 @@ ROW_DESCRIPTION = tuple(
 RESUMABLE_CHANGES = (*RESULT_NEUTRAL, "trainer.max_steps", *ROW_DESCRIPTION)
 RESUMABLE_CHANGES += ("trainer.ckpt_every", "trainer.keep_checkpoints")
 FINAL_STATUSES = ("completed", "diverged")  # resume=true skips these runs
-# what Trainer._save writes and a resume reads (num_params, also written, is not needed)
+# what Trainer._save writes and a resume reads (num_params and input_statistics, also written, are
+# not needed; an earlier lab's checkpoints lack input_statistics)
 CHECKPOINT_KEYS = ("model", "optimizer", "batches", "rng", "train_state", "config")
 OTHER_SIGNAL_GRACE_S = 2.0  # SIGTERM after a Ctrl-C (or the reverse) sooner: the same stop
 # torch.compile modes; the last two capture the step in CUDA graphs (on CUDA)
@@ -862,6 +863,11 @@ class Trainer:
             "train_state": vars(self.state),
             "config": OmegaConf.to_container(self.cfg, resolve=True),
             "num_params": self.num_params,
+            # what the net's input is normalised with: tools check the data they are given
+            "input_statistics": {
+                "mean": self.data.mean.cpu(),
+                "std": None if self.data.std is None else self.data.std.cpu(),
+            },
         }
         ckpt_dir, step = self.run_dir / "ckpt", self.state.step
         try:

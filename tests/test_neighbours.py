@@ -677,6 +677,27 @@ def test_gate_tool_measures_a_bf16_run_as_it_logged_its_gates(
         assert unit["mean"] == pytest.approx(final[f"gate/unit_{unit['unit']:03d}"], rel=1e-5)
 
 
+def test_gate_tool_refuses_training_images_other_than_the_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The gates are measured on the run's images normalised as it trained: training images
+    whose mean is not the one its checkpoint saved are another dataset, refused."""
+    from resnet_lab.data import load_data
+
+    run_dir, _, cfg = _run_folder(tmp_path, "gate")
+    own = load_data(cfg.data, "cpu").mean
+    (step,) = (run_dir / "ckpt").glob("*.pt")
+    state = torch.load(step, weights_only=False)
+    for mean, code in ((own + 1e-3, 2), (own, 0)):
+        state["input_statistics"] = {"mean": mean, "std": None}
+        save_checkpoint(state, run_dir / "ckpt", 12, keep=1)
+        assert gates_main([str(run_dir)]) == code
+    assert (
+        "are not those its run trained on (their mean differs from the one its checkpoint "
+        "saved): give the run's data with --data-root DIR" in capsys.readouterr().err
+    )
+
+
 def test_gate_tool_stopped_by_a_signal_says_so(
     tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -151,8 +151,12 @@ def test_imported_peer_computes_the_peer_function() -> None:
     torch.testing.assert_close(floats, logits)
 
 
-def tiny_run(folder: Path, *overrides: str) -> tuple[torch.nn.Module, dict]:
-    """A random-weight tiny net saved as a resnet-lab checkpoint of a synthetic-data run."""
+def tiny_run(
+    folder: Path, *overrides: str, statistics: dict | None = None
+) -> tuple[torch.nn.Module, dict]:
+    """A random-weight tiny net saved as a resnet-lab checkpoint of a synthetic-data run; with
+    ``statistics`` ({"mean", "std"}) saved as the trainer saves them, else as an earlier lab's
+    checkpoint (none saved)."""
     cfg = compose_config(["model.depth=8", "model.width=4", "data=synthetic", *overrides])
     torch.manual_seed(0)
     net = build_network(cfg)
@@ -164,6 +168,8 @@ def tiny_run(folder: Path, *overrides: str) -> tuple[torch.nn.Module, dict]:
                 m.bias.uniform_(-0.5, 0.5)
     config = OmegaConf.to_container(cfg, resolve=True)
     state = {"model": net.state_dict(), "config": config, "train_state": {"step": 7}}
+    if statistics is not None:
+        state["input_statistics"] = statistics
     save_checkpoint(state, folder / "ckpt", 7, keep=1)
     return net.eval(), config
 
@@ -363,6 +369,86 @@ def test_training_statistics_are_those_the_run_trained_with(saved: dict) -> None
         assert std is None
     else:
         torch.testing.assert_close(std, trained.std, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("normalization", ["pixel_mean", "channel_mean_std"])
+def test_a_checkpoint_saves_the_statistics_its_run_normalised_with(
+    tmp_path: Path, normalization: str
+) -> None:
+    """A run's checkpoints save the mean (and std) it fed its net, of the training images it
+    used (split and limit applied): the tools read them there rather than recompute them."""
+    from resnet_lab.train import train
+
+    run = ["model.depth=8", "model.width=4", "data=synthetic", "data.synthetic_train_size=256"]
+    run += ["data.synthetic_test_size=64", "trainer.batch_size=16", "trainer.max_steps=2"]
+    run += ["trainer.progress=none", "trainer.device=cpu", "data.split=val", "data.limit=100"]
+    cfg = compose_config([*run, f"data.normalization={normalization}"])
+    train(cfg, tmp_path)
+    trained = load_data(cfg.data, "cpu")
+    saved = read_checkpoint(tmp_path).state["input_statistics"]
+    assert torch.equal(saved["mean"], trained.mean)
+    assert (saved["std"] is None) == (normalization == "pixel_mean")
+    if trained.std is not None:
+        assert torch.equal(saved["std"], trained.std)
+    assert torch.equal(load_pretrained(tmp_path).mean, trained.mean)
+
+
+def test_load_pretrained_feeds_the_saved_statistics_without_reading_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint that saved its statistics needs no training set to be used (the data root
+    given is then not read)."""
+    import resnet_lab.pretrained
+
+    def no_data(*args: object) -> None:
+        raise AssertionError("load_data called")
+
+    mean = torch.rand(3, 32, 32)
+    net, _ = tiny_run(tmp_path, statistics={"mean": mean, "std": None})
+    monkeypatch.setattr(resnet_lab.pretrained, "load_data", no_data)
+    model = load_pretrained(tmp_path, data_root=str(tmp_path / "nowhere"))
+    assert torch.equal(model.mean, mean) and model.std is None
+    images = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
+    with torch.no_grad():
+        assert torch.equal(model(images), net(normalize(images, mean)))
+    std = torch.rand(3, 1, 1) + 0.5
+    tiny_run(
+        tmp_path / "c",
+        "data.normalization=channel_mean_std",
+        statistics={"mean": mean[:, :1, :1], "std": std},
+    )
+    model = load_pretrained(tmp_path / "c")
+    assert torch.equal(model.mean, mean[:, :1, :1]) and torch.equal(model.std, std)
+
+
+def test_the_tools_refuse_training_images_other_than_the_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Images whose statistics differ from those the checkpoint saved are not the run's (a data
+    root given with other files, other CIFAR-100 files): evaluating its net on them would feed
+    it other inputs than it trained on."""
+    from resnet_lab.evaluate import prepare
+
+    _, config = tiny_run(tmp_path / "probe")
+    own = load_data(data_config(config["data"]), "cpu")
+    other = own.mean.clone()
+    other[0, 0, 0] += 1 / 255 / 2048  # one pixel of one image one level brighter
+    tiny_run(tmp_path / "other", statistics={"mean": other, "std": None})
+    assert eval_main([str(tmp_path / "other"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(
+        r"resnet-lab-eval: error: \S+step_0000007\.pt: the training images in synthetic "
+        r"\(seed \d+\) are not those its run trained on \(their mean differs from the one its "
+        r"checkpoint saved\): give the run's data with --data-root DIR\n",
+        err,
+    ), err
+    with pytest.raises(ConfigError, match=r"give the run's data with data\.root=DIR"):
+        prepare(tmp_path / "other", None, torch.device("cpu"))  # resnet-lab-lesion's words
+    tiny_run(tmp_path / "std", statistics={"mean": own.mean, "std": torch.ones(3, 1, 1)})
+    with pytest.raises(ConfigError, match="not those its run trained on"):
+        prepare(tmp_path / "std", None, torch.device("cpu"))
+    tiny_run(tmp_path / "own", statistics={"mean": own.mean, "std": None})
+    assert eval_main([str(tmp_path / "own"), "--device", "cpu", "--limit", "8"]) == 0
 
 
 class _NotATensor:
