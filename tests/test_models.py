@@ -262,6 +262,57 @@ def test_pre_activation_shares_the_head_at_unit_0_and_where_the_shape_changes() 
         torch.testing.assert_close(unit(x), unit.shortcut.downsample(seen))
 
 
+def test_a_pre_activation_units_shortcut_reads_the_shared_head_too() -> None:
+    """Intact units too: where the head is shared (unit 0, the downsampling units) both paths
+    read BN-ReLU(x), "before splitting into the two paths"; elsewhere both read the raw sum."""
+    for block in (["model.depth=20"], ["model.depth=11", "model.block=bottleneck"]):
+        net = build_model([*TINY, *block, "after_add=identity"]).eval()
+        shared = [0, *net.downsampling_units]
+        for i, unit in enumerate(net.units):
+            conv = next(m for m in unit.branch if isinstance(m, nn.Conv2d))
+            x = torch.randn(2, conv.in_channels, 8, 8)
+            seen = torch.relu(x / (1 + 1e-5) ** 0.5) if i in shared else x
+            with torch.no_grad():
+                expected = unit.shortcut.downsample(seen) + unit.branch(seen)
+                torch.testing.assert_close(unit(x), expected, msg=f"{block} unit {i}")
+
+
+def test_each_stage_keeps_its_feature_map_size() -> None:
+    """32x32 in stage 1 (the stem's 3x3 conv pads by 1), 16x16 and 8x8 after the strided units,
+    as the papers' CIFAR nets; bottleneck and pre-activation nets alike."""
+    for overrides in (
+        ["model.depth=8"],
+        ["model.depth=11", "model.block=bottleneck", "after_add=identity"],
+        ["model.depth=8", "shortcut=none"],
+    ):
+        net = build_model([*TINY, *overrides]).eval()
+        sizes: list[int] = []
+        hooks = [
+            u.register_forward_hook(lambda m, i, o, seen=sizes: seen.append(o.shape[-1]))
+            for u in net.units
+        ]
+        with torch.no_grad():
+            net(torch.randn(1, 3, 32, 32))
+        for hook in hooks:
+            hook.remove()
+        assert sizes == [32, 16, 8], overrides
+
+
+def test_every_bn_has_torchs_momentum_and_eps() -> None:
+    """BN momentum 0.1 and eps 1e-5 (Torch7's defaults, which the authors' code keeps): the
+    running statistics that evaluation uses depend on the momentum."""
+    for overrides in (
+        ["shortcut=gate"],
+        ["model.depth=11", "model.block=bottleneck", "after_add=identity", "shortcut=conv1x1"],
+        ["shortcut=highway"],
+        ["model=densenet", "model.depth=10", "model.growth_rate=4", "model.width=8"],
+    ):
+        bns = [
+            m for m in build_model([*TINY, *overrides]).modules() if isinstance(m, nn.BatchNorm2d)
+        ]
+        assert bns and all((m.momentum, m.eps) == (0.1, 1e-5) for m in bns), overrides
+
+
 def test_pre_activation_projection_has_no_bn() -> None:
     """The authors' pre-activation code: a bare 1x1 conv on the already normalised input; the
     original unit's projection has its BN (option B), and so has the ReLU-only pre-activation
@@ -373,6 +424,11 @@ def test_he_initialisation() -> None:
     w = net.units[3].branch[0].weight  # 16 -> 32: fan_out 9 * 32, fan_in 9 * 16 (std 1.41x)
     assert w.shape == (32, 16, 3, 3)
     assert w.std().item() == pytest.approx((2 / (9 * 32)) ** 0.5, rel=0.05)
+    # the classifier as Torch's nn.Linear (the authors' code zeroes its bias only): uniform in
+    # +-1 / sqrt(fan_in), fan_in = 64 features
+    bound = 1 / 64**0.5
+    assert net.fc.weight.abs().max().item() == pytest.approx(bound, rel=0.01)
+    assert net.fc.weight.abs().max().item() <= bound and not net.fc.bias.any()
 
 
 # -- invalid inputs -------------------------------------------------------------------------
