@@ -98,8 +98,9 @@ def attach(loaded: LoadedCheckpoint, data: DeviceData, device: torch.device) -> 
 def prepare(
     checkpoint: str | Path, data_root: str | None, device: torch.device
 ) -> tuple[NormalizedNet, DeviceData]:
-    """The trained net and its dataset: the full training set (for the training mean and BN
-    re-estimation) and the test set, whatever split the run trained on."""
+    """The trained net and its dataset: the full training set (its mean checked against the
+    checkpoint's, or computed for an earlier lab's; BN re-estimation) and the test set,
+    whatever split the run trained on."""
     loaded = read_checkpoint(checkpoint, "cpu")
     data = load_data(data_config(_saved_data(loaded), data_root, split="full", limit=None), device)
     return attach(loaded, data, device), data
