@@ -83,7 +83,11 @@ from resnet_lab.models import ResNet
 from resnet_lab.models.shortcuts import IdentityShortcut
 from resnet_lab.paths import path_study, paths_markdown, plot_paths
 from resnet_lab.pretrained import NormalizedNet, read_checkpoint
-from resnet_lab.run_folder import discard_refused_folder, held_record, into_the_log_file
+from resnet_lab.run_folder import (
+    discard_refused_folder,
+    into_the_log_file,
+    study_folder_problem,
+)
 
 log = logging.getLogger(__name__)
 
@@ -1029,16 +1033,9 @@ def _swap_part(
 
 
 def _check_output_folder(out: Path) -> None:
-    """Never write over a study's or a training run's files: the old plots would stay beside
-    the new lesion.json, and TensorBoard would show both studies as one."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} is a file, not a folder: give the study a folder")
-    if held := held_record(out):
-        what = "a lesion study" if held == "lesion.json" else "a training run"
-        raise ConfigError(
-            f"{out} already holds {what} ({held}): give the study a folder of its own "
-            "(hydra.run.dir=..., or none for a new dated one)"
-        )
+    """Never write over a study's or a training run's files (``study_folder_problem``)."""
+    if problem := study_folder_problem(out):
+        raise ConfigError(problem)
 
 
 class LesionInterrupted(UserError):

@@ -15,11 +15,13 @@ from resnet_lab.command_line import (
     a_word_that_is_no_override,
     check_command_line,
     end_quietly_when_the_reader_stops,
+    is_sweep,
     outputs_root,
+    prints_only,
     unknown_keys,
 )
 from resnet_lab.lesion_config import LesionRunCfg, unknown_settings_message
-from resnet_lab.run_folder import outputs_removed_if_left_empty
+from resnet_lab.run_folder import outputs_removed_if_left_empty, study_folder_problem
 
 
 def _bare_word_problem(args: list[str]) -> str | None:
@@ -45,6 +47,18 @@ def _bare_word_problem(args: list[str]) -> str | None:
     return None
 
 
+def _a_folder_a_study_may_not_use(args: list[str]) -> str | None:
+    """hydra.run.dir naming a study's or a training run's folder, told before Hydra writes its
+    record and log there (the study checks the folder Hydra resolved too)."""
+    if is_sweep(args) or prints_only(args):  # not the jobs' folder; nothing written
+        return None
+    for arg in args:
+        key, _, value = arg.lstrip("+").partition("=")
+        if key == "hydra.run.dir" and "${" not in value and Path(value).is_dir():
+            return study_folder_problem(Path(value))
+    return None
+
+
 def command() -> None:
     """The ``resnet-lab-lesion`` entry point: the command-line checks (a bare checkpoint path:
     see ``_bare_word_problem``), then the study's Hydra app."""
@@ -54,7 +68,11 @@ def command() -> None:
         print(f"resnet-lab-lesion: error: {unknown_settings_message(unknown)}", file=sys.stderr)
         sys.exit(2)
     end_quietly_when_the_reader_stops(args)
-    if problem := _bare_word_problem(args) or a_word_that_is_no_override(args):
+    if problem := (
+        _bare_word_problem(args)
+        or a_word_that_is_no_override(args)
+        or _a_folder_a_study_may_not_use(args)
+    ):
         print(f"resnet-lab-lesion: error: {problem}", file=sys.stderr)
         sys.exit(2)
     with stopping.signals_held("resnet-lab-lesion") as received:

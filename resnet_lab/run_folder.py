@@ -454,6 +454,21 @@ def held_record(folder: Path) -> str | None:
     return next((n for n in ("lesion.json", "result.json", "ckpt") if (folder / n).exists()), None)
 
 
+def study_folder_problem(out: Path) -> str | None:
+    """Why a lesion study may not write into ``out``, if it may not: a file, or a study's or a
+    training run's folder (the old plots would stay beside the new lesion.json, and TensorBoard
+    would show both as one)."""
+    if out.exists() and not out.is_dir():
+        return f"{out} is a file, not a folder: give the study a folder"
+    if held := held_record(out):
+        what = "a lesion study" if held == "lesion.json" else "a training run"
+        return (
+            f"{out} already holds {what} ({held}): give the study a folder of its own "
+            "(hydra.run.dir=..., or none for a new dated one)"
+        )
+    return None
+
+
 def run_folder_problem(run_dir: Path, key: str, sweep: bool) -> str | None:
     """Why ``run_dir`` cannot be a run's folder, if it cannot: a run's checkpoint folder (given
     for the run's own), a lesion study's folder (TensorBoard would show the study and the run

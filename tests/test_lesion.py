@@ -722,22 +722,29 @@ def test_lesion_command_line(tmp_path: Path) -> None:
     results = json.loads((out / "lesion.json").read_text())
     assert set(results) >= {"single", "random"} and "swap" not in results
     assert results["settings"]["command"].startswith("resnet-lab-lesion checkpoint=")
-    names = ["lesion.md", "lesion_single.png", "lesion_random.png", ".hydra/config.yaml"]
+    (record,) = out.glob(".hydra/*/config.yaml")  # the launch's, in a folder of its own
+    names = ["lesion.md", "lesion_single.png", "lesion_random.png", record]
     assert all((out / name).stat().st_size > 0 for name in names)
     partial = (
         "step 1 of 64,000: the run had not finished training (a partial net)"  # docs/lesion.md
     )
     assert f"- **{partial}**" in (out / "lesion.md").read_text() and partial in done.stdout
     assert list(out.glob("events.out.tfevents.*"))
-    saved = OmegaConf.load(out / ".hydra/config.yaml")
+    saved = OmegaConf.load(record)
     assert saved.checkpoint == str(run_dir) and saved.lesion.experiments == ["single", "random"]
-    # a second study into a study's or a training run's folder would mix their files
-    for folder, what in ((out, "a lesion study (lesion.json)"), (run_dir, "a training run")):
-        again = lesion_command(f"checkpoint={run_dir}", f"hydra.run.dir={folder}", cwd=tmp_path)
+    # a second study into a study's or a training run's folder would mix their files: refused
+    # before Hydra writes its record and log there (the study's record named the refused one's
+    # checkpoint)
+    for folder, what in ((out, "a lesion study (lesion.json)"), (run_dir, "a training run (ckpt)")):
+        before = sorted(folder.rglob("*"))
+        again = lesion_command(f"checkpoint={out}", f"hydra.run.dir={folder}", cwd=tmp_path)
         assert again.returncode == 2, again.stdout + again.stderr
-        assert f"{folder} already holds {what}" in again.stderr
-        # the folder named with hydra.run.dir stays: its log says why (it said nothing)
-        assert f"{folder} already holds {what}" in (folder / "resnet-lab-lesion.log").read_text()
+        assert again.stderr == (
+            f"resnet-lab-lesion: error: {folder} already holds {what}: give the study a folder "
+            "of its own (hydra.run.dir=..., or none for a new dated one)\n"
+        )
+        assert sorted(folder.rglob("*")) == before
+    assert OmegaConf.load(record) == saved
     assert json.loads((out / "lesion.json").read_text()) == results
     assert not list(run_dir.glob("lesion*")) and not list(run_dir.glob("events.out.*"))
 
