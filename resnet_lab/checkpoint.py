@@ -64,6 +64,14 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
+def atomic_save_figure(figure: Any, path: Path, dpi: int) -> None:
+    """A matplotlib figure as a PNG file, written as ``atomic_write_bytes`` writes: a kill
+    leaves the earlier image or the new one, never part of one."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 def checkpoint_path(ckpt_dir: Path, step: int) -> Path:
     """Zero-padded, so file names sort by step."""
     return ckpt_dir / f"step_{step:07d}.pt"

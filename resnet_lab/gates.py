@@ -374,6 +374,9 @@ def _write_all(
             write_csv(units, classes, staging / "gates.csv")
             plot_heatmap(units, classes, staging / "gates.png", title)
             (staging / "gates.json").write_text(json.dumps(record, indent=2) + "\n")
+            # the earlier gates.json first: a kill while the files are moved leaves no record
+            # beside files of another measurement, only files a new command replaces
+            (out / "gates.json").unlink(missing_ok=True)
             for earlier in out.glob(f"events.out.tfevents.*{EVENTS_SUFFIX}"):
                 earlier.unlink()
             for made in sorted(staging.iterdir(), key=lambda p: p.name == "gates.json"):

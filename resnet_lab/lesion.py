@@ -62,6 +62,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from resnet_lab import stopping
+from resnet_lab.checkpoint import atomic_save_figure, atomic_write_text
 from resnet_lab.config import keys_not_in_schema
 from resnet_lab.data import DeviceData
 from resnet_lab.device import resolve_device
@@ -573,7 +574,7 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
 
     def save(fig: Any, name: str) -> None:
         fig.tight_layout()
-        fig.savefig(out / name, dpi=90)
+        atomic_save_figure(fig, out / name, dpi=90)
         plt.close(fig)
         written.append(out / name)
 
@@ -934,11 +935,20 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
     results["settings"]["wall_time_s"] = round(time.perf_counter() - start, 1)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    with stopping.signals_deferred() as late:  # a few seconds: the files are written whole
-        (out / "lesion.json").write_text(json.dumps(results, indent=1) + "\n")
-        (out / "lesion.md").write_text(lesion_markdown(results))
-        plot_results(results, out)
-        write_tensorboard(results, out)
+    # a few seconds: a signal waits until the files are whole; lesion.json, which marks the
+    # folder as a study's (a later study is refused there), comes last, so that a kill leaves
+    # no study claiming plots it lacks
+    with stopping.signals_deferred() as late:
+        try:
+            atomic_write_text(out / "lesion.md", lesion_markdown(results))
+            plot_results(results, out)
+            write_tensorboard(results, out)
+            atomic_write_text(out / "lesion.json", json.dumps(results, indent=1) + "\n")
+        except OSError as e:  # a full disk: told in a line, the folder still free for the study
+            raise UserError(
+                f"cannot write the study into {out} ({e.strerror or e}): make room, or give "
+                "another hydra.run.dir, and run it again"
+            ) from None
     log.info("wrote %s/lesion.json, lesion.md, plots and TensorBoard scalars", out)
     if stop := results.get("interrupted"):
         raise LesionInterrupted(

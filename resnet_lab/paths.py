@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from resnet_lab.checkpoint import atomic_save_figure
+
 
 def path_length_distribution(n: int) -> list[float]:
     """Fraction of the 2^n paths of an n-unit net that have length k, for k = 0..n."""
@@ -229,5 +231,5 @@ def plot_paths(result: dict[str, Any], path: Path) -> None:
     axes[2].bar(k, [r["gradient_share"] for r in rows], color="tab:blue")
     axes[2].set(title="(c) total gradient per length", xlabel="path length", ylabel="share")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    atomic_save_figure(fig, path, dpi=90)
     plt.close(fig)

@@ -17,6 +17,7 @@ if __name__ == "__main__":  # python -m resnet_lab.report: its console script, w
 
 import argparse
 import csv
+import io
 import json
 import math
 import shlex
@@ -32,6 +33,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from resnet_lab.api import compose_config
+from resnet_lab.checkpoint import atomic_save_figure, atomic_write_text
 from resnet_lab.command_line import cannot_make, outputs_root
 from resnet_lab.config import (
     CONF_DIR,
@@ -879,30 +881,32 @@ def _number(value: float | None) -> str:
 
 
 def write_csv(tables: list[TableResult], path: Path) -> None:
-    """One line per row, numbers to two decimals, blanks where there is nothing to show."""
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(CSV_COLUMNS)
-        for table in tables:
-            for row in table.rows:
-                e = row.experiment
-                writer.writerow(
-                    [
-                        table.title,
-                        e.name,
-                        e.row,
-                        e.reported or "",
-                        e.statistic,
-                        e.measure,
-                        _number(row.median),
-                        _number(row.measured if _mean_diverged(row) else row.mean),
-                        _number(row.std),
-                        _number(row.best),
-                        _number(row.diff),
-                        row.n,
-                        row.status,
-                    ]
-                )
+    """One line per row, numbers to two decimals, blanks where there is nothing to show;
+    written whole or not at all (a cut file would still parse, its last rows missing)."""
+    handle = io.StringIO(newline="")
+    writer = csv.writer(handle)
+    writer.writerow(CSV_COLUMNS)
+    for table in tables:
+        for row in table.rows:
+            e = row.experiment
+            writer.writerow(
+                [
+                    table.title,
+                    e.name,
+                    e.row,
+                    e.reported or "",
+                    e.statistic,
+                    e.measure,
+                    _number(row.median),
+                    _number(row.measured if _mean_diverged(row) else row.mean),
+                    _number(row.std),
+                    _number(row.best),
+                    _number(row.diff),
+                    row.n,
+                    row.status,
+                ]
+            )
+    atomic_write_text(path, handle.getvalue())
 
 
 def _median_curve(runs: list[Run], train: bool = False) -> tuple[list[int], list[float]]:
@@ -964,7 +968,7 @@ def plot_curves(table: TableResult, path: Path) -> bool:
         title=table.figure_title,
     )
     axes.legend(fontsize="small")
-    figure.savefig(path, dpi=100)
+    atomic_save_figure(figure, path, dpi=100)
     return True
 
 
@@ -1016,7 +1020,7 @@ def plot_measured(table: TableResult, path: Path) -> bool:
         "statistic,\nred = reported (> = fail)",
         title=table.figure_title,
     )
-    figure.savefig(path, dpi=100)
+    atomic_save_figure(figure, path, dpi=100)
     return True
 
 
@@ -1229,7 +1233,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _report(args)
     except UserError as exc:
-        print(f"resnet-lab-report: {exc}", file=sys.stderr)
+        print(f"resnet-lab-report: error: {exc}", file=sys.stderr)
         return 2
 
 
@@ -1258,18 +1262,24 @@ def _report(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:  # what cannot_make does not foresee (/proc, a full or read-only disk)
         raise UserError(f"--out {out}: cannot make this folder ({e.strerror})") from None
-    markdown = render_markdown(
-        tables,
-        roots=roots,
-        profile=profile,
-        seeds=seeds,
-        run_count=len(runs),
-        figures=_draw_figures(tables, out),
-        extra_sections=_other_sections(
-            runs, {e.name for e in experiments}, problems, args.config_dir
-        ),
-    )
-    (out / "report.md").write_text(markdown, encoding="utf-8")
-    write_csv(tables, out / "report.csv")
+    try:  # each file whole: a kill or a full disk leaves the earlier one or the new one
+        markdown = render_markdown(
+            tables,
+            roots=roots,
+            profile=profile,
+            seeds=seeds,
+            run_count=len(runs),
+            figures=_draw_figures(tables, out),
+            extra_sections=_other_sections(
+                runs, {e.name for e in experiments}, problems, args.config_dir
+            ),
+        )
+        atomic_write_text(out / "report.md", markdown)
+        write_csv(tables, out / "report.csv")
+    except OSError as e:
+        raise UserError(
+            f"cannot write the report into {out} ({e.strerror or e}): make room or give "
+            "another --out"
+        ) from None
     print(markdown, end="")
     return 0

@@ -28,7 +28,7 @@ from resnet_lab import build_model, lesion, lesion_cli, paths
 from resnet_lab.api import compose_config
 from resnet_lab.checkpoint import save_checkpoint
 from resnet_lab.config import keys_not_in_schema
-from resnet_lab.errors import ConfigError
+from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.lesion import (
     _check_study,
     bn_reestimated,
@@ -645,6 +645,42 @@ def test_lesion_run_measures_training_images_only(
     more = OmegaConf.merge(cfg, {"lesion": {"path_batches": 10_000}})  # more than there are
     with pytest.raises(ConfigError, match=r"= 40000 training images, more than the \d+ there"):
         run(more, tmp_path / "more")
+
+
+def test_a_study_that_cannot_write_its_files_leaves_its_folder_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lesion.json, written first, marked the folder a study's (a later study refused there)
+    beside plots and events never written; a full disk was a trace."""
+    import errno
+
+    run_dir = save_run(tmp_path / "run", "model.depth=8")
+    cfg = compose_lesion_config(
+        [
+            f"checkpoint={run_dir}",
+            "data.limit=8",
+            "trainer.eval_batch_size=8",
+            "trainer.device=cpu",
+            "lesion.experiments=[single]",
+        ]
+    )
+    out = tmp_path / "out"
+
+    def full_disk(*args: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(lesion, "write_tensorboard", full_disk)
+    with pytest.raises(UserError) as refused:
+        run(cfg, out)
+    assert str(refused.value) == (
+        f"cannot write the study into {out} (No space left on device): make room, or give "
+        "another hydra.run.dir, and run it again"
+    )
+    assert not (out / "lesion.json").exists()
+    monkeypatch.undo()
+    assert run(cfg, out)["status"] == "completed"  # the same folder: not refused
+    assert (out / "lesion.json").exists() and list(out.glob("events.out.tfevents.*"))
+    assert not list(out.glob(".*.tmp-*"))  # the atomic writes' temporary files
 
 
 def test_lesion_config_mistakes_are_user_errors(tmp_path: Path) -> None:

@@ -804,6 +804,44 @@ def test_gate_tool_on_a_full_disk_keeps_the_earlier_measurement_whole(
     assert not left.exists() and len(names) == len(before) == 4 and names[0].endswith(".gates")
 
 
+def test_gate_tool_killed_while_moving_its_files_in_leaves_no_record_of_another_measurement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The earlier gates.json stayed beside the new gates.csv and gates.png, which disagreed
+    with it, and nothing said so."""
+    import os
+
+    from resnet_lab import gates
+
+    run_dir, _, _ = _run_folder(tmp_path, "gate")
+    assert gates_main([str(run_dir)]) == 0
+    out = run_dir / "gates"
+    moved: list[str] = []
+    replace = os.replace
+
+    class Killed(BaseException):
+        """A SIGKILL between two of the moves."""
+
+    def killed_after_two(source: Any, target: Any) -> None:
+        if len(moved) == 2:
+            raise Killed
+        moved.append(Path(target).name)
+        replace(source, target)
+
+    monkeypatch.setattr(gates.os, "replace", killed_after_two)
+    with pytest.raises(Killed):
+        gates_main([str(run_dir)])
+    assert len(moved) == 2 and "gates.json" not in moved
+    assert not (out / "gates.json").exists()  # the files there are one measurement's, unmarked
+    monkeypatch.undo()
+    assert gates_main([str(run_dir)]) == 0  # the next command writes them all
+    assert {p.name for p in out.iterdir() if not p.name.startswith("events")} == {
+        "gates.json",
+        "gates.csv",
+        "gates.png",
+    }
+
+
 @pytest.mark.parametrize("name", ["neighbours/densenet_bc_100_12", "neighbours/wrn_28_10"])
 def test_smoke_profile_shrinks_a_rows_own_recipe(name: str) -> None:
     """Recipes sit before the profile in the defaults list, so profile=smoke always wins."""

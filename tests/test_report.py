@@ -13,6 +13,8 @@ import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from conftest import as_saved_before_the_options
@@ -340,12 +342,10 @@ def test_figures_show_what_the_table_counts(
 
 
 def test_smoke_profile_banner_and_out_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from matplotlib.figure import Figure
-
     titles = []  # a figure travels without report.md: it says so itself
     monkeypatch.setattr(
-        Figure,
-        "savefig",
+        report,
+        "atomic_save_figure",
         lambda figure, path, **_: titles.append((Path(path).name, figure.axes[0].get_title())),
     )
     root, out = tmp_path / "results", tmp_path / "report"
@@ -403,12 +403,12 @@ def test_without_results_the_report_says_where_runs_are(
         "results directory 'results' does not exist: make reproduce-table writes its runs there; "
         f"resnet-lab writes a single run below outputs/ and a sweep below {tmp_path}/sweeps/"
     )
-    assert capsys.readouterr().err == f"resnet-lab-report: {said}\n"
+    assert capsys.readouterr().err == f"resnet-lab-report: error: {said}\n"
     (tmp_path / "outputs").mkdir()
     (tmp_path / "sweeps").mkdir()
     assert report.main([]) == 2
     said += f" (here: --results outputs {tmp_path}/sweeps)"
-    assert capsys.readouterr().err == f"resnet-lab-report: {said}\n"
+    assert capsys.readouterr().err == f"resnet-lab-report: error: {said}\n"
 
 
 def test_empty_results_dir_reports_everything_missing(
@@ -428,6 +428,35 @@ def test_empty_results_dir_reports_everything_missing(
     text = (tmp_path / "report.md").read_text()
     assert ": no runs of profile `paper`." in text and "could not read `broken" in text
     assert "no result.json" not in capsys.readouterr().err  # there are some: see Problems
+
+
+def test_the_report_files_are_written_whole_or_not_at_all(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """report.csv was written in place: a kill or a full disk mid-way left a file that still
+    parsed, its last rows missing (an empty one on an error), and a full disk was a trace."""
+    import errno
+
+    write_seeds(tmp_path / "runs", "table1/original", [6.37, 6.38, 6.36, 6.39])
+    out = tmp_path / "out"
+    args = ["--results", str(tmp_path / "runs"), "--out", str(out), "--tables", "table1"]
+    assert report.main(args) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert len(read_csv(out / "report.csv")) > 2
+
+    def cut_short(*args: Any) -> Any:
+        writes.append(args)
+        if len(writes) == 3:  # the header, a row, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    writes: list[Any] = []
+    monkeypatch.setattr(report.csv, "writer", lambda handle: SimpleNamespace(writerow=cut_short))
+    assert report.main(args) == 2
+    assert capsys.readouterr().err.endswith(
+        f"resnet-lab-report: error: cannot write the report into {out} (No space left on "
+        "device): make room or give another --out\n"
+    )
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nor a temporary file
 
 
 def test_crashed_run_is_reported_as_failed(tmp_path: Path) -> None:
