@@ -40,8 +40,9 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from resnet_lab.api import compose_config
-from resnet_lab.command_line import override_problem
-from resnet_lab.console import OneLineParser, PrintVersion
+from resnet_lab.checkpoint import atomic_write_text
+from resnet_lab.command_line import cannot_make, override_problem
+from resnet_lab.console import OneLineParser, PrintVersion, given_path
 from resnet_lab.data import (
     DeviceData,
     TrainBatches,
@@ -713,7 +714,7 @@ def _parser() -> argparse.ArgumentParser:
         help="CPU threads for torch (default: torch's choice); on a busy CPU, fewer threads than "
         "cores avoids stalls at every parallel op",
     )
-    p.add_argument("--out", type=Path, metavar="FILE.json", help="save the numbers as JSON")
+    p.add_argument("--out", type=given_path, metavar="FILE.json", help="save the numbers as JSON")
     return p
 
 
@@ -1101,7 +1102,7 @@ def _bench(args: argparse.Namespace, command: str) -> int:
     }
     _print_report(report)
     if args.out:
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        _save(report, args.out)
         print(f"saved {args.out}", file=sys.stderr)
     return 0 if report["ratio"] is not None else 1
 
@@ -1204,17 +1205,42 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check_out(out: Path | None) -> None:
-    """--out must be a file that can be written: checked before minutes of measurement."""
+    """--out must be a file that can be written, and no other tool's (a run's result.json, say):
+    checked before minutes of measurement. An earlier benchmark's file is written over."""
     if out is None:
         return
     if out.is_dir():
         raise UserError(f"--out {out} is a folder: give a file, e.g. --out {out / 'bench.json'}")
+    if problem := cannot_make(out.parent, file_told=False):
+        raise UserError(f"--out {out}: {problem}")
+    if out.is_symlink() and not out.exists():
+        raise UserError(f"--out {out} is a link to {os.readlink(out)}, which does not exist")
+    if out.exists() and not _an_earlier_benchmark(out):
+        raise UserError(
+            f"--out {out} is a file of another kind, not a benchmark's JSON: give a new file "
+            "(a benchmark's own is written over)"
+        )
+
+
+def _an_earlier_benchmark(path: Path) -> bool:
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(saved, dict) and str(saved.get("schema", "")).startswith(
+        SCHEMA.partition("/")[0] + "/"
+    )
+
+
+def _save(report: dict[str, Any], out: Path) -> None:
+    """Whole or not at all: an earlier benchmark's file stays until the new one replaces it."""
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"--out {out}: cannot make its folder ({e.strerror})") from None
-    if not os.access(out.parent, os.W_OK):
-        raise UserError(f"--out {out}: its folder is not writable")
+        atomic_write_text(out, json.dumps(report, indent=2) + "\n")
+    except OSError as e:  # the figures are printed above
+        raise UserError(
+            f"--out {out}: cannot write it ({e.strerror or e}): the figures are above"
+        ) from None
 
 
 if __name__ == "__main__":

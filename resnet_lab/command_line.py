@@ -557,7 +557,13 @@ def _not_a_run_folder(args: list[str]) -> str | None:
 def cannot_make(folder: Path, file_told: bool = True) -> str | None:
     """Why ``folder`` cannot be made (or written in, if it exists), if it cannot;
     ``file_told``: ``folder`` being a file is told by the caller, in its own words."""
-    existing = next((p for p in [folder, *folder.absolute().parents] if p.exists()), None)
+    existing = None
+    for path in [folder, *folder.absolute().parents]:
+        if path.exists():
+            existing = path
+            break
+        if path.is_symlink():  # to a disk not mounted, say: Hydra's trace making the folder
+            return f"{path} is a link to {os.readlink(path)}, which does not exist"
     if existing is None or (file_told and existing == folder and folder.is_file()):
         return None  # nothing there at all, or the file case told above
     if not existing.is_dir():

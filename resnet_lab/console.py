@@ -13,6 +13,7 @@ import os
 import platform
 import signal
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 from resnet_lab import stopping
@@ -41,6 +42,14 @@ class PrintVersion(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, *args: object) -> NoReturn:
         print(version_line(parser.prog))
         parser.exit()
+
+
+def given_path(text: str) -> Path:
+    """A path option's value, refused when empty: an unset shell variable, which would name
+    the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: give a path (an unset shell variable?)")
+    return Path(text)
 
 
 STOPS = (signal.SIGINT, signal.SIGTERM)

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from resnet_lab import stopping
-from resnet_lab.console import OneLineParser
+from resnet_lab.console import OneLineParser, given_path
 from resnet_lab.data import DeviceData, load_data
 from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, UserError
@@ -203,7 +203,10 @@ def in_flags(message: str) -> str:
 
 
 def positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:  # argparse's own words name this function
+        value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
@@ -214,6 +217,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     checkpoint=PATH data.root=DIR data.limit=N trainer.eval_batch_size=B trainer.device=D)."""
     parser.add_argument(
         "checkpoint",
+        type=given_path,
         help="resnet-lab run folder or ckpt/step_*.pt file, or a pytorch_resnet_cifar10 .th file",
     )
     parser.add_argument(

@@ -41,9 +41,16 @@ import torch
 from torch import Tensor, nn
 
 from resnet_lab import stopping
-from resnet_lab.console import OneLineParser
+from resnet_lab.command_line import cannot_make
+from resnet_lab.console import OneLineParser, given_path
 from resnet_lab.errors import UserError
-from resnet_lab.evaluate import in_flags, positive_int, precision_note, unused_root_note
+from resnet_lab.evaluate import (
+    in_flags,
+    positive_int,
+    precision_note,
+    unfinished,
+    unused_root_note,
+)
 from resnet_lab.run_folder import held_record
 
 if TYPE_CHECKING:
@@ -240,8 +247,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Mean gate value per unit and per class of a trained gated net "
         "(JSON, CSV, TensorBoard histograms, heat map).",
     )
-    parser.add_argument("run_dir", type=Path, help="a run folder with ckpt/, or a checkpoint file")
-    parser.add_argument("--out", type=Path, help="output folder (default RUN_DIR/gates)")
+    parser.add_argument(
+        "run_dir", type=given_path, help="a run folder with ckpt/, or a checkpoint file"
+    )
+    parser.add_argument("--out", type=given_path, help="output folder (default RUN_DIR/gates)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument(
         "--batch-size", type=positive_int, help="default: the run's trainer.eval_batch_size"
@@ -262,6 +271,8 @@ def _output_folder(out: Path | None, ckpt_dir: Path) -> Path:
             f"{named} {out} holds a run or a lesion study ({held}): give the gate statistics "
             "a folder of their own (the default is the run's gates/)"
         )
+    if problem := cannot_make(out):  # a file or a dangling link on the way: Python's words
+        raise UserError(f"{named} {out}: {problem}")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -308,13 +319,15 @@ def _measure_and_write(
     the data (device, dataset) come first, so a refusal writes nothing."""
     from resnet_lab.data import eval_batches, load_data
     from resnet_lab.device import resolve_device
-    from resnet_lab.pretrained import check_statistics, data_config
+    from resnet_lab.pretrained import check_statistics, data_config, progress
 
     config = loaded.state["config"]
     device = resolve_device(args.device, option="--device")
     model.to(device)
     data = load_data(data_config(config.get("data"), args.data_root), device)
     check_statistics(loaded, data.mean, data.std, data.source)  # the run's split and limit
+    if note := unfinished(progress(loaded)):  # its gates are not the trained net's
+        log.warning("note: %s", note)
     dataset = config.get("data", {}).get("name")
     if note := unused_root_note(dataset, args.data_root, "--data-root "):
         log.warning("note: %s", note)

@@ -442,15 +442,12 @@ def wrap(
         info = {
             "kind": "resnet-lab",
             "net": f"resnet-lab {describe_network(config)}",
-            "step": state.get("train_state", {}).get("step"),
-            "max_steps": config.get("trainer", {}).get("max_steps"),
+            **progress(loaded),
             "normalization": f"{NORMALIZATIONS[normalization]} of the "
             f"{data.get('name', '?')} training images, x in [0, 1]",
             "data_limit": data.get("limit"),  # the run's: its own test error is on that many
             "eval_split": "val" if data.get("split") == "val" else "test",  # the run's figure's
             "precision": config.get("trainer", {}).get("precision", "fp32"),
-            "damaged_newer": loaded.damaged_newer,
-            "newer": _later_in_its_run(loaded),
             # trainer.test_at_best_val: the run's figure is the test error of this step's net
             "chosen_step": state.get("train_state", {}).get("best_step")
             if config.get("trainer", {}).get("test_at_best_val")
@@ -458,6 +455,17 @@ def wrap(
         }
     info.update(path=str(loaded.path), units=len(net.units) if isinstance(net, ResNet) else None)
     return NormalizedNet(net, mean_t, std_t, info).eval()
+
+
+def progress(loaded: LoadedCheckpoint) -> dict[str, Any]:
+    """Where a lab checkpoint stands in its run, as ``evaluate.unfinished`` reads it: its step,
+    the run's last, and the run's newer checkpoints beside it (damaged ones skipped too)."""
+    return {
+        "step": loaded.state.get("train_state", {}).get("step"),
+        "max_steps": loaded.state["config"].get("trainer", {}).get("max_steps"),
+        "damaged_newer": loaded.damaged_newer,
+        "newer": _later_in_its_run(loaded),
+    }
 
 
 def _later_in_its_run(loaded: LoadedCheckpoint) -> int | None:

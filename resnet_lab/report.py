@@ -48,7 +48,7 @@ from resnet_lab.config import (
     with_closest_key,
     with_schema_defaults,
 )
-from resnet_lab.console import OneLineParser
+from resnet_lab.console import OneLineParser, given_path
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import config_as_trained
 from resnet_lab.run_folder import RESULT_SCHEMA_VERSION, holds_a_live_run
@@ -1034,10 +1034,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--results",
         nargs="+",
         default=[DEFAULT_RESULTS],
+        type=given_path,
         metavar="DIR",
         help=f"results roots, searched for result.json (default: {DEFAULT_RESULTS})",
     )
-    parser.add_argument("--out", help="output folder (default: the first results root)")
+    parser.add_argument(
+        "--out", type=given_path, help="output folder (default: the first results root)"
+    )
     which = parser.add_mutually_exclusive_group()
     which.add_argument(
         "--seeds",
@@ -1131,9 +1134,11 @@ def _experiments_asked(args: argparse.Namespace) -> list[Experiment]:
     """The lab's rows and the user's (--config-dir), of the tables --tables names, if it does."""
     experiments = load_experiments()
     experiments += _own_experiments(args.config_dir, experiments)
-    if not args.tables:
+    if args.tables is None:
         return experiments
     wanted = {name.strip() for name in args.tables.split(",") if name.strip()}
+    if not wanted:  # an unset shell variable: every table, or none, was not asked for
+        raise UserError(f"--tables {args.tables!r} names no table: give them, e.g. table1,table6")
     known = {e.key for e in experiments}
     if wanted - known:
         raise UserError(
@@ -1161,7 +1166,7 @@ def _runs_elsewhere(args: argparse.Namespace) -> str:
     """Where a user's runs are when the default results folder is missing: ``resnet-lab``
     writes single runs and sweeps elsewhere (outputs/, multirun/); only make reproduce-table
     writes into results/."""
-    if args.results != [DEFAULT_RESULTS]:
+    if [str(root) for root in args.results] != [DEFAULT_RESULTS]:
         return ""
     found = [str(r) for r in (outputs_root("config"), outputs_root("config", True)) if r.is_dir()]
     here = f" (here: --results {' '.join(map(shlex.quote, found))})" if found else ""

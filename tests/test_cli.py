@@ -729,6 +729,35 @@ def test_a_run_folder_without_write_permission_is_one_message(
         RunLock(tmp_path).acquire()
 
 
+def test_an_output_folder_behind_a_link_to_nothing_is_told_not_traced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """outputs/ or a results folder linked to a disk not mounted: Hydra's trace making the
+    folder, exit 1 (the check took the link for nothing there)."""
+    from resnet_lab.command_line import check_command_line
+
+    link = tmp_path / "results"
+    link.symlink_to(tmp_path / "unmounted" / "results")
+    gone = f"{link} is a link to {tmp_path}/unmounted/results, which does not exist"
+    work = tmp_path / "work"
+    work.mkdir()
+    _refused_before_hydra(
+        ["resnet-lab", "resnet-lab-lesion"],
+        [f"hydra.run.dir={link}/run"],
+        f"hydra.run.dir={link}/run: {gone}",
+        work,
+        monkeypatch,
+        capsys,
+    )
+    monkeypatch.chdir(tmp_path)  # the default outputs/ (results/ standing in)
+    monkeypatch.setenv("RESNET_LAB_OUTPUTS", "results")
+    with pytest.raises(SystemExit):
+        check_command_line(["data=synthetic"], "resnet-lab", outputs_into_the_run=True)
+    assert f"resnet-lab: error: results is a link to {tmp_path}/unmounted/results, which " in (
+        capsys.readouterr().err
+    )
+
+
 def _refused_before_hydra(
     tools: list[str],
     args: list[str],
@@ -1991,7 +2020,16 @@ def test_a_row_whose_name_is_not_its_path_is_refused(tmp_path: Path) -> None:
     [
         ("report", ["results"], "resnet-lab-report: error: unrecognized arguments: results"),
         ("evaluate", ["run", "--limit", "0"], "argument --limit: must be a positive integer"),
+        (
+            "evaluate",
+            ["run", "--limit", "a"],
+            "argument --limit: must be a positive integer, got a",
+        ),
+        ("evaluate", [""], "argument checkpoint: is empty: give a path (an unset shell variable?)"),
         ("gates", [], "the following arguments are required: run_dir"),
+        ("gates", ["run", "--out", ""], "argument --out: is empty: give a path"),
+        ("report", ["--out", " "], "argument --out: is empty: give a path"),
+        ("report", ["--results", "runs", ""], "argument --results: is empty: give a path"),
         ("bench", ["--models", "1"], "argument --models: must be at least 2"),
     ],
 )

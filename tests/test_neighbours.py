@@ -651,6 +651,9 @@ def test_gate_tool_writes_means_per_unit_and_class(
     assert f"--data-root {tmp_path / 'nowhere'} is not used: the run trained on synthetic" in (
         caplog.text
     )
+    # a run stopped before its last step: its gates are not the trained net's, as
+    # resnet-lab-eval and -lesion say (the checkpoint of step 12, of the default 64,000)
+    assert "step 12 of 64,000: the run had not finished training (a partial net)" in caplog.text
     assert foreign.exists() and len(list(out.glob("events.out.tfevents.*.gates"))) == 1
     events = EventAccumulator(str(out))
     events.Reload()
@@ -672,6 +675,7 @@ def test_gate_tool_measures_a_bf16_run_as_it_logged_its_gates(
     with caplog.at_level(logging.WARNING, logger="resnet_lab.gates"):
         assert gates_main([str(tmp_path)]) == 0
     assert "computed under bf16 autocast, as the run evaluated" in caplog.text
+    assert "partial net" not in caplog.text  # it trained its 3 steps
     units = json.loads((tmp_path / "gates" / "gates.json").read_text())["units"]
     for unit in units:
         assert unit["mean"] == pytest.approx(final[f"gate/unit_{unit['unit']:03d}"], rel=1e-5)
@@ -757,7 +761,13 @@ def test_gate_tool_refuses_an_output_it_cannot_write_before_measuring(
     assert gates_main([str(run_dir), "--out", str(result)]) == 2
     assert f"--out {result} is a file: give a folder" in capsys.readouterr().err
     assert gates_main([str(run_dir), "--out", str(result / "gates")]) == 2
-    assert f"--out {result / 'gates'}: cannot make this folder" in capsys.readouterr().err
+    assert f"--out {result / 'gates'}: {result} is a file, not a folder" in capsys.readouterr().err
+    link = tmp_path / "link"  # to a disk not mounted: "File exists", said Python
+    link.symlink_to(tmp_path / "unmounted")
+    assert gates_main([str(run_dir), "--out", str(link / "gates")]) == 2
+    assert f"{link} is a link to {tmp_path}/unmounted, which does not exist" in (
+        capsys.readouterr().err
+    )
     # a run's folder (or a study's): the gates' TensorBoard events showed as that run's
     assert gates_main([str(run_dir), "--out", str(run_dir)]) == 2
     assert f"--out {run_dir} holds a run or a lesion study (result.json): give" in (

@@ -389,6 +389,13 @@ def test_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert capsys.readouterr().err.endswith(f"'{tmp_path / 'nope'}' does not exist\n")
     assert report.main(["--results", str(tmp_path), "--tables", "table9"]) == 2
     assert "unknown table(s) table9" in capsys.readouterr().err
+    for tables in ("", ","):  # an unset shell variable: all tables were reported, or none
+        assert report.main(["--results", str(tmp_path), "--tables", tables]) == 2
+        assert capsys.readouterr().err == (
+            f"resnet-lab-report: error: --tables {tables!r} names no table: give them, e.g. "
+            "table1,table6\n"
+        )
+    assert not list(tmp_path.iterdir())
 
 
 def test_without_results_the_report_says_where_runs_are(

@@ -649,10 +649,36 @@ def test_benchmark_rejects_bad_options(
     )
     (folder / "file").write_text("")
     assert bench.main(["--device", "cpu", *tiny, "--out", str(folder / "file/bench.json")]) == 2
-    assert "cannot make its folder" in capsys.readouterr().err
+    assert f"--out {folder}/file/bench.json: {folder}/file is a file, not a folder" in (
+        capsys.readouterr().err
+    )
     out = folder / "new" / "bench.json"  # another option refused: no folder made for --out
     assert bench.main(["--device", "cpu", "--steps", "0", "--out", str(out)]) == 2
     assert not out.parent.exists()
+    assert bench.main(["--device", "cpu", "--depth", "7", "--out", str(out)]) == 2
+    assert "model.depth=7 does not fit" in capsys.readouterr().err and not out.parent.exists()
+    # another tool's file (a run's result.json was replaced by the benchmark's figures)
+    result = folder / "result.json"
+    result.write_text('{"status": "completed", "final_test_error": 7.0}\n')
+    assert bench.main(["--device", "cpu", *tiny, "--out", str(result)]) == 2
+    assert f"--out {result} is a file of another kind, not a benchmark's JSON: give a new " in (
+        capsys.readouterr().err
+    )
+    assert json.loads(result.read_text())["final_test_error"] == 7.0
+    for schema in (bench.SCHEMA, "resnet-lab-bench/1"):  # an earlier benchmark's: written over
+        (folder / "earlier.json").write_text(json.dumps({"schema": schema}))
+        bench._check_out(folder / "earlier.json")
+    link = folder / "link.json"  # to a disk not mounted: a trace after the whole measurement
+    link.symlink_to(folder / "unmounted" / "bench.json")
+    assert bench.main(["--device", "cpu", *tiny, "--out", str(link)]) == 2
+    assert f"--out {link} is a link to {folder}/unmounted/bench.json, which does not exist" in (
+        capsys.readouterr().err
+    )
+    with pytest.raises(SystemExit):  # an unset shell variable: the current folder
+        bench.main(["--device", "cpu", *tiny, "--out", ""])
+    assert "argument --out: is empty: give a path (an unset shell variable?)" in (
+        capsys.readouterr().err
+    )
     for option in ("--models", "--processes"):  # 1 would time nothing beside the single run
         with pytest.raises(SystemExit):
             bench.main(["--device", "cpu", option, "1"])
