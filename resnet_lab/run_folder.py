@@ -288,6 +288,12 @@ class MetricsLog:
         self._file.write(json.dumps(_jsonable(record)) + "\n")
         self._file.flush()
 
+    def sync(self) -> None:
+        """Every line on the disk, a power loss too: called before a checkpoint, whose step a
+        resume never logs before again."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
     def close(self) -> None:
         """Close the file (the run is over, or stopped)."""
         self._file.close()

@@ -775,6 +775,9 @@ class Trainer:
         record then says how far it got)."""
         self.state.elapsed_s = time.perf_counter() - clock_start
         window.save_into(self.state)
+        # what was logged up to the checkpoint is written first: a resume logs from it on
+        self.metrics.sync()
+        self.writer.flush()  # TensorBoard's queue, written by a thread of its own
         self._save()
         self._write_result(status)
 

@@ -437,6 +437,30 @@ def test_the_throughput_window_pauses_only_for_an_evaluation_or_a_checkpoint(
     assert len(pauses) == 3  # steps 5, 10 (both due at once) and 12 (the last)
 
 
+def test_each_checkpoint_follows_the_lines_logged_before_it_onto_the_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_run: list[str]
+) -> None:
+    """metrics.jsonl was flushed, never synced: after a power loss the checkpoint of step N
+    could outlive the lines before N, which a resume never logs again."""
+    synced = []
+    sync = os.fsync
+
+    def named(fd: int) -> None:
+        synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")).name)
+        sync(fd)
+
+    monkeypatch.setattr(os, "fsync", named)
+    every = ["trainer.eval_every=5", "trainer.ckpt_every=5", "trainer.log_every=5"]
+    fit([*tiny_run, "trainer.max_steps=12", *every], tmp_path)
+    order = [
+        "metrics" if name == "metrics.jsonl" else name.split(".pt.tmp-")[0]
+        for name in synced
+        if name == "metrics.jsonl" or re.fullmatch(r"\.step_\d+\.pt\.tmp-\d+", name)
+    ]
+    steps = [".step_0000005", ".step_0000010", ".step_0000012"]
+    assert order == [name for step in steps for name in ("metrics", step)]
+
+
 def test_hparams_are_values_tensorboard_takes(tiny_run: list[str]) -> None:
     """TensorBoard refuses a list, and the hparams are written once the run has trained."""
     cfg = OmegaConf.create(
