@@ -194,9 +194,10 @@ def load_latest_checkpoint(
             if missing := [key for key in required if key not in holds]:
                 raise CheckpointError(f"{path}: not a whole training checkpoint (no {missing})")
         except CheckpointError as e:
-            log.warning("skipping damaged checkpoint: %s", e)
             problems.append(str(e))
             continue
+        for problem in problems:  # told here, or once in the error below
+            log.warning("skipping damaged checkpoint: %s", problem)
         if problems:
             log.warning("using the previous good checkpoint %s", path.name)
         return state, path

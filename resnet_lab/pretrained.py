@@ -159,7 +159,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     elif digest_path(path).exists() or pending_digest_path(path).exists():
         state = load_checkpoint(path, map_location)
     elif not _is_torch_file(path):
-        raise not_a_checkpoint(path, "not a PyTorch file")
+        empty = path.stat().st_size == 0  # a copy that failed, say
+        raise not_a_checkpoint(path, "an empty file" if empty else "not a PyTorch file")
     else:
         try:
             state = torch.load(path, map_location=map_location, weights_only=True)

@@ -270,6 +270,14 @@ def test_a_damaged_newest_checkpoint_is_passed_over_in_words_that_fit_a_reader(
         "note:       step 7 of 8: the run's 1 newer checkpoint(s) could not be read (damaged), "
         "so an earlier net's" in capsys.readouterr().out
     )
+    # none usable: each problem said once, in the error (a warning said it before)
+    lone = save_checkpoint({**older, "train_state": {"step": 8}}, tmp_path / "lone" / "ckpt", 8, 1)
+    lone.write_bytes(lone.read_bytes()[:100])
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert eval_main([str(tmp_path / "lone"), "--device", "cpu"]) == 2
+    said = caplog.text + capsys.readouterr().err
+    assert said.count("checksum mismatch") == 1 and "no usable checkpoint in" in said
 
 
 def test_a_densenet_run_is_described_as_one(
@@ -455,7 +463,7 @@ class _NotATensor:
     """Pickled into a file, it makes torch.load(weights_only=True) refuse the file."""
 
 
-@pytest.mark.parametrize("kind", ["json", "pickled_object", "damaged"])
+@pytest.mark.parametrize("kind", ["json", "empty", "pickled_object", "damaged"])
 def test_file_that_is_not_a_checkpoint_is_a_clear_error(
     tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -465,6 +473,8 @@ def test_file_that_is_not_a_checkpoint_is_a_clear_error(
     path = tmp_path / ("result.json" if kind == "json" else "x.pt")
     if kind == "json":
         path.write_text('{"status": "finished"}\n')
+    elif kind == "empty":
+        path.write_bytes(b"")
     else:
         torch.save({"model": _NotATensor()}, path)
         if kind == "damaged":
@@ -479,6 +489,8 @@ def test_file_that_is_not_a_checkpoint_is_a_clear_error(
         )
     else:
         said = "not a resnet-lab checkpoint"
+        if kind == "empty":  # not "not a PyTorch file"
+            said += " (an empty file)"
         assert said in message and "run folder or its ckpt/step_*.pt file" in message
         assert f"did you mean its run folder {tmp_path}?" in message
     assert "Please file an issue" not in message and "\n" not in message
