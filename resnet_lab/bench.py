@@ -1185,7 +1185,8 @@ def _processes_summary(
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m resnet_lab.bench``: print the comparison (and save it with --out)."""
-    args = _parser().parse_intermixed_args(argv)  # overrides before, between or after options
+    parser = _parser()
+    args = parser.parse_intermixed_args(argv)  # overrides before, between or after options
     argv = sys.argv[1:] if argv is None else argv
     try:
         # Every compiled contender adds entries to Dynamo's cache of the shared SGD.step; past the
@@ -1193,11 +1194,11 @@ def main(argv: list[str] | None = None) -> int:
         # instead, so that the variant is reported as failed rather than mislabelled.
         with torch._dynamo.config.patch(fail_on_recompile_limit_hit=True):
             return _bench(args, "python -m resnet_lab.bench " + shlex.join(argv))
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except UserError as e:  # told as argparse tells its own: the command's name first
+        print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return 2
     except (HydraException, OmegaConfBaseException) as e:  # a mistyped override or option
-        print(f"error: {e}", file=sys.stderr)
+        print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: no figures printed or saved", file=sys.stderr)

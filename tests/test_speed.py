@@ -620,7 +620,11 @@ def test_benchmark_rejects_bad_options(
     assert "precision=tf32 needs CUDA" in capsys.readouterr().err
     # a mistyped override or group option: one message, not OmegaConf's 19-frame trace
     for override, message in (
-        ("trainer.lrr=1", "error: unknown key(s) trainer.lrr (did you mean trainer.lr?)"),
+        (
+            "trainer.lrr=1",
+            "python -m resnet_lab.bench: error: unknown key(s) trainer.lrr (did you mean "
+            "trainer.lr?)",
+        ),
         ("shortcut=gat", "error: shortcut=gat: there is no shortcut/gat; shortcut/ holds conv1x1"),
         ("trainer.lr=abc", "error: trainer.lr=abc: Value 'abc' of type 'str' could not be conv"),
     ):
