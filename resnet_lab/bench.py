@@ -1216,7 +1216,7 @@ def _check_out(out: Path | None) -> None:
         raise UserError(f"--out {out}: {problem}")
     if out.is_symlink() and not out.exists():
         raise UserError(f"--out {out} is a link to {os.readlink(out)}, which does not exist")
-    if out.exists() and not _an_earlier_benchmark(out):
+    if out.is_file() and not _an_earlier_benchmark(out):  # not /dev/stdout, a pipe: not read
         raise UserError(
             f"--out {out} is a file of another kind, not a benchmark's JSON: give a new file "
             "(a benchmark's own is written over)"
@@ -1224,8 +1224,10 @@ def _check_out(out: Path | None) -> None:
 
 
 def _an_earlier_benchmark(path: Path) -> bool:
+    """A benchmark's JSON, or an empty file (``mktemp``'s): nothing to lose."""
     try:
-        saved = json.loads(path.read_text())
+        text = path.read_text()
+        saved = json.loads(text) if text.strip() else {"schema": SCHEMA}
     except (OSError, UnicodeDecodeError, ValueError):
         return False
     return isinstance(saved, dict) and str(saved.get("schema", "")).startswith(
@@ -1235,9 +1237,14 @@ def _an_earlier_benchmark(path: Path) -> bool:
 
 def _save(report: dict[str, Any], out: Path) -> None:
     """Whole or not at all: an earlier benchmark's file stays until the new one replaces it."""
+    text = json.dumps(report, indent=2) + "\n"
     try:
+        if out.exists() and not out.is_file():  # /dev/stdout, a pipe: a stream to write into
+            with out.open("w") as stream:
+                stream.write(text)
+            return
         out.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out, json.dumps(report, indent=2) + "\n")
+        atomic_write_text(out, text)
     except OSError as e:  # the figures are printed above
         raise UserError(
             f"--out {out}: cannot write it ({e.strerror or e}): the figures are above"

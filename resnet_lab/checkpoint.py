@@ -35,7 +35,10 @@ class CheckpointError(UserError):
 def atomic_write_bytes(path: Path, data: bytes, stem: str | None = None) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over ``path``. The
     temporary file is named after ``stem`` if given, else after ``path`` (a reader that takes
-    files by their name, as TensorBoard does events files, must not take it for one)."""
+    files by their name, as TensorBoard does events files, must not take it for one). A link
+    to a file is written through: its target is replaced, the link kept."""
+    if path.is_symlink() and path.exists():
+        path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{stem or path.name}{TEMPORARY_INFIX}{os.getpid()}")
     try:

@@ -610,6 +610,32 @@ def stop_after_composing(*args: object) -> None:
     raise Composed
 
 
+def test_benchmark_out_may_be_a_stream_or_a_link(tmp_path: Path) -> None:
+    """--out /dev/stdout (a pipe) hung: the check read it to see whose file it was; a link to an
+    earlier benchmark's file was replaced by a file, its target left as it was."""
+    import threading
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    checked = threading.Thread(target=bench._check_out, args=(fifo,), daemon=True)
+    checked.start()
+    checked.join(timeout=10)
+    assert not checked.is_alive()  # a reader of the pipe would wait for a writer for ever
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()), daemon=True)
+    reader.start()
+    bench._save({"schema": bench.SCHEMA}, fifo)
+    reader.join(timeout=10)
+    assert json.loads(received[0]) == {"schema": bench.SCHEMA} and fifo.is_fifo()
+    target, link = tmp_path / "results" / "gpu.json", tmp_path / "latest.json"
+    target.parent.mkdir()
+    target.write_text(json.dumps({"schema": bench.SCHEMA, "run": 1}))
+    link.symlink_to(target)
+    bench._check_out(link)
+    bench._save({"schema": bench.SCHEMA, "run": 2}, link)
+    assert link.is_symlink() and json.loads(target.read_text())["run"] == 2
+
+
 def test_benchmark_rejects_bad_options(
     capsys: pytest.CaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -672,6 +698,8 @@ def test_benchmark_rejects_bad_options(
     for schema in (bench.SCHEMA, "resnet-lab-bench/1"):  # an earlier benchmark's: written over
         (folder / "earlier.json").write_text(json.dumps({"schema": schema}))
         bench._check_out(folder / "earlier.json")
+    (folder / "empty.json").write_text("")  # mktemp's: nothing to lose
+    bench._check_out(folder / "empty.json")
     link = folder / "link.json"  # to a disk not mounted: a trace after the whole measurement
     link.symlink_to(folder / "unmounted" / "bench.json")
     assert bench.main(["--device", "cpu", *tiny, "--out", str(link)]) == 2
