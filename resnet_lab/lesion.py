@@ -85,6 +85,7 @@ from resnet_lab.models.shortcuts import IdentityShortcut
 from resnet_lab.paths import path_study, paths_markdown, plot_paths
 from resnet_lab.pretrained import NormalizedNet, read_checkpoint
 from resnet_lab.run_folder import (
+    RunLock,
     discard_refused_folder,
     into_the_log_file,
     study_folder_problem,
@@ -92,6 +93,8 @@ from resnet_lab.run_folder import (
 
 log = logging.getLogger(__name__)
 
+# a study's TensorBoard events file ends so: one left by an unfinished study can be told apart
+EVENTS_SUFFIX = ".lesion"
 Measure = Callable[[], float]  # error (%) of the model in its current (lesioned) state
 
 # ---------------------------------------------------------------------------------------------
@@ -677,7 +680,7 @@ def write_tensorboard(results: dict[str, Any], out: Path) -> None:
     """Scalars: per unit, per k, per path length (the x axis is the TensorBoard step)."""
     from torch.utils.tensorboard import SummaryWriter
 
-    with SummaryWriter(str(out)) as w:
+    with SummaryWriter(str(out), filename_suffix=EVENTS_SUFFIX) as w:
         w.add_scalar("lesion/intact_error", results["baseline"]["error"], 0)
         for r in results.get("single", []):
             w.add_scalar("lesion/single_error", r["error"], r["unit"])
@@ -888,7 +891,8 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
     lesion.json holds. ``cfg``: a :class:`~resnet_lab.lesion_config.LesionRunCfg` (see
     :func:`~resnet_lab.lesion_config.compose_lesion_config`); ``command``: recorded as given."""
     start = time.perf_counter()
-    _check_output_folder(Path(out_dir))  # before the checkpoint and data are read
+    out = Path(out_dir)
+    _check_output_folder(out)  # before the checkpoint and data are read
     check_config(cfg)
     opts, batch_size, seed = cfg.lesion, cfg.trainer.eval_batch_size, cfg.seed
     device = resolve_device(cfg.trainer.device)
@@ -918,37 +922,17 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
             "device": str(device),
         },
     }
-    part = "the intact net"
-    with stopping.signals_interrupt() as received:
-        try:
-            for name, run_part in _study_parts(
-                results, model, data, measure, plain, batches, bn_batches, cfg
-            ):
-                part = name  # an interrupted study says which part it cut
-                run_part()
-        except KeyboardInterrupt:
-            signum = received[0] if received else signal.SIGINT
-            if "baseline" not in results:
-                raise LesionInterrupted(signum, "before any result: nothing to save") from None
-            results["status"] = "interrupted"
-            results["interrupted"] = {"signal": signum.name, "during": part}
-    results["settings"]["wall_time_s"] = round(time.perf_counter() - start, 1)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    # a few seconds: a signal waits until the files are whole; lesion.json, which marks the
-    # folder as a study's (a later study is refused there), comes last, so that a kill leaves
-    # no study claiming plots it lacks
-    with stopping.signals_deferred() as late:
-        try:
-            atomic_write_text(out / "lesion.md", lesion_markdown(results))
-            plot_results(results, out)
-            write_tensorboard(results, out)
-            atomic_write_text(out / "lesion.json", json.dumps(results, indent=1) + "\n")
-        except OSError as e:  # a full disk: told in a line, the folder still free for the study
-            raise UserError(
-                f"cannot write the study into {out} ({e.strerror or e}): make room, or give "
-                "another hydra.run.dir, and run it again"
-            ) from None
+    lock = RunLock(out)  # a second study into this folder, while this one runs, is refused
+    lock.acquire()
+    try:
+        _check_output_folder(out)  # a study that finished there while this one prepared
+        _measure_parts(
+            results, _study_parts(results, model, data, measure, plain, batches, bn_batches, cfg)
+        )
+        results["settings"]["wall_time_s"] = round(time.perf_counter() - start, 1)
+        late = _write_study(results, out)
+    finally:
+        lock.release()
     log.info("wrote %s/lesion.json, lesion.md, plots and TensorBoard scalars", out)
     if stop := results.get("interrupted"):
         raise LesionInterrupted(
@@ -960,6 +944,46 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
     if late:
         raise LesionInterrupted(late[0], f"after the study finished: all of it is saved in {out}")
     return results
+
+
+def _measure_parts(results: dict[str, Any], parts: list[tuple[str, Callable[[], None]]]) -> None:
+    """Each part in turn; SIGINT/SIGTERM stops the study, keeping what finished (none: raised)."""
+    part = "the intact net"
+    with stopping.signals_interrupt() as received:
+        try:
+            for name, run_part in parts:
+                part = name  # an interrupted study says which part it cut
+                run_part()
+        except KeyboardInterrupt:
+            signum = received[0] if received else signal.SIGINT
+            if "baseline" not in results:
+                raise LesionInterrupted(signum, "before any result: nothing to save") from None
+            results["status"] = "interrupted"
+            results["interrupted"] = {"signal": signum.name, "during": part}
+
+
+def _write_study(results: dict[str, Any], out: Path) -> list[signal.Signals]:
+    """Every output, in a few seconds, a signal waiting until they are whole (returned);
+    lesion.json, which marks the folder as a study's (a later study is refused there), last,
+    so that a kill leaves no study claiming plots it lacks. What an unfinished study left
+    there (no lesion.json) goes first: its plots would stay beside the new ones, its events
+    show in TensorBoard as part of them."""
+    with stopping.signals_deferred() as late:
+        try:
+            for left in (out / "lesion.md", out / "paths.png", *out.glob("lesion_*.png")):
+                left.unlink(missing_ok=True)
+            for left in out.glob(f"events.out.tfevents.*{EVENTS_SUFFIX}"):
+                left.unlink()
+            atomic_write_text(out / "lesion.md", lesion_markdown(results))
+            plot_results(results, out)
+            write_tensorboard(results, out)
+            atomic_write_text(out / "lesion.json", json.dumps(results, indent=1) + "\n")
+        except OSError as e:  # a full disk: told in a line, the folder still free for the study
+            raise UserError(
+                f"cannot write the study into {out} ({e.strerror or e}): make room, or give "
+                "another hydra.run.dir, and run it again"
+            ) from None
+    return late
 
 
 def _check_study(cfg: DictConfig, model: NormalizedNet, data: DeviceData) -> None:

@@ -665,22 +665,58 @@ def test_a_study_that_cannot_write_its_files_leaves_its_folder_free(
         ]
     )
     out = tmp_path / "out"
+    write = lesion.atomic_write_text
 
-    def full_disk(*args: Any) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
+    def full_disk_at_the_record(path: Path, text: str) -> None:
+        if path.name == "lesion.json":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        write(path, text)
 
-    monkeypatch.setattr(lesion, "write_tensorboard", full_disk)
+    monkeypatch.setattr(lesion, "atomic_write_text", full_disk_at_the_record)
     with pytest.raises(UserError) as refused:
         run(cfg, out)
     assert str(refused.value) == (
         f"cannot write the study into {out} (No space left on device): make room, or give "
         "another hydra.run.dir, and run it again"
     )
-    assert not (out / "lesion.json").exists()
+    assert not (out / "lesion.json").exists() and (out / "lesion_single.png").exists()
     monkeypatch.undo()
-    assert run(cfg, out)["status"] == "completed"  # the same folder: not refused
-    assert (out / "lesion.json").exists() and list(out.glob("events.out.tfevents.*"))
-    assert not list(out.glob(".*.tmp-*"))  # the atomic writes' temporary files
+    # the same folder again (not refused): what the unfinished study left goes, its events
+    # (TensorBoard showed both studies as one) and a plot of a part this study has not
+    (out / "lesion_random.png").write_bytes(b"")
+    foreign = out / "events.out.tfevents.1.host.1.0"  # not a study's: kept
+    foreign.write_bytes(b"")
+    (left,) = out.glob("events.out.tfevents.*.lesion")
+    assert run(cfg, out)["status"] == "completed"
+    (events,) = out.glob("events.out.tfevents.*.lesion")
+    assert events != left and foreign.exists() and not (out / "lesion_random.png").exists()
+    assert (out / "lesion.json").exists() and not list(out.glob(".*.tmp-*"))
+    assert not (out / "run.lock").exists()  # held while the study ran
+
+
+def test_a_second_study_into_a_folder_a_study_is_writing_is_refused(tmp_path: Path) -> None:
+    """Both ran and wrote, the second's files over the first's, their events side by side:
+    the folder is refused only once it holds lesion.json, written last."""
+    run_dir = save_run(tmp_path / "run", "model.depth=8")
+    cfg = compose_lesion_config(
+        [
+            f"checkpoint={run_dir}",
+            "data.limit=8",
+            "trainer.device=cpu",
+            "lesion.experiments=[single]",
+        ]
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    first = subprocess.Popen(["sleep", "60"])  # the first study, alive, holds the folder
+    try:
+        (out / "run.lock").write_text(f"{os.uname().nodename} {first.pid}\n")
+        with pytest.raises(UserError, match=f"is writing into {re.escape(str(out))}; wait for it"):
+            run(cfg, out)
+    finally:
+        first.kill()
+        first.wait()
+    assert [p.name for p in out.iterdir()] == ["run.lock"]  # nothing of the second's
 
 
 def test_lesion_config_mistakes_are_user_errors(tmp_path: Path) -> None:
