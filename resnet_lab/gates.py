@@ -51,7 +51,7 @@ from resnet_lab.evaluate import (
     unfinished,
     unused_root_note,
 )
-from resnet_lab.run_folder import held_record
+from resnet_lab.run_folder import RunLock, held_record
 
 if TYPE_CHECKING:
     from resnet_lab.pretrained import LoadedCheckpoint
@@ -361,7 +361,12 @@ def _measure_and_write(
     shortcut = config["shortcut"]["name"]
     title = f"{experiment or args.run_dir.name}: shortcut={shortcut}, step {step}"
     with stopping.signals_deferred() as late:  # a few seconds: the files are written whole
-        _write_all(out, record, units, data.classes, stats, title)
+        lock = RunLock(out)  # another command writing there: refused, its files left alone
+        lock.acquire()
+        try:
+            _write_all(out, record, units, data.classes, stats, title)
+        finally:
+            lock.release()
     if late:
         raise SignalAfterWriting(late[0], out)
     return out
@@ -377,8 +382,9 @@ def _write_all(
 ) -> None:
     """Every output, made in a hidden folder inside ``out``, then moved over an earlier
     measurement's, gates.json last: a full disk leaves the earlier one whole, not half of each.
-    Other event files in ``out`` (not this tool's) stay."""
-    for left in out.glob(f"{STAGING_PREFIX}*"):  # a killed command's (TensorBoard lists them)
+    Other event files in ``out`` (not this tool's) stay. The caller holds the folder's lock:
+    a hidden folder left there is a killed command's (TensorBoard lists it), not a live one's."""
+    for left in out.glob(f"{STAGING_PREFIX}*"):
         shutil.rmtree(left, ignore_errors=True)
     try:
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
@@ -391,7 +397,7 @@ def _write_all(
             # beside files of another measurement, only files a new command replaces
             (out / "gates.json").unlink(missing_ok=True)
             for earlier in out.glob(f"events.out.tfevents.*{EVENTS_SUFFIX}"):
-                earlier.unlink()
+                earlier.unlink(missing_ok=True)
             for made in sorted(staging.iterdir(), key=lambda p: p.name == "gates.json"):
                 os.replace(made, out / made.name)
         finally:

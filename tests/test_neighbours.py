@@ -852,6 +852,31 @@ def test_gate_tool_killed_while_moving_its_files_in_leaves_no_record_of_another_
     }
 
 
+def test_gate_tool_leaves_a_live_commands_files_alone(tmp_path: Path, capsys: Any) -> None:
+    """Two commands into one --out: the second deleted the first's hidden folder as a killed
+    command's, and the first failed, told to make room on the disk."""
+    import os
+    import subprocess
+
+    from resnet_lab import gates
+
+    run_dir, _, _ = _run_folder(tmp_path, "gate")
+    out = run_dir / "gates"
+    writing = out / f"{gates.STAGING_PREFIX}live"  # the first command's, still writing
+    writing.mkdir(parents=True)
+    first = subprocess.Popen(["sleep", "60"])
+    try:
+        (out / "run.lock").write_text(f"{os.uname().nodename} {first.pid}\n")
+        assert gates_main([str(run_dir)]) == 2
+    finally:
+        first.kill()
+        first.wait()
+    assert f"is writing into {out}; wait for it" in capsys.readouterr().err
+    assert writing.exists() and not (out / "gates.json").exists()
+    assert gates_main([str(run_dir)]) == 0  # gone: its lock taken over, its folder removed
+    assert not writing.exists() and not (out / "run.lock").exists()
+
+
 @pytest.mark.parametrize("name", ["neighbours/densenet_bc_100_12", "neighbours/wrn_28_10"])
 def test_smoke_profile_shrinks_a_rows_own_recipe(name: str) -> None:
     """Recipes sit before the profile in the defaults list, so profile=smoke always wins."""
