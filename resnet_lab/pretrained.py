@@ -144,11 +144,13 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     damaged_newer = 0
     if path.is_dir():
         ckpt_dir = path / "ckpt" if (path / "ckpt").is_dir() else path
+        # listed first: one a run still training saves meanwhile is newer, not damaged
+        listed = list_checkpoints(ckpt_dir)
         loaded = load_latest_checkpoint(ckpt_dir, map_location)
         if loaded is None:
             raise CheckpointError(_no_checkpoint_in(path, ckpt_dir))
         state, path = loaded
-        damaged_newer = sum(p > path for p in list_checkpoints(ckpt_dir))
+        damaged_newer = sum(p > path for p in listed)
     elif not path.is_file():
         bare = str(path).removeprefix("checkpoint=")  # resnet-lab-lesion's spelling
         given_as = bare != str(path) and Path(bare).exists()
