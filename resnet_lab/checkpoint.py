@@ -188,25 +188,32 @@ def load_latest_checkpoint(
     written beside it, is skipped as a damaged one is). Returns None when there is no checkpoint
     at all; raises CheckpointError when there are some but none is usable.
     """
-    candidates = list_checkpoints(ckpt_dir)
-    problems = []
-    for path in reversed(candidates):
-        try:
-            state = load_checkpoint(path, map_location)
-            holds = state if isinstance(state, dict) else {}
-            if missing := [key for key in required if key not in holds]:
-                raise CheckpointError(f"{path}: not a whole training checkpoint (no {missing})")
-        except CheckpointError as e:
-            problems.append(str(e))
-            continue
-        for problem in problems:  # told here, or once in the error below
-            log.warning("skipping damaged checkpoint: %s", problem)
-        if problems:
-            log.warning("using the previous good checkpoint %s", path.name)
-        return state, path
+    problems: list[str] = []  # told once: as warnings, or in the error when none is usable
+    try:
+        for path in reversed(list_checkpoints(ckpt_dir)):
+            try:
+                state = load_checkpoint(path, map_location)
+                holds = state if isinstance(state, dict) else {}
+                if missing := [key for key in required if key not in holds]:
+                    raise CheckpointError(f"{path}: not a whole training checkpoint (no {missing})")
+            except CheckpointError as e:
+                problems.append(str(e))
+                continue
+            _skipped(problems)
+            if problems:
+                log.warning("using the previous good checkpoint %s", path.name)
+            return state, path
+    except BaseException:  # another error, Ctrl-C: the damaged ones found are still told
+        _skipped(problems)
+        raise
     if problems:
         raise CheckpointError(f"no usable checkpoint in {ckpt_dir}:\n  " + "\n  ".join(problems))
     return None
+
+
+def _skipped(problems: list[str]) -> None:
+    for problem in problems:
+        log.warning("skipping damaged checkpoint: %s", problem)
 
 
 def is_whole(path: Path) -> bool:

@@ -281,6 +281,29 @@ def test_a_damaged_newest_checkpoint_is_passed_over_in_words_that_fit_a_reader(
     assert said.count("checksum mismatch") == 1 and "no usable checkpoint in" in said
 
 
+def test_a_damaged_checkpoint_is_told_when_reading_an_older_one_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its warning waits until a usable one is found (else the error says it): an error
+    reading the older one (a disk's, Ctrl-C) lost it."""
+    from resnet_lab import checkpoint
+
+    _, config = tiny_run(tmp_path)
+    newest = save_checkpoint({"model": {}, "config": config}, tmp_path / "ckpt", 8, keep=2)
+    newest.write_bytes(newest.read_bytes()[:100])
+    load = checkpoint.load_checkpoint
+
+    def the_older_unreadable(path: Path, *args: Any) -> Any:
+        if path != newest:
+            raise OSError(5, "Input/output error", str(path))
+        return load(path, *args)
+
+    monkeypatch.setattr(checkpoint, "load_checkpoint", the_older_unreadable)
+    with caplog.at_level("WARNING"), pytest.raises(OSError):
+        read_checkpoint(tmp_path)
+    assert f"skipping damaged checkpoint: {newest}: checksum mismatch" in caplog.text
+
+
 def test_a_checkpoint_saved_while_reading_a_training_run_is_not_called_damaged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
