@@ -563,7 +563,10 @@ def cannot_make(folder: Path, file_told: bool = True) -> str | None:
             existing = path
             break
         if path.is_symlink():  # to a disk not mounted, say: Hydra's trace making the folder
-            return f"{path} is a link to {os.readlink(path)}, which does not exist"
+            target = os.readlink(path)
+            if os.path.lexists(path.parent / target):  # a link in turn: in a loop, or to nothing
+                return f"{path} is a link that leads nowhere (through {target}: a loop of links?)"
+            return f"{path} is a link to {target}, which does not exist"
     if existing is None or (file_told and existing == folder and folder.is_file()):
         return None  # nothing there at all, or the file case told above
     if not existing.is_dir():

@@ -756,6 +756,13 @@ def test_an_output_folder_behind_a_link_to_nothing_is_told_not_traced(
     assert f"resnet-lab: error: results is a link to {tmp_path}/unmounted/results, which " in (
         capsys.readouterr().err
     )
+    loop = tmp_path / "loop"  # not "a link to loop, which does not exist"
+    loop.symlink_to(loop)
+    with pytest.raises(SystemExit):
+        check_command_line([f"hydra.run.dir={loop}/run"], "resnet-lab", outputs_into_the_run=True)
+    assert f"{loop} is a link that leads nowhere (through {loop}: a loop of links?)" in (
+        capsys.readouterr().err
+    )
 
 
 def _refused_before_hydra(
