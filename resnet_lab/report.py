@@ -389,6 +389,8 @@ def read_run(path: Path, label: str) -> Run:
         notes.append(f"run `{label}` has no known status: read as {status}")
     if status == "running" and not holds_a_live_run(path.parent):
         status = "killed"
+    elif status in ("interrupted", "failed") and holds_a_live_run(path.parent):
+        status = "running"  # resumed: its new process has not written result.json yet
     seed = data.get("seed", config.get("seed"))
     trained = flatten_keys(config_as_trained(config))
     trained = with_schema_defaults(trained, sections=config)  # an older lab's key: its default

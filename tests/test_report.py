@@ -908,6 +908,15 @@ def test_a_run_killed_without_a_word_is_not_running(lock: str, tmp_path: Path) -
     assert row.status == "ok, partial (2 of 5 seeds), running (1), killed (1)"
 
 
+def test_a_run_resumed_is_running_before_it_writes_again(tmp_path: Path) -> None:
+    """Until the resumed process wrote result.json (its data loaded), the report read the
+    run as interrupted, to be resumed, while it trained (a concurrency audit)."""
+    run = write_run(tmp_path, "r/0", "table1/original", 0, status="interrupted")
+    assert report.read_run(run / "result.json", "r/0").status == "interrupted"
+    (run / "run.lock").write_text(f"{socket.gethostname()} {_pid(alive=True)} heartbeat\n")
+    assert report.read_run(run / "result.json", "r/0").status == "running"
+
+
 def test_a_beating_lock_says_itself_whether_its_run_lives(tmp_path: Path) -> None:
     """A run in a container (its own pids) showed killed while it trained; one killed there, its
     pid now another process's, showed running for ever. The lock's heartbeat decides."""
