@@ -361,7 +361,8 @@ def _measure_and_write(
     shortcut = config["shortcut"]["name"]
     title = f"{experiment or args.run_dir.name}: shortcut={shortcut}, step {step}"
     with stopping.signals_deferred() as late:  # a few seconds: the files are written whole
-        lock = RunLock(out)  # another command writing there: refused, its files left alone
+        # another command writing there: refused, its files left alone
+        lock = RunLock(out, "resnet-lab-gates", elsewhere="--out DIR")
         lock.acquire()
         try:
             _write_all(out, record, units, data.classes, stats, title)

@@ -922,7 +922,8 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
             "device": str(device),
         },
     }
-    lock = RunLock(out)  # a second study into this folder, while this one runs, is refused
+    # a second study into this folder, while this one runs, is refused
+    lock = RunLock(out, "lesion study", elsewhere="hydra.run.dir=..., or none for a new dated one")
     lock.acquire()
     try:
         _check_output_folder(out)  # a study that finished there while this one prepared

@@ -82,6 +82,12 @@ def _pid_is_ours(words: list[str]) -> bool | None:
     return namespaces[0] == _pid_namespace()
 
 
+RUN_ELSEWHERE = (
+    "hydra.run.dir=...; in a sweep, two jobs given one folder: make hydra.sweep.subdir tell them "
+    "apart"
+)
+
+
 class RunLock:
     """An exclusive lock file: two runs never write into one folder.
 
@@ -89,8 +95,11 @@ class RunLock:
     another host when its heartbeat (the file's mtime) has stopped for LOCK_FOREIGN_STALE_S.
     """
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, writer: str = "run", elsewhere: str = RUN_ELSEWHERE) -> None:
+        """``writer``: what holds such a folder (a run, a lesion study, ...), and ``elsewhere``:
+        how to give another folder, as the refusal of a second one says them."""
         self.path = run_dir / LOCK_NAME
+        self.writer, self.elsewhere = writer, elsewhere
         self.held = False
         self._stop_beating = threading.Event()
         self._heartbeat: threading.Thread | None = None
@@ -130,9 +139,8 @@ class RunLock:
         words = self.path.read_text().split() or ["starting"]
         owner = " ".join(words[:2])
         message = (
-            f"another run ({owner}) is writing into {self.path.parent}; wait for it, or choose "
-            "another folder (hydra.run.dir=...; in a sweep, two jobs given one folder: make "
-            "hydra.sweep.subdir tell them apart)"
+            f"another {self.writer} ({owner}) is writing into {self.path.parent}; wait for it, "
+            f"or choose another folder ({self.elsewhere})"
         )
         if words[0] == socket.gethostname() and _age_s(self.path) > LOCK_FOREIGN_STALE_S:
             return (  # a live pid, but no touch for long: suspended, or the pid another's now

@@ -11,6 +11,7 @@ import math
 import os
 import random
 import re
+import socket
 import subprocess
 import sys
 from collections import Counter
@@ -711,7 +712,8 @@ def test_a_second_study_into_a_folder_a_study_is_writing_is_refused(tmp_path: Pa
     first = subprocess.Popen(["sleep", "60"])  # the first study, alive, holds the folder
     try:
         (out / "run.lock").write_text(f"{os.uname().nodename} {first.pid}\n")
-        with pytest.raises(UserError, match=f"is writing into {re.escape(str(out))}; wait for it"):
+        said = f"another lesion study ({socket.gethostname()} {first.pid}) is writing into {out}; "
+        with pytest.raises(UserError, match=re.escape(said)):
             run(cfg, out)
     finally:
         first.kill()

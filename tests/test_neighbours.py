@@ -871,7 +871,10 @@ def test_gate_tool_leaves_a_live_commands_files_alone(tmp_path: Path, capsys: An
     finally:
         first.kill()
         first.wait()
-    assert f"is writing into {out}; wait for it" in capsys.readouterr().err
+    assert (
+        f"another resnet-lab-gates ({os.uname().nodename} {first.pid}) is writing into {out}; wait "
+        "for it, or choose another folder (--out DIR)"
+    ) in capsys.readouterr().err
     assert writing.exists() and not (out / "gates.json").exists()
     assert gates_main([str(run_dir)]) == 0  # gone: its lock taken over, its folder removed
     assert not writing.exists() and not (out / "run.lock").exists()
