@@ -1139,7 +1139,7 @@ def _experiments_asked(args: argparse.Namespace) -> list[Experiment]:
     if args.tables is None:
         return experiments
     wanted = {name.strip() for name in args.tables.split(",") if name.strip()}
-    if not wanted:  # an unset shell variable: every table, or none, was not asked for
+    if not wanted:  # '' or ',' (an unset shell variable): no table named
         raise UserError(f"--tables {args.tables!r} names no table: give them, e.g. table1,table6")
     known = {e.key for e in experiments}
     if wanted - known:
@@ -1269,6 +1269,7 @@ def _report(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:  # what cannot_make does not foresee (/proc, a full or read-only disk)
         raise UserError(f"--out {out}: cannot make this folder ({e.strerror})") from None
+    extra = _other_sections(runs, {e.name for e in experiments}, problems, args.config_dir)
     try:  # each file whole: a kill or a full disk leaves the earlier one or the new one
         markdown = render_markdown(
             tables,
@@ -1277,9 +1278,7 @@ def _report(args: argparse.Namespace) -> int:
             seeds=seeds,
             run_count=len(runs),
             figures=_draw_figures(tables, out),
-            extra_sections=_other_sections(
-                runs, {e.name for e in experiments}, problems, args.config_dir
-            ),
+            extra_sections=extra,
         )
         atomic_write_text(out / "report.md", markdown)
         write_csv(tables, out / "report.csv")

@@ -297,8 +297,8 @@ class MetricsLog:
         self._file.flush()
 
     def sync(self) -> None:
-        """Every line on the disk, a power loss too: called before a checkpoint, whose step a
-        resume never logs before again."""
+        """Every line on the disk, to outlast a power loss: called before a checkpoint, since a
+        resume from it never logs the lines before its step again."""
         self._file.flush()
         os.fsync(self._file.fileno())
 
