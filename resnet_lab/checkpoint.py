@@ -199,6 +199,8 @@ def load_latest_checkpoint(
             except CheckpointError as e:
                 problems.append(str(e))
                 continue
+            except FileNotFoundError:  # pruned by its run, still training, since listed
+                continue
             _skipped(problems)
             if problems:
                 log.warning("using the previous good checkpoint %s", path.name)

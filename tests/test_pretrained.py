@@ -304,6 +304,28 @@ def test_a_damaged_checkpoint_is_told_when_reading_an_older_one_fails(
     assert f"skipping damaged checkpoint: {newest}: checksum mismatch" in caplog.text
 
 
+def test_a_checkpoint_its_run_prunes_while_it_is_read_is_passed_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run still training deletes its older checkpoints: one listed, then gone when a tool
+    fell back to it, was a FileNotFoundError trace (a concurrency audit, from reading)."""
+    from resnet_lab import checkpoint
+
+    _, config = tiny_run(tmp_path)
+    save_checkpoint({"model": {}, "config": config}, tmp_path / "ckpt", 8, keep=2)
+    newest = save_checkpoint({"model": {}, "config": config}, tmp_path / "ckpt", 9, keep=3)
+    newest.write_bytes(newest.read_bytes()[:100])  # damaged: step 8 is read next
+    load = checkpoint.load_checkpoint
+
+    def pruned_meanwhile(path: Path, *args: Any) -> Any:
+        if path.name == "step_0000008.pt":
+            path.unlink()
+        return load(path, *args)
+
+    monkeypatch.setattr(checkpoint, "load_checkpoint", pruned_meanwhile)
+    assert read_checkpoint(tmp_path).path.name == "step_0000007.pt"
+
+
 def test_a_checkpoint_saved_while_reading_a_training_run_is_not_called_damaged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
