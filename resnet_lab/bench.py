@@ -1243,6 +1243,8 @@ def _save(report: dict[str, Any], out: Path) -> None:
             with out.open("w") as stream:
                 stream.write(text)
             return
+        if out.is_symlink():  # to an earlier benchmark's file: that file gets the new figures
+            out = Path(os.path.realpath(out))
         out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out, text)
     except OSError as e:  # the figures are printed above

@@ -36,9 +36,8 @@ def atomic_write_bytes(path: Path, data: bytes, stem: str | None = None) -> None
     """Write to a temporary file in the same folder, fsync, then rename over ``path``. The
     temporary file is named after ``stem`` if given, else after ``path`` (a reader that takes
     files by their name, as TensorBoard does events files, must not take it for one). A link
-    to a file is written through: its target is replaced, the link kept."""
-    if path.is_symlink() and path.exists():
-        path = Path(os.path.realpath(path))
+    is replaced, its target left as it was (a run folder copied as links, ``cp -as``, never
+    writes into the original)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{stem or path.name}{TEMPORARY_INFIX}{os.getpid()}")
     try:
@@ -199,7 +198,9 @@ def load_latest_checkpoint(
             except CheckpointError as e:
                 problems.append(str(e))
                 continue
-            except FileNotFoundError:  # pruned by its run, still training, since listed
+            except FileNotFoundError as e:  # pruned by its run, still training, since listed
+                if os.path.lexists(path):  # a link to nothing: damaged, not gone
+                    problems.append(f"{path}: cannot be read ({e.strerror})")
                 continue
             _skipped(problems)
             if problems:

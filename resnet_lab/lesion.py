@@ -922,8 +922,8 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
             "device": str(device),
         },
     }
-    # a second study into this folder, while this one runs, is refused
-    lock = RunLock(out, "lesion study", elsewhere="hydra.run.dir=..., or none for a new dated one")
+    # a second study into this folder, while this one runs, is refused (resnet-lab-lesion.lock)
+    lock = RunLock(out, "resnet-lab-lesion", elsewhere="hydra.run.dir=..., hydra.sweep.dir with -m")
     lock.acquire()
     try:
         _check_output_folder(out)  # a study that finished there while this one prepared

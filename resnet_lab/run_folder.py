@@ -95,11 +95,14 @@ class RunLock:
     another host when its heartbeat (the file's mtime) has stopped for LOCK_FOREIGN_STALE_S.
     """
 
-    def __init__(self, run_dir: Path, writer: str = "run", elsewhere: str = RUN_ELSEWHERE) -> None:
-        """``writer``: what holds such a folder (a run, a lesion study, ...), and ``elsewhere``:
-        how to give another folder, as the refusal of a second one says them."""
-        self.path = run_dir / LOCK_NAME
-        self.writer, self.elsewhere = writer, elsewhere
+    def __init__(
+        self, run_dir: Path, tool: str | None = None, elsewhere: str = RUN_ELSEWHERE
+    ) -> None:
+        """A run's lock (``run.lock``), or with ``tool`` that tool's (``<tool>.lock``: a folder
+        it writes is not taken for a run's); ``elsewhere``: how to give another folder, as the
+        refusal of a second writer says it."""
+        self.path = run_dir / (f"{tool}.lock" if tool else LOCK_NAME)
+        self.writer, self.elsewhere = tool or "run", elsewhere
         self.held = False
         self._stop_beating = threading.Event()
         self._heartbeat: threading.Thread | None = None

@@ -692,12 +692,14 @@ def test_a_study_that_cannot_write_its_files_leaves_its_folder_free(
     (events,) = out.glob("events.out.tfevents.*.lesion")
     assert events != left and foreign.exists() and not (out / "lesion_random.png").exists()
     assert (out / "lesion.json").exists() and not list(out.glob(".*.tmp-*"))
-    assert not (out / "run.lock").exists()  # held while the study ran
+    assert not (out / "resnet-lab-lesion.lock").exists()  # held while the study ran
 
 
 def test_a_second_study_into_a_folder_a_study_is_writing_is_refused(tmp_path: Path) -> None:
     """Both ran and wrote, the second's files over the first's, their events side by side:
     the folder is refused only once it holds lesion.json, written last."""
+    from resnet_lab.run_folder import holds_a_run
+
     run_dir = save_run(tmp_path / "run", "model.depth=8")
     cfg = compose_lesion_config(
         [
@@ -711,14 +713,19 @@ def test_a_second_study_into_a_folder_a_study_is_writing_is_refused(tmp_path: Pa
     out.mkdir()
     first = subprocess.Popen(["sleep", "60"])  # the first study, alive, holds the folder
     try:
-        (out / "run.lock").write_text(f"{os.uname().nodename} {first.pid}\n")
-        said = f"another lesion study ({socket.gethostname()} {first.pid}) is writing into {out}; "
+        (out / "resnet-lab-lesion.lock").write_text(f"{os.uname().nodename} {first.pid}\n")
+        said = (
+            f"another resnet-lab-lesion ({socket.gethostname()} {first.pid}) is writing into "
+            f"{out}; wait for it, or choose another folder (hydra.run.dir=..., hydra.sweep.dir "
+            "with -m)"
+        )
         with pytest.raises(UserError, match=re.escape(said)):
             run(cfg, out)
     finally:
         first.kill()
         first.wait()
-    assert [p.name for p in out.iterdir()] == ["run.lock"]  # nothing of the second's
+    assert [p.name for p in out.iterdir()] == ["resnet-lab-lesion.lock"]  # none of the second's
+    assert not holds_a_run(out)  # a study's lock is not a run's (resnet-lab took it for one)
 
 
 def test_lesion_config_mistakes_are_user_errors(tmp_path: Path) -> None:

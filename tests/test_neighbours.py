@@ -866,7 +866,7 @@ def test_gate_tool_leaves_a_live_commands_files_alone(tmp_path: Path, capsys: An
     writing.mkdir(parents=True)
     first = subprocess.Popen(["sleep", "60"])
     try:
-        (out / "run.lock").write_text(f"{os.uname().nodename} {first.pid}\n")
+        (out / "resnet-lab-gates.lock").write_text(f"{os.uname().nodename} {first.pid}\n")
         assert gates_main([str(run_dir)]) == 2
     finally:
         first.kill()
@@ -877,7 +877,7 @@ def test_gate_tool_leaves_a_live_commands_files_alone(tmp_path: Path, capsys: An
     ) in capsys.readouterr().err
     assert writing.exists() and not (out / "gates.json").exists()
     assert gates_main([str(run_dir)]) == 0  # gone: its lock taken over, its folder removed
-    assert not writing.exists() and not (out / "run.lock").exists()
+    assert not writing.exists() and not (out / "resnet-lab-gates.lock").exists()
 
 
 @pytest.mark.parametrize("name", ["neighbours/densenet_bc_100_12", "neighbours/wrn_28_10"])

@@ -324,6 +324,14 @@ def test_a_checkpoint_its_run_prunes_while_it_is_read_is_passed_over(
 
     monkeypatch.setattr(checkpoint, "load_checkpoint", pruned_meanwhile)
     assert read_checkpoint(tmp_path).path.name == "step_0000007.pt"
+    # a link to nothing is not gone but damaged: a resume took the folder for one without
+    # checkpoints and trained from step 0
+    monkeypatch.undo()
+    lone = tmp_path / "lone" / "ckpt"
+    lone.mkdir(parents=True)
+    (lone / "step_0000008.pt").symlink_to(tmp_path / "unmounted" / "step_0000008.pt")
+    with pytest.raises(CheckpointError, match=r"no usable checkpoint in (.|\n)*cannot be read"):
+        read_checkpoint(tmp_path / "lone")
 
 
 def test_a_checkpoint_saved_while_reading_a_training_run_is_not_called_damaged(

@@ -216,6 +216,20 @@ def _disk_full_at(patch: pytest.MonkeyPatch, name: str) -> None:
     patch.setattr(resnet_lab.checkpoint, "atomic_write_bytes", write)
 
 
+def test_a_run_folder_copied_as_links_never_writes_into_the_original(tmp_path: Path) -> None:
+    """``cp -as`` forks a run: its result.json, config.yaml, metrics.jsonl and checkpoints
+    were written through the links into the original run's files (a review)."""
+    original = tmp_path / "run" / "result.json"
+    original.parent.mkdir()
+    original.write_text('{"step": 10}')
+    fork = tmp_path / "fork" / "result.json"
+    fork.parent.mkdir()
+    fork.symlink_to(original)
+    atomic_write_text(fork, '{"step": 20}')
+    assert original.read_text() == '{"step": 10}' and not fork.is_symlink()
+    assert fork.read_text() == '{"step": 20}'
+
+
 def test_a_full_disk_stops_the_run_with_what_to_do_and_resumes_exactly(
     tmp_path: Path,
     reference: Path,
