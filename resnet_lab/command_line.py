@@ -542,16 +542,23 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-def _not_a_run_folder(args: list[str]) -> str | None:
-    """A run's ckpt/ or a folder above runs as hydra.run.dir, told before Hydra writes its
-    record and log into that folder (the run itself checks the folder Hydra resolved too)."""
-    if is_sweep(args) or prints_only(args):  # not the jobs' folder; nothing written
+def existing_run_dir(args: list[str]) -> Path | None:
+    """The folder hydra.run.dir names, if it exists, for the checks made before Hydra writes
+    its record and log there (the tool checks the folder Hydra resolved too). None in a sweep
+    or where a config is only shown (no such folder written), or for a value Hydra resolves."""
+    if is_sweep(args) or prints_only(args):
         return None
     for arg in args:
-        key, _, value = arg.partition("=")
+        key, _, value = arg.lstrip("+").partition("=")
         if key == "hydra.run.dir" and "${" not in value and Path(value).is_dir():
-            return run_folder_problem(Path(value), key, sweep=False)
+            return Path(value)
     return None
+
+
+def _not_a_run_folder(args: list[str]) -> str | None:
+    """A run's ckpt/ or a folder above runs as hydra.run.dir."""
+    folder = existing_run_dir(args)
+    return run_folder_problem(folder, "hydra.run.dir", sweep=False) if folder else None
 
 
 def cannot_make(folder: Path, file_told: bool = True) -> str | None:

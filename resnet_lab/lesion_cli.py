@@ -15,9 +15,8 @@ from resnet_lab.command_line import (
     a_word_that_is_no_override,
     check_command_line,
     end_quietly_when_the_reader_stops,
-    is_sweep,
+    existing_run_dir,
     outputs_root,
-    prints_only,
     unknown_keys,
 )
 from resnet_lab.lesion_config import LesionRunCfg, unknown_settings_message
@@ -48,15 +47,9 @@ def _bare_word_problem(args: list[str]) -> str | None:
 
 
 def _a_folder_a_study_may_not_use(args: list[str]) -> str | None:
-    """hydra.run.dir naming a study's or a training run's folder, told before Hydra writes its
-    record and log there (the study checks the folder Hydra resolved too)."""
-    if is_sweep(args) or prints_only(args):  # not the jobs' folder; nothing written
-        return None
-    for arg in args:
-        key, _, value = arg.lstrip("+").partition("=")
-        if key == "hydra.run.dir" and "${" not in value and Path(value).is_dir():
-            return study_folder_problem(Path(value))
-    return None
+    """hydra.run.dir naming a study's or a training run's folder."""
+    folder = existing_run_dir(args)
+    return study_folder_problem(folder) if folder else None
 
 
 def command() -> None:
