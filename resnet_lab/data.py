@@ -10,6 +10,7 @@ See docs/data.md for where the files go and what each error means.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import pickle
@@ -143,13 +144,16 @@ def md5sum(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _how_to_get(name: str, root: Path) -> str:
+DOWNLOAD_HINT = " (data.download=true lets torchvision fetch the python version when online.)"
+
+
+def _how_to_get(name: str, root: Path, tried_download: bool = False) -> str:
     binary, python = ARCHIVES[name]
     return (
         f"To get it by hand: download {binary} (or {python}) from {CIFAR_PAGE} and unpack it "
         f"into {root}, or point the lab at the folder that holds it with data.root=/path/to/it "
-        "or the environment variable RESNET_LAB_DATA=/path/to/it. "
-        "(data.download=true lets torchvision fetch the python version when online.)"
+        "or the environment variable RESNET_LAB_DATA=/path/to/it."
+        + ("" if tried_download else DOWNLOAD_HINT)  # not the option the user already gave
     )
 
 
@@ -336,13 +340,18 @@ def load_cifar_python(folder: Path, name: str, verify: bool = True) -> HostData:
 
 
 def _download_python(root: Path, name: str) -> None:
-    """Let torchvision fetch and unpack the python version into ``root`` (skipped if intact)."""
+    """Let torchvision fetch and unpack the python version into ``root`` (skipped if intact);
+    the folders it made for a download that failed go with it (an empty data folder stayed)."""
+    made = [folder for folder in (root, *root.parents) if not folder.exists()]
     try:
         _torchvision_class(name)(str(root), train=True, download=True)
     except (OSError, RuntimeError) as e:
+        for folder in made:  # the deepest first; one holding anything stays
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise DataError(
             f"Downloading {name} into {root} failed ({type(e).__name__}: {e}). "
-            f"{_how_to_get(name, root)}"
+            f"{_how_to_get(name, root, tried_download=True)}"
         ) from e
 
 

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from resnet_lab import stopping
 from resnet_lab.console import OneLineParser, given_path
-from resnet_lab.data import DeviceData, load_data
+from resnet_lab.data import DOWNLOAD_HINT, DeviceData, load_data
 from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.pretrained import (
@@ -190,9 +190,7 @@ def unused_root_note(dataset: str | None, root: str | None, option: str) -> str 
 
 def without_download(message: str) -> str:
     """A data message for a tool that only reads a run's data: it has no data.download."""
-    return message.replace(
-        " (data.download=true lets torchvision fetch the python version when online.)", ""
-    )
+    return message.replace(DOWNLOAD_HINT, "")
 
 
 def in_flags(message: str) -> str:

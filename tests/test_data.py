@@ -339,12 +339,19 @@ def test_python_version_missing_or_truncated_file(tmp_path: Path) -> None:
 
 
 def test_download_failure_is_a_data_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def offline(*args: object, **kwargs: object) -> None:
+    def offline(url: str, download_root: str, *args: object, **kwargs: object) -> None:
+        Path(download_root).mkdir(parents=True, exist_ok=True)  # as torchvision does, first
         raise OSError("no network")
 
     monkeypatch.setattr("torchvision.datasets.cifar.download_and_extract_archive", offline)
-    with pytest.raises(DataError, match=r"Downloading cifar10 .*no network.*cifar-10-python"):
+    with pytest.raises(DataError, match=r"Downloading cifar10 .*no network.*cifar-10-python") as e:
         D.load_data(cfg(tmp_path, download=True), "cpu")
+    assert "data.download=true" not in str(e.value)  # it was given: no advice to give it
+    assert tmp_path.is_dir()  # the user's folder stays
+    # the folders the failed download made are not left behind, empty
+    with pytest.raises(DataError, match="Downloading cifar10"):
+        D.load_data(cfg(tmp_path / "new" / "data", download=True), "cpu")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cifar100_python_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
