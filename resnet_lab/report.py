@@ -783,9 +783,11 @@ def render_markdown(
     run_count: int,
     figures: dict[str, list[str]],
     extra_sections: list[str],
+    off_rows: int = 0,
 ) -> str:
     """The whole report as Markdown; the same text goes to stdout and report.md. ``profile``
-    is None when no run was found and none was asked for."""
+    is None when no run was found and none was asked for; ``off_rows`` runs belong to no row
+    (listed in ``extra_sections``: a reader of "measured: 0" took them for lost)."""
     lines = ["# resnet-lab report", ""]
     if profile not in (None, "paper"):
         lines += [
@@ -809,7 +811,9 @@ def render_markdown(
         "",
         f"Rows: {len(rows)}, measured: {measured}"
         + (f", with runs unfinished or not counted: {uncounted}" if uncounted else "")
-        + f", missing: {len(missing)}.",
+        + f", missing: {len(missing)}"
+        + (f"; {off_rows} run(s) of no row, listed at the end" if off_rows else "")
+        + ".",
         "",
     ]
     for table in tables:
@@ -1269,7 +1273,8 @@ def _report(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:  # what cannot_make does not foresee (/proc, a full or read-only disk)
         raise UserError(f"--out {out}: cannot make this folder ({e.strerror})") from None
-    extra = _other_sections(runs, {e.name for e in experiments}, problems, args.config_dir)
+    known = {e.name for e in experiments}
+    extra = _other_sections(runs, known, problems, args.config_dir)
     try:  # each file whole: a kill or a full disk leaves the earlier one or the new one
         markdown = render_markdown(
             tables,
@@ -1279,6 +1284,7 @@ def _report(args: argparse.Namespace) -> int:
             run_count=len(runs),
             figures=_draw_figures(tables, out),
             extra_sections=extra,
+            off_rows=sum(run.name not in known for run in runs),
         )
         atomic_write_text(out / "report.md", markdown)
         write_csv(tables, out / "report.csv")
