@@ -42,7 +42,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from resnet_lab.api import compose_config
 from resnet_lab.checkpoint import atomic_write_text
 from resnet_lab.command_line import cannot_make, override_problem
-from resnet_lab.console import OneLineParser, PrintVersion, given_path
+from resnet_lab.console import OneLineParser, given_path
 from resnet_lab.data import (
     DeviceData,
     TrainBatches,
@@ -655,7 +655,6 @@ def _parser() -> argparse.ArgumentParser:
         "batch and device) and print images/s, their ratio, peak memory and the time of a full "
         "run. Defaults: ResNet-20 on CPU, ResNet-110 on CUDA.",
     )
-    p.add_argument("--version", action=PrintVersion, nargs=0, help="print the versions and exit")
     p.add_argument(
         "overrides",
         nargs="*",

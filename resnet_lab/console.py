@@ -14,7 +14,7 @@ import platform
 import signal
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from resnet_lab import stopping
 
@@ -29,10 +29,17 @@ TOOLS = {  # command -> the function it runs
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse, with a mistake told in one line and exit 2, as the Hydra tools tell theirs
-    (argparse prints its usage block before it)."""
+    (argparse prints its usage block before it), and ``--version`` in every tool's help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument("--version", action=PrintVersion, nargs=0, help=VERSION_HELP)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+VERSION_HELP = "print the versions of the lab, Python, torch and Hydra, and exit"
 
 
 class PrintVersion(argparse.Action):

@@ -37,6 +37,7 @@ def test_help_shows_groups_and_examples() -> None:
     assert groups["after_add"] == ", ".join(options) and "relu_preact" in options
     for text in ("Examples:", "resume=true", "x -> BN-ReLU-conv-BN-ReLU-conv -> (+x)"):
         assert text in out.stdout, text
+    assert "resnet-lab --version" in out.stdout  # it works, and no help had said so
 
 
 def test_cfg_job_prints_the_resolved_config() -> None:
@@ -1567,7 +1568,8 @@ def test_each_console_script_starts_its_own_tool(
         monkeypatch.setattr(sys, "argv", [prog, "--help"])
         with pytest.raises(SystemExit) as done:
             function()
-        assert done.value.code == 0 and capsys.readouterr().out.startswith(f"usage: {prog} ")
+        shown = capsys.readouterr().out
+        assert done.value.code == 0 and shown.startswith(f"usage: {prog} [-h] [--version] ")
 
 
 @pytest.mark.usefixtures("own_signal_handlers")

@@ -1110,9 +1110,9 @@ def test_a_bare_checkpoint_path_is_told_the_key_value_form(
     monkeypatch.setattr(sys, "argv", ["resnet-lab-lesion", "--config-dir", str(tmp_path), "-h"])
     with pytest.raises(SystemExit) as stopped:
         lesion_entry_point()
-    assert (
-        stopped.value.code == 0 and "resnet-lab-lesion: the lesion study" in capsys.readouterr().out
-    )
+    shown = capsys.readouterr().out
+    assert stopped.value.code == 0 and "resnet-lab-lesion: the lesion study" in shown
+    assert "resnet-lab-lesion --version" in shown  # it works, and the help had not said so
 
 
 @pytest.mark.parametrize(
