@@ -110,7 +110,8 @@ def save_checkpoint(
     others = [p for p in list_checkpoints(ckpt_dir) if p not in skipped]
     earlier = [p for p in others if p.name < path.name]
     abandoned = [p for p in others if p.name > path.name]
-    for old in [*skipped, *abandoned, *earlier[: len(earlier) - keep + 1]]:
+    pruned = earlier[: max(0, len(earlier) - (keep - 1))]  # none while fewer: [:-n] cut the newest
+    for old in [*skipped, *abandoned, *pruned]:
         old.unlink(missing_ok=True)
         digest_path(old).unlink(missing_ok=True)
     for digest in ckpt_dir.glob(digest_path(Path(CHECKPOINT_GLOB)).name):  # a kill between

@@ -694,6 +694,16 @@ def test_old_checkpoints_go_with_their_checksums(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("keep", [1, 2, 3, 4, 5, 20])
+def test_the_last_keep_checkpoints_are_kept(keep: int, tmp_path: Path) -> None:
+    """Until there were ``keep``, a save pruned from the wrong end (a negative slice): with
+    keep=5, twelve saves left two, with keep=20 ten."""
+    for saved, step in enumerate(range(1, 13), start=1):
+        save_checkpoint({"step": step}, tmp_path, step, keep=keep)
+        kept = sorted(int(p.stem.removeprefix("step_")) for p in tmp_path.glob("*.pt"))
+        assert kept == list(range(max(1, step - keep + 1), step + 1)), (keep, saved)
+
+
 def test_a_checksum_whose_checkpoint_a_kill_removed_goes_at_the_next_save(tmp_path: Path) -> None:
     """Pruning deletes a checkpoint, then its checksum: a kill between the two left the
     checksum for good (no later pruning looks for it)."""
