@@ -123,6 +123,7 @@ CSV_COLUMNS = (
     "diff",
     "n",
     "status",
+    "profile",  # smoke: not comparable with the papers (a CSV travels without report.md)
 )
 CONFIG_KEYS = set(flatten_keys(OmegaConf.to_container(OmegaConf.structured(Config))))
 # Which run to keep when one seed of one row was run more than once.
@@ -533,9 +534,10 @@ def _pick_one_per_seed(runs: list[Run]) -> tuple[list[Run], int]:
 def fails(measured: float, num_classes: int) -> bool:
     """The papers' "fail" is above 20% error on CIFAR-10; their CIFAR-100 figures all lie above
     it, so a row of other data fails when no better than chance (99% on 100 classes)."""
+    measured = round(measured, 2)  # as printed: 20.004 showed as 20.00 beside "fail"
     if num_classes == 10:
         return measured > FAIL_THRESHOLD
-    return measured >= 100 - 100 / num_classes
+    return measured >= round(100 - 100 / num_classes, 2)
 
 
 def _definition_notes(experiment: Experiment, runs: Iterable[Run]) -> list[str]:
@@ -591,13 +593,18 @@ Seeds = int | tuple[int, ...]  # --seeds: how many (the lowest of each row), or 
 def _seeds_counted(kept: list[Run], seeds: Seeds) -> tuple[list[Run], list[Run], str]:
     """The runs of the seeds a row counts, the others ("best of 5" over ten seeds is the best of
     ten, biased low), and how to count them: --seeds N counts each row's N lowest seeds,
-    --seed-list those seeds (and runs of an unknown seed: an older lab's, any of them)."""
+    --seed-list those seeds, where runs of an unknown seed (an older lab's) fill the seeds not
+    found, as --seeds counts them after the others (they made a sixth run of five)."""
     if isinstance(seeds, int):
         return kept[:seeds], kept[seeds:], f"--seeds {len(kept)} counts them"
-    other = [r for r in kept if r.seed is not None and r.seed not in seeds]
-    every = ",".join(map(str, sorted({*seeds, *(r.seed for r in other)})))
+    listed = [r for r in kept if r.seed in seeds]
+    counted = listed + [r for r in kept if r.seed is None][: len(seeds) - len(listed)]
+    other = [r for r in kept if r not in counted]
+    every = ",".join(map(str, sorted({*seeds, *(r.seed for r in other if r.seed is not None)})))
     hint = f"--seed-list {every} (make: SEEDS={every}) counts them"
-    return [r for r in kept if r not in other], other, hint
+    if any(r.seed is None for r in other):
+        hint += f"; runs that record no seed count only for seeds not found, up to {len(seeds)}"
+    return counted, other, hint
 
 
 def summarize(
@@ -886,9 +893,10 @@ def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
-def write_csv(tables: list[TableResult], path: Path) -> None:
-    """One line per row, numbers to two decimals, blanks where there is nothing to show;
-    written whole or not at all (a cut file would still parse, its last rows missing)."""
+def write_csv(tables: list[TableResult], path: Path, profile: str | None = None) -> None:
+    """One line per row, numbers to two decimals, blanks where there is nothing to show, the
+    runs' profile on each; written whole or not at all (a cut file would still parse, its last
+    rows missing)."""
     handle = io.StringIO(newline="")
     writer = csv.writer(handle)
     writer.writerow(CSV_COLUMNS)
@@ -910,6 +918,7 @@ def write_csv(tables: list[TableResult], path: Path) -> None:
                     _number(row.diff),
                     row.n,
                     row.status,
+                    profile or "",
                 ]
             )
     atomic_write_text(path, handle.getvalue())
@@ -1287,7 +1296,7 @@ def _report(args: argparse.Namespace) -> int:
             off_rows=sum(run.name not in known for run in runs),
         )
         atomic_write_text(out / "report.md", markdown)
-        write_csv(tables, out / "report.csv")
+        write_csv(tables, out / "report.csv", profile)
     except OSError as e:
         raise UserError(
             f"cannot write the report into {out} ({e.strerror or e}): make room or give "
