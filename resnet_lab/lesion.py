@@ -682,6 +682,9 @@ def write_tensorboard(results: dict[str, Any], out: Path) -> None:
 
     with SummaryWriter(str(out), filename_suffix=EVENTS_SUFFIX) as w:
         w.add_scalar("lesion/intact_error", results["baseline"]["error"], 0)
+        if (reestimated := results["baseline"].get("error_bn_reestimated")) is not None:
+            # what the lesions (measured after re-estimation) compare with, as in the plots
+            w.add_scalar("lesion/intact_error_bn_reestimated", reestimated, 0)
         for r in results.get("single", []):
             w.add_scalar("lesion/single_error", r["error"], r["unit"])
         for r in results.get("plain", {}).get("single", []):

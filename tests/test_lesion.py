@@ -583,7 +583,13 @@ def test_lesion_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert results["settings"]["config"]["lesion"]["samples"] == 1
     names = ["lesion.md", "lesion_single.png", "lesion_random.png", "lesion_swap.png", "paths.png"]
     assert all((out / name).stat().st_size > 0 for name in names)
-    assert list(out.glob("events.out.tfevents.*"))
+    # TensorBoard shows the intact error the plots show too (it had the trained BN's alone)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (events,) = out.glob("events.out.tfevents.*")
+    scalars = EventAccumulator(str(events)).Reload()
+    (point,) = scalars.Scalars("lesion/intact_error_bn_reestimated")
+    assert point.value == pytest.approx(results["baseline"]["error_bn_reestimated"])
     # as the command: a study's folder, a training run's, a file are refused, nothing read
     (tmp_path / "a_file").touch()
     for folder, said in [
