@@ -86,7 +86,8 @@ reproduce-table:
 	  if [ $$rc -ge 128 ]; then exit $$rc; fi; \
 	  if [ $$rc -eq 2 ]; then echo "== $$table: the command was refused (above), no run" \
 	    "started; the other tables and the report would be refused alike" >&2; exit 2; fi; \
-	  if [ $$rc -ne 0 ]; then failed=$$rc; echo "== $$table: a run failed or was refused (exit $$rc, above)" >&2; fi; \
+	  if [ $$rc -ne 0 ]; then failed=$$rc; echo "== $$table: a run failed or was refused" \
+	    "(exit $$rc, above)" >&2; fi; \
 	done; \
 	[ -d "$(RESULTS)" ] || { echo "== no table started a run: nothing to report in" \
 	  "$(RESULTS)" >&2; exit 1; }; \
