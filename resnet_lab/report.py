@@ -913,7 +913,7 @@ def write_csv(tables: list[TableResult], path: Path, profile: str | None = None)
                     e.measure,
                     _number(row.median),
                     _number(row.measured if _mean_diverged(row) else row.mean),
-                    _number(row.std),
+                    _number(None if _mean_diverged(row) else row.std),  # not the inf mean's
                     _number(row.best),
                     _number(row.diff),
                     row.n,

@@ -643,6 +643,7 @@ def test_the_mean_statistic_counts_a_diverged_seed_as_failing(tmp_path: Path) ->
     report.write_csv([table], tmp_path / "r.csv")  # the CSV says so too
     line = read_csv(tmp_path / "r.csv")["table6/resnet32"]
     assert (line["measure"], line["mean"], line["status"]) == ("mean", "inf", row.status)
+    assert line["std"] == ""  # report.md shows none: the finished seeds' std is not the mean's
 
 
 def test_diff_is_that_of_the_figures_as_printed(tmp_path: Path) -> None:
