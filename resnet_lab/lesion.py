@@ -644,15 +644,7 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
         ks = [r["k"] for r in rows for _ in r["errors"]]
         sc = ax.scatter(taus, errors, c=ks, s=10, cmap="viridis")
         fig.colorbar(sc, ax=ax, label="pairs swapped", ticks=MaxNLocator(integer=True))
-        # trend: medians of equal-count bins of the samples sorted by tau (k alone is noisy)
-        bins = np.array_split(np.argsort(taus), min(8, len(taus)))
-        ax.plot(
-            [np.median(np.take(taus, b)) for b in bins],
-            [np.median(np.take(errors, b)) for b in bins],
-            "k-",
-            lw=1,
-            label="binned median",
-        )
+        ax.plot(*binned_medians(taus, errors), "k-", lw=1, label="binned median")
         ax.axhline(base, color="k", ls="--", lw=1, label=intact_label)
         ax.invert_xaxis()
         ax.set(
@@ -666,6 +658,18 @@ def plot_results(results: dict[str, Any], out: Path) -> list[Path]:
         plot_paths(results["paths"], out / "paths.png")
         written.append(out / "paths.png")
     return written
+
+
+def binned_medians(
+    taus: list[float], errors: list[float], bins: int = 8
+) -> tuple[list[float], list[float]]:
+    """The swaps' trend (k alone is noisy): medians of tau and error in up to ``bins`` bins of
+    the distinct taus in order, all samples of one tau in one bin (split by their sort order,
+    equal taus drew vertical steps that depended on it)."""
+    tau, error = np.asarray(taus), np.asarray(errors)
+    distinct = np.unique(tau)
+    groups = [np.isin(tau, part) for part in np.array_split(distinct, min(bins, distinct.size))]
+    return [float(np.median(tau[g])) for g in groups], [float(np.median(error[g])) for g in groups]
 
 
 def intact(baseline: dict[str, Any]) -> tuple[float, str]:

@@ -86,6 +86,17 @@ def test_kendall_tau() -> None:
         assert kendall_tau(order) == pytest.approx(stats.kendalltau(range(12), order).statistic)
 
 
+def test_the_swap_trend_keeps_equal_taus_in_one_bin() -> None:
+    """Bins of samples sorted by tau split equal taus (every k=2 order of a ResNet-20 has one
+    tau): the line then stepped up and down at one tau, as the sort happened to order them."""
+    taus = [0.9] * 6 + [0.8] * 2 + [0.7, 0.6]
+    errors = [10.0, 30.0, 11.0, 29.0, 12.0, 28.0, 40.0, 41.0, 50.0, 60.0]
+    xs, ys = lesion.binned_medians(taus, errors, bins=3)  # taus {0.6, 0.7}, {0.8}, {0.9}
+    assert xs == pytest.approx([0.65, 0.8, 0.9])
+    assert ys == pytest.approx([55.0, 40.5, 20.0])  # tau 0.9: all six samples' median
+    assert lesion.binned_medians([0.5, 0.5], [1.0, 3.0]) == ([0.5], [2.0])
+
+
 def test_swap_groups_are_shape_compatible() -> None:
     net = tiny(20)  # 9 units, downsampling units 3 and 6
     assert swap_groups(net) == [[0, 1, 2], [4, 5], [7, 8]]
