@@ -51,7 +51,7 @@ from resnet_lab.evaluate import (
     unfinished,
     unused_root_note,
 )
-from resnet_lab.run_folder import RunLock, held_record
+from resnet_lab.run_folder import RunLock, held_record, jsonable
 
 if TYPE_CHECKING:
     from resnet_lab.pretrained import LoadedCheckpoint
@@ -393,7 +393,7 @@ def _write_all(
             write_histograms(stats, staging, record["step"])
             write_csv(units, classes, staging / "gates.csv")
             plot_heatmap(units, classes, staging / "gates.png", title)
-            (staging / "gates.json").write_text(json.dumps(record, indent=2) + "\n")
+            (staging / "gates.json").write_text(json.dumps(jsonable(record), indent=2) + "\n")
             # the earlier gates.json first: a kill while the files are moved leaves no record
             # beside files of another measurement, only files a new command replaces
             (out / "gates.json").unlink(missing_ok=True)

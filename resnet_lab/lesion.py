@@ -88,6 +88,7 @@ from resnet_lab.run_folder import (
     RunLock,
     discard_refused_folder,
     into_the_log_file,
+    jsonable,
     study_folder_problem,
 )
 
@@ -985,7 +986,7 @@ def _write_study(results: dict[str, Any], out: Path) -> list[signal.Signals]:
             atomic_write_text(out / "lesion.md", lesion_markdown(results))
             plot_results(results, out)
             write_tensorboard(results, out)
-            atomic_write_text(out / "lesion.json", json.dumps(results, indent=1) + "\n")
+            atomic_write_text(out / "lesion.json", json.dumps(jsonable(results), indent=1) + "\n")
         except OSError as e:  # a full disk: told in a line, the folder still free for the study
             raise UserError(
                 f"cannot write the study into {out} ({e.strerror or e}): make room, or give "

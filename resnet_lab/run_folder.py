@@ -296,7 +296,7 @@ class MetricsLog:
 
     def write(self, record: dict[str, Any]) -> None:
         """One line, flushed: a crash loses at most the line being written."""
-        self._file.write(json.dumps(_jsonable(record)) + "\n")
+        self._file.write(json.dumps(jsonable(record)) + "\n")
         self._file.flush()
 
     def sync(self) -> None:
@@ -324,7 +324,7 @@ def _line_record(line: str) -> dict[str, Any] | None:
 def write_result(run_dir: Path, result: dict[str, Any]) -> None:
     """Atomically (re)write ``result.json``."""
     record = {"schema_version": RESULT_SCHEMA_VERSION, **result}
-    atomic_write_text(run_dir / "result.json", json.dumps(_jsonable(record), indent=2) + "\n")
+    atomic_write_text(run_dir / "result.json", json.dumps(jsonable(record), indent=2) + "\n")
 
 
 def read_result(run_dir: Path) -> dict[str, Any] | None:
@@ -393,14 +393,14 @@ def _commit_in_git(folder: Path) -> str | None:
         return None
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """JSON has no NaN/inf: write them as null so every reader can parse the file."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return value
 
 

@@ -681,6 +681,29 @@ def test_gate_tool_measures_a_bf16_run_as_it_logged_its_gates(
         assert unit["mean"] == pytest.approx(final[f"gate/unit_{unit['unit']:03d}"], rel=1e-5)
 
 
+def test_a_diverged_gate_is_null_in_gates_json(tmp_path: Path) -> None:
+    """A gate a diverged net made NaN was a bare NaN in gates.json, which strict JSON readers
+    refuse; the lab writes such values as null elsewhere (result.json, metrics.jsonl)."""
+    from resnet_lab.checkpoint import list_checkpoints, save_checkpoint
+    from resnet_lab.train import train
+
+    run = [*TINY, "shortcut=gate", "data=synthetic", "data.synthetic_train_size=32"]
+    run += ["data.synthetic_test_size=16", "trainer.device=cpu", "trainer.max_steps=2"]
+    train(compose_config([*run, "trainer.progress=none"]), tmp_path)
+    newest = list_checkpoints(tmp_path / "ckpt")[-1]
+    state = torch.load(newest, map_location="cpu", weights_only=False)
+    (bias,) = [k for k in state["model"] if k.endswith("units.0.shortcut.gate_norm.bias")]
+    state["model"][bias][:] = float("nan")  # every channel of unit 0's gate
+    save_checkpoint(state, tmp_path / "ckpt", state["train_state"]["step"], keep=2)
+    assert gates_main([str(tmp_path)]) == 0
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    record = json.loads((tmp_path / "gates" / "gates.json").read_text(), parse_constant=refuse)
+    assert record["units"][0]["mean"] is None  # (the NaN flows on into the later units)
+
+
 def test_gate_tool_refuses_training_images_other_than_the_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
