@@ -465,6 +465,25 @@ def plain_loop_step(
     return step
 
 
+def plain_contender(
+    cfg: DictConfig,
+    loader: Iterator[tuple[torch.Tensor, torch.Tensor]],
+    device: torch.device,
+    workers: int,
+) -> Contender:
+    """The plain loop, which before each round runs, untimed, as many steps as its loader's
+    workers may hold batches made (see ``Contender.before_round``)."""
+    step = plain_loop_step(cfg, loader, device)
+    ready = workers * PREFETCH_FACTOR
+    return Contender(
+        "plain PyTorch loop",
+        step,
+        cfg.trainer.batch_size,
+        f"eager fp32, {workers} workers",
+        before_round=lambda: _untimed(step, ready),
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Timing
 
@@ -485,8 +504,10 @@ class Contender:
     step_memory: int | None = None  # CUDA: that peak minus what was allocated before its steps
     evaluate: Callable[[], int] | None = None  # a lab contender's evaluation pass
     eval_s: float | None = None  # seconds for one evaluation of a run (images_per_evaluation)
-    # untimed, before each round: the plain loop takes the batches its loader's workers made
-    # while the others ran (its round would otherwise start with them free)
+    # untimed, before each round: the plain loop runs as many steps as its loader's workers
+    # hold batches, so that its round starts with the queue its own steps leave (batches made
+    # while the others ran would be free; dropping them made each round wait for a batch
+    # where the loader outpaces the step, as on the H200)
     before_round: Callable[[], None] | None = None
 
 
@@ -557,9 +578,9 @@ def measure(
         with the contender marked failed, when they raise (a lever that fails, e.g. compile,
         or a loader whose worker died, must not stop the others)."""
         try:
+            _use_math_of(c, device)  # the untimed steps before a round run as the timed ones
             if round_ and c.before_round is not None:
                 c.before_round()
-            _use_math_of(c, device)
             if cuda:
                 _sync(device)
                 before = torch.cuda.memory_allocated(device)
@@ -598,10 +619,9 @@ def measure(
         print(f"  round {r + 1}/{rounds} (img/s): {', '.join(rates)}", file=sys.stderr, flush=True)
 
 
-def _take(get: Callable[[], Any], count: int) -> None:
-    """Take ``count`` batches and drop them (untimed)."""
+def _untimed(call: Callable[[], Any], count: int) -> None:
     for _ in range(count):
-        get()
+        call()
 
 
 def time_data_pipeline(
@@ -621,7 +641,7 @@ def time_data_pipeline(
         ("lab_batch_ms", batches.next, 1),
         ("plain_loader_batch_ms", loader.__next__, 1 + loader_ready),
     ):
-        _take(get, untimed)
+        _untimed(get, untimed)
         _sync(device)
         start = time.perf_counter()
         for _ in range(steps):
@@ -1015,16 +1035,7 @@ def _bench(args: argparse.Namespace, command: str) -> int:
     print(f"{command}\nbuilding on {env['device']} ...", file=sys.stderr)
     data = load_data(cfg.data, device)
     loader = plain_loader(data, t.batch_size, workers, kind == "cuda", cfg.seed)
-    ready = workers * PREFETCH_FACTOR  # batches the loader's workers may hold made
-    contenders = [
-        Contender(
-            "plain PyTorch loop",
-            plain_loop_step(cfg, loader, device),
-            t.batch_size,
-            f"eager fp32, {workers} workers",
-            before_round=lambda: _take(loader.__next__, ready),
-        )
-    ]
+    contenders = [plain_contender(cfg, loader, device, workers)]
     lab, trainer = _lab_contender("lab step (trainer config)", cfg, data, main_levers)
     contenders.append(lab)
     levers = {lab.name: main_levers}
@@ -1048,7 +1059,7 @@ def _bench(args: argparse.Namespace, command: str) -> int:
     data_pipeline = None
     if trainer is not None and "images_per_s" in lab_result:
         data_pipeline = time_data_pipeline(
-            trainer.batches, loader, steps, device, loader_ready=ready
+            trainer.batches, loader, steps, device, loader_ready=workers * PREFETCH_FACTOR
         )
         data_pipeline["lab_fraction_of_step"] = (
             data_pipeline["lab_batch_ms"] / lab_result["ms_per_step"]

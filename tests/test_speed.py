@@ -1096,6 +1096,25 @@ def test_measure_warms_up_untimed_and_syncs_before_every_clock_read(
     assert (lab.peak_memory, lab.step_memory) == (300, 200)  # not the plain loop's peak
 
 
+def test_the_plain_loop_steps_before_its_rounds_as_many_batches_as_its_workers_hold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its batches made while the others ran were dropped: where the loader outpaces the step
+    (the H200), each round then began waiting for a batch its steady state would have ready.
+    Run as steps, untimed, they leave the queue as the loop's own steps do, whichever is faster."""
+    steps: list[int] = []
+    monkeypatch.setattr(bench, "plain_loop_step", lambda *_: lambda: steps.append(1))
+    cfg = compose_config(["model.depth=8", "model.width=4"])
+    plain = bench.plain_contender(cfg, iter(()), torch.device("cpu"), workers=3)
+    assert plain.before_round is not None
+    plain.before_round()
+    assert len(steps) == 3 * bench.PREFETCH_FACTOR
+    idle = bench.plain_contender(cfg, iter(()), torch.device("cpu"), workers=0)
+    assert idle.before_round is not None
+    idle.before_round()  # no workers: nothing made ahead
+    assert len(steps) == 3 * bench.PREFETCH_FACTOR
+
+
 def test_a_loader_failing_before_a_round_fails_its_contender_alone() -> None:
     """The plain loop's batches taken before its round: a loader whose worker died stopped the
     whole benchmark with a trace."""
