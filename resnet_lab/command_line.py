@@ -760,6 +760,8 @@ def override_problem(args: list[str]) -> str | None:
             if problem := _a_mistake_in_a_row(key, override, args):
                 return problem
             added |= {key} if adds else set()
+        elif "/" in key and _is_group(key.partition("/")[0], args):  # +experiment/tabel1=x
+            return _no_group(arg, key, args)
         elif not adds:
             section = key.rpartition(".")[0]
             if schema_keys(Config, section) and not in_schema(key, Config):
@@ -979,16 +981,22 @@ def _named_in(key: str, named: set[str]) -> bool:
     return any(n.startswith(f"{group}.") for n in named)
 
 
+def _no_group(arg: str, group: str, args: list[str]) -> str:
+    """A misspelt table (``+experiment/tabel1=...``): Hydra read it as a key, and the lab then
+    named an unknown key ``experiment/tabel1`` (did you mean experiment?)."""
+    parent = Path(group).parent.as_posix()
+    siblings = _subgroups(parent, args)
+    listed = f"; the groups in {parent}/ are {', '.join(siblings)}" if siblings else ""
+    return f"{arg}: there is no config group {group}{listed}"
+
+
 def _sweep_matching_nothing(args: list[str]) -> str | None:
     for arg, override in _sweep_overrides(args):
         group = override.key_or_group
         if override.value_type != ValueType.GLOB_CHOICE_SWEEP or group.startswith("hydra"):
             continue
         if not _is_group(group, args):
-            parent = Path(group).parent.as_posix()
-            siblings = _subgroups(parent, args)
-            listed = f"; the groups in {parent}/ are {', '.join(siblings)}" if siblings else ""
-            return f"{arg}: there is no config group {group}{listed}"
+            return _no_group(arg, group, args)
         options = _options(group, args)
         glob = cast(Glob, override.value())
         if not glob.filter(options):

@@ -469,6 +469,22 @@ def test_a_file_given_as_the_run_folder_names_the_folder(
     assert f"give the run's folder, hydra.run.dir={run.resolve()} (" in capsys.readouterr().err
 
 
+def test_a_row_of_a_misspelt_table_names_the_tables() -> None:
+    """It said "unknown key(s) experiment/tabel1 (did you mean experiment?)", as though a key
+    were wanted (the glob of a sweep named the groups already)."""
+    from resnet_lab.command_line import override_problem
+
+    for arg in ("+experiment/tabel1=original", "experiment/tabel1=original"):
+        assert override_problem([arg]) == (
+            f"{arg}: there is no config group experiment/tabel1; the groups in experiment/ are "
+            "cifar100, highway, neighbours, plain, table1, table2, table3, table6"
+        )
+    assert override_problem(["+shortcut/foo=bar"]) == (
+        "+shortcut/foo=bar: there is no config group shortcut/foo"
+    )
+    assert override_problem(["+experiment/table1=original"]) is None
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
