@@ -796,6 +796,13 @@ def _a_mistake_in_a_row(group: str, override: Override, args: list[str]) -> str 
     return None
 
 
+def choice_not_there(row: Path, config_dir: Path | None = None) -> str | None:
+    """For the report's check of the rows: an option the row's defaults choose that neither the
+    lab's groups nor ``config_dir``'s hold (``make reproduce-table`` then trained the tables
+    before it and stopped at the row)."""
+    return _a_choice_not_there(row, [] if config_dir is None else ["--config-dir", str(config_dir)])
+
+
 def _a_choice_not_there(row: Path, args: list[str]) -> str | None:
     """``- override /shortcut: gat`` in a row's defaults list. Only entries naming a group of
     the lab's absolutely, with a plain choice: not ``optional`` ones (Hydra skips those when

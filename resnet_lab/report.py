@@ -34,7 +34,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from resnet_lab.api import compose_config
 from resnet_lab.checkpoint import atomic_save_figure, atomic_write_text
-from resnet_lab.command_line import cannot_make, outputs_root
+from resnet_lab.command_line import cannot_make, choice_not_there, outputs_root
 from resnet_lab.config import (
     CONF_DIR,
     RESULT_NEUTRAL,
@@ -304,7 +304,8 @@ def load_experiments(
             )
         # the run's own keys (a file in another package may be a config rows include, read
         # where they put it, or a row the run refuses when chosen: the report cannot tell)
-        if is_global and (problem := row_problem(path)):
+        own = next((d for d in config_dirs if d != CONF_DIR), None)
+        if is_global and (problem := row_problem(path) or choice_not_there(path, own)):
             raise ConfigError(problem)
         default_name = path.relative_to(directory).with_suffix("").as_posix()
         experiments.append(

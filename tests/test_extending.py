@@ -13,7 +13,7 @@ from torch import nn
 
 from resnet_lab import build_model, report
 from resnet_lab.api import compose_config
-from resnet_lab.config import AfterAddCfg, ShortcutCfg
+from resnet_lab.config import CONF_DIR, AfterAddCfg, ShortcutCfg
 from resnet_lab.errors import ConfigError
 from resnet_lab.models import AFTER_ADD, SHORTCUTS, shortcuts, units
 
@@ -88,7 +88,8 @@ def test_the_row_composes_and_reports_without_a_figure(
 ) -> None:
     cfg = compose_config([*guide_conf, "+experiment=mine/learnable_scalar"])
     assert cfg.shortcut.name == "learnable_scalar" and cfg.experiment.reported is None
-    (row,) = report.load_experiments(tmp_path / "experiment")
+    # as the report reads a --config-dir's rows: its defaults' options there are found
+    (row,) = report.load_experiments(tmp_path / "experiment", config_dirs=(CONF_DIR, tmp_path))
     assert (row.name, row.reported) == ("mine/learnable_scalar", None)
 
 

@@ -724,7 +724,8 @@ def test_a_cifar100_row_fails_at_chance_not_at_20_percent(tmp_path: Path) -> Non
         "# @package _global_\ndefaults:\n  - override /data: nodata\nexperiment:\n  name: c\n"
     )
     with pytest.raises(
-        report.ConfigError, match=r"c.yaml: its data group nodata is in neither .*/data"
+        report.ConfigError,
+        match=r"c.yaml, defaults: override /data: nodata: there is no data/nodata",
     ):
         report._own_experiments(own, [])
     (own / "experiment" / "mine" / "c.yaml").write_text(
@@ -1320,6 +1321,30 @@ def test_rows_of_ones_own_config_dir_are_reported_and_checked(
     _own_row(mine / "experiment", "table1/original", "6.61")
     assert report.main([*args, "--config-dir", str(mine)]) == 2
     assert "the row(s) table1/original have the names of the lab's rows" in capsys.readouterr().err
+
+
+def test_a_row_whose_defaults_choose_an_option_not_there_is_refused_by_the_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/extending.md: the report refuses it, so `make reproduce-table` stops before any
+    run; `--check` passed it, and the target trained the tables before it."""
+    mine = tmp_path / "my_conf"
+    (mine / "experiment" / "mine").mkdir(parents=True)
+    row = mine / "experiment" / "mine" / "gated.yaml"
+    row.write_text(
+        "# @package _global_\ndefaults:\n  - override /shortcut: gat\n"
+        "experiment:\n  name: mine/gated\n  reported: '7.0'\n"
+    )
+    args = ["--check", "--tables", "mine", "--config-dir", str(mine)]
+    assert report.main(args) == 2
+    said = capsys.readouterr().err
+    assert (
+        f"experiment file {row}, defaults: override /shortcut: gat: there is no shortcut/gat"
+        in said
+    )
+    (mine / "shortcut").mkdir()  # an option of one's own folder is there
+    (mine / "shortcut" / "gat.yaml").write_text("name: gate\n")
+    assert report.main(args) == 0
 
 
 def test_runs_of_rows_in_neither_place_are_told_so_once_config_dir_is_given(
