@@ -1196,10 +1196,13 @@ def _runs_of_one_profile(
     runs: list[Run], asked: str | None, problems: list[str]
 ) -> tuple[list[Run], str | None]:
     """The runs of the profile asked for (or the only one there is): numbers of two profiles
-    must not share a table. The others are counted under the report's problems."""
+    must not share a table. The others are counted under the report's problems. The profile
+    found is the rows' runs' (an ad-hoc run of another, a smoke check, refused the report)."""
     profile = asked
     if profile is None:
-        profiles = sorted({run.profile for run in runs})
+        profiles = sorted({run.profile for run in runs if run.name}) or sorted(
+            {run.profile for run in runs}
+        )
         if len(profiles) > 1:
             raise UserError(
                 f"the results mix profiles {', '.join(profiles)}; their numbers must not be "

@@ -385,6 +385,11 @@ def test_mixed_profiles_need_a_choice(tmp_path: Path, capsys: pytest.CaptureFixt
     assert report.main(["--results", str(tmp_path), "--tables", "table6", "--seeds", "2"]) == 0
     text = (tmp_path / "report.md").read_text()
     assert "1 run(s) of tables not asked for (table1: 1) left out" in text
+    # nor does an ad-hoc run of another profile (a smoke check of one's own): the rows' decide
+    write_run(tmp_path, "adhoc/0", "", 0, 70.0, profile="smoke")
+    assert report.main(["--results", str(tmp_path), "--tables", "table6", "--seeds", "2"]) == 0
+    text = (tmp_path / "report.md").read_text()
+    assert "of profile `paper`" in text and "1 run(s) of other profiles (smoke) left out" in text
 
 
 def test_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
