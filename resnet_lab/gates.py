@@ -360,14 +360,12 @@ def _measure_and_write(
     }
     shortcut = config["shortcut"]["name"]
     title = f"{experiment or args.run_dir.name}: shortcut={shortcut}, step {step}"
-    with stopping.signals_deferred() as late:  # a few seconds: the files are written whole
-        # another command writing there: refused, its files left alone
-        lock = RunLock(out, "resnet-lab-gates", elsewhere="--out DIR")  # resnet-lab-gates.lock
-        lock.acquire()
-        try:
-            _write_all(out, record, units, data.classes, stats, title)
-        finally:
-            lock.release()
+    with (
+        stopping.signals_deferred() as late,  # a few seconds: the files are written whole
+        # another command writing there: refused, its files left alone (resnet-lab-gates.lock)
+        RunLock(out, "resnet-lab-gates", elsewhere="--out DIR"),
+    ):
+        _write_all(out, record, units, data.classes, stats, title)
     if late:
         raise SignalAfterWriting(late[0], out)
     return out

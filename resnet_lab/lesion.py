@@ -931,17 +931,13 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
         },
     }
     # a second study into this folder, while this one runs, is refused (resnet-lab-lesion.lock)
-    lock = RunLock(out, "resnet-lab-lesion", elsewhere="hydra.run.dir=..., hydra.sweep.dir with -m")
-    lock.acquire()
-    try:
+    with RunLock(out, "resnet-lab-lesion", elsewhere="hydra.run.dir=..., hydra.sweep.dir with -m"):
         _check_output_folder(out)  # a study that finished there while this one prepared
         _measure_parts(
             results, _study_parts(results, model, data, measure, plain, batches, bn_batches, cfg)
         )
         results["settings"]["wall_time_s"] = round(time.perf_counter() - start, 1)
         late = _write_study(results, out)
-    finally:
-        lock.release()
     log.info("wrote %s/lesion.json, lesion.md, plots and TensorBoard scalars", out)
     if stop := results.get("interrupted"):
         raise LesionInterrupted(

@@ -289,6 +289,7 @@ def load_experiments(
 ) -> list[Experiment]:
     """Read every experiment file (plain OmegaConf: the report needs no Hydra composition)."""
     directory = directory or experiments_dir()
+    own = next((d for d in config_dirs if d != CONF_DIR), None)  # a --config-dir's groups
     experiments = []
     for path in sorted(directory.rglob("*.yaml")):
         loaded = load_row(path)
@@ -304,7 +305,6 @@ def load_experiments(
             )
         # the run's own keys (a file in another package may be a config rows include, read
         # where they put it, or a row the run refuses when chosen: the report cannot tell)
-        own = next((d for d in config_dirs if d != CONF_DIR), None)
         if is_global and (problem := row_problem(path) or choice_not_there(path, own)):
             raise ConfigError(problem)
         default_name = path.relative_to(directory).with_suffix("").as_posix()
@@ -903,7 +903,7 @@ def write_csv(tables: list[TableResult], path: Path, profile: str | None = None)
     writer.writerow(CSV_COLUMNS)
     for table in tables:
         for row in table.rows:
-            e = row.experiment
+            e, diverged = row.experiment, _mean_diverged(row)
             writer.writerow(
                 [
                     table.title,
@@ -913,8 +913,8 @@ def write_csv(tables: list[TableResult], path: Path, profile: str | None = None)
                     e.statistic,
                     e.measure,
                     _number(row.median),
-                    _number(row.measured if _mean_diverged(row) else row.mean),
-                    _number(None if _mean_diverged(row) else row.std),  # not the inf mean's
+                    _number(row.measured if diverged else row.mean),
+                    _number(None if diverged else row.std),  # not the inf mean's
                     _number(row.best),
                     _number(row.diff),
                     row.n,

@@ -165,6 +165,13 @@ class RunLock:
             f"then, or delete {self.path} now"
         )
 
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
     def release(self) -> None:
         """Delete the lock if it is still this process's (never another run's)."""
         self._stop_beating.set()

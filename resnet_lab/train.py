@@ -364,9 +364,7 @@ class Trainer:
         SIGINT/SIGTERM from here on stop the run at the next step boundary with a checkpoint
         (``RunInterrupted``); a second signal kills at once.
         """
-        lock = RunLock(self.run_dir)
-        lock.acquire()
-        try:
+        with RunLock(self.run_dir):
             remove_leftovers(self.run_dir)
             settle_pending_digests(self.run_dir / "ckpt")  # a save a kill cut before its end
             previous = read_result(self.run_dir)
@@ -383,8 +381,6 @@ class Trainer:
                     raise RunInterrupted(
                         stop.signum or signal.SIGINT, self._stopped_at_once()
                     ) from None
-        finally:
-            lock.release()
 
     def _stopped_at_once(self) -> str:
         """What a second Ctrl-C left: the steps after the last whole checkpoint are not saved."""
