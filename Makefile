@@ -72,8 +72,9 @@ reproduce-table:
 	@for table in $(TABLES); do [ -d "$(EXPERIMENTS)/$$table" ] $(OWN_TABLE) || { \
 	  echo "unknown table $$table (TABLES): choose from" $$(ls "$(EXPERIMENTS)") $(OWN_TABLES) \
 	  >&2; exit 2; }; done
-	@[ -f "$(PROFILES)/$(PROFILE).yaml" ] || { echo "unknown PROFILE $(PROFILE): choose from" \
-	  $$(ls "$(PROFILES)" | sed 's/[.]yaml$$//') >&2; exit 2; }
+	@[ -f "$(PROFILES)/$(PROFILE).yaml" ] $(OWN_PROFILE) || { echo "unknown PROFILE $(PROFILE):" \
+	  "choose from" $$(for d in "$(PROFILES)" $(OWN_PROFILES); do ls "$$d" 2>/dev/null; done \
+	  | sed -n 's/[.]yaml$$//p' | sort -u) >&2; exit 2; }
 	@echo '$(SEEDS)' | grep -Eq '^[0-9]+(,[0-9]+)*$$' || { echo "SEEDS=$(SEEDS): give the" \
 	  "seeds as comma-separated integers, e.g. SEEDS=0,1,2" >&2; exit 2; }
 	@$(REPORT) --check
@@ -103,6 +104,8 @@ CONFIG_FLAG = $(if $(strip $(CONFIG_DIR)),--config-dir "$(strip $(CONFIG_DIR))")
 OWN_ROWS = $(if $(strip $(CONFIG_DIR)),$(strip $(CONFIG_DIR))/experiment)
 OWN_TABLE = $(if $(OWN_ROWS),|| [ -d "$(OWN_ROWS)/$$table" ])
 OWN_TABLES = $(if $(OWN_ROWS),$$(ls "$(OWN_ROWS)"))
+OWN_PROFILES = $(if $(strip $(CONFIG_DIR)),"$(strip $(CONFIG_DIR))/profile")
+OWN_PROFILE = $(if $(OWN_PROFILES),|| [ -f $(OWN_PROFILES)/$(PROFILE).yaml ])
 report:
 	@for r in $(RESULTS); do case $$r in /*) at=$$r;; *) at=$(CURDIR)/$$r;; esac; \
 	  [ -d "$$r" ] || { echo "RESULTS: $$r ($$at) does not exist: make reproduce-table writes" \

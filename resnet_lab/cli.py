@@ -58,6 +58,7 @@ def main(cfg: DictConfig) -> None:
             _check_nothing_to_resume(run_dir, folder, what, sweep, hydra_cfg)
         _warn_if_smoke_ignores_data(cfg, hydra_cfg)
         _check_row_name(cfg, hydra_cfg)
+        _check_profile_name(cfg, hydra_cfg)
         with stopping.job_in_worker():  # a parallel sweep's worker: its launcher watched from here
             discard = (
                 None if sweep else functools.partial(discard_refused_folder, run_dir, hydra_cfg)
@@ -209,6 +210,18 @@ def _check_row_name(cfg: DictConfig, hydra_cfg: DictConfig) -> None:
             f"the row experiment/{path}.yaml names itself experiment.name="
             f"{cfg.experiment.name or repr('')}: a row's name is its path, {path}; "
             "correct the file"
+        )
+
+
+def _check_profile_name(cfg: DictConfig, hydra_cfg: DictConfig) -> None:
+    """A profile file sets ``profile:`` to its own name: the report keeps runs of one profile
+    apart from another's by it (one of one's own that said ``paper`` was reported as the
+    papers' recipe, every run of it "other settings")."""
+    choice = hydra_cfg.runtime.choices.get("profile")
+    if isinstance(choice, str) and cfg.profile != choice:
+        raise UserError(
+            f"the profile file profile/{choice}.yaml sets profile: {cfg.profile}: a profile "
+            f"names itself, profile: {choice}; correct the file"
         )
 
 

@@ -228,10 +228,11 @@ def experiments_dir() -> Path:
     return CONF_DIR / "experiment"
 
 
-def known_profiles() -> list[str]:
-    """The profiles a run can have: the files of ``conf/profile/`` (a typo must not report
-    nothing, silently)."""
-    return sorted(p.stem for p in (CONF_DIR / "profile").glob("*.yaml"))
+def known_profiles(config_dir: Path | None = None) -> list[str]:
+    """The profiles a run can have: the files of ``conf/profile/`` and of a --config-dir's
+    ``profile/`` (a typo must not report nothing, silently)."""
+    folders = [CONF_DIR, *([config_dir] if config_dir else [])]
+    return sorted({p.stem for folder in folders for p in (folder / "profile").glob("*.yaml")})
 
 
 def _experiment_block(path: Path, loaded: DictConfig | ListConfig) -> DictConfig:
@@ -684,7 +685,7 @@ class TableResult:
     title: str
     key: str
     rows: list[RowResult]
-    comparable: bool = True  # runs of the paper's recipe (see summarize)
+    profile: str | None = None  # the runs'; None: none found, none asked for
 
     @property
     def fail_line(self) -> float | None:
@@ -693,11 +694,13 @@ class TableResult:
 
     @property
     def figure_title(self) -> str:
-        """The title, and on figures of a test profile's runs that they prove no figure (a
-        figure travels without report.md's banner)."""
-        if self.comparable:
+        """The title, and on figures of another profile's runs that they are not the paper's
+        recipe (a figure travels without report.md's banner)."""
+        if self.profile in (None, "paper"):
             return self.title
-        return f"{self.title}\nsmoke-test runs: NOT comparable with the paper's figures"
+        if self.profile == "smoke":
+            return f"{self.title}\nsmoke-test runs: NOT comparable with the paper's figures"
+        return f"{self.title}\nprofile {self.profile}: not the paper's recipe"
 
 
 PAPER_TABLES = ("table1", "table2", "table3", "table6")  # reported first, then the neighbour groups
@@ -708,10 +711,11 @@ def _table_rank(key: str) -> tuple[int, str]:
 
 
 def build_tables(
-    experiments: list[Experiment], runs: list[Run], seeds: Seeds, comparable: bool = True
+    experiments: list[Experiment], runs: list[Run], seeds: Seeds, profile: str | None = None
 ) -> list[TableResult]:
     """Group rows by their table string, in the order of the experiment files' ``order``;
-    ``comparable`` as in :func:`summarize`."""
+    ``profile``: the runs' (the paper's recipe or not, as in :func:`summarize`)."""
+    comparable = profile in (None, "paper")
     by_name: dict[str, list[Run]] = defaultdict(list)
     for run in runs:
         by_name[run.name].append(run)
@@ -725,7 +729,7 @@ def build_tables(
             key += "_"
         used_keys.add(key)
         rows = [summarize(e, by_name.get(e.name, []), seeds, comparable) for e in members]
-        tables.append(TableResult(title=title, key=key, rows=rows, comparable=comparable))
+        tables.append(TableResult(title=title, key=key, rows=rows, profile=profile))
     return tables
 
 
@@ -797,10 +801,16 @@ def render_markdown(
     is None when no run was found and none was asked for; ``off_rows`` runs belong to no row
     (listed in ``extra_sections``: a reader of "measured: 0" took them for lost)."""
     lines = ["# resnet-lab report", ""]
-    if profile not in (None, "paper"):
+    if profile == "smoke":
         lines += [
             f"**Profile `{profile}`: these numbers come from tiny nets trained a few steps and "
             "are NOT comparable with the papers' figures.**",
+            "",
+        ]
+    elif profile not in (None, "paper"):
+        lines += [
+            f"**Profile `{profile}` is not the papers' recipe (profile `paper`): its numbers "
+            "compare with the papers' figures only as far as what it changes allows.**",
             "",
         ]
     rows = [row for table in tables for row in table.rows]
@@ -894,7 +904,7 @@ def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
-def write_csv(tables: list[TableResult], path: Path, profile: str | None = None) -> None:
+def write_csv(tables: list[TableResult], path: Path) -> None:
     """One line per row, numbers to two decimals, blanks where there is nothing to show, the
     runs' profile on each; written whole or not at all (a cut file would still parse, its last
     rows missing)."""
@@ -919,7 +929,7 @@ def write_csv(tables: list[TableResult], path: Path, profile: str | None = None)
                     _number(row.diff),
                     row.n,
                     row.status,
-                    profile or "",
+                    table.profile or "",
                 ]
             )
     atomic_write_text(path, handle.getvalue())
@@ -1115,7 +1125,8 @@ def _check_options(args: argparse.Namespace) -> set[str]:
     """The --accept keys, once --seeds, --profile and --accept are known to make sense."""
     if args.seeds < 1:
         raise UserError("--seeds must be at least 1")
-    if args.profile is not None and args.profile not in (profiles := known_profiles()):
+    profiles = known_profiles(args.config_dir)
+    if args.profile is not None and args.profile not in profiles:
         raise UserError(f"unknown --profile '{args.profile}'; choose from {', '.join(profiles)}")
     accepted = {key.strip() for arg in args.accept for key in arg.split(",") if key.strip()}
     unknown = sorted(accepted - CONFIG_KEYS)
@@ -1281,7 +1292,7 @@ def _report(args: argparse.Namespace) -> int:
     problems += mark_departures(experiments, runs, accepted, args.config_dir)
 
     seeds = args.seed_list or args.seeds
-    tables = build_tables(experiments, runs, seeds, comparable=profile in (None, "paper"))
+    tables = build_tables(experiments, runs, seeds, profile)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:  # what cannot_make does not foresee (/proc, a full or read-only disk)
@@ -1300,7 +1311,7 @@ def _report(args: argparse.Namespace) -> int:
             off_rows=sum(run.name not in known for run in runs),
         )
         atomic_write_text(out / "report.md", markdown)
-        write_csv(tables, out / "report.csv", profile)
+        write_csv(tables, out / "report.csv")
     except OSError as e:
         raise UserError(
             f"cannot write the report into {out} ({e.strerror or e}): make room or give "

@@ -2040,6 +2040,31 @@ def test_a_row_whose_name_is_not_its_path_is_refused(tmp_path: Path) -> None:
     )
 
 
+def test_a_profile_that_does_not_name_itself_is_refused(tmp_path: Path) -> None:
+    """The report keeps runs of one profile apart by the name a run records: a profile of one's
+    own that said ``profile: paper`` had its runs reported as the papers' recipe."""
+    from hydra import compose, initialize_config_dir
+
+    from resnet_lab.cli import _check_profile_name
+    from resnet_lab.config import CONF_DIR
+
+    (tmp_path / "profile").mkdir()
+    (tmp_path / "profile" / "quick.yaml").write_text("# @package _global_\nprofile: quick\n")
+    (tmp_path / "profile" / "copied.yaml").write_text("# @package _global_\nprofile: paper\n")
+    search = f"hydra.searchpath=[file://{tmp_path}]"
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        for chosen in ([], ["profile=smoke"], ["profile=quick"]):
+            cfg = compose("config", [search, *chosen], return_hydra_config=True)
+            _check_profile_name(cfg, cfg.hydra)
+        cfg = compose("config", [search, "profile=copied"], return_hydra_config=True)
+        with pytest.raises(UserError) as refused:
+            _check_profile_name(cfg, cfg.hydra)
+    assert str(refused.value) == (
+        "the profile file profile/copied.yaml sets profile: paper: a profile names itself, "
+        "profile: copied; correct the file"
+    )
+
+
 @pytest.mark.parametrize(
     ("module", "argv", "message"),
     [

@@ -357,6 +357,8 @@ def test_smoke_profile_banner_and_out_dir(tmp_path: Path, monkeypatch: pytest.Mo
     smoke = "\nsmoke-test runs: NOT comparable with the paper's figures"
     title = DEFINITIONS["table1/original"].table
     assert titles == [("curves_table1.png", title + smoke), ("measured_table1.png", title + smoke)]
+    own = report.TableResult("Mine", "mine", [], profile="quick")  # a --config-dir's profile
+    assert own.figure_title == "Mine\nprofile quick: not the paper's recipe"
     assert "## " + DEFINITIONS["table6/resnet20"].table not in text
     rows = read_csv(out / "report.csv")
     assert rows["table1/original"]["status"] == "fail, partial (2 of 5 seeds)"

@@ -168,15 +168,26 @@ def test_make_reproduce_table_runs_and_reports_rows_of_ones_own_config_dir(
     tmp_path: Path,
 ) -> None:
     """docs/extending.md: rows kept outside the package, in a folder given as CONFIG_DIR (Hydra's
-    --config-dir), train and report like the lab's; a misspelt table names them as choices."""
+    --config-dir), train and report like the lab's, and so does a profile of one's own; a
+    misspelt table or profile names them as choices."""
     row = tmp_path / "my_conf" / "experiment" / "mine" / "deep8.yaml"
     row.parent.mkdir(parents=True)
     row.write_text(
         "# @package _global_\nmodel:\n  depth: 8\nexperiment:\n  name: mine/deep8\n"
         "  table: My rows\n  row: ResNet-8\n  order: 1\n"
     )
+    smoke = (REPO / "resnet_lab" / "conf" / "profile" / "smoke.yaml").read_text()
+    (tmp_path / "my_conf" / "profile").mkdir()
+    (tmp_path / "my_conf" / "profile" / "quick.yaml").write_text(
+        smoke.replace("profile: smoke", "profile: quick")
+    )
     make = ["make", "-f", str(REPO / "Makefile"), "reproduce-table", "CONFIG_DIR=my_conf"]
-    args = ["PROFILE=smoke", f"RESULTS={tmp_path / 'results'}"]
+    args = ["PROFILE=quick", f"RESULTS={tmp_path / 'results'}"]
+    wrong_profile = subprocess.run(
+        [*make, "PROFILE=quik"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert wrong_profile.returncode == 2
+    assert "unknown PROFILE quik: choose from paper quick smoke\n" in wrong_profile.stderr
     misspelt = subprocess.run(
         [*make, *args, "TABLES=mien"], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
@@ -206,6 +217,7 @@ def test_make_reproduce_table_runs_and_reports_rows_of_ones_own_config_dir(
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert "| 1 | ResNet-8 | `mine/deep8` | — |" in out.stdout
     assert "another definition" not in out.stdout and "not counted" not in out.stdout
+    assert "**Profile `quick` is not the papers' recipe (profile `paper`)" in out.stdout
 
 
 def test_a_misspelt_table_stops_the_target_before_any_run(tmp_path: Path) -> None:
