@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hydra import compose, initialize_config_module
@@ -10,8 +12,10 @@ from omegaconf import DictConfig
 
 from resnet_lab.command_line import (
     a_word_that_is_no_override,
+    config_folder_problem,
     override_problem,
     parsed_overrides,
+    searchpath_override,
     unknown_keys,
     wrong_type,
 )
@@ -24,9 +28,14 @@ CONFIG_MODULE = "resnet_lab.conf"
 CONFIG_NAMES = ("config", "lesion")  # resnet-lab's and resnet-lab-lesion's primary configs
 
 
-def compose_config(overrides: list[str] | None = None, config_name: str = "config") -> DictConfig:
+def compose_config(
+    overrides: list[str] | None = None,
+    config_name: str = "config",
+    config_dir: str | os.PathLike[str] | None = None,
+) -> DictConfig:
     """Compose a config of the package (``config``: resnet-lab's; ``lesion``: resnet-lab-lesion's)
-    with command-line style overrides, e.g. ``["shortcut=gate"]``."""
+    with command-line style overrides, e.g. ``["shortcut=gate"]``; ``config_dir``: a folder of
+    one's own configs, searched after the package's as ``--config-dir`` is."""
     if isinstance(overrides, str):  # list("model.depth=20") would be one override per character
         raise TypeError(f"overrides is a list of strings: [{overrides!r}], not {overrides!r}")
     if isinstance(overrides, dict):  # its keys alone would be read as overrides
@@ -36,6 +45,9 @@ def compose_config(overrides: list[str] | None = None, config_name: str = "confi
     if config_name not in CONFIG_NAMES:
         raise ValueError(f"config_name={config_name!r}: choose {' or '.join(CONFIG_NAMES)}")
     overrides = list(overrides or [])
+    flags = [] if config_dir is None else [f"--config-dir={os.fspath(config_dir)}"]
+    if problem := config_folder_problem(flags):
+        raise ConfigError(problem)
     if problem := a_word_that_is_no_override(overrides) or _a_sweep(overrides):
         raise ConfigError(problem.removesuffix(" (see --help)"))  # the command's help
     if config_name == "lesion":
@@ -46,9 +58,11 @@ def compose_config(overrides: list[str] | None = None, config_name: str = "confi
             unknown_settings_message(unknown) if unknown else wrong_type(overrides, LesionRunCfg)
         )
     else:  # the command line's one-line answers, not Hydra's ("did you mean trainer.lr?")
-        problem = override_problem(overrides)
+        problem = override_problem([*flags, *overrides])
     if problem:
         raise ConfigError(problem)
+    if config_dir is not None:
+        overrides.append(searchpath_override(Path(config_dir)))
     if GlobalHydra.instance().is_initialized():  # inside a running Hydra app or test context
         return compose(config_name, overrides=overrides)
     with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
@@ -63,14 +77,17 @@ def _a_sweep(overrides: list[str]) -> str | None:
     return None
 
 
-def build_model(overrides: list[str] | None = None) -> nn.Module:
-    """Build the network the command line would train with these overrides.
+def build_model(
+    overrides: list[str] | None = None, config_dir: str | os.PathLike[str] | None = None
+) -> nn.Module:
+    """Build the network the command line would train with these overrides (``config_dir`` as
+    in :func:`compose_config`).
 
     >>> net = build_model(["model.depth=20", "shortcut=gate", "shortcut.gate_bias=-6"])
     """
     from resnet_lab.config import check_known_keys
     from resnet_lab.models import build_network
 
-    cfg = compose_config(overrides)
+    cfg = compose_config(overrides, config_dir=config_dir)
     check_known_keys(cfg)
     return build_network(cfg)

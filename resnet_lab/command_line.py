@@ -107,7 +107,7 @@ def check_command_line(
         or _an_output_folder_that_cannot_be_made(args)
         or (outputs_into_the_run and _a_folder_inside_a_run(args))  # a study may lie in a run
         or (outputs_into_the_run and _not_a_run_folder(args))
-        or _a_config_folder_problem(args)
+        or config_folder_problem(args)
         or _a_default_output_folder_that_cannot_be_made(args, config_name)
         or (outputs_into_the_run and a_word_that_is_no_override(args))
         or _a_sweep_of_no_jobs(args)
@@ -625,11 +625,18 @@ def _config_folders(args: list[str]) -> list[Path] | None:
         return None
     added = _added_config_folder(args)
     if added is not None and not added.is_dir():
-        return None  # refused by _a_config_folder_problem
+        return None  # refused by config_folder_problem
     return [CONF_DIR] if added is None else [CONF_DIR, added]
 
 
-def _a_config_folder_problem(args: list[str]) -> str | None:
+def searchpath_override(folder: Path) -> str:
+    """The override that adds ``folder`` to Hydra's search path as --config-dir does, for
+    composing without the command line; quoted: a comma in the path would split Hydra's list."""
+    path = str(folder.resolve()).replace("\\", "\\\\").replace("'", "\\'")
+    return f"hydra.searchpath=['file://{path}']"
+
+
+def config_folder_problem(args: list[str]) -> str | None:
     """A --config-dir that is no folder (Hydra's message and exit 1, once per tool), or a file
     there with the path of one of the lab's: Hydra reads the lab's first, so the user's edited
     row would run as the lab's, silently."""

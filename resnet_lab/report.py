@@ -477,10 +477,6 @@ def mark_departures(
     had its default (:func:`~resnet_lab.config.with_schema_defaults`); keys the row lacks (a
     newer lab's run) are not compared. Returns a problem line per row that cannot be composed.
     ``config_dir``: the user's --config-dir, searched after the lab's configs."""
-    search = []
-    if config_dir:  # quoted: a comma in the path would split Hydra's list
-        path = str(config_dir.resolve()).replace("\\", "\\\\").replace("'", "\\'")
-        search = [f"hydra.searchpath=['file://{path}']"]
     by_name = {e.name: e for e in experiments}
     rows: dict[tuple[str, str], dict[str, Any] | None] = {}
     problems = []
@@ -496,7 +492,7 @@ def mark_departures(
         if key not in rows:
             try:
                 row_overrides = [f"+experiment={experiment.file}", f"profile={run.profile}"]
-                cfg = compose_config([*row_overrides, *search])
+                cfg = compose_config(row_overrides, config_dir=config_dir)
                 rows[key] = flatten_keys(OmegaConf.to_container(cfg, resolve=True))
             except Exception as exc:  # a broken file or profile must not stop the report
                 rows[key] = None

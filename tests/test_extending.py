@@ -157,3 +157,26 @@ def test_the_api_takes_a_config_file_name_and_names_no_row_it_was_not_given() ->
     assert "+experiment" not in str(refused.value)
     with pytest.raises(ConfigError, match=r"^model\.depth: not a key=value setting$"):
         build_model(["model.depth"])  # no '(see --help)': the API has none
+
+
+def test_the_api_reads_a_folder_of_ones_own_configs_as_the_command_line_does(
+    tmp_path: Path,
+) -> None:
+    """README: ``config_dir`` is the API's --config-dir (the API read the package's configs
+    only); its mistakes are the command line's one-line answers."""
+    (tmp_path / "experiment" / "ours").mkdir(parents=True)
+    (tmp_path / "experiment" / "ours" / "deep8.yaml").write_text(
+        "# @package _global_\nmodel:\n  depth: 8\n  width: 4\nexperiment:\n  name: ours/deep8\n"
+    )
+    row = ["+experiment=ours/deep8"]
+    assert compose_config(row, config_dir=tmp_path).experiment.name == "ours/deep8"
+    net = build_model(row, config_dir=str(tmp_path))
+    assert len(net.units) == 3 and net.fc.in_features == 16  # depth 8: a unit a stage; width 4
+    for overrides, config_dir, message in [
+        (row, None, "+experiment=ours/deep8: there is no experiment/ours/deep8; experiment/ "),
+        (["+experiment=ours/deep9"], tmp_path, "+experiment=ours/deep9: there is no experiment/"),
+        (row, tmp_path / "nowhere", f"--config-dir {tmp_path / 'nowhere'} does not exist"),
+    ]:
+        with pytest.raises(ConfigError) as refused:
+            compose_config(overrides, config_dir=config_dir)
+        assert str(refused.value).startswith(message)
