@@ -443,6 +443,12 @@ def plain_loader(
     )
 
 
+def batches_ready(workers: int) -> int:
+    """The batches the plain loop's workers may hold made, ahead of its step: a round that
+    drew on them would time loading that happened before it."""
+    return workers * PREFETCH_FACTOR
+
+
 def plain_loop_step(
     cfg: DictConfig, loader: Iterator[tuple[torch.Tensor, torch.Tensor]], device: torch.device
 ) -> Callable[[], None]:
@@ -474,7 +480,7 @@ def plain_contender(
     """The plain loop, which before each round runs, untimed, as many steps as its loader's
     workers may hold batches made (see ``Contender.before_round``)."""
     step = plain_loop_step(cfg, loader, device)
-    ready = workers * PREFETCH_FACTOR
+    ready = batches_ready(workers)
     return Contender(
         "plain PyTorch loop",
         step,
@@ -633,7 +639,7 @@ def time_data_pipeline(
 ) -> dict[str, float]:
     """Milliseconds per batch of TrainBatches.next() alone, and of the plain DataLoader alone.
 
-    ``loader_ready``: batches the loader's workers may hold ready (workers x prefetch factor),
+    ``loader_ready``: batches the loader's workers may hold ready (:func:`batches_ready`),
     taken before the clock starts: they were made while the timed rounds ran, and would make the
     loader look up to that many batches faster."""
     out = {}
@@ -1059,7 +1065,7 @@ def _bench(args: argparse.Namespace, command: str) -> int:
     data_pipeline = None
     if trainer is not None and "images_per_s" in lab_result:
         data_pipeline = time_data_pipeline(
-            trainer.batches, loader, steps, device, loader_ready=workers * PREFETCH_FACTOR
+            trainer.batches, loader, steps, device, loader_ready=batches_ready(workers)
         )
         data_pipeline["lab_fraction_of_step"] = (
             data_pipeline["lab_batch_ms"] / lab_result["ms_per_step"]
