@@ -542,6 +542,12 @@ def _is_file(path: Path) -> bool:
         return False
 
 
+def resumes(args: list[str]) -> bool:
+    """``resume=true`` (or what OmegaConf reads as true for a bool) among the overrides."""
+    values = [o.value() for _, o in parsed_overrides(args) if o.key_or_group == "resume"]
+    return bool(values) and str(values[-1]).lower() in ("true", "yes", "on", "y", "1")
+
+
 def existing_run_dir(args: list[str]) -> Path | None:
     """The folder hydra.run.dir names, if it exists, for the checks made before Hydra writes
     its record and log there (the tool checks the folder Hydra resolved too). None in a sweep
@@ -696,13 +702,7 @@ def _a_mistake_every_job_makes(args: list[str]) -> str | None:
     if added:
         return unknown_keys_message(added)
     keys = {override.key_or_group: override for _, override in overrides}
-    resume = keys.get("resume")
-    resumes = (  # OmegaConf reads these as true for a bool
-        resume is not None
-        and not resume.is_sweep_override()
-        and str(resume.value()).lower() in ("true", "yes", "on", "y", "1")
-    )
-    if resumes and "hydra.sweep.dir" not in keys:
+    if resumes([arg for arg, _ in overrides]) and "hydra.sweep.dir" not in keys:
         return (
             "resume=true continues the sweep in hydra.sweep.dir, and none was given: add "
             "hydra.sweep.dir=<the sweep's folder>, as in its log"

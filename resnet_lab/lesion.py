@@ -38,6 +38,7 @@ if __name__ == "__main__":  # python -m resnet_lab.lesion: its console script, w
     lesion()
 
 import bisect
+import copy
 import functools
 import itertools
 import json
@@ -63,7 +64,8 @@ from torch import Tensor, nn
 
 from resnet_lab import stopping
 from resnet_lab.checkpoint import atomic_save_figure, atomic_write_text
-from resnet_lab.config import keys_not_in_schema
+from resnet_lab.command_line import pasteable_override
+from resnet_lab.config import flatten_keys, keys_not_in_schema
 from resnet_lab.data import DeviceData
 from resnet_lab.device import resolve_device
 from resnet_lab.errors import ConfigError, JobRefused, UserError
@@ -85,6 +87,7 @@ from resnet_lab.models.shortcuts import IdentityShortcut
 from resnet_lab.paths import path_study, paths_markdown, plot_paths
 from resnet_lab.pretrained import NormalizedNet, read_checkpoint
 from resnet_lab.run_folder import (
+    STUDY_PROGRESS,
     RunLock,
     discard_refused_folder,
     into_the_log_file,
@@ -97,6 +100,7 @@ log = logging.getLogger(__name__)
 # a study's TensorBoard events file ends so: one left by an unfinished study can be told apart
 EVENTS_SUFFIX = ".lesion"
 Measure = Callable[[], float]  # error (%) of the model in its current (lesioned) state
+SAVE_EVERY_S = 10.0  # lesion.progress.json at most this old when a measurement starts
 
 # ---------------------------------------------------------------------------------------------
 # Pure logic
@@ -349,10 +353,11 @@ def single_deletions(
     model: nn.Module, measure: Measure, into: list[dict[str, Any]] | None = None
 ) -> list[dict[str, Any]]:
     """Error after deleting each unit alone (Veit et al. Figure 3). ``into``: the list to fill,
-    so an interrupted study keeps the units it measured."""
+    so an interrupted study keeps the units it measured; a continued study's (resume=true)
+    goes on after its last."""
     down = set(model.downsampling_units)
     results = [] if into is None else into
-    for i in range(len(model.units)):
+    for i in range(len(results), len(model.units)):
         with lesioned(model, [i]):
             results.append({"unit": i, "downsampling": i in down, "error": measure()})
         log.info(
@@ -374,12 +379,17 @@ def random_deletions(
     """Errors after deleting k random units, k = 1..max_k (Veit et al. Figure 5a).
 
     ``known``: errors already measured for some subsets (e.g. the single deletions); ``into``:
-    the list to fill, one entry per finished k.
+    the list to fill, one entry per finished k (a continued study's k are drawn again, not
+    measured again).
     """
     known = dict(known or {})
     results = [] if into is None else into
     for k in range(1, min(max_k, len(candidates)) + 1):
         subsets = sample_deletions(candidates, k, samples, rng)
+        if k <= len(results):
+            _check_drawn_again(results[k - 1]["subsets"], subsets, "random deletions", k)
+            known.update(zip(map(frozenset, subsets), results[k - 1]["errors"], strict=True))
+            continue
         errors = []
         for subset in subsets:
             key = frozenset(subset)
@@ -403,11 +413,15 @@ def random_swaps(
     into: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Errors after swapping k random compatible pairs, k = 1..max_k, with the Kendall tau of
-    each resulting order (Veit et al. Figure 5b); ``into``: the list to fill."""
+    each resulting order (Veit et al. Figure 5b); ``into``: the list to fill (as in
+    :func:`random_deletions`)."""
     groups = swap_groups(model)
     results = [] if into is None else into
     for k in range(1, min(max_k, most_swaps(groups)) + 1):
         orders = sample_swaps(len(model.units), k, samples, rng, groups)
+        if k <= len(results):
+            _check_drawn_again(results[k - 1]["orders"], orders, "swaps", k)
+            continue
         taus, errors = [], []
         for order in orders:
             with reordered(model, order):
@@ -430,6 +444,18 @@ def random_swaps(
             results[-1]["median"],
         )
     return results
+
+
+def _check_drawn_again(
+    measured: list[list[int]], drawn: list[list[int]], what: str, k: int
+) -> None:
+    """A continued study draws its finished k again, so that the rest draw as they would have;
+    draws that differ (another lab version's sampling) would mix two studies."""
+    if measured != drawn:
+        raise ConfigError(
+            f"resume=true: the {what} of k = {k} drawn now are not those the study measured (it "
+            "was made by another version of resnet-lab?): give this study a folder of its own"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -484,7 +510,8 @@ def lesion_markdown(results: dict[str, Any]) -> str:
     if stop := results.get("interrupted"):
         lines[2:2] = [
             f"**Interrupted by {stop['signal']} during {stop['during']}: the tables below hold "
-            "what finished; run the command again, into a new folder, for the whole study.**",
+            "what finished; the same command with resume=true, into this folder, continues "
+            "it.**",
             "",
         ]
     if "single" in results:
@@ -818,14 +845,17 @@ def _plain_part(
     plain: NormalizedNet,
     batches: Callable[[], Iterable[tuple[Tensor, Tensor]]],
     bn_batches: Sequence[tuple[Tensor, Tensor]] | None,
+    progress: Progress,
 ) -> None:
-    """The plain net's intact error and single deletions, into ``results["plain"]``."""
-    measure = make_measure(plain, batches, bn_batches)
-    baseline = {  # the reports need it, as the lesions are measured
-        "error": evaluate(plain, batches()),
-        "error_bn_reestimated": measure() if bn_batches else None,
-    }
-    results["plain"] = {"checkpoint": plain.info, "baseline": baseline}
+    """The plain net's intact error and single deletions, into ``results["plain"]`` (a
+    continued study's go on after what it measured)."""
+    measure = progress.measuring(make_measure(plain, batches, bn_batches))
+    if "plain" not in results:
+        baseline = {  # the reports need it, as the lesions are measured
+            "error": evaluate(plain, batches()),
+            "error_bn_reestimated": measure() if bn_batches else None,
+        }
+        results["plain"] = {"checkpoint": plain.info, "baseline": baseline}
     single_deletions(plain, measure, into=results["plain"].setdefault("single", []))
 
 
@@ -833,7 +863,9 @@ def _paths_part(
     results: dict[str, Any], model: NormalizedNet, data: DeviceData, opts: DictConfig, seed: int
 ) -> None:
     """Veit et al.'s path study on ``lesion.path_batches`` random training batches, into
-    ``results["paths"]``."""
+    ``results["paths"]`` (kept, when a continued study measured it)."""
+    if "paths" in results:
+        return
     batches = training_batches(
         data.train_images, data.train_labels, opts.path_batches, opts.path_batch, seed
     )
@@ -852,12 +884,15 @@ def _study_parts(
     batches: Callable[[], Iterable[tuple[Tensor, Tensor]]],
     bn_batches: Sequence[tuple[Tensor, Tensor]] | None,
     cfg: DictConfig,
+    progress: Progress,
 ) -> list[tuple[str, Callable[[], None]]]:
     """The study's parts in order, each named (an interrupted study says which part it cut)
     and filling ``results`` when called."""
     opts, seed = cfg.lesion, cfg.seed
 
     def baseline() -> None:
+        if "baseline" in results:  # a continued study's
+            return
         results["baseline"] = {
             "error": evaluate(model, batches()),
             "error_bn_reestimated": measure() if bn_batches else None,
@@ -880,7 +915,7 @@ def _study_parts(
         parts.append(
             (
                 "the plain net's single deletions",
-                lambda: _plain_part(results, plain, batches, bn_batches),
+                lambda: _plain_part(results, plain, batches, bn_batches, progress),
             )
         )
     if "random" in opts.experiments:
@@ -900,8 +935,12 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
     :func:`~resnet_lab.lesion_config.compose_lesion_config`); ``command``: recorded as given."""
     start = time.perf_counter()
     out = Path(out_dir)
-    _check_output_folder(out)  # before the checkpoint and data are read
+    _check_output_folder(out, cfg.resume)  # before the checkpoint and data are read
     check_config(cfg)
+    earlier = _earlier_study(out) if cfg.resume else None
+    if earlier is not None and earlier["status"] == "completed":
+        log.info("the study in %s is complete (lesion.json): nothing to continue", out)
+        return earlier
     opts, batch_size, seed = cfg.lesion, cfg.trainer.eval_batch_size, cfg.seed
     device = resolve_device(cfg.trainer.device)
     model, data = prepare(cfg.checkpoint, cfg.data.root, device)
@@ -917,7 +956,6 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
         if opts.reestimate_bn
         else None
     )
-    measure = make_measure(model, batches, bn_batches)
     plain = _plain_net(opts.plain, model, data, device) if opts.plain else None
     results: dict[str, Any] = {
         "status": "completed",
@@ -930,12 +968,20 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
             "device": str(device),
         },
     }
+    if earlier is not None:
+        results = _continued(earlier, results, out)
+        start -= results["settings"].get("wall_time_s") or 0.0  # the time it took so far
+    progress = Progress(out, results, start)
+    measure = progress.measuring(make_measure(model, batches, bn_batches))
     # a second study into this folder, while this one runs, is refused (resnet-lab-lesion.lock)
     with RunLock(out, "resnet-lab-lesion", elsewhere="hydra.run.dir=..., hydra.sweep.dir with -m"):
-        _check_output_folder(out)  # a study that finished there while this one prepared
-        _measure_parts(
-            results, _study_parts(results, model, data, measure, plain, batches, bn_batches, cfg)
+        _check_output_folder(out, cfg.resume)  # a study that finished there while this prepared
+        if cfg.resume and _earlier_study(out) != earlier:
+            raise ConfigError(f"the study in {out} went on while this one prepared: run it again")
+        parts = _study_parts(
+            results, model, data, measure, plain, batches, bn_batches, cfg, progress
         )
+        _measure_parts(results, parts, progress)
         results["settings"]["wall_time_s"] = round(time.perf_counter() - start, 1)
         late = _write_study(results, out)
     log.info("wrote %s/lesion.json, lesion.md, plots and TensorBoard scalars", out)
@@ -943,22 +989,26 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
         raise LesionInterrupted(
             signal.Signals[stop["signal"]],
             f"during {stop['during']}: what finished is saved in {out} (lesion.json status "
-            "interrupted); run the command again for the whole study (into a new folder: a "
-            "study's folder is not written over)",
+            "interrupted); the same command with resume=true "
+            f"{pasteable_override('hydra.run.dir', str(out))} continues it",
         )
     if late:
         raise LesionInterrupted(late[0], f"after the study finished: all of it is saved in {out}")
     return results
 
 
-def _measure_parts(results: dict[str, Any], parts: list[tuple[str, Callable[[], None]]]) -> None:
-    """Each part in turn; SIGINT/SIGTERM stops the study, keeping what finished (none: raised)."""
+def _measure_parts(
+    results: dict[str, Any], parts: list[tuple[str, Callable[[], None]]], progress: Progress
+) -> None:
+    """Each part in turn, saved when done; SIGINT/SIGTERM stops the study, keeping what
+    finished (none: raised)."""
     part = "the intact net"
     with stopping.signals_interrupt() as received:
         try:
             for name, run_part in parts:
                 part = name  # an interrupted study says which part it cut
                 run_part()
+                progress.save()
         except KeyboardInterrupt:
             signum = received[0] if received else signal.SIGINT
             if "baseline" not in results:
@@ -983,12 +1033,110 @@ def _write_study(results: dict[str, Any], out: Path) -> list[signal.Signals]:
             plot_results(results, out)
             write_tensorboard(results, out)
             atomic_write_text(out / "lesion.json", json.dumps(jsonable(results), indent=1) + "\n")
-        except OSError as e:  # a full disk: told in a line, the folder still free for the study
+            (out / STUDY_PROGRESS).unlink(missing_ok=True)  # lesion.json holds all of it
+        except OSError as e:  # a full disk: told in a line, what it measured kept if it can be
+            way_on = (
+                f"make room, and run the same command with resume=true (what it measured is in "
+                f"{STUDY_PROGRESS})"
+                if (out / STUDY_PROGRESS).exists()
+                else "make room, or give another hydra.run.dir, and run it again"
+            )
             raise UserError(
-                f"cannot write the study into {out} ({e.strerror or e}): make room, or give "
-                "another hydra.run.dir, and run it again"
+                f"cannot write the study into {out} ({e.strerror or e}): {way_on}"
             ) from None
     return late
+
+
+class Progress:
+    """lesion.progress.json: what the study measured so far, saved after each part and, between
+    measurements, when SAVE_EVERY_S have passed, so that a kill (SIGKILL, out of memory) loses
+    little: the same command with resume=true continues from it."""
+
+    def __init__(self, out: Path, results: dict[str, Any], start: float) -> None:
+        self.path, self.results, self.start = out / STUDY_PROGRESS, results, start
+        self.saved_at = time.perf_counter()
+        self.warned = False
+
+    def save(self) -> None:
+        self.results["settings"]["wall_time_s"] = round(time.perf_counter() - self.start, 1)
+        try:
+            text = json.dumps(jsonable({**self.results, "status": "running"}), indent=1)
+            atomic_write_text(self.path, text + "\n")
+        except OSError as e:  # a full disk: the study goes on, its end says what it cannot write
+            if not self.warned:
+                log.warning(
+                    "cannot save %s (%s): a kill would lose what the study measured",
+                    self.path,
+                    e.strerror or e,
+                )
+            self.warned = True
+        self.saved_at = time.perf_counter()
+
+    def measuring(self, measure: Measure) -> Measure:
+        """``measure``, saving the study first when its last save is SAVE_EVERY_S old."""
+
+        def measured() -> float:
+            if time.perf_counter() - self.saved_at >= SAVE_EVERY_S:
+                self.save()
+            return measure()
+
+        return measured
+
+
+def _earlier_study(out: Path) -> dict[str, Any]:
+    """What the study that resume=true continues measured: lesion.json (interrupted, or
+    complete), else lesion.progress.json (a study a kill stopped)."""
+    for name in ("lesion.json", STUDY_PROGRESS):
+        path = out / name
+        if not path.exists():
+            continue
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise ConfigError(
+                f"resume=true: {path} cannot be read ({e}): give this study a folder of its own"
+            ) from None
+    raise ConfigError(
+        f"resume=true continues a study, and {out} holds none (no lesion.json or "
+        f"{STUDY_PROGRESS}): give its folder, hydra.run.dir=<the study's folder>, as in its log"
+    )
+
+
+def _continued(earlier: dict[str, Any], fresh: dict[str, Any], out: Path) -> dict[str, Any]:
+    """The earlier study's results, which this one completes, once it is known to be the same
+    study: the same checkpoint, data and settings (resume aside)."""
+    now = json.loads(json.dumps(jsonable(fresh)))
+    then = earlier.get("settings", {})
+    pairs = [
+        ("the checkpoint", earlier.get("checkpoint"), now["checkpoint"]),
+        ("the data", then.get("data"), now["settings"]["data"]),
+        ("the test images", then.get("test_images"), now["settings"]["test_images"]),
+        ("the device", then.get("device"), now["settings"]["device"]),
+    ]
+    config_then = flatten_keys({**then.get("config", {}), "resume": None})
+    config_now = flatten_keys({**now["settings"]["config"], "resume": None})
+    pairs += [
+        (key, config_then.get(key), config_now.get(key))
+        for key in sorted(config_then.keys() | config_now.keys())
+    ]
+    if differs := [f"{what}: {a!r} then, {b!r} now" for what, a, b in pairs if a != b]:
+        raise ConfigError(
+            f"resume=true: the study in {out} was made with other settings ({'; '.join(differs)}):"
+            " continue it with its own, or give this study a folder of its own"
+        )
+    results = copy.deepcopy(earlier)  # the folder's, as read: compared once the lock is held
+    stop = results.pop("interrupted", None)
+    results["status"] = "completed"
+    results["settings"].setdefault("resumed", []).append(
+        {
+            "command": fresh["settings"]["command"],
+            "after": f"{stop['signal']} during {stop['during']}" if stop else "a stop unsaid",
+        }
+    )
+    log.info(
+        "continuing the study in %s (after %s)", out, results["settings"]["resumed"][-1]["after"]
+    )
+    return results
 
 
 def _check_study(cfg: DictConfig, model: NormalizedNet, data: DeviceData) -> None:
@@ -1031,7 +1179,7 @@ def _random_part(
     section = results["random"] = {
         "candidates": candidates,
         "include_downsampling": opts.include_downsampling,
-        "per_k": [],
+        "per_k": results.get("random", {}).get("per_k", []),  # a continued study's, or none
     }
     if not candidates:
         section["skipped"] = (
@@ -1051,7 +1199,10 @@ def _swap_part(
 ) -> None:
     """results["swap"], filled k by k."""
     groups = swap_groups(model)
-    section = results["swap"] = {"groups": groups, "per_k": []}
+    section = results["swap"] = {
+        "groups": groups,
+        "per_k": results.get("swap", {}).get("per_k", []),
+    }
     if not groups:
         section["skipped"] = (
             f"no two neighbouring units of one stage in this {len(model.units)}-unit net "
@@ -1071,9 +1222,9 @@ def _swap_part(
         log.info("swap: skipped: %s", note)
 
 
-def _check_output_folder(out: Path) -> None:
+def _check_output_folder(out: Path, resume: bool) -> None:
     """Never write over a study's or a training run's files (``study_folder_problem``)."""
-    if problem := study_folder_problem(out):
+    if problem := study_folder_problem(out, resume):
         raise ConfigError(problem)
 
 

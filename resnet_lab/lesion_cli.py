@@ -17,6 +17,7 @@ from resnet_lab.command_line import (
     end_quietly_when_the_reader_stops,
     existing_run_dir,
     outputs_root,
+    resumes,
     unknown_keys,
 )
 from resnet_lab.lesion_config import LesionRunCfg, unknown_settings_message
@@ -47,9 +48,9 @@ def _bare_word_problem(args: list[str]) -> str | None:
 
 
 def _a_folder_a_study_may_not_use(args: list[str]) -> str | None:
-    """hydra.run.dir naming a study's or a training run's folder."""
+    """hydra.run.dir naming a training run's folder, or a study's without resume=true."""
     folder = existing_run_dir(args)
-    return study_folder_problem(folder) if folder else None
+    return study_folder_problem(folder, resumes(args)) if folder else None
 
 
 def command() -> None:

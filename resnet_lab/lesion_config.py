@@ -63,6 +63,9 @@ class LesionRunCfg:
     trainer: LesionTrainerCfg = field(default_factory=LesionTrainerCfg)
     lesion: LesionCfg = field(default_factory=LesionCfg)
     seed: int = 0  # one random stream each for deletions, swaps and paths
+    # continue the study in hydra.run.dir that a signal or a kill stopped, measuring only what
+    # it had not (its settings and checkpoint must be the same)
+    resume: bool = False
 
 
 def register_lesion_configs() -> None:

@@ -472,24 +472,38 @@ def enclosing_run(folder: Path) -> Path | None:
     return next((p for p in folder.resolve().parents if holds_a_run(p)), None)
 
 
+STUDY_PROGRESS = "lesion.progress.json"  # what a study measured so far, while it runs
+STUDY_RECORDS = ("lesion.json", STUDY_PROGRESS)
+
+
 def held_record(folder: Path) -> str | None:
     """What a study's or a run's folder holds that a new output must not be written beside:
-    ``lesion.json``, ``result.json`` or ``ckpt`` (the first found)."""
-    return next((n for n in ("lesion.json", "result.json", "ckpt") if (folder / n).exists()), None)
+    ``lesion.json``, ``lesion.progress.json`` (a study a kill stopped), ``result.json`` or
+    ``ckpt`` (the first found)."""
+    names = (*STUDY_RECORDS, "result.json", "ckpt")
+    return next((name for name in names if (folder / name).exists()), None)
 
 
-def study_folder_problem(out: Path) -> str | None:
-    """Why a lesion study may not write into ``out``, if it may not: a file, or a study's or a
-    training run's folder (the old plots would stay beside the new lesion.json, and TensorBoard
-    would show both as one)."""
+def study_folder_problem(out: Path, resume: bool = False) -> str | None:
+    """Why a lesion study may not write into ``out``, if it may not: a file, a training run's
+    folder, or a study's (the old plots would stay beside the new lesion.json, and TensorBoard
+    would show both as one), unless ``resume`` continues that study."""
     if out.exists() and not out.is_dir():
         return f"{out} is a file, not a folder: give the study a folder"
-    if held := held_record(out):
-        what = "a lesion study" if held == "lesion.json" else "a training run"
+    held = held_record(out)
+    own = "give the study a folder of its own (hydra.run.dir=..., or none for a new dated one)"
+    if held == "lesion.json" and not resume:
         return (
-            f"{out} already holds {what} ({held}): give the study a folder of its own "
-            "(hydra.run.dir=..., or none for a new dated one)"
+            f"{out} already holds a lesion study (lesion.json): {own}; resume=true continues it "
+            "if it was interrupted"
         )
+    if held == STUDY_PROGRESS and not resume:
+        return (
+            f"{out} holds a lesion study that stopped before its end (lesion.progress.json, "
+            f"what it measured): resume=true continues it; or {own}"
+        )
+    if held in ("result.json", "ckpt"):
+        return f"{out} already holds a training run ({held}): {own}"
     return None
 
 
@@ -505,9 +519,9 @@ def run_folder_problem(run_dir: Path, key: str, sweep: bool) -> str | None:
             f"{key}={run_dir} is a run's checkpoint folder: give the run folder, "
             f"{key}={run_dir.parent}"
         )
-    if (run_dir / "lesion.json").exists():  # resnet-lab-lesion refuses a run's folder alike
-        return (
-            f"{key}={run_dir} holds a lesion study (lesion.json): give the run a folder of its "
+    if study := next((n for n in STUDY_RECORDS if (run_dir / n).exists()), None):
+        return (  # resnet-lab-lesion refuses a run's folder alike
+            f"{key}={run_dir} holds a lesion study ({study}): give the run a folder of its "
             "own (or none for a new dated one)"
         )
     if outer := enclosing_run(run_dir):

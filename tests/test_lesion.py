@@ -669,7 +669,8 @@ def test_a_study_that_cannot_write_its_files_leaves_its_folder_free(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """lesion.json, written first, marked the folder a study's (a later study refused there)
-    beside plots and events never written; a full disk was a trace."""
+    beside plots and events never written; a full disk was a trace. What the study measured is
+    kept (lesion.progress.json), and continued with resume=true, not measured again."""
     import errno
 
     run_dir = save_run(tmp_path / "run", "model.depth=8")
@@ -694,18 +695,26 @@ def test_a_study_that_cannot_write_its_files_leaves_its_folder_free(
     with pytest.raises(UserError) as refused:
         run(cfg, out)
     assert str(refused.value) == (
-        f"cannot write the study into {out} (No space left on device): make room, or give "
-        "another hydra.run.dir, and run it again"
+        f"cannot write the study into {out} (No space left on device): make room, and run the "
+        "same command with resume=true (what it measured is in lesion.progress.json)"
     )
     assert not (out / "lesion.json").exists() and (out / "lesion_single.png").exists()
+    measured = json.loads((out / "lesion.progress.json").read_text())
+    assert measured["status"] == "running" and len(measured["single"]) == 3
     monkeypatch.undo()
-    # the same folder again (not refused): what the unfinished study left goes, its events
+    with pytest.raises(ConfigError, match=r"stopped before its end .* resume=true continues it"):
+        run(cfg, out)
+    # the same folder with resume=true: what the unfinished study left goes, its events
     # (TensorBoard showed both studies as one) and a plot of a part this study has not
     (out / "lesion_random.png").write_bytes(b"")
     foreign = out / "events.out.tfevents.1.host.1.0"  # not a study's: kept
     foreign.write_bytes(b"")
     (left,) = out.glob("events.out.tfevents.*.lesion")
-    assert run(cfg, out)["status"] == "completed"
+    monkeypatch.setattr(lesion, "lesioned", None)  # nothing is measured again
+    cfg.resume = True
+    done = run(cfg, out)
+    assert done["status"] == "completed" and done["single"] == measured["single"]
+    assert not (out / "lesion.progress.json").exists()  # lesion.json holds all of it
     (events,) = out.glob("events.out.tfevents.*.lesion")
     assert events != left and foreign.exists() and not (out / "lesion_random.png").exists()
     assert (out / "lesion.json").exists() and not list(out.glob(".*.tmp-*"))
@@ -805,7 +814,7 @@ def test_lesion_command_line(tmp_path: Path) -> None:
     """The real command: Hydra overrides, outputs in hydra.run.dir, its config saved there."""
     run_dir = save_run(tmp_path / "run", "model.depth=8", trained_steps=1)
     out = tmp_path / "out"
-    done = lesion_command(
+    study = [
         f"checkpoint={run_dir}",
         "data.limit=8",
         "trainer.eval_batch_size=8",
@@ -814,8 +823,8 @@ def test_lesion_command_line(tmp_path: Path) -> None:
         "lesion.samples=1",
         "lesion.experiments=[single,random]",
         f"hydra.run.dir={out}",
-        cwd=tmp_path,
-    )
+    ]
+    done = lesion_command(*study, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads((out / "lesion.json").read_text())
     assert set(results) >= {"single", "random"} and "swap" not in results
@@ -837,14 +846,20 @@ def test_lesion_command_line(tmp_path: Path) -> None:
         before = sorted(folder.rglob("*"))
         again = lesion_command(f"checkpoint={out}", f"hydra.run.dir={folder}", cwd=tmp_path)
         assert again.returncode == 2, again.stdout + again.stderr
+        way_on = "; resume=true continues it if it was interrupted" if folder == out else ""
         assert again.stderr == (
             f"resnet-lab-lesion: error: {folder} already holds {what}: give the study a folder "
-            "of its own (hydra.run.dir=..., or none for a new dated one)\n"
+            f"of its own (hydra.run.dir=..., or none for a new dated one){way_on}\n"
         )
         assert sorted(folder.rglob("*")) == before
     assert OmegaConf.load(record) == saved
     assert json.loads((out / "lesion.json").read_text()) == results
     assert not list(run_dir.glob("lesion*")) and not list(run_dir.glob("events.out.*"))
+    # resume=true passes the check before Hydra: a complete study has nothing to continue
+    again = lesion_command(*study, "resume=true", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"the study in {out} is complete (lesion.json): nothing to continue" in again.stdout
+    assert json.loads((out / "lesion.json").read_text()) == results
 
 
 def test_an_interrupted_study_keeps_what_it_finished(
@@ -885,11 +900,79 @@ def test_an_interrupted_study_keeps_what_it_finished(
     assert len(saved["single"]) == 3 and len(saved["random"]["per_k"]) == 1
     assert "swap" not in saved
     assert "**Interrupted by SIGTERM during random deletions" in (out / "lesion.md").read_text()
-    # the way on: the same folder is refused (a study's folder is not written over)
-    assert "run the command again for the whole study (into a new folder" in str(e.value)
-    assert "run the command again, into a new folder, for the whole study" in (
+    # the way on: the same command with resume=true, which measures only what is missing
+    assert f"the same command with resume=true hydra.run.dir={out} continues it" in str(e.value)
+    assert "the same command with resume=true, into this folder, continues it" in (
         (out / "lesion.md").read_text()
     )
+    monkeypatch.undo()
+    cfg.resume = True
+    done = run(cfg, out)
+    assert done["status"] == "completed" and "interrupted" not in done
+    assert done["single"] == saved["single"] and done["random"] == saved["random"]
+    assert lesion.skip_note(done["swap"])  # measured now: nothing to swap in a ResNet-8
+    assert done["settings"]["resumed"] == [
+        {"command": None, "after": "SIGTERM during random deletions"}
+    ]
+    assert json.loads((out / "lesion.json").read_text())["status"] == "completed"
+    assert "Interrupted" not in (out / "lesion.md").read_text()
+    assert run(cfg, out) == done  # complete: nothing to continue
+
+
+def test_a_killed_study_continues_where_it_was_with_the_same_draws(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGKILL or an out-of-memory kill lost every measurement (kept in memory until the end):
+    lesion.progress.json keeps them, and resume=true continues, drawing the finished k again
+    so that the rest are those an unbroken study draws."""
+    run_dir = save_run(tmp_path / "run", "model.depth=14")
+    settings = [
+        f"checkpoint={run_dir}",
+        "data.limit=8",
+        "trainer.device=cpu",
+        "lesion.max_k=3",
+        "lesion.samples=2",
+        "lesion.experiments=[single,random,swap]",
+    ]
+    whole = run(compose_lesion_config(settings), tmp_path / "whole")
+
+    class Killed(BaseException):
+        """Stands for a kill: nothing catches it, nothing is written after it."""
+
+    measured = lesion.random_deletions
+
+    def killed_in_k2(model: Any, measure: Any, *args: Any, **kwargs: Any) -> Any:
+        def dies_in_k2() -> float:
+            error = measure()  # saves first (SAVE_EVERY_S = 0)
+            if len(kwargs["into"]) == 1:  # k = 1 finished and saved, k = 2 begun
+                raise Killed
+            return error
+
+        return measured(model, dies_in_k2, *args, **kwargs)
+
+    monkeypatch.setattr(lesion, "SAVE_EVERY_S", 0.0)
+    monkeypatch.setattr(lesion, "random_deletions", killed_in_k2)
+    out = tmp_path / "out"
+    cfg = compose_lesion_config(settings)
+    with pytest.raises(Killed):
+        run(cfg, out)
+    monkeypatch.undo()
+    assert not (out / "lesion.json").exists()
+    kept = json.loads((out / "lesion.progress.json").read_text())
+    assert [r["k"] for r in kept["random"]["per_k"]] == [1] and "swap" not in kept
+    # another checkpoint, other settings: another study, refused
+    with pytest.raises(ConfigError, match=r"lesion.samples: 2 then, 3 now"):
+        run(compose_lesion_config([*settings, "lesion.samples=3", "resume=true"]), out)
+    other = save_run(tmp_path / "other", "model.depth=14", "seed=1")
+    with pytest.raises(ConfigError, match=r"other settings \(the checkpoint: "):
+        run(compose_lesion_config([*settings, f"checkpoint={other}", "resume=true"]), out)
+    with pytest.raises(ConfigError, match=r"resume=true continues a study, and .* holds none"):
+        run(compose_lesion_config([*settings, "resume=true"]), tmp_path / "elsewhere")
+    done = run(compose_lesion_config([*settings, "resume=true"]), out)
+    for part in ("baseline", "single", "random", "swap"):
+        assert done[part] == whole[part], part
+    assert done["settings"]["resumed"][0]["after"] == "a stop unsaid"
+    assert not (out / "lesion.progress.json").exists()
 
 
 def test_a_gated_net_of_a_limited_run_is_studied_with_its_caveats(
@@ -1218,7 +1301,7 @@ def test_lesion_rejects_keys_added_with_plus(tmp_path: Path) -> None:
         (
             "model.depth=20",
             "unknown setting model.depth: not an option of resnet-lab-lesion "
-            "(top-level keys: checkpoint, data, trainer, lesion, seed); the net comes from",
+            "(top-level keys: checkpoint, data, trainer, lesion, seed, resume); the net comes from",
         ),
         # a group of resnet-lab's: Hydra advised +profile=smoke, a key the study would ignore
         ("profile=smoke", "unknown setting profile: not an option of resnet-lab-lesion"),
