@@ -822,7 +822,12 @@ def _a_choice_not_there(row: Path, args: list[str]) -> str | None:
     defaults = raw.get("defaults") if isinstance(raw, dict) else None
     for entry in defaults if isinstance(defaults, list) else []:
         for key, value in entry.items() if isinstance(entry, dict) else ():
-            words = str(key).split()
+            if not isinstance(key, str):  # Hydra: a bare AssertionError
+                return (
+                    f"experiment file {row}, defaults: {key}: {value}: an entry names a group, "
+                    "e.g. override /data: cifar100"
+                )
+            words = key.split()
             group = words[-1].partition("@")[0]
             if "optional" in words or not group.startswith("/") or group.startswith("/hydra"):
                 continue

@@ -245,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     add_common_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    received: list[signal.Signals] = []  # a signal as the handler is set: no list yet
     try:
         with stopping.signals_interrupt() as received:
             device = resolve_device(args.device, option="--device")

@@ -420,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry point; user mistakes print one line and return 2."""
     args = _parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    received: list[signal.Signals] = []  # a signal as the handler is set: no list yet
     try:
         with stopping.signals_interrupt() as received:
             out = run(args)

@@ -1243,6 +1243,7 @@ def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     out = Path(hydra_cfg.runtime.output_dir)
     command = shlex.join(["resnet-lab-lesion", *sys.argv[1:]])
+    early: list[signal.Signals] = []  # a signal as the handler is set: no list yet
     try:
         with stopping.signals_interrupt() as early:  # the study takes them over once it begins
             run(cfg, out, command)

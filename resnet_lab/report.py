@@ -269,7 +269,7 @@ def _row_classes(
             return int(explicit)
         for choice in row.get("defaults") or []:
             for key, name in choice.items() if isinstance(choice, DictConfig) else ():
-                if key.removeprefix("override").strip().strip("/") == "data":
+                if str(key).removeprefix("override").strip().strip("/") == "data":
                     return _group_classes(path, str(name), config_dirs)
     except (ValueError, OmegaConfBaseException) as exc:  # e.g. num_classes: abc, or ${...}
         first = str(exc).strip().splitlines()[0]

@@ -13,6 +13,7 @@ import threading
 import venv
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import REPO, TINY_RUN, run_cli
@@ -2149,3 +2150,27 @@ def test_what_the_new_checks_must_not_refuse(
             check_command_line(args, "resnet-lab", True)
         err = capsys.readouterr().err
         assert said in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("tool", ["evaluate", "gates"])
+def test_a_signal_as_a_tool_takes_the_signals_over_is_told_not_a_trace(
+    tool: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A signal between the handler's setting and the ``with`` binding its list ended
+    resnet-lab-eval and -gates with an UnboundLocalError trace."""
+    import importlib
+
+    from resnet_lab import stopping
+
+    handing_over = stopping._stop_signals_to
+
+    @contextlib.contextmanager
+    def signal_at_once(*args: Any, **kwargs: Any) -> Iterator[None]:
+        with handing_over(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGINT)  # the handler raises here, before the yield
+            yield
+
+    monkeypatch.setattr(stopping, "_stop_signals_to", signal_at_once)
+    main = importlib.import_module(f"resnet_lab.{tool}").main
+    assert main(["/nonexistent"]) == 128 + signal.SIGINT
+    assert "interrupted by SIGINT" in capsys.readouterr().err

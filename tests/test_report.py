@@ -735,6 +735,14 @@ def test_a_cifar100_row_fails_at_chance_not_at_20_percent(tmp_path: Path) -> Non
         match=r"c.yaml, defaults: override /data: nodata: there is no data/nodata",
     ):
         report._own_experiments(own, [])
+    (own / "experiment" / "mine" / "c.yaml").write_text(  # a key no group: traces, here and
+        "# @package _global_\ndefaults:\n  - 1: cifar100\nexperiment:\n  name: c\n"  # in Hydra
+    )
+    with pytest.raises(
+        report.ConfigError,
+        match=r"c.yaml, defaults: 1: cifar100: an entry names a group, e.g. override /data: ",
+    ):
+        report._own_experiments(own, [])
     (own / "experiment" / "mine" / "c.yaml").write_text(
         "# @package _global_\ndata:\n  num_classes: abc\nexperiment:\n  name: c\n"
     )

@@ -170,6 +170,13 @@ def test_a_grouped_bn_from_a_trained_state_equals_the_groups_apart_and_evaluates
     grouped = group_batch_norms(torch.nn.Sequential(copy.deepcopy(trained)), 8)[0].eval()
     x = torch.randn(16, 3, 5, 5)
     torch.testing.assert_close(grouped(x), trained(x))
+    for unfit in (  # a BN without running statistics failed in its first step
+        torch.nn.BatchNorm2d(3, track_running_stats=False),
+        torch.nn.BatchNorm2d(3, affine=False),
+        torch.nn.BatchNorm2d(3, momentum=None),
+    ):
+        with pytest.raises(ValueError, match="only affine BN with a momentum and running"):
+            group_batch_norms(torch.nn.Sequential(unfit), 4)
 
 
 def test_every_hparam_a_run_writes_is_a_column_of_its_type() -> None:

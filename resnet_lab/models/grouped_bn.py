@@ -62,8 +62,11 @@ def group_batch_norms(model: nn.Module, group: int) -> nn.Module:
     for module in list(model.modules()):
         for name, child in module.named_children():
             if type(child) is nn.BatchNorm2d:
-                if not child.affine or child.momentum is None:
-                    raise ValueError(f"{name}: only affine BN with a momentum can be grouped")
+                if not child.affine or child.momentum is None or not child.track_running_stats:
+                    raise ValueError(
+                        f"{name}: only affine BN with a momentum and running statistics can be "
+                        "grouped"
+                    )
                 grouped = GroupedBatchNorm2d(
                     child.num_features,
                     group,
