@@ -68,7 +68,7 @@ def evaluate(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> floa
     return 100.0 * int(wrong) / total
 
 
-def _saved_data(loaded: LoadedCheckpoint) -> dict[str, Any]:
+def saved_data(loaded: LoadedCheckpoint) -> dict[str, Any]:
     """The data settings a checkpoint was trained with (CIFAR defaults for a peer net)."""
     if loaded.kind == "resnet-lab":
         return dict(loaded.state["config"].get("data", {}))
@@ -81,7 +81,7 @@ def attach(loaded: LoadedCheckpoint, data: DeviceData, device: torch.device) -> 
     """The trained net (eval mode, channels-last, on ``device``) normalising its input as it was
     trained to: resnet-lab nets with the statistics of the training images of ``data`` they
     used."""
-    saved = _saved_data(loaded)
+    saved = saved_data(loaded)
     if saved.get("num_classes", data.num_classes) != data.num_classes:
         raise ConfigError(
             f"{loaded.path} has {saved['num_classes']} classes, the data {data.num_classes}"
@@ -102,7 +102,7 @@ def prepare(
     checkpoint's, or computed for an earlier lab's; BN re-estimation) and the test set,
     whatever split the run trained on."""
     loaded = read_checkpoint(checkpoint, "cpu")
-    data = load_data(data_config(_saved_data(loaded), data_root, split="full", limit=None), device)
+    data = load_data(data_config(saved_data(loaded), data_root, split="full", limit=None), device)
     return attach(loaded, data, device), data
 
 

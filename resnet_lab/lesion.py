@@ -77,6 +77,7 @@ from resnet_lab.evaluate import (
     limit_note,
     prepare,
     run_notes,
+    saved_data,
     unfinished,
     unused_root_note,
     without_download,
@@ -85,7 +86,7 @@ from resnet_lab.lesion_config import EXPERIMENTS, LesionRunCfg, unknown_settings
 from resnet_lab.models import ResNet
 from resnet_lab.models.shortcuts import IdentityShortcut
 from resnet_lab.paths import path_study, paths_markdown, plot_paths
-from resnet_lab.pretrained import NormalizedNet, read_checkpoint
+from resnet_lab.pretrained import NormalizedNet, OtherTrainingImages, read_checkpoint
 from resnet_lab.run_folder import (
     STUDY_PROGRESS,
     RunLock,
@@ -813,16 +814,26 @@ def check_config(cfg: DictConfig) -> None:
 def _plain_net(
     path: str, model: NormalizedNet, data: DeviceData, device: torch.device
 ) -> NormalizedNet:
-    """The plain net of ``lesion.plain``, once it is a plain ResNet trained on the net's data."""
-    plain = attach(read_checkpoint(path), data, device)
+    """The plain net of ``lesion.plain``, once it is a plain ResNet trained on the net's data
+    (told before its statistics are checked against the net's data, which would advise the
+    net's data.root)."""
+    loaded = read_checkpoint(path)
+    if (trained_on := saved_data(loaded).get("name")) != model.info["trained_on"]:
+        raise ConfigError(
+            f"lesion.plain={path} was trained on {trained_on}, the net on "
+            f"{model.info['trained_on']}: compare nets trained on the same data"
+        )
+    try:
+        plain = attach(loaded, data, device)
+    except OtherTrainingImages:
+        raise ConfigError(
+            f"lesion.plain={path} was trained on other {trained_on} images than the net (their "
+            "mean differs from the one its checkpoint saved): compare nets trained on the same "
+            "data"
+        ) from None
     if not isinstance(plain.net, ResNet):
         raise ConfigError(
             f"lesion.plain={path}: lesion studies need a ResNet ({plain.info['net']})"
-        )
-    if plain.info["trained_on"] != model.info["trained_on"]:
-        raise ConfigError(
-            f"lesion.plain={path} was trained on {plain.info['trained_on']}, the net on "
-            f"{model.info['trained_on']}: compare nets trained on the same data"
         )
     if any(unit.shortcut.carries_input for unit in plain.net.units):
         raise ConfigError(

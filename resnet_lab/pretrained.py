@@ -354,6 +354,10 @@ def saved_statistics(loaded: LoadedCheckpoint) -> tuple[Tensor, Tensor | None] |
     return mean.float().cpu(), None if std is None else std.float().cpu()
 
 
+class OtherTrainingImages(ConfigError):
+    """Training images whose statistics are not those a checkpoint saved: another run's data."""
+
+
 def check_statistics(
     loaded: LoadedCheckpoint, mean: Tensor, std: Tensor | None, source: str
 ) -> None:
@@ -367,7 +371,7 @@ def check_statistics(
         std is None or torch.equal(saved[1], std.float().cpu())
     )
     if not (same_std and torch.equal(saved[0], mean.float().cpu())):
-        raise ConfigError(
+        raise OtherTrainingImages(
             f"{loaded.path}: the training images in {source} are not those its run trained on "
             "(their mean differs from the one its checkpoint saved): give the run's data with "
             "data.root=DIR"
