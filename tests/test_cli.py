@@ -2003,13 +2003,30 @@ def test_every_single_run_command_of_the_readme_is_accepted() -> None:
         check_known_keys(compose_config(args))
 
 
+def _refusal(
+    check: Callable[[Any, Any], None], config_dir: Path, fine: list[list[str]], wrong: list[str]
+) -> str:
+    """``check`` (of resnet-lab's composed config and Hydra's) passes the configs composed with
+    each of ``fine`` beside ``config_dir``'s files, and refuses ``wrong``'s: its message."""
+    from hydra import compose, initialize_config_dir
+
+    from resnet_lab.config import CONF_DIR
+
+    search = f"hydra.searchpath=[file://{config_dir}]"
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        for overrides in fine:
+            cfg = compose("config", [search, *overrides], return_hydra_config=True)
+            check(cfg, cfg.hydra)
+        cfg = compose("config", [search, *wrong], return_hydra_config=True)
+        with pytest.raises(UserError) as refused:
+            check(cfg, cfg.hydra)
+    return str(refused.value)
+
+
 def test_a_row_whose_name_is_not_its_path_is_refused(tmp_path: Path) -> None:
     """The report finds a row's runs by experiment.name: a row of one's own named otherwise
     trained, and was reported as another row, or none."""
-    from hydra import compose, initialize_config_dir
-
     from resnet_lab.cli import _check_row_name
-    from resnet_lab.config import CONF_DIR
 
     rows = tmp_path / "experiment" / "ours"
     rows.mkdir(parents=True)
@@ -2021,21 +2038,14 @@ def test_a_row_whose_name_is_not_its_path_is_refused(tmp_path: Path) -> None:
         "# @package _global_\ndefaults:\n  - /experiment/table1: gate_b6\nexperiment:\n"
         "  name: ours/on_gate\nshortcut:\n  gate_bias: -3\n"
     )
-    search = f"hydra.searchpath=[file://{tmp_path}]"
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        for row in (
-            ["+experiment=ours/good"],
-            ["+experiment/ours=good"],
-            ["+experiment=table1/dropout"],
-            ["+experiment=ours/on_gate"],
-            ["+experiment=table1/dropout", "experiment.name=mine"],  # the user's to give
-        ):
-            cfg = compose("config", [search, *row], return_hydra_config=True)
-            _check_row_name(cfg, cfg.hydra)
-        cfg = compose("config", [search, "+experiment=ours/bad"], return_hydra_config=True)
-        with pytest.raises(UserError) as refused:
-            _check_row_name(cfg, cfg.hydra)
-    assert str(refused.value) == (
+    fine = [
+        ["+experiment=ours/good"],
+        ["+experiment/ours=good"],
+        ["+experiment=table1/dropout"],
+        ["+experiment=ours/on_gate"],
+        ["+experiment=table1/dropout", "experiment.name=mine"],  # the user's to give
+    ]
+    assert _refusal(_check_row_name, tmp_path, fine, ["+experiment=ours/bad"]) == (
         "the row experiment/ours/bad.yaml names itself experiment.name=ours/other: a row's name "
         "is its path, ours/bad; correct the file"
     )
@@ -2044,23 +2054,13 @@ def test_a_row_whose_name_is_not_its_path_is_refused(tmp_path: Path) -> None:
 def test_a_profile_that_does_not_name_itself_is_refused(tmp_path: Path) -> None:
     """The report keeps runs of one profile apart by the name a run records: a profile of one's
     own that said ``profile: paper`` had its runs reported as the papers' recipe."""
-    from hydra import compose, initialize_config_dir
-
     from resnet_lab.cli import _check_profile_name
-    from resnet_lab.config import CONF_DIR
 
     (tmp_path / "profile").mkdir()
     (tmp_path / "profile" / "quick.yaml").write_text("# @package _global_\nprofile: quick\n")
     (tmp_path / "profile" / "copied.yaml").write_text("# @package _global_\nprofile: paper\n")
-    search = f"hydra.searchpath=[file://{tmp_path}]"
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        for chosen in ([], ["profile=smoke"], ["profile=quick"]):
-            cfg = compose("config", [search, *chosen], return_hydra_config=True)
-            _check_profile_name(cfg, cfg.hydra)
-        cfg = compose("config", [search, "profile=copied"], return_hydra_config=True)
-        with pytest.raises(UserError) as refused:
-            _check_profile_name(cfg, cfg.hydra)
-    assert str(refused.value) == (
+    fine = [[], ["profile=smoke"], ["profile=quick"]]
+    assert _refusal(_check_profile_name, tmp_path, fine, ["profile=copied"]) == (
         "the profile file profile/copied.yaml sets profile: paper: a profile names itself, "
         "profile: copied; correct the file"
     )
