@@ -949,7 +949,7 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
     _check_output_folder(out, cfg.resume)  # before the checkpoint and data are read
     check_config(cfg)
     earlier = _earlier_study(out) if cfg.resume else None
-    if earlier is not None and earlier["status"] == "completed":
+    if earlier is not None and earlier.get("status") == "completed":
         log.info("the study in %s is complete (lesion.json): nothing to continue", out)
         return earlier
     opts, batch_size, seed = cfg.lesion, cfg.trainer.eval_batch_size, cfg.seed
