@@ -20,6 +20,7 @@ import csv
 import io
 import json
 import math
+import os
 import shlex
 import statistics
 import sys
@@ -424,7 +425,7 @@ def find_runs(roots: Sequence[Path]) -> tuple[list[Run], list[str]]:
     """Every readable run below the roots, and one problem line per unreadable result.json."""
     runs, problems = [], []
     for root in roots:
-        for path in sorted(root.rglob("result.json")):
+        for path in _result_files(root):
             rel = path.parent.relative_to(root).as_posix()
             if rel == ".":  # --results is the run's own folder
                 label = root.as_posix() if len(roots) > 1 else root.resolve().name
@@ -437,6 +438,23 @@ def find_runs(roots: Sequence[Path]) -> tuple[list[Run], list[str]]:
                 if (stand_in := _unreadable_run(path.parent, label)) is not None:
                     runs.append(stand_in)
     return runs, problems
+
+
+def _result_files(root: Path) -> list[Path]:
+    """Every result.json below ``root``, through linked folders too (a table assembled from
+    links to runs was reported empty), each folder read once (a link to a folder above it would
+    loop)."""
+    found, seen = [], set()
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders.clear()
+            continue
+        seen.add(real)
+        subfolders.sort()  # the order runs are read in, whatever the file system's
+        if "result.json" in files:
+            found.append(Path(folder) / "result.json")
+    return sorted(found)
 
 
 def _unreadable_run(run_dir: Path, label: str) -> Run | None:

@@ -609,6 +609,23 @@ def test_a_row_without_a_published_figure_is_reported_as_such(
     assert "## My rows" in (results / "report.md").read_text()
 
 
+def test_runs_in_linked_folders_are_found_once(tmp_path: Path) -> None:
+    """A table assembled from links to run folders (a user's selection of runs) was reported
+    empty: the search did not enter linked folders. A link to a folder above loops no more."""
+    write_seeds(tmp_path / "runs", "table1/original", [7.0, 8.0, 9.0])
+    table = tmp_path / "table"
+    table.mkdir()
+    for seed in range(3):
+        (table / f"seed{seed}").symlink_to(
+            tmp_path / "runs" / "multirun" / "table1_original" / str(seed)
+        )
+    (table / "loop").symlink_to(tmp_path)  # every run once more, and the table's folder itself
+    row = _row(table, "table1/original", seeds=3)
+    assert (row.n, row.median) == (3, 8.0)
+    runs, _ = report.find_runs([table])
+    assert len(runs) == 3  # each read once, through the link or the loop
+
+
 def _row(root: Path, name: str, seeds: int = 5, **changes: str) -> report.RowResult:
     """The report's row for experiment ``name`` over every run below ``root``, in-process."""
     runs, problems = report.find_runs([root])
