@@ -255,7 +255,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--batch-size", type=positive_int, help="default: the run's trainer.eval_batch_size"
     )
-    parser.add_argument("--data-root", help="where the dataset is, if not the run's data.root")
+    parser.add_argument(
+        "--data-root",
+        help="where the dataset is, if not the run's data.root (where that is no folder here: "
+        "$RESNET_LAB_DATA)",
+    )
     return parser.parse_args(argv)
 
 

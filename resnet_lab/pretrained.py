@@ -16,6 +16,7 @@ images already scaled to [0, 1], shape [N, 3, 32, 32].
 
 from __future__ import annotations
 
+import os
 import pickle
 import re
 import shlex
@@ -319,9 +320,15 @@ def data_config(
     saved: Mapping[str, Any] | None, root: str | None = None, **changes: Any
 ) -> DictConfig:
     """A DataCfg for evaluation: the run's saved data settings (CIFAR-10 defaults for a peer
-    checkpoint), with the data root replaced when given and ``changes`` applied."""
+    checkpoint), with the data root replaced when given, else by $RESNET_LAB_DATA where the
+    run's is no folder here (results copied to another machine: the message of data not found
+    advises the variable), and ``changes`` applied."""
     fields = DataCfg.__dataclass_fields__
     known = {k: v for k, v in (saved or {}).items() if k in fields}
+    saved_root = known.get("root")
+    moved = isinstance(saved_root, str) and not Path(saved_root).is_dir()
+    if root is None and moved and (elsewhere := os.environ.get("RESNET_LAB_DATA")):
+        root = elsewhere
     if root is not None:
         changes["root"] = root
     return OmegaConf.merge(OmegaConf.structured(DataCfg), known, changes)

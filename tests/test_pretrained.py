@@ -401,6 +401,27 @@ def test_eval_tells_its_own_data_flag(tmp_path: Path, capsys: pytest.CaptureFixt
     assert f"use --data-root {tmp_path}" in err and "data.root" not in err
 
 
+def test_a_run_whose_data_moved_is_evaluated_where_resnet_lab_data_says(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Results copied to another machine, the run's data.root no folder there: the tools'
+    message advised RESNET_LAB_DATA, then looked in the run's root again."""
+    from test_data import write_cifar10_bin
+
+    write_cifar10_bin(tmp_path / "here" / "cifar-10-batches-bin")
+    gone = tmp_path / "gone"
+    run = tmp_path / "run"
+    tiny_run(run, "data.name=cifar10", "data.verify=false", f"data.root={gone}")
+    monkeypatch.delenv("RESNET_LAB_DATA", raising=False)
+    assert eval_main([str(run), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert str(gone) in err and "the environment variable RESNET_LAB_DATA" in err
+    monkeypatch.setenv("RESNET_LAB_DATA", str(tmp_path / "here"))
+    assert eval_main([str(run), "--device", "cpu"]) == 0
+    gone.mkdir()  # the run's own root, where it is a folder, comes first
+    assert eval_main([str(run), "--device", "cpu"]) == 2
+
+
 def test_eval_command_stopped_by_a_signal_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
