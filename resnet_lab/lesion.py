@@ -40,6 +40,7 @@ if __name__ == "__main__":  # python -m resnet_lab.lesion: its console script, w
 import bisect
 import copy
 import functools
+import hashlib
 import itertools
 import json
 import logging
@@ -835,6 +836,7 @@ def _plain_net(
         raise ConfigError(
             f"lesion.plain={path}: lesion studies need a ResNet ({plain.info['net']})"
         )
+    plain.info["weights_sha256"] = weights_digest(plain.net)
     if any(unit.shortcut.carries_input for unit in plain.net.units):
         raise ConfigError(
             f"lesion.plain={path} is not a plain net ({plain.info['net']}): its units "
@@ -948,7 +950,8 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
     out = Path(out_dir)
     _check_output_folder(out, cfg.resume)  # before the checkpoint and data are read
     check_config(cfg)
-    earlier = _earlier_study(out) if cfg.resume else None
+    before = _records(out)
+    earlier = _earlier_study(out, cfg) if cfg.resume else None
     if earlier is not None and earlier.get("status") == "completed":
         log.info("the study in %s is complete (lesion.json): nothing to continue", out)
         return earlier
@@ -956,6 +959,7 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
     device = resolve_device(cfg.trainer.device)
     model, data = prepare(cfg.checkpoint, cfg.data.root, device)
     _check_study(cfg, model, data)
+    model.info["weights_sha256"] = weights_digest(model.net)
     limit = cfg.data.limit
     images, labels = data.eval_images[:limit], data.eval_labels[:limit]
 
@@ -975,19 +979,20 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
             "config": OmegaConf.to_container(cfg, resolve=True),
             "command": command,
             "test_images": int(labels.shape[0]),
+            "test_images_sha256": tensors_digest(images, labels),
             "data": data.source,
             "device": str(device),
         },
     }
     if earlier is not None:
-        results = _continued(earlier, results, out)
+        results = _continued(earlier, results, plain, out)
         start -= results["settings"].get("wall_time_s") or 0.0  # the time it took so far
     progress = Progress(out, results, start)
     measure = progress.measuring(make_measure(model, batches, bn_batches))
     # a second study into this folder, while this one runs, is refused (resnet-lab-lesion.lock)
     with RunLock(out, "resnet-lab-lesion", elsewhere="hydra.run.dir=..., hydra.sweep.dir with -m"):
         _check_output_folder(out, cfg.resume)  # a study that finished there while this prepared
-        if cfg.resume and _earlier_study(out) != earlier:
+        if _records(out) != before:
             raise ConfigError(f"the study in {out} went on while this one prepared: run it again")
         parts = _study_parts(
             results, model, data, measure, plain, batches, bn_batches, cfg, progress
@@ -1069,6 +1074,8 @@ class Progress:
         self.warned = False
 
     def save(self) -> None:
+        if "baseline" not in self.results:  # nothing measured yet: a stop leaves no study
+            return
         self.results["settings"]["wall_time_s"] = round(time.perf_counter() - self.start, 1)
         try:
             text = json.dumps(jsonable({**self.results, "status": "running"}), indent=1)
@@ -1094,47 +1101,106 @@ class Progress:
         return measured
 
 
-def _earlier_study(out: Path) -> dict[str, Any]:
-    """What the study that resume=true continues measured: lesion.json (interrupted, or
-    complete), else lesion.progress.json (a study a kill stopped)."""
-    for name in ("lesion.json", STUDY_PROGRESS):
-        path = out / name
-        if not path.exists():
-            continue
-        try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError) as e:
-            raise ConfigError(
-                f"resume=true: {path} cannot be read ({e}): give this study a folder of its own"
-            ) from None
-    raise ConfigError(
-        f"resume=true continues a study, and {out} holds none (no lesion.json or "
-        f"{STUDY_PROGRESS}): give its folder, hydra.run.dir=<the study's folder>, as in its log"
+LOCATIONS = {"path", "newer", "damaged_newer"}  # where a checkpoint lies, and what lies beside it
+MOVABLE = {"resume", "checkpoint", "data.root"}  # settings naming places (lesion.plain: if set)
+
+
+def weights_digest(net: nn.Module) -> str:
+    """What a continued study's net must be, wherever its checkpoint lies now: its weights'."""
+    return tensors_digest(*net.state_dict().values())
+
+
+def tensors_digest(*tensors: Tensor) -> str:
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _earlier_study(out: Path, cfg: DictConfig) -> dict[str, Any] | None:
+    """What the study that resume=true continues measured: lesion.progress.json (a study that
+    went on after its lesion.json said interrupted, or a kill stopped), else lesion.json; None
+    where there is none (a new study starts, as a run with resume=true does). Refused where
+    its settings are not ``cfg``'s (moved files aside)."""
+    paths = [out / STUDY_PROGRESS, out / "lesion.json"]
+    path = next((p for p in paths if p.exists()), None)
+    if path is None:
+        log.warning("resume=true, but %s holds no study: starting a new one", out)
+        return None
+    try:
+        earlier = json.loads(path.read_text())
+        settings = earlier["settings"]
+        then = _compared_settings(settings["config"])
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        raise ConfigError(
+            f"resume=true: {path} cannot be read as a study's record ({type(e).__name__}: {e}): "
+            "give this study a folder of its own"
+        ) from None
+    if isinstance(lesion_json := _readable(out / "lesion.json"), dict) and (
+        lesion_json.get("status") == "completed"  # a kill as its progress file went
+    ):
+        earlier = lesion_json
+    now = _compared_settings(OmegaConf.to_container(cfg, resolve=True))
+    _refuse_differences(
+        out, [(k, then.get(k), now.get(k)) for k in sorted(then.keys() | now.keys())]
+    )
+    return earlier
+
+
+def _compared_settings(config: Any) -> dict[str, Any]:
+    """A study's settings as a continued one must repeat them: not where its files lie now, and
+    of ``lesion.plain`` whether there is one (its net is compared by its weights)."""
+    flat = {k: v for k, v in flatten_keys(config).items() if k not in MOVABLE}
+    if "lesion.plain" in flat:
+        flat["lesion.plain"] = "given" if flat["lesion.plain"] else None
+    return flat
+
+
+def _records(out: Path) -> tuple[str | None, ...]:
+    """A study folder's records as they are now (a continued study checks, once it holds the
+    folder's lock, that no other went on meanwhile)."""
+    return tuple(
+        (out / name).read_text() if (out / name).exists() else None
+        for name in (STUDY_PROGRESS, "lesion.json")
     )
 
 
-def _continued(earlier: dict[str, Any], fresh: dict[str, Any], out: Path) -> dict[str, Any]:
-    """The earlier study's results, which this one completes, once it is known to be the same
-    study: the same checkpoint, data and settings (resume aside)."""
-    now = json.loads(json.dumps(jsonable(fresh)))
-    then = earlier.get("settings", {})
-    pairs = [
-        ("the checkpoint", earlier.get("checkpoint"), now["checkpoint"]),
-        ("the data", then.get("data"), now["settings"]["data"]),
-        ("the test images", then.get("test_images"), now["settings"]["test_images"]),
-        ("the device", then.get("device"), now["settings"]["device"]),
-    ]
-    config_then = flatten_keys({**then.get("config", {}), "resume": None})
-    config_now = flatten_keys({**now["settings"]["config"], "resume": None})
-    pairs += [
-        (key, config_then.get(key), config_now.get(key))
-        for key in sorted(config_then.keys() | config_now.keys())
-    ]
+def _readable(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _refuse_differences(out: Path, pairs: list[tuple[str, Any, Any]]) -> None:
     if differs := [f"{what}: {a!r} then, {b!r} now" for what, a, b in pairs if a != b]:
         raise ConfigError(
             f"resume=true: the study in {out} was made with other settings ({'; '.join(differs)}):"
             " continue it with its own, or give this study a folder of its own"
         )
+
+
+def _continued(
+    earlier: dict[str, Any], fresh: dict[str, Any], plain: NormalizedNet | None, out: Path
+) -> dict[str, Any]:
+    """The earlier study's results, which this one completes, once it is known to be the same
+    study: the same nets (their weights, wherever their checkpoints lie now), test images and
+    device (its settings were compared as it was read)."""
+    now = json.loads(json.dumps(jsonable(fresh)))
+    then = earlier["settings"]
+    nets = [("checkpoint", earlier.get("checkpoint"), now["checkpoint"])]
+    if "plain" in earlier and plain is not None:  # given or not: compared with the settings
+        nets.append(("lesion.plain", earlier["plain"].get("checkpoint"), plain.info))
+    pairs = [
+        (f"{name} {key}", (a or {}).get(key), jsonable(b or {}).get(key))
+        for name, a, b in nets
+        for key in sorted(((a or {}).keys() | (b or {}).keys()) - LOCATIONS)
+    ]
+    pairs += [
+        (key, then.get(key), now["settings"][key])
+        for key in ("test_images", "test_images_sha256", "device")
+    ]
+    _refuse_differences(out, pairs)
     results = copy.deepcopy(earlier)  # the folder's, as read: compared once the lock is held
     stop = results.pop("interrupted", None)
     results["status"] = "completed"

@@ -16,7 +16,9 @@ from resnet_lab.command_line import (
     check_command_line,
     end_quietly_when_the_reader_stops,
     existing_run_dir,
+    is_sweep,
     outputs_root,
+    prints_only,
     resumes,
     unknown_keys,
 )
@@ -53,6 +55,20 @@ def _a_folder_a_study_may_not_use(args: list[str]) -> str | None:
     return study_folder_problem(folder, resumes(args)) if folder else None
 
 
+def _resume_without_its_folder(args: list[str]) -> str | None:
+    """resume=true without the folder of the study (or sweep) it continues: a new dated folder
+    holds none."""
+    if not resumes(args) or prints_only(args):
+        return None
+    key, what = ("hydra.sweep.dir", "sweep") if is_sweep(args) else ("hydra.run.dir", "study")
+    if any(arg.lstrip("+").startswith(f"{key}=") for arg in args):
+        return None
+    return (
+        f"resume=true continues the {what} in {key}, and none was given: add "
+        f"{key}=<the {what}'s folder>, as in its log"
+    )
+
+
 def command() -> None:
     """The ``resnet-lab-lesion`` entry point: the command-line checks (a bare checkpoint path:
     see ``_bare_word_problem``), then the study's Hydra app."""
@@ -66,6 +82,7 @@ def command() -> None:
         _bare_word_problem(args)
         or a_word_that_is_no_override(args)
         or _a_folder_a_study_may_not_use(args)
+        or _resume_without_its_folder(args)
     ):
         print(f"resnet-lab-lesion: error: {problem}", file=sys.stderr)
         sys.exit(2)

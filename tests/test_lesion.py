@@ -11,6 +11,7 @@ import math
 import os
 import random
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -877,6 +878,15 @@ def test_lesion_command_line(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"the study in {out} is complete (lesion.json): nothing to continue" in again.stdout
     assert json.loads((out / "lesion.json").read_text()) == results
+    # resume=true without the folder it continues: a new dated one holds no study
+    for sweep, key in (([], "hydra.run.dir"), (["-m"], "hydra.sweep.dir")):
+        refused = lesion_command(*sweep, *study[:-1], "resume=true", cwd=tmp_path)
+        what = "sweep" if sweep else "study"
+        assert refused.returncode == 2 and refused.stderr == (
+            f"resnet-lab-lesion: error: resume=true continues the {what} in {key}, and none "
+            f"was given: add {key}=<the {what}'s folder>, as in its log\n"
+        )
+    assert not (tmp_path / "lesions").exists()
 
 
 def test_an_interrupted_study_keeps_what_it_finished(
@@ -977,19 +987,77 @@ def test_a_killed_study_continues_where_it_was_with_the_same_draws(
     assert not (out / "lesion.json").exists()
     kept = json.loads((out / "lesion.progress.json").read_text())
     assert [r["k"] for r in kept["random"]["per_k"]] == [1] and "swap" not in kept
-    # another checkpoint, other settings: another study, refused
-    with pytest.raises(ConfigError, match=r"lesion.samples: 2 then, 3 now"):
+    # other settings, another net: another study, refused naming what differs alone
+    with pytest.raises(ConfigError) as refused:
         run(compose_lesion_config([*settings, "lesion.samples=3", "resume=true"]), out)
-    other = save_run(tmp_path / "other", "model.depth=14", "seed=1")
-    with pytest.raises(ConfigError, match=r"other settings \(the checkpoint: "):
+    assert "other settings (lesion.samples: 2 then, 3 now): continue it " in str(refused.value)
+    other = tmp_path / "other"
+    shutil.copytree(run_dir, other)
+    state = torch.load(next((other / "ckpt").glob("*.pt")), weights_only=False)
+    state["model"]["fc.bias"] += 1
+    save_checkpoint(state, other / "ckpt", 1, 1)
+    with pytest.raises(ConfigError, match=r"other settings \(checkpoint weights_sha256: '\w+' "):
         run(compose_lesion_config([*settings, f"checkpoint={other}", "resume=true"]), out)
-    with pytest.raises(ConfigError, match=r"resume=true continues a study, and .* holds none"):
-        run(compose_lesion_config([*settings, "resume=true"]), tmp_path / "elsewhere")
+    # the same net, its run's folder moved (results copied to another machine): continued
+    moved = tmp_path / "moved"
+    run_dir.rename(moved)
+    settings[0] = f"checkpoint={moved}"
     done = run(compose_lesion_config([*settings, "resume=true"]), out)
     for part in ("baseline", "single", "random", "swap"):
         assert done[part] == whole[part], part
     assert done["settings"]["resumed"][0]["after"] == "a stop unsaid"
     assert not (out / "lesion.progress.json").exists()
+    # resume=true where there is no study (a job script passes it always): a new one
+    fresh = run(compose_lesion_config([*settings, "resume=true"]), tmp_path / "fresh")
+    assert fresh["status"] == "completed" and "resumed" not in fresh["settings"]
+
+
+def _record(cfg: Any, status: str, **parts: Any) -> dict[str, Any]:
+    config = OmegaConf.to_container(cfg, resolve=True)
+    return {"status": status, "settings": {"config": config}, **parts}
+
+
+def test_a_continued_study_reads_its_newest_record_and_refuses_a_damaged_one(
+    tmp_path: Path,
+) -> None:
+    """A study interrupted (lesion.json), continued, then killed (lesion.progress.json) went on
+    from lesion.json, measuring again what the progress file held; a progress file of {}, []
+    or null was a traceback, or a new study over the old one."""
+    cfg = compose_lesion_config(["checkpoint=x", "resume=true"])
+    out = tmp_path / "out"
+    out.mkdir()
+    interrupted = _record(cfg, "interrupted", single=[1])
+    newer = _record(cfg, "running", single=[1, 2])
+    (out / "lesion.json").write_text(json.dumps(interrupted))
+    (out / "lesion.progress.json").write_text(json.dumps(newer))
+    assert lesion._earlier_study(out, cfg) == newer
+    done = _record(cfg, "completed", single=[1, 2, 3])  # a kill as its progress file went
+    (out / "lesion.json").write_text(json.dumps(done))
+    assert lesion._earlier_study(out, cfg) == done
+    for damaged in ("{}", "[]", "null", '{"settings": 1}', "{"):
+        (out / "lesion.progress.json").write_text(damaged)
+        with pytest.raises(ConfigError, match=r"lesion.progress.json cannot be read as a study"):
+            lesion._earlier_study(out, cfg)
+    assert lesion._earlier_study(tmp_path, cfg) is None  # none: a new study
+
+
+def test_a_continued_study_compares_the_plain_net_by_its_weights(tmp_path: Path) -> None:
+    """The plain net's checkpoint retrained between the stop and resume=true: the rest of its
+    deletions were measured on another net, in one table; where it lies is no matter."""
+    from types import SimpleNamespace
+
+    cfg = compose_lesion_config(["checkpoint=x", "lesion.plain=p", "resume=true"])
+    net = {"net": "resnet-lab ResNet-8", "path": "/a/ckpt/step_1.pt", "weights_sha256": "1"}
+    plain = {**net, "weights_sha256": "2"}
+    settings = {"test_images": 8, "test_images_sha256": "t", "device": "cpu", "command": None}
+    earlier = _record(cfg, "running", checkpoint=net, plain={"checkpoint": plain, "single": []})
+    earlier["settings"].update(settings)
+    fresh = {"checkpoint": {**net, "path": "/b/ckpt/step_1.pt"}, "settings": settings}
+    moved = SimpleNamespace(info={**plain, "path": "/b/plain.pt", "newer": 3})
+    assert lesion._continued(earlier, fresh, moved, tmp_path)["status"] == "completed"
+    retrained = SimpleNamespace(info={**plain, "weights_sha256": "3"})
+    with pytest.raises(ConfigError, match=r"\(lesion.plain weights_sha256: '2' then, '3' now\)"):
+        lesion._continued(earlier, fresh, retrained, tmp_path)
 
 
 def test_a_gated_net_of_a_limited_run_is_studied_with_its_caveats(
