@@ -272,7 +272,10 @@ class MetricsLog:
         path: Path,
         resume_step: int | None,
         kept_at_resume_step: Callable[[dict[str, Any]], bool] = lambda record: True,
+        log_every: int = 0,
     ) -> None:
+        """``log_every``: the steps between training lines, so that lines missing before the
+        checkpoint (a folder copied while its run trained) are said, not silently a gap."""
         self.path = path
         self.kept_at_resume_step: list[dict[str, Any]] = []  # the records of that step kept
         self.dropped_at_resume_step = False  # one of that step's came after the checkpoint
@@ -296,6 +299,7 @@ class MetricsLog:
                     path,
                     damaged,
                 )
+            _say_a_gap(path, [json.loads(line) for line in kept], resume_step, log_every)
             atomic_write_text(path, "".join(line + "\n" for line in kept))
         elif resume_step is None:
             path.unlink(missing_ok=True)
@@ -315,6 +319,18 @@ class MetricsLog:
     def close(self) -> None:
         """Close the file (the run is over, or stopped)."""
         self._file.close()
+
+
+def _say_a_gap(path: Path, kept: list[dict[str, Any]], resume_step: int, log_every: int) -> None:
+    last = max((r["step"] for r in kept if "train/loss" in r), default=0)
+    if log_every and last < resume_step - log_every:
+        log.warning(
+            "%s ends at step %d, its run's checkpoint is of step %d: the lines between are "
+            "missing (the folder copied while its run trained?), a gap in its curves",
+            path,
+            last,
+            resume_step,
+        )
 
 
 def _line_record(line: str) -> dict[str, Any] | None:

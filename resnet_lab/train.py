@@ -538,7 +538,10 @@ class Trainer:
         from torch.utils.tensorboard import SummaryWriter
 
         self.metrics = MetricsLog(
-            self.run_dir / "metrics.jsonl", resume_step, self._logged_before_checkpoint
+            self.run_dir / "metrics.jsonl",
+            resume_step,
+            self._logged_before_checkpoint,
+            self.cfg.trainer.log_every,
         )
         # TensorBoard hides the events of earlier processes from purge_step on: those a killed
         # run wrote after its checkpoint; those of the checkpoint's step too where metrics.jsonl

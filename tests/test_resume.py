@@ -1158,6 +1158,12 @@ def test_metrics_lines_of_the_resumed_step_are_kept_as_the_checkpoint_says(
     caplog.clear()
     MetricsLog(path, 12).close()
     assert len(path.read_text().splitlines()) == 4 and "damaged" not in caplog.text
+    # lines missing before the checkpoint (a run folder copied while it trained): said
+    path.write_text(text)
+    MetricsLog(path, 12, log_every=2).close()
+    assert "ends at step" not in caplog.text
+    MetricsLog(path, 20, log_every=2).close()
+    assert f"{path} ends at step 12, its run's checkpoint is of step 20: the lines " in caplog.text
 
 
 def test_a_second_signal_of_the_other_kind_stops_at_once_too(
