@@ -303,6 +303,13 @@ class MetricsLog:
             atomic_write_text(path, "".join(line + "\n" for line in kept))
         elif resume_step is None:
             path.unlink(missing_ok=True)
+        elif log_every and resume_step >= log_every:
+            log.warning(
+                "%s is missing: the run's lines before step %d are gone (the folder copied "
+                "without it?), its curves start there",
+                path,
+                resume_step,
+            )
         self._file = open(path, "a")  # noqa: SIM115  (kept open for the run's whole length)
 
     def write(self, record: dict[str, Any]) -> None:

@@ -1164,6 +1164,9 @@ def test_metrics_lines_of_the_resumed_step_are_kept_as_the_checkpoint_says(
     assert "ends at step" not in caplog.text
     MetricsLog(path, 20, log_every=2).close()
     assert f"{path} ends at step 12, its run's checkpoint is of step 20: the lines " in caplog.text
+    path.unlink()
+    MetricsLog(path, 20, log_every=2).close()
+    assert f"{path} is missing: the run's lines before step 20 are gone" in caplog.text
 
 
 def test_a_second_signal_of_the_other_kind_stops_at_once_too(
