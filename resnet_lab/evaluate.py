@@ -220,8 +220,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--data-root",
-        help="folder holding cifar-10-batches-bin/ (default: the run's data.root where it is a "
-        "folder here, else $RESNET_LAB_DATA, else ./data)",
+        help="folder holding cifar-10-batches-bin/ (default: the run's data.root where it holds "
+        "the dataset here, else $RESNET_LAB_DATA; a peer checkpoint: $RESNET_LAB_DATA, else "
+        "./data)",
     )
     parser.add_argument(
         "--limit", type=positive_int, help="use only the first N test images (quick looks)"

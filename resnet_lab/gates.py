@@ -257,8 +257,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--data-root",
-        help="where the dataset is, if not the run's data.root (where that is no folder here: "
-        "$RESNET_LAB_DATA)",
+        help="where the dataset is, if not the run's data.root (where that holds no dataset "
+        "here: $RESNET_LAB_DATA)",
     )
     return parser.parse_args(argv)
 

@@ -25,8 +25,8 @@ EXPERIMENTS = ("single", "random", "swap", "paths")
 class LesionDataCfg:
     """The :class:`resnet_lab.config.DataCfg` keys that apply to a trained net's data."""
 
-    root: str | None = None  # folder holding cifar-10-batches-bin/ (null: the run's data.root,
-    #  else $RESNET_LAB_DATA, else ./data)
+    root: str | None = None  # folder holding cifar-10-batches-bin/ (null: the run's data.root
+    #  where it holds the dataset, else $RESNET_LAB_DATA; a peer checkpoint's: that, else ./data)
     limit: int | None = None  # use only the first N test images (quick looks); null: all
 
 

@@ -42,9 +42,15 @@ from resnet_lab.checkpoint import (
     pending_digest_path,
 )
 from resnet_lab.config import Config, DataCfg
-from resnet_lab.data import NORMALIZATIONS, input_statistics, load_data, train_rows
+from resnet_lab.data import (
+    NORMALIZATIONS,
+    input_statistics,
+    load_data,
+    locate_cifar,
+    train_rows,
+)
 from resnet_lab.device import parse_device
-from resnet_lab.errors import ConfigError
+from resnet_lab.errors import ConfigError, DataError
 from resnet_lab.models import ResNet, build_network, config_as_trained, describe_network
 
 # pytorch_resnet_cifar10 trains on (x / 255 - mean) / std per channel (its ImageNet constants).
@@ -321,17 +327,28 @@ def data_config(
 ) -> DictConfig:
     """A DataCfg for evaluation: the run's saved data settings (CIFAR-10 defaults for a peer
     checkpoint), with the data root replaced when given, else by $RESNET_LAB_DATA where the
-    run's is no folder here (results copied to another machine: the message of data not found
-    advises the variable), and ``changes`` applied."""
+    run's holds no dataset here (results copied to another machine: the message of data not
+    found advises the variable), and ``changes`` applied."""
     fields = DataCfg.__dataclass_fields__
     known = {k: v for k, v in (saved or {}).items() if k in fields}
-    saved_root = known.get("root")
-    moved = isinstance(saved_root, str) and not Path(saved_root).is_dir()
-    if root is None and moved and (elsewhere := os.environ.get("RESNET_LAB_DATA")):
-        root = elsewhere
     if root is not None:
         changes["root"] = root
-    return OmegaConf.merge(OmegaConf.structured(DataCfg), known, changes)
+    cfg = OmegaConf.merge(OmegaConf.structured(DataCfg), known, changes)
+    elsewhere = os.environ.get("RESNET_LAB_DATA")
+    if root is None and "root" in known and elsewhere and not _holds_the_data(cfg):
+        cfg.root = elsewhere
+    return cfg
+
+
+def _holds_the_data(cfg: DictConfig) -> bool:
+    """Whether the data root holds the dataset's files (synthetic data: no files to hold)."""
+    if cfg.name == "synthetic":
+        return True
+    try:
+        locate_cifar(cfg)
+    except DataError:
+        return False
+    return True
 
 
 def training_statistics(

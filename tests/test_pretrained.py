@@ -418,8 +418,13 @@ def test_a_run_whose_data_moved_is_evaluated_where_resnet_lab_data_says(
     assert str(gone) in err and "the environment variable RESNET_LAB_DATA" in err
     monkeypatch.setenv("RESNET_LAB_DATA", str(tmp_path / "here"))
     assert eval_main([str(run), "--device", "cpu"]) == 0
-    gone.mkdir()  # the run's own root, where it is a folder, comes first
-    assert eval_main([str(run), "--device", "cpu"]) == 2
+    assert f"{tmp_path / 'here'}/cifar-10-batches-bin (binary" in capsys.readouterr().out
+    gone.mkdir()  # a folder of that name holding no data (the same path on both machines)
+    assert eval_main([str(run), "--device", "cpu"]) == 0
+    assert f"{tmp_path / 'here'}/cifar-10-batches-bin (binary" in capsys.readouterr().out
+    write_cifar10_bin(gone / "cifar-10-batches-bin")  # the run's own root, holding it, first
+    assert eval_main([str(run), "--device", "cpu"]) == 0
+    assert f"{gone}/cifar-10-batches-bin (binary" in capsys.readouterr().out
 
 
 def test_eval_command_stopped_by_a_signal_says_so(
