@@ -442,19 +442,29 @@ def find_runs(roots: Sequence[Path]) -> tuple[list[Run], list[str]]:
 
 def _result_files(root: Path) -> list[Path]:
     """Every result.json below ``root``, through linked folders too (a table assembled from
-    links to runs was reported empty), each folder read once (a link to a folder above it would
-    loop)."""
+    links to runs was reported empty), each folder read once; a link to the root or a folder
+    above it is not followed (it would read runs outside the root, or the whole disk)."""
     found, seen = [], set()
+    top = os.path.realpath(root)
     for folder, subfolders, files in os.walk(root, followlinks=True):
         real = os.path.realpath(folder)
         if real in seen:
             subfolders.clear()
             continue
         seen.add(real)
-        subfolders.sort()  # the order runs are read in, whatever the file system's
+        subfolders[:] = sorted(  # the order runs are read in, whatever the file system's
+            name
+            for name in subfolders
+            if not _above(os.path.realpath(os.path.join(folder, name)), top)
+        )
         if "result.json" in files:
             found.append(Path(folder) / "result.json")
     return sorted(found)
+
+
+def _above(folder: str, top: str) -> bool:
+    """``folder`` is ``top`` or a folder that holds it."""
+    return top == folder or top.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _unreadable_run(run_dir: Path, label: str) -> Run | None:

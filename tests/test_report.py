@@ -619,11 +619,13 @@ def test_runs_in_linked_folders_are_found_once(tmp_path: Path) -> None:
         (table / f"seed{seed}").symlink_to(
             tmp_path / "runs" / "multirun" / "table1_original" / str(seed)
         )
-    (table / "loop").symlink_to(tmp_path)  # every run once more, and the table's folder itself
+    (table / "loop").symlink_to(tmp_path)  # above: runs outside the root, or the whole disk
+    (table / "same").symlink_to(table / "seed0")  # a run linked twice: read once
+    write_seeds(tmp_path / "elsewhere", "table1/original", [1.0, 2.0, 3.0, 4.0])
     row = _row(table, "table1/original", seeds=3)
     assert (row.n, row.median) == (3, 8.0)
     runs, _ = report.find_runs([table])
-    assert len(runs) == 3  # each read once, through the link or the loop
+    assert sorted(run.label for run in runs) == ["same", "seed1", "seed2"]  # seed0 once
 
 
 def _row(root: Path, name: str, seeds: int = 5, **changes: str) -> report.RowResult:
