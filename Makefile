@@ -67,8 +67,9 @@ gpu-cifar:
 EXPERIMENTS := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))resnet_lab/conf/experiment
 PROFILES    := $(dir $(EXPERIMENTS))profile
 reproduce-table:
-	@[ -z "$(OWN_ROWS)" ] || [ -d "$(OWN_ROWS)" ] || { echo "CONFIG_DIR=$(CONFIG_DIR)" \
-	  "($(abspath $(CONFIG_DIR))) holds no experiment/ folder of rows" >&2; exit 2; }
+	@[ -z "$(OWN_ROWS)" ] || [ -d "$(OWN_ROWS)" ] || [ -d $(OWN_PROFILES) ] || { echo \
+	  "CONFIG_DIR=$(CONFIG_DIR) ($(abspath $(CONFIG_DIR))) holds no experiment/ folder of rows" \
+	  "nor profile/ folder" >&2; exit 2; }
 	@for table in $(TABLES); do [ -d "$(EXPERIMENTS)/$$table" ] $(OWN_TABLE) || { \
 	  echo "unknown table $$table (TABLES): choose from" $$(ls "$(EXPERIMENTS)") $(OWN_TABLES) \
 	  >&2; exit 2; }; done
@@ -103,7 +104,7 @@ PROFILE_FLAG = $(if $(or $(filter reproduce-table,$(MAKECMDGOALS)),$(filter-out 
 CONFIG_FLAG = $(if $(strip $(CONFIG_DIR)),--config-dir "$(strip $(CONFIG_DIR))")
 OWN_ROWS = $(if $(strip $(CONFIG_DIR)),$(strip $(CONFIG_DIR))/experiment)
 OWN_TABLE = $(if $(OWN_ROWS),|| [ -d "$(OWN_ROWS)/$$table" ])
-OWN_TABLES = $(if $(OWN_ROWS),$$(ls "$(OWN_ROWS)"))
+OWN_TABLES = $(if $(OWN_ROWS),$$(ls "$(OWN_ROWS)" 2>/dev/null))
 OWN_PROFILES = $(if $(strip $(CONFIG_DIR)),"$(strip $(CONFIG_DIR))/profile")
 OWN_PROFILE = $(if $(OWN_PROFILES),|| [ -f $(OWN_PROFILES)/$(PROFILE).yaml ])
 report:

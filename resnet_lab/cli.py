@@ -220,8 +220,8 @@ def _check_profile_name(cfg: DictConfig, hydra_cfg: DictConfig) -> None:
     choice = hydra_cfg.runtime.choices.get("profile")
     if isinstance(choice, str) and cfg.profile != choice:
         raise UserError(
-            f"the profile file profile/{choice}.yaml sets profile: {cfg.profile}: a profile "
-            f"names itself, profile: {choice}; correct the file"
+            f"profile={choice} makes the run's profile {cfg.profile}: a profile file names "
+            f"itself (profile: {choice} in profile/{choice}.yaml); correct the file"
         )
 
 

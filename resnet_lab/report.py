@@ -1125,7 +1125,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--profile",
-        help=f"report runs of this profile ({', '.join(known_profiles())}); needed when mixed",
+        help=f"report runs of this profile ({', '.join(known_profiles())}, or one in "
+        "--config-dir's profile/); needed when mixed",
     )
     parser.add_argument(
         "--check",
@@ -1166,11 +1167,16 @@ def _check_options(args: argparse.Namespace) -> set[str]:
 
 
 def _own_experiments(config_dir: Path | None, lab_rows: list[Experiment]) -> list[Experiment]:
-    """The rows of the user's --config-dir; a name the lab's rows have would be two rows."""
+    """The rows of the user's --config-dir (none in a folder of profiles alone); a name the
+    lab's rows have would be two rows."""
     if config_dir is None:
         return []
     if not (config_dir / "experiment").is_dir():
-        raise ConfigError(f"--config-dir {config_dir} holds no experiment/ folder of rows")
+        if (config_dir / "profile").is_dir():
+            return []
+        raise ConfigError(
+            f"--config-dir {config_dir} holds no experiment/ folder of rows nor profile/ folder"
+        )
     own = load_experiments(config_dir / "experiment", config_dirs=(CONF_DIR, config_dir))
     lab = {e.name for e in lab_rows}
     if clashes := sorted(e.name for e in own if e.name in lab):

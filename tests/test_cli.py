@@ -2061,8 +2061,8 @@ def test_a_profile_that_does_not_name_itself_is_refused(tmp_path: Path) -> None:
     (tmp_path / "profile" / "copied.yaml").write_text("# @package _global_\nprofile: paper\n")
     fine = [[], ["profile=smoke"], ["profile=quick"]]
     assert _refusal(_check_profile_name, tmp_path, fine, ["profile=copied"]) == (
-        "the profile file profile/copied.yaml sets profile: paper: a profile names itself, "
-        "profile: copied; correct the file"
+        "profile=copied makes the run's profile paper: a profile file names itself (profile: "
+        "copied in profile/copied.yaml); correct the file"
     )
 
 

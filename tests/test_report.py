@@ -1351,7 +1351,12 @@ def test_rows_of_ones_own_config_dir_are_reported_and_checked(
     text = (tmp_path / "results" / "report.md").read_text()
     assert "2 run(s) of tables not asked for (mine: 2) left out: see --tables" in text
     assert report.main([*args, "--config-dir", str(tmp_path / "results")]) == 2
-    assert "holds no experiment/ folder of rows" in capsys.readouterr().err
+    assert "holds no experiment/ folder of rows nor profile/ folder" in capsys.readouterr().err
+    profiles = tmp_path / "profiles_only" / "profile"  # a profile of one's own, the lab's rows
+    profiles.mkdir(parents=True)
+    (profiles / "quick.yaml").write_text("# @package _global_\nprofile: quick\n")
+    only = ["--results", str(tmp_path / "results"), "--config-dir", str(profiles.parent)]
+    assert report.main([*only, "--profile", "quick", "--tables", "table1"]) == 0
     _own_row(mine / "experiment", "table1/original", "6.61")
     assert report.main([*args, "--config-dir", str(mine)]) == 2
     assert "the row(s) table1/original have the names of the lab's rows" in capsys.readouterr().err

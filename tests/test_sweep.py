@@ -199,7 +199,18 @@ def test_make_reproduce_table_runs_and_reports_rows_of_ones_own_config_dir(
     )
     assert no_rows.returncode == 2
     where = tmp_path.resolve() / "elsewhere"  # make -C: relative to the Makefile's folder
-    assert f"CONFIG_DIR=elsewhere ({where}) holds no experiment/ folder of rows" in no_rows.stderr
+    assert (
+        f"CONFIG_DIR=elsewhere ({where}) holds no experiment/ folder of rows nor profile/ folder"
+        in no_rows.stderr
+    )
+    (tmp_path / "profiles_only" / "profile").mkdir(parents=True)  # a profile of one's own alone
+    only = subprocess.run(
+        [*make, *args, "CONFIG_DIR=profiles_only", "TABLES=mien"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert only.returncode == 2 and only.stderr.startswith("unknown table mien (TABLES): choose ")
     no_runs = subprocess.run(  # the report's own message named no RESULTS
         ["make", "-f", str(REPO / "Makefile"), "report", "RESULTS=nowhere"],
         cwd=tmp_path,
