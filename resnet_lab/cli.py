@@ -25,6 +25,7 @@ from resnet_lab.command_line import (
     check_command_line,
     end_quietly_when_the_reader_stops,
     is_sweep,
+    misnamed_profile,
     no_job_would_train,
     outputs_root,
     pasteable_override,
@@ -218,11 +219,8 @@ def _check_profile_name(cfg: DictConfig, hydra_cfg: DictConfig) -> None:
     apart from another's by it (one of one's own that said ``paper`` was reported as the
     papers' recipe, every run of it "other settings")."""
     choice = hydra_cfg.runtime.choices.get("profile")
-    if isinstance(choice, str) and cfg.profile != choice:
-        raise UserError(
-            f"profile={choice} makes the run's profile {cfg.profile}: a profile file names "
-            f"itself (profile: {choice} in profile/{choice}.yaml); correct the file"
-        )
+    if isinstance(choice, str) and (problem := misnamed_profile(choice, cfg.profile)):
+        raise UserError(problem)
 
 
 def _warn_if_smoke_ignores_data(cfg: DictConfig, hydra_cfg: DictConfig) -> None:

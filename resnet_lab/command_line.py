@@ -542,6 +542,17 @@ def _is_file(path: Path) -> bool:
         return False
 
 
+def misnamed_profile(choice: str, made: str) -> str | None:
+    """A profile file names itself: the report keeps runs of one profile apart from another's
+    by the name a run records (``made``: what ``profile=<choice>`` made it)."""
+    if made == choice:
+        return None
+    return (
+        f"profile={choice} makes the run's profile {made}: a profile file names itself "
+        f"(profile: {choice} in profile/{choice}.yaml); correct the file"
+    )
+
+
 def resumes(args: list[str]) -> bool:
     """``resume=true`` (or what OmegaConf reads as true for a bool) among the overrides."""
     values = [o.value() for _, o in parsed_overrides(args) if o.key_or_group == "resume"]

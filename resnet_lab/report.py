@@ -35,7 +35,12 @@ from omegaconf.errors import OmegaConfBaseException
 
 from resnet_lab.api import compose_config
 from resnet_lab.checkpoint import atomic_save_figure, atomic_write_text
-from resnet_lab.command_line import cannot_make, choice_not_there, outputs_root
+from resnet_lab.command_line import (
+    cannot_make,
+    choice_not_there,
+    misnamed_profile,
+    outputs_root,
+)
 from resnet_lab.config import (
     CONF_DIR,
     RESULT_NEUTRAL,
@@ -1146,6 +1151,19 @@ def _seed_list(text: str) -> tuple[int, ...]:
         ) from None
 
 
+def _misnamed_profile(config_dir: Path | None, name: str | None) -> str | None:
+    """A profile of one's own that names itself otherwise, as resnet-lab refuses it: told by
+    --check, before make reproduce-table trains (each job was refused, table after table)."""
+    path = config_dir / "profile" / f"{name}.yaml" if config_dir and name else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        said = OmegaConf.load(path).get("profile")
+    except Exception:  # resnet-lab says what is wrong with the file
+        return None
+    return misnamed_profile(name, str(said or "paper"))
+
+
 def _check_options(args: argparse.Namespace) -> set[str]:
     """The --accept keys, once --seeds, --profile and --accept are known to make sense."""
     if args.seeds < 1:
@@ -1153,6 +1171,8 @@ def _check_options(args: argparse.Namespace) -> set[str]:
     profiles = known_profiles(args.config_dir)
     if args.profile is not None and args.profile not in profiles:
         raise UserError(f"unknown --profile '{args.profile}'; choose from {', '.join(profiles)}")
+    if problem := _misnamed_profile(args.config_dir, args.profile):
+        raise ConfigError(problem)
     accepted = {key.strip() for arg in args.accept for key in arg.split(",") if key.strip()}
     unknown = sorted(accepted - CONFIG_KEYS)
     if not unknown:

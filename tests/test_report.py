@@ -1357,6 +1357,12 @@ def test_rows_of_ones_own_config_dir_are_reported_and_checked(
     (profiles / "quick.yaml").write_text("# @package _global_\nprofile: quick\n")
     only = ["--results", str(tmp_path / "results"), "--config-dir", str(profiles.parent)]
     assert report.main([*only, "--profile", "quick", "--tables", "table1"]) == 0
+    (profiles / "copied.yaml").write_text("# @package _global_\nprofile: paper\n")
+    capsys.readouterr()
+    assert report.main([*only, "--profile", "copied", "--check"]) == 2  # before make trains
+    assert "profile=copied makes the run's profile paper: a profile file names itself" in (
+        capsys.readouterr().err
+    )
     _own_row(mine / "experiment", "table1/original", "6.61")
     assert report.main([*args, "--config-dir", str(mine)]) == 2
     assert "the row(s) table1/original have the names of the lab's rows" in capsys.readouterr().err
