@@ -38,6 +38,7 @@ if __name__ == "__main__":  # python -m resnet_lab.lesion: its console script, w
     lesion()
 
 import bisect
+import contextlib
 import copy
 import functools
 import hashlib
@@ -951,7 +952,7 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
     _check_output_folder(out, cfg.resume)  # before the checkpoint and data are read
     check_config(cfg)
     before = _records(out)
-    earlier = _earlier_study(out, cfg) if cfg.resume else None
+    earlier = _earlier_study(out, cfg, before) if cfg.resume else None
     if earlier is not None and earlier.get("status") == "completed":
         log.info("the study in %s is complete (lesion.json): nothing to continue", out)
         return earlier
@@ -1117,34 +1118,42 @@ def tensors_digest(*tensors: Tensor) -> str:
     return digest.hexdigest()
 
 
-def _earlier_study(out: Path, cfg: DictConfig) -> dict[str, Any] | None:
-    """What the study that resume=true continues measured: lesion.progress.json (a study that
-    went on after its lesion.json said interrupted, or a kill stopped), else lesion.json; None
-    where there is none (a new study starts, as a run with resume=true does). Refused where
-    its settings are not ``cfg``'s (moved files aside)."""
-    paths = [out / STUDY_PROGRESS, out / "lesion.json"]
-    path = next((p for p in paths if p.exists()), None)
-    if path is None:
+def _earlier_study(
+    out: Path, cfg: DictConfig, records: dict[str, str | None]
+) -> dict[str, Any] | None:
+    """What the study that resume=true continues measured, of the folder's ``records``
+    (:func:`_records`): lesion.progress.json (a study that went on after its lesion.json said
+    interrupted, or a kill stopped), else lesion.json; None where there is none (a new study
+    starts, as a run with resume=true does). Refused where its settings are not ``cfg``'s
+    (moved files aside)."""
+    name = next((name for name, text in records.items() if text is not None), None)
+    if name is None:
         log.warning("resume=true, but %s holds no study: starting a new one", out)
         return None
     try:
-        earlier = json.loads(path.read_text())
-        settings = earlier["settings"]
-        then = _compared_settings(settings["config"])
-    except (OSError, ValueError, TypeError, KeyError) as e:
+        earlier = json.loads(records[name] or "")
+        then = _compared_settings(earlier["settings"]["config"])
+    except (ValueError, TypeError, KeyError) as e:
         raise ConfigError(
-            f"resume=true: {path} cannot be read as a study's record ({type(e).__name__}: {e}): "
-            "give this study a folder of its own"
+            f"resume=true: {out / name} cannot be read as a study's record "
+            f"({type(e).__name__}: {e}): give this study a folder of its own"
         ) from None
-    if isinstance(lesion_json := _readable(out / "lesion.json"), dict) and (
-        lesion_json.get("status") == "completed"  # a kill as its progress file went
-    ):
-        earlier = lesion_json
+    if name == STUDY_PROGRESS and (ended := _ended_study(records["lesion.json"])):
+        earlier = ended  # a kill as its progress file went
     now = _compared_settings(OmegaConf.to_container(cfg, resolve=True))
     _refuse_differences(
         out, [(k, then.get(k), now.get(k)) for k in sorted(then.keys() | now.keys())]
     )
     return earlier
+
+
+def _ended_study(text: str | None) -> dict[str, Any] | None:
+    """lesion.json's study, where it is complete."""
+    with contextlib.suppress(ValueError, TypeError):
+        study = json.loads(text or "")
+        if isinstance(study, dict) and study.get("status") == "completed":
+            return study
+    return None
 
 
 def _compared_settings(config: Any) -> dict[str, Any]:
@@ -1156,20 +1165,18 @@ def _compared_settings(config: Any) -> dict[str, Any]:
     return flat
 
 
-def _records(out: Path) -> tuple[str | None, ...]:
-    """A study folder's records as they are now (a continued study checks, once it holds the
-    folder's lock, that no other went on meanwhile)."""
-    return tuple(
-        (out / name).read_text() if (out / name).exists() else None
-        for name in (STUDY_PROGRESS, "lesion.json")
-    )
-
-
-def _readable(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+def _records(out: Path) -> dict[str, str | None]:
+    """A study folder's records as they are now, the newer first (a continued study reads
+    them once, and checks, once it holds the folder's lock, that no other went on meanwhile)."""
+    records = {}
+    for name in (STUDY_PROGRESS, "lesion.json"):
+        try:
+            records[name] = (out / name).read_text()
+        except FileNotFoundError:
+            records[name] = None
+        except OSError as e:
+            raise ConfigError(f"{out / name} cannot be read ({e.strerror or e})") from None
+    return records
 
 
 def _refuse_differences(out: Path, pairs: list[tuple[str, Any, Any]]) -> None:

@@ -281,25 +281,29 @@ class MetricsLog:
         self.dropped_at_resume_step = False  # one of that step's came after the checkpoint
         if resume_step is not None and path.exists():
             lines = path.read_text().splitlines()
-            kept, damaged = [], 0
+            kept, damaged, last_train = [], 0, 0
             for number, line in enumerate(lines, 1):
                 record = _line_record(line)
                 if record is None:
                     damaged += number < len(lines)  # the last: a kill cut it, as expected
-                elif record["step"] < resume_step:
+                    continue
+                step = record["step"]
+                keep = step < resume_step or (step == resume_step and kept_at_resume_step(record))
+                if step == resume_step:
+                    if keep:
+                        self.kept_at_resume_step.append(record)
+                    else:
+                        self.dropped_at_resume_step = True
+                if keep:
                     kept.append(line)
-                elif record["step"] == resume_step and kept_at_resume_step(record):
-                    kept.append(line)
-                    self.kept_at_resume_step.append(record)
-                elif record["step"] == resume_step:
-                    self.dropped_at_resume_step = True
+                    last_train = step if "train/loss" in record else last_train
             if damaged:
                 log.warning(
                     "%s: %d damaged line(s) dropped; their values are gone from the file",
                     path,
                     damaged,
                 )
-            _say_a_gap(path, [json.loads(line) for line in kept], resume_step, log_every)
+            _say_a_gap(path, last_train, resume_step, log_every)
             atomic_write_text(path, "".join(line + "\n" for line in kept))
         elif resume_step is None:
             path.unlink(missing_ok=True)
@@ -328,8 +332,8 @@ class MetricsLog:
         self._file.close()
 
 
-def _say_a_gap(path: Path, kept: list[dict[str, Any]], resume_step: int, log_every: int) -> None:
-    last = max((r["step"] for r in kept if "train/loss" in r), default=0)
+def _say_a_gap(path: Path, last: int, resume_step: int, log_every: int) -> None:
+    """``last``: the step of the last training line kept."""
     if log_every and last < resume_step - log_every:
         log.warning(
             "%s ends at step %d, its run's checkpoint is of step %d: the lines between are "

@@ -1030,15 +1030,17 @@ def test_a_continued_study_reads_its_newest_record_and_refuses_a_damaged_one(
     newer = _record(cfg, "running", single=[1, 2])
     (out / "lesion.json").write_text(json.dumps(interrupted))
     (out / "lesion.progress.json").write_text(json.dumps(newer))
-    assert lesion._earlier_study(out, cfg) == newer
+    assert lesion._earlier_study(out, cfg, lesion._records(out)) == newer
     done = _record(cfg, "completed", single=[1, 2, 3])  # a kill as its progress file went
     (out / "lesion.json").write_text(json.dumps(done))
-    assert lesion._earlier_study(out, cfg) == done
+    assert lesion._earlier_study(out, cfg, lesion._records(out)) == done
     for damaged in ("{}", "[]", "null", '{"settings": 1}', "{"):
         (out / "lesion.progress.json").write_text(damaged)
         with pytest.raises(ConfigError, match=r"lesion.progress.json cannot be read as a study"):
-            lesion._earlier_study(out, cfg)
-    assert lesion._earlier_study(tmp_path, cfg) is None  # none: a new study
+            lesion._earlier_study(out, cfg, lesion._records(out))
+    assert (
+        lesion._earlier_study(tmp_path, cfg, lesion._records(tmp_path)) is None
+    )  # none: a new study
 
 
 def test_a_continued_study_compares_the_plain_net_by_its_weights(tmp_path: Path) -> None:
