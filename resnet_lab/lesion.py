@@ -391,7 +391,6 @@ def random_deletions(
         subsets = sample_deletions(candidates, k, samples, rng)
         if k <= len(results):
             _check_drawn_again(results[k - 1]["subsets"], subsets, "random deletions", k)
-            known.update(zip(map(frozenset, subsets), results[k - 1]["errors"], strict=True))
             continue
         errors = []
         for subset in subsets:
@@ -988,7 +987,7 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
     if earlier is not None:
         results = _continued(earlier, results, plain, out)
         start -= results["settings"].get("wall_time_s") or 0.0  # the time it took so far
-    progress = Progress(out, results, start)
+    progress = Progress(out, results, start, continued=earlier is not None)
     measure = progress.measuring(make_measure(model, batches, bn_batches))
     # a second study into this folder, while this one runs, is refused (resnet-lab-lesion.lock)
     with RunLock(out, "resnet-lab-lesion", elsewhere="hydra.run.dir=..., hydra.sweep.dir with -m"):
@@ -1067,15 +1066,18 @@ def _write_study(results: dict[str, Any], out: Path) -> list[signal.Signals]:
 class Progress:
     """lesion.progress.json: what the study measured so far, saved after each part and, between
     measurements, when SAVE_EVERY_S have passed, so that a kill (SIGKILL, out of memory) loses
-    little: the same command with resume=true continues from it."""
+    little: the same command with resume=true continues from it. A continued study saves only
+    once it has measured something new: one refused on the way (its draws differ) is not
+    recorded as a continuation."""
 
-    def __init__(self, out: Path, results: dict[str, Any], start: float) -> None:
+    def __init__(self, out: Path, results: dict[str, Any], start: float, continued: bool) -> None:
         self.path, self.results, self.start = out / STUDY_PROGRESS, results, start
         self.saved_at = time.perf_counter()
         self.warned = False
+        self.measured = not continued
 
     def save(self) -> None:
-        if "baseline" not in self.results:  # nothing measured yet: a stop leaves no study
+        if "baseline" not in self.results or not self.measured:  # nothing new: nothing to keep
             return
         self.results["settings"]["wall_time_s"] = round(time.perf_counter() - self.start, 1)
         try:
@@ -1097,6 +1099,7 @@ class Progress:
         def measured() -> float:
             if time.perf_counter() - self.saved_at >= SAVE_EVERY_S:
                 self.save()
+            self.measured = True
             return measure()
 
         return measured

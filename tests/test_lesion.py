@@ -1062,6 +1062,166 @@ def test_a_continued_study_compares_the_plain_net_by_its_weights(tmp_path: Path)
         lesion._continued(earlier, fresh, retrained, tmp_path)
 
 
+def test_a_study_killed_twice_measures_only_what_is_missing_each_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A continued study that measured its finished parts again (hours on a ResNet-110) gave the
+    same values, so only the work it did tells: killed in the net's single deletions (before the
+    plain net's part), then in the swaps of k = 3, it measures each lesion once; the plain net's
+    folder moved meanwhile; the wall time counts every process's."""
+    run_dir = save_run(tmp_path / "run", "model.depth=20")
+    plain = save_run(tmp_path / "plain", "model.depth=20", "shortcut=scale", "shortcut.scale=0")
+    settings = [
+        f"checkpoint={run_dir}",
+        f"lesion.plain={plain}",
+        "data.limit=8",
+        "trainer.device=cpu",
+        "lesion.max_k=3",
+        "lesion.samples=2",
+        "lesion.experiments=[single,random,swap]",
+    ]
+    whole = run(compose_lesion_config(settings), tmp_path / "whole")
+    assert [r["k"] for r in whole["swap"]["per_k"]] == [1, 2, 3]  # 3 swappable pairs
+
+    class Killed(BaseException):
+        """Stands for a kill: nothing catches it, nothing is written after it."""
+
+    def killed_after(part: str, finished: int, net: Path) -> None:
+        """``part`` (a function of lesion.py filling ``into``) dies once ``finished`` are done."""
+        measured = getattr(lesion, part)
+
+        def dies(model: Any, measure: Any, *args: Any, **kwargs: Any) -> Any:
+            def or_dies() -> float:
+                error = measure()  # saves first (SAVE_EVERY_S = 0)
+                if len(kwargs["into"]) == finished and Path(model.info["path"]).is_relative_to(net):
+                    raise Killed
+                return error
+
+            return measured(model, or_dies, *args, **kwargs)
+
+        monkeypatch.setattr(lesion, part, dies)
+
+    work: list[tuple[str, int | tuple[int, ...]]] = []  # what a process measured
+
+    def recorded(name: str) -> None:
+        real = getattr(lesion, name)
+
+        def record(model: Any, arg: Any) -> Any:
+            net = "plain" if Path(model.info["path"]).parts[-3].startswith("plain") else "net"
+            size = 0 if name == "evaluate" else len(arg)
+            work.append((f"{name} {net}", tuple(arg) if name == "reordered" else size))
+            return real(model, arg)
+
+        monkeypatch.setattr(lesion, name, record)
+
+    monkeypatch.setattr(lesion, "SAVE_EVERY_S", 0.0)
+    killed_after("single_deletions", 4, run_dir)
+    out = tmp_path / "out"
+    with pytest.raises(Killed):
+        run(compose_lesion_config(settings), out)
+    kept = json.loads((out / "lesion.progress.json").read_text())
+    assert len(kept["single"]) == 4 and "plain" not in kept
+    # the plain net's folder moved (results copied to another machine): the same net
+    moved = tmp_path / "plain_moved"
+    plain.rename(moved)
+    settings[1] = f"lesion.plain={moved}"
+    monkeypatch.undo()
+    monkeypatch.setattr(lesion, "SAVE_EVERY_S", 0.0)
+    killed_after("random_swaps", 2, run_dir)
+    recorded("lesioned")
+    with pytest.raises(Killed):
+        run(compose_lesion_config([*settings, "resume=true"]), out)
+    deletions = Counter(what for what, _ in work if what.startswith("lesioned"))
+    # the net's units 4..8 alone, the plain net's nine, random k = 2, 3 (k = 1: the singles')
+    assert deletions == {"lesioned net": 5 + 2 + 2, "lesioned plain": 9}
+    assert [n for what, n in work if what == "lesioned net"] == [1] * 5 + [2, 2, 3, 3]
+    # the plain net retrained: refused, naming its weights
+    retrained = tmp_path / "retrained"
+    shutil.copytree(moved, retrained)
+    state = torch.load(next((retrained / "ckpt").glob("*.pt")), weights_only=False)
+    statistics = next(key for key in state["model"] if key.endswith("running_mean"))
+    state["model"][statistics] += 1  # not its parameters: what BN learnt in training
+    save_checkpoint(state, retrained / "ckpt", 1, 1)
+    again = [*settings, "resume=true"]
+    with pytest.raises(
+        ConfigError, match=r"\(lesion.plain weights_sha256: '\w+' then, '\w+' now\)"
+    ):
+        run(compose_lesion_config([*again[:1], f"lesion.plain={retrained}", *again[2:]]), out)
+    # draws other than those measured (another version's sampling) would mix two studies
+    for sampler, what in (("sample_deletions", "random deletions"), ("sample_swaps", "swaps")):
+        drawn = getattr(lesion, sampler)
+        monkeypatch.setattr(
+            lesion, sampler, lambda *a, drawn=drawn: drawn(*a[:3], random.Random(9), *a[4:])
+        )
+        with pytest.raises(ConfigError, match=f"the {what} of k = 1 drawn now are not those"):
+            run(compose_lesion_config(again), out)
+        monkeypatch.setattr(lesion, sampler, drawn)
+    progress = json.loads((out / "lesion.progress.json").read_text())
+    progress["settings"]["wall_time_s"] = 1000.0
+    (out / "lesion.progress.json").write_text(json.dumps(progress))
+    monkeypatch.undo()
+    work.clear()
+    for name in ("lesioned", "reordered", "evaluate"):
+        recorded(name)
+    done = run(compose_lesion_config(again), out)
+    swapped = Counter(what for what, _ in work)  # the swaps of k = 3 alone, each measured once
+    assert swapped == {"reordered net": swapped["evaluate net"], "evaluate net": 2}
+    work = [(what, order) for what, order in work if what == "reordered net"]
+    assert {lesion.kendall_tau(order) for _, order in work} <= {
+        tau for tau in whole["swap"]["per_k"][2]["taus"]
+    }
+    for part in ("baseline", "single", "random", "swap"):
+        assert done[part] == whole[part], part
+    assert done["plain"]["single"] == whole["plain"]["single"]
+    assert done["plain"]["baseline"] == whole["plain"]["baseline"]
+    assert [r["after"] for r in done["settings"]["resumed"]] == ["a stop unsaid"] * 2
+    assert done["settings"]["wall_time_s"] >= 1000.0
+
+
+@pytest.mark.parametrize(
+    ("key", "now"), [("test_images_sha256", "other images"), ("device", "cuda"), ("test_images", 9)]
+)
+def test_a_continued_study_refuses_other_test_images_or_another_device(
+    tmp_path: Path, key: str, now: Any
+) -> None:
+    """data.root may move: the images found there must still be those the study measured on,
+    and on the same device, or one table would hold two studies."""
+    cfg = compose_lesion_config(["checkpoint=x", "resume=true"])
+    net = {"net": "resnet-lab ResNet-8", "path": "/a/ckpt/step_1.pt", "weights_sha256": "1"}
+    settings = {"test_images": 8, "test_images_sha256": "t", "device": "cpu", "command": None}
+    earlier = _record(cfg, "running", checkpoint=net)
+    earlier["settings"].update(settings)
+    fresh = {"checkpoint": net, "settings": {**settings, key: now}}
+    with pytest.raises(
+        ConfigError, match=re.escape(f"({key}: {settings[key]!r} then, {now!r} now)")
+    ):
+        lesion._continued(earlier, fresh, None, tmp_path)
+    assert lesion._continued(earlier, {**fresh, "settings": settings}, None, tmp_path)
+
+
+def test_the_weights_a_continued_study_compares_include_the_bn_statistics() -> None:
+    net = tiny(8)
+    digest = lesion.weights_digest(net)
+    next(m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)).running_var += 1
+    assert lesion.weights_digest(net) != digest
+
+
+@pytest.mark.parametrize(
+    ("args", "refused"),
+    [
+        (["checkpoint=x", "resume=true"], True),
+        (["checkpoint=x", "resume=true", "--cfg", "job"], False),  # only shows the config
+        (["checkpoint=x", "resume=true", "+hydra.run.dir=/s"], False),
+        (["-m", "checkpoint=x", "resume=true", "hydra.run.dir=/s"], True),  # a sweep's folder
+        (["-m", "checkpoint=x", "resume=true", "hydra.sweep.dir=/s"], False),
+    ],
+)
+def test_resume_is_refused_before_hydra_without_the_folder_it_continues(
+    args: list[str], refused: bool
+) -> None:
+    assert bool(lesion_cli._resume_without_its_folder(args)) == refused
+
+
 def test_a_gated_net_of_a_limited_run_is_studied_with_its_caveats(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
