@@ -117,13 +117,14 @@ def signals_interrupt() -> Iterator[list[signal.Signals]]:
 @contextmanager
 def signals_deferred() -> Iterator[list[signal.Signals]]:
     """SIGINT and SIGTERM wait until the block is done (outputs being written), recorded in the
-    yielded list; a second one acts at once, as it would without the block."""
+    yielded list; a second one, of either kind, acts at once, as it would without the block."""
     received: list[signal.Signals] = []
     previous: dict[int, Any] = {}
 
     def defer(signum: int, frame: FrameType | None) -> None:
         received.append(signal.Signals(signum))
-        signal.signal(signum, previous[signum])
+        for stop_signal, before in previous.items():  # Ctrl-C, then a kill: the kill acts
+            signal.signal(stop_signal, before)
 
     with _stop_signals_to(defer, previous):
         yield received

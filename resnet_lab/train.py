@@ -186,7 +186,7 @@ def _check_numbers(cfg: DictConfig) -> None:
             raise ConfigError(f"trainer.{key}={t[key]} {rule}")
     if t.nesterov and t.momentum == 0:
         raise ConfigError("trainer.nesterov=true needs a momentum: set trainer.momentum > 0")
-    if list(t.milestones) != sorted(t.milestones):
+    if list(t.milestones) != sorted(set(t.milestones)):  # a repeated one: two decays at once
         raise ConfigError(f"trainer.milestones={list(t.milestones)} must be increasing")
 
 

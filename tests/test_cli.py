@@ -1294,6 +1294,10 @@ def test_a_row_of_ones_own_without_the_global_package_is_refused(
         assert said in str(row_problem(rows / "x.yaml"))
     (rows / "x.yaml").write_text("# @package experiment._global_\nmodel:\n  depth: 8\n")
     assert row_problem(rows / "x.yaml") is None
+    (rows / "x.yaml").write_text("# @package _global_.trainer\nlr: 0.05\n")  # trainer.'s keys
+    assert row_problem(rows / "x.yaml") is None
+    (rows / "x.yaml").write_text("# @package _global_.trainer\nlrr: 0.05\n")
+    assert "trainer.lrr (did you mean trainer.lr?)" in str(row_problem(rows / "x.yaml"))
     (rows / "x.yaml").unlink()
     (rows / "hydra_only.yaml").write_text("hydra:\n  job:\n    name: x\n")  # experiment.hydra
     said = f"experiment file {rows / 'hydra_only.yaml'} does not begin with `# @package _global_`"

@@ -461,13 +461,38 @@ def test_a_signal_while_outputs_are_written_waits_and_a_second_acts_at_once() ->
         signal.signal(signal.SIGINT, before)
 
 
-@pytest.mark.parametrize("already_stopping", [False, True])
+def test_a_kill_after_a_ctrl_c_while_outputs_are_written_acts_at_once() -> None:
+    """signals_deferred: Ctrl-C, then `kill` to a tool hung writing its plots: the kill was
+    held too (only a third signal stopped it)."""
+    from resnet_lab import stopping
+
+    class Killed(Exception):
+        pass
+
+    def killed(signum: int, frame: object) -> None:
+        raise Killed
+
+    before = signal.signal(signal.SIGTERM, killed)
+    try:
+        with pytest.raises(Killed), stopping.signals_deferred() as late:
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGTERM)
+            raise AssertionError("the kill waited")
+        assert late == [signal.SIGINT]
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+@pytest.mark.parametrize(
+    ("already_stopping", "training"), [(False, True), (True, True), (False, False)]
+)
 def test_a_worker_whose_launcher_is_gone_stops_its_run_once(
-    already_stopping: bool, monkeypatch: pytest.MonkeyPatch
+    already_stopping: bool, training: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The watch sends the run one SIGTERM (it stops at its next step, with a checkpoint), and
     none to a run a signal already reached: a second would stop it at once, without one. The
-    worker exits when the job has ended."""
+    worker exits when the job has ended; a job not training (loading its data, writing its
+    results: whole files, written atomically) is not waited for."""
     import logging
     import threading
 
@@ -485,7 +510,7 @@ def test_a_worker_whose_launcher_is_gone_stops_its_run_once(
     monkeypatch.setattr(stopping.os, "_exit", exit_now)
     monkeypatch.setattr(logging, "shutdown", lambda: None)
     monkeypatch.setattr(stopping, "WATCH_INTERVAL_S", 0.01)
-    monkeypatch.setattr(stopping.training, "running", True)
+    monkeypatch.setattr(stopping.training, "running", training)
     monkeypatch.setattr(stopping.training, "stopping", already_stopping)
     stopping._job_running.set()
     ended = threading.Timer(0.1, stopping._job_running.clear)  # the job saves and returns
@@ -493,11 +518,32 @@ def test_a_worker_whose_launcher_is_gone_stops_its_run_once(
     try:
         with pytest.raises(Exited):
             stopping._watch(2)
-        assert not stopping._job_running.is_set()  # it waited for the job's end
+        assert stopping._job_running.is_set() != training  # it waited for a training job's end
     finally:
         ended.cancel()
         stopping._job_running.clear()
-    assert sent == ([] if already_stopping else [signal.SIGTERM])
+    assert sent == ([signal.SIGTERM] if training and not already_stopping else [])
+
+
+def test_a_worker_taking_job_after_job_watches_its_launcher_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A loky worker reused for several jobs started a watch for each: two could both send the
+    run a SIGTERM, and a second one stops it at once, without its checkpoint."""
+    import multiprocessing
+
+    from resnet_lab import stopping
+
+    watches: list[int] = []
+    monkeypatch.setattr(stopping, "_watch", watches.append)
+    monkeypatch.setattr(stopping, "_watching", False)
+    monkeypatch.setenv(stopping.LAUNCHER_ENV, str(os.getppid()))
+    monkeypatch.setattr(multiprocessing.current_process(), "name", "LokyProcess-1")
+    for _ in range(3):
+        with stopping.job_in_worker():
+            pass
+    time.sleep(0.1)  # a watch thread started has called _watch by now
+    assert watches == [os.getppid()]
 
 
 def test_a_worker_whose_launcher_is_gone_before_its_job_exits_untrained(

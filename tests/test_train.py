@@ -204,6 +204,9 @@ def test_every_hparam_a_run_writes_is_a_column_of_its_type() -> None:
                 assert isinstance(value, str), key
     limited = compose_config(["model.depth=8", "data.limit=100"])
     assert hparams_of(limited)["data.limit"] == 100
+    for after_add in ("relu", "bn_relu", "relu_before_add", "relu_preact", "identity"):
+        chosen = hparams_of(compose_config([f"after_add={after_add}"]))  # Table 2's rows apart
+        assert chosen["after_add"] == after_add
     densenet = hparams_of(compose_config(["model=densenet"]))  # no residual units, no row
     assert (densenet["shortcut"], densenet["after_add"], densenet["experiment"]) == ("-",) * 3
     record = start_records(limited)[0]
@@ -864,7 +867,9 @@ def test_a_folder_with_damaged_checkpoints_is_still_refused(
         (["trainer.keep_checkpoints=0"], "trainer.keep_checkpoints=0 must be at least 1"),
         (["trainer.progress=fancy"], "choose auto, bar or none"),
         (["trainer.lr=-1"], "trainer.lr=-1.0 must be positive"),
+        (["trainer.lr=0"], "trainer.lr=0.0 must be positive"),
         (["trainer.lr_decay=-1"], "trainer.lr_decay=-1.0 must be positive"),
+        (["trainer.lr_decay=0"], "trainer.lr_decay=0.0 must be positive"),
         (["trainer.warmup_lr=-0.01"], "trainer.warmup_lr=-0.01 must not be negative"),
         (["trainer.warmup_steps=-1"], "trainer.warmup_steps=-1 must not be negative"),
         (["trainer.momentum=-0.5"], "trainer.momentum=-0.5 must be in [0, 1)"),
@@ -872,6 +877,7 @@ def test_a_folder_with_damaged_checkpoints_is_still_refused(
         (["trainer.weight_decay=-1e-4"], "trainer.weight_decay=-0.0001 must not be negative"),
         (["trainer.bn_group=6"], "trainer.bn_group=6 must divide trainer.batch_size=16 into"),
         (["trainer.bn_group=-8"], "trainer.bn_group=-8 must divide trainer.batch_size=16 into"),
+        (["trainer.bn_group=32"], "trainer.bn_group=32 must divide trainer.batch_size=16 into"),
         # a non-finite value trained as lr 0.1 in the warm-up, or "diverged" (the papers' fail)
         (["trainer.lr=inf"], "trainer.lr=inf must be a finite number"),
         (["trainer.weight_decay=inf"], "trainer.weight_decay=inf must be a finite number"),
@@ -879,6 +885,7 @@ def test_a_folder_with_damaged_checkpoints_is_still_refused(
         (["shortcut=gate", "shortcut.gate_bias=-inf"], "shortcut.gate_bias=-inf must be a finite"),
         (["trainer.nesterov=true", "trainer.momentum=0"], "nesterov=true needs a momentum"),
         (["trainer.milestones=[48000,32000]"], "must be increasing"),
+        (["trainer.milestones=[32000,32000]"], "must be increasing"),  # decayed twice at once
         (["trainer.device=tpu"], "trainer.device=tpu"),
         (["trainer.precision=tf32", "trainer.device=cpu"], "precision=tf32 needs CUDA"),
         (
