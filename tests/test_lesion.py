@@ -946,6 +946,20 @@ def test_an_interrupted_study_keeps_what_it_finished(
     assert run(cfg, out) == done  # complete: nothing to continue
 
 
+SMALL_STUDY = [  # the settings of a study that kills interrupt: seconds on CPU
+    "data.limit=8",
+    "trainer.device=cpu",
+    "lesion.max_k=3",
+    "lesion.samples=2",
+    "lesion.experiments=[single,random,swap]",
+]
+
+
+class Killed(BaseException):
+    """Stands for a kill (SIGKILL, out of memory): nothing catches it, nothing is written
+    after it."""
+
+
 def test_a_killed_study_continues_where_it_was_with_the_same_draws(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -953,19 +967,8 @@ def test_a_killed_study_continues_where_it_was_with_the_same_draws(
     lesion.progress.json keeps them, and resume=true continues, drawing the finished k again
     so that the rest are those an unbroken study draws."""
     run_dir = save_run(tmp_path / "run", "model.depth=14")
-    settings = [
-        f"checkpoint={run_dir}",
-        "data.limit=8",
-        "trainer.device=cpu",
-        "lesion.max_k=3",
-        "lesion.samples=2",
-        "lesion.experiments=[single,random,swap]",
-    ]
+    settings = [f"checkpoint={run_dir}", *SMALL_STUDY]
     whole = run(compose_lesion_config(settings), tmp_path / "whole")
-
-    class Killed(BaseException):
-        """Stands for a kill: nothing catches it, nothing is written after it."""
-
     measured = lesion.random_deletions
 
     def killed_in_k2(model: Any, measure: Any, *args: Any, **kwargs: Any) -> Any:
@@ -1071,20 +1074,9 @@ def test_a_study_killed_twice_measures_only_what_is_missing_each_time(
     folder moved meanwhile; the wall time counts every process's."""
     run_dir = save_run(tmp_path / "run", "model.depth=20")
     plain = save_run(tmp_path / "plain", "model.depth=20", "shortcut=scale", "shortcut.scale=0")
-    settings = [
-        f"checkpoint={run_dir}",
-        f"lesion.plain={plain}",
-        "data.limit=8",
-        "trainer.device=cpu",
-        "lesion.max_k=3",
-        "lesion.samples=2",
-        "lesion.experiments=[single,random,swap]",
-    ]
+    settings = [f"checkpoint={run_dir}", f"lesion.plain={plain}", *SMALL_STUDY]
     whole = run(compose_lesion_config(settings), tmp_path / "whole")
     assert [r["k"] for r in whole["swap"]["per_k"]] == [1, 2, 3]  # 3 swappable pairs
-
-    class Killed(BaseException):
-        """Stands for a kill: nothing catches it, nothing is written after it."""
 
     def killed_after(part: str, finished: int, net: Path) -> None:
         """``part`` (a function of lesion.py filling ``into``) dies once ``finished`` are done."""
