@@ -852,3 +852,49 @@ def test_a_run_records_its_data_root_as_the_folder_it_named(
     net = load_pretrained(tmp_path / "run")
     train = torch.from_numpy(written["train_images"])
     assert torch.equal(net.mean, (train.double().mean(0) / 255).float())
+
+
+def test_labels_stay_with_their_images_through_the_split_and_limit(tmp_path: Path) -> None:
+    """Every test compared the images a split or limit keeps, and the labels' count: labels
+    taken from other rows (training at chance) passed."""
+    written = write_cifar10_bin(tmp_path / "cifar-10-batches-bin")
+    train = torch.from_numpy(written["train_images"]), torch.from_numpy(written["train_labels"])
+    test = torch.from_numpy(written["test_images"]), torch.from_numpy(written["test_labels"])
+    for options, trained, evaluated, tested in [
+        ({}, slice(0, 100), None, slice(0, 100)),
+        ({"split": "val"}, slice(0, 90), slice(90, 100), slice(0, 100)),
+        ({"limit": 7}, slice(0, 7), None, slice(0, 7)),
+        ({"split": "val", "limit": 7}, slice(0, 7), slice(90, 97), slice(0, 7)),
+    ]:
+        data = D.load_data(cfg(tmp_path, **options), "cpu", test_too=True)
+        pairs = [(data.train_images, data.train_labels, train, trained)]
+        pairs.append((data.test_images, data.test_labels, test, tested))
+        if evaluated is not None:
+            pairs.append((data.eval_images, data.eval_labels, train, evaluated))
+        for images, labels, (all_images, all_labels), rows in pairs:
+            assert torch.equal(images, all_images[rows]), options
+            assert torch.equal(labels, all_labels[rows]), options
+            assert images.dtype == torch.uint8, options  # a quarter of float32's memory
+
+
+def test_eval_batches_divide_by_the_std_as_training_does() -> None:
+    data = index_data(12, m=12)
+    data.train_images = torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8)
+    data.eval_images = data.train_images.clone()
+    data.mean, data.std = torch.rand(3, 1, 1), torch.rand(3, 1, 1) + 0.5
+    x, y = D.TrainBatches(data, 12, seed=0, augment=False).next()
+    ((evaluated, _),) = D.eval_batches(data, 12)
+    torch.testing.assert_close(x, evaluated[y], rtol=0, atol=0)
+
+
+def test_the_epoch_order_and_the_augmentation_draw_from_streams_of_their_own() -> None:
+    """One generator for both tied each image's flip to the order's draws."""
+    batches = D.TrainBatches(index_data(16), 4, seed=0)
+    assert batches._perm_gen.initial_seed() != batches._aug_gen.initial_seed()
+
+
+def test_a_constant_channel_is_refused_for_per_channel_normalisation() -> None:
+    images = torch.randint(0, 256, (4, 3, 4, 4), dtype=torch.uint8)
+    images[:, 1] = 9  # its std is 0: every input of that channel inf or nan
+    with pytest.raises(ConfigError, match="constant"):
+        D.input_statistics(images, "channel_mean_std")

@@ -929,6 +929,14 @@ def test_a_gpu_the_machine_lacks_is_a_clear_error(monkeypatch: pytest.MonkeyPatc
         resolve_device("cuda")
 
 
+def test_a_gpu_is_recorded_by_its_own_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cuda:1 was never named on a machine without CUDA: not the first GPU's name."""
+    from resnet_lab import device
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None: f"GPU {torch.device(d)}")
+    assert device.device_name(torch.device("cuda:1")) == "GPU cuda:1"
+
+
 def test_a_cpu_is_recorded_by_its_model_and_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     """result.json's device: the model name of /proc/cpuinfo (platform.processor() says
     "x86_64" on Linux) and the core count."""
