@@ -2124,6 +2124,14 @@ def test_what_the_new_checks_must_not_refuse(
             "hydra.sweep.dir=/x",
         ],
         ["-m", "seed=0,1", "hydra.sweep.subdir=${now:%H-%M-%S-%f}", "hydra.sweep.dir=/x"],
+        # Hydra's own names of a job: each job's folder differs
+        [
+            "-m",
+            "seed=0,1",
+            "hydra.sweep.subdir=${hydra.job.override_dirname}",
+            "hydra.sweep.dir=/x",
+        ],
+        ["-m", "seed=0,1", "hydra.sweep.subdir=${hydra.job.num}", "hydra.sweep.dir=/x"],
         ["-m", "+experiment/table6=resnet20,resnet32", "hydra.sweep.subdir=${model.depth}"],
         [
             "-m",
