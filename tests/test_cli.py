@@ -869,6 +869,9 @@ def test_a_sweep_without_its_data_is_refused_once_in_a_new_sweep_only(
     )
     assert list(tmp_path.iterdir()) == []
     assert every_job_refused(["data=synthetic", "model.depth=21,8"], None) is None
+    refused = every_job_refused(["data=synthetic", "model.depth=21,22"], None)
+    assert "the first (data=synthetic model.depth=21): model.depth=21 does" in str(refused)
+    assert every_job_refused([f"data.root={missing}"], "out/${now:%H}") is None  # a job's own
     (tmp_path / "results" / "table1" / "original" / "seed0").mkdir(parents=True)
     assert every_job_refused([f"data.root={missing}"], str(tmp_path / "results")) is not None
     (tmp_path / "results" / "table1" / "original" / "seed0" / "result.json").write_text("{}")
