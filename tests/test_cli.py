@@ -1506,13 +1506,15 @@ def test_a_signal_between_a_sweeps_runs_says_how_to_go_on(
     SIGTERM there killed the process without a word."""
     from resnet_lab import cli
 
+    monkeypatch.delenv("RESNET_LAB_CONTINUE", raising=False)
     monkeypatch.setattr(cli, "main", lambda: os.kill(os.getpid(), signum))
     monkeypatch.setattr(sys, "argv", ["resnet-lab", "-m", "seed=0,1", "data=synthetic"])
     with pytest.raises(SystemExit) as stopped:
         cli.command()
     assert stopped.value.code == 128 + signum
-    assert "interrupted between runs, nothing lost: continue with the same command plus " in (
-        capsys.readouterr().err
+    assert capsys.readouterr().err == (  # resume=true alone would start a new dated sweep
+        "resnet-lab: interrupted between runs, nothing lost: continue with the same command "
+        "plus resume=true and its hydra.sweep.dir\n"
     )
     monkeypatch.setenv("RESNET_LAB_CONTINUE", "run make reproduce-table again")  # as make does
     with pytest.raises(SystemExit):
@@ -1536,21 +1538,162 @@ def test_a_signal_after_the_run_ended_says_so_and_exits_0(
 ) -> None:
     """A SIGTERM just after a run completed (its last log line, Hydra's teardown) said the run
     had not begun, and exit 143 told a job script that a finished run had failed."""
-    from resnet_lab import cli
+    from resnet_lab import cli, train
+
+    monkeypatch.setattr(train, "train", lambda cfg, run_dir: {"status": "completed"})
+    hydra_main = cli.main
 
     def run_then_signal() -> None:
-        cli._ended.append(tmp_path)  # the run trained to its end and recorded it
+        hydra_main()  # the run trained to its end and recorded it
         os.kill(os.getpid(), signal.SIGTERM)
 
-    monkeypatch.setattr(cli, "_ended", [])
     monkeypatch.setattr(cli, "main", run_then_signal)
-    monkeypatch.setattr(sys, "argv", ["resnet-lab", "seed=0"])
+    run_dir = tmp_path / "run"
+    monkeypatch.setattr(sys, "argv", ["resnet-lab", "data=synthetic", f"hydra.run.dir={run_dir}"])
     with pytest.raises(SystemExit) as stopped:
         cli.command()
     assert stopped.value.code == 0
     assert capsys.readouterr().err == (
-        f"resnet-lab: interrupted by SIGTERM after the run ended; its results are in {tmp_path}\n"
+        f"resnet-lab: interrupted by SIGTERM after the run ended; its results are in {run_dir}\n"
     )
+
+
+def test_a_signal_after_a_sweeps_job_ended_is_between_its_runs(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    own_signal_handlers: None,
+    tmp_path: Path,
+) -> None:
+    """A sweep whose first job ended is not over: exit 0 "after the run ended" would tell a job
+    script that the sweep had finished."""
+    from resnet_lab import cli
+
+    def a_job_ended_then_signal() -> None:
+        cli._ended.append(tmp_path / "0")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(cli, "main", a_job_ended_then_signal)
+    monkeypatch.setattr(sys, "argv", ["resnet-lab", "-m", "seed=0,1", "data=synthetic"])
+    with pytest.raises(SystemExit) as stopped:
+        cli.command()
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert "interrupted between runs, nothing lost" in capsys.readouterr().err
+
+
+def test_a_sweeps_job_stopped_before_it_saved_anything_says_continue_the_sweep(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    own_signal_handlers: None,
+) -> None:
+    """A job stopped while its data loaded has no run in its folder, but the sweep's other jobs
+    may: "run the command again" trained a default-named sweep's finished jobs again in a new
+    folder, and was refused in a named one."""
+    from resnet_lab import cli, train
+    from resnet_lab.errors import RunInterrupted
+
+    def stopped(*args: object) -> None:
+        raise RunInterrupted(signal.SIGINT, "before training started, nothing to save")
+
+    monkeypatch.setattr(train, "train", stopped)
+    sweep_dir = tmp_path / "sweep"
+    argv = ["resnet-lab", "-m", "seed=0,1", "data=synthetic", f"hydra.sweep.dir={sweep_dir}"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as ended:
+        cli.command()
+    assert ended.value.code == 130
+    told = capsys.readouterr()
+    assert (
+        "nothing to save); continue with the same command plus resume=true "
+        f"hydra.sweep.dir={sweep_dir}" in told.out + told.err
+    )
+    assert "run the command again" not in told.out + told.err
+
+
+def test_a_sweep_job_whose_folder_holds_a_lesion_study_is_refused_and_the_others_run(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    own_signal_handlers: None,
+) -> None:
+    """A sweep job's folder is known once Hydra made it (the checks before Hydra see no one
+    folder): the job checks it itself, or it trained into a study's folder."""
+    from resnet_lab import cli, train
+
+    trained: list[Path] = []
+    monkeypatch.setattr(
+        train, "train", lambda cfg, run_dir: trained.append(run_dir) or {"status": "completed"}
+    )
+    sweep_dir = tmp_path / "sweep"
+    (sweep_dir / "0").mkdir(parents=True)
+    (sweep_dir / "0" / "lesion.json").write_text("{}")
+    argv = ["resnet-lab", "-m", "seed=0,1", "data=synthetic", f"hydra.sweep.dir={sweep_dir}"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as ended:
+        cli.command()
+    assert ended.value.code == 1
+    err = capsys.readouterr().err
+    assert f"hydra.sweep.dir={sweep_dir / '0'} holds a lesion study (lesion.json)" in err
+    assert trained == [sweep_dir / "1"]
+
+
+def test_each_job_of_a_sweep_is_given_its_share_of_the_gpus(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    own_signal_handlers: None,
+) -> None:
+    """trainer.device=auto on a machine of several GPUs: job N trains on GPU N mod count (every
+    job of a parallel sweep trained on cuda:0)."""
+    import torch
+
+    from resnet_lab import cli, train
+
+    devices: list[str] = []
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(
+        train,
+        "train",
+        lambda cfg, run_dir: devices.append(cfg.trainer.device) or {"status": "completed"},
+    )
+    argv = ["resnet-lab", "-m", "seed=0,1,2", "data=synthetic", f"hydra.sweep.dir={tmp_path}"]
+    monkeypatch.setattr(sys, "argv", argv)
+    cli.command()
+    assert devices == ["cuda:0", "cuda:1", "cuda:0"]
+
+
+def test_a_diverged_run_ends_with_its_line_not_a_trace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_signal_handlers: None
+) -> None:
+    """A diverged run (Table 1's "fail" rows) has no final error: its last line says n/a
+    (formatting None as a number gave Hydra's trace and exit 1 for a run recorded as it ends)."""
+    from resnet_lab import cli, train
+
+    result = {"status": "diverged", "eval_split": "test", "final_test_error": None}
+    monkeypatch.setattr(train, "train", lambda cfg, run_dir: dict(result))
+    run_dir = tmp_path / "run"
+    monkeypatch.setattr(sys, "argv", ["resnet-lab", "data=synthetic", f"hydra.run.dir={run_dir}"])
+    cli.command()
+    log_text = (run_dir / "resnet-lab.log").read_text()
+    assert f"diverged: test error n/a, results in {run_dir}" in log_text
+
+
+def test_resuming_a_run_where_it_is_warns_of_no_mistyped_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_signal_handlers: None
+) -> None:
+    """resume=true with the run's own folder is the documented way on: not "holds no run (a
+    mistyped hydra.run.dir?)", which a folder without a run is told."""
+    from resnet_lab import cli, train
+
+    monkeypatch.setattr(train, "train", lambda cfg, run_dir: {"status": "completed"})
+    run_dir = tmp_path / "run"
+    argv = ["resnet-lab", "data=synthetic", "resume=true", f"hydra.run.dir={run_dir}"]
+    monkeypatch.setattr(sys, "argv", argv)
+    cli.command()  # no run there yet: said
+    assert "holds no run" in (run_dir / "resnet-lab.log").read_text()
+    (run_dir / "resnet-lab.log").unlink()
+    (run_dir / "ckpt").mkdir()  # the run's checkpoints: a run to continue
+    cli.command()
+    assert "holds no run" not in (run_dir / "resnet-lab.log").read_text()
 
 
 def test_every_console_script_names_a_function() -> None:
@@ -1794,16 +1937,18 @@ def test_a_refusal_imports_no_torch_and_a_signal_while_torch_imports_is_held(
     )
     assert "Traceback" not in out.stdout + out.stderr and list(tmp_path.iterdir()) == []
     # a folder named with hydra.run.dir stays (its log tells the stop); it holds no run: run
-    # again, not "resume=true", which then warned of a mistyped folder
+    # again, not "resume=true", which then warned of a mistyped folder. A SIGTERM (a job
+    # scheduler's) is told as one, with its exit code
     named = [*TINY_RUN, f"hydra.run.dir={tmp_path / 'named'}"]
+    sigterm = signal_then_import.replace("SIGINT", "SIGTERM")
     out = subprocess.run(
-        [sys.executable, "-c", start + "\n" + signal_then_import + "resnet_lab()", *named],
+        [sys.executable, "-c", start + "\n" + sigterm + "resnet_lab()", *named],
         capture_output=True,
         text=True,
         cwd=tmp_path,
     )
-    assert out.returncode == 130 and out.stderr.endswith(
-        "interrupted by SIGINT (while starting, nothing was done); run the command again\n"
+    assert out.returncode == 143 and out.stderr.endswith(
+        "interrupted by SIGTERM (while starting, nothing was done); run the command again\n"
     ), out.stderr
     shutil.rmtree(tmp_path / "named")
     # a second signal ends the import at once, and the folder Hydra made goes with it
@@ -1822,12 +1967,12 @@ def test_a_refusal_imports_no_torch_and_a_signal_while_torch_imports_is_held(
     ask = "import atexit; atexit.register(lambda: print('resnet_lab.train' in sys.modules)); "
     sweep = ["-m", *TINY_RUN, "seed=0,1"]
     out = subprocess.run(
-        [sys.executable, "-c", start + ask + "\n" + signal_then_import + "resnet_lab()", *sweep],
+        [sys.executable, "-c", start + ask + "\n" + sigterm + "resnet_lab()", *sweep],
         capture_output=True,
         text=True,
         cwd=tmp_path,
     )
-    assert out.returncode == 130 and out.stderr == "resnet-lab: interrupted\n", out.stderr
+    assert out.returncode == 143 and out.stderr == "resnet-lab: interrupted\n", out.stderr
     assert out.stdout.splitlines() == ["True"]  # the import ran to its end first
 
 

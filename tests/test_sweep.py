@@ -85,6 +85,20 @@ def test_a_sweep_resumed_with_its_values_reordered_names_the_folder_of_the_run(
     assert "trainer.lr: 0.1 -> 0.05" in changed.stderr and "order" not in changed.stderr
 
 
+def test_a_job_asking_for_other_values_is_pointed_at_no_other_folder(tmp_path: Path) -> None:
+    """Only a folder whose run has every value the job asks for is "the run this job asks for"
+    (seed=1,0 trainer.lr=0.05: folder 1 has seed 1, but lr 0.1)."""
+    from omegaconf import OmegaConf
+
+    from resnet_lab.cli import _trained_as
+
+    for seed in (0, 1):
+        (tmp_path / str(seed)).mkdir()
+        OmegaConf.save({"seed": seed, "trainer": {"lr": 0.1}}, tmp_path / str(seed) / "config.yaml")
+    assert _trained_as({"seed": 1}, tmp_path / "0") == tmp_path / "1"
+    assert _trained_as({"seed": 1, "trainer.lr": 0.05}, tmp_path / "0") is None
+
+
 @pytest.mark.parametrize("launcher", ["basic", "parallel"])
 def test_a_refused_job_of_a_sweep_is_one_message_and_the_others_run(
     launcher: str, tmp_path: Path
@@ -103,7 +117,7 @@ def test_a_refused_job_of_a_sweep_is_one_message_and_the_others_run(
     )
     assert out.returncode == 1, out.stderr[-3000:]
     assert "Traceback" not in out.stderr, out.stderr[-3000:]
-    assert "resnet-lab: error: trainer.lr=-1.0 must be positive" in out.stderr
+    assert out.stderr.count("resnet-lab: error: trainer.lr=-1.0 must be positive") == 1  # Hydra's
     assert json.loads((tmp_path / "1/result.json").read_text())["status"] == "completed"
     assert "must be positive" in (tmp_path / "0/resnet-lab.log").read_text()
 
