@@ -63,10 +63,16 @@ def compose_config(
         raise ConfigError(problem)
     if config_dir is not None:
         overrides.append(searchpath_override(Path(config_dir)))
-    if GlobalHydra.instance().is_initialized():  # inside a running Hydra app or test context
-        return compose(config_name, overrides=overrides)
-    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-        return compose(config_name, overrides=overrides)
+    # inside a running Hydra (one's own app, a test's): set aside while the lab's config is
+    # composed, for composing in it gave that app's config, not the lab's
+    running = GlobalHydra.instance().hydra
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+            return compose(config_name, overrides=overrides)
+    finally:
+        if running is not None:
+            GlobalHydra.instance().initialize(running)
 
 
 def _a_sweep(overrides: list[str]) -> str | None:

@@ -109,11 +109,11 @@ def test_a_name_registered_twice_is_refused_and_an_unknown_one_lists_every_choic
     assert str(unknown.value) == "unknown block 'wide'; choose one of: basic, bottleneck"
 
 
-def test_the_api_refuses_a_misspelt_key_and_composes_inside_hydra() -> None:
+def test_the_api_refuses_a_misspelt_key_and_composes_inside_hydra(tmp_path: Path) -> None:
     """build_model checks the keys as the command line does (an added '+model.dpeth' built the
     default net silently), and compose_config works inside an initialized Hydra (a notebook's
     or a test's), where initializing again raises."""
-    from hydra import initialize_config_module
+    from hydra import compose, initialize_config_dir, initialize_config_module
 
     with pytest.raises(ConfigError, match=r"model\.dpeth"):
         build_model(["+model.dpeth=20", "model.depth=8"])
@@ -135,6 +135,7 @@ def test_the_api_refuses_a_misspelt_key_and_composes_inside_hydra() -> None:
     # read as overrides; an unknown config: Hydra's search path
     for overrides, message in [
         (["seed=0,1"], "seed=0,1 sweeps over values: the API composes one config, give one"),
+        (["model.depth=8", "seed=0,1"], "seed=0,1 sweeps over values: the API composes one"),
         (["model.depth"], "model.depth: not a key=value setting"),
     ]:
         with pytest.raises(ConfigError) as refused:
@@ -142,10 +143,22 @@ def test_the_api_refuses_a_misspelt_key_and_composes_inside_hydra() -> None:
         assert str(refused.value).startswith(message)
     with pytest.raises(TypeError, match=r"\['model.depth=20'\], not a dict"):
         build_model({"model.depth": 20})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^overrides is a list of strings: \['model.depth=20'\], "):
+        compose_config("model.depth=20")  # type: ignore[arg-type]  # one setting a character
     with pytest.raises(ValueError, match="config_name='lesions': choose config or lesion"):
         compose_config([], config_name="lesions")
     with initialize_config_module(config_module="resnet_lab.conf", version_base="1.3"):
         assert compose_config(["seed=3"]).seed == 3
+        study = compose_config(["checkpoint=x", "lesion.samples=3"], config_name="lesion")
+        assert study.lesion.samples == 3 and "model" not in study
+    # one's own Hydra app, of its own configs: the lab's config all the same (it gave the
+    # app's), and the app's Hydra is left as it was
+    (tmp_path / "config.yaml").write_text("seed: 99\nmine: 1\n")
+    with initialize_config_dir(str(tmp_path), version_base="1.3"):
+        labs = compose_config(["seed=3"])
+        assert labs.seed == 3 and "model" in labs and "mine" not in labs
+        assert len(build_model(["model.depth=8", "model.width=4"]).units) == 3
+        assert compose("config").mine == 1
 
 
 def test_the_api_takes_a_config_file_name_and_names_no_row_it_was_not_given() -> None:
