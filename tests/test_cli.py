@@ -1746,6 +1746,7 @@ def test_each_console_script_starts_its_own_tool(
         ("resnet-lab", "--version"),
         ("resnet-lab", "--vers"),  # argparse's abbreviation, as Hydra reads it
         ("resnet-lab-lesion", "--version"),
+        ("resnet-lab-lesion", "--vers"),  # a Hydra app too
         ("resnet-lab-report", "--version"),
         ("resnet-lab-eval", "--version"),
     ],
@@ -1776,8 +1777,28 @@ def test_a_flags_value_is_no_version_request() -> None:
     """``-cd --version`` names a config folder (refused as missing), it asks for no version."""
     from resnet_lab.console import _asks_for_version
 
-    assert not _asks_for_version("resnet-lab", ["-cd", "--version"])
-    assert _asks_for_version("resnet-lab", ["-cd", "conf", "--version"])
+    for prog in ("resnet-lab", "resnet-lab-lesion"):
+        assert not _asks_for_version(prog, ["-cd", "--version"])
+        assert _asks_for_version(prog, ["-cd", "conf", "--version"])
+
+
+@pytest.mark.usefixtures("own_signal_handlers")
+@pytest.mark.parametrize("status", [0, 2, 130])
+def test_a_tools_return_value_is_the_scripts_exit_status(
+    status: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """report, gates and eval return 2 for a mistake, 128 + N after a signal: a script or CI job
+    must not see success."""
+    from types import SimpleNamespace
+
+    from resnet_lab import console
+
+    tool = SimpleNamespace(main=lambda: status)
+    monkeypatch.setattr(console.importlib, "import_module", lambda name: tool)
+    monkeypatch.setattr(sys, "argv", ["resnet-lab-report"])
+    with pytest.raises(SystemExit) as done:
+        console.report()
+    assert done.value.code == status
 
 
 def test_a_second_ctrl_c_stops_an_import_that_hangs() -> None:

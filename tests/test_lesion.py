@@ -418,6 +418,7 @@ def test_path_gradients_decompose_the_full_gradient(monkeypatch: pytest.MonkeyPa
         [r["grad_norm"] for r in study["per_length"]]
     )
     assert (twice["batch"], twice["batches"]) == (4, 2)  # images a batch, batches
+    assert (study["units"], study["samples_per_length"]) == (3, 2)  # lesion.md's "up to 2"
     half = len(y) // 2
     split = path_study(net, [(X[:half], y[:half]), (X[half:], y[half:])], 2, random.Random(0))
     assert split["batches"] == 2 and split["batch"] == half
@@ -1524,7 +1525,11 @@ def test_an_unknown_key_is_offered_the_key_it_likely_misspells() -> None:
 def test_lesion_rejects_keys_added_with_plus(tmp_path: Path) -> None:
     """docs/lesion.md: data.split=val is an error; with ``+`` Hydra would add it silently."""
     cfg = compose_lesion_config(["checkpoint=x", "+data.split=val"])
-    with pytest.raises(ConfigError, match=r"unknown setting data\.split: .*root, limit"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown setting data\.split: .* \(data\.\*: root, limit\); the dataset, its split "
+        r"and classes come from the checkpoint$",
+    ):
         run(cfg, tmp_path / "out")
     with pytest.raises(
         ConfigError, match=r"settings lesion\.sample \(did you mean lesion\.samples\?\), foo:"
