@@ -780,10 +780,8 @@ def override_problem(args: list[str]) -> str | None:
             added |= {key} if adds else set()
         elif "/" in key and _is_group(key.partition("/")[0], args):  # +experiment/tabel1=x
             return _no_group(arg, key, args)
-        elif not adds:
-            section = key.rpartition(".")[0]
-            if schema_keys(Config, section) and not in_schema(key, Config):
-                return unknown_keys_message([key])
+        elif not adds and not in_schema(key, Config):  # trainr.lr too: Hydra advises a '+'
+            return unknown_keys_message([key])
     return wrong_type(args, Config)
 
 

@@ -317,7 +317,12 @@ def with_closest_key(name: str, schema: type) -> str:
     """``trainer.lrr (did you mean trainer.lr?)``: the key of the same section it most likely
     misspells, if one is close (at difflib's 0.6 default, ``data.split`` was offered ``limit``)."""
     section, _, key = name.rpartition(".")
-    others = [known for known in schema_keys(schema, section) if known != key]
+    known_here = schema_keys(schema, section)
+    if section and not known_here:  # a misspelt section (trainr.lr): the closest whole key
+        every = flatten_keys(OmegaConf.to_container(OmegaConf.structured(schema)))
+        close = difflib.get_close_matches(name, list(every), n=1, cutoff=0.7)
+        return f"{name} (did you mean {close[0]}?)" if close else name
+    others = [known for known in known_here if known != key]
     close = difflib.get_close_matches(key, others, n=1, cutoff=0.7)
     return f"{name} (did you mean {section}{'.' if section else ''}{close[0]}?)" if close else name
 

@@ -19,6 +19,7 @@ import pytest
 from conftest import REPO, TINY_RUN, run_cli
 from omegaconf import OmegaConf
 
+from resnet_lab.command_line import check_command_line, no_job_would_train
 from resnet_lab.errors import UserError
 from resnet_lab.run_folder import RunLock
 
@@ -2355,3 +2356,135 @@ def test_a_signal_as_a_tool_takes_the_signals_over_is_told_not_a_trace(
     main = importlib.import_module(f"resnet_lab.{tool}").main
     assert main(["/nonexistent"]) == 128 + signal.SIGINT
     assert "interrupted by SIGINT" in capsys.readouterr().err
+
+
+def _refused_in_one_line(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as stopped:
+        check_command_line(args, "resnet-lab", outputs_into_the_run=True)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    return err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        # a group's choice spelt with its file's suffix: Hydra composes it
+        ["-m", "seed=0,1", "data=synthetic", "hydra/launcher=parallel.yaml"],
+        # the last launcher chosen is Hydra's (make reproduce-table's own hydra/launcher=basic,
+        # then EXTRA's): its options are the ones checked
+        [
+            "-m",
+            "seed=0,1",
+            "hydra/launcher=basic",
+            "hydra/launcher=parallel",
+            "hydra.launcher.n_jobs=2",
+        ],
+        ["--", "seed=1", "data=synthetic"],  # argparse's end of flags
+        ["-m", "seed=0,1", "resume=true", "resume=false"],  # the last resume is Hydra's
+    ],
+)
+def test_what_hydra_accepts_is_accepted(
+    args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    check_command_line(args, "resnet-lab", outputs_into_the_run=True)
+
+
+def test_a_sweep_given_both_folders_is_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep writes into hydra.sweep.dir, a run into hydra.run.dir: one given both is no
+    mistake (it was told to add the hydra.sweep.dir it gave)."""
+    monkeypatch.chdir(tmp_path)
+    folders = [f"hydra.run.dir={tmp_path}/run", f"hydra.sweep.dir={tmp_path}/sweep"]
+    check_command_line(["-m", "seed=0,1", "data=synthetic", *folders], "resnet-lab", True)
+    check_command_line(["seed=1", "data=synthetic", *folders], "resnet-lab", True)
+
+
+def test_a_launcher_dict_key_without_its_plus_is_told_to_add_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key inside a launcher's free dict needs a '+' (Hydra: "Could not override", in lines)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")  # a Slurm login node
+    arg = "hydra.launcher.additional_parameters.x=1"
+    err = _refused_in_one_line(["-m", "seed=0,1", "hydra/launcher=slurm", arg], capsys)
+    assert f"{arg}: not in hydra.launcher.additional_parameters: add it, +{arg}" in err
+
+
+def test_a_folder_without_search_permission_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder one may write in but not enter cannot hold the run's (Hydra's PermissionError
+    trace)."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    monkeypatch.chdir(tmp_path)
+    real_access = os.access
+    monkeypatch.setattr(  # root passes every check: only X_OK is refused, on this folder
+        os,
+        "access",
+        lambda path, mode: (
+            not (Path(path) == locked and mode & os.X_OK) and real_access(path, mode)
+        ),
+    )
+    err = _refused_in_one_line([f"hydra.run.dir={locked}/run", "data=synthetic"], capsys)
+    assert f"cannot write in {locked} (permission denied)" in err
+
+
+def test_a_search_path_given_with_plus_plus_is_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One's own rows on a search path given with '++' are found (refused as missing)."""
+    mine = tmp_path / "my_conf"
+    (mine / "experiment" / "mine").mkdir(parents=True)
+    (mine / "experiment" / "mine" / "scaled.yaml").write_text("# @package _global_\n")
+    monkeypatch.chdir(tmp_path)
+    for plus in ("+", "++"):
+        check_command_line(
+            [f"{plus}hydra.searchpath=[file://{mine}]", "+experiment=mine/scaled"],
+            "resnet-lab",
+            outputs_into_the_run=True,
+        )
+
+
+def test_the_last_resume_given_decides_whether_a_sweep_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """resume=false resume=true resumes (Hydra's last value): without its folder every job was
+    refused, one by one."""
+    monkeypatch.chdir(tmp_path)
+    err = _refused_in_one_line(["-m", "seed=0,1", "resume=false", "resume=true"], capsys)
+    assert "resume=true continues the sweep in hydra.sweep.dir, and none was given" in err
+
+
+def test_a_sweep_asking_for_help_is_not_preflighted(tmp_path: Path) -> None:
+    """`resnet-lab -m --help` shows the help, whatever its jobs would meet (it answered "every
+    job of this sweep would be refused" where the data was missing)."""
+    missing = tmp_path / "nowhere"
+    for flag in ("--help", "--hydra-help", "--version"):
+        assert no_job_would_train(["-m", flag, f"data.root={missing}", "seed=0,1"]) is None
+
+
+def test_a_sweep_of_rows_named_by_the_seed_alone_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Job folders named by the seed alone put every row of a seed in one folder."""
+    monkeypatch.chdir(tmp_path)
+    args = ["-m", "+experiment/table1=glob(*)", "seed=0,1", "hydra.sweep.subdir=${seed}"]
+    err = _refused_in_one_line([*args, f"hydra.sweep.dir={tmp_path}/s"], capsys)
+    assert "+experiment/table1=glob(*) sweeps over values that hydra.sweep.subdir=${seed}" in err
+
+
+def test_a_misspelt_section_is_told_as_an_unknown_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """trainr.lr=0.1 was left to Hydra, whose six lines advise +trainr.lr=0.1, which the run
+    then refuses as an unknown key."""
+    monkeypatch.chdir(tmp_path)
+    err = _refused_in_one_line(["trainr.lr=0.1"], capsys)
+    assert "unknown key(s) trainr.lr (did you mean trainer.lr?): not a resnet-lab setting" in err
+    err = _refused_in_one_line(["shortcut.foo.bar=1"], capsys)  # no such section in a group
+    assert "unknown key(s) shortcut.foo.bar: not a resnet-lab setting" in err

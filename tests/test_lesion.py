@@ -1520,6 +1520,10 @@ def test_an_unknown_key_is_offered_the_key_it_likely_misspells() -> None:
     assert with_closest_key("model.dpeth", Config) == "model.dpeth (did you mean model.depth?)"
     assert with_closest_key("data.split", LesionRunCfg) == "data.split"  # not "limit"
     assert with_closest_key("nothing.like", Config) == "nothing.like"  # no such section
+    assert with_closest_key("trainr.lr", Config) == "trainr.lr (did you mean trainer.lr?)"
+    assert with_closest_key("lesoin.samples", LesionRunCfg) == (
+        "lesoin.samples (did you mean lesion.samples?)"
+    )
 
 
 def test_lesion_rejects_keys_added_with_plus(tmp_path: Path) -> None:
