@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -50,6 +51,21 @@ def run_cli(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[st
         timeout=300,
         **kwargs,  # type: ignore[arg-type]
     )
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_as_it_was() -> Iterator[None]:
+    """A Hydra app run in-process (``cli.command()``) points the root logger at the test's
+    captured stdout: once pytest closed it, a later test's log line printed "--- Logging error
+    ---" into that test's stderr. Hydra's handlers go with the test that made them."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers and type(handler).__module__ == "logging":  # not pytest's
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)
 
 
 @pytest.fixture
