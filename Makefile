@@ -67,6 +67,8 @@ gpu-cifar:
 EXPERIMENTS := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))resnet_lab/conf/experiment
 PROFILES    := $(dir $(EXPERIMENTS))profile
 reproduce-table:
+	@[ -z "$(word 2,$(RESULTS))" ] || { echo "RESULTS=$(RESULTS): the runs go into one folder," \
+	  "whose path has no space (make report reads several, space-separated)" >&2; exit 2; }
 	@[ -z "$(OWN_ROWS)" ] || [ -d "$(OWN_ROWS)" ] || [ -d $(OWN_PROFILES) ] || { echo \
 	  "CONFIG_DIR=$(CONFIG_DIR) ($(abspath $(CONFIG_DIR))) holds no experiment/ folder of rows" \
 	  "nor profile/ folder" >&2; exit 2; }

@@ -178,6 +178,108 @@ def test_make_reproduce_table_runs_the_documented_sweep() -> None:
     assert "for table in table1 table2 table6" in paper
 
 
+def _dry_make(*args: str) -> str:
+    return subprocess.run(
+        ["make", "-n", *args], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def test_make_targets_are_the_commands_the_docs_name() -> None:
+    """README's `make install`/`test`/`lint` (a failed check fails lint), `make bench EXTRA=`,
+    the wheels the GPU machine lacks; make report PROFILE=smoke reads results/smoke, as
+    reproduce-table wrote; every ACCEPT key is passed, and a CONFIG_DIR with a space whole."""
+    assert '-m pip install -e ".[dev]"' in _dry_make("install")
+    assert "-m pytest -q -n auto" in _dry_make("test")
+    assert "ruff check . && ruff format --check ." in _dry_make("lint")
+    assert "-m resnet_lab.bench --steps 2 --variants" in _dry_make(
+        "bench", "EXTRA=--steps 2 --variants"
+    )
+    wheels = _dry_make("gpu-wheels")
+    for spec in ('"hydra-core==1.3.*"', '"omegaconf==2.3.*"', '"antlr4-python3-runtime==4.9.*"'):
+        assert spec in wheels, spec
+    assert "resnet-lab-report --results results/smoke --seed-list 0 --profile smoke" in (
+        _dry_make("report", "PROFILE=smoke")
+    )
+    assert "hydra.sweep.dir=results/smoke " in _dry_make("reproduce-table", "PROFILE=smoke")
+    out = _dry_make("reproduce-table", "ACCEPT=trainer.precision trainer.lr", "CONFIG_DIR=my conf")
+    assert '--accept trainer.precision trainer.lr --config-dir "my conf"' in out
+    assert 'resnet-lab -m --config-dir "my conf" "+experiment/' in out
+
+
+def test_make_reproduce_table_refuses_a_results_folder_with_a_space(tmp_path: Path) -> None:
+    """The runs' folder is a Hydra override: a space split it, and resnet-lab answered "s: not a
+    key=value setting" about a word the user never gave as one."""
+    out = subprocess.run(
+        [
+            "make",
+            "-f",
+            str(REPO / "Makefile"),
+            "reproduce-table",
+            "PROFILE=smoke",
+            "TABLES=table6",
+            f"RESULTS={tmp_path / 'r s'}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2
+    assert out.stderr.startswith(f"RESULTS={tmp_path / 'r s'}: the runs go into one folder, "), (
+        out.stderr
+    )
+    assert out.stdout == "" and list(tmp_path.iterdir()) == []  # before any table started
+
+
+def test_a_report_that_fails_after_the_runs_fails_the_target(tmp_path: Path) -> None:
+    """Every run succeeded, the closing report failed (a full disk): the target exits non-zero."""
+    bin_dir, results = tmp_path / "bin", tmp_path / "results"
+    bin_dir.mkdir()
+    (bin_dir / "resnet-lab").write_text(f"#!/bin/sh\nmkdir -p {results}\nexit 0\n")
+    (bin_dir / "resnet-lab-report").write_text(  # --check passes, the report itself fails
+        '#!/bin/sh\ncase "$*" in *--check*) exit 0;; esac\necho "report: disk full" >&2\nexit 1\n'
+    )
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    out = subprocess.run(
+        ["make", "reproduce-table", "PROFILE=smoke", "TABLES=table6", f"RESULTS={results}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"},
+    )
+    assert "report: disk full" in out.stderr
+    assert out.returncode != 0, out.stdout + out.stderr
+
+
+def test_make_gpu_cifar_copies_its_part_and_refuses_another(tmp_path: Path) -> None:
+    """docs/speed.md: `make gpu-cifar PART=K` puts two CIFAR-10 files (part 1: and the labels)
+    into .carry/cifar with the commit, -dirty where tracked files changed; a wrong PART keeps
+    what was carried. Run in a scratch git tree, never in the repository."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("data_batch_1.bin", "data_batch_2.bin", "batches.meta.txt", "test_batch.bin"):
+        (src / name).write_text(name)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tree)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (tree / "f").write_text("1")
+    subprocess.run([*git, "add", "f"], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    (tree / "f").write_text("2")
+    make = ["make", "-f", str(REPO / "Makefile"), "gpu-cifar", f"CIFAR_SRC={src}"]
+    done = subprocess.run([*make, "PART=1"], cwd=tree, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    carried = ["batches.meta.txt", "data_batch_1.bin", "data_batch_2.bin"]
+    assert sorted(p.name for p in (tree / ".carry" / "cifar").iterdir()) == carried
+    assert (tree / ".carry" / "git_commit").read_text().endswith("-dirty\n")
+    wrong = subprocess.run([*make, "PART=4"], cwd=tree, capture_output=True, text=True)
+    assert wrong.returncode == 2 and "PART=1, 2 or 3" in wrong.stderr
+    assert sorted(p.name for p in (tree / ".carry" / "cifar").iterdir()) == carried
+
+
 def test_make_reproduce_table_runs_and_reports_rows_of_ones_own_config_dir(
     tmp_path: Path,
 ) -> None:
