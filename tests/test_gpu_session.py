@@ -42,11 +42,22 @@ def stage(
 pytestmark = pytest.mark.skipif(not shutil.which("bash"), reason="needs bash")
 
 
-def test_bench_stage_saves_the_json_and_the_printed_table(tmp_path: Path) -> None:
-    done = stage(tmp_path, "bench", *TINY_BENCH, VARIANTS="none", RESNET_LAB_GIT_COMMIT="abc123")
+def test_bench_stage_saves_the_json_and_the_printed_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The GPU machine's tree has no .git: the commit carried in .carry/git_commit is the one
+    the log and the JSON record."""
+    tree = tmp_path / "tree"  # ROOT's lab, without its .git
+    shutil.copytree(
+        ROOT / "resnet_lab", tree / "resnet_lab", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (tree / ".carry").mkdir()
+    (tree / ".carry" / "git_commit").write_text("abc123\n")
+    monkeypatch.delenv("RESNET_LAB_GIT_COMMIT", raising=False)
+    done = stage(tmp_path, "bench", *TINY_BENCH, cwd=tree, VARIANTS="none", PYTHONPATH=str(tree))
     assert done.returncode == 0, done.stderr + done.stdout
     report = json.loads((tmp_path / "out" / next_name(tmp_path, ".json")).read_text())
-    assert report["settings"]["depth"] == 8
+    assert report["settings"]["depth"] == 8 and report["git_commit"] == "abc123"
     assert [r["name"] for r in report["results"]][:2] == [
         "plain PyTorch loop",
         "lab step (trainer config)",
@@ -78,6 +89,9 @@ def test_run_stage_stops_in_time_and_continues(tmp_path: Path) -> None:
     assert rest.returncode == 0, rest.stderr + rest.stdout
     final = json.loads((tmp_path / "out" / "r-result.json").read_text())
     assert final["status"] == "completed" and final["step"] == first["step"] + 2
+    # the record of the command that comes back is this launch's
+    overrides_back = (tmp_path / "out" / "r-overrides.yaml").read_text()
+    assert f"trainer.max_steps={first['step'] + 2}" in overrides_back
 
 
 def test_seeds_stage_times_stacked_models(tmp_path: Path) -> None:
@@ -122,6 +136,37 @@ def test_all_stage_cuts_each_stage_at_its_limit_and_goes_on(tmp_path: Path) -> N
     late = stage(tmp_path / "late", "all", *TINY_BENCH, cwd=tree, ALL_S="5")
     assert late.returncode == 0 and late.stdout.count("skipped") == 4, late.stderr + late.stdout
     assert "(ALL_S=5 DEPTH=110 DEVICE=cpu, commit abc123-dirty)" in late.stdout.splitlines()[0]
+
+
+def test_all_cuts_a_stage_at_the_overall_deadline(tmp_path: Path) -> None:
+    """`all`: a stage's limit is its own or the time left before ALL_S, whichever is less, so
+    that the command ends before the device tool's 600 s."""
+    tree = tmp_path / "tree"
+    (tree / "tests").mkdir(parents=True)
+    (tree / "tests" / "test_speed.py").write_text(
+        "import time\n\ndef test_cuda_slow():\n    time.sleep(120)\n"
+    )
+    done = stage(tmp_path, "all", *TINY_BENCH, cwd=tree, ALL_S="30")
+    (log,) = (tmp_path / "out").glob("*-all.txt")
+    text = log.read_text()
+    assert done.returncode == 0, done.stderr + text
+    assert "== stage tests, at most 150 s" not in text
+    assert "== stage tests: stopped at its" in text and text.count("skipped") == 3, text
+
+
+@pytest.mark.parametrize("passes", [True, False])
+def test_check_stage_fails_when_a_cuda_test_fails(tmp_path: Path, passes: bool) -> None:
+    """docs/speed.md: `check` is the CUDA tests (both parts) and a short benchmark; the device
+    tool shows only the status and the tail: a failed test fails the stage, before the bench."""
+    tree = tmp_path / "tree"
+    (tree / "tests").mkdir(parents=True)
+    (tree / "tests" / "test_speed.py").write_text(
+        f"def test_cuda_step():\n    assert {passes}\n\ndef test_cuda_compiled_step():\n    pass\n"
+    )
+    done = stage(tmp_path, "check", *TINY_BENCH, cwd=tree, VARIANTS="none")
+    assert (done.returncode == 0) is passes, done.stderr + done.stdout
+    assert "test_cuda_compiled_step PASSED" in done.stdout  # the second part ran all the same
+    assert bool(list((tmp_path / "out").glob("*-smoke.json"))) is passes
 
 
 def test_data_stage_moves_the_carried_files_out_of_the_tree(tmp_path: Path) -> None:
