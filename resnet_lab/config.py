@@ -315,7 +315,8 @@ def in_schema(name: str, schema: type) -> bool:
 
 def with_closest_key(name: str, schema: type) -> str:
     """``trainer.lrr (did you mean trainer.lr?)``: the key of the same section it most likely
-    misspells, if one is close (at difflib's 0.6 default, ``data.split`` was offered ``limit``)."""
+    misspells, if one is close (at difflib's 0.6 default, ``data.split`` was offered ``limit``);
+    of a section that is none (``trainr.lr``), the closest whole key."""
     section, _, key = name.rpartition(".")
     known_here = schema_keys(schema, section)
     if section and not known_here:  # a misspelt section (trainr.lr): the closest whole key
