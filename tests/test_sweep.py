@@ -231,6 +231,18 @@ def test_make_reproduce_table_refuses_a_results_folder_with_a_space(tmp_path: Pa
     assert "==" not in out.stdout and list(tmp_path.iterdir()) == []  # before any table started
 
 
+def _make_with_stand_ins(bin_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``make reproduce-table ARGS`` with the tools in ``bin_dir`` (stand-ins) found first."""
+    return subprocess.run(
+        ["make", "reproduce-table", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"},
+    )
+
+
 def test_a_report_that_fails_after_the_runs_fails_the_target(tmp_path: Path) -> None:
     """Every run succeeded, the closing report failed (a full disk): the target exits non-zero."""
     bin_dir, results = tmp_path / "bin", tmp_path / "results"
@@ -241,14 +253,7 @@ def test_a_report_that_fails_after_the_runs_fails_the_target(tmp_path: Path) -> 
     )
     for tool in bin_dir.iterdir():
         tool.chmod(0o755)
-    out = subprocess.run(
-        ["make", "reproduce-table", "PROFILE=smoke", "TABLES=table6", f"RESULTS={results}"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"},
-    )
+    out = _make_with_stand_ins(bin_dir, "PROFILE=smoke", "TABLES=table6", f"RESULTS={results}")
     assert "report: disk full" in out.stderr
     assert out.returncode != 0, out.stdout + out.stderr
 
@@ -419,13 +424,8 @@ def test_a_target_in_which_no_table_started_a_run_says_so(tmp_path: Path) -> Non
     (bin_dir / "resnet-lab").write_text("#!/bin/sh\nexit 1\n")
     (bin_dir / "resnet-lab").chmod(0o755)
     results = tmp_path / "results"
-    out = subprocess.run(
-        ["make", "reproduce-table", "PROFILE=smoke", "TABLES=table3 table6", f"RESULTS={results}"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"},
+    out = _make_with_stand_ins(
+        bin_dir, "PROFILE=smoke", "TABLES=table3 table6", f"RESULTS={results}"
     )
     # the per-table line had said "a run failed" though none started
     said = "== table6: a run failed or was refused (exit 1, above)"
@@ -442,14 +442,7 @@ def test_a_table_stopped_by_a_signal_stops_the_target(tmp_path: Path) -> None:
     fake.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexit 130\n')
     fake.chmod(0o755)
     results = f"RESULTS={tmp_path / 'results'}"
-    out = subprocess.run(
-        ["make", "reproduce-table", "PROFILE=smoke", "TABLES=table3 table6", results],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"},
-    )
+    out = _make_with_stand_ins(bin_dir, "PROFILE=smoke", "TABLES=table3 table6", results)
     assert out.returncode != 0 and "Error 130" in out.stderr, out.stdout + out.stderr
     assert len(calls.read_text().splitlines()) == 1 and "+experiment/table3=" in calls.read_text()
     assert not (tmp_path / "results" / "report.md").exists()
