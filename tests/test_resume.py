@@ -1255,3 +1255,29 @@ def test_tensorboard_keeps_the_resumed_steps_points_that_metrics_lost(
     path.write_text("\n".join(lines) + "\n")
     fit([*ARGS, "resume=true"], tmp_path)
     assert scalars(tmp_path) == scalars(reference)
+
+
+def test_a_record_whose_header_does_not_read_back_is_kept_with_the_rest() -> None:
+    """A resume drops the earlier launches' HParams records; from the first record whose
+    header's CRC fails (damaged, or a killed writer's last), the bytes are kept as they are: a
+    length read from a damaged header would cut the records anywhere."""
+    import struct
+
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+    from resnet_lab.hparams import end_record, without_sessions
+
+    def record(event: Event) -> bytes:
+        payload = event.SerializeToString()
+        header = struct.pack("<Q", len(payload))
+        crcs = struct.pack("<I", masked_crc32c(header)), struct.pack("<I", masked_crc32c(payload))
+        return header + crcs[0] + payload + crcs[1]
+
+    loss = Summary(value=[Summary.Value(tag="train/loss", simple_value=1.0)])
+    scalar = record(Event(step=1, summary=loss))
+    session = record(Event(step=2, summary=end_record("completed")))
+    assert without_sessions(scalar + session) == scalar
+    damaged = session[:8] + bytes([session[8] ^ 1]) + session[9:]  # the header's CRC
+    assert without_sessions(scalar + damaged) == scalar + damaged
