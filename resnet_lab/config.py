@@ -320,8 +320,7 @@ def with_closest_key(name: str, schema: type) -> str:
     section, _, key = name.rpartition(".")
     known_here = schema_keys(schema, section)
     if section and not known_here:  # a misspelt section (trainr.lr): the closest whole key
-        every = flatten_keys(OmegaConf.to_container(OmegaConf.structured(schema)))
-        close = difflib.get_close_matches(name, list(every), n=1, cutoff=0.7)
+        close = difflib.get_close_matches(name, list(_schema_defaults(schema)), n=1, cutoff=0.7)
         return f"{name} (did you mean {close[0]}?)" if close else name
     others = [known for known in known_here if known != key]
     close = difflib.get_close_matches(key, others, n=1, cutoff=0.7)
@@ -378,8 +377,9 @@ def flatten_keys(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 @functools.cache
-def _schema_defaults() -> dict[str, Any]:
-    return flatten_keys(OmegaConf.to_container(OmegaConf.structured(Config), resolve=True))
+def _schema_defaults(schema: type = Config) -> dict[str, Any]:
+    """``schema``'s keys, dotted, with their defaults."""
+    return flatten_keys(OmegaConf.to_container(OmegaConf.structured(schema), resolve=True))
 
 
 def with_schema_defaults(
