@@ -131,6 +131,7 @@ CSV_COLUMNS = (
     "status",
     "profile",  # smoke: not comparable with the papers (a CSV travels without report.md)
 )
+MISSING = "missing"  # a row's status when no run of it was found at all
 CONFIG_KEYS = set(flatten_keys(OmegaConf.to_container(OmegaConf.structured(Config))))
 # Which run to keep when one seed of one row was run more than once.
 _STATUS_RANK = {
@@ -702,7 +703,7 @@ def summarize(
         measured=measured,
         diff=diff,
         n=len(finished),
-        status=", ".join(parts) or "missing",
+        status=", ".join(parts) or MISSING,
         notes=notes,
     )
 
@@ -843,7 +844,7 @@ def render_markdown(
             "",
         ]
     rows = [row for table in tables for row in table.rows]
-    missing = [row.experiment.name for row in rows if row.status == "missing"]
+    missing = [row.experiment.name for row in rows if row.status == MISSING]
     measured = sum(row.n > 0 for row in rows)
     uncounted = len(rows) - measured - len(missing)
     found = f"{run_count} run(s)" if run_count else "no runs"
@@ -877,7 +878,7 @@ def render_markdown(
             f"{'every row' if 1 < len(names) == len(table.rows) else ', '.join(names)}: {note}"
             for note, names in by_note.items()
         ]
-        absent = [row.experiment.name for row in table.rows if row.status == "missing"]
+        absent = [row.experiment.name for row in table.rows if row.status == MISSING]
         if absent:
             notes.append(f"no runs yet: {', '.join(f'`{name}`' for name in absent)}")
         if notes:
@@ -958,7 +959,7 @@ def write_csv(tables: list[TableResult], path: Path) -> None:
                     _number(row.diff),
                     row.n,
                     row.status,
-                    table.profile or "",
+                    "" if row.status == MISSING else table.profile or "",  # runs' profile
                 ]
             )
     atomic_write_text(path, handle.getvalue())
