@@ -812,7 +812,7 @@ def _a_mistake_in_a_row(group: str, override: Override, args: list[str]) -> str 
     return None
 
 
-def choice_not_there(row: Path, config_dir: Path | None = None) -> str | None:
+def choice_not_there(row: Path, config_dir: Path | None) -> str | None:
     """For the report's check of the rows: an option the row's defaults choose that neither the
     lab's groups nor ``config_dir``'s hold (``make reproduce-table`` then trained the tables
     before it and stopped at the row)."""
@@ -1080,7 +1080,7 @@ def _hydra_value(value: Any, nested: bool = False) -> str:
     return "[" + ",".join(_hydra_value(v, True) for v in value) + "]"
 
 
-def _reads_back(value: str, nested: bool = False) -> bool:
+def _reads_back(value: str, nested: bool) -> bool:
     """Whether Hydra reads ``value``, given bare, as this very string (not resolved later);
     ``nested``: as an element of a list (an empty string is none there, a '\\,' no comma)."""
     if "${" in value:

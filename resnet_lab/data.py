@@ -280,7 +280,7 @@ def _python_files(cls: type) -> list[tuple[str, str | None]]:
 _UNREADABLE = (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError, AttributeError)
 
 
-def load_cifar_python(folder: Path, name: str, verify: bool = True) -> HostData:
+def load_cifar_python(folder: Path, name: str, verify: bool) -> HostData:
     """Read the python version in ``folder`` (e.g. ``cifar-10-batches-py``) through torchvision.
 
     torchvision md5-checks every file against its own list of official sums; with

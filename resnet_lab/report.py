@@ -825,7 +825,7 @@ def render_markdown(
     run_count: int,
     figures: dict[str, list[str]],
     extra_sections: list[str],
-    off_rows: int = 0,
+    off_rows: int,
 ) -> str:
     """The whole report as Markdown; the same text goes to stdout and report.md. ``profile``
     is None when no run was found and none was asked for; ``off_rows`` runs belong to no row
@@ -891,7 +891,7 @@ def render_markdown(
 
 
 def _other_sections(
-    runs: list[Run], known: set[str], problems: list[str], config_dir: str | None = None
+    runs: list[Run], known: set[str], problems: list[str], config_dir: str | None
 ) -> list[str]:
     """Ad-hoc runs, runs of experiments without a file, and unreadable files."""
     lines = []

@@ -68,7 +68,7 @@ class ConvSpec:
 
 
 def build_branch(
-    convs: Sequence[ConvSpec], layout: BranchLayout, with_head: bool, dropout: float = 0.0
+    convs: Sequence[ConvSpec], layout: BranchLayout, with_head: bool, dropout: float
 ) -> nn.Sequential:
     """The residual branch F: head, then convolutions joined by BN-ReLU (and dropout, as in Wide
     ResNets, when ``dropout`` > 0), then tail."""
