@@ -172,6 +172,19 @@ def test_the_api_takes_a_config_file_name_and_names_no_row_it_was_not_given() ->
         build_model(["model.depth"])  # no '(see --help)': the API has none
 
 
+def test_the_package_names_its_api_though_it_imports_it_when_first_asked() -> None:
+    """``from resnet_lab import *`` and a notebook's completion (dir) find the functions that
+    the package's ``__getattr__`` imports on first use."""
+    import resnet_lab
+
+    assert set(resnet_lab.__all__) == {"__version__", "build_model", "load_pretrained"}
+    assert {"build_model", "load_pretrained"} <= set(dir(resnet_lab))
+    namespace: dict[str, object] = {}
+    exec("from resnet_lab import *", namespace)
+    assert namespace["build_model"] is build_model
+    assert callable(namespace["load_pretrained"])
+
+
 def test_the_api_reads_a_folder_of_ones_own_configs_as_the_command_line_does(
     tmp_path: Path,
 ) -> None:

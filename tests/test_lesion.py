@@ -1446,6 +1446,12 @@ def test_a_bare_checkpoint_path_is_told_the_key_value_form(
         lesion_entry_point()
     assert "checkpoint=PATH is required" in capsys.readouterr().err
     assert list((tmp_path / "elsewhere").rglob("*")) == []  # a refused launch leaves nothing
+    # a bare word too long for a file name: asking the file system whether it is a checkpoint
+    # raises (ENAMETOOLONG), which must not escape as a traceback
+    monkeypatch.setattr(sys, "argv", ["resnet-lab-lesion", "x" * 300])
+    with pytest.raises(SystemExit) as stopped:
+        lesion_entry_point()
+    assert stopped.value.code == 2 and "not a key=value setting" in capsys.readouterr().err
     # a flag's value is no checkpoint: Hydra gets the arguments (and prints its help here)
     monkeypatch.setattr(sys, "argv", ["resnet-lab-lesion", "--config-dir", str(tmp_path), "-h"])
     with pytest.raises(SystemExit) as stopped:

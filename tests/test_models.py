@@ -441,7 +441,7 @@ def test_unknown_shortcut_lists_choices() -> None:
         assert name in str(err.value)
 
 
-@pytest.mark.parametrize("depth", [21, 100, 5])
+@pytest.mark.parametrize("depth", [21, 100, 5, 2])  # 2: no unit at all
 def test_invalid_depth_names_valid_depths(depth: int) -> None:
     with pytest.raises(ConfigError, match=r"6n\+2.*20, 32, 44"):
         build_model([f"model.depth={depth}"])
@@ -499,6 +499,8 @@ def test_bad_keys_and_types_name_the_key(override: str, message: str) -> None:
         (["model.downsample=option_c"], "model.downsample"),
         (["model.block=wide"], "unknown block 'wide'"),
         (["model.width=6"], "multiple of 4"),
+        (["model.width=0"], "positive multiple of 4"),  # not a division by zero at init
+        (["model.block=Basic"], "unknown block 'Basic'"),  # names are exact, as in the YAML
         (["model.block=one_layer", "model.dropout=0.3"], "one_layer units have one"),
     ],
 )
@@ -591,3 +593,19 @@ def test_the_description_names_the_unit_and_reads_a_config_from_before_model_arc
     assert describe_network(cfg).endswith("unit=post_act+relu")
     del cfg["model"]["arch"]  # a run saved before the option
     assert describe_network(cfg).startswith("basic ResNet-20")
+    densenet = OmegaConf.to_container(compose_config(["model=densenet"]), resolve=True)
+    assert describe_network(densenet) == "densenet-100 (bottleneck, width 24)"
+
+
+def test_a_refusal_names_the_row_only_when_a_row_chose_options() -> None:
+    """A row's options may contradict a choice on the command line: the refusal says so. An
+    experiment name without a row (an ad-hoc run named by its user) chose nothing."""
+    with pytest.raises(ConfigError) as refused:
+        build_model(["+experiment=table1/gate_b6", "model.width=6"])
+    assert str(refused.value).endswith(
+        "(+experiment=table1/gate_b6 sets its row's options, which another choice on the "
+        "command line may contradict)"
+    )
+    with pytest.raises(ConfigError) as refused:
+        build_model(["experiment.name=mine", "model.width=6"])
+    assert str(refused.value) == "model.width=6 must be a positive multiple of 4"
