@@ -28,10 +28,10 @@ from resnet_lab.command_line import (
     misnamed_profile,
     no_job_would_train,
     outputs_root,
-    pasteable_override,
 )
 from resnet_lab.config import flatten_keys
 from resnet_lab.errors import JobRefused, ResumeDiffers, RunInterrupted, RunStopped, UserError
+from resnet_lab.pasteable import pasteable_override
 from resnet_lab.run_folder import (
     discard_refused_folder,
     given_on_command_line,

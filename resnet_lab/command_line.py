@@ -17,8 +17,6 @@ import dataclasses
 import difflib
 import functools
 import itertools
-import json
-import math
 import os
 import re
 import shlex
@@ -44,6 +42,7 @@ from resnet_lab.config import (
     schema_keys,
     unknown_keys_message,
 )
+from resnet_lab.pasteable import pasteable_override
 from resnet_lab.run_folder import enclosing_run, holds_a_run, run_folder_problem
 
 # Hydra runs one of these modes; each flag as typed -> the mode's long name.
@@ -398,22 +397,36 @@ def _overrides_around_a_flag(args: list[str]) -> str | None:
     return None
 
 
+def output_folders(args: list[str]) -> dict[str, tuple[str, str]]:
+    """hydra.run.dir and hydra.sweep.dir, each as typed and as Hydra reads it (its quotes
+    removed: ``'hydra.run.dir=/runs/r é'``), the last one given of each, as Hydra takes it; one
+    Hydra resolves (``${...}``) left out."""
+    return {
+        override.key_or_group: (arg, value)
+        for arg, override in parsed_overrides(args)
+        if override.key_or_group in ("hydra.run.dir", "hydra.sweep.dir")
+        and isinstance(value := override.value(), str)
+        and "${" not in value
+    }
+
+
 def _a_file_as_the_output_folder(args: list[str], outputs_into_the_run: bool) -> str | None:
     """E.g. a checkpoint given as hydra.run.dir: Hydra's FileExistsError trace making it."""
-    for arg in args:
-        key, _, value = arg.partition("=")
-        if key in ("hydra.run.dir", "hydra.sweep.dir") and _is_file(Path(value)):
+    for key, (arg, value) in output_folders(args).items():
+        if _is_file(Path(value)):
             # resolved: the parents of ../ckpt/x.pt are .. and . as written
             run = next((p for p in Path(value).resolve().parents if (p / "ckpt").is_dir()), None)
             hint = ""
             if run and outputs_into_the_run:
                 hint = (
-                    f": give the run's folder, {key}={run} (resume=true continues from the "
-                    "folder's newest checkpoint)"
+                    f": give the run's folder, {pasteable_override(key, str(run))} (resume=true "
+                    "continues from the folder's newest checkpoint)"
                 )
             elif run:
-                hint = f" (a checkpoint to read? give it as checkpoint={value})"
-            return f"{key}={value} is a file, not a folder{hint}"
+                hint = (
+                    f" (a checkpoint to read? give it as {pasteable_override('checkpoint', value)})"
+                )
+            return f"{arg} is a file, not a folder{hint}"
     return None
 
 
@@ -423,9 +436,8 @@ def _a_folder_inside_a_run(args: list[str]) -> str | None:
     its folder)."""
     if prints_only(args):
         return None
-    for arg in args:
-        key, _, value = arg.lstrip("+").partition("=")
-        if key not in ("hydra.run.dir", "hydra.sweep.dir") or not value.strip() or "${" in value:
+    for key, (arg, value) in output_folders(args).items():
+        if not value.strip():
             continue
         try:
             folder = Path(value).resolve()
@@ -444,20 +456,17 @@ def _the_other_modes_folder(args: list[str]) -> str | None:
     and writes below the default one, without a word."""
     if prints_only(args):
         return None
-    folders = {
-        key.lstrip("+"): value
-        for key, _, value in (a.partition("=") for a in args if not a.startswith("-"))
-    }
+    folders = output_folders(args)
     if is_sweep(args) and "hydra.run.dir" in folders and "hydra.sweep.dir" not in folders:
-        folder = folders["hydra.run.dir"]
+        arg, folder = folders["hydra.run.dir"]
         return (
-            f"hydra.run.dir={folder} is one run's folder, and -m runs a sweep, whose jobs go "
-            f"below hydra.sweep.dir: write {pasteable_override('hydra.sweep.dir', folder)}"
+            f"{arg} is one run's folder, and -m runs a sweep, whose jobs go below "
+            f"hydra.sweep.dir: write {pasteable_override('hydra.sweep.dir', folder)}"
         )
     if not is_sweep(args) and "hydra.sweep.dir" in folders and "hydra.run.dir" not in folders:
-        folder = folders["hydra.sweep.dir"]
+        arg, folder = folders["hydra.sweep.dir"]
         return (
-            f"hydra.sweep.dir={folder} is a sweep's folder (-m), and this is one run: write "
+            f"{arg} is a sweep's folder (-m), and this is one run: write "
             f"{pasteable_override('hydra.run.dir', folder)}, or add -m"
         )
     return None
@@ -565,11 +574,8 @@ def existing_run_dir(args: list[str]) -> Path | None:
     or where a config is only shown (no such folder written), or for a value Hydra resolves."""
     if is_sweep(args) or prints_only(args):
         return None
-    for arg in args:
-        key, _, value = arg.lstrip("+").partition("=")
-        if key == "hydra.run.dir" and "${" not in value and Path(value).is_dir():
-            return Path(value)
-    return None
+    _, value = output_folders(args).get("hydra.run.dir", ("", ""))
+    return Path(value) if value and Path(value).is_dir() else None
 
 
 def _not_a_run_folder(args: list[str]) -> str | None:
@@ -1050,56 +1056,3 @@ def _what_it_holds(arg: str, args: list[str], group: str, glob: Glob, options: l
             f"'{plus}{key.lstrip('+')}/{subgroup}=glob({pattern or '*'})'"
         )
     return f": it holds only the subgroups {', '.join(subgroups)}" if subgroups else ""
-
-
-def pasteable_override(key: str, value: Any) -> str:
-    """``key=value`` to paste into a shell, from which Hydra reads ``value`` back: in Hydra's
-    grammar (true, null, [a,b], a string bare where Hydra reads it back so, else in Hydra's
-    quotes: a comma would start a sweep, an accent or '~' is no bare value, '${' would be
-    resolved), then quoted for the shell (a space splits words, '$' expands, '[' globs)."""
-    override = f"{key}={_hydra_value(value)}"
-    if override == shlex.quote(override):
-        return override
-    if any(c in override for c in '"$`\\!\n'):
-        return shlex.quote(override)
-    return f'"{override}"'  # reads better than shlex's '...'"'"'...' around single quotes
-
-
-def _hydra_value(value: Any, nested: bool = False) -> str:
-    """``value`` as Hydra's override grammar writes it (``nested``: in a list or dict)."""
-    if isinstance(value, str):
-        return value if _reads_back(value, nested) else _hydra_quoted(value)
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)  # true, false, null
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)  # inf, -inf, nan
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{k}:{_hydra_value(v, True)}" for k, v in value.items()) + "}"
-    return "[" + ",".join(_hydra_value(v, True) for v in value) + "]"
-
-
-def _reads_back(value: str, nested: bool) -> bool:
-    """Whether Hydra reads ``value``, given bare, as this very string (not resolved later);
-    ``nested``: as an element of a list (an empty string is none there, a '\\,' no comma)."""
-    if "${" in value:
-        return False
-    try:
-        (override,) = OverridesParser.create().parse_overrides(
-            [f"k=[{value}]" if nested else f"k={value}"]
-        )
-    except HydraException:
-        return False
-    read = override.value()
-    return not override.is_sweep_override() and read == ([value] if nested else value)
-
-
-def _hydra_quoted(value: str) -> str:
-    """In Hydra's single quotes: each quote escaped, the backslashes before a quote (or before
-    the closing one) doubled, an interpolation's '${' escaped; Hydra keeps any other backslash
-    as it stands."""
-    escaped = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
-    escaped = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped)
-    escaped = re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", escaped)
-    return f"'{escaped}'"

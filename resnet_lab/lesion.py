@@ -66,7 +66,6 @@ from torch import Tensor, nn
 
 from resnet_lab import stopping
 from resnet_lab.checkpoint import atomic_save_figure, atomic_write_text
-from resnet_lab.command_line import pasteable_override
 from resnet_lab.config import flatten_keys, keys_not_in_schema
 from resnet_lab.data import DeviceData
 from resnet_lab.device import resolve_device
@@ -87,6 +86,7 @@ from resnet_lab.evaluate import (
 from resnet_lab.lesion_config import EXPERIMENTS, LesionRunCfg, unknown_settings_message
 from resnet_lab.models import ResNet
 from resnet_lab.models.shortcuts import IdentityShortcut
+from resnet_lab.pasteable import pasteable_override
 from resnet_lab.paths import path_study, paths_markdown, plot_paths
 from resnet_lab.pretrained import NormalizedNet, OtherTrainingImages, read_checkpoint
 from resnet_lab.run_folder import (

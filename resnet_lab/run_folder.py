@@ -27,6 +27,7 @@ from omegaconf import DictConfig
 
 from resnet_lab.checkpoint import CHECKPOINT_GLOB, TEMPORARY_INFIX, atomic_write_text
 from resnet_lab.errors import UserError
+from resnet_lab.pasteable import pasteable_override
 
 if TYPE_CHECKING:
     import torch
@@ -544,7 +545,7 @@ def run_folder_problem(run_dir: Path, key: str, sweep: bool) -> str | None:
     if any(run_dir.glob(CHECKPOINT_GLOB)):  # with or without resume=true
         return (
             f"{key}={run_dir} is a run's checkpoint folder: give the run folder, "
-            f"{key}={run_dir.parent}"
+            f"{pasteable_override(key, str(run_dir.parent))}"
         )
     if study := next((n for n in STUDY_RECORDS if (run_dir / n).exists()), None):
         return (  # resnet-lab-lesion refuses a run's folder alike

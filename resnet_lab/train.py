@@ -39,7 +39,6 @@ from resnet_lab.checkpoint import (
     save_checkpoint,
     settle_pending_digests,
 )
-from resnet_lab.command_line import pasteable_override
 from resnet_lab.config import (
     RESULT_NEUTRAL,
     ExperimentCfg,
@@ -62,6 +61,7 @@ from resnet_lab.errors import ConfigError, ResumeDiffers, RunInterrupted, RunSto
 from resnet_lab.models import build_network, config_as_trained, describe_network
 from resnet_lab.models.grouped_bn import group_batch_norms
 from resnet_lab.models.shortcuts import GateActivation, no_weight_decay
+from resnet_lab.pasteable import pasteable_override
 from resnet_lab.run_folder import (
     MetricsLog,
     RunLock,

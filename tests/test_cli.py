@@ -365,6 +365,47 @@ def test_a_run_or_sweep_inside_a_runs_folder_is_refused(
     )
 
 
+def test_the_folder_checks_read_a_quoted_folder_as_hydra_does_and_their_hints_paste_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder with an accent needs Hydra's quotes (``hydra.run.dir='/runs/r é'``). The checks
+    read it as Hydra does: they had taken the quotes for part of the path, so a checkpoint given
+    as the folder was Hydra's FileExistsError trace, and a folder inside a run was made before
+    the run refused it. A folder a hint names pastes back as that folder: it was quoted twice
+    (pasted, it made a tree of folders named after the quotes) or not at all (split at a space)."""
+    import shlex
+
+    from resnet_lab.command_line import check_command_line, parsed_overrides
+
+    run = tmp_path / "my runs" / "r é"
+    (run / "ckpt").mkdir(parents=True)
+    (run / "ckpt" / "step_0000004.pt").write_bytes(b"")
+    (run / "result.json").write_text("{}")
+
+    def refusal(*args: str) -> str:
+        with pytest.raises(SystemExit) as stopped:
+            check_command_line(list(args), "resnet-lab", True)
+        assert stopped.value.code == 2
+        return capsys.readouterr().err
+
+    def read_back(hint: str, key: str) -> object:
+        """What Hydra reads from the hint, pasted into a shell."""
+        (word,) = shlex.split(hint)
+        ((_, override),) = parsed_overrides([word])
+        assert override.key_or_group == key
+        return override.value()
+
+    said = refusal("resume=true", f"hydra.run.dir='{run}/ckpt/step_0000004.pt'")
+    hint = said.split("give the run's folder, ")[1].split(" (resume=true")[0]
+    assert read_back(hint, "hydra.run.dir") == str(run)
+    said = refusal(f"hydra.run.dir='{run}/inner'")
+    assert f"lies inside the run in {run}: give the run a folder of its own" in said
+    said = refusal("-m", "seed=0,1", f"hydra.run.dir='{tmp_path}/sweep é'")
+    assert read_back(said.split(": write ")[1].strip(), "hydra.sweep.dir") == f"{tmp_path}/sweep é"
+    said = refusal(f"hydra.run.dir='{run}/ckpt'")
+    assert read_back(said.split("give the run folder, ")[1].strip(), "hydra.run.dir") == str(run)
+
+
 def test_only_a_folder_holding_nothing_but_the_launchs_record_is_discarded(tmp_path: Path) -> None:
     """A run stopped by a signal discards its Hydra-made folder when nothing was saved: one that
     holds a checkpoint (or anything else) beside the launch record and log must stay."""
@@ -2110,7 +2151,7 @@ def test_the_resume_hint_pastes_back_to_the_same_folder(value: object) -> None:
     (the hint of a resume with a different config writes the run's values the same way)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from resnet_lab.command_line import pasteable_override
+    from resnet_lab.pasteable import pasteable_override
 
     hint = pasteable_override("hydra.run.dir", value)
     pasted = subprocess.run(
