@@ -43,6 +43,7 @@ from resnet_lab.run_folder import (
 
 log = logging.getLogger("resnet_lab")
 _ended: list[Path] = []  # the runs this process trained to their end (or found ended)
+_sweep_folder: list[str] = []  # the sweep's folder, once Hydra has started one of its jobs
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -51,6 +52,8 @@ def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    if sweep:  # a signal between two jobs names it (its default is a dated folder)
+        _sweep_folder[:] = [str(hydra_cfg.sweep.dir)]
     try:
         folder, what = ("hydra.sweep.dir", "sweep") if sweep else ("hydra.run.dir", "run")
         if problem := run_folder_problem(run_dir, folder, sweep):
@@ -126,6 +129,7 @@ def _error(message: str, printed: bool = True, label: str = "error: ") -> None:
 def command() -> None:
     """The ``resnet-lab`` entry point: Hydra's app after the command-line checks."""
     _ended.clear()  # this command's runs (a second in-process call: a test's)
+    _sweep_folder.clear()
     check_command_line(sys.argv[1:], "resnet-lab", outputs_into_the_run=True)
     if refused := no_job_would_train(sys.argv[1:]):  # exit 1, as the sweep's failed jobs would
         print(f"resnet-lab: error: {refused}", file=sys.stderr)
@@ -146,7 +150,10 @@ def command() -> None:
                 )
                 sys.exit(0)
             if is_sweep(sys.argv[1:]):
-                hint = stopping.how_to_continue("and its hydra.sweep.dir")
+                folder = "and its hydra.sweep.dir"  # before Hydra started a job
+                if _sweep_folder:
+                    folder = pasteable_override("hydra.sweep.dir", _sweep_folder[0])
+                hint = stopping.how_to_continue(folder)
                 print(
                     f"resnet-lab: interrupted between runs, nothing lost: {hint}", file=sys.stderr
                 )

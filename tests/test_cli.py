@@ -1608,7 +1608,13 @@ def test_a_signal_after_a_sweeps_job_ended_is_between_its_runs(
 ) -> None:
     """A sweep whose first job ended is not over: exit 0 "after the run ended" would tell a job
     script that the sweep had finished."""
-    from resnet_lab import cli
+    from resnet_lab import cli, train
+
+    hydra_main = cli.main
+
+    def main_then_signal() -> None:
+        hydra_main()
+        os.kill(os.getpid(), signal.SIGTERM)
 
     def a_job_ended_then_signal() -> None:
         cli._ended.append(tmp_path / "0")
@@ -1620,6 +1626,24 @@ def test_a_signal_after_a_sweeps_job_ended_is_between_its_runs(
         cli.command()
     assert stopped.value.code == 128 + signal.SIGTERM
     assert "interrupted between runs, nothing lost" in capsys.readouterr().err
+    # once Hydra has started a job, the hint names the sweep's folder (by default a dated one
+    # the user had to find in the log), pasteable
+    monkeypatch.delenv("RESNET_LAB_CONTINUE", raising=False)
+    monkeypatch.setattr(train, "train", lambda cfg, run_dir: {"status": "completed"})
+    monkeypatch.setattr(cli, "main", main_then_signal)
+    sweep_dir = tmp_path / "my sweep"
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["resnet-lab", "-m", "seed=0,1", "data=synthetic", f"hydra.sweep.dir={sweep_dir}"],
+    )
+    with pytest.raises(SystemExit) as stopped:
+        cli.command()
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert capsys.readouterr().err.endswith(
+        "interrupted between runs, nothing lost: continue with the same command plus "
+        f'resume=true "hydra.sweep.dir={sweep_dir}"\n'
+    )
 
 
 def test_a_sweeps_job_stopped_before_it_saved_anything_says_continue_the_sweep(
