@@ -510,19 +510,22 @@ def _a_default_output_folder_that_cannot_be_made(args: list[str], config_name: s
 
 def _an_output_folder_that_cannot_be_made(args: list[str]) -> str | None:
     """An empty folder (an unset shell variable: the run would fill the current folder), a file
-    on the way to it, or a folder this user cannot write in: Hydra's trace making it."""
-    for arg in args:
-        key, _, value = arg.partition("=")
-        if key not in ("hydra.run.dir", "hydra.sweep.dir"):
-            continue
+    on the way to it, or a folder this user cannot write in: Hydra's trace making it. A '~'
+    (quoted, as Hydra needs it) is no home folder to Hydra: it made a folder named '~' here."""
+    for key, (arg, value) in output_folders(args).items():
         if not value.strip():
             return f"{key} is empty: give a folder (an unset shell variable?)"
+        if value.startswith("~") and (home := os.path.expanduser(value)) != value:
+            return (
+                f"{arg}: Hydra takes '~' for a folder's name, not for your home folder: write "
+                f"{pasteable_override(key, home)}"
+            )
         try:
-            problem = None if "${" in value else cannot_make(Path(value))
+            problem = cannot_make(Path(value))
         except OSError as e:  # e.g. a name too long for the file system
             problem = f"the file system refuses it ({e.strerror})"
         if problem:
-            return f"{key}={value}: {problem}"
+            return f"{arg}: {problem}"
     return None
 
 

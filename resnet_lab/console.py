@@ -53,10 +53,11 @@ class PrintVersion(argparse.Action):
 
 def given_path(text: str) -> Path:
     """A path option's value, refused when empty: an unset shell variable, which would name
-    the current folder."""
+    the current folder. A leading '~' is the home folder, as the shell reads it in ``--out ~/x``
+    but not in ``--out=~/x`` (which made a folder named '~')."""
     if not text.strip():
         raise argparse.ArgumentTypeError("is empty: give a path (an unset shell variable?)")
-    return Path(text)
+    return Path(text).expanduser()
 
 
 STOPS = (signal.SIGINT, signal.SIGTERM)

@@ -145,8 +145,9 @@ def _device(map_location: str | torch.device) -> str | torch.device:
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedCheckpoint:
-    """Read a checkpoint file or a run folder's newest good checkpoint and tell its format."""
-    path = Path(path)
+    """Read a checkpoint file or a run folder's newest good checkpoint and tell its format
+    (``~`` is the home folder: Hydra leaves resnet-lab-lesion's ``checkpoint='~/r.pt'`` as is)."""
+    path = Path(path).expanduser()
     map_location = _device(map_location)
     damaged_newer = 0
     if path.is_dir():

@@ -1115,7 +1115,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tables", help="comma-separated table names, e.g. table1,table6")
     parser.add_argument(
         "--config-dir",
-        type=Path,
+        type=given_path,
         metavar="DIR",
         help="a folder of your own configs, as given to resnet-lab --config-dir: the rows in its "
         "experiment/ are reported too",

@@ -406,6 +406,34 @@ def test_the_folder_checks_read_a_quoted_folder_as_hydra_does_and_their_hints_pa
     assert read_back(said.split("give the run folder, ")[1].strip(), "hydra.run.dir") == str(run)
 
 
+def test_a_folder_under_home_written_with_a_tilde_is_told_its_full_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hydra reads a bare '~' as no value and a quoted one as a name: the run had trained into
+    a folder named '~' below the current one. The other tools' path options take '~' as home,
+    in ``--out=~/x`` too, where the shell leaves it."""
+    from resnet_lab.command_line import check_command_line
+    from resnet_lab.console import given_path
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    for args, key in (
+        (["hydra.run.dir='~/runs/r'"], "hydra.run.dir"),
+        (["-m", "seed=0,1", "+hydra.sweep.dir='~/runs/s'"], "hydra.sweep.dir"),
+    ):
+        with pytest.raises(SystemExit) as stopped:
+            check_command_line(args, "resnet-lab", True)
+        assert stopped.value.code == 2
+        folder = tmp_path / "home" / "runs" / key[6]
+        assert capsys.readouterr().err == (
+            f"resnet-lab: error: {args[-1]}: Hydra takes '~' for a folder's name, not for your "
+            f"home folder: write {key}={folder}\n"
+        )
+    check_command_line(["hydra.run.dir='a~b'"], "resnet-lab", True)  # a '~' inside a name
+    assert given_path("~/results") == tmp_path / "home" / "results"
+    assert not (tmp_path / "~").exists()
+
+
 def test_only_a_folder_holding_nothing_but_the_launchs_record_is_discarded(tmp_path: Path) -> None:
     """A run stopped by a signal discards its Hydra-made folder when nothing was saved: one that
     holds a checkpoint (or anything else) beside the launch record and log must stay."""

@@ -191,6 +191,16 @@ def test_resnet_lab_checkpoint_round_trip(tmp_path: Path) -> None:
     assert torch.equal(load_pretrained(tmp_path).mean, data.mean)
 
 
+def test_a_checkpoint_under_the_home_folder_is_read_from_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """resnet-lab-lesion's checkpoint='~/run' reaches read_checkpoint as typed (Hydra expands
+    no '~'): it said "no checkpoint" for a run that was there."""
+    tiny_run(tmp_path / "run")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert read_checkpoint("~/run").path == tmp_path / "run" / "ckpt" / "step_0000007.pt"
+
+
 def test_eval_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     tiny_run(tmp_path)  # its checkpoint is at step 7 of the recipe's 64,000
     assert eval_main([str(tmp_path), "--limit", "40", "--device", "cpu"]) == 0
