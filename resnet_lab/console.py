@@ -91,6 +91,12 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _start(prog: str) -> None:
+    try:
+        os.getcwd()
+    except FileNotFoundError:  # removed under the shell: torch's import dies with a "oneMKL
+        # FATAL ERROR" that blames the install, Hydra with a trace
+        print(f"{prog}: error: the current folder no longer exists: cd to one", file=sys.stderr)
+        sys.exit(2)
     module, _, function = TOOLS[prog].partition(":")
     with stopping.signals_held(prog) as received:
         if _asks_for_version(prog, sys.argv[1:]):  # the version of torch: its metadata only

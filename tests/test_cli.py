@@ -1867,6 +1867,24 @@ def test_version_names_the_lab_and_what_it_runs_on(
     )
 
 
+@pytest.mark.parametrize("prog", ["resnet-lab", "resnet-lab-report"])
+def test_a_tool_started_in_a_removed_folder_says_so(tmp_path: Path, prog: str) -> None:
+    """torch's import died there with "Intel oneMKL FATAL ERROR: Cannot load libtorch_cpu.so",
+    as if the install were broken; Hydra with a trace from os.getcwd, whatever the run's folder."""
+    start = f"from resnet_lab import console; console._start({prog!r})"
+    script = 'mkdir gone && cd gone && rmdir "$PWD" && exec "$0" -c "$1" profile=smoke'
+    out = subprocess.run(
+        ["bash", "-c", script, sys.executable, start],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (out.returncode, out.stdout) == (2, "")
+    assert out.stderr == f"{prog}: error: the current folder no longer exists: cd to one\n"
+
+
 def test_a_flags_value_is_no_version_request() -> None:
     """``-cd --version`` names a config folder (refused as missing), it asks for no version."""
     from resnet_lab.console import _asks_for_version
