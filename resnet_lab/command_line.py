@@ -111,6 +111,7 @@ def check_command_line(
         or (outputs_into_the_run and a_word_that_is_no_override(args))
         or _a_sweep_of_no_jobs(args)
         or _a_sweep_without_multirun(args, schema)
+        or _an_environment_variable_read_as_a_setting(args)
         or _hydra_problem(args)
         or _sweep_matching_nothing(args)
         or _jobs_sharing_a_folder(args)
@@ -186,6 +187,22 @@ def _a_sweep_without_multirun(args: list[str], schema: type) -> str | None:
         )  # trainer.milestones=3,4 (seed=[0,1] would be refused as no integer)
         hint = f"; a list is written {key}=[{value}]" if a_list else ""
         return f"{arg} sweeps over values, a job each, which takes -m (--multirun){hint}"
+    return None
+
+
+def _an_environment_variable_read_as_a_setting(args: list[str]) -> str | None:
+    """``'hydra.run.dir=${HOME}/runs'`` (single-quoted in a script): OmegaConf reads ``${HOME}``
+    as a setting named HOME, and the run died in a 100-line InterpolationKeyError trace. The
+    lab's settings are lower case: a name in capitals is an environment variable's."""
+    for arg, override in parsed_overrides(args):
+        value = override.value()
+        if isinstance(value, str) and (name := re.search(r"\$\{([A-Z_][A-Z0-9_]*)\}", value)):
+            variable = name.group(1)
+            return (
+                f"{arg}: ${{{variable}}} reads a setting named {variable}, and there is none: "
+                f"let the shell expand ${variable} (no single quotes around it), or write "
+                f"${{oc.env:{variable}}}"
+            )
     return None
 
 

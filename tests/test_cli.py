@@ -666,6 +666,16 @@ def test_a_row_of_a_misspelt_table_names_the_tables() -> None:
         # an unset shell variable: the run filled the current folder
         (["hydra.run.dir="], "hydra.run.dir is empty: give a folder (an unset shell variable?)"),
         (["-m", "seed=0,1", "hydra.sweep.dir= "], "hydra.sweep.dir is empty: give a folder"),
+        # a shell variable in single quotes: OmegaConf's 100-line InterpolationKeyError trace
+        (
+            ["hydra.run.dir=${HOME}/runs"],
+            "hydra.run.dir=${HOME}/runs: ${HOME} reads a setting named HOME, and there is none: "
+            "let the shell expand $HOME (no single quotes around it), or write ${oc.env:HOME}",
+        ),
+        (
+            ["data.root=/d/${DATA_ROOT}"],
+            "data.root=/d/${DATA_ROOT}: ${DATA_ROOT} reads a setting named DATA_ROOT",
+        ),
         # a sweep asked for with hydra.mode, not -m
         (
             ["hydra.mode=MULTIRUN", "+experiment/tabel1=glob(*)"],
