@@ -184,7 +184,8 @@ def _check_nothing_to_resume(
 
 
 def _trained_as(wanted: dict[str, object], run_dir: Path) -> Path | None:
-    """Another job's folder of the sweep whose run has these values."""
+    """Another job's folder of the sweep whose run has these values (a key it lacks comes from
+    an older lab: not compared, as a resume compares them)."""
     for config in sorted(run_dir.parent.glob("*/config.yaml")):
         if config.parent == run_dir:
             continue
@@ -192,7 +193,7 @@ def _trained_as(wanted: dict[str, object], run_dir: Path) -> Path | None:
             trained = flatten_keys(OmegaConf.to_container(OmegaConf.load(config)))
         except (OSError, OmegaConfBaseException):
             continue
-        if all(trained.get(key) == value for key, value in wanted.items()):
+        if all(trained.get(key, value) == value for key, value in wanted.items()):
             return config.parent
     return None
 

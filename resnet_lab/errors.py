@@ -15,7 +15,8 @@ class ConfigError(UserError):
 
 class ResumeDiffers(ConfigError):
     """resume=true with a command that differs from the run's in a setting that changes it;
-    ``wanted``: the command's values of the settings that differ (flattened keys)."""
+    ``wanted``: the command's values of every setting a resume compares (flattened keys), by
+    which a sweep's job finds the folder of the run it asks for."""
 
     def __init__(self, message: str, wanted: dict[str, object]) -> None:
         super().__init__(message)

@@ -646,7 +646,7 @@ class Trainer:
             raise ResumeDiffers(
                 f"resume=true with a different config than the run in {self.run_dir} ({detail}); "
                 f"continue it as it trained with {run_values}, or start a new run",
-                {key: now[key] for key in differences},
+                {key: value for key, value in now.items() if key not in resumable},
             )
 
     # -- the loop ----------------------------------------------------------------------------

@@ -99,6 +99,23 @@ def test_a_job_asking_for_other_values_is_pointed_at_no_other_folder(tmp_path: P
     assert _trained_as({"seed": 1, "trainer.lr": 0.05}, tmp_path / "0") is None
 
 
+def test_a_job_refused_for_a_changed_setting_is_not_sent_to_another_seeds_folder(
+    tmp_path: Path,
+) -> None:
+    """A job compared only the setting that differed: seed 1's job, asked with the value
+    seed 0's run trained with, was told its run was in folder 0 (seed 0), "give the sweep's
+    values in the order they were first given"; the order was right."""
+    sweep = ["-m", *TINY_RUN, "trainer.max_steps=1", f"hydra.sweep.dir={tmp_path}"]
+    assert run_cli([*sweep, "seed=0"]).returncode == 0
+    assert run_cli([*sweep, "seed=0,1", "trainer.eval_every=8", "resume=true"]).returncode == 1
+    out = run_cli([*sweep, "seed=0,1", "resume=true"])  # job 1 trained with eval_every 8
+    assert out.returncode == 1
+    assert f"different config than the run in {tmp_path}/1 (trainer.eval_every: 8 -> " in (
+        out.stderr
+    )
+    assert "order they were first given" not in out.stderr
+
+
 @pytest.mark.parametrize("launcher", ["basic", "parallel"])
 def test_a_refused_job_of_a_sweep_is_one_message_and_the_others_run(
     launcher: str, tmp_path: Path
