@@ -14,6 +14,7 @@ import dataclasses
 import errno
 import logging
 import math
+import os
 import signal
 import sys
 import time
@@ -688,9 +689,8 @@ class Trainer:
         self.model.train()
         window = _LogWindow(state, self.device)
         clock_start = time.perf_counter() - state.elapsed_s
-        bar = _progress_bar(t.progress, t.max_steps, state.step)
         status = "completed"
-        try:
+        with _progress_bar(t.progress, t.max_steps, state.step) as bar:
             if state.step == t.max_steps and window.steps:  # resumed at max_steps mid-window
                 self._log_train(window, bar)
             # a signal cut the evaluation at the checkpoint's step short: redo it, and keep it
@@ -714,8 +714,6 @@ class Trainer:
                     break
                 if not self._evaluate_and_save(window, clock_start, stop, last):
                     break
-        finally:
-            bar.close()
         state.elapsed_s = time.perf_counter() - clock_start
         if stop.signum:
             self._checkpoint(window, clock_start, "interrupted")
@@ -1027,16 +1025,25 @@ def _summing_gates(gates: list[nn.Module], sums: torch.Tensor) -> Iterator[None]
 class _NoBar:
     def update(self, n: int) -> None: ...
     def set_postfix(self, **kwargs: Any) -> None: ...
-    def close(self) -> None: ...
 
 
-def _progress_bar(mode: str, total: int, initial: int) -> Any:
-    """tqdm on a terminal (or when forced); nothing under launchers and in logs."""
-    if mode == "none" or (mode == "auto" and not sys.stderr.isatty()):
-        return _NoBar()
+@contextlib.contextmanager
+def _progress_bar(mode: str, total: int, initial: int) -> Iterator[Any]:
+    """tqdm on a terminal (or when forced), the console's log lines printed above it (they were
+    glued to the end of the bar's line); nothing under launchers, in logs, or on a terminal
+    that cannot redraw a line (TERM=dumb: an editor's shell)."""
+    dumb = os.environ.get("TERM") == "dumb"
+    if mode == "none" or (mode == "auto" and (dumb or not sys.stderr.isatty())):
+        yield _NoBar()
+        return
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
-    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, smoothing=0.05)
+    with (
+        logging_redirect_tqdm(),
+        tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, smoothing=0.05) as bar,
+    ):
+        yield bar
 
 
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:

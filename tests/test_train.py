@@ -1091,3 +1091,27 @@ def test_gate_means_weigh_every_eval_image_alike(tiny_run: list[str], tmp_path: 
     flag.signum = signal.SIGTERM
     assert not trainer._evaluate(flag)  # type: ignore[arg-type]
     assert not any(g._forward_hooks for g in gates) and trainer.model.training
+
+
+def test_the_progress_bar_keeps_log_lines_off_its_line_and_off_a_dumb_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An evaluation's log line was glued to the end of the bar's line, and TERM=dumb (an
+    editor's shell) got the bar's carriage-return redraws as garbage."""
+    from resnet_lab.train import _NoBar, _progress_bar
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setenv("TERM", "dumb")
+    with _progress_bar("auto", 10, 0) as bar:
+        assert isinstance(bar, _NoBar)
+    monkeypatch.setenv("TERM", "xterm")
+    console = logging.StreamHandler(sys.stderr)  # as Hydra's console handler
+    logging.root.addHandler(console)
+    try:
+        with _progress_bar("auto", 10, 0) as bar:
+            assert not isinstance(bar, _NoBar)
+            # tqdm's handler stands in for it: it writes the line above the bar, then redraws
+            assert console not in logging.root.handlers
+        assert console in logging.root.handlers
+    finally:
+        logging.root.removeHandler(console)
