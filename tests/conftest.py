@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -66,6 +67,26 @@ def _root_logger_as_it_was() -> Iterator[None]:
             root.removeHandler(handler)
             handler.close()
     root.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
+def _launcher_state_as_it_was() -> Iterator[None]:
+    """``cli.command()`` run in-process makes the test's process a sweep's launcher: its
+    SIGINT/SIGTERM handlers, and variables every later subprocess inherits (its pid, a warning
+    filter appended each time). They go with the test that set them, whichever test xdist
+    runs next in that worker."""
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    variables = {
+        name: os.environ.get(name) for name in ("RESNET_LAB_LAUNCHER_PID", "PYTHONWARNINGS")
+    }
+    yield
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
+    for name, value in variables.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture

@@ -34,8 +34,13 @@ def stage(
         "RUNS": str(tmp_path / "runs"),
         **env,
     }
-    return subprocess.run(
-        ["bash", str(SCRIPT), *args], cwd=cwd, env=environment, capture_output=True, text=True
+    return subprocess.run(  # a timeout: a hung stage fails its test, not the whole CI run
+        ["bash", str(SCRIPT), *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -146,7 +151,9 @@ def test_all_cuts_a_stage_at_the_overall_deadline(tmp_path: Path) -> None:
     (tree / "tests" / "test_speed.py").write_text(
         "import time\n\ndef test_cuda_slow():\n    time.sleep(120)\n"
     )
-    done = stage(tmp_path, "all", *TINY_BENCH, cwd=tree, ALL_S="30")
+    # a preset TAG spares the start its torch import: the stage's 10 s before the deadline's
+    # last 20 must not go to a slow machine's import
+    done = stage(tmp_path, "all", *TINY_BENCH, cwd=tree, ALL_S="30", TAG="cpu-test")
     (log,) = (tmp_path / "out").glob("*-all.txt")
     text = log.read_text()
     assert done.returncode == 0, done.stderr + text

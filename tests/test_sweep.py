@@ -7,7 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -603,7 +605,6 @@ def test_a_worker_whose_launcher_is_gone_stops_its_run_once(
     worker exits when the job has ended; a job not training (loading its data, writing its
     results: whole files, written atomically) is not waited for."""
     import logging
-    import threading
 
     from resnet_lab import stopping
 
@@ -618,18 +619,17 @@ def test_a_worker_whose_launcher_is_gone_stops_its_run_once(
     monkeypatch.setattr(stopping.os, "kill", lambda pid, signum: sent.append(signum))
     monkeypatch.setattr(stopping.os, "_exit", exit_now)
     monkeypatch.setattr(logging, "shutdown", lambda: None)
-    monkeypatch.setattr(stopping, "WATCH_INTERVAL_S", 0.01)
     monkeypatch.setattr(stopping.training, "running", training)
     monkeypatch.setattr(stopping.training, "stopping", already_stopping)
+    # the job saves and returns while the watch waits for it (a timer raced a busy machine)
+    job_ends = types.SimpleNamespace(sleep=lambda seconds: stopping._job_running.clear())
+    monkeypatch.setattr(stopping, "time", job_ends)
     stopping._job_running.set()
-    ended = threading.Timer(0.1, stopping._job_running.clear)  # the job saves and returns
-    ended.start()
     try:
         with pytest.raises(Exited):
             stopping._watch(2)
         assert stopping._job_running.is_set() != training  # it waited for a training job's end
     finally:
-        ended.cancel()
         stopping._job_running.clear()
     assert sent == ([signal.SIGTERM] if training and not already_stopping else [])
 
@@ -651,7 +651,9 @@ def test_a_worker_taking_job_after_job_watches_its_launcher_once(
     for _ in range(3):
         with stopping.job_in_worker():
             pass
-    time.sleep(0.1)  # a watch thread started has called _watch by now
+    for thread in threading.enumerate():  # the watches started have called _watch
+        if thread.name == "watch":
+            thread.join(timeout=30)
     assert watches == [os.getppid()]
 
 
@@ -662,7 +664,6 @@ def test_a_worker_whose_launcher_is_gone_before_its_job_exits_untrained(
     not train orphaned. Its parent is then no longer the launcher, and it exits at once."""
     import logging
     import multiprocessing
-    import threading
 
     from resnet_lab import stopping
 
