@@ -1563,15 +1563,12 @@ def test_a_file_given_as_the_lesion_output_folder_is_refused(
 
 
 @pytest.fixture
-def own_signal_handlers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """cli.command() installs the launching process's handlers: give pytest its own back."""
+def own_signal_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cli.command() installs the launching process's handlers (conftest gives pytest its own
+    back after each test) and names this process the launcher of its jobs: not of any here."""
     from resnet_lab.stopping import LAUNCHER_ENV
 
     monkeypatch.setenv(LAUNCHER_ENV, "")  # restored after the test
-    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    for signum, handler in handlers.items():
-        signal.signal(signum, handler)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -2376,6 +2373,7 @@ def test_a_profile_that_does_not_name_itself_is_refused(tmp_path: Path) -> None:
         ("gates", ["run", "--out", ""], "argument --out: is empty: give a path"),
         ("report", ["--out", " "], "argument --out: is empty: give a path"),
         ("report", ["--results", "runs", ""], "argument --results: is empty: give a path"),
+        ("report", ["--config-dir", ""], "argument --config-dir: is empty: give a path"),
         ("bench", ["--models", "1"], "argument --models: must be at least 2"),
     ],
 )
