@@ -9,8 +9,9 @@
 #                 issue in one command, most important first, within ALL_S seconds.
 #   all           tests, bench (the step graph), seeds (4 processes with the step graph, MPS),
 #                 compile (CUDA graphs, bf16): each under its own limit and the overall deadline;
-#                 a stage cut short is said in the log, the others still run. One log (all.txt)
-#                 and one JSON per benchmark come back.
+#                 a stage cut short is said in the log, the others still run (a stage with under
+#                 MIN_STAGE_S, 20 s, left is skipped). One log (all.txt) and one JSON per
+#                 benchmark come back.
 #   tests         the machine (nvidia-smi, versions) and the CUDA tests of tests/test_speed.py
 #   check         tests, then a short ResNet-20 CUDA benchmark (a cheap first look)
 #   bench         ResNet-110: plain loop vs the lab step, the whole step as one CUDA graph in
@@ -107,7 +108,7 @@ case $stage in
     limited() { # limited SECONDS STAGE ARGS...: a stage of this script, cut at SECONDS or the deadline
       local limit=$1 left=$((deadline - SECONDS)) status=0
       shift
-      if ((left < 20)); then
+      if ((left < ${MIN_STAGE_S:-20})); then # too little time left to be worth a start
         echo "== stage $1: skipped, $left s left before the deadline" | tee -a "$LOG"
         return 0
       fi

@@ -151,9 +151,10 @@ def test_all_cuts_a_stage_at_the_overall_deadline(tmp_path: Path) -> None:
     (tree / "tests" / "test_speed.py").write_text(
         "import time\n\ndef test_cuda_slow():\n    time.sleep(120)\n"
     )
-    # a preset TAG spares the start its torch import: the stage's 10 s before the deadline's
-    # last 20 must not go to a slow machine's import
-    done = stage(tmp_path, "all", *TINY_BENCH, cwd=tree, ALL_S="30", TAG="cpu-test")
+    # a preset TAG spares the start its torch import: the 10 s before the deadline's last 4,
+    # when the tests stage may still start, must not go to a slow machine's import
+    limits = {"ALL_S": "14", "MIN_STAGE_S": "4", "TAG": "cpu-test"}
+    done = stage(tmp_path, "all", *TINY_BENCH, cwd=tree, **limits)
     (log,) = (tmp_path / "out").glob("*-all.txt")
     text = log.read_text()
     assert done.returncode == 0, done.stderr + text
