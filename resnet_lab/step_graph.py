@@ -31,6 +31,9 @@ class StepGraph:
     ``step`` must read the learning rate from the optimizer, keep its gradients and momentum
     buffers in tensors that exist before the capture (``make_optimizer`` allocates both), and
     never sync with the host. Its outputs are overwritten by the next call: read them first.
+    Drop one (``Trainer.release_steps``) before the next is made on its device: a destroyed
+    graph frees the cuBLAS workspace of the stream it was captured on, and torch hands out its
+    pooled streams again, so a later graph captured on that stream could replay into freed memory.
     """
 
     def __init__(self, step: Step, device: torch.device, warmup_steps: int = WARMUP_STEPS) -> None:

@@ -668,7 +668,8 @@ class Trainer:
 
     def advance(self) -> tuple[torch.Tensor, torch.Tensor]:
         """One iteration of the recipe: the lr of this step, the next batch, the step.
-        Returns the step's loss and wrong-prediction count as device tensors (no sync)."""
+        Returns the step's loss and wrong-prediction count as device tensors (no sync); with
+        CUDA graphs the next step overwrites them: add them up before it."""
         lr = lr_at(self.state.step, self.t)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
