@@ -45,6 +45,9 @@ from resnet_lab.config import (
 from resnet_lab.pasteable import pasteable_override
 from resnet_lab.run_folder import enclosing_run, holds_a_run, run_folder_problem
 
+# the tools' settings that name a file or folder (data.root: both tools; checkpoint: lesion)
+PATH_SETTINGS = ("data.root", "checkpoint")
+
 # Hydra runs one of these modes; each flag as typed -> the mode's long name.
 _MODES = {
     "-r": "--run",
@@ -110,6 +113,7 @@ def check_command_line(
         or _a_default_output_folder_that_cannot_be_made(args, config_name)
         or (outputs_into_the_run and a_word_that_is_no_override(args))
         or _a_sweep_of_no_jobs(args)
+        or _a_sweep_of_hydras_settings(args)
         or _a_sweep_without_multirun(args, schema)
         or _an_environment_variable_read_as_a_setting(args)
         or _hydra_problem(args)
@@ -171,6 +175,26 @@ def _another_sweeper(args: list[str]) -> bool:
     return _config_folders(args) != [CONF_DIR]
 
 
+def _a_sweep_of_hydras_settings(args: list[str]) -> str | None:
+    """``hydra.run.dir=/runs/a,b``: a comma in a folder's name reads as a sweep, which Hydra
+    refuses for its own settings in a line of its own, exit 1 (without -m: "sweeps over values")."""
+    for arg, override in parsed_overrides(args):
+        key = override.get_key_element().lstrip("+~")
+        if key.startswith(("hydra.", "hydra/")) and override.is_sweep_override():
+            a_folder = key.rpartition(".")[2] in ("dir", "subdir", "output_subdir")
+            hint = _quoted_path_hint(arg, override) if a_folder else ""
+            return f"{arg}: Hydra's own settings take one value, not a sweep{hint}"
+    return None
+
+
+def _quoted_path_hint(arg: str, override: Override) -> str:
+    """How a path of plain words and commas is given as one value (a folder's name)."""
+    if override.value_type != ValueType.SIMPLE_CHOICE_SWEEP:
+        return ""  # range(), glob(), a quoted choice: meant as a sweep
+    key, _, value = arg.partition("=")
+    return f"; a path with a comma in it is quoted: {pasteable_override(key, value)}"
+
+
 def _a_sweep_without_multirun(args: list[str], schema: type) -> str | None:
     """``seed=0,1`` or a ``glob(...)`` without -m: Hydra's several lines, exit 1 (also with
     --cfg, whose answer advises the -m that is then refused beside it)."""
@@ -186,6 +210,8 @@ def _a_sweep_without_multirun(args: list[str], schema: type) -> str | None:
             OmegaConf.select(OmegaConf.structured(schema), key.lstrip("+")), ListConfig
         )  # trainer.milestones=3,4 (seed=[0,1] would be refused as no integer)
         hint = f"; a list is written {key}=[{value}]" if a_list else ""
+        if key.lstrip("+") in PATH_SETTINGS:
+            hint = _quoted_path_hint(arg, override)
         return f"{arg} sweeps over values, a job each, which takes -m (--multirun){hint}"
     return None
 

@@ -990,6 +990,17 @@ def test_hydras_free_keys_and_its_plugins_choices_are_left_to_it(tmp_path: Path)
         check_command_line(args, "resnet-lab", outputs_into_the_run=True)
 
 
+def test_the_lesion_tool_tells_how_to_quote_a_checkpoint_with_a_comma(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    message = (
+        "checkpoint=/runs/a,b/last.pt sweeps over values, a job each, which takes -m "
+        "(--multirun); a path with a comma in it is quoted: \"checkpoint='/runs/a,b/last.pt'\"\n"
+    )
+    args = ["checkpoint=/runs/a,b/last.pt"]
+    _refused_before_hydra(["resnet-lab-lesion"], args, message, tmp_path, monkeypatch, capsys)
+
+
 def test_the_lesion_tool_tells_a_word_without_its_equals_sign_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1114,6 +1125,31 @@ def test_a_slurm_sweep_without_slurm_is_refused_once(
         (
             ["+experiment/table1=choice(original,gate_b6)"],
             "+experiment/table1=choice(original,gate_b6) sweeps over values",
+        ),
+        # a comma in a folder's name (Hydra: "Sweeping over Hydra's configuration is not
+        # supported", exit 1; a data folder: a sweep): how to quote it, pasteable
+        (
+            ["hydra.run.dir=/runs/a,b"],
+            "hydra.run.dir=/runs/a,b: Hydra's own settings take one value, not a sweep; a path "
+            "with a comma in it is quoted: \"hydra.run.dir='/runs/a,b'\"\n",
+        ),
+        (
+            ["-m", "seed=0,1", "hydra.sweep.subdir=a,b"],
+            "hydra.sweep.subdir=a,b: Hydra's own settings take one value, not a sweep; a path "
+            "with a comma in it is quoted: \"hydra.sweep.subdir='a,b'\"\n",
+        ),
+        (  # no folder: no quotes
+            ["-m", "seed=0,1", "hydra.job.chdir=true,false"],
+            "hydra.job.chdir=true,false: Hydra's own settings take one value, not a sweep\n",
+        ),
+        (
+            ["-m", "seed=0", "hydra/launcher=basic,parallel"],
+            "hydra/launcher=basic,parallel: Hydra's own settings take one value, not a sweep\n",
+        ),
+        (
+            ["data.root=/data/a,b"],
+            "data.root=/data/a,b sweeps over values, a job each, which takes -m (--multirun); a "
+            "path with a comma in it is quoted: \"data.root='/data/a,b'\"\n",
         ),
         # Hydra's own groups and keys (Hydra: its search path; or the '+' that is then ignored)
         (
