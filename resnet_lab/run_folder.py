@@ -532,7 +532,21 @@ def study_folder_problem(out: Path, resume: bool = False) -> str | None:
         )
     if held in ("result.json", "ckpt"):
         return f"{out} already holds a training run ({held}): {own}"
-    return None
+    return _a_runs_checkpoint_folder(out)
+
+
+def _a_runs_checkpoint_folder(out: Path) -> str | None:
+    """A study in (or below) a run's ckpt/: its files beside the checkpoints, which the run
+    prunes and resumes from."""
+    folder = out.resolve()
+    run = enclosing_run(folder)
+    if run is None or not (folder == run / "ckpt" or run / "ckpt" in folder.parents):
+        return None
+    beside = pasteable_override("hydra.run.dir", str(run / "lesion"))
+    return (
+        f"{out} {'is' if folder == run / 'ckpt' else 'lies inside'} the checkpoint folder of the "
+        f"run in {run}: give the study a folder of its own, e.g. {beside}"
+    )
 
 
 def run_folder_problem(run_dir: Path, key: str, sweep: bool) -> str | None:

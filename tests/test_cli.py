@@ -1001,6 +1001,28 @@ def test_the_lesion_tool_tells_how_to_quote_a_checkpoint_with_a_comma(
     _refused_before_hydra(["resnet-lab-lesion"], args, message, tmp_path, monkeypatch, capsys)
 
 
+def test_a_lesion_study_is_refused_a_runs_checkpoint_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was written there, beside the checkpoints the run prunes and resumes from."""
+    from resnet_lab.lesion_cli import command
+
+    run = tmp_path / "run"
+    (run / "ckpt").mkdir(parents=True)
+    (run / "ckpt" / "step_0000001.pt").write_bytes(b"")
+    argv = ["resnet-lab-lesion", f"checkpoint={run}", f"hydra.run.dir={run / 'ckpt'}"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as stopped:
+        command()
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == (
+        f"resnet-lab-lesion: error: {run / 'ckpt'} is the checkpoint folder of the run in "
+        f"{run.resolve()}: give the study a folder of its own, e.g. "
+        f"hydra.run.dir={run.resolve() / 'lesion'}\n"
+    )
+    assert [p.name for p in (run / "ckpt").iterdir()] == ["step_0000001.pt"]
+
+
 def test_the_lesion_tool_tells_a_word_without_its_equals_sign_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -609,6 +609,9 @@ def test_lesion_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         (out, "already holds a lesion study (lesion.json)"),
         (run_dir, "already holds a training run (ckpt)"),
         (tmp_path / "a_file", "is a file, not a folder: give the study a folder"),
+        # beside the checkpoints a run prunes and resumes from (it was written there)
+        (run_dir / "ckpt", f"is the checkpoint folder of the run in {run_dir.resolve()}: give "),
+        (run_dir / "ckpt" / "a", "lies inside the checkpoint folder of the run in"),
     ]:
         with pytest.raises(ConfigError, match=re.escape(f"{folder} {said}")):
             run(cfg, folder)
