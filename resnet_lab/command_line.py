@@ -564,12 +564,27 @@ def _an_output_folder_that_cannot_be_made(args: list[str]) -> str | None:
                 f"{pasteable_override(key, home)}"
             )
         try:
-            problem = cannot_make(Path(value))
+            problem = _read_two_ways(key, value) or cannot_make(Path(value))
         except OSError as e:  # e.g. a name too long for the file system
             problem = f"the file system refuses it ({e.strerror})"
         if problem:
             return f"{arg}: {problem}"
     return None
+
+
+def _read_two_ways(key: str, value: str) -> str | None:
+    """'..' after a symbolic link (``$PWD/../runs`` in a linked folder): the system makes the
+    folder below the link's target's parent, Hydra (``os.path.abspath``) opens its log below the
+    link's own parent: a trace, and an empty folder."""
+    if ".." not in Path(value).parts:
+        return None
+    made, logged = Path(value).resolve(), Path(os.path.abspath(value)).resolve()
+    if made == logged:
+        return None
+    return (
+        f"'..' after a symbolic link: the system makes {made}, Hydra writes into {logged}; "
+        f"write the folder meant without '..', e.g. {pasteable_override(key, str(made))}"
+    )
 
 
 def outputs_root(config_name: str, sweep: bool = False) -> Path:

@@ -1001,6 +1001,37 @@ def test_the_lesion_tool_tells_how_to_quote_a_checkpoint_with_a_comma(
     _refused_before_hydra(["resnet-lab-lesion"], args, message, tmp_path, monkeypatch, capsys)
 
 
+@pytest.mark.parametrize("tool", ["resnet-lab", "resnet-lab-lesion"])
+def test_dot_dot_after_a_link_is_refused_naming_both_folders(
+    tool: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """$PWD/../runs in a linked folder: the system made the folder below the link's target's
+    parent, Hydra opened its log below the link's own: a 40-line trace and an empty folder."""
+    from resnet_lab.cli import command
+    from resnet_lab.lesion_cli import command as lesion_command
+
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real" / "sub")
+    given = f"{tmp_path}/link/../r"
+    entry_point = {"resnet-lab": command, "resnet-lab-lesion": lesion_command}[tool]
+    args = ["checkpoint=x.pt"] if tool == "resnet-lab-lesion" else ["profile=smoke"]
+    monkeypatch.setattr(sys, "argv", [tool, *args, f"hydra.run.dir={given}"])
+    with pytest.raises(SystemExit) as stopped:
+        entry_point()
+    assert stopped.value.code == 2
+    real = tmp_path.resolve()
+    assert capsys.readouterr().err == (
+        f"{tool}: error: hydra.run.dir={given}: '..' after a symbolic link: the system makes "
+        f"{real}/real/r, Hydra writes into {real}/r; write the folder meant without '..', e.g. "
+        f"hydra.run.dir={real}/real/r\n"
+    )
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["link", "real", "sub"]
+    # a '..' the system and Hydra read alike (no link before it) is the folder it names
+    from resnet_lab.command_line import _read_two_ways
+
+    assert _read_two_ways("hydra.run.dir", f"{tmp_path}/real/sub/../r") is None
+
+
 def test_a_lesion_study_is_refused_a_runs_checkpoint_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
