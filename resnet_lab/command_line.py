@@ -112,6 +112,7 @@ def check_command_line(
         or config_folder_problem(args)
         or _a_default_output_folder_that_cannot_be_made(args, config_name)
         or (outputs_into_the_run and a_word_that_is_no_override(args))
+        or _an_override_hydra_cannot_read(args)
         or _a_sweep_of_no_jobs(args)
         or _a_sweep_of_hydras_settings(args)
         or _a_sweep_without_multirun(args, schema)
@@ -137,6 +138,33 @@ def a_word_that_is_no_override(args: list[str]) -> str | None:
         if following and not following.startswith("-") and "=" not in following:
             return f"{arg} {following}: a setting is key=value, one word: {arg}={following}"
         return f"{arg}: not a key=value setting (see --help)"
+    return None
+
+
+LEXER_ERROR = "LexerNoViableAltException: "  # Hydra's words, a caret under the character
+
+
+def _an_override_hydra_cannot_read(args: list[str]) -> str | None:
+    """``data.root=/data/é``, ``experiment.note=it's``, ``model.depth=[20``: Hydra's parse error
+    in three lines, exit 1. A character Hydra's grammar has no bare use for (an accent, a
+    quote) is fine inside its quotes: said, with the override so written."""
+    parser = OverridesParser.create()
+    for i, arg in enumerate(args):
+        if arg.startswith("-") or "=" not in arg or a_flags_value(args, i):
+            continue
+        try:
+            parser.parse_overrides([arg])
+        except HydraException as e:
+            lines = [line for line in str(e).splitlines() if not line.startswith("See https:")]
+            if not lines[0].startswith(LEXER_ERROR) or len(lines) < 2:
+                return f"{arg}: Hydra cannot read it: {lines[-1]}"
+            at = lines[1].index("^") - len(LEXER_ERROR)
+            key, _, value = arg.partition("=")
+            hint = ""
+            if at > len(key):  # in the value, not the key
+                quoted = pasteable_override(key, value)
+                hint = f"; in Hydra's quotes it is one value: {quoted}"
+            return f"{arg}: Hydra's grammar has no bare {arg[at]!r} (character {at + 1}){hint}"
     return None
 
 
@@ -541,6 +569,8 @@ def _a_default_output_folder_that_cannot_be_made(args: list[str], config_name: s
                 f"{Path.cwd().anchor}, the file system's root: give it a folder, or unset it"
             )
     root = outputs_root(config_name, is_sweep(args))
+    if problem := _a_name_this_locale_cannot_spell(root):
+        return problem  # its way out (an ASCII folder) is the other's too
     if problem := cannot_make(root, file_told=False):
         if moved := [v for v in variables if os.environ.get(v)]:  # the user's choice of folder
             return f"{problem}, where {moved[0]} puts the outputs ({root}/): give it a folder"
@@ -648,6 +678,8 @@ def _not_a_run_folder(args: list[str]) -> str | None:
 def cannot_make(folder: Path, file_told: bool = True) -> str | None:
     """Why ``folder`` cannot be made (or written in, if it exists), if it cannot;
     ``file_told``: ``folder`` being a file is told by the caller, in its own words."""
+    if problem := _a_name_this_locale_cannot_spell(folder):
+        return problem
     existing = None
     for path in [folder, *folder.absolute().parents]:
         if path.exists():
@@ -665,6 +697,23 @@ def cannot_make(folder: Path, file_told: bool = True) -> str | None:
     if not os.access(existing, os.W_OK | os.X_OK):
         read_only = os.statvfs(existing).f_flag & os.ST_RDONLY
         return f"cannot write in {existing} ({'read-only' if read_only else 'permission denied'})"
+    return None
+
+
+def _a_name_this_locale_cannot_spell(folder: Path) -> str | None:
+    """A non-ASCII name in the C locale without UTF-8 mode (``LC_ALL=C PYTHONUTF8=0``): Python
+    holds its bytes as surrogates, which TensorBoard's writer and torch.save cannot encode (a
+    trace once the run's folder is made)."""
+    path = str(folder.absolute())
+    try:
+        path.encode()
+    except UnicodeEncodeError:
+        shown = os.fsencode(path).decode(errors="replace")
+        return (
+            f"{shown}: this locale ({sys.getfilesystemencoding()}) cannot spell its name, and "
+            "TensorBoard cannot write there: run in a UTF-8 locale (e.g. LC_ALL=C.UTF-8), or "
+            "give a folder named in ASCII"
+        )
     return None
 
 

@@ -816,6 +816,25 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_hydra(
     )
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="file names are bytes in the C locale here")
+def test_a_folder_the_c_locale_cannot_spell_is_refused_before_it_is_made(tmp_path: Path) -> None:
+    """LC_ALL=C PYTHONUTF8=0: Python held a non-ASCII name's bytes as surrogates, which
+    TensorBoard's writer could not encode: a trace once the run's folder was made."""
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0"}
+    advice = (
+        ": this locale (ascii) cannot spell its name, and TensorBoard cannot write there: run in "
+        "a UTF-8 locale (e.g. LC_ALL=C.UTF-8), or give a folder named in ASCII\n"
+    )
+    out = run_cli(["profile=smoke", f"hydra.run.dir='{tmp_path}/r\u00e9'"], env=env)
+    assert out.returncode == 2 and out.stderr.endswith(f"{tmp_path}/r\\xe9{advice}"), out.stderr
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "r\u00e9").mkdir()  # started in such a folder: its default outputs/ alike
+    out = run_cli(["profile=smoke"], cwd=tmp_path / "r\u00e9", env=env)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr == f"resnet-lab: error: {tmp_path}/r\\xe9/outputs{advice}"
+    assert list(tmp_path.rglob("*")) == [tmp_path / "r\u00e9"]
+
+
 def test_a_run_folder_without_write_permission_is_one_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1178,6 +1197,18 @@ def test_a_slurm_sweep_without_slurm_is_refused_once(
         (
             ["+experiment/table1=choice(original,gate_b6)"],
             "+experiment/table1=choice(original,gate_b6) sweeps over values",
+        ),
+        # what Hydra's grammar cannot read (Hydra: its parse error in three lines, exit 1); a
+        # character with no bare use, with the override in Hydra's quotes
+        (
+            ["data.root=/data/\u00e9"],
+            "data.root=/data/\u00e9: Hydra's grammar has no bare '\u00e9' (character 17); in "
+            "Hydra's quotes it is one value: \"data.root='/data/\u00e9'\"\n",
+        ),
+        (["a.b c=1"], "a.b c=1: Hydra's grammar has no bare ' ' (character 4)\n"),  # in the key
+        (
+            ["model.depth=[20"],
+            "model.depth=[20: Hydra cannot read it: no viable alternative at input '[20'\n",
         ),
         # a comma in a folder's name (Hydra: "Sweeping over Hydra's configuration is not
         # supported", exit 1; a data folder: a sweep): how to quote it, pasteable
