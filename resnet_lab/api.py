@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from resnet_lab.command_line import (
     a_word_that_is_no_override,
+    an_override_hydra_cannot_read,
     config_folder_problem,
     override_problem,
     parsed_overrides,
@@ -48,7 +49,11 @@ def compose_config(
     flags = [] if config_dir is None else [f"--config-dir={os.fspath(config_dir)}"]
     if problem := config_folder_problem(flags):
         raise ConfigError(problem)
-    if problem := a_word_that_is_no_override(overrides) or _a_sweep(overrides):
+    if problem := (
+        a_word_that_is_no_override(overrides)
+        or an_override_hydra_cannot_read(overrides)
+        or _a_sweep(overrides)
+    ):
         raise ConfigError(problem.removesuffix(" (see --help)"))  # the command's help
     if config_name == "lesion":
         from resnet_lab.lesion_config import LesionRunCfg, unknown_settings_message

@@ -112,7 +112,7 @@ def check_command_line(
         or config_folder_problem(args)
         or _a_default_output_folder_that_cannot_be_made(args, config_name)
         or (outputs_into_the_run and a_word_that_is_no_override(args))
-        or _an_override_hydra_cannot_read(args)
+        or an_override_hydra_cannot_read(args)
         or _a_sweep_of_no_jobs(args)
         or _a_sweep_of_hydras_settings(args)
         or _a_sweep_without_multirun(args, schema)
@@ -144,7 +144,7 @@ def a_word_that_is_no_override(args: list[str]) -> str | None:
 LEXER_ERROR = "LexerNoViableAltException: "  # Hydra's words, a caret under the character
 
 
-def _an_override_hydra_cannot_read(args: list[str]) -> str | None:
+def an_override_hydra_cannot_read(args: list[str]) -> str | None:
     """``data.root=/data/é``, ``experiment.note=it's``, ``model.depth=[20``: Hydra's parse error
     in three lines, exit 1. A character Hydra's grammar has no bare use for (an accent, a
     quote) is fine inside its quotes: said, with the override so written."""

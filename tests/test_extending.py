@@ -137,6 +137,7 @@ def test_the_api_refuses_a_misspelt_key_and_composes_inside_hydra(tmp_path: Path
         (["seed=0,1"], "seed=0,1 sweeps over values: the API composes one config, give one"),
         (["model.depth=8", "seed=0,1"], "seed=0,1 sweeps over values: the API composes one"),
         (["model.depth"], "model.depth: not a key=value setting"),
+        (["model.depth=[20"], "model.depth=[20: Hydra cannot read it: no viable alternative"),
     ]:
         with pytest.raises(ConfigError) as refused:
             build_model(overrides)
