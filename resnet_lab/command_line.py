@@ -594,12 +594,34 @@ def _an_output_folder_that_cannot_be_made(args: list[str]) -> str | None:
                 f"{pasteable_override(key, home)}"
             )
         try:
-            problem = _read_two_ways(key, value) or cannot_make(Path(value))
+            problem = (
+                _read_two_ways(key, value)
+                or _too_long_for_its_files(Path(value))
+                or cannot_make(Path(value))
+            )
         except OSError as e:  # e.g. a name too long for the file system
             problem = f"the file system refuses it ({e.strerror})"
         if problem:
             return f"{arg}: {problem}"
     return None
+
+
+# what a run or sweep writes below its folder, at most: a job's subfolder, Hydra's record
+# (.hydra/<launch time>/overrides.yaml), a checkpoint's temporary file, TensorBoard's events
+ROOM_FOR_FILES = 200  # bytes
+
+
+def _too_long_for_its_files(folder: Path) -> str | None:
+    """A folder whose path leaves no room below the system's limit (4096 bytes on Linux) for
+    the files written in it: a trace at the first one (a name too long alone is told below)."""
+    path_max = os.pathconf(folder.absolute().anchor, "PC_PATH_MAX")  # one figure on Linux
+    length = len(os.fsencode(folder.absolute()))
+    if length + ROOM_FOR_FILES <= path_max:
+        return None
+    return (
+        f"its path is {length} bytes, and the files written in it need up to "
+        f"{ROOM_FOR_FILES} more within the system's {path_max}: give a shorter one"
+    )
 
 
 def _read_two_ways(key: str, value: str) -> str | None:

@@ -763,6 +763,16 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_hydra(
         check_command_line(["-m", "seed=0,1", f"hydra.sweep.dir={locked}/sweep"], "resnet-lab")
     assert f"cannot write in {locked} (permission denied)" in capsys.readouterr().err
     check_command_line([f"hydra.run.dir={tmp_path}/new/run"], "resnet-lab")  # fine: made
+    # names each short enough, a path too long for the files in it (a trace at the first one)
+    path_max = os.pathconf("/", "PC_PATH_MAX")  # 4096 on Linux
+    deep = tmp_path.joinpath(*["a" * 200] * (path_max // 200))
+    with pytest.raises(SystemExit):
+        check_command_line([f"hydra.run.dir={deep}"], "resnet-lab")
+    assert capsys.readouterr().err.endswith(
+        f": its path is {len(str(deep))} bytes, and the files written in it need up to 200 more "
+        f"within the system's {path_max}: give a shorter one\n"
+    )
+    check_command_line([f"hydra.run.dir={tmp_path.joinpath(*['a' * 200] * 2)}"], "resnet-lab")
     # the default folder, below one the user cannot write in: Hydra's PermissionError trace
     monkeypatch.chdir(locked)
     for tool, config, args, default in [
