@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -536,34 +537,41 @@ def test_a_killed_parallel_sweep_stops_every_job_with_a_checkpoint(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group, with its workers: killed at the end
     )
-    runs = [results / "table6/resnet20", results / "table6/resnet32"]
-    deadline = time.time() + 120
-    while not all(list((run / "ckpt").glob("*.sha256")) for run in runs):
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-        assert time.time() < deadline, "the sweep's runs wrote no checkpoint"
-        time.sleep(0.1)
-    workers = _children(proc.pid)
-    proc.send_signal(signum)
-    out, _ = proc.communicate(timeout=60)
-    if signum != signal.SIGKILL:
-        assert proc.returncode == 128 + signum, out
-        name = signal.Signals(signum).name
-        assert f"{name}: the sweep stops; each running job saves a checkpoint" in out
-        # each job's own hint names the sweep's folder, not its run folder
-        assert f"resume=true hydra.sweep.dir={results}" in out, out
-        assert "hydra.run.dir=" not in out
-    else:
-        assert "the sweep's launching process (pid " in out  # the workers' log
-    assert "leaked" not in out  # loky's resource tracker frees the launcher's semaphores quietly
-    deadline = time.time() + 60
-    while any(_alive(pid) for pid in workers):
-        assert time.time() < deadline, "workers left running"
-        time.sleep(0.2)
-    for run in runs:
-        result = json.loads((run / "result.json").read_text())
-        assert result["status"] == "interrupted", result["status"]
-        assert list_checkpoints(run / "ckpt")[-1].name == f"step_{result['step']:07d}.pt"
+    try:
+        runs = [results / "table6/resnet20", results / "table6/resnet32"]
+        deadline = time.time() + 120
+        while not all(list((run / "ckpt").glob("*.sha256")) for run in runs):
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.time() < deadline, "the sweep's runs wrote no checkpoint"
+            time.sleep(0.1)
+        workers = _children(proc.pid)
+        proc.send_signal(signum)
+        out, _ = proc.communicate(timeout=60)
+        if signum != signal.SIGKILL:
+            assert proc.returncode == 128 + signum, out
+            name = signal.Signals(signum).name
+            assert f"{name}: the sweep stops; each running job saves a checkpoint" in out
+            # each job's own hint names the sweep's folder, not its run folder
+            assert f"resume=true hydra.sweep.dir={results}" in out, out
+            assert "hydra.run.dir=" not in out
+        else:
+            assert "the sweep's launching process (pid " in out  # the workers' log
+        assert (
+            "leaked" not in out
+        )  # loky's resource tracker frees the launcher's semaphores quietly
+        deadline = time.time() + 60
+        while any(_alive(pid) for pid in workers):
+            assert time.time() < deadline, "workers left running"
+            time.sleep(0.2)
+        for run in runs:
+            result = json.loads((run / "result.json").read_text())
+            assert result["status"] == "interrupted", result["status"]
+            assert list_checkpoints(run / "ckpt")[-1].name == f"step_{result['step']:07d}.pt"
+    finally:  # an assert failed early: nothing of the sweep is left training
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("second", [signal.SIGINT, signal.SIGTERM])
