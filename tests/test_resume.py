@@ -871,7 +871,8 @@ def test_a_held_lock_beats_until_released(tmp_path: Path, monkeypatch: pytest.Mo
     hour_ago = time.time() - 3600
     os.utime(lock.path, (hour_ago, hour_ago))
     deadline = time.time() + 10
-    while lock.path.stat().st_mtime == hour_ago and time.time() < deadline:
+    # compared by age: a file system keeps times to its own resolution, not hour_ago's float
+    while time.time() - lock.path.stat().st_mtime > 60 and time.time() < deadline:
         time.sleep(0.05)
     assert time.time() - lock.path.stat().st_mtime < 60
     beating = lock._heartbeat
