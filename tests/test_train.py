@@ -691,7 +691,8 @@ def test_sigkill_then_resume_is_bitwise_equal(tiny_run: list[str], tmp_path: Pat
 def test_signal_checkpoints_and_records_interrupted(
     tiny_run: list[str], tmp_path: Path, signum: int
 ) -> None:
-    proc = _start([*tiny_run, *KILL_RUN], tmp_path)
+    # steps enough that the signal never lands after the end, on however fast a machine
+    proc = _start([*tiny_run, *KILL_RUN, "trainer.max_steps=1000000"], tmp_path)
     _wait_for_checkpoint(tmp_path, proc)
     proc.send_signal(signum)
     out, _ = proc.communicate(timeout=60)
