@@ -1240,6 +1240,10 @@ def test_a_slurm_sweep_without_slurm_is_refused_once(
             ["-m", "seed=0", "hydra/launcher=basic,parallel"],
             "hydra/launcher=basic,parallel: Hydra's own settings take one value, not a sweep\n",
         ),
+        (  # nor a glob of its groups (which come from plugins)
+            ["-m", "hydra/job_logging=glob(*)", "data=synthetic"],
+            "hydra/job_logging=glob(*): Hydra's own settings take one value, not a sweep\n",
+        ),
         (
             ["data.root=/data/a,b"],
             "data.root=/data/a,b sweeps over values, a job each, which takes -m (--multirun); a "
@@ -1339,8 +1343,6 @@ def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra(
         ["-m", "+experiment/table1=glob(gate*)", "seed=0,1", "data=synthetic"],
         ["-m", "+experiment/mine=glob(*)", "--config-dir", "my_conf"],  # the user's own rows
         ["-m", "+experiment=glob(table1/*)", "hydra.searchpath=[file://my_conf]"],
-        ["-m", "hydra/launcher=glob(*)", "data=synthetic"],  # Hydra's groups: from plugins
-        ["-m", "hydra/job_logging=glob(*)", "data=synthetic"],
         # a config shown: --resolve and -p with their mode, also abbreviated (argparse's --cf)
         ["-c", "job", "--resolve"],
         ["-h", "-p", "trainer"],
