@@ -10,8 +10,11 @@ if __name__ == "__main__":  # python -m resnet_lab.cli: the console script (--ve
 
 import functools
 import logging
+import os
+import signal
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -58,6 +61,7 @@ def main(cfg: DictConfig) -> None:
         folder, what = ("hydra.sweep.dir", "sweep") if sweep else ("hydra.run.dir", "run")
         if problem := run_folder_problem(run_dir, folder, sweep):
             raise UserError(problem)
+        _continue_if_requeued(cfg, run_dir)
         if cfg.resume and not holds_a_run(run_dir):
             _check_nothing_to_resume(run_dir, folder, what, sweep, hydra_cfg)
         _warn_if_smoke_ignores_data(cfg, hydra_cfg)
@@ -76,20 +80,7 @@ def main(cfg: DictConfig) -> None:
             result = train.train(cfg, run_dir)
             _ended.append(run_dir)
     except RunStopped as e:
-        interrupted = isinstance(e, RunInterrupted)  # told as the other tools tell a signal
-        label = "" if interrupted else "error: "
-        if not sweep and interrupted:  # before anything was saved: no folder
-            discard_refused_folder(run_dir, hydra_cfg)  # holding a log only
-        if not sweep and not holds_a_run(run_dir):  # gone, or a named folder with its log
-            _error(f"{e}; run the command again", label=label)
-            sys.exit(e.exit_code)
-        folder = (
-            pasteable_override("hydra.sweep.dir", hydra_cfg.sweep.dir)
-            if sweep
-            else pasteable_override("hydra.run.dir", str(run_dir))
-        )
-        _error(f"{e}; {stopping.how_to_continue(folder)}", label=label)
-        sys.exit(e.exit_code)
+        _exit_stopped(e, run_dir, hydra_cfg, sweep)
     except UserError as e:
         if sweep and isinstance(e, ResumeDiffers) and (other := _trained_as(e.wanted, run_dir)):
             e = ResumeDiffers(  # values reordered (seed=1,0): job N continues folder N
@@ -115,6 +106,44 @@ def main(cfg: DictConfig) -> None:
         f"{result.get('best_step')}, the lowest val error's",
         run_dir,
     )
+
+
+REQUEUED_ENV = "SLURM_RESTART_COUNT"  # how often Slurm has requeued this job, in its jobs
+
+
+def _continue_if_requeued(cfg: DictConfig, run_dir: Path) -> None:
+    """A job Slurm requeued (pre-empted, or by submitit at its time limit) runs the command it
+    had, into its run's folder: the run continues, as resume=true would continue it (without
+    it, a folder that holds a run is refused)."""
+    restarts = os.environ.get(REQUEUED_ENV, "")
+    if cfg.resume or not restarts.isdigit() or int(restarts) == 0 or not holds_a_run(run_dir):
+        return
+    log.info(
+        "Slurm requeued this job (%s=%s): its run continues, as with resume=true",
+        REQUEUED_ENV,
+        restarts,
+    )
+    cfg.resume = True
+
+
+def _exit_stopped(e: RunStopped, run_dir: Path, hydra_cfg: DictConfig, sweep: bool) -> NoReturn:
+    """Says how the stopped run continues, and exits as the shell expects of the signal."""
+    interrupted = isinstance(e, RunInterrupted)  # told as the other tools tell a signal
+    label = "" if interrupted else "error: "
+    if not sweep and interrupted:  # before anything was saved: no folder
+        discard_refused_folder(run_dir, hydra_cfg)  # holding a log only
+    if not sweep and not holds_a_run(run_dir):  # gone, or a named folder with its log
+        _error(f"{e}; run the command again", label=label)
+        sys.exit(e.exit_code)
+    folder = (
+        pasteable_override("hydra.sweep.dir", hydra_cfg.sweep.dir)
+        if sweep
+        else pasteable_override("hydra.run.dir", str(run_dir))
+    )
+    _error(f"{e}; {stopping.how_to_continue(folder)}", label=label)
+    if isinstance(e, RunInterrupted) and e.signum in stopping.SLURM_SIGNALS:
+        signal.raise_signal(e.signum)  # to submitit's handler (a requeue), or the default's
+    sys.exit(e.exit_code)
 
 
 def _error(message: str, printed: bool = True, label: str = "error: ") -> None:

@@ -35,11 +35,12 @@ class RunStopped(UserError):
 
 
 class RunInterrupted(RunStopped):
-    """SIGINT/SIGTERM: the run saved a checkpoint (when it had started training) and stopped;
-    ``exit_code`` follows the shell."""
+    """SIGINT/SIGTERM (or Slurm's SIGUSR2): the run saved a checkpoint (when it had started
+    training) and stopped; ``exit_code`` follows the shell."""
 
     def __init__(self, signum: int, what: str = "checkpoint saved") -> None:
         super().__init__(f"interrupted by {signal.Signals(signum).name} ({what})")
+        self.signum = signum
         self.exit_code = 128 + signum
 
 

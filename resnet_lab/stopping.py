@@ -33,6 +33,10 @@ LAUNCHER_ENV = "RESNET_LAB_LAUNCHER_PID"  # set by the launching process, inheri
 CONTINUE_ENV = "RESNET_LAB_CONTINUE"
 WATCH_INTERVAL_S = 0.5
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Slurm's warning before a time limit or a pre-emption (sbatch --signal, submitit's
+# signal_delay_s): a training run stops with a checkpoint, then the signal goes on to the
+# handler it found (submitit's, which requeues the job); none on Windows
+SLURM_SIGNALS = (signal.SIGUSR2,) if hasattr(signal, "SIGUSR2") else ()
 _job_running = threading.Event()
 _watching = False
 

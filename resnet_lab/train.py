@@ -295,7 +295,8 @@ class _Cut(Exception):
 
 
 class _StopFlag:
-    """Turns SIGINT/SIGTERM into a flag the loop checks between steps; a second signal kills."""
+    """Turns SIGINT/SIGTERM (and stopping.SLURM_SIGNALS) into a flag the loop checks between
+    steps; a second signal kills."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
@@ -303,7 +304,7 @@ class _StopFlag:
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _StopFlag:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (signal.SIGINT, signal.SIGTERM, *stopping.SLURM_SIGNALS):
             with contextlib.suppress(ValueError):  # not in the main thread
                 self._previous[signum] = signal.signal(signum, self._handle)
         stopping.training.running, stopping.training.stopping = True, False

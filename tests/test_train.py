@@ -703,6 +703,64 @@ def test_signal_checkpoints_and_records_interrupted(
     assert list_checkpoints(tmp_path / "ckpt")[-1].name == f"step_{result['step']:07d}.pt"
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR2"), reason="no SIGUSR2 here")
+def test_slurms_warning_signal_checkpoints_then_goes_to_submitits_handler(
+    tiny_run: list[str], tmp_path: Path
+) -> None:
+    """Slurm's SIGUSR2 before a time limit (submitit's signal_delay_s) went to submitit alone,
+    which requeued or ended the job mid-step: the run was 'failed', its steps since the last
+    checkpoint lost. Now it stops at its next step with a checkpoint, and then the handler it
+    found (here a stand-in for submitit's) has the signal."""
+    run_dir, mark = tmp_path / "run", tmp_path / "requeued"
+    argv = [
+        "resnet-lab",
+        *tiny_run,
+        *KILL_RUN,
+        "trainer.max_steps=1000000",
+        f"hydra.run.dir={run_dir}",
+    ]
+    submitit = (
+        "import signal, sys\n"
+        "def requeue(signum, frame):\n"
+        f"    open({str(mark)!r}, 'w').write(signal.Signals(signum).name)\n"
+        "    sys.exit(3)\n"
+        "signal.signal(signal.SIGUSR2, requeue)\n"
+        f"sys.argv = {argv!r}\n"
+        "from resnet_lab.cli import command\n"
+        "command()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", submitit],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    _wait_for_checkpoint(run_dir, proc)
+    proc.send_signal(signal.SIGUSR2)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 3 and mark.read_text() == "SIGUSR2", out
+    assert "interrupted by SIGUSR2 (checkpoint saved); continue with" in out
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["status"] == "interrupted"
+    assert list_checkpoints(run_dir / "ckpt")[-1].name == f"step_{result['step']:07d}.pt"
+    # the job Slurm requeues runs the same command (no resume=true) into the same folder: the
+    # run continues (the folder holding a run was refused)
+    again = [
+        *tiny_run,
+        *KILL_RUN,
+        f"trainer.max_steps={result['step'] + 2}",
+        f"hydra.run.dir={run_dir}",
+    ]
+    refused = run_cli(again)
+    assert refused.returncode == 2 and "continue it with resume=true" in refused.stderr
+    requeued = run_cli(again, env={**os.environ, "SLURM_RESTART_COUNT": "1"})
+    assert requeued.returncode == 0, requeued.stdout + requeued.stderr
+    assert "Slurm requeued this job (SLURM_RESTART_COUNT=1): its run continues" in requeued.stdout
+    final = json.loads((run_dir / "result.json").read_text())
+    assert final["status"] == "completed" and final["step"] == result["step"] + 2
+
+
 def test_corrupted_checkpoint_falls_back_to_previous(
     tiny_run: list[str], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -1041,7 +1099,11 @@ def test_sweeps_spread_jobs_over_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
     ("launcher", "target", "values"),
     [
         ("parallel", "JoblibLauncher", {"n_jobs": 2}),
-        ("slurm", "SlurmLauncher", {"gpus_per_node": 1, "timeout_min": 240, "nodes": 1}),
+        (  # requeued at a time limit: the run continues (SLURM_RESTART_COUNT)
+            "slurm",
+            "SlurmLauncher",
+            {"gpus_per_node": 1, "timeout_min": 240, "nodes": 1, "max_num_timeout": 3},
+        ),
     ],
 )
 def test_launcher_configs_compose(launcher: str, target: str, values: dict) -> None:
