@@ -156,7 +156,8 @@ def an_override_hydra_cannot_read(args: list[str]) -> str | None:
             parser.parse_overrides([arg])
         except HydraException as e:
             lines = [line for line in str(e).splitlines() if not line.startswith("See https:")]
-            if not lines[0].startswith(LEXER_ERROR) or len(lines) < 2:
+            lines = lines or [type(e).__name__]
+            if not lines[0].startswith(LEXER_ERROR) or len(lines) < 2 or "^" not in lines[1]:
                 return f"{arg}: Hydra cannot read it: {lines[-1]}"
             at = lines[1].index("^") - len(LEXER_ERROR)
             key, _, value = arg.partition("=")
@@ -614,6 +615,8 @@ ROOM_FOR_FILES = 200  # bytes
 def _too_long_for_its_files(folder: Path) -> str | None:
     """A folder whose path leaves no room below the system's limit (4096 bytes on Linux) for
     the files written in it: a trace at the first one (a name too long alone is told below)."""
+    if not hasattr(os, "pathconf"):  # Windows: no limit to ask the system for
+        return None
     path_max = os.pathconf(folder.absolute().anchor, "PC_PATH_MAX")  # one figure on Linux
     length = len(os.fsencode(folder.absolute()))
     if length + ROOM_FOR_FILES <= path_max:
