@@ -10,7 +10,6 @@ if __name__ == "__main__":  # python -m resnet_lab.cli: the console script (--ve
 
 import functools
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
@@ -36,12 +35,14 @@ from resnet_lab.config import flatten_keys
 from resnet_lab.errors import JobRefused, ResumeDiffers, RunInterrupted, RunStopped, UserError
 from resnet_lab.pasteable import pasteable_override
 from resnet_lab.run_folder import (
+    REQUEUED_ENV,
     discard_refused_folder,
     given_on_command_line,
     holds_a_run,
     into_the_log_file,
     outputs_removed_if_left_empty,
     run_folder_problem,
+    slurm_requeues,
 )
 
 log = logging.getLogger("resnet_lab")
@@ -108,20 +109,15 @@ def main(cfg: DictConfig) -> None:
     )
 
 
-REQUEUED_ENV = "SLURM_RESTART_COUNT"  # how often Slurm has requeued this job, in its jobs
-
-
 def _continue_if_requeued(cfg: DictConfig, run_dir: Path) -> None:
-    """A job Slurm requeued (pre-empted, or by submitit at its time limit) runs the command it
-    had, into its run's folder: the run continues, as resume=true would continue it (without
-    it, a folder that holds a run is refused)."""
-    restarts = os.environ.get(REQUEUED_ENV, "")
-    if cfg.resume or not restarts.isdigit() or int(restarts) == 0 or not holds_a_run(run_dir):
+    """A job Slurm requeued: its run continues, as resume=true would continue it (without it,
+    a folder that holds a run is refused)."""
+    if cfg.resume or not slurm_requeues() or not holds_a_run(run_dir):
         return
     log.info(
-        "Slurm requeued this job (%s=%s): its run continues, as with resume=true",
+        "Slurm requeued this job (%s=%d): its run continues, as with resume=true",
         REQUEUED_ENV,
-        restarts,
+        slurm_requeues(),
     )
     cfg.resume = True
 

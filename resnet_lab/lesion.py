@@ -91,10 +91,13 @@ from resnet_lab.paths import path_study, paths_markdown, plot_paths
 from resnet_lab.pretrained import NormalizedNet, OtherTrainingImages, read_checkpoint
 from resnet_lab.run_folder import (
     STUDY_PROGRESS,
+    STUDY_RECORDS,
     RunLock,
     discard_refused_folder,
+    held_record,
     into_the_log_file,
     jsonable,
+    slurm_requeues,
     study_folder_problem,
 )
 
@@ -1330,6 +1333,9 @@ def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     out = Path(hydra_cfg.runtime.output_dir)
     command = shlex.join(["resnet-lab-lesion", *sys.argv[1:]])
+    if not cfg.resume and slurm_requeues() and held_record(out) in STUDY_RECORDS:
+        log.info("Slurm requeued this job: its study continues, as with resume=true")
+        cfg.resume = True  # what it measured stays; the parts missing are measured
     early: list[signal.Signals] = []  # a signal as the handler is set: no list yet
     try:
         with stopping.signals_interrupt() as early:  # the study takes them over once it begins

@@ -23,7 +23,11 @@ from resnet_lab.command_line import (
     unknown_keys,
 )
 from resnet_lab.lesion_config import LesionRunCfg, unknown_settings_message
-from resnet_lab.run_folder import outputs_removed_if_left_empty, study_folder_problem
+from resnet_lab.run_folder import (
+    outputs_removed_if_left_empty,
+    slurm_requeues,
+    study_folder_problem,
+)
 
 
 def _bare_word_problem(args: list[str]) -> str | None:
@@ -52,7 +56,8 @@ def _bare_word_problem(args: list[str]) -> str | None:
 def _a_folder_a_study_may_not_use(args: list[str]) -> str | None:
     """hydra.run.dir naming a training run's folder, or a study's without resume=true."""
     folder = existing_run_dir(args)
-    return study_folder_problem(folder, resumes(args)) if folder else None
+    continues = resumes(args) or slurm_requeues() > 0  # a requeued job continues its study
+    return study_folder_problem(folder, continues) if folder else None
 
 
 def _resume_without_its_folder(args: list[str]) -> str | None:

@@ -500,6 +500,16 @@ def enclosing_run(folder: Path) -> Path | None:
     return next((p for p in folder.resolve().parents if holds_a_run(p)), None)
 
 
+REQUEUED_ENV = "SLURM_RESTART_COUNT"  # set by Slurm in the jobs it requeued
+
+
+def slurm_requeues() -> int:
+    """How often Slurm has requeued this job (pre-empted, or by submitit at its time limit): a
+    requeued job runs its command again, into its folder, without the resume=true it needs."""
+    restarts = os.environ.get(REQUEUED_ENV, "")
+    return int(restarts) if restarts.isdigit() else 0
+
+
 STUDY_PROGRESS = "lesion.progress.json"  # what a study measured so far, while it runs
 STUDY_RECORDS = ("lesion.json", STUDY_PROGRESS)
 

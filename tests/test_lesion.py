@@ -820,8 +820,10 @@ def test_lesion_config_mistakes_are_user_errors(tmp_path: Path) -> None:
         run(other_depth, tmp_path / "out")
 
 
-def lesion_command(*overrides: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+def lesion_command(
+    *overrides: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "resnet_lab.lesion", *overrides],
         cwd=cwd,
@@ -881,6 +883,11 @@ def test_lesion_command_line(tmp_path: Path) -> None:
     again = lesion_command(*study, "resume=true", cwd=tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"the study in {out} is complete (lesion.json): nothing to continue" in again.stdout
+    # so does a job Slurm requeued, which runs the command it had (without resume=true)
+    requeued = lesion_command(*study, cwd=tmp_path, env={"SLURM_RESTART_COUNT": "1"})
+    assert requeued.returncode == 0, requeued.stdout + requeued.stderr
+    assert "Slurm requeued this job: its study continues, as with resume=true" in requeued.stdout
+    assert f"the study in {out} is complete (lesion.json): nothing to continue" in requeued.stdout
     assert json.loads((out / "lesion.json").read_text()) == results
     # resume=true without the folder it continues: a new dated one holds no study
     for sweep, key in (([], "hydra.run.dir"), (["-m"], "hydra.sweep.dir")):
