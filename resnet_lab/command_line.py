@@ -268,6 +268,8 @@ def _hydra_problem(args: list[str]) -> str | None:
     with which the setting is silently ignored)."""
     for arg, override in parsed_overrides(args):
         key = override.key_or_group
+        if override.is_delete() and _a_field_of_hydras(key):  # Hydra: five lines, exit 1
+            return f"{arg}: Hydra's settings cannot be deleted: give {key} a value"
         if override.is_delete() or override.package is not None:
             continue
         if key.startswith("hydra."):
@@ -279,6 +281,23 @@ def _hydra_problem(args: list[str]) -> str | None:
             if options is not None and value not in options:
                 return f"{arg}: there is no {key}/{value}; {key}/ holds {', '.join(options)}"
     return None
+
+
+def _a_field_of_hydras(key: str) -> bool:
+    """``hydra.output_subdir``: a field of Hydra's config (HydraConf), not a key inside one of
+    its free dicts (``hydra.job.env_set.VAR``)."""
+    schema: Any = HydraConf
+    parts = key.split(".")
+    if parts[0] != "hydra" or len(parts) < 2:
+        return False
+    for part in parts[1:]:
+        if not dataclasses.is_dataclass(schema):
+            return False
+        fields = {f.name: f.type for f in dataclasses.fields(schema)}
+        if part not in fields:
+            return False
+        schema = fields[part]
+    return True
 
 
 def _not_a_hydra_setting(key: str) -> str | None:
@@ -831,7 +850,7 @@ def parsed_overrides(args: list[str]) -> list[tuple[str, Override]]:
     parser = OverridesParser.create()
     parsed = []
     for arg in args:
-        if arg.startswith("-") or "=" not in arg:
+        if arg.startswith("-") or ("=" not in arg and not arg.startswith("~")):  # ~key deletes
             continue
         try:
             (override,) = parser.parse_overrides([arg])
@@ -901,29 +920,58 @@ def override_problem(args: list[str]) -> str | None:
     rows: dict[str, str] = {}  # an added experiment's group: the override that chose it
     for arg, override in parsed_overrides(args):
         key = override.key_or_group
-        if key.startswith("hydra") or override.package is not None or override.is_delete():
+        if key.startswith("hydra") or override.package is not None:
+            continue
+        if problem := _nothing_chosen(arg, key, override, args):
+            return problem
+        if override.is_delete():
             continue
         adds = override.is_add() or override.is_force_add()
         if _is_group(key, args):
-            value = override.value()
-            one_choice = not override.is_sweep_override() and isinstance(value, str)
-            choice = str(value).removesuffix(".yaml").lstrip("/")
-            if one_choice and (problem := _missing_choice(arg, key, choice, args)):
+            if problem := _a_choice_problem(arg, override, args, added, rows):
                 return problem
-            # no defaults list chooses an experiment (nor a subgroup of it): Hydra refuses it
-            # without its '+', in four lines that advise the '+' (sweeps too)
-            if key.partition("/")[0] == "experiment" and not adds and key not in added:
-                return f"{arg}: an experiment is added to the run's settings: write +{arg}"
-            if adds and (problem := _a_second_row(arg, key, rows)):
-                return problem
-            if problem := _a_mistake_in_a_row(key, override, args):
-                return problem
-            added |= {key} if adds else set()
         elif "/" in key and _is_group(key.partition("/")[0], args):  # +experiment/tabel1=x
             return _no_group(arg, key, args)
         elif not adds and not in_schema(key, Config):  # trainr.lr too: Hydra advises a '+'
             return unknown_keys_message([key])
     return wrong_type(args, Config)
+
+
+def _a_choice_problem(
+    arg: str, override: Override, args: list[str], added: set[str], rows: dict[str, str]
+) -> str | None:
+    """What is wrong with a group's choice: not there, a row without its '+', a second row, a
+    mistake in the row's file. ``added``: the groups added so far (updated), ``rows``: see
+    ``_a_second_row``."""
+    key, value = override.key_or_group, override.value()
+    adds = override.is_add() or override.is_force_add()
+    one_choice = not override.is_sweep_override() and isinstance(value, str)
+    choice = str(value).removesuffix(".yaml").lstrip("/")
+    if one_choice and (problem := _missing_choice(arg, key, choice, args)):
+        return problem
+    # no defaults list chooses an experiment (nor a subgroup of it): Hydra refuses it without
+    # its '+', in four lines that advise the '+' (sweeps too)
+    if key.partition("/")[0] == "experiment" and not adds and key not in added:
+        return f"{arg}: an experiment is added to the run's settings: write +{arg}"
+    if adds and (problem := _a_second_row(arg, key, rows)):
+        return problem
+    if problem := _a_mistake_in_a_row(key, override, args):
+        return problem
+    added |= {key} if adds else set()
+    return None
+
+
+def _nothing_chosen(arg: str, key: str, override: Override, args: list[str]) -> str | None:
+    """``~trainer.lr`` (Hydra: "TrainerCfg does not support deletion", five lines; ``~seed``: a
+    trace once the run reads it) or ``shortcut=null`` (a ValueError trace): a setting every run
+    has, a group that needs its choice (``~shortcut`` drops a choice: Hydra's to do)."""
+    if _is_group(key, args):
+        if override.value() is None and not override.is_delete():
+            return _missing_choice(arg, key, "", args)
+        return None
+    if override.is_delete() and in_schema(key, Config):
+        return f"{arg}: every run has this setting, it cannot be deleted: give {key} a value"
+    return None
 
 
 def _a_second_row(arg: str, key: str, rows: dict[str, str]) -> str | None:

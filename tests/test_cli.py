@@ -1009,7 +1009,8 @@ def test_hydras_free_keys_and_its_plugins_choices_are_left_to_it(tmp_path: Path)
     (tmp_path / "my_conf" / "hydra" / "launcher" / "mine.yaml").write_text("")
     for args in (
         ["+hydra.job.env_set.A=1", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2"],
-        ["hydra/launcher=parallel", "hydra/job_logging=disabled", "~hydra.output_subdir"],
+        ["hydra/launcher=parallel", "hydra/job_logging=disabled", "hydra.output_subdir=null"],
+        ["+hydra.job.env_set.A=1", "~hydra.job.env_set.A"],  # a key of a free dict: deleted
         ["-cd", str(tmp_path / "my_conf"), "hydra/launcher=mine", "hydra.launcher.n_jobs=2"],
         ["hydra/launcher=slurm", "+hydra.launcher.additional_parameters.x=1"],  # a free dict
         ["hydra.job.chdir=false"],
@@ -1220,6 +1221,25 @@ def test_a_slurm_sweep_without_slurm_is_refused_once(
             ["model.depth=[20"],
             "model.depth=[20: Hydra cannot read it: no viable alternative at input '[20'\n",
         ),
+        # a setting deleted (Hydra: "TrainerCfg (DictConfig) does not support deletion" in five
+        # lines; ~seed a trace once the run read it), a group's choice of nothing (a ValueError
+        # trace); a group's choice deleted is Hydra's to do
+        (
+            ["~trainer.lr"],
+            "~trainer.lr: every run has this setting, it cannot be deleted: give trainer.lr a "
+            "value\n",
+        ),
+        (["~seed"], "~seed: every run has this setting, it cannot be deleted: give seed a value"),
+        (
+            ["~hydra.output_subdir"],
+            "~hydra.output_subdir: Hydra's settings cannot be deleted: give hydra.output_subdir a "
+            "value\n",
+        ),
+        (
+            ["shortcut=null"],
+            "shortcut=null chooses nothing: shortcut/ holds conv1x1, dropout, gate, highway, "
+            "identity, none, scale, shortcut_gate\n",
+        ),
         # a comma in a folder's name (Hydra: "Sweeping over Hydra's configuration is not
         # supported", exit 1; a data folder: a sweep): how to quote it, pasteable
         (
@@ -1359,7 +1379,7 @@ def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra(
         ],
         ["+trainer.lrr=1", "resume=true"],  # one run: its own checks say so (and tidy up)
         [],  # the defaults
-        ["trainer.milestones=[100,200]", "~trainer.warmup_lr", "+experiment/table1=original"],
+        ["trainer.milestones=[100,200]", "~shortcut", "+experiment/table1=original"],
         ["+experiment=table1/original", "shortcut=gate", "model.depth=8", "data=synthetic"],
         ["-sc", "install=bash"],  # shell completion's words are not overrides
         ["--shell", "install=bash"],
