@@ -13,7 +13,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, cast
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -62,6 +62,7 @@ def main(cfg: DictConfig) -> None:
         folder, what = ("hydra.sweep.dir", "sweep") if sweep else ("hydra.run.dir", "run")
         if problem := run_folder_problem(run_dir, folder, sweep):
             raise UserError(problem)
+        _check_resolves(cfg)
         _continue_if_requeued(cfg, run_dir)
         if cfg.resume and not holds_a_run(run_dir):
             _check_nothing_to_resume(run_dir, folder, what, sweep, hydra_cfg)
@@ -223,12 +224,29 @@ def _trained_as(wanted: dict[str, object], run_dir: Path) -> Path | None:
     return None
 
 
+def _task_overrides(hydra_cfg: DictConfig) -> list[str]:
+    """The command's overrides as typed: read from Hydra's config item by item, a ``${...}``
+    in one would be resolved (a trace where it names no setting)."""
+    return cast(list[str], OmegaConf.to_container(hydra_cfg.overrides.task))
+
+
+def _check_resolves(cfg: DictConfig) -> None:
+    """A ``${...}`` that names no setting (``trainer.lr=${trainer.lrr}``), an environment
+    variable not set (``${oc.env:X}``) or a value of the wrong type (``model.depth=${trainer.lr}``):
+    one line, not the trace of whichever part of the run reads it first."""
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as e:
+        where = f"{e.full_key}: " if getattr(e, "full_key", None) else ""
+        raise UserError(f"{where}{str(e).splitlines()[0]}") from None
+
+
 def _check_row_name(cfg: DictConfig, hydra_cfg: DictConfig) -> None:
     """A row's ``experiment.name`` is its file's path under experiment/: the report finds the
     row's runs by it (a row of one's own named otherwise was reported as another row, or none).
     The row chosen on the command line, as it names itself (a row it builds on is renamed by
     it; a name typed on the command line is the user's to give)."""
-    overrides = [o.lstrip("+") for o in hydra_cfg.overrides.task]
+    overrides = [o.lstrip("+") for o in _task_overrides(hydra_cfg)]
     if any(o.startswith("experiment.name=") for o in overrides):
         return
     rows = [o for o in overrides if o.partition("=")[0].partition("/")[0] == "experiment"]
@@ -260,7 +278,8 @@ def _warn_if_smoke_ignores_data(cfg: DictConfig, hydra_cfg: DictConfig) -> None:
     """The smoke profile sets ``data.name=synthetic`` after the data group is chosen, so a
     ``data=cifar10`` beside it would be silently ignored; so would a data.root with synthetic
     data."""
-    chosen = [o.split("=", 1)[1] for o in hydra_cfg.overrides.task if o.startswith("data=")]
+    overrides = _task_overrides(hydra_cfg)
+    chosen = [o.split("=", 1)[1] for o in overrides if o.startswith("data=")]
     smoke_data = cfg.profile == "smoke" and cfg.data.name == "synthetic"
     if smoke_data and chosen and chosen[-1] != "synthetic":
         log.warning(
@@ -269,7 +288,5 @@ def _warn_if_smoke_ignores_data(cfg: DictConfig, hydra_cfg: DictConfig) -> None:
             chosen[-1],
             chosen[-1],
         )
-    elif cfg.data.name == "synthetic" and any(
-        o.startswith("data.root=") for o in hydra_cfg.overrides.task
-    ):
+    elif cfg.data.name == "synthetic" and any(o.startswith("data.root=") for o in overrides):
         log.warning("synthetic data are generated, not read: data.root is not used")

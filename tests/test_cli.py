@@ -1062,6 +1062,25 @@ def test_dot_dot_after_a_link_is_refused_naming_both_folders(
     assert _read_two_ways("hydra.run.dir", f"{tmp_path}/real/sub/../r") is None
 
 
+@pytest.mark.parametrize(
+    ("override", "said"),
+    [
+        ("trainer.lr=${trainer.lrr}", "trainer.lr: Interpolation key 'trainer.lrr' not found"),
+        ("seed=${oc.env:RESNET_LAB_TEST_UNSET}", "seed: KeyError raised while resolving"),
+        ("model.depth=${trainer.lr}", "model.depth: While dereferencing interpolation"),
+    ],
+)
+def test_an_interpolation_that_cannot_resolve_is_one_line(
+    tmp_path: Path, override: str, said: str
+) -> None:
+    """A ``${...}`` naming no setting, an unset variable, a value of the wrong type: a trace of
+    13 to 74 lines from whichever part of the run read it first."""
+    out = run_cli(["profile=smoke", override, f"hydra.run.dir={tmp_path / 'r'}"])
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stderr.startswith(f"resnet-lab: error: {said}") and out.stderr.count("\n") == 1
+    assert not (tmp_path / "r" / "ckpt").exists()
+
+
 def test_a_lesion_study_is_refused_a_runs_checkpoint_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
