@@ -61,6 +61,7 @@ import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
@@ -1333,6 +1334,10 @@ def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     out = Path(hydra_cfg.runtime.output_dir)
     command = shlex.join(["resnet-lab-lesion", *sys.argv[1:]])
+    if hydra_cfg.job.chdir:  # the study runs in its folder: paths given are the command's
+        for key in ("checkpoint", "lesion.plain"):
+            if path := OmegaConf.select(cfg, key):
+                OmegaConf.update(cfg, key, to_absolute_path(path))
     if not cfg.resume and slurm_requeues() and held_record(out) in STUDY_RECORDS:
         log.info("Slurm requeued this job: its study continues, as with resume=true")
         cfg.resume = True  # what it measured stays; the parts missing are measured

@@ -834,6 +834,18 @@ def lesion_command(
     )
 
 
+def test_a_relative_checkpoint_is_the_commands_with_hydras_chdir(tmp_path: Path) -> None:
+    """hydra.job.chdir=true runs the study in its folder: checkpoint=run was read there ("no
+    checkpoint"), as data.root is not."""
+    save_run(tmp_path / "run", "model.depth=8", trained_steps=1)
+    study = ["checkpoint=run", "data.limit=8", "trainer.eval_batch_size=8", "lesion.samples=1"]
+    study += ["lesion.experiments=[single]", "hydra.job.chdir=true", "hydra.run.dir=out"]
+    done = lesion_command(*study, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((tmp_path / "out" / "lesion.json").read_text())
+    assert results["settings"]["config"]["checkpoint"] == str(tmp_path / "run")
+
+
 def test_lesion_command_line(tmp_path: Path) -> None:
     """The real command: Hydra overrides, outputs in hydra.run.dir, its config saved there."""
     run_dir = save_run(tmp_path / "run", "model.depth=8", trained_steps=1)
