@@ -8,12 +8,15 @@ from typing import TYPE_CHECKING
 
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from resnet_lab.command_line import (
     a_word_that_is_no_override,
     an_override_hydra_cannot_read,
     config_folder_problem,
+    hydra_problem,
     override_problem,
     parsed_overrides,
     searchpath_override,
@@ -50,9 +53,11 @@ def compose_config(
     if problem := config_folder_problem(flags):
         raise ConfigError(problem)
     if problem := (
-        a_word_that_is_no_override(overrides)
+        _a_flag(overrides)
+        or a_word_that_is_no_override(overrides)
         or an_override_hydra_cannot_read(overrides)
         or _a_sweep(overrides)
+        or hydra_problem(overrides)
     ):
         raise ConfigError(problem.removesuffix(" (see --help)"))  # the command's help
     if config_name == "lesion":
@@ -74,10 +79,34 @@ def compose_config(
     GlobalHydra.instance().clear()
     try:
         with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
-            return compose(config_name, overrides=overrides)
+            cfg = compose(config_name, overrides=overrides)
+        OmegaConf.to_container(cfg, resolve=True)  # a ${...} that cannot resolve: told here
+        return cfg
+    except (HydraException, OmegaConfBaseException, ValueError, AssertionError) as e:
+        raise ConfigError(_in_one_line(e)) from e  # what the checks above do not foresee
     finally:
         if running is not None:
             GlobalHydra.instance().initialize(running)
+
+
+def _in_one_line(e: Exception) -> str:
+    """Hydra's or OmegaConf's message on one line, without the lines naming keys and types."""
+    noise = ("full_key:", "object_type=", "reference_type=", "See https:")
+    lines = [line.strip() for line in str(e).splitlines()]
+    text = " ".join(line for line in lines if line and not line.startswith(noise))
+    where = getattr(e, "full_key", None)
+    return f"{where}: {text or type(e).__name__}" if where else text or type(e).__name__
+
+
+def _a_flag(overrides: list[str]) -> str | None:
+    """``-m`` or ``--config-dir=x`` among the overrides: Hydra's parse error."""
+    flags = [o for o in overrides if o.startswith("-")]
+    if not flags:
+        return None
+    return (
+        f"{flags[0]}: the API composes one config from key=value overrides; the command line's "
+        "flags are not among them (config_dir= gives a folder of one's own configs)"
+    )
 
 
 def _a_sweep(overrides: list[str]) -> str | None:

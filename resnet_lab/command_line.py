@@ -117,7 +117,7 @@ def check_command_line(
         or _a_sweep_of_hydras_settings(args)
         or _a_sweep_without_multirun(args, schema)
         or _an_environment_variable_read_as_a_setting(args)
-        or _hydra_problem(args)
+        or hydra_problem(args)
         or _sweep_matching_nothing(args)
         or _jobs_sharing_a_folder(args)
         or (override_problem(args) if outputs_into_the_run else wrong_type(args, schema))
@@ -261,7 +261,7 @@ def _an_environment_variable_read_as_a_setting(args: list[str]) -> str | None:
     return None
 
 
-def _hydra_problem(args: list[str]) -> str | None:
+def hydra_problem(args: list[str]) -> str | None:
     """A choice of Hydra's own groups that is not there (``hydra/launcher=paralel``: Hydra
     lists its search path, exit 1, and make reproduce-table took it for a failed run), or a
     key of Hydra's own config it does not have (``hydra.run.dirr``: Hydra advises the '+',

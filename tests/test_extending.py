@@ -138,6 +138,12 @@ def test_the_api_refuses_a_misspelt_key_and_composes_inside_hydra(tmp_path: Path
         (["model.depth=8", "seed=0,1"], "seed=0,1 sweeps over values: the API composes one"),
         (["model.depth"], "model.depth: not a key=value setting"),
         (["model.depth=[20"], "model.depth=[20: Hydra cannot read it: no viable alternative"),
+        # Hydra's and OmegaConf's exceptions (a trace of their own types): the API's one type
+        (["-m"], "-m: the API composes one config from key=value overrides"),
+        (["~trainer.lr"], "~trainer.lr: every run has this setting, it cannot be deleted"),
+        (["hydra.run.dirr=x"], "unknown key hydra.run.dirr (did you mean hydra.run.dir?)"),
+        (["hydra.job.env_set.X=1"], "Could not override 'hydra.job.env_set.X'. To append"),
+        (["trainer.lr=${trainer.lrr}"], "trainer.lr: Interpolation key 'trainer.lrr' not found"),
     ]:
         with pytest.raises(ConfigError) as refused:
             build_model(overrides)
