@@ -273,7 +273,11 @@ def hydra_problem(args: list[str]) -> str | None:
         if override.is_delete() or override.package is not None:
             continue
         if key.startswith("hydra."):
-            if problem := _not_a_hydra_setting(key) or _not_a_launcher_setting(arg, override, args):
+            if problem := (
+                _not_a_hydra_setting(key)
+                or _not_a_launcher_setting(arg, override, args)
+                or _a_variable_without_its_plus(arg, override)
+            ):
                 return problem
         elif key.startswith("hydra/") and isinstance(override.value(), str):  # no sweep, null
             value = str(override.value()).removesuffix(".yaml").lstrip("/")
@@ -318,6 +322,15 @@ def _not_a_hydra_setting(key: str) -> str | None:
         if not dataclasses.is_dataclass(schema):
             return None
         known.append(part)
+    return None
+
+
+def _a_variable_without_its_plus(arg: str, override: Override) -> str | None:
+    """``hydra.job.env_set.FOO=1``: the lab's config sets no variable for the jobs, so each is
+    added (Hydra: "Key 'FOO' is not in struct", five lines, exit 1)."""
+    adds = override.is_add() or override.is_force_add()
+    if override.key_or_group.startswith("hydra.job.env_set.") and not adds:
+        return f"{arg}: a variable for the jobs is added to Hydra's settings: write +{arg}"
     return None
 
 
@@ -1110,7 +1123,7 @@ def wrong_type(args: list[str], schema: type) -> str | None:
             except OmegaConfBaseException as e:
                 told = str(e).splitlines()[0]
                 if isinstance(OmegaConf.select(typed, key), ListConfig) and not isinstance(
-                    value, list
+                    value, list | None
                 ):  # "int is not a ListConfig": how to write a list (a shell leaves [] alone)
                     told = f"{told.rstrip('.')}: {key} takes a list, e.g. {key}=[{arg_value}]"
                 return f"{arg}: {told}"

@@ -1205,6 +1205,10 @@ def test_a_slurm_sweep_without_slurm_is_refused_once(
         ),
         (["-m", "seed=0,x"], "seed=0,x: Value 'x' of type 'str' could not be converted to Int"),
         (["trainer.lr=null"], "trainer.lr=null: field 'trainer.lr' is not Optional"),
+        (  # no list spelling of null ("e.g. trainer.milestones=[null]")
+            ["trainer.milestones=null"],
+            "trainer.milestones=null: field 'trainer.milestones' is not Optional\n",
+        ),
         (["trainer.compile=maybe"], "trainer.compile=maybe: Value 'maybe' is not a valid bool"),
         # a word without '=' (Hydra: "missing EQUAL", exit 1)
         (
@@ -1258,6 +1262,11 @@ def test_a_slurm_sweep_without_slurm_is_refused_once(
             ["shortcut=null"],
             "shortcut=null chooses nothing: shortcut/ holds conv1x1, dropout, gate, highway, "
             "identity, none, scale, shortcut_gate\n",
+        ),
+        (  # a variable for the jobs without its '+' (Hydra: "not in struct", five lines)
+            ["hydra.job.env_set.FOO=1"],
+            "hydra.job.env_set.FOO=1: a variable for the jobs is added to Hydra's settings: "
+            "write +hydra.job.env_set.FOO=1\n",
         ),
         # a comma in a folder's name (Hydra: "Sweeping over Hydra's configuration is not
         # supported", exit 1; a data folder: a sweep): how to quote it, pasteable

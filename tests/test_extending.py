@@ -213,3 +213,23 @@ def test_the_api_reads_a_folder_of_ones_own_configs_as_the_command_line_does(
         with pytest.raises(ConfigError) as refused:
             compose_config(overrides, config_dir=config_dir)
         assert str(refused.value).startswith(message)
+
+
+def test_a_profile_of_ones_own_may_set_hydras_settings(tmp_path: Path) -> None:
+    """The lab's config came after the profile in its defaults list, so a profile's hydra:
+    settings (its log's name, a sweep's folders) were silently those of the lab's config."""
+    from hydra import compose, initialize_config_module
+
+    from resnet_lab.command_line import searchpath_override
+
+    (tmp_path / "profile").mkdir()
+    (tmp_path / "profile" / "mine.yaml").write_text(
+        "# @package _global_\nprofile: mine\nhydra:\n  job:\n    name: mine\n"
+        "  sweep:\n    subdir: seed${seed}\n"
+    )
+    with initialize_config_module("resnet_lab.conf", version_base="1.3"):
+        overrides = ["profile=mine", searchpath_override(tmp_path)]
+        cfg = compose("config", overrides, return_hydra_config=True)
+    assert cfg.hydra.job.name == "mine" and cfg.hydra.sweep.subdir == "seed0"
+    run_dir = OmegaConf.to_container(cfg.hydra.run)["dir"]  # type: ignore[index]
+    assert run_dir.startswith("${oc.env:RESNET_LAB_OUTPUTS")  # the lab's, still
