@@ -962,6 +962,9 @@ def _a_choice_problem(
     choice = str(value).removesuffix(".yaml").lstrip("/")
     if one_choice and (problem := _missing_choice(arg, key, choice, args)):
         return problem
+    if adds and key in _chosen_by_the_lab():  # Hydra: "Multiple values for shortcut", or
+        # "force-add of config groups is not supported" (++), in three lines
+        return f"{arg}: the lab's config chooses a {key} already: write {arg.lstrip('+')}"
     # no defaults list chooses an experiment (nor a subgroup of it): Hydra refuses it without
     # its '+', in four lines that advise the '+' (sweeps too)
     if key.partition("/")[0] == "experiment" and not adds and key not in added:
@@ -985,6 +988,13 @@ def _nothing_chosen(arg: str, key: str, override: Override, args: list[str]) -> 
     if override.is_delete() and in_schema(key, Config):
         return f"{arg}: every run has this setting, it cannot be deleted: give {key} a value"
     return None
+
+
+@functools.cache
+def _chosen_by_the_lab() -> frozenset[str]:
+    """The groups the lab's defaults list chooses (model, shortcut, ..., profile)."""
+    defaults = OmegaConf.load(CONF_DIR / "config.yaml").defaults
+    return frozenset(key for entry in defaults if isinstance(entry, DictConfig) for key in entry)
 
 
 def _a_second_row(arg: str, key: str, rows: dict[str, str]) -> str | None:

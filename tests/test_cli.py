@@ -1263,6 +1263,14 @@ def test_a_slurm_sweep_without_slurm_is_refused_once(
             "shortcut=null chooses nothing: shortcut/ holds conv1x1, dropout, gate, highway, "
             "identity, none, scale, shortcut_gate\n",
         ),
+        (  # a group the lab chooses, added (Hydra: "Multiple values for shortcut", three lines)
+            ["+shortcut=gate"],
+            "+shortcut=gate: the lab's config chooses a shortcut already: write shortcut=gate\n",
+        ),
+        (
+            ["++profile=smoke"],
+            "++profile=smoke: the lab's config chooses a profile already: write profile=smoke\n",
+        ),
         (  # a variable for the jobs without its '+' (Hydra: "not in struct", five lines)
             ["hydra.job.env_set.FOO=1"],
             "hydra.job.env_set.FOO=1: a variable for the jobs is added to Hydra's settings: "
@@ -1397,7 +1405,7 @@ def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra(
         ["--cf", "job", "--resolve", "seed=3"],
         ["--cf", "job", "-p", "trainer"],
         ["--cfg", "job", "-c", "hydra"],  # one mode, given twice
-        ["-m", "+experiment=table1/original", "+shortcut=gate", "seed=0,1"],  # groups
+        ["-m", "+experiment=table1/original", "shortcut=gate", "seed=0,1"],  # groups
         [
             "-m",
             "resume=true",
