@@ -1144,8 +1144,9 @@ def _missing_choice(arg: str, group: str, value: str, args: list[str]) -> str | 
     """``+experiment=table1/gate_b5``: what the nearest group holds where the choice is not."""
     if any((folder / group / f"{value}.yaml").is_file() for folder in _config_folders(args) or []):
         return None
-    if not value:
-        return f"{arg} chooses nothing: {group}/ holds {', '.join(_options(group, args))}"
+    if not value:  # experiment/ holds tables, each a group of rows
+        held = _options(group, args) or [f"{table}/..." for table in _subgroups(group, args)]
+        return f"{arg} chooses nothing: {group}/ holds {', '.join(held)}"
     if _is_group(f"{group}/{value}", args):
         first = _options(f"{group}/{value}", args)[:1]
         one = f"one ({arg}/{first[0]}) or " if first else ""

@@ -1263,6 +1263,7 @@ def test_a_slurm_sweep_without_slurm_is_refused_once(
             "shortcut=null chooses nothing: shortcut/ holds conv1x1, dropout, gate, highway, "
             "identity, none, scale, shortcut_gate\n",
         ),
+        (["+experiment=null"], "+experiment=null chooses nothing: experiment/ holds cifar100/..."),
         (  # a group the lab chooses, added (Hydra: "Multiple values for shortcut", three lines)
             ["+shortcut=gate"],
             "+shortcut=gate: the lab's config chooses a shortcut already: write shortcut=gate\n",
