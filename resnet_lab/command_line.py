@@ -114,6 +114,7 @@ def check_command_line(
         or (outputs_into_the_run and a_word_that_is_no_override(args))
         or an_override_hydra_cannot_read(args)
         or _a_sweep_of_no_jobs(args)
+        or _sweeper_params(args)
         or _a_sweep_of_hydras_settings(args)
         or _a_sweep_without_multirun(args, schema)
         or _an_environment_variable_read_as_a_setting(args)
@@ -202,6 +203,21 @@ def _another_sweeper(args: list[str]) -> bool:
     if chosen:
         return chosen[-1] != "basic"
     return _config_folders(args) != [CONF_DIR]
+
+
+def _sweeper_params(args: list[str]) -> str | None:
+    """``+hydra.sweeper.params.seed=0,1``: a sweep in a config's words, which on the command line
+    Hydra refuses (a sweep of its own settings) or trips on (quoted: an AssertionError trace,
+    the lab's config setting no params)."""
+    for arg, override in parsed_overrides(args):
+        key = override.key_or_group
+        if key == "hydra.sweeper.params" or key.startswith("hydra.sweeper.params."):
+            swept = key.removeprefix("hydra.sweeper.params").lstrip(".") or "KEY"
+            return (
+                f"{arg}: on the command line a sweep is given as its values with -m "
+                f"({swept}=a,b); hydra.sweeper.params is for a config of one's own"
+            )
+    return None
 
 
 def _a_sweep_of_hydras_settings(args: list[str]) -> str | None:

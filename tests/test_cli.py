@@ -1272,6 +1272,15 @@ def test_a_slurm_sweep_without_slurm_is_refused_once(
             ["++profile=smoke"],
             "++profile=smoke: the lab's config chooses a profile already: write profile=smoke\n",
         ),
+        (  # a sweep in a config's words (Hydra: a sweep of its own settings, or a trace)
+            ["-m", "+hydra.sweeper.params.seed=0,1"],
+            "+hydra.sweeper.params.seed=0,1: on the command line a sweep is given as its values "
+            "with -m (seed=a,b); hydra.sweeper.params is for a config of one's own\n",
+        ),
+        (
+            ["-m", "+hydra.sweeper.params.seed='0,1'"],
+            "+hydra.sweeper.params.seed='0,1': on the command line a sweep is given as its",
+        ),
         (  # a variable for the jobs without its '+' (Hydra: "not in struct", five lines)
             ["hydra.job.env_set.FOO=1"],
             "hydra.job.env_set.FOO=1: a variable for the jobs is added to Hydra's settings: "
