@@ -23,7 +23,7 @@ from resnet_lab.command_line import (
     unknown_keys,
     wrong_type,
 )
-from resnet_lab.errors import ConfigError
+from resnet_lab.errors import ConfigError, in_one_line
 
 if TYPE_CHECKING:
     from torch import nn
@@ -83,19 +83,10 @@ def compose_config(
         OmegaConf.to_container(cfg, resolve=True)  # a ${...} that cannot resolve: told here
         return cfg
     except (HydraException, OmegaConfBaseException, ValueError, AssertionError) as e:
-        raise ConfigError(_in_one_line(e)) from e  # what the checks above do not foresee
+        raise ConfigError(in_one_line(e)) from e  # what the checks above do not foresee
     finally:
         if running is not None:
             GlobalHydra.instance().initialize(running)
-
-
-def _in_one_line(e: Exception) -> str:
-    """Hydra's or OmegaConf's message on one line, without the lines naming keys and types."""
-    noise = ("full_key:", "object_type=", "reference_type=", "See https:")
-    lines = [line.strip() for line in str(e).splitlines()]
-    text = " ".join(line for line in lines if line and not line.startswith(noise))
-    where = getattr(e, "full_key", None)
-    return f"{where}: {text or type(e).__name__}" if where else text or type(e).__name__
 
 
 def _a_flag(overrides: list[str]) -> str | None:

@@ -32,7 +32,14 @@ from resnet_lab.command_line import (
     outputs_root,
 )
 from resnet_lab.config import flatten_keys
-from resnet_lab.errors import JobRefused, ResumeDiffers, RunInterrupted, RunStopped, UserError
+from resnet_lab.errors import (
+    JobRefused,
+    ResumeDiffers,
+    RunInterrupted,
+    RunStopped,
+    UserError,
+    in_one_line,
+)
 from resnet_lab.pasteable import pasteable_override
 from resnet_lab.run_folder import (
     REQUEUED_ENV,
@@ -113,12 +120,13 @@ def main(cfg: DictConfig) -> None:
 def _continue_if_requeued(cfg: DictConfig, run_dir: Path) -> None:
     """A job Slurm requeued: its run continues, as resume=true would continue it (without it,
     a folder that holds a run is refused)."""
-    if cfg.resume or not slurm_requeues() or not holds_a_run(run_dir):
+    restarts = slurm_requeues()
+    if cfg.resume or not restarts or not holds_a_run(run_dir):
         return
     log.info(
         "Slurm requeued this job (%s=%d): its run continues, as with resume=true",
         REQUEUED_ENV,
-        slurm_requeues(),
+        restarts,
     )
     cfg.resume = True
 
@@ -237,8 +245,7 @@ def _check_resolves(cfg: DictConfig) -> None:
     try:
         OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as e:
-        where = f"{e.full_key}: " if getattr(e, "full_key", None) else ""
-        raise UserError(f"{where}{str(e).splitlines()[0]}") from None
+        raise UserError(in_one_line(e)) from None
 
 
 def _check_row_name(cfg: DictConfig, hydra_cfg: DictConfig) -> None:

@@ -48,3 +48,13 @@ class JobRefused(CompactHydraException):
     """A sweep job's mistake, for Hydra to print as its message alone once the other jobs ran: a
     plain exception would print a trace (a long one from a joblib worker, which Hydra cannot
     trim)."""
+
+
+def in_one_line(e: Exception) -> str:
+    """Hydra's or OmegaConf's message on one line, without the lines naming keys and types, led
+    by the setting it concerns (``full_key``) where it names one."""
+    noise = ("full_key:", "object_type=", "reference_type=", "See https:")
+    lines = [line.strip() for line in str(e).splitlines()]
+    text = " ".join(line for line in lines if line and not line.startswith(noise))
+    where = getattr(e, "full_key", None)
+    return f"{where}: {text or type(e).__name__}" if where else text or type(e).__name__
