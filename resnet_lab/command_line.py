@@ -293,6 +293,7 @@ def hydra_problem(args: list[str]) -> str | None:
                 _not_a_hydra_setting(key)
                 or _not_a_launcher_setting(arg, override, args)
                 or _a_variable_without_its_plus(arg, override)
+                or _a_job_name_that_leaves_the_folder(arg, override)
             ):
                 return problem
         elif key.startswith("hydra/") and isinstance(override.value(), str):  # no sweep, null
@@ -347,6 +348,16 @@ def _a_variable_without_its_plus(arg: str, override: Override) -> str | None:
     adds = override.is_add() or override.is_force_add()
     if override.key_or_group.startswith("hydra.job.env_set.") and not adds:
         return f"{arg}: a variable for the jobs is added to Hydra's settings: write +{arg}"
+    return None
+
+
+def _a_job_name_that_leaves_the_folder(arg: str, override: Override) -> str | None:
+    """``hydra.job.name=../x``: the job's log is ``<name>.log`` in the run folder, so a name
+    with a '/' writes it elsewhere (outside the run, or into a folder that is not there)."""
+    if override.key_or_group != "hydra.job.name" or override.is_sweep_override():
+        return None
+    if "/" in str(override.value()) or str(override.value()) in ("", ".", ".."):
+        return f"{arg}: the job's name names its log file in the run folder: give one without '/'"
     return None
 
 

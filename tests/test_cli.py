@@ -1286,6 +1286,11 @@ def test_a_slurm_sweep_without_slurm_is_refused_once(
             "hydra.job.env_set.FOO=1: a variable for the jobs is added to Hydra's settings: "
             "write +hydra.job.env_set.FOO=1\n",
         ),
+        (  # the job's log is <name>.log in the run folder: a '/' wrote it outside
+            ["hydra.job.name=../x"],
+            "hydra.job.name=../x: the job's name names its log file in the run folder: give one "
+            "without '/'\n",
+        ),
         # a comma in a folder's name (Hydra: "Sweeping over Hydra's configuration is not
         # supported", exit 1; a data folder: a sweep): how to quote it, pasteable
         (
