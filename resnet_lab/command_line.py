@@ -1041,10 +1041,10 @@ def _a_second_row(arg: str, key: str, rows: dict[str, str]) -> str | None:
 
 
 def _a_mistake_in_a_row(group: str, override: Override, args: list[str]) -> str | None:
-    """A row of one's own with a mistake (its keys where Hydra would not read them as the
-    run's, a misspelt key, a value of the wrong type, an option its defaults choose that is
-    not there): Hydra answered in five lines (ConfigKeyError, its search path), a YAML mistake
-    with a trace. Each row a sweep chooses too."""
+    """A row (or profile) of one's own with a mistake (its keys where Hydra would not read
+    them as the run's, a misspelt key, a value of the wrong type, an option its defaults
+    choose that is not there): Hydra answered in five lines (ConfigKeyError, its search path,
+    a ValidationError), a YAML mistake with a trace. Each row a sweep chooses too."""
     for row in _row_files(group, override, args):
         if problem := row_problem(row, group) or _a_choice_not_there(row, args):
             return problem
@@ -1096,9 +1096,9 @@ def _a_choice_not_there(row: Path, args: list[str]) -> str | None:
 
 
 def _row_files(group: str, override: Override, args: list[str]) -> list[Path]:
-    """The files of the rows an override of the experiment group chooses (a sweep's too), as
-    Hydra finds them: in the first config folder that has one."""
-    if group.partition("/")[0] != "experiment":
+    """The files of the rows (or profiles) an override chooses (a sweep's too), as Hydra finds
+    them: in the first config folder that has one."""
+    if group.partition("/")[0] not in ("experiment", "profile"):
         return []
     value = override.value()
     if isinstance(value, Glob):

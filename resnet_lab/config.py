@@ -217,9 +217,9 @@ def _package(path: Path, group: str) -> str:
     return package
 
 
-def load_row(path: Path) -> DictConfig | ListConfig:
-    """A row file as OmegaConf reads it (read once per version of the file: do not modify
-    it); a YAML mistake is one line that names the place."""
+def load_row(path: Path, kind: str = "experiment") -> DictConfig | ListConfig:
+    """A row file (or a profile: ``kind``) as OmegaConf reads it (read once per version of the
+    file: do not modify it); a YAML mistake is one line that names the place."""
     try:
         stat = path.stat()
         return _loaded(path, stat.st_mtime_ns, stat.st_size)
@@ -229,7 +229,7 @@ def load_row(path: Path) -> DictConfig | ListConfig:
             problem = f"{context}: {problem}"
         mark = getattr(exc, "problem_mark", None)
         place = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError(f"experiment file {path} cannot be read: {problem}{place}") from None
+        raise ConfigError(f"{kind} file {path} cannot be read: {problem}{place}") from None
 
 
 @functools.lru_cache(maxsize=256)
@@ -238,40 +238,42 @@ def _loaded(path: Path, mtime_ns: int, size: int) -> DictConfig | ListConfig:
 
 
 def row_problem(path: Path, group: str = "experiment") -> str | None:
-    """What Hydra would answer in several lines, or a YAML trace, once a row of ``group`` is
-    chosen: YAML it cannot read, keys the schema lacks or values of the wrong type where its
-    package puts them. A row sets model., trainer. and experiment. alike, so it says
-    ``# @package _global_`` first; one that only describes itself may live in experiment.'s.
-    (The options its defaults list chooses are the command line's to check.)"""
+    """What Hydra would answer in several lines, or a YAML trace, once a row of ``group`` (or
+    a profile) is chosen: YAML it cannot read, keys the schema lacks or values of the wrong
+    type where its package puts them. A row sets model., trainer. and experiment. alike, so it
+    says ``# @package _global_`` first; one that only describes itself may live in
+    experiment.'s. (The options its defaults list chooses are the command line's to check.)"""
+    kind = group.partition("/")[0]
+    noun = "row" if kind == "experiment" else kind
     try:
-        row = load_row(path)
+        row = load_row(path, kind)
     except ConfigError as e:
         return str(e)
     if not isinstance(row, DictConfig):
-        return f"experiment file {path}: a row is a mapping of settings (model:, experiment:, ...)"
+        return f"{kind} file {path}: a {noun} is a mapping of settings (model:, trainer:, ...)"
     try:
         package = _package(path, group)
     except ValueError as e:  # e.g. "# @package _global_ extra"
-        return f"experiment file {path}: its header cannot be read ({e})"
+        return f"{kind} file {path}: its header cannot be read ({e})"
     if package == "":  # the run's own keys; hydra: is Hydra's
-        return _settings_problem(path, _without(row, "defaults", "hydra"))
+        return _settings_problem(path, _without(row, "defaults", "hydra"), kind)
     settings: Any = _without(row, "defaults")
     if not settings:
         return None  # a defaults list alone (``- /experiment/common/base@_global_``)
     for part in reversed(package.split(".")):
         settings = {part: settings}
-    if (where_put := _settings_problem(path, OmegaConf.create(settings))) is None:
+    if (where_put := _settings_problem(path, OmegaConf.create(settings), kind)) is None:
         return None
     if not set(_without(row, "defaults", "hydra")) <= set(_config_schema()):
         return where_put  # not the run's sections (name:, order:): its keys' own mistake
     if _header(path).startswith("\ufeff"):
         return (
-            f"experiment file {path} begins with a byte-order mark, which hides its header "
+            f"{kind} file {path} begins with a byte-order mark, which hides its header "
             "from Hydra: save it as UTF-8 without one"
         )
     return (
-        f"experiment file {path} does not begin with `# @package _global_`: without it Hydra "
-        f"reads the row's keys below {package}., not as the run's; make that line its first"
+        f"{kind} file {path} does not begin with `# @package _global_`: without it Hydra "
+        f"reads the {noun}'s keys below {package}., not as the run's; make that line its first"
     )
 
 
@@ -279,16 +281,16 @@ def _without(row: DictConfig, *keys: str) -> DictConfig:
     return OmegaConf.masked_copy(row, [key for key in row if key not in keys])
 
 
-def _settings_problem(path: Path, settings: DictConfig) -> str | None:
+def _settings_problem(path: Path, settings: DictConfig, kind: str) -> str | None:
     if unknown := keys_not_in_schema(settings, _config_schema()):
         named = ", ".join(with_closest_key(name, Config) for name in unknown)
-        return f"experiment file {path}: unknown key(s) {named}: not a resnet-lab setting"
+        return f"{kind} file {path}: unknown key(s) {named}: not a resnet-lab setting"
     try:
         OmegaConf.merge(_config_schema(), settings)
     except Exception as exc:  # a wrong type: OmegaConf's first line, and the key
         first = str(exc).strip().splitlines()[0]
         key = getattr(exc, "full_key", None)
-        return f"experiment file {path}: {first}" + (f" ({key})" if key else "")
+        return f"{kind} file {path}: {first}" + (f" ({key})" if key else "")
     return None
 
 

@@ -1621,7 +1621,7 @@ def test_a_row_of_ones_own_without_the_global_package_is_refused(
             " cannot be read: while parsing a flow mapping: expected ',' or '}', but got "
             "'<stream end>' (line 3, column 1)",
         ),
-        ("- 1\n", ": a row is a mapping of settings (model:, experiment:, ...)"),
+        ("- 1\n", ": a row is a mapping of settings (model:, trainer:, ...)"),
     ],
 )
 def test_a_mistake_in_a_row_of_ones_own_is_one_line_naming_the_file(
@@ -2559,6 +2559,30 @@ def test_a_profile_that_does_not_name_itself_is_refused(tmp_path: Path) -> None:
         "profile=copied makes the run's profile paper: a profile file names itself (profile: "
         "copied in profile/copied.yaml); correct the file"
     )
+
+
+def test_a_profile_of_ones_own_is_checked_as_a_row_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A profile without ``# @package _global_`` (Hydra: "ValidationError raised while
+    composing config", five lines) or with a misspelt key."""
+    profiles = tmp_path / "mine" / "profile"
+    profiles.mkdir(parents=True)
+    (profiles / "bare.yaml").write_text("profile: bare\ntrainer:\n  max_steps: 2\n")
+    (profiles / "typo.yaml").write_text("# @package _global_\nprofile: typo\ntrainr: {}\n")
+    (tmp_path / "empty").mkdir()
+    mine = str(tmp_path / "mine")
+    bare = (
+        f"profile file {profiles / 'bare.yaml'} does not begin with `# @package _global_`: "
+        "without it Hydra reads the profile's keys below profile., not as the run's"
+    )
+    typo = f"profile file {profiles / 'typo.yaml'}: unknown key(s) trainr (did you mean trainer?)"
+    for args, said in (
+        (["-cd", mine, "profile=bare"], bare),
+        (["-m", "-cd", mine, "profile=smoke,bare"], bare),
+        (["-cd", mine, "profile=typo"], typo),
+    ):
+        _refused_before_hydra(["resnet-lab"], args, said, tmp_path / "empty", monkeypatch, capsys)
 
 
 @pytest.mark.parametrize(
