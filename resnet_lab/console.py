@@ -60,7 +60,6 @@ def given_path(text: str) -> Path:
     return Path(text).expanduser()
 
 
-STOPS = (signal.SIGINT, signal.SIGTERM)
 HYDRA_TOOLS = ("resnet-lab", "resnet-lab-lesion")  # Hydra's own --version names Hydra's
 
 
@@ -103,7 +102,8 @@ def _start(prog: str) -> None:
             print(version_line(prog))
             sys.exit(0)
         entry = getattr(importlib.import_module(module), function)
-    for signum in STOPS:  # until the tool takes them: its checks stop at once, in one line
+    # until the tool takes them: its checks stop at once, in one line
+    for signum in stopping.STOP_SIGNALS:
         signal.signal(signum, _interrupt)
     if received:
         print(f"{prog}: interrupted while starting: nothing was done", file=sys.stderr)

@@ -32,7 +32,7 @@ LAUNCHER_ENV = "RESNET_LAB_LAUNCHER_PID"  # set by the launching process, inheri
 # resume=true" (make reproduce-table sets "run make reproduce-table again")
 CONTINUE_ENV = "RESNET_LAB_CONTINUE"
 WATCH_INTERVAL_S = 0.5
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # what a user sends to stop a tool
 # Slurm's warning before a time limit or a pre-emption (sbatch --signal, submitit's
 # signal_delay_s): a training run stops with a checkpoint, then the signal goes on to the
 # handler it found (submitit's, which requeues the job); none on Windows
@@ -63,7 +63,7 @@ def install_launcher_handlers() -> None:
     # launcher held, with warnings of "leaked" semaphores that read like a fault
     quiet = "ignore::UserWarning:joblib.externals.loky.backend.resource_tracker"
     os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), quiet]))
-    for signum in _STOP_SIGNALS:
+    for signum in STOP_SIGNALS:
         signal.signal(signum, _stop_launcher)
 
 
@@ -95,7 +95,7 @@ def _stop_signals_to(
     kept in ``previous`` as each is replaced (a handler that passes a signal on reads it there)."""
     previous = {} if previous is None else previous
     try:
-        for signum in _STOP_SIGNALS:
+        for signum in STOP_SIGNALS:
             previous[signum] = signal.signal(signum, handler)
         yield
     finally:
