@@ -294,6 +294,7 @@ def hydra_problem(args: list[str]) -> str | None:
                 or _not_a_launcher_setting(arg, override, args)
                 or _a_variable_without_its_plus(arg, override)
                 or _a_job_name_that_leaves_the_folder(arg, override)
+                or _a_value_hydra_refuses(arg, override)
             ):
                 return problem
         elif key.startswith("hydra/") and isinstance(override.value(), str):  # no sweep, null
@@ -348,6 +349,22 @@ def _a_variable_without_its_plus(arg: str, override: Override) -> str | None:
     adds = override.is_add() or override.is_force_add()
     if override.key_or_group.startswith("hydra.job.env_set.") and not adds:
         return f"{arg}: a variable for the jobs is added to Hydra's settings: write +{arg}"
+    return None
+
+
+def _a_value_hydra_refuses(arg: str, override: Override) -> str | None:
+    """``hydra.run.dir=null``, ``hydra.job.chdir=abc``: a value of the wrong type for a field
+    of Hydra's config (Hydra: a ValidationError in five lines, exit 1)."""
+    key = override.key_or_group
+    if not _a_field_of_hydras(key) or override.is_sweep_override():
+        return None
+    settings = OmegaConf.structured(HydraConf)
+    try:
+        OmegaConf.update(settings, key.removeprefix("hydra."), override.value(), merge=True)
+    except OmegaConfBaseException as e:
+        if override.value() is None:
+            return f"{arg}: Hydra's {key} takes a value, not null"
+        return f"{arg}: {str(e).strip().splitlines()[0]}"
     return None
 
 

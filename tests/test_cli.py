@@ -1286,6 +1286,14 @@ def test_a_slurm_sweep_without_slurm_is_refused_once(
             "hydra.job.env_set.FOO=1: a variable for the jobs is added to Hydra's settings: "
             "write +hydra.job.env_set.FOO=1\n",
         ),
+        (  # a value of the wrong type for Hydra (its ValidationError, five lines)
+            ["hydra.run.dir=null"],
+            "hydra.run.dir=null: Hydra's hydra.run.dir takes a value, not null\n",
+        ),
+        (
+            ["hydra.job.chdir=abc"],
+            "hydra.job.chdir=abc: Value 'abc' is not a valid bool (type str)\n",
+        ),
         (  # the job's log is <name>.log in the run folder: a '/' wrote it outside
             ["hydra.job.name=../x"],
             "hydra.job.name=../x: the job's name names its log file in the run folder: give one "
