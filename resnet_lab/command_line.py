@@ -977,7 +977,11 @@ def override_problem(args: list[str]) -> str | None:
     rows: dict[str, str] = {}  # an added experiment's group: the override that chose it
     for arg, override in parsed_overrides(args):
         key = override.key_or_group
-        if key.startswith("hydra") or override.package is not None:
+        if key.startswith("hydra"):
+            continue
+        if override.package is not None:
+            if problem := _a_choice_moved(arg, override):
+                return problem
             continue
         if problem := _nothing_chosen(arg, key, override, args):
             return problem
@@ -1019,6 +1023,19 @@ def _a_choice_problem(
         return problem
     added |= {key} if adds else set()
     return None
+
+
+def _a_choice_moved(arg: str, override: Override) -> str | None:
+    """``shortcut@model=gate``: the lab's defaults list places each group it chooses once, so
+    Hydra cannot move a choice elsewhere ("Could not override 'shortcut@model'", four lines),
+    nor add a second one there (its keys are no settings: a ConfigKeyError)."""
+    key = override.key_or_group
+    if key not in _chosen_by_the_lab():
+        return None
+    return (
+        f"{arg}: the lab's config chooses the {key} and where it goes (no @{override.package}): "
+        f"write {key}={arg.partition('=')[2]}"
+    )
 
 
 def _nothing_chosen(arg: str, key: str, override: Override, args: list[str]) -> str | None:

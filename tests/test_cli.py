@@ -1268,6 +1268,12 @@ def test_a_slurm_sweep_without_slurm_is_refused_once(
             ["+shortcut=gate"],
             "+shortcut=gate: the lab's config chooses a shortcut already: write shortcut=gate\n",
         ),
+        (  # nor moved (Hydra: "Could not override 'shortcut@model'", four lines) or added
+            ["shortcut@model=gate"],
+            "shortcut@model=gate: the lab's config chooses the shortcut and where it goes (no "
+            "@model): write shortcut=gate\n",
+        ),
+        (["+shortcut@foo=gate"], "+shortcut@foo=gate: the lab's config chooses the shortcut and"),
         (
             ["++profile=smoke"],
             "++profile=smoke: the lab's config chooses a profile already: write profile=smoke\n",
