@@ -36,12 +36,14 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 from resnet_lab.config import (
     CONF_DIR,
     Config,
+    declares_global_package,
     in_schema,
     load_row,
     row_problem,
     schema_keys,
     unknown_keys_message,
 )
+from resnet_lab.errors import ConfigError
 from resnet_lab.pasteable import pasteable_override
 from resnet_lab.run_folder import enclosing_run, holds_a_run, run_folder_problem
 
@@ -117,6 +119,7 @@ def check_command_line(
         or _sweeper_params(args)
         or _a_sweep_of_hydras_settings(args)
         or _a_sweep_without_multirun(args, schema)
+        or _a_files_sweep_without_multirun(args)
         or _an_environment_variable_read_as_a_setting(args)
         or hydra_problem(args)
         or _sweep_matching_nothing(args)
@@ -259,6 +262,22 @@ def _a_sweep_without_multirun(args: list[str], schema: type) -> str | None:
             hint = _quoted_path_hint(arg, override)
         return f"{arg} sweeps over values, a job each, which takes -m (--multirun){hint}"
     return None
+
+
+def _a_files_sweep_without_multirun(args: list[str]) -> str | None:
+    """A chosen profile or row of one's own that sweeps (``hydra.sweeper.params``): without
+    -m Hydra ran one job of the settings it was given, silently."""
+    typed_run = "hydra.mode=RUN" in {a.lstrip("+") for a in args}  # one job, as asked
+    if is_sweep(args) or prints_only(args) or typed_run:
+        return None
+    if (found := _set_by_a_chosen_file(args, "hydra.sweeper.params")) is None:
+        return None
+    path, params = found
+    swept = ", ".join(params) if isinstance(params, DictConfig) else str(params)
+    return (
+        f"{path} sweeps over {swept} (hydra.sweeper.params), a job each, which takes -m "
+        "(--multirun)"
+    )
 
 
 def _an_environment_variable_read_as_a_setting(args: list[str]) -> str | None:
@@ -819,11 +838,36 @@ def _a_name_this_locale_cannot_spell(folder: Path) -> str | None:
 
 
 def is_sweep(args: list[str]) -> bool:
-    """-m, --multirun (or its abbreviation) or hydra.mode=MULTIRUN: Hydra runs every job of
-    the sweep."""
-    return bool(
-        {"-m", "--multirun", "hydra.mode=MULTIRUN"} & {long_flag(a.lstrip("+")) for a in args}
-    )
+    """-m, --multirun (or its abbreviation) or hydra.mode=MULTIRUN, on the command line or in
+    a chosen profile or row of one's own: Hydra runs every job of the sweep."""
+    typed = {long_flag(a.lstrip("+")) for a in args}
+    if {"-m", "--multirun", "hydra.mode=MULTIRUN"} & typed:
+        return True
+    if "hydra.mode=RUN" in typed:  # the command line's over a config's
+        return False
+    mode = _set_by_a_chosen_file(args, "hydra.mode")
+    return mode is not None and str(mode[1]) == "MULTIRUN"
+
+
+def _set_by_a_chosen_file(args: list[str], key: str) -> tuple[Path, Any] | None:
+    """The file and value of the last chosen profile or row (as Hydra composes them: the
+    profile, then the row) that sets ``key`` (``hydra.mode``, ``hydra.sweeper.params``)."""
+    chosen = [
+        (override.key_or_group.partition("/")[0] == "experiment", path)
+        for _, override in parsed_overrides(args)
+        if not override.is_sweep_override() and not override.is_delete()
+        for path in _row_files(override.key_or_group, override, args)
+    ]
+    found = None
+    for _, path in sorted(chosen, key=lambda row: row[0]):  # stable: rows in typed order
+        try:
+            loaded = load_row(path)
+            value = OmegaConf.select(loaded, key) if declares_global_package(path) else None
+        except (ConfigError, OmegaConfBaseException):
+            continue  # the row's own check says what is wrong with it
+        if value is not None:
+            found = (path, value)
+    return found
 
 
 def _config_flags(args: list[str]) -> list[tuple[str, str | None]]:

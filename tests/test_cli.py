@@ -2599,6 +2599,43 @@ def test_a_profile_of_ones_own_is_checked_as_a_row_is(
         _refused_before_hydra(["resnet-lab"], args, said, tmp_path / "empty", monkeypatch, capsys)
 
 
+def test_a_sweep_set_in_a_profile_of_ones_own_is_one_the_checks_see(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A profile's ``hydra.sweeper.params`` without -m: Hydra ran one job, silently; its
+    ``hydra.mode: MULTIRUN``: a sweep folder was refused as one run's."""
+    from resnet_lab.command_line import check_command_line, is_sweep
+
+    profiles = tmp_path / "mine" / "profile"
+    profiles.mkdir(parents=True)
+    params = "hydra:\n  sweeper:\n    params:\n      seed: 0,1\n"
+    (profiles / "seeds.yaml").write_text(f"# @package _global_\nprofile: seeds\n{params}")
+    (profiles / "multi.yaml").write_text(
+        f"# @package _global_\nprofile: multi\n{params}  mode: MULTIRUN\n"
+    )
+    (tmp_path / "empty").mkdir()
+    mine = str(tmp_path / "mine")
+    said = f"{profiles / 'seeds.yaml'} sweeps over seed (hydra.sweeper.params), a job each, which"
+    _refused_before_hydra(
+        ["resnet-lab"],
+        ["-cd", mine, "profile=seeds"],
+        said,
+        tmp_path / "empty",
+        monkeypatch,
+        capsys,
+    )
+    sweep_dir = f"hydra.sweep.dir={tmp_path / 'sweep'}"
+    for args in (
+        ["-m", "-cd", mine, "profile=seeds", sweep_dir],
+        ["-cd", mine, "profile=multi", sweep_dir],
+        ["-cd", mine, "profile=seeds", "hydra.mode=RUN"],  # one job, as asked
+    ):
+        check_command_line(args, "resnet-lab", True)  # no exit
+    assert is_sweep(["-cd", mine, "profile=multi"])
+    assert not is_sweep(["-cd", mine, "profile=multi", "hydra.mode=RUN"])
+    assert not is_sweep(["-cd", mine, "profile=seeds"])
+
+
 @pytest.mark.parametrize(
     ("module", "argv", "message"),
     [
