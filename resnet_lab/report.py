@@ -197,6 +197,7 @@ class Run:
     # the compared keys of its config; None: its result.json records none (nothing to check)
     settings: dict[str, Any] | None = field(default_factory=dict)
     departures: list[str] = field(default_factory=list)  # "key row's -> run's": not counted
+    unchecked: str = ""  # why its settings cannot be compared with its row's: not counted
 
     @property
     def finished(self) -> bool:
@@ -517,9 +518,7 @@ def mark_departures(
     for run in runs:
         experiment = by_name.get(run.name)
         if experiment is not None and run.settings is None:  # a damaged or hand-made record
-            run.departures = [
-                "its result.json records no config, so its settings cannot be checked"
-            ]
+            run.unchecked = "its result.json records no config, so its settings cannot be checked"
         if experiment is None or not run.settings:
             continue
         key = (experiment.file, run.profile)
@@ -535,7 +534,11 @@ def mark_departures(
                     f"runs' settings are not checked: {exc}"
                 )
         row = rows[key]
-        if row is None:
+        if row is None:  # it may measure another recipe: the row does not count it
+            run.unchecked = (
+                f"its row cannot be composed with its profile, {run.profile}, so its settings "
+                "cannot be checked (a profile of one's own: give its --config-dir)"
+            )
             continue
         differences = {
             name: f"{name} {row[name]!r} -> {value!r}"
@@ -605,7 +608,9 @@ def _row_notes(
     notes = [note for run in kept for note in run.notes]
     notes += _definition_notes(experiment, kept)
     notes += [
-        f"run `{run.label}` is not counted: its settings are not this row's "
+        f"run `{run.label}` is not counted: {run.unchecked}"
+        if run.unchecked
+        else f"run `{run.label}` is not counted: its settings are not this row's "
         f"({'; '.join(run.departures[:6])}{'; ...' if len(run.departures) > 6 else ''})"
         for run in departed
     ]
@@ -639,6 +644,21 @@ def _seeds_counted(kept: list[Run], seeds: Seeds) -> tuple[list[Run], list[Run],
     return counted, other, hint
 
 
+_UNFINISHED = ("running", "killed", "interrupted", "failed", "unreadable")
+
+
+def _left_out(departed: list[Run], extra: list[Run]) -> list[str]:
+    """The status's words for the runs a row does not count, and why."""
+    parts = []
+    if other := sum(not run.unchecked for run in departed):
+        parts.append(f"other settings, not counted ({other})")
+    if unchecked := len(departed) - other:
+        parts.append(f"settings not checked, not counted ({unchecked})")
+    if extra:
+        parts.append(f"other seeds, not counted ({len(extra)})")
+    return parts
+
+
 def summarize(
     experiment: Experiment, runs: list[Run], seeds: Seeds, comparable: bool = True
 ) -> RowResult:
@@ -646,18 +666,15 @@ def summarize(
     runs with other settings than the row's (see mark_departures) are named, not counted.
     ``comparable``: the runs follow the paper's recipe (profile ``paper``), so a "fail" row can
     be said to be reproduced or not; a smoke run's failing says nothing of the paper's."""
-    departed = [run for run in runs if run.departures]
-    kept, duplicates = _pick_one_per_seed([run for run in runs if not run.departures])
+    departed = [run for run in runs if run.departures or run.unchecked]
+    kept, duplicates = _pick_one_per_seed([r for r in runs if not (r.departures or r.unchecked)])
     kept, extra, hint = _seeds_counted(kept, seeds)
     expected = seeds if isinstance(seeds, int) else len(seeds)
     notes = _row_notes(experiment, kept, departed, duplicates, extra, hint)
     finished = [run for run in kept if run.finished]
     errors = [run.error for run in finished if run.status == "completed"]
     ranked = [math.inf if run.status == "diverged" else run.error for run in finished]
-    count = {
-        s: sum(run.status == s for run in kept)
-        for s in ("diverged", "running", "killed", "interrupted", "failed", "unreadable")
-    }
+    count = {s: sum(run.status == s for run in kept) for s in ("diverged", *_UNFINISHED)}
     median = statistics.median(ranked) if ranked else None
     best = min(ranked) if ranked else None
     mean = statistics.fmean(errors) if errors else None
@@ -682,13 +699,8 @@ def summarize(
             parts.append(f"diverged ({count['diverged']} of {len(finished)})")
         if len(finished) < expected:
             parts.append(f"partial ({len(finished)} of {expected} seeds)")
-    for status in ("running", "killed", "interrupted", "failed", "unreadable"):
-        if count[status]:
-            parts.append(f"{status} ({count[status]})")
-    if departed:
-        parts.append(f"other settings, not counted ({len(departed)})")
-    if extra:
-        parts.append(f"other seeds, not counted ({len(extra)})")
+    parts += [f"{status} ({count[status]})" for status in _UNFINISHED if count[status]]
+    parts += _left_out(departed, extra)
     unusable = [run for run in kept if run.status == "completed" and run.error is None]
     if unusable:  # read, so not "missing"; not counted either
         parts.append(f"no test error ({len(unusable)})")

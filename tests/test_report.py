@@ -930,9 +930,9 @@ def test_a_strange_status_is_read_and_a_record_without_config_not_counted(
     bare = write_run(tmp_path, "bare/0", "table1/original", 1, 6.0, drop=("config",))
     runs, _ = report.find_runs([tmp_path / "bare"])
     report.mark_departures([DEFINITIONS["table1/original"]], runs)
-    assert runs[0].departures == [
-        "its result.json records no config, so its settings cannot be checked"
-    ]
+    assert (
+        runs[0].unchecked == "its result.json records no config, so its settings cannot be checked"
+    )
     assert report.read_run(bare / "result.json", "bare/0").settings is None
     record = json.loads((bare / "result.json").read_text())
     (bare / "result.json").write_text(json.dumps({**record, "config": {}}))  # as empty
@@ -1108,6 +1108,25 @@ def test_a_run_with_other_settings_than_its_row_is_named_not_counted(tmp_path: P
         "run `s/2` is not counted: its settings are not this row's (model.width 16 -> 4; "
         "trainer.max_steps 64000 -> 4)" in text
     )
+
+
+def test_a_run_of_a_profile_the_report_cannot_compose_is_not_counted(tmp_path: Path) -> None:
+    """A run of a profile of one's own, reported without its --config-dir: its row cannot be
+    composed, and its runs were counted unchecked (one with another lr among them)."""
+    name = "table1/original"
+    quick = _row_config(name, "smoke")
+    quick["profile"] = "quick"
+    faster = {**quick, "trainer": {**quick["trainer"], "lr": 0.05}}
+    for seed, config in enumerate([quick, faster]):
+        run = write_run(tmp_path, f"q/{seed}", name, seed, 50.0 + seed, profile="quick")
+        _edit_result(run, config=config)
+    assert report.main(["--results", str(tmp_path), "--seeds", "2", "--tables", "table1"]) == 0
+    line = read_csv(tmp_path / "report.csv")[name]
+    assert (line["n"], line["status"]) == ("0", "settings not checked, not counted (2)")
+    assert (
+        "run `q/1` is not counted: its row cannot be composed with its profile, quick, so its "
+        "settings cannot be checked (a profile of one's own: give its --config-dir)"
+    ) in (tmp_path / "report.md").read_text()
 
 
 def test_a_smoke_run_is_compared_with_its_row_under_the_smoke_profile(tmp_path: Path) -> None:
