@@ -28,6 +28,7 @@ from resnet_lab.command_line import (
     end_quietly_when_the_reader_stops,
     is_sweep,
     misnamed_profile,
+    misnamed_row,
     no_job_would_train,
     outputs_root,
 )
@@ -264,12 +265,8 @@ def _check_row_name(cfg: DictConfig, hydra_cfg: DictConfig) -> None:
     if not isinstance(choice, str):
         return
     path = f"{group}/{choice}".removeprefix("experiment").removesuffix(".yaml").strip("/")
-    if cfg.experiment.name != path:
-        raise UserError(
-            f"the row experiment/{path}.yaml names itself experiment.name="
-            f"{cfg.experiment.name or repr('')}: a row's name is its path, {path}; "
-            "correct the file"
-        )
+    if problem := misnamed_row(path, cfg.experiment.name):
+        raise UserError(problem)
 
 
 def _check_profile_name(cfg: DictConfig, hydra_cfg: DictConfig) -> None:

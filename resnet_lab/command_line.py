@@ -773,6 +773,18 @@ def misnamed_profile(choice: str, made: str) -> str | None:
     )
 
 
+def misnamed_row(path: str, name: str) -> str | None:
+    """A row's ``experiment.name`` is its file's path under experiment/ (``path``): the report
+    finds the row's runs by it (a row of one's own named otherwise was reported as another
+    row, or none)."""
+    if name == path:
+        return None
+    return (
+        f"the row experiment/{path}.yaml names itself experiment.name={name or repr('')}: a "
+        f"row's name is its path, {path}; correct the file"
+    )
+
+
 def resumes(args: list[str]) -> bool:
     """``resume=true`` (or what OmegaConf reads as true for a bool) among the overrides."""
     values = [o.value() for _, o in parsed_overrides(args) if o.key_or_group == "resume"]

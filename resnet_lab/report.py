@@ -39,6 +39,7 @@ from resnet_lab.command_line import (
     cannot_make,
     choice_not_there,
     misnamed_profile,
+    misnamed_row,
     outputs_root,
 )
 from resnet_lab.config import (
@@ -317,9 +318,11 @@ def load_experiments(
         if is_global and (problem := row_problem(path) or choice_not_there(path, own)):
             raise ConfigError(problem)
         default_name = path.relative_to(directory).with_suffix("").as_posix()
+        if block.name and (problem := misnamed_row(default_name, block.name)):
+            raise ConfigError(problem)  # its runs would be another row's (as the run refuses)
         experiments.append(
             Experiment(
-                name=block.name or default_name,
+                name=default_name,  # what it calls itself, checked above
                 table=block.table,
                 row=block.row or default_name,
                 order=block.order,

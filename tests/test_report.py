@@ -586,6 +586,21 @@ def test_a_mistake_the_run_would_refuse_is_refused_naming_its_file(tmp_path: Pat
     assert [e.name for e in report.load_experiments(tmp_path)] == ["common/table_info", "r"]
 
 
+def test_a_row_named_otherwise_than_its_path_is_refused(tmp_path: Path) -> None:
+    """A row copied from another, its name left as the original's: the report found both
+    rows' runs by one name, took the copy's settings for both and counted neither row's runs
+    (the run refuses such a row; ``--check`` passed it)."""
+    _own_row(tmp_path, "mine/r20", "'8.75'")
+    copy = tmp_path / "mine" / "r32.yaml"
+    copy.write_text((tmp_path / "mine" / "r20.yaml").read_text().replace("scale", "gate"))
+    with pytest.raises(report.ConfigError) as caught:
+        report.load_experiments(tmp_path)
+    assert str(caught.value) == (
+        "the row experiment/mine/r32.yaml names itself experiment.name=mine/r20: a row's name "
+        "is its path, mine/r32; correct the file"
+    )
+
+
 def test_a_row_without_a_published_figure_is_reported_as_such(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -749,7 +764,7 @@ def test_a_cifar100_row_fails_at_chance_not_at_20_percent(tmp_path: Path) -> Non
     assert report.fails(95.0, 20) and not report.fails(94.9, 20)  # chance: 95% on 20 classes
     # what cannot be read is one line naming the file
     (own / "experiment" / "mine" / "c.yaml").write_text(
-        "# @package _global_\ndefaults:\n  - override /data: nodata\nexperiment:\n  name: c\n"
+        "# @package _global_\ndefaults:\n  - override /data: nodata\nexperiment:\n  name: mine/c\n"
     )
     with pytest.raises(
         report.ConfigError,
@@ -757,7 +772,7 @@ def test_a_cifar100_row_fails_at_chance_not_at_20_percent(tmp_path: Path) -> Non
     ):
         report._own_experiments(own, [])
     (own / "experiment" / "mine" / "c.yaml").write_text(  # a key no group: traces, here and
-        "# @package _global_\ndefaults:\n  - 1: cifar100\nexperiment:\n  name: c\n"  # in Hydra
+        "# @package _global_\ndefaults:\n  - 1: cifar100\nexperiment:\n  name: mine/c\n"  # in Hydra
     )
     with pytest.raises(
         report.ConfigError,
@@ -765,7 +780,7 @@ def test_a_cifar100_row_fails_at_chance_not_at_20_percent(tmp_path: Path) -> Non
     ):
         report._own_experiments(own, [])
     (own / "experiment" / "mine" / "c.yaml").write_text(
-        "# @package _global_\ndata:\n  num_classes: abc\nexperiment:\n  name: c\n"
+        "# @package _global_\ndata:\n  num_classes: abc\nexperiment:\n  name: mine/c\n"
     )
     with pytest.raises(
         report.ConfigError,
@@ -775,7 +790,7 @@ def test_a_cifar100_row_fails_at_chance_not_at_20_percent(tmp_path: Path) -> Non
         report._own_experiments(own, [])
     (own / "data" / "mydata.yaml").write_text("name: cifar100\nnum_classes: abc\n")
     (own / "experiment" / "mine" / "c.yaml").write_text(  # its data group's, then
-        "# @package _global_\ndefaults:\n  - override /data: mydata\nexperiment:\n  name: c\n"
+        "# @package _global_\ndefaults:\n  - override /data: mydata\nexperiment:\n  name: mine/c\n"
     )
     with pytest.raises(
         report.ConfigError, match=r"c.yaml: its data's num_classes: invalid literal"
