@@ -204,22 +204,25 @@ SESSION_TAGS = frozenset(
 ) | frozenset(FINAL_METRICS)
 
 
-def drop_sessions(run_dir: Path) -> None:
-    """Remove the earlier launches' HParams records and final figures from a run's events files
-    (call before a resumed run writes its own, holding the run's lock); each changed file is
-    replaced whole."""
+def drop_sessions(run_dir: Path, from_step: int) -> None:
+    """Remove the earlier launches' HParams records and final figures, and every point they
+    logged from ``from_step`` on (a killed process's, after its checkpoint), from a run's
+    events files (call before a resumed run opens its own, holding the run's lock); each
+    changed file is replaced whole. The writer's purge_step hides those points from
+    TensorBoard's Python loader only: its default (fast) loader ignores it, and kept them on
+    the curves until the resumed run logged each tag again, or for good if it stopped first."""
     for events in sorted(run_dir.glob("events.out.tfevents.*")):
         data = events.read_bytes()
-        kept = without_sessions(data)
+        kept = without_sessions(data, from_step)
         if len(kept) < len(data):  # (a temporary name without "tfevents": not read as one)
             atomic_write_bytes(events, kept, stem="hparams-dropped")
 
 
-def without_sessions(data: bytes) -> bytes:
-    """An events file's bytes less the records of HParams sessions (:data:`SESSION_TAGS`).
-    Records are TFRecords (a length, its CRC, an Event, the Event's CRC), kept byte for byte;
-    from the first one that does not read back (the half-written last record of a killed
-    writer) the rest is kept as it is."""
+def without_sessions(data: bytes, from_step: int | None = None) -> bytes:
+    """An events file's bytes less the records of HParams sessions (:data:`SESSION_TAGS`) and
+    (``from_step``) the summaries of that step on. Records are TFRecords (a length, its CRC,
+    an Event, the Event's CRC), kept byte for byte; from the first one that does not read back
+    (the half-written last record of a killed writer) the rest is kept as it is."""
     kept, at = [], 0
     while at + 12 <= len(data):
         header = data[at : at + 8]
@@ -233,7 +236,8 @@ def without_sessions(data: bytes) -> bytes:
             event = Event.FromString(data[at + 12 : at + 12 + length])
         except DecodeError:
             break
-        if not any(value.tag in SESSION_TAGS for value in event.summary.value):
+        late = from_step is not None and event.HasField("summary") and event.step >= from_step
+        if not late and not any(value.tag in SESSION_TAGS for value in event.summary.value):
             kept.append(data[at:end])
         at = end
     kept.append(data[at:])

@@ -499,7 +499,7 @@ class Trainer:
         self.writer: Any = None  # TensorBoard's SummaryWriter
         try:  # from here a second signal, an error, a full disk are recorded in result.json
             self._open_records(self.state.step if loaded else None)
-            self._start_hparams(resumed=bool(loaded))
+            self._start_hparams()
             # the run's config (Hydra's .hydra/ keeps each launch's); equal to the checkpoint's
             # but for the keys a resume may change
             atomic_write_text(self.run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
@@ -545,17 +545,31 @@ class Trainer:
             self._logged_before_checkpoint,
             self.cfg.trainer.log_every,
         )
-        # TensorBoard hides the events of earlier processes from purge_step on: those a killed
-        # run wrote after its checkpoint; those of the checkpoint's step too where metrics.jsonl
-        # had some from after it, and then the ones it keeps are written again
+        # the events of earlier processes from purge_step on are dropped (and hidden by the
+        # marker, for TensorBoard's Python loader): those a killed run wrote after its
+        # checkpoint; those of the checkpoint's step too where metrics.jsonl had some from
+        # after it, and then the ones it keeps are written again
         redo = resume_step is not None and self.metrics.dropped_at_resume_step
         purge_step = None if resume_step is None else resume_step + (0 if redo else 1)
+        if purge_step is not None:
+            self._drop_later_events(purge_step)
         self.writer = SummaryWriter(str(self.run_dir), purge_step=purge_step)
         for record in self.metrics.kept_at_resume_step if redo else []:
             for tag, value in record.items():
                 if tag != "step":  # a NaN was written as null
                     value = math.nan if value is None else value
                     self.writer.add_scalar(tag, value, record["step"])
+
+    def _drop_later_events(self, purge_step: int) -> None:
+        """The earlier launches' HParams rows and the points they logged from ``purge_step`` on
+        (see :func:`~resnet_lab.hparams.drop_sessions`): a TensorBoard extra, which must not
+        stop the run."""
+        from resnet_lab.hparams import drop_sessions
+
+        try:
+            drop_sessions(self.run_dir, purge_step)
+        except Exception as e:
+            log.warning("TensorBoard's earlier events not rewritten: %s: %s", type(e).__name__, e)
 
     def _logged_before_checkpoint(self, record: dict[str, Any]) -> bool:
         """Whether a metrics.jsonl line of the resumed checkpoint's step was written before
@@ -912,15 +926,14 @@ class Trainer:
             self.result["error"] = error
         write_result(self.run_dir, self.result)
 
-    def _start_hparams(self, resumed: bool) -> None:
+    def _start_hparams(self) -> None:
         """The run's row in TensorBoard's HParams table, from its start: a run still training
         (or interrupted) shows its latest errors there too; and the Custom Scalars chart. A
-        resumed run's row is this launch's (TensorBoard would show the first launch's)."""
-        from resnet_lab.hparams import custom_scalars_layout, drop_sessions, start_records
+        resumed run's row is this launch's (the earlier ones' are dropped as the events open:
+        TensorBoard would show the first launch's)."""
+        from resnet_lab.hparams import custom_scalars_layout, start_records
 
         try:
-            if resumed:
-                drop_sessions(self.run_dir)
             for record in start_records(self.cfg):
                 self.writer.file_writer.add_summary(record, self.state.step)
             self.writer.add_custom_scalars(custom_scalars_layout())

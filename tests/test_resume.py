@@ -92,6 +92,21 @@ def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     return {t: [(e.step, e.value) for e in events.Scalars(t)] for t in tags}
 
 
+def every_point(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar point in the run's events files, purge markers ignored, as TensorBoard's
+    default (fast) loader reads them: a point a killed process logged after its checkpoint
+    stays on the curves there until the resumed run logs that tag again."""
+    from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
+
+    points: dict[str, list[tuple[int, float]]] = {}
+    for path in sorted(run_dir.glob("events.out.tfevents.*")):
+        for event in LegacyEventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                if value.HasField("simple_value") and value.tag != "throughput":
+                    points.setdefault(value.tag, []).append((event.step, value.simple_value))
+    return {tag: sorted(found) for tag, found in points.items()}
+
+
 def hparams_table(run_dir: Path) -> tuple[dict[str, Any], dict[str, float]]:
     """What TensorBoard's HParams dashboard shows of a run: the hparams of its first record (a
     tag's metadata is read once) and the last value of each hparam/* metric."""
@@ -114,6 +129,7 @@ def assert_same_records(run_dir: Path, reference: Path) -> None:
     assert {k: ours[k] for k in RESULT_KEYS} == {k: theirs[k] for k in RESULT_KEYS}
     assert metrics(run_dir) == metrics(reference)
     assert scalars(run_dir) == scalars(reference)
+    assert every_point(run_dir) == every_point(reference)
     weights = [
         load_checkpoint(list_checkpoints(d / "ckpt")[-1])["model"] for d in (run_dir, reference)
     ]
