@@ -404,9 +404,17 @@ class Trainer:
             "make room or make the folder writable"
         )
 
+    def _clock_to_now(self) -> None:
+        """The wall time to the step a run stopped at without a checkpoint (a second signal, a
+        crash), as its images are counted: result.json's images_per_s divided the steps since
+        the checkpoint by the time up to it."""
+        if self._clock_start is not None:
+            self.state.elapsed_s = time.perf_counter() - self._clock_start
+
     def _record_failure(self, error: BaseException) -> None:
         """status failed in result.json, unless the folder takes no writes (the error is
         raised all the same, and the log has it)."""
+        self._clock_to_now()
         try:
             self._write_result("failed", error=f"{type(error).__name__}: {error}")
         except OSError as e:
@@ -497,6 +505,7 @@ class Trainer:
         self.started_at = self.started_at or now_iso()
         self.metrics: MetricsLog | None = None
         self.writer: Any = None  # TensorBoard's SummaryWriter
+        self._clock_start: float | None = None  # set as the loop starts
         try:  # from here a second signal, an error, a full disk are recorded in result.json
             self._open_records(self.state.step if loaded else None)
             self._start_hparams()
@@ -517,6 +526,7 @@ class Trainer:
         except RunInterrupted:
             raise
         except KeyboardInterrupt:
+            self._clock_to_now()
             self._write_result("interrupted", error=self._stopped_at_once())
             raise
         except OSError as e:
@@ -704,7 +714,7 @@ class Trainer:
         t, state = self.t, self.state
         self.model.train()
         window = _LogWindow(state, self.device)
-        clock_start = time.perf_counter() - state.elapsed_s
+        clock_start = self._clock_start = time.perf_counter() - state.elapsed_s
         status = "completed"
         with _progress_bar(t.progress, t.max_steps, state.step) as bar:
             if state.step == t.max_steps and window.steps:  # resumed at max_steps mid-window

@@ -160,7 +160,7 @@ def stop(
     nth: int,
     act: Callable[[], None],
     args: list[str] = ARGS,
-    raises: type[BaseException] = RunInterrupted,
+    raises: type[BaseException] | tuple[type[BaseException], ...] = RunInterrupted,
     match: str | None = None,
 ) -> None:
     """Run ``args`` into ``run_dir`` with ``act`` at the ``nth`` call of ``owner.name``: it
@@ -548,6 +548,24 @@ def test_a_second_ctrl_c_while_saving_stops_at_once_and_loses_nothing_saved(
     monkeypatch.undo()
     fit([*ARGS, "resume=true"], tmp_path)
     assert_same_records(tmp_path, reference)
+
+
+@pytest.mark.parametrize("stop_with", [KeyboardInterrupt, RuntimeError])
+def test_a_run_stopped_without_a_checkpoint_times_the_steps_it_counts(
+    tmp_path: Path, stop_with: type[BaseException]
+) -> None:
+    """A second Ctrl-C or a crash after step 16, the last checkpoint at step 10: result.json
+    counted 16 steps' images over the time to step 10 (images_per_s too high)."""
+
+    def stop_now() -> None:
+        raise stop_with
+
+    stop(tmp_path, Trainer, "train_step", 17, stop_now, raises=(RunInterrupted, RuntimeError))
+    result = json.loads((tmp_path / "result.json").read_text())
+    saved = load_checkpoint(list_checkpoints(tmp_path / "ckpt")[-1])["train_state"]
+    assert (result["step"], saved["step"]) == (16, 10)
+    assert result["wall_time_s"] > saved["elapsed_s"]
+    assert result["images_per_s"] == pytest.approx(16 * 16 / result["wall_time_s"])
 
 
 def test_a_stopped_run_without_checkpoints_is_still_the_same_command(tmp_path: Path) -> None:
