@@ -387,16 +387,7 @@ def read_run(path: Path, label: str) -> Run:
     experiment = data.get("experiment")
     if not isinstance(experiment, dict):
         experiment = config.get("experiment") if isinstance(config.get("experiment"), dict) else {}
-    error = _as_float(data.get("final_test_error"))
-    if error is None and data.get("status") in (None, "completed"):
-        curve = read_curve(path.parent)
-        if curve:
-            error = curve[-1][1]
-            notes.append(f"run `{label}`: final error taken from the last line of metrics.jsonl")
-    eval_split = str(data.get("eval_split") or "test")
-    selected = _as_float(data.get("test_error_at_best_val"))
-    if selected is not None and data.get("status") == "completed" and eval_split == "val":
-        error, eval_split = selected, "test"  # trainer.test_at_best_val: where val chose
+    error, eval_split = _final_error(data, path.parent, label, notes)
     status = data.get("status")
     if not isinstance(status, str) or status not in _STATUS_RANK:
         status = "completed" if error is not None else "running"
@@ -431,11 +422,34 @@ def read_run(path: Path, label: str) -> Run:
     )
 
 
+def _final_error(
+    data: dict[str, Any], run_dir: Path, label: str, notes: list[str]
+) -> tuple[float | None, str]:
+    """A run's final error and the split it was measured on, with a note where it was not
+    read as recorded (``notes``, updated)."""
+    error = _as_float(data.get("final_test_error"))
+    if error is None and data.get("status") in (None, "completed"):
+        curve = read_curve(run_dir)
+        if curve:
+            error = curve[-1][1]
+            notes.append(f"run `{label}`: final error taken from the last line of metrics.jsonl")
+    eval_split = str(data.get("eval_split") or "test")
+    selected = _as_float(data.get("test_error_at_best_val"))
+    if selected is not None and data.get("status") == "completed" and eval_split == "val":
+        error, eval_split = selected, "test"  # trainer.test_at_best_val: where val chose
+    if error is not None and not 0 <= error <= 100:  # hand-edited, or a fraction
+        notes.append(f"run `{label}` records a test error of {error:g}, not a percentage: left out")
+        error = None
+    return error, eval_split
+
+
 def find_runs(roots: Sequence[Path]) -> tuple[list[Run], list[str]]:
-    """Every readable run below the roots, and one problem line per unreadable result.json."""
+    """Every readable run below the roots, each once (roots may overlap: a sweep's folder and
+    the folder holding it), and one problem line per unreadable result.json."""
     runs, problems = [], []
+    seen: set[str] = set()  # the real folders read, over every root
     for root in roots:
-        for path in _result_files(root):
+        for path in _result_files(root, seen):
             rel = path.parent.relative_to(root).as_posix()
             if rel == ".":  # --results is the run's own folder
                 label = root.as_posix() if len(roots) > 1 else root.resolve().name
@@ -450,11 +464,12 @@ def find_runs(roots: Sequence[Path]) -> tuple[list[Run], list[str]]:
     return runs, problems
 
 
-def _result_files(root: Path) -> list[Path]:
+def _result_files(root: Path, seen: set[str]) -> list[Path]:
     """Every result.json below ``root``, through linked folders too (a table assembled from
-    links to runs was reported empty), each folder read once; a link to the root or a folder
-    above it is not followed (it would read runs outside the root, or the whole disk)."""
-    found, seen = [], set()
+    links to runs was reported empty), each folder read once (``seen``: the real paths read,
+    updated); a link to the root or a folder above it is not followed (it would read runs
+    outside the root, or the whole disk)."""
+    found = []
     top = os.path.realpath(root)
     for folder, subfolders, files in os.walk(root, followlinks=True):
         real = os.path.realpath(folder)

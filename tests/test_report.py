@@ -1069,6 +1069,17 @@ def test_a_completed_run_without_an_error_is_noted(tmp_path: Path) -> None:
     assert _row(tmp_path / "only", "table1/original").status == "no test error (1)"  # not missing
 
 
+def test_an_error_that_is_no_percentage_is_left_out(tmp_path: Path) -> None:
+    """A hand-edited result.json (-5, 250): counted, the row's best -5.00."""
+    write_run(tmp_path, "a/0", "table1/original", 0, 7.0)
+    write_run(tmp_path, "a/1", "table1/original", 1, -5.0)
+    write_run(tmp_path, "a/2", "table1/original", 2, 250.0)
+    row = _row(tmp_path, "table1/original", seeds=3)
+    assert (row.n, row.best, row.measured) == (1, 7.0, 7.0)
+    assert row.status == "ok, partial (1 of 3 seeds), no test error (2)"
+    assert "run `a/2` records a test error of 250, not a percentage: left out" in row.notes
+
+
 def test_the_compared_statistic_follows_the_papers_wording() -> None:
     measures = {
         "table1/original": "median",  # median of 5
@@ -1092,6 +1103,11 @@ def test_runs_of_several_roots_are_labelled_with_their_root(tmp_path: Path) -> N
     assert [p.split("`")[1] for p in problems] == [
         f"{root.as_posix()}/broken/result.json" for root in roots
     ]
+    # roots that overlap (a sweep's folder and the folder holding it): each run once
+    overlapping = [tmp_path / "r1" / "a", tmp_path / "r1"]
+    runs, problems = report.find_runs(overlapping)
+    assert [run.label for run in runs] == [f"{overlapping[0].as_posix()}/0"]
+    assert [p.split("`")[1] for p in problems] == [f"{tmp_path.as_posix()}/r1/broken/result.json"]
 
 
 def _row_config(name: str, profile: str, *overrides: str) -> dict:
