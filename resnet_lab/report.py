@@ -58,7 +58,7 @@ from resnet_lab.config import (
 from resnet_lab.console import OneLineParser, given_path
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import config_as_trained
-from resnet_lab.run_folder import RESULT_SCHEMA_VERSION, holds_a_live_run
+from resnet_lab.run_folder import LOCK_NAME, RESULT_SCHEMA_VERSION, holds_a_live_run
 
 DEFAULT_RESULTS = "results"  # where make reproduce-table puts its sweeps (RESULTS)
 FAIL_THRESHOLD = 20.0  # percent test error above which the papers print "fail" (CIFAR-10)
@@ -455,11 +455,16 @@ def find_runs(roots: Sequence[Path]) -> tuple[list[Run], list[str]]:
                 label = root.as_posix() if len(roots) > 1 else root.resolve().name
             else:
                 label = rel if len(roots) == 1 else f"{root.as_posix()}/{rel}"
+            if path.name == LOCK_NAME:  # a run starting, or killed before its first record
+                status = "running" if holds_a_live_run(path.parent) else "killed"
+                if (stand_in := _stand_in(path.parent, label, status)) is not None:
+                    runs.append(stand_in)
+                continue
             try:
                 runs.append(read_run(path, label))
             except ValueError as exc:
                 problems.append(f"could not read `{label}/result.json`: {exc}")
-                if (stand_in := _unreadable_run(path.parent, label)) is not None:
+                if (stand_in := _stand_in(path.parent, label, "unreadable")) is not None:
                     runs.append(stand_in)
     return runs, problems
 
@@ -468,7 +473,8 @@ def _result_files(root: Path, seen: set[str]) -> list[Path]:
     """Every result.json below ``root``, through linked folders too (a table assembled from
     links to runs was reported empty), each folder read once (``seen``: the real paths read,
     updated); a link to the root or a folder above it is not followed (it would read runs
-    outside the root, or the whole disk)."""
+    outside the root, or the whole disk). A folder with a run's lock and no result.json
+    yet gives its lock (a run loading its data, or killed then, was reported missing)."""
     found = []
     top = os.path.realpath(root)
     for folder, subfolders, files in os.walk(root, followlinks=True):
@@ -484,6 +490,8 @@ def _result_files(root: Path, seen: set[str]) -> list[Path]:
         )
         if "result.json" in files:
             found.append(Path(folder) / "result.json")
+        elif LOCK_NAME in files:
+            found.append(Path(folder) / LOCK_NAME)
     return sorted(found)
 
 
@@ -492,11 +500,15 @@ def _above(folder: str, top: str) -> bool:
     return top == folder or top.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def _unreadable_run(run_dir: Path, label: str) -> Run | None:
-    """A run whose result.json cannot be read, placed in its row by the config.yaml the trainer
-    wrote at its start, so the row says ``unreadable`` rather than ``missing``."""
+def _stand_in(run_dir: Path, label: str, status: str) -> Run | None:
+    """A run whose result.json cannot be read (``unreadable``) or is not written yet
+    (``running``, ``killed``), placed in its row by its config (the trainer's config.yaml, or
+    Hydra's record of the latest launch), so the row does not say ``missing``."""
+    launches = sorted(run_dir.glob(".hydra/*/config.yaml"))  # named by their time
     try:
-        config = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"))
+        config = OmegaConf.to_container(
+            OmegaConf.load(run_dir / "config.yaml" if status == "unreadable" else launches[-1])
+        )
     except Exception:  # absent or damaged too: the problem line is all there is
         return None
     if not isinstance(config, dict) or not isinstance(config.get("experiment"), dict):
@@ -506,7 +518,7 @@ def _unreadable_run(run_dir: Path, label: str) -> Run | None:
         path=run_dir,
         label=label,
         name=str(config["experiment"].get("name") or ""),
-        status="unreadable",
+        status=status,
         seed=int(seed) if _as_float(seed) is not None else None,
         profile=str(config.get("profile") or "paper"),
         error=None,

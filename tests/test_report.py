@@ -976,6 +976,25 @@ def test_a_run_killed_without_a_word_is_not_running(lock: str, tmp_path: Path) -
     assert row.status == "ok, partial (2 of 5 seeds), running (1), killed (1)"
 
 
+@pytest.mark.parametrize(("alive", "status"), [(True, "running (1)"), (False, "killed (1)")])
+def test_a_run_before_its_first_record_is_placed_in_its_row(
+    tmp_path: Path, alive: bool, status: str
+) -> None:
+    """A run loading its data (or killed then) has its lock and Hydra's record of its launch,
+    no result.json yet: its row said ``missing``."""
+    run = tmp_path / "r20_3"
+    (run / ".hydra" / "2026-12-06_12-00-00-000000").mkdir(parents=True)
+    (run / ".hydra" / "2026-12-06_12-00-00-000000" / "config.yaml").write_text(
+        "seed: 3\nprofile: paper\nexperiment:\n  name: table1/original\n"
+    )
+    lock = run / "run.lock"
+    lock.write_text(f"{socket.gethostname()} {_pid(alive)} heartbeat\n")
+    if not alive:
+        os.utime(lock, (time.time() - 300, time.time() - 300))
+    row = _row(tmp_path, "table1/original", seeds=1)
+    assert (row.status, [r.seed for r in row.runs]) == (status, [3])
+
+
 def test_a_run_resumed_is_running_before_it_writes_again(tmp_path: Path) -> None:
     """Until the resumed process wrote result.json (its data loaded), the report read the
     run as interrupted, to be resumed, while it trained (a concurrency audit)."""
