@@ -702,6 +702,25 @@ def test_atomic_writes_reach_the_disk_before_the_rename(
     assert (tmp_path / "result.json").read_text() == "{}"
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names a descriptor's file")
+def test_the_curves_reach_the_disk_at_every_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resume never logs the points before its checkpoint again: TensorBoard's writer only
+    flushes, so a power loss left a gap in the curves that metrics.jsonl had not."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")).name)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    fit(ARGS, tmp_path)  # checkpoints at steps 10 and 20
+    events = [name for name in synced if name.startswith("events.out.tfevents.")]
+    assert len(events) == 2 and synced.count("metrics.jsonl") == 2
+
+
 def test_a_ctrl_c_during_an_atomic_write_leaves_no_temporary_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
