@@ -396,7 +396,7 @@ def read_run(path: Path, label: str) -> Run:
         status = "killed"
     elif status in ("interrupted", "failed") and holds_a_live_run(path.parent):
         status = "running"  # resumed: its new process has not written result.json yet
-    seed = data.get("seed", config.get("seed"))
+    seed = config.get("seed") if data.get("seed") is None else data["seed"]
     trained = flatten_keys(config_as_trained(config))
     trained = with_schema_defaults(trained, sections=config)  # an older lab's key: its default
     compared = CADENCE_OF_THE_CHOICE if trained.get("trainer.test_at_best_val") is True else ()

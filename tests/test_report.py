@@ -927,6 +927,8 @@ def test_older_result_files_fall_back_as_documented(tmp_path: Path) -> None:
     got = report.read_run(run / "result.json", "old/0")
     assert (got.seed, got.profile, got.name, got.error) == (3, "smoke", "table1/original", 15.0)
     assert got.notes[0] == "run `old/0` lacks fields: experiment, seed, profile, final_test_error"
+    _edit_result(run, seed=None)  # a null seed: the config's too
+    assert report.read_run(run / "result.json", "old/0").seed == 3
 
 
 def test_a_strange_status_is_read_and_a_record_without_config_not_counted(
