@@ -11,13 +11,14 @@ See docs/data.md for where the files go and what each error means.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import math
 import pickle
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import torch
@@ -369,6 +370,28 @@ def absolute_root(root: str) -> str:
     return to_absolute_path(str(Path(root).expanduser()))
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _reading_data(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """A data file or folder the system will not let the run read (permissions, a disk error)
+    is one line naming it, as every other data problem (it was a Python trace)."""
+
+    @functools.wraps(function)
+    def reading(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return function(*args, **kwargs)
+        except OSError as e:
+            where = e.filename or "the dataset"
+            raise DataError(
+                f"{where} cannot be read ({e.strerror or e}): check its permissions and the disk"
+            ) from e
+
+    return reading
+
+
+@_reading_data
 def _load_cifar(cfg: DataCfg) -> HostData:
     """Read the dataset ``locate_cifar`` finds (fetching it first with data.download=true)."""
     binary, folder = locate_cifar(cfg)
@@ -381,6 +404,7 @@ def _load_cifar(cfg: DataCfg) -> HostData:
     return load_cifar_python(folder, cfg.name, cfg.verify)
 
 
+@_reading_data
 def locate_cifar(cfg: DataCfg) -> tuple[bool, Path]:
     """Where the dataset's files are under cfg.root, found without reading them: (binary?,
     folder), the binary version first, then the python version (where data.download=true

@@ -196,6 +196,36 @@ def test_corrupted_and_truncated_files_are_named(tmp_path: Path) -> None:
         D.load_data(cfg(tmp_path), "cpu")
 
 
+def test_a_data_file_the_system_will_not_read_is_named_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file without read permission (or a disk error) was a PermissionError trace; so was a
+    data root in a folder the user may not enter (where the files are looked for)."""
+    folder = tmp_path / "cifar-10-batches-bin"
+    write_cifar10_bin(folder)
+    locked = folder / "data_batch_5.bin"
+    real_fromfile = np.fromfile
+
+    def fromfile(file: object, *args: object, **kwargs: object) -> np.ndarray:
+        if Path(str(file)) == locked:
+            raise PermissionError(13, "Permission denied", str(locked))
+        return real_fromfile(file, *args, **kwargs)
+
+    monkeypatch.setattr(np, "fromfile", fromfile)
+    with pytest.raises(DataError) as refused:
+        D.load_data(cfg(tmp_path), "cpu")
+    assert str(refused.value) == (
+        f"{locked} cannot be read (Permission denied): check its permissions and the disk"
+    )
+
+    def is_file(path: Path) -> bool:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    with pytest.raises(DataError, match=r"cannot be read \(Permission denied\)"):
+        D.check_data_options(cfg(tmp_path))
+
+
 def test_a_truncated_official_file_is_named_by_its_size(tmp_path: Path) -> None:
     """A download cut short is told as such, with the official size; a file of the official size
     whose bytes differ is told by its md5."""
