@@ -71,6 +71,7 @@ RESULT_FIELDS = (  # result.json keys of schema_version 1 (docs/contracts.md)
     "step",
     "max_steps",
     "eval_split",
+    "data_source",
     "final_test_error",
     "best_test_error",
     "best_step",
@@ -92,9 +93,9 @@ RESULT_FIELDS = (  # result.json keys of schema_version 1 (docs/contracts.md)
     "finished_at",
     "config",
 )
-# Written since 2026-12-03 (test_error_at_best_val: 2026-12-04), within schema 1; a run without
-# them (written earlier) lacks nothing the report needs
-LATER_FIELDS = ("cpu_threads", "test_error_at_best_val")
+# Written since 2026-12-03 (test_error_at_best_val: 2026-12-04, data_source: 2026-12-06),
+# within schema 1; a run without them (written earlier) lacks nothing the report needs
+LATER_FIELDS = ("cpu_threads", "test_error_at_best_val", "data_source")
 DEFINITION_FIELDS = ("table", "row", "order", "reported", "statistic")
 _BLANKS = ("row", "statistic")  # fields an experiment file may leave empty: the report fills them
 # Settings a run may take from anywhere without measuring another row: besides the result-neutral

@@ -522,6 +522,7 @@ class Trainer:
                 self.t.max_steps,
                 self.run_dir,
             )
+            log.info("data: %s", self.data.source)  # which files, checked or not
             self._loop(stop)
         except RunInterrupted:
             raise
@@ -932,6 +933,7 @@ class Trainer:
             "step": s.step,
             "max_steps": self.t.max_steps,
             "eval_split": self.data.eval_split,
+            "data_source": self.data.source,
             "final_test_error": s.last_eval_error if status == "completed" else None,
             "best_test_error": s.best_error,
             "best_step": s.best_step,

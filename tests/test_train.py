@@ -280,6 +280,7 @@ def test_tiny_run_learns_and_writes_every_output(tiny_run: list[str], tmp_path: 
     # every field of the contract (docs/contracts.md) that the report reads
     assert list(on_disk) == list(RESULT_FIELDS)  # the report knows every field, in order
     assert on_disk["step"] == 60 and on_disk["num_params"] > 0
+    assert on_disk["data_source"] == "synthetic (seed 20151210)"  # which images, as logged
     assert on_disk["final_test_error"] < 90.0  # better than chance on 10 classes
     assert on_disk["config"]["shortcut"]["name"] == "gate"
     assert set(on_disk["versions"]) >= {"torch", "torchvision", "resnet_lab", "python"}
@@ -1061,6 +1062,8 @@ def test_real_cifar10_short_run(tmp_path: Path) -> None:
         tmp_path,
     )
     assert result["status"] == "completed" and result["final_test_error"] < 90.0
+    bins = (SHARED / "data" / "cifar-10-batches-bin").resolve()
+    assert result["data_source"] == f"{bins} (binary, md5-verified)"
 
 
 def test_a_crash_is_recorded_as_failed_with_its_error(
