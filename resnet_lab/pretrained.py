@@ -50,7 +50,7 @@ from resnet_lab.data import (
     train_rows,
 )
 from resnet_lab.device import parse_device
-from resnet_lab.errors import ConfigError, DataError
+from resnet_lab.errors import ConfigError, DataError, in_one_line
 from resnet_lab.models import ResNet, build_network, config_as_trained, describe_network
 
 # pytorch_resnet_cifar10 trains on (x / 255 - mean) / std per channel (its ImageNet constants).
@@ -187,7 +187,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             ) from e
     if isinstance(state, dict) and "model" in state and "config" in state:
         return LoadedCheckpoint("resnet-lab", state, path, damaged_newer)
-    if isinstance(state, dict) and "conv1.weight" in _strip_module(state.get("state_dict", {})):
+    peer_keys = {"conv1.weight", "linear.weight"}  # a torchvision net has conv1 and fc
+    if isinstance(state, dict) and peer_keys <= set(_strip_module(state.get("state_dict", {}))):
         return LoadedCheckpoint("peer", state, path)
     keys = sorted(state)[:8] if isinstance(state, dict) else type(state).__name__
     raise CheckpointError(
@@ -303,14 +304,17 @@ def import_peer(state_dict: Mapping[str, Tensor]) -> ResNet:
 # resnet-lab checkpoints
 
 
-def build_from_config(config: Mapping[str, Any]) -> nn.Module:
-    """The network a run's saved (resolved) config describes."""
+def build_from_config(config: Mapping[str, Any], path: Path) -> nn.Module:
+    """The network a run's saved (resolved) config describes (``path``: the checkpoint's)."""
     config = config_as_trained(config)
     sections = {k: config[k] for k in ("model", "shortcut", "after_add") if k in config}
     try:
         cfg = OmegaConf.merge(OmegaConf.structured(Config), sections)
-    except Exception as e:  # a config key this version does not know
-        raise CheckpointError(f"checkpoint config does not fit this resnet-lab: {e}") from e
+    except Exception as e:  # a config key this version does not know (a newer lab's)
+        raise CheckpointError(
+            f"{path}: its config does not fit this resnet-lab (a newer version's?): "
+            f"{in_one_line(e)}"
+        ) from e
     return build_network(cfg)
 
 
@@ -318,7 +322,7 @@ def lab_network(loaded: LoadedCheckpoint) -> nn.Module:
     """The network of a resnet-lab checkpoint, built from its saved config and loaded strictly."""
     if loaded.kind != "resnet-lab":
         raise CheckpointError(f"{loaded.path}: not a resnet-lab checkpoint (a {loaded.kind} one)")
-    net = build_from_config(loaded.state["config"])
+    net = build_from_config(loaded.state["config"], loaded.path)
     load_weights(net, loaded.state["model"], loaded.path)
     return net
 

@@ -85,6 +85,33 @@ def test_unknown_file_is_rejected(tmp_path: Path) -> None:
         read_checkpoint(tmp_path / "x.pt")
 
 
+def test_a_torchvision_net_is_no_peer_checkpoint(tmp_path: Path) -> None:
+    """A torchvision ResNet saved as {"state_dict": ...} has conv1, no linear: it was taken
+    for a peer checkpoint, and the eval tool ended in a StopIteration trace."""
+    from torchvision.models import resnet18
+
+    torch.save({"state_dict": resnet18(num_classes=10).state_dict()}, tmp_path / "tv.th")
+    with pytest.raises(CheckpointError, match="neither a resnet-lab checkpoint"):
+        read_checkpoint(tmp_path / "tv.th")
+
+
+def test_a_checkpoint_of_a_newer_lab_is_one_line_naming_it(tmp_path: Path) -> None:
+    """A config key this lab does not know: OmegaConf's six lines, the file unnamed."""
+    from resnet_lab.pretrained import lab_network
+
+    tiny_run(tmp_path)
+    (path,) = (tmp_path / "ckpt").glob("*.pt")
+    state = torch.load(path, weights_only=True)
+    state["config"]["model"]["foo"] = 1
+    torch.save(state, tmp_path / "newer.pt")
+    with pytest.raises(CheckpointError) as refused:
+        lab_network(read_checkpoint(tmp_path / "newer.pt"))
+    assert str(refused.value) == (
+        f"{tmp_path / 'newer.pt'}: its config does not fit this resnet-lab (a newer version's?): "
+        "model.foo: Key 'foo' not in 'ModelCfg'"
+    )
+
+
 def test_option_a_padding_equals_the_peers() -> None:
     x = torch.randn(2, 16, 8, 8)
     planes = 32
