@@ -175,7 +175,7 @@ def limit_note(info: dict[str, Any], limit: int | None, option: str) -> str | No
     val = info.get("eval_split") == "val" and info.get("chosen_step") is None
     return (
         f"the run used data.limit={run_limit}: it trained on the first {run_limit} training "
-        f"images and measured its error on the first {run_limit} "
+        f"images and measured its error on (at most) the first {run_limit} "
         + ("validation images" if val else f"test images ({option}{run_limit} measures the same)")
     )
 

@@ -1262,7 +1262,8 @@ def test_a_gated_net_of_a_limited_run_is_studied_with_its_caveats(
     text = (tmp_path / "out" / "lesion.md").read_text()
     assert (
         "- note: the run used data.limit=100: it trained on the first 100 training images and "
-        "measured its error on the first 100 test images (data.limit=100 measures the same)"
+        "measured its error on (at most) the first 100 test images (data.limit=100 measures the "
+        "same)"
     ) in text
     assert "**Note: the shortcuts of this net are not identities: their factor or gate" in text
     assert json.loads((tmp_path / "out" / "lesion.json").read_text())["paths"]["note"]
