@@ -52,6 +52,7 @@ from resnet_lab.data import (
 from resnet_lab.device import parse_device
 from resnet_lab.errors import ConfigError, DataError, in_one_line
 from resnet_lab.models import ResNet, build_network, config_as_trained, describe_network
+from resnet_lab.run_folder import holds_a_run
 
 # pytorch_resnet_cifar10 trains on (x / 255 - mean) / std per channel (its ImageNet constants).
 PEER_MEAN = (0.485, 0.456, 0.406)
@@ -130,9 +131,12 @@ def _no_checkpoint_in(folder: Path, ckpt_dir: Path) -> str:
         return f"{folder}: no checkpoint (expected {ckpt_dir}/{CHECKPOINT_GLOB})"
     files = sorted(p.name for p in folder.iterdir() if p.suffix in CHECKPOINT_SUFFIXES)
     hint = f"; give one of its files: {', '.join(files[:3])}{', ...' * (len(files) > 3)}"
+    runs = sorted(p for p in folder.iterdir() if p.is_dir() and holds_a_run(p))  # a sweep's
+    if runs and not files:
+        hint = f"; it holds runs ({len(runs)}): give one of them, e.g. {runs[0]}"
     return (
         f"{folder}: no checkpoint (a run folder holds ckpt/{CHECKPOINT_GLOB}; this folder has "
-        f"no ckpt/ and no {CHECKPOINT_GLOB} file){hint if files else ''}"
+        f"no ckpt/ and no {CHECKPOINT_GLOB} file){hint if files or runs else ''}"
     )
 
 

@@ -979,6 +979,14 @@ def test_a_folder_without_checkpoints_says_what_to_give(tmp_path: Path) -> None:
     (tmp_path / "run" / "ckpt").mkdir(parents=True)
     with pytest.raises(CheckpointError, match=r"expected .*run/ckpt/step_\*\.pt\)$"):
         read_checkpoint(tmp_path / "run")
+    for seed in ("0", "1"):  # a sweep's folder: its runs are named
+        (tmp_path / "sweep" / seed).mkdir(parents=True)
+        (tmp_path / "sweep" / seed / "result.json").write_text("{}")
+    with pytest.raises(CheckpointError) as caught:
+        read_checkpoint(tmp_path / "sweep")
+    assert str(caught.value).endswith(
+        f"no step_*.pt file); it holds runs (2): give one of them, e.g. {tmp_path / 'sweep' / '0'}"
+    )
 
 
 def test_load_pretrained_leaves_the_callers_tf32_setting_alone(
