@@ -49,6 +49,8 @@ def compose_config(
     if config_name not in CONFIG_NAMES:
         raise ValueError(f"config_name={config_name!r}: choose {' or '.join(CONFIG_NAMES)}")
     overrides = list(overrides or [])
+    if config_dir is not None and not os.fspath(config_dir).strip():  # Path("") is "."
+        raise ConfigError("config_dir is empty: give a folder of your own configs, or None")
     flags = [] if config_dir is None else [f"--config-dir={os.fspath(config_dir)}"]
     if problem := config_folder_problem(flags):
         raise ConfigError(problem)

@@ -154,6 +154,8 @@ def test_the_api_refuses_a_misspelt_key_and_composes_inside_hydra(tmp_path: Path
         compose_config("model.depth=20")  # type: ignore[arg-type]  # one setting a character
     with pytest.raises(ValueError, match="config_name='lesions': choose config or lesion"):
         compose_config([], config_name="lesions")
+    with pytest.raises(ConfigError, match=r"^config_dir is empty: give a folder of your own"):
+        compose_config([], config_dir="")  # the current folder, silently
     with initialize_config_module(config_module="resnet_lab.conf", version_base="1.3"):
         assert compose_config(["seed=3"]).seed == 3
         study = compose_config(["checkpoint=x", "lesion.samples=3"], config_name="lesion")
