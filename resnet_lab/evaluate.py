@@ -185,7 +185,10 @@ def unused_root_note(dataset: str | None, root: str | None, option: str) -> str 
     the folder was not looked at (``option``: how the tool sets it, e.g. ``--data-root ``)."""
     if root is None or dataset != "synthetic":
         return None
-    return f"{option}{root} is not used: the run trained on synthetic data, generated, not read"
+    return (
+        f"{option}{root or repr('')} is not used: the run trained on synthetic data, generated, "
+        "not read"
+    )
 
 
 def without_download(message: str) -> str:

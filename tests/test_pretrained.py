@@ -272,6 +272,9 @@ def test_eval_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
         "note:       --data-root /no/dir is not used: the run trained on synthetic data, "
         "generated, not read" in capsys.readouterr().out
     )
+    args[-1] = ""  # an unset variable: shown as such
+    assert eval_main(args) == 0
+    assert "note:       --data-root '' is not used: the run" in capsys.readouterr().out
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
