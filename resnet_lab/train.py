@@ -815,11 +815,8 @@ class Trainer:
         if not isinstance(name, str):
             return
         try:
-            descriptor = os.open(name, os.O_RDONLY)
-            try:
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
+            with open(name, "ab") as events:  # writable: Windows syncs no read-only handle
+                os.fsync(events.fileno())
         except OSError as e:
             log.warning("TensorBoard's events not synced to the disk: %s", e)
 
