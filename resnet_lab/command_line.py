@@ -276,7 +276,7 @@ def _a_files_sweep_without_multirun(args: list[str]) -> str | None:
     swept = ", ".join(params) if isinstance(params, DictConfig) else str(params)
     return (
         f"{path} sweeps over {swept} (hydra.sweeper.params), a job each, which takes -m "
-        "(--multirun)"
+        "(--multirun); hydra.mode=RUN runs one job"
     )
 
 
@@ -863,7 +863,8 @@ def is_sweep(args: list[str]) -> bool:
 
 def _set_by_a_chosen_file(args: list[str], key: str) -> tuple[Path, Any] | None:
     """The file and value of the last chosen profile or row (as Hydra composes them: the
-    profile, then the row) that sets ``key`` (``hydra.mode``, ``hydra.sweeper.params``)."""
+    profile, then the row) that sets ``key`` (``hydra.mode``, ``hydra.sweeper.params``),
+    itself or through a config its defaults list includes."""
     chosen = [
         (override.key_or_group.partition("/")[0] == "experiment", path)
         for _, override in parsed_overrides(args)
@@ -872,14 +873,51 @@ def _set_by_a_chosen_file(args: list[str], key: str) -> tuple[Path, Any] | None:
     ]
     found = None
     for _, path in sorted(chosen, key=lambda row: row[0]):  # stable: rows in typed order
-        try:
-            loaded = load_row(path)
-            value = OmegaConf.select(loaded, key) if declares_global_package(path) else None
-        except (ConfigError, OmegaConfBaseException):
-            continue  # the row's own check says what is wrong with it
-        if value is not None:
-            found = (path, value)
+        found = _set_in_file(path, key, args, declares_global_package(path)) or found
     return found
+
+
+def _set_in_file(
+    path: Path, key: str, args: list[str], run_keys: bool, seen: frozenset[Path] = frozenset()
+) -> tuple[Path, Any] | None:
+    """``key`` as a config file sets it (``run_keys``: its keys are the run's, _global_), or
+    the configs its defaults list includes do: those before ``_self_`` (where it is not
+    listed, the file's own keys come last), those after it over the file's; the last wins."""
+    try:
+        loaded = load_row(path)
+        value = OmegaConf.select(loaded, key, default=None) if run_keys else None
+        raw = OmegaConf.to_container(loaded, resolve=False)
+    except (ConfigError, OmegaConfBaseException):
+        return None  # the row's own check says what is wrong with it
+    if not isinstance(raw, dict) or path in seen:
+        return None
+    before, after, own = None, None, (path, value) if value is not None else None
+    defaults = raw.get("defaults")
+    past_self = False
+    for entry in defaults if isinstance(defaults, list) else []:
+        past_self = past_self or entry == "_self_"
+        if not isinstance(entry, str) or "${" in entry or entry == "_self_":
+            continue  # a group's choice (``override /shortcut: gate``), or Hydra's to read
+        name, _, package = entry.partition("@")
+        if (included := _included_config(path, name, args)) is None:
+            continue
+        global_keys = package == "_global_" or (not package and declares_global_package(included))
+        if hit := _set_in_file(included, key, args, global_keys, seen | {path}):
+            before, after = (before, hit) if past_self else (hit, after)
+    return after or own or before
+
+
+def _included_config(path: Path, name: str, args: list[str]) -> Path | None:
+    """The file a defaults list's ``name`` includes, as Hydra finds it: in the first config
+    folder that has it, by its path (``/profile/x``) or by the including file's group."""
+    folders = _config_folders(args) or []
+    if not name.startswith("/"):
+        group = next((path.parent.relative_to(f) for f in folders if path.is_relative_to(f)), None)
+        if group is None:
+            return None
+        name = f"{group.as_posix()}/{name}"
+    files = (folder / f"{name.strip('/')}.yaml" for folder in folders)
+    return next((file for file in files if file.is_file()), None)
 
 
 def _config_flags(args: list[str]) -> list[tuple[str, str | None]]:

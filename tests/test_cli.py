@@ -2634,6 +2634,19 @@ def test_a_sweep_set_in_a_profile_of_ones_own_is_one_the_checks_see(
     assert is_sweep(["-cd", mine, "profile=multi"])
     assert not is_sweep(["-cd", mine, "profile=multi", "hydra.mode=RUN"])
     assert not is_sweep(["-cd", mine, "profile=seeds"])
+    # through a defaults list too, as Hydra merges it: what it includes, then the file's own
+    # keys, unless _self_ comes first (a profile on a sweeping one ran its sweep in the
+    # default sweep folder, the run folder given ignored)
+    for name, defaults, mode, sweeps in [
+        ("on_multi", "[multi]", "", True),
+        ("on_multi_run", "[multi, _self_]", "RUN", False),
+        ("run_on_multi", "[_self_, /profile/multi]", "RUN", True),
+        ("on_smoke", "[smoke]", "MULTIRUN", True),  # the lab's, by the group's name
+    ]:
+        own = f"hydra:\n  mode: {mode}\n" if mode else ""
+        text = f"# @package _global_\ndefaults: {defaults}\nprofile: {name}\n{own}"
+        (profiles / f"{name}.yaml").write_text(text)
+        assert is_sweep(["-cd", mine, f"profile={name}"]) == sweeps, name
 
 
 @pytest.mark.parametrize(
