@@ -1009,12 +1009,22 @@ def write_csv(tables: list[TableResult], path: Path) -> None:
 
 
 def _median_curve(runs: list[Run], train: bool = False) -> tuple[list[int], list[float]]:
+    """The median over the runs at each step one logged. A diverged run counts as worse than
+    any error from its last point on, as the table ranks it: the curve ends where the median
+    diverged (it went on as the median of the seeds left, down to a "fail" row's 9%)."""
+    curves = [(run, read_curve(run.path, train)) for run in runs]
     by_step: dict[int, list[float]] = defaultdict(list)
-    for run in runs:
-        for step, error in read_curve(run.path, train):
+    for _, curve in curves:
+        for step, error in curve:
             by_step[step].append(error)
-    steps = sorted(by_step)
-    return steps, [statistics.median(by_step[step]) for step in steps]
+    for run, curve in curves:
+        if run.status == "diverged":
+            last = curve[-1][0] if curve else -1
+            for step in [step for step in by_step if step > last]:
+                by_step[step].append(math.inf)
+    medians = {step: statistics.median(errors) for step, errors in by_step.items()}
+    steps = sorted(step for step, median in medians.items() if math.isfinite(median))
+    return steps, [medians[step] for step in steps]
 
 
 def plot_curves(table: TableResult, path: Path) -> bool:
@@ -1342,8 +1352,9 @@ def _runs_of_tables(
 
 
 def _draw_figures(tables: list[TableResult], out: Path) -> dict[str, list[str]]:
-    """Each table's figures in ``out``, by file name; a figure with nothing to draw is removed,
-    so that none is left from an earlier report."""
+    """Each table's figures in ``out``, by file name; those an earlier report left there (a
+    figure with nothing to draw now, a table this report leaves out) are removed: they would
+    show other runs than report.md counts."""
     figures: dict[str, list[str]] = {}
     for table in tables:
         figures[table.key] = []
@@ -1351,7 +1362,10 @@ def _draw_figures(tables: list[TableResult], out: Path) -> dict[str, list[str]]:
             path = out / f"{name}_{table.key}.png"
             if plot(table, path):
                 figures[table.key].append(path.name)
-            else:
+    drawn = {name for names in figures.values() for name in names}
+    for kind in ("curves", "measured"):
+        for path in out.glob(f"{kind}_*.png"):
+            if path.name not in drawn:
                 path.unlink(missing_ok=True)
     return figures
 

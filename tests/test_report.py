@@ -318,6 +318,10 @@ def test_a_figure_with_nothing_to_draw_is_not_left_from_an_earlier_report(
         path.write_text(path.read_text().replace('"completed"', '"running"'))
     assert report.main(args) == 0
     assert not (tmp_path / "measured_table6.png").exists()
+    # a table this report leaves out: its figures of the runs then go too
+    (tmp_path / "curves_table1.png").write_bytes(b"an earlier report's")
+    assert report.main(args) == 0
+    assert not (tmp_path / "curves_table1.png").exists()
 
 
 def test_figures_show_what_the_table_counts(
@@ -340,6 +344,23 @@ def test_figures_show_what_the_table_counts(
     assert report.plot_measured(table, tmp_path / "measured.png")
     texts = [t.get_text() for t in drawn[1].axes[0].texts]
     assert texts == ["diverged (1)"]
+
+
+def test_the_median_curve_ends_where_the_median_seed_diverged(tmp_path: Path) -> None:
+    """Three of five seeds diverge after step 1000: the table says fail, and the curve went on
+    as the median of the two left, down to 9%."""
+    name = "table1/gate_b0"
+    for seed in range(5):
+        diverged = seed < 3
+        curve = [(1000, 85.0)] if diverged else [(1000, 50.0), (2000, 20.0), (3000, 9.0)]
+        status = "diverged" if diverged else "completed"
+        write_run(
+            tmp_path, f"s/{seed}", name, seed, None if diverged else 9.0, status=status, curve=curve
+        )
+    runs, _ = report.find_runs([tmp_path])
+    (table,) = report.build_tables([DEFINITIONS[name]], runs, seeds=5)
+    assert table.rows[0].status.startswith("fail")
+    assert report._median_curve(table.rows[0].runs) == ([1000], [85.0])
 
 
 def test_smoke_profile_banner_and_out_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
