@@ -1038,7 +1038,7 @@ def plot_curves(table: TableResult, path: Path) -> bool:
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    figure = Figure(figsize=(8, 5), layout="constrained")
+    figure = Figure(figsize=(11, 5), layout="constrained")
     axes = figure.add_subplot()
     palette = colormaps["tab20"]  # the 10 dark hues (tab10's), then their light twins: Table 1
     drawn = False  # has 11 rows, and the default cycle of 10 gave two rows one colour
@@ -1076,7 +1076,8 @@ def plot_curves(table: TableResult, path: Path) -> bool:
         ylabel="error (%), median over seeds: eval solid, training dashed",
         title=table.figure_title,
     )
-    axes.legend(fontsize="small")
+    # beside the axes: inside, Table 1's eleven rows hid the ends of the failing rows' curves
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     atomic_save_figure(figure, path, dpi=100)
     return True
 
