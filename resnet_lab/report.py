@@ -21,6 +21,7 @@ import io
 import json
 import math
 import os
+import re
 import shlex
 import statistics
 import sys
@@ -846,11 +847,25 @@ def _markdown_table(table: TableResult) -> list[str]:
         if row.measured is not None:  # bold the statistic the paper used
             cells[e.measure] = f"**{cells[e.measure]}**"
         lines.append(
-            f"| {e.order} | {e.row} | `{e.name}` | {_reported_cell(e)} | {cells['median']} | "
+            f"| {e.order} | {_cell(e.row)} | {_cell(_code(e.name))} | {_reported_cell(e)} | "
+            f"{cells['median']} | "
             f"{cells['mean']} | {cells['best']} | {_fmt(row.diff, signed=True)} | {row.n} | "
             f"{row.status} |"
         )
     return lines
+
+
+def _cell(text: str) -> str:
+    """Text in a table cell: a '|' ends the cell wherever it stands, in code too (GitHub)."""
+    return text.replace("|", "\\|")
+
+
+def _code(text: str) -> str:
+    """``text`` as inline code, whatever backticks it holds: fenced by one more than its
+    longest run of them (a folder named with one ended the code there)."""
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _seeds_text(seeds: Seeds) -> str:
@@ -943,8 +958,8 @@ def _other_sections(
         lines += ["## Ad-hoc runs (no experiment name)", "", "| run | status | seed | error |"]
         lines.append("|---|---|---|---|")
         lines += [
-            f"| `{run.label}` | {run.status} | {'' if run.seed is None else run.seed} | "
-            f"{_fmt(run.error)} |"
+            f"| {_cell(_code(run.label))} | {run.status} | "
+            f"{'' if run.seed is None else run.seed} | {_fmt(run.error)} |"
             for run in adhoc
         ]
         lines.append("")

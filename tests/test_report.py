@@ -346,6 +346,25 @@ def test_figures_show_what_the_table_counts(
     assert texts == ["diverged (1)"]
 
 
+def test_labels_with_pipes_or_backticks_keep_the_markdown_tables_whole(tmp_path: Path) -> None:
+    """A '|' in a folder's name or a row's label split the cell (the status fell off the row);
+    a backtick ended the code span early."""
+    import re
+
+    for seed, label in enumerate(["adhoc|one", "adhoc`two"]):
+        write_run(tmp_path, label, "", seed, 7.0)
+    _own_row(tmp_path / "own" / "experiment", "mine/a", "'7.0'")
+    row_file = tmp_path / "own" / "experiment" / "mine" / "a.yaml"
+    row_file.write_text(row_file.read_text().replace("row: scale 0.9", "row: 'scale | 0.9'"))
+    args = ["--results", str(tmp_path), "--config-dir", str(tmp_path / "own"), "--tables", "mine"]
+    assert report.main(args) == 0
+    lines = (tmp_path / "report.md").read_text().splitlines()
+    cells = [re.split(r"(?<!\\)\|", line)[1:-1] for line in lines if line.startswith("| ")]
+    assert {len(row) for row in cells} == {4, 10}  # the ad-hoc table's columns, the row table's
+    assert "| ``adhoc`two`` | completed | 1 | 7.00 |" in lines
+    assert any(line.startswith("| 1 | scale \\| 0.9 | `mine/a` |") for line in lines)
+
+
 def test_the_median_curve_ends_where_the_median_seed_diverged(tmp_path: Path) -> None:
     """Three of five seeds diverge after step 1000: the table says fail, and the curve went on
     as the median of the two left, down to 9%."""
