@@ -1129,8 +1129,9 @@ def plot_measured(table: TableResult, path: Path) -> bool:
                 fontsize="x-small",
                 color="tab:orange",
             )
-        if row.measured is not None:
-            axes.scatter([min(row.measured, right)], [y], marker="|", s=300, color="tab:blue")
+        if row.measured is not None:  # a statistic that diverged: at the edge, orange
+            colour = "tab:blue" if math.isfinite(row.measured) else "tab:orange"
+            axes.scatter([min(row.measured, right)], [y], marker="|", s=300, color=colour)
         if row.experiment.reported == "fail":
             axes.scatter([FAIL_THRESHOLD], [y], marker=">", color="tab:red", s=40)
         elif row.experiment.reported_value is not None:
@@ -1142,7 +1143,7 @@ def plot_measured(table: TableResult, path: Path) -> bool:
     axes.set_xlim(0, right * 1.02)
     axes.set(
         xlabel="error (%): dots = seeds, orange triangle = diverged seeds, bar = paper's "
-        "statistic,\nred = reported (> = fail)",
+        "statistic (orange: diverged),\nred = reported (> = fail)",
         title=table.figure_title,
     )
     atomic_save_figure(figure, path, dpi=100)

@@ -344,6 +344,14 @@ def test_figures_show_what_the_table_counts(
     assert report.plot_measured(table, tmp_path / "measured.png")
     texts = [t.get_text() for t in drawn[1].axes[0].texts]
     assert texts == ["diverged (1)"]
+    # the median of 30% and a diverged seed diverged: its bar at the edge is orange, as the
+    # diverged seeds' triangle, not read as an error there
+    from matplotlib.colors import to_rgba
+
+    assert table.rows[0].measured == float("inf")
+    marks = drawn[1].axes[0].collections
+    orange = [c for c in marks if tuple(c.get_facecolor()[0]) == to_rgba("tab:orange")]
+    assert len(orange) == 2
 
 
 def test_labels_with_pipes_or_backticks_keep_the_markdown_tables_whole(tmp_path: Path) -> None:
