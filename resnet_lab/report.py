@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -1024,22 +1025,24 @@ def write_csv(tables: list[TableResult], path: Path) -> None:
 
 
 def _median_curve(runs: list[Run], train: bool = False) -> tuple[list[int], list[float]]:
-    """The median over the runs at each step one logged. A diverged run counts as worse than
-    any error from its last point on, as the table ranks it: the curve ends where the median
-    diverged (it went on as the median of the seeds left, down to a "fail" row's 9%)."""
+    """The median over the runs at each step one logged, a run read between its own points
+    (seeds evaluated at other cadences made the median zig-zag between theirs). A diverged
+    run counts as worse than any error from its last point on, as the table ranks it: the
+    curve ends where the median diverged (it went on as the median of the seeds left)."""
     curves = [(run, read_curve(run.path, train)) for run in runs]
+    steps = sorted({step for _, curve in curves for step, _ in curve})
     by_step: dict[int, list[float]] = defaultdict(list)
-    for _, curve in curves:
-        for step, error in curve:
-            by_step[step].append(error)
     for run, curve in curves:
-        if run.status == "diverged":
-            last = curve[-1][0] if curve else -1
-            for step in [step for step in by_step if step > last]:
+        xs, ys = np.array([p[0] for p in curve]), np.array([p[1] for p in curve])
+        last = xs[-1] if curve else -1
+        for step in steps:
+            if curve and xs[0] <= step <= last:
+                by_step[step].append(float(np.interp(step, xs, ys)))
+            elif step > last and run.status == "diverged":
                 by_step[step].append(math.inf)
     medians = {step: statistics.median(errors) for step, errors in by_step.items()}
-    steps = sorted(step for step, median in medians.items() if math.isfinite(median))
-    return steps, [medians[step] for step in steps]
+    kept = [step for step in steps if step in medians and math.isfinite(medians[step])]
+    return kept, [medians[step] for step in kept]
 
 
 def plot_curves(table: TableResult, path: Path) -> bool:

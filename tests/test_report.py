@@ -354,6 +354,22 @@ def test_figures_show_what_the_table_counts(
     assert len(orange) == 2
 
 
+def test_the_median_curve_reads_seeds_of_another_cadence_between_their_points(
+    tmp_path: Path,
+) -> None:
+    """trainer.eval_every is not compared: a seed evaluated twice as often set the median alone
+    at its extra steps, and the curve zig-zagged."""
+    curves = {
+        0: [(2000, 20.0), (4000, 12.0)],
+        1: [(1000, 30.0), (2000, 10.0), (3000, 8.0), (4000, 6.0)],
+        2: [(2000, 16.0), (4000, 8.0)],
+    }
+    for seed, curve in curves.items():
+        write_run(tmp_path, f"s/{seed}", "table1/original", seed, curve[-1][1], curve=curve)
+    runs, _ = report.find_runs([tmp_path])
+    assert report._median_curve(runs) == ([1000, 2000, 3000, 4000], [30.0, 16.0, 12.0, 8.0])
+
+
 def test_labels_with_pipes_or_backticks_keep_the_markdown_tables_whole(tmp_path: Path) -> None:
     """A '|' in a folder's name or a row's label split the cell (the status fell off the row);
     a backtick ended the code span early."""
