@@ -16,7 +16,18 @@ comma    := ,
 empty    :=
 space    := $(empty) $(empty)
 
-.PHONY: install test lint format bench reproduce-table report gpu-wheels gpu-cifar
+.PHONY: help install test lint format bench reproduce-table report gpu-wheels gpu-cifar
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make install          the lab and its test tools (pip install -e .[dev])"
+	@echo "make test             the test suite; make lint: ruff"
+	@echo "make bench            plain PyTorch loop vs the lab's trainer (EXTRA: its options)"
+	@echo "make reproduce-table  train every row of TABLES for SEEDS into RESULTS, then report"
+	@echo "make report           the report of the runs in RESULTS"
+	@echo "  PROFILE=$(PROFILE) TABLES='$(TABLES)' SEEDS=$(SEEDS) RESULTS=$(RESULTS)"
+	@echo "  LAUNCHER=$(LAUNCHER) EXTRA='$(EXTRA)' ACCEPT='$(ACCEPT)' CONFIG_DIR='$(CONFIG_DIR)'"
+	@echo "make gpu-wheels, make gpu-cifar PART=1|2|3: what a GPU session carries (docs/speed.md)"
 
 install:
 	$(PYTHON) -m pip install -e ".[dev]"
@@ -54,9 +65,11 @@ gpu-cifar:
 	  2) files="data_batch_3.bin data_batch_4.bin";; \
 	  3) files="data_batch_5.bin test_batch.bin";; \
 	  *) echo "PART=1, 2 or 3" >&2; exit 2;; \
-	esac; test -d $(CIFAR_SRC) || { echo "no $(CIFAR_SRC): set CIFAR_SRC=DIR" >&2; exit 2; }; \
+	esac; test -d "$(CIFAR_SRC)" || { echo "no $(CIFAR_SRC): set CIFAR_SRC=DIR" >&2; exit 2; }; \
+	for f in $$files; do test -f "$(CIFAR_SRC)/$$f" || { echo "CIFAR_SRC=$(CIFAR_SRC) lacks" \
+	  "$$f: give the folder of the binary version (cifar-10-batches-bin)" >&2; exit 2; }; done; \
 	rm -rf .carry/cifar && mkdir -p .carry/cifar && $(CARRY_COMMIT) && \
-	for f in $$files; do cp $(CIFAR_SRC)/$$f .carry/cifar/; done && ls -l .carry/cifar
+	for f in $$files; do cp "$(CIFAR_SRC)/$$f" .carry/cifar/; done && ls -l .carry/cifar
 
 # Runs every row of $(TABLES) for $(SEEDS) into $(RESULTS)/<table>/<row>/seed<N> (experiment.name
 # is <table>/<row>, e.g. table1/original), then the report.
@@ -83,7 +96,7 @@ reproduce-table:
 	@$(REPORT) --check
 	@failed=0; for table in $(TABLES); do \
 	  echo "== $$table ($(PROFILE), seeds $(SEED_LIST), launcher $(LAUNCHER))"; \
-	  RESNET_LAB_CONTINUE="run make reproduce-table again (finished runs are skipped)" \
+	  RESNET_LAB_CONTINUE="run make reproduce-table again with the same variables (finished runs are skipped)" \
 	  resnet-lab -m $(CONFIG_FLAG) "+experiment/$$table=glob(*)" seed=$(SEED_LIST) profile=$(PROFILE) resume=true \
 	    hydra/launcher=$(LAUNCHER) hydra.sweep.dir=$(RESULTS) \
 	    'hydra.sweep.subdir=$${experiment.name}/seed$${seed}' $(EXTRA); rc=$$?; \

@@ -161,7 +161,10 @@ def test_make_reproduce_table_runs_the_documented_sweep() -> None:
     ):
         assert text in out, text
     assert "--accept" not in out and "--config-dir" not in out
-    assert 'RESNET_LAB_CONTINUE="run make reproduce-table again' in out  # the hint after a stop
+    # the hint after a stop: the command again as typed (the defaults were another command)
+    assert 'RESNET_LAB_CONTINUE="run make reproduce-table again with the same variables' in out
+    told = subprocess.run(["make"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert "make reproduce-table  train every row of TABLES" in told  # not pip install
     repeated = subprocess.run(
         ["make", "-n", "report", "SEEDS=0,0,1"], cwd=REPO, capture_output=True, text=True
     ).stdout
@@ -303,6 +306,16 @@ def test_make_gpu_cifar_copies_its_part_and_refuses_another(tmp_path: Path) -> N
     wrong = subprocess.run([*make, "PART=4"], cwd=tree, capture_output=True, text=True)
     assert wrong.returncode == 2 and "PART=1, 2 or 3" in wrong.stderr
     assert sorted(p.name for p in (tree / ".carry" / "cifar").iterdir()) == carried
+    # a part the folder lacks (raw cp errors, after the carried files were wiped); a folder
+    # with a space in its name (a shell error, then "no such folder")
+    lacking = subprocess.run([*make, "PART=3"], cwd=tree, capture_output=True, text=True)
+    assert lacking.returncode == 2 and f"CIFAR_SRC={src} lacks data_batch_5.bin" in lacking.stderr
+    assert sorted(p.name for p in (tree / ".carry" / "cifar").iterdir()) == carried
+    spaced = tmp_path / "c src"
+    src.rename(spaced)
+    make[-1] = f"CIFAR_SRC={spaced}"
+    done = subprocess.run([*make, "PART=1"], cwd=tree, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
 
 
 def test_make_reproduce_table_runs_and_reports_rows_of_ones_own_config_dir(
