@@ -79,7 +79,12 @@ gpu-cifar:
 # and a command resnet-lab refuses (exit 2: a mistake in EXTRA or CONFIG_DIR) before the next.
 EXPERIMENTS := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))resnet_lab/conf/experiment
 PROFILES    := $(dir $(EXPERIMENTS))profile
+reproduce-table: export SEEDS_GIVEN := $(SEEDS)
 reproduce-table:
+	@[ -n "$(strip $(TABLES))" ] || { echo "TABLES is empty: give the tables to train, e.g." \
+	  "TABLES=table1" >&2; exit 2; }
+	@[ -n "$(strip $(RESULTS))" ] || { echo "RESULTS is empty: give the folder the runs go" \
+	  "into, e.g. RESULTS=results/paper" >&2; exit 2; }
 	@[ -z "$(word 2,$(RESULTS))" ] || { echo "RESULTS=$(RESULTS): the runs go into one folder," \
 	  "whose path has no space (make report reads several, space-separated)" >&2; exit 2; }
 	@[ -z "$(OWN_ROWS)" ] || [ -d "$(OWN_ROWS)" ] || [ -d $(OWN_PROFILES) ] || { echo \
@@ -91,8 +96,8 @@ reproduce-table:
 	@[ -f "$(PROFILES)/$(PROFILE).yaml" ] $(OWN_PROFILE) || { echo "unknown PROFILE $(PROFILE):" \
 	  "choose from" $$(for d in "$(PROFILES)" $(OWN_PROFILES); do ls "$$d" 2>/dev/null; done \
 	  | sed -n 's/[.]yaml$$//p' | sort -u) >&2; exit 2; }
-	@echo '$(SEEDS)' | grep -Eq '^[0-9]+(,[0-9]+)*$$' || { echo "SEEDS=$(SEEDS): give the" \
-	  "seeds as comma-separated integers, e.g. SEEDS=0,1,2" >&2; exit 2; }
+	@printf '%s\n' "$$SEEDS_GIVEN" | grep -Eqx '[0-9]+(,[0-9]+)*' || { echo "SEEDS=$$SEEDS_GIVEN:" \
+	  "give the seeds as comma-separated integers, e.g. SEEDS=0,1,2" >&2; exit 2; }
 	@$(REPORT) --check
 	@failed=0; for table in $(TABLES); do \
 	  echo "== $$table ($(PROFILE), seeds $(SEED_LIST), launcher $(LAUNCHER))"; \

@@ -405,6 +405,9 @@ def test_a_misspelt_table_stops_the_target_before_any_run(tmp_path: Path) -> Non
         ("PROFILE=smok", "unknown PROFILE smok: choose from paper smoke"),
         ("SEEDS=0 1", "SEEDS=0 1: give the seeds as comma-separated integers, e.g. SEEDS=0,1,2"),
         ("SEEDS=range(0,2)", "SEEDS=range(0,2): give the seeds as comma-separated integers"),
+        ("SEEDS=0'", "SEEDS=0': give the seeds as comma-separated integers"),  # a shell error
+        ("TABLES=", "TABLES is empty: give the tables to train"),  # argparse's --tables
+        ("RESULTS=", "RESULTS is empty: give the folder the runs go into"),
         ("ACCEPT=model", "--accept model is a section: name its settings, e.g. model.arch"),
     ],
 )
