@@ -956,9 +956,6 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
     check_config(cfg)
     before = _records(out)
     earlier = _earlier_study(out, cfg, before) if cfg.resume else None
-    if earlier is not None and earlier.get("status") == "completed":
-        log.info("the study in %s is complete (lesion.json): nothing to continue", out)
-        return earlier
     opts, batch_size, seed = cfg.lesion, cfg.trainer.eval_batch_size, cfg.seed
     device = resolve_device(cfg.trainer.device)
     model, data = prepare(cfg.checkpoint, cfg.data.root, device)
@@ -988,6 +985,10 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
             "device": str(device),
         },
     }
+    if earlier is not None and earlier.get("status") == "completed":  # of these nets, checked
+        _check_same_study(earlier, results, plain, out)
+        log.info("the study in %s is complete (lesion.json): nothing to continue", out)
+        return earlier
     if earlier is not None:
         results = _continued(earlier, results, plain, out)
         start -= results["settings"].get("wall_time_s") or 0.0  # the time it took so far
@@ -1194,12 +1195,12 @@ def _refuse_differences(out: Path, pairs: list[tuple[str, Any, Any]]) -> None:
         )
 
 
-def _continued(
+def _check_same_study(
     earlier: dict[str, Any], fresh: dict[str, Any], plain: NormalizedNet | None, out: Path
-) -> dict[str, Any]:
-    """The earlier study's results, which this one completes, once it is known to be the same
-    study: the same nets (their weights, wherever their checkpoints lie now), test images and
-    device (its settings were compared as it was read)."""
+) -> None:
+    """Refuse to continue (or call complete) an earlier study of other nets (their weights,
+    wherever their checkpoints lie now), test images or device (its settings were compared as
+    it was read)."""
     now = json.loads(json.dumps(jsonable(fresh)))
     then = earlier["settings"]
     nets = [("checkpoint", earlier.get("checkpoint"), now["checkpoint"])]
@@ -1215,6 +1216,14 @@ def _continued(
         for key in ("test_images", "test_images_sha256", "device")
     ]
     _refuse_differences(out, pairs)
+
+
+def _continued(
+    earlier: dict[str, Any], fresh: dict[str, Any], plain: NormalizedNet | None, out: Path
+) -> dict[str, Any]:
+    """The earlier study's results, which this one completes, once it is known to be the same
+    study (:func:`_check_same_study`)."""
+    _check_same_study(earlier, fresh, plain, out)
     results = copy.deepcopy(earlier)  # the folder's, as read: compared once the lock is held
     stop = results.pop("interrupted", None)
     results["status"] = "completed"

@@ -1033,6 +1033,10 @@ def test_a_killed_study_continues_where_it_was_with_the_same_draws(
         assert done[part] == whole[part], part
     assert done["settings"]["resumed"][0]["after"] == "a stop unsaid"
     assert not (out / "lesion.progress.json").exists()
+    # complete now: another net is refused all the same (it was called complete, exit 0)
+    with pytest.raises(ConfigError, match=r"other settings \(checkpoint weights_sha256: '\w+' "):
+        run(compose_lesion_config([*settings[1:], f"checkpoint={other}", "resume=true"]), out)
+    assert run(compose_lesion_config([*settings, "resume=true"]), out) == done
     # resume=true where there is no study (a job script passes it always): a new one
     fresh = run(compose_lesion_config([*settings, "resume=true"]), tmp_path / "fresh")
     assert fresh["status"] == "completed" and "resumed" not in fresh["settings"]
