@@ -3,6 +3,11 @@ answers at once), then the study (:mod:`resnet_lab.lesion`), imported under the 
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # python -m resnet_lab.lesion_cli: the console script, as the study's
+    from resnet_lab.console import lesion  # module's (it did nothing, exit 0)
+
+    lesion()
+
 import contextlib
 import signal
 import sys
@@ -17,6 +22,7 @@ from resnet_lab.command_line import (
     end_quietly_when_the_reader_stops,
     existing_run_dir,
     is_sweep,
+    output_folders,
     outputs_root,
     prints_only,
     resumes,
@@ -24,6 +30,7 @@ from resnet_lab.command_line import (
 )
 from resnet_lab.lesion_config import LesionRunCfg, unknown_settings_message
 from resnet_lab.run_folder import (
+    a_runs_checkpoint_folder,
     outputs_removed_if_left_empty,
     slurm_requeues,
     study_folder_problem,
@@ -54,10 +61,16 @@ def _bare_word_problem(args: list[str]) -> str | None:
 
 
 def _a_folder_a_study_may_not_use(args: list[str]) -> str | None:
-    """hydra.run.dir naming a training run's folder, or a study's without resume=true."""
+    """hydra.run.dir naming a training run's folder, or a study's without resume=true; or one
+    to be made in a run's ckpt/ (Hydra made it, with its record and log, before the study
+    refused it)."""
     folder = existing_run_dir(args)
+    if folder is None:
+        named = output_folders(args).get("hydra.run.dir")
+        to_make = named is not None and not is_sweep(args) and not prints_only(args)
+        return a_runs_checkpoint_folder(Path(named[1])) if to_make and named else None
     continues = resumes(args) or slurm_requeues() > 0  # a requeued job continues its study
-    return study_folder_problem(folder, continues) if folder else None
+    return study_folder_problem(folder, continues)
 
 
 def _resume_without_its_folder(args: list[str]) -> str | None:

@@ -542,10 +542,10 @@ def study_folder_problem(out: Path, resume: bool = False) -> str | None:
         )
     if held in ("result.json", "ckpt"):
         return f"{out} already holds a training run ({held}): {own}"
-    return _a_runs_checkpoint_folder(out)
+    return a_runs_checkpoint_folder(out)
 
 
-def _a_runs_checkpoint_folder(out: Path) -> str | None:
+def a_runs_checkpoint_folder(out: Path) -> str | None:
     """A study in (or below) a run's ckpt/: its files beside the checkpoints, which the run
     prunes and resumes from."""
     folder = out.resolve()

@@ -186,6 +186,7 @@ def test_the_command_runs_as_a_module(module: str) -> None:
     [
         ("resnet_lab.evaluate", "resnet-lab-eval"),
         ("resnet_lab.lesion", "resnet-lab-lesion"),
+        ("resnet_lab.lesion_cli", "resnet-lab-lesion"),  # it did nothing, exit 0
         ("resnet_lab.gates", "resnet-lab-gates"),
         ("resnet_lab.report", "resnet-lab-report"),
     ],
@@ -1100,6 +1101,13 @@ def test_a_lesion_study_is_refused_a_runs_checkpoint_folder(
         f"{run.resolve()}: give the study a folder of its own, e.g. "
         f"hydra.run.dir={run.resolve() / 'lesion'}\n"
     )
+    assert [p.name for p in (run / "ckpt").iterdir()] == ["step_0000001.pt"]
+    # a folder to be made there: refused before Hydra made it, with its record and log
+    argv[-1] = f"hydra.run.dir={run / 'ckpt' / 'x'}"
+    with pytest.raises(SystemExit) as stopped:
+        command()
+    assert stopped.value.code == 2
+    assert "x lies inside the checkpoint folder of the run in" in capsys.readouterr().err
     assert [p.name for p in (run / "ckpt").iterdir()] == ["step_0000001.pt"]
 
 
