@@ -563,7 +563,7 @@ def _random_section(r: dict[str, Any]) -> list[str]:
     intro = (
         f"Candidates: {len(r['candidates'])} units "
         f"({'including' if r['include_downsampling'] else 'excluding'} downsampling units)."
-    )
+    ) + (f" {note}." if (note := r.get("note")) else "")
     return _per_k_section("Deleting k random units (Veit et al. Figure 5a)", intro, r, "subsets")
 
 
@@ -1286,6 +1286,9 @@ def _random_part(
             "every unit is a downsampling unit, so none may be deleted at random "
             "(lesion.include_downsampling=true admits them)"
         )
+    elif opts.max_k > len(candidates):  # said, as the swaps' end is: k stopped short, unsaid
+        section["note"] = f"Deletions stop at k = {len(candidates)}, the number of candidates"
+        log.info("random: %s", section["note"])
     rng = random.Random(f"{seed}:random")
     random_deletions(
         model, measure, candidates, opts.max_k, opts.samples, rng, known, into=section["per_k"]

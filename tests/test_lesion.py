@@ -566,7 +566,7 @@ def test_lesion_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             "data.limit=16",
             "trainer.eval_batch_size=16",
             "trainer.device=cpu",
-            "lesion.max_k=2",
+            "lesion.max_k=5",
             "lesion.samples=1",
             "lesion.reestimate_bn=true",
             "lesion.bn_batches=1",
@@ -578,7 +578,7 @@ def test_lesion_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     results = json.loads((out / "lesion.json").read_text())
     assert len(results["single"]) == len(results["plain"]["single"]) == 6
     assert results["random"]["candidates"] == [0, 1, 3, 5]  # downsampling units 2, 4 excluded
-    assert [r["k"] for r in results["random"]["per_k"]] == [1, 2]
+    assert [r["k"] for r in results["random"]["per_k"]] == [1, 2, 3, 4]  # max_k 5: said
     assert results["baseline"]["error_bn_reestimated"] is not None
     assert reestimated["plain"] == 1 + 6  # its intact net, then each of its single deletions
     # the lesions were measured after BN re-estimation: so is the intact error they are shown
@@ -587,7 +587,11 @@ def test_lesion_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert lesion.intact(results["plain"]["baseline"]) == (plain_intact, "intact, BN re-estimated")
     text = (out / "lesion.md").read_text()
     assert f"(intact, BN re-estimated {plain_intact:.2f}%)" in text
-    # swap_max_k (max_k, 2) beyond the net's one pair: said, not silently cut
+    # max_k beyond the candidates, swap_max_k (max_k) beyond the net's one pair: said, not
+    # silently cut
+    assert "excluding downsampling units). Deletions stop at k = 4, the number of candidates." in (
+        text
+    )
     assert (
         "Swappable positions: [[0, 1]]. Swaps stop at k = 1: no unit is swapped twice, and "
         "this net's swappable units make at most 1 pair(s)." in text
