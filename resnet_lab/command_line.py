@@ -267,8 +267,7 @@ def _a_sweep_without_multirun(args: list[str], schema: type) -> str | None:
 def _a_files_sweep_without_multirun(args: list[str]) -> str | None:
     """A chosen profile or row of one's own that sweeps (``hydra.sweeper.params``): without
     -m Hydra ran one job of the settings it was given, silently."""
-    typed_run = "hydra.mode=RUN" in {a.lstrip("+") for a in args}  # one job, as asked
-    if is_sweep(args) or prints_only(args) or typed_run:
+    if _typed_mode(args) or prints_only(args) or is_sweep(args):  # hydra.mode=RUN: one job
         return None
     if (found := _set_by_a_chosen_file(args, "hydra.sweeper.params")) is None:
         return None
@@ -852,13 +851,18 @@ def _a_name_this_locale_cannot_spell(folder: Path) -> str | None:
 def is_sweep(args: list[str]) -> bool:
     """-m, --multirun (or its abbreviation) or hydra.mode=MULTIRUN, on the command line or in
     a chosen profile or row of one's own: Hydra runs every job of the sweep."""
-    typed = {long_flag(a.lstrip("+")) for a in args}
-    if {"-m", "--multirun", "hydra.mode=MULTIRUN"} & typed:
-        return True
-    if "hydra.mode=RUN" in typed:  # the command line's over a config's
-        return False
+    if (typed := _typed_mode(args)) is not None:  # the command line's over a config's
+        return typed == "MULTIRUN"
     mode = _set_by_a_chosen_file(args, "hydra.mode")
     return mode is not None and str(mode[1]) == "MULTIRUN"
+
+
+def _typed_mode(args: list[str]) -> str | None:
+    """The mode the command line asks for (-m, --multirun or hydra.mode=...), if it does."""
+    typed = {long_flag(a.lstrip("+")) for a in args}
+    if {"-m", "--multirun", "hydra.mode=MULTIRUN"} & typed:
+        return "MULTIRUN"
+    return "RUN" if "hydra.mode=RUN" in typed else None
 
 
 def _set_by_a_chosen_file(args: list[str], key: str) -> tuple[Path, Any] | None:

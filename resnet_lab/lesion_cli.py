@@ -67,8 +67,9 @@ def _a_folder_a_study_may_not_use(args: list[str]) -> str | None:
     folder = existing_run_dir(args)
     if folder is None:
         named = output_folders(args).get("hydra.run.dir")
-        to_make = named is not None and not is_sweep(args) and not prints_only(args)
-        return a_runs_checkpoint_folder(Path(named[1])) if to_make and named else None
+        if named is None or is_sweep(args) or prints_only(args):
+            return None
+        return a_runs_checkpoint_folder(Path(named[1]))
     continues = resumes(args) or slurm_requeues() > 0  # a requeued job continues its study
     return study_folder_problem(folder, continues)
 

@@ -1033,12 +1033,14 @@ def _median_curve(runs: list[Run], train: bool = False) -> tuple[list[int], list
     steps = sorted({step for _, curve in curves for step, _ in curve})
     by_step: dict[int, list[float]] = defaultdict(list)
     for run, curve in curves:
-        xs, ys = np.array([p[0] for p in curve]), np.array([p[1] for p in curve])
-        last = xs[-1] if curve else -1
-        for step in steps:
-            if curve and xs[0] <= step <= last:
-                by_step[step].append(float(np.interp(step, xs, ys)))
-            elif step > last and run.status == "diverged":
+        if curve:
+            xs, ys = zip(*curve, strict=True)
+            for step, value in zip(steps, np.interp(steps, xs, ys), strict=True):
+                if xs[0] <= step <= xs[-1]:
+                    by_step[step].append(float(value))
+        if run.status == "diverged":
+            last = curve[-1][0] if curve else -1
+            for step in (step for step in steps if step > last):
                 by_step[step].append(math.inf)
     medians = {step: statistics.median(errors) for step, errors in by_step.items()}
     kept = [step for step in steps if step in medians and math.isfinite(medians[step])]

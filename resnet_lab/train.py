@@ -304,7 +304,7 @@ class _StopFlag:
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _StopFlag:
-        for signum in (signal.SIGINT, signal.SIGTERM, *stopping.SLURM_SIGNALS):
+        for signum in (*stopping.STOP_SIGNALS, *stopping.SLURM_SIGNALS):
             with contextlib.suppress(ValueError):  # not in the main thread
                 self._previous[signum] = signal.signal(signum, self._handle)
         stopping.training.running, stopping.training.stopping = True, False
