@@ -258,17 +258,20 @@ def test_a_batch_larger_than_the_training_set_is_said(
     assert "trainer.batch_size=17 is larger than the 16 training images" in caplog.text
 
 
-def test_tiny_run_learns_and_writes_every_output(tiny_run: list[str], tmp_path: Path) -> None:
-    result = fit(
-        [
-            *tiny_run,
-            "trainer.max_steps=60",
-            "trainer.eval_every=30",
-            "trainer.ckpt_every=20",
-            "shortcut=gate",
-        ],
-        tmp_path,
-    )
+def test_tiny_run_learns_and_writes_every_output(
+    tiny_run: list[str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="resnet_lab.train"):
+        result = fit(
+            [
+                *tiny_run,
+                "trainer.max_steps=60",
+                "trainer.eval_every=30",
+                "trainer.ckpt_every=20",
+                "shortcut=gate",
+            ],
+            tmp_path,
+        )
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     losses = [x["train/loss"] for x in lines if "train/loss" in x]
     assert len(losses) == 12 and losses[-1] < 0.8 * losses[0]  # the loss really falls
@@ -281,6 +284,7 @@ def test_tiny_run_learns_and_writes_every_output(tiny_run: list[str], tmp_path: 
     assert list(on_disk) == list(RESULT_FIELDS)  # the report knows every field, in order
     assert on_disk["step"] == 60 and on_disk["num_params"] > 0
     assert on_disk["data_source"] == "synthetic (seed 20151210)"  # which images, as logged
+    assert "data: synthetic (seed 20151210)" in caplog.messages
     assert on_disk["final_test_error"] < 90.0  # better than chance on 10 classes
     assert on_disk["config"]["shortcut"]["name"] == "gate"
     assert set(on_disk["versions"]) >= {"torch", "torchvision", "resnet_lab", "python"}
