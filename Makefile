@@ -19,15 +19,16 @@ space    := $(empty) $(empty)
 .PHONY: help install test lint format bench reproduce-table report gpu-wheels gpu-cifar
 .DEFAULT_GOAL := help
 
-help:
-	@echo "make install          the lab and its test tools (pip install -e .[dev])"
-	@echo "make test             the test suite; make lint: ruff"
-	@echo "make bench            plain PyTorch loop vs the lab's trainer (EXTRA: its options)"
-	@echo "make reproduce-table  train every row of TABLES for SEEDS into RESULTS, then report"
-	@echo "make report           the report of the runs in RESULTS"
-	@echo "  PROFILE=$(PROFILE) TABLES='$(TABLES)' SEEDS=$(SEEDS) RESULTS=$(RESULTS)"
-	@echo "  LAUNCHER=$(LAUNCHER) EXTRA='$(EXTRA)' ACCEPT='$(ACCEPT)' CONFIG_DIR='$(CONFIG_DIR)'"
-	@echo "make gpu-wheels, make gpu-cifar PART=1|2|3: what a GPU session carries (docs/speed.md)"
+help:  # printed by make itself: a value with a quote, $ or backtick goes to no shell
+	$(info make install          the lab and its test tools (pip install -e .[dev]))
+	$(info make test             the test suite; make lint: ruff)
+	$(info make bench            plain PyTorch loop vs the lab's trainer (EXTRA: its options))
+	$(info make reproduce-table  train every row of TABLES for SEEDS into RESULTS, then report)
+	$(info make report           the report of the runs in RESULTS)
+	$(info $(space) PROFILE=$(PROFILE) TABLES='$(TABLES)' SEEDS=$(SEEDS) RESULTS=$(RESULTS))
+	$(info $(space) LAUNCHER=$(LAUNCHER) EXTRA='$(EXTRA)' ACCEPT='$(ACCEPT)' CONFIG_DIR='$(CONFIG_DIR)')
+	$(info make gpu-wheels, make gpu-cifar PART=1|2|3: what a GPU session carries (docs/speed.md))
+	@:
 
 install:
 	$(PYTHON) -m pip install -e ".[dev]"

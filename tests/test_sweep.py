@@ -165,6 +165,10 @@ def test_make_reproduce_table_runs_the_documented_sweep() -> None:
     assert 'RESNET_LAB_CONTINUE="run make reproduce-table again with the same variables' in out
     told = subprocess.run(["make"], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert "make reproduce-table  train every row of TABLES" in told  # not pip install
+    # the variables as given, whatever they hold (a shell read a quote or backtick there)
+    extra = 'EXTRA=a="b c" `false` it\'s'
+    told = subprocess.run(["make", extra], cwd=REPO, capture_output=True, text=True, check=True)
+    assert f" EXTRA='{extra[6:]}' ACCEPT=''" in told.stdout, told.stdout + told.stderr
     repeated = subprocess.run(
         ["make", "-n", "report", "SEEDS=0,0,1"], cwd=REPO, capture_output=True, text=True
     ).stdout
