@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import logging
 import math
 import pickle
 from collections.abc import Callable, Iterator
@@ -27,6 +28,8 @@ from hydra.utils import to_absolute_path
 
 from resnet_lab.config import DataCfg
 from resnet_lab.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
 
 DATASETS = ("cifar10", "cifar100", "synthetic")
 SPLITS = ("full", "val")
@@ -697,6 +700,7 @@ class TrainBatches:
         self._augment = augment
         self._pad_mode = pad_mode
         self._device = data.train_images.device
+        self._seed = seed
         self._perm_gen = torch.Generator(device=self._device)
         self._perm_gen.manual_seed(_derive_seed(seed, "permutation"))
         self._aug_gen = torch.Generator(device=self._device)
@@ -742,13 +746,11 @@ class TrainBatches:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Continue the stream saved by :meth:`state_dict` (same data, batch size and device)."""
-        mine = {
-            "n": self._n,
-            "batch_size": self._batch_size,
-            "augment": self._augment,
-            "device_type": self._device.type,
-        }
+        """Continue the stream saved by :meth:`state_dict` (same data and batch size). Saved on
+        another kind of device: a CPU's generator state means nothing to CUDA's, and back, so
+        the epoch under way keeps its order and the later draws come from generators seeded
+        anew, from this seed and the saved states (each resume so draws its own)."""
+        mine = {"n": self._n, "batch_size": self._batch_size, "augment": self._augment}
         saved = {k: state[k] for k in mine}
         if saved != mine:
             raise ConfigError(
@@ -756,8 +758,22 @@ class TrainBatches:
             )
         self._perm = state["perm"].to(self._device)
         self._pos = int(state["pos"])
-        self._perm_gen.set_state(state["perm_rng"].cpu())  # states are CPU bytes on any device
-        self._aug_gen.set_state(state["aug_rng"].cpu())
+        perm_rng, aug_rng = state["perm_rng"].cpu(), state["aug_rng"].cpu()
+        if state["device_type"] == self._device.type:
+            self._perm_gen.set_state(perm_rng)  # states are CPU bytes on any device
+            self._aug_gen.set_state(aug_rng)
+            return
+        mark = hashlib.sha256(perm_rng.numpy().tobytes() + aug_rng.numpy().tobytes()).hexdigest()
+        self._perm_gen.manual_seed(_derive_seed(self._seed, f"permutation:{mark}"))
+        self._aug_gen.manual_seed(_derive_seed(self._seed, f"augment:{mark}"))
+        log.warning(
+            "the run drew its batches on %s and continues on %s: the epoch under way keeps its "
+            "order, and the later epochs' order and the augmentation come from new draws (one "
+            "device's generators cannot continue another's): the same recipe, not the batches "
+            "an uninterrupted run would have drawn",
+            state["device_type"],
+            self._device.type,
+        )
 
 
 def eval_batches(

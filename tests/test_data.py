@@ -7,6 +7,7 @@ only read by the last test, which is skipped when they are absent.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import pickle
 import struct
@@ -654,6 +655,34 @@ def test_train_batches_resume_bit_exactly() -> None:
     assert not torch.equal(D.TrainBatches(data, 5, seed=8).next()[1], expected[0][1])
     with pytest.raises(ConfigError, match="batch_size"):
         D.TrainBatches(data, 4, seed=7).load_state_dict(first.state_dict())
+
+
+def test_train_batches_saved_on_another_device_go_on_with_new_draws(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """trainer.device may change on resume (a GPU run continued on a CPU, a requeued Slurm job):
+    a CUDA generator's state means nothing to a CPU's (it was refused, after the data loaded).
+    The epoch under way keeps its order; the later draws are new, the same on each resume."""
+    data = index_data(13)
+    data.train_images = torch.randint(0, 256, (13, 3, 32, 32), dtype=torch.uint8)
+    first = D.TrainBatches(data, 5, seed=7)
+    for _ in range(3):  # 15 images: the second epoch under way, at its third
+        first.next()
+    state = first.state_dict()
+    philox = torch.arange(16, dtype=torch.uint8)  # what a CUDA generator's state looks like
+    state.update(device_type="cuda", perm_rng=philox, aug_rng=philox.flip(0))
+    streams = []
+    for _ in range(2):
+        resumed = D.TrainBatches(data, 5, seed=7)
+        with caplog.at_level(logging.WARNING, logger="resnet_lab.data"):
+            resumed.load_state_dict(state)
+        streams.append([resumed.next() for _ in range(6)])
+    labels = torch.cat([y for _, y in streams[0]])
+    assert torch.equal(labels[:11], state["perm"][2:])  # the epoch under way, in its order
+    assert sorted(labels[11:24].tolist()) == list(range(13))  # then whole epochs
+    for (x, y), (x_again, y_again) in zip(*streams, strict=True):
+        assert torch.equal(x, x_again) and torch.equal(y, y_again)  # drawn alike each time
+    assert "drew its batches on cuda and continues on cpu" in caplog.text
 
 
 def test_train_batches_normalize_as_the_eval_does_then_pad_with_zeros() -> None:
