@@ -55,7 +55,8 @@ def set_cuda_math(tf32: bool, cudnn_benchmark: bool) -> None:
     PyTorch lets cuDNN convolutions use TF32 by default, which changes rounding; the lab makes it
     a recorded choice (``trainer.precision=tf32``), so ``fp32`` means IEEE float32.
     ``cudnn_benchmark``: cuDNN times its algorithms for each shape and keeps the fastest; they
-    all compute the same convolution.
+    all compute the same convolution, each rounding its own way (the pick, by timing, may differ
+    from run to run: GPU runs are not bitwise reproducible anyway, README).
     """
     torch.backends.cudnn.benchmark = cudnn_benchmark
     _set_tf32(tf32)
