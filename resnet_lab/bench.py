@@ -1082,7 +1082,7 @@ def _bench(args: argparse.Namespace, command: str) -> int:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "device": env["device"],
         "device_type": kind,
-        "versions": {**env["versions"], "numpy": np.__version__},
+        "versions": env["versions"],
         "git_commit": env["git_commit"],
         "cpu_threads": torch.get_num_threads(),
         "load_average": {"before": list(load_before), "after": list(os.getloadavg())},

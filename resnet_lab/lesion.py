@@ -95,6 +95,7 @@ from resnet_lab.run_folder import (
     STUDY_RECORDS,
     RunLock,
     discard_refused_folder,
+    environment,
     held_record,
     into_the_log_file,
     jsonable,
@@ -983,6 +984,8 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
             "test_images_sha256": tensors_digest(images, labels),
             "data": data.source,
             "device": str(device),
+            # the versions, commit and threads a run's result.json records: what computed it
+            "environment": environment(device),
         },
     }
     if earlier is not None and earlier.get("status") == "completed":  # of these nets, checked
@@ -1231,6 +1234,7 @@ def _continued(
         {
             "command": fresh["settings"]["command"],
             "after": f"{stop['signal']} during {stop['during']}" if stop else "a stop unsaid",
+            "environment": fresh["settings"]["environment"],
         }
     )
     log.info(

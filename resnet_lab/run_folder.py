@@ -378,20 +378,25 @@ def now_iso() -> str:
 
 def environment(device: torch.device) -> dict[str, Any]:
     """Versions, device name and the lab's git commit, for result.json."""
+    import numpy as np
     import torch  # here: the command line's checks use this module, and a refusal needs no torch
     import torchvision
 
     import resnet_lab
     from resnet_lab.device import device_name
 
+    versions = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "resnet_lab": resnet_lab.__version__,
+        "numpy": np.__version__,  # draws the synthetic images
+    }
+    if device.type == "cuda":  # the kernels a GPU run computed with
+        versions.update(cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version())
     return {
         "device": device_name(device),
-        "versions": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "torchvision": torchvision.__version__,
-            "resnet_lab": resnet_lab.__version__,
-        },
+        "versions": versions,
         "git_commit": git_commit(Path(resnet_lab.__file__).parent),
         # CPU results are bitwise-reproducible only at the same thread count (reductions split)
         "cpu_threads": torch.get_num_threads(),

@@ -58,6 +58,7 @@ from resnet_lab.paths import (
     path_study,
     paths_markdown,
 )
+from resnet_lab.run_folder import environment
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -966,8 +967,14 @@ def test_an_interrupted_study_keeps_what_it_finished(
     assert done["single"] == saved["single"] and done["random"] == saved["random"]
     assert lesion.skip_note(done["swap"])  # measured now: nothing to swap in a ResNet-8
     assert done["settings"]["resumed"] == [
-        {"command": None, "after": "SIGTERM during random deletions"}
+        {
+            "command": None,
+            "after": "SIGTERM during random deletions",
+            "environment": environment(torch.device("cpu")),  # what measured the rest
+        }
     ]
+    # what computed it, as a run's result.json records
+    assert done["settings"]["environment"]["versions"]["torch"] == torch.__version__
     assert json.loads((out / "lesion.json").read_text())["status"] == "completed"
     assert "Interrupted" not in (out / "lesion.md").read_text()
     assert run(cfg, out) == done  # complete: nothing to continue
