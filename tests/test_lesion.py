@@ -1093,6 +1093,7 @@ def test_a_continued_study_compares_the_plain_net_by_its_weights(tmp_path: Path)
     net = {"net": "resnet-lab ResNet-8", "path": "/a/ckpt/step_1.pt", "weights_sha256": "1"}
     plain = {**net, "weights_sha256": "2"}
     settings = {"test_images": 8, "test_images_sha256": "t", "device": "cpu", "command": None}
+    settings["environment"] = {"cpu_threads": 1}
     earlier = _record(cfg, "running", checkpoint=net, plain={"checkpoint": plain, "single": []})
     earlier["settings"].update(settings)
     fresh = {"checkpoint": {**net, "path": "/b/ckpt/step_1.pt"}, "settings": settings}
@@ -1219,6 +1220,7 @@ def test_a_continued_study_refuses_other_test_images_or_another_device(
     cfg = compose_lesion_config(["checkpoint=x", "resume=true"])
     net = {"net": "resnet-lab ResNet-8", "path": "/a/ckpt/step_1.pt", "weights_sha256": "1"}
     settings = {"test_images": 8, "test_images_sha256": "t", "device": "cpu", "command": None}
+    settings["environment"] = {"cpu_threads": 1}
     earlier = _record(cfg, "running", checkpoint=net)
     earlier["settings"].update(settings)
     fresh = {"checkpoint": net, "settings": {**settings, key: now}}
