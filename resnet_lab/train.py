@@ -501,6 +501,8 @@ class Trainer:
             remove_event_files(self.run_dir)
 
         self.env = environment(self.device)
+        if loaded and previous:
+            self._warn_of_other_threads(previous)
         self.started_at = (previous or {}).get("started_at") if loaded else None
         self.started_at = self.started_at or now_iso()
         self.metrics: MetricsLog | None = None
@@ -623,6 +625,21 @@ class Trainer:
                 self._check_same_run(previous["config"])
             log.info("resume=true but no checkpoint in %s: starting from step 0", ckpt_dir)
         return loaded
+
+    def _warn_of_other_threads(self, previous: dict[str, Any]) -> None:
+        """A CPU run continued on another number of threads: its sums split otherwise and round
+        differently, and result.json records the new count alone."""
+        before, now = previous.get("cpu_threads"), self.env["cpu_threads"]
+        same_cpu = self.device.type == "cpu" and previous.get("device") == self.env["device"]
+        if same_cpu and before is not None and before != now:
+            log.warning(
+                "the run trained on %d CPU threads and continues on %d: its weights will not "
+                "be bitwise those of an uninterrupted run (torch.set_num_threads or "
+                "OMP_NUM_THREADS=%d keeps them so)",
+                before,
+                now,
+                before,
+            )
 
     def _check_resumable(self, state: dict[str, Any]) -> None:
         self._check_same_run(state["config"])

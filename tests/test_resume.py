@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import math
 import os
 import re
@@ -391,6 +392,26 @@ def test_a_resumed_run_keeps_the_time_it_started(tmp_path: Path) -> None:
     started = json.loads((tmp_path / "result.json").read_text())["started_at"]
     time.sleep(1.1)  # now_iso() is to the second
     assert fit([*ARGS, "resume=true"], tmp_path)["started_at"] == started
+
+
+def test_a_cpu_run_resumed_on_other_threads_says_it_rounds_differently(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """CPU runs are bitwise-equal at one thread count; result.json keeps only the last one."""
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        stop(tmp_path, Trainer, "train_step", 13, sigterm)
+        torch.set_num_threads(2)
+        with caplog.at_level(logging.WARNING, logger="resnet_lab.train"):
+            fit([*ARGS, "trainer.max_steps=14", "resume=true"], tmp_path)
+        assert "trained on 1 CPU threads and continues on 2" in caplog.text
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="resnet_lab.train"):
+            fit([*ARGS, "trainer.max_steps=15", "resume=true"], tmp_path)  # 2 again: said once
+        assert "CPU threads" not in caplog.text
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_a_changed_command_is_refused_before_the_data_is_loaded(tmp_path: Path) -> None:
