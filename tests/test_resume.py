@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from conftest import TINY_RUN, as_saved_before_the_options
@@ -1020,6 +1021,15 @@ def test_the_environment_record(monkeypatch: pytest.MonkeyPatch) -> None:
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "resnet_lab": resnet_lab.__version__,
+        "numpy": np.__version__,
+    }
+    # on CUDA, the kernels' versions too (the name of a GPU this machine lacks, given)
+    monkeypatch.setattr("resnet_lab.device.device_name", lambda device: "a GPU")
+    on_gpu = environment(torch.device("cuda"))["versions"]
+    assert on_gpu == {
+        **env["versions"],
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version(),
     }
     stamp = dt.datetime.fromisoformat(now_iso())  # started_at / finished_at: UTC, to the second
     assert stamp.utcoffset() == dt.timedelta(0) and stamp.microsecond == 0
