@@ -748,9 +748,18 @@ def write_tensorboard(results: dict[str, Any], out: Path) -> None:
 
 
 def training_batches(
-    images: Tensor, labels: Tensor, count: int, batch_size: int, seed: int
+    images: Tensor, labels: Tensor, count: int, batch_size: int, seed: int, asked_by: str = ""
 ) -> list[tuple[Tensor, Tensor]]:
-    """``count`` batches of a seeded random subset of the (non-augmented) training images."""
+    """``count`` batches of a seeded random subset of the (non-augmented) training images; all
+    of them, said, where they are fewer than asked (``asked_by``: the settings that asked)."""
+    if count * batch_size > labels.shape[0]:
+        log.warning(
+            "%s ask for %d training images; the set has %d: all of them are used, in %d batches",
+            asked_by or f"{count} batches of {batch_size}",
+            count * batch_size,
+            labels.shape[0],
+            math.ceil(labels.shape[0] / batch_size),
+        )
     generator = torch.Generator().manual_seed(seed)
     index = torch.randperm(labels.shape[0], generator=generator)[: count * batch_size]
     index = index.to(labels.device)
@@ -885,7 +894,12 @@ def _paths_part(
     if "paths" in results:
         return
     batches = training_batches(
-        data.train_images, data.train_labels, opts.path_batches, opts.path_batch, seed
+        data.train_images,
+        data.train_labels,
+        opts.path_batches,
+        opts.path_batch,
+        seed,
+        f"lesion.path_batches={opts.path_batches} of lesion.path_batch={opts.path_batch}",
     )
     results["paths"] = path_study(model, batches, opts.path_samples, random.Random(f"{seed}:paths"))
     if not all(isinstance(unit.shortcut, IdentityShortcut) for unit in model.units):
@@ -969,7 +983,14 @@ def run(cfg: DictConfig, out_dir: str | Path, command: str | None = None) -> dic
         return image_batches(images, labels, batch_size)
 
     bn_batches = (
-        training_batches(data.train_images, data.train_labels, opts.bn_batches, batch_size, seed)
+        training_batches(
+            data.train_images,
+            data.train_labels,
+            opts.bn_batches,
+            batch_size,
+            seed,
+            f"lesion.bn_batches={opts.bn_batches} of trainer.eval_batch_size={batch_size}",
+        )
         if opts.reestimate_bn
         else None
     )

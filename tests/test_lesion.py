@@ -265,6 +265,15 @@ def test_training_batches_are_a_seeded_random_subset() -> None:
     assert torch.equal(drawn, again) and not torch.equal(drawn, other)
 
 
+def test_training_batches_fewer_than_asked_say_so(caplog: pytest.LogCaptureFixture) -> None:
+    """BN statistics re-estimated from fewer images than lesion.bn_batches asks: said."""
+    images, labels = torch.arange(10).view(10, 1, 1, 1), torch.arange(10)
+    with caplog.at_level(logging.WARNING, logger="resnet_lab.lesion"):
+        batches = lesion.training_batches(images, labels, 3, 4, seed=0, asked_by="3 of 4")
+    assert [b[0].shape[0] for b in batches] == [4, 4, 2]
+    assert "3 of 4 ask for 12 training images; the set has 10: all of them" in caplog.text
+
+
 def test_study_parts_follow_their_settings_and_seed() -> None:
     """lesion.include_downsampling, lesion.swap_max_k and seed reach the draws they name."""
     net = tiny(20)  # 9 units, downsampling units 3 and 6; swappable [0, 1, 2], [4, 5], [7, 8]
