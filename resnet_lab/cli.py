@@ -9,6 +9,7 @@ if __name__ == "__main__":  # python -m resnet_lab.cli: the console script (--ve
     console.resnet_lab()
 
 import functools
+import importlib.resources
 import logging
 import signal
 import sys
@@ -85,6 +86,7 @@ def main(cfg: DictConfig) -> None:
                 from resnet_lab import train  # torch, seconds: the refusals above need none of it
             if received:
                 raise RunInterrupted(received[0], "while starting, nothing was done")
+            _check_variant_file(hydra_cfg)
             if sweep:
                 train.spread_over_gpus(cfg, int(hydra_cfg.job.num))
             result = train.train(cfg, run_dir)
@@ -276,6 +278,43 @@ def _check_profile_name(cfg: DictConfig, hydra_cfg: DictConfig) -> None:
     choice = hydra_cfg.runtime.choices.get("profile")
     if isinstance(choice, str) and (problem := misnamed_profile(choice, cfg.profile)):
         raise UserError(problem)
+
+
+def _check_variant_file(hydra_cfg: DictConfig) -> None:
+    """A shortcut's option file names its variant (``name: gate``): one made by copying another
+    and left unedited, or without a name, trained that other variant (identity), silently. A
+    file of another name may be a variant's preset (``gate_b2.yaml``: ``name: gate``)."""
+    from resnet_lab.models import SHORTCUTS  # after torch's import, held for signals
+
+    choice = hydra_cfg.runtime.choices.get("shortcut")
+    if not isinstance(choice, str) or choice not in SHORTCUTS.names():
+        return
+    path = _option_file(hydra_cfg, f"shortcut/{choice}.yaml")
+    try:
+        named = OmegaConf.load(path).get("name") if path else choice
+    except (OSError, OmegaConfBaseException):
+        return  # Hydra read it: not this check's to say
+    if named != choice:
+        raise UserError(
+            f"shortcut={choice}: its file {path} "
+            f"{'names no variant' if named is None else f'names the variant {named}'}: a "
+            f"variant's option file names it (name: {choice}), or the run trains another"
+        )
+
+
+def _option_file(hydra_cfg: DictConfig, name: str) -> Path | None:
+    """The file Hydra read for config ``name`` (``group/option.yaml``): in the first of its
+    config sources (the lab's package, --config-dir, hydra.searchpath) that holds one."""
+    for source in hydra_cfg.runtime.config_sources:
+        if source.schema == "file":
+            folder = Path(source.path)
+        elif source.schema == "pkg":
+            folder = Path(str(importlib.resources.files(source.path)))
+        else:
+            continue
+        if (folder / name).is_file():
+            return folder / name
+    return None
 
 
 def _warn_if_smoke_ignores_data(cfg: DictConfig, hydra_cfg: DictConfig) -> None:

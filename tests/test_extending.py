@@ -235,3 +235,36 @@ def test_a_profile_of_ones_own_may_set_hydras_settings(tmp_path: Path) -> None:
     assert cfg.hydra.job.name == "mine" and cfg.hydra.sweep.subdir == "seed0"
     run_dir = OmegaConf.to_container(cfg.hydra.run)["dir"]  # type: ignore[index]
     assert run_dir.startswith("${oc.env:RESNET_LAB_OUTPUTS")  # the lab's, still
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [("name: identity\n", "names the variant identity"), ("#\n", "names no variant")],
+)
+def test_a_variants_option_file_naming_another_is_refused(
+    guide_conf: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    text: str,
+    said: str,
+) -> None:
+    """identity.yaml copied for the new variant and left unedited (or without its name) trained
+    the identity shortcut, silently; a preset of another name (gate_b2.yaml, name: gate) is fine."""
+    from resnet_lab.cli import command
+
+    option = tmp_path / "shortcut" / "learnable_scalar.yaml"
+    option.write_text(text)
+    (tmp_path / "shortcut" / "gate_b2.yaml").write_text("name: gate\ngate_bias: -2.0\n")
+    tiny = ["--config-dir", str(tmp_path), "profile=smoke", "model.depth=8", "trainer.max_steps=1"]
+    argv = ["resnet-lab", *tiny, "shortcut=learnable_scalar", f"hydra.run.dir={tmp_path / 'a'}"]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit) as stopped:
+        command()
+    assert stopped.value.code == 2
+    assert f"shortcut=learnable_scalar: its file {option} {said}" in capsys.readouterr().err
+    monkeypatch.setattr("sys.argv", ["resnet-lab", *tiny, "shortcut=gate_b2", "hydra.run.dir=b"])
+    monkeypatch.chdir(tmp_path)
+    command()
+    trained = OmegaConf.load(tmp_path / "b" / "config.yaml").shortcut
+    assert (trained.name, trained.gate_bias) == ("gate", -2.0)
