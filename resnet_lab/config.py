@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,7 +257,11 @@ def row_problem(path: Path, group: str = "experiment") -> str | None:
     except ValueError as e:  # e.g. "# @package _global_ extra"
         return f"{kind} file {path}: its header cannot be read ({e})"
     if package == "":  # the run's own keys; hydra: is Hydra's
-        return _settings_problem(path, _without(row, "defaults", "hydra"), kind)
+        return _settings_problem(path, _without(row, "defaults", "hydra"), kind) or (
+            reported_problem(path, OmegaConf.select(row, "experiment.reported"))
+            if kind == "experiment"
+            else None
+        )
     settings: Any = _without(row, "defaults")
     if not settings:
         return None  # a defaults list alone (``- /experiment/common/base@_global_``)
@@ -274,6 +279,23 @@ def row_problem(path: Path, group: str = "experiment") -> str | None:
     return (
         f"{kind} file {path} does not begin with `# @package _global_`: without it Hydra "
         f"reads the {noun}'s keys below {package}., not as the run's; make that line its first"
+    )
+
+
+def reported_problem(path: Path, reported: Any) -> str | None:
+    """A row's published figure the report cannot read (``"6.61%"``, ``"n/a"``): refused
+    before a run trains the row, as the report refuses it."""
+    if reported is None or reported == "fail":
+        return None
+    try:
+        figure = math.nan if isinstance(reported, bool) else float(reported)
+    except (TypeError, ValueError):
+        figure = math.nan
+    if 0 <= figure <= 100:
+        return None
+    return (
+        f"experiment file {path}: reported={reported!r} must be the paper's error in percent "
+        "(e.g. '6.61'), 'fail' or null (no published figure)"
     )
 
 

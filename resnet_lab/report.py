@@ -53,6 +53,7 @@ from resnet_lab.config import (
     declares_global_package,
     flatten_keys,
     load_row,
+    reported_problem,
     row_problem,
     with_closest_key,
     with_schema_defaults,
@@ -310,12 +311,8 @@ def load_experiments(
         if isinstance(loaded, DictConfig) and not ("experiment" in loaded or is_global):
             continue  # not a row: a config rows include (``- /experiment/common/base@_global_``)
         block = _experiment_block(path, loaded)
-        figure = _as_float(block.reported)
-        if block.reported not in (None, "fail") and not (figure is not None and 0 <= figure <= 100):
-            raise ConfigError(
-                f"experiment file {path}: reported={block.reported!r} must be the paper's error "
-                "in percent (e.g. '6.61'), 'fail' or null (no published figure)"
-            )
+        if problem := reported_problem(path, block.reported):
+            raise ConfigError(problem)
         # the run's own keys (a file in another package may be a config rows include, read
         # where they put it, or a row the run refuses when chosen: the report cannot tell)
         if is_global and (problem := row_problem(path) or choice_not_there(path, own)):

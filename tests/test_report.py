@@ -597,6 +597,12 @@ def test_a_reported_figure_that_is_not_one_is_refused(
     monkeypatch.setattr(report, "experiments_dir", lambda: tmp_path / "experiment")
     assert report.main(["--results", str(tmp_path)]) == 2
     assert "must be the paper's error in percent" in capsys.readouterr().err
+    # and before a run trains the row (it trained, to be refused by the report only)
+    from resnet_lab.command_line import check_command_line
+
+    with pytest.raises(SystemExit):
+        check_command_line(["-cd", str(tmp_path), "+experiment=mine/scale_09"], "resnet-lab", True)
+    assert "scale_09.yaml: reported=" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
