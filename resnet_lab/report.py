@@ -1143,11 +1143,14 @@ def plot_measured(table: TableResult, path: Path) -> bool:
     axes.set_yticks(range(len(rows)), [row.experiment.row for row in rows], fontsize="small")
     axes.invert_yaxis()
     axes.set_xlim(0, right * 1.02)
-    axes.set(
-        xlabel="error (%): dots = seeds, orange triangle = diverged seeds, bar = paper's "
+    # the figure's, not the axes': centred over long row labels (the neighbours' ones), the
+    # axes' title and label ran off both edges
+    figure.supxlabel(
+        "error (%): dots = seeds, orange triangle = diverged seeds, bar = paper's "
         "statistic (orange: diverged),\nred = reported (> = fail)",
-        title=table.figure_title,
+        fontsize="medium",
     )
+    figure.suptitle(table.figure_title)
     atomic_save_figure(figure, path, dpi=100)
     return True
 

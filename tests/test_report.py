@@ -354,6 +354,35 @@ def test_figures_show_what_the_table_counts(
     assert len(orange) == 2
 
 
+def test_the_measured_figure_keeps_its_words_inside_beside_long_row_labels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The neighbours' row labels are long: the axes' title and label, centred on the narrowed
+    axes, ran off both edges of the figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
+    write_seeds(tmp_path, "neighbours/stochastic_depth_110", [5.5])
+    runs, _ = report.find_runs([tmp_path])
+    rows = [e for e in DEFINITIONS.values() if e.table == DEFINITIONS["neighbours/wrn_28_10"].table]
+    (table,) = report.build_tables(rows, runs, seeds=1)
+    drawn: list[Figure] = []
+    monkeypatch.setattr(Figure, "savefig", lambda figure, *a, **k: drawn.append(figure))
+    assert report.plot_measured(table, tmp_path / "measured.png")
+    (figure,) = drawn
+    FigureCanvasAgg(figure)
+    figure.draw_without_rendering()
+    renderer, bounds = figure.canvas.get_renderer(), figure.bbox
+    ticks = set(figure.axes[0].get_xticklabels())  # those past the axis' end are not drawn
+    words = [t for t in figure.findobj(Text) if t.get_visible() and t.get_text()]
+    words = [t for t in words if t not in ticks]
+    assert table.figure_title in [t.get_text() for t in words]
+    for text in words:
+        extent = text.get_window_extent(renderer)
+        assert bounds.x0 - 1 <= extent.x0 and extent.x1 <= bounds.x1 + 1, text.get_text()
+
+
 def test_the_median_curve_reads_seeds_of_another_cadence_between_their_points(
     tmp_path: Path,
 ) -> None:
