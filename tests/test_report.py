@@ -440,7 +440,9 @@ def test_smoke_profile_banner_and_out_dir(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(
         report,
         "atomic_save_figure",
-        lambda figure, path, **_: titles.append((Path(path).name, figure.axes[0].get_title())),
+        lambda figure, path, **_: titles.append(
+            (Path(path).name, figure.axes[0].get_title() or figure.get_suptitle())
+        ),
     )
     root, out = tmp_path / "results", tmp_path / "report"
     write_seeds(root, "table1/original", [80.0, 85.0], profile="smoke")
