@@ -101,7 +101,13 @@ def _start(prog: str) -> None:
         if _asks_for_version(prog, sys.argv[1:]):  # the version of torch: its metadata only
             print(version_line(prog))
             sys.exit(0)
-        entry = getattr(importlib.import_module(module), function)
+        from resnet_lab.errors import UserError  # Hydra's errors: held too
+
+        try:
+            entry = getattr(importlib.import_module(module), function)
+        except UserError as e:  # a variant of one's own registered under a taken name
+            print(f"{prog}: error: {e}", file=sys.stderr)
+            sys.exit(2)
     # until the tool takes them: its checks stop at once, in one line
     for signum in stopping.STOP_SIGNALS:
         signal.signal(signum, _interrupt)

@@ -27,8 +27,13 @@ class Registry(Generic[T]):
         return add
 
     def add(self, name: str, item: T) -> None:
+        """A name taken is refused (the second would replace the first), naming both: a user's
+        mistake in their own variant, told in one line by every tool."""
         if name in self._items:
-            raise ValueError(f"{self.kind} '{name}' is registered twice")
+            raise ConfigError(
+                f"{self.kind} '{name}' is registered twice, by {_origin(self._items[name])} and "
+                f"{_origin(item)}: give the new one a name of its own"
+            )
         self._items[name] = item
 
     def get(self, name: str) -> T:
@@ -70,3 +75,9 @@ class Registry(Generic[T]):
                 f"{group}.{name}={value} has no meaning for {selector}={chosen}; "
                 f"it is used by {selector}={' / '.join(users)}"
             )
+
+
+def _origin(item: object) -> str:
+    """Where a registered class or factory is defined (``module.Name``), else its value."""
+    name = getattr(item, "__qualname__", None)
+    return f"{getattr(item, '__module__', '?')}.{name}" if name else repr(item)

@@ -101,8 +101,13 @@ def test_a_name_registered_twice_is_refused_and_an_unknown_one_lists_every_choic
     blocks: Registry[int] = Registry("block")
     blocks.add("basic", 1)
     blocks.add("bottleneck", 2)
-    with pytest.raises(ValueError, match="block 'basic' is registered twice"):
+    with pytest.raises(ConfigError, match="block 'basic' is registered twice, by 1 and 3: give"):
         blocks.add("basic", 3)
+    shortcuts: Registry[type] = Registry("shortcut")
+    shortcuts.register("x")(int)
+    with pytest.raises(ConfigError, match=r"by builtins\.int and builtins\.str: give the new"):
+        shortcuts.register("x")(str)
+
     assert blocks.get("basic") == 1
     with pytest.raises(ConfigError) as unknown:
         blocks.get("wide")
@@ -268,3 +273,25 @@ def test_a_variants_option_file_naming_another_is_refused(
     command()
     trained = OmegaConf.load(tmp_path / "b" / "config.yaml").shortcut
     assert (trained.name, trained.gate_bias) == ("gate", -2.0)
+
+
+def test_a_tool_importing_a_name_registered_twice_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The registries fill as the package imports: a clash stopped every tool with a trace."""
+    from resnet_lab import console
+
+    (tmp_path / "clashing_variant.py").write_text(
+        "from resnet_lab.registry import Registry\n"
+        "parts = Registry('shortcut')\nparts.add('gate', 1)\nparts.add('gate', 2)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(console.TOOLS, "resnet-lab-report", "clashing_variant:main")
+    monkeypatch.setattr("sys.argv", ["resnet-lab-report"])
+    with pytest.raises(SystemExit) as stopped:
+        console.report()
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == (
+        "resnet-lab-report: error: shortcut 'gate' is registered twice, by 1 and 2: give the new "
+        "one a name of its own\n"
+    )
