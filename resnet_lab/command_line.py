@@ -1212,6 +1212,11 @@ def _a_choice_not_there(row: Path, args: list[str]) -> str | None:
             if "optional" in words or not group.startswith("/") or group.startswith("/hydra"):
                 continue
             group = group.strip("/")
+            if "override" not in words and "@" not in words[-1] and group in _chosen_by_the_lab():
+                return (  # Hydra: "Multiple values for shortcut", in three lines, no file named
+                    f"experiment file {row}, defaults: {key}: {value}: the lab's config chooses "
+                    f"{group} already; a row changes its choice with `override /{group}: {value}`"
+                )
             if not isinstance(value, str) or "${" in value or value == "???":
                 continue
             choice = value.removesuffix(".yaml")

@@ -1633,6 +1633,11 @@ def test_a_row_of_ones_own_without_the_global_package_is_refused(
             ", defaults: override /shortcut: gat: there is no shortcut/gat; shortcut/ holds "
             "conv1x1, ",
         ),
+        (  # Hydra: "Multiple values for shortcut", three lines naming no file
+            "defaults:\n  - /shortcut: gate\n",
+            ", defaults: /shortcut: gate: the lab's config chooses shortcut already; a row "
+            "changes its choice with `override /shortcut: gate`",
+        ),
         (
             "defaults:\n  - /experiment: table1\n",
             ", defaults: /experiment: table1 names a group of configs: choose one of "
