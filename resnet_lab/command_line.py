@@ -1233,9 +1233,10 @@ def _a_choice_not_there(row: Path, args: list[str]) -> str | None:
 
 
 def _row_files(group: str, override: Override, args: list[str]) -> list[Path]:
-    """The files of the rows (or profiles) an override chooses (a sweep's too), as Hydra finds
-    them: in the first config folder that has one."""
-    if group.partition("/")[0] not in ("experiment", "profile"):
+    """The files of the rows (or profiles, or options of the lab's groups: ``after_add=elu``)
+    an override chooses (a sweep's too), as Hydra finds them: in the first config folder that
+    has one."""
+    if group.partition("/")[0] not in ("experiment", *_chosen_by_the_lab()):
         return []
     value = override.value()
     if isinstance(value, Glob):

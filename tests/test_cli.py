@@ -1613,6 +1613,20 @@ def test_a_row_of_ones_own_without_the_global_package_is_refused(
     _refused_before_hydra(["resnet-lab"], args, said, tmp_path / "empty", monkeypatch, capsys)
 
 
+def test_a_mistake_in_an_option_file_of_ones_own_is_one_line_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An after_add (or shortcut, model, ...) option with a key its schema lacks: Hydra's
+    ConfigKeyError in five lines, as a row's was."""
+    options = tmp_path / "my_conf" / "after_add"
+    options.mkdir(parents=True)
+    (options / "relu_alpha.yaml").write_text("fn: relu\nbranch: post_act\nalpha: 1.0\n")
+    (tmp_path / "empty").mkdir()
+    said = f"after_add file {options / 'relu_alpha.yaml'}: unknown key(s) after_add.alpha"
+    args = ["-cd", str(tmp_path / "my_conf"), "after_add=relu_alpha"]
+    _refused_before_hydra(["resnet-lab"], args, said, tmp_path / "empty", monkeypatch, capsys)
+
+
 @pytest.mark.parametrize(
     ("body", "said"),
     [
