@@ -484,7 +484,7 @@ def wrap(
             "net": f"resnet-lab {describe_network(config)}",
             **progress(loaded),
             "normalization": f"{NORMALIZATIONS[normalization]} of the "
-            f"{data.get('name', '?')} training images, x in [0, 1]",
+            f"{data.get('name', '?')} training images the run trained on, x in [0, 1]",
             "data_limit": data.get("limit"),  # the run's: its own test error is on that many
             "eval_split": "val" if data.get("split") == "val" else "test",  # the run's figure's
             "precision": config.get("trainer", {}).get("precision", "fp32"),
