@@ -114,13 +114,18 @@ def build_model(
     overrides: list[str] | None = None, config_dir: str | os.PathLike[str] | None = None
 ) -> nn.Module:
     """Build the network the command line would train with these overrides (``config_dir`` as
-    in :func:`compose_config`).
+    in :func:`compose_config`), with the run's initial weights: drawn from ``seed`` as the
+    trainer draws them, leaving the caller's random state as it was.
 
     >>> net = build_model(["model.depth=20", "shortcut=gate", "shortcut.gate_bias=-6"])
     """
+    import torch
+
     from resnet_lab.config import check_known_keys
     from resnet_lab.models import build_network
 
     cfg = compose_config(overrides, config_dir=config_dir)
     check_known_keys(cfg)
-    return build_network(cfg)
+    with torch.random.fork_rng(devices=[]):  # the CPU's generator: the net is built there
+        torch.manual_seed(cfg.seed)
+        return build_network(cfg)

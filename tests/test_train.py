@@ -258,6 +258,23 @@ def test_a_batch_larger_than_the_training_set_is_said(
     assert "trainer.batch_size=17 is larger than the 16 training images" in caplog.text
 
 
+def test_build_model_gives_the_runs_initial_weights_and_leaves_the_random_state(
+    tiny_run: list[str],
+) -> None:
+    """ "The network the command line would train": its weights too (they were whatever the
+    caller's random state drew), without reseeding the caller's session."""
+    from resnet_lab import build_model
+
+    before = torch.get_rng_state()
+    net = build_model([*tiny_run, "seed=3"])
+    assert torch.equal(torch.get_rng_state(), before)
+    trainer = Trainer(compose_config([*tiny_run, "seed=3"]), Path(os.devnull))
+    trainer.build()
+    assert_bitwise_equal(net.state_dict(), trainer.model.state_dict())
+    (first, weights), *_ = net.state_dict().items()
+    assert not torch.equal(build_model([*tiny_run, "seed=4"]).state_dict()[first], weights)
+
+
 def test_tiny_run_learns_and_writes_every_output(
     tiny_run: list[str], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
