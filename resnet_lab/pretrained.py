@@ -424,6 +424,9 @@ def _lab_statistics(
 # ---------------------------------------------------------------------------------------------
 
 
+IMAGE_SHAPE = (3, 32, 32)  # a CIFAR image, channels first
+
+
 def _run_statistics(
     loaded: LoadedCheckpoint, mean: Tensor | None, std: Tensor | None, data_root: str | None
 ) -> tuple[Tensor, Tensor | None]:
@@ -446,7 +449,26 @@ def _run_statistics(
             f"{normalization}: give "
             + ("its mean alone" if std is not None else "its mean and its std")
         )
-    return mean, std
+    return _image_statistic("mean", mean), None if std is None else _image_statistic("std", std)
+
+
+def _image_statistic(name: str, value: Any) -> Tensor:
+    """A given mean or std as a tensor an image batch takes: per pixel (3, 32, 32) or per
+    channel (3, 1, 1). A (3,) one failed at the first forward pass, on a size mismatch."""
+    wanted = "give a tensor of shape (3, 32, 32) (per pixel) or (3, 1, 1) (per channel)"
+    try:
+        statistic = torch.as_tensor(value, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError) as e:
+        problem = in_one_line(e)
+        raise ValueError(f"{name} is not a tensor of numbers ({problem}): {wanted}") from None
+    try:
+        torch.broadcast_shapes(statistic.shape, IMAGE_SHAPE)
+    except RuntimeError:
+        raise ValueError(
+            f"{name} of shape {tuple(statistic.shape)} does not fit a CIFAR image's "
+            f"{IMAGE_SHAPE}: {wanted}"
+        ) from None
+    return statistic
 
 
 def wrap(
@@ -532,7 +554,8 @@ def load_pretrained(
     ``path``: a resnet-lab checkpoint file, a run folder (its newest good checkpoint), or a
     pytorch_resnet_cifar10 checkpoint (imported into resnet-lab's ResNet, loaded strictly). For
     resnet-lab runs the normalisation the run trained with (its ``data.normalization``) is the
-    one its checkpoint saved, unless ``mean`` (and, for ``channel_mean_std``, ``std``) is given;
+    one its checkpoint saved, unless ``mean`` (and, for ``channel_mean_std``, ``std``) is given
+    (in [0, 1] units, of shape (3, 32, 32) per pixel or (3, 1, 1) per channel);
     an earlier lab's checkpoint, which saved none, has it computed from its training set, and
     ``data_root`` then overrides the data root saved in the run's config.
     """

@@ -703,6 +703,13 @@ def test_a_channel_mean_std_run_is_fed_its_own_statistics(tmp_path: Path) -> Non
         load_pretrained(tmp_path / "pixel", mean=torch.zeros(3, 32, 32), std=trained.std)
     with pytest.raises(ValueError, match="std without mean"):  # it was ignored
         load_pretrained(tmp_path, std=trained.std)
+    # a statistic an image batch cannot take failed at the first forward pass (a list: at once)
+    with pytest.raises(ValueError, match=r"mean of shape \(3,\) does not fit a CIFAR image's"):
+        load_pretrained(tmp_path / "pixel", mean=torch.zeros(3))
+    with pytest.raises(ValueError, match="mean is not a tensor of numbers"):
+        load_pretrained(tmp_path / "pixel", mean="zeros")
+    listed = load_pretrained(tmp_path / "pixel", mean=[[[0.5]], [[0.5]], [[0.5]]])
+    assert listed(images).shape == (5, 10)  # a (3, 1, 1) per-channel one, as a list
 
 
 def test_eval_measures_a_normalised_and_reflected_run_as_it_measured_itself(
