@@ -52,8 +52,8 @@ def compose_config(
     if config_dir is not None and not os.fspath(config_dir).strip():  # Path("") is "."
         raise ConfigError("config_dir is empty: give a folder of your own configs, or None")
     flags = [] if config_dir is None else [f"--config-dir={os.fspath(config_dir)}"]
-    if problem := config_folder_problem(flags):
-        raise ConfigError(problem)
+    if problem := config_folder_problem(flags):  # told in the command line's words
+        raise ConfigError(problem.replace("--config-dir ", "config_dir=", 1))
     if problem := (
         _a_flag(overrides)
         or a_word_that_is_no_override(overrides)

@@ -215,7 +215,7 @@ def test_the_api_reads_a_folder_of_ones_own_configs_as_the_command_line_does(
     for overrides, config_dir, message in [
         (row, None, "+experiment=ours/deep8: there is no experiment/ours/deep8; experiment/ "),
         (["+experiment=ours/deep9"], tmp_path, "+experiment=ours/deep9: there is no experiment/"),
-        (row, tmp_path / "nowhere", f"--config-dir {tmp_path / 'nowhere'} does not exist"),
+        (row, tmp_path / "nowhere", f"config_dir={tmp_path / 'nowhere'} does not exist"),
     ]:
         with pytest.raises(ConfigError) as refused:
             compose_config(overrides, config_dir=config_dir)
