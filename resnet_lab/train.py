@@ -172,8 +172,11 @@ def _check_numbers(cfg: DictConfig) -> None:
     # what torch.optim.SGD would refuse with a traceback, or take and train backwards with
     ranges = {
         "lr": (t.lr > 0, "must be positive"),
-        "lr_decay": (t.lr_decay > 0, "must be positive (0.1 divides the lr by 10)"),
-        "warmup_lr": (t.warmup_lr >= 0, "must not be negative"),
+        "lr_decay": (0 < t.lr_decay <= 1, "must be in (0, 1]: 0.1 divides the lr by 10"),
+        "warmup_lr": (
+            t.warmup_lr > 0 or (t.warmup_lr == 0 and t.warmup_steps == 0),
+            "must be positive (it trains nothing at 0: no warm-up is trainer.warmup_steps=0)",
+        ),
         "warmup_steps": (t.warmup_steps >= 0, "must not be negative"),
         "momentum": (0 <= t.momentum < 1, "must be in [0, 1)"),
         "weight_decay": (t.weight_decay >= 0, "must not be negative"),
@@ -189,6 +192,10 @@ def _check_numbers(cfg: DictConfig) -> None:
         raise ConfigError("trainer.nesterov=true needs a momentum: set trainer.momentum > 0")
     if list(t.milestones) != sorted(set(t.milestones)):  # a repeated one: two decays at once
         raise ConfigError(f"trainer.milestones={list(t.milestones)} must be increasing")
+    if any(step < 1 for step in t.milestones):  # the run would start decayed, silently
+        raise ConfigError(f"trainer.milestones={list(t.milestones)} must be steps, from 1 on")
+    if not -(2**63) <= cfg.seed < 2**64:  # torch.manual_seed's range: an overflow trace
+        raise ConfigError(f"seed={cfg.seed} must be in [-2**63, 2**64)")
 
 
 def _check_choices(cfg: DictConfig) -> None:
@@ -525,6 +532,7 @@ class Trainer:
                 self.run_dir,
             )
             log.info("data: %s", self.data.source)  # which files, checked or not
+            self._warn_of_a_run_all_warm_up()
             self._loop(stop)
         except RunInterrupted:
             raise
@@ -625,6 +633,21 @@ class Trainer:
                 self._check_same_run(previous["config"])
             log.info("resume=true but no checkpoint in %s: starting from step 0", ckpt_dir)
         return loaded
+
+    def _warn_of_a_run_all_warm_up(self) -> None:
+        """A short run at the recipe's warm-up (400 steps, ResNet-110's) trains at warmup_lr
+        throughout: trainer.lr and the milestones never come, unsaid."""
+        t = self.t
+        if t.warmup_steps >= t.max_steps:
+            log.warning(
+                "trainer.warmup_steps=%d covers the whole run (trainer.max_steps=%d): every "
+                "step trains at trainer.warmup_lr=%g, none at trainer.lr=%g; a short run without "
+                "the warm-up: trainer.warmup_steps=0",
+                t.warmup_steps,
+                t.max_steps,
+                t.warmup_lr,
+                t.lr,
+            )
 
     def _warn_of_other_threads(self, previous: dict[str, Any]) -> None:
         """A CPU run continued on another number of threads: its sums split otherwise and round

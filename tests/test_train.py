@@ -39,6 +39,7 @@ from resnet_lab.report import RESULT_FIELDS
 from resnet_lab.run_folder import RunLock
 from resnet_lab.train import (
     Trainer,
+    check_trainer_config,
     lr_at,
     make_optimizer,
     spread_over_gpus,
@@ -273,6 +274,29 @@ def test_build_model_gives_the_runs_initial_weights_and_leaves_the_random_state(
     assert_bitwise_equal(net.state_dict(), trainer.model.state_dict())
     (first, weights), *_ = net.state_dict().items()
     assert not torch.equal(build_model([*tiny_run, "seed=4"]).state_dict()[first], weights)
+
+
+def test_settings_that_train_nothing_or_overflow_are_refused_and_an_all_warm_up_run_is_said(
+    tiny_run: list[str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A boundary review: warmup_lr=0 trained nothing for the warm-up (the whole of a short
+    run), a milestone at 0 started the run decayed, lr_decay=10 grew the lr, a seed past 64 bits
+    was an overflow trace; a run shorter than its warm-up never reached trainer.lr, unsaid."""
+    for override, said in [
+        ("trainer.warmup_lr=0", "trainer.warmup_lr=0.0 must be positive (it trains nothing"),
+        ("trainer.milestones=[0,10]", "trainer.milestones=[0, 10] must be steps, from 1 on"),
+        ("trainer.lr_decay=10", "trainer.lr_decay=10.0 must be in (0, 1]"),
+        (f"seed={2**64}", f"seed={2**64} must be in [-2**63, 2**64)"),
+        (f"seed={-(2**63) - 1}", "must be in [-2**63, 2**64)"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(said)):
+            check_trainer_config(compose_config([*tiny_run, override]))
+    check_trainer_config(
+        compose_config([*tiny_run, "trainer.warmup_lr=0", "trainer.warmup_steps=0"])
+    )
+    with caplog.at_level(logging.WARNING, logger="resnet_lab.train"):
+        fit([*tiny_run, "trainer.max_steps=5"], tmp_path)  # its 5 warm-up steps, no more
+    assert "trainer.warmup_steps=5 covers the whole run (trainer.max_steps=5)" in caplog.text
 
 
 def test_tiny_run_learns_and_writes_every_output(
@@ -960,9 +984,9 @@ def test_a_folder_with_damaged_checkpoints_is_still_refused(
         (["trainer.progress=fancy"], "choose auto, bar or none"),
         (["trainer.lr=-1"], "trainer.lr=-1.0 must be positive"),
         (["trainer.lr=0"], "trainer.lr=0.0 must be positive"),
-        (["trainer.lr_decay=-1"], "trainer.lr_decay=-1.0 must be positive"),
-        (["trainer.lr_decay=0"], "trainer.lr_decay=0.0 must be positive"),
-        (["trainer.warmup_lr=-0.01"], "trainer.warmup_lr=-0.01 must not be negative"),
+        (["trainer.lr_decay=-1"], "trainer.lr_decay=-1.0 must be in (0, 1]"),
+        (["trainer.lr_decay=0"], "trainer.lr_decay=0.0 must be in (0, 1]"),
+        (["trainer.warmup_lr=-0.01"], "trainer.warmup_lr=-0.01 must be positive"),
         (["trainer.warmup_steps=-1"], "trainer.warmup_steps=-1 must not be negative"),
         (["trainer.momentum=-0.5"], "trainer.momentum=-0.5 must be in [0, 1)"),
         (["trainer.momentum=1"], "trainer.momentum=1.0 must be in [0, 1)"),
