@@ -56,16 +56,26 @@ def image_batches(
 
 
 def evaluate(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> float:
-    """Error in percent of ``model`` (in its current mode) over the batches."""
-    wrong: Tensor | int = 0  # summed on the device: one host sync at the end, not one a batch
+    """Error in percent of ``model`` (in its current mode) over the batches; refused where its
+    outputs are not finite (a diverged net's NaN answers class 0 for every image, an error that
+    would read as a figure)."""
+    counts: Tensor | None = None  # wrong, not finite: summed on the device, one host sync
     total = 0
     with torch.inference_mode():
         for x, y in batches:
-            wrong = wrong + (model(x).argmax(1) != y).sum()
+            logits = model(x)
+            batch = torch.stack([(logits.argmax(1) != y).sum(), (~logits.isfinite().all(1)).sum()])
+            counts = batch if counts is None else counts + batch
             total += y.shape[0]
-    if total == 0:
+    if counts is None:
         raise ConfigError("no images to evaluate")
-    return 100.0 * int(wrong) / total
+    wrong, not_finite = counts.tolist()
+    if not_finite:
+        raise ConfigError(
+            f"the net's outputs are not finite (NaN or inf) on {not_finite} of {total} images: "
+            "it has no error to measure (a diverged run's net?)"
+        )
+    return 100.0 * wrong / total
 
 
 def saved_data(loaded: LoadedCheckpoint) -> dict[str, Any]:

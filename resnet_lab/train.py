@@ -301,6 +301,12 @@ class _Cut(Exception):
     """An evaluation cut short by a signal: redone on resume."""
 
 
+class _NotFinite(Exception):
+    """The training loss, or the net's outputs on the eval split, are NaN or infinite: the run
+    diverged (a net of NaN outputs predicts class 0 for every image, an error that reads as a
+    figure)."""
+
+
 class _StopFlag:
     """Turns SIGINT/SIGTERM (and stopping.SLURM_SIGNALS) into a flag the loop checks between
     steps; a second signal kills."""
@@ -758,29 +764,25 @@ class Trainer:
         clock_start = self._clock_start = time.perf_counter() - state.elapsed_s
         status = "completed"
         with _progress_bar(t.progress, t.max_steps, state.step) as bar:
-            if state.step == t.max_steps and window.steps:  # resumed at max_steps mid-window
-                self._log_train(window, bar)
-            # a signal cut the evaluation at the checkpoint's step short: redo it, and keep it
-            if self._eval_due():
-                with window.paused():
-                    if self._evaluate(stop):
-                        self._checkpoint(window, clock_start, "running")
-            while state.step < t.max_steps and not stop.signum:
-                loss, wrong = self.advance()
-                window.add(loss, wrong)
-                bar.update(1)
-                last = state.step == t.max_steps
-                if state.step % t.log_every == 0 or last:
-                    mean_loss = self._log_train(window, bar)
-                    if not math.isfinite(mean_loss):
-                        status = "diverged"
-                        state.extra["diverged_at_step"] = state.step
-                        log.warning("loss is %s at step %d: run diverged", mean_loss, state.step)
+            try:
+                self._finish_the_last_launch(window, bar, clock_start, stop)
+                while state.step < t.max_steps and not stop.signum:
+                    loss, wrong = self.advance()
+                    window.add(loss, wrong)
+                    bar.update(1)
+                    last = state.step == t.max_steps
+                    if state.step % t.log_every == 0 or last:
+                        mean_loss = self._log_train(window, bar)
+                        if not math.isfinite(mean_loss):
+                            raise _NotFinite(f"loss is {mean_loss}")
+                    if stop.signum:
                         break
-                if stop.signum:
-                    break
-                if not self._evaluate_and_save(window, clock_start, stop, last):
-                    break
+                    if not self._evaluate_and_save(window, clock_start, stop, last):
+                        break
+            except _NotFinite as e:  # no checkpoint of it: the last one stands
+                status = "diverged"
+                state.extra["diverged_at_step"] = state.step
+                log.warning("%s at step %d: run diverged", e, state.step)
         state.elapsed_s = time.perf_counter() - clock_start
         if stop.signum:
             self._checkpoint(window, clock_start, "interrupted")
@@ -792,6 +794,19 @@ class Trainer:
                 log.warning("TensorBoard hparams not written: %s: %s", type(e).__name__, e)
         self._write_result(status)
         return status
+
+    def _finish_the_last_launch(
+        self, window: _LogWindow, bar: Any, clock_start: float, stop: _StopFlag
+    ) -> None:
+        """What a resume owes the records before its first step: the log line of a run
+        resumed at max_steps mid-window, and the evaluation a signal cut short at the
+        checkpoint's step (redone, and kept)."""
+        if self.state.step == self.t.max_steps and window.steps:
+            self._log_train(window, bar)
+        if self._eval_due():
+            with window.paused():
+                if self._evaluate(stop):
+                    self._checkpoint(window, clock_start, "running")
 
     def _evaluate_and_save(
         self, window: _LogWindow, clock_start: float, stop: _StopFlag, last: bool
@@ -878,11 +893,13 @@ class Trainer:
             return False
         finally:
             model.train()
-        # one host sync for the errors and every gate mean
+        # one host sync for the errors (each with its images of non-finite outputs) and gates
         images = len(data.eval_labels)
-        wrong_total, test_total, *gate_means = torch.cat(
-            [wrong.view(1), test_wrong.view(1), gate_sums / images]
+        wrong_total, not_finite, test_total, _, *gate_means = torch.cat(
+            [wrong, test_wrong, gate_sums / images]
         ).tolist()
+        if not_finite:
+            raise _NotFinite(f"the net's outputs are not finite on {int(not_finite)} eval images")
         error = 100.0 * wrong_total / images
         state = self.state
         state.last_eval_step, state.last_eval_error = state.step, error
@@ -905,15 +922,16 @@ class Trainer:
         training = self.model.training
         self.model.eval()
         try:
-            return self._wrong_count(batches, _StopFlag())
+            return self._wrong_count(batches, _StopFlag())[0]
         finally:
             self.model.train(training)
 
     def _wrong_count(
         self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], stop: _StopFlag
     ) -> torch.Tensor:
-        """Wrong predictions over ``batches``, on the device (no sync); _Cut on a signal."""
-        wrong = torch.zeros((), device=self.device, dtype=torch.long)
+        """Wrong predictions over ``batches`` and the images whose outputs are not finite, on
+        the device (no sync); _Cut on a signal."""
+        counts = torch.zeros(2, device=self.device, dtype=torch.long)
         with (
             torch.inference_mode(),
             torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16),
@@ -922,8 +940,9 @@ class Trainer:
                 if stop.signum:
                     raise _Cut
                 logits = self.model(x.contiguous(memory_format=self.memory_format))
-                wrong += (logits.argmax(1) != y).sum()
-        return wrong
+                counts[0] += (logits.argmax(1) != y).sum()
+                counts[1] += (~logits.isfinite().all(1)).sum()
+        return counts
 
     # -- outputs -------------------------------------------------------------------------------
     def _log(self, record: dict[str, float]) -> None:

@@ -7,6 +7,7 @@ need them are skipped when they are absent.
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 from pathlib import Path
@@ -482,6 +483,20 @@ def test_eval_command_stopped_by_a_signal_says_so(
     assert "resnet-lab-eval: interrupted by SIGTERM (it writes no files)" in (
         capsys.readouterr().err
     )
+
+
+def test_evaluate_refuses_a_net_whose_outputs_are_not_finite() -> None:
+    """A diverged run's net of NaN outputs answers class 0 for every image: resnet-lab-eval
+    printed the share of other classes as its test error."""
+    from resnet_lab.evaluate import evaluate
+
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10))
+    batches = [(torch.zeros(4, 3, 32, 32), torch.tensor([0, 1, 2, 3]))] * 2
+    assert evaluate(net, batches) in (0.0, 25.0, 50.0, 75.0, 100.0)
+    with torch.no_grad():
+        net[1].bias[3] = math.nan
+    with pytest.raises(ConfigError, match=r"not finite \(NaN or inf\) on 8 of 8 images"):
+        evaluate(net, batches)
 
 
 def test_peer_accuracy_on_real_test_images() -> None:

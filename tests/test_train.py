@@ -918,6 +918,30 @@ def test_an_infinite_loss_is_a_divergence_too(
     assert (result["status"], result["diverged_at_step"]) == ("diverged", 10)
 
 
+def test_a_net_whose_outputs_are_not_finite_is_a_divergence_not_a_figure(
+    tiny_run: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A review: lr=1e6 left the loss finite (7e26) and every output NaN; argmax then answers
+    class 0 for every image, and the run was "completed" with the share of other classes as its
+    error (the best error too). Here BN's running mean turns NaN: training (batch statistics)
+    goes on finite, evaluation (running statistics) does not."""
+    real_build = Trainer.build
+
+    def poisoned(self: Trainer, *args: object) -> None:
+        real_build(self, *args)
+        bn = next(m for m in self.model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+        bn.running_mean.fill_(math.nan)
+
+    monkeypatch.setattr(Trainer, "build", poisoned)
+    overrides = [*tiny_run, "trainer.max_steps=10", "trainer.eval_every=5", "trainer.ckpt_every=5"]
+    result = fit(overrides, tmp_path)
+    assert (result["status"], result["diverged_at_step"]) == ("diverged", 5)
+    assert result["best_test_error"] is None and result["final_test_error"] is None
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert not any("test/error" in line for line in lines)  # no error of it, anywhere
+    assert list_checkpoints(tmp_path / "ckpt") == []  # nor a checkpoint to resume it from
+
+
 def test_a_max_steps_off_the_eval_grid_is_evaluated_at_its_end(
     tiny_run: list[str], tmp_path: Path
 ) -> None:
