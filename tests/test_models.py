@@ -494,6 +494,10 @@ def test_bad_keys_and_types_name_the_key(override: str, message: str) -> None:
         (["shortcut=identity", "shortcut.dropout_inverted=true"], "dropout_inverted"),
         (["shortcut=dropout", "shortcut.dropout=1.5"], r"\[0, 1\)"),
         (["shortcut=dropout", "shortcut.dropout=1.0"], r"\[0, 1\)"),  # no shortcut at all
+        (  # a net of constant output, which trained to chance, "completed"
+            ["shortcut=scale", "shortcut.scale=0", "shortcut.branch_scale=0"],
+            "every unit outputs 0 whatever its input",
+        ),
         (["after_add.branch=preact"], "pre-activation"),
         (["after_add.fn=no_such_fn"], "after-addition function 'no_such_fn'"),
         (["model.downsample=option_c"], "model.downsample"),

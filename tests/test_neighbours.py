@@ -311,6 +311,16 @@ def test_densenet_output_shape() -> None:
         (["model=densenet", "model.depth=101"], r"6n\+4.*100"),
         (["model=densenet", "model.block=basic", "model.depth=101"], r"3n\+4"),
         (["model=densenet", "model.compression=0"], "compression"),
+        (  # a conv of no channels: torch's trace at the first step
+            [
+                "model=densenet",
+                "model.depth=10",
+                "model.width=8",
+                "model.growth_rate=4",
+                "model.compression=0.01",
+            ],
+            r"model.compression=0.01 leaves no channel after dense block 1 \(floor of it x 12\)",
+        ),
         (["model.widen_factor=0"], "widen_factor"),
         (["model.dropout=1.0"], "dropout"),
         (["model.survival_last=0"], "survival_last"),

@@ -87,6 +87,11 @@ class DenseNet(nn.Module):
                 channels += k
             if block < 2:
                 out = math.floor(model.compression * channels)
+                if out < 1:  # a conv of no channels: torch's trace at the first step
+                    raise ConfigError(
+                        f"model.compression={model.compression} leaves no channel after dense "
+                        f"block {block + 1} (floor of it x {channels}): give a larger one"
+                    )
                 layers += [*_conv(channels, out, 1, model.dropout), nn.AvgPool2d(2)]
                 channels = out
         layers += [nn.BatchNorm2d(channels), nn.ReLU()]

@@ -110,6 +110,11 @@ def check_shortcut_options(cfg: ShortcutCfg) -> None:
     SHORTCUTS.reject_ignored("shortcut", cfg.name, "shortcut", cfg, options, lambda cls: cls.uses)
     if not 0.0 <= cfg.dropout < 1.0:
         raise ConfigError(f"shortcut.dropout={cfg.dropout} must be in [0, 1)")
+    if cfg.name == "scale" and cfg.scale == 0 and cfg.branch_scale == 0:
+        raise ConfigError(  # it trained to chance, "completed"
+            "shortcut.scale=0 with shortcut.branch_scale=0: every unit outputs 0 whatever its "
+            "input, so the net answers one class for every image; give one of them a factor"
+        )
 
 
 def _check_model_options(
