@@ -1154,8 +1154,14 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     job in this process must not find this one's net, data and CUDA graphs still on the GPU.
     (A process's first run is the exception: modules it imports first, torch._dynamo with its
     optimizer among them, keep the frames they were imported from in a cycle.)"""
+    made = not run_dir.exists()
     trainer = Trainer(cfg, run_dir)
     try:
         return trainer.fit()
+    except UserError as e:
+        if made and not isinstance(e, RunStopped):  # refused: the folder it made goes, empty
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()
+        raise
     finally:
         trainer.release_steps()

@@ -30,7 +30,7 @@ from resnet_lab.api import compose_config
 from resnet_lab.checkpoint import CheckpointError, digest_path, list_checkpoints, load_checkpoint
 from resnet_lab.data import TrainBatches, eval_batches, normalize
 from resnet_lab.device import resolve_device
-from resnet_lab.errors import ConfigError, RunInterrupted, UserError
+from resnet_lab.errors import ConfigError, DataError, RunInterrupted, UserError
 from resnet_lab.hparams import INPUT, RECIPE, hparams_of
 from resnet_lab.models import ARCHS, SHORTCUTS
 from resnet_lab.models.grouped_bn import GroupedBatchNorm2d, group_batch_norms
@@ -297,6 +297,20 @@ def test_settings_that_train_nothing_or_overflow_are_refused_and_an_all_warm_up_
     with caplog.at_level(logging.WARNING, logger="resnet_lab.train"):
         fit([*tiny_run, "trainer.max_steps=5"], tmp_path)  # its 5 warm-up steps, no more
     assert "trainer.warmup_steps=5 covers the whole run (trainer.max_steps=5)" in caplog.text
+
+
+def test_a_refused_run_from_python_leaves_no_folder_it_made(
+    tiny_run: list[str], tmp_path: Path
+) -> None:
+    """As the command line discards the folder of a refused run; one the caller made stays."""
+    missing = [*tiny_run, "data=cifar10", f"data.root={tmp_path / 'nowhere'}"]
+    with pytest.raises(DataError):
+        fit(missing, tmp_path / "made")
+    assert not (tmp_path / "made").exists()
+    (tmp_path / "own").mkdir()
+    with pytest.raises(DataError):
+        fit(missing, tmp_path / "own")
+    assert (tmp_path / "own").is_dir()
 
 
 def test_tiny_run_learns_and_writes_every_output(
