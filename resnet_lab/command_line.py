@@ -1178,7 +1178,12 @@ def _a_mistake_in_a_row(group: str, override: Override, args: list[str]) -> str 
     choose that is not there): Hydra answered in five lines (ConfigKeyError, its search path,
     a ValidationError), a YAML mistake with a trace. Each row a sweep chooses too."""
     for row in _row_files(group, override, args):
-        if problem := row_problem(row, group) or _a_choice_not_there(row, args):
+        if problem := row_problem(row, group):
+            return problem
+        # a row's or profile's defaults list (an option file's entries read otherwise)
+        if group.partition("/")[0] in ("experiment", "profile") and (
+            problem := _a_choice_not_there(row, args)
+        ):
             return problem
     return None
 
@@ -1212,7 +1217,12 @@ def _a_choice_not_there(row: Path, args: list[str]) -> str | None:
             if "optional" in words or not group.startswith("/") or group.startswith("/hydra"):
                 continue
             group = group.strip("/")
-            if "override" not in words and "@" not in words[-1] and group in _chosen_by_the_lab():
+            if (
+                "override" not in words
+                and "@" not in words[-1]
+                and group in _chosen_by_the_lab()
+                and declares_global_package(row)  # the run's own choices, as a row's
+            ):
                 return (  # Hydra: "Multiple values for shortcut", in three lines, no file named
                     f"experiment file {row}, defaults: {key}: {value}: the lab's config chooses "
                     f"{group} already; a row changes its choice with `override /{group}: {value}`"

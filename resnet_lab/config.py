@@ -258,17 +258,16 @@ def row_problem(path: Path, group: str = "experiment") -> str | None:
         return f"{kind} file {path}: its header cannot be read ({e})"
     if package == "":  # the run's own keys; hydra: is Hydra's
         return _settings_problem(path, _without(row, "defaults", "hydra"), kind) or (
-            reported_problem(path, OmegaConf.select(row, "experiment.reported"))
-            if kind == "experiment"
-            else None
+            _reported_problem(path, row) if kind == "experiment" else None
         )
     settings: Any = _without(row, "defaults")
     if not settings:
         return None  # a defaults list alone (``- /experiment/common/base@_global_``)
     for part in reversed(package.split(".")):
         settings = {part: settings}
-    if (where_put := _settings_problem(path, OmegaConf.create(settings), kind)) is None:
-        return None
+    placed = OmegaConf.create(settings)
+    if (where_put := _settings_problem(path, placed, kind)) is None:
+        return _reported_problem(path, placed) if kind == "experiment" else None
     if not set(_without(row, "defaults", "hydra")) <= set(_config_schema()):
         return where_put  # not the run's sections (name:, order:): its keys' own mistake
     if _header(path).startswith("\ufeff"):
@@ -280,6 +279,13 @@ def row_problem(path: Path, group: str = "experiment") -> str | None:
         f"{kind} file {path} does not begin with `# @package _global_`: without it Hydra "
         f"reads the {noun}'s keys below {package}., not as the run's; make that line its first"
     )
+
+
+def _reported_problem(path: Path, settings: DictConfig) -> str | None:
+    """The row's ``experiment.reported``, where its settings put it; an interpolation left
+    unresolved is the run's to tell (one line), not a trace here."""
+    reported = OmegaConf.select(settings, "experiment.reported", throw_on_resolution_failure=False)
+    return reported_problem(path, reported)
 
 
 def reported_problem(path: Path, reported: Any) -> str | None:

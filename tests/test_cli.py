@@ -1625,6 +1625,14 @@ def test_a_mistake_in_an_option_file_of_ones_own_is_one_line_naming_the_file(
     said = f"after_add file {options / 'relu_alpha.yaml'}: unknown key(s) after_add.alpha"
     args = ["-cd", str(tmp_path / "my_conf"), "after_add=relu_alpha"]
     _refused_before_hydra(["resnet-lab"], args, said, tmp_path / "empty", monkeypatch, capsys)
+    # its defaults list is not a row's: an entry without `override` composes there
+    from resnet_lab.command_line import check_command_line
+
+    (tmp_path / "my_conf" / "model").mkdir()
+    (tmp_path / "my_conf" / "model" / "mine.yaml").write_text(
+        "defaults:\n  - resnet\n  - /recipe: densenet\n"
+    )
+    check_command_line(["-cd", str(tmp_path / "my_conf"), "model=mine"], "resnet-lab", True)
 
 
 @pytest.mark.parametrize(

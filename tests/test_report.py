@@ -636,6 +636,19 @@ def test_a_reported_figure_that_is_not_one_is_refused(
     assert "scale_09.yaml: reported=" in capsys.readouterr().err
 
 
+def test_a_rows_reported_figure_is_checked_wherever_its_package_puts_it(tmp_path: Path) -> None:
+    """A row describing itself in experiment.'s package (no `_global_` header) is checked too;
+    an interpolation is the run's to resolve (it was a trace here)."""
+    from resnet_lab.config import row_problem
+
+    (tmp_path / "desc.yaml").write_text("name: ours/desc\nreported: '6.61%'\n")
+    assert "desc.yaml: reported='6.61%' must be" in str(row_problem(tmp_path / "desc.yaml"))
+    (tmp_path / "env.yaml").write_text(
+        "# @package _global_\nexperiment:\n  reported: ${oc.env:RESNET_LAB_NO_SUCH_VARIABLE}\n"
+    )
+    assert row_problem(tmp_path / "env.yaml") is None
+
+
 @pytest.mark.parametrize(
     ("text", "why"),
     [
