@@ -121,11 +121,12 @@ def build_model(
     """
     import torch
 
-    from resnet_lab.config import check_known_keys
+    from resnet_lab.config import check_known_keys, check_seed
     from resnet_lab.models import build_network
 
     cfg = compose_config(overrides, config_dir=config_dir)
     check_known_keys(cfg)
+    check_seed(cfg.seed)
     with torch.random.fork_rng(devices=[]):  # the CPU's generator: the net is built there
-        torch.manual_seed(cfg.seed)
+        torch.default_generator.manual_seed(cfg.seed)  # torch.manual_seed would seed CUDA's too
         return build_network(cfg)

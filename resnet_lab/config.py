@@ -281,6 +281,12 @@ def row_problem(path: Path, group: str = "experiment") -> str | None:
     )
 
 
+def check_seed(seed: int) -> None:
+    """torch.manual_seed's range: past it, an overflow trace."""
+    if not -(2**63) <= seed < 2**64:
+        raise ConfigError(f"seed={seed} must be in [-2**63, 2**64)")
+
+
 def _reported_problem(path: Path, settings: DictConfig) -> str | None:
     """The row's ``experiment.reported``, where its settings put it; an interpolation left
     unresolved is the run's to tell (one line), not a trace here."""

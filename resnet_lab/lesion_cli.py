@@ -28,6 +28,7 @@ from resnet_lab.command_line import (
     resumes,
     unknown_keys,
 )
+from resnet_lab.errors import UserError
 from resnet_lab.lesion_config import LesionRunCfg, unknown_settings_message
 from resnet_lab.run_folder import (
     a_runs_checkpoint_folder,
@@ -106,7 +107,11 @@ def command() -> None:
         print(f"resnet-lab-lesion: error: {problem}", file=sys.stderr)
         sys.exit(2)
     with stopping.signals_held("resnet-lab-lesion") as received:
-        from resnet_lab import lesion  # torch, seconds: the checks above need none of it
+        try:
+            from resnet_lab import lesion  # torch, seconds: the checks above need none of it
+        except UserError as e:  # a variant of one's own registered under a taken name
+            print(f"resnet-lab-lesion: error: {e}", file=sys.stderr)
+            sys.exit(2)
     if received:
         print("resnet-lab-lesion: interrupted while starting: nothing was done", file=sys.stderr)
         sys.exit(128 + received[0])

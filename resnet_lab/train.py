@@ -45,6 +45,7 @@ from resnet_lab.config import (
     ExperimentCfg,
     TrainerCfg,
     check_known_keys,
+    check_seed,
     flatten_keys,
     with_schema_defaults,
 )
@@ -194,8 +195,7 @@ def _check_numbers(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.milestones={list(t.milestones)} must be increasing")
     if any(step < 1 for step in t.milestones):  # the run would start decayed, silently
         raise ConfigError(f"trainer.milestones={list(t.milestones)} must be steps, from 1 on")
-    if not -(2**63) <= cfg.seed < 2**64:  # torch.manual_seed's range: an overflow trace
-        raise ConfigError(f"seed={cfg.seed} must be in [-2**63, 2**64)")
+    check_seed(cfg.seed)
 
 
 def _check_choices(cfg: DictConfig) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -295,3 +296,23 @@ def test_a_tool_importing_a_name_registered_twice_says_so_in_one_line(
         "resnet-lab-report: error: shortcut 'gate' is registered twice, by 1 and 2: give the new "
         "one a name of its own\n"
     )
+    # resnet-lab-lesion imports the lab after its checks: the same line
+    import importlib.abc
+
+    import resnet_lab
+    from resnet_lab import lesion_cli
+
+    class Clash(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, *args: object) -> None:
+            if name == "resnet_lab.lesion":  # as the registries fill on its import
+                raise ConfigError("clash")
+
+    monkeypatch.delitem(sys.modules, "resnet_lab.lesion", raising=False)
+    monkeypatch.delattr(resnet_lab, "lesion", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Clash(), *sys.meta_path])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["resnet-lab-lesion", "checkpoint=x.pt"])
+    with pytest.raises(SystemExit) as stopped:
+        lesion_cli.command()
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == "resnet-lab-lesion: error: clash\n"

@@ -260,20 +260,27 @@ def test_a_batch_larger_than_the_training_set_is_said(
 
 
 def test_build_model_gives_the_runs_initial_weights_and_leaves_the_random_state(
-    tiny_run: list[str],
+    tiny_run: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """ "The network the command line would train": its weights too (they were whatever the
-    caller's random state drew), without reseeding the caller's session."""
+    """The network "the command line would train": its weights too (they were whatever the
+    caller's random state drew), without reseeding the caller's session (CUDA's neither)."""
     from resnet_lab import build_model
 
+    def reseeded(seed: int) -> None:
+        raise AssertionError(f"the caller's CUDA generators seeded with {seed}")
+
     before = torch.get_rng_state()
-    net = build_model([*tiny_run, "seed=3"])
+    with monkeypatch.context() as patched:
+        patched.setattr(torch.cuda, "manual_seed_all", reseeded)
+        net = build_model([*tiny_run, "seed=3"])
     assert torch.equal(torch.get_rng_state(), before)
     trainer = Trainer(compose_config([*tiny_run, "seed=3"]), Path(os.devnull))
     trainer.build()
     assert_bitwise_equal(net.state_dict(), trainer.model.state_dict())
     (first, weights), *_ = net.state_dict().items()
     assert not torch.equal(build_model([*tiny_run, "seed=4"]).state_dict()[first], weights)
+    with pytest.raises(ConfigError, match=re.escape(f"seed={2**64} must be in")):
+        build_model([*tiny_run, f"seed={2**64}"])  # an overflow trace
 
 
 def test_settings_that_train_nothing_or_overflow_are_refused_and_an_all_warm_up_run_is_said(
