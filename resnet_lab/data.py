@@ -668,7 +668,7 @@ def augment(x: torch.Tensor, generator: torch.Generator, pad_mode: str = "zeros"
     return padded.gather(2, index.expand(b, c, h * w)).reshape(b, c, h, w)
 
 
-def _derive_seed(seed: int, stream: str) -> int:
+def derive_seed(seed: int, stream: str) -> int:
     """Independent 63-bit seeds for the permutation and augmentation streams of one run seed."""
     digest = hashlib.sha256(f"resnet_lab.data:{stream}:{seed}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
@@ -702,9 +702,9 @@ class TrainBatches:
         self._device = data.train_images.device
         self._seed = seed
         self._perm_gen = torch.Generator(device=self._device)
-        self._perm_gen.manual_seed(_derive_seed(seed, "permutation"))
+        self._perm_gen.manual_seed(derive_seed(seed, "permutation"))
         self._aug_gen = torch.Generator(device=self._device)
-        self._aug_gen.manual_seed(_derive_seed(seed, "augment"))
+        self._aug_gen.manual_seed(derive_seed(seed, "augment"))
         self._perm = self._new_permutation()
         self._pos = 0
 
@@ -764,8 +764,8 @@ class TrainBatches:
             self._aug_gen.set_state(aug_rng)
             return
         mark = hashlib.sha256(perm_rng.numpy().tobytes() + aug_rng.numpy().tobytes()).hexdigest()
-        self._perm_gen.manual_seed(_derive_seed(self._seed, f"permutation:{mark}"))
-        self._aug_gen.manual_seed(_derive_seed(self._seed, f"augment:{mark}"))
+        self._perm_gen.manual_seed(derive_seed(self._seed, f"permutation:{mark}"))
+        self._aug_gen.manual_seed(derive_seed(self._seed, f"augment:{mark}"))
         log.warning(
             "the run drew its batches on %s and continues on %s: the epoch under way keeps its "
             "order, and the later epochs' order and the augmentation come from new draws (one "

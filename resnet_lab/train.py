@@ -55,6 +55,7 @@ from resnet_lab.data import (
     TrainBatches,
     absolute_root,
     check_data_options,
+    derive_seed,
     eval_batches,
     load_data,
 )
@@ -684,8 +685,12 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.batches.load_state_dict(state["batches"])
         torch.set_rng_state(state["rng"]["torch"])
-        if self.device.type == "cuda" and state["rng"].get("cuda") is not None:
-            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        if self.device.type == "cuda":
+            if (cuda := state["rng"].get("cuda")) is not None:
+                torch.cuda.set_rng_state(cuda, self.device)
+            else:  # saved on a CPU: the GPU's draws (dropout) anew, not the run's first again
+                step = state["train_state"]["step"]
+                torch.cuda.manual_seed(derive_seed(self.cfg.seed, f"cuda after step {step}"))
         saved = state["train_state"]
         known = {f.name for f in dataclasses.fields(TrainState)}
         if unknown := sorted(set(saved) - known):  # written by a newer version of the lab
