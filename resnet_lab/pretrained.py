@@ -462,6 +462,8 @@ def _image_statistic(name: str, value: Any) -> Tensor:
         problem = in_one_line(e)
         raise ValueError(f"{name} is not a tensor of numbers ({problem}): {wanted}") from None
     try:
+        if statistic.dim() != len(IMAGE_SHAPE):  # (2, 3, 32, 32) broadcasts, then fails
+            raise RuntimeError
         torch.broadcast_shapes(statistic.shape, IMAGE_SHAPE)
     except RuntimeError:
         raise ValueError(

@@ -719,8 +719,9 @@ def test_a_channel_mean_std_run_is_fed_its_own_statistics(tmp_path: Path) -> Non
     with pytest.raises(ValueError, match="std without mean"):  # it was ignored
         load_pretrained(tmp_path, std=trained.std)
     # a statistic an image batch cannot take failed at the first forward pass (a list: at once)
-    with pytest.raises(ValueError, match=r"mean of shape \(3,\) does not fit a CIFAR image's"):
-        load_pretrained(tmp_path / "pixel", mean=torch.zeros(3))
+    for shape in [(3,), (32,), (2, 3, 32, 32)]:  # (32,) broadcast, per column
+        with pytest.raises(ValueError, match=re.escape(f"mean of shape {shape} does not fit")):
+            load_pretrained(tmp_path / "pixel", mean=torch.zeros(shape))
     with pytest.raises(ValueError, match="mean is not a tensor of numbers"):
         load_pretrained(tmp_path / "pixel", mean="zeros")
     listed = load_pretrained(tmp_path / "pixel", mean=[[[0.5]], [[0.5]], [[0.5]]])
