@@ -669,7 +669,8 @@ def augment(x: torch.Tensor, generator: torch.Generator, pad_mode: str = "zeros"
 
 
 def derive_seed(seed: int, stream: str) -> int:
-    """Independent 63-bit seeds for the permutation and augmentation streams of one run seed."""
+    """Independent 63-bit seeds, one per named stream of a run's seed: the batches' permutation
+    and augmentation, and the draws a resume on another kind of device starts anew."""
     digest = hashlib.sha256(f"resnet_lab.data:{stream}:{seed}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
