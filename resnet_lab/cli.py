@@ -32,6 +32,7 @@ from resnet_lab.command_line import (
     misnamed_row,
     no_job_would_train,
     outputs_root,
+    variant_file_problem,
 )
 from resnet_lab.config import flatten_keys
 from resnet_lab.errors import (
@@ -281,25 +282,12 @@ def _check_profile_name(cfg: DictConfig, hydra_cfg: DictConfig) -> None:
 
 
 def _check_variant_file(hydra_cfg: DictConfig) -> None:
-    """A shortcut's option file names its variant (``name: gate``): one made by copying another
-    and left unedited, or without a name, trained that other variant (identity), silently. A
-    file of another name may be a variant's preset (``gate_b2.yaml``: ``name: gate``)."""
-    from resnet_lab.models import SHORTCUTS  # after torch's import, held for signals
-
+    """The shortcut's option file, as the command line's checks read a typed one
+    (:func:`variant_file_problem`), here also one a row or profile chooses."""
     choice = hydra_cfg.runtime.choices.get("shortcut")
-    if not isinstance(choice, str) or choice not in SHORTCUTS.names():
-        return
-    path = _option_file(hydra_cfg, f"shortcut/{choice}.yaml")
-    try:
-        named = OmegaConf.load(path).get("name") if path else choice
-    except (OSError, OmegaConfBaseException):
-        return  # Hydra read it: not this check's to say
-    if named != choice:
-        raise UserError(
-            f"shortcut={choice}: its file {path} "
-            f"{'names no variant' if named is None else f'names the variant {named}'}: a "
-            f"variant's option file names it (name: {choice}), or the run trains another"
-        )
+    path = _option_file(hydra_cfg, f"shortcut/{choice}.yaml") if isinstance(choice, str) else None
+    if path is not None and (problem := variant_file_problem(path)):
+        raise UserError(problem)
 
 
 def _option_file(hydra_cfg: DictConfig, name: str) -> Path | None:

@@ -1185,7 +1185,32 @@ def _a_mistake_in_a_row(group: str, override: Override, args: list[str]) -> str 
             problem := _a_choice_not_there(row, args)
         ):
             return problem
+        if group == "shortcut" and (problem := variant_file_problem(row)):
+            return problem  # before Hydra: a sweep's first jobs would train before it
     return None
+
+
+def variant_file_problem(path: Path) -> str | None:
+    """A shortcut's option file names its variant (``name: gate``): one made by copying another
+    and left unedited, or without a name, trained that other variant (identity), silently. A
+    file of another name may be a variant's preset (``gate_b2.yaml``: ``name: gate``), so the
+    registry (torch's import) is read only where the names differ."""
+    choice = path.stem
+    try:
+        named = OmegaConf.load(path).get("name")
+    except (OSError, OmegaConfBaseException, AttributeError):  # told by row_problem, or Hydra
+        return None
+    if named == choice:
+        return None
+    from resnet_lab.models import SHORTCUTS
+
+    if choice not in SHORTCUTS.names():
+        return None
+    return (
+        f"shortcut={choice}: its file {path} "
+        f"{'names no variant' if named is None else f'names the variant {named}'}: a "
+        f"variant's option file names it (name: {choice}), or the run trains another"
+    )
 
 
 def choice_not_there(row: Path, config_dir: Path | None) -> str | None:

@@ -269,8 +269,15 @@ def test_a_variants_option_file_naming_another_is_refused(
         command()
     assert stopped.value.code == 2
     assert f"shortcut=learnable_scalar: its file {option} {said}" in capsys.readouterr().err
-    monkeypatch.setattr("sys.argv", ["resnet-lab", *tiny, "shortcut=gate_b2", "hydra.run.dir=b"])
+    # a sweep: refused before its first job trains (it was told in the second job)
     monkeypatch.chdir(tmp_path)
+    sweep = ["shortcut=identity,learnable_scalar", "hydra.sweep.dir=sweep"]
+    monkeypatch.setattr("sys.argv", ["resnet-lab", "-m", *tiny, *sweep])
+    with pytest.raises(SystemExit):
+        command()
+    assert f"its file {option} {said}" in capsys.readouterr().err
+    assert not (tmp_path / "sweep").exists()
+    monkeypatch.setattr("sys.argv", ["resnet-lab", *tiny, "shortcut=gate_b2", "hydra.run.dir=b"])
     command()
     trained = OmegaConf.load(tmp_path / "b" / "config.yaml").shortcut
     assert (trained.name, trained.gate_bias) == ("gate", -2.0)
