@@ -55,16 +55,20 @@ def image_batches(
         yield x, labels[start : start + batch_size]
 
 
+def prediction_counts(logits: Tensor, labels: Tensor) -> Tensor:
+    """(wrong predictions, images whose outputs are not finite) of one batch, on its device: a
+    net of NaN outputs answers class 0 for every image, an error that would read as a figure."""
+    return torch.stack([(logits.argmax(1) != labels).sum(), (~logits.isfinite().all(1)).sum()])
+
+
 def evaluate(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> float:
     """Error in percent of ``model`` (in its current mode) over the batches; refused where its
-    outputs are not finite (a diverged net's NaN answers class 0 for every image, an error that
-    would read as a figure)."""
-    counts: Tensor | None = None  # wrong, not finite: summed on the device, one host sync
+    outputs are not finite (:func:`prediction_counts`)."""
+    counts: Tensor | None = None  # summed on the device: one host sync
     total = 0
     with torch.inference_mode():
         for x, y in batches:
-            logits = model(x)
-            batch = torch.stack([(logits.argmax(1) != y).sum(), (~logits.isfinite().all(1)).sum()])
+            batch = prediction_counts(model(x), y)
             counts = batch if counts is None else counts + batch
             total += y.shape[0]
     if counts is None:

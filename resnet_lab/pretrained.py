@@ -461,15 +461,13 @@ def _image_statistic(name: str, value: Any) -> Tensor:
     except (TypeError, ValueError, RuntimeError) as e:
         problem = in_one_line(e)
         raise ValueError(f"{name} is not a tensor of numbers ({problem}): {wanted}") from None
-    try:
-        if statistic.dim() != len(IMAGE_SHAPE):  # (2, 3, 32, 32) broadcasts, then fails
-            raise RuntimeError
-        torch.broadcast_shapes(statistic.shape, IMAGE_SHAPE)
-    except RuntimeError:
+    shape = tuple(statistic.shape)  # each dimension the image's or 1: (32,) broadcast, per column
+    if len(shape) != len(IMAGE_SHAPE) or any(
+        n not in (1, m) for n, m in zip(shape, IMAGE_SHAPE, strict=True)
+    ):
         raise ValueError(
-            f"{name} of shape {tuple(statistic.shape)} does not fit a CIFAR image's "
-            f"{IMAGE_SHAPE}: {wanted}"
-        ) from None
+            f"{name} of shape {shape} does not fit a CIFAR image's {IMAGE_SHAPE}: {wanted}"
+        )
     return statistic
 
 

@@ -61,6 +61,7 @@ from resnet_lab.data import (
 )
 from resnet_lab.device import resolve_device, set_cuda_math
 from resnet_lab.errors import ConfigError, ResumeDiffers, RunInterrupted, RunStopped, UserError
+from resnet_lab.evaluate import prediction_counts
 from resnet_lab.models import build_network, config_as_trained, describe_network
 from resnet_lab.models.grouped_bn import group_batch_norms
 from resnet_lab.models.shortcuts import GateActivation, no_weight_decay
@@ -934,8 +935,8 @@ class Trainer:
     def _wrong_count(
         self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], stop: _StopFlag
     ) -> torch.Tensor:
-        """Wrong predictions over ``batches`` and the images whose outputs are not finite, on
-        the device (no sync); _Cut on a signal."""
+        """:func:`~resnet_lab.evaluate.prediction_counts` over ``batches``, on the device (no
+        sync); _Cut on a signal."""
         counts = torch.zeros(2, device=self.device, dtype=torch.long)
         with (
             torch.inference_mode(),
@@ -944,9 +945,9 @@ class Trainer:
             for x, y in batches:
                 if stop.signum:
                     raise _Cut
-                logits = self.model(x.contiguous(memory_format=self.memory_format))
-                counts[0] += (logits.argmax(1) != y).sum()
-                counts[1] += (~logits.isfinite().all(1)).sum()
+                counts += prediction_counts(
+                    self.model(x.contiguous(memory_format=self.memory_format)), y
+                )
         return counts
 
     # -- outputs -------------------------------------------------------------------------------
