@@ -21,12 +21,13 @@ space    := $(empty) $(empty)
 
 help:  # printed by make itself: a value with a quote, $ or backtick goes to no shell
 	$(info make install          the lab and its test tools (pip install -e .[dev]))
-	$(info make test             the test suite; make lint: ruff)
+	$(info make test             the test suite; make lint: ruff; make format: ruff's mends)
 	$(info make bench            plain PyTorch loop vs the lab's trainer (EXTRA: its options))
 	$(info make reproduce-table  train every row of TABLES for SEEDS into RESULTS, then report)
 	$(info make report           the report of the runs in RESULTS)
 	$(info $(space) PROFILE=$(PROFILE) TABLES='$(TABLES)' SEEDS=$(SEEDS) RESULTS=$(RESULTS))
 	$(info $(space) LAUNCHER=$(LAUNCHER) EXTRA='$(EXTRA)' ACCEPT='$(ACCEPT)' CONFIG_DIR='$(CONFIG_DIR)')
+	$(info $(space) PYTHON=$(PYTHON): the Python of install, test, bench and the lab's tools)
 	$(info make gpu-wheels, make gpu-cifar PART=1|2|3: what a GPU session carries (docs/speed.md))
 	@:
 
@@ -103,7 +104,7 @@ reproduce-table:
 	@failed=0; for table in $(TABLES); do \
 	  echo "== $$table ($(PROFILE), seeds $(SEED_LIST), launcher $(LAUNCHER))"; \
 	  RESNET_LAB_CONTINUE="run make reproduce-table again with the same variables (finished runs are skipped)" \
-	  resnet-lab -m $(CONFIG_FLAG) "+experiment/$$table=glob(*)" seed=$(SEED_LIST) profile=$(PROFILE) resume=true \
+	  $(LAB) --multirun $(CONFIG_FLAG) "+experiment/$$table=glob(*)" seed=$(SEED_LIST) profile=$(PROFILE) resume=true \
 	    hydra/launcher=$(LAUNCHER) hydra.sweep.dir=$(RESULTS) \
 	    'hydra.sweep.subdir=$${experiment.name}/seed$${seed}' $(EXTRA); rc=$$?; \
 	  if [ $$rc -ge 128 ]; then exit $$rc; fi; \
@@ -116,8 +117,10 @@ reproduce-table:
 	  "$(RESULTS)" >&2; exit 1; }; \
 	$(REPORT) && exit $$failed
 
+# the lab of $(PYTHON), which make install installs into, whatever PATH finds first
+LAB = $(PYTHON) -m resnet_lab
 SEED_LIST = $(subst $(space),$(comma),$(sort $(subst $(comma), ,$(SEEDS))))# each seed once
-REPORT = resnet-lab-report --results $(RESULTS) --seed-list $(SEED_LIST) $(PROFILE_FLAG) \
+REPORT = $(PYTHON) -m resnet_lab.report --results $(RESULTS) --seed-list $(SEED_LIST) $(PROFILE_FLAG) \
   --tables $(subst $(space),$(comma),$(strip $(TABLES)))$(if $(strip $(ACCEPT)), --accept $(ACCEPT)) \
   $(CONFIG_FLAG)
 # reproduce-table reports the profile it trained; make report the one given, else the one found

@@ -156,8 +156,8 @@ def test_make_reproduce_table_runs_the_documented_sweep() -> None:
         "hydra/launcher=basic hydra.sweep.dir=/x",
         "'hydra.sweep.subdir=${experiment.name}/seed${seed}'",
         "for table in table1 table6",
-        "resnet-lab-report --results /x --seed-list 0 --profile smoke",  # a run of another
-        "--tables table1,table6",  # profile in RESULTS is left out, not a refusal after training
+        "python3 -m resnet_lab.report --results /x --seed-list 0 --profile smoke",  # a run of
+        "--tables table1,table6",  # another profile in RESULTS is left out, not refused later
     ):
         assert text in out, text
     assert "--accept" not in out and "--config-dir" not in out
@@ -224,13 +224,22 @@ def test_make_targets_are_the_commands_the_docs_name() -> None:
     wheels = _dry_make("gpu-wheels")
     for spec in ('"hydra-core==1.3.*"', '"omegaconf==2.3.*"', '"antlr4-python3-runtime==4.9.*"'):
         assert spec in wheels, spec
-    assert "resnet-lab-report --results results/smoke --seed-list 0 --profile smoke" in (
+    assert "-m resnet_lab.report --results results/smoke --seed-list 0 --profile smoke" in (
         _dry_make("report", "PROFILE=smoke")
     )
     assert "hydra.sweep.dir=results/smoke " in _dry_make("reproduce-table", "PROFILE=smoke")
     out = _dry_make("reproduce-table", "ACCEPT=trainer.precision trainer.lr", "CONFIG_DIR=my conf")
     assert '--accept trainer.precision trainer.lr --config-dir "my conf"' in out
-    assert 'resnet-lab -m --config-dir "my conf" "+experiment/' in out
+    assert 'python3 -m resnet_lab --multirun --config-dir "my conf" "+experiment/' in out
+    # the tools of the Python given, which make install installed into (PATH's may be another's)
+    venv = _dry_make("reproduce-table", "PYTHON=/venv/bin/python")
+    assert "/venv/bin/python -m resnet_lab --multirun " in venv
+    assert venv.count("/venv/bin/python -m resnet_lab.report --results") == 2  # --check, report
+    assert "resnet-lab" not in venv  # no tool of PATH
+    assert (
+        "PYTHON=python3: the Python of"
+        in subprocess.run(["make"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    )
 
 
 def test_make_reproduce_table_refuses_a_results_folder_with_a_space(tmp_path: Path) -> None:
@@ -259,14 +268,23 @@ def test_make_reproduce_table_refuses_a_results_folder_with_a_space(tmp_path: Pa
 
 
 def _make_with_stand_ins(bin_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``make reproduce-table ARGS`` with the tools in ``bin_dir`` (stand-ins) found first."""
+    """``make reproduce-table ARGS`` whose ``$(PYTHON) -m resnet_lab[.report]`` runs the stand-in
+    ``resnet-lab[-report]`` in ``bin_dir`` where there is one, else the real tool."""
+    python = bin_dir / "python"
+    python.write_text(
+        "#!/bin/sh\n"
+        'case "$2" in resnet_lab) tool=resnet-lab;; resnet_lab.report) tool=resnet-lab-report;;'
+        ' *) echo "not a module of the lab: $*" >&2; exit 99;; esac\n'
+        f'[ "$1" = -m ] && [ -x {bin_dir}/$tool ] && shift 2 && exec {bin_dir}/$tool "$@"\n'
+        f'exec {sys.executable} "$@"\n'
+    )
+    python.chmod(0o755)
     return subprocess.run(
-        ["make", "reproduce-table", *args],
+        ["make", "reproduce-table", f"PYTHON={python}", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"},
     )
 
 
