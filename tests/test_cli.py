@@ -2547,6 +2547,16 @@ def test_every_single_run_command_of_the_readme_is_accepted() -> None:
         check_known_keys(compose_config(args))
 
 
+def test_the_readme_layout_names_every_module_of_the_package() -> None:
+    """A reader finds each module's part in the README's layout (two were left out)."""
+    layout = (REPO / "README.md").read_text().split("## Project layout", 1)[1].split("```")[1]
+    package = REPO / "resnet_lab"
+    names = {p.name for p in [*package.glob("*.py"), *package.glob("models/*.py")]}
+    assert len(names) > 25
+    missing = sorted(n for n in names - {"__init__.py", "__main__.py"} if n not in layout)
+    assert missing == []
+
+
 def _refusal(
     check: Callable[[Any, Any], None], config_dir: Path, fine: list[list[str]], wrong: list[str]
 ) -> str:
