@@ -1190,11 +1190,12 @@ def _a_mistake_in_a_row(group: str, override: Override, args: list[str]) -> str 
     return None
 
 
-def variant_file_problem(path: Path) -> str | None:
+def variant_file_problem(path: Path, chosen_as: str | None = None) -> str | None:
     """A shortcut's option file names its variant (``name: gate``): one made by copying another
     and left unedited, or without a name, trained that other variant (identity), silently. A
     file of another name may be a variant's preset (``gate_b2.yaml``: ``name: gate``), so the
-    registry (torch's import) is read only where the names differ."""
+    registry (torch's import) is read only where the names differ. ``chosen_as``: the choice
+    as the user wrote it (``shortcut=NAME`` if not given)."""
     choice = path.stem
     try:
         named = OmegaConf.load(path).get("name")
@@ -1207,7 +1208,7 @@ def variant_file_problem(path: Path) -> str | None:
     if choice not in SHORTCUTS.names():
         return None
     return (
-        f"shortcut={choice}: its file {path} "
+        f"{chosen_as or f'shortcut={choice}'}: its file {path} "
         f"{'names no variant' if named is None else f'names the variant {named}'}: a "
         f"variant's option file names it (name: {choice}), or the run trains another"
     )
@@ -1255,16 +1256,29 @@ def _a_choice_not_there(row: Path, args: list[str]) -> str | None:
             if not isinstance(value, str) or "${" in value or value == "???":
                 continue
             choice = value.removesuffix(".yaml")
-            if not _is_group(group, args) or _in_group(group, args, f"{choice}.yaml"):
-                continue  # Hydra's file comes before a folder of that name
-            if _is_group(f"{group}/{choice}", args):
-                return (
-                    f"experiment file {row}, defaults: {key}: {value} names a group of "
-                    f"configs: choose one of {group}/{choice}/"
-                )
-            if problem := _missing_choice(f"{key}: {value}", group, choice, args):
+            if problem := _a_chosen_option_problem(f"{key}: {value}", group, choice, args):
                 return f"experiment file {row}, defaults: {problem}"
     return None
+
+
+def _a_chosen_option_problem(entry: str, group: str, choice: str, args: list[str]) -> str | None:
+    """What a defaults ``entry`` choosing ``choice`` of one of the lab's groups meets: no such
+    option, a group of options, or a variant's file naming another variant (the run refused
+    it only once its job started: a sweep's other rows trained first, the report's check
+    passed it)."""
+    if not _is_group(group, args):
+        return None
+    if option := _option_file(group, choice, args):  # Hydra's file before a folder so named
+        return variant_file_problem(option, chosen_as=entry) if group == "shortcut" else None
+    if _is_group(f"{group}/{choice}", args):
+        return f"{entry} names a group of configs: choose one of {group}/{choice}/"
+    return _missing_choice(entry, group, choice, args)
+
+
+def _option_file(group: str, name: str, args: list[str]) -> Path | None:
+    """The file Hydra reads for option ``name`` of ``group``: the first config folder's."""
+    found = (folder / group / f"{name}.yaml" for folder in _config_folders(args) or [])
+    return next((option for option in found if option.is_file()), None)
 
 
 def _row_files(group: str, override: Override, args: list[str]) -> list[Path]:
@@ -1282,12 +1296,8 @@ def _row_files(group: str, override: Override, args: list[str]) -> list[Path]:
         return []  # range() or interval() of rows: Hydra's to refuse
     else:
         names = [str(value)]
-    files = []
-    for name in names:
-        name = name.removesuffix(".yaml").lstrip("/")
-        found = (folder / group / f"{name}.yaml" for folder in _config_folders(args) or [])
-        files += [row for row in found if row.is_file()][:1]
-    return files
+    files = (_option_file(group, name.removesuffix(".yaml").lstrip("/"), args) for name in names)
+    return [row for row in files if row is not None]
 
 
 def unknown_keys(args: list[str], schema: type) -> list[str]:

@@ -277,6 +277,19 @@ def test_a_variants_option_file_naming_another_is_refused(
         command()
     assert f"its file {option} {said}" in capsys.readouterr().err
     assert not (tmp_path / "sweep").exists()
+    # a row choosing it: refused before Hydra, and by the report's check (which passed it)
+    row_file = tmp_path / "experiment" / "mine" / "learnable_scalar.yaml"
+    row = ["+experiment=mine/learnable_scalar", "hydra.run.dir=c"]
+    monkeypatch.setattr("sys.argv", ["resnet-lab", *tiny, *row])
+    with pytest.raises(SystemExit) as stopped:
+        command()
+    assert stopped.value.code == 2 and not (tmp_path / "c").exists()
+    assert capsys.readouterr().err.startswith(
+        f"resnet-lab: error: experiment file {row_file}, defaults: override /shortcut: "
+        f"learnable_scalar: its file {option} {said}"
+    )
+    assert report.main(["--check", "--tables", "mine", "--config-dir", str(tmp_path)]) == 2
+    assert f"override /shortcut: learnable_scalar: its file {option}" in capsys.readouterr().err
     monkeypatch.setattr("sys.argv", ["resnet-lab", *tiny, "shortcut=gate_b2", "hydra.run.dir=b"])
     command()
     trained = OmegaConf.load(tmp_path / "b" / "config.yaml").shortcut
