@@ -101,7 +101,9 @@ def test_run_stage_stops_in_time_and_continues(tmp_path: Path) -> None:
 
 def test_seeds_stage_times_stacked_models(tmp_path: Path) -> None:
     # --processes 0 keeps it cheap: concurrent processes are timed in test_speed.py
-    done = stage(tmp_path, "seeds", *TINY_BENCH, "--models", "2", "--processes", "0")
+    done = stage(
+        tmp_path, "seeds", *TINY_BENCH, "--models", "2", "--processes", "0", TAG="cpu-test"
+    )
     assert done.returncode == 0, done.stderr + done.stdout
     (saved,) = (tmp_path / "out").glob("*-resnet110-seeds.json")
     report = json.loads(saved.read_text())
@@ -138,7 +140,8 @@ def test_all_stage_cuts_each_stage_at_its_limit_and_goes_on(tmp_path: Path) -> N
     tree = tmp_path / "tree"
     (tree / ".carry").mkdir(parents=True)
     (tree / ".carry" / "git_commit").write_text("abc123-dirty\n")
-    late = stage(tmp_path / "late", "all", *TINY_BENCH, cwd=tree, ALL_S="5")
+    # a preset TAG: the stages are skipped whatever the tag, and its torch import is spared
+    late = stage(tmp_path / "late", "all", *TINY_BENCH, cwd=tree, ALL_S="5", TAG="cpu-test")
     assert late.returncode == 0 and late.stdout.count("skipped") == 4, late.stderr + late.stdout
     assert "(ALL_S=5 DEPTH=110 DEVICE=cpu, commit abc123-dirty)" in late.stdout.splitlines()[0]
 
@@ -171,7 +174,7 @@ def test_check_stage_fails_when_a_cuda_test_fails(tmp_path: Path, passes: bool) 
     (tree / "tests" / "test_speed.py").write_text(
         f"def test_cuda_step():\n    assert {passes}\n\ndef test_cuda_compiled_step():\n    pass\n"
     )
-    done = stage(tmp_path, "check", *TINY_BENCH, cwd=tree, VARIANTS="none")
+    done = stage(tmp_path, "check", *TINY_BENCH, cwd=tree, VARIANTS="none", TAG="cpu-test")
     assert (done.returncode == 0) is passes, done.stderr + done.stdout
     assert "test_cuda_compiled_step PASSED" in done.stdout  # the second part ran all the same
     assert bool(list((tmp_path / "out").glob("*-smoke.json"))) is passes
