@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torchvision.datasets import CIFAR10, CIFAR100
 
 from resnet_lab import data as D
 from resnet_lab.config import DataCfg
@@ -333,6 +332,8 @@ def test_cifar100_binary_uses_fine_labels_and_checks_sizes(tmp_path: Path) -> No
 def test_cifar10_python_version_through_torchvision(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from torchvision.datasets import CIFAR10  # here: 1.3 s of each worker's collection
+
     folder = tmp_path / "cifar-10-batches-py"
     written = write_cifar10_py(folder)
 
@@ -400,6 +401,8 @@ def test_cifar100_python_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         py2_pickle(batch, folder / name)
     names = [f"c{i}" for i in range(100)]
     py2_pickle({"fine_label_names": names, "coarse_label_names": names[:20]}, folder / "meta")
+    from torchvision.datasets import CIFAR100
+
     patch_torchvision_md5(monkeypatch, CIFAR100, folder)
     d = D.load_data(cfg(tmp_path, name="cifar100", num_classes=100, verify=True), "cpu")
     assert torch.equal(d.train_images, torch.from_numpy(images["train"]))
