@@ -11,6 +11,7 @@ import hashlib
 import io
 import logging
 import os
+import pickle
 from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -173,8 +174,13 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         )
     import torch
 
-    try:
-        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=False)
+    try:  # tensors and plain values only: a run folder one was sent may hold a pickled program
+        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:  # torch's text asks users to file an issue: not ours
+        raise CheckpointError(
+            f"{path}: holds Python objects besides tensors and plain values, which the lab never "
+            "writes: not loaded (unpickling them could run any code they hold)"
+        ) from e
     except Exception as e:  # a damaged file can fail in many ways inside torch.load
         raise CheckpointError(f"{path}: cannot be read ({type(e).__name__}: {e})") from e
 

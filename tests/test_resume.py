@@ -834,6 +834,38 @@ def test_a_checkpoint_of_another_kind_is_skipped_as_a_damaged_one(
     assert "none can be resumed from: move" in str(refused.value)
 
 
+class _OpensAFile:
+    """Unpickled, it creates ``path``: a checkpoint holding it would run code when loaded."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (str(self.path), "w"))
+
+
+def test_a_checkpoint_holding_a_pickled_program_is_not_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A run folder one was sent (resumed, evaluated, lesioned) is read as tensors and plain
+    values: its checksum file beside it, a checkpoint's pickled object ran as it loaded."""
+    from resnet_lab.pretrained import read_checkpoint
+
+    run = tmp_path / "run"
+    fit(ARGS, run)
+    (run / "result.json").unlink()  # as if killed after its last checkpoint
+    marker = tmp_path / "ran"
+    state = load_checkpoint(list_checkpoints(run / "ckpt")[-1])
+    rigged = save_checkpoint({**state, "extra": _OpensAFile(marker)}, run / "ckpt", 30, keep=3)
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(rigged)
+    assert "holds Python objects besides tensors and plain values" in str(refused.value)
+    assert read_checkpoint(run).path.name == "step_0000020.pt"  # as a damaged one: the previous
+    fit([*ARGS, "resume=true"], run)  # from step 20: nothing left to train
+    assert not marker.exists()
+    assert "step_0000030.pt: holds Python objects" in caplog.text
+
+
 def test_a_save_after_a_fallback_keeps_the_checkpoint_it_wrote(tmp_path: Path) -> None:
     """With keep_checkpoints=1, a checksum-less newer step left by a kill, and a fallback to the
     previous one: the next save removes the damaged later step, never the checkpoint it wrote."""
