@@ -326,39 +326,43 @@ def hydra_problem(args: list[str]) -> str | None:
 def _a_field_of_hydras(key: str) -> bool:
     """``hydra.output_subdir``: a field of Hydra's config (HydraConf), not a key inside one of
     its free dicts (``hydra.job.env_set.VAR``)."""
-    schema: Any = HydraConf
     parts = key.split(".")
     if parts[0] != "hydra" or len(parts) < 2:
         return False
-    for part in parts[1:]:
-        if not dataclasses.is_dataclass(schema):
-            return False
-        fields = {f.name: f.type for f in dataclasses.fields(schema)}
-        if part not in fields:
-            return False
-        schema = fields[part]
-    return True
+    fields, not_one = _down_hydras_schema(key)
+    return not_one is None and len(fields) == len(parts)
 
 
 def _not_a_hydra_setting(key: str) -> str | None:
     """Why ``hydra.…`` is no key of Hydra's config (HydraConf), down to a field it leaves free
     (``hydra.launcher.n_jobs``, ``hydra.job.env_set.VAR``: the chosen launcher's, anyone's)."""
+    known, not_one = _down_hydras_schema(key)
+    if not_one is None:
+        return None
+    part = key.split(".")[len(known)]
+    close = difflib.get_close_matches(part, not_one, n=1, cutoff=0.7)
+    hint = f" (did you mean {'.'.join([*known, close[0]])}?)" if close else ""
+    return (
+        f"unknown key {'.'.join([*known, part])}{hint}: not a setting of Hydra's "
+        "(--hydra-help lists them)"
+    )
+
+
+def _down_hydras_schema(key: str) -> tuple[list[str], list[str] | None]:
+    """``hydra.…`` followed down HydraConf: the leading parts that are its fields, and the
+    fields the next part is none of (None where every part is one, or the next goes into a
+    value Hydra leaves free)."""
     schema: Any = HydraConf
     known = ["hydra"]
     for part in key.split(".")[1:]:
+        if not dataclasses.is_dataclass(schema):
+            return known, None
         fields = {f.name: f.type for f in dataclasses.fields(schema)}
         if part not in fields:
-            close = difflib.get_close_matches(part, list(fields), n=1, cutoff=0.7)
-            hint = f" (did you mean {'.'.join([*known, close[0]])}?)" if close else ""
-            return (
-                f"unknown key {'.'.join([*known, part])}{hint}: not a setting of Hydra's "
-                "(--hydra-help lists them)"
-            )
+            return known, list(fields)
         schema = fields[part]
-        if not dataclasses.is_dataclass(schema):
-            return None
         known.append(part)
-    return None
+    return known, None
 
 
 def _a_variable_without_its_plus(arg: str, override: Override) -> str | None:
