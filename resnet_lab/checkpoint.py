@@ -1,8 +1,9 @@
 """Checkpoints that survive crashes: atomic writes, a checksum per file, fallback on corruption.
 
-Each checkpoint is ``ckpt/step_NNNNNNN.pt`` plus ``step_NNNNNNN.pt.sha256``. Both are written to a
-temporary file and renamed into place, the checksum last, so a checkpoint without a matching
-checksum is incomplete or damaged and is skipped in favour of the previous one.
+Each checkpoint is ``ckpt/step_NNNNNNN.pt`` plus ``step_NNNNNNN.pt.sha256``. The checksum is
+written first, beside it as ``.sha256.next``, then the checkpoint (to a temporary file renamed
+into place), then the checksum is renamed into place: a checkpoint whose checksum, in place or
+pending, does not match it is incomplete or damaged and is skipped in favour of the previous one.
 """
 
 from __future__ import annotations
@@ -228,7 +229,8 @@ def _skipped(problems: list[str]) -> None:
 
 def is_whole(path: Path) -> bool:
     """Whether a checkpoint was written whole: its checksum in place, or pending and its own
-    (a save cut before its last rename). Read, not hashed, where the checksum is in place."""
+    (a save cut before its last rename). Neither read nor hashed where the checksum is in
+    place."""
     return digest_path(path).exists() or _pending_is_its_own(path)
 
 

@@ -80,13 +80,13 @@ from resnet_lab.step_graph import StepGraph
 
 log = logging.getLogger(__name__)
 
-# Config keys a resumed run may change: the result-neutral ones (a compile bug must not strand a
-# run), max_steps (extending a finished run), and what describes the paper's row rather than the
-# run (the lab edits a row's note or statistic; its name is what the run is).
+# What describes the paper's row rather than the run: the lab edits a row's note or statistic, and
+# a resumed run takes the edit (its name is what the run is).
 ROW_DESCRIPTION = tuple(
     f"experiment.{f.name}" for f in dataclasses.fields(ExperimentCfg) if f.name != "name"
 )
-# what a resumed run may change: besides the result-neutral settings, how far it trains, how
+# what a resumed run may change: besides the result-neutral settings (a compile bug must not
+# strand a run), how far it trains (extending a finished run), how
 # often and how many checkpoints it keeps (e.g. fewer, to go on on a disk that filled up; the
 # batch stream is a function of the step, so any checkpoint step resumes exactly), and the
 # row's description

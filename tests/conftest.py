@@ -44,7 +44,8 @@ TINY_RUN = [
 
 
 def run_cli(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``resnet-lab`` entry point the way a user would."""
+    """Run ``python -m resnet_lab`` of this checkout in a process of its own, as a user would
+    run ``resnet-lab``."""
     return subprocess.run(
         [sys.executable, "-m", "resnet_lab", *args],
         capture_output=True,
