@@ -1055,14 +1055,13 @@ def test_the_environment_record(monkeypatch: pytest.MonkeyPatch) -> None:
         "resnet_lab": resnet_lab.__version__,
         "numpy": np.__version__,
     }
-    # on CUDA, the kernels' versions too (the name of a GPU this machine lacks, given)
+    # on CUDA, the kernels' versions too (the name of a GPU this machine lacks, and versions a
+    # CPU-only build lacks, given)
     monkeypatch.setattr("resnet_lab.device.device_name", lambda device: "a GPU")
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    monkeypatch.setattr(torch.backends.cudnn, "version", lambda: 91002)
     on_gpu = environment(torch.device("cuda"))["versions"]
-    assert on_gpu == {
-        **env["versions"],
-        "cuda": torch.version.cuda,
-        "cudnn": torch.backends.cudnn.version(),
-    }
+    assert on_gpu == {**env["versions"], "cuda": "12.8", "cudnn": 91002}
     stamp = dt.datetime.fromisoformat(now_iso())  # started_at / finished_at: UTC, to the second
     assert stamp.utcoffset() == dt.timedelta(0) and stamp.microsecond == 0
     assert abs((dt.datetime.now(dt.timezone.utc) - stamp).total_seconds()) < 60
