@@ -233,7 +233,7 @@ def _as_float(value: Any) -> float | None:
         number = float(value)
     except (TypeError, ValueError):
         return None
-    return None if math.isnan(number) else number
+    return number if math.isfinite(number) else None  # 1e400 in a file reads as inf
 
 
 def experiments_dir() -> Path:
@@ -348,7 +348,7 @@ def read_curve(run_dir: Path, train: bool = False) -> list[tuple[int, float]]:
         for line in lines:
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):  # RecursionError: nested too deep
                 continue
             if not isinstance(record, dict):
                 continue
@@ -371,6 +371,8 @@ def read_run(path: Path, label: str) -> Run:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(str(exc)) from exc
+    except RecursionError:  # not a file the lab writes
+        raise ValueError("JSON nested too deep to read") from None
     if not isinstance(data, dict):
         raise ValueError(f"expected a JSON object, found {type(data).__name__}")
     notes = []

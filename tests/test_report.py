@@ -1609,3 +1609,26 @@ def test_the_docs_options_table_is_the_help(capsys: pytest.CaptureFixture) -> No
         value = default.strip().strip("`")
         if re.fullmatch(r"`[^`]+`|\d+", default.strip()):  # a value, not words
             assert f"(default: {value}" in shown, option
+
+
+def test_files_no_lab_writes_are_problems_of_their_runs_not_a_trace(tmp_path: Path) -> None:
+    """A run folder one was sent, or hand-edited: JSON nested past Python's recursion limit (in
+    result.json or a metrics.jsonl line) and a seed of 1e400 stopped the whole report with a
+    RecursionError or OverflowError trace."""
+    root, out = tmp_path / "results", tmp_path / "report"
+    write_seeds(root, "table1/original", [7.0])
+    deep = "[" * 100_000 + "]" * 100_000
+    (root / "nested").mkdir()
+    (root / "nested" / "result.json").write_text(deep)
+    huge_seed = write_run(root, "huge_seed", "table1/original", 1, 7.5)
+    record = json.loads((huge_seed / "result.json").read_text())
+    text = json.dumps(record).replace('"seed": 1', '"seed": 1e400', 1)
+    (huge_seed / "result.json").write_text(text)
+    curve = write_run(root, "curve", "table1/original", 2, 8.0, curve=[(10, 50.0), (20, 8.0)])
+    with (curve / "metrics.jsonl").open("a") as lines:
+        lines.write(deep + "\n" + '{"step": 1e400, "test/error": 9.0}\n')
+    assert report.main(["--results", str(root), "--out", str(out), "--tables", "table1"]) == 0
+    text = (out / "report.md").read_text()
+    assert "could not read `nested/result.json`: JSON nested too deep to read" in text
+    assert report.read_curve(curve) == [(10, 50.0), (20, 8.0)]
+    assert report.read_run(huge_seed / "result.json", "huge_seed").seed is None
