@@ -1367,7 +1367,8 @@ class LesionInterrupted(UserError):
 @hydra.main(version_base="1.3", config_path="conf", config_name="lesion")
 def main(cfg: DictConfig) -> None:
     """``resnet-lab-lesion checkpoint=PATH [data.limit=N] [lesion.samples=S] ...``: outputs go
-    into the Hydra run folder. User mistakes exit 2 with one message, no traceback."""
+    into the Hydra run folder. User mistakes exit 2 with one message, no traceback (a sweep's
+    job: Hydra prints it once the others ran, and exits 1)."""
     hydra_cfg = HydraConfig.get()
     out = Path(hydra_cfg.runtime.output_dir)
     command = shlex.join(["resnet-lab-lesion", *sys.argv[1:]])

@@ -431,7 +431,8 @@ def _run_statistics(
     loaded: LoadedCheckpoint, mean: Tensor | None, std: Tensor | None, data_root: str | None
 ) -> tuple[Tensor, Tensor | None]:
     """The (mean, std) a resnet-lab run's net is fed: those given, which must be what its
-    data.normalization uses, or else those of its training set."""
+    data.normalization uses, else those its checkpoint saved, else (an older lab's checkpoint)
+    those of its training set."""
     config = loaded.state["config"]
     normalization = config.get("data", {}).get("normalization", "pixel_mean")
     if normalization not in NORMALIZATIONS:

@@ -1050,8 +1050,8 @@ def plot_curves(table: TableResult, path: Path) -> bool:
     """Median eval error (solid) and training error (dashed) over the seeds vs step, one colour
     per row, as the papers' Fig. 4 and 6.
 
-    Returns False (and writes nothing) when no run the table counts, nor one still running or
-    interrupted, has logged an eval error (failed runs' curves are left out).
+    Returns False (and writes nothing) when no run the table counts, nor one still running,
+    killed or interrupted, has logged an eval error (failed runs' curves are left out).
     """
     from matplotlib import colormaps
     from matplotlib.figure import Figure
@@ -1062,7 +1062,7 @@ def plot_curves(table: TableResult, path: Path) -> bool:
     palette = colormaps["tab20"]  # the 10 dark hues (tab10's), then their light twins: Table 1
     drawn = False  # has 11 rows, and the default cycle of 10 gave two rows one colour
     for index, row in enumerate(table.rows):
-        # the runs the row counts, and those still running or interrupted: their curves so far
+        # the runs the row counts, and those running, killed or interrupted: their curves so far
         runs = [
             r for r in row.runs if r.finished or r.status in ("running", "killed", "interrupted")
         ]

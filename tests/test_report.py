@@ -1153,8 +1153,8 @@ def test_a_lock_says_its_holders_pid_namespace_and_only_this_hosts_is_checked(
     tmp_path: Path,
 ) -> None:
     """The lab's own lock names its pid namespace; another host's lock with a namespace of the
-    same number is not this machine's; a foreign lock that beats stands for two beats and
-    more, until LOCK_FOREIGN_STALE_S."""
+    same number is not this machine's; a foreign lock that beats still stands three beats
+    after its last touch (older than two, younger than LOCK_FOREIGN_STALE_S)."""
     from resnet_lab import run_folder
 
     namespace = run_folder._pid_namespace()
@@ -1205,7 +1205,8 @@ def test_a_completed_run_without_an_error_is_noted(tmp_path: Path) -> None:
 
 
 def test_an_error_that_is_no_percentage_is_left_out(tmp_path: Path) -> None:
-    """A hand-edited result.json (-5, 250): counted, the row's best -5.00."""
+    """A hand-edited result.json (-5, 250) was counted, the row's best -5.00: left out now,
+    with a note."""
     write_run(tmp_path, "a/0", "table1/original", 0, 7.0)
     write_run(tmp_path, "a/1", "table1/original", 1, -5.0)
     write_run(tmp_path, "a/2", "table1/original", 2, 250.0)

@@ -398,7 +398,8 @@ def test_a_resumed_run_keeps_the_time_it_started(tmp_path: Path) -> None:
 def test_a_cpu_run_resumed_on_other_threads_says_it_rounds_differently(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """CPU runs are bitwise-equal at one thread count; result.json keeps only the last one."""
+    """CPU runs are bitwise-equal at one thread count: a resume on another says, once, that
+    it rounds differently."""
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -1320,8 +1321,8 @@ def test_a_second_signal_as_the_run_starts_records_it_interrupted(tmp_path: Path
 
 
 def test_a_folder_with_only_a_lock_holds_a_run(tmp_path: Path) -> None:
-    """A run loading its data has only its lock: resume=true there is refused by the lock, not
-    first told that the folder holds no run and a new one starts."""
+    """A run loading its data has only its lock: the folder holds a run (so resume=true there
+    is refused by the lock, not told that the folder holds no run)."""
     assert not run_folder.holds_a_run(tmp_path)
     (tmp_path / run_folder.LOCK_NAME).write_text(own_lock(os.getpid()))
     assert run_folder.holds_a_run(tmp_path)
