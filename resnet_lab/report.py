@@ -856,13 +856,21 @@ def _markdown_table(table: TableResult) -> list[str]:
 
 
 def _cell(text: str) -> str:
-    """Text in a table cell: a '|' ends the cell wherever it stands, in code too (GitHub)."""
-    return text.replace("|", "\\|")
+    """Text in a table cell: a '|' ends the cell wherever it stands, in code too (GitHub), and a
+    line break the table's row."""
+    return _one_line(text).replace("|", "\\|")
+
+
+def _one_line(text: str) -> str:
+    """A name or note with line breaks (a folder so named) on one line: a break ended its table
+    row or list item, and the next line could read as a heading."""
+    return " ".join(text.splitlines())
 
 
 def _code(text: str) -> str:
     """``text`` as inline code, whatever backticks it holds: fenced by one more than its
     longest run of them (a folder named with one ended the code there)."""
+    text = _one_line(text)
     fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
@@ -940,7 +948,7 @@ def render_markdown(
         if absent:
             notes.append(f"no runs yet: {', '.join(f'`{name}`' for name in absent)}")
         if notes:
-            lines += ["Notes:", "", *[f"- {note}" for note in notes], ""]
+            lines += ["Notes:", "", *[f"- {_one_line(note)}" for note in notes], ""]
         lines += [f"![{name[:-4]}]({name})" for name in figures.get(table.key, [])]
         if figures.get(table.key):
             lines.append("")
@@ -981,10 +989,10 @@ def _other_sections(
                 "TABLES=<table>`)."
             )
         lines += [where, ""]
-        lines += [f"- `{name}`: {n} run(s)" for name, n in sorted(unknown.items())]
+        lines += [f"- {_code(name)}: {n} run(s)" for name, n in sorted(unknown.items())]
         lines.append("")
     if problems:
-        lines += ["## Problems", "", *[f"- {problem}" for problem in problems], ""]
+        lines += ["## Problems", "", *[f"- {_one_line(problem)}" for problem in problems], ""]
     return lines
 
 

@@ -1633,3 +1633,26 @@ def test_files_no_lab_writes_are_problems_of_their_runs_not_a_trace(tmp_path: Pa
     assert "could not read `nested/result.json`: JSON nested too deep to read" in text
     assert report.read_curve(curve) == [(10, 50.0), (20, 8.0)]
     assert report.read_run(huge_seed / "result.json", "huge_seed").seed is None
+
+
+def test_names_with_line_breaks_stay_on_their_line(tmp_path: Path) -> None:
+    """A folder or experiment name with a line break (a folder one was sent) broke its table
+    row or list item, and its next line read as a heading of report.md."""
+    root, out = tmp_path / "results", tmp_path / "report"
+    write_seeds(root, "table1/original", [7.0])
+    write_run(root, "adhoc\n## INJ folder", "", 0, 9.0)
+    write_run(root, "d", "table1/original", 3, 9.0, experiment={"name": "x\n## INJ name"})
+    (root / "broken\n## INJ file").mkdir()
+    (root / "broken\n## INJ file" / "result.json").write_text("{")
+    write_run(root, "old\n## INJ note", "table1/original", 4, 7.0, drop=("profile",))
+    write_run(root, "e", "", 0, 7.0, experiment={"name": "table1/nope\n## INJ row"})
+    assert report.main(["--results", str(root), "--out", str(out), "--tables", "table1"]) == 0
+    text = (out / "report.md").read_text()
+    assert [line for line in text.splitlines() if "INJ" in line and line.startswith("#")] == []
+    assert "| `adhoc ## INJ folder` | completed | 0 | 9.00 |" in text
+    assert "could not read `broken ## INJ file/result.json`" in text
+    assert "run `old ## INJ note` lacks fields: profile" in text
+    assert (
+        "tables not asked for (x ## INJ name: 1)" in text
+        and "- `table1/nope ## INJ row`: 1 run" in text
+    )
