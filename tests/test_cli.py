@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import venv
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,9 @@ def test_console_script_from_a_built_wheel(tmp_path: Path) -> None:
         timeout=300,
     )
     wheel = next(dist.glob("resnet_lab-*.whl"))
+    with zipfile.ZipFile(wheel) as files:  # the lab's Slurm launcher, where Hydra finds plugins
+        assert "hydra_plugins/resnet_lab_slurm/__init__.py" in files.namelist()
+        assert "hydra_plugins/__init__.py" not in files.namelist()  # a namespace, others' too
     env_dir = tmp_path / "venv"
     venv.create(env_dir, system_site_packages=True, with_pip=False)
     wheel_only = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # not the checkout
@@ -1137,6 +1141,57 @@ def test_a_slurm_sweep_without_slurm_is_refused_once(
     check_command_line([*sweep, "hydra/launcher=parallel"], "resnet-lab", True)
     monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
     check_command_line([*sweep, "hydra/launcher=slurm"], "resnet-lab", True)  # no exit
+
+
+def test_a_slurm_job_that_ended_without_its_result_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """scancel (a node lost, out of requeues): the run saved its checkpoint and said how it
+    continues, then submitit's UncompletedJobError printed a 25-line trace after it."""
+    import shutil
+
+    from hydra.core.plugins import Plugins
+    from submitit.core.utils import UncompletedJobError
+
+    from resnet_lab.cli import command
+
+    # the class Hydra instantiates (its plugin scan loads the modules anew): submitit's under it
+    ours = Plugins.instance().class_name_to_class["hydra_plugins.resnet_lab_slurm.SlurmLauncher"]
+
+    said = (  # as submitit 1.5 words it, the job's error stream last
+        "Job 10521 (task: 0) with path /s/.submitit/10521/10521_0_result.pkl\n"
+        "has not produced any output (state: CANCELLED)\nError stream produced:\n"
+        + "-"
+        * 40
+        + "\nresnet-lab: interrupted by SIGTERM (checkpoint saved); continue with the same "
+        "command plus resume=true hydra.sweep.dir=/s\n"
+    )
+
+    def cancelled(self: object, *args: object) -> None:
+        raise UncompletedJobError(said)
+
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")  # srun is there
+    monkeypatch.setattr(ours.__mro__[1], "launch", cancelled)
+    sweep = tmp_path / "sweep"
+    argv = ["resnet-lab", "-m", "seed=0,1", "hydra/launcher=slurm", f"hydra.sweep.dir={sweep}"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as stopped:
+        command()
+    assert stopped.value.code == 1
+    err = capsys.readouterr().err  # Hydra's epilogue after it, as after a refused job's line
+    assert "Traceback" not in err and err.split("\n\nSet the environment variable")[0] == (
+        "resnet-lab: error: a Slurm job ended without its result (cancelled, its node lost, or "
+        "out of requeues: Job 10521 (task: 0) with path /s/.submitit/10521/10521_0_result.pkl "
+        "has not produced any output (state: CANCELLED)); its run: interrupted by SIGTERM "
+        "(checkpoint saved); continue with the same command plus resume=true "
+        "hydra.sweep.dir=/s; the sweep's other jobs go on in Slurm (squeue)"
+    )
+    monkeypatch.setattr(UncompletedJobError, "__str__", lambda self: said.split("Error")[0])
+    with pytest.raises(SystemExit):
+        command()  # the job said nothing: how a sweep's run continues
+    assert f"its run: continue with the same command plus resume=true hydra.sweep.dir={sweep};" in (
+        capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize(
