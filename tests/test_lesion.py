@@ -617,7 +617,7 @@ def test_lesion_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     scalars = EventAccumulator(str(events)).Reload()
     (point,) = scalars.Scalars("lesion/intact_error_bn_reestimated")
     assert point.value == pytest.approx(results["baseline"]["error_bn_reestimated"])
-    # as the command: a study's folder, a training run's, a file are refused, nothing read
+    # as the command: a study's folder, a training run's, a file are refused
     (tmp_path / "a_file").touch()
     for folder, said in [
         (out, "already holds a lesion study (lesion.json)"),
