@@ -1185,8 +1185,8 @@ def _a_mistake_in_a_row(group: str, override: Override, args: list[str]) -> str 
         if problem := row_problem(row, group):
             return problem
         # a row's or profile's defaults list (an option file's entries read otherwise)
-        if group.partition("/")[0] in ("experiment", "profile") and (
-            problem := _a_choice_not_there(row, args)
+        if (kind := group.partition("/")[0]) in ("experiment", "profile") and (
+            problem := _a_choice_not_there(row, args, kind)
         ):
             return problem
         if group == "shortcut" and (problem := variant_file_problem(row)):
@@ -1225,11 +1225,11 @@ def choice_not_there(row: Path, config_dir: Path | None) -> str | None:
     return _a_choice_not_there(row, [] if config_dir is None else ["--config-dir", str(config_dir)])
 
 
-def _a_choice_not_there(row: Path, args: list[str]) -> str | None:
-    """``- override /shortcut: gat`` in a row's defaults list. Only entries naming a group of
-    the lab's absolutely, with a plain choice: not ``optional`` ones (Hydra skips those when
-    missing), interpolated (``${data}_recipe``) or mandatory (``???``) choices, Hydra's own
-    groups or relative ones."""
+def _a_choice_not_there(row: Path, args: list[str], kind: str = "experiment") -> str | None:
+    """``- override /shortcut: gat`` in a row's (``kind``: or a profile's) defaults list. Only
+    entries naming a group of the lab's absolutely, with a plain choice: not ``optional`` ones
+    (Hydra skips those when missing), interpolated (``${data}_recipe``) or mandatory (``???``)
+    choices, Hydra's own groups or relative ones."""
     try:
         raw = OmegaConf.to_container(load_row(row), resolve=False)
     except Exception:  # the row's own check says what is wrong with it
@@ -1239,7 +1239,7 @@ def _a_choice_not_there(row: Path, args: list[str]) -> str | None:
         for key, value in entry.items() if isinstance(entry, dict) else ():
             if not isinstance(key, str):  # Hydra: a bare AssertionError
                 return (
-                    f"experiment file {row}, defaults: {key}: {value}: an entry names a group, "
+                    f"{kind} file {row}, defaults: {key}: {value}: an entry names a group, "
                     "e.g. override /data: cifar100"
                 )
             words = key.split()
@@ -1254,14 +1254,14 @@ def _a_choice_not_there(row: Path, args: list[str]) -> str | None:
                 and declares_global_package(row)  # the run's own choices, as a row's
             ):
                 return (  # Hydra: "Multiple values for shortcut", in three lines, no file named
-                    f"experiment file {row}, defaults: {key}: {value}: the lab's config chooses "
+                    f"{kind} file {row}, defaults: {key}: {value}: the lab's config chooses "
                     f"{group} already; a row changes its choice with `override /{group}: {value}`"
                 )
             if not isinstance(value, str) or "${" in value or value == "???":
                 continue
             choice = value.removesuffix(".yaml")
             if problem := _a_chosen_option_problem(f"{key}: {value}", group, choice, args):
-                return f"experiment file {row}, defaults: {problem}"
+                return f"{kind} file {row}, defaults: {problem}"
     return None
 
 

@@ -1161,9 +1161,9 @@ def test_a_slurm_job_that_ended_without_its_result_is_one_line(
     said = (  # as submitit 1.5 words it, the job's error stream last
         "Job 10521 (task: 0) with path /s/.submitit/10521/10521_0_result.pkl\n"
         "has not produced any output (state: CANCELLED)\nError stream produced:\n"
-        + "-"
-        * 40
-        + "\nresnet-lab: interrupted by SIGTERM (checkpoint saved); continue with the same "
+        + "-" * 40
+        + "\nresnet-lab: warning: an earlier word\n"  # the run's last word is the one said
+        + "resnet-lab: interrupted by SIGTERM (checkpoint saved); continue with the same "
         "command plus resume=true hydra.sweep.dir=/s\n"
     )
 
@@ -2679,11 +2679,14 @@ def test_a_profile_of_ones_own_is_checked_as_a_row_is(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A profile without ``# @package _global_`` (Hydra: "ValidationError raised while
-    composing config", five lines) or with a misspelt key."""
+    composing config", five lines), with a misspelt key, or choosing an option not there."""
     profiles = tmp_path / "mine" / "profile"
     profiles.mkdir(parents=True)
     (profiles / "bare.yaml").write_text("profile: bare\ntrainer:\n  max_steps: 2\n")
     (profiles / "typo.yaml").write_text("# @package _global_\nprofile: typo\ntrainr: {}\n")
+    (profiles / "gat.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /shortcut: gat\nprofile: gat\n"
+    )
     (tmp_path / "empty").mkdir()
     mine = str(tmp_path / "mine")
     bare = (
@@ -2695,6 +2698,11 @@ def test_a_profile_of_ones_own_is_checked_as_a_row_is(
         (["-cd", mine, "profile=bare"], bare),
         (["-m", "-cd", mine, "profile=smoke,bare"], bare),
         (["-cd", mine, "profile=typo"], typo),
+        (
+            ["-cd", mine, "profile=gat"],
+            f"profile file {profiles / 'gat.yaml'}, defaults: override /shortcut: gat: there is "
+            "no shortcut/gat",
+        ),
     ):
         _refused_before_hydra(["resnet-lab"], args, said, tmp_path / "empty", monkeypatch, capsys)
 

@@ -683,9 +683,22 @@ def test_train_batches_saved_on_another_device_go_on_with_new_draws(
     labels = torch.cat([y for _, y in streams[0]])
     assert torch.equal(labels[:11], state["perm"][2:])  # the epoch under way, in its order
     assert sorted(labels[11:24].tolist()) == list(range(13))  # then whole epochs
+    # new draws, not the run's first replayed (the generators seeded as a fresh run's are)
+    fresh_run = D.TrainBatches(data, 5, seed=7)
+    fresh = torch.cat([fresh_run.next()[1] for _ in range(3)])
+    assert not torch.equal(labels[11:24], fresh[:13])
     for (x, y), (x_again, y_again) in zip(*streams, strict=True):
         assert torch.equal(x, x_again) and torch.equal(y, y_again)  # drawn alike each time
     assert "drew its batches on cuda and continues on cpu" in caplog.text
+
+
+def test_a_seeds_streams_are_what_they_were() -> None:
+    """The batches' order and augmentation follow from the seed through derive_seed: a change
+    to it (the bytes read another way) would draw every run's batches anew, silently, and a seed
+    would no longer reproduce the runs and figures made with it."""
+    assert D.derive_seed(0, "permutation") == 4827842604870002959
+    assert D.derive_seed(0, "augment") == 1060257447386115851
+    assert D.derive_seed(7, "cuda after step 10") == 1120406965868720527
 
 
 def test_train_batches_normalize_as_the_eval_does_then_pad_with_zeros() -> None:

@@ -722,6 +722,8 @@ def test_a_channel_mean_std_run_is_fed_its_own_statistics(tmp_path: Path) -> Non
     for shape in [(3,), (32,), (2, 3, 32, 32)]:  # (32,) broadcast, per column
         with pytest.raises(ValueError, match=re.escape(f"mean of shape {shape} does not fit")):
             load_pretrained(tmp_path / "pixel", mean=torch.zeros(shape))
+    with pytest.raises(ValueError, match=re.escape("std of shape (3,) does not fit")):
+        load_pretrained(tmp_path, mean=trained.mean, std=torch.ones(3))  # the std's too
     with pytest.raises(ValueError, match="mean is not a tensor of numbers"):
         load_pretrained(tmp_path / "pixel", mean="zeros")
     listed = load_pretrained(tmp_path / "pixel", mean=[[[0.5]], [[0.5]], [[0.5]]])

@@ -615,7 +615,9 @@ def _own_row(directory: Path, name: str, reported: str) -> None:
     )
 
 
-@pytest.mark.parametrize("reported", ["'~7'", "''", "n/a", "'7.5%'", "inf", "'-3'", "'101'"])
+@pytest.mark.parametrize(
+    "reported", ["'~7'", "''", "n/a", "'7.5%'", "inf", "'-3'", "'101'", "true", "'100.01'"]
+)
 def test_a_reported_figure_that_is_not_one_is_refused(
     reported: str,
     tmp_path: Path,
@@ -634,6 +636,14 @@ def test_a_reported_figure_that_is_not_one_is_refused(
     with pytest.raises(SystemExit):
         check_command_line(["-cd", str(tmp_path), "+experiment=mine/scale_09"], "resnet-lab", True)
     assert "scale_09.yaml: reported=" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("reported", ["'0'", "'100'", "'6.61'", "fail", "null"])
+def test_a_reported_figure_at_the_edges_is_one(reported: str, tmp_path: Path) -> None:
+    """0 and 100 are errors in percent, as a figure between them, "fail" and none are."""
+    _own_row(tmp_path / "experiment", "mine/scale_09", reported)
+    [row] = report.load_experiments(tmp_path / "experiment")
+    assert row.name == "mine/scale_09"
 
 
 def test_a_rows_reported_figure_is_checked_wherever_its_package_puts_it(tmp_path: Path) -> None:
@@ -1656,3 +1666,5 @@ def test_names_with_line_breaks_stay_on_their_line(tmp_path: Path) -> None:
         "tables not asked for (x ## INJ name: 1)" in text
         and "- `table1/nope ## INJ row`: 1 run" in text
     )
+    # a row's own words (its label, a cell of its table) too, at any of Python's line breaks
+    assert report._cell("scale\r\n## INJ\u2028a|b") == "scale ## INJ a\\|b"

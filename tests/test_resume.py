@@ -421,6 +421,15 @@ def test_a_cpu_run_resumed_on_other_threads_says_it_rounds_differently(
         with caplog.at_level(logging.WARNING, logger="resnet_lab.train"):
             fit([*ARGS, "trainer.max_steps=15", "resume=true"], tmp_path)  # 2 again: said once
         assert "CPU threads" not in caplog.text
+        # a run that trained on another device (a GPU's, its host's threads) rounds otherwise
+        # anyway: nothing said of threads
+        result = json.loads((tmp_path / "result.json").read_text())
+        result["device"] = "NVIDIA H200"
+        (tmp_path / "result.json").write_text(json.dumps(result))
+        torch.set_num_threads(1)
+        with caplog.at_level(logging.WARNING, logger="resnet_lab.train"):
+            fit([*ARGS, "trainer.max_steps=16", "resume=true"], tmp_path)
+        assert "CPU threads" not in caplog.text
     finally:
         torch.set_num_threads(threads)
 

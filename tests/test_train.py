@@ -298,9 +298,13 @@ def test_settings_that_train_nothing_or_overflow_are_refused_and_an_all_warm_up_
     ]:
         with pytest.raises(ConfigError, match=re.escape(said)):
             check_trainer_config(compose_config([*tiny_run, override]))
-    check_trainer_config(
-        compose_config([*tiny_run, "trainer.warmup_lr=0", "trainer.warmup_steps=0"])
-    )
+    for edge in [  # what is right at each edge: torch's seed range, no decay
+        ["trainer.warmup_lr=0", "trainer.warmup_steps=0"],
+        ["trainer.lr_decay=1", "trainer.milestones=[1]"],
+        [f"seed={2**64 - 1}"],
+        [f"seed={-(2**63)}"],
+    ]:
+        check_trainer_config(compose_config([*tiny_run, *edge]))
     with caplog.at_level(logging.WARNING, logger="resnet_lab.train"):
         fit([*tiny_run, "trainer.max_steps=5"], tmp_path)  # its 5 warm-up steps, no more
     assert "trainer.warmup_steps=5 covers the whole run (trainer.max_steps=5)" in caplog.text
