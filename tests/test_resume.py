@@ -580,6 +580,20 @@ def test_an_evaluation_redone_on_resume_is_kept_through_a_later_crash(
     assert_same_records(tmp_path, reference)
 
 
+def test_an_evaluation_redone_on_resume_that_is_not_finite_is_a_divergence(
+    tmp_path: Path,
+) -> None:
+    """The evaluation a signal cut short is redone before the first step: a net whose outputs
+    are not finite there ends the run diverged, as during the steps, not with a trace."""
+    stop(tmp_path, resnet_lab.train, "eval_batches", 1, sigterm)  # the eval at step 10
+    [path] = list_checkpoints(tmp_path / "ckpt")
+    state = load_checkpoint(path)
+    state["model"]["fc.weight"] = torch.full_like(state["model"]["fc.weight"], math.nan)
+    save_checkpoint(state, tmp_path / "ckpt", 10, keep=2)
+    result = fit([*ARGS, "resume=true"], tmp_path)
+    assert (result["status"], result["diverged_at_step"]) == ("diverged", 10)
+
+
 def test_resuming_at_max_steps_logs_the_open_window(tmp_path: Path) -> None:
     stop(tmp_path / "cut", Trainer, "train_step", 13, sigterm)  # step 13: not a log step
     fit([*ARGS, "trainer.max_steps=13", "resume=true"], tmp_path / "cut")
