@@ -13,6 +13,7 @@ import io
 import logging
 import os
 import pickle
+import warnings
 from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -176,9 +177,13 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     import torch
 
     try:  # tensors and plain values only: a run folder one was sent may hold a pickled program
-        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:  # torch's text asks users to file an issue: not ours
-        raise CheckpointError(
+        with warnings.catch_warnings():  # bytes of no checkpoint: "please file an issue"
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" not in str(e):  # not an object: bytes torch cannot read
+            raise CheckpointError(f"{path}: cannot be read (not a PyTorch checkpoint)") from e
+        raise CheckpointError(  # torch's text advises weights_only=False: not ours to give
             f"{path}: holds Python objects besides tensors and plain values, which the lab never "
             "writes: not loaded (unpickling them could run any code they hold)"
         ) from e

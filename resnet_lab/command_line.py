@@ -1272,14 +1272,14 @@ def _a_chosen_option_problem(entry: str, group: str, choice: str, args: list[str
     passed it)."""
     if not _is_group(group, args):
         return None
-    if option := _option_file(group, choice, args):  # Hydra's file before a folder so named
+    if option := _first_option_file(group, choice, args):  # Hydra's file before a folder so named
         return variant_file_problem(option, chosen_as=entry) if group == "shortcut" else None
     if _is_group(f"{group}/{choice}", args):
         return f"{entry} names a group of configs: choose one of {group}/{choice}/"
     return _missing_choice(entry, group, choice, args)
 
 
-def _option_file(group: str, name: str, args: list[str]) -> Path | None:
+def _first_option_file(group: str, name: str, args: list[str]) -> Path | None:
     """The file Hydra reads for option ``name`` of ``group``: the first config folder's."""
     found = (folder / group / f"{name}.yaml" for folder in _config_folders(args) or [])
     return next((option for option in found if option.is_file()), None)
@@ -1300,7 +1300,8 @@ def _row_files(group: str, override: Override, args: list[str]) -> list[Path]:
         return []  # range() or interval() of rows: Hydra's to refuse
     else:
         names = [str(value)]
-    files = (_option_file(group, name.removesuffix(".yaml").lstrip("/"), args) for name in names)
+    stems = (name.removesuffix(".yaml").lstrip("/") for name in names)
+    files = (_first_option_file(group, stem, args) for stem in stems)
     return [row for row in files if row is not None]
 
 

@@ -899,13 +899,13 @@ def render_markdown(
     lines = ["# resnet-lab report", ""]
     if profile == "smoke":
         lines += [
-            f"**Profile `{profile}`: these numbers come from tiny nets trained a few steps and "
-            "are NOT comparable with the papers' figures.**",
+            f"**Profile {_code(profile)}: these numbers come from tiny nets trained a few steps "
+            "and are NOT comparable with the papers' figures.**",
             "",
         ]
     elif profile not in (None, "paper"):
         lines += [
-            f"**Profile `{profile}` is not the papers' recipe (profile `paper`): its numbers "
+            f"**Profile {_code(profile)} is not the papers' recipe (profile `paper`): its numbers "
             "compare with the papers' figures only as far as what it changes allows.**",
             "",
         ]
@@ -915,9 +915,9 @@ def render_markdown(
     uncounted = len(rows) - measured - len(missing)
     found = f"{run_count} run(s)" if run_count else "no runs"
     if profile:
-        found += f" of profile `{profile}`"
+        found += f" of profile {_code(profile)}"
     lines += [
-        f"Results: {', '.join(f'`{root}`' for root in roots)}: {found}. "
+        f"Results: {', '.join(_code(str(root)) for root in roots)}: {found}. "
         f"Seeds expected per row: {_seeds_text(seeds)}. Errors are percent on the eval split; "
         f"`fail` means above {FAIL_THRESHOLD:g}% on CIFAR-10 (the papers' CIFAR-100 figures lie "
         "above it: rows of other data fail at chance, 100 - 100/classes %, 99% on CIFAR-100). "

@@ -347,11 +347,11 @@ def _say_a_gap(path: Path, last: int, resume_step: int, log_every: int) -> None:
 
 def _line_record(line: str) -> dict[str, Any] | None:
     """A metrics.jsonl line's record, None for a line a kill cut in half (or otherwise not
-    a record with an integer step)."""
+    a record with an integer step: nested past Python's limit, a step of 1e400)."""
     try:
         record = json.loads(line)
         record["step"] = int(record["step"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError, OverflowError):
         return None
     return record
 
@@ -363,12 +363,14 @@ def write_result(run_dir: Path, result: dict[str, Any]) -> None:
 
 
 def read_result(run_dir: Path) -> dict[str, Any] | None:
-    """The run's ``result.json``, or None when it has none (or an unreadable one)."""
+    """The run's ``result.json``, or None when it has none (or an unreadable one: nested past
+    Python's limit, or not a JSON object)."""
     path = run_dir / "result.json"
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        record = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):
         return None
+    return record if isinstance(record, dict) else None
 
 
 def now_iso() -> str:

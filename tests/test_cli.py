@@ -1156,7 +1156,8 @@ def test_a_slurm_job_that_ended_without_its_result_is_one_line(
     from resnet_lab.cli import command
 
     # the class Hydra instantiates (its plugin scan loads the modules anew): submitit's under it
-    ours = Plugins.instance().class_name_to_class["hydra_plugins.resnet_lab_slurm.SlurmLauncher"]
+    plugins = Plugins.instance().class_name_to_class
+    ours = plugins["hydra_plugins.resnet_lab_slurm.ResnetLabSlurmLauncher"]
 
     said = (  # as submitit 1.5 words it, the job's error stream last
         "Job 10521 (task: 0) with path /s/.submitit/10521/10521_0_result.pkl\n"

@@ -1666,5 +1666,12 @@ def test_names_with_line_breaks_stay_on_their_line(tmp_path: Path) -> None:
         "tables not asked for (x ## INJ name: 1)" in text
         and "- `table1/nope ## INJ row`: 1 run" in text
     )
+    # a profile's name (in the report's first lines), a results folder's
+    profiled = tmp_path / "profiled\n## INJ root"
+    write_run(profiled, "a", "table1/original", 0, 7.0, profile="p`s\n## INJ profile")
+    assert report.main(["--results", str(profiled), "--out", str(out), "--tables", "table1"]) == 0
+    text = (out / "report.md").read_text()
+    assert [line for line in text.splitlines() if "INJ" in line and line.startswith("#")] == []
+    assert "**Profile ``p`s ## INJ profile`` is not the papers' recipe" in text
     # a row's own words (its label, a cell of its table) too, at any of Python's line breaks
     assert report._cell("scale\r\n## INJ\u2028a|b") == "scale ## INJ a\\|b"

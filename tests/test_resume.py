@@ -5,6 +5,7 @@ TensorBoard, not only the weights."""
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import logging
 import math
@@ -33,6 +34,7 @@ from resnet_lab.api import compose_config
 from resnet_lab.checkpoint import (
     CheckpointError,
     atomic_write_text,
+    digest_path,
     list_checkpoints,
     load_checkpoint,
     save_checkpoint,
@@ -255,6 +257,21 @@ def test_a_run_folder_copied_as_links_never_writes_into_the_original(tmp_path: P
     metrics.close()
     assert (tmp_path / "run" / "metrics.jsonl").read_text() == lines
     assert (tmp_path / "fork" / "metrics.jsonl").read_text().count("\n") == 3
+
+
+def test_a_run_folder_with_files_no_lab_writes_resumes_without_a_trace(tmp_path: Path) -> None:
+    """A folder one was sent, or hand-edited: a metrics.jsonl line nested past Python's limit,
+    or of step 1e400, and a result.json so nested or not an object stopped the resume with a
+    RecursionError, OverflowError or AttributeError trace; such a line is a damaged one, such
+    a result.json none."""
+    stop(tmp_path, Trainer, "train_step", 13, sigterm)
+    deep = "[" * 100_000 + "]" * 100_000
+    with (tmp_path / "metrics.jsonl").open("a") as lines:
+        lines.write(deep + "\n" + '{"step": 1e400, "train/loss": 1.0}\n')
+    for text in (deep, "[1]"):
+        (tmp_path / "result.json").write_text(text)
+        assert run_folder.read_result(tmp_path) is None
+    assert fit([*ARGS, "resume=true"], tmp_path)["status"] == "completed"
 
 
 def test_a_full_disk_stops_the_run_with_what_to_do_and_resumes_exactly(
@@ -911,6 +928,11 @@ def test_a_checkpoint_holding_a_pickled_program_is_not_run(
     with pytest.raises(CheckpointError) as refused:
         load_checkpoint(rigged)
     assert "holds Python objects besides tensors and plain values" in str(refused.value)
+    garbage = tmp_path / "step_0000010.pt"  # pickle's opening, then nothing it reads
+    garbage.write_bytes(b"\x80\x04" + b"x" * 100)
+    digest_path(garbage).write_text(hashlib.sha256(garbage.read_bytes()).hexdigest())
+    with pytest.raises(CheckpointError, match=r"cannot be read \(not a PyTorch checkpoint\)$"):
+        load_checkpoint(garbage)
     assert read_checkpoint(run).path.name == "step_0000020.pt"  # as a damaged one: the previous
     fit([*ARGS, "resume=true"], run)  # from step 20: nothing left to train
     assert not marker.exists()

@@ -15,12 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-try:
-    from hydra_plugins.hydra_submitit_launcher.submitit_launcher import (
-        SlurmLauncher as SubmititSlurmLauncher,
-    )
+try:  # the module, not its class: Hydra takes every launcher class a plugin module holds
+    from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 except ImportError:  # the launchers extra is not installed: Hydra refuses hydra/launcher=slurm
-    SubmititSlurmLauncher = None
+    submitit_launcher = None
 
 
 def ended_without_a_result(message: str, sweep: str) -> str:
@@ -38,9 +36,9 @@ def ended_without_a_result(message: str, sweep: str) -> str:
     )
 
 
-if SubmititSlurmLauncher is not None:
+if submitit_launcher is not None:
 
-    class SlurmLauncher(SubmititSlurmLauncher):
+    class ResnetLabSlurmLauncher(submitit_launcher.SlurmLauncher):
         """submitit's Slurm launcher, a job that ended without its result told in one line."""
 
         def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Any:
