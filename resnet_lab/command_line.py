@@ -1235,6 +1235,7 @@ def _a_choice_not_there(row: Path, args: list[str], kind: str = "experiment") ->
     except Exception:  # the row's own check says what is wrong with it
         return None
     defaults = raw.get("defaults") if isinstance(raw, dict) else None
+    overridden = {override.key_or_group for _, override in parsed_overrides(args)}
     for entry in defaults if isinstance(defaults, list) else []:
         for key, value in entry.items() if isinstance(entry, dict) else ():
             if not isinstance(key, str):  # Hydra: a bare AssertionError
@@ -1258,6 +1259,8 @@ def _a_choice_not_there(row: Path, args: list[str], kind: str = "experiment") ->
                     f"{group} already; a row changes its choice with `override /{group}: {value}`"
                 )
             if not isinstance(value, str) or "${" in value or value == "???":
+                continue
+            if group in overridden:  # the command line's choice: the row's file is never read
                 continue
             choice = value.removesuffix(".yaml")
             if problem := _a_chosen_option_problem(f"{key}: {value}", group, choice, args):

@@ -290,6 +290,10 @@ def test_a_variants_option_file_naming_another_is_refused(
     )
     assert report.main(["--check", "--tables", "mine", "--config-dir", str(tmp_path)]) == 2
     assert f"override /shortcut: learnable_scalar: its file {option}" in capsys.readouterr().err
+    # the command line choosing another shortcut: the row's file is never read, nor refused
+    from resnet_lab.command_line import check_command_line
+
+    check_command_line([*tiny, *row, "shortcut=identity"], "resnet-lab", True)
     monkeypatch.setattr("sys.argv", ["resnet-lab", *tiny, "shortcut=gate_b2", "hydra.run.dir=b"])
     command()
     trained = OmegaConf.load(tmp_path / "b" / "config.yaml").shortcut
