@@ -1235,7 +1235,9 @@ def _a_choice_not_there(row: Path, args: list[str], kind: str = "experiment") ->
     except Exception:  # the row's own check says what is wrong with it
         return None
     defaults = raw.get("defaults") if isinstance(raw, dict) else None
-    overridden = {override.key_or_group for _, override in parsed_overrides(args)}
+    overridden = {  # a choice changed, not added (the row itself: +experiment=...)
+        override.key_or_group for _, override in parsed_overrides(args) if not override.is_add()
+    }
     for entry in defaults if isinstance(defaults, list) else []:
         for key, value in entry.items() if isinstance(entry, dict) else ():
             if not isinstance(key, str):  # Hydra: a bare AssertionError
