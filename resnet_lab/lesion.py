@@ -1165,7 +1165,7 @@ def _earlier_study(
     try:
         earlier = json.loads(records[name] or "")
         then = _compared_settings(earlier["settings"]["config"])
-    except (ValueError, TypeError, KeyError) as e:
+    except (ValueError, TypeError, KeyError, RecursionError) as e:  # a file no lab writes
         raise ConfigError(
             f"resume=true: {out / name} cannot be read as a study's record "
             f"({type(e).__name__}: {e}): give this study a folder of its own"
@@ -1181,7 +1181,7 @@ def _earlier_study(
 
 def _ended_study(text: str | None) -> dict[str, Any] | None:
     """lesion.json's study, where it is complete."""
-    with contextlib.suppress(ValueError, TypeError):
+    with contextlib.suppress(ValueError, TypeError, RecursionError):
         study = json.loads(text or "")
         if isinstance(study, dict) and study.get("status") == "completed":
             return study

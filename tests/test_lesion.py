@@ -1701,3 +1701,17 @@ def test_the_single_deletion_plot_shows_the_plain_nets_intact_error(
     labels = [text.get_text() for text in axes.get_legend().get_texts()]
     assert "plain intact (20.00%)" in labels and "intact (10.00%)" in labels
     assert all(float(tick).is_integer() for tick in axes.get_xticks())
+
+
+def test_a_study_record_no_lab_writes_is_refused_in_one_line(tmp_path: Path) -> None:
+    """A lesion.json nested past Python's limit (a folder one was sent) gave a RecursionError
+    trace on resume=true; it cannot be read as a study's record, as other damage."""
+    from omegaconf import OmegaConf
+
+    from resnet_lab import lesion
+
+    deep = "[" * 100_000 + "]" * 100_000
+    assert lesion._ended_study(deep) is None
+    records = {lesion.STUDY_PROGRESS: None, "lesion.json": deep}
+    with pytest.raises(ConfigError, match=r"lesion\.json cannot be read as a study's record "):
+        lesion._earlier_study(tmp_path, OmegaConf.create({}), records)
