@@ -99,6 +99,7 @@ from resnet_lab.run_folder import (
     held_record,
     into_the_log_file,
     jsonable,
+    loads_json,
     slurm_requeues,
     study_folder_problem,
 )
@@ -1163,9 +1164,9 @@ def _earlier_study(
         log.warning("resume=true, but %s holds no study: starting a new one", out)
         return None
     try:
-        earlier = json.loads(records[name] or "")
+        earlier = loads_json(records[name] or "")
         then = _compared_settings(earlier["settings"]["config"])
-    except (ValueError, TypeError, KeyError, RecursionError) as e:  # a file no lab writes
+    except (ValueError, TypeError, KeyError) as e:
         raise ConfigError(
             f"resume=true: {out / name} cannot be read as a study's record "
             f"({type(e).__name__}: {e}): give this study a folder of its own"
@@ -1181,8 +1182,8 @@ def _earlier_study(
 
 def _ended_study(text: str | None) -> dict[str, Any] | None:
     """lesion.json's study, where it is complete."""
-    with contextlib.suppress(ValueError, TypeError, RecursionError):
-        study = json.loads(text or "")
+    with contextlib.suppress(ValueError, TypeError):
+        study = loads_json(text or "")
         if isinstance(study, dict) and study.get("status") == "completed":
             return study
     return None

@@ -18,7 +18,6 @@ if __name__ == "__main__":  # python -m resnet_lab.report: its console script, w
 import argparse
 import csv
 import io
-import json
 import math
 import os
 import re
@@ -61,7 +60,12 @@ from resnet_lab.config import (
 from resnet_lab.console import OneLineParser, given_path
 from resnet_lab.errors import ConfigError, UserError
 from resnet_lab.models import config_as_trained
-from resnet_lab.run_folder import LOCK_NAME, RESULT_SCHEMA_VERSION, holds_a_live_run
+from resnet_lab.run_folder import (
+    LOCK_NAME,
+    RESULT_SCHEMA_VERSION,
+    holds_a_live_run,
+    loads_json,
+)
 
 DEFAULT_RESULTS = "results"  # where make reproduce-table puts its sweeps (RESULTS)
 FAIL_THRESHOLD = 20.0  # percent test error above which the papers print "fail" (CIFAR-10)
@@ -347,8 +351,8 @@ def read_curve(run_dir: Path, train: bool = False) -> list[tuple[int, float]]:
     with path.open(encoding="utf-8", errors="replace") as lines:
         for line in lines:
             try:
-                record = json.loads(line)
-            except (json.JSONDecodeError, RecursionError):  # RecursionError: nested too deep
+                record = loads_json(line)
+            except ValueError:
                 continue
             if not isinstance(record, dict):
                 continue
@@ -368,11 +372,9 @@ def read_run(path: Path, label: str) -> Run:
     Raises ValueError when the file is not a readable JSON object.
     """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = loads_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError too
         raise ValueError(str(exc)) from exc
-    except RecursionError:  # not a file the lab writes
-        raise ValueError("JSON nested too deep to read") from None
     if not isinstance(data, dict):
         raise ValueError(f"expected a JSON object, found {type(data).__name__}")
     notes = []

@@ -345,13 +345,22 @@ def _say_a_gap(path: Path, last: int, resume_step: int, log_every: int) -> None:
         )
 
 
+def loads_json(text: str) -> Any:
+    """``json.loads``, where JSON nested past Python's recursion limit (a file no lab writes:
+    one was sent, or hand-edited) is a ValueError, as any JSON it cannot read is."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deep to read") from None
+
+
 def _line_record(line: str) -> dict[str, Any] | None:
     """A metrics.jsonl line's record, None for a line a kill cut in half (or otherwise not
-    a record with an integer step: nested past Python's limit, a step of 1e400)."""
+    a record with an integer step: a step of 1e400 too)."""
     try:
-        record = json.loads(line)
+        record = loads_json(line)
         record["step"] = int(record["step"])
-    except (ValueError, KeyError, TypeError, RecursionError, OverflowError):
+    except (ValueError, KeyError, TypeError, OverflowError):
         return None
     return record
 
@@ -363,12 +372,12 @@ def write_result(run_dir: Path, result: dict[str, Any]) -> None:
 
 
 def read_result(run_dir: Path) -> dict[str, Any] | None:
-    """The run's ``result.json``, or None when it has none (or an unreadable one: nested past
-    Python's limit, or not a JSON object)."""
+    """The run's ``result.json``, or None when it has none (or an unreadable one, or one that is
+    not a JSON object)."""
     path = run_dir / "result.json"
     try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError, RecursionError):
+        record = loads_json(path.read_text())
+    except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) else None
 
