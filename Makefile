@@ -15,6 +15,10 @@ CONFIG_DIR ?=# a folder of your own rows in experiment/<table>/ (resnet-lab --co
 comma    := ,
 empty    :=
 space    := $(empty) $(empty)
+# Paths reach the recipes' shell as environment variables, never as text in a command line: a
+# folder named with a quote or backtick (one a colleague sent) is then a name, not shell code.
+# ($ is make's own: a name holding one is given with $$, as in any make variable.)
+export RESNET_LAB_CONFIG_DIR := $(strip $(CONFIG_DIR))
 
 .PHONY: help install test lint format bench reproduce-table report gpu-wheels gpu-cifar
 .DEFAULT_GOAL := help
@@ -61,17 +65,18 @@ gpu-wheels:
 
 # PART=1, 2, 3: two of the six CIFAR-10 binary files per call (a call carries at most 64 MiB).
 CIFAR_SRC ?= ../shared/data/cifar-10-batches-bin
+gpu-cifar: export CIFAR_SRC := $(CIFAR_SRC)
 gpu-cifar:
 	@case "$(PART)" in \
 	  1) files="data_batch_1.bin data_batch_2.bin batches.meta.txt";; \
 	  2) files="data_batch_3.bin data_batch_4.bin";; \
 	  3) files="data_batch_5.bin test_batch.bin";; \
 	  *) echo "PART=1, 2 or 3" >&2; exit 2;; \
-	esac; test -d "$(CIFAR_SRC)" || { echo "no $(CIFAR_SRC): set CIFAR_SRC=DIR" >&2; exit 2; }; \
-	for f in $$files; do test -f "$(CIFAR_SRC)/$$f" || { echo "CIFAR_SRC=$(CIFAR_SRC) lacks" \
+	esac; test -d "$$CIFAR_SRC" || { echo "no $$CIFAR_SRC: set CIFAR_SRC=DIR" >&2; exit 2; }; \
+	for f in $$files; do test -f "$$CIFAR_SRC/$$f" || { echo "CIFAR_SRC=$$CIFAR_SRC lacks" \
 	  "$$f: give the folder of the binary version (cifar-10-batches-bin)" >&2; exit 2; }; done; \
 	rm -rf .carry/cifar && mkdir -p .carry/cifar && $(CARRY_COMMIT) && \
-	for f in $$files; do cp "$(CIFAR_SRC)/$$f" .carry/cifar/; done && ls -l .carry/cifar
+	for f in $$files; do cp "$$CIFAR_SRC/$$f" .carry/cifar/; done && ls -l .carry/cifar
 
 # Runs every row of $(TABLES) for $(SEEDS) into $(RESULTS)/<table>/<row>/seed<N> (experiment.name
 # is <table>/<row>, e.g. table1/original), then the report.
@@ -79,8 +84,9 @@ gpu-cifar:
 # loses nothing. A table with a failed run does not stop the others or the report (the target
 # still exits non-zero); Ctrl-C stops it. A misspelt table or profile stops it before any run,
 # and a command resnet-lab refuses (exit 2: a mistake in EXTRA or CONFIG_DIR) before the next.
-EXPERIMENTS := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))resnet_lab/conf/experiment
-PROFILES    := $(dir $(EXPERIMENTS))profile
+export RESNET_LAB_CONF := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))resnet_lab/conf
+EXPERIMENTS = "$$RESNET_LAB_CONF/experiment"
+PROFILES    = "$$RESNET_LAB_CONF/profile"
 reproduce-table: export SEEDS_GIVEN := $(SEEDS)
 reproduce-table:
 	@[ -n "$(strip $(TABLES))" ] || { echo "TABLES is empty: give the tables to train, e.g." \
@@ -89,14 +95,14 @@ reproduce-table:
 	  "into, e.g. RESULTS=results/paper" >&2; exit 2; }
 	@[ -z "$(word 2,$(RESULTS))" ] || { echo "RESULTS=$(RESULTS): the runs go into one folder," \
 	  "whose path has no space (make report reads several, space-separated)" >&2; exit 2; }
-	@[ -z "$(OWN_ROWS)" ] || [ -d "$(OWN_ROWS)" ] || [ -d $(OWN_PROFILES) ] || { echo \
-	  "CONFIG_DIR=$(CONFIG_DIR) ($(abspath $(CONFIG_DIR))) holds no experiment/ folder of rows" \
-	  "nor profile/ folder" >&2; exit 2; }
-	@for table in $(TABLES); do [ -d "$(EXPERIMENTS)/$$table" ] $(OWN_TABLE) || { \
-	  echo "unknown table $$table (TABLES): choose from" $$(ls "$(EXPERIMENTS)") $(OWN_TABLES) \
+	@[ -z "$$RESNET_LAB_CONFIG_DIR" ] || [ -d $(OWN_ROWS) ] || [ -d $(OWN_PROFILES) ] || { \
+	  case $$RESNET_LAB_CONFIG_DIR in /*) at=;; *) at=$$(pwd)/;; esac; echo "CONFIG_DIR=$$RESNET_LAB_CONFIG_DIR" \
+	  "($$at$$RESNET_LAB_CONFIG_DIR) holds no experiment/ folder of rows nor profile/ folder" >&2; exit 2; }
+	@for table in $(TABLES); do [ -d $(EXPERIMENTS)/"$$table" ] $(OWN_TABLE) || { \
+	  echo "unknown table $$table (TABLES): choose from" $$(ls $(EXPERIMENTS)) $(OWN_TABLES) \
 	  >&2; exit 2; }; done
-	@[ -f "$(PROFILES)/$(PROFILE).yaml" ] $(OWN_PROFILE) || { echo "unknown PROFILE $(PROFILE):" \
-	  "choose from" $$(for d in "$(PROFILES)" $(OWN_PROFILES); do ls "$$d" 2>/dev/null; done \
+	@[ -f $(PROFILES)/"$(PROFILE).yaml" ] $(OWN_PROFILE) || { echo "unknown PROFILE $(PROFILE):" \
+	  "choose from" $$(for d in $(PROFILES) $(OWN_PROFILES); do ls "$$d" 2>/dev/null; done \
 	  | sed -n 's/[.]yaml$$//p' | sort -u) >&2; exit 2; }
 	@printf '%s\n' "$$SEEDS_GIVEN" | grep -Eqx '[0-9]+(,[0-9]+)*' || { echo "SEEDS=$$SEEDS_GIVEN:" \
 	  "give the seeds as comma-separated integers, e.g. SEEDS=0,1,2" >&2; exit 2; }
@@ -125,14 +131,14 @@ REPORT = $(PYTHON) -m resnet_lab.report --results $(RESULTS) --seed-list $(SEED_
   $(CONFIG_FLAG)
 # reproduce-table reports the profile it trained; make report the one given, else the one found
 PROFILE_FLAG = $(if $(or $(filter reproduce-table,$(MAKECMDGOALS)),$(filter-out file,$(origin PROFILE))),--profile $(PROFILE))
-CONFIG_FLAG = $(if $(strip $(CONFIG_DIR)),--config-dir "$(strip $(CONFIG_DIR))")
-OWN_ROWS = $(if $(strip $(CONFIG_DIR)),$(strip $(CONFIG_DIR))/experiment)
-OWN_TABLE = $(if $(OWN_ROWS),|| [ -d "$(OWN_ROWS)/$$table" ])
-OWN_TABLES = $(if $(OWN_ROWS),$$(ls "$(OWN_ROWS)" 2>/dev/null))
-OWN_PROFILES = $(if $(strip $(CONFIG_DIR)),"$(strip $(CONFIG_DIR))/profile")
-OWN_PROFILE = $(if $(OWN_PROFILES),|| [ -f $(OWN_PROFILES)/$(PROFILE).yaml ])
+CONFIG_FLAG = $(if $(strip $(CONFIG_DIR)),--config-dir "$$RESNET_LAB_CONFIG_DIR")
+OWN_ROWS = "$$RESNET_LAB_CONFIG_DIR/experiment"
+OWN_TABLE = $(if $(strip $(CONFIG_DIR)),|| [ -d $(OWN_ROWS)/"$$table" ])
+OWN_TABLES = $(if $(strip $(CONFIG_DIR)),$$(ls $(OWN_ROWS) 2>/dev/null))
+OWN_PROFILES = $(if $(strip $(CONFIG_DIR)),"$$RESNET_LAB_CONFIG_DIR/profile")
+OWN_PROFILE = $(if $(OWN_PROFILES),|| [ -f $(OWN_PROFILES)/"$(PROFILE).yaml" ])
 report:
-	@for r in $(RESULTS); do case $$r in /*) at=$$r;; *) at=$(CURDIR)/$$r;; esac; \
+	@for r in $(RESULTS); do case $$r in /*) at=$$r;; *) at=$$(pwd)/$$r;; esac; \
 	  [ -d "$$r" ] || { echo "RESULTS: $$r ($$at) does not exist: make reproduce-table writes" \
 	  "its runs there; give RESULTS=DIR" >&2; exit 2; }; done
 	$(REPORT)

@@ -214,7 +214,7 @@ def _dry_make(*args: str) -> str:
 def test_make_targets_are_the_commands_the_docs_name() -> None:
     """README's `make install`/`test`/`lint` (a failed check fails lint), `make bench EXTRA=`,
     the wheels the GPU machine lacks; make report PROFILE=smoke reads results/smoke, as
-    reproduce-table wrote; every ACCEPT key is passed, and a CONFIG_DIR with a space whole."""
+    reproduce-table wrote; every ACCEPT key is passed, and CONFIG_DIR as an environment variable."""
     assert '-m pip install -e ".[dev]"' in _dry_make("install")
     assert "-m pytest -q -n auto" in _dry_make("test")
     assert "ruff check . && ruff format --check ." in _dry_make("lint")
@@ -229,8 +229,8 @@ def test_make_targets_are_the_commands_the_docs_name() -> None:
     )
     assert "hydra.sweep.dir=results/smoke " in _dry_make("reproduce-table", "PROFILE=smoke")
     out = _dry_make("reproduce-table", "ACCEPT=trainer.precision trainer.lr", "CONFIG_DIR=my conf")
-    assert '--accept trainer.precision trainer.lr --config-dir "my conf"' in out
-    assert 'python3 -m resnet_lab --multirun --config-dir "my conf" "+experiment/' in out
+    assert '--accept trainer.precision trainer.lr --config-dir "$RESNET_LAB_CONFIG_DIR"' in out
+    assert 'python3 -m resnet_lab --multirun --config-dir "$RESNET_LAB_CONFIG_DIR" "+exp' in out
     # the tools of the Python given, which make install installed into (PATH's may be another's)
     venv = _dry_make("reproduce-table", "PYTHON=/venv/bin/python")
     assert "/venv/bin/python -m resnet_lab --multirun " in venv
@@ -303,6 +303,36 @@ def test_a_report_that_fails_after_the_runs_fails_the_target(tmp_path: Path) -> 
     assert out.returncode != 0, out.stdout + out.stderr
 
 
+def test_make_passes_a_folder_named_with_shell_characters_as_a_name(tmp_path: Path) -> None:
+    """A CONFIG_DIR someone sent, named with quotes, a backtick and a $ (given to make as $$),
+    reaches the tools whole; before, the recipes' shell read the name as code (ran the backtick,
+    expanded the $)."""
+    bin_dir, results = tmp_path / "bin", tmp_path / "results"
+    bin_dir.mkdir()
+    own = tmp_path / 'it\'s $HOME `touch ran` "x"'
+    as_make = str(own).replace("$", "$$")
+    (own / "experiment" / "mine").mkdir(parents=True)
+    (own / "experiment" / "mine" / "deep8.yaml").write_text("# @package _global_\n")
+    record = tmp_path / "argv"
+    for tool in ("resnet-lab", "resnet-lab-report"):  # each writes its arguments, one a line
+        (bin_dir / tool).write_text(
+            f'#!/bin/sh\nmkdir -p {results}\nprintf "%s\\n" "$@" >> {record}\n'
+        )
+        (bin_dir / tool).chmod(0o755)
+    out = _make_with_stand_ins(
+        bin_dir, "PROFILE=smoke", "TABLES=mine", f"RESULTS={results}", f"CONFIG_DIR={as_make}"
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    given = record.read_text().splitlines()
+    assert given.count("--config-dir") == 3 and given.count(str(own)) == 3  # check, run, report
+    assert not (REPO / "ran").exists() and not (tmp_path / "ran").exists()
+    wrong = tmp_path / 'no `rows` "here"'
+    wrong.mkdir()
+    refused = _make_with_stand_ins(bin_dir, "TABLES=mine", f"CONFIG_DIR={wrong}")
+    assert refused.returncode == 2
+    assert f"CONFIG_DIR={wrong} ({wrong}) holds no experiment/ folder" in refused.stderr
+
+
 def test_make_gpu_cifar_copies_its_part_and_refuses_another(tmp_path: Path) -> None:
     """docs/speed.md: `make gpu-cifar PART=K` puts two CIFAR-10 files (part 1: and the labels)
     into .carry/cifar with the commit, -dirty where tracked files changed; a wrong PART keeps
@@ -329,13 +359,13 @@ def test_make_gpu_cifar_copies_its_part_and_refuses_another(tmp_path: Path) -> N
     assert wrong.returncode == 2 and "PART=1, 2 or 3" in wrong.stderr
     assert sorted(p.name for p in (tree / ".carry" / "cifar").iterdir()) == carried
     # a part the folder lacks (raw cp errors, after the carried files were wiped); a folder
-    # with a space in its name (a shell error, then "no such folder")
+    # with a space, a backtick, quotes and $ in its name (shell errors, then "no such folder")
     lacking = subprocess.run([*make, "PART=3"], cwd=tree, capture_output=True, text=True)
     assert lacking.returncode == 2 and f"CIFAR_SRC={src} lacks data_batch_5.bin" in lacking.stderr
     assert sorted(p.name for p in (tree / ".carry" / "cifar").iterdir()) == carried
-    spaced = tmp_path / "c src"
+    spaced = tmp_path / 'c `src` "$HOME"'
     src.rename(spaced)
-    make[-1] = f"CIFAR_SRC={spaced}"
+    make[-1] = "CIFAR_SRC=" + str(spaced).replace("$", "$$")
     done = subprocess.run([*make, "PART=1"], cwd=tree, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
 
