@@ -156,6 +156,8 @@ def an_override_hydra_cannot_read(args: list[str]) -> str | None:
     for i, arg in enumerate(args):
         if arg.startswith("-") or "=" not in arg or a_flags_value(args, i):
             continue
+        if not arg.partition("=")[0].lstrip("+~"):  # "=1": Hydra's ValueError trace
+            return f"{arg}: a setting is key=value, and its key is missing"
         try:
             parser.parse_overrides([arg])
         except HydraException as e:
@@ -1089,15 +1091,33 @@ def override_problem(args: list[str]) -> str | None:
             return problem
         if override.is_delete():
             continue
-        adds = override.is_add() or override.is_force_add()
         if _is_group(key, args):
             if problem := _a_choice_problem(arg, override, args, added, rows):
                 return problem
-        elif "/" in key and _is_group(key.partition("/")[0], args):  # +experiment/tabel1=x
-            return _no_group(arg, key, args)
-        elif not adds and not in_schema(key, Config):  # trainr.lr too: Hydra advises a '+'
-            return unknown_keys_message([key])
+        elif problem := _a_setting_problem(arg, override, args):
+            return problem
     return wrong_type(args, Config)
+
+
+def _a_setting_problem(arg: str, override: Override, args: list[str]) -> str | None:
+    """A setting (not a group's choice) misspelt, in a group that is not there, or added with a
+    '+' where the config holds it."""
+    key = override.key_or_group
+    if "/" in key and _is_group(key.partition("/")[0], args):  # +experiment/tabel1=x
+        return _no_group(arg, key, args)
+    if not (override.is_add() or override.is_force_add()) and not in_schema(key, Config):
+        return unknown_keys_message([key])  # trainr.lr too: Hydra advises a '+'
+    if override.is_add() and _set_already(key, override):
+        return f"{arg}: {key} is a setting already, a '+' adds one: write {arg[1:]}"
+    return None
+
+
+def _set_already(key: str, override: Override) -> bool:
+    """``+trainer.lr=0.05``: Hydra refuses to add a setting the config holds a value of (not a
+    list or dict), in six lines and exit 1; a setting whose default is null it adds."""
+    if not in_schema(key, Config) or isinstance(override.value(), list | dict):
+        return False
+    return OmegaConf.select(OmegaConf.structured(Config), key) is not None
 
 
 def _a_choice_problem(
@@ -1112,6 +1132,9 @@ def _a_choice_problem(
     choice = str(value).removesuffix(".yaml").lstrip("/")
     if one_choice and (problem := _missing_choice(arg, key, choice, args)):
         return problem
+    if isinstance(value, list) and key in _chosen_by_the_lab():  # merged into one, silently
+        options = ",".join(map(str, value))
+        return f"{arg}: a run has one {key}; to train each, a sweep: --multirun {key}={options}"
     if adds and key in _chosen_by_the_lab():  # Hydra: "Multiple values for shortcut", or
         # "force-add of config groups is not supported" (++), in three lines
         return f"{arg}: the lab's config chooses a {key} already: write {arg.lstrip('+')}"
@@ -1348,6 +1371,9 @@ def wrong_type(args: list[str], schema: type) -> str | None:
             continue
         arg_value = arg.partition("=")[2]
         for value in [override.value()] if values is None else values:
+            boolean = isinstance(OmegaConf.select(typed, key), bool)
+            if boolean and type(value) in (int, float) and value not in (0, 1):
+                return f"{arg}: {key} is true or false"  # OmegaConf took 2 as true, silently
             try:
                 OmegaConf.update(typed, key, value, merge=True)
             except OmegaConfBaseException as e:

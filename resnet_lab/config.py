@@ -294,21 +294,27 @@ def _reported_problem(path: Path, settings: DictConfig) -> str | None:
     return reported_problem(path, reported)
 
 
-def reported_problem(path: Path, reported: Any) -> str | None:
-    """A row's published figure the report cannot read (``"6.61%"``, ``"n/a"``): refused
-    before a run trains the row, as the report refuses it."""
+REPORTED_RULE = "must be the paper's error in percent (e.g. '6.61'), 'fail' or null (no figure)"
+
+
+def is_a_reported_figure(reported: Any) -> bool:
+    """``experiment.reported`` as the report reads it: a percentage, 'fail' or None (not
+    ``"6.61%"`` nor ``"n/a"``)."""
     if reported is None or reported == "fail":
-        return None
+        return True
     try:
         figure = math.nan if isinstance(reported, bool) else float(reported)
     except (TypeError, ValueError):
-        figure = math.nan
-    if 0 <= figure <= 100:
+        return False
+    return 0 <= figure <= 100
+
+
+def reported_problem(path: Path, reported: Any) -> str | None:
+    """A row's published figure the report cannot read: refused before a run trains the row,
+    as the report refuses it."""
+    if is_a_reported_figure(reported):
         return None
-    return (
-        f"experiment file {path}: reported={reported!r} must be the paper's error in percent "
-        "(e.g. '6.61'), 'fail' or null (no published figure)"
-    )
+    return f"experiment file {path}: reported={reported!r} {REPORTED_RULE}"
 
 
 def _without(row: DictConfig, *keys: str) -> DictConfig:

@@ -41,12 +41,14 @@ from resnet_lab.checkpoint import (
     settle_pending_digests,
 )
 from resnet_lab.config import (
+    REPORTED_RULE,
     RESULT_NEUTRAL,
     ExperimentCfg,
     TrainerCfg,
     check_known_keys,
     check_seed,
     flatten_keys,
+    is_a_reported_figure,
     with_schema_defaults,
 )
 from resnet_lab.data import (
@@ -151,14 +153,30 @@ def spread_over_gpus(cfg: DictConfig, job_index: int) -> None:
 
 def check_trainer_config(cfg: DictConfig) -> None:
     """Reject values that would fail later, or silently do something else."""
+    _check_values(cfg)
     _check_numbers(cfg)
     _check_choices(cfg)
 
 
-def _check_numbers(cfg: DictConfig) -> None:
+def _check_values(cfg: DictConfig) -> None:
+    """Values of any section that torch, or the report, would trip over with a trace."""
     for key, value in flatten_keys(OmegaConf.to_container(cfg, resolve=True)).items():
         if isinstance(value, float) and not math.isfinite(value):  # trainer.lr=inf, a typo,
             raise ConfigError(f"{key}={value} must be a finite number")  # would read as "fail"
+        if isinstance(value, int) and key != "seed" and not -(2**63) <= value < 2**63:
+            raise ConfigError(f"{key}={value} is past a 64-bit integer")  # torch: a trace
+    if cfg.data.num_classes < 2:  # a net of no outputs: a trace as the net is built
+        raise ConfigError(f"data.num_classes={cfg.data.num_classes} must be at least 2")
+    if cfg.model.num_classes != cfg.data.num_classes:  # the loss's trace at the first step
+        raise ConfigError(
+            f"model.num_classes={cfg.model.num_classes}: the net has one output per class of "
+            f"the data (data.num_classes={cfg.data.num_classes}); leave it out, it follows them"
+        )
+    if not is_a_reported_figure(cfg.experiment.reported):  # a row's file is checked alike
+        raise ConfigError(f"experiment.reported={cfg.experiment.reported!r} {REPORTED_RULE}")
+
+
+def _check_numbers(cfg: DictConfig) -> None:
     t = cfg.trainer
     positive = (
         "max_steps",

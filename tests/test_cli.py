@@ -73,6 +73,40 @@ def test_user_mistakes_exit_2_with_one_clear_message(
     assert "Traceback" not in out.stdout + out.stderr
 
 
+def test_mistakes_a_fuzzer_found_are_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fuzz of the command line: an empty key was Hydra's ValueError trace; a '+' on a
+    setting the config has, Hydra's six lines and exit 1; a list of shortcuts merged their
+    files and blamed a setting never given; 2 for a flag trained as true. What Hydra does take
+    is let through: a '+' on a setting whose default is null, a list added to a list, 1 or yes
+    for true."""
+    run = f"hydra.run.dir={tmp_path / 'run'}"
+    for arg, said in [
+        ("=1", "=1: a setting is key=value, and its key is missing"),
+        ("+=1", "+=1: a setting is key=value, and its key is missing"),
+        (
+            "+trainer.lr=0.05",
+            "+trainer.lr=0.05: trainer.lr is a setting already, a '+' adds "
+            "one: write trainer.lr=0.05",
+        ),
+        ("+seed=3", "+seed=3: seed is a setting already, a '+' adds one: write seed=3"),
+        (
+            "shortcut=[gate,identity]",
+            "shortcut=[gate,identity]: a run has one shortcut; to "
+            "train each, a sweep: --multirun shortcut=gate,identity",
+        ),
+        ("trainer.nesterov=2", "trainer.nesterov=2: trainer.nesterov is true or false"),
+        ("resume=3", "resume=3: resume is true or false"),
+    ]:
+        with pytest.raises(SystemExit) as stopped:
+            check_command_line([arg, run], "resnet-lab", True)
+        assert stopped.value.code == 2
+        assert capsys.readouterr().err == f"resnet-lab: error: {said}\n"
+    for taken in ("+experiment.reported=5", "+trainer.milestones=[5]", "trainer.nesterov=1"):
+        check_command_line([taken, "trainer.nesterov=yes", run], "resnet-lab", True)
+
+
 def test_unknown_option_lists_the_choices() -> None:
     out = run_cli(["shortcut=gated"])
     assert out.returncode != 0

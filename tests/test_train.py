@@ -1024,6 +1024,41 @@ def test_resume_may_change_the_levers_that_leave_results_unchanged(
     assert (first["step"], more["step"], more["status"]) == (4, 8, "completed")
 
 
+def test_values_torch_or_the_report_would_trip_over_are_refused(tiny_run: list[str]) -> None:
+    """A fuzz of the command line: a class count of the net other than the data's was the loss's
+    IndexError at the first step, one below 2 or a 23-digit integer torch's trace as the net was
+    built; a published figure the report cannot read trained, to be refused by the report."""
+    huge = "9" * 23
+    for overrides, said in [
+        (
+            ["model.num_classes=3"],
+            "model.num_classes=3: the net has one output per class of the "
+            "data (data.num_classes=10); leave it out, it follows them",
+        ),
+        (["data.num_classes=-1"], "data.num_classes=-1 must be at least 2"),
+        (["data.num_classes=1"], "data.num_classes=1 must be at least 2"),
+        ([f"model.widen_factor={huge}"], f"model.widen_factor={huge} is past a 64-bit integer"),
+        ([f"data.synthetic_train_size={huge}"], "synthetic_train_size=9999"),
+        (
+            ["experiment.reported=abc"],
+            "experiment.reported='abc' must be the paper's error in "
+            "percent (e.g. '6.61'), 'fail' or null (no figure)",
+        ),
+        (["experiment.reported=-5"], "experiment.reported='-5' must be the paper's error"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(said)):
+            check_trainer_config(compose_config([*tiny_run, *overrides]))
+    for edge in [  # the classes of CIFAR-100 and of 2-class data; 64 bits; the figures there are
+        ["data.num_classes=100"],
+        ["data.num_classes=2"],
+        [f"trainer.max_steps={2**63 - 1}"],
+        ["experiment.reported=fail"],
+        ["experiment.reported='6.61'"],
+        ["experiment.reported=100"],
+    ]:
+        check_trainer_config(compose_config([*tiny_run, *edge]))
+
+
 def test_a_folder_with_damaged_checkpoints_is_still_refused(
     tiny_run: list[str], tmp_path: Path
 ) -> None:
