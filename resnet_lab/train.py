@@ -386,6 +386,11 @@ class Trainer:
                 f"trainer.step_graph=true needs CUDA (it replays the step as a CUDA graph), not "
                 f"{self.device}; drop it"
             )
+        if self.t.compile and self.t.compile_mode in GRAPH_MODES and self.device.type != "cuda":
+            raise ConfigError(  # torch.compile leaves the graphs out on the CPU, silently
+                f"trainer.compile_mode={self.t.compile_mode} records CUDA graphs, which need "
+                f"CUDA, not {self.device}; use default or max-autotune-no-cudagraphs"
+            )
         self.memory_format = (
             torch.channels_last if self.t.channels_last else torch.contiguous_format
         )

@@ -109,7 +109,9 @@ def test_plain_unit_changing_shape_needs_nothing_on_the_shortcut() -> None:
     unit = _unit(ShortcutCfg(name="none"), out=16, stride=2)
     torch.testing.assert_close(unit(X), torch.relu(unit.branch(X)))
     assert unit(X).shape == (2, 16, 8, 8)
-    net = build_model([*TINY, "shortcut=none", "model.downsample=projection"])
+    net = build_model(  # auto: a bottleneck net's option B (projection)
+        ["model.width=4", "model.depth=11", "model.block=bottleneck", "shortcut=none"]
+    )
     assert sum(p.numel() for u in net.units for p in u.shortcut.parameters()) == 0
 
 
@@ -325,6 +327,10 @@ def test_densenet_output_shape() -> None:
         (["model.dropout=1.0"], "dropout"),
         (["model.survival_last=0"], "survival_last"),
         (["model.survival_last=0.5", "shortcut=none"], "needs a shortcut"),
+        (  # a plain net too, whose dropped units passed zeros on
+            ["model.survival_last=0.5", "shortcut=scale", "shortcut.scale=0"],
+            "needs a shortcut carrying the input; shortcut.scale=0 would pass zeros on",
+        ),
     ],
 )
 def test_meaningless_options_fail_clearly(overrides: list[str], message: str) -> None:

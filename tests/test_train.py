@@ -1096,6 +1096,13 @@ def test_a_folder_with_damaged_checkpoints_is_still_refused(
         (["trainer.milestones=[32000,32000]"], "must be increasing"),  # decayed twice at once
         (["trainer.device=tpu"], "trainer.device=tpu"),
         (["trainer.precision=tf32", "trainer.device=cpu"], "precision=tf32 needs CUDA"),
+        *[  # torch.compile leaves the graphs out on the CPU, silently
+            (
+                ["trainer.compile=true", f"trainer.compile_mode={mode}"],
+                f"trainer.compile_mode={mode} records CUDA graphs, which need CUDA, not cpu",
+            )
+            for mode in ("reduce-overhead", "max-autotune")
+        ],
         (
             [
                 "model.survival_last=0.5",

@@ -136,6 +136,12 @@ def _check_model_options(
         raise ConfigError(
             f"model.downsample={model.downsample}: choose auto, {', '.join(DOWNSAMPLES)}"
         )
+    variant = SHORTCUTS.get(shortcut.name)
+    if model.downsample != "auto" and not variant.reshapes_identity:  # built nothing, silently
+        raise ConfigError(
+            f"model.downsample={model.downsample} reshapes the identity path, which "
+            f"shortcut={shortcut.name} replaces in every unit: leave model.downsample=auto"
+        )
     if model.width < 1 or model.width * block.expansion % 4:
         raise ConfigError(f"model.width={model.width} must be a positive multiple of 4")
     if model.widen_factor < 1:
@@ -149,10 +155,11 @@ def _check_model_options(
         )
     if not 0.0 < model.survival_last <= 1.0:
         raise ConfigError(f"model.survival_last={model.survival_last} must be in (0, 1]")
-    if model.survival_last < 1.0 and shortcut.name == "none":
+    if model.survival_last < 1.0 and not variant.carries_input_with(shortcut):
+        chosen = "shortcut.scale=0" if shortcut.name == "scale" else f"shortcut={shortcut.name}"
         raise ConfigError(
             "model.survival_last < 1 (stochastic depth) drops residual branches, which needs "
-            "a shortcut; shortcut=none would pass zeros on"
+            f"a shortcut carrying the input; {chosen} would pass zeros on"
         )
     return downsample
 

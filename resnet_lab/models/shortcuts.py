@@ -110,14 +110,21 @@ class Shortcut(nn.Module):
     changes the shape); those that replace it (``reshapes_identity = False``) build nothing."""
 
     uses: ClassVar[tuple[str, ...]] = ()  # the ShortcutCfg fields this variant reads
-    reshapes_identity: ClassVar[bool] = True
+    reshapes_identity: ClassVar[bool] = True  # False: model.downsample has no meaning
     carries_input: bool = True  # False: nothing of x reaches the sum (a plain net's unit)
 
     def __init__(self, site: ShortcutSite, cfg: ShortcutCfg) -> None:
         super().__init__()
         self.site = site
+        self.carries_input = self.carries_input_with(cfg)
         if self.reshapes_identity:
             self.downsample = make_downsample(site)
+
+    @classmethod
+    def carries_input_with(cls, cfg: ShortcutCfg) -> bool:
+        """Whether the variant, with these options, passes anything of x on (stochastic depth
+        needs it: a dropped branch leaves the shortcut alone)."""
+        return cls.carries_input
 
     def forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
         raise NotImplementedError
@@ -155,7 +162,10 @@ class ScaleShortcut(Shortcut):
         super().__init__(site, cfg)
         self.scale = cfg.scale
         self.branch_scale = cfg.branch_scale
-        self.carries_input = cfg.scale != 0
+
+    @classmethod
+    def carries_input_with(cls, cfg: ShortcutCfg) -> bool:
+        return cfg.scale != 0  # scale 0, branch_scale 1: a plain net
 
     def forward(self, x: Tensor, residual: Tensor | None) -> Tensor:
         residual = None if residual is None else self.branch_scale * residual
