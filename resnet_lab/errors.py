@@ -1,5 +1,6 @@
 """User-facing errors: the command line prints their message alone, never a traceback."""
 
+import re
 import signal
 
 from hydra.errors import CompactHydraException
@@ -50,11 +51,16 @@ class JobRefused(CompactHydraException):
     trim)."""
 
 
+_RESOLVER_RAISED = re.compile(r"^\w+ raised while resolving interpolation: ")
+
+
 def in_one_line(e: Exception) -> str:
     """Hydra's or OmegaConf's message on one line, without the lines naming keys and types, led
     by the setting it concerns (``full_key``) where it names one."""
     noise = ("full_key:", "object_type=", "reference_type=", "See https:")
     lines = [line.strip() for line in str(e).splitlines()]
     text = " ".join(line for line in lines if line and not line.startswith(noise))
+    # a resolver's own exception ("KeyError raised while resolving interpolation: "), by name
+    text = _RESOLVER_RAISED.sub("its ${...} cannot be resolved: ", text)
     where = getattr(e, "full_key", None)
     return f"{where}: {text or type(e).__name__}" if where else text or type(e).__name__
