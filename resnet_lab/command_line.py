@@ -978,6 +978,8 @@ def config_folder_problem(args: list[str]) -> str | None:
     """A --config-dir that is no folder (Hydra's message and exit 1, once per tool), or a file
     there with the path of one of the lab's: Hydra reads the lab's first, so the user's edited
     row would run as the lab's, silently."""
+    if any(flag == "--config-dir" and value == "" for flag, value in _config_flags(args)):
+        return "--config-dir is empty: give the folder of your own configs (an unset variable?)"
     added = _added_config_folder(args)
     if added is None:
         return None

@@ -35,6 +35,8 @@ def parse_device(name: str, option: str) -> torch.device:
         device = torch.device(name)
     except RuntimeError:
         raise ConfigError(f"{option}={name}: choose auto, cpu, cuda or cuda:N") from None
+    if device.type == "cpu" and device.index not in (None, 0):  # torch takes it, as cpu
+        raise ConfigError(f"{option}={name}: choose auto, cpu, cuda or cuda:N")
     if device.type not in ("cpu", "cuda"):  # mps, xpu, meta: torch names them, the lab is
         raise ConfigError(  # neither built nor tested for them (a checkpoint read onto mps
             # failed as if damaged)

@@ -154,7 +154,11 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path).expanduser()
     map_location = _device(map_location)
     damaged_newer = 0
-    if path.is_dir():
+    try:
+        is_dir = path.is_dir()
+    except OSError as e:  # a name longer than the file system takes: a trace
+        raise CheckpointError(f"{path}: the file system refuses it ({e.strerror})") from None
+    if is_dir:
         ckpt_dir = path / "ckpt" if (path / "ckpt").is_dir() else path
         # listed first: one a run still training saves meanwhile is newer, not damaged
         listed = list_checkpoints(ckpt_dir)
@@ -183,11 +187,10 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                 path, "a PyTorch file holding Python objects besides tensors, which are not loaded"
             ) from e
         except Exception as e:  # a damaged torch file fails in many ways inside torch.load
-            first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
             raise CheckpointError(
-                f"{path}: a PyTorch file that cannot be read, damaged or cut short "
-                f"({type(e).__name__}: {first_line}): copy it again, or give a run folder, "
-                "whose newest whole checkpoint is read"
+                f"{path}: a PyTorch file that cannot be read, damaged or cut short"
+                f"{_torchs_first_sentence(e)}: copy it again, or give a run folder, whose newest "
+                "whole checkpoint is read"
             ) from e
     if isinstance(state, dict) and "model" in state and "config" in state:
         return LoadedCheckpoint("resnet-lab", state, path, damaged_newer)
@@ -206,6 +209,14 @@ def _is_torch_file(path: Path) -> bool:
     with open(path, "rb") as f:
         head = f.read(4)
     return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+
+
+def _torchs_first_sentence(e: Exception) -> str:
+    """`` (torch: ...)``, the first sentence of torch's message: the rest of it is advice for
+    torch's own bug reports ("This is an internal miniz error. If you are seeing...")."""
+    text = " ".join(str(e).split())
+    first = text.split(". ", 1)[0].rstrip(".")
+    return f" (torch: {first})" if first else ""
 
 
 def not_a_checkpoint(path: Path, why: str) -> CheckpointError:

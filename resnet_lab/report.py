@@ -1279,6 +1279,9 @@ def _own_experiments(config_dir: Path | None, lab_rows: list[Experiment]) -> lis
     lab's rows have would be two rows."""
     if config_dir is None:
         return []
+    if not config_dir.is_dir():
+        what = "is a file" if config_dir.exists() else "does not exist"
+        raise ConfigError(f"--config-dir {config_dir} {what}: give the folder of your own configs")
     if not (config_dir / "experiment").is_dir():
         if (config_dir / "profile").is_dir():
             return []
@@ -1316,14 +1319,17 @@ def _experiments_asked(args: argparse.Namespace) -> list[Experiment]:
 def _result_roots(args: argparse.Namespace) -> tuple[list[Path], Path]:
     """The folders to read runs from, and the folder to write the report into."""
     roots = [Path(root) for root in args.results]
-    for root in roots:
-        if root.is_file():
-            raise UserError(f"--results {root} is a file: give the folder holding the runs")
-        if not root.is_dir():
-            raise UserError(f"results directory '{root}' does not exist{_runs_elsewhere(args)}")
     out = Path(args.out) if args.out else roots[0]
-    if problem := cannot_make(out, file_told=False):
-        raise UserError(f"--out {out}: {problem}: give a folder for the report")
+    try:
+        for root in roots:
+            if root.is_file():
+                raise UserError(f"--results {root} is a file: give the folder holding the runs")
+            if not root.is_dir():
+                raise UserError(f"results directory '{root}' does not exist{_runs_elsewhere(args)}")
+        if problem := cannot_make(out, file_told=False):
+            raise UserError(f"--out {out}: {problem}: give a folder for the report")
+    except OSError as e:  # a name longer than the file system takes: a trace
+        raise UserError(f"{e.filename}: the file system refuses it ({e.strerror})") from None
     return roots, out
 
 

@@ -98,6 +98,11 @@ def test_mistakes_a_fuzzer_found_are_refused_in_one_line(
         ),
         ("trainer.nesterov=2", "trainer.nesterov=2: trainer.nesterov is true or false"),
         ("resume=3", "resume=3: resume is true or false"),
+        # an unset variable, where the other tools refuse an empty path: trained without a word
+        (
+            "--config-dir=",
+            "--config-dir is empty: give the folder of your own configs (an unset variable?)",
+        ),
     ]:
         with pytest.raises(SystemExit) as stopped:
             check_command_line([arg, run], "resnet-lab", True)

@@ -262,6 +262,8 @@ def test_eval_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     )
     assert eval_main([str(tmp_path / "missing")]) == 2
     assert capsys.readouterr().err.endswith("(no such checkpoint file or run folder)\n")
+    assert eval_main([str(tmp_path / ("x" * 300))]) == 2  # past the file system's names
+    assert capsys.readouterr().err.endswith("the file system refuses it (File name too long)\n")
     assert eval_main([f"checkpoint={tmp_path / 'done'}"]) == 2  # resnet-lab-lesion's spelling
     assert f"run folder): give the path alone, {tmp_path / 'done'}\n" in capsys.readouterr().err
     assert eval_main([str(tmp_path / "done"), "--device", "meta"]) == 2  # torch names it
@@ -639,10 +641,12 @@ def test_file_that_is_not_a_checkpoint_is_a_clear_error(
         read_checkpoint(path)
     message = str(caught.value)
     if kind == "damaged":  # a checkpoint cut short (no checksum file beside it): said as such
-        said = "a PyTorch file that cannot be read, damaged or cut short ("
+        said = "a PyTorch file that cannot be read, damaged or cut short (torch: "
         assert said in message and message.endswith(
             "give a run folder, whose newest whole checkpoint is read"
         )
+        # torch's first sentence, not its exception's class nor its advice for its bug reports
+        assert "RuntimeError" not in message and "If you are seeing" not in message
     else:
         said = "not a resnet-lab checkpoint"
         if kind == "empty":  # not "not a PyTorch file"

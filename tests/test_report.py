@@ -1550,6 +1550,19 @@ def test_rows_of_ones_own_config_dir_are_reported_and_checked(
     assert "2 run(s) of tables not asked for (mine: 2) left out: see --tables" in text
     assert report.main([*args, "--config-dir", str(tmp_path / "results")]) == 2
     assert "holds no experiment/ folder of rows nor profile/ folder" in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("")
+    for not_a_folder, what in [
+        (tmp_path / "nowhere", "does not exist"),
+        (tmp_path / "a_file", "is a file"),
+    ]:
+        assert report.main([*args, "--config-dir", str(not_a_folder)]) == 2  # "holds no ..."
+        assert capsys.readouterr().err == (
+            f"resnet-lab-report: error: --config-dir {not_a_folder} {what}: give the folder of "
+            "your own configs\n"
+        )
+    long = tmp_path / ("x" * 300)  # past the file system's names: an OSError trace
+    assert report.main([*args[:4], "--out", str(long)]) == 2
+    assert "the file system refuses it (File name too long)" in capsys.readouterr().err
     profiles = tmp_path / "profiles_only" / "profile"  # a profile of one's own, the lab's rows
     profiles.mkdir(parents=True)
     (profiles / "quick.yaml").write_text("# @package _global_\nprofile: quick\n")

@@ -1139,6 +1139,9 @@ def test_a_gpu_the_machine_lacks_is_a_clear_error(monkeypatch: pytest.MonkeyPatc
             resolve_device(beyond)
     with pytest.raises(ConfigError, match=re.escape("--device=gpu: choose auto, cpu, cuda")):
         resolve_device("gpu", "--device")  # the option as the tool names it
+    with pytest.raises(ConfigError, match=re.escape("--device=cpu:1: choose auto, cpu, cuda")):
+        resolve_device("cpu:1", "--device")  # torch takes it as the CPU; it was recorded so
+    assert resolve_device("cpu:0") == torch.device("cpu:0")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match="CUDA is not available"):
         resolve_device("cuda")
