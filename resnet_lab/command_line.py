@@ -1227,18 +1227,23 @@ def variant_file_problem(path: Path, chosen_as: str | None = None) -> str | None
     as the user wrote it (``shortcut=NAME`` if not given)."""
     choice = path.stem
     try:
-        named = OmegaConf.load(path).get("name")
-    except (OSError, OmegaConfBaseException, AttributeError):  # told by row_problem, or Hydra
+        named = load_row(path, "shortcut").get("name")
+    except (ConfigError, AttributeError):  # told by row_problem
         return None
     if named == choice:
         return None
     from resnet_lab.models import SHORTCUTS
 
+    if named is None:  # a preset without its variant's name, empty say: identity, silently
+        example = choice if choice in SHORTCUTS.names() else "gate"
+        return (
+            f"{chosen_as or f'shortcut={choice}'}: its file {path} names no variant: an option "
+            f"file names its variant (name: {example}), or the run trains identity"
+        )
     if choice not in SHORTCUTS.names():
         return None
     return (
-        f"{chosen_as or f'shortcut={choice}'}: its file {path} "
-        f"{'names no variant' if named is None else f'names the variant {named}'}: a "
+        f"{chosen_as or f'shortcut={choice}'}: its file {path} names the variant {named}: a "
         f"variant's option file names it (name: {choice}), or the run trains another"
     )
 
@@ -1285,9 +1290,15 @@ def _a_choice_not_there(row: Path, args: list[str], kind: str = "experiment") ->
                     f"{kind} file {row}, defaults: {key}: {value}: the lab's config chooses "
                     f"{group} already; a row changes its choice with `override /{group}: {value}`"
                 )
-            if not isinstance(value, str) or "${" in value or value == "???":
-                continue
             if group in overridden:  # the command line's choice: the row's file is never read
+                continue
+            if value is None and group in _chosen_by_the_lab():  # the schema's, silently
+                held = ", ".join(_options(group, args))
+                return (
+                    f"{kind} file {row}, defaults: {key}: null: a run has a {group}, and null "
+                    f"trained the default one; choose one by name: {held}"
+                )
+            if not isinstance(value, str) or "${" in value or value == "???":
                 continue
             choice = value.removesuffix(".yaml")
             if problem := _a_chosen_option_problem(f"{key}: {value}", group, choice, args):
@@ -1303,6 +1314,8 @@ def _a_chosen_option_problem(entry: str, group: str, choice: str, args: list[str
     if not _is_group(group, args):
         return None
     if option := _first_option_file(group, choice, args):  # Hydra's file before a folder so named
+        if problem := row_problem(option, group):  # Hydra's lines, or a YAML trace
+            return f"{entry}: {problem}"
         return variant_file_problem(option, chosen_as=entry) if group == "shortcut" else None
     if _is_group(f"{group}/{choice}", args):
         return f"{entry} names a group of configs: choose one of {group}/{choice}/"

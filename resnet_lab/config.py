@@ -251,7 +251,8 @@ def row_problem(path: Path, group: str = "experiment") -> str | None:
     except ConfigError as e:
         return str(e)
     if not isinstance(row, DictConfig):
-        return f"{kind} file {path}: a {noun} is a mapping of settings (model:, trainer:, ...)"
+        keys = "model:, trainer:, ..." if kind in ("experiment", "profile") else "key: value lines"
+        return f"{kind} file {path}: a {noun} is a mapping of settings ({keys})"
     try:
         package = _package(path, group)
     except ValueError as e:  # e.g. "# @package _global_ extra"

@@ -261,14 +261,14 @@ def _experiment_block(path: Path, loaded: DictConfig | ListConfig) -> DictConfig
             f"experiment file {path}: `experiment:` must be a mapping of the row's fields "
             f"({', '.join(f.name for f in fields(ExperimentCfg))})"
         )
-    try:
-        return OmegaConf.merge(OmegaConf.structured(ExperimentCfg), raw or {})
+    try:  # its ${...} resolved in the row's file (a trace where the report read the field)
+        fields_ = {} if raw is None else OmegaConf.to_container(raw, resolve=True)
+        return OmegaConf.merge(OmegaConf.structured(ExperimentCfg), fields_)
     except Exception as exc:  # a wrong type: OmegaConf's first line, and the key
         first = str(exc).strip().splitlines()[0]
-        key = getattr(exc, "full_key", None)
-        raise ConfigError(
-            f"experiment file {path}: {first}" + (f" (experiment.{key})" if key else "")
-        ) from None
+        key = str(getattr(exc, "full_key", None) or "")  # the row's key, or the block's
+        where = f" ({key})" if key.startswith("experiment.") else f" (experiment.{key})"
+        raise ConfigError(f"experiment file {path}: {first}" + (where if key else "")) from None
 
 
 def _row_classes(

@@ -916,8 +916,10 @@ def test_a_cifar100_row_fails_at_chance_not_at_20_percent(tmp_path: Path) -> Non
     (own / "experiment" / "mine" / "c.yaml").write_text(  # its data group's, then
         "# @package _global_\ndefaults:\n  - override /data: mydata\nexperiment:\n  name: mine/c\n"
     )
-    with pytest.raises(
-        report.ConfigError, match=r"c.yaml: its data's num_classes: invalid literal"
+    with pytest.raises(  # the chosen option's file checked as the command line checks it
+        report.ConfigError,
+        match=r"c.yaml, defaults: override /data: mydata: data file .*mydata.yaml: Value 'abc' "
+        r"of type 'str' could not be converted to Integer \(data.num_classes\)",
     ):
         report._own_experiments(own, [])
 
@@ -1688,3 +1690,66 @@ def test_names_with_line_breaks_stay_on_their_line(tmp_path: Path) -> None:
     assert "**Profile ``p`s ## INJ profile`` is not the papers' recipe" in text
     # a row's own words (its label, a cell of its table) too, at any of Python's line breaks
     assert report._cell("scale\r\n## INJ\u2028a|b") == "scale ## INJ a\\|b"
+
+
+def test_a_rows_own_option_files_are_checked_by_both_commands(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fuzz of one's own config folders: a shortcut preset a row chose was checked for its
+    variant's name alone, so a YAML mistake in it was a trace in both commands, a misspelt key
+    Hydra's lines at training while --check passed, and an empty preset (or `null` for the
+    choice) trained identity without a word; a ${...} in the row's experiment: block that
+    names nothing was the report's trace."""
+    from resnet_lab.command_line import check_command_line
+
+    mine = tmp_path / "mine"
+    (mine / "experiment" / "ours").mkdir(parents=True)
+    (mine / "shortcut").mkdir()
+    row = mine / "experiment" / "ours" / "r.yaml"
+
+    def write_row(choice: str, reported: str = "'6.61'") -> None:
+        row.write_text(
+            f"# @package _global_\ndefaults:\n  - override /shortcut: {choice}\nexperiment:\n"
+            f"  name: ours/r\n  table: Ours\n  order: 1\n  reported: {reported}\n"
+        )
+
+    preset = mine / "shortcut" / "gate_b2.yaml"
+    write_row("gate_b2")
+    for text, said in [
+        ("name: gate\n\tgate_bias: -2.0\n", "cannot be read: while scanning for the next token"),
+        ("name: gate\ngate_bias: -2.0\ngate_bias: -3.0\n", "found duplicate key gate_bias"),
+        ("name: gate\ngate_biass: -2.0\n", "unknown key(s) shortcut.gate_biass (did you mean"),
+        ("- gate\n", "a shortcut is a mapping of settings (key: value lines)"),
+        (
+            "",
+            "names no variant: an option file names its variant (name: gate), or the run trains "
+            "identity",
+        ),
+    ]:
+        preset.write_text(text)
+        assert report.main(["--check", "--config-dir", str(mine), "--tables", "ours"]) == 2
+        err = capsys.readouterr().err
+        assert f"experiment file {row}, defaults: override /shortcut: gate_b2: " in err, err
+        assert said in err and err.count("\n") == 1, err
+        with pytest.raises(SystemExit):  # the training command, before Hydra, alike
+            check_command_line(
+                ["--config-dir", str(mine), "+experiment=ours/r", f"hydra.run.dir={tmp_path}/r"],
+                "resnet-lab",
+                True,
+            )
+        assert said in capsys.readouterr().err
+    write_row("null")
+    assert report.main(["--check", "--config-dir", str(mine), "--tables", "ours"]) == 2
+    assert (
+        "defaults: override /shortcut: null: a run has a shortcut, and null trained the "
+        "default one; choose one by name: conv1x1, " in capsys.readouterr().err
+    )
+    write_row("identity", reported="${experiment.nope}")
+    assert report.main(["--check", "--config-dir", str(mine), "--tables", "ours"]) == 2
+    assert capsys.readouterr().err == (
+        f"resnet-lab-report: error: experiment file {row}: Interpolation key 'experiment.nope' "
+        "not found (experiment.reported)\n"
+    )
+    preset.write_text("name: gate\ngate_bias: -2.0\n")  # what is right: both pass
+    write_row("gate_b2")
+    assert report.main(["--check", "--config-dir", str(mine), "--tables", "ours"]) == 0
