@@ -1248,11 +1248,12 @@ def variant_file_problem(path: Path, chosen_as: str | None = None) -> str | None
     )
 
 
-def choice_not_there(row: Path, config_dir: Path | None) -> str | None:
-    """For the report's check of the rows: an option the row's defaults choose that neither the
-    lab's groups nor ``config_dir``'s hold (``make reproduce-table`` then trained the tables
-    before it and stopped at the row)."""
-    return _a_choice_not_there(row, [] if config_dir is None else ["--config-dir", str(config_dir)])
+def choice_not_there(row: Path, config_dir: Path | None, kind: str = "experiment") -> str | None:
+    """For the report's check of the rows (and profiles: ``kind``): an option the file's
+    defaults choose that neither the lab's groups nor ``config_dir``'s hold, or that has a
+    mistake (``make reproduce-table`` then trained the tables before it and stopped there)."""
+    args = [] if config_dir is None else ["--config-dir", str(config_dir)]
+    return _a_choice_not_there(row, args, kind)
 
 
 def _a_choice_not_there(row: Path, args: list[str], kind: str = "experiment") -> str | None:

@@ -198,6 +198,14 @@ def _header(path: Path) -> str:
         return text.read(512)  # as much as Hydra's file config source reads
 
 
+def begins_with_a_bom(path: Path) -> bool:
+    """A byte-order mark hides the file's header from Hydra (an editor's UTF-8 "with BOM")."""
+    try:
+        return _header(path).startswith("\ufeff")
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def declares_global_package(path: Path) -> bool:
     """Whether Hydra reads the file's keys as the run's (its header: ``# @package _global_``)."""
     try:
@@ -262,6 +270,8 @@ def row_problem(path: Path, group: str = "experiment") -> str | None:
             _reported_problem(path, row) if kind == "experiment" else None
         )
     settings: Any = _without(row, "defaults")
+    if kind == "profile" and not settings:  # empty: Hydra's "Cannot convert DictConfig"
+        return f"profile file {path} does not begin with `# @package _global_`: make it its first"
     if not settings:
         return None  # a defaults list alone (``- /experiment/common/base@_global_``)
     for part in reversed(package.split(".")):
@@ -271,7 +281,7 @@ def row_problem(path: Path, group: str = "experiment") -> str | None:
         return _reported_problem(path, placed) if kind == "experiment" else None
     if not set(_without(row, "defaults", "hydra")) <= set(_config_schema()):
         return where_put  # not the run's sections (name:, order:): its keys' own mistake
-    if _header(path).startswith("\ufeff"):
+    if begins_with_a_bom(path):
         return (
             f"{kind} file {path} begins with a byte-order mark, which hides its header "
             "from Hydra: save it as UTF-8 without one"

@@ -49,6 +49,7 @@ from resnet_lab.config import (
     Config,
     DataCfg,
     ExperimentCfg,
+    begins_with_a_bom,
     declares_global_package,
     flatten_keys,
     load_row,
@@ -318,8 +319,11 @@ def load_experiments(
         if problem := reported_problem(path, block.reported):
             raise ConfigError(problem)
         # the run's own keys (a file in another package may be a config rows include, read
-        # where they put it, or a row the run refuses when chosen: the report cannot tell)
-        if is_global and (problem := row_problem(path) or choice_not_there(path, own)):
+        # where they put it, or a row the run refuses when chosen: the report cannot tell;
+        # a header a byte-order mark hides is the run's refusal)
+        if (is_global or begins_with_a_bom(path)) and (
+            problem := row_problem(path) or choice_not_there(path, own)
+        ):
             raise ConfigError(problem)
         default_name = path.relative_to(directory).with_suffix("").as_posix()
         if block.name and (problem := misnamed_row(default_name, block.name)):
@@ -1239,16 +1243,16 @@ def _seed_list(text: str) -> tuple[int, ...]:
         ) from None
 
 
-def _misnamed_profile(config_dir: Path | None, name: str | None) -> str | None:
-    """A profile of one's own that names itself otherwise, as resnet-lab refuses it: told by
-    --check, before make reproduce-table trains (each job was refused, table after table)."""
+def _profile_problem(config_dir: Path | None, name: str | None) -> str | None:
+    """A profile of one's own with a mistake resnet-lab refuses (its keys, its defaults list,
+    a name of its own that is another's): told by --check, before make reproduce-table trains
+    (each job was refused, table after table)."""
     path = config_dir / "profile" / f"{name}.yaml" if config_dir and name else None
     if path is None or not path.is_file():
         return None
-    try:
-        said = OmegaConf.load(path).get("profile")
-    except Exception:  # resnet-lab says what is wrong with the file
-        return None
+    if problem := row_problem(path, "profile") or choice_not_there(path, config_dir, "profile"):
+        return problem
+    said = load_row(path, "profile").get("profile")
     return misnamed_profile(name, str(said or "paper"))
 
 
@@ -1259,7 +1263,7 @@ def _check_options(args: argparse.Namespace) -> set[str]:
     profiles = known_profiles(args.config_dir)
     if args.profile is not None and args.profile not in profiles:
         raise UserError(f"unknown --profile '{args.profile}'; choose from {', '.join(profiles)}")
-    if problem := _misnamed_profile(args.config_dir, args.profile):
+    if problem := _profile_problem(args.config_dir, args.profile):
         raise ConfigError(problem)
     accepted = {key.strip() for arg in args.accept for key in arg.split(",") if key.strip()}
     unknown = sorted(accepted - CONFIG_KEYS)

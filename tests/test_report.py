@@ -1753,3 +1753,39 @@ def test_a_rows_own_option_files_are_checked_by_both_commands(
     preset.write_text("name: gate\ngate_bias: -2.0\n")  # what is right: both pass
     write_row("gate_b2")
     assert report.main(["--check", "--config-dir", str(mine), "--tables", "ours"]) == 0
+
+
+def test_the_check_reads_rows_and_profiles_as_the_run_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fuzz of one's own config folders: --check passed what the training command refuses
+    (so make reproduce-table trained the tables before): a row whose byte-order mark hid its
+    header, and a profile with a misspelt key, a value of the wrong type, a missing option in
+    its defaults or nothing at all (Hydra's lines at training)."""
+    mine = tmp_path / "mine"
+    (mine / "experiment" / "ours").mkdir(parents=True)
+    (mine / "profile").mkdir()
+    row = mine / "experiment" / "ours" / "r.yaml"
+    good_row = "# @package _global_\nexperiment:\n  name: ours/r\n  table: Ours\n  order: 1\n"
+    check = ["--check", "--config-dir", str(mine), "--tables", "ours"]
+    row.write_text("\ufeff" + good_row, encoding="utf-8")
+    assert report.main(check) == 2
+    assert f"experiment file {row} begins with a byte-order mark" in capsys.readouterr().err
+    row.write_text(good_row)
+    profile = mine / "profile" / "quick.yaml"
+    header = "# @package _global_\nprofile: quick\n"
+    for text, said in [
+        (header + "trainer:\n  nesterv: true\n", "unknown key(s) trainer.nesterv (did you mean"),
+        (header + "trainer:\n  weight_decay: lots\n", "Value 'lots' of type 'str' could not be"),
+        (
+            header + "defaults:\n  - override /data: cifar1000\n",
+            "defaults: override /data: cifar1000: there is no data/cifar1000",
+        ),
+        ("", "does not begin with `# @package _global_`"),
+    ]:
+        profile.write_text(text)
+        assert report.main([*check, "--profile", "quick"]) == 2
+        err = capsys.readouterr().err
+        assert f"profile file {profile}" in err and said in err, err
+    profile.write_text(header + "trainer:\n  nesterov: true\n")  # what is right: it passes
+    assert report.main([*check, "--profile", "quick"]) == 0
