@@ -1266,45 +1266,58 @@ def _a_choice_not_there(row: Path, args: list[str], kind: str = "experiment") ->
     except Exception:  # the row's own check says what is wrong with it
         return None
     defaults = raw.get("defaults") if isinstance(raw, dict) else None
+    if defaults is not None and not isinstance(defaults, list):  # Hydra: a ValueError trace
+        return f"{kind} file {row}: defaults: is a list of entries, e.g. - override /data: cifar100"
     overridden = {  # a choice changed, not added (the row itself: +experiment=...)
         override.key_or_group for _, override in parsed_overrides(args) if not override.is_add()
     }
-    for entry in defaults if isinstance(defaults, list) else []:
+    for entry in defaults or []:
         for key, value in entry.items() if isinstance(entry, dict) else ():
-            if not isinstance(key, str):  # Hydra: a bare AssertionError
-                return (
-                    f"{kind} file {row}, defaults: {key}: {value}: an entry names a group, "
-                    "e.g. override /data: cifar100"
-                )
-            words = key.split()
-            group = words[-1].partition("@")[0]
-            if "optional" in words or not group.startswith("/") or group.startswith("/hydra"):
-                continue
-            group = group.strip("/")
-            if (
-                "override" not in words
-                and "@" not in words[-1]
-                and group in _chosen_by_the_lab()
-                and declares_global_package(row)  # the run's own choices, as a row's
-            ):
-                return (  # Hydra: "Multiple values for shortcut", in three lines, no file named
-                    f"{kind} file {row}, defaults: {key}: {value}: the lab's config chooses "
-                    f"{group} already; a row changes its choice with `override /{group}: {value}`"
-                )
-            if group in overridden:  # the command line's choice: the row's file is never read
-                continue
-            if value is None and group in _chosen_by_the_lab():  # the schema's, silently
-                held = ", ".join(_options(group, args))
-                return (
-                    f"{kind} file {row}, defaults: {key}: null: a run has a {group}, and null "
-                    f"trained the default one; choose one by name: {held}"
-                )
-            if not isinstance(value, str) or "${" in value or value == "???":
-                continue
-            choice = value.removesuffix(".yaml")
-            if problem := _a_chosen_option_problem(f"{key}: {value}", group, choice, args):
+            if problem := _an_entry_problem(row, key, value, args, overridden):
                 return f"{kind} file {row}, defaults: {problem}"
     return None
+
+
+def _an_entry_problem(
+    row: Path, key: Any, value: Any, args: list[str], overridden: set[str]
+) -> str | None:
+    """What is wrong with one ``key: value`` entry of ``row``'s defaults list, told as Hydra
+    would not (a trace, or lines without the file); ``overridden``: the groups the command
+    line chooses (the row's choice of them is never read)."""
+    if not isinstance(key, str):  # Hydra: a bare AssertionError
+        return f"{key}: {value}: an entry names a group, e.g. override /data: cifar100"
+    words = key.split()
+    group = words[-1].partition("@")[0]
+    if "optional" in words or not group.startswith("/") or group.startswith("/hydra"):
+        return None
+    group = group.strip("/")
+    if _config_folders(args) is None:  # folders this check does not see (-cp, searchpath)
+        return None
+    if not _is_group(group, args):  # Hydra: "Could not override 'shortcu'", in four lines
+        groups = sorted(
+            {p.name for folder in _config_folders(args) or [] for p in folder.glob("[!_]*/")}
+        )
+        return f"{key}: {value}: there is no group {group}; the groups are {', '.join(groups)}"
+    chosen = group in _chosen_by_the_lab()
+    if "override" not in words and "@" not in words[-1] and chosen and declares_global_package(row):
+        return (  # Hydra: "Multiple values for shortcut", in three lines, no file named
+            f"{key}: {value}: the lab's config chooses {group} already; a row changes its "
+            f"choice with `override /{group}: {value}`"
+        )
+    if group in overridden:  # the command line's choice: the row's file is never read
+        return None
+    if value is None and chosen:  # the schema's, silently
+        held = ", ".join(_options(group, args))
+        return (
+            f"{key}: null: a run has a {group}, and null trained the default one; choose one by "
+            f"name: {held}"
+        )
+    if isinstance(value, int | float):  # Hydra: a ValueError trace
+        example = next(iter(_options(group, args)), "gate")
+        return f"{key}: {value}: an option is named by its file's name (e.g. {example})"
+    if not isinstance(value, str) or "${" in value or value == "???":
+        return None
+    return _a_chosen_option_problem(f"{key}: {value}", group, value.removesuffix(".yaml"), args)
 
 
 def _a_chosen_option_problem(entry: str, group: str, choice: str, args: list[str]) -> str | None:

@@ -1699,7 +1699,8 @@ def test_a_rows_own_option_files_are_checked_by_both_commands(
     variant's name alone, so a YAML mistake in it was a trace in both commands, a misspelt key
     Hydra's lines at training while --check passed, and an empty preset (or `null` for the
     choice) trained identity without a word; a ${...} in the row's experiment: block that
-    names nothing was the report's trace."""
+    names nothing was the report's trace; a defaults list that is no list, or names a group
+    that is not there or an option by a number, Hydra's trace or lines naming no file."""
     from resnet_lab.command_line import check_command_line
 
     mine = tmp_path / "mine"
@@ -1732,6 +1733,33 @@ def test_a_rows_own_option_files_are_checked_by_both_commands(
         assert f"experiment file {row}, defaults: override /shortcut: gate_b2: " in err, err
         assert said in err and err.count("\n") == 1, err
         with pytest.raises(SystemExit):  # the training command, before Hydra, alike
+            check_command_line(
+                ["--config-dir", str(mine), "+experiment=ours/r", f"hydra.run.dir={tmp_path}/r"],
+                "resnet-lab",
+                True,
+            )
+        assert said in capsys.readouterr().err
+    for defaults, said in [  # Hydra: a ValueError trace; lines that name no file
+        (
+            "{override /shortcut: gate_b2}",
+            ": defaults: is a list of entries, e.g. - override /data: cifar100",
+        ),
+        (
+            "[{override /shortcut: 5}]",
+            ", defaults: override /shortcut: 5: an option is named "
+            "by its file's name (e.g. conv1x1)",
+        ),
+        (
+            "[{override /shortcu: gate_b2}]",
+            ", defaults: override /shortcu: gate_b2: there is no "
+            "group shortcu; the groups are after_add, data, experiment, hydra, model, profile, "
+            "recipe, shortcut",
+        ),
+    ]:
+        row.write_text(f"# @package _global_\ndefaults: {defaults}\nexperiment:\n  name: ours/r\n")
+        assert report.main(["--check", "--config-dir", str(mine), "--tables", "ours"]) == 2
+        assert capsys.readouterr().err == f"resnet-lab-report: error: experiment file {row}{said}\n"
+        with pytest.raises(SystemExit):
             check_command_line(
                 ["--config-dir", str(mine), "+experiment=ours/r", f"hydra.run.dir={tmp_path}/r"],
                 "resnet-lab",
