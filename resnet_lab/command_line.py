@@ -16,6 +16,7 @@ import copy
 import dataclasses
 import difflib
 import functools
+import glob
 import itertools
 import os
 import re
@@ -1419,6 +1420,8 @@ def _missing_choice(arg: str, group: str, value: str, args: list[str]) -> str | 
     """``+experiment=table1/gate_b5``: what the nearest group holds where the choice is not."""
     if any((folder / group / f"{value}.yaml").is_file() for folder in _config_folders(args) or []):
         return None
+    if value and (problem := _an_unread_file(arg, group, value, args)):
+        return problem
     if not value:  # experiment/ holds tables, each a group of rows
         held = _options(group, args) or [f"{table}/..." for table in _subgroups(group, args)]
         return f"{arg} chooses nothing: {group}/ holds {', '.join(held)}"
@@ -1431,6 +1434,20 @@ def _missing_choice(arg: str, group: str, value: str, args: list[str]) -> str | 
         folder = folder.rpartition("/")[0]
     held = _options(folder, args) + [f"{name}/" for name in _subgroups(folder, args)]
     return f"{arg}: there is no {group}/{value}; {folder}/ holds {', '.join(held)}"
+
+
+def _an_unread_file(arg: str, group: str, value: str, args: list[str]) -> str | None:
+    """The choice's file is there but no file Hydra reads: a folder or a link to nothing named
+    so ("there is no r; ... holds r" said before), or one ending .yml or .YAML."""
+    for folder in _config_folders(args) or []:
+        path = folder / group / f"{value}.yaml"
+        if os.path.lexists(path):
+            what = "a folder" if path.is_dir() else "a link that leads to no file"
+            return f"{arg}: {path} is {what}, not a config file"
+        stem = path.with_suffix("")
+        if others := [p.name for p in stem.parent.glob(f"{glob.escape(stem.name)}.*")]:
+            return f"{arg}: {stem.parent / others[0]} is not read: Hydra reads files ending .yaml"
+    return None
 
 
 def _is_group(group: str, args: list[str]) -> bool:

@@ -3049,3 +3049,27 @@ def test_a_misspelt_section_is_told_as_an_unknown_key(
     assert "unknown key(s) trainr.lr (did you mean trainer.lr?): not a resnet-lab setting" in err
     err = _refused_in_one_line(["shortcut.foo.bar=1"], capsys)  # no such section in a group
     assert "unknown key(s) shortcut.foo.bar: not a resnet-lab setting" in err
+
+
+def test_a_rows_file_hydra_does_not_read_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fuzz of one's own config folders: a folder, a link to nothing or a .yml file where the
+    row's .yaml should be was told "there is no experiment/ours/r; experiment/ours/ holds r"."""
+    rows = tmp_path / "mine" / "experiment" / "ours"
+    rows.mkdir(parents=True)
+    (rows / "r.yaml").mkdir()
+    (rows / "s.yaml").symlink_to(rows / "s.yaml")  # a loop
+    (rows / "t.yml").write_text("# @package _global_\n")
+    for choice, said in [
+        ("r", f"{rows / 'r.yaml'} is a folder, not a config file"),
+        ("s", f"{rows / 's.yaml'} is a link that leads to no file, not a config file"),
+        ("t", f"{rows / 't.yml'} is not read: Hydra reads files ending .yaml"),
+    ]:
+        with pytest.raises(SystemExit):
+            check_command_line(
+                ["--config-dir", str(tmp_path / "mine"), f"+experiment=ours/{choice}"],
+                "resnet-lab",
+                True,
+            )
+        assert capsys.readouterr().err == f"resnet-lab: error: +experiment=ours/{choice}: {said}\n"
