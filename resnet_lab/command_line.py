@@ -100,8 +100,15 @@ def check_command_line(
     """Exit 2 with one message for these mistakes; anything else is left to Hydra.
     ``outputs_into_the_run``: the tool's output folder is a run's folder (resnet-lab);
     ``schema``: the tool's settings (the dataclass of its primary config, ``config_name``)."""
-    if _shell_completion(args):
-        return  # its words (install=bash, query=...) are not overrides
+    if _shell_completion(args):  # its words (install=bash, query=...) are not overrides
+        if not any(arg.startswith(("install=", "uninstall=", "query=")) for arg in args):
+            print(  # Hydra: a ValueError trace
+                f"{tool}: error: --shell-completion installs, uninstalls or queries: add "
+                "install=bash (or zsh, fish), uninstall=bash or query=...",
+                file=sys.stderr,
+            )
+            sys.exit(2)
+        return
     problem = (
         _not_a_flag(args, schema)
         or _two_modes(args)

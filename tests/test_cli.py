@@ -110,6 +110,14 @@ def test_mistakes_a_fuzzer_found_are_refused_in_one_line(
         assert capsys.readouterr().err == f"resnet-lab: error: {said}\n"
     for taken in ("+experiment.reported=5", "+trainer.milestones=[5]", "trainer.nesterov=1"):
         check_command_line([taken, "trainer.nesterov=yes", run], "resnet-lab", True)
+    with pytest.raises(SystemExit) as stopped:  # Hydra: a ValueError trace
+        check_command_line(["--shell-completion"], "resnet-lab", True)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == (
+        "resnet-lab: error: --shell-completion installs, uninstalls or queries: add install=bash "
+        "(or zsh, fish), uninstall=bash or query=...\n"
+    )
+    check_command_line(["-sc", "install=bash"], "resnet-lab", True)
 
 
 def test_unknown_option_lists_the_choices() -> None:
