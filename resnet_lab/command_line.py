@@ -989,6 +989,8 @@ def config_folder_problem(args: list[str]) -> str | None:
     if any(flag == "--config-dir" and value == "" for flag, value in _config_flags(args)):
         return "--config-dir is empty: give the folder of your own configs (an unset variable?)"
     added = _added_config_folder(args)
+    if problem := _a_primary_config_not_there(args, added):
+        return problem
     if added is None:
         return None
     try:
@@ -1005,6 +1007,19 @@ def config_folder_problem(args: list[str]) -> str | None:
                 "reads instead: give yours a path the lab's configs do not have"
             )
     return None
+
+
+def _a_primary_config_not_there(args: list[str], added: Path | None) -> str | None:
+    """``--config-name nope``: Hydra's lines (its search path) and exit 1. Where no
+    --config-path moves the lab's config folder, the name is looked for where Hydra would."""
+    flags = dict(_config_flags(args))
+    name = flags.get("--config-name")
+    if not name or "--config-path" in flags:
+        return None
+    folders = [CONF_DIR, *([added] if added is not None and added.is_dir() else [])]
+    if any((folder / f"{name.removesuffix('.yaml')}.yaml").is_file() for folder in folders):
+        return None
+    return f"--config-name {name}: there is no such config in {' or '.join(map(str, folders))}"
 
 
 def _sweep_overrides(args: list[str]) -> list[tuple[str, Override]]:

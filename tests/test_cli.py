@@ -118,6 +118,12 @@ def test_mistakes_a_fuzzer_found_are_refused_in_one_line(
         "(or zsh, fish), uninstall=bash or query=...\n"
     )
     check_command_line(["-sc", "install=bash"], "resnet-lab", True)
+    with pytest.raises(SystemExit):  # Hydra: its search path in lines, and exit 1
+        check_command_line(["--config-name", "nope", run], "resnet-lab", True)
+    assert capsys.readouterr().err.startswith(
+        "resnet-lab: error: --config-name nope: there is no such config in "
+    )
+    check_command_line(["-cn", "config", run], "resnet-lab", True)
 
 
 def test_unknown_option_lists_the_choices() -> None:
@@ -1564,7 +1570,8 @@ def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra(
         ["--shell", "install=bash"],
         ["+experiment=table1/original", "experiment=table1/dropout"],  # chosen again: no '+'
         ["data=cifar100.yaml", "+experiment=/table1/original"],  # spellings Hydra takes
-        ["-cn", "my_config", "experiment=table1/original"],  # another primary config
+        # another primary config, in a folder of its own (one Hydra cannot find is refused)
+        ["-cp", "/my/configs", "-cn", "my_config", "experiment=table1/original"],
         ["-m", "--config-dir"],  # Hydra says the folder is missing
         # values the types take: Hydra converts them, or resolves them later
         ["trainer.lr='0.1'", "model.depth=20", "trainer.compile=yes", "data.limit=null"],
