@@ -57,7 +57,14 @@ from resnet_lab.models import build_network
 from resnet_lab.models.shortcuts import no_weight_decay
 from resnet_lab.run_folder import environment
 from resnet_lab.step_graph import WARMUP_STEPS as STEP_GRAPH_WARMUP
-from resnet_lab.train import GRAPH_MODES, Trainer, evaluations_in_run, lr_at, make_optimizer
+from resnet_lab.train import (
+    GRAPH_MODES,
+    Trainer,
+    check_trainer_config,
+    evaluations_in_run,
+    lr_at,
+    make_optimizer,
+)
 
 SCHEMA = "resnet-lab-bench/2"  # 2: each ratio the median of per-round ratios (1: of medians)
 # Lever tokens of --variants, joined with "+" ("none" = the lab pipeline with no lever on).
@@ -1017,6 +1024,7 @@ def _bench(args: argparse.Namespace, command: str) -> int:
     ]
     lab_overrides = [*base, *requested, *args.overrides]
     cfg = compose_config(lab_overrides)
+    check_trainer_config(cfg)  # before the plain loop, which torch.optim refuses with a trace
     if not cfg.data.augment:
         raise UserError(
             "data.augment=false: not benchmarked (the plain loop it is timed against crops and "

@@ -63,14 +63,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from torch import Tensor, nn
 
 from resnet_lab import stopping
 from resnet_lab.checkpoint import atomic_save_figure, atomic_write_text
-from resnet_lab.config import flatten_keys, keys_not_in_schema
+from resnet_lab.config import check_seed, flatten_keys, keys_not_in_schema
 from resnet_lab.data import DeviceData
 from resnet_lab.device import resolve_device
-from resnet_lab.errors import ConfigError, JobRefused, UserError
+from resnet_lab.errors import ConfigError, JobRefused, UserError, in_one_line
 from resnet_lab.evaluate import (
     attach,
     chosen_step_note,
@@ -797,6 +798,13 @@ def check_config(cfg: DictConfig) -> None:
             "checkpoint=PATH is required: a resnet-lab run folder or ckpt/step_*.pt file, or a "
             "pytorch_resnet_cifar10 .th file"
         )
+    try:  # a ${...} naming nothing: the trace of whichever part read it first
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as e:
+        raise ConfigError(in_one_line(e)) from None
+    if not str(cfg.checkpoint).strip():  # an unset shell variable: the current folder
+        raise ConfigError("checkpoint= is empty: give a run folder or checkpoint file")
+    check_seed(cfg.seed)  # torch's overflow trace, after the first parts of the study
     counts = {
         "data.limit": cfg.data.limit,
         "trainer.eval_batch_size": cfg.trainer.eval_batch_size,

@@ -788,6 +788,13 @@ def test_lesion_config_mistakes_are_user_errors(tmp_path: Path) -> None:
         run(alone, tmp_path)
     with pytest.raises(ConfigError, match=r"unknown setting data\.split"):  # not ignored
         compose_lesion_config(["checkpoint=x", "data.split=val"])
+    for overrides, said in [  # a fuzz: traces, one after parts of the study had run
+        ([f"seed={2**64}"], f"seed={2**64} must be in [-2**63, 2**64)"),
+        (["lesion.samples=${nope}"], "lesion.samples: Interpolation key 'nope' not found"),
+        (["checkpoint="], "checkpoint= is empty: give a run folder or checkpoint file"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(said)):
+            run(compose_lesion_config(["checkpoint=x", *overrides]), tmp_path)
     assert not list(tmp_path.iterdir())
     # a plain net's deletions beside the ResNet's: a net with shortcuts would mislabel them
     residual = save_run(tmp_path / "residual", "model.depth=8")

@@ -653,6 +653,8 @@ def test_benchmark_rejects_bad_options(
         ),
         ("shortcut=gat", "error: shortcut=gat: there is no shortcut/gat; shortcut/ holds conv1x1"),
         ("trainer.lr=abc", "error: trainer.lr=abc: Value 'abc' of type 'str' could not be conv"),
+        # a value a run refuses: torch.optim's trace in the plain loop, timed first (a fuzz)
+        ("trainer.lr=-1", "python -m resnet_lab.bench: error: trainer.lr=-1.0 must be positive"),
     ):
         assert bench.main(["--device", "cpu", *tiny, override]) == 2
         assert message in capsys.readouterr().err
