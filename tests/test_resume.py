@@ -1367,6 +1367,9 @@ def test_a_second_signal_of_the_other_kind_stops_at_once_too(
     launcher's SIGTERM (taken as a second signal, it killed them mid-save)."""
     from resnet_lab.train import _StopFlag
 
+    # the handler from before the run: Python's default, whatever an earlier test in this
+    # worker left (conftest restores handlers after each test; CI's order failed here twice)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with _StopFlag() as flag:
         os.kill(os.getpid(), signal.SIGINT)
         os.kill(os.getpid(), signal.SIGTERM)  # at once: no more than a stop
