@@ -339,7 +339,7 @@ def _process_worker(
         queue.put({"start": start, "end": time.monotonic(), "images": steps * trainer.t.batch_size})
     except BaseException as e:  # tell the parent, and free the processes waiting at the barrier
         barrier.abort()
-        queue.put({"error": f"{type(e).__name__}: {e}"})
+        queue.put({"error": failure(e)})
 
 
 def concurrent_processes(
@@ -564,7 +564,8 @@ def time_evaluations(contenders: list[Contender], device: torch.device, images: 
             timed = c.evaluate()
             _sync(device)
         except Exception as e:
-            print(f"  {c.name}: evaluation failed: {type(e).__name__}: {e}", file=sys.stderr)
+            reason = failure(e, smaller="trainer.eval_batch_size")
+            print(f"  {c.name}: evaluation failed: {reason}", file=sys.stderr)
             continue
         c.eval_s = (time.perf_counter() - start) * images / timed
 
@@ -573,6 +574,15 @@ def warmup_steps(warmup: int, step_graph: bool) -> int:
     """Untimed steps before a contender's rounds: a step graph's eager warm-up steps and its
     capture among them, however few ``--warmup`` asks for (else round 1 would time a capture)."""
     return max(warmup, STEP_GRAPH_WARMUP + 1) if step_graph else warmup
+
+
+def failure(e: BaseException, smaller: str = "--batch-size") -> str:
+    """A contender's failure in a line; running out of memory is the batch's fault, which the
+    allocator's own words (a C++ source line, a byte count) leave the user to work out."""
+    text = str(e)
+    if isinstance(e, torch.OutOfMemoryError) or "can't allocate memory" in text:
+        return f"out of memory: give a smaller {smaller} ({type(e).__name__}: {text})"
+    return f"{type(e).__name__}: {text}"
 
 
 def measure(
@@ -600,7 +610,7 @@ def measure(
                 torch.cuda.reset_peak_memory_stats(device)
             seconds = _run_steps(c, count, device)
         except Exception as e:
-            c.step, c.error, c.round_s = None, f"{type(e).__name__}: {e}", []
+            c.step, c.error, c.round_s = None, failure(e), []
             print(f"  {c.name}: failed in {phase}: {c.error}", file=sys.stderr)
             return None
         if cuda:
@@ -671,7 +681,10 @@ def time_data_pipeline(
 def _at_least_two(text: str) -> int | None:
     """--models and --processes compare several seeds at once with one: 1 would time nothing
     (0 turns the comparison off, e.g. after benchmarks/gpu_session.sh's own value)."""
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:  # argparse would name this function in its message
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
     if value == 0:
         return None
     if value < 2:
@@ -750,13 +763,28 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _positive(args: argparse.Namespace) -> None:
+MOST_MODELS = 64  # seeds in one stacked step: far past any comparison, short of filling memory
+
+
+def _check_counts(args: argparse.Namespace) -> None:
+    """Counts within reach: 100000 threads, workers or processes crashed, hung or flooded the
+    machine before any timing (a fuzz)."""
     keys = ("depth", "width", "batch_size", "steps", "warmup", "rounds", "workers", "threads")
-    for key in keys:  # --models and --processes: checked as they are parsed
+    for key in keys:  # --models and --processes: their floor is checked as they are parsed
         value = getattr(args, key)
         floor = 0 if key in ("warmup", "workers") else 1
         if value is not None and value < floor:
             raise ConfigError(f"--{key.replace('_', '-')}={value} must be at least {floor}")
+    cores = os.cpu_count() or 1
+    for key, most, why in (
+        ("threads", cores, f"more than this machine's {cores} cores"),
+        ("workers", cores, f"more than this machine's {cores} cores (each worker a process)"),
+        ("processes", cores, f"more than this machine's {cores} cores (each feeds one run)"),
+        ("models", MOST_MODELS, f"more than {MOST_MODELS} seeds in one stacked step"),
+    ):
+        value = getattr(args, key)
+        if value is not None and value > most:
+            raise ConfigError(f"--{key}={value} is {why}")
 
 
 def _fmt_ratio(x: float | None) -> str:
@@ -781,7 +809,7 @@ def _lab_contender(
     except UserError:  # a config that cannot exist (e.g. tf32 on a CPU) is the user's to fix
         raise
     except Exception as e:  # report the lever that cannot be built, time the others
-        error = f"{type(e).__name__}: {e}"
+        error = failure(e)
         c = Contender(name, None, cfg.trainer.batch_size, levers.name, levers, error=error)
         return c, None
     c = Contender(name, step, cfg.trainer.batch_size, levers.name, levers)
@@ -995,7 +1023,7 @@ def _enough_eval_images(cfg: DictConfig) -> None:
 
 
 def _bench(args: argparse.Namespace, command: str) -> int:
-    _positive(args)
+    _check_counts(args)
     _check_overrides(args.overrides)
     device = resolve_device(args.device, "--device")
     _check_out(args.out)  # after the other options: a refusal leaves no folder behind
@@ -1048,6 +1076,11 @@ def _bench(args: argparse.Namespace, command: str) -> int:
     env = environment(device)
     print(f"{command}\nbuilding on {env['device']} ...", file=sys.stderr)
     data = load_data(cfg.data, device)
+    if t.batch_size > (images := len(data.train_labels)):  # the plain loop's sampler ran dry
+        raise UserError(
+            f"--batch-size={t.batch_size} is larger than the {images} training images: not "
+            "benchmarked (a batch would hold images more than once)"
+        )
     loader = plain_loader(data, t.batch_size, workers, kind == "cuda", cfg.seed)
     contenders = [plain_contender(cfg, loader, device, workers)]
     lab, trainer = _lab_contender("lab step (trainer config)", cfg, data, main_levers)

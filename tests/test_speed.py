@@ -719,6 +719,52 @@ def test_benchmark_rejects_bad_options(
         assert "must be at least 2 (seeds trained at once), or 0 for none; got 1" in (
             capsys.readouterr().err
         )
+        with pytest.raises(SystemExit):  # argparse named the function that parses it
+            bench.main(["--device", "cpu", option, "abc"])
+        assert f"argument {option}: must be a whole number, got 'abc' (see --help)" in (
+            capsys.readouterr().err
+        )
+
+
+def test_benchmark_counts_within_the_machines_reach(
+    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """100000 threads, workers or processes crashed, hung or flooded the machine before any
+    timing, and a batch past the training images ran the plain loop's sampler dry (a fuzz)."""
+    monkeypatch.setattr(bench.os, "cpu_count", lambda: 4)
+    for option, value, message in (
+        ("--threads", 5, "--threads=5 is more than this machine's 4 cores"),
+        ("--workers", 5, "--workers=5 is more than this machine's 4 cores (each worker a process)"),
+        ("--processes", 5, "--processes=5 is more than this machine's 4 cores (each feeds one"),
+        ("--models", 65, "--models=65 is more than 64 seeds in one stacked step"),
+    ):
+        assert bench.main(["--device", "cpu", option, str(value)]) == 2
+        assert message in capsys.readouterr().err
+    monkeypatch.setattr(bench, "measure", stop_after_composing)
+    monkeypatch.setattr(bench.torch, "set_num_threads", lambda n: None)  # this worker's own
+    tiny = ["--depth", "8", "--width", "4", "data.synthetic_train_size=64"]
+    for option, value in (("--threads", 4), ("--processes", 4), ("--models", 64)):
+        with pytest.raises(Composed):
+            bench.main(["--device", "cpu", *tiny, "--batch-size", "16", option, str(value)])
+    assert bench.main(["--device", "cpu", *tiny, "--batch-size", "65"]) == 2
+    assert "--batch-size=65 is larger than the 64 training images: not benchmarked" in (
+        capsys.readouterr().err
+    )
+    with pytest.raises(Composed):
+        bench.main(["--device", "cpu", *tiny, "--batch-size", "64"])
+
+
+def test_a_contender_out_of_memory_is_told_to_take_a_smaller_batch() -> None:
+    cpu = RuntimeError(
+        "[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate "
+        "memory: you tried to allocate 307200000000 bytes."
+    )
+    assert bench.failure(cpu) == f"out of memory: give a smaller --batch-size (RuntimeError: {cpu})"
+    cuda = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+    assert bench.failure(cuda, smaller="trainer.eval_batch_size") == (
+        f"out of memory: give a smaller trainer.eval_batch_size (OutOfMemoryError: {cuda})"
+    )
+    assert bench.failure(ValueError("bad")) == "ValueError: bad"
 
 
 # ---------------------------------------------------------------------------------------------
