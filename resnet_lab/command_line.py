@@ -43,6 +43,7 @@ from resnet_lab.config import (
     row_problem,
     schema_keys,
     unknown_keys_message,
+    with_closest_key,
 )
 from resnet_lab.errors import ConfigError
 from resnet_lab.pasteable import pasteable_override
@@ -132,7 +133,11 @@ def check_command_line(
         or hydra_problem(args)
         or _sweep_matching_nothing(args)
         or _jobs_sharing_a_folder(args)
-        or (override_problem(args) if outputs_into_the_run else wrong_type(args, schema))
+        or (
+            override_problem(args)
+            if outputs_into_the_run
+            else _a_deleted_setting(args, schema, tool) or wrong_type(args, schema)
+        )
         or (outputs_into_the_run and _a_mistake_every_job_makes(args))
     )
     if problem:
@@ -1403,6 +1408,22 @@ def unknown_keys(args: list[str], schema: type) -> list[str]:
         if not in_schema(key, schema) and (schema_keys(schema, section) or a_section_it_lacks):
             unknown.append(key)
     return unknown
+
+
+def _a_deleted_setting(args: list[str], schema: type, tool: str) -> str | None:
+    """``~checkpoint`` or ``~lesion`` of a study (Hydra: "Could not delete from config", or a
+    trace of its schema's merge; exit 1): a setting the tool reads, or none it has (a study
+    chooses no group, and takes no added keys). resnet-lab's own: ``_nothing_chosen``."""
+    if _config_folders(args) is None:  # another primary config: other settings
+        return None
+    for arg, override in parsed_overrides(args):
+        key = override.key_or_group
+        if not override.is_delete() or key.startswith("hydra"):  # Hydra's: hydra_problem
+            continue
+        if in_schema(key, schema):
+            return f"{arg}: {tool} reads {key}, it cannot be deleted: give it a value"
+        return f"{arg}: {tool} has no setting {with_closest_key(key, schema)} to delete"
+    return None
 
 
 def wrong_type(args: list[str], schema: type) -> str | None:

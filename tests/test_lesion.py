@@ -1621,6 +1621,30 @@ def test_lesion_rejects_keys_added_with_plus(tmp_path: Path) -> None:
         assert not (tmp_path / "new").exists()
 
 
+def test_a_deleted_setting_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hydra: "Could not delete from config" (~checkpoint) or a trace of the schema's merge
+    (~lesion), exit 1 (a fuzz); the study reads every setting it has."""
+    monkeypatch.chdir(tmp_path)
+    for arg, said in (
+        ("~checkpoint", "~checkpoint: resnet-lab-lesion reads checkpoint, it cannot be deleted: "),
+        ("~lesion", "~lesion: resnet-lab-lesion reads lesion, it cannot be deleted: give it a"),
+        ("~data", "~data: resnet-lab-lesion reads data, it cannot be deleted"),  # no group here
+        (
+            "~lesion.max_kk",
+            "~lesion.max_kk: resnet-lab-lesion has no setting lesion.max_kk (did you mean "
+            "lesion.max_k?) to delete",
+        ),
+    ):
+        monkeypatch.setattr(sys, "argv", ["resnet-lab-lesion", "checkpoint=x.pt", arg])
+        with pytest.raises(SystemExit) as refused:
+            lesion_entry_point()
+        assert refused.value.code == 2
+        assert capsys.readouterr().err.startswith(f"resnet-lab-lesion: error: {said}")
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_net_that_is_no_resnet_is_refused(tmp_path: Path) -> None:
     """A DenseNet of the neighbour rows has no residual units to delete."""
     run_dir = save_run(tmp_path / "dense", "model=densenet", "model.depth=10", trained_steps=1)
