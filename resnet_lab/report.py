@@ -69,6 +69,7 @@ from resnet_lab.run_folder import (
 )
 
 DEFAULT_RESULTS = "results"  # where make reproduce-table puts its sweeps (RESULTS)
+PAPERS_SEEDS = 5  # runs per row the papers report statistics over (--seeds)
 FAIL_THRESHOLD = 20.0  # percent test error above which the papers print "fail" (CIFAR-10)
 RESULT_FIELDS = (  # result.json keys of schema_version 1 (docs/contracts.md)
     "schema_version",
@@ -1189,11 +1190,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--out", type=given_path, help="output folder (default: the first results root)"
     )
     which = parser.add_mutually_exclusive_group()
-    which.add_argument(
+    which.add_argument(  # no argparse default: an explicit --seeds 5 beside --seed-list is seen
         "--seeds",
         type=int,
-        default=5,
-        help="seeds expected per row (default: 5, as the papers): each row counts its runs of "
+        help=f"seeds expected per row (default: {PAPERS_SEEDS}, as the papers): each row counts "
+        "its runs of "
         "this many lowest seeds; the others are named, not counted",
     )
     which.add_argument(
@@ -1234,13 +1235,19 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _seed_list(text: str) -> tuple[int, ...]:
-    """``0,1,2,3,4``: the seeds, each once, in order."""
+    """``0,1,2,3,4``: the seeds, in order; one named twice (0,0 for 0,1?) is refused, as the
+    row would then expect fewer seeds than were written."""
     try:
-        return tuple(sorted({int(part) for part in text.split(",")}))
+        seeds = [int(part) for part in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r}: give the seeds as comma-separated integers, e.g. 0,1,2,3,4"
         ) from None
+    if twice := sorted({seed for seed in seeds if seeds.count(seed) > 1}):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} names seed(s) {', '.join(map(str, twice))} more than once: give each once"
+        )
+    return tuple(sorted(seeds))
 
 
 def _profile_problem(config_dir: Path | None, name: str | None) -> str | None:
@@ -1258,7 +1265,7 @@ def _profile_problem(config_dir: Path | None, name: str | None) -> str | None:
 
 def _check_options(args: argparse.Namespace) -> set[str]:
     """The --accept keys, once --seeds, --profile and --accept are known to make sense."""
-    if args.seeds < 1:
+    if args.seeds is not None and args.seeds < 1:
         raise UserError("--seeds must be at least 1")
     profiles = known_profiles(args.config_dir)
     if args.profile is not None and args.profile not in profiles:
@@ -1266,6 +1273,9 @@ def _check_options(args: argparse.Namespace) -> set[str]:
     if problem := _profile_problem(args.config_dir, args.profile):
         raise ConfigError(problem)
     accepted = {key.strip() for arg in args.accept for key in arg.split(",") if key.strip()}
+    if args.accept and not accepted:  # '' or ',' (an unset shell variable): nothing accepted
+        given = " ".join(repr(arg) for arg in args.accept)
+        raise UserError(f"--accept {given} names no setting: give them, e.g. trainer.precision")
     unknown = sorted(accepted - CONFIG_KEYS)
     if not unknown:
         return accepted
@@ -1308,9 +1318,12 @@ def _experiments_asked(args: argparse.Namespace) -> list[Experiment]:
     experiments += _own_experiments(args.config_dir, experiments)
     if args.tables is None:
         return experiments
-    wanted = {name.strip() for name in args.tables.split(",") if name.strip()}
+    named = [name.strip() for name in args.tables.split(",") if name.strip()]
+    wanted = set(named)
     if not wanted:  # '' or ',' (an unset shell variable): no table named
         raise UserError(f"--tables {args.tables!r} names no table: give them, e.g. table1,table6")
+    if twice := sorted({name for name in named if named.count(name) > 1}):  # table1 for table2?
+        raise UserError(f"--tables {args.tables} names {', '.join(twice)} twice: give each once")
     known = {e.key for e in experiments}
     if wanted - known:
         raise UserError(
@@ -1443,7 +1456,7 @@ def _report(args: argparse.Namespace) -> int:
     runs, profile = _runs_of_one_profile(runs, args.profile, problems)
     problems += mark_departures(experiments, runs, accepted, args.config_dir)
 
-    seeds = args.seed_list or args.seeds
+    seeds = args.seed_list or args.seeds or PAPERS_SEEDS
     tables = build_tables(experiments, runs, seeds, profile)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -502,6 +502,26 @@ def test_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
             f"resnet-lab-report: error: --tables {tables!r} names no table: give them, e.g. "
             "table1,table6\n"
         )
+    # a fuzz: each of these was accepted as if the mistake were not there
+    for accept in ([""], [",", ""]):  # an unset shell variable: no setting accepted
+        assert report.main(["--results", str(tmp_path), "--accept", *accept]) == 2
+        given = " ".join(map(repr, accept))
+        assert capsys.readouterr().err == (
+            f"resnet-lab-report: error: --accept {given} names no setting: give them, e.g. "
+            "trainer.precision\n"
+        )
+    assert report.main(["--results", str(tmp_path), "--tables", "table1, table1"]) == 2
+    assert capsys.readouterr().err == (
+        "resnet-lab-report: error: --tables table1, table1 names table1 twice: give each once\n"
+    )
+    with pytest.raises(SystemExit):  # 0,0 for 0,1? The row would expect one seed, not two
+        report.main(["--results", str(tmp_path), "--seed-list", "0,0,1,2,1"])
+    assert "argument --seed-list: '0,0,1,2,1' names seed(s) 0, 1 more than once: give each " in (
+        capsys.readouterr().err
+    )
+    with pytest.raises(SystemExit):  # --seeds at its default value is given too: a clash
+        report.main(["--results", str(tmp_path), "--seeds", "5", "--seed-list", "0,1"])
+    assert "argument --seed-list: not allowed with argument --seeds" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
 
 
