@@ -115,3 +115,15 @@ def as_saved_before_the_options(config: dict) -> dict:
     del config["trainer"]["test_at_best_val"]
     config["shortcut"]["dropout_inverted"] = True
     return config
+
+
+def crop_candidates(image: torch.Tensor, pad_mode: str = "zeros") -> torch.Tensor:
+    """All 81 crops x 2 flips of one padded image, by plain slicing: [162, C, 32, 32] (the
+    first 81 unflipped, row offset major)."""
+    if pad_mode == "zeros":
+        padded = torch.nn.functional.pad(image, (4, 4, 4, 4))
+    else:  # reflect without repeating the edge, by hand: rows/columns 4..1, image, 30..27
+        index = torch.tensor([*range(4, 0, -1), *range(32), *range(30, 26, -1)])
+        padded = image[:, index][:, :, index]
+    crops = [padded[:, i : i + 32, j : j + 32] for i in range(9) for j in range(9)]
+    return torch.stack(crops + [c.flip(-1) for c in crops])

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import crop_candidates
 
 from resnet_lab import data as D
 from resnet_lab.config import DataCfg
@@ -517,24 +518,13 @@ def test_normalize() -> None:
     assert torch.allclose(out[:, 0, 0, 0], torch.tensor([-0.25, -0.05, 0.75]))
 
 
-def _candidates(image: torch.Tensor, pad_mode: str = "zeros") -> torch.Tensor:
-    """All 81 crops x 2 flips of one padded image, by plain slicing: [162, C, 32, 32]."""
-    if pad_mode == "zeros":
-        padded = torch.nn.functional.pad(image, (4, 4, 4, 4))
-    else:  # reflect without repeating the edge, by hand: rows/columns 4..1, image, 30..27
-        index = torch.tensor([*range(4, 0, -1), *range(32), *range(30, 26, -1)])
-        padded = image[:, index][:, :, index]
-    crops = [padded[:, i : i + 32, j : j + 32] for i in range(9) for j in range(9)]
-    return torch.stack(crops + [c.flip(-1) for c in crops])
-
-
 @pytest.mark.parametrize("pad_mode", ["zeros", "reflect"])
 def test_augment_is_a_padded_crop_or_its_mirror(pad_mode: str) -> None:
     x = torch.randn(48, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     out = D.augment(x, torch.Generator().manual_seed(1), pad_mode)
     assert out.shape == x.shape and out.dtype == x.dtype
     for image, result in zip(x, out, strict=True):
-        assert (_candidates(image, pad_mode) == result).flatten(1).all(1).sum() == 1
+        assert (crop_candidates(image, pad_mode) == result).flatten(1).all(1).sum() == 1
 
 
 def test_reflect_padding_shows_only_the_images_own_pixels() -> None:

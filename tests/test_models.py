@@ -162,6 +162,10 @@ def test_dropout_shortcut_scales_the_shortcut_by_one_minus_p_in_expectation() ->
 def test_conv1x1_shortcut_projects_every_unit() -> None:
     net = build_model([*TINY, "model.depth=8", "shortcut=conv1x1"])
     assert all(hasattr(u.shortcut, "projection") for u in net.units)
+    unit = _unit(ShortcutCfg(name="conv1x1"))  # where the shape stays too: not the identity
+    projected = unit.shortcut.projection(X)
+    assert not torch.allclose(projected, X)
+    torch.testing.assert_close(unit(X), torch.relu(projected + unit.branch(X)))
 
 
 @pytest.mark.parametrize(
@@ -178,8 +182,11 @@ def test_table2_unit_layouts(after_add: str, diagram: list[str]) -> None:
     net = build_model([*TINY, "model.depth=20", f"after_add={after_add}"])
     inner = net.units[1]  # an identity unit in the middle of stage 1
     assert [type(m).__name__ for m in inner.branch] == diagram
-    after = {"relu": nn.ReLU, "bn_relu": nn.Sequential}.get(after_add, nn.Identity)
-    assert isinstance(inner.after_add, after)
+    layers = list(inner.after_add) if isinstance(inner.after_add, nn.Sequential) else []
+    after = [type(m).__name__ for m in layers] or [type(inner.after_add).__name__]
+    assert after == {"relu": ["ReLU"], "bn_relu": ["BatchNorm2d", "ReLU"]}.get(
+        after_add, ["Identity"]
+    )
 
 
 def _diagram(unit: ResidualUnit) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import SHARED, run_cli
+from conftest import SHARED, crop_candidates, run_cli
 from omegaconf import OmegaConf
 
 from resnet_lab import report, stopping
@@ -78,19 +78,33 @@ def test_gate_biases_keep_their_init_against_decay_only_when_asked(
     tiny_run: list[str], shortcut: str
 ) -> None:
     """A step whose gradients are all zero is weight decay alone: by default it moves every
-    parameter, b_g too (the authors' Torch code); with gate_bias_decay=false not b_g."""
+    parameter by lr * 1e-4 of itself, BN's and b_g too (the authors' Torch code); with
+    gate_bias_decay=false not b_g. (In float64: float32 rounds a change of 1e-6 of a weight.)"""
     moved, devnull = {}, Path(os.devnull)
     for decay in (True, False):
         overrides = [f"shortcut={shortcut}", "shortcut.gate_bias=-6"]
         cfg = compose_config([*tiny_run, *overrides, f"shortcut.gate_bias_decay={decay}"])
         trainer = Trainer(cfg, devnull)
         trainer.build()
+        trainer.model.double()  # in place, the gradients too: the optimizer's parameters
         before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
         trainer.optimizer.step()  # the gradients are zeros from the start
         moved[decay] = {
             n for n, p in trainer.model.named_parameters() if not torch.equal(p, before[n])
         }
+        if decay:
+            lr = trainer.optimizer.param_groups[0]["lr"]
+            for n, p in trainer.model.named_parameters():
+                change = p.detach() - before[n]
+                assert torch.allclose(change, -lr * 1e-4 * before[n], rtol=1e-6, atol=0), n
     biases = {n for n in before if n.endswith(("gate_norm.bias", "gate_conv.bias"))}
+    nonzero = {n for n, p in before.items() if p.count_nonzero()}  # zeros show no decay
+    bn_weights = {
+        f"{name}.weight"
+        for name, module in trainer.model.named_modules()
+        if isinstance(module, torch.nn.BatchNorm2d)
+    }
+    assert bn_weights and bn_weights <= nonzero and moved[True] == nonzero
     assert len(biases) == 3 and biases <= moved[True] and moved[True] - moved[False] == biases
     with pytest.raises(ConfigError, match="gate_bias_decay"):  # identity has no b_g
         Trainer(compose_config([*tiny_run, "shortcut.gate_bias_decay=false"]), devnull).build()
@@ -566,10 +580,13 @@ def test_result_records_the_last_evaluation_the_best_one_and_each_step_lr(
 ) -> None:
     """final_test_error is the last evaluation's (the papers' figure; the best one is chosen
     on the test set), best_* the minimum and its step (the earlier of equal ones: with
-    test_at_best_val, the stochastic-depth rows' figure); every step uses its own lr_at."""
+    test_at_best_val, the stochastic-depth rows' figure); every step uses its own lr_at, in
+    every parameter group (gate biases kept from decay are a group of their own)."""
     cfg = compose_config(
         [
             *tiny_run,
+            "shortcut=gate",
+            "shortcut.gate_bias_decay=false",
             "data.synthetic_test_size=100",
             "trainer.max_steps=40",
             "trainer.eval_every=10",
@@ -596,7 +613,9 @@ def test_result_records_the_last_evaluation_the_best_one_and_each_step_lr(
     real_step = Trainer.train_step
 
     def recording_step(self: Trainer, x: torch.Tensor, y: torch.Tensor) -> object:
-        lrs.append(self.optimizer.param_groups[0]["lr"])
+        groups = self.optimizer.param_groups
+        assert len(groups) == 2 and len({group["lr"] for group in groups}) == 1
+        lrs.append(groups[0]["lr"])
         return real_step(self, x, y)
 
     monkeypatch.setattr(Trainer, "train_step", recording_step)
@@ -643,6 +662,26 @@ def test_the_batch_stream_follows_seed_and_augment_option(tiny_run: list[str]) -
     plain, _, _ = first_batch("data.augment=false")
     assert found(plain).all()
     assert not found(x0).all()  # augmented: crops and flips
+
+    def draws(seed: int) -> list[int]:
+        """Each image's crop and flip (its index among the 162 candidates), in batch order, of
+        a first batch holding the whole set: augmentation drawn by position, not by image."""
+        trainer = Trainer(
+            compose_config([*tiny_run, "data.synthetic_train_size=16", f"seed={seed}"]),
+            Path(os.devnull),
+        )
+        trainer.build()
+        pool = normalize(trainer.data.train_images, trainer.data.mean)
+        candidates = torch.stack([crop_candidates(image) for image in pool])  # [16, 162, ...]
+        x, _ = trainer.batches.next()
+        found = [(candidates == sample).flatten(2).all(2).nonzero().tolist() for sample in x]
+        assert all(len(hits) == 1 for hits in found)  # each sample one crop of one image
+        assert sorted(hits[0][0] for hits in found) == list(range(16))  # each image once
+        return [hits[0][1] for hits in found]
+
+    first, second = draws(0), draws(1)
+    assert first != second  # the augmentation follows the seed, not the order alone
+    assert len(set(first)) > 1 and {k >= 81 for k in first} == {False, True}
 
 
 def test_the_batch_stream_follows_the_normalisation_and_padding_options(
