@@ -689,6 +689,15 @@ def test_a_seeds_streams_are_what_they_were() -> None:
     assert D.derive_seed(0, "permutation") == 4827842604870002959
     assert D.derive_seed(0, "augment") == 1060257447386115851
     assert D.derive_seed(7, "cuda after step 10") == 1120406965868720527
+    # ... and each seed feeds its own stream: seed 0's first batch, its order and where each
+    # crop shows the zero padding (as drawn on 2026-12-06, torch 2.14.1, CPU)
+    data = index_data(16)
+    data.train_images += 1  # no image all zeros: the padding alone is zero
+    x, y = D.TrainBatches(data, 4, seed=0).next()
+    shown = (x != 0)[:, 0].flatten(1)
+    assert y.tolist() == [1, 8, 14, 5]
+    assert shown.sum(1).tolist() == [928, 870, 930, 930]
+    assert shown.float().argmax(1).tolist() == [0, 67, 0, 32]
 
 
 def test_train_batches_normalize_as_the_eval_does_then_pad_with_zeros() -> None:
@@ -953,9 +962,19 @@ def test_eval_batches_divide_by_the_std_as_training_does() -> None:
 
 
 def test_the_epoch_order_and_the_augmentation_draw_from_streams_of_their_own() -> None:
-    """One generator for both tied each image's flip to the order's draws."""
+    """One generator for both tied each image's flip to the order's draws: another order (the
+    order's generator moved on) leaves each position's crop and flip as they were."""
     batches = D.TrainBatches(index_data(16), 4, seed=0)
     assert batches._perm_gen.initial_seed() != batches._aug_gen.initial_seed()
+    data = index_data(16)
+    data.train_images += 1  # no image all zeros: the padding alone is zero
+    same, moved = D.TrainBatches(data, 4, seed=0), D.TrainBatches(data, 4, seed=0)
+    torch.randperm(16, generator=moved._perm_gen)  # the order's stream alone moves on
+    for _ in range(4):  # the first epoch's order was drawn when they were made
+        same.next(), moved.next()
+    (x, y), (x_moved, y_moved) = same.next(), moved.next()
+    assert not torch.equal(y, y_moved)
+    assert torch.equal(x != 0, x_moved != 0)  # where each crop shows the padding: same draws
 
 
 def test_a_constant_channel_is_refused_for_per_channel_normalisation() -> None:

@@ -15,6 +15,7 @@ import shlex
 import shutil
 import signal
 import socket
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -43,7 +44,15 @@ from resnet_lab.errors import ConfigError
 from resnet_lab.run_folder import MetricsLog, RunFolderBusy, RunLock
 from resnet_lab.train import RunInterrupted, Trainer, train
 
-ARGS = [*TINY_RUN, "trainer.max_steps=20", "trainer.eval_every=10", "trainer.ckpt_every=10"]
+# shortcut=dropout: the global generator draws every step, so a resume that did not restore it
+# is seen (else nothing draws from it: the batches have generators of their own)
+ARGS = [
+    *TINY_RUN,
+    "shortcut=dropout",
+    "trainer.max_steps=20",
+    "trainer.eval_every=10",
+    "trainer.ckpt_every=10",
+]
 # the records two runs of one config share (throughput is a timing; times and paths differ)
 RESULT_KEYS = (
     "status",
@@ -769,11 +778,12 @@ def test_atomic_writes_reach_the_disk_before_the_rename(
 ) -> None:
     """The data are fsynced before os.replace and the folder after it: a power cut leaves the
     old file or the new one, never an empty one under the real name."""
-    events = []
+    events: list[str] = []
     real_fsync, real_replace = os.fsync, os.replace
 
     def fsync(fd: int) -> None:
-        events.append("fsync")
+        status = os.fstat(fd)  # what is synced: the whole data, then the folder
+        events.append("fsync folder" if stat.S_ISDIR(status.st_mode) else f"fsync {status.st_size}")
         real_fsync(fd)
 
     def replace(src: Any, dst: Any) -> None:
@@ -782,9 +792,10 @@ def test_atomic_writes_reach_the_disk_before_the_rename(
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
-    atomic_write_text(tmp_path / "result.json", "{}")
-    assert events == ["fsync", "replace", "fsync"]
-    assert (tmp_path / "result.json").read_text() == "{}"
+    text = '{"step": 10, "status": "completed"}'
+    atomic_write_text(tmp_path / "result.json", text)
+    assert events == [f"fsync {len(text)}", "replace", "fsync folder"]
+    assert (tmp_path / "result.json").read_text() == text
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names a descriptor's file")
@@ -793,17 +804,25 @@ def test_the_curves_reach_the_disk_at_every_checkpoint(
 ) -> None:
     """A resume never logs the points before its checkpoint again: TensorBoard's writer only
     flushes, so a power loss left a gap in the curves that metrics.jsonl had not."""
+    from torch.utils.tensorboard import SummaryWriter
+
     synced: list[str] = []
-    real_fsync = os.fsync
+    real_fsync, real_flush = os.fsync, SummaryWriter.flush
 
     def fsync(fd: int) -> None:
         synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")).name)
         real_fsync(fd)
 
+    def flush(writer: SummaryWriter) -> None:  # the writer's queue into the file: then synced
+        synced.append("flush")
+        real_flush(writer)
+
     monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(SummaryWriter, "flush", flush)
     fit(ARGS, tmp_path)  # checkpoints at steps 10 and 20
-    events = [name for name in synced if name.startswith("events.out.tfevents.")]
+    events = [i for i, name in enumerate(synced) if name.startswith("events.out.tfevents.")]
     assert len(events) == 2 and synced.count("metrics.jsonl") == 2
+    assert all(synced[i - 1] == "flush" for i in events)
 
 
 def test_a_ctrl_c_during_an_atomic_write_leaves_no_temporary_file(
