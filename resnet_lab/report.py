@@ -39,6 +39,7 @@ from resnet_lab.checkpoint import atomic_save_figure, atomic_write_text
 from resnet_lab.command_line import (
     cannot_make,
     choice_not_there,
+    config_folder_problem,
     misnamed_profile,
     misnamed_row,
     outputs_root,
@@ -1288,34 +1289,26 @@ def _check_options(args: argparse.Namespace) -> set[str]:
     )
 
 
-def _own_experiments(config_dir: Path | None, lab_rows: list[Experiment]) -> list[Experiment]:
-    """The rows of the user's --config-dir (none in a folder of profiles alone); a name the
-    lab's rows have would be two rows."""
+def _own_experiments(config_dir: Path | None) -> list[Experiment]:
+    """The rows of the user's --config-dir (none in a folder of profiles alone). A row's name
+    is its path, so a name of the lab's rows is refused with the file Hydra would not read."""
     if config_dir is None:
         return []
-    if not config_dir.is_dir():
-        what = "is a file" if config_dir.exists() else "does not exist"
-        raise ConfigError(f"--config-dir {config_dir} {what}: give the folder of your own configs")
+    if problem := config_folder_problem(["--config-dir", str(config_dir)]):  # as resnet-lab's
+        raise ConfigError(problem)
     if not (config_dir / "experiment").is_dir():
         if (config_dir / "profile").is_dir():
             return []
         raise ConfigError(
             f"--config-dir {config_dir} holds no experiment/ folder of rows nor profile/ folder"
         )
-    own = load_experiments(config_dir / "experiment", config_dirs=(CONF_DIR, config_dir))
-    lab = {e.name for e in lab_rows}
-    if clashes := sorted(e.name for e in own if e.name in lab):
-        raise ConfigError(
-            f"--config-dir {config_dir}: the row(s) {', '.join(clashes)} have the names of the "
-            "lab's rows: give yours names the lab's rows do not have"
-        )
-    return own
+    return load_experiments(config_dir / "experiment", config_dirs=(CONF_DIR, config_dir))
 
 
 def _experiments_asked(args: argparse.Namespace) -> list[Experiment]:
     """The lab's rows and the user's (--config-dir), of the tables --tables names, if it does."""
     experiments = load_experiments()
-    experiments += _own_experiments(args.config_dir, experiments)
+    experiments += _own_experiments(args.config_dir)
     if args.tables is None:
         return experiments
     named = [name.strip() for name in args.tables.split(",") if name.strip()]

@@ -898,7 +898,7 @@ def test_a_cifar100_row_fails_at_chance_not_at_20_percent(tmp_path: Path) -> Non
     (own / "experiment" / "mine" / "d.yaml").write_text(  # not global: experiment.data
         "data:\n  num_classes: 100\nexperiment:\n  name: mine/d\n"
     )
-    rows = report._own_experiments(own, [])
+    rows = report._own_experiments(own)
     assert [(e.name, e.num_classes) for e in rows] == [
         ("mine/a", 100),
         ("mine/b", 100),
@@ -914,7 +914,7 @@ def test_a_cifar100_row_fails_at_chance_not_at_20_percent(tmp_path: Path) -> Non
         report.ConfigError,
         match=r"c.yaml, defaults: override /data: nodata: there is no data/nodata",
     ):
-        report._own_experiments(own, [])
+        report._own_experiments(own)
     (own / "experiment" / "mine" / "c.yaml").write_text(  # a key no group: traces, here and
         "# @package _global_\ndefaults:\n  - 1: cifar100\nexperiment:\n  name: mine/c\n"  # in Hydra
     )
@@ -922,7 +922,7 @@ def test_a_cifar100_row_fails_at_chance_not_at_20_percent(tmp_path: Path) -> Non
         report.ConfigError,
         match=r"c.yaml, defaults: 1: cifar100: an entry names a group, e.g. override /data: ",
     ):
-        report._own_experiments(own, [])
+        report._own_experiments(own)
     (own / "experiment" / "mine" / "c.yaml").write_text(
         "# @package _global_\ndata:\n  num_classes: abc\nexperiment:\n  name: mine/c\n"
     )
@@ -931,7 +931,7 @@ def test_a_cifar100_row_fails_at_chance_not_at_20_percent(tmp_path: Path) -> Non
         match=r"c.yaml: Value 'abc' of type 'str' could not be converted to Integer "
         r"\(data.num_classes\)",
     ):
-        report._own_experiments(own, [])
+        report._own_experiments(own)
     (own / "data" / "mydata.yaml").write_text("name: cifar100\nnum_classes: abc\n")
     (own / "experiment" / "mine" / "c.yaml").write_text(  # its data group's, then
         "# @package _global_\ndefaults:\n  - override /data: mydata\nexperiment:\n  name: mine/c\n"
@@ -941,7 +941,7 @@ def test_a_cifar100_row_fails_at_chance_not_at_20_percent(tmp_path: Path) -> Non
         match=r"c.yaml, defaults: override /data: mydata: data file .*mydata.yaml: Value 'abc' "
         r"of type 'str' could not be converted to Integer \(data.num_classes\)",
     ):
-        report._own_experiments(own, [])
+        report._own_experiments(own)
 
 
 def test_seeds_beyond_the_expected_are_named_not_counted(
@@ -1596,9 +1596,18 @@ def test_rows_of_ones_own_config_dir_are_reported_and_checked(
     assert "profile=copied makes the run's profile paper: a profile file names itself" in (
         capsys.readouterr().err
     )
-    _own_row(mine / "experiment", "table1/original", "6.61")
-    assert report.main([*args, "--config-dir", str(mine)]) == 2
-    assert "the row(s) table1/original have the names of the lab's rows" in capsys.readouterr().err
+    # a file with the path of one of the lab's, which Hydra reads instead: refused as
+    # resnet-lab refuses it (--check passed a shortcut's, and make trained every row)
+    for lab_path in ("experiment/table1/original.yaml", "shortcut/gate.yaml"):
+        (mine / lab_path).parent.mkdir(parents=True, exist_ok=True)
+        (mine / lab_path).write_text("name: gate\n")
+        assert report.main(["--check", "--config-dir", str(mine)]) == 2
+        assert capsys.readouterr().err == (
+            f"resnet-lab-report: error: {mine / lab_path} has the name of the lab's config "
+            f"{lab_path}, which Hydra reads instead: give yours a path the lab's configs do not "
+            "have\n"
+        )
+        (mine / lab_path).unlink()
 
 
 def test_a_row_whose_defaults_choose_an_option_not_there_is_refused_by_the_check(
