@@ -35,6 +35,7 @@ from resnet_lab.run_folder import (
     outputs_removed_if_left_empty,
     slurm_requeues,
     study_folder_problem,
+    study_sweep_folder_problem,
 )
 
 
@@ -64,13 +65,16 @@ def _bare_word_problem(args: list[str]) -> str | None:
 def _a_folder_a_study_may_not_use(args: list[str]) -> str | None:
     """hydra.run.dir naming a training run's folder, or a study's without resume=true; or one
     to be made in a run's ckpt/ (Hydra made it, with its record and log, before the study
-    refused it)."""
+    refused it); a sweep's hydra.sweep.dir alike (each job was refused)."""
+    if prints_only(args):
+        return None
+    if is_sweep(args):
+        named = output_folders(args).get("hydra.sweep.dir")
+        return None if named is None else study_sweep_folder_problem(Path(named[1]))
     folder = existing_run_dir(args)
     if folder is None:
         named = output_folders(args).get("hydra.run.dir")
-        if named is None or is_sweep(args) or prints_only(args):
-            return None
-        return a_runs_checkpoint_folder(Path(named[1]))
+        return None if named is None else a_runs_checkpoint_folder(Path(named[1]))
     continues = resumes(args) or slurm_requeues() > 0  # a requeued job continues its study
     return study_folder_problem(folder, continues)
 

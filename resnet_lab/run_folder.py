@@ -561,18 +561,32 @@ def study_folder_problem(out: Path, resume: bool = False) -> str | None:
     return a_runs_checkpoint_folder(out)
 
 
-def a_runs_checkpoint_folder(out: Path) -> str | None:
-    """A study in (or below) a run's ckpt/: its files beside the checkpoints, which the run
-    prunes and resumes from."""
+def a_runs_checkpoint_folder(out: Path, sweep: bool = False) -> str | None:
+    """A study (or a ``sweep`` of studies) in or below a run's ckpt/: its files beside the
+    checkpoints, which the run prunes and resumes from."""
     folder = out.resolve()
     run = enclosing_run(folder)
     if run is None or not (folder == run / "ckpt" or run / "ckpt" in folder.parents):
         return None
-    beside = pasteable_override("hydra.run.dir", str(run / "lesion"))
+    key, what = ("hydra.sweep.dir", "sweep") if sweep else ("hydra.run.dir", "study")
+    beside = pasteable_override(key, str(run / "lesion"))
     return (
         f"{out} {'is' if folder == run / 'ckpt' else 'lies inside'} the checkpoint folder of the "
-        f"run in {run}: give the study a folder of its own, e.g. {beside}"
+        f"run in {run}: give the {what} a folder of its own, e.g. {beside}"
     )
+
+
+def study_sweep_folder_problem(out: Path) -> str | None:
+    """Why a sweep of lesion studies (its jobs in 0/, 1/, ...) may not use ``out``: a run's
+    ckpt/, or a study's or a run's folder, where Hydra wrote its multirun.yaml before each job
+    was refused."""
+    if held := held_record(out):
+        what = "a lesion study" if held in STUDY_RECORDS else "a training run"
+        return (
+            f"{out} already holds {what} ({held}): give the sweep a folder of its own "
+            "(hydra.sweep.dir=..., or none for a new dated one)"
+        )
+    return a_runs_checkpoint_folder(out, sweep=True)
 
 
 def run_folder_problem(run_dir: Path, key: str, sweep: bool) -> str | None:

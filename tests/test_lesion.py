@@ -1645,6 +1645,36 @@ def test_a_deleted_setting_is_refused_in_one_line(
     assert not list(tmp_path.iterdir())
 
 
+def test_a_sweeps_folder_a_study_may_not_use_is_refused_before_hydra_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """hydra.sweep.dir in a run's ckpt/, or a study's or a run's folder: Hydra wrote its
+    multirun.yaml there, then refused every job (a fuzz); as hydra.run.dir is refused."""
+    run_dir = save_run(tmp_path / "run", "model.depth=8")
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "lesion.json").write_text("{}")
+    own = "give the sweep a folder of its own (hydra.sweep.dir=..., or none for a new dated one)"
+    for folder, said in (
+        (
+            run_dir / "ckpt" / "sweep",
+            f"{run_dir / 'ckpt' / 'sweep'} lies inside the checkpoint folder of the run in "
+            f"{run_dir}: give the sweep a folder of its own, e.g. "
+            f"hydra.sweep.dir={run_dir / 'lesion'}",
+        ),
+        (study, f"{study} already holds a lesion study (lesion.json): {own}"),
+        (run_dir, f"{run_dir} already holds a training run (ckpt): {own}"),
+    ):
+        before = sorted(tmp_path.rglob("*"))
+        argv = ["-m", f"checkpoint={run_dir}", "lesion.samples=1,2", f"hydra.sweep.dir={folder}"]
+        monkeypatch.setattr(sys, "argv", ["resnet-lab-lesion", *argv])
+        with pytest.raises(SystemExit) as refused:
+            lesion_entry_point()
+        assert refused.value.code == 2
+        assert capsys.readouterr().err == f"resnet-lab-lesion: error: {said}\n"
+        assert sorted(tmp_path.rglob("*")) == before
+
+
 def test_a_net_that_is_no_resnet_is_refused(tmp_path: Path) -> None:
     """A DenseNet of the neighbour rows has no residual units to delete."""
     run_dir = save_run(tmp_path / "dense", "model=densenet", "model.depth=10", trained_steps=1)
