@@ -182,8 +182,22 @@ def test_lesioned_unit_keeps_only_its_shortcut() -> None:
         for i, unit in enumerate(net.units):
             x = torch.relu(x) if i == 4 else unit(x)
         manual = net.fc(torch.flatten(net.pool(net.final(x)), 1))
+        # a downsampling unit (3, the first of stage 2) keeps its option A shortcut: the
+        # input subsampled by 2, zero channels on either side to twice the channels
+        with lesioned(net, [3]):
+            downsampling_out = net(X)
+        x = net.stem(X)
+        for i, unit in enumerate(net.units):
+            if i == 3:
+                half = x[:, :, ::2, ::2]
+                zeros = torch.zeros_like(half[:, : half.shape[1] // 2])
+                x = torch.relu(torch.cat([zeros, half, zeros], 1))
+            else:
+                x = unit(x)
+        by_hand = net.fc(torch.flatten(net.pool(net.final(x)), 1))
     torch.testing.assert_close(lesioned_out, manual)
     assert not torch.allclose(lesioned_out, before)
+    torch.testing.assert_close(downsampling_out, by_hand)
     assert not any(u.lesioned for u in net.units)
     with pytest.raises(RuntimeError), lesioned(net, [1, 2]):
         raise RuntimeError("restored even on errors")
@@ -384,9 +398,20 @@ def test_bn_reestimation_averages_every_batch_from_scratch() -> None:
             m.num_batches_tracked.fill_(1000)
     g = torch.Generator().manual_seed(2)
     a, b = torch.randn(8, 3, 32, 32, generator=g), 3 * torch.randn(8, 3, 32, 32, generator=g) + 1
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    seen: dict[torch.nn.Module, list[torch.Tensor]] = {bn: [] for bn in bns}
+    for bn in bns:  # each BN's input in the re-estimating passes (earlier BNs on batch statistics)
+        bn.register_forward_pre_hook(lambda module, inputs: seen[module].append(inputs[0]))
     with torch.no_grad(), bn_reestimated(net, [(a, None), (b, None)]):
         expected = net.stem[0](torch.cat([a, b])).mean(dim=(0, 2, 3))
         torch.testing.assert_close(stem_bn.running_mean, expected)
+        assert len(bns) > 3 and not any(bn.training for bn in bns)
+        for bn in bns:  # every BN: the plain average of its two batches' mean and variance
+            assert len(seen[bn]) == 2
+            means = [x.mean(dim=(0, 2, 3)) for x in seen[bn]]
+            variances = [x.var(dim=(0, 2, 3), unbiased=True) for x in seen[bn]]
+            torch.testing.assert_close(bn.running_mean, sum(means) / 2)
+            torch.testing.assert_close(bn.running_var, sum(variances) / 2)
 
 
 def test_path_length_distribution() -> None:

@@ -200,6 +200,25 @@ def test_stochastic_depth_drops_the_whole_branch_with_probability_1_minus_p() ->
     assert unit.branch.calls / draws == pytest.approx(0.7, abs=0.04)  # 4 standard deviations
 
 
+def test_stochastic_depth_draws_for_each_unit_apart() -> None:
+    """Huang et al.: each unit's branch survives its own Bernoulli(p_l) draw, per mini-batch:
+    one draw shared by all units would keep them together (ResNet-8: p 5/6, 2/3, 1/2)."""
+    net = build_model([*TINY, "model.survival_last=0.5"]).train()
+    kept: list[list[int]] = []  # per forward, 1 where the unit's branch ran
+    for i, unit in enumerate(net.units):
+        unit.branch.register_forward_hook(lambda *_, i=i: kept[-1].__setitem__(i, 1))
+    torch.manual_seed(0)
+    draws, x = 1500, torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        for _ in range(draws):
+            kept.append([0] * len(net.units))
+            net(x)
+    rates = [sum(k[i] for k in kept) / draws for i in range(3)]
+    assert rates == pytest.approx([5 / 6, 2 / 3, 1 / 2], abs=0.05)  # 4 standard deviations
+    both = sum(k[1] * k[2] for k in kept) / draws  # one shared draw: min(p), 1/2
+    assert both == pytest.approx(2 / 3 * 1 / 2, abs=0.05)
+
+
 def test_stochastic_depth_uses_the_global_generator() -> None:
     net = build_model([*TINY, "model.survival_last=0.5"]).train()
     x = torch.randn(2, 3, 32, 32)
@@ -281,6 +300,14 @@ def test_parameter_counts_match_the_papers(overrides: list[str], millions: float
     assert abs(_params(overrides) / 1e6 - millions) / millions < 0.04
 
 
+def test_wide_resnets_projections_are_counted_exactly() -> None:
+    """WRN-28-10's 36.5M holds for zero padding too (36,220,634, within 1%): only the exact
+    count shows the projection shortcuts its row asks for are built."""
+    row = ["model.depth=26", "model.widen_factor=10", "after_add=identity"]
+    assert _params([*row, "model.downsample=projection"]) == 36_479_194
+    assert _params([*row, "model.downsample=zero_pad"]) == 36_220_634
+
+
 def test_densenet_bc_structure() -> None:
     assert _params(["model=densenet"]) == 769_162  # the authors' CIFAR-10 count
     with torch.device("meta"):
@@ -294,6 +321,18 @@ def test_densenet_bc_structure() -> None:
     transitions = [m.out_channels for m in net.features[1:] if isinstance(m, nn.Conv2d)]
     assert transitions == [108, 150]  # floor(0.5 * (24 + 16 * 12)), floor(0.5 * (108 + 192))
     assert net.fc.in_features == 150 + 16 * 12
+
+
+def test_a_dense_layer_passes_its_input_on_with_its_new_maps() -> None:
+    """[x, H(x)]: every later layer reads every earlier one's maps, unchanged (a layer that
+    dropped or altered its input would keep every count above)."""
+    net = build_model(TINY_DENSENET).eval()
+    layer = next(m for m in net.features if type(m).__name__ == "DenseLayer")
+    x = torch.randn(2, layer.body[0].num_features, 8, 8)
+    out = layer(x)
+    assert torch.equal(out[:, : x.shape[1]], x)
+    torch.testing.assert_close(out[:, x.shape[1] :], layer.body(x))
+    assert out.shape[1] - x.shape[1] == 4  # the growth rate
 
 
 def test_densenet_output_shape() -> None:
