@@ -44,6 +44,12 @@ STATISTICS = {
 # Table 6's caption: "For ResNet-110, we run it 5 times and show best (mean±std)"
 ROW_STATISTICS = {"table6/resnet110": "best of 5"}
 ROW_COUNTS = {"table1": 11, "table2": 10, "table3": 4, "table6": 6}
+SOURCES = {  # Identity Mappings, Deep Residual Learning
+    "table1": "arXiv:1603.05027, Table 1",
+    "table2": "arXiv:1603.05027, Table 2",
+    "table3": "arXiv:1603.05027, Table 3",
+    "table6": "arXiv:1512.03385, Table 6",
+}
 PREACT = {
     "hydra.runtime.choices.after_add": "identity",
     "after_add.fn": "identity",
@@ -169,28 +175,45 @@ def test_composes_with_its_row(name: str, hydra_conf: None, default_cfg: DictCon
     table = name.split("/")[0]
     order, reported, overrides = ROWS[name]
     e = cfg.experiment
-    assert (e.name, e.table, e.order, e.reported, e.statistic) == (
+    assert (e.name, e.table, e.order, e.reported, e.statistic, e.source) == (
         name,
         TITLES[table],
         order,
         reported,
         ROW_STATISTICS.get(name, STATISTICS[table]),
+        SOURCES[table],
     )
     expected = {**ROW_KEYS, **overrides}
     if "shortcut.name" in overrides:  # chosen with `override /shortcut: <name>`
         expected["hydra.runtime.choices.shortcut"] = overrides["shortcut.name"]
     assert {key: OmegaConf.select(cfg, key) for key in expected} == expected
-    for group in ("trainer", "data"):  # the recipe changes only where the row's paper did
+    # the recipe and the net change only where the row's paper did: against the default
+    # config, or, for the net, the default config with the row's shortcut and unit chosen
+    choices = cfg.hydra.runtime.choices
+    chosen = compose(
+        "config", overrides=[f"shortcut={choices.shortcut}", f"after_add={choices.after_add}"]
+    )
+    for group, base in (
+        ("trainer", default_cfg),
+        ("data", default_cfg),
+        ("model", chosen),
+        ("shortcut", chosen),
+        ("after_add", chosen),
+    ):
         changed = {k.split(".", 1)[1] for k in overrides if k.startswith(f"{group}.")}
         assert {k: v for k, v in cfg[group].items() if k not in changed} == {
-            k: v for k, v in default_cfg[group].items() if k not in changed
-        }
+            k: v for k, v in base[group].items() if k not in changed
+        }, group
     assert (cfg.seed, cfg.profile, cfg.model.width) == (0, "paper", 16)
 
 
 def test_orders_are_unique_per_table() -> None:
     for table in ROW_COUNTS:
-        orders = [ROWS[name][0] for name in FILES if name.startswith(f"{table}/")]
+        orders = [
+            OmegaConf.load(EXPERIMENTS / f"{name}.yaml").experiment.order
+            for name in FILES
+            if name.startswith(f"{table}/")
+        ]
         assert sorted(orders) == list(range(1, ROW_COUNTS[table] + 1))
 
 

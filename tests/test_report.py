@@ -153,11 +153,13 @@ def paper(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str
         curve=[(2000, 40.0), (64000, 12.0)],
     )
     write_seeds(root, "table6/resnet110", [6.3, 6.5, 6.6, 6.7, 6.8])
-    # seed 0 of ResNet-20 twice: the finished run counts, the stale running one does not
+    # seed 0 of ResNet-20 twice: the finished run counts, the stale running one does not,
+    # though it started after the other finished (the latest run would be the wrong one)
     write_run(root, "a/resnet20/0", "table6/resnet20", 0, 8.5, finished_at="2025-01-02")
-    write_run(
+    stale = write_run(
         root, "b/resnet20/0", "table6/resnet20", 0, status="running", finished_at="", alive=False
     )
+    _edit_result(stale, started_at="2025-01-03T10:00:00")
     write_run(root, "adhoc/try", "", 0, 9.99)
     broken = root / "broken" / "result.json"
     broken.parent.mkdir()
@@ -237,6 +239,10 @@ def test_csv_row(paper, name: str) -> None:
 def test_csv_has_every_row_with_its_definition(paper) -> None:
     _, _, rows = paper
     assert set(rows) == set(DEFINITIONS)
+    for name, e in DEFINITIONS.items():  # each row's own definition, every column of it
+        line = rows[name]
+        assert (line["table"], line["row"], line["statistic"]) == (e.table, e.row, e.statistic)
+        assert line["reported"] == (e.reported or "")
     assert rows["table1/gate_b6"]["reported"] == "8.70"
     assert rows["table1/gate_b6"]["statistic"] == "median of 5"
     assert rows["table6/resnet110"]["statistic"] == "best of 5"
@@ -803,23 +809,28 @@ def _edit_result(run: Path, **fields: object) -> None:
 
 
 def test_median_of_an_even_number_of_seeds_is_the_midpoint(tmp_path: Path) -> None:
-    write_seeds(tmp_path, "table1/original", [6.0, 7.0, 8.0, 9.0])
+    write_seeds(tmp_path, "table1/original", [6.0, 7.0, 8.0, 12.0])  # mean 8.25
     row = _row(tmp_path, "table1/original", seeds=4)
     assert (row.median, row.measured, round(row.diff, 2), row.status) == (7.5, 7.5, 0.89, "ok")
 
 
 def test_a_best_of_5_row_whose_seeds_all_diverged_fails(tmp_path: Path) -> None:
-    write_seeds(tmp_path, "table6/resnet20", [None, None])
-    row = _row(tmp_path, "table6/resnet20", seeds=2)
+    write_seeds(tmp_path, "table6/resnet110", [None, None])
+    row = _row(tmp_path, "table6/resnet110", seeds=2)
     assert row.best == row.measured == float("inf") and row.diff is None
     assert (row.mean, row.n, row.status) == (None, 2, "fail, diverged (2 of 2)")
+    # one seed finished: its best is the row's figure, though the median diverged
+    write_seeds(tmp_path / "one", "table6/resnet110", [6.5, None, None, None, None])
+    row = _row(tmp_path / "one", "table6/resnet110")
+    assert (row.best, row.median, row.measured) == (6.5, float("inf"), 6.5)
+    assert (round(row.diff, 2), row.status) == (0.07, "ok, diverged (4 of 5)")
 
 
 def test_the_mean_statistic_counts_a_diverged_seed_as_failing(tmp_path: Path) -> None:
-    write_seeds(tmp_path, "table6/resnet20", [7.0, 8.0, 9.0])
+    write_seeds(tmp_path, "table6/resnet20", [7.0, 8.0, 12.0])  # median 8
     write_seeds(tmp_path / "b", "table6/resnet32", [7.0, 8.0, None])
     row = _row(tmp_path, "table6/resnet20", seeds=3, statistic="mean of 5")
-    assert (row.measured, round(row.diff, 2), row.status) == (8.0, -0.75, "ok")
+    assert (row.measured, round(row.diff, 2), row.status) == (9.0, 0.25, "ok")
     row = _row(tmp_path / "b", "table6/resnet32", seeds=3, statistic="mean of 5")
     assert row.mean == 7.5  # the mean column leaves diverged seeds out ...
     assert row.measured == float("inf")  # ... the paper's mean does not
@@ -945,7 +956,7 @@ def test_a_cifar100_row_fails_at_chance_not_at_20_percent(tmp_path: Path) -> Non
 
 
 def test_seeds_beyond_the_expected_are_named_not_counted(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """ "best of 5" over ten seeds is the best of ten, biased low: a row counts its --seeds
     lowest seeds, or the seeds --seed-list names (make reproduce-table's SEEDS)."""
@@ -988,6 +999,13 @@ def test_seeds_beyond_the_expected_are_named_not_counted(
     with pytest.raises(SystemExit):  # one or the other
         report.main([*args, "--seeds", "3"])
     assert "not allowed with argument" in capsys.readouterr().err
+    # the lowest seeds, not the runs found first: seed 5 in a folder read before seeds 0-4
+    found_first = tmp_path_factory.mktemp("found_first")
+    write_run(found_first, "a/5", name, 5, 6.0)
+    for seed, error in enumerate([6.9, 6.8, 6.7, 6.6, 6.5]):
+        write_run(found_first, f"b/{seed}", name, seed, error)
+    row = _row(found_first, name)
+    assert (row.best, row.n, row.status) == (6.5, 5, "ok, other seeds, not counted (1)")
 
 
 def test_diverged_counts_the_finished_seeds_only(tmp_path: Path) -> None:
