@@ -85,7 +85,12 @@ from resnet_lab.evaluate import (
     unused_root_note,
     without_download,
 )
-from resnet_lab.lesion_config import EXPERIMENTS, LesionRunCfg, unknown_settings_message
+from resnet_lab.lesion_config import (
+    EXPERIMENTS,
+    LesionCfg,
+    LesionRunCfg,
+    unknown_settings_message,
+)
 from resnet_lab.models import ResNet
 from resnet_lab.models.shortcuts import IdentityShortcut
 from resnet_lab.pasteable import pasteable_override
@@ -833,6 +838,40 @@ def check_config(cfg: DictConfig) -> None:
         )
     if cfg.lesion.plain and "single" not in cfg.lesion.experiments:
         raise ConfigError("lesion.plain compares single-unit deletions: add single to experiments")
+    if problem := _an_unread_setting(cfg.lesion):
+        raise ConfigError(problem)
+
+
+# the experiments that read each setting of lesion.*
+READ_BY = {
+    "max_k": ("random", "swap"),
+    "swap_max_k": ("swap",),
+    "samples": ("random", "swap"),
+    "include_downsampling": ("random",),
+    "path_samples": ("paths",),
+    "path_batch": ("paths",),
+    "path_batches": ("paths",),
+}
+
+
+def _an_unread_setting(opts: DictConfig) -> str | None:
+    """A setting given a value of its own for an experiment left out (lesion.path_samples with
+    experiments=[single]), or bn_batches without reestimate_bn: ignored without a word, the
+    user believing it measured."""
+    defaults = LesionCfg()
+    for key, readers in READ_BY.items():
+        if opts[key] != getattr(defaults, key) and not set(readers) & set(opts.experiments):
+            return (
+                f"lesion.{key}={opts[key]} is read by the {' and '.join(readers)} "
+                f"experiment{'s' if len(readers) > 1 else ''}, which lesion.experiments leaves "
+                f"out: add {readers[0]} to lesion.experiments, or leave lesion.{key} out"
+            )
+    if opts.bn_batches != defaults.bn_batches and not opts.reestimate_bn:
+        return (
+            f"lesion.bn_batches={opts.bn_batches} is read only with lesion.reestimate_bn=true: "
+            "add it, or leave lesion.bn_batches out"
+        )
+    return None
 
 
 def _plain_net(

@@ -815,6 +815,20 @@ def test_lesion_config_mistakes_are_user_errors(tmp_path: Path) -> None:
         compose_lesion_config(["checkpoint=x", "data.split=val"])
     for overrides, said in [  # a fuzz: traces, one after parts of the study had run
         ([f"seed={2**64}"], f"seed={2**64} must be in [-2**63, 2**64)"),
+        # ... or settings ignored without a word
+        (
+            ["lesion.experiments=[single]", "lesion.path_samples=3"],
+            "lesion.path_samples=3 is read by the paths experiment, which lesion.experiments "
+            "leaves out: add paths to lesion.experiments, or leave lesion.path_samples out",
+        ),
+        (
+            ["lesion.experiments=[single,paths]", "lesion.samples=3"],
+            "lesion.samples=3 is read by the random and swap experiments, which",
+        ),
+        (
+            ["lesion.bn_batches=8"],
+            "lesion.bn_batches=8 is read only with lesion.reestimate_bn=true: add it, or leave",
+        ),
         (["lesion.samples=${nope}"], "lesion.samples: Interpolation key 'nope' not found"),
         (["checkpoint="], "checkpoint= is empty: give a run folder or checkpoint file"),
     ]:
@@ -884,7 +898,7 @@ def test_a_relative_checkpoint_is_the_commands_with_hydras_chdir(tmp_path: Path)
     """hydra.job.chdir=true runs the study in its folder: checkpoint=run was read there ("no
     checkpoint"), as data.root is not."""
     save_run(tmp_path / "run", "model.depth=8", trained_steps=1)
-    study = ["checkpoint=run", "data.limit=8", "trainer.eval_batch_size=8", "lesion.samples=1"]
+    study = ["checkpoint=run", "data.limit=8", "trainer.eval_batch_size=8"]
     study += ["lesion.experiments=[single]", "hydra.job.chdir=true", "hydra.run.dir=out"]
     done = lesion_command(*study, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
