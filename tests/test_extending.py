@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import REPO
 from omegaconf import OmegaConf
 from torch import nn
@@ -74,6 +75,10 @@ def test_the_new_shortcut_starts_as_the_identity_and_learns_its_scalar(
 def test_the_new_after_addition_function(guide_conf: list[str]) -> None:
     net = build_model([*guide_conf, "after_add=elu"])
     assert sum(isinstance(m, nn.ELU) for m in net.modules()) == 3
+    unit = net.units[0].eval()  # an identity unit: x -> conv-BN-ReLU-conv-BN -> (+x) -> ELU
+    x = torch.randn(2, unit.branch[0].in_channels, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(unit(x), F.elu(x + unit.branch(x)))
     _train_step(net)
     with pytest.raises(ConfigError, match="pre-activation"):
         build_model([*guide_conf, "after_add=elu", "after_add.branch=preact"])

@@ -94,6 +94,7 @@ def test_run_stage_stops_in_time_and_continues(tmp_path: Path) -> None:
     assert rest.returncode == 0, rest.stderr + rest.stdout
     final = json.loads((tmp_path / "out" / "r-result.json").read_text())
     assert final["status"] == "completed" and final["step"] == first["step"] + 2
+    assert final["started_at"] == first["started_at"]  # continued, not trained again from 0
     # the record of the command that comes back is this launch's
     overrides_back = (tmp_path / "out" / "r-overrides.yaml").read_text()
     assert f"trainer.max_steps={first['step'] + 2}" in overrides_back
