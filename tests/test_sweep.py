@@ -633,10 +633,40 @@ def test_a_killed_parallel_sweep_stops_every_job_with_a_checkpoint(
         while any(_alive(pid) for pid in workers):
             assert time.time() < deadline, "workers left running"
             time.sleep(0.2)
+        stopped = {}
         for run in runs:
             result = json.loads((run / "result.json").read_text())
             assert result["status"] == "interrupted", result["status"]
             assert list_checkpoints(run / "ckpt")[-1].name == f"step_{result['step']:07d}.pt"
+            stopped[run] = result
+        if signum == signal.SIGTERM:  # the hint it printed continues each job where it stopped
+            end = max(r["step"] for r in stopped.values()) + 3
+            again = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "resnet_lab",
+                    "-m",
+                    ROWS,
+                    "profile=smoke",
+                    "model.depth=8",
+                    f"trainer.max_steps={end}",
+                    "trainer.ckpt_every=20",
+                    "trainer.eval_every=1000000",
+                    "hydra/launcher=parallel",
+                    "hydra.sweep.subdir=${experiment.name}",
+                    "resume=true",
+                    f"hydra.sweep.dir={results}",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert again.returncode == 0, again.stdout + again.stderr
+            for run, before in stopped.items():
+                result = json.loads((run / "result.json").read_text())
+                assert (result["status"], result["step"]) == ("completed", end)
+                assert result["started_at"] == before["started_at"]  # continued, not anew
     finally:  # an assert failed early: nothing of the sweep is left training
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
