@@ -68,6 +68,19 @@ def test_peer_checkpoints_load_strictly(depth: int, downsampling: list[int]) -> 
     own = model.net.state_dict()
     for key, value in mapped.items():
         assert torch.equal(own[key], value), key
+    # the mapping itself, by hand: the peer's unit j of stage s is unit (s-1)*n+j here, its
+    # conv1-bn1-relu-conv2-bn2 the branch's layers 0, 1, 3, 4
+    n = (depth - 2) // 6
+    for lab, theirs in (
+        ("stem.0.weight", "conv1.weight"),
+        ("stem.1.running_var", "bn1.running_var"),
+        ("fc.bias", "linear.bias"),
+        ("units.0.branch.1.weight", "layer1.0.bn1.weight"),
+        ("units.0.branch.4.bias", "layer1.0.bn2.bias"),
+        (f"units.{n + 1}.branch.3.weight", "layer2.1.conv2.weight"),
+        (f"units.{3 * n - 1}.branch.4.running_mean", f"layer3.{n - 1}.bn2.running_mean"),
+    ):
+        assert torch.equal(own[lab], peer[theirs]), (lab, theirs)
     unfilled = set(own) - set(mapped)
     assert unfilled and all(k.endswith("num_batches_tracked") for k in unfilled)
 
