@@ -671,10 +671,14 @@ def test_gate_tool_writes_means_per_unit_and_class(
     # independent computation: sigmoid of each gate convolution's output, per image and class
     data = load_data(cfg.data, "cpu")
     outputs: dict[int, list[torch.Tensor]] = {i: [] for i in range(3)}
+    values: dict[int, list[torch.Tensor]] = {i: [] for i in range(3)}  # every gate value
+
+    def record_gate(k: int, output: torch.Tensor) -> None:
+        outputs[k].append(torch.sigmoid(output).mean((1, 2, 3)))
+        values[k].append(torch.sigmoid(output).flatten())
+
     hooks = [
-        u.shortcut.gate_conv.register_forward_hook(
-            lambda m, i, o, k=k: outputs[k].append(torch.sigmoid(o).mean((1, 2, 3)))
-        )
+        u.shortcut.gate_conv.register_forward_hook(lambda m, i, o, k=k: record_gate(k, o))
         for k, u in enumerate(net.units)
     ]
     batches = list(eval_batches(data, 20))
@@ -684,8 +688,10 @@ def test_gate_tool_writes_means_per_unit_and_class(
     for h in hooks:
         h.remove()
     labels = torch.cat([y for _, y in batches])
+    assert [unit["unit"] for unit in record["units"]] == [0, 1, 2]
     for unit in record["units"]:
         per_image = torch.cat(outputs[unit["unit"]]).double()
+        assert unit["module"].startswith(f"units.{unit['unit']}.shortcut")  # its own unit's
         assert unit["mean"] == pytest.approx(per_image.mean().item(), rel=1e-5)
         for c, name in enumerate(data.classes):
             chosen = per_image[labels == c]
@@ -694,14 +700,24 @@ def test_gate_tool_writes_means_per_unit_and_class(
 
     rows = list(csv.reader((out / "gates.csv").open()))
     assert rows[0] == ["unit", "module", "all", *data.classes] and len(rows) == 4
-    assert float(rows[1][2]) == pytest.approx(record["units"][0]["mean"])
+    for row, unit in zip(rows[1:], record["units"], strict=True):  # each row its unit's
+        assert row[:2] == [str(unit["unit"]), unit["module"]]
+        numbers = [unit["mean"], *(unit["per_class"][name] for name in data.classes)]
+        for cell, number in zip(row[2:], numbers, strict=True):
+            assert (cell == "") if number is None else float(cell) == pytest.approx(number)
     assert (out / "gates.png").stat().st_size > 0
     events = EventAccumulator(str(out))
     events.Reload()
     assert events.Tags()["histograms"] == [f"gate/unit_{i:03d}" for i in range(3)]
-    histogram = events.Histograms("gate/unit_002")[0]
-    assert histogram.step == 12
-    assert histogram.histogram_value.num == 48 * 16 * 8 * 8  # every gate value of the eval set
+    assert len(values[2]) and torch.cat(values[2]).numel() == 48 * 16 * 8 * 8
+    for k in range(3):  # each unit's own gate values
+        histogram = events.Histograms(f"gate/unit_{k:03d}")[0]
+        assert histogram.step == 12
+        every = torch.cat(values[k]).double()
+        assert histogram.histogram_value.num == every.numel()  # every value of the eval set
+        assert histogram.histogram_value.min == pytest.approx(every.min().item(), rel=1e-5)
+        assert histogram.histogram_value.max == pytest.approx(every.max().item(), rel=1e-5)
+        assert histogram.histogram_value.sum == pytest.approx(every.sum().item(), rel=1e-4)
 
     # measured again: the histograms are replaced, as gates.json is; other event files stay
     foreign = out / "events.out.tfevents.1.host.1.0"  # e.g. a run's own, with --out RUN_DIR

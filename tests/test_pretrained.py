@@ -433,10 +433,13 @@ def test_eval_of_a_run_with_a_data_limit_says_what_the_run_measured(
 ) -> None:
     """The run's own error is on its first N test images; eval's on all, unless told."""
     tiny_run(tmp_path, "data.limit=40", "trainer.max_steps=7")  # a finished run
+    every = compose_config(["data=synthetic"]).data.synthetic_test_size
     assert eval_main([str(tmp_path), "--device", "cpu"]) == 0
-    assert "note:       the run used data.limit=40" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "note:       the run used data.limit=40" in out and f" of {every} test images" in out
     assert eval_main([str(tmp_path), "--device", "cpu", "--limit", "40"]) == 0
-    assert "note:" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "note:" not in out and " of 40 test images wrong" in out
     # a limit above the set measures them all: said (it was visible in the count alone)
     assert eval_main([str(tmp_path), "--device", "cpu", "--limit", "100000"]) == 0
     assert "note:       --limit 100000 is above the " in capsys.readouterr().out
