@@ -36,7 +36,7 @@ from resnet_lab.models import ARCHS, SHORTCUTS
 from resnet_lab.models.grouped_bn import GroupedBatchNorm2d, group_batch_norms
 from resnet_lab.models.shortcuts import GateActivation
 from resnet_lab.report import RESULT_FIELDS
-from resnet_lab.run_folder import RunLock
+from resnet_lab.run_folder import RunLock, environment
 from resnet_lab.train import (
     Trainer,
     check_trainer_config,
@@ -49,6 +49,11 @@ from resnet_lab.train import (
 
 def fit(overrides: list[str], run_dir: Path) -> dict:
     return train(compose_config(overrides), run_dir)
+
+
+def strict_json(text: str) -> Any:
+    """json.loads, refusing NaN and Infinity, which Python reads and strict readers do not."""
+    return json.loads(text, parse_constant=lambda token: pytest.fail(f"not strict JSON: {token}"))
 
 
 def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -341,6 +346,7 @@ def test_a_refused_run_from_python_leaves_no_folder_it_made(
 def test_tiny_run_learns_and_writes_every_output(
     tiny_run: list[str], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    clock = time.time()
     with caplog.at_level(logging.INFO, logger="resnet_lab.train"):
         result = fit(
             [
@@ -352,17 +358,26 @@ def test_tiny_run_learns_and_writes_every_output(
             ],
             tmp_path,
         )
-    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    took = time.time() - clock
+    lines = [strict_json(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     losses = [x["train/loss"] for x in lines if "train/loss" in x]
     assert len(losses) == 12 and losses[-1] < 0.8 * losses[0]  # the loss really falls
     assert [x["step"] for x in lines if "test/error" in x] == [30, 60]
     assert any(k.startswith("gate/unit_") for x in lines for k in x)  # gate means logged
 
-    on_disk = json.loads((tmp_path / "result.json").read_text())
+    errors = [x["train/error"] for x in lines if "train/error" in x]
+    assert len(errors) == 12 and all(0 <= e <= 100 for e in errors)
+
+    on_disk = strict_json((tmp_path / "result.json").read_text())
     assert on_disk["status"] == result["status"] == "completed"
     # every field of the contract (docs/contracts.md) that the report reads
     assert list(on_disk) == list(RESULT_FIELDS)  # the report knows every field, in order
-    assert on_disk["step"] == 60 and on_disk["num_params"] > 0
+    net = Trainer(compose_config([*tiny_run, "shortcut=gate"]), Path(os.devnull))
+    net.build()
+    assert on_disk["step"] == 60 and on_disk["num_params"] == net.num_params
+    here = environment(torch.device("cpu"))  # what measured it: this process, this checkout
+    assert {k: on_disk[k] for k in here} == here and on_disk["precision"] == "fp32"
+    assert 0 < on_disk["wall_time_s"] <= took and on_disk["started_at"] < on_disk["finished_at"]
     assert on_disk["data_source"] == "synthetic (seed 20151210)"  # which images, as logged
     assert "data: synthetic (seed 20151210)" in caplog.messages
     assert on_disk["final_test_error"] < 90.0  # better than chance on 10 classes
@@ -381,6 +396,14 @@ def test_tiny_run_learns_and_writes_every_output(
     events.Reload()
     tags = set(events.Tags()["scalars"])
     assert {"train/loss", "train/error", "test/error", "lr", "throughput"} <= tags
+    curves = {t for t in tags if t.startswith(("train/", "test/", "gate/")) or t == "lr"}
+    assert any(t.startswith("gate/unit_") for t in curves)
+    for tag in sorted(curves):  # each curve is the metrics.jsonl lines' values
+        logged = [(x["step"], x[tag]) for x in lines if tag in x]
+        curve = [(e.step, e.value) for e in events.Scalars(tag)]
+        assert len(curve) == len(logged) > 0, tag
+        for (step, value), (logged_step, logged_value) in zip(curve, logged, strict=True):
+            assert step == logged_step and value == pytest.approx(logged_value, rel=1e-6), tag
     from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
     plugin = [
@@ -494,6 +517,21 @@ def test_every_run_gives_the_hparams_table_all_its_columns(
         fit([*tiny_run, "trainer.max_steps=4"], tmp_path / "cut")
     cut = _hparams_records(tmp_path / "cut")
     assert "session_start_info" in cut and "session_end_info" not in cut
+
+
+def test_a_log_line_is_the_mean_of_its_window() -> None:
+    """The logged loss and error are those of every step since the last line, not of the last
+    step: a window of 5 steps, losses 1 to 5, 2 wrong of 10 in each; then a fresh window."""
+    from resnet_lab.train import TrainState, _LogWindow
+
+    window = _LogWindow(TrainState(), torch.device("cpu"))
+    for loss in (1.0, 2.0, 3.0, 4.0, 5.0):
+        window.add(torch.tensor(loss), torch.tensor(2))
+    loss, error, _ = window.read_and_reset(batch_size=10)
+    assert (loss, error) == (3.0, 20.0)
+    window.add(torch.tensor(7.0), torch.tensor(10))
+    loss, error, _ = window.read_and_reset(batch_size=10)
+    assert (loss, error) == (7.0, 100.0)
 
 
 def test_throughput_leaves_out_evaluations_and_checkpoints(
@@ -963,8 +1001,12 @@ def test_divergence_is_recorded_and_stops(tiny_run: list[str], tmp_path: Path) -
     assert result["status"] == "diverged"
     # found at the log line that first averaged a non-finite loss (log_every=5), the run's step
     assert result["diverged_at_step"] == result["step"] < 200 and result["step"] % 5 == 0
-    on_disk = json.loads((tmp_path / "result.json").read_text())  # valid JSON: no NaN tokens
+    on_disk = strict_json((tmp_path / "result.json").read_text())  # no NaN tokens
     assert on_disk["status"] == "diverged" and on_disk["final_test_error"] is None
+    lines = [strict_json(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    losses = [(x["step"], x["train/loss"]) for x in lines if "train/loss" in x]
+    assert losses[-1] == (result["step"], None)  # the first non-finite window ends the run
+    assert all(loss is not None for _, loss in losses[:-1])
     # in TensorBoard's hparams table too (the papers' "fail" rows), with no final error
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
