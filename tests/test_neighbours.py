@@ -655,20 +655,22 @@ def _run_folder(tmp_path: Path, shortcut: str, *overrides: str) -> tuple[Path, n
     return run_dir, net, cfg
 
 
+@pytest.mark.parametrize("shortcut", ["highway", "gate", "shortcut_gate"])
 def test_gate_tool_writes_means_per_unit_and_class(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, shortcut: str
 ) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from resnet_lab.data import eval_batches, load_data
 
-    run_dir, net, cfg = _run_folder(tmp_path, "highway")
+    run_dir, net, cfg = _run_folder(tmp_path, shortcut)
     assert gates_main([str(run_dir)]) == 0
     out = run_dir / "gates"
     record = json.loads((out / "gates.json").read_text())
     assert (record["step"], record["images"], len(record["units"])) == (12, 48, 3)
 
-    # independent computation: sigmoid of each gate convolution's output, per image and class
+    # independent computation: sigmoid of each gate convolution's output (after its BN, where
+    # the gate has one: Table 1's gates), per image and class
     data = load_data(cfg.data, "cpu")
     outputs: dict[int, list[torch.Tensor]] = {i: [] for i in range(3)}
     values: dict[int, list[torch.Tensor]] = {i: [] for i in range(3)}  # every gate value
@@ -678,9 +680,12 @@ def test_gate_tool_writes_means_per_unit_and_class(
         values[k].append(torch.sigmoid(output).flatten())
 
     hooks = [
-        u.shortcut.gate_conv.register_forward_hook(lambda m, i, o, k=k: record_gate(k, o))
+        (u.shortcut.gate_norm or u.shortcut.gate_conv).register_forward_hook(
+            lambda m, i, o, k=k: record_gate(k, o)
+        )
         for k, u in enumerate(net.units)
     ]
+    assert all((u.shortcut.gate_norm is None) == (shortcut == "highway") for u in net.units)
     batches = list(eval_batches(data, 20))
     with torch.no_grad():
         for x, _ in batches:
