@@ -586,22 +586,11 @@ def test_a_killed_parallel_sweep_stops_every_job_with_a_checkpoint(
     passed on to the workers, as is a Ctrl-C (SIGINT); after a SIGKILL, each worker sees its
     launcher gone."""
     results = tmp_path / "results"
+    sweep = [sys.executable, "-m", "resnet_lab", "-m", ROWS, "profile=smoke", "model.depth=8"]
+    sweep += ["trainer.ckpt_every=20", "trainer.eval_every=1000000", "hydra/launcher=parallel"]
+    sweep += [f"hydra.sweep.dir={results}", "hydra.sweep.subdir=${experiment.name}"]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "resnet_lab",
-            "-m",
-            ROWS,
-            "profile=smoke",
-            "model.depth=8",
-            "trainer.max_steps=1000000",
-            "trainer.ckpt_every=20",
-            "trainer.eval_every=1000000",
-            "hydra/launcher=parallel",
-            f"hydra.sweep.dir={results}",
-            "hydra.sweep.subdir=${experiment.name}",
-        ],
+        [*sweep, "trainer.max_steps=1000000"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -642,22 +631,7 @@ def test_a_killed_parallel_sweep_stops_every_job_with_a_checkpoint(
         if signum == signal.SIGTERM:  # the hint it printed continues each job where it stopped
             end = max(r["step"] for r in stopped.values()) + 3
             again = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "resnet_lab",
-                    "-m",
-                    ROWS,
-                    "profile=smoke",
-                    "model.depth=8",
-                    f"trainer.max_steps={end}",
-                    "trainer.ckpt_every=20",
-                    "trainer.eval_every=1000000",
-                    "hydra/launcher=parallel",
-                    "hydra.sweep.subdir=${experiment.name}",
-                    "resume=true",
-                    f"hydra.sweep.dir={results}",
-                ],
+                [*sweep, f"trainer.max_steps={end}", "resume=true"],
                 capture_output=True,
                 text=True,
                 timeout=300,
