@@ -763,7 +763,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-MOST_MODELS = 64  # seeds in one stacked step: far past any comparison, short of filling memory
+MOST_AT_ONCE = 64  # seeds, processes or loader workers: far past any comparison (a GPU machine's
+# processes mostly wait on the GPU, so not bound by its cores), short of flooding the machine
 
 
 def _check_counts(args: argparse.Namespace) -> None:
@@ -778,9 +779,9 @@ def _check_counts(args: argparse.Namespace) -> None:
     cores = os.cpu_count() or 1
     for key, most, why in (
         ("threads", cores, f"more than this machine's {cores} cores"),
-        ("workers", cores, f"more than this machine's {cores} cores (each worker a process)"),
-        ("processes", cores, f"more than this machine's {cores} cores (each feeds one run)"),
-        ("models", MOST_MODELS, f"more than {MOST_MODELS} seeds in one stacked step"),
+        ("workers", MOST_AT_ONCE, f"more than {MOST_AT_ONCE} loader processes"),
+        ("processes", MOST_AT_ONCE, f"more than {MOST_AT_ONCE} runs at once"),
+        ("models", MOST_AT_ONCE, f"more than {MOST_AT_ONCE} seeds in one stacked step"),
     ):
         value = getattr(args, key)
         if value is not None and value > most:

@@ -764,12 +764,14 @@ def test_benchmark_counts_within_the_machines_reach(
     capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """100000 threads, workers or processes crashed, hung or flooded the machine before any
-    timing, and a batch past the training images ran the plain loop's sampler dry (a fuzz)."""
+    timing, and a batch past the training images ran the plain loop's sampler dry (a fuzz).
+    Processes are not bound by the cores: on a GPU machine they mostly wait on the GPU
+    (benchmarks/gpu_session.sh runs 4, on the 2-core CI machine too)."""
     monkeypatch.setattr(bench.os, "cpu_count", lambda: 4)
     for option, value, message in (
         ("--threads", 5, "--threads=5 is more than this machine's 4 cores"),
-        ("--workers", 5, "--workers=5 is more than this machine's 4 cores (each worker a process)"),
-        ("--processes", 5, "--processes=5 is more than this machine's 4 cores (each feeds one"),
+        ("--workers", 65, "--workers=65 is more than 64 loader processes"),
+        ("--processes", 65, "--processes=65 is more than 64 runs at once"),
         ("--models", 65, "--models=65 is more than 64 seeds in one stacked step"),
     ):
         assert bench.main(["--device", "cpu", option, str(value)]) == 2
@@ -777,7 +779,7 @@ def test_benchmark_counts_within_the_machines_reach(
     monkeypatch.setattr(bench, "measure", stop_after_composing)
     monkeypatch.setattr(bench.torch, "set_num_threads", lambda n: None)  # this worker's own
     tiny = ["--depth", "8", "--width", "4", "data.synthetic_train_size=64"]
-    for option, value in (("--threads", 4), ("--processes", 4), ("--models", 64)):
+    for option, value in (("--threads", 4), ("--processes", 8), ("--models", 64)):  # 8 > cores
         with pytest.raises(Composed):
             bench.main(["--device", "cpu", *tiny, "--batch-size", "16", option, str(value)])
     assert bench.main(["--device", "cpu", *tiny, "--batch-size", "65"]) == 2
