@@ -1149,3 +1149,8 @@ def test_gate_heat_map_does_not_blow_up_noise(
     units = [{"unit": 0, "mean": 0.5, "per_class": {"a": 0.8, "b": 0.2}}]  # real stripes stay
     plot_heatmap(units, ["a", "b"], tmp_path / "gates.png", "title")
     assert drawn[1].axes[1].images[0].get_clim() == pytest.approx((-0.3, 0.3))
+    # left, the means themselves on the gate's whole range; right, their deviations
+    means, deviations = (axes.images[0] for axes in drawn[1].axes[:2])
+    assert means.get_clim() == (0, 1)
+    assert means.get_array().tolist()[0] == pytest.approx([0.8, 0.2])
+    assert deviations.get_array().tolist()[0] == pytest.approx([0.3, -0.3])
