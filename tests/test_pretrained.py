@@ -518,7 +518,10 @@ def test_evaluate_refuses_a_net_whose_outputs_are_not_finite() -> None:
 
 
 def test_peer_accuracy_on_real_test_images() -> None:
-    """The first 500 real test images: the peer ResNet-20 errs on about 9% of them."""
+    """The first 500 real test images: the peer ResNet-20 errs on 45 of them (measured here,
+    2026-12-06, torch 2.14.1 on CPU; one image either way for another machine's rounding): a
+    preprocessing a little off (CIFAR's own statistics for the published ImageNet ones: 8.4%)
+    passed the 4-14% this test asked before."""
     if not (CIFAR / "cifar-10-batches-bin" / "test_batch.bin").is_file():
         pytest.skip("real CIFAR-10 not present")
     from resnet_lab.evaluate import evaluate, image_batches, prepare
@@ -526,7 +529,7 @@ def test_peer_accuracy_on_real_test_images() -> None:
     model, data = prepare(peer_path(20), str(CIFAR), torch.device("cpu"))
     n = 500
     error = evaluate(model, image_batches(data.eval_images[:n], data.eval_labels[:n], 250))
-    assert 4.0 < error < 14.0
+    assert abs(error - 9.0) <= 0.2
 
 
 @pytest.mark.parametrize(
