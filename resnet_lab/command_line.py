@@ -1196,13 +1196,17 @@ def _a_choice_moved(arg: str, override: Override) -> str | None:
 def _nothing_chosen(arg: str, key: str, override: Override, args: list[str]) -> str | None:
     """``~trainer.lr`` (Hydra: "TrainerCfg does not support deletion", five lines; ``~seed``: a
     trace once the run reads it) or ``shortcut=null`` (a ValueError trace): a setting every run
-    has, a group that needs its choice (``~shortcut`` drops a choice: Hydra's to do)."""
+    has, a group that needs its choice (``~shortcut`` drops a choice: Hydra's to do); or
+    ``~trainer.lrr`` ("Could not delete from config", three lines, exit 1): none a run has (a
+    key added with '+' is refused by the run)."""
     if _is_group(key, args):
         if override.value() is None and not override.is_delete():
             return _missing_choice(arg, key, "", args)
         return None
     if override.is_delete() and in_schema(key, Config):
         return f"{arg}: every run has this setting, it cannot be deleted: give {key} a value"
+    if override.is_delete():
+        return f"{arg}: a run has no setting {with_closest_key(key, Config)} to delete"
     return None
 
 

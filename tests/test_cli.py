@@ -1376,6 +1376,10 @@ def test_a_slurm_job_that_ended_without_its_result_is_one_line(
             "value\n",
         ),
         (["~seed"], "~seed: every run has this setting, it cannot be deleted: give seed a value"),
+        (  # none a run has (Hydra: "Could not delete from config", three lines, exit 1)
+            ["~trainer.lrr"],
+            "~trainer.lrr: a run has no setting trainer.lrr (did you mean trainer.lr?) to delete\n",
+        ),
         (
             ["~hydra.output_subdir"],
             "~hydra.output_subdir: Hydra's settings cannot be deleted: give hydra.output_subdir a "
