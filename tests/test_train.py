@@ -377,7 +377,8 @@ def test_tiny_run_learns_and_writes_every_output(
     assert on_disk["step"] == 60 and on_disk["num_params"] == net.num_params
     here = environment(torch.device("cpu"))  # what measured it: this process, this checkout
     assert {k: on_disk[k] for k in here} == here and on_disk["precision"] == "fp32"
-    assert 0 < on_disk["wall_time_s"] <= took and on_disk["started_at"] < on_disk["finished_at"]
+    # to the second: a tiny run may start and finish within one
+    assert 0 < on_disk["wall_time_s"] <= took and on_disk["started_at"] <= on_disk["finished_at"]
     assert on_disk["data_source"] == "synthetic (seed 20151210)"  # which images, as logged
     assert "data: synthetic (seed 20151210)" in caplog.messages
     assert on_disk["final_test_error"] < 90.0  # better than chance on 10 classes
