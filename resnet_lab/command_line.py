@@ -89,6 +89,17 @@ _FLAGS_WITH_VALUE = frozenset(
     {*_CONFIG_FLAGS, *_CONFIG_FLAGS.values(), "-c", "--cfg", "-p", "--package", "-i", "--info"}
     | {"--experimental-rerun"}
 )
+# what each flag that takes a value wants, by its long name (-i/--info: a value if one follows)
+_FLAG_VALUES = {
+    "--cfg": ("job", "hydra", "all"),
+    "--info": ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath"),
+    "--config-dir": "a folder of configs",
+    "--config-path": "a folder of configs",
+    "--config-name": "a config's name",
+    "--package": "a config's package (e.g. trainer)",
+    "--experimental-rerun": "a run's .hydra/config.pickle",
+}
+_SHORT_FLAGS = {"-c": "--cfg", "-i": "--info", "-p": "--package", **_CONFIG_FLAGS}
 
 
 def check_command_line(
@@ -113,6 +124,7 @@ def check_command_line(
     problem = (
         _not_a_flag(args, schema)
         or _two_modes(args)
+        or _a_flags_value_missing_or_unknown(args)
         or _overrides_around_a_flag(args)
         or _a_flag_without_its_mode(args)
         or _a_file_as_the_output_folder(args, outputs_into_the_run)
@@ -564,6 +576,39 @@ def _two_modes(args: list[str]) -> str | None:
         else ""
     )
     return f"{' and '.join(given)} cannot be given together: Hydra runs one mode{hint}"
+
+
+def _a_flags_value_missing_or_unknown(args: list[str]) -> str | None:
+    """``--cfg`` last, ``-cd`` before another flag, ``--cfg bogus``: argparse's usage (seven
+    lines, naming __main__.py under ``python -m``) before its one line."""
+    for index, arg in enumerate(args):
+        name, joined, value = arg.partition("=")
+        flag = _SHORT_FLAGS.get(name, long_flag(name))
+        if flag not in _FLAG_VALUES or (index and a_flags_value(args, index)):
+            continue  # a joined short one (-cjob, -cdDIR) is argparse's to read
+        wanted = _FLAG_VALUES[flag]
+        choices = ", ".join(wanted[:-1]) + f" or {wanted[-1]}" if isinstance(wanted, tuple) else ""
+        if not joined:
+            following = args[index + 1] if index + 1 < len(args) else None
+            if following is None or _read_as_a_flag(following):
+                if flag == "--info":
+                    continue
+                return f"{name} needs a value: {choices or wanted}"
+            value = following
+        if choices and value not in wanted:
+            typed = f"{name}{'=' if joined else ' '}{value}"
+            if flag == "--info" and "=" in value:  # argparse takes an override as its value
+                return (
+                    f"{typed}: --info reads {value} as what to show ({choices}): give the "
+                    "overrides before --info"
+                )
+            return f"{typed}: choose {choices}"
+    return None
+
+
+def _read_as_a_flag(word: str) -> bool:
+    """As argparse reads a word after a flag: a flag, not its value (-1 and '-a b' are values)."""
+    return word.startswith("-") and not re.fullmatch(r"-[\d.]+", word) and " " not in word
 
 
 def _overrides_around_a_flag(args: list[str]) -> str | None:

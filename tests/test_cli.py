@@ -724,6 +724,21 @@ def test_a_row_of_a_misspelt_table_names_the_tables() -> None:
         # --resolve alone was Hydra's ValueError trace; -p alone started a whole run
         (["--resolve", "seed=1"], "--resolve shows a config: give it with --cfg job"),
         (["-p", "trainer"], "-p shows a config: give it with --cfg job"),
+        # a flag's value missing or not one of its choices: argparse's seven lines of usage
+        # (naming __main__.py under python -m) before its one
+        (["--cfg", "bogus"], "--cfg bogus: choose job, hydra or all"),
+        (["-c=jobs", "seed=1"], "-c=jobs: choose job, hydra or all"),
+        (["--cf", "hydr"], "--cf hydr: choose job, hydra or all"),
+        (["seed=1", "--cfg"], "--cfg needs a value: job, hydra or all"),
+        (["--cfg", "job", "-p"], "-p needs a value: a config's package (e.g. trainer)"),
+        (["-cd", "--cfg", "job"], "-cd needs a value: a folder of configs"),
+        (["-m", "--config-dir"], "--config-dir needs a value: a folder of configs"),
+        (["--info=plugin"], "--info=plugin: choose all, config, defaults, defaults-tree, plugins"),
+        (
+            ["--info", "seed=1"],
+            "--info seed=1: --info reads seed=1 as what to show (all, config, defaults, "
+            "defaults-tree, plugins or searchpath): give the overrides before --info",
+        ),
         # an unset shell variable: the run filled the current folder
         (["hydra.run.dir="], "hydra.run.dir is empty: give a folder (an unset shell variable?)"),
         (["-m", "seed=0,1", "hydra.sweep.dir= "], "hydra.sweep.dir is empty: give a folder"),
@@ -756,6 +771,25 @@ def test_a_sweep_of_nothing_or_two_modes_is_refused(
     _refused_before_hydra(
         ["resnet-lab", "resnet-lab-lesion"], args, message, tmp_path, monkeypatch, capsys
     )
+
+
+def test_flags_given_their_values_pass_the_check(tmp_path: Path) -> None:
+    """The value check reads each flag as argparse does: --info without a value, and a value
+    after '=' or joined to a short flag, are left to Hydra."""
+    from resnet_lab.command_line import check_command_line
+
+    for args in (
+        ["--cfg", "job", "-p", "trainer"],
+        ["--cfg=hydra", "--package=hydra.run"],
+        ["-cjob", "seed=1"],
+        ["seed=1", "--info"],
+        ["--info", "defaults-tree", "seed=1"],
+        ["-i"],
+        ["--cfg", "all", "--resolve"],
+        ["-cd", str(tmp_path), "--cfg", "job"],
+    ):
+        for tool in ("resnet-lab", "resnet-lab-lesion"):
+            check_command_line(args, tool, outputs_into_the_run=tool == "resnet-lab")
 
 
 def test_overrides_on_both_sides_of_m_are_told_where_m_goes(
@@ -1579,7 +1613,6 @@ def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra(
         ["data=cifar100.yaml", "+experiment=/table1/original"],  # spellings Hydra takes
         # another primary config, in a folder of its own (one Hydra cannot find is refused)
         ["-cp", "/my/configs", "-cn", "my_config", "experiment=table1/original"],
-        ["-m", "--config-dir"],  # Hydra says the folder is missing
         # values the types take: Hydra converts them, or resolves them later
         ["trainer.lr='0.1'", "model.depth=20", "trainer.compile=yes", "data.limit=null"],
         ["-m", "trainer.lr=${trainer.momentum}", "seed=range(0,3)"],
