@@ -395,6 +395,7 @@ class Trainer:
             torch.channels_last if self.t.channels_last else torch.contiguous_format
         )
         self.state = TrainState()  # from the start: a second Ctrl-C while loading reads it
+        self._last_launch_max_steps = self.t.max_steps  # the resumed checkpoint's, on resume
         self._damaged: list[Path] = []  # checkpoints the resume skipped: gone at the next save
 
     # -- set-up -------------------------------------------------------------------------------
@@ -720,6 +721,7 @@ class Trainer:
         if unknown := sorted(set(saved) - known):  # written by a newer version of the lab
             log.warning("ignoring train-state fields this version does not know: %s", unknown)
         self.state = TrainState(**{k: v for k, v in saved.items() if k in known})
+        self._last_launch_max_steps = state["config"]["trainer"]["max_steps"]
         if "last_eval_step" not in saved:  # older versions evaluated before every checkpoint
             self.state.last_eval_step = self.state.step
         log.info("resumed from %s at step %d", path.name, self.state.step)
@@ -829,10 +831,11 @@ class Trainer:
     ) -> None:
         """What a resume owes the records before its first step: the log line of a run
         resumed at max_steps mid-window, and the evaluation a signal cut short at the
-        checkpoint's step (redone, and kept)."""
+        checkpoint's step (redone, and kept): the final one of the last launch too, when this
+        one trains further (its records are then a completed run's extended)."""
         if self.state.step == self.t.max_steps and window.steps:
             self._log_train(window, bar)
-        if self._eval_due():
+        if self._eval_due() or self._eval_due(self._last_launch_max_steps):
             with window.paused():
                 if self._evaluate(stop):
                     self._checkpoint(window, clock_start, "running")
@@ -873,9 +876,12 @@ class Trainer:
         )
         return mean_loss
 
-    def _eval_due(self) -> bool:
+    def _eval_due(self, max_steps: int | None = None) -> bool:
+        """Whether the step just taken is evaluated and is not yet (``max_steps``: a launch's
+        other than this one's)."""
         s = self.state
-        scheduled = eval_scheduled(s.step, self.t.eval_every, self.t.max_steps)
+        last = self.t.max_steps if max_steps is None else max_steps
+        scheduled = eval_scheduled(s.step, self.t.eval_every, last)
         return scheduled and s.last_eval_step != s.step
 
     def _checkpoint(self, window: _LogWindow, clock_start: float, status: str) -> None:

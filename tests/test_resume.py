@@ -209,6 +209,23 @@ def test_a_signal_during_the_final_evaluation_is_evaluated_on_resume(
     assert_same_records(tmp_path, reference)
 
 
+def test_a_run_stopped_in_its_final_evaluation_and_extended_evaluates_that_step(
+    tmp_path: Path,
+) -> None:
+    """A signal in the final evaluation (step 15, off the every-10 cadence), then a resume to
+    20: the evaluation the stopped launch owed was skipped (step 15 is not the new end), and its
+    records were neither the completed run's extended nor a 20-step run's."""
+    first = [*ARGS, "trainer.max_steps=15"]
+    stop(tmp_path / "cut", resnet_lab.train, "eval_batches", 2, sigterm, args=first)
+    assert json.loads((tmp_path / "cut" / "result.json").read_text())["step"] == 15
+    fit(first, tmp_path / "completed")
+    for run in ("cut", "completed"):
+        fit([*ARGS, "resume=true"], tmp_path / run)  # to ARGS' 20 steps
+    assert metrics(tmp_path / "cut") == metrics(tmp_path / "completed")
+    assert [r["step"] for r in metrics(tmp_path / "cut") if "test/error" in r] == [10, 15, 20]
+    assert scalars(tmp_path / "cut") == scalars(tmp_path / "completed")
+
+
 def test_a_signal_between_log_lines_keeps_the_lines_of_an_uninterrupted_run(
     tmp_path: Path, reference: Path
 ) -> None:
