@@ -110,17 +110,31 @@ def save_checkpoint(
     os.replace(pending, digest_path(path))
     _sync_folder(ckpt_dir)
     skipped = {p for p in damaged if p != path}  # one of this step's was just replaced
-    others = [p for p in list_checkpoints(ckpt_dir) if p not in skipped]
-    earlier = [p for p in others if p.name < path.name]
-    abandoned = [p for p in others if p.name > path.name]
-    pruned = earlier[: max(0, len(earlier) - (keep - 1))]  # none while fewer: [:-n] cut the newest
-    for old in [*skipped, *abandoned, *pruned]:
-        old.unlink(missing_ok=True)
-        digest_path(old).unlink(missing_ok=True)
-    for digest in ckpt_dir.glob(digest_path(Path(CHECKPOINT_GLOB)).name):  # a kill between
-        if not digest.with_suffix("").exists():  # the two unlinks above left it: no checkpoint
-            digest.unlink(missing_ok=True)
+    abandoned = [p for p in list_checkpoints(ckpt_dir) if p.name > path.name]
+    for old in [*skipped, *abandoned]:
+        _delete(old)
+    prune_checkpoints(ckpt_dir, path, keep)
     return path
+
+
+def prune_checkpoints(
+    ckpt_dir: Path, newest: Path, keep: int, damaged: Collection[Path] = ()
+) -> None:
+    """Keep ``newest`` and the ``keep`` - 1 checkpoints before it (``damaged`` ones neither
+    count nor go), and no checksum without its checkpoint. After each save, and when a run
+    resumes: a kill in a save's pruning left them for good where the run resumed at its end
+    (it saves no more)."""
+    earlier = [p for p in list_checkpoints(ckpt_dir) if p.name < newest.name and p not in damaged]
+    for old in earlier[: max(0, len(earlier) - (keep - 1))]:  # none while fewer ([:-0] is all)
+        _delete(old)
+    for digest in ckpt_dir.glob(digest_path(Path(CHECKPOINT_GLOB)).name):  # a kill between
+        if not digest.with_suffix("").exists():  # a pruning's two unlinks: no checkpoint
+            digest.unlink(missing_ok=True)
+
+
+def _delete(checkpoint: Path) -> None:
+    checkpoint.unlink(missing_ok=True)
+    digest_path(checkpoint).unlink(missing_ok=True)
 
 
 def load_weights(net: torch.nn.Module, weights: dict[str, Any], path: Path) -> None:

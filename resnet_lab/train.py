@@ -37,6 +37,7 @@ from resnet_lab.checkpoint import (
     list_checkpoints,
     load_latest_checkpoint,
     load_weights,
+    prune_checkpoints,
     save_checkpoint,
     settle_pending_digests,
 )
@@ -536,6 +537,7 @@ class Trainer:
             raise RunInterrupted(stop.signum, "before training started, nothing to save")
         if loaded:
             self._restore(*loaded)
+            prune_checkpoints(loaded[1].parent, loaded[1], self.t.keep_checkpoints, self._damaged)
         else:
             remove_event_files(self.run_dir)
 

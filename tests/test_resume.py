@@ -226,6 +226,21 @@ def test_a_run_stopped_in_its_final_evaluation_and_extended_evaluates_that_step(
     assert scalars(tmp_path / "cut") == scalars(tmp_path / "completed")
 
 
+def test_a_kill_in_the_last_saves_pruning_is_pruned_by_the_resume(tmp_path: Path) -> None:
+    """The final save stopped between writing step 20's checkpoint and deleting the one past
+    the two kept (a kill; here a crash), and a checksum a kill left without its checkpoint: the
+    resume, at the run's end, saves no more, and they stayed for good."""
+    args = [*ARGS, "trainer.ckpt_every=5", "trainer.keep_checkpoints=2"]
+    stop(tmp_path, resnet_lab.checkpoint, "prune_checkpoints", 4, crash, args, RuntimeError)
+    ckpt = tmp_path / "ckpt"
+    assert [p.name for p in list_checkpoints(ckpt)] == [f"step_00000{s}.pt" for s in (10, 15, 20)]
+    (ckpt / "step_0000005.pt.sha256").write_text("0" * 64 + "\n")
+    fit([*args, "resume=true"], tmp_path)
+    assert json.loads((tmp_path / "result.json").read_text())["status"] == "completed"
+    kept = ["step_0000015.pt", "step_0000020.pt"]
+    assert sorted(p.name for p in ckpt.iterdir()) == sorted([*kept, *(f"{k}.sha256" for k in kept)])
+
+
 def test_a_signal_between_log_lines_keeps_the_lines_of_an_uninterrupted_run(
     tmp_path: Path, reference: Path
 ) -> None:
