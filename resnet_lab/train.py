@@ -723,7 +723,8 @@ class Trainer:
         if unknown := sorted(set(saved) - known):  # written by a newer version of the lab
             log.warning("ignoring train-state fields this version does not know: %s", unknown)
         self.state = TrainState(**{k: v for k, v in saved.items() if k in known})
-        self._last_launch_max_steps = state["config"]["trainer"]["max_steps"]
+        launched = state["config"].get("trainer", {}).get("max_steps")  # the checkpoint's launch
+        self._last_launch_max_steps = self.t.max_steps if launched is None else int(launched)
         if "last_eval_step" not in saved:  # older versions evaluated before every checkpoint
             self.state.last_eval_step = self.state.step
         log.info("resumed from %s at step %d", path.name, self.state.step)
