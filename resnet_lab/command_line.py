@@ -84,12 +84,8 @@ _THE_ANALYSIS_TOOLS_FLAGS = {  # the first the tool has: resnet-lab trains with 
 }
 # Hydra launchers that run the jobs on this machine (the lab's config names and joblib's)
 LOCAL_LAUNCHERS = ("basic", "parallel", "joblib")
-# the flags that take the next word as their value (-i/--info: if one follows)
-_FLAGS_WITH_VALUE = frozenset(
-    {*_CONFIG_FLAGS, *_CONFIG_FLAGS.values(), "-c", "--cfg", "-p", "--package", "-i", "--info"}
-    | {"--experimental-rerun"}
-)
-# what each flag that takes a value wants, by its long name (-i/--info: a value if one follows)
+# the flags that take the next word as their value, by their long names, and what each wants
+# (-i/--info: a value if one follows)
 _FLAG_VALUES = {
     "--cfg": ("job", "hydra", "all"),
     "--info": ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath"),
@@ -100,6 +96,7 @@ _FLAG_VALUES = {
     "--experimental-rerun": "a run's .hydra/config.pickle",
 }
 _SHORT_FLAGS = {"-c": "--cfg", "-i": "--info", "-p": "--package", **_CONFIG_FLAGS}
+_FLAGS_WITH_VALUE = frozenset({*_FLAG_VALUES, *_SHORT_FLAGS})
 
 
 def check_command_line(
@@ -550,7 +547,7 @@ def _not_a_flag(args: list[str], schema: type) -> str | None:
         if not name.startswith("--") or long_flag(name) in _LONG_FLAGS or name == "--":
             continue
         following = args[index + 1] if index + 1 < len(args) else ""
-        a_value = not following.startswith("-") or re.fullmatch(r"-[\d.]+", following)
+        a_value = not _read_as_a_flag(following)
         if not joined and following and a_value and "=" not in following:
             value = following
         names = [*_THE_ANALYSIS_TOOLS_FLAGS.get(name, ()), name[2:].replace("-", "_")]
