@@ -186,17 +186,19 @@ def test_compiled_stochastic_depth_draws_as_eager_does() -> None:
     assert torch.equal(states[1], states[0])
 
 
-def test_stacked_models_equal_a_per_model_loop() -> None:
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=cuda)])
+def test_stacked_models_equal_a_per_model_loop(device: str) -> None:
     """In float64: a float32 pre-ReLU value within rounding of 0 (seen at step 2 on one CPU)
-    would flip a ReLU between the vmapped and the eager convolution and fail a fair comparison."""
-    cfg = compose_config([*TINY, "trainer.device=cpu"])
-    data = load_data(cfg.data, "cpu")
+    would flip a ReLU between the vmapped and the eager convolution and fail a fair comparison.
+    On CUDA too: there vmap's grouped convolutions and the foreach update are other kernels."""
+    cfg = compose_config([*TINY, f"trainer.device={device}"])
+    data = load_data(cfg.data, device)
     seeds = [0, 1, 2]
-    built = bench.build_stacked(cfg, seeds, torch.device("cpu"))
+    built = bench.build_stacked(cfg, seeds, torch.device(device))
     models, optimizers = [], []
     for seed in seeds:
         torch.manual_seed(seed)
-        model = build_network(cfg)
+        model = build_network(cfg).to(device)
         for name, p in model.named_parameters():  # the trainer's initialisation, seed by seed
             assert torch.equal(built.params[name][len(models)], p)
         models.append(model.double())
@@ -847,6 +849,7 @@ def test_cuda_tf32_is_opt_in_and_close_to_fp32() -> None:
 
 @cuda
 def test_cuda_stacked_models_equal_separate_models() -> None:
+    """In float32, as the benchmark trains them (the float64 test above checks the updates)."""
     from resnet_lab.device import set_cuda_math
 
     set_cuda_math(tf32=False, cudnn_benchmark=False)  # vmap's grouped convolutions included
