@@ -42,6 +42,7 @@ from resnet_lab.config import (
     load_row,
     row_problem,
     schema_keys,
+    structured_schema,
     unknown_keys_message,
     with_closest_key,
 )
@@ -279,7 +280,7 @@ def _a_sweep_without_multirun(args: list[str], schema: type) -> str | None:
             return f"{arg} sweeps over values, and a config shown is one run's: give one value"
         key, _, value = arg.partition("=")
         a_list = override.value_type == ValueType.SIMPLE_CHOICE_SWEEP and isinstance(
-            OmegaConf.select(OmegaConf.structured(schema), key.lstrip("+")), ListConfig
+            OmegaConf.select(structured_schema(schema), key.lstrip("+")), ListConfig
         )  # trainer.milestones=3,4 (seed=[0,1] would be refused as no integer)
         hint = f"; a list is written {key}=[{value}]" if a_list else ""
         if key.lstrip("+") in PATH_SETTINGS:
@@ -552,7 +553,7 @@ def _not_a_flag(args: list[str], schema: type) -> str | None:
             value = following
         names = [*_THE_ANALYSIS_TOOLS_FLAGS.get(name, ()), name[2:].replace("-", "_")]
         if key := next((k for k in names if in_schema(k, schema)), None):
-            default = OmegaConf.select(OmegaConf.structured(schema), key)
+            default = OmegaConf.select(structured_schema(schema), key)
             value = value or ("true" if isinstance(default, bool) else "VALUE")
             told = shlex.quote(f"{key}={value}")
             return f"{name} is no flag of this command: its settings are key=value: {told}"
@@ -1189,7 +1190,7 @@ def _set_already(key: str, override: Override) -> bool:
     list or dict), in six lines and exit 1; a setting whose default is null it adds."""
     if not in_schema(key, Config) or isinstance(override.value(), list | dict):
         return False
-    return OmegaConf.select(OmegaConf.structured(Config), key) is not None
+    return OmegaConf.select(structured_schema(Config), key) is not None
 
 
 def _a_choice_problem(
@@ -1477,7 +1478,7 @@ def wrong_type(args: list[str], schema: type) -> str | None:
     sweep): Hydra's answer is a five-line merge error and exit 1, once per job in a sweep."""
     if _config_folders(args) is None:  # another primary config: other settings
         return None
-    typed = OmegaConf.structured(schema)
+    typed = OmegaConf.structured(schema)  # each value is merged into it
     for arg, override in parsed_overrides(args):
         key = override.key_or_group
         if override.is_add() or override.is_delete() or override.package is not None:

@@ -279,7 +279,7 @@ def row_problem(path: Path, group: str = "experiment") -> str | None:
     placed = OmegaConf.create(settings)
     if (where_put := _settings_problem(path, placed, kind)) is None:
         return _reported_problem(path, placed) if kind == "experiment" else None
-    if not set(_without(row, "defaults", "hydra")) <= set(_config_schema()):
+    if not set(_without(row, "defaults", "hydra")) <= set(structured_schema()):
         return where_put  # not the run's sections (name:, order:): its keys' own mistake
     if begins_with_a_bom(path):
         return (
@@ -333,11 +333,11 @@ def _without(row: DictConfig, *keys: str) -> DictConfig:
 
 
 def _settings_problem(path: Path, settings: DictConfig, kind: str) -> str | None:
-    if unknown := keys_not_in_schema(settings, _config_schema()):
+    if unknown := keys_not_in_schema(settings, structured_schema()):
         named = ", ".join(with_closest_key(name, Config) for name in unknown)
         return f"{kind} file {path}: unknown key(s) {named}: not a resnet-lab setting"
     try:
-        OmegaConf.merge(_config_schema(), settings)
+        OmegaConf.merge(structured_schema(), settings)
     except Exception as exc:  # a wrong type: OmegaConf's first line, and the key
         first = str(exc).strip().splitlines()[0]
         key = getattr(exc, "full_key", None)
@@ -346,9 +346,13 @@ def _settings_problem(path: Path, settings: DictConfig, kind: str) -> str | None
 
 
 @functools.cache
-def _config_schema() -> DictConfig:
-    """The run's schema as OmegaConf builds it (slow: built once; merges copy it)."""
-    return OmegaConf.structured(Config)
+def structured_schema(schema: type = Config) -> DictConfig:
+    """The dataclass ``schema`` as OmegaConf builds it, built once per process (a command
+    line's checks read it twice per override; each build took about 10 ms): read-only, as
+    every caller shares it (merging it into others makes a copy)."""
+    built = OmegaConf.structured(schema)
+    OmegaConf.set_readonly(built, True)
+    return built
 
 
 def unknown_keys_message(names: list[str]) -> str:
@@ -388,7 +392,7 @@ def keys_not_in_schema(cfg: DictConfig, schema: type | DictConfig) -> list[str]:
     only into dataclass-typed fields, so a free-form ``dict`` field accepts any key. Unknown
     nested keys are reported at the first unknown level (``+a.b.c=1`` gives ``a.b``).
     """
-    reference = schema if isinstance(schema, DictConfig) else OmegaConf.structured(schema)
+    reference = schema if isinstance(schema, DictConfig) else structured_schema(schema)
     values = OmegaConf.to_container(cfg, resolve=False, throw_on_missing=False)
     assert isinstance(values, dict)
     return _unknown_keys(values, reference, "")
@@ -413,7 +417,7 @@ def _unknown_keys(values: dict[Any, Any], reference: DictConfig, prefix: str) ->
 
 def schema_keys(schema: type, section: str = "") -> list[str]:
     """The keys ``schema`` defines at ``section`` (dotted; "" for the top level): for messages."""
-    node: Any = OmegaConf.structured(schema)
+    node: Any = structured_schema(schema)
     if section:
         node = OmegaConf.select(node, section, throw_on_missing=False)
     return [str(k) for k in node] if isinstance(node, DictConfig) else []

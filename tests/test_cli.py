@@ -129,6 +129,27 @@ def test_mistakes_a_fuzzer_found_are_refused_in_one_line(
     check_command_line(["-cn", "config", run], "resnet-lab", True)
 
 
+def test_checks_leave_the_schema_they_share_as_built(capsys: pytest.CaptureFixture[str]) -> None:
+    """The checks read one schema built once per process (make reproduce-table checks every
+    job in one): none changes it, and a change is refused rather than seen by the next check."""
+    from omegaconf.errors import ReadonlyConfigError
+
+    from resnet_lab.config import structured_schema
+
+    for args in (["trainer.lr=0.5", "seed=3", "+trainer.milestones=[5]"], ["trainer.lr=abc"]):
+        with contextlib.suppress(SystemExit):
+            check_command_line(args, "resnet-lab", True)
+    schema = structured_schema()
+    assert (schema.trainer.lr, schema.seed, list(schema.trainer.milestones)) == (
+        0.1,
+        0,
+        [32000, 48000],
+    )
+    with pytest.raises(ReadonlyConfigError):
+        OmegaConf.update(schema, "trainer.lr", 0.5)
+    assert "trainer.lr=abc" in capsys.readouterr().err
+
+
 def test_unknown_option_lists_the_choices() -> None:
     out = run_cli(["shortcut=gated"])
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
