@@ -94,7 +94,13 @@ from resnet_lab.lesion_config import (
 from resnet_lab.models import ResNet
 from resnet_lab.models.shortcuts import IdentityShortcut
 from resnet_lab.pasteable import pasteable_override
-from resnet_lab.paths import path_study, paths_markdown, plot_paths
+from resnet_lab.paths import (
+    central_range,
+    path_length_distribution,
+    path_study,
+    paths_markdown,
+    plot_paths,
+)
 from resnet_lab.pretrained import NormalizedNet, OtherTrainingImages, read_checkpoint
 from resnet_lab.run_folder import (
     STUDY_PROGRESS,
@@ -116,6 +122,19 @@ log = logging.getLogger(__name__)
 EVENTS_SUFFIX = ".lesion"
 Measure = Callable[[], float]  # error (%) of the model in its current (lesioned) state
 SAVE_EVERY_S = 10.0  # lesion.progress.json at most this old when a measurement starts
+
+# What Veit et al. (2016) found on their net, one line under each measured part of lesion.md
+# (the project's notes on the paper, ../shared/reference/papers.md; docs/lesion.md compares a
+# study with them). The random-deletion medians are from the authors' released results.
+PAPER_NET = "Veit et al.'s pre-activation ResNet-110 of 54 units on CIFAR-10"
+PAPER_UNITS = 54
+PAPER_RANDOM_MEDIANS = {1: 6.5, 10: 25.0, 20: 74.0}  # k deleted -> median test error %
+PAPER_FINDINGS = {
+    "single": "deleting one unit barely changes the error, except a downsampling unit",
+    "swap": "the error rises smoothly as more pairs are swapped (as Kendall tau falls)",
+    "paths": "95% of the paths are 19 to 35 units long, and paths of 5 to 17 units carry "
+    "almost all of the gradient",
+}
 
 # ---------------------------------------------------------------------------------------------
 # Pure logic
@@ -536,8 +555,26 @@ def lesion_markdown(results: dict[str, Any]) -> str:
         lines += _swap_section(results["swap"])
     text = "\n".join(lines)
     if "paths" in results:
-        text += "\n" + paths_markdown(results["paths"])
+        text += "\n" + paths_markdown(results["paths"], paper_line("paths"))
     return text
+
+
+def paper_line(part: str) -> str:
+    """What the paper found in ``part`` (single, random, swap, paths), to read a measured table
+    against: the random deletions' k also as a fraction of the paper's units, as a net of
+    another depth compares at the same fraction, and the paths' range also by lesion.md's rule."""
+    if part == "random":
+        at = [
+            f"{error:g}% at k = {k} ({k / PAPER_UNITS:.0%} of its units)"
+            for k, error in PAPER_RANDOM_MEDIANS.items()
+        ]
+        finding = f"median error about {', '.join(at[:-1])} and {at[-1]}"
+    else:
+        finding = PAPER_FINDINGS[part]
+    if part == "paths":
+        lo, hi = central_range(path_length_distribution(PAPER_UNITS))
+        finding += f" (by the rule below, {PAPER_UNITS} units give {lo} to {hi})"
+    return f"The paper ({PAPER_NET}): {finding}."
 
 
 def _single_section(single: list[dict[str, Any]], plain: dict[str, Any] | None) -> list[str]:
@@ -545,6 +582,8 @@ def _single_section(single: list[dict[str, Any]], plain: dict[str, Any] | None) 
     plain_error, plain_label = intact(plain["baseline"]) if plain else (0.0, "")
     lines = [
         "## Deleting single units (Veit et al. Figure 3)",
+        "",
+        paper_line("single"),
         "",
         "`*`: downsampling unit."
         + (
@@ -572,12 +611,13 @@ def _random_section(r: dict[str, Any]) -> list[str]:
         f"Candidates: {len(r['candidates'])} units "
         f"({'including' if r['include_downsampling'] else 'excluding'} downsampling units)."
     ) + (f" {note}." if (note := r.get("note")) else "")
+    intro = f"{paper_line('random')}\n\n{intro}"
     return _per_k_section("Deleting k random units (Veit et al. Figure 5a)", intro, r, "subsets")
 
 
 def _swap_section(swap: dict[str, Any]) -> list[str]:
     """lesion.md's table of k random swaps, or its skip note."""
-    intro = f"Swappable positions: {swap['groups']}." + (
+    intro = f"{paper_line('swap')}\n\nSwappable positions: {swap['groups']}." + (
         f" {note}." if (note := swap.get("note")) else ""
     )
     return _per_k_section(

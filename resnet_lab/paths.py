@@ -184,14 +184,15 @@ def path_study(
     }
 
 
-def paths_markdown(result: dict[str, Any]) -> str:
-    """A Markdown section for lesion.md."""
+def paths_markdown(result: dict[str, Any], paper: str = "") -> str:
+    """A Markdown section for lesion.md; ``paper``: what the paper found, a line of its own."""
     lo, hi = result["paths_95_range"]
     glo, ghi = result["gradient_90_range"]
     held = sum(path_length_distribution(result["units"])[lo : hi + 1])
     lines = [
         "## Path lengths and gradient (Veit et al. Section 5)",
         "",
+        *([paper, ""] if paper else []),
         f"{result['units']} units: {held:.1%} of the paths are {lo} to {hi} units long (at most "
         "2.5% shorter, at most 2.5% longer; lengths are whole units); at least 90% of the "
         f"gradient magnitude (fraction of paths x mean gradient norm of a path) comes from "

@@ -476,6 +476,31 @@ def test_path_gradients_decompose_the_full_gradient(monkeypatch: pytest.MonkeyPa
     assert study["gradient_90_range"] == list(central_range(shares, 0.9))
 
 
+def test_lesion_md_says_what_the_paper_found_beside_each_part() -> None:
+    """The project's notes on the paper (papers.md), with the paper's k as a fraction of its
+    units (a net of other depth compares at the same fraction) and its path range as lesion.md's
+    rule (at most 2.5% off each tail) gives it; the path section shows the line it is given."""
+    net = "Veit et al.'s pre-activation ResNet-110 of 54 units on CIFAR-10"
+    assert lesion.paper_line("random") == (
+        f"The paper ({net}): median error about 6.5% at k = 1 (2% of its units), 25% at k = 10 "
+        "(19% of its units) and 74% at k = 20 (37% of its units)."
+    )
+    assert lesion.paper_line("paths") == (
+        f"The paper ({net}): 95% of the paths are 19 to 35 units long, and paths of 5 to 17 "
+        "units carry almost all of the gradient (by the rule below, 54 units give 20 to 34)."
+    )
+    assert lesion.paper_line("single").endswith(
+        "barely changes the error, except a downsampling unit."
+    )
+    assert lesion.paper_line("swap").endswith("(as Kendall tau falls).")
+    result = {"units": 3, "paths_95_range": [1, 2], "gradient_90_range": [0, 1], "batch": 2}
+    result |= {"samples_per_length": 1, "per_length": []}
+    assert "The paper" not in paths_markdown(result)
+    assert paths_markdown(result, "Found.").startswith(
+        "## Path lengths and gradient (Veit et al. Section 5)\n\nFound.\n\n3 units: "
+    )
+
+
 def test_the_swap_table_has_a_cell_for_each_column() -> None:
     """lesion.md's swap table: the Kendall tau column and its cell, row and header alike."""
     section = {"per_k": [{"k": 1, "errors": [1.0], "tau_median": 0.5, "median": 1.0}]}
@@ -622,6 +647,10 @@ def test_lesion_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert lesion.intact(results["plain"]["baseline"]) == (plain_intact, "intact, BN re-estimated")
     text = (out / "lesion.md").read_text()
     assert f"(intact, BN re-estimated {plain_intact:.2f}%)" in text
+    parts = ["single units", "k random units", "k random pairs", "Path lengths"]
+    for heading, part in zip(parts, ["single", "random", "swap", "paths"], strict=True):
+        section = text.split(heading, 1)[1].split("\n## ", 1)[0]  # the paper's finding in each
+        assert f")\n\n{lesion.paper_line(part)}\n\n" in section, part
     # max_k beyond the candidates, swap_max_k (max_k) beyond the net's one pair: said, not
     # silently cut
     assert "excluding downsampling units). Deletions stop at k = 4, the number of candidates." in (
