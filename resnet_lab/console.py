@@ -93,7 +93,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def _start(prog: str) -> None:
     # Last at exit (handlers run newest first): Python's final collection walks the million
-    # objects torch imports, about 1.3 s on two cores, to free nothing a tool still needs (its
+    # objects torch imports, about 1 s on two cores, to free nothing a tool still needs (its
     # files and writers are closed, its logging flushed by then). Once per process.
     atexit.unregister(gc.freeze)
     atexit.register(gc.freeze)
