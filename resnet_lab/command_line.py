@@ -146,7 +146,9 @@ def check_command_line(
         or (
             override_problem(args)
             if outputs_into_the_run
-            else _a_deleted_setting(args, schema, tool) or wrong_type(args, schema)
+            else _a_deleted_setting(args, schema, tool)
+            or _a_setting_added_again(args, schema)
+            or wrong_type(args, schema)
         )
         or (outputs_into_the_run and _a_mistake_every_job_makes(args))
     )
@@ -1181,16 +1183,20 @@ def _a_setting_problem(arg: str, override: Override, args: list[str]) -> str | N
     if not (override.is_add() or override.is_force_add()) and not in_schema(key, Config):
         return unknown_keys_message([key])  # trainr.lr too: Hydra advises a '+'
     if override.is_add() and _set_already(key, override):
-        return f"{arg}: {key} is a setting already, a '+' adds one: write {arg[1:]}"
+        return _added_again(arg, key)
     return None
 
 
-def _set_already(key: str, override: Override) -> bool:
+def _added_again(arg: str, key: str) -> str:
+    return f"{arg}: {key} is a setting already, a '+' adds one: write {arg[1:]}"
+
+
+def _set_already(key: str, override: Override, schema: type = Config) -> bool:
     """``+trainer.lr=0.05``: Hydra refuses to add a setting the config holds a value of (not a
     list or dict), in six lines and exit 1; a setting whose default is null it adds."""
-    if not in_schema(key, Config) or isinstance(override.value(), list | dict):
+    if not in_schema(key, schema) or isinstance(override.value(), list | dict):
         return False
-    return OmegaConf.select(structured_schema(Config), key) is not None
+    return OmegaConf.select(structured_schema(schema), key) is not None
 
 
 def _a_choice_problem(
@@ -1470,6 +1476,22 @@ def _a_deleted_setting(args: list[str], schema: type, tool: str) -> str | None:
         if in_schema(key, schema):
             return f"{arg}: {tool} reads {key}, it cannot be deleted: give it a value"
         return f"{arg}: {tool} has no setting {with_closest_key(key, schema)} to delete"
+    return None
+
+
+def _a_setting_added_again(args: list[str], schema: type) -> str | None:
+    """``+lesion.max_k=2`` of a study (Hydra: "Could not append to config", in four lines, exit
+    1), told as resnet-lab's own (``_a_setting_problem``)."""
+    if _config_folders(args) is None:  # another primary config: other settings
+        return None
+    for arg, override in parsed_overrides(args):
+        key = override.key_or_group
+        if (
+            override.is_add()
+            and not key.startswith("hydra")
+            and _set_already(key, override, schema)
+        ):
+            return _added_again(arg, key)
     return None
 
 

@@ -1598,6 +1598,26 @@ def test_the_lesion_tool_tells_a_value_of_the_wrong_type_too(
     _refused_before_hydra(tools, [arg], f"{arg}: {message}", tmp_path, monkeypatch, capsys)
 
 
+@pytest.mark.parametrize(
+    ("tools", "arg", "key"),
+    [
+        (["resnet-lab", "resnet-lab-lesion"], "+seed=3", "seed"),
+        (["resnet-lab-lesion"], "+lesion.max_k=2", "lesion.max_k"),
+    ],
+)
+def test_a_setting_added_with_a_plus_is_told_by_each_tool(
+    tools: list[str],
+    arg: str,
+    key: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A study's too (Hydra's "Could not append to config", four lines and exit 1, before)."""
+    message = f"{arg}: {key} is a setting already, a '+' adds one: write {arg[1:]}\n"
+    _refused_before_hydra(tools, [arg], message, tmp_path, monkeypatch, capsys)
+
+
 def test_a_glob_that_matches_or_another_config_folder_is_left_to_hydra(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
