@@ -2320,6 +2320,30 @@ def test_version_names_the_lab_and_what_it_runs_on(
     )
 
 
+@pytest.mark.parametrize(
+    ("prog", "args", "code"),
+    [("resnet-lab-report", ["--help"], 0), ("resnet-lab", ["trainer.lr=abc"], 2)],
+)
+def test_a_stop_signal_during_a_finished_tools_exit_is_no_trace(
+    prog: str, args: list[str], code: int, tmp_path: Path
+) -> None:
+    """A SIGTERM while the exit handlers ran raised KeyboardInterrupt in one of them: Python's
+    "Exception ignored" and a trace after the tool's result (a finished lesion study's exit
+    ended as 143). The tool's own exit status stands."""
+    script = (
+        "import atexit, os, signal, sys\n"
+        "from resnet_lab import console\n"
+        "atexit.register(lambda: os.kill(os.getpid(), signal.SIGTERM))\n"
+        f"sys.argv = [{prog!r}, *{args!r}]\n"
+        f"console._start({prog!r})\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert out.returncode == code, out.stderr
+    assert "Traceback" not in out.stderr and "Exception ignored" not in out.stderr, out.stderr
+
+
 @pytest.mark.parametrize("prog", ["resnet-lab", "resnet-lab-report"])
 def test_a_tool_started_in_a_removed_folder_says_so(tmp_path: Path, prog: str) -> None:
     """torch's import died there with "Intel oneMKL FATAL ERROR: Cannot load libtorch_cpu.so",
