@@ -152,7 +152,15 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Read a checkpoint file or a run folder's newest good checkpoint and tell its format
     (``~`` is the home folder: Hydra leaves resnet-lab-lesion's ``checkpoint='~/r.pt'`` as is)."""
     path = Path(path).expanduser()
-    map_location = _device(map_location)
+    try:
+        return _read_checkpoint(path, _device(map_location))
+    except PermissionError as e:  # another user's run on a shared machine: a trace
+        raise CheckpointError(
+            f"{e.filename or path}: this user may not read it (permission denied)"
+        ) from None
+
+
+def _read_checkpoint(path: Path, map_location: str | torch.device) -> LoadedCheckpoint:
     damaged_newer = 0
     try:
         is_dir = path.is_dir()

@@ -640,6 +640,33 @@ class _NotATensor:
     """Pickled into a file, it makes torch.load(weights_only=True) refuse the file."""
 
 
+def test_a_checkpoint_this_user_may_not_read_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another user's run on a shared machine (files of mode 600): each tool ended in a
+    PermissionError trace. Refused reads are faked: the tests may run as root."""
+    from resnet_lab import checkpoint, pretrained
+
+    tiny_run(tmp_path / "run")
+    (saved,) = (tmp_path / "run" / "ckpt").glob("step_*.pt")
+    bare = tmp_path / "bare.pt"  # a file without its checksum: opened by read_checkpoint itself
+    shutil.copy(saved, bare)
+
+    def refused(path: Path, *args: Any, **kwargs: Any) -> Any:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(checkpoint, "load_checkpoint", refused)
+    monkeypatch.setattr(pretrained, "_is_torch_file", refused)
+    for given, unreadable in ((tmp_path / "run", saved), (bare, bare)):
+        with pytest.raises(CheckpointError) as caught:
+            read_checkpoint(given)
+        assert str(caught.value) == f"{unreadable}: this user may not read it (permission denied)"
+    assert eval_main([str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err.endswith(
+        f"{saved}: this user may not read it (permission denied)\n"
+    )
+
+
 @pytest.mark.parametrize("kind", ["json", "empty", "pickled_object", "damaged"])
 def test_file_that_is_not_a_checkpoint_is_a_clear_error(
     tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
