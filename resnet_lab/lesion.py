@@ -849,6 +849,11 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError(in_one_line(e)) from None
     if not str(cfg.checkpoint).strip():  # an unset shell variable: the current folder
         raise ConfigError("checkpoint= is empty: give a run folder or checkpoint file")
+    if cfg.lesion.plain is not None and not str(cfg.lesion.plain).strip():  # a study without
+        raise ConfigError(  # its comparison, silently (an unset shell variable)
+            "lesion.plain= is empty: give the plain net's run folder or checkpoint file, or "
+            "leave lesion.plain out"
+        )
     check_seed(cfg.seed)  # torch's overflow trace, after the first parts of the study
     counts = {
         "data.limit": cfg.data.limit,

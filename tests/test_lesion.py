@@ -860,6 +860,7 @@ def test_lesion_config_mistakes_are_user_errors(tmp_path: Path) -> None:
         ),
         (["lesion.samples=${nope}"], "lesion.samples: Interpolation key 'nope' not found"),
         (["checkpoint="], "checkpoint= is empty: give a run folder or checkpoint file"),
+        (["lesion.plain="], "lesion.plain= is empty: give the plain net's run folder or"),
     ]:
         with pytest.raises(ConfigError, match=re.escape(said)):
             run(compose_lesion_config(["checkpoint=x", *overrides]), tmp_path)
