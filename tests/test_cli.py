@@ -1599,6 +1599,38 @@ def test_the_lesion_tool_tells_a_value_of_the_wrong_type_too(
 
 
 @pytest.mark.parametrize(
+    ("tools", "arg", "said"),
+    [
+        (["resnet-lab", "resnet-lab-lesion"], "hydra.run.dir=${oops}", "${oops} names no setting"),
+        (
+            ["resnet-lab"],
+            "hydra.run.dir=runs/${trainer.lrr}",
+            "${trainer.lrr} names no setting (did you mean trainer.lr?)",
+        ),
+        (
+            ["resnet-lab-lesion"],
+            "hydra.sweep.dir=l/${lesion.samplez}",
+            "${lesion.samplez} names no setting (did you mean lesion.samples?)",
+        ),
+    ],
+)
+def test_a_reference_to_no_setting_in_hydras_own_is_one_line(
+    tools: list[str],
+    arg: str,
+    said: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Hydra resolves its own settings: a reference to no key ended in about a hundred lines (an
+    AssertionError in its exception formatting, and a trace). References to settings, to Hydra's
+    own and to resolvers are left to it."""
+    _refused_before_hydra(tools, [arg], f"{arg}: {said}\n", tmp_path, monkeypatch, capsys)
+    for fine in ("runs/${seed}/${hydra.job.override_dirname}", "runs/${now:%H}", "${ seed }"):
+        check_command_line([f"hydra.run.dir={fine}"], "resnet-lab", True)
+
+
+@pytest.mark.parametrize(
     ("tools", "arg", "key"),
     [
         (["resnet-lab", "resnet-lab-lesion"], "+seed=3", "seed"),
