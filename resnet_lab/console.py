@@ -129,10 +129,11 @@ def _start(prog: str) -> None:
     except BrokenPipeError:  # `resnet-lab --help | head`: the reader stopped, not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's advice
         sys.exit(1)
-    finally:  # the tool is done and its outputs written: a stop signal during the exit stops
-        # nothing (it raised in an exit handler, a trace, or ended a finished study as 143)
+    finally:  # the tool is done, its outputs written: a stop signal during the exit ends the
+        # process at once, as by default (it raised in an exit handler, a trace; a parallel
+        # sweep's launcher took it for a sweep to stop)
         for signum in stopping.STOP_SIGNALS:
-            signal.signal(signum, signal.SIG_IGN)
+            signal.signal(signum, signal.SIG_DFL)
 
 
 def resnet_lab() -> None:
