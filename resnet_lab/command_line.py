@@ -148,6 +148,7 @@ def check_command_line(
             override_problem(args)
             if outputs_into_the_run
             else _a_deleted_setting(args, schema, tool)
+            or _a_runs_choice(args, schema, tool)
             or _a_setting_added_again(args, schema)
             or wrong_type(args, schema)
         )
@@ -351,9 +352,9 @@ def hydra_problem(args: list[str]) -> str | None:
     return None
 
 
-# ``${trainer.lr}`` in a value: a plain reference (not a resolver's ``${now:...}``, nor a
-# relative ``${.x}``)
-_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][\w.]*)\s*\}")
+# ``${trainer.lr}`` in a value: a plain reference (not a resolver's ``${now:...}``, a relative
+# ``${.x}``, nor an escaped ``\${x}``, which is text); ``.0`` indexes a list
+_REFERENCE = re.compile(r"(?<!\\)\$\{\s*([A-Za-z_][\w.]*?)(?:\.\d+)*\s*\}")
 
 
 def _an_interpolation_of_nothing_in_hydras(args: list[str], schema: type) -> str | None:
@@ -1501,6 +1502,25 @@ def _a_deleted_setting(args: list[str], schema: type, tool: str) -> str | None:
     return None
 
 
+def _a_runs_choice(args: list[str], schema: type, tool: str) -> str | None:
+    """``data=cifar10`` or ``+profile=smoke`` given to a study: a choice in a group of the runs'
+    configs, of which the study's config has none (Hydra: "Could not override 'data'" or a
+    merge error, in four lines or more, exit 1)."""
+    if _config_folders(args) is None:  # another primary config: other settings
+        return None
+    for arg, override in parsed_overrides(args):
+        group = override.key_or_group
+        if override.is_delete() or group.startswith("hydra") or not _is_group(group, args):
+            continue
+        own = [f"{group}.{key}" for key in schema_keys(schema, group)]
+        settings = f"; its {group} settings are {', '.join(own)}" if own else ""
+        return (
+            f"{arg}: {tool} chooses no {group}: the net, its data and its training come from "
+            f"the checkpoint{settings}"
+        )
+    return None
+
+
 def _a_setting_added_again(args: list[str], schema: type) -> str | None:
     """``+lesion.max_k=2`` of a study (Hydra: "Could not append to config", in four lines, exit
     1), told as resnet-lab's own (``_a_setting_problem``)."""
@@ -1511,6 +1531,7 @@ def _a_setting_added_again(args: list[str], schema: type) -> str | None:
         if (
             override.is_add()
             and not key.startswith("hydra")
+            and not _is_group(key, args)  # +data=cifar10: a choice (_a_runs_choice)
             and _set_already(key, override, schema)
         ):
             return _added_again(arg, key)

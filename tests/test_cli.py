@@ -1623,11 +1623,13 @@ def test_a_reference_to_no_setting_in_hydras_own_is_one_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Hydra resolves its own settings: a reference to no key ended in about a hundred lines (an
-    AssertionError in its exception formatting, and a trace). References to settings, to Hydra's
-    own and to resolvers are left to it."""
+    AssertionError in its exception formatting, and a trace). References to settings (a list's
+    item too), to Hydra's own and to resolvers are left to it, as is an escaped one (text)."""
     _refused_before_hydra(tools, [arg], f"{arg}: {said}\n", tmp_path, monkeypatch, capsys)
-    for fine in ("runs/${seed}/${hydra.job.override_dirname}", "runs/${now:%H}", "${ seed }"):
-        check_command_line([f"hydra.run.dir={fine}"], "resnet-lab", True)
+    fine = ["runs/${seed}/${hydra.job.override_dirname}", "runs/${now:%H}", "${ seed }"]
+    fine += ["runs/${trainer.milestones.0}", r"runs/\${oops}"]
+    for value in fine:
+        check_command_line([f"hydra.run.dir={value}"], "resnet-lab", True)
 
 
 @pytest.mark.parametrize(

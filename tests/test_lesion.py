@@ -1682,8 +1682,21 @@ def test_lesion_rejects_keys_added_with_plus(tmp_path: Path) -> None:
             "unknown setting model.depth: not an option of resnet-lab-lesion "
             "(top-level keys: checkpoint, data, trainer, lesion, seed, resume); the net comes from",
         ),
-        # a group of resnet-lab's: Hydra advised +profile=smoke, a key the study would ignore
-        ("profile=smoke", "unknown setting profile: not an option of resnet-lab-lesion"),
+        # a group of resnet-lab's: Hydra advised +profile=smoke, a key the study would ignore;
+        # with the '+', or a group the study has a section of, Hydra's lines and exit 1
+        (
+            "profile=smoke",
+            "profile=smoke: resnet-lab-lesion chooses no profile: the net, its data and its "
+            "training come from the checkpoint\n",
+        ),
+        ("+profile=smoke", "+profile=smoke: resnet-lab-lesion chooses no profile: the net"),
+        (
+            "data=cifar10",
+            "data=cifar10: resnet-lab-lesion chooses no data: the net, its data and its training "
+            "come from the checkpoint; its data settings are data.root, data.limit\n",
+        ),
+        ("+data=cifar10", "+data=cifar10: resnet-lab-lesion chooses no data: the net, its data"),
+        ("shortcut=gate", "shortcut=gate: resnet-lab-lesion chooses no shortcut: the net, its"),
     ):
         done = lesion_command(arg, f"hydra.run.dir={tmp_path / 'new'}", cwd=tmp_path)
         assert done.returncode == 2 and f"resnet-lab-lesion: error: {said}" in done.stderr
