@@ -16,6 +16,7 @@ images already scaled to [0, 1], shape [N, 3, 32, 32].
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import re
@@ -168,6 +169,8 @@ def _read_checkpoint(path: Path, map_location: str | torch.device) -> LoadedChec
         raise CheckpointError(f"{path}: the file system refuses it ({e.strerror})") from None
     if is_dir:
         ckpt_dir = path / "ckpt" if (path / "ckpt").is_dir() else path
+        if not os.access(ckpt_dir, os.R_OK | os.X_OK):  # glob would find nothing, silently
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(ckpt_dir))
         # listed first: one a run still training saves meanwhile is newer, not damaged
         listed = list_checkpoints(ckpt_dir)
         loaded = load_latest_checkpoint(ckpt_dir, map_location)

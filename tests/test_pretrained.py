@@ -661,6 +661,11 @@ def test_a_checkpoint_this_user_may_not_read_is_one_line(
         with pytest.raises(CheckpointError) as caught:
             read_checkpoint(given)
         assert str(caught.value) == f"{unreadable}: this user may not read it (permission denied)"
+    with monkeypatch.context() as patched:  # its ckpt/: glob found nothing ("no checkpoint")
+        patched.setattr(pretrained.os, "access", lambda path, mode: Path(path).name != "ckpt")
+        with pytest.raises(CheckpointError) as caught:
+            read_checkpoint(tmp_path / "run")
+    assert str(caught.value) == f"{saved.parent}: this user may not read it (permission denied)"
     assert eval_main([str(tmp_path / "run")]) == 2
     assert capsys.readouterr().err.endswith(
         f"{saved}: this user may not read it (permission denied)\n"
