@@ -1523,7 +1523,8 @@ def _a_runs_choice(args: list[str], schema: type, tool: str) -> str | None:
 
 def _a_setting_added_again(args: list[str], schema: type) -> str | None:
     """``+lesion.max_k=2`` of a study (Hydra: "Could not append to config", in four lines, exit
-    1), told as resnet-lab's own (``_a_setting_problem``)."""
+    1), told as resnet-lab's own (``_a_setting_problem``); a group's choice (``+data=cifar10``)
+    was told before, by ``_a_runs_choice``."""
     if _config_folders(args) is None:  # another primary config: other settings
         return None
     for arg, override in parsed_overrides(args):
@@ -1531,7 +1532,6 @@ def _a_setting_added_again(args: list[str], schema: type) -> str | None:
         if (
             override.is_add()
             and not key.startswith("hydra")
-            and not _is_group(key, args)  # +data=cifar10: a choice (_a_runs_choice)
             and _set_already(key, override, schema)
         ):
             return _added_again(arg, key)
@@ -1638,7 +1638,7 @@ def _jobs_sharing_a_folder(args: list[str]) -> str | None:
     if not given or "hydra" in given[-1] or ":" in given[-1]:  # the default: ${hydra.job.num}
         return None
     subdir = given[-1]
-    named = set(re.findall(r"\$\{\s*([\w.]+)\s*\}", subdir))
+    named = set(_REFERENCE.findall(subdir))
     keys = [a.lstrip("+").partition("=")[0] for a in args]
     chosen = [k for k in keys if k.partition("/")[0] == "experiment" or k == "experiment.name"]
     if subdir.startswith("${experiment.name}") and not chosen:  # "": /seed0, at the root
