@@ -129,11 +129,27 @@ def _start(prog: str) -> None:
     except BrokenPipeError:  # `resnet-lab --help | head`: the reader stopped, not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's advice
         sys.exit(1)
+    except OSError as e:
+        if e.filename is None:  # no file to name: not the machine's refusal of a path
+            raise
+        print(f"{prog}: error: {refused_path(e)}", file=sys.stderr)
+        sys.exit(2)
     finally:  # the tool is done, its outputs written: a stop signal during the exit ends the
         # process at once, as by default (it raised in an exit handler, a trace; a parallel
         # sweep's launcher took it for a sweep to stop)
         for signum in stopping.STOP_SIGNALS:
             signal.signal(signum, signal.SIG_DFL)
+
+
+def refused_path(error: OSError) -> str:
+    """One line for a path the system refused that no check of the tool foresaw (a folder of
+    another user's, a read-only or full disk): it ended in a trace that read as a bug."""
+    if isinstance(error, PermissionError):
+        return (
+            f"{error.filename}: this user may not read or write it, or a folder above it "
+            "(permission denied)"
+        )
+    return f"{error.filename}: the file system refuses it ({error.strerror or error})"
 
 
 def resnet_lab() -> None:

@@ -459,7 +459,7 @@ def find_runs(roots: Sequence[Path]) -> tuple[list[Run], list[str]]:
     runs, problems = [], []
     seen: set[str] = set()  # the real folders read, over every root
     for root in roots:
-        for path in _result_files(root, seen):
+        for path in _result_files(root, seen, problems):
             rel = path.parent.relative_to(root).as_posix()
             if rel == ".":  # --results is the run's own folder
                 label = root.as_posix() if len(roots) > 1 else root.resolve().name
@@ -479,15 +479,24 @@ def find_runs(roots: Sequence[Path]) -> tuple[list[Run], list[str]]:
     return runs, problems
 
 
-def _result_files(root: Path, seen: set[str]) -> list[Path]:
+def _result_files(root: Path, seen: set[str], problems: list[str]) -> list[Path]:
     """Every result.json below ``root``, through linked folders too (a table assembled from
     links to runs was reported empty), each folder read once (``seen``: the real paths read,
     updated); a link to the root or a folder above it is not followed (it would read runs
     outside the root, or the whole disk). A folder with a run's lock and no result.json
-    yet gives its lock (a run loading its data, or killed then, was reported missing)."""
+    yet gives its lock (a run loading its data, or killed then, was reported missing). A
+    folder the system will not list (another user's) is a problem line: its runs were
+    reported missing without a word."""
     found = []
     top = os.path.realpath(root)
-    for folder, subfolders, files in os.walk(root, followlinks=True):
+
+    def unlisted(error: OSError) -> None:
+        problems.append(
+            f"could not list `{error.filename}` ({error.strerror or error}): runs in it are "
+            "not counted"
+        )
+
+    for folder, subfolders, files in os.walk(root, onerror=unlisted, followlinks=True):
         real = os.path.realpath(folder)
         if real in seen:
             subfolders.clear()

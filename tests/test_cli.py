@@ -2432,6 +2432,41 @@ def test_a_tools_return_value_is_the_scripts_exit_status(
     assert done.value.code == status
 
 
+@pytest.mark.usefixtures("own_signal_handlers")
+def test_a_path_the_system_refuses_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A path no check of the tool foresaw, refused by the system (report --config-dir or gates
+    --out in another user's folder): a trace that read as a bug. An OSError naming no file is
+    no path's refusal: its trace stays."""
+    import errno
+    from types import SimpleNamespace
+
+    from resnet_lab import console
+
+    folder = tmp_path / "theirs" / "gates"
+
+    def refused(error: OSError) -> None:
+        tool = SimpleNamespace(main=lambda: (_ for _ in ()).throw(error))
+        monkeypatch.setattr(console.importlib, "import_module", lambda name: tool)
+        monkeypatch.setattr(sys, "argv", ["resnet-lab-gates"])
+        with pytest.raises(SystemExit) as done:
+            console.gates()
+        assert done.value.code == 2
+
+    refused(PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(folder)))
+    assert capsys.readouterr().err == (
+        f"resnet-lab-gates: error: {folder}: this user may not read or write it, or a folder "
+        "above it (permission denied)\n"
+    )
+    refused(OSError(errno.EROFS, os.strerror(errno.EROFS), str(folder)))
+    assert capsys.readouterr().err == (
+        f"resnet-lab-gates: error: {folder}: the file system refuses it (Read-only file system)\n"
+    )
+    with pytest.raises(OSError, match="no file"):
+        refused(OSError(errno.EIO, "no file"))
+
+
 def test_a_second_ctrl_c_stops_an_import_that_hangs() -> None:
     """The first signal is held until torch is imported; a second one stops at once. Signals
     sent while the process waits for the CPU arrive as one: Ctrl-C is pressed until it stops."""

@@ -795,6 +795,30 @@ def test_runs_in_linked_folders_are_found_once(tmp_path: Path) -> None:
     assert sorted(run.label for run in runs) == ["same", "seed1", "seed2"]  # seed0 once
 
 
+def test_a_folder_the_system_will_not_list_is_a_problem_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another user's folder among the results (or as --results): its runs were reported
+    missing without a word. Refusals are faked: the tests may run as root."""
+    write_seeds(tmp_path / "runs" / "mine", "table1/original", [7.0, 8.0])
+    write_seeds(tmp_path / "runs" / "theirs", "table1/original", [1.0])
+    theirs = tmp_path / "runs" / "theirs"
+    listed = os.scandir
+
+    def scandir(path: Any = ".") -> Any:
+        if Path(path) == theirs:
+            raise PermissionError(13, "Permission denied", str(path))
+        return listed(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    for root in (tmp_path / "runs", theirs):
+        runs, problems = report.find_runs([root])
+        assert len(runs) == (2 if root != theirs else 0)
+        assert problems == [
+            f"could not list `{theirs}` (Permission denied): runs in it are not counted"
+        ]
+
+
 def _row(root: Path, name: str, seeds: int = 5, **changes: str) -> report.RowResult:
     """The report's row for experiment ``name`` over every run below ``root``, in-process."""
     runs, problems = report.find_runs([root])
