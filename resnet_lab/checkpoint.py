@@ -8,6 +8,7 @@ pending, does not match it is incomplete or damaged and is skipped in favour of 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import logging
@@ -182,6 +183,8 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     if _pending_is_its_own(path, actual):  # a save cut before its last rename
         expected = actual
     elif (expected := _read_digest(digest_file)) is None:
+        if not path.exists():  # pruned with its checksum since read, by its run still training
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
         raise CheckpointError(f"{path}: no checksum file {digest_file.name} (incomplete write?)")
     if actual != expected:
         raise CheckpointError(
@@ -216,28 +219,52 @@ def load_latest_checkpoint(
     """
     problems: list[str] = []  # told once: as warnings, or in the error when none is usable
     try:
-        for path in reversed(list_checkpoints(ckpt_dir)):
-            try:
-                state = load_checkpoint(path, map_location)
-                holds = state if isinstance(state, dict) else {}
-                if missing := [key for key in required if key not in holds]:
-                    raise CheckpointError(f"{path}: not a whole training checkpoint (no {missing})")
-            except CheckpointError as e:
-                problems.append(str(e))
-                continue
-            except FileNotFoundError as e:  # pruned by its run, still training, since listed
-                if os.path.lexists(path):  # a link to nothing: damaged, not gone
-                    problems.append(f"{path}: cannot be read ({e.strerror})")
-                continue
-            _skipped(problems)
-            if problems:
-                log.warning("using the previous good checkpoint %s", path.name)
-            return state, path
+        for _ in range(LISTINGS):
+            listed = list_checkpoints(ckpt_dir)
+            if (found := _newest_usable(listed, map_location, required, problems)) is not None:
+                _skipped(problems)
+                if problems:
+                    log.warning("using the previous good checkpoint %s", found[1].name)
+                return found
+            if all(os.path.lexists(path) for path in listed):  # none pruned: none usable
+                break
     except BaseException:  # another error, Ctrl-C: the damaged ones found are still told
         _skipped(problems)
         raise
     if problems:
         raise CheckpointError(f"no usable checkpoint in {ckpt_dir}:\n  " + "\n  ".join(problems))
+    return None
+
+
+# a run still training saves and prunes while its folder is read (keep_checkpoints=1: each
+# save removes the one listed): listed again, a few times, before "no checkpoint"
+LISTINGS = 3
+
+
+def _newest_usable(
+    listed: list[Path],
+    map_location: str | torch.device,
+    required: Collection[str],
+    problems: list[str],
+) -> tuple[dict[str, Any], Path] | None:
+    """The newest of ``listed`` that passes its checks; each damaged one a line of
+    ``problems`` (once, over listings); one pruned since listed is passed over."""
+    for path in reversed(listed):
+        try:
+            state = load_checkpoint(path, map_location)
+            holds = state if isinstance(state, dict) else {}
+            if missing := [key for key in required if key not in holds]:
+                raise CheckpointError(f"{path}: not a whole training checkpoint (no {missing})")
+        except CheckpointError as e:
+            problem = str(e)
+        except FileNotFoundError as e:
+            if not os.path.lexists(path):  # pruned by its run, still training, since listed
+                continue
+            problem = f"{path}: cannot be read ({e.strerror})"  # a link to nothing: damaged
+        else:
+            return state, path
+        if problem not in problems:
+            problems.append(problem)
     return None
 
 

@@ -159,6 +159,19 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(
             f"{e.filename or path}: this user may not read it (permission denied)"
         ) from None
+    except FileNotFoundError:  # pruned as it was read by its run, still training: a trace
+        raise CheckpointError(f"{path}: removed as it was read{_pruned_hint(path)}") from None
+
+
+def _pruned_hint(path: Path) -> str:
+    """Where a checkpoint file of a run's ckpt/ is gone: the run keeps its newest ones only
+    (trainer.keep_checkpoints), which its folder gives."""
+    if path.parent.name != "ckpt" or not path.match(CHECKPOINT_GLOB):
+        return ""
+    return (
+        f" (its run keeps only its newest checkpoints, trainer.keep_checkpoints): give the run "
+        f"folder, {shlex.quote(str(path.parent.parent))}, whose newest checkpoint is read"
+    )
 
 
 def _read_checkpoint(path: Path, map_location: str | torch.device) -> LoadedCheckpoint:
@@ -181,7 +194,7 @@ def _read_checkpoint(path: Path, map_location: str | torch.device) -> LoadedChec
     elif not path.is_file():
         bare = str(path).removeprefix("checkpoint=")  # resnet-lab-lesion's spelling
         given_as = bare != str(path) and Path(bare).exists()
-        hint = f": give the path alone, {shlex.quote(bare)}" if given_as else ""
+        hint = f": give the path alone, {shlex.quote(bare)}" if given_as else _pruned_hint(path)
         raise CheckpointError(
             f"{path}: no checkpoint (no such checkpoint file or run folder){hint}"
         )
@@ -558,10 +571,10 @@ def _later_in_its_run(loaded: LoadedCheckpoint) -> int | None:
     a run folder's reading skipped: then it is not the run's last net. None for a file outside
     a run's ckpt/ folder, whatever lies beside it: its run is not known."""
     folder = loaded.path.parent
-    steps = list_checkpoints(folder)
-    if folder.name != "ckpt" or loaded.path not in steps:
+    if folder.name != "ckpt" or not loaded.path.match(CHECKPOINT_GLOB):
         return None
-    return sum(p.name > loaded.path.name for p in steps) - loaded.damaged_newer
+    later = sum(p.name > loaded.path.name for p in list_checkpoints(folder))
+    return later - loaded.damaged_newer  # pruned since read: its run went on
 
 
 def load_pretrained(

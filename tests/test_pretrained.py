@@ -411,6 +411,59 @@ def test_a_checkpoint_saved_while_reading_a_training_run_is_not_called_damaged(
     assert loaded.path.name == "step_0000007.pt" and loaded.damaged_newer == 0
 
 
+def test_a_live_runs_checkpoints_pruned_as_they_are_read_are_told_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run still training saves and prunes while a tool reads it (an audit of the tools on a
+    live run): a folder whose every listed checkpoint went read as "no checkpoint"; a file
+    gone as it was read was a FileNotFoundError trace, or "no checksum file (incomplete
+    write?)" once its bytes were read; a file pruned before it was given said no more than
+    "no such file"; one pruned after it was read was called a file outside any run."""
+    from resnet_lab import checkpoint, pretrained
+
+    _, config = tiny_run(tmp_path)
+    ckpt = tmp_path / "ckpt"
+    load = checkpoint.load_checkpoint
+
+    def saved_meanwhile(path: Path, *args: Any) -> Any:  # keep_checkpoints=1: 7 goes
+        if path.name == "step_0000007.pt":
+            save_checkpoint({"model": {}, "config": config}, ckpt, 8, keep=1)
+        return load(path, *args)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(checkpoint, "load_checkpoint", saved_meanwhile)
+        loaded = read_checkpoint(tmp_path)  # listed again
+    assert loaded.path == ckpt / "step_0000008.pt" and loaded.damaged_newer == 0
+
+    read_digest = checkpoint._read_digest
+
+    def pruned_once_read(digest: Path) -> Any:
+        if digest.suffix == ".sha256":  # as prune_checkpoints: the checkpoint, its checksum
+            digest.with_suffix("").unlink()
+            digest.unlink()
+        return read_digest(digest)
+
+    advice = (
+        f" (its run keeps only its newest checkpoints, trainer.keep_checkpoints): give the run "
+        f"folder, {tmp_path}, whose newest checkpoint is read"
+    )
+    given = ckpt / "step_0000008.pt"
+    with monkeypatch.context() as patched, pytest.raises(CheckpointError) as caught:
+        patched.setattr(checkpoint, "_read_digest", pruned_once_read)
+        read_checkpoint(given)
+    assert str(caught.value) == f"{given}: removed as it was read{advice}"
+    with pytest.raises(CheckpointError) as caught:  # pruned before it was given
+        read_checkpoint(given)
+    assert str(
+        caught.value
+    ) == f"{given}: no checkpoint (no such checkpoint file or run folder)" + (advice)
+
+    kept = save_checkpoint({"model": {}, "config": config}, ckpt, 9, keep=1)
+    loaded = read_checkpoint(kept)
+    save_checkpoint({"model": {}, "config": config}, ckpt, 10, keep=1)  # 9 pruned since read
+    assert pretrained.progress(loaded)["newer"] == 1  # an earlier checkpoint of a run
+
+
 def test_a_densenet_run_is_described_as_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
