@@ -1267,7 +1267,7 @@ def _earlier_study(
         earlier = ended  # a kill as its progress file went
     now = _compared_settings(OmegaConf.to_container(cfg, resolve=True))
     _refuse_differences(
-        out, [(k, then.get(k), now.get(k)) for k in sorted(then.keys() | now.keys())]
+        out, [(k, then.get(k), now.get(k)) for k in sorted(then.keys() | now.keys())], earlier
     )
     return earlier
 
@@ -1304,12 +1304,28 @@ def _records(out: Path) -> dict[str, str | None]:
     return records
 
 
-def _refuse_differences(out: Path, pairs: list[tuple[str, Any, Any]]) -> None:
+def _refuse_differences(
+    out: Path, pairs: list[tuple[str, Any, Any]], earlier: dict[str, Any] | None = None
+) -> None:
     if differs := [f"{what}: {a!r} then, {b!r} now" for what, a, b in pairs if a != b]:
         raise ConfigError(
             f"resume=true: the study in {out} was made with other settings ({'; '.join(differs)}):"
-            " continue it with its own, or give this study a folder of its own"
+            f" {_way_on(earlier or {})}give this study a folder of its own"
         )
+
+
+def _way_on(earlier: dict[str, Any]) -> str:
+    """What to do besides giving a folder of its own: a complete study has nothing to
+    continue; one whose net is no longer where it was read (a run still training prunes its
+    older checkpoints) continues with that net wherever it is now."""
+    if earlier.get("status") == "completed":
+        return "it is complete as it is (lesion.json): "
+    studied = (earlier.get("checkpoint") or {}).get("path")
+    if studied and not Path(studied).exists():
+        return (
+            f"continue it with its net (no longer at {studied}: pruned by its run, or moved), or "
+        )
+    return "continue it with its own, or "
 
 
 def _check_same_study(
@@ -1332,7 +1348,7 @@ def _check_same_study(
         (key, then.get(key), now["settings"][key])
         for key in ("test_images", "test_images_sha256", "device")
     ]
-    _refuse_differences(out, pairs)
+    _refuse_differences(out, pairs, earlier)
 
 
 def _continued(

@@ -1123,6 +1123,13 @@ def test_a_killed_study_continues_where_it_was_with_the_same_draws(
     # the same net, its run's folder moved (results copied to another machine): continued
     moved = tmp_path / "moved"
     run_dir.rename(moved)
+    with pytest.raises(ConfigError) as refused:  # where is its net? (its run pruned it?)
+        run(compose_lesion_config([*settings[1:], f"checkpoint={other}", "resume=true"]), out)
+    studied = kept["checkpoint"]["path"]
+    assert str(refused.value).endswith(
+        f"continue it with its net (no longer at {studied}: pruned by its run, or moved), or "
+        "give this study a folder of its own"
+    )
     settings[0] = f"checkpoint={moved}"
     done = run(compose_lesion_config([*settings, "resume=true"]), out)
     for part in ("baseline", "single", "random", "swap"):
@@ -1130,8 +1137,12 @@ def test_a_killed_study_continues_where_it_was_with_the_same_draws(
     assert done["settings"]["resumed"][0]["after"] == "a stop unsaid"
     assert not (out / "lesion.progress.json").exists()
     # complete now: another net is refused all the same (it was called complete, exit 0)
-    with pytest.raises(ConfigError, match=r"other settings \(checkpoint weights_sha256: '\w+' "):
+    complete = r"other settings \(checkpoint weights_sha256: '\w+' "
+    with pytest.raises(ConfigError, match=complete) as refused:
         run(compose_lesion_config([*settings[1:], f"checkpoint={other}", "resume=true"]), out)
+    assert "it is complete as it is (lesion.json): give this study a folder of its own" in str(
+        refused.value
+    )
     assert run(compose_lesion_config([*settings, "resume=true"]), out) == done
     # resume=true where there is no study (a job script passes it always): a new one
     fresh = run(compose_lesion_config([*settings, "resume=true"]), tmp_path / "fresh")
