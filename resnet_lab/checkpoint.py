@@ -30,6 +30,9 @@ CHECKPOINT_GLOB = "step_*.pt"
 # a checkpoint file's suffixes: the lab's .pt, the peers' .th, torch's customary .pth and .tar
 CHECKPOINT_SUFFIXES = (".pt", ".th", ".pth", ".tar")
 TEMPORARY_INFIX = ".tmp-"  # .NAME.tmp-PID: a write in progress, or one a SIGKILL cut short
+# a run still training saves and prunes while its folder is read (keep_checkpoints=1: each
+# save removes the one listed): listed again, a few times
+LISTINGS = 3
 
 
 class CheckpointError(UserError):
@@ -218,6 +221,7 @@ def load_latest_checkpoint(
     at all; raises CheckpointError when there are some but none is usable.
     """
     problems: list[str] = []  # told once: as warnings, or in the error when none is usable
+    pruned = False
     try:
         for _ in range(LISTINGS):
             listed = list_checkpoints(ckpt_dir)
@@ -226,19 +230,20 @@ def load_latest_checkpoint(
                 if problems:
                     log.warning("using the previous good checkpoint %s", found[1].name)
                 return found
-            if all(os.path.lexists(path) for path in listed):  # none pruned: none usable
+            pruned = not all(os.path.lexists(path) for path in listed)
+            if not pruned:  # none usable
                 break
     except BaseException:  # another error, Ctrl-C: the damaged ones found are still told
         _skipped(problems)
         raise
+    if pruned:  # "no checkpoint" of a folder that has one
+        raise CheckpointError(
+            f"{ckpt_dir}: its run, still training, pruned each checkpoint as it was read "
+            f"({LISTINGS} times): run the command again, or give a copy of one"
+        )
     if problems:
         raise CheckpointError(f"no usable checkpoint in {ckpt_dir}:\n  " + "\n  ".join(problems))
     return None
-
-
-# a run still training saves and prunes while its folder is read (keep_checkpoints=1: each
-# save removes the one listed): listed again, a few times, before "no checkpoint"
-LISTINGS = 3
 
 
 def _newest_usable(

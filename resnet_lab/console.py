@@ -132,7 +132,7 @@ def _start(prog: str) -> None:
     except OSError as e:
         if e.filename is None:  # no file to name: not the machine's refusal of a path
             raise
-        print(f"{prog}: error: {refused_path(e)}", file=sys.stderr)
+        print(f"{prog}: error: {_refused_path(e)}", file=sys.stderr)
         sys.exit(2)
     finally:  # the tool is done, its outputs written: a stop signal during the exit ends the
         # process at once, as by default (it raised in an exit handler, a trace; a parallel
@@ -141,15 +141,17 @@ def _start(prog: str) -> None:
             signal.signal(signum, signal.SIG_DFL)
 
 
-def refused_path(error: OSError) -> str:
+def _refused_path(error: OSError) -> str:
     """One line for a path the system refused that no check of the tool foresaw (a folder of
-    another user's, a read-only or full disk): it ended in a trace that read as a bug."""
+    another user's, a read-only or full disk, a file removed meanwhile): it ended in a trace
+    that read as a bug."""
+    paths = " -> ".join(str(name) for name in (error.filename, error.filename2) if name)
     if isinstance(error, PermissionError):
-        return (
-            f"{error.filename}: this user may not read or write it, or a folder above it "
-            "(permission denied)"
-        )
-    return f"{error.filename}: the file system refuses it ({error.strerror or error})"
+        why = "this user may not read or write it, or a folder above it (permission denied)"
+        return f"{paths}: {why}"
+    if isinstance(error, FileNotFoundError):
+        return f"{paths}: not there (removed meanwhile?)"
+    return f"{paths}: the file system refuses it ({error.strerror or error})"
 
 
 def resnet_lab() -> None:

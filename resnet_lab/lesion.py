@@ -1266,9 +1266,8 @@ def _earlier_study(
     if name == STUDY_PROGRESS and (ended := _ended_study(records["lesion.json"])):
         earlier = ended  # a kill as its progress file went
     now = _compared_settings(OmegaConf.to_container(cfg, resolve=True))
-    _refuse_differences(
-        out, [(k, then.get(k), now.get(k)) for k in sorted(then.keys() | now.keys())], earlier
-    )
+    pairs = [(k, then.get(k), now.get(k)) for k in sorted(then.keys() | now.keys())]
+    _refuse_differences(out, pairs, earlier, "continue it with its own, or ")
     return earlier
 
 
@@ -1305,27 +1304,17 @@ def _records(out: Path) -> dict[str, str | None]:
 
 
 def _refuse_differences(
-    out: Path, pairs: list[tuple[str, Any, Any]], earlier: dict[str, Any] | None = None
+    out: Path, pairs: list[tuple[str, Any, Any]], earlier: dict[str, Any], way_on: str
 ) -> None:
+    """``way_on``: what to do besides giving a folder of its own, where the study is not
+    complete (a complete one has nothing to continue)."""
     if differs := [f"{what}: {a!r} then, {b!r} now" for what, a, b in pairs if a != b]:
+        if earlier.get("status") == "completed":
+            way_on = "it is complete as it is (lesion.json): "
         raise ConfigError(
             f"resume=true: the study in {out} was made with other settings ({'; '.join(differs)}):"
-            f" {_way_on(earlier or {})}give this study a folder of its own"
+            f" {way_on}give this study a folder of its own"
         )
-
-
-def _way_on(earlier: dict[str, Any]) -> str:
-    """What to do besides giving a folder of its own: a complete study has nothing to
-    continue; one whose net is no longer where it was read (a run still training prunes its
-    older checkpoints) continues with that net wherever it is now."""
-    if earlier.get("status") == "completed":
-        return "it is complete as it is (lesion.json): "
-    studied = (earlier.get("checkpoint") or {}).get("path")
-    if studied and not Path(studied).exists():
-        return (
-            f"continue it with its net (no longer at {studied}: pruned by its run, or moved), or "
-        )
-    return "continue it with its own, or "
 
 
 def _check_same_study(
@@ -1348,7 +1337,14 @@ def _check_same_study(
         (key, then.get(key), now["settings"][key])
         for key in ("test_images", "test_images_sha256", "device")
     ]
-    _refuse_differences(out, pairs, earlier)
+    studied = (earlier.get("checkpoint") or {}).get("path")  # a run still training prunes it
+    _refuse_differences(
+        out,
+        pairs,
+        earlier,
+        f"continue it with the nets it studied (its net read from {studied}; a run keeps only "
+        "its newest checkpoints), or ",
+    )
 
 
 def _continued(

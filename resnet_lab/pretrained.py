@@ -164,9 +164,11 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def _pruned_hint(path: Path) -> str:
-    """Where a checkpoint file of a run's ckpt/ is gone: the run keeps its newest ones only
-    (trainer.keep_checkpoints), which its folder gives."""
+    """Where a checkpoint file of a run's ckpt/ is gone and later ones are there: the run
+    keeps its newest ones only (trainer.keep_checkpoints), which its folder gives."""
     if path.parent.name != "ckpt" or not path.match(CHECKPOINT_GLOB):
+        return ""
+    if not any(p.name > path.name for p in list_checkpoints(path.parent)):  # a typo, say
         return ""
     return (
         f" (its run keeps only its newest checkpoints, trainer.keep_checkpoints): give the run "
@@ -574,7 +576,7 @@ def _later_in_its_run(loaded: LoadedCheckpoint) -> int | None:
     if folder.name != "ckpt" or not loaded.path.match(CHECKPOINT_GLOB):
         return None
     later = sum(p.name > loaded.path.name for p in list_checkpoints(folder))
-    return later - loaded.damaged_newer  # pruned since read: its run went on
+    return max(0, later - loaded.damaged_newer)  # pruned since read: its run went on
 
 
 def load_pretrained(

@@ -491,6 +491,8 @@ def _result_files(root: Path, seen: set[str], problems: list[str]) -> list[Path]
     top = os.path.realpath(root)
 
     def unlisted(error: OSError) -> None:
+        if isinstance(error, (FileNotFoundError, NotADirectoryError)):  # removed meanwhile
+            return
         problems.append(
             f"could not list `{error.filename}` ({error.strerror or error}): runs in it are "
             "not counted"

@@ -2459,9 +2459,14 @@ def test_a_path_the_system_refuses_is_one_line(
         f"resnet-lab-gates: error: {folder}: this user may not read or write it, or a folder "
         "above it (permission denied)\n"
     )
-    refused(OSError(errno.EROFS, os.strerror(errno.EROFS), str(folder)))
+    refused(OSError(errno.EROFS, os.strerror(errno.EROFS), str(folder), None, str(tmp_path)))
+    assert capsys.readouterr().err == (  # os.replace's error names both
+        f"resnet-lab-gates: error: {folder} -> {tmp_path}: the file system refuses it (Read-only "
+        "file system)\n"
+    )
+    refused(FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(folder)))
     assert capsys.readouterr().err == (
-        f"resnet-lab-gates: error: {folder}: the file system refuses it (Read-only file system)\n"
+        f"resnet-lab-gates: error: {folder}: not there (removed meanwhile?)\n"
     )
     with pytest.raises(OSError, match="no file"):
         refused(OSError(errno.EIO, "no file"))

@@ -1123,12 +1123,12 @@ def test_a_killed_study_continues_where_it_was_with_the_same_draws(
     # the same net, its run's folder moved (results copied to another machine): continued
     moved = tmp_path / "moved"
     run_dir.rename(moved)
-    with pytest.raises(ConfigError) as refused:  # where is its net? (its run pruned it?)
+    with pytest.raises(ConfigError) as refused:  # where was its net? (its run pruned it?)
         run(compose_lesion_config([*settings[1:], f"checkpoint={other}", "resume=true"]), out)
     studied = kept["checkpoint"]["path"]
     assert str(refused.value).endswith(
-        f"continue it with its net (no longer at {studied}: pruned by its run, or moved), or "
-        "give this study a folder of its own"
+        f"continue it with the nets it studied (its net read from {studied}; a run keeps only "
+        "its newest checkpoints), or give this study a folder of its own"
     )
     settings[0] = f"checkpoint={moved}"
     done = run(compose_lesion_config([*settings, "resume=true"]), out)

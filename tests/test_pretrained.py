@@ -438,9 +438,8 @@ def test_a_live_runs_checkpoints_pruned_as_they_are_read_are_told_so(
     read_digest = checkpoint._read_digest
 
     def pruned_once_read(digest: Path) -> Any:
-        if digest.suffix == ".sha256":  # as prune_checkpoints: the checkpoint, its checksum
-            digest.with_suffix("").unlink()
-            digest.unlink()
+        if digest.name == "step_0000008.pt.sha256":  # the run saves 9 and prunes 8
+            save_checkpoint({"model": {}, "config": config}, ckpt, 9, keep=1)
         return read_digest(digest)
 
     advice = (
@@ -458,9 +457,28 @@ def test_a_live_runs_checkpoints_pruned_as_they_are_read_are_told_so(
         caught.value
     ) == f"{given}: no checkpoint (no such checkpoint file or run folder)" + (advice)
 
-    kept = save_checkpoint({"model": {}, "config": config}, ckpt, 9, keep=1)
+    typo = ckpt / "step_0000080.pt"  # no later checkpoint beside it: not pruned
+    with pytest.raises(CheckpointError) as caught:
+        read_checkpoint(typo)
+    assert str(caught.value) == f"{typo}: no checkpoint (no such checkpoint file or run folder)"
+
+    step = iter(range(20, 30))
+
+    def saved_at_each_read(path: Path, *args: Any) -> Any:  # a fast run, keep_checkpoints=1
+        save_checkpoint({"model": {}, "config": config}, ckpt, next(step), keep=1)
+        return load(path, *args)
+
+    with monkeypatch.context() as patched, pytest.raises(CheckpointError) as caught:
+        patched.setattr(checkpoint, "load_checkpoint", saved_at_each_read)
+        read_checkpoint(tmp_path)
+    assert str(caught.value) == (
+        f"{ckpt}: its run, still training, pruned each checkpoint as it was read (3 times): run "
+        "the command again, or give a copy of one"
+    )
+
+    kept = save_checkpoint({"model": {}, "config": config}, ckpt, 90, keep=1)
     loaded = read_checkpoint(kept)
-    save_checkpoint({"model": {}, "config": config}, ckpt, 10, keep=1)  # 9 pruned since read
+    save_checkpoint({"model": {}, "config": config}, ckpt, 91, keep=1)  # 90 pruned since read
     assert pretrained.progress(loaded)["newer"] == 1  # an earlier checkpoint of a run
 
 

@@ -808,8 +808,11 @@ def test_a_folder_the_system_will_not_list_is_a_problem_line(
     def scandir(path: Any = ".") -> Any:
         if Path(path) == theirs:
             raise PermissionError(13, "Permission denied", str(path))
+        if Path(path).name == "gone":  # removed as the report read (a refused launch's folder)
+            raise FileNotFoundError(2, "No such file or directory", str(path))
         return listed(path)
 
+    (tmp_path / "runs" / "gone").mkdir()
     monkeypatch.setattr(os, "scandir", scandir)
     for root in (tmp_path / "runs", theirs):
         runs, problems = report.find_runs([root])
