@@ -51,7 +51,7 @@ from resnet_lab.evaluate import (
     unfinished,
     unused_root_note,
 )
-from resnet_lab.run_folder import RunLock, held_record, jsonable
+from resnet_lab.run_folder import RunLock, held_record, in_checkpoints, jsonable
 
 if TYPE_CHECKING:
     from resnet_lab.pretrained import LoadedCheckpoint
@@ -270,6 +270,11 @@ def _output_folder(out: Path | None, ckpt_dir: Path) -> Path:
     out = out or _default_out(ckpt_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"{named} {out} is a file: give a folder for the gate statistics")
+    if problem := in_checkpoints(out, f"{named} {out}"):
+        raise UserError(
+            f"{problem}: give the gate statistics a folder of their own (the default is the "
+            "run's gates/)"
+        )
     if held := held_record(out):
         raise UserError(  # its TensorBoard events would show as that run's or study's
             f"{named} {out} holds a run or a lesion study ({held}): give the gate statistics "

@@ -66,6 +66,7 @@ from resnet_lab.run_folder import (
     LOCK_NAME,
     RESULT_SCHEMA_VERSION,
     holds_a_live_run,
+    in_checkpoints,
     loads_json,
 )
 
@@ -1347,8 +1348,12 @@ def _result_roots(args: argparse.Namespace) -> tuple[list[Path], Path]:
                 raise UserError(f"--results {root} is a file: give the folder holding the runs")
             if not root.is_dir():
                 raise UserError(f"results directory '{root}' does not exist{_runs_elsewhere(args)}")
+            if problem := in_checkpoints(root, f"--results {root}"):  # "no result.json under"
+                raise UserError(f"{problem}: give the run's folder, or a folder holding runs")
         if problem := cannot_make(out, file_told=False):
             raise UserError(f"--out {out}: {problem}: give a folder for the report")
+        if problem := in_checkpoints(out, f"--out {out}"):  # the default: told of --results
+            raise UserError(f"{problem}: give the report a folder of its own")
     except OSError as e:  # a name longer than the file system takes: a trace
         raise UserError(f"{e.filename}: the file system refuses it ({e.strerror})") from None
     return roots, out

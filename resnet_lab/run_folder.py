@@ -516,6 +516,17 @@ def enclosing_run(folder: Path) -> Path | None:
     return next((p for p in folder.resolve().parents if holds_a_run(p)), None)
 
 
+def in_checkpoints(folder: Path, named: str) -> str | None:
+    """Where ``folder`` (a tool's output folder, given as ``named``) is or lies in a run's
+    checkpoint folder: its files would lie among the checkpoints a live run prunes and a
+    folder's reading lists."""
+    folder = Path(os.path.abspath(folder))  # 'run/ckpt/../gates' lies in run/, not in ckpt/
+    ckpt = next((p for p in (folder, *folder.parents) if any(p.glob(CHECKPOINT_GLOB))), None)
+    if ckpt is None:
+        return None
+    return f"{named} {'is' if ckpt == folder else 'lies in'} a run's checkpoint folder ({ckpt})"
+
+
 REQUEUED_ENV = "SLURM_RESTART_COUNT"  # set by Slurm in the jobs it requeued
 
 

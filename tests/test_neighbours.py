@@ -877,6 +877,15 @@ def test_gate_tool_refuses_an_output_it_cannot_write_before_measuring(
     assert f"--out {run_dir} holds a run or a lesion study (result.json): give" in (
         capsys.readouterr().err
     )
+    # its checkpoints' folder, or one inside it: files among those a live run prunes
+    ckpt = run_dir / "ckpt"
+    for out, where in ((ckpt, "is"), (ckpt / "g", "lies in")):
+        assert gates_main([str(run_dir), "--out", str(out)]) == 2
+        assert capsys.readouterr().err == (
+            f"resnet-lab-gates: error: --out {out} {where} a run's checkpoint folder ({ckpt}): "
+            "give the gate statistics a folder of their own (the default is the run's gates/)\n"
+        )
+    assert not (ckpt / "g").exists()
 
 
 def test_gate_tool_on_a_full_disk_keeps_the_earlier_measurement_whole(

@@ -529,6 +529,20 @@ def test_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
         report.main(["--results", str(tmp_path), "--seeds", "5", "--seed-list", "0,1"])
     assert "argument --seed-list: not allowed with argument --seeds" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+    # a run's checkpoint folder (the report's files among those a live run prunes)
+    ckpt = tmp_path / "run" / "ckpt"
+    ckpt.mkdir(parents=True)
+    (ckpt / "step_0000001.pt").write_bytes(b"")
+    for args, told in [
+        (["--results", str(ckpt)], f"--results {ckpt} is"),
+        (["--results", str(tmp_path), "--out", f"{ckpt}/r"], f"--out {ckpt}/r lies in"),
+    ]:
+        assert report.main(args) == 2
+        assert capsys.readouterr().err.startswith(
+            f"resnet-lab-report: error: {told} a run's checkpoint folder ({ckpt}): give "
+        )
+    assert report.main(["--results", str(tmp_path), "--out", f"{ckpt}/../report"]) == 0
+    assert (tmp_path / "run" / "report" / "report.md").exists()  # in the run's, not in ckpt/
 
 
 def test_without_results_the_report_says_where_runs_are(
