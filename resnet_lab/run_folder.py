@@ -521,7 +521,10 @@ def in_checkpoints(folder: Path, named: str) -> str | None:
     checkpoint folder: its files would lie among the checkpoints a live run prunes and a
     folder's reading lists."""
     folder = Path(os.path.abspath(folder))  # 'run/ckpt/../gates' lies in run/, not in ckpt/
-    ckpt = next((p for p in (folder, *folder.parents) if any(p.glob(CHECKPOINT_GLOB))), None)
+    ckpt = next(
+        (p for p in (folder, *folder.parents) if p.name == "ckpt" and any(p.glob(CHECKPOINT_GLOB))),
+        None,
+    )
     if ckpt is None:
         return None
     return f"{named} {'is' if ckpt == folder else 'lies in'} a run's checkpoint folder ({ckpt})"
