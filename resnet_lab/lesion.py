@@ -1328,23 +1328,23 @@ def _check_same_study(
     nets = [("checkpoint", earlier.get("checkpoint"), now["checkpoint"])]
     if "plain" in earlier and plain is not None:  # given or not: compared with the settings
         nets.append(("lesion.plain", earlier["plain"].get("checkpoint"), plain.info))
-    pairs = [
+    net_pairs = [
         (f"{name} {key}", (a or {}).get(key), jsonable(b or {}).get(key))
         for name, a, b in nets
         for key in sorted(((a or {}).keys() | (b or {}).keys()) - LOCATIONS)
     ]
-    pairs += [
+    pairs = net_pairs + [
         (key, then.get(key), now["settings"][key])
         for key in ("test_images", "test_images_sha256", "device")
     ]
-    studied = (earlier.get("checkpoint") or {}).get("path")  # a run still training prunes it
-    _refuse_differences(
-        out,
-        pairs,
-        earlier,
-        f"continue it with the nets it studied (its net read from {studied}; a run keeps only "
-        "its newest checkpoints), or ",
-    )
+    way_on = "continue it with its own, or "
+    if any(a != b for _, a, b in net_pairs):  # where its net was read: a live run prunes it
+        studied = (earlier.get("checkpoint") or {}).get("path")
+        way_on = (
+            f"continue it with the nets it studied (its net read from {studied}; a run keeps "
+            "only its newest checkpoints), or "
+        )
+    _refuse_differences(out, pairs, earlier, way_on)
 
 
 def _continued(
