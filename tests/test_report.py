@@ -543,6 +543,10 @@ def test_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
         )
     assert report.main(["--results", str(tmp_path), "--out", f"{ckpt}/../report"]) == 0
     assert (tmp_path / "run" / "report" / "report.md").exists()  # in the run's, not in ckpt/
+    mine = tmp_path / "mine"  # a user's own step_*.pt files above the outputs: no run's ckpt/
+    (mine / "results").mkdir(parents=True)
+    (mine / "step_0000001.pt").write_bytes(b"")
+    assert report.main(["--results", str(mine / "results")]) == 0
 
 
 def test_without_results_the_report_says_where_runs_are(
