@@ -780,6 +780,8 @@ def _an_output_folder_that_cannot_be_made(args: list[str]) -> str | None:
                 _read_two_ways(key, value)
                 or _too_long_for_its_files(Path(value))
                 or cannot_make(Path(value))
+                # a run's checkpoints (a copy of another user's): refused at its first save
+                or (key == "hydra.run.dir" and cannot_make(Path(value) / "ckpt"))
             )
         except OSError as e:  # e.g. a name too long for the file system
             problem = f"the file system refuses it ({e.strerror})"

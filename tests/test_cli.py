@@ -879,6 +879,16 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_hydra(
         check_command_line(["-m", "seed=0,1", f"hydra.sweep.dir={locked}/sweep"], "resnet-lab")
     assert f"cannot write in {locked} (permission denied)" in capsys.readouterr().err
     check_command_line([f"hydra.run.dir={tmp_path}/new/run"], "resnet-lab")  # fine: made
+    # a run's ckpt/ alone this user cannot write in (copied from another user's): the run
+    # trained to its first save, then failed
+    ckpt = tmp_path / "copied" / "ckpt"
+    ckpt.mkdir(parents=True)
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) not in (locked, ckpt))
+    with pytest.raises(SystemExit):
+        check_command_line([f"hydra.run.dir={ckpt.parent}", "resume=true"], "resnet-lab")
+    assert f"hydra.run.dir={ckpt.parent}: cannot write in {ckpt} (permission denied)" in (
+        capsys.readouterr().err
+    )
     # names each short enough, a path too long for the files in it (a trace at the first one)
     path_max = os.pathconf("/", "PC_PATH_MAX")  # 4096 on Linux
     deep = tmp_path.joinpath(*["a" * 200] * (path_max // 200))

@@ -549,6 +549,23 @@ def test_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert report.main(["--results", str(mine / "results")]) == 0
 
 
+def test_runs_this_user_may_not_write_beside_need_an_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A read-only copy of the runs (a cluster's results mounted on a laptop): the report's
+    default folder, the first --results, was told as "--out", which was not given. Refused
+    writes are faked: the tests may run as root."""
+    copy = tmp_path / "copy"
+    write_seeds(copy, "table1/original", [7.0])
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != copy)
+    assert report.main(["--results", str(copy)]) == 2
+    assert capsys.readouterr().err == (
+        f"resnet-lab-report: error: {copy}, the first --results, where the report goes without "
+        f"--out: cannot write in {copy} (permission denied): give --out a folder for the report\n"
+    )
+    assert report.main(["--results", str(copy), "--out", str(tmp_path / "report")]) == 0
+
+
 def test_without_results_the_report_says_where_runs_are(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
