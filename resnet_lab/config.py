@@ -436,7 +436,7 @@ def flatten_keys(tree: Any, prefix: str = "") -> dict[str, Any]:
 @functools.cache
 def _schema_defaults(schema: type = Config) -> dict[str, Any]:
     """``schema``'s keys, dotted, with their defaults."""
-    return flatten_keys(OmegaConf.to_container(OmegaConf.structured(schema), resolve=True))
+    return flatten_keys(OmegaConf.to_container(structured_schema(schema), resolve=True))
 
 
 def with_schema_defaults(

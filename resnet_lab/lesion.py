@@ -1267,7 +1267,7 @@ def _earlier_study(
         earlier = ended  # a kill as its progress file went
     now = _compared_settings(OmegaConf.to_container(cfg, resolve=True))
     pairs = [(k, then.get(k), now.get(k)) for k in sorted(then.keys() | now.keys())]
-    _refuse_differences(out, pairs, earlier, "continue it with its own, or ")
+    _refuse_differences(out, pairs, earlier)
     return earlier
 
 
@@ -1304,7 +1304,10 @@ def _records(out: Path) -> dict[str, str | None]:
 
 
 def _refuse_differences(
-    out: Path, pairs: list[tuple[str, Any, Any]], earlier: dict[str, Any], way_on: str
+    out: Path,
+    pairs: list[tuple[str, Any, Any]],
+    earlier: dict[str, Any],
+    way_on: str = "continue it with its own, or ",
 ) -> None:
     """``way_on``: what to do besides giving a folder of its own, where the study is not
     complete (a complete one has nothing to continue)."""
@@ -1337,14 +1340,17 @@ def _check_same_study(
         (key, then.get(key), now["settings"][key])
         for key in ("test_images", "test_images_sha256", "device")
     ]
-    way_on = "continue it with its own, or "
-    if any(a != b for _, a, b in net_pairs):  # where its net was read: a live run prunes it
-        studied = (earlier.get("checkpoint") or {}).get("path")
-        way_on = (
-            f"continue it with the nets it studied (its net read from {studied}; a run keeps "
-            "only its newest checkpoints), or "
-        )
-    _refuse_differences(out, pairs, earlier, way_on)
+    if not any(a != b for _, a, b in net_pairs):
+        _refuse_differences(out, pairs, earlier)
+        return
+    studied = (earlier.get("checkpoint") or {}).get("path")  # a live run prunes it
+    _refuse_differences(
+        out,
+        pairs,
+        earlier,
+        f"continue it with the nets it studied (its net read from {studied}; a run keeps only "
+        "its newest checkpoints), or ",
+    )
 
 
 def _continued(

@@ -1350,10 +1350,10 @@ def _result_roots(args: argparse.Namespace) -> tuple[list[Path], Path]:
                 raise UserError(f"results directory '{root}' does not exist{_runs_elsewhere(args)}")
             if problem := in_checkpoints(root, f"--results {root}"):  # "no result.json under"
                 raise UserError(f"{problem}: give the run's folder, or a folder holding runs")
-        if (problem := cannot_make(out, file_told=False)) and args.out:
-            raise UserError(f"--out {out}: {problem}: give a folder for the report")
-        if problem:  # a read-only copy of the runs, say
-            raise UserError(
+        if problem := cannot_make(out, file_told=False):
+            if args.out:
+                raise UserError(f"--out {out}: {problem}: give a folder for the report")
+            raise UserError(  # a read-only copy of the runs, say
                 f"{out}, the first --results, where the report goes without --out: {problem}: "
                 "give --out a folder for the report"
             )
