@@ -553,7 +553,9 @@ def wrap(
             if config.get("trainer", {}).get("test_at_best_val")
             else None,
         }
-    info.update(path=str(loaded.path), units=len(net.units) if isinstance(net, ResNet) else None)
+    # absolute: a record (lesion.json, gates.json) read later, from elsewhere, still finds it
+    path = os.path.abspath(loaded.path)
+    info.update(path=path, units=len(net.units) if isinstance(net, ResNet) else None)
     return NormalizedNet(net, mean_t, std_t, info).eval()
 
 

@@ -926,7 +926,7 @@ def lesion_command(
 
 def test_a_relative_checkpoint_is_the_commands_with_hydras_chdir(tmp_path: Path) -> None:
     """hydra.job.chdir=true runs the study in its folder: checkpoint=run was read there ("no
-    checkpoint"), as data.root is not."""
+    checkpoint"), as data.root is not. lesion.json records the file read, absolute."""
     save_run(tmp_path / "run", "model.depth=8", trained_steps=1)
     study = ["checkpoint=run", "data.limit=8", "trainer.eval_batch_size=8"]
     study += ["lesion.experiments=[single]", "hydra.job.chdir=true", "hydra.run.dir=out"]
@@ -934,6 +934,13 @@ def test_a_relative_checkpoint_is_the_commands_with_hydras_chdir(tmp_path: Path)
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads((tmp_path / "out" / "lesion.json").read_text())
     assert results["settings"]["config"]["checkpoint"] == str(tmp_path / "run")
+    # the record names the file read wherever the command ran, for whoever reads it later
+    (read,) = (tmp_path / "run" / "ckpt").glob("step_*.pt")
+    assert results["checkpoint"]["path"] == str(read)
+    study[-2:] = ["hydra.run.dir=out2"]  # without chdir too
+    assert lesion_command(*study, cwd=tmp_path).returncode == 0
+    results = json.loads((tmp_path / "out2" / "lesion.json").read_text())
+    assert results["checkpoint"]["path"] == str(read)
 
 
 def test_lesion_command_line(tmp_path: Path) -> None:
