@@ -357,7 +357,7 @@ def _measure_and_write(
     step = int(loaded.state.get("train_state", {}).get("step", 0))
     experiment = config.get("experiment", {}).get("name", "")
     record = {
-        "run_dir": str(args.run_dir),
+        "run_dir": os.path.abspath(args.run_dir),  # read later from elsewhere, it still finds it
         "checkpoint": loaded.path.name,
         "step": step,
         "experiment": experiment,

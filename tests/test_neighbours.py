@@ -657,17 +657,22 @@ def _run_folder(tmp_path: Path, shortcut: str, *overrides: str) -> tuple[Path, n
 
 @pytest.mark.parametrize("shortcut", ["highway", "gate", "shortcut_gate"])
 def test_gate_tool_writes_means_per_unit_and_class(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, shortcut: str
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    shortcut: str,
 ) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from resnet_lab.data import eval_batches, load_data
 
     run_dir, net, cfg = _run_folder(tmp_path, shortcut)
-    assert gates_main([str(run_dir)]) == 0
+    monkeypatch.chdir(tmp_path)
+    assert gates_main(["run"]) == 0
     out = run_dir / "gates"
     record = json.loads((out / "gates.json").read_text())
     assert (record["step"], record["images"], len(record["units"])) == (12, 48, 3)
+    assert record["run_dir"] == str(run_dir)  # given relative, found from anywhere
 
     # independent computation: sigmoid of each gate convolution's output (after its BN, where
     # the gate has one: Table 1's gates), per image and class
