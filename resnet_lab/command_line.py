@@ -172,6 +172,7 @@ def a_word_that_is_no_override(args: list[str]) -> str | None:
     return None
 
 
+OUTPUT_FOLDER_KEYS = ("hydra.run.dir", "hydra.sweep.dir")
 LEXER_ERROR = "LexerNoViableAltException: "  # Hydra's words, a caret under the character
 
 
@@ -194,6 +195,8 @@ def an_override_hydra_cannot_read(args: list[str]) -> str | None:
                 return f"{arg}: Hydra cannot read it: {lines[-1]}"
             at = lines[1].index("^") - len(LEXER_ERROR)
             key, _, value = arg.partition("=")
+            if at == len(key) + 1 and (home := _not_your_home(arg, key.lstrip("+"), value)):
+                return home  # quoted, '~' would be refused next: its folder at once
             hint = ""
             if at > len(key):  # in the value, not the key
                 quoted = pasteable_override(key, value)
@@ -657,7 +660,7 @@ def output_folders(args: list[str]) -> dict[str, tuple[str, str]]:
     return {
         override.key_or_group: (arg, value)
         for arg, override in parsed_overrides(args)
-        if override.key_or_group in ("hydra.run.dir", "hydra.sweep.dir")
+        if override.key_or_group in OUTPUT_FOLDER_KEYS
         and isinstance(value := override.value(), str)
         and "${" not in value
     }
@@ -763,6 +766,17 @@ def _a_default_output_folder_that_cannot_be_made(args: list[str], config_name: s
     return None
 
 
+def _not_your_home(arg: str, key: str, value: str) -> str | None:
+    """``hydra.run.dir='~/runs/r'``: Hydra makes a folder named '~' (the lab's tools and
+    data.root read it as the home folder)."""
+    if key not in OUTPUT_FOLDER_KEYS or (home := os.path.expanduser(value)) == value:
+        return None
+    return (
+        f"{arg}: Hydra takes '~' for a folder's name, not for your home folder: write "
+        f"{pasteable_override(key, home)}"
+    )
+
+
 def _an_output_folder_that_cannot_be_made(args: list[str]) -> str | None:
     """An empty folder (an unset shell variable: the run would fill the current folder), a file
     on the way to it, or a folder this user cannot write in: Hydra's trace making it. A '~'
@@ -770,11 +784,8 @@ def _an_output_folder_that_cannot_be_made(args: list[str]) -> str | None:
     for key, (arg, value) in output_folders(args).items():
         if not value.strip():
             return f"{key} is empty: give a folder (an unset shell variable?)"
-        if value.startswith("~") and (home := os.path.expanduser(value)) != value:
-            return (
-                f"{arg}: Hydra takes '~' for a folder's name, not for your home folder: write "
-                f"{pasteable_override(key, home)}"
-            )
+        if home := _not_your_home(arg, key, value):
+            return home
         try:
             problem = (
                 _read_two_ways(key, value)

@@ -491,8 +491,8 @@ def test_the_folder_checks_read_a_quoted_folder_as_hydra_does_and_their_hints_pa
 def test_a_folder_under_home_written_with_a_tilde_is_told_its_full_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Hydra reads a bare '~' as no value and a quoted one as a name: the run had trained into
-    a folder named '~' below the current one. The other tools' path options take '~' as home,
+    """Hydra's grammar refuses a bare '~' and reads a quoted one as a name: the run had trained
+    into a folder named '~' below the current one. The other tools' path options take '~' as home,
     in ``--out=~/x`` too, where the shell leaves it."""
     from resnet_lab.command_line import check_command_line
     from resnet_lab.console import given_path
@@ -502,6 +502,9 @@ def test_a_folder_under_home_written_with_a_tilde_is_told_its_full_path(
     for args, key in (
         (["hydra.run.dir='~/runs/r'"], "hydra.run.dir"),
         (["-m", "seed=0,1", "+hydra.sweep.dir='~/runs/s'"], "hydra.sweep.dir"),
+        # bare, told its full path at once (told to quote it, it was refused again)
+        (["hydra.run.dir=~/runs/r"], "hydra.run.dir"),
+        (["-m", "seed=0,1", "+hydra.sweep.dir=~/runs/s"], "hydra.sweep.dir"),
     ):
         with pytest.raises(SystemExit) as stopped:
             check_command_line(args, "resnet-lab", True)
