@@ -237,6 +237,7 @@ def load_latest_checkpoint(
         _skipped(problems)
         raise
     if pruned:  # "no checkpoint" of a folder that has one
+        _skipped(problems)
         raise CheckpointError(
             f"{ckpt_dir}: its run, still training, pruned each checkpoint as it was read "
             f"({LISTINGS} times): run the command again, or give a copy of one"

@@ -163,10 +163,15 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: removed as it was read{_pruned_hint(path)}") from None
 
 
+def _a_step_of_a_run(path: Path) -> bool:
+    """A step_*.pt of a run's ckpt/, among whose steps it has a place (not a copy, best.pt)."""
+    return path.parent.name == "ckpt" and path.match(CHECKPOINT_GLOB)
+
+
 def _pruned_hint(path: Path) -> str:
     """Where a checkpoint file of a run's ckpt/ is gone and later ones are there: the run
     keeps its newest ones only (trainer.keep_checkpoints), which its folder gives."""
-    if path.parent.name != "ckpt" or not path.match(CHECKPOINT_GLOB):
+    if not _a_step_of_a_run(path):
         return ""
     if not any(p.name > path.name for p in list_checkpoints(path.parent)):  # a typo, say
         return ""
@@ -574,10 +579,9 @@ def _later_in_its_run(loaded: LoadedCheckpoint) -> int | None:
     """Checkpoints of later steps in the run's ckpt/ beside the one read, besides damaged ones
     a run folder's reading skipped: then it is not the run's last net. None for a file outside
     a run's ckpt/ folder, whatever lies beside it: its run is not known."""
-    folder = loaded.path.parent
-    if folder.name != "ckpt" or not loaded.path.match(CHECKPOINT_GLOB):
+    if not _a_step_of_a_run(loaded.path):
         return None
-    later = sum(p.name > loaded.path.name for p in list_checkpoints(folder))
+    later = sum(p.name > loaded.path.name for p in list_checkpoints(loaded.path.parent))
     return max(0, later - loaded.damaged_newer)  # pruned since read: its run went on
 
 

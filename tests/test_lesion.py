@@ -1187,6 +1187,28 @@ def test_a_continued_study_reads_its_newest_record_and_refuses_a_damaged_one(
     )  # none: a new study
 
 
+def test_a_refused_continuation_says_the_way_on_its_difference_leaves(tmp_path: Path) -> None:
+    """Only another net is told to continue with the nets studied; the same net on another
+    device is told the usual way on; a complete study, refused for its settings as for its
+    net, is complete as it is (told "continue it with its own", it had nothing to continue)."""
+    cfg = compose_lesion_config(["checkpoint=x", "resume=true"])
+    net = {"net": "n", "path": "/a/ckpt/step_1.pt", "weights_sha256": "1"}
+    settings = {"test_images": 8, "test_images_sha256": "t", "device": "cpu"}
+    earlier = _record(cfg, "running", checkpoint=net)
+    earlier["settings"].update(settings)
+    fresh = {"checkpoint": net, "settings": {**settings, "device": "cuda"}}
+    with pytest.raises(ConfigError) as refused:
+        lesion._check_same_study(earlier, fresh, None, tmp_path)
+    assert "then, 'cuda' now): continue it with its own, or give" in str(refused.value)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "lesion.json").write_text(json.dumps(_record(cfg, "completed", single=[1])))
+    other = compose_lesion_config(["checkpoint=x", "resume=true", "lesion.samples=3"])
+    with pytest.raises(ConfigError) as refused:
+        lesion._earlier_study(out, other, lesion._records(out))
+    assert "it is complete as it is (lesion.json): give this study" in str(refused.value)
+
+
 def test_a_continued_study_compares_the_plain_net_by_its_weights(tmp_path: Path) -> None:
     """The plain net's checkpoint retrained between the stop and resume=true: the rest of its
     deletions were measured on another net, in one table; where it lies is no matter."""

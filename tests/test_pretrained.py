@@ -482,6 +482,89 @@ def test_a_live_runs_checkpoints_pruned_as_they_are_read_are_told_so(
     assert pretrained.progress(loaded)["newer"] == 1  # an earlier checkpoint of a run
 
 
+def test_a_folder_is_listed_again_only_where_its_run_pruned_and_each_damage_told_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A folder whose only checkpoint is damaged is read once (nothing was pruned: listing it
+    again would read and hash the same files); a damaged one met in each listing of a live
+    run is one warning; the damaged ones met are told too where the run pruned every other."""
+    from resnet_lab import checkpoint
+
+    _, config = tiny_run(tmp_path)
+    ckpt = tmp_path / "ckpt"
+    damaged = ckpt / "step_0000007.pt"
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    load = checkpoint.load_checkpoint
+    read: list[str] = []
+
+    def counted(path: Path, *args: Any) -> Any:
+        read.append(path.name)
+        return load(path, *args)
+
+    with monkeypatch.context() as patched, pytest.raises(CheckpointError, match="no usable"):
+        patched.setattr(checkpoint, "load_checkpoint", counted)
+        read_checkpoint(tmp_path)
+    assert read == ["step_0000007.pt"]
+
+    save_checkpoint({"model": {}, "config": config}, ckpt, 8, keep=5)
+    steps = iter([9, 10])
+
+    def pruned_as_read(path: Path, *args: Any) -> Any:  # 8 and 9 go as read; 10 stays
+        if path != damaged and path.name != "step_0000010.pt":
+            save_checkpoint({"model": {}, "config": config}, ckpt, next(steps), keep=5)
+            path.unlink()
+        return load(path, *args)
+
+    with monkeypatch.context() as patched, caplog.at_level("WARNING"):
+        patched.setattr(checkpoint, "load_checkpoint", pruned_as_read)
+        assert read_checkpoint(tmp_path).path.name == "step_0000010.pt"
+    assert caplog.text.count("skipping damaged checkpoint") == 1, caplog.text
+    caplog.clear()
+
+    steps = iter(range(11, 20))
+
+    def always_pruned(path: Path, *args: Any) -> Any:
+        if path != damaged:
+            save_checkpoint({"model": {}, "config": config}, ckpt, next(steps), keep=5)
+            path.unlink()
+        return load(path, *args)
+
+    with (
+        monkeypatch.context() as patched,
+        caplog.at_level("WARNING"),
+        pytest.raises(CheckpointError, match="pruned each checkpoint"),
+    ):
+        patched.setattr(checkpoint, "load_checkpoint", always_pruned)
+        read_checkpoint(tmp_path)
+    assert f"skipping damaged checkpoint: {damaged}" in caplog.text
+
+
+def test_only_a_runs_step_files_are_its_checkpoints(tmp_path: Path) -> None:
+    """A file of the run's ckpt/ not named step_*.pt (a copy, best.pt) has no place among its
+    steps, and a step_*.pt outside a ckpt/ no run: neither is told "its run keeps only its
+    newest checkpoints", nor "saved before its run's last step"."""
+    from resnet_lab import pretrained
+
+    _, config = tiny_run(tmp_path)  # step 7
+    ckpt = tmp_path / "ckpt"
+    save_checkpoint({"model": {}, "config": config}, ckpt, 8, keep=5)
+    for missing in (ckpt / "best.pt", tmp_path / "other" / "step_0000007.pt"):
+        save_checkpoint({"model": {}, "config": config}, missing.parent, 8, keep=5)
+        with pytest.raises(CheckpointError) as caught:
+            read_checkpoint(missing)
+        assert "keep_checkpoints" not in str(caught.value), missing
+    shutil.copy(ckpt / "step_0000007.pt", ckpt / "best.pt")
+    shutil.copy(ckpt / "step_0000007.pt.sha256", ckpt / "best.pt.sha256")
+    assert pretrained.progress(read_checkpoint(ckpt / "best.pt"))["newer"] is None
+
+    newest = save_checkpoint({"model": {}, "config": config}, ckpt, 9, keep=5)
+    newest.write_bytes(newest.read_bytes()[:100])
+    loaded = read_checkpoint(tmp_path)  # 8, the damaged 9 passed over
+    assert (loaded.path.name, loaded.damaged_newer) == ("step_0000008.pt", 1)
+    newest.unlink()  # the damaged one removed since: no later one, not -1
+    assert pretrained.progress(loaded)["newer"] == 0
+
+
 def test_a_densenet_run_is_described_as_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

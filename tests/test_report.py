@@ -547,6 +547,9 @@ def test_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (mine / "results").mkdir(parents=True)
     (mine / "step_0000001.pt").write_bytes(b"")
     assert report.main(["--results", str(mine / "results")]) == 0
+    empty = tmp_path / "ckpt"  # a folder of the user's named ckpt, holding no checkpoint
+    empty.mkdir()
+    assert report.main(["--results", str(mine / "results"), "--out", str(empty / "r")]) == 0
 
 
 def test_runs_this_user_may_not_write_beside_need_an_out(
