@@ -558,7 +558,7 @@ def wrap(
             if config.get("trainer", {}).get("test_at_best_val")
             else None,
         }
-    # absolute: a record (lesion.json, gates.json) read later, from elsewhere, still finds it
+    # absolute: a record of it (lesion.json) read later, from elsewhere, still finds it
     path = os.path.abspath(loaded.path)
     info.update(path=path, units=len(net.units) if isinstance(net, ResNet) else None)
     return NormalizedNet(net, mean_t, std_t, info).eval()
