@@ -136,6 +136,13 @@ def test_k_swaps_are_k_disjoint_pairs_each_order_equally_likely() -> None:
         tuple(swap_pairs(range(9), 2, rng, [[0, 1, 2], [4, 5], [7, 8]])) for _ in range(7000)
     )
     assert len(drawn) == 7 and min(drawn.values()) > 850 and max(drawn.values()) < 1150
+    # a group holding two pairs (a real net's stages do): 3 orders swap both in [0, 1, 2, 3],
+    # 6 one there and [5, 6]; each as likely, and the 9 listed where 9 are asked for (counted
+    # as 12, each order of a group's pairs once more, it drew and weighted those orders twice)
+    two = [[0, 1, 2, 3], [5, 6]]
+    drawn = Counter(tuple(swap_pairs(range(7), 2, rng, two)) for _ in range(9000))
+    assert len(drawn) == 9 and min(drawn.values()) > 850 and max(drawn.values()) < 1150
+    assert sample_swaps(7, 2, 9, rng, two) == sorted(list(order) for order in drawn)
     # fewer orders than samples: each of them, once; more: distinct draws
     assert sample_swaps(9, 3, 20, rng, [[0, 1, 2], [4, 5], [7, 8]]) == [
         [0, 2, 1, 3, 5, 4, 6, 8, 7],
