@@ -264,6 +264,52 @@ def test_test_at_best_val_reports_the_test_error_the_validation_chose(
         Trainer(compose_config([*tiny_run, "trainer.test_at_best_val=true"]), tmp_path / "x")
 
 
+def test_the_figure_at_best_val_is_the_test_error_where_the_validation_was_lowest(
+    tiny_run: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scripted wrong counts: the lowest validation error at step 20 (equal at 30), the test
+    error falling throughout, so that neither the last evaluation nor the last of equal ones
+    is the figure; each error is a share of its own set (25 validation, 128 test images)."""
+    scripted_run = ["data.split=val", "trainer.test_at_best_val=true", "trainer.eval_every=10"]
+    trainer = Trainer(compose_config([*tiny_run, *scripted_run, "trainer.max_steps=40"]), tmp_path)
+    val_wrong, test_wrong = iter([13, 5, 5, 20]), iter([64, 32, 16, 8])
+
+    def scripted(
+        data: object, batch_size: int, test_set: bool = False
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        x = torch.cat([x for x, _ in eval_batches(data, batch_size, test_set)])
+        labels = trainer.model(x.contiguous(memory_format=trainer.memory_format)).argmax(1)
+        labels[: next(test_wrong if test_set else val_wrong)] += 1  # these answered wrong
+        yield x, labels % 10
+
+    monkeypatch.setattr("resnet_lab.train.eval_batches", scripted)
+    trainer.fit()
+    result = json.loads((tmp_path / "result.json").read_text())
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [(x["step"], x["val/error"], x["test/error"]) for x in lines if "val/error" in x] == [
+        (10, pytest.approx(52.0), 50.0),
+        (20, pytest.approx(20.0), 25.0),
+        (30, pytest.approx(20.0), 12.5),
+        (40, pytest.approx(80.0), 6.25),
+    ]
+    assert (result["best_step"], result["test_error_at_best_val"]) == (20, 25.0)
+
+
+def test_the_step_counts_its_wrong_answers_with_the_momentum_asked_for(
+    tiny_run: list[str],
+) -> None:
+    """train/error is the share the step's forward got wrong (the tests saw only a value in
+    [0, 100]); trainer.momentum reaches the optimizer (every recipe's is 0.9)."""
+    trainer = Trainer(compose_config([*tiny_run, "trainer.momentum=0.5"]), Path(os.devnull))
+    trainer.build()
+    assert {group["momentum"] for group in trainer.optimizer.param_groups} == {0.5}
+    x, _ = trainer.batches.next()
+    with torch.no_grad():  # train mode, batch statistics: the step's forward gives these
+        y = trainer.model(x).argmax(1)
+    y[:5] = (y[:5] + 1) % 10  # five wrong
+    assert int(trainer.train_step(x, y)[1]) == 5
+
+
 def test_a_batch_larger_than_the_training_set_is_said(
     tiny_run: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -1030,6 +1076,22 @@ def test_an_infinite_loss_is_a_divergence_too(
     monkeypatch.setattr(Trainer, "train_step", overflowing)
     result = fit([*tiny_run, "trainer.max_steps=20", "trainer.eval_every=20"], tmp_path)
     assert (result["status"], result["diverged_at_step"]) == ("diverged", 10)
+
+
+def test_a_run_diverged_after_evaluations_has_no_final_error(
+    tiny_run: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its last evaluation's error stays the last one, not the run's figure."""
+    real_step = Trainer.train_step
+
+    def overflowing(self: Trainer, x: torch.Tensor, y: torch.Tensor) -> object:
+        loss, wrong = real_step(self, x, y)
+        return (loss * math.inf if self.state.step >= 12 else loss), wrong
+
+    monkeypatch.setattr(Trainer, "train_step", overflowing)
+    result = fit([*tiny_run, "trainer.max_steps=30", "trainer.eval_every=5"], tmp_path)
+    assert (result["status"], result["diverged_at_step"]) == ("diverged", 15)
+    assert result["last_test_error"] is not None and result["final_test_error"] is None
 
 
 def test_a_net_whose_outputs_are_not_finite_is_a_divergence_not_a_figure(
