@@ -554,6 +554,9 @@ def test_central_range_of_a_skewed_distribution() -> None:
     """Gradient shares are skewed to short paths, unlike the symmetric binomial."""
     assert central_range([0.6, 0.3, 0.07, 0.03], 0.9) == (0, 2)
     assert central_range([0.03, 0.07, 0.3, 0.6], 0.9) == (1, 3)
+    # a tail of exactly (1 - mass) / 2 is cut ("at most"), at either end
+    assert central_range([0.25, 0.5, 0.25], 0.5) == (1, 1)
+    assert central_range([0.125, 0.75, 0.125], 0.75) == (1, 1)
 
 
 def test_path_study_length_counts_residual_branches() -> None:
