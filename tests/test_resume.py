@@ -38,6 +38,7 @@ from resnet_lab.checkpoint import (
     digest_path,
     list_checkpoints,
     load_checkpoint,
+    load_latest_checkpoint,
     save_checkpoint,
 )
 from resnet_lab.errors import ConfigError
@@ -239,6 +240,35 @@ def test_a_kill_in_the_last_saves_pruning_is_pruned_by_the_resume(tmp_path: Path
     assert json.loads((tmp_path / "result.json").read_text())["status"] == "completed"
     kept = ["step_0000015.pt", "step_0000020.pt"]
     assert sorted(p.name for p in ckpt.iterdir()) == sorted([*kept, *(f"{k}.sha256" for k in kept)])
+
+
+def test_a_resume_restores_every_field_of_the_train_state(tmp_path: Path) -> None:
+    """Field by field, test_at_best_val among them: a best validation before the checkpoint
+    that no later evaluation beats is the run's figure (the resumes tested saw a new best
+    after the checkpoint, which set it again)."""
+    import dataclasses
+
+    args = [*ARGS, "data.split=val", "trainer.test_at_best_val=true", "trainer.eval_every=5"]
+    stop(tmp_path, Trainer, "train_step", 13, sigterm, args=args)
+    state, path = load_latest_checkpoint(tmp_path / "ckpt")
+    assert state["train_state"]["test_at_best_val"] is not None
+    trainer = Trainer(compose_config([*args, "resume=true"]), tmp_path)
+    trainer.build()
+    trainer._restore(state, path)
+    assert dataclasses.asdict(trainer.state) == state["train_state"]
+
+
+def test_a_run_off_the_checkpoint_grid_checkpoints_its_last_step(tmp_path: Path) -> None:
+    """max_steps=13 with ckpt_every=10: its end is saved all the same (an extension trains on
+    from there, not from step 0), and a line logged after a checkpoint mid log window, by a
+    resume killed in its save, is logged once when resumed again."""
+    fit([*ARGS, "trainer.max_steps=13"], tmp_path / "ended")
+    assert list_checkpoints(tmp_path / "ended" / "ckpt")[-1].name == "step_0000013.pt"
+    stop(tmp_path, Trainer, "train_step", 13, sigterm)  # stopped mid log window
+    short = [*ARGS, "trainer.max_steps=13", "resume=true"]  # logs the open window, saves
+    stop(tmp_path, Trainer, "_save", 1, crash, short, RuntimeError, match="simulated")
+    fit(short, tmp_path)
+    assert [x["step"] for x in metrics(tmp_path) if "train/loss" in x].count(13) == 1
 
 
 def test_a_signal_between_log_lines_keeps_the_lines_of_an_uninterrupted_run(
@@ -914,8 +944,6 @@ def test_a_checkpoint_without_its_checksum_is_skipped(
     """A checkpoint whose checksum is gone (a pending one left by a kill is put in place): the
     previous one is used, and the checksum-less file is reported, never accepted (nor a
     checksum made up for it)."""
-    from resnet_lab.checkpoint import CheckpointError, digest_path, load_latest_checkpoint
-
     for step in (10, 20):
         save_checkpoint({"step": step}, tmp_path, step, keep=2)
     newest = list_checkpoints(tmp_path)[-1]
@@ -993,8 +1021,6 @@ def test_a_checkpoint_holding_a_pickled_program_is_not_run(
 def test_a_save_after_a_fallback_keeps_the_checkpoint_it_wrote(tmp_path: Path) -> None:
     """With keep_checkpoints=1, a checksum-less newer step left by a kill, and a fallback to the
     previous one: the next save removes the damaged later step, never the checkpoint it wrote."""
-    from resnet_lab.checkpoint import load_latest_checkpoint
-
     save_checkpoint({"step": 10}, tmp_path, 10, keep=1)
     (tmp_path / "step_0000020.pt").write_bytes(b"half")  # killed before its .sha256
     assert load_latest_checkpoint(tmp_path)[1].name == "step_0000010.pt"  # the fallback
@@ -1071,6 +1097,9 @@ def test_a_lock_is_taken_over_only_when_its_owner_is_surely_gone(
             os.utime(lock, (hour_ago, hour_ago))
             with pytest.raises(RunFolderBusy, match=r"not been touched for 60 minutes .*delete "):
                 RunLock(tmp_path).acquire()
+            # started 5 minutes after that touch: within the clocks' slack, its run's still
+            m.setattr(run_folder, "_process_start_time", lambda pid: hour_ago + 300)
+            assert RunLock(tmp_path).owner_alive()
     finally:
         reused.kill()
         reused.wait()
@@ -1322,7 +1351,7 @@ def test_a_save_cut_before_its_checksum_is_in_place_is_used(
     """A kill between a checkpoint's rename and its checksum's: the checkpoint is whole and the
     lab wrote its checksum first, so it is used (a first checkpoint without its checksum was
     unusable, and a step written again beside its old checksum was "damaged")."""
-    from resnet_lab.checkpoint import digest_path, load_latest_checkpoint, pending_digest_path
+    from resnet_lab.checkpoint import pending_digest_path
 
     save_checkpoint({"step": 10, "take": 1}, tmp_path, 10, keep=1)
     with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
@@ -1341,8 +1370,6 @@ def test_a_save_cut_before_its_checkpoint_keeps_the_one_before(
 ) -> None:
     """A kill before the checkpoint's rename: its pending checksum names no file of its own,
     so the old checkpoint of that step stands, and the next save drops the pending checksum."""
-    from resnet_lab.checkpoint import load_latest_checkpoint
-
     save_checkpoint({"step": 10, "take": 1}, tmp_path, 10, keep=1)
     with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
         _cut_rename(patch, lambda source, target: target.name == "step_0000010.pt")
@@ -1351,6 +1378,37 @@ def test_a_save_cut_before_its_checkpoint_keeps_the_one_before(
     save_checkpoint({"step": 20}, tmp_path, 20, keep=2)
     assert not list(tmp_path.glob("*.next"))
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step_0000010.pt", "step_0000020.pt"]
+    assert load_checkpoint(tmp_path / "step_0000010.pt")["take"] == 1  # dropped, not trusted
+    # nor does a pending checksum of other bytes make a damaged checkpoint whole
+    from resnet_lab.checkpoint import is_whole, pending_digest_path
+
+    damaged = tmp_path / "step_0000030.pt"
+    damaged.write_bytes((tmp_path / "step_0000010.pt").read_bytes()[:100])
+    pending_digest_path(damaged).write_text("0" * 64 + "\n")
+    assert not is_whole(damaged)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(damaged)
+
+
+def test_a_save_cut_after_its_checkpoints_rename_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checksum is written, pending, before the checkpoint: a kill right after the
+    checkpoint's own rename leaves it usable, a new step's as a step written again."""
+    save_checkpoint({"step": 10, "take": 1}, tmp_path, 10, keep=2)
+    write = resnet_lab.checkpoint.atomic_write_bytes
+
+    def written_then_killed(path: Path, data: bytes, stem: str | None = None) -> None:
+        write(path, data, stem)
+        if path.suffix == ".pt":
+            raise KeyboardInterrupt
+
+    for take in (2, 3):  # step 20 new, then step 20 written again
+        with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+            patch.setattr(resnet_lab.checkpoint, "atomic_write_bytes", written_then_killed)
+            save_checkpoint({"step": 20, "take": take}, tmp_path, 20, keep=2)
+        state, _ = load_latest_checkpoint(tmp_path)
+        assert (state["step"], state["take"]) == (20, take)
 
 
 def test_a_kill_in_the_second_write_of_a_step_leaves_a_resumable_run(
@@ -1436,6 +1494,26 @@ def test_a_second_signal_of_the_other_kind_stops_at_once_too(
             time.sleep(0.05)
 
 
+def test_a_runs_signals_are_told_to_the_sweep_watch_and_their_handlers_given_back() -> None:
+    """The first signal sets stopping.training.stopping: a parallel sweep worker's watch then
+    sends no SIGTERM of its own (a second signal: the run stopped at once, unsaved); after the
+    run, each signal goes to its handler from before (a sweep's next job, the launcher's)."""
+    from resnet_lab import stopping
+    from resnet_lab.train import _StopFlag
+
+    signums = (*stopping.STOP_SIGNALS, *stopping.SLURM_SIGNALS)
+    before = {signum: (lambda s, f: None) for signum in signums}
+    for signum, handler in before.items():
+        signal.signal(signum, handler)  # conftest gives back the test's own
+    with _StopFlag() as flag:
+        assert stopping.training.running and not stopping.training.stopping
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+        assert flag.signum == signal.SIGTERM and stopping.training.stopping
+    assert not stopping.training.running
+    assert {signum: signal.getsignal(signum) for signum in signums} == before
+
+
 def test_a_second_signal_as_the_run_starts_records_it_interrupted(tmp_path: Path) -> None:
     """Between the data loaded and the loop: result.json said "running" for good."""
 
@@ -1470,7 +1548,7 @@ def test_a_pending_checksum_of_an_ended_run_is_put_in_place(
     folder puts it in place, though nothing is saved again (the .next stayed for good); and the
     message of a later stop names that checkpoint as the last whole one (it said "no
     checkpoint")."""
-    from resnet_lab.checkpoint import digest_path, pending_digest_path
+    from resnet_lab.checkpoint import pending_digest_path
 
     args = [*ARGS, "trainer.max_steps=10"]
     with monkeypatch.context() as patch, pytest.raises(RunInterrupted):
