@@ -1216,6 +1216,11 @@ def test_a_folder_with_damaged_checkpoints_is_still_refused(
     [
         (["trainer.max_steps=0"], "trainer.max_steps=0 must be at least 1"),
         (["trainer.keep_checkpoints=0"], "trainer.keep_checkpoints=0 must be at least 1"),
+        *[
+            ([f"trainer.{key}=0"], f"trainer.{key}=0 must be at least 1")
+            for key in ("batch_size", "log_every", "eval_every", "ckpt_every", "eval_batch_size")
+        ],
+        (["trainer.precision=fp8"], "trainer.precision=fp8"),
         (["trainer.progress=fancy"], "choose auto, bar or none"),
         (["trainer.lr=-1"], "trainer.lr=-1.0 must be positive"),
         (["trainer.lr=0"], "trainer.lr=0.0 must be positive"),
