@@ -1371,6 +1371,64 @@ def _row_config(name: str, profile: str, *overrides: str) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)
 
 
+# written out, not read from report.NOT_COMPARED: a key dropped there must fail here
+TAKEN_FROM_ANYWHERE = (
+    "resume",
+    "trainer.device",
+    "trainer.progress",
+    "trainer.channels_last",
+    "trainer.compile",
+    "trainer.compile_mode",
+    "trainer.cudnn_benchmark",
+    "trainer.step_graph",
+    "trainer.log_every",
+    "trainer.eval_every",
+    "trainer.ckpt_every",
+    "trainer.keep_checkpoints",
+    "trainer.eval_batch_size",
+    "data.root",
+    "data.verify",
+    "data.download",
+)
+
+
+def test_each_setting_a_run_may_take_from_anywhere_leaves_it_counted(tmp_path: Path) -> None:
+    """One key changed at a time (the test of several at once passed with any one of them
+    compared), and a key the row lacks (a newer lab's run) is not compared either."""
+    name = "table1/original"
+
+    def changed(value: object) -> object:
+        if isinstance(value, bool):
+            return not value
+        return value + 1 if isinstance(value, int) else 3 if value is None else f"{value}_x"
+
+    for i, key in enumerate([*TAKEN_FROM_ANYWHERE, "trainer.a_future_option"]):
+        config = _row_config(name, "paper")
+        *parents, leaf = key.split(".")
+        section = config
+        for part in parents:
+            section = section[part]
+        section[leaf] = changed(section.get(leaf))
+        _edit_result(write_run(tmp_path / str(i), "r/0", name, 0, 7.0), config=config)
+        runs, problems = report.find_runs([tmp_path / str(i)])
+        assert report.mark_departures([DEFINITIONS[name]], runs) == [] and not problems, key
+        assert runs[0].departures == [], key
+    assert "trainer.a_future_option" in runs[0].settings  # compared with nothing, not left out
+
+
+def test_only_unnamed_runs_are_ad_hoc(tmp_path: Path) -> None:
+    """A run of an experiment the report does not know is listed under its name, not as an
+    ad-hoc run, and both are counted among the runs of no row."""
+    write_run(tmp_path, "adhoc/0", "", 0, 30.0)
+    write_run(tmp_path, "own/0", "", 0, 31.0, experiment={"name": "mytable/row"})
+    assert report.main(["--results", str(tmp_path), "--seeds", "1"]) == 0
+    text = (tmp_path / "report.md").read_text()
+    adhoc = text.split("## Ad-hoc runs", 1)[1].split("## ", 1)[0]
+    assert "`adhoc/0`" in adhoc and "own/0" not in adhoc
+    assert "- `mytable/row`: 1 run(s)" in text
+    assert "; 2 run(s) of no row, listed at the end." in text
+
+
 def test_a_run_with_other_settings_than_its_row_is_named_not_counted(tmp_path: Path) -> None:
     """`make reproduce-table EXTRA="model.width=4 trainer.max_steps=4"` trains another net and
     recipe: the row must not report its error as the paper's net's (it used to, without a word).
