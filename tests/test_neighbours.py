@@ -365,7 +365,7 @@ def test_densenet_output_shape() -> None:
         (["model.widen_factor=0"], "widen_factor"),
         (["model.dropout=1.0"], "dropout"),
         (["model.survival_last=0"], "survival_last"),
-        (["model.survival_last=1.5"], "must be in (0, 1]"),  # stochastic depth off, silently
+        (["model.survival_last=1.5"], r"must be in \(0, 1\]"),  # stochastic depth off, silently
         (["model.survival_last=0.5", "shortcut=none"], "needs a shortcut"),
         (  # a plain net too, whose dropped units passed zeros on
             ["model.survival_last=0.5", "shortcut=scale", "shortcut.scale=0"],
