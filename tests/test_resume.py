@@ -1097,7 +1097,7 @@ def test_a_lock_is_taken_over_only_when_its_owner_is_surely_gone(
             os.utime(lock, (hour_ago, hour_ago))
             with pytest.raises(RunFolderBusy, match=r"not been touched for 60 minutes .*delete "):
                 RunLock(tmp_path).acquire()
-            # started 5 minutes after that touch: within the clocks' slack, its run's still
+            # started 5 minutes after that touch: within the clocks' slack, its run stands
             m.setattr(run_folder, "_process_start_time", lambda pid: hour_ago + 300)
             assert RunLock(tmp_path).owner_alive()
     finally:
