@@ -1064,34 +1064,31 @@ def test_divergence_is_recorded_and_stops(tiny_run: list[str], tmp_path: Path) -
     assert math.isnan(final) and steps == on_disk["step"]
 
 
+@pytest.mark.parametrize(
+    ("inf_from", "eval_every", "diverged_at", "evaluated"), [(6, 20, 10, False), (12, 5, 15, True)]
+)
 def test_an_infinite_loss_is_a_divergence_too(
-    tiny_run: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_run: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    inf_from: int,
+    eval_every: int,
+    diverged_at: int,
+    evaluated: bool,
 ) -> None:
+    """Caught at the next check; a run diverged after evaluations keeps its last evaluation's
+    error as the last one, not as the run's figure."""
     real_step = Trainer.train_step
 
     def overflowing(self: Trainer, x: torch.Tensor, y: torch.Tensor) -> object:
         loss, wrong = real_step(self, x, y)
-        return (loss * math.inf if self.state.step >= 6 else loss), wrong
+        return (loss * math.inf if self.state.step >= inf_from else loss), wrong
 
     monkeypatch.setattr(Trainer, "train_step", overflowing)
-    result = fit([*tiny_run, "trainer.max_steps=20", "trainer.eval_every=20"], tmp_path)
-    assert (result["status"], result["diverged_at_step"]) == ("diverged", 10)
-
-
-def test_a_run_diverged_after_evaluations_has_no_final_error(
-    tiny_run: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Its last evaluation's error stays the last one, not the run's figure."""
-    real_step = Trainer.train_step
-
-    def overflowing(self: Trainer, x: torch.Tensor, y: torch.Tensor) -> object:
-        loss, wrong = real_step(self, x, y)
-        return (loss * math.inf if self.state.step >= 12 else loss), wrong
-
-    monkeypatch.setattr(Trainer, "train_step", overflowing)
-    result = fit([*tiny_run, "trainer.max_steps=30", "trainer.eval_every=5"], tmp_path)
-    assert (result["status"], result["diverged_at_step"]) == ("diverged", 15)
-    assert result["last_test_error"] is not None and result["final_test_error"] is None
+    result = fit([*tiny_run, "trainer.max_steps=30", f"trainer.eval_every={eval_every}"], tmp_path)
+    assert (result["status"], result["diverged_at_step"]) == ("diverged", diverged_at)
+    assert (result["last_test_error"] is not None) == evaluated
+    assert result["final_test_error"] is None
 
 
 def test_a_net_whose_outputs_are_not_finite_is_a_divergence_not_a_figure(
