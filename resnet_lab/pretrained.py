@@ -163,17 +163,18 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: removed as it was read{_pruned_hint(path)}") from None
 
 
-def _a_step_of_a_run(path: Path) -> bool:
-    """A step_*.pt of a run's ckpt/, among whose steps it has a place (not a copy, best.pt)."""
-    return path.parent.name == "ckpt" and path.match(CHECKPOINT_GLOB)
+def _later_steps(path: Path) -> int | None:
+    """The checkpoints of later steps beside ``path``, a step_*.pt of a run's ckpt/; None for
+    any other file (a copy, best.pt, or one outside a run), which has no place among them."""
+    if path.parent.name != "ckpt" or not path.match(CHECKPOINT_GLOB):
+        return None
+    return sum(p.name > path.name for p in list_checkpoints(path.parent))
 
 
 def _pruned_hint(path: Path) -> str:
     """Where a checkpoint file of a run's ckpt/ is gone and later ones are there: the run
     keeps its newest ones only (trainer.keep_checkpoints), which its folder gives."""
-    if not _a_step_of_a_run(path):
-        return ""
-    if not any(p.name > path.name for p in list_checkpoints(path.parent)):  # a typo, say
+    if not _later_steps(path):  # none (a typo, say), or not a run's step
         return ""
     return (
         f" (its run keeps only its newest checkpoints, trainer.keep_checkpoints): give the run "
@@ -579,9 +580,8 @@ def _later_in_its_run(loaded: LoadedCheckpoint) -> int | None:
     """Checkpoints of later steps in the run's ckpt/ beside the one read, besides damaged ones
     a run folder's reading skipped: then it is not the run's last net. None for a file outside
     a run's ckpt/ folder, whatever lies beside it: its run is not known."""
-    if not _a_step_of_a_run(loaded.path):
+    if (later := _later_steps(loaded.path)) is None:
         return None
-    later = sum(p.name > loaded.path.name for p in list_checkpoints(loaded.path.parent))
     return max(0, later - loaded.damaged_newer)  # pruned since read: its run went on
 
 
