@@ -295,6 +295,23 @@ def test_a_crash_resumes_to_the_records_of_an_uninterrupted_run(
     assert_same_records(tmp_path, reference)
 
 
+def test_a_run_resumed_in_a_later_epoch_draws_an_uninterrupted_runs_batches(
+    tmp_path: Path,
+) -> None:
+    """The tests above resume within the first epoch (16 batches of 16 of the 256 images),
+    whose order a fresh stream draws again: here the checkpoint is in the second, and the run
+    goes on into the third, whose order only the saved permutation generator gives."""
+    args = [*ARGS, "trainer.max_steps=36", "trainer.eval_every=12"]
+    straight = tmp_path / "straight"
+    fit(args, straight)
+    resumed = tmp_path / "resumed"
+    checkpoint_in_epoch_two = [*args, "trainer.ckpt_every=18"]
+    stop(resumed, Trainer, "train_step", 22, crash, checkpoint_in_epoch_two, RuntimeError)
+    assert [p.name for p in list_checkpoints(resumed / "ckpt")] == ["step_0000018.pt"]
+    fit([*args, "resume=true"], resumed)
+    assert_same_records(resumed, straight)
+
+
 def _disk_full_at(patch: pytest.MonkeyPatch, name: str) -> None:
     """Writing the file ``name`` fails as on a full disk (whose error names no file)."""
     real = resnet_lab.checkpoint.atomic_write_bytes
