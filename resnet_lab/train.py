@@ -121,6 +121,22 @@ def lr_at(step: int, cfg: TrainerCfg | DictConfig) -> float:
     return float(cfg.lr * cfg.lr_decay ** sum(step >= m for m in cfg.milestones))
 
 
+def describe_schedule(cfg: TrainerCfg | DictConfig) -> str:
+    """The learning rates of a run, as :func:`lr_at` gives them, said as it starts: a shortened
+    run keeping the recipe's milestones (32k, 48k) would never decay, unsaid (short runs are a
+    use, not a mistake to refuse)."""
+    said = [f"{cfg.lr:g}"]
+    if cfg.warmup_steps:
+        said = [f"{cfg.warmup_lr:g} for the first {cfg.warmup_steps} steps, then {cfg.lr:g}"]
+    decays = [str(m) for m in cfg.milestones if m < cfg.max_steps]  # lr_at's step is 0-based
+    if decays:
+        steps = "steps" if len(decays) > 1 else "step"
+        said.append(f"x{cfg.lr_decay:g} after {steps} {' and '.join(decays)}")
+    if beyond := [str(m) for m in cfg.milestones if m >= cfg.max_steps]:
+        said.append(f"no decay at {' and '.join(beyond)} (past trainer.max_steps={cfg.max_steps})")
+    return "learning rate " + ", ".join(said)
+
+
 def eval_scheduled(step: int, eval_every: int, max_steps: int) -> bool:
     """Whether the recipe evaluates after ``step``: every ``trainer.eval_every`` steps and at
     ``trainer.max_steps``."""
@@ -566,6 +582,7 @@ class Trainer:
                 self.run_dir,
             )
             log.info("data: %s", self.data.source)  # which files, checked or not
+            log.info(describe_schedule(self.t))
             self._warn_of_a_run_all_warm_up()
             self._loop(stop)
         except RunInterrupted:

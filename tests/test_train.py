@@ -40,6 +40,7 @@ from resnet_lab.run_folder import RunLock, environment
 from resnet_lab.train import (
     Trainer,
     check_trainer_config,
+    describe_schedule,
     lr_at,
     make_optimizer,
     spread_over_gpus,
@@ -76,6 +77,26 @@ def test_learning_rate_schedule_is_the_papers() -> None:
     # plain momentum (the neighbours' rows switch Nesterov on), in the optimizer the trainer builds
     (group,) = make_optimizer([("w", torch.zeros(1, requires_grad=True))], t).param_groups
     assert (group["nesterov"], group["momentum"], group["weight_decay"]) == (False, 0.9, 1e-4)
+
+
+def test_a_run_says_its_learning_rates_and_the_milestones_it_never_reaches() -> None:
+    """A run shortened to trainer.max_steps=40000 keeps 48k's decay in its config, unused: the
+    start says so (milestone m decays the step of 0-based index m, the (m+1)-th)."""
+    said = {
+        (): "learning rate 0.01 for the first 400 steps, then 0.1, x0.1 after steps 32000 "
+        "and 48000",
+        ("trainer.max_steps=40000",): "learning rate 0.01 for the first 400 steps, then 0.1, "
+        "x0.1 after step 32000, no decay at 48000 (past trainer.max_steps=40000)",
+        ("trainer.max_steps=32000", "trainer.warmup_steps=0", "trainer.lr_decay=0.2"): (
+            "learning rate 0.1, no decay at 32000 and 48000 (past trainer.max_steps=32000)"
+        ),
+        ("trainer.warmup_steps=0", "trainer.milestones=[]"): "learning rate 0.1",
+    }
+    for overrides, words in said.items():
+        t = compose_config(list(overrides)).trainer
+        assert describe_schedule(t) == words, overrides
+    shortened = compose_config(["trainer.max_steps=40000"]).trainer
+    assert lr_at(39_999, shortened) == pytest.approx(0.01)  # its last step: one decay, not two
 
 
 @pytest.mark.parametrize("shortcut", ["gate", "shortcut_gate", "highway"])
@@ -426,6 +447,10 @@ def test_tiny_run_learns_and_writes_every_output(
     assert 0 < on_disk["wall_time_s"] <= took and on_disk["started_at"] <= on_disk["finished_at"]
     assert on_disk["data_source"] == "synthetic (seed 20151210)"  # which images, as logged
     assert "data: synthetic (seed 20151210)" in caplog.messages
+    assert (  # the recipe's milestones, kept by a short run, said unused
+        "learning rate 0.01 for the first 5 steps, then 0.1, no decay at 32000 and 48000 (past "
+        "trainer.max_steps=60)" in caplog.messages
+    )
     assert on_disk["final_test_error"] < 90.0  # better than chance on 10 classes
     assert on_disk["config"]["shortcut"]["name"] == "gate"
     assert set(on_disk["versions"]) == {"torch", "torchvision", "resnet_lab", "python", "numpy"}
