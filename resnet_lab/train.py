@@ -127,7 +127,8 @@ def describe_schedule(cfg: TrainerCfg | DictConfig) -> str:
     use, not a mistake to refuse)."""
     said = [f"{cfg.lr:g}"]
     if cfg.warmup_steps:
-        said = [f"{cfg.warmup_lr:g} for the first {cfg.warmup_steps} steps, then {cfg.lr:g}"]
+        first = "step" if cfg.warmup_steps == 1 else f"{cfg.warmup_steps} steps"
+        said = [f"{cfg.warmup_lr:g} for the first {first}, then {cfg.lr:g}"]
     decays = [str(m) for m in cfg.milestones if m < cfg.max_steps]  # lr_at's step is 0-based
     if decays:
         steps = "steps" if len(decays) > 1 else "step"

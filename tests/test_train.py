@@ -91,6 +91,8 @@ def test_a_run_says_its_learning_rates_and_the_milestones_it_never_reaches() -> 
             "learning rate 0.1, no decay at 32000 and 48000 (past trainer.max_steps=32000)"
         ),
         ("trainer.warmup_steps=0", "trainer.milestones=[]"): "learning rate 0.1",
+        ("profile=smoke",): "learning rate 0.01 for the first step, then 0.1, x0.1 after steps 2 "
+        "and 3",
     }
     for overrides, words in said.items():
         t = compose_config(list(overrides)).trainer
