@@ -585,8 +585,11 @@ def test_half_written_leftovers_are_dropped(
 def test_a_lock_being_written_is_not_taken_over(tmp_path: Path) -> None:
     lock = tmp_path / "run.lock"
     lock.touch()  # another process created it and has not written its pid yet
-    with pytest.raises(RunFolderBusy):
+    with pytest.raises(RunFolderBusy) as refused:
         RunLock(tmp_path).acquire()
+    message = str(refused.value)  # a run of this machine starting: not one to delete
+    assert "another run (starting)" in message
+    assert "another machine" not in message and "delete" not in message
     old = time.time() - 3600
     os.utime(lock, (old, old))  # empty for an hour: its writer died
     taken = RunLock(tmp_path)
@@ -1086,7 +1089,10 @@ def test_a_lock_is_taken_over_only_when_its_owner_is_surely_gone(
         m.setattr(os, "kill", not_permitted)
         with pytest.raises(RunFolderBusy, match="another run"):
             RunLock(tmp_path).acquire()
-    # this host, a pid that is gone (a run killed with -9 a moment ago): taken over at once
+    # this host, a pid that is gone (a run killed with -9 a moment ago): taken over at once,
+    # and the report reads it as killed
+    lock.write_text(own_lock(gone.pid))
+    assert not run_folder.holds_a_live_run(tmp_path)
     lock.write_text(f"{socket.gethostname()} {gone.pid} heartbeat\n")
     assert taken_over(tmp_path)
     # this host, a live pid that a process took after the lock's last touch (a reboot reused
@@ -1117,6 +1123,12 @@ def test_a_lock_is_taken_over_only_when_its_owner_is_surely_gone(
             # started 5 minutes after that touch: within the clocks' slack, its run stands
             m.setattr(run_folder, "_process_start_time", lambda pid: hour_ago + 300)
             assert RunLock(tmp_path).owner_alive()
+            # its start unknown (no /proc): a live pid is not taken over (two writers in one
+            # folder), but the report reads the beat, stopped an hour ago: the run is gone
+            m.setattr(run_folder, "_process_start_time", lambda pid: None)
+            with pytest.raises(RunFolderBusy, match="another run"):
+                RunLock(tmp_path).acquire()
+            assert not run_folder.holds_a_live_run(tmp_path)
     finally:
         reused.kill()
         reused.wait()
@@ -1138,6 +1150,30 @@ def test_a_lock_is_taken_over_only_when_its_owner_is_surely_gone(
     lock.write_text(f"{socket.gethostname()} {gone.pid + 1}\n")
     taken.release()
     assert lock.exists() and not taken.held
+
+
+def test_a_stale_lock_is_removed_under_the_folders_flock(tmp_path: Path) -> None:
+    """Another process re-checking the same stale lock holds the folder's flock: this one
+    waits for it before deleting (else it may delete the lock that one writes next)."""
+    import fcntl
+    import subprocess
+    import threading
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    lock = tmp_path / "run.lock"
+    lock.write_text(own_lock(gone.pid))
+    folder = os.open(tmp_path, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        remover = threading.Thread(target=RunLock(tmp_path)._remove_if_stale)
+        remover.start()
+        remover.join(0.3)
+        assert remover.is_alive() and lock.exists()  # waiting for the flock
+    finally:
+        os.close(folder)  # lets it go
+    remover.join(10)
+    assert not remover.is_alive() and not lock.exists()
 
 
 def test_a_held_lock_beats_until_released(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
