@@ -1197,7 +1197,8 @@ def test_each_metrics_line_is_on_disk_at_once_and_strict_json(tmp_path: Path) ->
     """docs/contracts.md: a NaN or infinite float is written as null (also inside a list), and
     a line is flushed when written: a kill loses at most the line being written."""
     path = tmp_path / "metrics.jsonl"
-    log = MetricsLog(path, resume_step=None)
+    path.write_text('{"step": 9, "train/loss": 2.0}\n')  # a run before it, in a reused folder
+    log = MetricsLog(path, resume_step=None)  # a run from step 0: its lines alone
     log.write({"step": 5, "train/loss": float("nan"), "lr": 0.1, "gates": [0.5, float("inf")]})
     log.write({"step": 6, "train/loss": float("-inf")})
 
@@ -1215,7 +1216,8 @@ def test_each_metrics_line_is_on_disk_at_once_and_strict_json(tmp_path: Path) ->
 def test_result_json_is_strict_json_and_an_unreadable_one_reads_as_none(tmp_path: Path) -> None:
     from resnet_lab.run_folder import read_result, write_result
 
-    write_result(tmp_path, {"status": "diverged", "final_train_loss": float("inf"), "x": (1.0,)})
+    diverged = {"status": "diverged", "final_train_loss": float("inf"), "x": (1.0, math.nan)}
+    write_result(tmp_path, diverged)
 
     def no_constants(name: str) -> None:
         raise ValueError(f"{name} is not JSON")
@@ -1225,12 +1227,14 @@ def test_result_json_is_strict_json_and_an_unreadable_one_reads_as_none(tmp_path
         "schema_version": 1,
         "status": "diverged",
         "final_train_loss": None,
-        "x": [1.0],
+        "x": [1.0, None],
     }
     assert read_result(tmp_path) == record
     (tmp_path / "result.json").write_text('{"status": "runn')  # e.g. edited by hand, cut short
     assert read_result(tmp_path) is None
     assert read_result(tmp_path / "nowhere") is None
+    (tmp_path / "result.json").write_text("[1, 2]\n")  # JSON, but no record
+    assert read_result(tmp_path) is None
 
 
 def test_the_environment_record(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1271,6 +1275,10 @@ def test_the_environment_record(monkeypatch: pytest.MonkeyPatch) -> None:
     stamp = dt.datetime.fromisoformat(now_iso())  # started_at / finished_at: UTC, to the second
     assert stamp.utcoffset() == dt.timedelta(0) and stamp.microsecond == 0
     assert abs((dt.datetime.now(dt.timezone.utc) - stamp).total_seconds()) < 60
+    asked: list[Path] = []  # the commit of the lab's own source, wherever the run is launched
+    monkeypatch.setattr(run_folder, "git_commit", lambda folder: asked.append(folder) or "abc")
+    assert environment(torch.device("cpu"))["git_commit"] == "abc"
+    assert asked == [Path(resnet_lab.__file__).parent]
 
 
 def test_git_commit_names_the_commit_and_tracked_changes_only(
@@ -1515,6 +1523,10 @@ def test_metrics_lines_of_the_resumed_step_are_kept_as_the_checkpoint_says(
     assert "ends at step" not in caplog.text
     MetricsLog(path, 20, log_every=2).close()
     assert f"{path} ends at step 12, its run's checkpoint is of step 20: the lines " in caplog.text
+    path.write_text(text + json.dumps({"step": 20, "test/error": 30.0}) + "\n")
+    caplog.clear()  # the checkpoint's evaluation kept: the training lines still end at 12
+    MetricsLog(path, 20, log_every=2).close()
+    assert f"{path} ends at step 12, its run's checkpoint is of step 20" in caplog.text
     path.unlink()
     MetricsLog(path, 20, log_every=2).close()
     assert f"{path} is missing: the run's lines before step 20 are gone" in caplog.text

@@ -253,6 +253,8 @@ def test_every_hparam_a_run_writes_is_a_column_of_its_type() -> None:
         assert chosen["after_add"] == after_add
     densenet = hparams_of(compose_config(["model=densenet"]))  # no residual units, no row
     assert (densenet["shortcut"], densenet["after_add"], densenet["experiment"]) == ("-",) * 3
+    chosen = hparams_of(compose_config(["model=densenet", "shortcut=scale"]))  # ignored by it
+    assert not [key for key in chosen if key.startswith("shortcut.")]
     record = start_records(limited)[0]
     data = plugin_data_pb2.HParamsPluginData.FromString(
         record.value[0].metadata.plugin_data.content
