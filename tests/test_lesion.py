@@ -468,6 +468,11 @@ def test_path_gradients_decompose_the_full_gradient(monkeypatch: pytest.MonkeyPa
     # the one path of length 0 is path 0: measured on the first batch
     first = path_study(net, [(X[:half], y[:half])], 2, random.Random(0))
     assert split["per_length"][0]["grad_norm"] == pytest.approx(first["per_length"][0]["grad_norm"])
+    # a mean over the images (lesion.md): the batch's images twice measure what the batch does
+    doubled = path_study(net, [(torch.cat([X, X]), torch.cat([y, y]))], 2, random.Random(0))
+    assert [r["grad_norm"] for r in doubled["per_length"]] == pytest.approx(
+        [r["grad_norm"] for r in study["per_length"]], rel=1e-4
+    )
     # the ranges: 95% of the paths (binomial lengths), 90% of the gradient (its shares)
     asked: list[tuple[list[float], float]] = []
 
@@ -481,6 +486,18 @@ def test_path_gradients_decompose_the_full_gradient(monkeypatch: pytest.MonkeyPa
     assert asked == [(path_length_distribution(3), 0.95), (shares, 0.9)]
     assert study["paths_95_range"] == list(central_range(path_length_distribution(3), 0.95))
     assert study["gradient_90_range"] == list(central_range(shares, 0.9))
+
+
+def test_a_paths_length_counts_the_branches_it_goes_through() -> None:
+    """Every branch silenced (its last BN's scale 0: it outputs a constant, passes no
+    gradient): the whole gradient flows along the path of length 0, the shortcuts alone."""
+    net = tiny(8)
+    with torch.no_grad():
+        for unit in net.units:
+            unit.branch[-1].weight.zero_()
+    study = path_study(net, [(X, torch.tensor([0, 1, 2, 3]))], 2, random.Random(0))
+    norms = [r["grad_norm"] for r in study["per_length"]]
+    assert norms[0] > 0 and norms[1:] == [0.0, 0.0, 0.0]
 
 
 def test_lesion_md_says_what_the_paper_found_beside_each_part() -> None:
