@@ -143,7 +143,7 @@ def check_command_line(
         or hydra_problem(args)
         or _sweep_matching_nothing(args)
         or _jobs_sharing_a_folder(args)
-        or _an_interpolation_of_nothing_in_hydras(args, schema)
+        or _an_interpolation_of_nothing(args, schema)
         or (
             override_problem(args)
             if outputs_into_the_run
@@ -360,14 +360,15 @@ def hydra_problem(args: list[str]) -> str | None:
 _REFERENCE = re.compile(r"(?<!\\)\$\{\s*([A-Za-z_][\w.]*?)(?:\.\d+)*\s*\}")
 
 
-def _an_interpolation_of_nothing_in_hydras(args: list[str], schema: type) -> str | None:
+def _an_interpolation_of_nothing(args: list[str], schema: type) -> str | None:
     """``hydra.run.dir=runs/${experiment.nmae}``: Hydra resolves its own settings itself, and a
-    reference to no key ended in a hundred lines of its exception formatting's trace."""
+    reference to no key ended in a hundred lines of its exception formatting's trace; in a
+    setting of the lab's, a sweep's every job failed on it, in four lines each."""
     if _config_folders(args) is None:  # another primary config: other settings
         return None
     added = {o.key_or_group for _, o in parsed_overrides(args) if o.is_add() or o.is_force_add()}
     for arg, override in parsed_overrides(args):
-        if not override.key_or_group.startswith("hydra.") or override.is_delete():
+        if override.is_delete():
             continue
         for ref in _REFERENCE.findall(arg.partition("=")[2]):
             if not (in_schema(ref, schema) or ref.startswith("hydra.") or ref in added):

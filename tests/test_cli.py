@@ -1194,7 +1194,10 @@ def test_dot_dot_after_a_link_is_refused_naming_both_folders(
 @pytest.mark.parametrize(
     ("override", "said"),
     [
-        ("trainer.lr=${trainer.lrr}", "trainer.lr: Interpolation key 'trainer.lrr' not found"),
+        (  # a list's item past its end (a name of no setting is told before Hydra runs)
+            "trainer.lr=${trainer.milestones.5}",
+            "trainer.lr: Interpolation key 'trainer.milestones.5' not found",
+        ),
         (  # the resolver's exception not by its class's name
             "seed=${oc.env:RESNET_LAB_TEST_UNSET}",
             "seed: its ${...} cannot be resolved: \"Environment variable 'RESNET_LAB_TEST_UNSET'",
@@ -1625,9 +1628,14 @@ def test_the_lesion_tool_tells_a_value_of_the_wrong_type_too(
             "hydra.sweep.dir=l/${lesion.samplez}",
             "${lesion.samplez} names no setting (did you mean lesion.samples?)",
         ),
+        (  # a sweep's every job failed on it, in four lines each
+            ["resnet-lab", "resnet-lab-lesion"],
+            "data.root=/d/${data.rot}",
+            "${data.rot} names no setting (did you mean data.root?)",
+        ),
     ],
 )
-def test_a_reference_to_no_setting_in_hydras_own_is_one_line(
+def test_a_reference_to_no_setting_is_one_line(
     tools: list[str],
     arg: str,
     said: str,
@@ -1643,6 +1651,9 @@ def test_a_reference_to_no_setting_in_hydras_own_is_one_line(
     fine += ["runs/${trainer.milestones.0}", r"runs/\${oops}"]
     for value in fine:
         check_command_line([f"hydra.run.dir={value}"], "resnet-lab", True)
+    run = f"hydra.run.dir={tmp_path / 'run'}"
+    for setting in ("experiment.name=${shortcut.name}_${model.depth}", "data.root=${oc.env:X}"):
+        check_command_line([setting, run], "resnet-lab", True)
 
 
 @pytest.mark.parametrize(
