@@ -446,11 +446,15 @@ def _a_value_hydra_refuses(arg: str, override: Override) -> str | None:
 
 def _a_job_name_that_leaves_the_folder(arg: str, override: Override) -> str | None:
     """``hydra.job.name=../x``: the job's log is ``<name>.log`` in the run folder, so a name
-    with a '/' writes it elsewhere (outside the run, or into a folder that is not there)."""
+    with a '/' writes it elsewhere (outside the run, or into a folder that is not there), and
+    '.' or '..' hides it (``..log``)."""
     if override.key_or_group != "hydra.job.name" or override.is_sweep_override():
         return None
     if "/" in str(override.value()) or str(override.value()) in ("", ".", ".."):
-        return f"{arg}: the job's name names its log file in the run folder: give one without '/'"
+        return (
+            f"{arg}: the job's name names its log file in the run folder: give a file's name "
+            "(no '/', not '.' or '..')"
+        )
     return None
 
 

@@ -113,6 +113,7 @@ def test_mistakes_a_fuzzer_found_are_refused_in_one_line(
         assert capsys.readouterr().err == f"resnet-lab: error: {said}\n"
     for taken in ("+experiment.reported=5", "+trainer.milestones=[5]", "trainer.nesterov=1"):
         check_command_line([taken, "trainer.nesterov=yes", run], "resnet-lab", True)
+    check_command_line(["trainer.nesterov=0", run], "resnet-lab", True)  # OmegaConf: false
     with pytest.raises(SystemExit) as stopped:  # Hydra: a ValueError trace
         check_command_line(["--shell-completion"], "resnet-lab", True)
     assert stopped.value.code == 2
@@ -121,6 +122,8 @@ def test_mistakes_a_fuzzer_found_are_refused_in_one_line(
         "(or zsh, fish), uninstall=bash or query=...\n"
     )
     check_command_line(["-sc", "install=bash"], "resnet-lab", True)
+    check_command_line(["-sc", "uninstall=bash"], "resnet-lab", True)  # as the message says
+    check_command_line(["--shell-completion", "uninstall=zsh"], "resnet-lab", True)
     with pytest.raises(SystemExit):  # Hydra: its search path in lines, and exit 1
         check_command_line(["--config-name", "nope", run], "resnet-lab", True)
     assert capsys.readouterr().err.startswith(
@@ -748,6 +751,8 @@ def test_a_row_of_a_misspelt_table_names_the_tables() -> None:
         # --resolve alone was Hydra's ValueError trace; -p alone started a whole run
         (["--resolve", "seed=1"], "--resolve shows a config: give it with --cfg job"),
         (["-p", "trainer"], "-p shows a config: give it with --cfg job"),
+        (["--package", "trainer"], "--package shows a config: give it with --cfg job"),
+        (["--pack", "trainer"], "--package shows a config: give it with --cfg job"),
         # a flag's value missing or not one of its choices: argparse's seven lines of usage
         # (naming __main__.py under python -m) before its one
         (["--cfg", "bogus"], "--cfg bogus: choose job, hydra or all"),
@@ -857,6 +862,10 @@ def test_overrides_on_both_sides_of_m_are_told_where_m_goes(
     for flag in ("-cd", "--config-dir"):
         args = [flag, str(tmp_path / "cd=1"), "-m", "seed=0,1", "data=synthetic"]
         check_command_line(args, "resnet-lab", True)
+    # a value starting with '-' with a space in it: argparse's value, not a flag
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-my configs").mkdir()
+    check_command_line(["-cd", "-my configs", "seed=1"], "resnet-lab", True)
     # a flag right after -m is no override (argparse takes this); a flag joined to its value
     # takes nothing after it, so the override after it is one
     check_command_line(["seed=0,1", "-m", "--config-dir", str(tmp_path / "cd=1")], "resnet-lab")
@@ -1123,6 +1132,7 @@ def test_a_sweep_without_its_data_is_refused_once_in_a_new_sweep_only(
         ["data.root=${hydra:runtime.cwd}/data"],  # resolved in a job only
         ["data.root=${ hydra:runtime.cwd}/data"],
         ["hydra.searchpath=[file://rows]"],
+        ["trainer.lr=${trainer.milestones.5}"],  # a job's own error: each says it
     ):
         assert no_job_would_train(["-m", f"data.root={missing}", "seed=0,1", *args]) is None, args
     # a Hydra setting naming ${hydra:...} is no job's config: the jobs are still checked
@@ -1434,6 +1444,11 @@ def test_a_slurm_job_that_ended_without_its_result_is_one_line(
             "Hydra's quotes it is one value: \"data.root='/data/\u00e9'\"\n",
         ),
         (["a.b c=1"], "a.b c=1: Hydra's grammar has no bare ' ' (character 4)\n"),  # in the key
+        (  # the lab reads a '~' in data.root as the home folder: Hydra's quotes alone are needed
+            ["data.root=~/data"],
+            "data.root=~/data: Hydra's grammar has no bare '~' (character 11); in Hydra's quotes "
+            "it is one value: \"data.root='~/data'\"\n",
+        ),
         (
             ["model.depth=[20"],
             "model.depth=[20: Hydra cannot read it: no viable alternative at input '[20'\n",
@@ -1500,9 +1515,11 @@ def test_a_slurm_job_that_ended_without_its_result_is_one_line(
         ),
         (  # the job's log is <name>.log in the run folder: a '/' wrote it outside
             ["hydra.job.name=../x"],
-            "hydra.job.name=../x: the job's name names its log file in the run folder: give one "
-            "without '/'\n",
+            "hydra.job.name=../x: the job's name names its log file in the run folder: give a "
+            "file's name (no '/', not '.' or '..')\n",
         ),
+        (["hydra.job.name=.."], "hydra.job.name=..: the job's name names its log file in the "),
+        (["hydra.job.name=."], "hydra.job.name=.: the job's name names its log file in the "),
         # a comma in a folder's name (Hydra: "Sweeping over Hydra's configuration is not
         # supported", exit 1; a data folder: a sweep): how to quote it, pasteable
         (
@@ -2790,6 +2807,7 @@ def test_a_refusal_is_said_with_hydras_job_logging_turned_off(tmp_path: Path) ->
         *("/r/run1", "/r/sp ace", "/r/a,b", "/r/it's", "/r/x=$HOME", "/r/a:b", " /r/lead"),
         *("/r/a\\b", "/r/end\\", "/r/a,b\\", "/r/x'y\\'z", "/home/josé/run", "/r/a~b"),
         "/r/a;b#c&d!e`f",
+        "/r/a b!x",  # in double quotes, an interactive shell expands '!x' (history)
         *("/r/new\nline", '/r/q"uote', "true", "12", "", "/r/${x}", "/r/\\${x}"),
         # a refused resume's other values: lists (a glob), dicts, numbers, null
         *([32000, 48000], ["x,y", "é"], {"a": "x y", "b": None}, 1e-05, float("inf"), True),
@@ -2815,6 +2833,7 @@ def test_the_resume_hint_pastes_back_to_the_same_folder(value: object) -> None:
         check=True,
     ).stdout
     (arg,) = pasted.split("\0")[:-1]  # one word for the shell
+    assert "!" not in hint or not hint.startswith('"')  # bash -c expands no history
     (override,) = OverridesParser.create().parse_overrides([arg])
     assert override.key_or_group == "hydra.run.dir"
     config = OmegaConf.create({"value": override.value()})  # as composed: interpolations resolved
