@@ -1824,6 +1824,30 @@ def test_a_sweeps_folder_a_study_may_not_use_is_refused_before_hydra_writes(
         assert sorted(tmp_path.rglob("*")) == before
 
 
+def test_a_studys_folder_given_again_is_refused_before_hydra_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As hydra.run.dir without resume=true, outside a job Slurm requeued (which continues its
+    study): refused before Hydra writes its .hydra/ there (the study refused it after)."""
+    from resnet_lab.run_folder import REQUEUED_ENV
+
+    monkeypatch.delenv(REQUEUED_ENV, raising=False)
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "lesion.json").write_text("{}")
+    before = sorted(tmp_path.rglob("*"))
+    argv = ["resnet-lab-lesion", f"checkpoint={tmp_path / 'run'}", f"hydra.run.dir={study}"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as refused:
+        lesion_entry_point()
+    assert refused.value.code == 2
+    assert capsys.readouterr().err.startswith(
+        f"resnet-lab-lesion: error: {study} already holds a lesion study (lesion.json): give "
+        "the study a folder of its own"
+    )
+    assert sorted(tmp_path.rglob("*")) == before
+
+
 def test_a_net_that_is_no_resnet_is_refused(tmp_path: Path) -> None:
     """A DenseNet of the neighbour rows has no residual units to delete."""
     run_dir = save_run(tmp_path / "dense", "model=densenet", "model.depth=10", trained_steps=1)

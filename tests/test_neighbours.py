@@ -822,12 +822,14 @@ def test_gate_tool_stopped_by_a_signal_says_so(
 
     run_dir, _, _ = _run_folder(tmp_path, "gate")
     real_run = gates.run
-    with monkeypatch.context() as patch:
-        patch.setattr(gates, "run", lambda args: os.kill(os.getpid(), signal.SIGINT))
-        assert gates_main([str(run_dir)]) == 128 + signal.SIGINT
-    assert "resnet-lab-gates: interrupted by SIGINT before writing anything (gates files " in (
-        capsys.readouterr().err
-    )
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with monkeypatch.context() as patch:
+            patch.setattr(gates, "run", lambda args, s=signum: os.kill(os.getpid(), s))
+            assert gates_main([str(run_dir)]) == 128 + signum
+        assert (
+            f"resnet-lab-gates: interrupted by {signum.name} before writing anything (gates files "
+            in capsys.readouterr().err
+        )
     # a signal while the files are written: they are finished, and it says so
     real_heatmap = gates.plot_heatmap
 
@@ -843,6 +845,17 @@ def test_gate_tool_stopped_by_a_signal_says_so(
         in (capsys.readouterr().err)
     )
     assert (out / "gates.png").stat().st_size > 0 and json.loads((out / "gates.json").read_text())
+
+
+def test_gate_tool_given_a_checkpoint_kept_outside_a_run_writes_beside_it(tmp_path: Path) -> None:
+    """A run's gates/ lies beside its ckpt/; a checkpoint file in a folder of its own gets a
+    gates/ in that folder, not in the one above it."""
+    run_dir, _, _ = _run_folder(tmp_path, "gate")
+    mine = tmp_path / "mine"
+    (run_dir / "ckpt").rename(mine)
+    (checkpoint,) = mine.glob("step_*.pt")
+    assert gates_main([str(checkpoint)]) == 0
+    assert (mine / "gates" / "gates.json").is_file() and not (tmp_path / "gates").exists()
 
 
 def test_gate_tool_rejects_runs_without_gates(tmp_path: Path, capsys: Any) -> None:

@@ -983,6 +983,31 @@ def test_eval_command_prints_the_peers_stored_error() -> None:
     assert f"stored:     best_prec1 {best:.2f} (error {100 - best:.2f}%)" in out.getvalue()
 
 
+def test_eval_prints_a_peers_stored_accuracy_with_its_error_without_the_data(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As above, on four stand-in images and a net answering class 0 (CI has no CIFAR-10)."""
+    from types import SimpleNamespace
+
+    from resnet_lab import evaluate
+
+    class ClassZero(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return F.one_hot(torch.zeros(x.shape[0], dtype=torch.long), 10).float()
+
+    net = ClassZero()
+    net.info = {"path": "resnet20.th", "net": "peer", "normalization": "its", "best_prec1": 91.25}
+    images = torch.zeros(4, 3, 32, 32, dtype=torch.uint8)
+    data = SimpleNamespace(
+        eval_images=images, eval_labels=torch.tensor([0, 0, 0, 1]), eval_split="test", source="x"
+    )
+    monkeypatch.setattr(evaluate, "prepare", lambda *args: (net, data))
+    assert eval_main(["resnet20.th", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "stored:     best_prec1 91.25 (error 8.75%)\n" in out
+    assert "test error: 25.00% (1 of 4 test images wrong; x; cpu" in out
+
+
 def test_peer_input_is_normalised_with_the_published_constants() -> None:
     """The literal constants of pytorch_resnet_cifar10 (docs/lesion.md), not PEER_MEAN/PEER_STD,
     which the hand-written peer_forward shares with the code under test."""
@@ -1120,6 +1145,10 @@ def test_eval_of_a_run_that_chose_on_validation_names_the_chosen_step(
     )
     val_note = "note:       the run measured its errors on the validation split"
     assert val_note not in out  # its figure is a test error, the chosen step's
+    own = {**state, "train_state": {"step": 9, "best_step": 9}}  # the chosen step's own net
+    save_checkpoint(own, tmp_path / "ckpt", 9, keep=1)
+    assert eval_main([str(tmp_path), "--limit", "20", "--device", "cpu"]) == 0
+    assert "the run's figure is the test error at step" not in capsys.readouterr().out
     tiny_run(tmp_path / "val", "data.split=val")  # its figures are validation errors
     assert eval_main([str(tmp_path / "val"), "--limit", "20", "--device", "cpu"]) == 0
     assert f"{val_note} (data.split=val); this is the test set's" in capsys.readouterr().out
