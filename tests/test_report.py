@@ -267,6 +267,7 @@ def test_markdown_rows(paper) -> None:
     assert "fail (>20%, median of 5) | **85.00** |" in lines["table1/gate_b0"]
     assert "| **diverged** | 55.00 ± 7.07 | 50.00 |  | 5 |" in lines["table1/scale_0_1"]
     assert lines["table1/scale_05_1"].endswith("| 0 | missing |")
+    assert "****" not in text  # no bold statistic of nothing in a missing row
     assert "| killed (2) |" in lines["table1/gate_b7"]
     # gate_b7's runs were killed: it has runs, but no figure yet
     missing = len(DEFINITIONS) - 11
@@ -282,6 +283,8 @@ def test_markdown_groups_rows_by_table_in_order(paper) -> None:
     titles = [line[3:] for line in text.splitlines() if line.startswith("## ")]
     firsts = ("table1/original", "table2/original_110", "table3/preact_1001", "table6/resnet20")
     assert titles[:4] == [DEFINITIONS[n].table for n in firsts]  # the papers' tables first
+    for name in firsts:  # each table says where its reported figures come from
+        assert f"Source: {DEFINITIONS[name].source}." in text
     table1 = text.split("## ")[1]
     order = [
         line.split("`")[1] for line in table1.splitlines() if line.startswith("| ") and "`" in line
@@ -299,6 +302,8 @@ def test_notes_problems_and_sections(paper) -> None:
     assert "1 more run(s) of an already counted seed left out" in text
     assert "## Ad-hoc runs" in text and "| `adhoc/try` | completed | 0 | 9.99 |" in text
     assert "no runs yet: `table1/scale_05_1`" in text
+    (no_runs,) = [line for line in text.splitlines() if "no runs yet: `table1/" in line]
+    assert "`table1/gate_b7`" not in no_runs  # its runs were killed: runs, not yet a figure
     assert "the lab runs b_g = 0 as the representative" in text
     assert "NOT comparable" not in text
 
@@ -358,6 +363,34 @@ def test_figures_show_what_the_table_counts(
     marks = drawn[1].axes[0].collections
     orange = [c for c in marks if tuple(c.get_facecolor()[0]) == to_rgba("tab:orange")]
     assert len(orange) == 2
+
+
+def test_the_figures_leave_a_failed_run_out_and_mark_the_papers_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crashed seed's curve is left out, untold (plot_curves); the curves show the papers'
+    20% line, the measured figure the reported one."""
+    from matplotlib.figure import Figure
+
+    name = "table6/resnet20"
+    write_seeds(tmp_path, name, [8.0], curve=[(4, 60.0), (8, 8.0)])
+    write_run(tmp_path, "x/1", name, 1, status="failed", curve=[(4, 90.0), (8, 90.0)])
+    runs, _ = report.find_runs([tmp_path])
+    (table,) = report.build_tables([DEFINITIONS[name]], runs, seeds=2)
+    drawn: list[Figure] = []
+    monkeypatch.setattr(Figure, "savefig", lambda figure, *a, **k: drawn.append(figure))
+    assert report.plot_curves(table, tmp_path / "curves.png")
+    lines = drawn[0].axes[0].lines
+    (median,) = [line for line in lines if line.get_linestyle() == "-"]
+    assert median.get_label().endswith("(n=1)") and list(median.get_ydata()) == [60.0, 8.0]
+    assert [list(line.get_ydata()) for line in lines if line.get_linestyle() == ":"] == [
+        [20.0, 20.0]
+    ]
+    assert report.plot_measured(table, tmp_path / "measured.png")
+    marks = [
+        tuple(c.get_offsets()[0]) for c in drawn[1].axes[0].collections if len(c.get_offsets())
+    ]
+    assert (DEFINITIONS[name].reported_value, 0.0) in marks
 
 
 def test_the_measured_figure_keeps_its_words_inside_beside_long_row_labels(
@@ -439,6 +472,11 @@ def test_the_median_curve_ends_where_the_median_seed_diverged(tmp_path: Path) ->
     (table,) = report.build_tables([DEFINITIONS[name]], runs, seeds=5)
     assert table.rows[0].status.startswith("fail")
     assert report._median_curve(table.rows[0].runs) == ([1000], [85.0])
+    # a seed diverged before its first evaluation: a median of 30% and it diverged, from the start
+    write_run(tmp_path / "early", "a/0", name, 0, 30.0, curve=[(4, 30.0)])
+    write_run(tmp_path / "early", "a/1", name, 1, status="diverged", curve=[])
+    runs, _ = report.find_runs([tmp_path / "early"])
+    assert report._median_curve(runs) == ([], [])
 
 
 def test_smoke_profile_banner_and_out_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -500,6 +538,9 @@ def test_mixed_profiles_need_a_choice(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert report.main(["--results", str(tmp_path / "nope")]) == 2
     assert capsys.readouterr().err.endswith(f"'{tmp_path / 'nope'}' does not exist\n")
+    assert report.main(["--results", str(tmp_path), "--seeds", "0"]) == 2  # not read as unset
+    assert "--seeds must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "report.md").exists()
     assert report.main(["--results", str(tmp_path), "--tables", "table9"]) == 2
     assert "unknown table(s) table9" in capsys.readouterr().err
     for tables in ("", ","):  # an unset shell variable: all tables were reported, or none
@@ -599,9 +640,12 @@ def test_empty_results_dir_reports_everything_missing(
     assert f"missing: {len(DEFINITIONS)}" in text
     assert ": no runs." in text and "of profile" not in text  # no profile to claim
     assert "no result.json under" in capsys.readouterr().err
-    write_run(tmp_path, "smoke/0", "table6/resnet20", 0, 70.0, profile="smoke")
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken/result.json").write_text("{")
+    assert report.main(["--results", str(tmp_path), "--tables", "table6"]) == 0
+    assert "no result.json under" not in capsys.readouterr().err  # one, damaged: Problems says
+    assert "could not read `broken/result.json`" in (tmp_path / "report.md").read_text()
+    write_run(tmp_path, "smoke/0", "table6/resnet20", 0, 70.0, profile="smoke")
     assert report.main(["--results", str(tmp_path), "--profile", "paper"]) == 0
     text = (tmp_path / "report.md").read_text()
     assert ": no runs of profile `paper`." in text and "could not read `broken" in text
@@ -1214,10 +1258,11 @@ def test_a_run_before_its_first_record_is_placed_in_its_row(
     """A run loading its data (or killed then) has its lock and Hydra's record of its launch,
     no result.json yet: its row said ``missing``."""
     run = tmp_path / "r20_3"
-    (run / ".hydra" / "2026-12-06_12-00-00-000000").mkdir(parents=True)
-    (run / ".hydra" / "2026-12-06_12-00-00-000000" / "config.yaml").write_text(
-        "seed: 3\nprofile: paper\nexperiment:\n  name: table1/original\n"
-    )
+    for stamp, seed in (("2026-12-06_12-00-00-000000", 3), ("2026-12-05_12-00-00-000000", 2)):
+        (run / ".hydra" / stamp).mkdir(parents=True)  # the latest launch is the run's
+        (run / ".hydra" / stamp / "config.yaml").write_text(
+            f"seed: {seed}\nprofile: paper\nexperiment:\n  name: table1/original\n"
+        )
     lock = run / "run.lock"
     lock.write_text(f"{socket.gethostname()} {_pid(alive)} heartbeat\n")
     if not alive:
@@ -1229,10 +1274,11 @@ def test_a_run_before_its_first_record_is_placed_in_its_row(
 def test_a_run_resumed_is_running_before_it_writes_again(tmp_path: Path) -> None:
     """Until the resumed process wrote result.json (its data loaded), the report read the
     run as interrupted, to be resumed, while it trained (a concurrency audit)."""
-    run = write_run(tmp_path, "r/0", "table1/original", 0, status="interrupted")
-    assert report.read_run(run / "result.json", "r/0").status == "interrupted"
-    (run / "run.lock").write_text(f"{socket.gethostname()} {_pid(alive=True)} heartbeat\n")
-    assert report.read_run(run / "result.json", "r/0").status == "running"
+    for status in ("interrupted", "failed"):  # the trainer resumes both
+        run = write_run(tmp_path, f"r/{status}", "table1/original", 0, status=status)
+        assert report.read_run(run / "result.json", "r/0").status == status
+        (run / "run.lock").write_text(f"{socket.gethostname()} {_pid(alive=True)} heartbeat\n")
+        assert report.read_run(run / "result.json", "r/0").status == "running"
 
 
 def test_a_beating_lock_says_itself_whether_its_run_lives(tmp_path: Path) -> None:
@@ -1359,6 +1405,10 @@ def test_runs_of_several_roots_are_labelled_with_their_root(tmp_path: Path) -> N
     runs, problems = report.find_runs(overlapping)
     assert [run.label for run in runs] == [f"{overlapping[0].as_posix()}/0"]
     assert [p.split("`")[1] for p in problems] == [f"{tmp_path.as_posix()}/r1/broken/result.json"]
+    # without --out the report goes into the first root, as --help says
+    assert report.main(["--results", *map(str, roots), "--tables", "table6"]) == 0
+    assert (roots[0] / "report.md").is_file() and (roots[0] / "report.csv").is_file()
+    assert not (roots[1] / "report.md").exists()
 
 
 def _row_config(name: str, profile: str, *overrides: str) -> dict:
