@@ -2202,6 +2202,107 @@ def test_a_signal_after_a_sweeps_job_ended_is_between_its_runs(
     )
 
 
+@pytest.mark.usefixtures("own_signal_handlers")
+def test_a_job_slurm_requeued_into_a_folder_without_a_run_starts_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A requeued job continues its run (resume=true); with no run there it starts one, told
+    neither that its run continues nor refused as a resume without its folder."""
+    from resnet_lab import cli, train
+    from resnet_lab.run_folder import REQUEUED_ENV
+
+    trained: list[Path] = []
+    done = {"status": "completed"}
+    monkeypatch.setattr(train, "train", lambda cfg, run_dir: trained.append(run_dir) or done)
+    monkeypatch.setenv(REQUEUED_ENV, "1")
+    monkeypatch.setenv("RESNET_LAB_OUTPUTS", str(tmp_path / "outputs"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["resnet-lab", "data=synthetic"])  # a dated folder
+    cli.command()
+    assert len(trained) == 1 and "resume=true" not in capsys.readouterr().err
+    run_dir = tmp_path / "run"
+    monkeypatch.setattr(sys, "argv", ["resnet-lab", "data=synthetic", f"hydra.run.dir={run_dir}"])
+    cli.command()
+    log = (run_dir / "resnet-lab.log").read_text()
+    assert len(trained) == 2 and "Slurm requeued" not in log and "holds no run" not in log
+
+
+@pytest.mark.usefixtures("own_signal_handlers")
+def test_a_new_sweep_launched_resumable_and_a_cifar_data_root_are_not_warned_of(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """resume=true on a sweep's first launch (docs: it makes the sweep resumable) was told
+    "holds no run (a mistyped hydra.run.dir?)" in no job; data.root's "not used" is for
+    synthetic data alone."""
+    from resnet_lab import cli, train
+
+    trained: list[Path] = []
+    done = {"status": "completed"}
+    monkeypatch.setattr(train, "train", lambda cfg, run_dir: trained.append(run_dir) or done)
+    monkeypatch.setattr(train, "spread_over_gpus", lambda cfg, job: None)
+    sweep = tmp_path / "sweep"
+    argv = ["resnet-lab", "-m", "data=synthetic", "resume=true", "seed=0,1"]
+    monkeypatch.setattr(sys, "argv", [*argv, f"hydra.sweep.dir={sweep}"])
+    cli.command()
+    logs = [p.read_text() for p in sweep.rglob("*.log")]
+    assert len(trained) == len(logs) == 2 and not [x for x in logs if "holds no run" in x]
+    run_dir = tmp_path / "run"
+    argv = ["resnet-lab", "data=cifar10", f"data.root={tmp_path}", f"hydra.run.dir={run_dir}"]
+    monkeypatch.setattr(sys, "argv", argv)
+    cli.command()
+    assert "data.root is not used" not in (run_dir / "resnet-lab.log").read_text()
+
+
+@pytest.mark.usefixtures("own_signal_handlers")
+def test_a_run_stopped_by_a_problem_is_an_error_and_keeps_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A full disk stops a run as a signal does, but it is an error to say as one."""
+    from resnet_lab import cli, train
+    from resnet_lab.errors import RunStopped
+
+    def stops(cfg: object, run_dir: Path) -> dict:
+        (run_dir / "ckpt").mkdir()  # it saved a checkpoint: a run to continue
+        raise RunStopped("the disk is full")
+
+    monkeypatch.setattr(train, "train", stops)
+    run_dir = tmp_path / "run"
+    monkeypatch.setattr(sys, "argv", ["resnet-lab", "data=synthetic", f"hydra.run.dir={run_dir}"])
+    with pytest.raises(SystemExit) as ended:
+        cli.command()
+    assert ended.value.code == 1 and (run_dir / "ckpt").is_dir()
+    assert capsys.readouterr().err.startswith("resnet-lab: error: the disk is full; ")
+
+
+@pytest.mark.usefixtures("own_signal_handlers")
+def test_a_refused_sweep_job_is_said_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hydra prints a failed job's error: the job says it in its log only."""
+    from resnet_lab import cli, train
+
+    monkeypatch.setattr(train, "train", lambda cfg, run_dir: {"status": "completed"})
+    sweep = tmp_path / "sweep"
+    (sweep / "0").mkdir(parents=True)
+    (sweep / "0" / "lesion.json").write_text("{}")
+    argv = ["resnet-lab", "-m", "seed=0,1", "data=synthetic", f"hydra.sweep.dir={sweep}"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit):
+        cli.command()
+    assert capsys.readouterr().err.count("holds a lesion study (lesion.json)") == 1
+
+
+def test_the_values_reordered_hint_compares_only_keys_both_configs_hold(tmp_path: Path) -> None:
+    """A job's folder from an older lab lacks a newer key: still the folder pointed at."""
+    from resnet_lab.cli import _trained_as
+
+    for job, seed in (("0", 0), ("1", 1)):
+        (tmp_path / job).mkdir()
+        (tmp_path / job / "config.yaml").write_text(f"seed: {seed}\ntrainer:\n  lr: 0.1\n")
+    wanted = {"seed": 1, "trainer.nesterov": False}
+    assert _trained_as(wanted, tmp_path / "0") == tmp_path / "1"
+
+
 def test_a_sweeps_job_stopped_before_it_saved_anything_says_continue_the_sweep(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

@@ -1598,10 +1598,11 @@ def test_a_folder_with_only_a_lock_holds_a_run(tmp_path: Path) -> None:
 
 
 def test_the_checkpoint_cadence_may_change_on_resume(tmp_path: Path, reference: Path) -> None:
-    """Fewer checkpoints kept (a disk that filled up) or another cadence: the records are an
-    uninterrupted run's all the same (both were refused)."""
+    """Fewer checkpoints kept (a disk that filled up), another cadence or device setting: the
+    records are an uninterrupted run's all the same (the first two were refused)."""
     stop(tmp_path, Trainer, "train_step", 13, sigterm)
-    fit([*ARGS, "trainer.keep_checkpoints=1", "trainer.ckpt_every=4", "resume=true"], tmp_path)
+    cadence = ["trainer.keep_checkpoints=1", "trainer.ckpt_every=4", "trainer.device=auto"]
+    fit([*ARGS, *cadence, "resume=true"], tmp_path)  # the device too: a GPU run continued here
     assert_same_records(tmp_path, reference)
     assert [p.name for p in list_checkpoints(tmp_path / "ckpt")] == ["step_0000020.pt"]
 

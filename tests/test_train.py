@@ -1295,8 +1295,11 @@ def test_trainer_option_mistakes_are_clear(
 
 
 def test_a_gpu_the_machine_lacks_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from resnet_lab.device import parse_device
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert parse_device("auto", "trainer.device") == torch.device("cuda")  # a GPU where one is
     flags = (torch.backends.cudnn, torch.backends.cuda.matmul)  # properties: set, then restore
     saved = [f.allow_tf32 for f in flags]
     try:
@@ -1319,6 +1322,7 @@ def test_a_gpu_the_machine_lacks_is_a_clear_error(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match="CUDA is not available"):
         resolve_device("cuda")
+    assert parse_device("auto", "trainer.device") == torch.device("cpu")
 
 
 def test_a_gpu_is_recorded_by_its_own_name(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1334,7 +1338,7 @@ def test_a_cpu_is_recorded_by_its_model_and_cores(monkeypatch: pytest.MonkeyPatc
     "x86_64" on Linux) and the core count."""
     from resnet_lab import device
 
-    cpuinfo = "processor\t: 0\nmodel name\t: Some CPU @ 2.0GHz\nflags\t\t: avx\n"
+    cpuinfo = "processor\t: 0\nmodel\t\t: 85\nmodel name\t: Some CPU @ 2.0GHz\nflags\t\t: avx\n"
     monkeypatch.setattr(device.Path, "read_text", lambda self: cpuinfo)
     expected = f"Some CPU @ 2.0GHz ({os.cpu_count()} cores)"
     assert device.device_name(torch.device("cpu")) == expected
