@@ -39,6 +39,7 @@ from resnet_lab.report import RESULT_FIELDS
 from resnet_lab.run_folder import RunLock, environment
 from resnet_lab.train import (
     Trainer,
+    check_before_training,
     check_trainer_config,
     describe_schedule,
     lr_at,
@@ -136,6 +137,10 @@ def test_gate_biases_keep_their_init_against_decay_only_when_asked(
     assert len(biases) == 3 and biases <= moved[True] and moved[True] - moved[False] == biases
     with pytest.raises(ConfigError, match="gate_bias_decay"):  # identity has no b_g
         Trainer(compose_config([*tiny_run, "shortcut.gate_bias_decay=false"]), devnull).build()
+    # a b_g name that matches no parameter (one renamed) would leave that bias decayed, unsaid
+    w = torch.zeros(2, requires_grad=True)
+    with pytest.raises(ValueError, match="no_decay names parameters the model lacks"):
+        make_optimizer([("w", w)], cfg.trainer, {"gate_norm.bias"})
 
 
 @pytest.mark.parametrize("shortcut", ["identity", "gate"])
@@ -391,6 +396,8 @@ def test_settings_that_train_nothing_or_overflow_are_refused_and_an_all_warm_up_
     for edge in [  # what is right at each edge: torch's seed range, no decay
         ["trainer.warmup_lr=0", "trainer.warmup_steps=0"],
         ["trainer.lr_decay=1", "trainer.milestones=[1]"],
+        ["trainer.weight_decay=0"],  # an ablation
+        ["trainer.momentum=0"],  # plain SGD
         [f"seed={2**64 - 1}"],
         [f"seed={-(2**63)}"],
     ]:
@@ -1207,6 +1214,7 @@ def test_values_torch_or_the_report_would_trip_over_are_refused(tiny_run: list[s
         (["data.num_classes=-1"], "data.num_classes=-1 must be at least 2"),
         (["data.num_classes=1"], "data.num_classes=1 must be at least 2"),
         ([f"model.widen_factor={huge}"], f"model.widen_factor={huge} is past a 64-bit integer"),
+        ([f"model.widen_factor={2**63}"], f"model.widen_factor={2**63} is past a 64-bit"),
         ([f"data.synthetic_train_size={huge}"], "synthetic_train_size=9999"),
         (
             ["experiment.reported=abc"],
@@ -1226,6 +1234,19 @@ def test_values_torch_or_the_report_would_trip_over_are_refused(tiny_run: list[s
         ["experiment.reported=100"],
     ]:
         check_trainer_config(compose_config([*tiny_run, *edge]))
+
+
+def test_the_sweeps_check_before_training_leaves_the_config_as_it_was(
+    tiny_run: list[str],
+) -> None:
+    """The sweep's preflight: a bad setting is refused as the run would refuse it, and the
+    caller's config is as it was (the Trainer makes data.root absolute)."""
+    with pytest.raises(ConfigError, match=re.escape("trainer.lr=-1.0 must be positive")):
+        check_before_training(compose_config([*tiny_run, "trainer.lr=-1"]))
+    cfg = compose_config([*tiny_run, "data.root=relative/data"])
+    before = OmegaConf.to_container(cfg)
+    check_before_training(cfg)
+    assert OmegaConf.to_container(cfg) == before
 
 
 def test_a_folder_with_damaged_checkpoints_is_still_refused(
