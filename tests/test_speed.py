@@ -127,6 +127,7 @@ def test_bf16_step_is_close_to_fp32() -> None:
     momentum = [s["momentum_buffer"] for s in bf16_trainer.optimizer.state.values()]
     assert momentum and {m.dtype for m in momentum} == {torch.float32}
     assert bf16["loss"].item() == pytest.approx(fp32["loss"].item(), rel=2e-2)
+    assert bf16["loss"].item() != fp32["loss"].item()  # computed in bf16: not the fp32 step
     for kind in ("grad.", "update."):
         keys = [k for k in fp32 if k.startswith(kind)]
         flat = [torch.cat([d[k].flatten() for k in keys]) for d in (bf16, fp32)]
