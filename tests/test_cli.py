@@ -2231,8 +2231,8 @@ def test_a_job_slurm_requeued_into_a_folder_without_a_run_starts_one(
 def test_a_new_sweep_launched_resumable_and_a_cifar_data_root_are_not_warned_of(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """resume=true on a sweep's first launch (docs: it makes the sweep resumable) was told
-    "holds no run (a mistyped hydra.run.dir?)" in no job; data.root's "not used" is for
+    """resume=true on a sweep's first launch (docs: it makes the sweep resumable): no job is
+    told its folder "holds no run (a mistyped hydra.run.dir?)"; data.root's "not used" is for
     synthetic data alone."""
     from resnet_lab import cli, train
 
