@@ -2257,21 +2257,32 @@ def test_a_new_sweep_launched_resumable_and_a_cifar_data_root_are_not_warned_of(
 def test_a_run_stopped_by_a_problem_is_an_error_and_keeps_its_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A full disk stops a run as a signal does, but it is an error to say as one."""
+    """A full disk stops a run as a signal does, but it is an error to say as one; before any
+    checkpoint there is nothing to continue, but the folder keeps the log that says what
+    stopped it (a signal there leaves none: the user's own stop)."""
     from resnet_lab import cli, train
     from resnet_lab.errors import RunStopped
 
     def stops(cfg: object, run_dir: Path) -> dict:
-        (run_dir / "ckpt").mkdir()  # it saved a checkpoint: a run to continue
+        if run_dir.name == "run":
+            (run_dir / "ckpt").mkdir()  # it saved a checkpoint: a run to continue
         raise RunStopped("the disk is full")
 
     monkeypatch.setattr(train, "train", stops)
-    run_dir = tmp_path / "run"
-    monkeypatch.setattr(sys, "argv", ["resnet-lab", "data=synthetic", f"hydra.run.dir={run_dir}"])
-    with pytest.raises(SystemExit) as ended:
-        cli.command()
-    assert ended.value.code == 1 and (run_dir / "ckpt").is_dir()
-    assert capsys.readouterr().err.startswith("resnet-lab: error: the disk is full; ")
+    monkeypatch.setenv("RESNET_LAB_OUTPUTS", str(tmp_path / "outputs"))
+    monkeypatch.chdir(tmp_path)
+    for folder, said in [  # a named folder; a dated one, which a refusal would not leave
+        ([f"hydra.run.dir={tmp_path / 'run'}"], "plus resume=true hydra.run.dir="),
+        ([], "; run the command again\n"),
+    ]:
+        monkeypatch.setattr(sys, "argv", ["resnet-lab", "data=synthetic", *folder])
+        with pytest.raises(SystemExit) as ended:
+            cli.command()
+        err = capsys.readouterr().err
+        assert err.startswith("resnet-lab: error: the disk is full; ") and said in err, err
+        assert ended.value.code == 1
+    assert (tmp_path / "run" / "resnet-lab.log").is_file()
+    assert len(list((tmp_path / "outputs").rglob("resnet-lab.log"))) == 1
 
 
 @pytest.mark.usefixtures("own_signal_handlers")
