@@ -24,6 +24,9 @@ from resnet_lab.command_line import check_command_line, no_job_would_train
 from resnet_lab.errors import UserError
 from resnet_lab.run_folder import RunLock
 
+# resnet-lab run in the test's process: the ``lab`` fixture
+Lab = Callable[[list[str]], subprocess.CompletedProcess[str]]
+
 
 def test_help_shows_groups_and_examples() -> None:
     out = run_cli(["--help"])
@@ -65,9 +68,9 @@ def test_cfg_job_prints_the_resolved_config() -> None:
     ],
 )
 def test_user_mistakes_exit_2_with_one_clear_message(
-    args: list[str], message: str, tmp_path: Path
+    args: list[str], message: str, tmp_path: Path, lab: Lab
 ) -> None:
-    out = run_cli([*args, "model.width=4", f"hydra.run.dir={tmp_path / 'r'}"])
+    out = lab([*args, "model.width=4", f"hydra.run.dir={tmp_path / 'r'}"])
     assert out.returncode == 2, out.stdout + out.stderr
     assert message in out.stdout + out.stderr
     assert "Traceback" not in out.stdout + out.stderr
@@ -333,11 +336,15 @@ def _site_packages(python: Path) -> Path:
     return Path(out.stdout.strip())
 
 
-def test_resume_without_the_run_folder_is_refused(tmp_path: Path) -> None:
+def test_resume_without_the_run_folder_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lab: Lab
+) -> None:
     """Without hydra.run.dir, Hydra makes a fresh folder: resume=true would start a new run. The
     refused launch's folder is removed (outputs/ holds runs), with the date folder and outputs/
     it made, and a folder the user named or made stays."""
-    out = run_cli(["profile=smoke", "resume=true"], cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RESNET_LAB_OUTPUTS", raising=False)
+    out = lab(["profile=smoke", "resume=true"])
     assert out.returncode == 2
     # one line on stderr, as the checks before Hydra print theirs (it was a log line on stdout)
     assert out.stdout == "" and out.stderr == (
@@ -347,38 +354,39 @@ def test_resume_without_the_run_folder_is_refused(tmp_path: Path) -> None:
     assert list(tmp_path.rglob("*")) == []
     own = tmp_path / "own"  # the user's empty outputs folder, made before the launch
     own.mkdir()
-    env = {**os.environ, "RESNET_LAB_OUTPUTS": str(own)}
-    assert run_cli(["profile=smoke", "resume=true"], cwd=tmp_path, env=env).returncode == 2
+    monkeypatch.setenv("RESNET_LAB_OUTPUTS", str(own))
+    assert lab(["profile=smoke", "resume=true"]).returncode == 2
     assert list(tmp_path.rglob("*")) == [own]
     own.rmdir()
-    env["RESNET_LAB_OUTPUTS"] = str(tmp_path / "made")  # made by the launch: removed
-    assert run_cli(["profile=smoke", "resume=true"], cwd=tmp_path, env=env).returncode == 2
+    monkeypatch.setenv("RESNET_LAB_OUTPUTS", str(tmp_path / "made"))  # made by the launch: removed
+    assert lab(["profile=smoke", "resume=true"]).returncode == 2
     assert list(tmp_path.rglob("*")) == []
-    env["RESNET_LAB_OUTPUTS"] = str(tmp_path / "made" / "deeper")  # with the folder above
-    assert run_cli(["profile=smoke", "resume=true"], cwd=tmp_path, env=env).returncode == 2
+    # with the folder above
+    monkeypatch.setenv("RESNET_LAB_OUTPUTS", str(tmp_path / "made" / "deeper"))
+    assert lab(["profile=smoke", "resume=true"]).returncode == 2
     assert list(tmp_path.rglob("*")) == []
     # unless named as the run's folder (Hydra then writes nothing there with these options)
     quiet = ["hydra.output_subdir=null", "hydra/job_logging=disabled", "model.depth=100"]
     for key in ("hydra.run.dir", "++hydra.run.dir"):
-        named = run_cli([*quiet, f"{key}={tmp_path / 'made'}"], cwd=tmp_path, env=env)
+        named = lab([*quiet, f"{key}={tmp_path / 'made'}"])
         assert named.returncode == 2 and list(tmp_path.rglob("*")) == [tmp_path / "made"]
         (tmp_path / "made").rmdir()
     # a run that trained keeps the outputs folder it made (only an empty one is removed)
-    env.pop("RESNET_LAB_OUTPUTS")
-    assert run_cli([*TINY_RUN, "trainer.max_steps=1"], cwd=tmp_path, env=env).returncode == 0
+    monkeypatch.delenv("RESNET_LAB_OUTPUTS")
+    assert lab([*TINY_RUN, "trainer.max_steps=1"]).returncode == 0
     assert len(list((tmp_path / "outputs").glob("*/*/result.json"))) == 1
     named = tmp_path / "named"
-    assert run_cli(["model.depth=100", f"hydra.run.dir={named}"], cwd=tmp_path).returncode == 2
+    assert lab(["model.depth=100", f"hydra.run.dir={named}"]).returncode == 2
     assert "model.depth=100 does not fit" in (named / "resnet-lab.log").read_text()
     # the run's ckpt/ folder given for the run's folder: refused, not a new run inside it
     (tmp_path / "run" / "ckpt").mkdir(parents=True)
     (tmp_path / "run" / "ckpt" / "step_0000010.pt").write_bytes(b"")
     given = f"hydra.run.dir={tmp_path / 'run' / 'ckpt'}"
-    out = run_cli(["profile=smoke", "resume=true", given], cwd=tmp_path)
+    out = lab(["profile=smoke", "resume=true", given])
     assert out.returncode == 2, out.stdout + out.stderr
     assert f"give the run folder, hydra.run.dir={tmp_path / 'run'}" in out.stdout + out.stderr
     assert not (tmp_path / "run" / "ckpt" / "result.json").exists()
-    out = run_cli(["profile=smoke", given], cwd=tmp_path)  # a new run into it: refused too
+    out = lab(["profile=smoke", given])  # a new run into it: refused too
     assert out.returncode == 2 and "is a run's checkpoint folder" in out.stdout + out.stderr
     assert not (tmp_path / "run" / "ckpt" / "result.json").exists()
     # told before Hydra: no launch record or log of the refused launch among the checkpoints
@@ -544,18 +552,16 @@ def test_only_a_folder_holding_nothing_but_the_launchs_record_is_discarded(tmp_p
     assert not (tmp_path / "2026-01-01").exists()
 
 
-def test_a_relaunch_never_rewrites_the_runs_config(tmp_path: Path) -> None:
+def test_a_relaunch_never_rewrites_the_runs_config(tmp_path: Path, lab: Lab) -> None:
     """A refused re-launch into a finished run's folder (e.g. a sweep with a changed EXTRA)
     leaves the run's config as it trained; Hydra records each launch in a folder of its own."""
     # resume=true into a folder without a run starts one (a re-submitted job's first launch),
     # saying so: it may be a mistyped folder
-    first = run_cli(["profile=smoke", "resume=true", f"hydra.run.dir={tmp_path}"])
+    first = lab(["profile=smoke", "resume=true", f"hydra.run.dir={tmp_path}"])
     assert first.returncode == 0, first.stdout + first.stderr
     assert f"resume=true, but {tmp_path} holds no run" in first.stdout + first.stderr
     config = (tmp_path / "config.yaml").read_text()
-    refused = run_cli(
-        ["profile=smoke", "trainer.lr=0.05", "resume=true", f"hydra.run.dir={tmp_path}"]
-    )
+    refused = lab(["profile=smoke", "trainer.lr=0.05", "resume=true", f"hydra.run.dir={tmp_path}"])
     assert refused.returncode == 2 and (
         "(trainer.lr: 0.1 -> 0.05); continue it as it trained with trainer.lr=0.1, or start"
         in refused.stdout + refused.stderr
@@ -566,10 +572,10 @@ def test_a_relaunch_never_rewrites_the_runs_config(tmp_path: Path) -> None:
     assert "trainer.lr=0.05" in (launches[1] / "overrides.yaml").read_text()
 
 
-def test_a_run_chosen_on_validation_ends_with_its_test_figure(tmp_path: Path) -> None:
+def test_a_run_chosen_on_validation_ends_with_its_test_figure(tmp_path: Path, lab: Lab) -> None:
     """The stochastic-depth rows (trainer.test_at_best_val): the last line gives the validation
     error and the test error of the evaluation the validation chose, the report's figure."""
-    out = run_cli(
+    out = lab(
         [
             "+experiment=neighbours/stochastic_depth_110",
             "profile=smoke",
@@ -585,16 +591,14 @@ def test_a_run_chosen_on_validation_ends_with_its_test_figure(tmp_path: Path) ->
     )
 
 
-def test_the_smoke_profile_says_it_ignores_a_chosen_dataset(tmp_path: Path) -> None:
-    out = run_cli(["profile=smoke", "data=cifar10", f"hydra.run.dir={tmp_path}/c"])
+def test_the_smoke_profile_says_it_ignores_a_chosen_dataset(tmp_path: Path, lab: Lab) -> None:
+    out = lab(["profile=smoke", "data=cifar10", f"hydra.run.dir={tmp_path}/c"])
     assert out.returncode == 0, out.stderr
     assert "profile=smoke trains on synthetic data, not data=cifar10" in out.stdout + out.stderr
-    out = run_cli(["profile=smoke", "data=synthetic", f"hydra.run.dir={tmp_path}/s"])
+    out = lab(["profile=smoke", "data=synthetic", f"hydra.run.dir={tmp_path}/s"])
     assert out.returncode == 0, out.stderr
     assert "profile=smoke trains on synthetic data" not in out.stdout + out.stderr  # as chosen
-    out = run_cli(
-        [*TINY_RUN, "trainer.max_steps=1", "data.root=/data", f"hydra.run.dir={tmp_path}/b"]
-    )
+    out = lab([*TINY_RUN, "trainer.max_steps=1", "data.root=/data", f"hydra.run.dir={tmp_path}/b"])
     assert out.returncode == 0, out.stderr
     assert (
         "synthetic data are generated, not read: data.root is not used" in out.stdout + out.stderr
@@ -2092,6 +2096,30 @@ def own_signal_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(LAUNCHER_ENV, "")  # restored after the test
 
 
+@pytest.fixture
+def lab(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], own_signal_handlers: None
+) -> Lab:
+    """``resnet-lab ARGS`` run in this process, as run_cli runs it in a process of its own but
+    without the seconds a fresh process spends importing torch (monkeypatch sets its folder and
+    environment): its exit status and what it printed."""
+    from resnet_lab.cli import command
+
+    def run(args: list[str]) -> subprocess.CompletedProcess[str]:
+        monkeypatch.setattr(sys, "argv", ["resnet-lab", *args])
+        code: object = 0
+        try:
+            command()
+        except SystemExit as stopped:  # as the interpreter ends on it
+            code = 0 if stopped.code is None else stopped.code
+        printed = capsys.readouterr()
+        if not isinstance(code, int):  # sys.exit("...") prints it and exits 1
+            return subprocess.CompletedProcess(args, 1, printed.out, f"{printed.err}{code}\n")
+        return subprocess.CompletedProcess(args, code, printed.out, printed.err)
+
+    return run
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_between_a_sweeps_runs_says_how_to_go_on(
     monkeypatch: pytest.MonkeyPatch,
@@ -2889,13 +2917,13 @@ def test_the_report_piped_into_a_reader_that_stops_is_no_trace(tmp_path: Path) -
     assert (tmp_path / "report.md").exists()  # the files are written all the same
 
 
-def test_a_folder_above_runs_is_not_taken_for_a_run(tmp_path: Path) -> None:
+def test_a_folder_above_runs_is_not_taken_for_a_run(tmp_path: Path, lab: Lab) -> None:
     """`resume=true hydra.run.dir=outputs/DATE` (the date folder, not the run's) trained a new
     run there, among the day's runs, with an info line; a new run into it did the same."""
-    first = run_cli(["profile=smoke", f"hydra.run.dir={tmp_path / 'day' / '12-00-00'}"])
+    first = lab(["profile=smoke", f"hydra.run.dir={tmp_path / 'day' / '12-00-00'}"])
     assert first.returncode == 0, first.stdout + first.stderr
     for extra in (["resume=true"], []):
-        out = run_cli(["profile=smoke", *extra, f"hydra.run.dir={tmp_path / 'day'}"])
+        out = lab(["profile=smoke", *extra, f"hydra.run.dir={tmp_path / 'day'}"])
         assert out.returncode == 2, out.stdout + out.stderr
         assert (
             f"hydra.run.dir={tmp_path / 'day'} holds other runs (e.g. {tmp_path / 'day'}/12-00-00)"
