@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,6 +53,36 @@ def run_cli(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[st
         timeout=300,
         **kwargs,  # type: ignore[arg-type]
     )
+
+
+InProcess = Callable[[str, list[str]], subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> InProcess:
+    """A tool's command (``resnet-lab``, ``resnet-lab-lesion``) run in this process, as run_cli
+    runs it in one of its own but without the seconds a fresh process spends importing torch
+    (monkeypatch sets its folder and environment): its exit status and what it printed. The
+    process is no sweep's launcher (conftest gives its handlers back after the test)."""
+    from resnet_lab import cli, lesion_cli
+    from resnet_lab.stopping import LAUNCHER_ENV
+
+    monkeypatch.setenv(LAUNCHER_ENV, "")
+    entries = {"resnet-lab": cli.command, "resnet-lab-lesion": lesion_cli.command}
+
+    def run(tool: str, args: list[str]) -> subprocess.CompletedProcess[str]:
+        monkeypatch.setattr(sys, "argv", [tool, *args])
+        code: object = 0
+        try:
+            entries[tool]()
+        except SystemExit as stopped:  # as the interpreter ends on it
+            code = 0 if stopped.code is None else stopped.code
+        printed = capsys.readouterr()
+        if not isinstance(code, int):  # sys.exit("...") prints it and exits 1
+            return subprocess.CompletedProcess(args, 1, printed.out, f"{printed.err}{code}\n")
+        return subprocess.CompletedProcess(args, code, printed.out, printed.err)
+
+    return run
 
 
 @pytest.fixture(autouse=True)

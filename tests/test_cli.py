@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -17,15 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, TINY_RUN, run_cli
+from conftest import REPO, TINY_RUN, InProcess, run_cli
 from omegaconf import OmegaConf
 
 from resnet_lab.command_line import check_command_line, no_job_would_train
 from resnet_lab.errors import UserError
 from resnet_lab.run_folder import RunLock
 
-# resnet-lab run in the test's process: the ``lab`` fixture
-Lab = Callable[[list[str]], subprocess.CompletedProcess[str]]
+Lab = Callable[[list[str]], subprocess.CompletedProcess[str]]  # the lab fixture
 
 
 def test_help_shows_groups_and_examples() -> None:
@@ -2097,27 +2097,9 @@ def own_signal_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def lab(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], own_signal_handlers: None
-) -> Lab:
-    """``resnet-lab ARGS`` run in this process, as run_cli runs it in a process of its own but
-    without the seconds a fresh process spends importing torch (monkeypatch sets its folder and
-    environment): its exit status and what it printed."""
-    from resnet_lab.cli import command
-
-    def run(args: list[str]) -> subprocess.CompletedProcess[str]:
-        monkeypatch.setattr(sys, "argv", ["resnet-lab", *args])
-        code: object = 0
-        try:
-            command()
-        except SystemExit as stopped:  # as the interpreter ends on it
-            code = 0 if stopped.code is None else stopped.code
-        printed = capsys.readouterr()
-        if not isinstance(code, int):  # sys.exit("...") prints it and exits 1
-            return subprocess.CompletedProcess(args, 1, printed.out, f"{printed.err}{code}\n")
-        return subprocess.CompletedProcess(args, code, printed.out, printed.err)
-
-    return run
+def lab(in_process: InProcess) -> Lab:
+    """``resnet-lab ARGS`` run in this process (conftest's in_process)."""
+    return functools.partial(in_process, "resnet-lab")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

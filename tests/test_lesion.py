@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,7 +24,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, InProcess
 from omegaconf import OmegaConf
 
 from resnet_lab import build_model, lesion, lesion_cli, paths
@@ -937,21 +938,29 @@ def test_lesion_config_mistakes_are_user_errors(tmp_path: Path) -> None:
         run(other_depth, tmp_path / "out")
 
 
-def lesion_command(
-    *overrides: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "resnet_lab.lesion", *overrides],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+LesionCommand = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def test_a_relative_checkpoint_is_the_commands_with_hydras_chdir(tmp_path: Path) -> None:
+@pytest.fixture
+def lesion_command(in_process: InProcess, monkeypatch: pytest.MonkeyPatch) -> LesionCommand:
+    """``resnet-lab-lesion OVERRIDES`` run in this process in folder ``cwd``, with ``env`` added to
+    its environment for that call alone (conftest's in_process)."""
+
+    def run(
+        *overrides: str, cwd: Path, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        with monkeypatch.context() as patch:
+            patch.chdir(cwd)
+            for name, value in (env or {}).items():
+                patch.setenv(name, value)
+            return in_process("resnet-lab-lesion", list(overrides))
+
+    return run
+
+
+def test_a_relative_checkpoint_is_the_commands_with_hydras_chdir(
+    tmp_path: Path, lesion_command: LesionCommand
+) -> None:
     """hydra.job.chdir=true runs the study in its folder: checkpoint=run was read there ("no
     checkpoint"), as data.root is not. lesion.json records the file read, absolute."""
     save_run(tmp_path / "run", "model.depth=8", trained_steps=1)
@@ -970,7 +979,7 @@ def test_a_relative_checkpoint_is_the_commands_with_hydras_chdir(tmp_path: Path)
     assert results["checkpoint"]["path"] == str(read)
 
 
-def test_lesion_command_line(tmp_path: Path) -> None:
+def test_lesion_command_line(tmp_path: Path, lesion_command: LesionCommand) -> None:
     """The real command: Hydra overrides, outputs in hydra.run.dir, its config saved there."""
     run_dir = save_run(tmp_path / "run", "model.depth=8", trained_steps=1)
     out = tmp_path / "out"
@@ -1547,7 +1556,7 @@ def test_a_sigterm_while_hydra_starts_is_said(
     assert signal.getsignal(signal.SIGTERM) is before
 
 
-def test_lesion_command_without_checkpoint(tmp_path: Path) -> None:
+def test_lesion_command_without_checkpoint(tmp_path: Path, lesion_command: LesionCommand) -> None:
     """Refused: one message, and no folder left behind, as resnet-lab leaves none: not the
     study's, nor the date folder, nor lesions/ when the launch made it; the user's own stays."""
     done = lesion_command(cwd=tmp_path)
@@ -1560,7 +1569,9 @@ def test_lesion_command_without_checkpoint(tmp_path: Path) -> None:
     assert list(tmp_path.rglob("*")) == [tmp_path / "lesions"]
 
 
-def test_a_refused_lesion_sweep_job_is_its_message_alone(tmp_path: Path) -> None:
+def test_a_refused_lesion_sweep_job_is_its_message_alone(
+    tmp_path: Path, lesion_command: LesionCommand
+) -> None:
     """Missing data in each job of a sweep: the message without a trace (Hydra printed the
     UserError's) and without data.download, which resnet-lab-lesion does not have."""
     run_dir = save_run(tmp_path / "run", "model.depth=8", "data=cifar10")
@@ -1724,7 +1735,7 @@ def test_an_unknown_key_is_offered_the_key_it_likely_misspells() -> None:
     )
 
 
-def test_lesion_rejects_keys_added_with_plus(tmp_path: Path) -> None:
+def test_lesion_rejects_keys_added_with_plus(tmp_path: Path, lesion_command: LesionCommand) -> None:
     """docs/lesion.md: data.split=val is an error; with ``+`` Hydra would add it silently."""
     cfg = compose_lesion_config(["checkpoint=x", "+data.split=val"])
     with pytest.raises(
@@ -1880,14 +1891,18 @@ def test_the_path_study_may_take_every_training_image(tmp_path: Path) -> None:
         _check_study(OmegaConf.merge(cfg, {"lesion": {"path_batches": 5}}), model, data)
 
 
-def test_lesion_shell_completion_is_not_taken_for_settings(tmp_path: Path) -> None:
+def test_lesion_shell_completion_is_not_taken_for_settings(
+    tmp_path: Path, lesion_command: LesionCommand
+) -> None:
     """-sc install=bash: its words are no settings (refused as unknown ones for a while)."""
     done = lesion_command("-sc", "install=bash", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "complete -o nospace -o default -F hydra_bash_completion" in done.stdout
 
 
-def test_lesion_command_with_a_file_that_is_not_a_checkpoint(tmp_path: Path) -> None:
+def test_lesion_command_with_a_file_that_is_not_a_checkpoint(
+    tmp_path: Path, lesion_command: LesionCommand
+) -> None:
     """A run's result.json given as the checkpoint: one clear message, not torch's text."""
     run_dir = save_run(tmp_path / "run", "model.depth=8")
     (run_dir / "result.json").write_text('{"status": "finished"}\n')
