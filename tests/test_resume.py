@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_RUN, as_saved_before_the_options
+from conftest import TINY_RUN, InProcess, as_saved_before_the_options
 from omegaconf import OmegaConf
 
 import resnet_lab.checkpoint
@@ -1671,20 +1671,20 @@ def test_a_record_whose_header_does_not_read_back_is_kept_with_the_rest() -> Non
     assert without_sessions(scalar + damaged) == scalar + damaged
 
 
-def test_a_folder_named_by_its_overrides_is_the_one_a_resume_continues(tmp_path: Path) -> None:
+def test_a_folder_named_by_its_overrides_is_the_one_a_resume_continues(
+    tmp_path: Path, in_process: InProcess
+) -> None:
     """`hydra.run.dir=runs/${hydra.job.override_dirname}`: `resume=true` (and a longer
     trainer.max_steps) named a new folder, where the run trained anew from step 0; the folder's
     name leaves out what a resume may change, as the lab's config says (one list, checked here)."""
-    from conftest import run_cli
-
     from resnet_lab.config import CONF_DIR
 
     excluded = OmegaConf.load(CONF_DIR / "config.yaml").hydra.job.config.override_dirname
     assert set(excluded.exclude_keys) == set(resnet_lab.train.RESUMABLE_CHANGES)
     folder = f"hydra.run.dir={tmp_path}/" + "${hydra.job.override_dirname}"
-    first = run_cli([*TINY_RUN, "trainer.max_steps=2", folder])
+    first = in_process("resnet-lab", [*TINY_RUN, "trainer.max_steps=2", folder])
     assert first.returncode == 0, first.stdout + first.stderr
-    again = run_cli([*TINY_RUN, "trainer.max_steps=4", "resume=true", folder])
+    again = in_process("resnet-lab", [*TINY_RUN, "trainer.max_steps=4", "resume=true", folder])
     assert again.returncode == 0, again.stdout + again.stderr
     (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     result = json.loads((run / "result.json").read_text())
