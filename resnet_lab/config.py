@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import io
 import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -230,8 +231,7 @@ def load_row(path: Path, kind: str = "experiment") -> DictConfig | ListConfig:
     """A row file (or a profile: ``kind``) as OmegaConf reads it (read once per version of the
     file: do not modify it); a YAML mistake is one line that names the place."""
     try:
-        stat = path.stat()
-        return _loaded(path, stat.st_mtime_ns, stat.st_size)
+        return _loaded(path.read_bytes())
     except Exception as exc:  # YAML's message runs over several lines: its problem and place
         problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
         if context := getattr(exc, "context", None):  # e.g. "expected a single document"
@@ -242,8 +242,10 @@ def load_row(path: Path, kind: str = "experiment") -> DictConfig | ListConfig:
 
 
 @functools.lru_cache(maxsize=256)
-def _loaded(path: Path, mtime_ns: int, size: int) -> DictConfig | ListConfig:
-    return OmegaConf.load(path)
+def _loaded(content: bytes) -> DictConfig | ListConfig:
+    """A file's YAML read as OmegaConf.load reads the file (UTF-8, universal newlines), once per
+    content: a file rewritten within the clock's tick at the same size is read anew."""
+    return OmegaConf.load(io.TextIOWrapper(io.BytesIO(content), encoding="utf-8"))
 
 
 def row_problem(path: Path, group: str = "experiment") -> str | None:
@@ -252,6 +254,18 @@ def row_problem(path: Path, group: str = "experiment") -> str | None:
     type where its package puts them. A row sets model., trainer. and experiment. alike, so it
     says ``# @package _global_`` first; one that only describes itself may live in
     experiment.'s. (The options its defaults list chooses are the command line's to check.)"""
+    try:
+        content: bytes | None = path.read_bytes()
+    except OSError:
+        content = None  # load_row says why
+    return _row_problem(path, group, content)
+
+
+@functools.lru_cache(maxsize=512)
+def _row_problem(path: Path, group: str, content: bytes | None) -> str | None:
+    """row_problem's answer, once per ``content`` of the file (its bytes, read by load_row
+    again): the report checks every row and the option files each row chooses (the same few,
+    row after row) at each call, and a check merges the file into the schema (about 10 ms)."""
     kind = group.partition("/")[0]
     noun = "row" if kind == "experiment" else kind
     try:

@@ -1879,6 +1879,12 @@ def test_a_row_of_ones_own_without_the_global_package_is_refused(
     assert row_problem(rows / "x.yaml") is None
     (rows / "x.yaml").write_text("# @package _global_.trainer\nlrr: 0.05\n")
     assert "trainer.lrr (did you mean trainer.lr?)" in str(row_problem(rows / "x.yaml"))
+    # mended at the same size within the clock's tick (its time kept here): read anew
+    written = (rows / "x.yaml").stat()
+    (rows / "x.yaml").write_text("# @package _global_.trainer\nlr: 0.050\n")
+    os.utime(rows / "x.yaml", ns=(written.st_atime_ns, written.st_mtime_ns))
+    assert (rows / "x.yaml").stat().st_size == written.st_size
+    assert row_problem(rows / "x.yaml") is None
     (rows / "x.yaml").unlink()
     (rows / "hydra_only.yaml").write_text("hydra:\n  job:\n    name: x\n")  # experiment.hydra
     said = f"experiment file {rows / 'hydra_only.yaml'} does not begin with `# @package _global_`"
