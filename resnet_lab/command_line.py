@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, cast
 
 from hydra.conf import HydraConf
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Glob, Override, ValueType
 from hydra.errors import HydraException
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -47,7 +46,7 @@ from resnet_lab.config import (
     with_closest_key,
 )
 from resnet_lab.errors import ConfigError
-from resnet_lab.pasteable import pasteable_override
+from resnet_lab.pasteable import override_parser, pasteable_override
 from resnet_lab.run_folder import enclosing_run, holds_a_run, run_folder_problem
 
 # the tools' settings that name a file or folder (data.root: both tools; checkpoint: lesion)
@@ -180,7 +179,7 @@ def an_override_hydra_cannot_read(args: list[str]) -> str | None:
     """``data.root=/data/é``, ``experiment.note=it's``, ``model.depth=[20``: Hydra's parse error
     in three lines, exit 1. A character Hydra's grammar has no bare use for (an accent, a
     quote) is fine inside its quotes: said, with the override so written."""
-    parser = OverridesParser.create()
+    parser = override_parser()
     for i, arg in enumerate(args):
         if arg.startswith("-") or "=" not in arg or a_flags_value(args, i):
             continue
@@ -1124,7 +1123,7 @@ def _sweep_overrides(args: list[str]) -> list[tuple[str, Override]]:
 def parsed_overrides(args: list[str]) -> list[tuple[str, Override]]:
     """Each override as typed, with Hydra's reading of it (those Hydra cannot read left out:
     its own message says what is wrong)."""
-    parser = OverridesParser.create()
+    parser = override_parser()
     parsed = []
     for arg in args:
         if arg.startswith("-") or ("=" not in arg and not arg.startswith("~")):  # ~key deletes

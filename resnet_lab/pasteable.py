@@ -6,6 +6,7 @@ start a sweep."""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -44,13 +45,21 @@ def _hydra_value(value: Any, nested: bool = False) -> str:
     return "[" + ",".join(_hydra_value(v, True) for v in value) + "]"
 
 
+@functools.cache
+def override_parser() -> OverridesParser:
+    """Hydra's reader of overrides, built once per process: a build inspects each function of
+    its grammar (about 2 ms), and the checks read the command line, and the report each row's
+    defaults, many times over."""
+    return OverridesParser.create()
+
+
 def _reads_back(value: str, nested: bool) -> bool:
     """Whether Hydra reads ``value``, given bare, as this very string (not resolved later);
     ``nested``: as an element of a list (an empty string is none there, a '\\,' no comma)."""
     if "${" in value:
         return False
     try:
-        (override,) = OverridesParser.create().parse_overrides(
+        (override,) = override_parser().parse_overrides(
             [f"k=[{value}]" if nested else f"k={value}"]
         )
     except HydraException:

@@ -56,6 +56,7 @@ from resnet_lab.config import (
     load_row,
     reported_problem,
     row_problem,
+    structured_schema,
     with_closest_key,
     with_schema_defaults,
 )
@@ -267,7 +268,7 @@ def _experiment_block(path: Path, loaded: DictConfig | ListConfig) -> DictConfig
         )
     try:  # its ${...} resolved in the row's file (a trace where the report read the field)
         fields_ = {} if raw is None else OmegaConf.to_container(raw, resolve=True)
-        return OmegaConf.merge(OmegaConf.structured(ExperimentCfg), fields_)
+        return OmegaConf.merge(structured_schema(ExperimentCfg), fields_)
     except Exception as exc:  # a wrong type: OmegaConf's first line, and the key
         first = str(exc).strip().splitlines()[0]
         key = str(getattr(exc, "full_key", None) or "")  # the row's key, or the block's
