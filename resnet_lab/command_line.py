@@ -433,7 +433,8 @@ def _a_value_hydra_refuses(arg: str, override: Override) -> str | None:
     key = override.key_or_group
     if not _a_field_of_hydras(key) or override.is_sweep_override():
         return None
-    settings = OmegaConf.structured(HydraConf)
+    settings = copy.deepcopy(structured_schema(HydraConf))
+    OmegaConf.set_readonly(settings, None)  # the shared schema's flag, not the copy's
     try:
         OmegaConf.update(settings, key.removeprefix("hydra."), override.value(), merge=True)
     except OmegaConfBaseException as e:
@@ -849,8 +850,10 @@ def outputs_root(config_name: str, sweep: bool = False) -> Path:
     return Path(OmegaConf.create({"root": "/".join(parts)}).root)
 
 
+@functools.cache
 def _folder_template(config_name: str, sweep: bool) -> str:
-    """``hydra.run.dir`` (or ``hydra.sweep.dir``) of a tool's primary config, unresolved."""
+    """``hydra.run.dir`` (or ``hydra.sweep.dir``) of a tool's primary config, unresolved: read
+    once per process (a command's checks ask for its folders several times, 6 ms a read)."""
     config = OmegaConf.load(CONF_DIR / f"{config_name}.yaml")
     return OmegaConf.to_container(config, resolve=False)["hydra"]["sweep" if sweep else "run"][
         "dir"
@@ -1123,17 +1126,24 @@ def _sweep_overrides(args: list[str]) -> list[tuple[str, Override]]:
 def parsed_overrides(args: list[str]) -> list[tuple[str, Override]]:
     """Each override as typed, with Hydra's reading of it (those Hydra cannot read left out:
     its own message says what is wrong)."""
-    parser = override_parser()
     parsed = []
     for arg in args:
         if arg.startswith("-") or ("=" not in arg and not arg.startswith("~")):  # ~key deletes
             continue
-        try:
-            (override,) = parser.parse_overrides([arg])
-        except HydraException:
-            continue  # Hydra says what is wrong with it
-        parsed.append((arg, override))
+        if (override := _read_by_hydra(arg)) is not None:  # else Hydra says what is wrong
+            parsed.append((arg, override))
     return parsed
+
+
+@functools.lru_cache(maxsize=1024)
+def _read_by_hydra(arg: str) -> Override | None:
+    """Hydra's reading of one override, once per process (the checks read each about twenty
+    times, 0.2 ms a reading): shared, so read it, never change it."""
+    try:
+        (override,) = override_parser().parse_overrides([arg])
+    except HydraException:
+        return None
+    return override
 
 
 def _a_mistake_every_job_makes(args: list[str]) -> str | None:
@@ -1560,7 +1570,8 @@ def wrong_type(args: list[str], schema: type) -> str | None:
     sweep): Hydra's answer is a five-line merge error and exit 1, once per job in a sweep."""
     if _config_folders(args) is None:  # another primary config: other settings
         return None
-    typed = OmegaConf.structured(schema)  # each value is merged into it
+    typed = copy.deepcopy(structured_schema(schema))  # each value is merged into it
+    OmegaConf.set_readonly(typed, None)  # the shared schema's flag, not the copy's
     for arg, override in parsed_overrides(args):
         key = override.key_or_group
         if override.is_add() or override.is_delete() or override.package is not None:
