@@ -980,7 +980,8 @@ def test_a_relative_checkpoint_is_the_commands_with_hydras_chdir(
 
 
 def test_lesion_command_line(tmp_path: Path, lesion_command: LesionCommand) -> None:
-    """The real command: Hydra overrides, outputs in hydra.run.dir, its config saved there."""
+    """The command's entry point (run as a module: test_cli): Hydra overrides, outputs in
+    hydra.run.dir, its config saved there."""
     run_dir = save_run(tmp_path / "run", "model.depth=8", trained_steps=1)
     out = tmp_path / "out"
     study = [
