@@ -44,6 +44,7 @@ from resnet_lab.config import (
     structured_schema,
     unknown_keys_message,
     with_closest_key,
+    writable_schema,
 )
 from resnet_lab.errors import ConfigError
 from resnet_lab.pasteable import override_parser, pasteable_override
@@ -433,8 +434,7 @@ def _a_value_hydra_refuses(arg: str, override: Override) -> str | None:
     key = override.key_or_group
     if not _a_field_of_hydras(key) or override.is_sweep_override():
         return None
-    settings = copy.deepcopy(structured_schema(HydraConf))
-    OmegaConf.set_readonly(settings, None)  # the shared schema's flag, not the copy's
+    settings = writable_schema(HydraConf)
     try:
         OmegaConf.update(settings, key.removeprefix("hydra."), override.value(), merge=True)
     except OmegaConfBaseException as e:
@@ -1570,8 +1570,7 @@ def wrong_type(args: list[str], schema: type) -> str | None:
     sweep): Hydra's answer is a five-line merge error and exit 1, once per job in a sweep."""
     if _config_folders(args) is None:  # another primary config: other settings
         return None
-    typed = copy.deepcopy(structured_schema(schema))  # each value is merged into it
-    OmegaConf.set_readonly(typed, None)  # the shared schema's flag, not the copy's
+    typed = writable_schema(schema)  # each value is merged into it
     for arg, override in parsed_overrides(args):
         key = override.key_or_group
         if override.is_add() or override.is_delete() or override.package is not None:
