@@ -59,15 +59,23 @@ InProcess = Callable[[str, list[str]], subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture
-def in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> InProcess:
-    """A tool's command (``resnet-lab``, ``resnet-lab-lesion``) run in this process, as run_cli
-    runs it in one of its own but without the seconds a fresh process spends importing torch
-    (monkeypatch sets its folder and environment): its exit status and what it printed. The
-    process is no sweep's launcher (conftest gives its handlers back after the test)."""
-    from resnet_lab import cli, lesion_cli
+def own_signal_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cli.command() installs the launching process's handlers (conftest gives pytest its own
+    back after each test) and names this process the launcher of its jobs: not of any here."""
     from resnet_lab.stopping import LAUNCHER_ENV
 
-    monkeypatch.setenv(LAUNCHER_ENV, "")
+    monkeypatch.setenv(LAUNCHER_ENV, "")  # restored after the test
+
+
+@pytest.fixture
+def in_process(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], own_signal_handlers: None
+) -> InProcess:
+    """A tool's command (``resnet-lab``, ``resnet-lab-lesion``) run in this process, as run_cli
+    runs it in one of its own but without the seconds a fresh process spends importing torch
+    (monkeypatch sets its folder and environment): its exit status and what it printed."""
+    from resnet_lab import cli, lesion_cli
+
     entries = {"resnet-lab": cli.command, "resnet-lab-lesion": lesion_cli.command}
 
     def run(tool: str, args: list[str]) -> subprocess.CompletedProcess[str]:

@@ -2094,15 +2094,6 @@ def test_a_file_given_as_the_lesion_output_folder_is_refused(
 
 
 @pytest.fixture
-def own_signal_handlers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """cli.command() installs the launching process's handlers (conftest gives pytest its own
-    back after each test) and names this process the launcher of its jobs: not of any here."""
-    from resnet_lab.stopping import LAUNCHER_ENV
-
-    monkeypatch.setenv(LAUNCHER_ENV, "")  # restored after the test
-
-
-@pytest.fixture
 def lab(in_process: InProcess) -> Lab:
     """``resnet-lab ARGS`` run in this process (conftest's in_process)."""
     return functools.partial(in_process, "resnet-lab")
