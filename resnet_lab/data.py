@@ -95,6 +95,12 @@ CIFAR100_CLASSES = (  # noqa: SIM905 (100 names read better as one block)
 ).split()
 
 PYTHON_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+# The python version's files as torchvision lists them (a test holds the two equal): where the
+# data is missing, the message names them without importing torchvision (2 s).
+PYTHON_FILES = {
+    "cifar10": (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"),
+    "cifar100": ("train", "test", "meta"),
+}
 ARCHIVES = {
     "cifar10": ("cifar-10-binary.tar.gz", "cifar-10-python.tar.gz"),
     "cifar100": ("cifar-100-binary.tar.gz", "cifar-100-python.tar.gz"),
@@ -439,7 +445,7 @@ def locate_cifar(cfg: DataCfg) -> tuple[bool, Path]:
     for folder in (root / bin_folder, root):
         if _present(folder, bin_names):
             return True, folder
-    py_names = [f for f, _ in _python_files(_torchvision_class(name))]
+    py_names = list(PYTHON_FILES[name])
     py_candidates = [root / py_folder] + ([root] if root.name == py_folder else [])
     for folder in py_candidates:
         if _present(folder, py_names):

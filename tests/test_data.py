@@ -11,6 +11,7 @@ import logging
 import os
 import pickle
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -283,7 +284,12 @@ def test_incomplete_binary_folder_names_missing_files(tmp_path: Path) -> None:
     assert str(folder.absolute()) in str(err.value)
 
 
-def test_missing_data_lists_every_folder_and_how_to_get_it(tmp_path: Path) -> None:
+def test_missing_data_lists_every_folder_and_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The message names every folder looked in, and how to get the files; it comes without
+    importing torchvision (the python version's file names are the lab's own list)."""
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # an import of it fails
     root = tmp_path / "nowhere"
     with pytest.raises(DataError) as err:
         D.load_data(cfg(root), "cpu")
@@ -301,6 +307,8 @@ def test_missing_data_lists_every_folder_and_how_to_get_it(tmp_path: Path) -> No
         assert text in message
     with pytest.raises(DataError, match=r"cifar-100-binary.*cifar-100-python\.tar\.gz"):
         D.load_data(cfg(root, name="cifar100", num_classes=100), "cpu")
+    write_cifar10_py(root / "cifar-10-batches-py")  # found by its file names alone
+    assert D.locate_cifar(cfg(root)) == (False, root / "cifar-10-batches-py")
 
 
 def test_cifar100_binary_uses_fine_labels_and_checks_sizes(tmp_path: Path) -> None:
@@ -343,6 +351,7 @@ def test_cifar10_python_version_through_torchvision(
     assert torch.equal(d.train_labels, torch.from_numpy(written["train_labels"]))
     assert torch.equal(d.eval_images, torch.from_numpy(written["test_images"]))
     assert d.classes == [f"py{i}" for i in range(10)] and "python" in d.source
+    assert D.PYTHON_FILES["cifar10"] == tuple(f for f, _ in D._python_files(CIFAR10))
 
     with pytest.raises(DataError, match=r"data_batch_1 is corrupted"):  # torchvision's own sums
         D.load_data(cfg(tmp_path, verify=True), "cpu")
@@ -409,6 +418,7 @@ def test_cifar100_python_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert torch.equal(d.train_images, torch.from_numpy(images["train"]))
     assert torch.equal(d.eval_labels, torch.from_numpy(fine["test"]))
     assert d.classes == names
+    assert D.PYTHON_FILES["cifar100"] == tuple(f for f, _ in D._python_files(CIFAR100))
 
 
 # ---------------------------------------------------------------------------------------------
