@@ -364,7 +364,8 @@ def _settings_problem(path: Path, settings: DictConfig, kind: str) -> str | None
 def structured_schema(schema: type = Config) -> DictConfig:
     """The dataclass ``schema`` as OmegaConf builds it, built once per process (a command
     line's checks read it twice per override; each build took about 10 ms): read-only, as
-    every caller shares it (merging it into others makes a copy)."""
+    every caller shares it (a merge into it makes a copy, read-only too: a caller that sets
+    values takes :func:`writable_schema`)."""
     built = OmegaConf.structured(schema)
     OmegaConf.set_readonly(built, True)
     return built
