@@ -174,7 +174,8 @@ class Config:
     experiment: ExperimentCfg = field(default_factory=ExperimentCfg)
     seed: int = 0
     resume: bool = False  # continue the run in this output folder (skip it if it completed)
-    profile: str = "paper"  # paper (full recipe) | smoke (tiny nets, a few steps: not comparable)
+    # paper (full recipe) | smoke (tiny nets, a few steps: not comparable) | one's own
+    profile: str = "paper"
 
 
 def register_configs() -> None:
