@@ -656,6 +656,16 @@ def _run_folder(tmp_path: Path, shortcut: str, *overrides: str) -> tuple[Path, n
     return run_dir, net, cfg
 
 
+def test_gate_tool_measures_a_val_split_run_on_its_validation_images(tmp_path: Path) -> None:
+    """A run trained with data.split=val is measured on its evaluation images, the last tenth
+    of its training images (3 of 32), not the test set (a mutant that read the test set
+    passed the suite)."""
+    run_dir, _, _ = _run_folder(tmp_path, "gate", "data.split=val")
+    assert gates_main([str(run_dir)]) == 0
+    record = json.loads((run_dir / "gates" / "gates.json").read_text())
+    assert (record["eval_split"], record["images"]) == ("val", 3)
+
+
 @pytest.mark.parametrize("shortcut", ["highway", "gate", "shortcut_gate"])
 def test_gate_tool_writes_means_per_unit_and_class(
     tmp_path: Path,

@@ -669,6 +669,10 @@ def test_evaluate_refuses_a_net_whose_outputs_are_not_finite() -> None:
         net[1].bias[3] = math.nan
     with pytest.raises(ConfigError, match=r"not finite \(NaN or inf\) on 8 of 8 images"):
         evaluate(net, batches)
+    logits = torch.eye(4, 10)
+    logits[2, 7] = math.nan  # one class of one image: refused too
+    with pytest.raises(ConfigError, match=r"not finite \(NaN or inf\) on 1 of 4 images"):
+        evaluate(torch.nn.Identity(), [(logits, torch.tensor([0, 1, 2, 3]))])
 
 
 def test_peer_accuracy_on_real_test_images() -> None:
