@@ -521,11 +521,15 @@ def test_input_statistics_are_exact_across_chunks() -> None:
 
 
 def test_normalize() -> None:
+    """The training mean is subtracted pixel by pixel, the papers' per-pixel mean (a mutant
+    subtracting each channel's average passed with a mean the same at every pixel)."""
     images = torch.tensor([0, 51, 255], dtype=torch.uint8).view(3, 1, 1, 1).expand(3, 3, 32, 32)
     mean = torch.full((3, 32, 32), 0.25)
+    mean[1, 5, 7] = 0.5
     out = D.normalize(images, mean)
     assert out.dtype == torch.float32 and out.shape == (3, 3, 32, 32)
     assert torch.allclose(out[:, 0, 0, 0], torch.tensor([-0.25, -0.05, 0.75]))
+    assert torch.allclose(out[:, 1, 5, 7], torch.tensor([-0.5, -0.3, 0.5]))
 
 
 @pytest.mark.parametrize("pad_mode", ["zeros", "reflect"])

@@ -340,6 +340,26 @@ def test_the_step_counts_its_wrong_answers_with_the_momentum_asked_for(
     assert int(trainer.train_step(x, y)[1]) == 5
 
 
+def test_a_step_is_the_mean_cross_entropy_of_its_own_batch(tiny_run: list[str]) -> None:
+    """The papers' loss: the batch's mean cross-entropy, no label smoothing (a mutant smoothing
+    it passed the suite); each step's gradients are its own batch's (zeroed before backward,
+    not added to the last step's)."""
+    trainer = Trainer(compose_config(tiny_run), Path(os.devnull))
+    trainer.build()
+    for _ in range(2):
+        x, y = trainer.batches.next()
+        reference = copy.deepcopy(trainer.model)  # train mode: batch statistics, as the step
+        reference.zero_grad(set_to_none=True)
+        expected = F.cross_entropy(reference(x), y)
+        expected.backward()
+        loss, _ = trainer.train_step(x, y)
+        torch.testing.assert_close(loss, expected.detach(), rtol=1e-6, atol=0)
+        for (name, p), q in zip(
+            trainer.model.named_parameters(), reference.parameters(), strict=True
+        ):
+            torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-7, msg=name)
+
+
 def test_a_batch_larger_than_the_training_set_is_said(
     tiny_run: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
