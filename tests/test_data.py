@@ -145,6 +145,17 @@ def test_root_may_be_the_binary_folder_itself(tmp_path: Path) -> None:
     assert torch.equal(d.eval_images, torch.from_numpy(written["test_images"]))
 
 
+def test_a_data_root_under_the_home_folder_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """data.root=~/cifar is the home folder's cifar, not a folder named ~ in the current one."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "home" / "cifar" / "cifar-10-batches-bin"
+    write_cifar10_bin(folder)
+    assert D.locate_cifar(cfg("~/cifar")) == (True, folder)
+
+
 def test_binary_pixel_placement(tmp_path: Path) -> None:
     """Byte 1 + c*1024 + r*32 + k of a record is channel c (R, G, B), row r, column k."""
     value = [[[(c * 85 + r * 7 + k) % 256 for k in range(32)] for r in range(32)] for c in range(3)]
@@ -464,6 +475,7 @@ def test_splits_limit_and_mean(tmp_path: Path) -> None:
         ({"split": "test"}, ConfigError, "valid: full, val"),
         ({"name": "mnist"}, DataError, "valid: cifar10, cifar100, synthetic"),
         ({"limit": 0}, ConfigError, "data.limit"),
+        ({"limit": True}, ConfigError, "data.limit"),  # not the limit 1
         ({"num_classes": 100}, ConfigError, "data.num_classes=100"),
         ({"normalization": "std"}, ConfigError, "valid: pixel_mean, channel_mean_std"),
         ({"pad_mode": "mirror"}, ConfigError, "valid: zeros, reflect"),
@@ -871,16 +883,17 @@ def test_labels_out_of_range_are_refused_even_unverified(tmp_path: Path) -> None
     with pytest.raises(DataError, match=r"test\.bin holds label 100, but the dataset has 100"):
         D.load_data(cfg(tmp_path / "c100", name="cifar100", num_classes=100), "cpu")
 
-    py = tmp_path / "py" / "cifar-10-batches-py"  # the python version too (a trace in training)
-    write_cifar10_py(py)
-    with open(py / "data_batch_3", "rb") as f:
-        batch = pickle.load(f, encoding="latin1")
-    batch["labels"][5] = 57
-    py2_pickle(batch, py / "data_batch_3")
-    with pytest.raises(
-        DataError, match=r"cifar-10-batches-py: its training images hold label 57, but the "
-    ):
-        D.load_data(cfg(tmp_path / "py"), "cpu")
+    for label in (-1, 10):  # the python version too (a trace in training), just out of range
+        py = tmp_path / f"py{label}" / "cifar-10-batches-py"
+        write_cifar10_py(py)
+        with open(py / "data_batch_3", "rb") as f:
+            batch = pickle.load(f, encoding="latin1")
+        batch["labels"][5] = label
+        py2_pickle(batch, py / "data_batch_3")
+        with pytest.raises(
+            DataError, match=rf"cifar-10-batches-py: its training images hold label {label}, but "
+        ):
+            D.load_data(cfg(py.parent), "cpu")
 
 
 def test_an_empty_file_is_named(tmp_path: Path) -> None:

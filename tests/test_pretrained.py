@@ -693,6 +693,7 @@ def test_peer_accuracy_on_real_test_images() -> None:
 @pytest.mark.parametrize(
     "saved",
     [
+        {},  # a config saved before data.split: every training image
         {"split": "full"},
         {"split": "val"},
         {"split": "val", "limit": 100},
@@ -792,6 +793,19 @@ def test_the_tools_refuse_training_images_other_than_the_runs(
         prepare(tmp_path / "std", None, torch.device("cpu"))
     tiny_run(tmp_path / "own", statistics={"mean": own.mean, "std": None})
     assert eval_main([str(tmp_path / "own"), "--device", "cpu", "--limit", "8"]) == 0
+
+
+def test_training_images_of_the_same_mean_and_another_std_are_refused() -> None:
+    """A channel_mean_std run's statistics are its mean and its std: images of the same mean
+    and another std are other images too."""
+    from resnet_lab.pretrained import LoadedCheckpoint, OtherTrainingImages, check_statistics
+
+    mean, std = torch.rand(3, 1, 1), torch.rand(3, 1, 1) + 0.1
+    saved = {"input_statistics": {"mean": mean, "std": std}}
+    loaded = LoadedCheckpoint("resnet-lab", saved, Path("r.pt"))
+    check_statistics(loaded, mean, std, "here")
+    with pytest.raises(OtherTrainingImages):
+        check_statistics(loaded, mean, std * 2, "here")
 
 
 class _NotATensor:
@@ -1022,24 +1036,18 @@ def test_peer_input_is_normalised_with_the_published_constants() -> None:
     torch.testing.assert_close(model.normalize(images), (images.float() / 255 - mean) / std)
 
 
-def test_a_peer_resnet110_with_two_digit_unit_numbers_imports() -> None:
-    """pytorch_resnet_cifar10 also publishes ResNet-110 (layerS.10 ... layerS.17): a peer-format
-    state_dict made from a resnet-lab ResNet-110 imports back tensor for tensor."""
+def lab_as_peer(depth: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """(a resnet-lab original-unit net's state_dict, its tensors under pytorch_resnet_cifar10's
+    names), BN tensors drawn apart (a fresh net's are all 1 or 0: a bn1/bn2 swap loaded
+    strictly and went unseen)."""
     from resnet_lab.api import build_model
-    from resnet_lab.pretrained import import_peer
 
-    n = 18
-    lab = build_model(
-        [
-            "model.arch=resnet",
-            "model.block=basic",
-            "model.downsample=zero_pad",
-            "shortcut=identity",
-            "after_add=relu",
-            "model.depth=110",
-            "model.width=16",
-        ]
-    ).state_dict()
+    torch.manual_seed(0)
+    lab = build_model([*ORIGINAL_UNIT, f"model.depth={depth}", "model.width=16"]).state_dict()
+    for key, value in lab.items():
+        if value.is_floating_point() and key.split(".")[-1] in BN_TENSORS:
+            value.copy_(torch.rand_like(value) + 0.5)
+    n = (depth - 2) // 6
     branch = {"0": "conv1", "1": "bn1", "3": "conv2", "4": "bn2"}
     outer = {"stem.0": "conv1", "stem.1": "bn1", "fc": "linear"}
     peer = {}
@@ -1052,13 +1060,61 @@ def test_a_peer_resnet110_with_two_digit_unit_numbers_imports() -> None:
             name = f"layer{unit // n + 1}.{unit % n}.{branch[parts[3]]}.{parts[4]}"
         else:
             name = f"{outer['.'.join(parts[:-1])]}.{parts[-1]}"
-        peer[f"module.{name}"] = value
+        peer[f"module.{name}"] = value.clone()
+    return lab, peer
+
+
+ORIGINAL_UNIT = [
+    "model.arch=resnet",
+    "model.block=basic",
+    "model.downsample=zero_pad",
+    "shortcut=identity",
+    "after_add=relu",
+]
+BN_TENSORS = {"running_mean", "running_var"}
+
+
+def test_a_peer_resnet110_with_two_digit_unit_numbers_imports() -> None:
+    """pytorch_resnet_cifar10 also publishes ResNet-110 (layerS.10 ... layerS.17): a peer-format
+    state_dict made from a resnet-lab ResNet-110 imports back tensor for tensor, each BN's
+    into its own layer, with no batches counted (a peer file has no counters)."""
+    from resnet_lab.pretrained import import_peer
+
+    lab, peer = lab_as_peer(110)
     net = import_peer(peer)
-    assert len(net.units) == 3 * n
+    assert len(net.units) == 3 * 18
     own = net.state_dict()
     for key, value in lab.items():
-        if not key.endswith("num_batches_tracked"):
+        if key.endswith("num_batches_tracked"):
+            assert int(own[key]) == 0, key
+        else:
             assert torch.equal(own[key], value), key
+
+
+def test_a_peer_missing_a_tensor_or_with_one_too_many_is_refused() -> None:
+    """A missing running_var would load as zeros, a net computing something else; a tensor with
+    no place in the net is a CheckpointError too, not torch's trace."""
+    from resnet_lab.pretrained import import_peer
+
+    _, peer = lab_as_peer(8)
+    del peer["module.layer1.0.bn1.running_var"]
+    with pytest.raises(CheckpointError, match=r"missing \['units\.0\.branch\.1\.running_var"):
+        import_peer(peer)
+    _, peer = lab_as_peer(8)
+    peer["module.layer1.0.conv1.bias"] = torch.zeros(16)
+    with pytest.raises(CheckpointError, match="unexpected"):
+        import_peer(peer)
+
+
+def test_a_peer_file_takes_the_peers_published_input_constants(tmp_path: Path) -> None:
+    """pytorch_resnet_cifar10 normalises with ImageNet's mean and std (its trainer.py): written
+    out here, so a changed constant fails without the peer files (../shared, absent in CI)."""
+    _, peer = lab_as_peer(8)
+    torch.save({"state_dict": peer, "best_prec1": 10.0}, tmp_path / "p.th")
+    model = load_pretrained(tmp_path / "p.th")
+    assert model.std is not None
+    assert torch.equal(model.mean, torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1))
+    assert torch.equal(model.std, torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1))
 
 
 def test_a_checkpoint_file_given_directly_is_checksum_verified(tmp_path: Path) -> None:
