@@ -1036,6 +1036,16 @@ def test_peer_input_is_normalised_with_the_published_constants() -> None:
     torch.testing.assert_close(model.normalize(images), (images.float() / 255 - mean) / std)
 
 
+ORIGINAL_UNIT = [
+    "model.arch=resnet",
+    "model.block=basic",
+    "model.downsample=zero_pad",
+    "shortcut=identity",
+    "after_add=relu",
+]
+BN_TENSORS = {"running_mean", "running_var"}
+
+
 def lab_as_peer(depth: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """(a resnet-lab original-unit net's state_dict, its tensors under pytorch_resnet_cifar10's
     names), BN tensors drawn apart (a fresh net's are all 1 or 0: a bn1/bn2 swap loaded
@@ -1062,16 +1072,6 @@ def lab_as_peer(depth: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Te
             name = f"{outer['.'.join(parts[:-1])]}.{parts[-1]}"
         peer[f"module.{name}"] = value.clone()
     return lab, peer
-
-
-ORIGINAL_UNIT = [
-    "model.arch=resnet",
-    "model.block=basic",
-    "model.downsample=zero_pad",
-    "shortcut=identity",
-    "after_add=relu",
-]
-BN_TENSORS = {"running_mean", "running_var"}
 
 
 def test_a_peer_resnet110_with_two_digit_unit_numbers_imports() -> None:
