@@ -1530,3 +1530,100 @@ def test_the_loaders_ready_batches_are_not_timed(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
     out = bench.time_data_pipeline(Prefetched(0), Prefetched(8), 5, torch.device("cpu"), 8)
     assert out["plain_loader_batch_ms"] == pytest.approx(10.0)
+
+
+def test_a_cpu_benchmark_of_default_counts_prints_the_lab_over_the_plain_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --steps and --warmup a CPU benchmark times 10 steps a round after 3 untimed ones,
+    as its --help says; the lab contender trains at the plain loop's constant lr (no warm-up,
+    whose end would recompile a compiled step inside a timed round); the printed speed-up is
+    the lab's images/s over the plain loop's, as saved. The timing replaced: each contender
+    takes one real step and is given rounds of 1 s (the plain loop's: 2 s)."""
+    seen: dict[str, Any] = {}
+    trainers: list[Trainer] = []
+    lab_trainer = bench.lab_trainer
+
+    def recording_lab_trainer(cfg: Any, data: Any) -> Trainer:
+        trainers.append(lab_trainer(cfg, data))
+        return trainers[-1]
+
+    def given_rounds(contenders: list[Any], steps: int, warmup: int, rounds: int, _: Any) -> None:
+        seen["measure"] = (steps, warmup, rounds)
+        for c in contenders:
+            c.step()
+            c.round_s = [2.0 if c.name == "plain PyTorch loop" else 1.0] * rounds
+
+    monkeypatch.setattr(bench, "lab_trainer", recording_lab_trainer)
+    monkeypatch.setattr(bench, "measure", given_rounds)
+    monkeypatch.setattr(bench, "time_evaluations", lambda *a, **k: None)
+    pipeline = {"lab_batch_ms": 1.0, "plain_loader_batch_ms": 1.0}
+    monkeypatch.setattr(bench, "time_data_pipeline", lambda *a, **k: pipeline)
+    out = tmp_path / "bench.json"
+    args = ["--device", "cpu", "--depth", "8", "--width", "4", "--batch-size", "16"]
+    args += ["--rounds", "1", "--threads", "1", "--out", str(out), "data.synthetic_train_size=64"]
+    assert bench.main(args) == 0
+    report = json.loads(out.read_text())
+    assert seen["measure"] == (10, 3, 1)
+    assert (report["settings"]["steps"], report["settings"]["warmup"]) == (10, 3)
+    (trainer,) = trainers
+    assert trainer.t.warmup_steps == 0
+    assert {g["lr"] for g in trainer.optimizer.param_groups} == {trainer.t.lr}
+    assert report["ratio"] == pytest.approx(2.0)
+    assert "lab step / plain loop: 2.00x images/s" in capsys.readouterr().out
+
+
+def test_plain_loop_spares_the_gate_biases_the_trainer_spares(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With shortcut.gate_bias_decay=false the plain loop's optimizer leaves b_g undecayed as the
+    trainer's does: else the two contenders would train different nets."""
+    from resnet_lab.models.shortcuts import no_weight_decay
+
+    gate = ["shortcut=gate", "shortcut.gate_bias_decay=false", "shortcut.gate_bias=-6"]
+    # a decay of 0.01 would move b_g by 1e-2
+    cfg = compose_config([*TINY, "trainer.device=cpu", *gate, "trainer.weight_decay=0.01"])
+    generator = torch.Generator().manual_seed(0)
+    batches = [
+        (torch.randn(8, 3, 32, 32, generator=generator), torch.randint(0, 10, (8,)))
+        for _ in range(2)
+    ]
+    built: list[torch.nn.Module] = []
+
+    def recording_build(c: Any) -> torch.nn.Module:
+        built.append(build_network(c))
+        return built[-1]
+
+    monkeypatch.setattr(bench, "build_network", recording_build)
+    step = bench.plain_loop_step(cfg, iter(batches), torch.device("cpu"))
+    for _ in batches:
+        step()
+    torch.manual_seed(cfg.seed)
+    reference = build_network(cfg).train()
+    spared = no_weight_decay(reference)
+    assert spared  # the premise: some parameter is spared
+    optimizer = make_optimizer(reference.named_parameters(), cfg.trainer, spared)
+    for x, y in batches:
+        optimizer.zero_grad()
+        F.cross_entropy(reference(x), y).backward()
+        optimizer.step()
+    for (name, trained), expected in zip(
+        built[0].named_parameters(), reference.parameters(), strict=True
+    ):
+        torch.testing.assert_close(trained, expected, msg=name)
+
+
+def test_plain_loader_pins_memory_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On CUDA the plain loop's DataLoader pins its batches as a GPU script's does (unpinned,
+    its copies would be slower and the lab's speed-up overstated)."""
+    seen: dict[str, Any] = {}
+    real = torch.utils.data.DataLoader
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.update(kwargs)
+        return real(*args, **{**kwargs, "pin_memory": False})  # no CUDA here to pin for
+
+    monkeypatch.setattr(torch.utils.data, "DataLoader", spy)
+    cfg = compose_config([*TINY, "trainer.device=cpu"])
+    bench.plain_loader(load_data(cfg.data, "cpu"), 16, 0, pin_memory=True, seed=0)
+    assert seen["pin_memory"] is True
