@@ -136,6 +136,9 @@ def test_cifar10_binary_loads_all_files(tmp_path: Path) -> None:
     assert torch.equal(d.eval_labels, torch.from_numpy(written["test_labels"]))
     assert d.eval_split == "test" and d.num_classes == 10
     assert d.classes == [f"name{i}" for i in range(10)]  # from batches.meta.txt
+    meta = tmp_path / "cifar-10-batches-bin" / "batches.meta.txt"
+    meta.write_text("".join(f"n{i}\n" for i in range(11)))  # 11 names: another file's
+    assert D.load_cifar10_binary(meta.parent, md5=None).classes == D.CIFAR10_CLASSES
 
 
 def test_root_may_be_the_binary_folder_itself(tmp_path: Path) -> None:
@@ -341,6 +344,10 @@ def test_cifar100_binary_uses_fine_labels_and_checks_sizes(tmp_path: Path) -> No
 
     host = D.load_cifar100_binary(folder, records={"train.bin": N, "test.bin": N})
     assert host.train_images.shape == (N, 3, 32, 32)
+    fine = [f"fine{i}" for i in range(100)]  # the names of the fine labels, not the coarse
+    (folder / "fine_label_names.txt").write_text("".join(f"{n}\n" for n in fine))
+    (folder / "coarse_label_names.txt").write_text("".join(f"c{i}\n" for i in range(20)))
+    assert D.load_cifar100_binary(folder, records=None).classes == fine
     with pytest.raises(DataError, match=r"train\.bin has the wrong size.*153700000"):
         D.load_data(cfg(tmp_path, name="cifar100", num_classes=100, verify=True), "cpu")
 
