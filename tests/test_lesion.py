@@ -1965,3 +1965,69 @@ def test_a_study_record_no_lab_writes_is_refused_in_one_line(tmp_path: Path) -> 
     records = {lesion.STUDY_PROGRESS: None, "lesion.json": deep}
     with pytest.raises(ConfigError, match=r"lesion\.json cannot be read as a study's record "):
         lesion._earlier_study(tmp_path, OmegaConf.create({}), records)
+
+
+def test_the_figures_statistics_are_medians_of_skewed_errors() -> None:
+    """Veit et al.'s figures 5a and 5b show medians: of each k's random deletions, of each tau
+    bin's swap errors, of each k's Kendall taus (a mean passed the tests' symmetric data)."""
+    assert lesion.summarize([1.0, 2.0, 9.0])["median"] == 2.0
+    assert lesion.binned_medians([0.5] * 3, [1.0, 2.0, 9.0]) == ([0.5], [2.0])
+    # all 5 single swaps of [0, 1, 2], [4, 5], [7, 8]: four neighbours, one 0<->2 (3 inversions)
+    (swaps,) = lesion.random_swaps(tiny(20), lambda: 0.0, 1, 5, random.Random(0))
+    assert sorted(swaps["taus"]) == pytest.approx([1 - 12 / 72] + [1 - 4 / 72] * 4)
+    assert swaps["tau_median"] == pytest.approx(1 - 4 / 72)
+
+
+def test_the_intact_error_is_bn_reestimated_as_the_lesions_are() -> None:
+    """With lesion.reestimate_bn the lesions are compared with the intact net measured the same
+    way (its measure, after re-estimation), not with the intact net as trained."""
+    net, labels = tiny(20), torch.zeros(4, dtype=torch.long)
+    results: dict[str, Any] = {"settings": {"test_images": 4}}
+    cfg = OmegaConf.create({"lesion": {"experiments": []}, "seed": 0})
+    parts = lesion._study_parts(
+        results, net, None, lambda: 42.0, None, lambda: [(X, labels)], [(X, labels)], cfg, None
+    )
+    _, baseline = parts[0]
+    baseline()
+    assert results["baseline"]["error_bn_reestimated"] == 42.0
+    assert results["baseline"]["error"] == lesion.evaluate(net, [(X, labels)])
+
+
+def test_random_deletions_reuse_each_units_own_single_deletion() -> None:
+    """k = 1 of the random deletions takes the single deletions' errors, each of its own unit
+    (another unit's, cached, was never measured again)."""
+    net = tiny(20)  # candidates [0, 1, 2, 4, 5, 7, 8]
+    results: dict[str, Any] = {"single": [{"unit": i, "error": 1000.0 + i} for i in range(9)]}
+    opts = OmegaConf.create({"max_k": 1, "samples": 7, "include_downsampling": False})
+    lesion._random_part(results, net, lambda: -1.0, opts, 0)  # -1: measured again
+    (k1,) = results["random"]["per_k"]
+    assert k1["errors"] == [1000.0 + s[0] for s in k1["subsets"]]
+
+
+def test_deletions_swaps_and_paths_draw_from_streams_of_their_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A seed gives one random stream each to deletions, swaps and paths (docs/lesion.md): a
+    study's draws stay those its seed documents."""
+    first: dict[str, float] = {}
+
+    def recorder(part: str) -> Callable[..., dict[str, Any]]:
+        def record(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            first[part] = next(a for a in args if isinstance(a, random.Random)).random()
+            return {}
+
+        return record
+
+    monkeypatch.setattr(lesion, "random_deletions", recorder("random"))
+    monkeypatch.setattr(lesion, "random_swaps", recorder("swap"))
+    monkeypatch.setattr(lesion, "path_study", recorder("paths"))
+    net = tiny(20)
+    opts = OmegaConf.create(
+        {"max_k": 1, "swap_max_k": None, "samples": 1, "include_downsampling": False}
+    )
+    data = SimpleNamespace(train_images=torch.zeros(8, 3, 32, 32), train_labels=torch.zeros(8))
+    paths_opts = OmegaConf.create({"path_batches": 1, "path_batch": 4, "path_samples": 1})
+    lesion._random_part({}, net, lambda: 0.0, opts, 0)
+    lesion._swap_part({}, net, lambda: 0.0, opts, 0)
+    lesion._paths_part({}, net, data, paths_opts, 0)
+    assert len({first["random"], first["swap"], first["paths"]}) == 3
