@@ -2037,3 +2037,56 @@ def test_the_check_reads_rows_and_profiles_as_the_run_does(
         assert f"profile file {profile}" in err and said in err, err
     profile.write_text(header + "trainer:\n  nesterov: true\n")  # what is right: it passes
     assert report.main([*check, "--profile", "quick"]) == 0
+
+
+def test_a_diverged_run_that_records_an_error_still_ranks_as_diverged(tmp_path: Path) -> None:
+    """A diverged seed counts as failing (infinite) whatever error its record carries (the
+    trainer writes none; an older or hand-made record may)."""
+    write_seeds(tmp_path, "table1/original", [6.0, 7.0, None])
+    _edit_result(tmp_path / "multirun/table1_original/2", final_test_error=6.5)
+    row = _row(tmp_path, "table1/original", seeds=3)
+    assert (row.median, row.best, row.mean, row.n) == (7.0, 6.0, 6.5, 3)
+    assert row.status == "ok, diverged (1 of 3)"
+
+
+def test_a_run_that_records_no_seed_counts_after_the_seeded_ones(tmp_path: Path) -> None:
+    """--seeds N counts the N lowest seeds first; a run of no recorded seed (an older lab's)
+    only fills a gap, as docs/report.md says, and does not push out a seeded run."""
+    name = "table6/resnet110"
+    write_seeds(tmp_path, name, [6.9, 6.8])
+    seedless = write_run(tmp_path, "old/x", name, 0, 5.0)
+    _edit_result(seedless, seed=None, config={})
+    row = _row(tmp_path, name, seeds=2)
+    assert (row.best, row.n, row.status) == (6.8, 2, "ok, other seeds, not counted (1)")
+
+
+def test_a_test_error_of_zero_percent_is_a_figure(tmp_path: Path) -> None:
+    """0% is a percentage (a smoke run on synthetic data can reach it): counted, not left out."""
+    write_seeds(tmp_path, "table1/original", [0.0, 1.0, 2.0])
+    row = _row(tmp_path, "table1/original", seeds=3)
+    assert (row.median, row.best, row.n, row.status) == (1.0, 0.0, 3, "ok")
+
+
+def test_the_median_curve_counts_a_diverged_seed_only_after_its_last_point(
+    tmp_path: Path,
+) -> None:
+    """At its last logged step a diverged seed still has its error; it is infinite after it."""
+    name = "table1/original"
+    write_run(tmp_path, "s/0", name, 0, 10.0, curve=[(1000, 50.0), (2000, 10.0)])
+    write_run(tmp_path, "s/1", name, 1, status="diverged", curve=[(1000, 30.0)])
+    runs, _ = report.find_runs([tmp_path])
+    assert report._median_curve(runs) == ([1000], [40.0])
+
+
+def test_a_statistic_is_compared_by_the_word_it_starts_with() -> None:
+    """A row of one's own reporting "median (mean +- std)" is compared by its median."""
+    row = replace(DEFINITIONS["table1/original"], statistic="median (mean +- std)")
+    assert row.measure == "median"
+
+
+def test_a_fail_row_of_a_profile_of_ones_own_is_not_said_reproduced(tmp_path: Path) -> None:
+    """Only the paper's recipe reproduces the papers' "fail": another profile's runs say fail."""
+    write_seeds(tmp_path, "table1/gate_b0", [90.0])
+    runs, _ = report.find_runs([tmp_path])
+    (table,) = report.build_tables([DEFINITIONS["table1/gate_b0"]], runs, 1, profile="quick")
+    assert table.rows[0].status == "fail"
