@@ -683,6 +683,28 @@ def test_train_batches_resume_bit_exactly() -> None:
         D.TrainBatches(data, 4, seed=7).load_state_dict(first.state_dict())
 
 
+def test_train_batches_saved_at_an_epochs_end_resume_into_the_next_epoch() -> None:
+    """A stream saved where its epoch is exactly used up (every 3125 steps of CIFAR-10 at batch
+    128) resumes into the next epoch's order as the uninterrupted stream goes on (a mutant
+    saving the position modulo the epoch replayed the last epoch's order)."""
+    data = index_data(12)
+    data.train_images = torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8)
+    data.mean = data.train_images.double().mean(0).float() / 255
+    reference = D.TrainBatches(data, 4, seed=7)
+    expected = [reference.next() for _ in range(9)]
+    first = D.TrainBatches(data, 4, seed=7)
+    for _ in range(3):  # 12 images: the first epoch used up
+        first.next()
+    buffer = io.BytesIO()
+    torch.save(first.state_dict(), buffer)
+    buffer.seek(0)
+    resumed = D.TrainBatches(data, 4, seed=7)
+    resumed.load_state_dict(torch.load(buffer, weights_only=True))
+    for x, y in expected[3:]:
+        got = resumed.next()
+        assert torch.equal(got[0], x) and torch.equal(got[1], y)
+
+
 def test_train_batches_saved_on_another_device_go_on_with_new_draws(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
