@@ -303,7 +303,8 @@ def test_missing_data_lists_every_folder_and_how_to_get_it(
 ) -> None:
     """The message names every folder looked in, and how to get the files; it comes without
     importing torchvision (the python version's file names are the lab's own list)."""
-    monkeypatch.setitem(sys.modules, "torchvision", None)  # an import of it fails
+    for module in ("torchvision", "torchvision.datasets"):  # an import of either fails, even
+        monkeypatch.setitem(sys.modules, module, None)  # after another test imported them
     root = tmp_path / "nowhere"
     with pytest.raises(DataError) as err:
         D.load_data(cfg(root), "cpu")

@@ -335,9 +335,9 @@ def test_pre_activation_projection_has_no_bn() -> None:
 
 
 def test_a_downsampling_unit_strides_on_its_first_conv() -> None:
-    """The stride sits on a unit's first conv: the basic unit's first 3x3 (the second runs at
-    the halved size; on the second, the first would run at full size, another net of the same
-    parameters and shapes), the bottleneck's first 1x1, as in the authors' resnet-pre-act.lua."""
+    """The stride sits on a unit's first conv: the basic unit's first 3x3, so that its second
+    runs at the halved size (a stride on the second is another net of the same parameters and
+    shapes), and the bottleneck's first 1x1, as in the authors' resnet-pre-act.lua."""
     basic = build_model([*TINY, "model.depth=8"])
     convs = [m for m in basic.units[1].branch if isinstance(m, nn.Conv2d)]  # 4 -> 8, stride 2
     assert [(c.kernel_size[0], c.stride[0]) for c in convs] == [(3, 2), (3, 1)]
