@@ -1379,10 +1379,23 @@ def test_plain_loop_reads_the_loss_on_the_host_every_step(monkeypatch: pytest.Mo
     assert sum(reads) == 3  # the loss, once a step
 
 
-def test_plain_loop_steps_are_textbook_sgd_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [],
+        # the gate biases the trainer spares from decay, spared too (else the two contenders
+        # would train different nets); a decay of 0.01 would move b_g by 1e-2
+        ["shortcut=gate", "shortcut.gate_bias_decay=false", "trainer.weight_decay=0.01"],
+    ],
+)
+def test_plain_loop_steps_are_textbook_sgd_steps(
+    monkeypatch: pytest.MonkeyPatch, overrides: list[str]
+) -> None:
     """Each step's gradient alone (its zero_grad), the trainer's optimizer: the weights of a
     loop written out here, on the same batches."""
-    cfg = compose_config([*TINY, "trainer.device=cpu"])
+    from resnet_lab.models.shortcuts import no_weight_decay
+
+    cfg = compose_config([*TINY, "trainer.device=cpu", *overrides])
     generator = torch.Generator().manual_seed(0)
     batches = [
         (torch.randn(8, 3, 32, 32, generator=generator), torch.randint(0, 10, (8,)))
@@ -1397,7 +1410,9 @@ def test_plain_loop_steps_are_textbook_sgd_steps(monkeypatch: pytest.MonkeyPatch
         step()
     torch.manual_seed(cfg.seed)
     reference = build_network(cfg).train()
-    optimizer = make_optimizer(reference.named_parameters(), cfg.trainer, set())
+    spared = no_weight_decay(reference)
+    assert bool(spared) == bool(overrides)  # the premise: the gate biases are spared
+    optimizer = make_optimizer(reference.named_parameters(), cfg.trainer, spared)
     for x, y in batches:
         optimizer.zero_grad()
         F.cross_entropy(reference(x), y).backward()
@@ -1571,46 +1586,6 @@ def test_a_cpu_benchmark_of_default_counts_prints_the_lab_over_the_plain_loop(
     assert {g["lr"] for g in trainer.optimizer.param_groups} == {trainer.t.lr}
     assert report["ratio"] == pytest.approx(2.0)
     assert "lab step / plain loop: 2.00x images/s" in capsys.readouterr().out
-
-
-def test_plain_loop_spares_the_gate_biases_the_trainer_spares(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """With shortcut.gate_bias_decay=false the plain loop's optimizer leaves b_g undecayed as the
-    trainer's does: else the two contenders would train different nets."""
-    from resnet_lab.models.shortcuts import no_weight_decay
-
-    gate = ["shortcut=gate", "shortcut.gate_bias_decay=false", "shortcut.gate_bias=-6"]
-    # a decay of 0.01 would move b_g by 1e-2
-    cfg = compose_config([*TINY, "trainer.device=cpu", *gate, "trainer.weight_decay=0.01"])
-    generator = torch.Generator().manual_seed(0)
-    batches = [
-        (torch.randn(8, 3, 32, 32, generator=generator), torch.randint(0, 10, (8,)))
-        for _ in range(2)
-    ]
-    built: list[torch.nn.Module] = []
-
-    def recording_build(c: Any) -> torch.nn.Module:
-        built.append(build_network(c))
-        return built[-1]
-
-    monkeypatch.setattr(bench, "build_network", recording_build)
-    step = bench.plain_loop_step(cfg, iter(batches), torch.device("cpu"))
-    for _ in batches:
-        step()
-    torch.manual_seed(cfg.seed)
-    reference = build_network(cfg).train()
-    spared = no_weight_decay(reference)
-    assert spared  # the premise: some parameter is spared
-    optimizer = make_optimizer(reference.named_parameters(), cfg.trainer, spared)
-    for x, y in batches:
-        optimizer.zero_grad()
-        F.cross_entropy(reference(x), y).backward()
-        optimizer.step()
-    for (name, trained), expected in zip(
-        built[0].named_parameters(), reference.parameters(), strict=True
-    ):
-        torch.testing.assert_close(trained, expected, msg=name)
 
 
 def test_plain_loader_pins_memory_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
