@@ -229,11 +229,14 @@ def _package(path: Path, group: str) -> str:
     return package
 
 
-def load_row(path: Path, kind: str = "experiment") -> DictConfig | ListConfig:
+def load_row(
+    path: Path, kind: str = "experiment", content: bytes | None = None
+) -> DictConfig | ListConfig:
     """A row file (or a profile: ``kind``) as OmegaConf reads it (read once per version of the
-    file: do not modify it); a YAML mistake is one line that names the place."""
+    file: do not modify it; ``content``: its bytes, where the caller has read them); a YAML
+    mistake is one line that names the place."""
     try:
-        return _loaded(path.read_bytes())
+        return _loaded(path.read_bytes() if content is None else content)
     except Exception as exc:  # YAML's message runs over several lines: its problem and place
         problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
         if context := getattr(exc, "context", None):  # e.g. "expected a single document"
@@ -265,13 +268,14 @@ def row_problem(path: Path, group: str = "experiment") -> str | None:
 
 @functools.lru_cache(maxsize=512)
 def _row_problem(path: Path, group: str, content: bytes | None) -> str | None:
-    """row_problem's answer, once per ``content`` of the file (its bytes, read by load_row
-    again): the report checks every row and the option files each row chooses (the same few,
-    row after row) at each call, and a check merges the file into the schema (about 10 ms)."""
+    """row_problem's answer, once per ``content`` of the file (its bytes; None where they
+    could not be read, which load_row then says): the report checks every row and the option
+    files each row chooses (the same few, row after row) at each call, and a check merges the
+    file into the schema (about 10 ms)."""
     kind = group.partition("/")[0]
     noun = "row" if kind == "experiment" else kind
     try:
-        row = load_row(path, kind)
+        row = load_row(path, kind, content)
     except ConfigError as e:
         return str(e)
     if not isinstance(row, DictConfig):
