@@ -1247,9 +1247,14 @@ GIVEN_ROUNDS = {
 }
 
 
-def _bench_on_given_rounds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, dict]:
-    """bench.main with ``measure`` replaced: each contender takes one real step, whose images and
-    whose networks' initial weights are recorded; then it gets the round times above."""
+def _bench_on_given_rounds(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    counts: tuple[str, ...] = ("--warmup", "0", "--steps", "2"),
+) -> tuple[dict, dict]:
+    """bench.main with ``measure`` replaced: each contender takes one real step, whose images,
+    whose networks' initial weights and whose trainers (the lab's) are recorded; then it gets
+    the round times above."""
     import resnet_lab.train
 
     built: list[dict[str, torch.Tensor]] = []  # initial weights of every network, in build order
@@ -1266,7 +1271,14 @@ def _bench_on_given_rounds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> t
         images.append(logits.shape[0])
         return cross_entropy(logits, y, *args, **kwargs)
 
-    seen: dict = {"built": built}
+    trainers: list[Trainer] = []
+    lab_trainer = bench.lab_trainer
+
+    def recording_lab_trainer(cfg, data):
+        trainers.append(lab_trainer(cfg, data))
+        return trainers[-1]
+
+    seen: dict = {"built": built, "trainers": trainers}
 
     def given_rounds(contenders, steps, warmup, rounds, device) -> None:
         seen["measure"] = (steps, warmup, rounds)
@@ -1279,6 +1291,7 @@ def _bench_on_given_rounds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> t
     monkeypatch.setattr(bench, "build_network", recording_build)
     monkeypatch.setattr(resnet_lab.train, "build_network", recording_build)
     monkeypatch.setattr(F, "cross_entropy", counting_cross_entropy)
+    monkeypatch.setattr(bench, "lab_trainer", recording_lab_trainer)
     monkeypatch.setattr(bench, "measure", given_rounds)
     monkeypatch.setattr(
         bench,
@@ -1286,8 +1299,8 @@ def _bench_on_given_rounds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> t
         lambda *a, **k: {"lab_batch_ms": 5.0, "plain_loader_batch_ms": 20.0},
     )
     out = tmp_path / "bench.json"
-    args = ["--device", "cpu", "--depth", "8", "--width", "4", "--batch-size", "16", "--warmup"]
-    args += ["0", "--steps", "2", "--rounds", "3", "--models", "2", "--threads", "1"]
+    args = ["--device", "cpu", "--depth", "8", "--width", "4", "--batch-size", "16", *counts]
+    args += ["--rounds", "3", "--models", "2", "--threads", "1"]
     args += ["--variants", "none, cl+bf16,none", "--out", str(out)]
     args += ["data.synthetic_train_size=64", "seed=5"]
     assert bench.main(args) == 0
@@ -1310,12 +1323,29 @@ def test_contenders_start_alike_and_count_the_images_they_train(
     for weights in built[1:5]:
         assert all(torch.equal(weights[k], built[0][k]) for k in weights)
     assert not all(torch.equal(built[5][k], built[0][k]) for k in built[0] if "weight" in k)
+    # the lab's contenders train at the plain loop's constant lr: no warm-up (whose end would
+    # recompile a compiled step inside a timed round)
+    assert seen["trainers"]
+    for trainer in seen["trainers"]:
+        assert trainer.t.warmup_steps == 0
+        assert {g["lr"] for g in trainer.optimizer.param_groups} == {trainer.t.lr}
+
+
+def test_a_cpu_benchmark_without_counts_times_10_steps_after_3_untimed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --steps and --warmup a CPU benchmark times 10 steps a round after 3 untimed ones,
+    as its --help says (fewer would time cold steps, or too few to average)."""
+    report, seen = _bench_on_given_rounds(tmp_path, monkeypatch, counts=())
+    assert seen["measure"] == (10, 3, 3)
+    assert (report["settings"]["steps"], report["settings"]["warmup"]) == (10, 3)
 
 
 def test_report_figures_follow_from_the_round_times(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     report, _ = _bench_on_given_rounds(tmp_path, monkeypatch)
+    assert "lab step / plain loop: 4.00x images/s" in capsys.readouterr().out  # as saved
     plain, lab, _, _, stacked = report["results"]
     assert plain["images_per_s"] == pytest.approx(32 / 3)
     assert lab["images_per_s"] == pytest.approx(32.0) and lab["ms_per_step"] == pytest.approx(500)
@@ -1545,47 +1575,6 @@ def test_the_loaders_ready_batches_are_not_timed(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
     out = bench.time_data_pipeline(Prefetched(0), Prefetched(8), 5, torch.device("cpu"), 8)
     assert out["plain_loader_batch_ms"] == pytest.approx(10.0)
-
-
-def test_a_cpu_benchmark_of_default_counts_prints_the_lab_over_the_plain_loop(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Without --steps and --warmup a CPU benchmark times 10 steps a round after 3 untimed ones,
-    as its --help says; the lab contender trains at the plain loop's constant lr (no warm-up,
-    whose end would recompile a compiled step inside a timed round); the printed speed-up is
-    the lab's images/s over the plain loop's, as saved. The timing replaced: each contender
-    takes one real step and is given rounds of 1 s (the plain loop's: 2 s)."""
-    seen: dict[str, Any] = {}
-    trainers: list[Trainer] = []
-    lab_trainer = bench.lab_trainer
-
-    def recording_lab_trainer(cfg: Any, data: Any) -> Trainer:
-        trainers.append(lab_trainer(cfg, data))
-        return trainers[-1]
-
-    def given_rounds(contenders: list[Any], steps: int, warmup: int, rounds: int, _: Any) -> None:
-        seen["measure"] = (steps, warmup, rounds)
-        for c in contenders:
-            c.step()
-            c.round_s = [2.0 if c.name == "plain PyTorch loop" else 1.0] * rounds
-
-    monkeypatch.setattr(bench, "lab_trainer", recording_lab_trainer)
-    monkeypatch.setattr(bench, "measure", given_rounds)
-    monkeypatch.setattr(bench, "time_evaluations", lambda *a, **k: None)
-    pipeline = {"lab_batch_ms": 1.0, "plain_loader_batch_ms": 1.0}
-    monkeypatch.setattr(bench, "time_data_pipeline", lambda *a, **k: pipeline)
-    out = tmp_path / "bench.json"
-    args = ["--device", "cpu", "--depth", "8", "--width", "4", "--batch-size", "16"]
-    args += ["--rounds", "1", "--threads", "1", "--out", str(out), "data.synthetic_train_size=64"]
-    assert bench.main(args) == 0
-    report = json.loads(out.read_text())
-    assert seen["measure"] == (10, 3, 1)
-    assert (report["settings"]["steps"], report["settings"]["warmup"]) == (10, 3)
-    (trainer,) = trainers
-    assert trainer.t.warmup_steps == 0
-    assert {g["lr"] for g in trainer.optimizer.param_groups} == {trainer.t.lr}
-    assert report["ratio"] == pytest.approx(2.0)
-    assert "lab step / plain loop: 2.00x images/s" in capsys.readouterr().out
 
 
 def test_plain_loader_pins_memory_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
