@@ -933,11 +933,10 @@ def _plain_net(
         )
     try:
         plain = attach(loaded, data, device)
-    except OtherTrainingImages:
+    except OtherTrainingImages as other:
         raise ConfigError(
-            f"lesion.plain={path} was trained on other {trained_on} images than the net (their "
-            "mean differs from the one its checkpoint saved): compare nets trained on the same "
-            "data"
+            f"lesion.plain={path} was trained on other {trained_on} images than the net "
+            f"({other.differs}): compare nets trained on the same data"
         ) from None
     if not isinstance(plain.net, ResNet):
         raise ConfigError(

@@ -433,6 +433,10 @@ def saved_statistics(loaded: LoadedCheckpoint) -> tuple[Tensor, Tensor | None] |
 class OtherTrainingImages(ConfigError):
     """Training images whose statistics are not those a checkpoint saved: another run's data."""
 
+    def __init__(self, message: str, differs: str) -> None:
+        super().__init__(message)
+        self.differs = differs  # "their mean differs from the one its checkpoint saved", ...
+
 
 def check_statistics(
     loaded: LoadedCheckpoint, mean: Tensor, std: Tensor | None, source: str
@@ -446,12 +450,19 @@ def check_statistics(
     same_std = (saved[1] is None) == (std is None) and (
         std is None or torch.equal(saved[1], std.float().cpu())
     )
-    if not (same_std and torch.equal(saved[0], mean.float().cpu())):
-        raise OtherTrainingImages(
-            f"{loaded.path}: the training images in {source} are not those its run trained on "
-            "(their mean differs from the one its checkpoint saved): give the run's data with "
-            "data.root=DIR"
-        )
+    same_mean = torch.equal(saved[0], mean.float().cpu())
+    if same_mean and same_std:
+        return
+    differs = {
+        (False, True): "their mean differs from the one",
+        (True, False): "their std differs from the one",
+        (False, False): "their mean and std differ from those",
+    }[same_mean, same_std] + " its checkpoint saved"
+    raise OtherTrainingImages(
+        f"{loaded.path}: the training images in {source} are not those its run trained on "
+        f"({differs}): give the run's data with data.root=DIR",
+        differs,
+    )
 
 
 def _lab_statistics(

@@ -797,15 +797,22 @@ def test_the_tools_refuse_training_images_other_than_the_runs(
 
 def test_training_images_of_the_same_mean_and_another_std_are_refused() -> None:
     """A channel_mean_std run's statistics are its mean and its std: images of the same mean
-    and another std are other images too."""
+    and another std are other images too, and the refusal names what differs."""
     from resnet_lab.pretrained import LoadedCheckpoint, OtherTrainingImages, check_statistics
 
     mean, std = torch.rand(3, 1, 1), torch.rand(3, 1, 1) + 0.1
     saved = {"input_statistics": {"mean": mean, "std": std}}
     loaded = LoadedCheckpoint("resnet-lab", saved, Path("r.pt"))
     check_statistics(loaded, mean, std, "here")
-    with pytest.raises(OtherTrainingImages):
-        check_statistics(loaded, mean, std * 2, "here")
+    for other_mean, other_std, differs in (
+        (mean, std * 2, "their std differs from the one"),
+        (mean, None, "their std differs from the one"),
+        (mean + 1, std * 2, "their mean and std differ from those"),
+    ):
+        with pytest.raises(OtherTrainingImages) as refused:
+            check_statistics(loaded, other_mean, other_std, "here")
+        assert refused.value.differs == f"{differs} its checkpoint saved"
+        assert f"({differs} its checkpoint saved): give the run's data" in str(refused.value)
 
 
 class _NotATensor:
