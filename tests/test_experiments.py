@@ -207,6 +207,24 @@ def test_composes_with_its_row(name: str, hydra_conf: None, default_cfg: DictCon
     assert (cfg.seed, cfg.profile, cfg.model.width) == (0, "paper", 16)
 
 
+@pytest.mark.parametrize(
+    ("shortcut", "row"),
+    [
+        ("scale", "table1/scale_05_1"),
+        ("gate", "table1/gate_b6"),
+        ("shortcut_gate", "table1/shortcut_gate_b6"),
+        ("dropout", "table1/dropout"),
+    ],
+)
+def test_a_shortcut_chosen_alone_is_its_table_1_row(
+    shortcut: str, row: str, hydra_conf: None
+) -> None:
+    """`resnet-lab shortcut=scale` trains one of Table 1's shortcuts, as its group file says:
+    the rows set their values themselves, so only this pins the group files' defaults."""
+    alone = compose("config", overrides=[f"shortcut={shortcut}"]).shortcut
+    assert alone == compose("config", overrides=[f"+experiment={row}"]).shortcut
+
+
 def test_orders_are_unique_per_table() -> None:
     for table in ROW_COUNTS:
         orders = [
