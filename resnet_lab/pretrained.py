@@ -42,7 +42,7 @@ from resnet_lab.checkpoint import (
     load_weights,
     pending_digest_path,
 )
-from resnet_lab.config import Config, DataCfg
+from resnet_lab.config import DataCfg, structured_schema, writable_schema
 from resnet_lab.data import (
     NORMALIZATIONS,
     input_statistics,
@@ -356,7 +356,7 @@ def build_from_config(config: Mapping[str, Any], path: Path) -> nn.Module:
     config = config_as_trained(config)
     sections = {k: config[k] for k in ("model", "shortcut", "after_add") if k in config}
     try:
-        cfg = OmegaConf.merge(OmegaConf.structured(Config), sections)
+        cfg = OmegaConf.merge(structured_schema(), sections)
     except Exception as e:  # a config key this version does not know (a newer lab's)
         raise CheckpointError(
             f"{path}: its config does not fit this resnet-lab (a newer version's?): "
@@ -385,7 +385,7 @@ def data_config(
     known = {k: v for k, v in (saved or {}).items() if k in fields}
     if root is not None:
         changes["root"] = root
-    cfg = OmegaConf.merge(OmegaConf.structured(DataCfg), known, changes)
+    cfg = OmegaConf.merge(writable_schema(DataCfg), known, changes)
     elsewhere = os.environ.get("RESNET_LAB_DATA")
     if root is None and "root" in known and elsewhere and not _holds_the_data(cfg):
         cfg.root = elsewhere
