@@ -196,15 +196,18 @@ def check_known_keys(cfg: DictConfig) -> None:
         raise ConfigError(unknown_keys_message(unknown))
 
 
-def _header(path: Path) -> str:
-    with path.open(encoding="utf-8") as text:
-        return text.read(512)  # as much as Hydra's file config source reads
+def _header(file: Path | bytes) -> str:
+    """The first 512 characters of a file (given by its path or its bytes, where the caller has
+    read them): as much as Hydra's file config source reads for its header."""
+    raw = io.BytesIO(file) if isinstance(file, bytes) else file.open("rb")
+    with io.TextIOWrapper(raw, encoding="utf-8") as text:
+        return text.read(512)
 
 
-def begins_with_a_bom(path: Path) -> bool:
+def begins_with_a_bom(file: Path | bytes) -> bool:
     """A byte-order mark hides the file's header from Hydra (an editor's UTF-8 "with BOM")."""
     try:
-        return _header(path).startswith("\ufeff")
+        return _header(file).startswith("\ufeff")
     except (OSError, UnicodeDecodeError):
         return False
 
@@ -217,11 +220,11 @@ def declares_global_package(path: Path) -> bool:
         return False
 
 
-def _package(path: Path, group: str) -> str:
+def _package(file: Path | bytes, group: str) -> str:
     """Where Hydra puts the keys of a config of ``group`` (dotted; "" for the run's own): its
     header's ``@package``, read by Hydra's own parser (which stops at the first line that is no
     ``# @`` line), else the group's. ValueError: a header Hydra cannot read."""
-    package = ConfigSource._get_header_dict(_header(path))["package"]
+    package = ConfigSource._get_header_dict(_header(file))["package"]
     if package is None:
         return group.replace("/", ".")
     if (last := package.rfind("_global_")) != -1:  # Hydra keeps what follows the last one
@@ -278,11 +281,12 @@ def _row_problem(path: Path, group: str, content: bytes | None) -> str | None:
         row = load_row(path, kind, content)
     except ConfigError as e:
         return str(e)
+    file = path if content is None else content  # None: load_row read it after all
     if not isinstance(row, DictConfig):
         keys = "model:, trainer:, ..." if kind in ("experiment", "profile") else "key: value lines"
         return f"{kind} file {path}: a {noun} is a mapping of settings ({keys})"
     try:
-        package = _package(path, group)
+        package = _package(file, group)
     except ValueError as e:  # e.g. "# @package _global_ extra"
         return f"{kind} file {path}: its header cannot be read ({e})"
     if package == "":  # the run's own keys; hydra: is Hydra's
@@ -301,7 +305,7 @@ def _row_problem(path: Path, group: str, content: bytes | None) -> str | None:
         return _reported_problem(path, placed) if kind == "experiment" else None
     if not set(_without(row, "defaults", "hydra")) <= set(structured_schema()):
         return where_put  # not the run's sections (name:, order:): its keys' own mistake
-    if begins_with_a_bom(path):
+    if begins_with_a_bom(file):
         return (
             f"{kind} file {path} begins with a byte-order mark, which hides its header "
             "from Hydra: save it as UTF-8 without one"

@@ -1841,9 +1841,14 @@ def test_a_row_of_ones_own_without_the_global_package_is_refused(
     unread = "its header cannot be read (Too many components"
     assert unread in str(row_problem(rows / "bare.yaml"))
     (rows / "bom.yaml").write_text("\ufeff# @package _global_\nmodel:\n  depth: 8\n")
-    assert "begins with a byte-order mark, which hides its header" in str(
-        row_problem(rows / "bom.yaml")
-    )
+    reads: list[str] = []  # the answer is of the bytes read once (not a later version's header)
+    with monkeypatch.context() as patched:
+        opened = Path.open  # read_bytes and read_text open the file with it too
+        patched.setattr(Path, "open", lambda p, *a, **k: reads.append(p.name) or opened(p, *a, **k))
+        assert "begins with a byte-order mark, which hides its header" in str(
+            row_problem(rows / "bom.yaml")
+        )
+    assert reads == ["bom.yaml"]
     for stem in [*headers, "bom"]:
         (rows / f"{stem}.yaml").unlink()
     # a row of a defaults list alone sets nothing itself: Hydra composes it whatever its header
