@@ -1203,13 +1203,15 @@ def _progress_bar(mode: str, total: int, initial: int) -> Iterator[Any]:
         yield bar
 
 
-def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Train one run; returns the record written to result.json.
+def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
+    """Train one run into ``run_dir`` (a path or its string, as the README shows it); returns
+    the record written to result.json.
 
     The trainer is freed when this returns, not at a later garbage collection: a sweep's next
     job in this process must not find this one's net, data and CUDA graphs still on the GPU.
     (A process's first run is the exception: modules it imports first, torch._dynamo with its
     optimizer among them, keep the frames they were imported from in a cycle.)"""
+    run_dir = Path(run_dir)
     made = not run_dir.exists()
     trainer = Trainer(cfg, run_dir)
     try:

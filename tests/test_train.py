@@ -430,15 +430,19 @@ def test_settings_that_train_nothing_or_overflow_are_refused_and_an_all_warm_up_
 def test_a_refused_run_from_python_leaves_no_folder_it_made(
     tiny_run: list[str], tmp_path: Path
 ) -> None:
-    """As the command line discards the folder of a refused run; one the caller made stays."""
+    """As the command line discards the folder of a refused run; one the caller made stays.
+    The folder may be given as a string, as the README's call shows it."""
     missing = [*tiny_run, "data=cifar10", f"data.root={tmp_path / 'nowhere'}"]
     with pytest.raises(DataError):
-        fit(missing, tmp_path / "made")
+        train(compose_config(missing), str(tmp_path / "made"))
     assert not (tmp_path / "made").exists()
     (tmp_path / "own").mkdir()
     with pytest.raises(DataError):
         fit(missing, tmp_path / "own")
     assert (tmp_path / "own").is_dir()
+    done = train(compose_config([*tiny_run, "trainer.max_steps=2"]), str(tmp_path / "str"))
+    assert done["status"] == "completed"
+    assert (tmp_path / "str" / "result.json").is_file()
 
 
 def test_tiny_run_learns_and_writes_every_output(
