@@ -575,6 +575,10 @@ def test_central_range_of_a_skewed_distribution() -> None:
     # a tail of exactly (1 - mass) / 2 is cut ("at most"), at either end
     assert central_range([0.25, 0.5, 0.25], 0.5) == (1, 1)
     assert central_range([0.125, 0.75, 0.125], 0.75) == (1, 1)
+    # nearly all at one end: the range is that length alone (a net whose gradient comes
+    # almost all through the shortcuts: length 0)
+    assert central_range([0.96, 0.02, 0.02], 0.9) == (0, 0)
+    assert central_range([0.02, 0.02, 0.96], 0.9) == (2, 2)
 
 
 def test_path_study_length_counts_residual_branches() -> None:
