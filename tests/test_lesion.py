@@ -1397,6 +1397,22 @@ def test_a_continued_study_refuses_other_test_images_or_another_device(
     assert lesion._continued(earlier, {**fresh, "settings": settings}, None, tmp_path)
 
 
+@pytest.mark.parametrize("prints", [["--cfg", "job"], ["--help"]])
+def test_a_command_that_only_prints_is_not_refused_for_its_folder(
+    tmp_path: Path, prints: list[str]
+) -> None:
+    """`--cfg job` or `--help` writes nothing: a folder the study may not use (a run's ckpt/
+    or one inside it) is no concern of theirs, nor a sweep's."""
+    (tmp_path / "run" / "ckpt").mkdir(parents=True)
+    for folder in (tmp_path / "run" / "ckpt", tmp_path / "run" / "ckpt" / "new"):
+        for args in (
+            ["checkpoint=x", f"hydra.run.dir={folder}"],
+            ["-m", "checkpoint=x", "lesion.samples=1,2", f"hydra.sweep.dir={folder}"],
+        ):
+            assert lesion_cli._a_folder_a_study_may_not_use(args)  # refused where it runs
+            assert lesion_cli._a_folder_a_study_may_not_use([*prints, *args]) is None
+
+
 def test_the_weights_a_continued_study_compares_include_the_bn_statistics() -> None:
     net = tiny(8)
     digest = lesion.weights_digest(net)
