@@ -930,7 +930,6 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_hydra(
             ["-m", "seed=0,1"],
             "multirun/): start from a folder you can write in, or give hydra.sweep.dir=DIR",
         ),
-        ("resnet-lab-lesion", "lesion", ["checkpoint=x"], "lesions/): start from"),
     ]:
         with pytest.raises(SystemExit):
             check_command_line(args, tool, config_name=config)
@@ -938,6 +937,15 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_hydra(
             f"{tool}: error: cannot write in {locked} (permission denied), where the outputs go "
             f"by default ({default}"
         )
+    from resnet_lab.lesion_cli import command as lesion_command  # checks its own default
+
+    monkeypatch.setattr(sys, "argv", ["resnet-lab-lesion", "checkpoint=x"])
+    with pytest.raises(SystemExit):
+        lesion_command()
+    assert capsys.readouterr().err.startswith(
+        f"resnet-lab-lesion: error: cannot write in {locked} (permission denied), where the "
+        "outputs go by default (lesions/): start from"
+    )
     monkeypatch.setattr(os, "statvfs", lambda path: os.statvfs_result((0,) * 8 + (os.ST_RDONLY, 0)))
     with pytest.raises(SystemExit):
         check_command_line(["seed=1"], "resnet-lab")
