@@ -406,8 +406,18 @@ def test_a_lesion_studys_folder_is_refused_as_a_runs(tmp_path: Path) -> None:
         assert [p.name for p in study.iterdir()] == ["lesion.json"]
     from resnet_lab.command_line import check_command_line
 
-    for printing in (["--cfg", "job"], ["-c", "job"], ["--help"], ["--info", "config"]):
+    for printing in (
+        ["--cfg", "job"],
+        ["-c", "job"],
+        ["--help"],
+        ["-h"],
+        ["--info", "config"],
+        ["-i", "config"],  # Hydra's short flags, kept as typed
+    ):
         check_command_line([*printing, f"hydra.run.dir={study}"], "resnet-lab", True)
+    # nor is a sweep, which writes in its hydra.sweep.dir, never in hydra.run.dir
+    sweep = ["-m", "seed=0,1", f"hydra.run.dir={study}", f"hydra.sweep.dir={tmp_path / 's'}"]
+    check_command_line(sweep, "resnet-lab", True)
 
 
 def test_a_sweep_jobs_folder_holding_a_study_is_refused(tmp_path: Path) -> None:
