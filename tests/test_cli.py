@@ -133,6 +133,7 @@ def test_mistakes_a_fuzzer_found_are_refused_in_one_line(
         "resnet-lab: error: --config-name nope: there is no such config in "
     )
     check_command_line(["-cn", "config", run], "resnet-lab", True)
+    check_command_line(["-cn", "config.yaml", run], "resnet-lab", True)  # Hydra drops .yaml
 
 
 def test_checks_leave_the_schema_they_share_as_built(capsys: pytest.CaptureFixture[str]) -> None:
@@ -2069,6 +2070,12 @@ def test_a_config_dir_that_is_no_folder_is_refused(
             monkeypatch,
             capsys,
         )
+    # given twice, the last is the one Hydra reads (argparse's way)
+    missing, empty = tmp_path / "missing", tmp_path / "empty"
+    check_command_line(["-cd", str(missing), "-cd", str(empty), "seed=1"], "resnet-lab", True)
+    with pytest.raises(SystemExit):
+        check_command_line(["-cd", str(empty), "-cd", str(missing), "seed=1"], "resnet-lab", True)
+    assert f"--config-dir {missing} does not exist" in capsys.readouterr().err
 
 
 def test_a_config_dir_file_the_lab_hides_is_refused(
@@ -3186,6 +3193,20 @@ def test_a_sweep_set_in_a_profile_of_ones_own_is_one_the_checks_see(
         text = f"# @package _global_\ndefaults: {defaults}\nprofile: {name}\n{own}"
         (profiles / f"{name}.yaml").write_text(text)
         assert is_sweep(["-cd", mine, f"profile={name}"]) == sweeps, name
+    # a defaults list that includes itself (Hydra's to refuse) ends the search, no recursion
+    (profiles / "loop.yaml").write_text(
+        "# @package _global_\ndefaults: [loop]\nprofile: loop\nhydra:\n  mode: MULTIRUN\n"
+    )
+    assert is_sweep(["-cd", mine, "profile=loop"])
+    # the row's keys come after the profile's, whichever was typed first
+    (tmp_path / "mine" / "experiment" / "mine").mkdir(parents=True)
+    row = tmp_path / "mine" / "experiment" / "mine" / "one.yaml"
+    row.write_text("# @package _global_\nhydra:\n  mode: RUN\n")
+    for args in (
+        ["profile=multi", "+experiment=mine/one"],
+        ["+experiment=mine/one", "profile=multi"],
+    ):
+        assert not is_sweep(["-cd", mine, *args]), args
 
 
 @pytest.mark.parametrize(
