@@ -1555,6 +1555,32 @@ def test_a_slurm_job_that_ended_without_its_result_is_one_line(
             "hydra.sweep.subdir=a,b: Hydra's own settings take one value, not a sweep; a path "
             "with a comma in it is quoted: \"hydra.sweep.subdir='a,b'\"\n",
         ),
+        (
+            ["hydra.output_subdir=a,b"],
+            "hydra.output_subdir=a,b: Hydra's own settings take one value, not a sweep; a path "
+            "with a comma in it is quoted: \"hydra.output_subdir='a,b'\"\n",
+        ),
+        (  # an added path setting, as the lab's own
+            ["+checkpoint=/runs/a,b"],
+            "+checkpoint=/runs/a,b sweeps over values, a job each, which takes -m (--multirun); "
+            "a path with a comma in it is quoted: \"+checkpoint='/runs/a,b'\"\n",
+        ),
+        (  # the whole of the sweeper's params, as the keys in it
+            ["-m", 'hydra.sweeper.params={seed:"0,1"}'],
+            'hydra.sweeper.params={seed:"0,1"}: on the command line a sweep is given as its '
+            "values with -m (KEY=a,b); hydra.sweeper.params is for a config of one's own\n",
+        ),
+        (  # given twice, the last is Hydra's
+            [
+                "-m",
+                "hydra.sweep.subdir=${hydra.job.num}",
+                "hydra.sweep.subdir=seed${seed}",
+                "seed=0,1",
+                "trainer.lr=0.1,0.05",
+            ],
+            "trainer.lr=0.1,0.05 sweeps over values that hydra.sweep.subdir=seed${seed} leaves "
+            "out of the jobs' folder names: its jobs would share folders",
+        ),
         (  # no folder: no quotes
             ["-m", "seed=0,1", "hydra.job.chdir=true,false"],
             "hydra.job.chdir=true,false: Hydra's own settings take one value, not a sweep\n",
@@ -3428,6 +3454,8 @@ def test_the_last_resume_given_decides_whether_a_sweep_resumes(
     monkeypatch.chdir(tmp_path)
     err = _refused_in_one_line(["-m", "seed=0,1", "resume=false", "resume=true"], capsys)
     assert "resume=true continues the sweep in hydra.sweep.dir, and none was given" in err
+    sweep = ["-m", "resume=false", "resume=true", f"hydra.sweep.dir={tmp_path}", "seed=0,1"]
+    check_command_line(sweep, "resnet-lab", True)  # with its folder: continued
 
 
 def test_a_sweep_asking_for_help_is_not_preflighted(tmp_path: Path) -> None:
