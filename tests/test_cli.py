@@ -2061,9 +2061,22 @@ def test_interval_is_left_to_a_sweeper_ones_own_configs_may_choose(
         [f"hydra.searchpath=[file://{tmp_path / 'my_conf'}]"],
     ):
         check_command_line([*interval, *own], "resnet-lab", True)
+    # chosen twice, the last is the one (a sweeper file of one's own, then the basic one)
+    sweepers = tmp_path / "my_conf" / "hydra" / "sweeper"
+    sweepers.mkdir(parents=True)
+    (sweepers / "mine.yaml").write_text(
+        "_target_: hydra._internal.core_plugins.basic_sweeper.BasicSweeper\n"
+    )
+    cd = ["-cd", str(tmp_path / "my_conf")]
+    mine_last = [*interval, *cd, "hydra/sweeper=basic", "hydra/sweeper=mine"]
+    check_command_line(mine_last, "resnet-lab", True)
     (tmp_path / "empty").mkdir()
     said = "trainer.lr=interval(0.01,0.1): interval() is sampled by an optimising sweeper"
-    for args in (interval, [*interval, "-cd", str(tmp_path / "my_conf"), "hydra/sweeper=basic"]):
+    for args in (
+        interval,
+        [*interval, *cd, "hydra/sweeper=basic"],
+        [*interval, *cd, "hydra/sweeper=mine", "hydra/sweeper=basic"],
+    ):
         _refused_before_hydra(["resnet-lab"], args, said, tmp_path / "empty", monkeypatch, capsys)
 
 
