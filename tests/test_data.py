@@ -657,53 +657,41 @@ def test_train_batches_larger_than_the_dataset() -> None:
         assert sorted(stream[epoch * 3 : epoch * 3 + 3].tolist()) == [0, 1, 2]
 
 
-def test_train_batches_resume_bit_exactly() -> None:
-    data = index_data(13)
-    data.train_images = torch.randint(0, 256, (13, 3, 32, 32), dtype=torch.uint8)
+@pytest.mark.parametrize(
+    ("images", "batch", "saved_after"),
+    [
+        (13, 5, 4),
+        # saved where its epoch is exactly used up (every 3125 steps of CIFAR-10 at batch 128):
+        # it resumes into the next epoch's order (a mutant saving the position modulo the
+        # epoch replayed the last epoch's order)
+        (12, 4, 3),
+    ],
+)
+def test_train_batches_resume_bit_exactly(images: int, batch: int, saved_after: int) -> None:
+    data = index_data(images)
+    data.train_images = torch.randint(0, 256, (images, 3, 32, 32), dtype=torch.uint8)
     data.mean = data.train_images.double().mean(0).float() / 255
     global_rng = torch.get_rng_state()
-    reference = D.TrainBatches(data, 5, seed=7)
+    reference = D.TrainBatches(data, batch, seed=7)
     expected = [reference.next() for _ in range(9)]
     assert torch.equal(torch.get_rng_state(), global_rng)  # never the global RNG
 
-    first = D.TrainBatches(data, 5, seed=7)
-    for x, y in expected[:4]:
+    first = D.TrainBatches(data, batch, seed=7)
+    for x, y in expected[:saved_after]:
         got = first.next()
         assert torch.equal(got[0], x) and torch.equal(got[1], y)
     buffer = io.BytesIO()
     torch.save(first.state_dict(), buffer)
     buffer.seek(0)
-    resumed = D.TrainBatches(data, 5, seed=123)  # the state, not the seed, decides
+    resumed = D.TrainBatches(data, batch, seed=123)  # the state, not the seed, decides
     resumed.load_state_dict(torch.load(buffer, weights_only=True))
-    for x, y in expected[4:]:
+    for x, y in expected[saved_after:]:
         got = resumed.next()
         assert torch.equal(got[0], x) and torch.equal(got[1], y)
 
-    assert not torch.equal(D.TrainBatches(data, 5, seed=8).next()[1], expected[0][1])
+    assert not torch.equal(D.TrainBatches(data, batch, seed=8).next()[1], expected[0][1])
     with pytest.raises(ConfigError, match="batch_size"):
-        D.TrainBatches(data, 4, seed=7).load_state_dict(first.state_dict())
-
-
-def test_train_batches_saved_at_an_epochs_end_resume_into_the_next_epoch() -> None:
-    """A stream saved where its epoch is exactly used up (every 3125 steps of CIFAR-10 at batch
-    128) resumes into the next epoch's order as the uninterrupted stream goes on (a mutant
-    saving the position modulo the epoch replayed the last epoch's order)."""
-    data = index_data(12)
-    data.train_images = torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8)
-    data.mean = data.train_images.double().mean(0).float() / 255
-    reference = D.TrainBatches(data, 4, seed=7)
-    expected = [reference.next() for _ in range(9)]
-    first = D.TrainBatches(data, 4, seed=7)
-    for _ in range(3):  # 12 images: the first epoch used up
-        first.next()
-    buffer = io.BytesIO()
-    torch.save(first.state_dict(), buffer)
-    buffer.seek(0)
-    resumed = D.TrainBatches(data, 4, seed=7)
-    resumed.load_state_dict(torch.load(buffer, weights_only=True))
-    for x, y in expected[3:]:
-        got = resumed.next()
-        assert torch.equal(got[0], x) and torch.equal(got[1], y)
+        D.TrainBatches(data, batch - 1, seed=7).load_state_dict(first.state_dict())
 
 
 def test_train_batches_saved_on_another_device_go_on_with_new_draws(
