@@ -22,6 +22,15 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first. Under `-n auto` (``--dist worksteal``, pyproject.toml) a worker that
+    runs out of tests takes the last ones queued for the other, so both end within a test of
+    each other when those are the fast ones. Run in file order, the sweeps and signals of the
+    last files kept one worker busy for half a minute after the other's last test."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: file order
+
+
 REPO = Path(__file__).resolve().parents[1]
 # The commands tests start (python -m resnet_lab, make's resnet-lab) import this checkout, not
 # whichever one is installed: a second clone's suite tests its own code.

@@ -337,6 +337,7 @@ def _site_packages(python: Path) -> Path:
     return Path(out.stdout.strip())
 
 
+@pytest.mark.slow
 def test_resume_without_the_run_folder_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lab: Lab
 ) -> None:
@@ -2814,6 +2815,7 @@ def test_a_run_stopped_before_it_saved_anything_leaves_no_folder(
     assert "resume=true" not in told.out + told.err
 
 
+@pytest.mark.slow
 def test_a_refusal_imports_no_torch_and_a_signal_while_torch_imports_is_held(
     tmp_path: Path,
 ) -> None:

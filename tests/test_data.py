@@ -852,6 +852,7 @@ def shared_data() -> Path:
     return Path(os.environ.get("RESNET_LAB_SHARED_DATA", default))
 
 
+@pytest.mark.slow
 def test_real_cifar10_binary() -> None:
     root = shared_data()
     if not (root / "cifar-10-batches-bin" / "test_batch.bin").is_file():

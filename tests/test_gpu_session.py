@@ -44,7 +44,8 @@ def stage(
     )
 
 
-pytestmark = pytest.mark.skipif(not shutil.which("bash"), reason="needs bash")
+# each runs the script in processes of its own: seconds to tens of seconds
+pytestmark = [pytest.mark.skipif(not shutil.which("bash"), reason="needs bash"), pytest.mark.slow]
 
 
 def test_bench_stage_saves_the_json_and_the_printed_table(

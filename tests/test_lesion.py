@@ -859,6 +859,7 @@ def test_a_second_study_into_a_folder_a_study_is_writing_is_refused(tmp_path: Pa
     assert not holds_a_run(out)  # a study's lock is not a run's (resnet-lab took it for one)
 
 
+@pytest.mark.slow
 def test_lesion_config_mistakes_are_user_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="checkpoint=PATH is required"):
         run(compose_lesion_config(), tmp_path)
@@ -1127,6 +1128,7 @@ class Killed(BaseException):
     after it."""
 
 
+@pytest.mark.slow
 def test_a_killed_study_continues_where_it_was_with_the_same_draws(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1270,6 +1272,7 @@ def test_a_continued_study_compares_the_plain_net_by_its_weights(tmp_path: Path)
         lesion._continued(earlier, fresh, retrained, tmp_path)
 
 
+@pytest.mark.slow
 def test_a_study_killed_twice_measures_only_what_is_missing_each_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

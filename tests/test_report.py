@@ -1442,6 +1442,7 @@ TAKEN_FROM_ANYWHERE = (
 )
 
 
+@pytest.mark.slow
 def test_each_setting_a_run_may_take_from_anywhere_leaves_it_counted(tmp_path: Path) -> None:
     """One key changed at a time (the test of several at once passed with any one of them
     compared), and a key the row lacks (a newer lab's run) is not compared either."""

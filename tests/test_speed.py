@@ -393,6 +393,7 @@ def test_lever_effects_of_compile_and_graphs() -> None:
     assert (effect["lever"], effect["from"], effect["speedup"]) == ("stepgraph", "cl+cudnn", 3.0)
 
 
+@pytest.mark.slow
 def test_benchmark_runs_end_to_end_on_cpu(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "bench.json"
     args = ["--device", "cpu", "--depth", "8", "--width", "4", "--batch-size", "16"]
@@ -569,6 +570,7 @@ def _worker_whose_seed_1_dies(overrides: list[str], *args: object) -> None:
     _REAL_WORKER(overrides, *args)
 
 
+@pytest.mark.slow
 def test_a_process_that_dies_without_a_word_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bench, "_process_worker", _worker_whose_seed_1_dies)
     result = bench.concurrent_processes([*TINY, "trainer.device=cpu"], 2, 1, 2, threads=1)
@@ -576,6 +578,7 @@ def test_a_process_that_dies_without_a_word_is_reported(monkeypatch: pytest.Monk
     assert "BrokenBarrierError" in result["error"]
 
 
+@pytest.mark.slow
 def test_a_failing_concurrent_process_is_reported_not_waited_for(tmp_path: Path) -> None:
     overrides = [*TINY, "trainer.device=cpu", "data=cifar10", f"data.root={tmp_path}"]
     result = bench.concurrent_processes(overrides, 2, warmup=1, steps=1, threads=1)

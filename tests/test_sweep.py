@@ -69,6 +69,7 @@ def test_parallel_sweep_report_and_rerun(tmp_path: Path) -> None:
     assert "not counted" not in report  # the sweep's runs have their rows' settings
 
 
+@pytest.mark.slow
 def test_a_sweep_resumed_with_its_values_reordered_names_the_folder_of_the_run(
     tmp_path: Path,
 ) -> None:
@@ -102,6 +103,7 @@ def test_a_job_asking_for_other_values_is_pointed_at_no_other_folder(tmp_path: P
     assert _trained_as({"seed": 1, "trainer.lr": 0.05}, tmp_path / "0") is None
 
 
+@pytest.mark.slow
 def test_a_job_refused_for_a_changed_setting_is_not_sent_to_another_seeds_folder(
     tmp_path: Path,
 ) -> None:
@@ -119,6 +121,7 @@ def test_a_job_refused_for_a_changed_setting_is_not_sent_to_another_seeds_folder
     assert "order they were first given" not in out.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", ["basic", "parallel"])
 def test_a_refused_job_of_a_sweep_is_one_message_and_the_others_run(
     launcher: str, tmp_path: Path
@@ -370,6 +373,7 @@ def test_make_gpu_cifar_copies_its_part_and_refuses_another(tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.slow
 def test_make_reproduce_table_runs_and_reports_rows_of_ones_own_config_dir(
     tmp_path: Path,
 ) -> None:
@@ -481,6 +485,7 @@ def test_a_mistaken_variable_stops_the_target_before_any_run(
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_a_failed_table_does_not_stop_the_others_or_the_report(tmp_path: Path) -> None:
     """A bad EXTRA fails every run; the target still tries each table and writes the report."""
     out = subprocess.run(
