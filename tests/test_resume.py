@@ -82,12 +82,19 @@ def taken_over(run_dir: Path) -> bool:
     return taken
 
 
+@pytest.fixture(autouse=True)
+def event_files_named_in_creation_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TensorBoard reads a folder's event files in name order: the second, the host, the pid,
+    then a per-process counter, where .10 sorts before .9. A user's resume is a later process
+    in a later second; one here may come in the same second from the same process: its
+    counter keeps one number of digits, so its file sorts after the run's it continues (the
+    tests slept into the next second instead, half a second a resume)."""
+    from tensorboard.summary.writer import event_file_writer
+
+    monkeypatch.setattr(event_file_writer, "_global_uid", event_file_writer.AtomicCounter(10**6))
+
+
 def fit(overrides: list[str], run_dir: Path) -> dict[str, Any]:
-    if "resume=true" in overrides:
-        # TensorBoard reads a folder's event files in name order, and a name holds the second
-        # and then a per-process counter (.10 sorts before .9): a resume in a new second reads
-        # as it does for a user, whose resumed run is a later process
-        time.sleep(1 - time.time() % 1 + 0.01)
     return train(compose_config(overrides), run_dir)
 
 
