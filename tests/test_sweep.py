@@ -679,6 +679,66 @@ def test_a_signal_while_outputs_are_written_waits_and_a_second_acts_at_once(
         signal.signal(second, before)
 
 
+class _Exited(Exception):
+    """os._exit(code), which ends a launcher or a worker, in a test's process."""
+
+
+def _exit_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    """os._exit raises _Exited instead; logging.shutdown() before it closes nothing."""
+    import logging
+
+    def exit_now(code: int) -> None:
+        raise _Exited(code)
+
+    monkeypatch.setattr(os, "_exit", exit_now)
+    monkeypatch.setattr(logging, "shutdown", lambda: None)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_the_launcher_sends_each_worker_a_sigterm_and_ends_by_the_signal(
+    signum: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each loky worker gets one SIGTERM (its run stops at its next step, with a checkpoint) at
+    once, not when its watch sees the launcher gone (the killed-sweep test passed without it);
+    the launcher ends 128 + N, its hint naming the sweep's folder."""
+    import multiprocessing
+
+    from resnet_lab import stopping
+
+    loky = type("LokyProcess", (), {})  # the class's name marks a worker
+    children = [loky(), loky(), type("Process", (), {"pid": 13})()]
+    children[0].pid, children[1].pid = 11, 12
+    sent: list[tuple[int, int]] = []
+    monkeypatch.setattr(multiprocessing, "active_children", lambda: children)
+    monkeypatch.setattr(stopping.os, "kill", lambda pid, signum: sent.append((pid, signum)))
+    _exit_raises(monkeypatch)
+    monkeypatch.delenv(stopping.CONTINUE_ENV, raising=False)
+    monkeypatch.setattr(stopping, "last_signal", signal.SIGINT)
+    with pytest.raises(_Exited) as exited:
+        stopping._stop_launcher(signum, None)
+    assert exited.value.args == (128 + signum,) and stopping.last_signal == signum
+    assert sent == [(11, signal.SIGTERM), (12, signal.SIGTERM)]
+    err = capsys.readouterr().err
+    assert err.startswith(f"resnet-lab: {signal.Signals(signum).name}: the sweep stops")
+    assert err.endswith("plus resume=true and its hydra.sweep.dir\n"), err
+
+
+def test_a_worker_sees_its_launcher_gone_within_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a SIGKILL of the launcher its workers stop their runs within a second, not train on
+    orphaned (the killed-sweep test gives them a minute)."""
+    from resnet_lab import stopping
+
+    parents = iter([2, 2, 1])  # the launcher (pid 2), twice, then gone
+    slept: list[float] = []
+    monkeypatch.setattr(stopping.os, "getppid", lambda: next(parents))
+    monkeypatch.setattr(stopping, "time", types.SimpleNamespace(sleep=slept.append))
+    _exit_raises(monkeypatch)
+    monkeypatch.setattr(stopping.training, "running", False)
+    with pytest.raises(_Exited):
+        stopping._watch(2)
+    assert len(slept) == 2 and all(0 < seconds <= 1 for seconds in slept), slept
+
+
 @pytest.mark.parametrize(
     ("already_stopping", "training"), [(False, True), (True, True), (False, False)]
 )
@@ -689,21 +749,12 @@ def test_a_worker_whose_launcher_is_gone_stops_its_run_once(
     none to a run a signal already reached: a second would stop it at once, without one. The
     worker exits when the job has ended; a job not training (loading its data, writing its
     results: whole files, written atomically) is not waited for."""
-    import logging
-
     from resnet_lab import stopping
-
-    class Exited(Exception):
-        pass
-
-    def exit_now(code: int) -> None:
-        raise Exited(code)
 
     sent: list[int] = []
     monkeypatch.setattr(stopping.os, "getppid", lambda: 1)  # no longer the launcher, pid 2
     monkeypatch.setattr(stopping.os, "kill", lambda pid, signum: sent.append(signum))
-    monkeypatch.setattr(stopping.os, "_exit", exit_now)
-    monkeypatch.setattr(logging, "shutdown", lambda: None)
+    _exit_raises(monkeypatch)
     monkeypatch.setattr(stopping.training, "running", training)
     monkeypatch.setattr(stopping.training, "stopping", already_stopping)
     # the job saves and returns while the watch waits for it (a timer raced a busy machine)
@@ -711,7 +762,7 @@ def test_a_worker_whose_launcher_is_gone_stops_its_run_once(
     monkeypatch.setattr(stopping, "time", job_ends)
     stopping._job_running.set()
     try:
-        with pytest.raises(Exited):
+        with pytest.raises(_Exited):
             stopping._watch(2)
         assert stopping._job_running.is_set() != training  # it waited for a training job's end
     finally:
@@ -723,7 +774,8 @@ def test_a_worker_taking_job_after_job_watches_its_launcher_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A loky worker reused for several jobs started a watch for each: two could both send the
-    run a SIGTERM, and a second one stops it at once, without its checkpoint."""
+    run a SIGTERM, and a second one stops it at once, without its checkpoint. Each job is
+    marked running for its whole length, and no longer."""
     import multiprocessing
 
     from resnet_lab import stopping
@@ -733,9 +785,12 @@ def test_a_worker_taking_job_after_job_watches_its_launcher_once(
     monkeypatch.setattr(stopping, "_watching", False)
     monkeypatch.setenv(stopping.LAUNCHER_ENV, str(os.getppid()))
     monkeypatch.setattr(multiprocessing.current_process(), "name", "LokyProcess-1")
-    for _ in range(3):
-        with stopping.job_in_worker():
-            pass
+    for fails in (False, False, True):
+        with contextlib.suppress(RuntimeError), stopping.job_in_worker():
+            assert stopping._job_running.is_set()  # the watch waits for its checkpoint
+            if fails:
+                raise RuntimeError
+        assert not stopping._job_running.is_set()  # and exits at once after it, a failed one too
     for thread in threading.enumerate():  # the watches started have called _watch
         if thread.name == "watch":
             thread.join(timeout=30)
