@@ -2925,6 +2925,28 @@ def test_signals_are_held_in_the_main_thread_only() -> None:
     assert signal.getsignal(signal.SIGINT) is before
 
 
+def test_a_second_signal_while_held_removes_what_the_launch_made_and_ends_at_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An import that hangs still stops: the second signal runs on_second, then ends the
+    process (os._exit, 128 + N) without waiting for the block's end."""
+    from resnet_lab.stopping import signals_held
+
+    def exit_now(code: int) -> None:
+        raise SystemExit(code)
+
+    monkeypatch.setattr(os, "_exit", exit_now)
+    removed: list[bool] = []
+    with pytest.raises(SystemExit) as ended:
+        with signals_held("resnet-lab", on_second=lambda: removed.append(True)) as received:
+            signal.raise_signal(signal.SIGINT)
+            assert received == [signal.SIGINT] and not removed  # the first one waits
+            signal.raise_signal(signal.SIGTERM)
+        raise AssertionError("the second signal waited for the block's end")
+    assert ended.value.code == 128 + signal.SIGTERM and removed == [True]
+    assert capsys.readouterr().err == "resnet-lab: interrupted while starting: nothing was done\n"
+
+
 @pytest.mark.parametrize("tool", ["resnet_lab", "lesion"])
 @pytest.mark.parametrize("flags", [["--help"], ["--cfg", "job"], ["--info"], ["--cf", "job"]])
 def test_help_piped_into_a_reader_that_stops_is_no_trace(tool: str, flags: list[str]) -> None:
