@@ -710,7 +710,7 @@ def test_the_launcher_sends_each_worker_a_sigterm_and_ends_by_the_signal(
     children[0].pid, children[1].pid = 11, 12
     sent: list[tuple[int, int]] = []
     monkeypatch.setattr(multiprocessing, "active_children", lambda: children)
-    monkeypatch.setattr(stopping.os, "kill", lambda pid, signum: sent.append((pid, signum)))
+    monkeypatch.setattr(stopping.os, "kill", lambda pid, sig: sent.append((pid, sig)))
     _exit_raises(monkeypatch)
     monkeypatch.delenv(stopping.CONTINUE_ENV, raising=False)
     monkeypatch.setattr(stopping, "last_signal", signal.SIGINT)
