@@ -1337,7 +1337,7 @@ def test_a_slurm_job_that_ended_without_its_result_is_one_line(
 
     monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")  # srun is there
     monkeypatch.setattr(ours.__mro__[1], "launch", cancelled)
-    sweep = tmp_path / "sweep"
+    sweep = tmp_path / "my sweep"  # pasted back as one word
     argv = ["resnet-lab", "-m", "seed=0,1", "hydra/launcher=slurm", f"hydra.sweep.dir={sweep}"]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as stopped:
@@ -1354,9 +1354,8 @@ def test_a_slurm_job_that_ended_without_its_result_is_one_line(
     monkeypatch.setattr(UncompletedJobError, "__str__", lambda self: said.split("Error")[0])
     with pytest.raises(SystemExit):
         command()  # the job said nothing: how a sweep's run continues
-    assert f"its run: continue with the same command plus resume=true hydra.sweep.dir={sweep};" in (
-        capsys.readouterr().err
-    )
+    hint = f'continue with the same command plus resume=true "hydra.sweep.dir={sweep}";'
+    assert f"its run: {hint}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
