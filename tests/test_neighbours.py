@@ -347,9 +347,32 @@ def test_a_dense_layer_passes_its_input_on_with_its_new_maps() -> None:
     assert out.shape[1] - x.shape[1] == 4  # the growth rate
 
 
-def test_densenet_output_shape() -> None:
+def test_densenet_logits_are_the_classifier_of_the_spatial_mean() -> None:
+    """Global average pooling (not max) after the final BN-ReLU, as the authors' code: no count
+    or shape tells the two apart."""
+    torch.manual_seed(0)
     net = build_model([*TINY_DENSENET, "data=cifar100"]).eval()
-    assert net(torch.randn(3, 3, 32, 32)).shape == (3, 100)
+    seen: dict[str, torch.Tensor] = {}
+    net.features.register_forward_hook(lambda module, inputs, out: seen.setdefault("out", out))
+    logits = net(torch.randn(3, 3, 32, 32))
+    assert logits.shape == (3, 100)
+    torch.testing.assert_close(logits, net.fc(seen["out"].mean((2, 3))))
+
+
+def test_densenet_is_initialised_as_the_resnets() -> None:
+    """He fan-out convolutions, BN at 1/0 and a zero classifier bias (torch's defaults: a
+    fan-in uniform conv, std 0.03 here, and a bias drawn)."""
+    torch.manual_seed(0)
+    net = build_model(
+        ["model=densenet", "model.depth=10", "model.growth_rate=12", "model.width=24"]
+    )
+    layer = next(m for m in net.features if type(m).__name__ == "DenseLayer")
+    weight = layer.body[5].weight  # the 3x3 conv, 4k = 48 -> k = 12 maps: fan_out 9 * 12
+    assert weight.shape == (12, 48, 3, 3)
+    assert weight.std().item() == pytest.approx((2 / (9 * 12)) ** 0.5, rel=0.05)
+    norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert all(m.weight.eq(1).all() and not m.bias.any() for m in norms)
+    assert not net.fc.bias.any()
 
 
 @pytest.mark.parametrize(
