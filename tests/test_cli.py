@@ -891,7 +891,10 @@ def test_overrides_on_both_sides_of_m_are_told_where_m_goes(
 
 
 def test_an_output_folder_that_cannot_be_made_is_refused_before_hydra(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    in_process: InProcess,
 ) -> None:
     """A file on the way to the folder, or a folder this user cannot write in: Hydra's trace."""
     from resnet_lab.command_line import check_command_line
@@ -949,12 +952,8 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_hydra(
             f"{tool}: error: cannot write in {locked} (permission denied), where the outputs go "
             f"by default ({default}"
         )
-    from resnet_lab.lesion_cli import command as lesion_command  # checks its own default
-
-    monkeypatch.setattr(sys, "argv", ["resnet-lab-lesion", "checkpoint=x"])
-    with pytest.raises(SystemExit):
-        lesion_command()
-    assert capsys.readouterr().err.startswith(
+    refused = in_process("resnet-lab-lesion", ["checkpoint=x"])  # its own default folder
+    assert refused.returncode == 2 and refused.stderr.startswith(
         f"resnet-lab-lesion: error: cannot write in {locked} (permission denied), where the "
         "outputs go by default (lesions/): start from"
     )
