@@ -1257,10 +1257,12 @@ def _a_choice_problem(
     ``_a_second_row``."""
     key, value = override.key_or_group, override.value()
     adds = override.is_add() or override.is_force_add()
-    one_choice = not override.is_sweep_override() and isinstance(value, str)
-    choice = str(value).removesuffix(".yaml").lstrip("/")
-    if one_choice and (problem := _missing_choice(arg, key, choice, args)):
-        return problem
+    # each of a sweep's choices too (shortcut=gate,gat: Hydra's search path, exit 1, an empty
+    # sweep folder); a list is refused below, a glob's matches are there
+    if isinstance(value, str) or override.is_sweep_override():
+        for choice in _chosen_names(key, override, args):
+            if problem := _missing_choice(arg, key, choice, args):
+                return problem
     if isinstance(value, list) and key in _chosen_by_the_lab():  # merged into one, silently
         options = ",".join(map(str, value))
         return f"{arg}: a run has one {key}; to train each, a sweep: --multirun {key}={options}"
@@ -1479,18 +1481,23 @@ def _row_files(group: str, override: Override, args: list[str]) -> list[Path]:
     has one."""
     if group.partition("/")[0] not in ("experiment", *_chosen_by_the_lab()):
         return []
+    files = (_first_option_file(group, name, args) for name in _chosen_names(group, override, args))
+    return [row for row in files if row is not None]
+
+
+def _chosen_names(group: str, override: Override, args: list[str]) -> list[str]:
+    """The options of ``group`` an override chooses, each of a sweep's, a glob's matches (none
+    of a range() or interval(): Hydra's to refuse), by name (``gate``, ``table1/gate_b6``)."""
     value = override.value()
     if isinstance(value, Glob):
         names = value.filter(_options(group, args))
     elif override.value_type in (ValueType.CHOICE_SWEEP, ValueType.SIMPLE_CHOICE_SWEEP):
         names = [str(name) for name in override.sweep_string_iterator()]
     elif override.is_sweep_override():
-        return []  # range() or interval() of rows: Hydra's to refuse
+        return []
     else:
         names = [str(value)]
-    stems = (name.removesuffix(".yaml").lstrip("/") for name in names)
-    files = (_first_option_file(group, stem, args) for stem in stems)
-    return [row for row in files if row is not None]
+    return [name.removesuffix(".yaml").lstrip("/") for name in names]
 
 
 def unknown_keys(args: list[str], schema: type) -> list[str]:

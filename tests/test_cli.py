@@ -1378,6 +1378,17 @@ def test_a_slurm_job_that_ended_without_its_result_is_one_line(
             "resnet110) or all (-m '+experiment/table6=glob(*)')",
         ),
         (["shortcut=gates"], "shortcut=gates: there is no shortcut/gates; shortcut/ holds conv1x1"),
+        # each of a sweep's choices (Hydra: its search path, exit 1, an empty sweep folder)
+        (["-m", "shortcut=gate,gat"], "shortcut=gate,gat: there is no shortcut/gat; shortcut/ "),
+        (
+            ["-m", "+experiment=table1/gate_b6,original"],
+            "+experiment=table1/gate_b6,original: there is no experiment/original; experiment/ "
+            "holds cifar100/,",
+        ),
+        (
+            ["-m", "+experiment/table1=choice(gate_b6,gate_b5)"],
+            "+experiment/table1=choice(gate_b6,gate_b5): there is no experiment/table1/gate_b5; ",
+        ),
         (["model="], "model= chooses nothing: model/ holds densenet, resnet"),
         (
             ["experiment=table1/original"],
