@@ -921,19 +921,24 @@ def test_lesion_config_mistakes_are_user_errors(tmp_path: Path) -> None:
     # the net's data first, advising the net's data.root)
     other_images = save_run(tmp_path / "plain_b", "model.depth=8", "shortcut=none")
     state = torch.load(next((other_images / "ckpt").glob("*.pt")), weights_only=False)
-    state["input_statistics"] = {"mean": torch.full((3, 32, 32), 0.3), "std": None}
-    save_checkpoint(state, other_images / "ckpt", 2, 1)
-    with pytest.raises(ConfigError) as refused:
-        run(
-            compose_lesion_config(
-                [f"checkpoint={residual}", f"lesion.plain={other_images}", "trainer.device=cpu"]
-            ),
-            tmp_path / "out",
+    other_mean = torch.full((3, 32, 32), 0.3)
+    for std, differs in [  # what differs is said (the run's pixel mean has no std)
+        (None, "mean differs from the one"),
+        (torch.ones(3, 32, 32), "mean and std differ from those"),
+    ]:
+        state["input_statistics"] = {"mean": other_mean, "std": std}
+        save_checkpoint(state, other_images / "ckpt", 2, 1)
+        with pytest.raises(ConfigError) as refused:
+            run(
+                compose_lesion_config(
+                    [f"checkpoint={residual}", f"lesion.plain={other_images}", "trainer.device=cpu"]
+                ),
+                tmp_path / "out",
+            )
+        assert str(refused.value) == (
+            f"lesion.plain={other_images} was trained on other synthetic images than the net "
+            f"(their {differs} its checkpoint saved): compare nets trained on the same data"
         )
-    assert str(refused.value) == (
-        f"lesion.plain={other_images} was trained on other synthetic images than the net (their "
-        "mean differs from the one its checkpoint saved): compare nets trained on the same data"
-    )
     # a plain net of another depth: its units would stand beside the ResNet's by index
     shallow = save_run(tmp_path / "plain14", "model.depth=14", "shortcut=none")
     other_depth = compose_lesion_config(
