@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
@@ -2020,23 +2021,54 @@ def test_a_mistake_in_a_row_of_ones_own_is_one_line_naming_the_file(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Hydra answered in five lines (ConfigKeyError, its search path), a YAML mistake with a
-    trace; the report said nothing of it. Adding a row is one YAML file: its mistakes are told."""
+    trace; the report said nothing of it. Adding a row is one YAML file: its mistakes are told,
+    each in its own file's name (the check is made once per content: a copy has the same)."""
     rows = tmp_path / "my_conf" / "experiment" / "mine"
-    rows.mkdir(parents=True)
-    (rows / "row.yaml").write_text(f"# @package _global_\n{body}")
+    copied = rows.parent / "copied"
+    for folder in (rows, copied):
+        folder.mkdir(parents=True)
+        (folder / "row.yaml").write_text(f"# @package _global_\n{body}")
     (tmp_path / "empty").mkdir()
-    said = f"experiment file {rows / 'row.yaml'}{said}"
-    for chosen in ("+experiment=mine/row", "+experiment/mine=glob(*)"):
+    for chosen, folder in (
+        ("+experiment=mine/row", rows),
+        ("+experiment/mine=glob(*)", rows),
+        ("+experiment=copied/row", copied),
+    ):
         args = ["-m", "-cd", str(tmp_path / "my_conf"), chosen]
-        _refused_before_hydra(["resnet-lab"], args, said, tmp_path / "empty", monkeypatch, capsys)
+        message = f"experiment file {folder / 'row.yaml'}{said}"
+        _refused_before_hydra(
+            ["resnet-lab"], args, message, tmp_path / "empty", monkeypatch, capsys
+        )
     from resnet_lab import report
 
     if "defaults" in body:  # the report reads no groups: the run's check is enough
         return
     with pytest.raises(report.ConfigError) as refused:  # the report: one line too
         report.load_experiments(tmp_path / "my_conf" / "experiment")
-    assert str(refused.value).startswith(f"experiment file {rows / 'row.yaml'}")
+    assert str(refused.value).startswith(f"experiment file {copied / 'row.yaml'}")  # the first
     assert "\n" not in str(refused.value)
+
+
+def test_a_row_this_user_may_not_read_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another user's row (mode 600) is refused as unreadable, not checked as an empty row and
+    left to Hydra. The refused read is faked: the tests may run as root."""
+    row = tmp_path / "my_conf" / "experiment" / "mine" / "row.yaml"
+    row.parent.mkdir(parents=True)
+    row.write_text("# @package _global_\nmodel:\n  depth: 8\n")
+    read_bytes = Path.read_bytes
+
+    def refused(path: Path) -> bytes:
+        if path == row:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", refused)
+    args = ["-cd", str(tmp_path / "my_conf"), "+experiment=mine/row"]
+    said = f"experiment file {row} cannot be read: [Errno 13] Permission denied"
+    (tmp_path / "empty").mkdir()
+    _refused_before_hydra(["resnet-lab"], args, said, tmp_path / "empty", monkeypatch, capsys)
 
 
 def test_a_row_of_ones_own_may_build_on_a_row_of_the_lab(tmp_path: Path) -> None:
