@@ -344,6 +344,7 @@ def hydra_problem(args: list[str]) -> str | None:
                 or _not_a_launcher_setting(arg, override, args)
                 or _a_variable_without_its_plus(arg, override)
                 or _a_job_name_that_leaves_the_folder(arg, override)
+                or _a_subfolder_that_leaves_its_folder(arg, override)
                 or _a_value_hydra_refuses(arg, override)
             ):
                 return problem
@@ -456,6 +457,21 @@ def _a_job_name_that_leaves_the_folder(arg: str, override: Override) -> str | No
             "(no '/', not '.' or '..')"
         )
     return None
+
+
+def _a_subfolder_that_leaves_its_folder(arg: str, override: Override) -> str | None:
+    """``hydra.output_subdir=/runs/a`` or ``../a``: Hydra writes the run's record there
+    (config.yaml, overrides.yaml), over another run's; ``hydra.sweep.subdir=../job${seed}``:
+    the jobs' folders outside the sweep's (``${hydra.job.num}/../..`` trained a job into the
+    folder the command ran from)."""
+    key = override.key_or_group
+    if key not in ("hydra.output_subdir", "hydra.sweep.subdir") or override.is_sweep_override():
+        return None
+    value = override.value()
+    if value is None or not (str(value).startswith("/") or ".." in str(value).split("/")):
+        return None
+    inside = "the run's folder" if key == "hydra.output_subdir" else "the sweep's folder"
+    return f"{arg}: {key} is a folder inside {inside}: give a relative path without '..'"
 
 
 def _not_a_launcher_setting(arg: str, override: Override, args: list[str]) -> str | None:

@@ -1553,6 +1553,20 @@ def test_a_slurm_job_that_ended_without_its_result_is_one_line(
             "file's name (no '/', not '.' or '..')\n",
         ),
         (["hydra.job.name=.."], "hydra.job.name=..: the job's name names its log file in the "),
+        # Hydra's record written over another run's (config.yaml, overrides.yaml), a job's
+        # folder outside its sweep's (`${hydra.job.num}/../..`: into the folder of the command)
+        (
+            ["hydra.output_subdir=/runs/other"],
+            "hydra.output_subdir=/runs/other: hydra.output_subdir is a folder inside the run's "
+            "folder: give a relative path without '..'\n",
+        ),
+        (["hydra.output_subdir=../x"], "hydra.output_subdir=../x: hydra.output_subdir is a "),
+        (
+            ["-m", "seed=0,1", "hydra.sweep.subdir=${hydra.job.num}/../.."],
+            "hydra.sweep.subdir=${hydra.job.num}/../..: hydra.sweep.subdir is a folder inside "
+            "the sweep's folder: give a relative path without '..'\n",
+        ),
+        (["-m", "seed=0,1", "hydra.sweep.subdir=/j${seed}"], "hydra.sweep.subdir=/j${seed}: "),
         (["hydra.job.name=."], "hydra.job.name=.: the job's name names its log file in the "),
         # a comma in a folder's name (Hydra: "Sweeping over Hydra's configuration is not
         # supported", exit 1; a data folder: a sweep): how to quote it, pasteable
