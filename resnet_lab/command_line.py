@@ -361,17 +361,30 @@ def hydra_problem(args: list[str]) -> str | None:
 _REFERENCE = re.compile(r"(?<!\\)\$\{\s*([A-Za-z_][\w.]*?)(?:\.\d+)*\s*\}")
 
 
+# ``${oc.env:NAME}``: a variable without a default (``${oc.env:NAME,default}`` has one)
+_ENVIRONMENT_VARIABLE = re.compile(r"(?<!\\)\$\{\s*oc\.env\s*:\s*([^,}\s]+)\s*\}")
+
+
 def _an_interpolation_of_nothing(args: list[str], schema: type) -> str | None:
     """``hydra.run.dir=runs/${experiment.nmae}``: Hydra resolves its own settings itself, and a
-    reference to no key ended in a hundred lines of its exception formatting's trace; in a
-    setting of the lab's, a sweep's every job failed on it, in four lines each."""
+    reference to no key (or ``${oc.env:SCRATCH}`` with no such variable) ended in a hundred
+    lines of its exception formatting's trace; in a setting of the lab's, a sweep's every job
+    failed on it, in four lines each (the run tells an unset variable in one line)."""
     if _config_folders(args) is None:  # another primary config: other settings
         return None
     added = {o.key_or_group for _, o in parsed_overrides(args) if o.is_add() or o.is_force_add()}
     for arg, override in parsed_overrides(args):
         if override.is_delete():
             continue
-        for ref in _REFERENCE.findall(arg.partition("=")[2]):
+        value = arg.partition("=")[2]
+        if override.key_or_group.startswith("hydra."):
+            unset = [n for n in _ENVIRONMENT_VARIABLE.findall(value) if n not in os.environ]
+            if unset:
+                return (
+                    f"{arg}: the environment variable {unset[0]} is not set (Hydra resolves its "
+                    f"own settings as it starts; ${{oc.env:{unset[0]},DEFAULT}} gives a default)"
+                )
+        for ref in _REFERENCE.findall(value):
             if not (in_schema(ref, schema) or ref.startswith("hydra.") or ref in added):
                 closest = with_closest_key(ref, schema).removeprefix(ref)  # " (did you mean"
                 return f"{arg}: ${{{ref}}} names no setting{closest}"

@@ -1724,6 +1724,12 @@ def test_the_lesion_tool_tells_a_value_of_the_wrong_type_too(
             "data.root=/d/${data.rot}",
             "${data.rot} names no setting (did you mean data.root?)",
         ),
+        (  # a variable the machine lacks (a cluster's $SCRATCH): Hydra's trace, as above
+            ["resnet-lab", "resnet-lab-lesion"],
+            "hydra.run.dir=${oc.env:RESNET_LAB_TEST_UNSET}/r",
+            "the environment variable RESNET_LAB_TEST_UNSET is not set (Hydra resolves its own "
+            "settings as it starts; ${oc.env:RESNET_LAB_TEST_UNSET,DEFAULT} gives a default)",
+        ),
     ],
 )
 def test_a_reference_to_no_setting_is_one_line(
@@ -1739,7 +1745,8 @@ def test_a_reference_to_no_setting_is_one_line(
     item too), to Hydra's own and to resolvers are left to it, as is an escaped one (text)."""
     _refused_before_hydra(tools, [arg], f"{arg}: {said}\n", tmp_path, monkeypatch, capsys)
     fine = ["runs/${seed}/${hydra.job.override_dirname}", "runs/${now:%H}", "${ seed }"]
-    fine += ["runs/${trainer.milestones.0}", r"runs/\${oops}"]
+    fine += ["runs/${trainer.milestones.0}", r"runs/\${oops}", "${oc.env:HOME}/r"]
+    fine += ["${oc.env:RESNET_LAB_TEST_UNSET,runs}/r", r"\${oc.env:RESNET_LAB_TEST_UNSET}"]
     for value in fine:
         check_command_line([f"hydra.run.dir={value}"], "resnet-lab", True)
     run = f"hydra.run.dir={tmp_path / 'run'}"
