@@ -434,11 +434,16 @@ def _down_hydras_schema(key: str) -> tuple[list[str], list[str] | None]:
 
 
 def _a_variable_without_its_plus(arg: str, override: Override) -> str | None:
-    """``hydra.job.env_set.FOO=1``: the lab's config sets no variable for the jobs, so each is
-    added (Hydra: "Key 'FOO' is not in struct", five lines, exit 1)."""
-    adds = override.is_add() or override.is_force_add()
-    if override.key_or_group.startswith("hydra.job.env_set.") and not adds:
+    """``hydra.job.env_set.FOO=1`` or ``hydra.job.env_set={FOO:1}``: the lab's config sets no
+    variable for the jobs, so each is added (Hydra: "Key 'FOO' is not in struct", five lines,
+    exit 1)."""
+    key = override.key_or_group
+    if override.is_add() or override.is_force_add():
+        return None
+    if key.startswith("hydra.job.env_set."):
         return f"{arg}: a variable for the jobs is added to Hydra's settings: write +{arg}"
+    if key == "hydra.job.env_set" and isinstance(override.value(), dict) and override.value():
+        return f"{arg}: the variables for the jobs are added to Hydra's settings: write +{arg}"
     return None
 
 

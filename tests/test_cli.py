@@ -1539,6 +1539,11 @@ def test_a_slurm_job_that_ended_without_its_result_is_one_line(
             "hydra.job.env_set.FOO=1: a variable for the jobs is added to Hydra's settings: "
             "write +hydra.job.env_set.FOO=1\n",
         ),
+        (
+            ["hydra.job.env_set={FOO:1}"],
+            "hydra.job.env_set={FOO:1}: the variables for the jobs are added to Hydra's settings: "
+            "write +hydra.job.env_set={FOO:1}\n",
+        ),
         (  # a value of the wrong type for Hydra (its ValidationError, five lines)
             ["hydra.run.dir=null"],
             "hydra.run.dir=null: Hydra's hydra.run.dir takes a value, not null\n",
