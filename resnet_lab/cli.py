@@ -76,7 +76,7 @@ def main(cfg: DictConfig) -> None:
         _continue_if_requeued(cfg, run_dir)
         if cfg.resume and not holds_a_run(run_dir):
             _check_nothing_to_resume(run_dir, folder, what, sweep, hydra_cfg)
-        _warn_if_smoke_ignores_data(cfg, hydra_cfg)
+        _warn_of_settings_unused(cfg, hydra_cfg)
         _check_row_name(cfg, hydra_cfg)
         _check_profile_name(cfg, hydra_cfg)
         with stopping.job_in_worker():  # a parallel sweep's worker: its launcher watched from here
@@ -305,10 +305,11 @@ def _option_file(hydra_cfg: DictConfig, name: str) -> Path | None:
     return None
 
 
-def _warn_if_smoke_ignores_data(cfg: DictConfig, hydra_cfg: DictConfig) -> None:
-    """The smoke profile sets ``data.name=synthetic`` after the data group is chosen, so a
-    ``data=cifar10`` beside it would be silently ignored; so would a data.root with synthetic
-    data."""
+def _warn_of_settings_unused(cfg: DictConfig, hydra_cfg: DictConfig) -> None:
+    """Settings the command gives that the run's other choices leave unused, said rather than
+    silently ignored: the smoke profile sets ``data.name=synthetic`` after the data group is
+    chosen, so a ``data=cifar10`` beside it; what only dataset files read, with synthetic
+    data; and so on (``_unused_settings``)."""
     overrides = _task_overrides(hydra_cfg)
     chosen = [o.split("=", 1)[1] for o in overrides if o.startswith("data=")]
     smoke_data = cfg.profile == "smoke" and cfg.data.name == "synthetic"
@@ -319,5 +320,23 @@ def _warn_if_smoke_ignores_data(cfg: DictConfig, hydra_cfg: DictConfig) -> None:
             chosen[-1],
             chosen[-1],
         )
-    elif cfg.data.name == "synthetic" and any(o.startswith("data.root=") for o in overrides):
-        log.warning("synthetic data are generated, not read: data.root is not used")
+    given = {o.split("=", 1)[0].lstrip("+") for o in overrides}
+    for key, why in _unused_settings(cfg):
+        if key in given:
+            log.warning("%s: %s is not used", why, key)
+
+
+def _unused_settings(cfg: DictConfig) -> list[tuple[str, str]]:
+    """The settings (and why) that this run's other settings leave unused."""
+    data, trainer = cfg.data, cfg.trainer
+    if data.name == "synthetic":
+        files = ("data.root", "data.verify", "data.download")
+        unused = [(key, "synthetic data are generated, not read") for key in files]
+    else:
+        sizes = ("data.synthetic_train_size", "data.synthetic_test_size")
+        unused = [(key, f"data.name={data.name} is read from its files") for key in sizes]
+    if not data.augment:
+        unused.append(("data.pad_mode", "data.augment=false pads no image"))
+    if trainer.warmup_steps == 0:
+        unused.append(("trainer.warmup_lr", "trainer.warmup_steps=0 warms up for no step"))
+    return unused

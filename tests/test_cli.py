@@ -605,17 +605,32 @@ def test_a_run_chosen_on_validation_ends_with_its_test_figure(tmp_path: Path, la
 
 
 def test_the_smoke_profile_says_it_ignores_a_chosen_dataset(tmp_path: Path, lab: Lab) -> None:
+    """So is each setting the command gives that the run's others leave unused."""
     out = lab(["profile=smoke", "data=cifar10", f"hydra.run.dir={tmp_path}/c"])
     assert out.returncode == 0, out.stderr
     assert "profile=smoke trains on synthetic data, not data=cifar10" in out.stdout + out.stderr
     out = lab(["profile=smoke", "data=synthetic", f"hydra.run.dir={tmp_path}/s"])
     assert out.returncode == 0, out.stderr
     assert "profile=smoke trains on synthetic data" not in out.stdout + out.stderr  # as chosen
-    out = lab([*TINY_RUN, "trainer.max_steps=1", "data.root=/data", f"hydra.run.dir={tmp_path}/b"])
+    assert " is not used" not in out.stdout + out.stderr
+    unused = ["data.root=/data", "data.verify=false", "data.download=true", "data.augment=false"]
+    unused += ["data.pad_mode=reflect", "trainer.warmup_steps=0", "trainer.warmup_lr=0.5"]
+    out = lab([*TINY_RUN, "trainer.max_steps=1", *unused, f"hydra.run.dir={tmp_path}/b"])
     assert out.returncode == 0, out.stderr
-    assert (
-        "synthetic data are generated, not read: data.root is not used" in out.stdout + out.stderr
-    )
+    for said in (
+        "synthetic data are generated, not read: data.root is not used",
+        "synthetic data are generated, not read: data.verify is not used",
+        "synthetic data are generated, not read: data.download is not used",
+        "data.augment=false pads no image: data.pad_mode is not used",
+        "trainer.warmup_steps=0 warms up for no step: trainer.warmup_lr is not used",
+    ):
+        assert said in out.stdout + out.stderr
+    assert (out.stdout + out.stderr).count(" is not used") == 5  # augment, warmup_steps: used
+    from resnet_lab.api import compose_config
+    from resnet_lab.cli import _unused_settings
+
+    read_from_files = "data.name=cifar10 is read from its files"
+    assert ("data.synthetic_train_size", read_from_files) in _unused_settings(compose_config([]))
 
 
 def test_a_file_given_as_the_run_folder_names_the_folder(
