@@ -367,9 +367,11 @@ _ENVIRONMENT_VARIABLE = re.compile(r"(?<!\\)\$\{\s*oc\.env\s*:\s*([^,}\s]+)\s*\}
 
 def _an_interpolation_of_nothing(args: list[str], schema: type) -> str | None:
     """``hydra.run.dir=runs/${experiment.nmae}``: Hydra resolves its own settings itself, and a
-    reference to no key (or ``${oc.env:SCRATCH}`` with no such variable) ended in a hundred
-    lines of its exception formatting's trace; in a setting of the lab's, a sweep's every job
-    failed on it, in four lines each (the run tells an unset variable in one line)."""
+    reference to no key (or ``${oc.env:SCRATCH}`` with no such variable, in the folder it
+    resolves before any job starts) ended in a hundred lines of its exception formatting's
+    trace; in a setting of the lab's, a sweep's every job failed on it, in four lines each.
+    Other variables are left to the job (a Slurm job's own, ``$SLURM_JOB_ID``), which tells an
+    unset one in one line."""
     if _config_folders(args) is None:  # another primary config: other settings
         return None
     added = {o.key_or_group for _, o in parsed_overrides(args) if o.is_add() or o.is_force_add()}
@@ -377,12 +379,12 @@ def _an_interpolation_of_nothing(args: list[str], schema: type) -> str | None:
         if override.is_delete():
             continue
         value = arg.partition("=")[2]
-        if override.key_or_group.startswith("hydra."):
+        if override.key_or_group in ("hydra.run.dir", "hydra.sweep.dir"):
             unset = [n for n in _ENVIRONMENT_VARIABLE.findall(value) if n not in os.environ]
             if unset:
                 return (
-                    f"{arg}: the environment variable {unset[0]} is not set (Hydra resolves its "
-                    f"own settings as it starts; ${{oc.env:{unset[0]},DEFAULT}} gives a default)"
+                    f"{arg}: the environment variable {unset[0]} is not set (Hydra makes the "
+                    f"folder as it starts; ${{oc.env:{unset[0]},DEFAULT}} gives a default)"
                 )
         for ref in _REFERENCE.findall(value):
             if not (in_schema(ref, schema) or ref.startswith("hydra.") or ref in added):

@@ -1747,8 +1747,14 @@ def test_the_lesion_tool_tells_a_value_of_the_wrong_type_too(
         (  # a variable the machine lacks (a cluster's $SCRATCH): Hydra's trace, as above
             ["resnet-lab", "resnet-lab-lesion"],
             "hydra.run.dir=${oc.env:RESNET_LAB_TEST_UNSET}/r",
-            "the environment variable RESNET_LAB_TEST_UNSET is not set (Hydra resolves its own "
-            "settings as it starts; ${oc.env:RESNET_LAB_TEST_UNSET,DEFAULT} gives a default)",
+            "the environment variable RESNET_LAB_TEST_UNSET is not set (Hydra makes the folder "
+            "as it starts; ${oc.env:RESNET_LAB_TEST_UNSET,DEFAULT} gives a default)",
+        ),
+        (
+            ["resnet-lab"],
+            "hydra.sweep.dir=${oc.env:RESNET_LAB_TEST_UNSET}",
+            "the environment variable RESNET_LAB_TEST_UNSET is not set (Hydra makes the folder "
+            "as it starts; ${oc.env:RESNET_LAB_TEST_UNSET,DEFAULT} gives a default)",
         ),
     ],
 )
@@ -1767,6 +1773,8 @@ def test_a_reference_to_no_setting_is_one_line(
     fine = ["runs/${seed}/${hydra.job.override_dirname}", "runs/${now:%H}", "${ seed }"]
     fine += ["runs/${trainer.milestones.0}", r"runs/\${oops}", "${oc.env:HOME}/r"]
     fine += ["${oc.env:RESNET_LAB_TEST_UNSET,runs}/r", r"\${oc.env:RESNET_LAB_TEST_UNSET}"]
+    # a Slurm job's own variable, in what its job resolves
+    check_command_line(["-m", "hydra.sweep.subdir=${oc.env:SLURM_JOB_ID}"], "resnet-lab", True)
     for value in fine:
         check_command_line([f"hydra.run.dir={value}"], "resnet-lab", True)
     run = f"hydra.run.dir={tmp_path / 'run'}"
