@@ -43,8 +43,7 @@ from resnet_lab.checkpoint import (
 )
 from resnet_lab.config import (
     REPORTED_RULE,
-    RESULT_NEUTRAL,
-    ExperimentCfg,
+    RESUMABLE_CHANGES,
     TrainerCfg,
     check_known_keys,
     check_seed,
@@ -83,18 +82,6 @@ from resnet_lab.step_graph import StepGraph
 
 log = logging.getLogger(__name__)
 
-# What describes the paper's row rather than the run: the lab edits a row's note or statistic, and
-# a resumed run takes the edit (its name is what the run is).
-ROW_DESCRIPTION = tuple(
-    f"experiment.{f.name}" for f in dataclasses.fields(ExperimentCfg) if f.name != "name"
-)
-# what a resumed run may change: besides the result-neutral settings (a compile bug must not
-# strand a run), how far it trains (extending a finished run), how often and how many
-# checkpoints it keeps (e.g. fewer, to go on on a disk that filled up; the batch stream is a
-# function of the step, so any checkpoint step resumes exactly), and the row's description
-# (data.root too, where the data are checked: _check_same_run)
-RESUMABLE_CHANGES = (*RESULT_NEUTRAL, "trainer.max_steps", *ROW_DESCRIPTION)
-RESUMABLE_CHANGES += ("trainer.ckpt_every", "trainer.keep_checkpoints")
 FINAL_STATUSES = ("completed", "diverged")  # resume=true skips these runs
 # what Trainer._save writes and a resume reads (num_params and input_statistics, also written, are
 # not needed; an earlier lab's checkpoints lack input_statistics)

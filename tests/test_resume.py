@@ -1684,10 +1684,10 @@ def test_a_folder_named_by_its_overrides_is_the_one_a_resume_continues(
     """`hydra.run.dir=runs/${hydra.job.override_dirname}`: `resume=true` (and a longer
     trainer.max_steps) named a new folder, where the run trained anew from step 0; the folder's
     name leaves out what a resume may change, as the lab's config says (one list, checked here)."""
-    from resnet_lab.config import CONF_DIR
+    from resnet_lab.config import CONF_DIR, RESUMABLE_CHANGES
 
     excluded = OmegaConf.load(CONF_DIR / "config.yaml").hydra.job.config.override_dirname
-    assert set(excluded.exclude_keys) == set(resnet_lab.train.RESUMABLE_CHANGES)
+    assert set(excluded.exclude_keys) == set(RESUMABLE_CHANGES)
     folder = f"hydra.run.dir={tmp_path}/" + "${hydra.job.override_dirname}"
     first = in_process("resnet-lab", [*TINY_RUN, "trainer.max_steps=2", folder])
     assert first.returncode == 0, first.stdout + first.stderr
