@@ -35,6 +35,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from resnet_lab.config import (
     CONF_DIR,
+    RESUMABLE_CHANGES,
     Config,
     declares_global_package,
     in_schema,
@@ -153,6 +154,7 @@ def check_command_line(
             or wrong_type(args, schema)
         )
         or (outputs_into_the_run and _a_mistake_every_job_makes(args))
+        or (outputs_into_the_run and _a_sweep_resumed_in_another_order(args))
     )
     if problem:
         print(f"{tool}: error: {problem}", file=sys.stderr)
@@ -1725,6 +1727,81 @@ def _jobs_sharing_a_folder(args: list[str]) -> str | None:
                 "hydra.sweep.dir"
             )
     return None
+
+
+def _a_sweep_resumed_in_another_order(args: list[str]) -> str | None:
+    """``-m seed=1,0,2 resume=true`` where the sweep first ran ``seed=0,1,2``: job N continues
+    the run in folder N (``hydra.sweep.subdir=${hydra.job.num}``), which another job trained.
+    Each such job was refused as a changed resume, and one whose folder held no run yet trained
+    another job's values again; ``trainer.max_steps=80,40`` after ``40,80`` (what a resume may
+    change) extended the shorter run over its result, though ``80,160`` after ``40,80`` extends
+    each. A folder's first values are read from Hydra's record of its first launch."""
+    parsed = parsed_overrides(args)
+    keys = {override.key_or_group: override for _, override in parsed}
+    sweep_dir = keys.get("hydra.sweep.dir")
+    if (
+        not (is_sweep(args) and resumes(args))
+        or sweep_dir is None
+        or "${" in str(sweep_dir.value())
+    ):
+        return None
+    if "hydra.sweep.subdir" in keys or _config_folders(args) is None:
+        return None  # folders named otherwise, or by another primary config
+    swept = [(arg, o) for arg, o in parsed if o.is_sweep_override()]
+    if not swept or any(isinstance(o.value(), Glob) for _, o in swept):
+        return None  # a glob's options are Hydra's to list
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper  # Hydra's job order
+
+    try:
+        batches = BasicSweeper.split_arguments([o for _, o in parsed], None)
+    except HydraException:  # Hydra's to tell
+        return None
+    swept_keys = {o.key_or_group for _, o in swept}
+    asked = [_values_of(job, swept_keys) for batch in batches for job in batch]
+    folders = [Path(str(sweep_dir.value())).expanduser() / str(n) for n in range(len(asked))]
+    ran = {n: _values_of(_first_launch(f), swept_keys) for n, f in enumerate(folders)}
+    ran = {n: values for n, values in ran.items() if values and holds_a_run(folders[n])}
+    for n, values in ran.items():
+        if values == asked[n] or values not in asked:
+            continue
+        changed = {key for key in values if values[key] != asked[n].get(key)}
+        resumable = changed <= {*RESUMABLE_CHANGES, "data.root"}  # a longer run, extended
+        if resumable and sorted(map(_in_order, ran.values())) != sorted(
+            _in_order(asked[k]) for k in ran
+        ):  # no permutation of the runs there
+            continue
+        return (
+            f"{' '.join(arg for arg, _ in swept)}: the sweep in {sweep_dir.value()} first ran "
+            f"its jobs in another order, and job N continues the run in folder N: {folders[n]} "
+            f"holds the run of {_said(values)}, this command's job {asked.index(values)}; give "
+            "the values in the order they were first given (new ones after them)"
+        )
+    return None
+
+
+def _values_of(job: list[str] | None, keys: set[str]) -> dict[str, str]:
+    """A job's values (``seed=1`` -> seed: 1) of the settings ``keys``, as Hydra wrote them."""
+    pairs = (o.partition("=") for o in job or [])
+    return {key.lstrip("+~"): value for key, _, value in pairs if key.lstrip("+~") in keys}
+
+
+def _in_order(values: dict[str, str]) -> list[tuple[str, str]]:
+    return sorted(values.items())
+
+
+def _said(values: dict[str, str]) -> str:
+    return " ".join(f"{key}={value}" for key, value in values.items())
+
+
+def _first_launch(folder: Path) -> list[str] | None:
+    """The overrides Hydra first launched a sweep's job folder with, from its record (each
+    launch's in .hydra/ under a name of its time); None without one (hydra.output_subdir)."""
+    records = sorted(folder.glob(".hydra/*/overrides.yaml"))
+    try:
+        first = OmegaConf.load(records[0]) if records else None
+    except (OSError, OmegaConfBaseException):
+        return None
+    return [str(o) for o in first] if isinstance(first, ListConfig) else None
 
 
 def _named_in(key: str, named: set[str]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -74,10 +75,22 @@ def test_a_sweep_resumed_with_its_values_reordered_names_the_folder_of_the_run(
     tmp_path: Path,
 ) -> None:
     """seed=1,0 after seed=0,1: each job was refused as a changed resume of the other's run,
-    told "continue it as it trained with seed=0", which the sweep gives already."""
+    told "continue it as it trained with seed=0", which the sweep gives already. The sweep is
+    refused before any job starts, from Hydra's record of each folder's first launch; without
+    that record (hydra.output_subdir=null), each job names the folder of its run."""
     sweep = ["-m", *TINY_RUN, "trainer.max_steps=1", f"hydra.sweep.dir={tmp_path}"]
     assert run_cli([*sweep, "seed=0,1"]).returncode == 0
     out = run_cli([*sweep, "seed=1,0", "resume=true"])
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert out.stderr == (
+        f"resnet-lab: error: seed=1,0: the sweep in {tmp_path} first ran its jobs in another "
+        f"order, and job N continues the run in folder N: {tmp_path}/0 holds the run of seed=0, "
+        "this command's job 1; give the values in the order they were first given (new ones "
+        "after them)\n"
+    )
+    for record in tmp_path.glob("*/.hydra"):
+        shutil.rmtree(record)
+    out = run_cli([*sweep, "seed=1,0", "resume=true", "hydra.output_subdir=null"])
     assert out.returncode == 1, out.stderr[-3000:]
     assert (
         f"resume=true with a different config than the run in {tmp_path}/0 (seed: 0 -> 1); "
@@ -87,6 +100,46 @@ def test_a_sweep_resumed_with_its_values_reordered_names_the_folder_of_the_run(
     )
     changed = run_cli([*sweep, "seed=0,1", "trainer.lr=0.05", "resume=true"])  # no reorder
     assert "trainer.lr: 0.1 -> 0.05" in changed.stderr and "order" not in changed.stderr
+
+
+def test_a_sweep_resumed_in_another_order_is_refused_before_any_job_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """trainer.max_steps=80,40 after 40,80 (a resume may change it): job 0 extended the 40-step
+    run over its result; seed=1,0,2 after a seed=0,1,2 stopped in its first job: seed 0 trained
+    again in folder 1. A sweep that extends each run, or adds values after the first ones, goes
+    on."""
+    from resnet_lab.command_line import check_command_line
+
+    def launched(sweep: Path, *jobs: str) -> None:  # Hydra's record of each job's first launch
+        for number, values in enumerate(jobs):
+            record = sweep / str(number) / ".hydra" / "2026-12-07_10-00-00-000000"
+            record.mkdir(parents=True)
+            (record / "overrides.yaml").write_text(f"- data=synthetic\n- {values}\n")
+            (sweep / str(number) / "result.json").write_text("{}")
+
+    def refused(sweep: Path, values: str) -> str:
+        with pytest.raises(SystemExit):
+            check_command_line(
+                ["-m", f"hydra.sweep.dir={sweep}", values, "resume=true"], "resnet-lab", True
+            )
+        return capsys.readouterr().err
+
+    launched(tmp_path / "steps", "trainer.max_steps=40", "trainer.max_steps=80")
+    said = refused(tmp_path / "steps", "trainer.max_steps=80,40")
+    assert (
+        f"{tmp_path}/steps/0 holds the run of trainer.max_steps=40, this command's job 1;" in said
+    )
+    for values in ("trainer.max_steps=80,160", "trainer.max_steps=40,80,160"):
+        check_command_line(
+            ["-m", f"hydra.sweep.dir={tmp_path / 'steps'}", values, "resume=true"],
+            "resnet-lab",
+            True,
+        )
+    launched(tmp_path / "seeds", "seed=0")
+    assert f"{tmp_path}/seeds/0 holds the run of seed=0, this command's job 1;" in refused(
+        tmp_path / "seeds", "seed=1,0,2"
+    )
 
 
 def test_a_job_asking_for_other_values_is_pointed_at_no_other_folder(tmp_path: Path) -> None:
