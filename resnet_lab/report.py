@@ -1342,7 +1342,6 @@ def _experiments_asked(args: argparse.Namespace) -> list[Experiment]:
 def _result_roots(args: argparse.Namespace) -> tuple[list[Path], Path]:
     """The folders to read runs from, and the folder to write the report into."""
     roots = [Path(root) for root in args.results]
-    out = Path(args.out) if args.out else roots[0]
     try:
         for root in roots:
             if root.is_file():
@@ -1351,8 +1350,17 @@ def _result_roots(args: argparse.Namespace) -> tuple[list[Path], Path]:
                 raise UserError(f"results directory '{root}' does not exist{_runs_elsewhere(args)}")
             if problem := in_checkpoints(root, f"--results {root}"):  # "no result.json under"
                 raise UserError(f"{problem}: give the run's folder, or a folder holding runs")
+    except OSError as e:  # a name longer than the file system takes: a trace
+        raise UserError(f"{e.filename}: the file system refuses it ({e.strerror})") from None
+    return roots, _report_folder(Path(args.out) if args.out else roots[0], given=bool(args.out))
+
+
+def _report_folder(out: Path, given: bool) -> Path:
+    """``out``, the folder to write the report into (``given`` as --out, else the first
+    --results), where a report may be written: one that can be made, not a run's checkpoints."""
+    try:
         if problem := cannot_make(out, file_told=False):
-            if args.out:
+            if given:
                 raise UserError(f"--out {out}: {problem}: give a folder for the report")
             raise UserError(  # a read-only copy of the runs, say
                 f"{out}, the first --results, where the report goes without --out: {problem}: "
@@ -1362,7 +1370,7 @@ def _result_roots(args: argparse.Namespace) -> tuple[list[Path], Path]:
             raise UserError(f"{problem}: give the report a folder of its own")
     except OSError as e:  # a name longer than the file system takes: a trace
         raise UserError(f"{e.filename}: the file system refuses it ({e.strerror})") from None
-    return roots, out
+    return out
 
 
 def _runs_elsewhere(args: argparse.Namespace) -> str:
@@ -1455,7 +1463,9 @@ def main(argv: list[str] | None = None) -> int:
 def _report(args: argparse.Namespace) -> int:
     accepted = _check_options(args)
     experiments = _experiments_asked(args)
-    if args.check:
+    if args.check:  # before training: the results are to come, the report's folder is known
+        if args.out:
+            _report_folder(Path(args.out), given=True)
         return 0
     roots, out = _result_roots(args)
     runs, problems = find_runs(roots)

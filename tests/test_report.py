@@ -1653,13 +1653,17 @@ def test_an_out_folder_that_cannot_be_made_is_named(
     below: str, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """--out naming a file, or a folder under one, ended in a FileExistsError or
-    NotADirectoryError trace after the runs were read."""
+    NotADirectoryError trace after the runs were read; --check (before training, the results
+    to come) passed it."""
     write_run(tmp_path / "results", "a/0", "table1/original", 0, 7.0)
     afile = tmp_path / "report.md"
     afile.write_text("")
     out = afile / below if below else afile
     assert report.main(["--results", str(tmp_path / "results"), "--out", str(out)]) == 2
     assert f"--out {out}: {afile} is a file, not a folder" in capsys.readouterr().err
+    assert report.main(["--results", str(tmp_path / "later"), "--out", str(out), "--check"]) == 2
+    assert f"--out {out}: {afile} is a file, not a folder" in capsys.readouterr().err
+    assert report.main(["--results", str(tmp_path / "later"), "--check"]) == 0
 
 
 def test_an_out_folder_the_system_refuses_is_named(
