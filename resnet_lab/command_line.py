@@ -1296,11 +1296,11 @@ def _a_choice_problem(
     key, value = override.key_or_group, override.value()
     adds = override.is_add() or override.is_force_add()
     # each of a sweep's choices too (shortcut=gate,gat: Hydra's search path, exit 1, an empty
-    # sweep folder); a list is refused below, a glob's matches are there
-    if isinstance(value, str) or override.is_sweep_override():
-        for choice in _chosen_names(key, override, args):
-            if problem := _missing_choice(arg, key, choice, args):
-                return problem
+    # sweep folder); a glob's matches are there, a list is refused below
+    sweep = override.value_type in (ValueType.CHOICE_SWEEP, ValueType.SIMPLE_CHOICE_SWEEP)
+    for choice in _chosen_names(key, override, args) if isinstance(value, str) or sweep else []:
+        if problem := _missing_choice(arg, key, choice, args):
+            return problem
     if isinstance(value, list) and key in _chosen_by_the_lab():  # merged into one, silently
         options = ",".join(map(str, value))
         return f"{arg}: a run has one {key}; to train each, a sweep: --multirun {key}={options}"
@@ -1766,15 +1766,17 @@ def _a_sweep_resumed_in_another_order(args: list[str]) -> str | None:
             continue
         changed = {key for key in values if values[key] != asked[n].get(key)}
         resumable = changed <= {*RESUMABLE_CHANGES, "data.root"}  # a longer run, extended
-        if resumable and sorted(map(_in_order, ran.values())) != sorted(
-            _in_order(asked[k]) for k in ran
-        ):  # no permutation of the runs there
+        permuted = sorted(sorted(v.items()) for v in ran.values()) == sorted(
+            sorted(asked[k].items()) for k in ran
+        )  # the runs there asked for in other folders, not runs extended
+        if resumable and not permuted:
             continue
         return (
             f"{' '.join(arg for arg, _ in swept)}: the sweep in {sweep_dir.value()} first ran "
             f"its jobs in another order, and job N continues the run in folder N: {folders[n]} "
-            f"holds the run of {_said(values)}, this command's job {asked.index(values)}; give "
-            "the values in the order they were first given (new ones after them)"
+            f"holds the run of {' '.join(f'{k}={v}' for k, v in values.items())}, this "
+            f"command's job {asked.index(values)}; give the values in the order they were first "
+            "given (new ones after them)"
         )
     return None
 
@@ -1782,15 +1784,7 @@ def _a_sweep_resumed_in_another_order(args: list[str]) -> str | None:
 def _values_of(job: list[str] | None, keys: set[str]) -> dict[str, str]:
     """A job's values (``seed=1`` -> seed: 1) of the settings ``keys``, as Hydra wrote them."""
     pairs = (o.partition("=") for o in job or [])
-    return {key.lstrip("+~"): value for key, _, value in pairs if key.lstrip("+~") in keys}
-
-
-def _in_order(values: dict[str, str]) -> list[tuple[str, str]]:
-    return sorted(values.items())
-
-
-def _said(values: dict[str, str]) -> str:
-    return " ".join(f"{key}={value}" for key, value in values.items())
+    return {key.lstrip("+"): value for key, _, value in pairs if key.lstrip("+") in keys}
 
 
 def _first_launch(folder: Path) -> list[str] | None:
