@@ -37,6 +37,7 @@ from resnet_lab.config import (
     CONF_DIR,
     RESUMABLE_CHANGES,
     Config,
+    check_seed,
     declares_global_package,
     in_schema,
     load_row,
@@ -1612,7 +1613,9 @@ def _a_setting_added_again(args: list[str], schema: type) -> str | None:
 
 def wrong_type(args: list[str], schema: type) -> str | None:
     """A value the setting's type refuses (``trainer.lr=abc``, ``seed=1.5``, each value of a
-    sweep): Hydra's answer is a five-line merge error and exit 1, once per job in a sweep."""
+    sweep): Hydra's answer is a five-line merge error and exit 1, once per job in a sweep. A
+    seed past torch's range too: a sweep's first job stood for the others in its check of
+    them all (resnet_lab.preflight), and one such seed was told as every job's."""
     if _config_folders(args) is None:  # another primary config: other settings
         return None
     typed = writable_schema(schema)  # each value is merged into it
@@ -1640,6 +1643,16 @@ def wrong_type(args: list[str], schema: type) -> str | None:
                 ):  # "int is not a ListConfig": how to write a list (a shell leaves [] alone)
                     told = f"{told.rstrip('.')}: {key} takes a list, e.g. {key}=[{arg_value}]"
                 return f"{arg}: {told}"
+            if key == "seed" and (problem := _seed_problem(value)):
+                return problem if values is None else f"{arg}: {problem}"  # which of a sweep's
+    return None
+
+
+def _seed_problem(seed: object) -> str | None:
+    try:
+        check_seed(int(cast(int, seed)))
+    except ConfigError as e:
+        return str(e)
     return None
 
 

@@ -1457,6 +1457,11 @@ def test_a_slurm_job_that_ended_without_its_result_is_one_line(
             "tuple: trainer.milestones takes a list, e.g. trainer.milestones=[5,7]\n",
         ),
         (["-m", "seed=0,x"], "seed=0,x: Value 'x' of type 'str' could not be converted to Int"),
+        (  # past torch's range: the sweep's check of its jobs told it as every job's, none ran
+            ["-m", "seed=0,18446744073709551616"],
+            "seed=0,18446744073709551616: seed=18446744073709551616 must be in [-2**63, 2**64)\n",
+        ),
+        (["seed=-9223372036854775809"], "seed=-9223372036854775809 must be in [-2**63, 2**64)\n"),
         (["trainer.lr=null"], "trainer.lr=null: field 'trainer.lr' is not Optional"),
         (  # no list spelling of null ("e.g. trainer.milestones=[null]")
             ["trainer.milestones=null"],
