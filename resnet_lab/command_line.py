@@ -1649,8 +1649,11 @@ def wrong_type(args: list[str], schema: type) -> str | None:
 
 
 def _seed_problem(seed: object) -> str | None:
+    """Why a seed is none torch takes (a ``${...}`` is the run's to resolve)."""
+    if not isinstance(seed, int):
+        return None
     try:
-        check_seed(int(cast(int, seed)))
+        check_seed(seed)
     except ConfigError as e:
         return str(e)
     return None
