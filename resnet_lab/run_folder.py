@@ -184,8 +184,9 @@ class RunLock:
                 mine = self.path.read_text() == _this_process()
             except OSError:
                 mine = False
-            if mine:
-                self.path.unlink(missing_ok=True)
+            if mine:  # a folder made read-only keeps it: stale once this process is gone
+                with contextlib.suppress(OSError):
+                    self.path.unlink(missing_ok=True)
             self.held = False
 
     def _remove_if_stale(self) -> None:

@@ -573,6 +573,7 @@ class Trainer:
             log.info(describe_schedule(self.t))
             self._warn_of_a_run_all_warm_up()
             self._loop(stop)
+            self._close_records()  # a write it fails is told as one, below
         except RunInterrupted:
             raise
         except KeyboardInterrupt:
@@ -589,11 +590,17 @@ class Trainer:
             self._record_failure(e)
             raise
         finally:
-            if self.metrics is not None:
-                self.metrics.close()
-            if self.writer is not None:
-                self.writer.close()
+            # after an error, what they fail to write is what it says (a folder made read-only:
+            # TensorBoard's writer raises its thread's error again at its close)
+            with contextlib.suppress(OSError):
+                self._close_records()
         return self.result
+
+    def _close_records(self) -> None:
+        if self.metrics is not None:
+            self.metrics.close()
+        if self.writer is not None:
+            self.writer.close()
 
     def _open_records(self, resume_step: int | None) -> None:
         """metrics.jsonl and TensorBoard's events, continued after the checkpoint's step."""

@@ -407,6 +407,36 @@ def test_a_full_disk_stops_the_run_with_what_to_do_and_resumes_exactly(
     assert "Traceback" not in capsys.readouterr().err
 
 
+def test_a_folder_made_read_only_mid_run_is_told_as_the_write_that_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TensorBoard's writer, once its thread failed a write, raises that error at each call, at
+    its close too, and the lock cannot be deleted: the run's one line came as three chained
+    traces (the close's and the lock's OSError over it). The lock stays, stale once the
+    process is gone."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from resnet_lab.train import CannotWrite
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", "events.out.tfevents.1")
+
+    monkeypatch.setattr(SummaryWriter, "add_scalar", read_only)
+    monkeypatch.setattr(SummaryWriter, "close", read_only)
+    unlink = Path.unlink
+
+    def kept(path: Path, missing_ok: bool = False) -> None:
+        if path.name != "run.lock":
+            unlink(path, missing_ok)
+        else:
+            read_only()
+
+    monkeypatch.setattr(Path, "unlink", kept)
+    with pytest.raises(CannotWrite, match=r"cannot write events\.out\.tfevents\.1 \(Read-only"):
+        fit(ARGS, tmp_path)
+    assert (tmp_path / "run.lock").exists()
+
+
 def test_a_completed_run_extends_and_max_steps_never_falls_below_the_step(
     tmp_path: Path, reference: Path
 ) -> None:
