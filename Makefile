@@ -106,6 +106,13 @@ reproduce-table:
 	  | sed -n 's/[.]yaml$$//p' | sort -u) >&2; exit 2; }
 	@printf '%s\n' "$$SEEDS_GIVEN" | grep -Eqx '[0-9]+(,[0-9]+)*' || { echo "SEEDS=$$SEEDS_GIVEN:" \
 	  "give the seeds as comma-separated integers, e.g. SEEDS=0,1,2" >&2; exit 2; }
+	@# what the target sets itself: given in EXTRA too, the last one won (EXTRA=seed=5: every
+	@# job seed 5, reported as the SEEDS' runs missing)
+	@for word in $(EXTRA); do key=$${word%%=*}; key=$${key#+}; key=$${key#+}; \
+	  case $$key in seed) v=SEEDS;; profile) v=PROFILE;; hydra.sweep.dir) v=RESULTS;; \
+	    hydra/launcher) v=LAUNCHER;; experiment|experiment/*) v=TABLES;; \
+	    resume|hydra.sweep.subdir) v=;; *) continue;; esac; \
+	  echo "EXTRA: $$word: the target sets $$key itself$${v:+ (from $$v)}" >&2; exit 2; done
 	@$(REPORT) --check
 	@failed=0; for table in $(TABLES); do \
 	  echo "== $$table ($(PROFILE), seeds $(SEED_LIST), launcher $(LAUNCHER))"; \

@@ -518,6 +518,9 @@ def test_a_misspelt_table_stops_the_target_before_any_run(tmp_path: Path) -> Non
         ("TABLES=", "TABLES is empty: give the tables to train"),  # argparse's --tables
         ("RESULTS=", "RESULTS is empty: give the folder the runs go into"),
         ("ACCEPT=model", "--accept model is a section: name its settings, e.g. model.arch"),
+        # what the target sets (the last one won: EXTRA's seed for every job)
+        ("EXTRA=seed=5", "EXTRA: seed=5: the target sets seed itself (from SEEDS)"),
+        ("EXTRA=trainer.lr=0.05 +resume=false", "EXTRA: +resume=false: the target sets resume "),
     ],
 )
 def test_a_mistaken_variable_stops_the_target_before_any_run(
