@@ -95,6 +95,8 @@ reproduce-table:
 	  "into, e.g. RESULTS=results/paper" >&2; exit 2; }
 	@[ -z "$(word 2,$(RESULTS))" ] || { echo "RESULTS=$(RESULTS): the runs go into one folder," \
 	  "whose path has no space (make report reads several, space-separated)" >&2; exit 2; }
+	@case "$(RESULTS)" in "~"*) echo "RESULTS=$(RESULTS): make leaves '~' to Hydra, which takes" \
+	  "it for a folder's name: write RESULTS=$(HOME)$(patsubst ~%,%,$(RESULTS))" >&2; exit 2;; esac
 	@[ -z "$$RESNET_LAB_CONFIG_DIR" ] || [ -d $(OWN_ROWS) ] || [ -d $(OWN_PROFILES) ] || { \
 	  case $$RESNET_LAB_CONFIG_DIR in /*) at=;; *) at=$$(pwd)/;; esac; echo "CONFIG_DIR=$$RESNET_LAB_CONFIG_DIR" \
 	  "($$at$$RESNET_LAB_CONFIG_DIR) holds no experiment/ folder of rows nor profile/ folder" >&2; exit 2; }

@@ -517,6 +517,7 @@ def test_a_misspelt_table_stops_the_target_before_any_run(tmp_path: Path) -> Non
         ("SEEDS=0'", "SEEDS=0': give the seeds as comma-separated integers"),  # a shell error
         ("TABLES=", "TABLES is empty: give the tables to train"),  # argparse's --tables
         ("RESULTS=", "RESULTS is empty: give the folder the runs go into"),
+        ("RESULTS=~/r", "RESULTS=~/r: make leaves '~' to Hydra, which takes it for a folder's "),
         ("ACCEPT=model", "--accept model is a section: name its settings, e.g. model.arch"),
         # what the target sets (the last one won: EXTRA's seed for every job)
         ("EXTRA=seed=5", "EXTRA: seed=5: the target sets seed itself (from SEEDS)"),
