@@ -118,11 +118,13 @@ def test_a_sweep_resumed_in_another_order_is_refused_before_any_job_starts(
             (record / "overrides.yaml").write_text(f"- data=synthetic\n- {values}\n")
             (sweep / str(number) / "result.json").write_text("{}")
 
+    def resumed(sweep: Path, values: str) -> None:
+        args = ["-m", f"hydra.sweep.dir={sweep}", values, "resume=true"]
+        check_command_line(args, "resnet-lab", outputs_into_the_run=True)
+
     def refused(sweep: Path, values: str) -> str:
         with pytest.raises(SystemExit):
-            check_command_line(
-                ["-m", f"hydra.sweep.dir={sweep}", values, "resume=true"], "resnet-lab", True
-            )
+            resumed(sweep, values)
         return capsys.readouterr().err
 
     launched(tmp_path / "steps", "trainer.max_steps=40", "trainer.max_steps=80")
@@ -130,12 +132,8 @@ def test_a_sweep_resumed_in_another_order_is_refused_before_any_job_starts(
     assert (
         f"{tmp_path}/steps/0 holds the run of trainer.max_steps=40, this command's job 1;" in said
     )
-    for values in ("trainer.max_steps=80,160", "trainer.max_steps=40,80,160"):
-        check_command_line(
-            ["-m", f"hydra.sweep.dir={tmp_path / 'steps'}", values, "resume=true"],
-            "resnet-lab",
-            True,
-        )
+    resumed(tmp_path / "steps", "trainer.max_steps=80,160")
+    resumed(tmp_path / "steps", "trainer.max_steps=40,80,160")
     launched(tmp_path / "seeds", "seed=0")
     assert f"{tmp_path}/seeds/0 holds the run of seed=0, this command's job 1;" in refused(
         tmp_path / "seeds", "seed=1,0,2"
