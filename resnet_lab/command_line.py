@@ -133,6 +133,7 @@ def check_command_line(
         or (outputs_into_the_run and _a_folder_inside_a_run(args))  # a study may lie in a run
         or (outputs_into_the_run and _not_a_run_folder(args))
         or config_folder_problem(args)
+        or _another_tools_config(args, tool, config_name)
         or _a_default_output_folder_that_cannot_be_made(args, config_name)
         or (outputs_into_the_run and a_word_that_is_no_override(args))
         or an_override_hydra_cannot_read(args)
@@ -1139,6 +1140,24 @@ def config_folder_problem(args: list[str]) -> str | None:
                 "reads instead: give yours a path the lab's configs do not have"
             )
     return None
+
+
+# each tool's primary config in the lab's config folder
+_TOOLS_CONFIGS = {"config": "resnet-lab", "lesion": "resnet-lab-lesion"}
+
+
+def _another_tools_config(args: list[str], tool: str, config_name: str) -> str | None:
+    """``resnet-lab -cn lesion``: the lesion study's config, whose schema that tool registers
+    (Hydra's lines: "Could not load 'resnet_lab_lesion_schema'"); ``resnet-lab-lesion -cn
+    config``: a training run's settings for a study."""
+    flags = dict(_config_flags(args))
+    name = (flags.get("--config-name") or "").removesuffix(".yaml")
+    if "--config-path" in flags or name == config_name or name not in _TOOLS_CONFIGS:
+        return None
+    return (
+        f"--config-name {name}: that is {_TOOLS_CONFIGS[name]}'s config; {tool} reads "
+        f"{config_name} (leave --config-name out)"
+    )
 
 
 def _a_primary_config_not_there(args: list[str], added: Path | None) -> str | None:

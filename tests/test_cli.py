@@ -135,6 +135,18 @@ def test_mistakes_a_fuzzer_found_are_refused_in_one_line(
     )
     check_command_line(["-cn", "config", run], "resnet-lab", True)
     check_command_line(["-cn", "config.yaml", run], "resnet-lab", True)  # Hydra drops .yaml
+    # the other tool's config (Hydra: "Could not load 'resnet_lab_lesion_schema'"; the lesion
+    # tool took a training run's settings)
+    for tool, primary, name, other in (
+        ("resnet-lab", "config", "lesion", "resnet-lab-lesion"),
+        ("resnet-lab-lesion", "lesion", "config", "resnet-lab"),
+    ):
+        with pytest.raises(SystemExit):
+            check_command_line(["-cn", name, run], tool, tool == "resnet-lab", config_name=primary)
+        assert capsys.readouterr().err == (
+            f"{tool}: error: --config-name {name}: that is {other}'s config; {tool} reads "
+            f"{primary} (leave --config-name out)\n"
+        )
 
 
 def test_checks_leave_the_schema_they_share_as_built(capsys: pytest.CaptureFixture[str]) -> None:
